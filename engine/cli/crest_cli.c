@@ -1,0 +1,591 @@
+/*
+ * crest_cli.c — the `crest` command: a thin layer over libcrest's public API.
+ * It parses arguments, opens files, shows progress on a terminal, writes
+ * outputs atomically (temporary file + rename), maps statuses to exit codes
+ * and prints messages. All decisions are made by the library.
+ *
+ * Exit codes: 0 ok, 1 usage, 2 policy/config, 3 input, 4 I/O (output failed
+ * or downstream closed), 130 interrupted (SIGINT/SIGTERM: partial summary).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crest/crest.h"
+
+enum { EXIT_OK = 0, EXIT_USAGE = 1, EXIT_CONFIG = 2, EXIT_INPUT = 3, EXIT_IO = 4, EXIT_INTERRUPTED = 130 };
+
+extern const char crest_builtin_policy[]; /* policies/order251.conf, embedded at build time */
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+static const char *prog = "crest";
+
+static void usage_main(FILE *f)
+{
+    fprintf(f,
+            "crest %s — risk-based inspection selection for customs declarations\n"
+            "\n"
+            "Usage:\n"
+            "  crest run   [--policy FILE] [--registry FILE] [-o FILE] [--rejects FILE]\n"
+            "              [--summary FILE] [--format csv|jsonl] [INPUT|-]\n"
+            "  crest check [--policy FILE] [--registry FILE]\n"
+            "  crest help [run|check]\n"
+            "  crest --version\n"
+            "\n"
+            "`crest run` reads declarations (CSV with a header row) from INPUT or stdin and\n"
+            "writes one decision per declaration: INSPECT or RELEASE, the lane, the reasons\n"
+            "and the facilitation flags. Credit tiers set how many are inspected (Order 251:\n"
+            "AEO at one fifth of the regular rate, dishonest at 80%% or more); every draw\n"
+            "depends only on the policy seed and the declaration id, so a replay gives the\n"
+            "same answer on any machine, in any order. Rows that cannot be decided go to the\n"
+            "rejects output with a reason; the summary proves rows in = decisions + rejects.\n"
+            "\n"
+            "Examples:\n"
+            "  crest run --registry registry.csv decls.csv -o decisions.csv\n"
+            "  zcat feed.csv.gz | crest run --policy policies/order282.conf --format jsonl -\n"
+            "  crest check --policy my.conf\n"
+            "\n"
+            "Run `crest help run` for every option. Exit codes: 0 ok, 1 usage, 2 policy or\n"
+            "registry error, 3 input error, 4 output error, 130 interrupted.\n",
+            crest_version());
+}
+
+static void usage_run(FILE *f)
+{
+    fprintf(f,
+            "Usage: crest run [options] [INPUT|-]\n"
+            "\n"
+            "Decide every declaration of INPUT (a CSV file; '-' or nothing reads stdin).\n"
+            "\n"
+            "  --policy FILE     policy (tiers, rates, seed, column mapping); default: the\n"
+            "                    built-in Order 251 policy (policies/order251.conf)\n"
+            "  --registry FILE   enterprise credit registry CSV\n"
+            "                    (enterprise_id,tier,valid_from,valid_to), joined as of each\n"
+            "                    declaration's date; the lowest tier among the parties applies\n"
+            "  -o, --output FILE decisions (default stdout); written to a temporary file and\n"
+            "                    renamed only when the run succeeds\n"
+            "  --rejects FILE    rejected rows as CSV: line,reason,column,message,record,truncated\n"
+            "                    (default: counted, and the first few described on stderr)\n"
+            "  --summary FILE    the summary as JSON (the text summary always goes to stderr)\n"
+            "  --format FMT      csv (default) or jsonl\n"
+            "  --passthrough M   input columns copied after the decision: all (default from the\n"
+            "                    policy), unmapped, none\n"
+            "  -q, --quiet       no summary or progress on stderr (errors still printed)\n"
+            "  --no-progress     no progress bar (it is shown only when stderr is a terminal)\n"
+            "\n"
+            "Output columns: decl_id, tier, tier_source (registry:enterprise_id,\n"
+            "registry:declarant_id, feed, default), p (selection probability), u (the keyed\n"
+            "uniform draw; INSPECT iff u < p), decision, lane, reasons (RANDOM, TIER_FLOOR,\n"
+            "TIER_UNKNOWN, MRA), priority, guarantee_exempt_eligible, mra_recognised,\n"
+            "policy_hash, then the pass-through input columns.\n");
+}
+
+static void usage_check(FILE *f)
+{
+    fprintf(f,
+            "Usage: crest check [--policy FILE] [--registry FILE]\n"
+            "\n"
+            "Validate a policy (and a registry against it) and print the effective settings:\n"
+            "the canonical policy text whose hash is written with every decision, and each\n"
+            "tier's target rate. Errors name the file, line and column. Exit 0 when valid, 2 not.\n");
+}
+
+/* ------------------------------------------------------------------ sinks */
+
+typedef struct fd_sink {
+    int fd;
+    int epipe;
+    int saved_errno;
+} fd_sink;
+
+static crest_status fd_write(void *ctx, const void *buf, size_t len)
+{
+    fd_sink *s = ctx;
+    const char *p = buf;
+    while (len) {
+        ssize_t n = write(s->fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            s->saved_errno = errno;
+            if (errno == EPIPE)
+                s->epipe = 1;
+            return CREST_ERR_IO;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return CREST_OK;
+}
+
+/* An output file written atomically: PATH.tmp.PID, renamed on commit. */
+typedef struct out_file {
+    const char *path;
+    char tmp[4096];
+    fd_sink sink;
+} out_file;
+
+static int out_open(out_file *o, const char *path)
+{
+    memset(o, 0, sizeof *o);
+    o->path = path;
+    o->sink.fd = -1;
+    if (!path || strcmp(path, "-") == 0) {
+        o->path = NULL;
+        o->sink.fd = STDOUT_FILENO;
+        return 0;
+    }
+    snprintf(o->tmp, sizeof o->tmp, "%s.tmp.%ld", path, (long)getpid());
+    o->sink.fd = open(o->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (o->sink.fd < 0) {
+        fprintf(stderr, "%s: cannot create %s: %s\n", prog, path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int out_commit(out_file *o)
+{
+    if (!o->path)
+        return 0;
+    int rc = 0;
+    if (fsync(o->sink.fd) != 0 && errno != EINVAL) {
+        fprintf(stderr, "%s: cannot write %s: %s\n", prog, o->path, strerror(errno));
+        rc = -1;
+    }
+    if (close(o->sink.fd) != 0 && rc == 0) {
+        fprintf(stderr, "%s: cannot write %s: %s\n", prog, o->path, strerror(errno));
+        rc = -1;
+    }
+    o->sink.fd = -1;
+    if (rc == 0 && rename(o->tmp, o->path) != 0) {
+        fprintf(stderr, "%s: cannot rename %s to %s: %s\n", prog, o->tmp, o->path, strerror(errno));
+        rc = -1;
+    }
+    if (rc != 0)
+        unlink(o->tmp);
+    return rc;
+}
+
+static void out_abort(out_file *o)
+{
+    if (!o->path)
+        return;
+    if (o->sink.fd >= 0)
+        close(o->sink.fd);
+    o->sink.fd = -1;
+    unlink(o->tmp);
+}
+
+/* --------------------------------------------------------------- progress */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void progress(double t0, uint64_t bytes, uint64_t total, uint64_t rows, int final)
+{
+    const double el = now_s() - t0;
+    const double rate = el > 0 ? (double)rows / el : 0;
+    if (final) {
+        fputs("\r\033[K", stderr);
+        return;
+    }
+    if (total) {
+        const double frac = (double)bytes / (double)total;
+        const int width = 30, filled = (int)(frac * width);
+        char bar[32];
+        for (int i = 0; i < width; i++)
+            bar[i] = i < filled ? '#' : '.';
+        bar[width] = '\0';
+        const double eta = frac > 0 ? el / frac - el : 0;
+        fprintf(stderr, "\r[%s] %5.1f%%  %llu rows  %.0f rows/s  ETA %.0fs \033[K", bar, 100 * frac,
+                (unsigned long long)rows, rate, eta);
+    } else {
+        fprintf(stderr, "\r%llu rows  %.1f MB  %.0f rows/s \033[K", (unsigned long long)rows,
+                (double)bytes / 1e6, rate);
+    }
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+static void print_diag(const crest_diag *d)
+{
+    if (d->line && d->column)
+        fprintf(stderr, "%s: %s:%lu:%lu: %s\n", prog, d->file, d->line, d->column, d->message);
+    else if (d->line)
+        fprintf(stderr, "%s: %s:%lu: %s\n", prog, d->file, d->line, d->message);
+    else
+        fprintf(stderr, "%s: %s: %s\n", prog, d->file[0] ? d->file : "error", d->message);
+}
+
+static int load_policy(const char *path, crest_policy **out)
+{
+    crest_diag d;
+    crest_status st = path ? crest_policy_load(path, out, &d)
+                           : crest_policy_parse(crest_builtin_policy, strlen(crest_builtin_policy),
+                                                "<built-in order251>", out, &d);
+    if (st != CREST_OK) {
+        print_diag(&d);
+        fprintf(stderr, "%s: fix the policy and try again (`crest check --policy FILE` validates it)\n", prog);
+        return -1;
+    }
+    return 0;
+}
+
+static int load_registry(const char *path, const crest_policy *policy, crest_registry **out)
+{
+    *out = NULL;
+    if (!path)
+        return 0;
+    crest_diag d;
+    if (crest_registry_load(path, policy, out, &d) != CREST_OK) {
+        print_diag(&d);
+        return -1;
+    }
+    return 0;
+}
+
+static const char *arg_value(int argc, char **argv, int *i, const char *name)
+{
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "%s: %s needs a value (see `crest help run`)\n", prog, name);
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+/* -------------------------------------------------------------------- run */
+
+static int cmd_run(int argc, char **argv)
+{
+    const char *policy_path = NULL, *registry_path = NULL, *out_path = NULL, *rejects_path = NULL,
+               *summary_path = NULL, *input_path = NULL;
+    crest_run_options opt = crest_run_options_default();
+    int quiet = 0, show_progress = isatty(STDERR_FILENO);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char **dst = NULL;
+        if (!strcmp(a, "--policy"))
+            dst = &policy_path;
+        else if (!strcmp(a, "--registry"))
+            dst = &registry_path;
+        else if (!strcmp(a, "-o") || !strcmp(a, "--output"))
+            dst = &out_path;
+        else if (!strcmp(a, "--rejects"))
+            dst = &rejects_path;
+        else if (!strcmp(a, "--summary"))
+            dst = &summary_path;
+        if (dst) {
+            if (!(*dst = arg_value(argc, argv, &i, a)))
+                return EXIT_USAGE;
+        } else if (!strcmp(a, "--format")) {
+            const char *v = arg_value(argc, argv, &i, a);
+            if (!v)
+                return EXIT_USAGE;
+            if (!strcmp(v, "csv"))
+                opt.format = CREST_FORMAT_CSV;
+            else if (!strcmp(v, "jsonl"))
+                opt.format = CREST_FORMAT_JSONL;
+            else {
+                fprintf(stderr, "%s: --format is csv or jsonl, not '%s'\n", prog, v);
+                return EXIT_USAGE;
+            }
+        } else if (!strcmp(a, "--passthrough")) {
+            const char *v = arg_value(argc, argv, &i, a);
+            if (!v)
+                return EXIT_USAGE;
+            if (!strcmp(v, "all"))
+                opt.passthrough_override = CREST_PASSTHROUGH_ALL;
+            else if (!strcmp(v, "unmapped"))
+                opt.passthrough_override = CREST_PASSTHROUGH_UNMAPPED;
+            else if (!strcmp(v, "none"))
+                opt.passthrough_override = CREST_PASSTHROUGH_NONE;
+            else {
+                fprintf(stderr, "%s: --passthrough is all, unmapped or none, not '%s'\n", prog, v);
+                return EXIT_USAGE;
+            }
+        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            quiet = 1;
+        } else if (!strcmp(a, "--no-progress")) {
+            show_progress = 0;
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage_run(stdout);
+            return EXIT_OK;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            fprintf(stderr, "%s: unknown option '%s' (see `crest help run`)\n", prog, a);
+            return EXIT_USAGE;
+        } else if (input_path) {
+            fprintf(stderr, "%s: one input at a time; got '%s' and '%s'\n", prog, input_path, a);
+            return EXIT_USAGE;
+        } else {
+            input_path = a;
+        }
+    }
+    if (quiet)
+        show_progress = 0;
+
+    crest_policy *policy = NULL;
+    crest_registry *registry = NULL;
+    if (load_policy(policy_path, &policy) != 0)
+        return EXIT_CONFIG;
+    if (load_registry(registry_path, policy, &registry) != 0) {
+        crest_policy_free(policy);
+        return EXIT_CONFIG;
+    }
+    /* Open the input before creating any output: a missing input leaves no files. */
+    int in_fd = STDIN_FILENO;
+    const char *in_name = "<stdin>";
+    uint64_t in_size = 0;
+    if (input_path && strcmp(input_path, "-") != 0) {
+        in_fd = open(input_path, O_RDONLY | O_CLOEXEC);
+        if (in_fd < 0) {
+            fprintf(stderr, "%s: cannot open input %s: %s\n", prog, input_path, strerror(errno));
+            crest_registry_free(registry);
+            crest_policy_free(policy);
+            return EXIT_INPUT;
+        }
+        in_name = input_path;
+        struct stat st;
+        if (fstat(in_fd, &st) == 0 && S_ISREG(st.st_mode))
+            in_size = (uint64_t)st.st_size;
+#ifdef POSIX_FADV_SEQUENTIAL
+        posix_fadvise(in_fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+#endif
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    out_file out, rej;
+    int rc = EXIT_OK;
+    if (out_open(&out, out_path) != 0) {
+        rc = EXIT_IO;
+        goto done_inputs;
+    }
+    if (rejects_path && out_open(&rej, rejects_path) != 0) {
+        out_abort(&out);
+        rc = EXIT_IO;
+        goto done_inputs;
+    }
+    opt.output.write = fd_write;
+    opt.output.ctx = &out.sink;
+    if (rejects_path) {
+        opt.rejects.write = fd_write;
+        opt.rejects.ctx = &rej.sink;
+    }
+    opt.input_name = in_name;
+
+    crest_engine *engine = NULL;
+    crest_diag d;
+    if (crest_engine_create(policy, registry, &opt, &engine, &d) != CREST_OK) {
+        print_diag(&d);
+        rc = EXIT_IO;
+        goto done_outputs;
+    }
+    const double t0 = now_s();
+    double last_progress = t0;
+    size_t buf_cap = 1 << 18;
+    char *buf = malloc(buf_cap);
+    crest_status st = buf ? CREST_OK : CREST_ERR_NOMEM;
+    uint64_t bytes = 0;
+    int read_error = 0;
+    while (st == CREST_OK && !interrupted) {
+        ssize_t n = read(in_fd, buf, buf_cap);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            fprintf(stderr, "%s: cannot read %s: %s\n", prog, in_name, strerror(errno));
+            read_error = 1;
+            break;
+        }
+        if (n == 0)
+            break;
+        bytes += (uint64_t)n;
+        st = crest_engine_feed(engine, buf, (size_t)n);
+        if (show_progress) {
+            const double t = now_s();
+            if (t - last_progress > 0.2) {
+                progress(t0, bytes, in_size, crest_engine_stats(engine)->rows_in, 0);
+                last_progress = t;
+            }
+        }
+    }
+    free(buf);
+    if (st == CREST_OK && !read_error)
+        st = crest_engine_finish(engine);
+    const double elapsed = now_s() - t0;
+    if (show_progress)
+        progress(t0, bytes, in_size, 0, 1);
+
+    const crest_run_stats *stats = crest_engine_stats(engine);
+    if (st != CREST_OK) {
+        const fd_sink *broken = out.sink.saved_errno ? &out.sink : (rejects_path ? &rej.sink : NULL);
+        if (st == CREST_ERR_IO && out.sink.epipe) {
+            rc = EXIT_IO; /* downstream closed: stop quietly */
+        } else if (st == CREST_ERR_IO) {
+            fprintf(stderr, "%s: %s%s%s\n", prog, crest_engine_diag(engine)->message,
+                    broken ? ": " : "", broken ? strerror(broken->saved_errno) : "");
+            rc = EXIT_IO;
+        } else {
+            print_diag(crest_engine_diag(engine));
+            rc = st == CREST_ERR_NOMEM ? EXIT_IO : EXIT_INPUT;
+        }
+    } else if (read_error) {
+        rc = EXIT_INPUT;
+    }
+    const int partial = interrupted != 0;
+    if (partial && rc == EXIT_OK) {
+        /* Flush what was decided so far. */
+        rc = EXIT_INTERRUPTED;
+    }
+    if (rc == EXIT_OK || rc == EXIT_INTERRUPTED) {
+        if (out_commit(&out) != 0)
+            rc = EXIT_IO;
+        if (rejects_path && out_commit(&rej) != 0)
+            rc = EXIT_IO;
+    } else {
+        out_abort(&out);
+        if (rejects_path)
+            out_abort(&rej);
+    }
+    if (stats->header_seen && !(rc == EXIT_IO && out.sink.epipe)) {
+        crest_summary_info info = {in_name, elapsed, partial};
+        if (!quiet) {
+            const char *notes = crest_engine_notes(engine);
+            if (notes[0])
+                fprintf(stderr, "note: %s", notes);
+            for (size_t i = 0; i < stats->n_samples; i++)
+                fprintf(stderr, "%s: %s:%lu: rejected (%s): %s\n", prog, in_name, stats->samples[i].line,
+                        crest_reject_code(stats->samples[i].reason), stats->samples[i].detail);
+            if (stats->rejects > stats->n_samples)
+                fprintf(stderr, "%s: ... %llu rejects in all%s\n", prog, (unsigned long long)stats->rejects,
+                        rejects_path ? "" : " (use --rejects FILE to keep them)");
+            char *text = crest_summary_text(policy, stats, &info);
+            if (text)
+                fputs(text, stderr);
+            free(text);
+        }
+        if (summary_path) {
+            char *json = crest_summary_json(policy, stats, &info);
+            FILE *f = json ? fopen(summary_path, "w") : NULL;
+            if (!f || fputs(json, f) < 0 || fclose(f) != 0) {
+                fprintf(stderr, "%s: cannot write the summary to %s: %s\n", prog, summary_path, strerror(errno));
+                if (rc == EXIT_OK)
+                    rc = EXIT_IO;
+            }
+            free(json);
+        }
+    }
+    crest_engine_free(engine);
+    goto done_inputs;
+done_outputs:
+    out_abort(&out);
+    if (rejects_path)
+        out_abort(&rej);
+done_inputs:
+    if (in_fd != STDIN_FILENO)
+        close(in_fd);
+    crest_registry_free(registry);
+    crest_policy_free(policy);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ check */
+
+static int cmd_check(int argc, char **argv)
+{
+    const char *policy_path = NULL, *registry_path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--policy")) {
+            if (!(policy_path = arg_value(argc, argv, &i, argv[i])))
+                return EXIT_USAGE;
+        } else if (!strcmp(argv[i], "--registry")) {
+            if (!(registry_path = arg_value(argc, argv, &i, argv[i])))
+                return EXIT_USAGE;
+        } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            usage_check(stdout);
+            return EXIT_OK;
+        } else {
+            fprintf(stderr, "%s: unexpected argument '%s' (see `crest help check`)\n", prog, argv[i]);
+            return EXIT_USAGE;
+        }
+    }
+    crest_policy *policy = NULL;
+    crest_registry *registry = NULL;
+    if (load_policy(policy_path, &policy) != 0)
+        return EXIT_CONFIG;
+    if (load_registry(registry_path, policy, &registry) != 0) {
+        crest_policy_free(policy);
+        return EXIT_CONFIG;
+    }
+    printf("# %s: valid. policy hash %s\n", policy_path ? policy_path : "built-in policy",
+           crest_policy_hash_hex(policy));
+    printf("# %-20s %10s  %s\n", "tier", "target", "kind");
+    for (size_t t = 0; t < crest_policy_tier_count(policy); t++) {
+        const double ratio = crest_policy_tier_ratio(policy, t);
+        printf("# %-20s %9.4f%%  ", crest_policy_tier_name(policy, t), 100 * crest_policy_tier_rate(policy, t));
+        if (ratio == ratio)
+            printf("%.4g x %s\n", ratio, crest_policy_tier_name(policy, crest_policy_base_tier(policy)));
+        else
+            printf("absolute%s\n", crest_policy_tier_is_floor(policy, t) ? " floor" : "");
+    }
+    if (registry)
+        printf("# registry %s: %zu enterprises, %zu periods\n", registry_path, crest_registry_enterprises(registry),
+               crest_registry_periods(registry));
+    printf("\n%s", crest_policy_describe(policy));
+    crest_registry_free(registry);
+    crest_policy_free(policy);
+    return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    crest_init();
+    if (argc < 2) {
+        usage_main(stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V") || !strcmp(cmd, "version")) {
+        printf("crest %s\n", crest_version());
+        return EXIT_OK;
+    }
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        if (argc > 2 && !strcmp(argv[2], "run"))
+            usage_run(stdout);
+        else if (argc > 2 && !strcmp(argv[2], "check"))
+            usage_check(stdout);
+        else
+            usage_main(stdout);
+        return EXIT_OK;
+    }
+    if (!strcmp(cmd, "run"))
+        return cmd_run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "check"))
+        return cmd_check(argc - 1, argv + 1);
+    fprintf(stderr, "%s: unknown command '%s'\n\n", prog, cmd);
+    usage_main(stderr);
+    return EXIT_USAGE;
+}

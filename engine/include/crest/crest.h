@@ -1,0 +1,32 @@
+/*
+ * crest.h — umbrella header of libcrest, the risk-based customs inspection
+ * selection engine. Include this to get the whole public API.
+ */
+#ifndef CREST_H
+#define CREST_H
+
+#include "crest/crest_base.h"
+#include "crest/crest_date.h"
+#include "crest/crest_engine.h"
+#include "crest/crest_keyhash.h"
+#include "crest/crest_policy.h"
+#include "crest/crest_registry.h"
+#include "crest/crest_stats.h"
+#include "crest/crest_summary.h"
+
+#define CREST_VERSION_STRING "0.1.0"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Library version ("0.1.0"). */
+const char *crest_version(void);
+
+/* Call once before using the library: turns GSL's aborting error handler off. */
+void crest_init(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

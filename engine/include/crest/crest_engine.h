@@ -1,0 +1,150 @@
+/*
+ * crest_engine.h — the decision engine: declarations CSV in, one decision
+ * per declaration out (or one rejection with its reason), and the counts a
+ * summary is built from.
+ *
+ * For each declaration: resolve the effective credit tier (registry as of the
+ * declaration date, else the feed's tier column, else the policy default;
+ * the worst tier among the parties applies) -> selection probability p from
+ * the tier's target rate and the row's risk weight -> a uniform draw u that
+ * depends only on (policy seed, decl_id) -> INSPECT iff u < p -> lane and
+ * facilitation flags. Decisions do not depend on input order or chunking.
+ *
+ * Input is pushed in chunks of any size; output goes to caller sinks. The
+ * engine never prints; malformed rows become rejection records, not errors.
+ */
+#ifndef CREST_ENGINE_H
+#define CREST_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crest/crest_base.h"
+#include "crest/crest_policy.h"
+#include "crest/crest_registry.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Where bytes go. write returns CREST_OK or CREST_ERR_IO (the engine stops). */
+typedef struct crest_sink {
+    crest_status (*write)(void *ctx, const void *buf, size_t len);
+    void *ctx;
+} crest_sink;
+
+typedef enum crest_format {
+    CREST_FORMAT_CSV = 0,
+    CREST_FORMAT_JSONL
+} crest_format;
+
+/* Why a row was rejected. X(ENUM_SUFFIX, "CODE", "explanation") */
+#define CREST_REJECT_LIST(X)                                                                  \
+    X(CSV_QUOTE, "CSV_QUOTE", "malformed quoting: a quote inside an unquoted field or text after a closing quote") \
+    X(CSV_UNTERMINATED, "CSV_UNTERMINATED", "the input ends inside a quoted field")              \
+    X(RECORD_TOO_LONG, "RECORD_TOO_LONG", "the record is longer than max_record_bytes")         \
+    X(FIELD_TOO_LONG, "FIELD_TOO_LONG", "a field is longer than max_field_bytes")               \
+    X(COLUMN_COUNT, "COLUMN_COUNT", "the record has a different number of fields than the header") \
+    X(INVALID_UTF8, "INVALID_UTF8", "the record is not valid UTF-8")                             \
+    X(MISSING_ID, "MISSING_ID", "decl_id is empty")                                             \
+    X(BAD_DATE, "BAD_DATE", "decl_date is missing or not a valid date, and the registry needs it")
+
+typedef enum crest_reject_reason {
+#define CREST_REJECT_ENUM(name, code, msg) CREST_REJECT_##name,
+    CREST_REJECT_LIST(CREST_REJECT_ENUM)
+#undef CREST_REJECT_ENUM
+    CREST_REJECT_COUNT
+} crest_reject_reason;
+
+/* Stable code of a reject reason ("COLUMN_COUNT"); NULL when out of range. */
+const char *crest_reject_code(crest_reject_reason reason);
+
+typedef struct crest_run_options {
+    crest_sink output;       /* decisions; required */
+    crest_sink rejects;      /* rejection records as CSV; write == NULL to only count them */
+    crest_format format;     /* of the decisions */
+    const char *input_name;  /* for messages, e.g. a path or "<stdin>" */
+    int passthrough_override; /* -1: policy's [output] passthrough; else a crest_passthrough */
+    size_t output_buffer_bytes; /* 0: 64 KiB */
+} crest_run_options;
+
+/* Options with defaults: CSV, policy passthrough, no rejects sink. */
+crest_run_options crest_run_options_default(void);
+
+/* Per-tier counts. */
+typedef struct crest_tier_counts {
+    uint64_t rows;
+    uint64_t inspected;
+    double expected;        /* sum of p: expected inspections */
+    uint64_t unknown;       /* rows placed here because the tier was unknown or missing */
+    uint64_t from_registry; /* rows whose tier came from the registry */
+    uint64_t from_feed;     /* ... from the feed's tier column */
+} crest_tier_counts;
+
+/* A kept example of a rejected row, for messages. */
+typedef struct crest_reject_sample {
+    unsigned long line;
+    crest_reject_reason reason;
+    char detail[160];
+} crest_reject_sample;
+
+#define CREST_REJECT_SAMPLES 5
+
+typedef struct crest_run_stats {
+    uint64_t rows_in;   /* records after the header: decisions + rejects */
+    uint64_t decisions;
+    uint64_t rejects;
+    uint64_t rejects_by_reason[CREST_REJECT_COUNT];
+    crest_reject_sample samples[CREST_REJECT_SAMPLES];
+    size_t n_samples;
+    size_t n_tiers;
+    crest_tier_counts tiers[16];
+    uint64_t inspected;
+    uint64_t priority;
+    uint64_t guarantee_exempt;
+    uint64_t mra_recognised;
+    uint64_t bytes_in;
+    uint64_t bytes_out;
+    int header_seen;
+} crest_run_stats;
+
+typedef struct crest_engine crest_engine;
+
+/*
+ * Create an engine for one input stream. registry may be NULL. The policy and
+ * registry must outlive the engine. Returns CREST_OK, or a status with diag.
+ */
+crest_status crest_engine_create(const crest_policy *policy, const crest_registry *registry,
+                                 const crest_run_options *options, crest_engine **out,
+                                 crest_diag *diag);
+
+/*
+ * Push input bytes. Returns CREST_OK, or a fatal status (diag from
+ * crest_engine_diag): CREST_ERR_MISSING when the header lacks a required
+ * column, CREST_ERR_IO when a sink failed, CREST_ERR_NOMEM. Rejected rows are
+ * not errors. After a fatal status, further calls return it again.
+ */
+crest_status crest_engine_feed(crest_engine *engine, const void *buf, size_t len);
+
+/* End of input: decides a last record without a line end, flushes the sinks. */
+crest_status crest_engine_finish(crest_engine *engine);
+
+/* Counts so far (valid until crest_engine_free). */
+const crest_run_stats *crest_engine_stats(const crest_engine *engine);
+
+/* The diagnostic of the last fatal status. */
+const crest_diag *crest_engine_diag(const crest_engine *engine);
+
+/*
+ * Notes worth telling the user, one per line (e.g. "no credit_tier column and
+ * no registry: every declaration gets the default tier REGULAR"); "" if none.
+ */
+const char *crest_engine_notes(const crest_engine *engine);
+
+/* Free; NULL is a no-op. */
+void crest_engine_free(crest_engine *engine);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,90 @@
+/*
+ * crest_policy.h — the policy: a small INI-style text file that says which
+ * credit tiers exist and at what rates they are inspected, how input columns
+ * map to canonical fields, where tiers come from, the MRA partners, the lanes
+ * and the seed of every draw. Nothing about tiers is compiled in: Order 251,
+ * Order 282 or any other scheme is a policy file (see policies/).
+ *
+ * A loaded policy is immutable and may be shared between threads. Its hash
+ * (written with every decision) is SipHash of the canonical description that
+ * `crest check` prints, so comments and layout do not change it.
+ */
+#ifndef CREST_POLICY_H
+#define CREST_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crest/crest_base.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct crest_policy crest_policy;
+
+/* Where the columns pass through to the output. */
+typedef enum crest_passthrough {
+    CREST_PASSTHROUGH_ALL = 0,  /* every input column except the one mapped to decl_id */
+    CREST_PASSTHROUGH_UNMAPPED, /* only columns not mapped to a canonical field */
+    CREST_PASSTHROUGH_NONE
+} crest_passthrough;
+
+/* Tier source preference when both a registry and a feed column exist. */
+typedef enum crest_tier_pref {
+    CREST_TIER_PREFER_REGISTRY = 0, /* registry, then the feed column, then the default */
+    CREST_TIER_PREFER_FEED          /* feed column, then the registry, then the default */
+} crest_tier_pref;
+
+/*
+ * Load a policy from a file. On failure returns a status and fills diag with
+ * the file, line, column and what was expected; *out is left NULL.
+ */
+crest_status crest_policy_load(const char *path, crest_policy **out, crest_diag *diag);
+
+/* Parse a policy from memory; name labels diagnostics (e.g. "<builtin>"). */
+crest_status crest_policy_parse(const char *text, size_t len, const char *name,
+                                crest_policy **out, crest_diag *diag);
+
+/* Free a policy; NULL is a no-op. */
+void crest_policy_free(crest_policy *policy);
+
+/* The policy's name ([policy] name), never NULL. */
+const char *crest_policy_name(const crest_policy *policy);
+/* 64-bit hash of the canonical description. */
+uint64_t crest_policy_hash(const crest_policy *policy);
+/* The hash as 16 lowercase hex digits plus NUL (17 bytes), owned by the policy. */
+const char *crest_policy_hash_hex(const crest_policy *policy);
+/* The seed of all keyed draws ([policy] seed). */
+uint64_t crest_policy_seed(const crest_policy *policy);
+/*
+ * The canonical description of the effective settings (what `crest check`
+ * prints and what the hash covers), NUL-terminated, owned by the policy.
+ */
+const char *crest_policy_describe(const crest_policy *policy);
+
+/* Number of tiers, ordered from best credit (index 0) to worst. */
+size_t crest_policy_tier_count(const crest_policy *policy);
+/* Tier name by index (e.g. "AEO"); NULL when out of range. */
+const char *crest_policy_tier_name(const crest_policy *policy, size_t tier);
+/* Target inspection rate of a tier in [0, 1] (a ratio tier: ratio × base rate). */
+double crest_policy_tier_rate(const crest_policy *policy, size_t tier);
+/* Ratio to the base tier's rate for a relative tier; NaN for an absolute tier. */
+double crest_policy_tier_ratio(const crest_policy *policy, size_t tier);
+/* 1 when the tier's rate is an absolute floor (e.g. dishonest "80% or more"). */
+int crest_policy_tier_is_floor(const crest_policy *policy, size_t tier);
+/* Index of the base tier (the one ratios refer to). */
+size_t crest_policy_base_tier(const crest_policy *policy);
+/* Index of the tier given to declarations whose tier is unknown or missing. */
+size_t crest_policy_default_tier(const crest_policy *policy);
+/*
+ * Resolve a tier label as found in a feed or registry (name or alias; ASCII
+ * case, surrounding spaces, '-' and ' ' versus '_' are ignored). Returns the
+ * tier index, or -1 when no tier has that name or alias.
+ */
+int crest_policy_tier_lookup(const crest_policy *policy, const char *label, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

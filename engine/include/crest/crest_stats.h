@@ -1,0 +1,51 @@
+/*
+ * crest_stats.h — the statistics a summary reports: exact binomial confidence
+ * intervals for a realised rate and a confidence interval for the ratio of
+ * two rates (the AEO/regular ratio). Computed with GSL; pure functions.
+ */
+#ifndef CREST_STATS_H
+#define CREST_STATS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct crest_interval {
+    double estimate; /* point estimate; NaN when undefined (n = 0) */
+    double lower;    /* NaN when undefined */
+    double upper;
+} crest_interval;
+
+/*
+ * Clopper–Pearson ("exact") interval for a binomial proportion x/n at the
+ * given confidence level (e.g. 0.95), from GSL's beta quantiles. Conservative:
+ * coverage is at least the level. n = 0 gives NaNs.
+ */
+crest_interval crest_stats_binomial_ci(uint64_t x, uint64_t n, double level);
+
+/* Wilson score interval for x/n (narrower than Clopper–Pearson, approximate). */
+crest_interval crest_stats_wilson_ci(uint64_t x, uint64_t n, double level);
+
+/*
+ * Ratio of two binomial proportions (x1/n1) / (x2/n2) with the Katz
+ * log-normal interval: exp(log RR ± z·sqrt(1/x1 − 1/n1 + 1/x2 − 1/n2)).
+ * When x1 or x2 is 0, 0.5 is added to every cell (Haldane's correction) for
+ * the interval; the estimate stays the plain ratio. Undefined (NaN) when
+ * n1 or n2 is 0 or x2 is 0.
+ */
+crest_interval crest_stats_rate_ratio_ci(uint64_t x1, uint64_t n1, uint64_t x2, uint64_t n2,
+                                         double level);
+
+/*
+ * Two-sided bounds [lo, hi] that a Binomial(n, p) count falls in with
+ * probability at least 1 - alpha (each tail ≤ alpha/2), for statistical
+ * tests. From GSL's binomial CDF.
+ */
+void crest_stats_binomial_bounds(uint64_t n, double p, double alpha, uint64_t *lo, uint64_t *hi);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,38 @@
+/*
+ * crest_summary.h — what a risk officer reads after a run: rows in =
+ * decisions + rejects, and per tier the rows, inspections, realised rate with
+ * a 95% Clopper–Pearson interval, the target and whether the interval is
+ * consistent with it; the ratio of each relative tier to the base tier (the
+ * AEO/regular ratio) with a 95% Katz interval. Rendered as text or JSON.
+ */
+#ifndef CREST_SUMMARY_H
+#define CREST_SUMMARY_H
+
+#include "crest/crest_engine.h"
+#include "crest/crest_policy.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct crest_summary_info {
+    const char *input_name;  /* shown in the header line */
+    double elapsed_s;        /* wall time of the run; < 0 to omit timing */
+    int partial;             /* 1 when the run was interrupted: counts cover only what was read */
+} crest_summary_info;
+
+/*
+ * Render the summary as human-readable text (aligned table, newline at the
+ * end). Returns a malloc'd NUL-terminated string (caller frees), NULL on OOM.
+ */
+char *crest_summary_text(const crest_policy *policy, const crest_run_stats *stats,
+                         const crest_summary_info *info);
+
+/* Render the same content as one JSON object (newline-terminated). Caller frees. */
+char *crest_summary_json(const crest_policy *policy, const crest_run_stats *stats,
+                         const crest_summary_info *info);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,351 @@
+/*
+ * csvread.c — see csvread.h.
+ *
+ * How records are tracked: input is cut into pieces that end at each CR or
+ * LF. libcsv can only end a record at such a byte, so every record ends at a
+ * piece end; the piece bytes are appended to `raw` before parsing, and when
+ * libcsv reports the end of a row, `raw` is exactly that record. When a piece
+ * leaves libcsv outside any row (a blank line, the LF of a CRLF), `raw` is
+ * cleared. Line numbers count CR, LF and CRLF as one line end each.
+ */
+#include "csvread.h"
+
+#include <csv.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* libcsv's parser state for "no row in progress" (libcsv.c: ROW_NOT_BEGUN). */
+#define LIBCSV_ROW_NOT_BEGUN 0
+
+struct csvread {
+    struct csv_parser parser;
+    unsigned char delimiter;
+    size_t max_field_bytes;
+    size_t max_record_bytes;
+    size_t max_fields;
+    csvread_row_fn fn;
+    void *ctx;
+
+    unsigned char *raw;
+    size_t raw_len, raw_cap;
+    int raw_truncated;
+
+    char *fbuf; /* field bytes of the current record */
+    size_t fbuf_len, fbuf_cap;
+    size_t *fofs; /* offset, length pairs */
+    crest_str *views;
+    size_t views_cap;
+    size_t n_fields, fields_cap;
+    size_t long_field;
+    int too_many_fields;
+
+    unsigned long line;        /* current physical line */
+    unsigned long record_line; /* first line of the record in progress */
+    unsigned long col_base;    /* bytes of the current line before this piece */
+    int prev_cr;
+    int in_record;
+
+    int skipping; /* after a fault: discard up to the next line end */
+    csvread_error skip_error;
+    unsigned long skip_line, skip_column;
+
+    unsigned char bom[3];
+    size_t bom_n;
+    int bom_done;
+
+    int stop;   /* the callback's stop value */
+    int oom;
+};
+
+static int no_space(unsigned char c)
+{
+    (void)c;
+    return 0;
+}
+
+static int parser_init(csvread *r)
+{
+    if (csv_init(&r->parser, CSV_STRICT | CSV_STRICT_FINI) != 0)
+        return -1;
+    csv_set_delim(&r->parser, r->delimiter);
+    csv_set_space_func(&r->parser, no_space);
+    return 0;
+}
+
+static int parser_reset(csvread *r)
+{
+    csv_free(&r->parser);
+    return parser_init(r);
+}
+
+csvread *csvread_create(unsigned char delimiter, size_t max_field_bytes, size_t max_record_bytes,
+                        size_t max_fields, csvread_row_fn fn, void *ctx)
+{
+    csvread *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->delimiter = delimiter;
+    r->max_field_bytes = max_field_bytes;
+    r->max_record_bytes = max_record_bytes;
+    r->max_fields = max_fields ? max_fields : 1;
+    r->fn = fn;
+    r->ctx = ctx;
+    r->line = 1;
+    r->long_field = SIZE_MAX;
+    if (parser_init(r) != 0) {
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+void csvread_free(csvread *r)
+{
+    if (!r)
+        return;
+    csv_free(&r->parser);
+    free(r->raw);
+    free(r->fbuf);
+    free(r->fofs);
+    free(r->views);
+    free(r);
+}
+
+unsigned long csvread_lines(const csvread *r)
+{
+    return r->line - 1 + (r->col_base > 0);
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t c = *cap ? *cap : 64;
+    while (c < need)
+        c *= 2;
+    void *q = realloc(*p, c * elem);
+    if (!q)
+        return -1;
+    *p = q;
+    *cap = c;
+    return 0;
+}
+
+static void raw_append(csvread *r, const void *s, size_t n)
+{
+    size_t room = r->max_record_bytes > r->raw_len ? r->max_record_bytes - r->raw_len : 0;
+    if (n > room) {
+        n = room;
+        r->raw_truncated = 1;
+    }
+    if (!n)
+        return;
+    if (grow((void **)&r->raw, &r->raw_cap, r->raw_len + n, 1) != 0) {
+        r->oom = 1;
+        return;
+    }
+    memcpy(r->raw + r->raw_len, s, n);
+    r->raw_len += n;
+}
+
+static void record_clear(csvread *r)
+{
+    r->raw_len = 0;
+    r->raw_truncated = 0;
+    r->fbuf_len = 0;
+    r->n_fields = 0;
+    r->long_field = SIZE_MAX;
+    r->too_many_fields = 0;
+    r->in_record = 0;
+}
+
+static void emit(csvread *r, csvread_row *row)
+{
+    row->raw.ptr = (const char *)r->raw;
+    row->raw.len = r->raw_len;
+    row->raw_truncated = r->raw_truncated;
+    if (!r->stop) {
+        int s = r->fn(r->ctx, row);
+        if (s)
+            r->stop = s;
+    }
+    record_clear(r);
+}
+
+static void emit_error(csvread *r)
+{
+    csvread_row row = {0};
+    row.line = r->record_line;
+    row.error = r->skip_error;
+    row.error_line = r->skip_line;
+    row.error_column = r->skip_column;
+    row.long_field = SIZE_MAX;
+    r->skipping = 0;
+    emit(r, &row);
+    if (parser_reset(r) != 0)
+        r->oom = 1;
+}
+
+/* libcsv field callback. */
+static void on_field(void *data, size_t len, void *ctx)
+{
+    csvread *r = ctx;
+    if (r->n_fields >= r->max_fields) {
+        r->too_many_fields = 1;
+        return;
+    }
+    if (len > r->max_field_bytes) {
+        if (r->long_field == SIZE_MAX)
+            r->long_field = r->n_fields;
+        len = 0; /* keep the record's shape, not the oversized bytes */
+    }
+    if (grow((void **)&r->fofs, &r->fields_cap, 2 * (r->n_fields + 1), sizeof(size_t)) != 0 ||
+        grow((void **)&r->fbuf, &r->fbuf_cap, r->fbuf_len + len + 1, 1) != 0) {
+        r->oom = 1;
+        return;
+    }
+    if (len)
+        memcpy(r->fbuf + r->fbuf_len, data, len);
+    r->fofs[2 * r->n_fields] = r->fbuf_len;
+    r->fofs[2 * r->n_fields + 1] = len;
+    r->fbuf_len += len;
+    r->n_fields++;
+}
+
+/* libcsv end-of-row callback. */
+static void on_row(int c, void *ctx)
+{
+    (void)c;
+    csvread *r = ctx;
+    if (r->oom)
+        return;
+    if (grow((void **)&r->views, &r->views_cap, r->n_fields + 1, sizeof(crest_str)) != 0) {
+        r->oom = 1;
+        return;
+    }
+    crest_str *v = r->views;
+    for (size_t i = 0; i < r->n_fields; i++) {
+        v[i].ptr = r->fbuf + r->fofs[2 * i];
+        v[i].len = r->fofs[2 * i + 1];
+    }
+    csvread_row row = {0};
+    row.fields = v;
+    row.n_fields = r->n_fields;
+    row.line = r->record_line;
+    row.long_field = r->long_field;
+    row.too_many_fields = r->too_many_fields;
+    emit(r, &row);
+}
+
+static void count_line_end(csvread *r, unsigned char term, size_t piece_len)
+{
+    if (term == '\r') {
+        r->line++;
+        r->prev_cr = 1;
+    } else if (term == '\n') {
+        if (!(piece_len == 1 && r->prev_cr))
+            r->line++;
+        r->prev_cr = 0;
+    }
+}
+
+/* One piece: bytes up to and including the first CR or LF (or the chunk end). */
+static void process_piece(csvread *r, const unsigned char *s, size_t n, int has_term)
+{
+    const unsigned char term = has_term ? s[n - 1] : 0;
+    if (!r->in_record && !r->skipping)
+        r->record_line = r->line;
+
+    if (r->skipping) {
+        raw_append(r, s, n);
+    } else if (r->raw_len + n > r->max_record_bytes) {
+        raw_append(r, s, n);
+        r->skipping = 1;
+        r->skip_error = CSVREAD_ERR_RECORD_TOO_LONG;
+        r->skip_line = r->record_line;
+        r->skip_column = 1;
+    } else {
+        raw_append(r, s, n);
+        r->in_record = 1;
+        size_t used = csv_parse(&r->parser, s, n, on_field, on_row, r);
+        if (used < n) {
+            if (csv_error(&r->parser) == CSV_EPARSE) {
+                r->skipping = 1;
+                r->skip_error = CSVREAD_ERR_QUOTE;
+                r->skip_line = r->line;
+                r->skip_column = r->col_base + (unsigned long)used + 1;
+            } else {
+                r->oom = 1;
+            }
+        } else if (r->in_record && r->parser.pstate == LIBCSV_ROW_NOT_BEGUN) {
+            /* Only line ends were consumed (blank line, LF of CRLF): no record. */
+            record_clear(r);
+        }
+    }
+    count_line_end(r, term, n);
+    r->col_base = has_term ? 0 : r->col_base + (unsigned long)n;
+    if (r->skipping && has_term)
+        emit_error(r);
+}
+
+static void feed_bytes(csvread *r, const unsigned char *s, size_t n)
+{
+    size_t pos = 0;
+    while (pos < n && !r->oom) {
+        size_t end = pos;
+        while (end < n && s[end] != '\n' && s[end] != '\r')
+            end++;
+        const int has_term = end < n;
+        const size_t piece = (has_term ? end + 1 : end) - pos;
+        process_piece(r, s + pos, piece, has_term);
+        pos += piece;
+    }
+}
+
+static int status(const csvread *r)
+{
+    if (r->oom)
+        return -1;
+    return r->stop;
+}
+
+int csvread_feed(csvread *r, const void *buf, size_t len)
+{
+    const unsigned char *s = buf;
+    static const unsigned char bom[3] = {0xEF, 0xBB, 0xBF};
+    while (!r->bom_done && len) {
+        r->bom[r->bom_n++] = *s++;
+        len--;
+        if (r->bom[r->bom_n - 1] != bom[r->bom_n - 1]) {
+            r->bom_done = 1;
+            feed_bytes(r, r->bom, r->bom_n);
+        } else if (r->bom_n == 3) {
+            r->bom_done = 1; /* a BOM: dropped */
+        }
+    }
+    if (len && !r->stop)
+        feed_bytes(r, s, len);
+    return status(r);
+}
+
+int csvread_finish(csvread *r)
+{
+    if (!r->bom_done) {
+        r->bom_done = 1;
+        feed_bytes(r, r->bom, r->bom_n);
+    }
+    if (r->skipping) {
+        emit_error(r);
+    } else if (!r->oom) {
+        if (!r->in_record)
+            r->record_line = r->line;
+        if (csv_fini(&r->parser, on_field, on_row, r) != 0) {
+            r->skipping = 1;
+            r->skip_error = CSVREAD_ERR_UNTERMINATED;
+            r->skip_line = r->line;
+            r->skip_column = r->col_base + 1;
+            emit_error(r);
+        }
+    }
+    return status(r);
+}

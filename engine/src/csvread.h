@@ -1,0 +1,56 @@
+/*
+ * csvread.h — streaming RFC 4180 reader on top of libcsv that accounts for
+ * every record: each one reaches the callback either as fields or as an
+ * error (with its first physical line, the column of the fault and the raw
+ * bytes), so a caller can decide or reject every row and lose none.
+ *
+ * Input is pushed in chunks of any size (1 byte works); results do not depend
+ * on where chunks are cut. A UTF-8 BOM at the very start is dropped. libcsv
+ * runs in strict mode with no space trimming (spaces are data, RFC 4180).
+ * After a fault the reader resynchronises at the next line end.
+ */
+#ifndef CREST_CSVREAD_H
+#define CREST_CSVREAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crest/crest_base.h"
+
+typedef enum csvread_error {
+    CSVREAD_OK = 0,
+    CSVREAD_ERR_QUOTE,          /* a quote inside an unquoted field, or text after a closing quote */
+    CSVREAD_ERR_UNTERMINATED,   /* end of input inside a quoted field */
+    CSVREAD_ERR_RECORD_TOO_LONG /* record longer than max_record_bytes */
+} csvread_error;
+
+typedef struct csvread_row {
+    const crest_str *fields; /* borrowed, valid during the callback */
+    size_t n_fields;
+    unsigned long line;      /* first physical line of the record, 1-based */
+    crest_str raw;           /* the record's bytes (at most max_record_bytes) */
+    int raw_truncated;       /* raw was cut at max_record_bytes */
+    csvread_error error;     /* CSVREAD_OK or the fault; fields are empty on a fault */
+    unsigned long error_column; /* byte column of the fault in its line, 1-based */
+    unsigned long error_line;   /* physical line of the fault */
+    size_t long_field;       /* index of the first field over max_field_bytes, or SIZE_MAX */
+    int too_many_fields;     /* more than max_fields fields (extra ones dropped) */
+} csvread_row;
+
+/* Return 0 to go on, non-zero to stop reading (feed/finish then return it). */
+typedef int (*csvread_row_fn)(void *ctx, const csvread_row *row);
+
+typedef struct csvread csvread;
+
+/* NULL on out-of-memory. max_fields caps the fields kept per record. */
+csvread *csvread_create(unsigned char delimiter, size_t max_field_bytes, size_t max_record_bytes,
+                        size_t max_fields, csvread_row_fn fn, void *ctx);
+/* Push bytes. Returns 0, the callback's non-zero stop value, or -1 on out-of-memory. */
+int csvread_feed(csvread *r, const void *buf, size_t len);
+/* End of input: flushes a last record without a line end. Same returns as feed. */
+int csvread_finish(csvread *r);
+/* Physical lines seen so far (a CRLF pair counts once). */
+unsigned long csvread_lines(const csvread *r);
+void csvread_free(csvread *r);
+
+#endif

@@ -1,0 +1,674 @@
+/*
+ * engine.c — one input stream through the decision: header mapping, row
+ * validation (reject with a reason), tier resolution, the keyed draw, and
+ * the decision record. Built on csvread (parsing), outbuf (output), the
+ * policy and the registry. Everything per row is allocation-free.
+ */
+#include "crest/crest_engine.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crest/crest_date.h"
+#include "crest/crest_keyhash.h"
+#include "csvread.h"
+#include "outbuf.h"
+#include "policy_internal.h"
+#include "textbuf.h"
+#include "utf8.h"
+
+#define MAX_COLUMNS 16384
+
+struct crest_engine {
+    const crest_policy *policy;
+    const crest_registry *registry;
+    crest_run_options opt;
+    crest_passthrough passthrough;
+    csvread *reader;
+    outbuf out;
+    outbuf rej;
+    int has_rejects;
+
+    /* From the header. */
+    size_t n_cols;
+    char **col_names;
+    int col_of_field[CREST_FIELD_COUNT];
+    size_t *pass_cols;
+    size_t n_pass;
+    int registry_usable; /* registry given and at least one party column present */
+
+    crest_run_stats stats;
+    crest_status fatal;
+    crest_diag diag;
+    textbuf notes;
+};
+
+static const char *const reject_codes[CREST_REJECT_COUNT] = {
+#define CREST_REJECT_CODE(name, code, msg) code,
+    CREST_REJECT_LIST(CREST_REJECT_CODE)
+#undef CREST_REJECT_CODE
+};
+
+const char *crest_reject_code(crest_reject_reason reason)
+{
+    return (int)reason >= 0 && reason < CREST_REJECT_COUNT ? reject_codes[reason] : NULL;
+}
+
+crest_run_options crest_run_options_default(void)
+{
+    crest_run_options o;
+    memset(&o, 0, sizeof o);
+    o.format = CREST_FORMAT_CSV;
+    o.input_name = "<input>";
+    o.passthrough_override = -1;
+    return o;
+}
+
+/* --------------------------------------------------------- header mapping */
+
+/* Built-in header aliases, in normalised form (ASCII lower case, no ' ', '_', '-'). */
+static const char *const builtin_aliases[CREST_FIELD_COUNT][10] = {
+    [CREST_FIELD_DECL_ID] = {"declid", "declarationid", "declarationno", "declarationnumber", "entryid",
+                             "entryno", "entrynumber", "报关单号"},
+    [CREST_FIELD_DECL_DATE] = {"decldate", "date", "declarationdate", "declaredate", "entrydate", "申报日期"},
+    [CREST_FIELD_OFFICE] = {"office", "officeid", "officecode", "customsoffice", "申报口岸", "关区"},
+    [CREST_FIELD_DIRECTION] = {"direction", "ieflag", "iedirection", "importexport", "进出口"},
+    [CREST_FIELD_ENTERPRISE_ID] = {"enterpriseid", "enterprise", "importerid", "consigneeid", "tradercode",
+                                   "uscc", "收发货人"},
+    [CREST_FIELD_DECLARANT_ID] = {"declarantid", "declarant", "brokerid", "agentid", "申报单位"},
+    [CREST_FIELD_CREDIT_TIER] = {"credittier", "tier", "creditclass", "creditlevel", "信用等级"},
+    [CREST_FIELD_FOREIGN_AEO] = {"foreignaeo", "partneraeo", "consignoraeo", "aeocode"},
+    [CREST_FIELD_HS_CODE] = {"hscode", "hs", "hs6code", "hs10", "hs6", "commoditycode", "商品编号"},
+    [CREST_FIELD_ORIGIN] = {"origin", "countryoforigin", "origincountry", "原产国"},
+    [CREST_FIELD_DEPARTURE] = {"departure", "countryofdeparture", "departurecountry", "启运国"},
+    [CREST_FIELD_TRANSPORT_MODE] = {"transportmode", "mode", "modeoftransport", "运输方式"},
+    [CREST_FIELD_DECLARED_VALUE] = {"declaredvalue", "value", "itemprice", "customsvalue", "总价"},
+    [CREST_FIELD_CURRENCY] = {"currency", "币制"},
+    [CREST_FIELD_NET_MASS_KG] = {"netmasskg", "netmass", "netweight", "netweightkg", "净重"},
+    [CREST_FIELD_QUANTITY] = {"quantity", "qty", "数量"},
+    [CREST_FIELD_GOODS_DESC] = {"goodsdesc", "goodsdescription", "description", "商品名称"},
+    [CREST_FIELD_ILLICIT] = {"illicit", "fraud"},
+    [CREST_FIELD_REVENUE] = {"revenue"},
+};
+
+static void normalise(const char *s, size_t n, char *out, size_t cap)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n && k + 1 < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == ' ' || c == '_' || c == '-' || c == '\t')
+            continue;
+        out[k++] = (char)((c >= 'A' && c <= 'Z') ? c + 32 : c);
+    }
+    out[k] = '\0';
+}
+
+static const char *const own_columns[] = {"decl_id", "tier", "tier_source", "p", "u", "decision", "lane",
+                                          "reasons", "priority", "guarantee_exempt_eligible",
+                                          "mra_recognised", "policy_hash"};
+#define N_OWN (sizeof own_columns / sizeof *own_columns)
+
+static crest_status set_fatal(crest_engine *e, crest_status st, unsigned long line, unsigned long col,
+                              const char *fmt, const char *arg)
+{
+    e->fatal = st;
+    crest_diag_set(&e->diag, st, e->opt.input_name, line, col, fmt, arg);
+    return st;
+}
+
+static void write_header(crest_engine *e)
+{
+    outbuf *o = &e->out;
+    if (e->opt.format != CREST_FORMAT_CSV)
+        return;
+    for (size_t i = 0; i < N_OWN; i++) {
+        if (i)
+            outbuf_putc(o, ',');
+        outbuf_puts(o, own_columns[i]);
+    }
+    for (size_t k = 0; k < e->n_pass; k++) {
+        const char *name = e->col_names[e->pass_cols[k]];
+        outbuf_putc(o, ',');
+        for (size_t i = 0; i < N_OWN; i++) {
+            if (strcmp(name, own_columns[i]) == 0) {
+                outbuf_puts(o, "input_");
+                break;
+            }
+        }
+        outbuf_csv_field(o, name, strlen(name), ',');
+    }
+    outbuf_putc(o, '\n');
+}
+
+static int handle_header(crest_engine *e, const csvread_row *row)
+{
+    if (row->error != CSVREAD_OK || row->too_many_fields || row->long_field != SIZE_MAX) {
+        set_fatal(e, CREST_ERR_SYNTAX, row->line, row->error_column,
+                  "the header row is malformed (%s); fix the first line of the file",
+                  row->error == CSVREAD_ERR_QUOTE ? "bad quoting"
+                  : row->too_many_fields          ? "too many columns"
+                                                  : "a header name is too long or the record is cut");
+        return 1;
+    }
+    e->n_cols = row->n_fields;
+    e->col_names = calloc(e->n_cols, sizeof(char *));
+    e->pass_cols = calloc(e->n_cols ? e->n_cols : 1, sizeof(size_t));
+    if (!e->col_names || !e->pass_cols) {
+        set_fatal(e, CREST_ERR_NOMEM, row->line, 0, "%s", "out of memory reading the header");
+        return 1;
+    }
+    char **norm = calloc(e->n_cols ? e->n_cols : 1, sizeof(char *));
+    if (!norm) {
+        set_fatal(e, CREST_ERR_NOMEM, row->line, 0, "%s", "out of memory reading the header");
+        return 1;
+    }
+    for (size_t i = 0; i < e->n_cols; i++) {
+        const crest_str *f = &row->fields[i];
+        e->col_names[i] = malloc(f->len + 1);
+        norm[i] = malloc(f->len + 1);
+        if (!e->col_names[i] || !norm[i]) {
+            for (size_t k = 0; k <= i; k++)
+                free(norm[k]);
+            free(norm);
+            set_fatal(e, CREST_ERR_NOMEM, row->line, 0, "%s", "out of memory reading the header");
+            return 1;
+        }
+        memcpy(e->col_names[i], f->ptr, f->len);
+        e->col_names[i][f->len] = '\0';
+        normalise(f->ptr, f->len, norm[i], f->len + 1);
+    }
+    const crest_policy *p = e->policy;
+    for (int f = 0; f < CREST_FIELD_COUNT; f++) {
+        e->col_of_field[f] = -1;
+        /* Policy names first (exact, then normalised), then built-in aliases. */
+        for (size_t k = 0; k < p->n_columns[f] && e->col_of_field[f] < 0; k++) {
+            char want[256];
+            normalise(p->columns[f][k], strlen(p->columns[f][k]), want, sizeof want);
+            for (size_t i = 0; i < e->n_cols && e->col_of_field[f] < 0; i++)
+                if (strcmp(e->col_names[i], p->columns[f][k]) == 0)
+                    e->col_of_field[f] = (int)i;
+            for (size_t i = 0; i < e->n_cols && e->col_of_field[f] < 0; i++)
+                if (strcmp(norm[i], want) == 0)
+                    e->col_of_field[f] = (int)i;
+        }
+        for (size_t a = 0; a < 10 && builtin_aliases[f][a] && e->col_of_field[f] < 0; a++)
+            for (size_t i = 0; i < e->n_cols && e->col_of_field[f] < 0; i++)
+                if (strcmp(norm[i], builtin_aliases[f][a]) == 0)
+                    e->col_of_field[f] = (int)i;
+    }
+    for (size_t i = 0; i < e->n_cols; i++)
+        free(norm[i]);
+    free(norm);
+
+    if (e->col_of_field[CREST_FIELD_DECL_ID] < 0)
+        return set_fatal(e, CREST_ERR_MISSING, row->line, 0,
+                         "the header has no decl_id column; name it decl_id (or 'Declaration ID'), "
+                         "or map it in the policy: [columns] decl_id = YOUR_HEADER%s",
+                         ""),
+               1;
+    int any_party = 0;
+    for (size_t k = 0; k < p->n_parties; k++)
+        any_party |= e->col_of_field[p->parties[k]] >= 0;
+    if (e->registry) {
+        if (!any_party)
+            return set_fatal(e, CREST_ERR_MISSING, row->line, 0,
+                             "a registry was given but the header has no enterprise_id or "
+                             "declarant_id column to join it on%s",
+                             ""),
+                   1;
+        if (e->col_of_field[CREST_FIELD_DECL_DATE] < 0)
+            return set_fatal(e, CREST_ERR_MISSING, row->line, 0,
+                             "a registry was given but the header has no decl_date column: tiers are "
+                             "joined as of the declaration date%s",
+                             ""),
+                   1;
+        e->registry_usable = 1;
+    }
+    if (!e->registry && e->col_of_field[CREST_FIELD_CREDIT_TIER] < 0)
+        textbuf_printf(&e->notes,
+                       "no credit_tier column and no --registry: every declaration gets the "
+                       "default tier %s\n",
+                       p->tiers[p->default_tier].name);
+    /* Pass-through columns. */
+    for (size_t i = 0; i < e->n_cols; i++) {
+        int mapped = 0, is_id = (int)i == e->col_of_field[CREST_FIELD_DECL_ID];
+        for (int f = 0; f < CREST_FIELD_COUNT; f++)
+            mapped |= e->col_of_field[f] == (int)i;
+        if (e->passthrough == CREST_PASSTHROUGH_ALL ? !is_id
+                                                    : e->passthrough == CREST_PASSTHROUGH_UNMAPPED && !mapped)
+            e->pass_cols[e->n_pass++] = i;
+    }
+    e->stats.header_seen = 1;
+    write_header(e);
+    return 0;
+}
+
+/* ----------------------------------------------------------------- rejects */
+
+static void reject(crest_engine *e, const csvread_row *row, crest_reject_reason reason,
+                   unsigned long column, const char *detail)
+{
+    e->stats.rejects++;
+    e->stats.rejects_by_reason[reason]++;
+    if (e->stats.n_samples < CREST_REJECT_SAMPLES) {
+        crest_reject_sample *s = &e->stats.samples[e->stats.n_samples++];
+        s->line = row->line;
+        s->reason = reason;
+        snprintf(s->detail, sizeof s->detail, "%s", detail);
+    }
+    if (!e->has_rejects)
+        return;
+    outbuf *o = &e->rej;
+    outbuf_printf(o, "%lu,%s,%lu,", row->line, reject_codes[reason], column);
+    outbuf_csv_field(o, detail, strlen(detail), ',');
+    outbuf_putc(o, ',');
+    size_t n = row->raw.len;
+    while (n && (row->raw.ptr[n - 1] == '\n' || row->raw.ptr[n - 1] == '\r'))
+        n--;
+    /* Always quote the raw record so a reader gets it back as one field. */
+    outbuf_putc(o, '"');
+    size_t start = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (row->raw.ptr[i] == '"') {
+            outbuf_write(o, row->raw.ptr + start, i + 1 - start);
+            outbuf_putc(o, '"');
+            start = i + 1;
+        }
+    }
+    outbuf_write(o, row->raw.ptr + start, n - start);
+    outbuf_puts(o, row->raw_truncated ? "\",1\n" : "\",0\n");
+}
+
+/* --------------------------------------------------------------- decision */
+
+static double parse_number(crest_str s)
+{
+    char buf[64];
+    if (s.len == 0 || s.len >= sizeof buf)
+        return NAN;
+    memcpy(buf, s.ptr, s.len);
+    buf[s.len] = '\0';
+    char *end;
+    double d = strtod(buf, &end);
+    if (end == buf || *end != '\0' || !isfinite(d))
+        return NAN;
+    return d;
+}
+
+static char parse_direction(crest_str s)
+{
+    if (s.len == 0)
+        return 0;
+    char n[16];
+    normalise(s.ptr, s.len, n, sizeof n);
+    if (!strcmp(n, "i") || !strcmp(n, "im") || !strcmp(n, "import") || !strcmp(n, "进口"))
+        return 'I';
+    if (!strcmp(n, "e") || !strcmp(n, "ex") || !strcmp(n, "export") || !strcmp(n, "出口"))
+        return 'E';
+    return 0;
+}
+
+static int is_blank(crest_str s)
+{
+    for (size_t i = 0; i < s.len; i++)
+        if (s.ptr[i] != ' ' && s.ptr[i] != '\t')
+            return 0;
+    return 1;
+}
+
+/* A partner AEO code: two capitals (ISO 3166) then at least 4 letters or digits. */
+static int mra_recognised(const crest_engine *e, const crest_decl *d)
+{
+    const crest_str a = d->field[CREST_FIELD_FOREIGN_AEO];
+    if (a.len < 6 || a.len > 40)
+        return 0;
+    if (!(a.ptr[0] >= 'A' && a.ptr[0] <= 'Z' && a.ptr[1] >= 'A' && a.ptr[1] <= 'Z'))
+        return 0;
+    for (size_t i = 2; i < a.len; i++) {
+        const char c = a.ptr[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
+            return 0;
+    }
+    if (e->col_of_field[CREST_FIELD_DIRECTION] >= 0 && d->direction != 'I')
+        return 0;
+    return policy_is_mra_partner(e->policy, a.ptr);
+}
+
+typedef enum tier_source { SRC_REGISTRY, SRC_FEED, SRC_DEFAULT } tier_source;
+
+/* Hot path. */
+static int on_row(void *ctx, const csvread_row *row)
+{
+    crest_engine *e = ctx;
+    if (!e->stats.header_seen)
+        return handle_header(e, row);
+    e->stats.rows_in++;
+    char detail[160];
+    switch (row->error) {
+    case CSVREAD_OK:
+        break;
+    case CSVREAD_ERR_QUOTE:
+        snprintf(detail, sizeof detail, "malformed quoting at line %lu, column %lu", row->error_line,
+                 row->error_column);
+        reject(e, row, CREST_REJECT_CSV_QUOTE, row->error_column, detail);
+        return 0;
+    case CSVREAD_ERR_UNTERMINATED:
+        reject(e, row, CREST_REJECT_CSV_UNTERMINATED, row->error_column,
+               "the input ends inside a quoted field opened on this record");
+        return 0;
+    case CSVREAD_ERR_RECORD_TOO_LONG:
+        snprintf(detail, sizeof detail, "record longer than %zu bytes (max_record_bytes)",
+                 e->policy->max_record_bytes);
+        reject(e, row, CREST_REJECT_RECORD_TOO_LONG, 1, detail);
+        return 0;
+    }
+    if (row->too_many_fields || row->n_fields != e->n_cols) {
+        snprintf(detail, sizeof detail, "expected %zu fields as in the header, found %s%zu", e->n_cols,
+                 row->too_many_fields ? "more than " : "", row->n_fields);
+        reject(e, row, CREST_REJECT_COLUMN_COUNT, 0, detail);
+        return 0;
+    }
+    if (row->long_field != SIZE_MAX) {
+        snprintf(detail, sizeof detail, "field %zu (%.60s) is longer than %zu bytes (max_field_bytes)",
+                 row->long_field + 1, e->col_names[row->long_field], e->policy->max_field_bytes);
+        reject(e, row, CREST_REJECT_FIELD_TOO_LONG, (unsigned long)row->long_field + 1, detail);
+        return 0;
+    }
+    size_t bad = utf8_invalid_offset((const unsigned char *)row->raw.ptr, row->raw.len);
+    if (bad != SIZE_MAX) {
+        snprintf(detail, sizeof detail, "invalid UTF-8 byte 0x%02X at byte %zu of the record",
+                 (unsigned char)row->raw.ptr[bad], bad + 1);
+        reject(e, row, CREST_REJECT_INVALID_UTF8, (unsigned long)bad + 1, detail);
+        return 0;
+    }
+
+    const crest_policy *p = e->policy;
+    crest_decl d;
+    for (int f = 0; f < CREST_FIELD_COUNT; f++) {
+        const int c = e->col_of_field[f];
+        if (c >= 0)
+            d.field[f] = row->fields[c];
+        else
+            d.field[f].ptr = NULL, d.field[f].len = 0;
+    }
+    d.cols = row->fields;
+    d.n_cols = row->n_fields;
+    const crest_str id = d.field[CREST_FIELD_DECL_ID];
+    if (is_blank(id)) {
+        reject(e, row, CREST_REJECT_MISSING_ID, (unsigned long)e->col_of_field[CREST_FIELD_DECL_ID] + 1,
+               "decl_id is empty: every declaration needs an identifier");
+        return 0;
+    }
+    const crest_str date = d.field[CREST_FIELD_DECL_DATE];
+    if (date.len == 0 || !crest_date_parse(date.ptr, date.len, &d.date_days))
+        d.date_days = CREST_DATE_NONE;
+    d.declared_value = parse_number(d.field[CREST_FIELD_DECLARED_VALUE]);
+    d.net_mass_kg = parse_number(d.field[CREST_FIELD_NET_MASS_KG]);
+    d.quantity = parse_number(d.field[CREST_FIELD_QUANTITY]);
+    d.direction = parse_direction(d.field[CREST_FIELD_DIRECTION]);
+
+    /* Effective tier: the worst tier among the parties found in the registry. */
+    int tier = -1, party = -1;
+    tier_source src = SRC_DEFAULT;
+    int registry_needs_date = 0;
+    for (int pass = 0; pass < 2 && tier < 0; pass++) {
+        const int use_registry = (pass == 0) == (p->tier_pref == CREST_TIER_PREFER_REGISTRY);
+        if (use_registry && e->registry_usable) {
+            for (size_t k = 0; k < p->n_parties; k++) {
+                const crest_str pid = d.field[p->parties[k]];
+                if (pid.len == 0)
+                    continue;
+                if (d.date_days == CREST_DATE_NONE) {
+                    registry_needs_date = 1;
+                    break;
+                }
+                int t = crest_registry_lookup(e->registry, pid.ptr, pid.len, d.date_days);
+                if (t > tier) {
+                    tier = t;
+                    party = (int)p->parties[k];
+                    src = SRC_REGISTRY;
+                }
+            }
+            if (registry_needs_date)
+                break;
+        } else if (!use_registry) {
+            const crest_str label = d.field[CREST_FIELD_CREDIT_TIER];
+            if (label.len) {
+                int t = crest_policy_tier_lookup(p, label.ptr, label.len);
+                if (t >= 0) {
+                    tier = t;
+                    src = SRC_FEED;
+                }
+            }
+        }
+    }
+    if (registry_needs_date) {
+        snprintf(detail, sizeof detail, "decl_date '%.*s' is not a valid date (YYYY-MM-DD) and the registry "
+                 "join needs it", (int)(date.len > 40 ? 40 : date.len), date.ptr ? date.ptr : "");
+        reject(e, row, CREST_REJECT_BAD_DATE, (unsigned long)e->col_of_field[CREST_FIELD_DECL_DATE] + 1,
+               detail);
+        return 0;
+    }
+    const int unknown = tier < 0;
+    if (unknown)
+        tier = (int)p->default_tier;
+    const policy_tier *t = &p->tiers[tier];
+
+    /* The draw. The risk weight is 1 until risk models are configured. */
+    const double risk_weight = 1.0;
+    double prob = t->effective_rate * risk_weight;
+    if (prob > 1.0)
+        prob = 1.0;
+    if (prob < 0.0)
+        prob = 0.0;
+    const double u = crest_keyhash_uniform(p->seed, id.ptr, id.len);
+    const int inspect = u < prob;
+    const int mra = mra_recognised(e, &d);
+    const int priority = t->priority || mra;
+
+    crest_tier_counts *tc = &e->stats.tiers[tier];
+    tc->rows++;
+    tc->inspected += (uint64_t)inspect;
+    tc->expected += prob;
+    tc->unknown += (uint64_t)unknown;
+    tc->from_registry += src == SRC_REGISTRY;
+    tc->from_feed += src == SRC_FEED;
+    e->stats.decisions++;
+    e->stats.inspected += (uint64_t)inspect;
+    e->stats.priority += (uint64_t)priority;
+    e->stats.guarantee_exempt += (uint64_t)t->guarantee_exempt;
+    e->stats.mra_recognised += (uint64_t)mra;
+
+    /* Reasons: why selected, then notes about the tier and MRA. */
+    char reasons[64];
+    size_t rl = 0;
+    reasons[0] = '\0';
+#define ADD_REASON(s)                                                          \
+    do {                                                                       \
+        rl += (size_t)snprintf(reasons + rl, sizeof reasons - rl, "%s%s", rl ? ";" : "", s); \
+    } while (0)
+    if (inspect)
+        ADD_REASON(t->floor ? "TIER_FLOOR" : "RANDOM");
+    if (unknown)
+        ADD_REASON("TIER_UNKNOWN");
+    if (mra)
+        ADD_REASON("MRA");
+#undef ADD_REASON
+    const char *source = src == SRC_FEED ? "feed"
+                         : src == SRC_DEFAULT
+                             ? "default"
+                             : (party == CREST_FIELD_DECLARANT_ID ? "registry:declarant_id"
+                                                                  : "registry:enterprise_id");
+    const char *lane = inspect ? p->lane_inspect : p->lane_release;
+    outbuf *o = &e->out;
+    if (e->opt.format == CREST_FORMAT_CSV) {
+        outbuf_csv_field(o, id.ptr, id.len, ',');
+        outbuf_putc(o, ',');
+        outbuf_puts(o, t->name);
+        outbuf_putc(o, ',');
+        outbuf_puts(o, source);
+        outbuf_printf(o, ",%.6g,%.8f,%s,%s,", prob, u, inspect ? "INSPECT" : "RELEASE", lane);
+        outbuf_csv_field(o, reasons, rl, ',');
+        outbuf_printf(o, ",%d,%d,%d,%s", priority, t->guarantee_exempt, mra, p->hash_hex);
+        for (size_t k = 0; k < e->n_pass; k++) {
+            const crest_str *f = &row->fields[e->pass_cols[k]];
+            outbuf_putc(o, ',');
+            outbuf_csv_field(o, f->ptr, f->len, ',');
+        }
+        outbuf_putc(o, '\n');
+    } else {
+        outbuf_puts(o, "{\"decl_id\":");
+        outbuf_json_string(o, id.ptr, id.len);
+        outbuf_puts(o, ",\"tier\":");
+        outbuf_json_string(o, t->name, strlen(t->name));
+        outbuf_printf(o, ",\"tier_source\":\"%s\",\"p\":%.6g,\"u\":%.8f,\"decision\":\"%s\",\"lane\":\"%s\","
+                         "\"reasons\":[",
+                      source, prob, u, inspect ? "INSPECT" : "RELEASE", lane);
+        for (size_t i = 0, start = 0; i <= rl; i++) {
+            if (i == rl || reasons[i] == ';') {
+                if (i > start) {
+                    if (start)
+                        outbuf_putc(o, ',');
+                    outbuf_json_string(o, reasons + start, i - start);
+                }
+                start = i + 1;
+            }
+        }
+        outbuf_printf(o, "],\"priority\":%s,\"guarantee_exempt_eligible\":%s,\"mra_recognised\":%s,"
+                         "\"policy_hash\":\"%s\"",
+                      priority ? "true" : "false", t->guarantee_exempt ? "true" : "false",
+                      mra ? "true" : "false", p->hash_hex);
+        if (e->n_pass) {
+            outbuf_puts(o, ",\"input\":{");
+            for (size_t k = 0; k < e->n_pass; k++) {
+                const char *name = e->col_names[e->pass_cols[k]];
+                const crest_str *f = &row->fields[e->pass_cols[k]];
+                if (k)
+                    outbuf_putc(o, ',');
+                outbuf_json_string(o, name, strlen(name));
+                outbuf_putc(o, ':');
+                outbuf_json_string(o, f->ptr, f->len);
+            }
+            outbuf_putc(o, '}');
+        }
+        outbuf_puts(o, "}\n");
+    }
+    if (o->error != CREST_OK)
+        return set_fatal(e, CREST_ERR_IO, row->line, 0, "%s", "writing the decisions failed"), 1;
+    return 0;
+}
+
+/* ------------------------------------------------------------------- API */
+
+crest_status crest_engine_create(const crest_policy *policy, const crest_registry *registry,
+                                 const crest_run_options *options, crest_engine **out, crest_diag *diag)
+{
+    *out = NULL;
+    crest_diag_clear(diag);
+    if (!policy || !options || !options->output.write)
+        return crest_diag_set(diag, CREST_ERR_INVALID, "", 0, 0, "a policy and an output sink are required");
+    crest_engine *e = calloc(1, sizeof *e);
+    if (!e)
+        return crest_diag_set(diag, CREST_ERR_NOMEM, "", 0, 0, "out of memory");
+    e->policy = policy;
+    e->registry = registry;
+    e->opt = *options;
+    if (!e->opt.input_name)
+        e->opt.input_name = "<input>";
+    e->passthrough = options->passthrough_override >= 0 ? (crest_passthrough)options->passthrough_override
+                                                        : policy->passthrough;
+    textbuf_init(&e->notes);
+    crest_diag_clear(&e->diag);
+    e->stats.n_tiers = policy->n_tiers;
+    const size_t cap = options->output_buffer_bytes ? options->output_buffer_bytes : 64 * 1024;
+    crest_status st = outbuf_init(&e->out, options->output, cap);
+    if (st == CREST_OK && options->rejects.write) {
+        e->has_rejects = 1;
+        st = outbuf_init(&e->rej, options->rejects, 16 * 1024);
+        if (st == CREST_OK)
+            outbuf_puts(&e->rej, "line,reason,column,message,record,truncated\n");
+    }
+    if (st == CREST_OK) {
+        e->reader = csvread_create((unsigned char)policy->delimiter, policy->max_field_bytes,
+                                   policy->max_record_bytes, MAX_COLUMNS, on_row, e);
+        if (!e->reader)
+            st = CREST_ERR_NOMEM;
+    }
+    if (st != CREST_OK) {
+        crest_engine_free(e);
+        return crest_diag_set(diag, st, "", 0, 0, "out of memory creating the engine");
+    }
+    *out = e;
+    return CREST_OK;
+}
+
+static crest_status check_sinks(crest_engine *e)
+{
+    if (e->fatal == CREST_OK && (e->out.error != CREST_OK || (e->has_rejects && e->rej.error != CREST_OK)))
+        set_fatal(e, CREST_ERR_IO, 0, 0, "%s",
+                  e->out.error != CREST_OK ? "writing the decisions failed" : "writing the rejects failed");
+    return e->fatal;
+}
+
+crest_status crest_engine_feed(crest_engine *e, const void *buf, size_t len)
+{
+    if (e->fatal != CREST_OK)
+        return e->fatal;
+    e->stats.bytes_in += len;
+    int rc = csvread_feed(e->reader, buf, len);
+    if (rc < 0 && e->fatal == CREST_OK)
+        set_fatal(e, CREST_ERR_NOMEM, 0, 0, "%s", "out of memory while reading input");
+    return check_sinks(e);
+}
+
+crest_status crest_engine_finish(crest_engine *e)
+{
+    if (e->fatal != CREST_OK)
+        return e->fatal;
+    int rc = csvread_finish(e->reader);
+    if (rc < 0 && e->fatal == CREST_OK)
+        set_fatal(e, CREST_ERR_NOMEM, 0, 0, "%s", "out of memory while reading input");
+    if (e->fatal == CREST_OK && !e->stats.header_seen)
+        set_fatal(e, CREST_ERR_MISSING, 1, 0, "%s",
+                  "the input is empty: expected a header row naming the columns (decl_id, ...)");
+    if (e->fatal == CREST_OK) {
+        outbuf_flush(&e->out);
+        if (e->has_rejects)
+            outbuf_flush(&e->rej);
+    }
+    e->stats.bytes_out = e->out.bytes_out;
+    return check_sinks(e);
+}
+
+const crest_run_stats *crest_engine_stats(const crest_engine *e)
+{
+    return &e->stats;
+}
+
+const crest_diag *crest_engine_diag(const crest_engine *e)
+{
+    return &e->diag;
+}
+
+const char *crest_engine_notes(const crest_engine *e)
+{
+    return e->notes.data ? e->notes.data : "";
+}
+
+void crest_engine_free(crest_engine *e)
+{
+    if (!e)
+        return;
+    csvread_free(e->reader);
+    outbuf_free(&e->out);
+    if (e->has_rejects)
+        outbuf_free(&e->rej);
+    for (size_t i = 0; i < e->n_cols && e->col_names; i++)
+        free(e->col_names[i]);
+    free(e->col_names);
+    free(e->pass_cols);
+    textbuf_free(&e->notes);
+    free(e);
+}

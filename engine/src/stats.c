@@ -1,0 +1,89 @@
+/*
+ * stats.c — binomial and rate-ratio confidence intervals with GSL.
+ * GSL's error handler is switched off by the engine; these functions only use
+ * GSL routines that return values (no status), and guard their domains.
+ */
+#include "crest/crest_stats.h"
+
+#include <gsl/gsl_cdf.h>
+#include <math.h>
+
+crest_interval crest_stats_binomial_ci(uint64_t x, uint64_t n, double level)
+{
+    crest_interval ci = {NAN, NAN, NAN};
+    if (n == 0 || x > n)
+        return ci;
+    const double alpha = 1.0 - level;
+    const double xd = (double)x, nd = (double)n;
+    ci.estimate = xd / nd;
+    ci.lower = x == 0 ? 0.0 : gsl_cdf_beta_Pinv(alpha / 2, xd, nd - xd + 1);
+    ci.upper = x == n ? 1.0 : gsl_cdf_beta_Qinv(alpha / 2, xd + 1, nd - xd);
+    return ci;
+}
+
+crest_interval crest_stats_wilson_ci(uint64_t x, uint64_t n, double level)
+{
+    crest_interval ci = {NAN, NAN, NAN};
+    if (n == 0 || x > n)
+        return ci;
+    const double z = gsl_cdf_ugaussian_Qinv((1.0 - level) / 2);
+    const double nd = (double)n, ph = (double)x / nd;
+    const double denom = 1 + z * z / nd;
+    const double centre = (ph + z * z / (2 * nd)) / denom;
+    const double half = z * sqrt(ph * (1 - ph) / nd + z * z / (4 * nd * nd)) / denom;
+    ci.estimate = ph;
+    ci.lower = fmax(0.0, centre - half);
+    ci.upper = fmin(1.0, centre + half);
+    return ci;
+}
+
+crest_interval crest_stats_rate_ratio_ci(uint64_t x1, uint64_t n1, uint64_t x2, uint64_t n2,
+                                         double level)
+{
+    crest_interval ci = {NAN, NAN, NAN};
+    if (n1 == 0 || n2 == 0 || x2 == 0 || x1 > n1 || x2 > n2)
+        return ci;
+    ci.estimate = ((double)x1 / (double)n1) / ((double)x2 / (double)n2);
+    double a = (double)x1, b = (double)n1, c = (double)x2, d = (double)n2;
+    if (x1 == 0) {
+        a += 0.5;
+        b += 0.5;
+        c += 0.5;
+        d += 0.5;
+    }
+    const double log_rr = log((a / b) / (c / d));
+    const double se = sqrt(1 / a - 1 / b + 1 / c - 1 / d);
+    const double z = gsl_cdf_ugaussian_Qinv((1.0 - level) / 2);
+    ci.lower = exp(log_rr - z * se);
+    ci.upper = exp(log_rr + z * se);
+    return ci;
+}
+
+void crest_stats_binomial_bounds(uint64_t n, double p, double alpha, uint64_t *lo, uint64_t *hi)
+{
+    /* Binary search on the CDF: smallest lo with P(X < lo) <= alpha/2 ... */
+    const unsigned int nn = (unsigned int)n;
+    uint64_t a = 0, b = n;
+    /* lo = largest k with P(X <= k-1) <= alpha/2, i.e. P(X < k) <= alpha/2. */
+    while (a < b) {
+        uint64_t mid = a + (b - a + 1) / 2;
+        double below = gsl_cdf_binomial_P((unsigned int)(mid - 1), p, nn);
+        if (below <= alpha / 2)
+            a = mid;
+        else
+            b = mid - 1;
+    }
+    *lo = a;
+    /* hi = smallest k with P(X > k) <= alpha/2. */
+    a = 0;
+    b = n;
+    while (a < b) {
+        uint64_t mid = a + (b - a) / 2;
+        double above = gsl_cdf_binomial_Q((unsigned int)mid, p, nn);
+        if (above <= alpha / 2)
+            b = mid;
+        else
+            a = mid + 1;
+    }
+    *hi = a;
+}

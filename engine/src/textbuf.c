@@ -1,0 +1,82 @@
+/* textbuf.c — see textbuf.h. */
+#include "textbuf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void textbuf_init(textbuf *tb)
+{
+    memset(tb, 0, sizeof *tb);
+}
+
+void textbuf_free(textbuf *tb)
+{
+    free(tb->data);
+    memset(tb, 0, sizeof *tb);
+}
+
+static int reserve(textbuf *tb, size_t extra)
+{
+    if (tb->oom)
+        return 0;
+    if (tb->len + extra + 1 <= tb->cap)
+        return 1;
+    size_t cap = tb->cap ? tb->cap : 256;
+    while (cap < tb->len + extra + 1)
+        cap *= 2;
+    char *d = realloc(tb->data, cap);
+    if (!d) {
+        tb->oom = 1;
+        return 0;
+    }
+    tb->data = d;
+    tb->cap = cap;
+    return 1;
+}
+
+void textbuf_append(textbuf *tb, const void *bytes, size_t n)
+{
+    if (!reserve(tb, n))
+        return;
+    memcpy(tb->data + tb->len, bytes, n);
+    tb->len += n;
+    tb->data[tb->len] = '\0';
+}
+
+void textbuf_puts(textbuf *tb, const char *s)
+{
+    textbuf_append(tb, s, strlen(s));
+}
+
+void textbuf_printf(textbuf *tb, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char small[256];
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        tb->oom = 1;
+        return;
+    }
+    if ((size_t)n < sizeof small) {
+        textbuf_append(tb, small, (size_t)n);
+        return;
+    }
+    if (!reserve(tb, (size_t)n))
+        return;
+    va_start(ap, fmt);
+    vsnprintf(tb->data + tb->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    tb->len += (size_t)n;
+}
+
+char *textbuf_take(textbuf *tb)
+{
+    char *d = tb->data;
+    if (!d && !tb->oom)
+        d = calloc(1, 1);
+    memset(tb, 0, sizeof *tb);
+    return d;
+}

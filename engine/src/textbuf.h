@@ -1,0 +1,27 @@
+/*
+ * textbuf.h — a growable byte buffer for load-time text building (policy
+ * descriptions, summaries). Records out-of-memory instead of failing each call;
+ * check `oom` once at the end. Not for the per-row path.
+ */
+#ifndef CREST_TEXTBUF_H
+#define CREST_TEXTBUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+typedef struct textbuf {
+    char *data; /* NUL-terminated when non-NULL */
+    size_t len;
+    size_t cap;
+    int oom;
+} textbuf;
+
+void textbuf_init(textbuf *tb);
+void textbuf_free(textbuf *tb);
+void textbuf_append(textbuf *tb, const void *bytes, size_t n);
+void textbuf_puts(textbuf *tb, const char *s);
+void textbuf_printf(textbuf *tb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Give the caller the NUL-terminated text (never NULL unless oom) and reset. */
+char *textbuf_take(textbuf *tb);
+
+#endif

@@ -1,0 +1,138 @@
+/*
+ * crest_base.h — the vocabulary shared by every crest layer: status codes,
+ * the diagnostic record loaders fill, borrowed string views, and the
+ * canonical declaration view that the engine hands to risk models.
+ *
+ * This header sits at the bottom of the dependency graph (engine -> models ->
+ * this file); it declares no behaviour beyond status names and messages.
+ */
+#ifndef CREST_BASE_H
+#define CREST_BASE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One list generates the enum, the names and the messages (SQLite/zstd style).
+ * Values are stable: append, never reorder. */
+#define CREST_STATUS_LIST(X)                                                   \
+    X(CREST_OK, 0, "success")                                                  \
+    X(CREST_ERR_NOMEM, 1, "out of memory")                                     \
+    X(CREST_ERR_IO, 2, "input/output error")                                   \
+    X(CREST_ERR_SYNTAX, 3, "syntax error")                                     \
+    X(CREST_ERR_INVALID, 4, "invalid value")                                   \
+    X(CREST_ERR_MISSING, 5, "required item missing")                           \
+    X(CREST_ERR_RANGE, 6, "value out of range")                                \
+    X(CREST_ERR_VERSION, 7, "unsupported format version")                      \
+    X(CREST_ERR_MISMATCH, 8, "does not match the policy or schema")            \
+    X(CREST_ERR_REGEX, 9, "regular expression error")                          \
+    X(CREST_ERR_NUMERIC, 10, "numerical failure")                              \
+    X(CREST_ERR_STATE, 11, "call not valid in the current state")              \
+    X(CREST_ERR_INTERRUPTED, 12, "interrupted")
+
+typedef enum crest_status {
+#define CREST_STATUS_ENUM(name, value, msg) name = value,
+    CREST_STATUS_LIST(CREST_STATUS_ENUM)
+#undef CREST_STATUS_ENUM
+} crest_status;
+
+/* Stable symbolic name of a status, e.g. "CREST_ERR_SYNTAX". Never NULL. */
+const char *crest_status_name(crest_status status);
+/* Short English message for a status. Never NULL. */
+const char *crest_status_message(crest_status status);
+
+/*
+ * Where and why a load failed. Loaders take a caller-provided diag and fill
+ * it on failure; line and column are 1-based, 0 when not applicable.
+ */
+typedef struct crest_diag {
+    crest_status status;
+    char file[256];    /* path or a label such as "<policy>" */
+    unsigned long line;
+    unsigned long column;
+    char message[512]; /* complete sentence saying what was expected */
+} crest_diag;
+
+/* Reset a diag to CREST_OK with empty text. */
+void crest_diag_clear(crest_diag *diag);
+/* Fill a diag (printf-style message) and return status, for `return crest_diag_set(...)`. */
+crest_status crest_diag_set(crest_diag *diag, crest_status status, const char *file,
+                            unsigned long line, unsigned long column, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+/* A borrowed byte range: valid only as long as its owner says. Not NUL-terminated. */
+typedef struct crest_str {
+    const char *ptr;
+    size_t len;
+} crest_str;
+
+/*
+ * Canonical declaration fields (PRODUCT.md §3). The policy maps each one to a
+ * header name of the input; built-in aliases cover the usual spellings.
+ * X(ENUM_SUFFIX, "canonical_name")
+ */
+#define CREST_FIELD_LIST(X)                                                    \
+    X(DECL_ID, "decl_id")                                                      \
+    X(DECL_DATE, "decl_date")                                                  \
+    X(OFFICE, "office")                                                        \
+    X(DIRECTION, "direction")                                                  \
+    X(ENTERPRISE_ID, "enterprise_id")                                          \
+    X(DECLARANT_ID, "declarant_id")                                            \
+    X(CREDIT_TIER, "credit_tier")                                              \
+    X(FOREIGN_AEO, "foreign_aeo")                                              \
+    X(HS_CODE, "hs_code")                                                      \
+    X(ORIGIN, "origin")                                                        \
+    X(DEPARTURE, "departure")                                                  \
+    X(TRANSPORT_MODE, "transport_mode")                                        \
+    X(DECLARED_VALUE, "declared_value")                                        \
+    X(CURRENCY, "currency")                                                    \
+    X(NET_MASS_KG, "net_mass_kg")                                              \
+    X(QUANTITY, "quantity")                                                    \
+    X(GOODS_DESC, "goods_desc")                                                \
+    X(ILLICIT, "illicit")                                                      \
+    X(REVENUE, "revenue")
+
+typedef enum crest_field {
+#define CREST_FIELD_ENUM(name, str) CREST_FIELD_##name,
+    CREST_FIELD_LIST(CREST_FIELD_ENUM)
+#undef CREST_FIELD_ENUM
+    CREST_FIELD_COUNT
+} crest_field;
+
+/* Canonical name of a field ("decl_id", ...), or NULL when out of range. */
+const char *crest_field_name(crest_field field);
+/* Field for a canonical name (exact, case-sensitive); -1 when unknown. */
+int crest_field_from_name(const char *name, size_t name_len);
+
+/* Sentinel for a missing or unparseable date. */
+#define CREST_DATE_NONE INT32_MIN
+
+/*
+ * One declaration as the engine sees it, handed to risk models. Everything is
+ * borrowed from the engine's row buffers and valid only during the call.
+ *
+ *  - field[f]: the mapped column's text, {NULL, 0} when the input has no such column.
+ *  - cols/n_cols: every input column in header order (for rules that name a
+ *    non-canonical column; resolve its index once at bind time).
+ *  - date_days: decl_date as days since 1970-01-01, CREST_DATE_NONE if absent/invalid.
+ *  - declared_value, net_mass_kg, quantity: parsed numbers, NaN when absent/invalid.
+ *  - direction: 'I' (import), 'E' (export) or 0 when unknown.
+ */
+typedef struct crest_decl {
+    crest_str field[CREST_FIELD_COUNT];
+    const crest_str *cols;
+    size_t n_cols;
+    int32_t date_days;
+    double declared_value;
+    double net_mass_kg;
+    double quantity;
+    char direction;
+} crest_decl;
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CREST_BASE_H */
