@@ -318,11 +318,17 @@ static int is_blank(crest_str s)
     return 1;
 }
 
-/* A partner AEO code: two capitals (ISO 3166) then at least 4 letters or digits. */
+/*
+ * A partner AEO code: two capitals (ISO 3166 alpha-2 of the partner) then at
+ * least 4 letters or digits. China's own AEO codes (AEOCN + 10 digits) are not
+ * foreign, even though "AE" is also the United Arab Emirates' prefix.
+ */
 static int mra_recognised(const crest_engine *e, const crest_decl *d)
 {
     const crest_str a = d->field[CREST_FIELD_FOREIGN_AEO];
     if (a.len < 6 || a.len > 40)
+        return 0;
+    if (memcmp(a.ptr, "AEOCN", 5) == 0)
         return 0;
     if (!(a.ptr[0] >= 'A' && a.ptr[0] <= 'Z' && a.ptr[1] >= 'A' && a.ptr[1] <= 'Z'))
         return 0;

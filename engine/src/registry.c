@@ -106,10 +106,12 @@ static int on_row(void *ctx, const csvread_row *row)
     load_ctx *lc = ctx;
     crest_registry *reg = lc->reg;
     if (row->error != CSVREAD_OK) {
-        lc->status = crest_diag_set(lc->diag, CREST_ERR_SYNTAX, lc->name, row->error_line,
-                                    row->error_column,
+        const int open_quote = row->error == CSVREAD_ERR_UNTERMINATED;
+        lc->status = crest_diag_set(lc->diag, CREST_ERR_SYNTAX, lc->name,
+                                    open_quote ? row->line : row->error_line,
+                                    open_quote ? 0 : row->error_column,
                                     row->error == CSVREAD_ERR_UNTERMINATED
-                                        ? "a quoted field is not closed before the end of the file"
+                                        ? "a quoted field opened on this line is not closed before the end of the file"
                                         : row->error == CSVREAD_ERR_RECORD_TOO_LONG
                                               ? "record longer than the 1 MiB limit"
                                               : "malformed quoting (a quote inside an unquoted "

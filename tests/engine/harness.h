@@ -1,0 +1,102 @@
+/*
+ * harness.h — helpers shared by the engine tests: run the engine over an
+ * in-memory input fed in chunks of a given size and collect the outputs.
+ */
+#ifndef CREST_TEST_HARNESS_H
+#define CREST_TEST_HARNESS_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crest/crest.h"
+
+typedef struct membuf {
+    char *data;
+    size_t len, cap;
+    int fail_after; /* > 0: the n-th write fails (fault injection) */
+    int writes;
+} membuf;
+
+static inline crest_status membuf_write(void *ctx, const void *buf, size_t len)
+{
+    membuf *m = ctx;
+    m->writes++;
+    if (m->fail_after && m->writes >= m->fail_after)
+        return CREST_ERR_IO;
+    if (m->len + len + 1 > m->cap) {
+        size_t c = m->cap ? m->cap * 2 : 4096;
+        while (c < m->len + len + 1)
+            c *= 2;
+        m->data = realloc(m->data, c);
+        m->cap = c;
+    }
+    memcpy(m->data + m->len, buf, len);
+    m->len += len;
+    m->data[m->len] = '\0';
+    return CREST_OK;
+}
+
+typedef struct run_result {
+    membuf out, rej;
+    crest_status status;
+    crest_run_stats stats;
+    crest_diag diag;
+} run_result;
+
+/* chunk == 0: feed everything at once. */
+static inline void run_engine(const crest_policy *policy, const crest_registry *registry, const char *input,
+                       size_t len, size_t chunk, crest_format format, run_result *r)
+{
+    memset(r, 0, sizeof *r);
+    crest_run_options opt = crest_run_options_default();
+    opt.output.write = membuf_write;
+    opt.output.ctx = &r->out;
+    opt.rejects.write = membuf_write;
+    opt.rejects.ctx = &r->rej;
+    opt.format = format;
+    opt.output_buffer_bytes = 1000; /* small, so flushes happen mid-stream */
+    crest_engine *e = NULL;
+    r->status = crest_engine_create(policy, registry, &opt, &e, &r->diag);
+    if (r->status != CREST_OK)
+        return;
+    if (chunk == 0)
+        chunk = len ? len : 1;
+    for (size_t pos = 0; pos < len && r->status == CREST_OK; pos += chunk) {
+        size_t n = len - pos < chunk ? len - pos : chunk;
+        r->status = crest_engine_feed(e, input + pos, n);
+    }
+    if (r->status == CREST_OK)
+        r->status = crest_engine_finish(e);
+    r->stats = *crest_engine_stats(e);
+    r->diag = *crest_engine_diag(e);
+    crest_engine_free(e);
+}
+
+static inline void run_result_free(run_result *r)
+{
+    free(r->out.data);
+    free(r->rej.data);
+}
+
+static inline crest_policy *load_policy_file(const char *rel)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", CREST_SOURCE_DIR, rel);
+    crest_policy *p = NULL;
+    crest_diag d;
+    if (crest_policy_load(path, &p, &d) != CREST_OK)
+        return NULL;
+    return p;
+}
+
+static inline crest_policy *parse_policy(const char *text)
+{
+    crest_policy *p = NULL;
+    crest_diag d;
+    if (crest_policy_parse(text, strlen(text), "<test>", &p, &d) != CREST_OK)
+        return NULL;
+    return p;
+}
+
+#endif

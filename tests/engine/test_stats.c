@@ -1,0 +1,64 @@
+/* test_stats.c — confidence intervals against closed forms and coverage. */
+#include <criterion/criterion.h>
+#include <math.h>
+
+#include <gsl/gsl_cdf.h>
+
+#include "crest/crest.h"
+
+Test(stats, clopper_pearson_closed_forms)
+{
+    crest_init();
+    /* x = 0: upper = 1 - (alpha/2)^(1/n). x = n: lower = (alpha/2)^(1/n). */
+    crest_interval a = crest_stats_binomial_ci(0, 10, 0.95);
+    cr_expect_eq(a.lower, 0.0);
+    cr_expect_float_eq(a.upper, 1 - pow(0.025, 0.1), 1e-9);
+    crest_interval b = crest_stats_binomial_ci(10, 10, 0.95);
+    cr_expect_float_eq(b.lower, pow(0.025, 0.1), 1e-9);
+    cr_expect_eq(b.upper, 1.0);
+    /* A textbook value: 5/20 -> [0.0866, 0.4910]. */
+    crest_interval c = crest_stats_binomial_ci(5, 20, 0.95);
+    cr_expect_float_eq(c.estimate, 0.25, 1e-12);
+    cr_expect_float_eq(c.lower, 0.0866, 1e-4);
+    cr_expect_float_eq(c.upper, 0.4910, 1e-4);
+    crest_interval z = crest_stats_binomial_ci(0, 0, 0.95);
+    cr_expect(isnan(z.estimate) && isnan(z.lower) && isnan(z.upper));
+}
+
+Test(stats, wilson_inside_unit_and_contains_estimate)
+{
+    crest_interval w = crest_stats_wilson_ci(3, 1000, 0.95);
+    cr_expect(w.lower > 0 && w.lower < 0.003 && w.upper > 0.003 && w.upper < 0.01);
+}
+
+Test(stats, rate_ratio)
+{
+    crest_init();
+    /* Equal rates: ratio 1 and a symmetric (in log) interval around it. */
+    crest_interval r = crest_stats_rate_ratio_ci(100, 10000, 100, 10000, 0.95);
+    cr_expect_float_eq(r.estimate, 1.0, 1e-12);
+    cr_expect_float_eq(log(r.upper), -log(r.lower), 1e-12);
+    /* Katz: se = sqrt(1/60 - 1/50000 + 1/300 - 1/50000). */
+    crest_interval k = crest_stats_rate_ratio_ci(60, 50000, 300, 50000, 0.95);
+    double se = sqrt(1.0 / 60 - 1.0 / 50000 + 1.0 / 300 - 1.0 / 50000);
+    cr_expect_float_eq(k.estimate, 0.2, 1e-12);
+    cr_expect_float_eq(k.lower, 0.2 * exp(-1.959963984540054 * se), 1e-9);
+    cr_expect_float_eq(k.upper, 0.2 * exp(1.959963984540054 * se), 1e-9);
+    crest_interval zero = crest_stats_rate_ratio_ci(0, 500, 30, 1000, 0.95);
+    cr_expect_eq(zero.estimate, 0.0);
+    cr_expect(zero.upper > 0 && isfinite(zero.upper));
+    cr_expect(isnan(crest_stats_rate_ratio_ci(1, 10, 0, 10, 0.95).estimate));
+}
+
+Test(stats, binomial_bounds_tail_mass)
+{
+    crest_init();
+    uint64_t lo, hi;
+    crest_stats_binomial_bounds(10000, 0.03, 1e-6, &lo, &hi);
+    cr_expect(lo < 300 && hi > 300);
+    /* Each tail holds at most alpha/2 and the bounds are tight (one step in goes past it). */
+    cr_expect_leq(gsl_cdf_binomial_P((unsigned)lo - 1, 0.03, 10000), 0.5e-6);
+    cr_expect_gt(gsl_cdf_binomial_P((unsigned)lo, 0.03, 10000), 0.5e-6);
+    cr_expect_leq(gsl_cdf_binomial_Q((unsigned)hi, 0.03, 10000), 0.5e-6);
+    cr_expect_gt(gsl_cdf_binomial_Q((unsigned)hi - 1, 0.03, 10000), 0.5e-6);
+}
