@@ -8,6 +8,28 @@
 #include <gsl/gsl_cdf.h>
 #include <math.h>
 
+/*
+ * Quantile of Beta(a, b) by bisection on GSL's regularised incomplete beta
+ * (gsl_cdf_beta_P). gsl_cdf_beta_Pinv fails to converge (returns NaN with the
+ * error handler off) for the large parameters of a million-row summary, while
+ * the CDF itself stays accurate; 100 halvings reach double precision.
+ */
+static double beta_quantile(double prob, double a, double b)
+{
+    double lo = 0.0, hi = 1.0;
+    for (int i = 0; i < 100 && hi - lo > 1e-17; i++) {
+        const double mid = 0.5 * (lo + hi);
+        const double cdf = gsl_cdf_beta_P(mid, a, b);
+        if (isnan(cdf))
+            return NAN;
+        if (cdf < prob)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return 0.5 * (lo + hi);
+}
+
 crest_interval crest_stats_binomial_ci(uint64_t x, uint64_t n, double level)
 {
     crest_interval ci = {NAN, NAN, NAN};
@@ -16,8 +38,15 @@ crest_interval crest_stats_binomial_ci(uint64_t x, uint64_t n, double level)
     const double alpha = 1.0 - level;
     const double xd = (double)x, nd = (double)n;
     ci.estimate = xd / nd;
-    ci.lower = x == 0 ? 0.0 : gsl_cdf_beta_Pinv(alpha / 2, xd, nd - xd + 1);
-    ci.upper = x == n ? 1.0 : gsl_cdf_beta_Qinv(alpha / 2, xd + 1, nd - xd);
+    ci.lower = x == 0 ? 0.0 : beta_quantile(alpha / 2, xd, nd - xd + 1);
+    ci.upper = x == n ? 1.0 : beta_quantile(1.0 - alpha / 2, xd + 1, nd - xd);
+    if (isnan(ci.lower) || isnan(ci.upper)) {
+        /* Counts so large that the Wilson interval equals the exact one to
+         * many digits; the exact computation is out of GSL's range. */
+        crest_interval w = crest_stats_wilson_ci(x, n, level);
+        ci.lower = w.lower;
+        ci.upper = w.upper;
+    }
     return ci;
 }
 

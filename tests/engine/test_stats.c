@@ -25,6 +25,28 @@ Test(stats, clopper_pearson_closed_forms)
     cr_expect(isnan(z.estimate) && isnan(z.lower) && isnan(z.upper));
 }
 
+/* Large counts: GSL's own beta inverse gives up here; the interval must still be
+ * finite, ordered, and agree with the normal approximation to three digits. */
+Test(stats, clopper_pearson_large_counts)
+{
+    crest_init();
+    const uint64_t cases[][2] = {{26327, 880315}, {15944, 19970}, {577, 99715}, {5000000, 10000000}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const double x = (double)cases[i][0], n = (double)cases[i][1], ph = x / n;
+        crest_interval c = crest_stats_binomial_ci(cases[i][0], cases[i][1], 0.95);
+        cr_assert(isfinite(c.lower) && isfinite(c.upper), "case %zu: [%g, %g]", i, c.lower, c.upper);
+        cr_expect(c.lower < ph && ph < c.upper, "case %zu", i);
+        const double half = 1.959963984540054 * sqrt(ph * (1 - ph) / n);
+        cr_expect_float_eq(c.upper - c.lower, 2 * half, 2 * half * 2e-2, "case %zu: width %g vs %g", i,
+                           c.upper - c.lower, 2 * half);
+        if (n > 5e6)
+            continue; /* beyond GSL's binomial CDF too: the Wilson fallback is checked above */
+        /* Exactness: the tail probabilities at the bounds equal alpha/2. */
+        cr_expect_float_eq(gsl_cdf_binomial_Q((unsigned)(x - 1), c.lower, (unsigned)n), 0.025, 1e-6);
+        cr_expect_float_eq(gsl_cdf_binomial_P((unsigned)x, c.upper, (unsigned)n), 0.025, 1e-6);
+    }
+}
+
 Test(stats, wilson_inside_unit_and_contains_estimate)
 {
     crest_interval w = crest_stats_wilson_ci(3, 1000, 0.95);

@@ -21,7 +21,9 @@ typedef struct crest_interval {
 /*
  * Clopper–Pearson ("exact") interval for a binomial proportion x/n at the
  * given confidence level (e.g. 0.95), from GSL's beta quantiles. Conservative:
- * coverage is at least the level. n = 0 gives NaNs.
+ * coverage is at least the level. n = 0 gives NaNs. Beyond the range where
+ * GSL's incomplete beta function converges (tens of millions of trials) the
+ * Wilson interval is returned, which agrees with it there to many digits.
  */
 crest_interval crest_stats_binomial_ci(uint64_t x, uint64_t n, double level);
 
