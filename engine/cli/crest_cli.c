@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "crest/crest.h"
+#include "crest/crest_lmodel.h"
 
 enum { EXIT_OK = 0, EXIT_USAGE = 1, EXIT_CONFIG = 2, EXIT_INPUT = 3, EXIT_IO = 4, EXIT_INTERRUPTED = 130 };
 
@@ -43,7 +44,8 @@ static void usage_main(FILE *f)
             "  crest run   [--policy FILE] [--registry FILE] [-o FILE] [--rejects FILE]\n"
             "              [--summary FILE] [--format csv|jsonl] [INPUT|-]\n"
             "  crest check [--policy FILE] [--registry FILE]\n"
-            "  crest help [run|check]\n"
+            "  crest fit   --policy FILE [--label COLUMN] -o MODEL [TRAIN.csv|-]\n"
+            "  crest help [run|check|fit]\n"
             "  crest --version\n"
             "\n"
             "`crest run` reads declarations (CSV with a header row) from INPUT or stdin and\n"
@@ -92,6 +94,25 @@ static void usage_run(FILE *f)
             "uniform draw; INSPECT iff u < p), decision, lane, reasons (RANDOM, TIER_FLOOR,\n"
             "TIER_UNKNOWN, MRA), priority, guarantee_exempt_eligible, mra_recognised,\n"
             "policy_hash, then the pass-through input columns.\n");
+}
+
+static void usage_fit(FILE *f)
+{
+    fprintf(f,
+            "Usage: crest fit --policy FILE [--label COLUMN] [--registry FILE] [--l2 X]\n"
+            "                 [--smoothing M] [--folds K] -o MODEL [TRAIN.csv|-]\n"
+            "\n"
+            "Fit the policy's logistic risk model ([model] kind = logistic, features = ...)\n"
+            "on labelled history: L2-regularised logistic regression by Newton/IRLS (GSL) on\n"
+            "smoothed target encodings (out-of-fold on the training rows, so the fit does not\n"
+            "leak) and numeric transforms. Writes a versioned text model file that\n"
+            "`crest run` loads through the policy's [model] file.\n"
+            "\n"
+            "  --label COLUMN    the 0/1 label: a canonical field or a header name (default\n"
+            "                    illicit; KCS data: Fraud). Rows without a 0/1 label are counted\n"
+            "                    and left out.\n"
+            "  --l2, --smoothing, --folds   override the policy's [model] l2, smoothing, folds\n"
+            "  -o MODEL          the model file to write\n");
 }
 
 static void usage_check(FILE *f)
@@ -234,6 +255,58 @@ static void print_diag(const crest_diag *d)
         fprintf(stderr, "%s: %s:%lu: %s\n", prog, d->file, d->line, d->message);
     else
         fprintf(stderr, "%s: %s: %s\n", prog, d->file[0] ? d->file : "error", d->message);
+}
+
+/*
+ * Read a whole input into an engine: a progress line on a terminal, stops on
+ * SIGINT/SIGTERM. Returns EXIT_OK, EXIT_INPUT (read error or fatal input
+ * problem, message printed), EXIT_IO or EXIT_INTERRUPTED.
+ */
+static int feed_fd(crest_engine *engine, int fd, const char *name, int show_progress)
+{
+    struct stat sb;
+    const uint64_t size = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0;
+    const double t0 = now_s();
+    double last = t0;
+    const size_t cap = 1 << 18;
+    char *buf = malloc(cap);
+    if (!buf) {
+        fprintf(stderr, "%s: out of memory\n", prog);
+        return EXIT_IO;
+    }
+    crest_status st = CREST_OK;
+    uint64_t bytes = 0;
+    int rc = EXIT_OK;
+    while (st == CREST_OK && !interrupted) {
+        ssize_t n = read(fd, buf, cap);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            fprintf(stderr, "%s: cannot read %s: %s\n", prog, name, strerror(errno));
+            rc = EXIT_INPUT;
+            break;
+        }
+        if (n == 0)
+            break;
+        bytes += (uint64_t)n;
+        st = crest_engine_feed(engine, buf, (size_t)n);
+        if (show_progress && now_s() - last > 0.2) {
+            progress(t0, bytes, size, crest_engine_stats(engine)->rows_in, 0);
+            last = now_s();
+        }
+    }
+    free(buf);
+    if (show_progress)
+        progress(t0, bytes, size, 0, 1);
+    if (st == CREST_OK && rc == EXIT_OK && !interrupted)
+        st = crest_engine_finish(engine);
+    if (st == CREST_ERR_INTERRUPTED)
+        return EXIT_INPUT; /* a hook stopped: the caller reports why */
+    if (st != CREST_OK) {
+        print_diag(crest_engine_diag(engine));
+        return st == CREST_ERR_IO || st == CREST_ERR_NOMEM ? EXIT_IO : EXIT_INPUT;
+    }
+    return interrupted ? EXIT_INTERRUPTED : rc;
 }
 
 static int load_policy(const char *path, crest_policy **out)
@@ -512,6 +585,237 @@ done_inputs:
     return rc;
 }
 
+
+/* -------------------------------------------------------------------- fit */
+
+typedef struct fit_ctx {
+    const crest_policy *policy;
+    const char *label;
+    crest_lmodel_train_options opts;
+    crest_lmodel_trainer *trainer;
+    int label_field; /* canonical field, or -1 */
+    long label_col;  /* header column, or -1 */
+    uint64_t used, unlabelled, positives;
+    crest_diag diag;
+    int failed;
+} fit_ctx;
+
+static int fit_header(void *ctx, const crest_str *header, size_t n_cols)
+{
+    fit_ctx *f = ctx;
+    f->label_field = crest_field_from_name(f->label, strlen(f->label));
+    f->label_col = -1;
+    for (size_t i = 0; i < n_cols; i++)
+        if (header[i].len == strlen(f->label) && memcmp(header[i].ptr, f->label, header[i].len) == 0)
+            f->label_col = (long)i;
+    if (f->label_col >= 0)
+        f->label_field = -1; /* an exact header name wins */
+    if (crest_lmodel_trainer_create(crest_policy_model_features(f->policy), header, n_cols, &f->opts, &f->trainer,
+                                    &f->diag) != CREST_OK) {
+        f->failed = 1;
+        return 1;
+    }
+    return 0;
+}
+
+static int fit_decl(void *ctx, const crest_decl *d, size_t tier, double p, unsigned long line)
+{
+    (void)tier;
+    (void)p;
+    (void)line;
+    fit_ctx *f = ctx;
+    crest_str v = {NULL, 0};
+    if (f->label_col >= 0 && (size_t)f->label_col < d->n_cols)
+        v = d->cols[f->label_col];
+    else if (f->label_field >= 0)
+        v = d->field[f->label_field];
+    int label;
+    if (v.len == 1 && (v.ptr[0] == '0' || v.ptr[0] == '1'))
+        label = v.ptr[0] == '1';
+    else if (v.len > 0 && v.len < 32) {
+        char buf[32];
+        memcpy(buf, v.ptr, v.len);
+        buf[v.len] = '\0';
+        char *end;
+        double x = strtod(buf, &end);
+        if (*end || x != x) {
+            f->unlabelled++;
+            return 0;
+        }
+        label = x != 0;
+    } else {
+        f->unlabelled++;
+        return 0;
+    }
+    if (crest_lmodel_trainer_add(f->trainer, d, label) != CREST_OK) {
+        f->failed = 1;
+        snprintf(f->diag.message, sizeof f->diag.message, "out of memory collecting training rows");
+        return 1;
+    }
+    f->used++;
+    f->positives += (uint64_t)label;
+    return 0;
+}
+
+static int cmd_fit(int argc, char **argv)
+{
+    const char *policy_path = NULL, *registry_path = NULL, *out_path = NULL, *input_path = NULL,
+               *label = "illicit";
+    double l2 = -1, smoothing = -1;
+    long folds = -1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char **dst = NULL;
+        if (!strcmp(a, "--policy"))
+            dst = &policy_path;
+        else if (!strcmp(a, "--registry"))
+            dst = &registry_path;
+        else if (!strcmp(a, "-o") || !strcmp(a, "--output"))
+            dst = &out_path;
+        else if (!strcmp(a, "--label"))
+            dst = &label;
+        if (dst) {
+            if (!(*dst = arg_value(argc, argv, &i, a)))
+                return EXIT_USAGE;
+        } else if (!strcmp(a, "--l2") || !strcmp(a, "--smoothing") || !strcmp(a, "--folds")) {
+            const char *v = arg_value(argc, argv, &i, a);
+            if (!v)
+                return EXIT_USAGE;
+            char *end;
+            double x = strtod(v, &end);
+            if (*end || !(x >= 0)) {
+                fprintf(stderr, "%s: %s needs a non-negative number, not '%s'\n", prog, a, v);
+                return EXIT_USAGE;
+            }
+            if (!strcmp(a, "--l2"))
+                l2 = x;
+            else if (!strcmp(a, "--smoothing"))
+                smoothing = x;
+            else
+                folds = (long)x;
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage_fit(stdout);
+            return EXIT_OK;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            fprintf(stderr, "%s: unknown option '%s' (see `crest help fit`)\n", prog, a);
+            return EXIT_USAGE;
+        } else if (input_path) {
+            fprintf(stderr, "%s: one input at a time; got '%s' and '%s'\n", prog, input_path, a);
+            return EXIT_USAGE;
+        } else {
+            input_path = a;
+        }
+    }
+    if (!policy_path || !out_path) {
+        fprintf(stderr, "%s: crest fit needs --policy FILE (with a [model] section) and -o MODEL (see `crest help fit`)\n",
+                prog);
+        return EXIT_USAGE;
+    }
+    crest_policy *policy = NULL;
+    crest_diag d;
+    if (crest_policy_load_ex(policy_path, CREST_POLICY_SKIP_MODEL_FILE, &policy, &d) != CREST_OK) {
+        print_diag(&d);
+        return EXIT_CONFIG;
+    }
+    if (!crest_policy_model_is_logistic(policy) || !crest_policy_model_features(policy)) {
+        fprintf(stderr, "%s: %s: crest fit needs [model] kind = logistic and features = ... in the policy\n", prog,
+                policy_path);
+        crest_policy_free(policy);
+        return EXIT_CONFIG;
+    }
+    crest_registry *registry = NULL;
+    if (load_registry(registry_path, policy, &registry) != 0) {
+        crest_policy_free(policy);
+        return EXIT_CONFIG;
+    }
+    fit_ctx f;
+    memset(&f, 0, sizeof f);
+    f.policy = policy;
+    f.label = label;
+    crest_lmodel_train_options_default(&f.opts);
+    unsigned pf;
+    crest_policy_fit_settings(policy, &f.opts.l2_lambda, &f.opts.smoothing, &pf);
+    f.opts.folds = pf;
+    if (l2 >= 0)
+        f.opts.l2_lambda = l2;
+    if (smoothing >= 0)
+        f.opts.smoothing = smoothing;
+    if (folds >= 0)
+        f.opts.folds = (unsigned)folds;
+
+    int in_fd = STDIN_FILENO;
+    const char *in_name = "<stdin>";
+    if (input_path && strcmp(input_path, "-") != 0) {
+        in_fd = open(input_path, O_RDONLY | O_CLOEXEC);
+        if (in_fd < 0) {
+            fprintf(stderr, "%s: cannot open input %s: %s\n", prog, input_path, strerror(errno));
+            crest_registry_free(registry);
+            crest_policy_free(policy);
+            return EXIT_INPUT;
+        }
+        in_name = input_path;
+    }
+    crest_run_options opt = crest_run_options_default();
+    opt.decide = 0;
+    opt.header_hook = fit_header;
+    opt.decl_hook = fit_decl;
+    opt.hook_ctx = &f;
+    opt.input_name = in_name;
+    crest_engine *engine = NULL;
+    int rc = EXIT_OK;
+    const double t0 = now_s();
+    if (crest_engine_create(policy, registry, &opt, &engine, &d) != CREST_OK) {
+        print_diag(&d);
+        rc = EXIT_CONFIG;
+        goto done;
+    }
+    rc = feed_fd(engine, in_fd, in_name, 0);
+    if (f.failed) {
+        print_diag(&f.diag);
+        rc = EXIT_CONFIG;
+        goto done;
+    }
+    if (rc != EXIT_OK)
+        goto done;
+    const crest_run_stats *stats = crest_engine_stats(engine);
+    fprintf(stderr, "crest fit: %s: rows in %llu = used %llu + without a label %llu + rejects %llu\n", in_name,
+            (unsigned long long)stats->rows_in, (unsigned long long)f.used, (unsigned long long)f.unlabelled,
+            (unsigned long long)stats->rejects);
+    if (f.used == 0 || f.positives == 0 || f.positives == f.used) {
+        fprintf(stderr, "%s: no usable labels in column '%s' (need both 0 and 1); see --label\n", prog, label);
+        rc = EXIT_INPUT;
+        goto done;
+    }
+    crest_lmodel *model = NULL;
+    crest_lmodel_fit_report rep;
+    memset(&rep, 0, sizeof rep);
+    if (crest_lmodel_trainer_fit(f.trainer, &model, &rep, &d) != CREST_OK) {
+        print_diag(&d);
+        rc = EXIT_INPUT;
+        goto done;
+    }
+    if (crest_lmodel_save(model, out_path, &d) != CREST_OK) {
+        print_diag(&d);
+        rc = EXIT_IO;
+    } else {
+        fprintf(stderr,
+                "crest fit: %zu rows (%zu positive), %zu features, %zu Newton iterations, deviance %.2f, %s; "
+                "l2 %g, smoothing %g, %u folds; %.2f s\nwrote %s\n",
+                rep.n_rows, rep.n_positive, rep.n_features, rep.n_iter, rep.deviance,
+                rep.converged ? "converged" : "NOT converged", f.opts.l2_lambda, f.opts.smoothing, f.opts.folds,
+                now_s() - t0, out_path);
+    }
+    crest_lmodel_free(model);
+done:
+    crest_lmodel_trainer_free(f.trainer);
+    crest_engine_free(engine);
+    if (in_fd != STDIN_FILENO)
+        close(in_fd);
+    crest_registry_free(registry);
+    crest_policy_free(policy);
+    return rc;
+}
+
 /* ------------------------------------------------------------------ check */
 
 static int cmd_check(int argc, char **argv)
@@ -577,6 +881,8 @@ int main(int argc, char **argv)
             usage_run(stdout);
         else if (argc > 2 && !strcmp(argv[2], "check"))
             usage_check(stdout);
+        else if (argc > 2 && !strcmp(argv[2], "fit"))
+            usage_fit(stdout);
         else
             usage_main(stdout);
         return EXIT_OK;
@@ -585,6 +891,8 @@ int main(int argc, char **argv)
         return cmd_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "check"))
         return cmd_check(argc - 1, argv + 1);
+    if (!strcmp(cmd, "fit"))
+        return cmd_fit(argc - 1, argv + 1);
     fprintf(stderr, "%s: unknown command '%s'\n\n", prog, cmd);
     usage_main(stderr);
     return EXIT_USAGE;

@@ -21,6 +21,16 @@
 
 #define MAX_COLUMNS 16384
 
+static int lane_rank_of(const char *lane);
+
+/* What the engine needs of each criterion on the hot path. */
+typedef struct engine_rule {
+    int lane;              /* crest_rules_lane, 0 for weight rules */
+    double probability;
+    int credit_sensitive;
+    uint64_t key;          /* keyed-hash key half for this rule's forcing draw */
+} engine_rule;
+
 struct crest_engine {
     const crest_policy *policy;
     const crest_registry *registry;
@@ -38,6 +48,14 @@ struct crest_engine {
     size_t *pass_cols;
     size_t n_pass;
     int registry_usable; /* registry given and at least one party column present */
+
+    /* The risk layer (NULL when the policy configures none). */
+    crest_risk *risk;
+    crest_risk_scratch *risk_scratch;
+    crest_risk_result risk_result;
+    const crest_rules *rules;
+    engine_rule *rule_info;
+    int inspect_lane_rank;
 
     crest_run_stats stats;
     crest_status fatal;
@@ -63,6 +81,7 @@ crest_run_options crest_run_options_default(void)
     o.format = CREST_FORMAT_CSV;
     o.input_name = "<input>";
     o.passthrough_override = -1;
+    o.decide = 1;
     return o;
 }
 
@@ -105,7 +124,7 @@ static void normalise(const char *s, size_t n, char *out, size_t cap)
     out[k] = '\0';
 }
 
-static const char *const own_columns[] = {"decl_id", "tier", "tier_source", "p", "u", "decision", "lane",
+static const char *const own_columns[] = {"decl_id", "tier", "tier_source", "risk_score", "p", "u", "decision", "lane",
                                           "reasons", "priority", "guarantee_exempt_eligible",
                                           "mra_recognised", "policy_hash"};
 #define N_OWN (sizeof own_columns / sizeof *own_columns)
@@ -240,8 +259,47 @@ static int handle_header(crest_engine *e, const csvread_row *row)
                                                     : e->passthrough == CREST_PASSTHROUGH_UNMAPPED && !mapped)
             e->pass_cols[e->n_pass++] = i;
     }
+    if (e->risk) {
+        crest_diag d;
+        if (crest_risk_bind(e->risk, row->fields, row->n_fields, &d) != CREST_OK) {
+            e->fatal = d.status;
+            e->diag = d;
+            if (e->fatal == CREST_ERR_MISSING || e->fatal == CREST_ERR_MISMATCH)
+                e->fatal = CREST_ERR_MISSING; /* an input problem: the header lacks what the models need */
+            e->diag.status = e->fatal;
+            return 1;
+        }
+        if (crest_risk_scratch_create(e->risk, &e->risk_scratch) != CREST_OK) {
+            set_fatal(e, CREST_ERR_NOMEM, row->line, 0, "%s", "out of memory");
+            return 1;
+        }
+        const size_t n_rules = e->rules ? crest_rules_count(e->rules) : 0;
+        e->rule_info = calloc(n_rules ? n_rules : 1, sizeof *e->rule_info);
+        if (!e->rule_info) {
+            set_fatal(e, CREST_ERR_NOMEM, row->line, 0, "%s", "out of memory");
+            return 1;
+        }
+        for (size_t i = 0; i < n_rules; i++) {
+            crest_rules_info info;
+            if (crest_rules_describe(e->rules, i, &info) != CREST_OK)
+                continue;
+            engine_rule *er = &e->rule_info[i];
+            er->lane = info.action == CREST_RULES_ACTION_LANE ? (int)info.lane : 0;
+            er->probability = info.probability;
+            er->credit_sensitive = info.credit_sensitive;
+            /* The rule's own draw: k1 derived from its id, so adding a rule does
+             * not move the draws of the others. */
+            er->key = crest_keyhash_siphash24(UINT64_C(0x6372657374727531) /* "crestru1" */, 0, info.id,
+                                              strlen(info.id));
+        }
+    }
     e->stats.header_seen = 1;
-    write_header(e);
+    if (e->opt.header_hook && e->opt.header_hook(e->opt.hook_ctx, row->fields, row->n_fields)) {
+        set_fatal(e, CREST_ERR_INTERRUPTED, row->line, 0, "%s", "stopped by the caller at the header");
+        return 1;
+    }
+    if (e->opt.decide)
+        write_header(e);
     return 0;
 }
 
@@ -343,6 +401,22 @@ static int mra_recognised(const crest_engine *e, const crest_decl *d)
 }
 
 typedef enum tier_source { SRC_REGISTRY, SRC_FEED, SRC_DEFAULT } tier_source;
+
+/* The reasons field: codes joined by ';', a code's detail in brackets. */
+typedef struct reason_buf {
+    char text[1024];
+    size_t len;
+} reason_buf;
+
+static void reason_add(reason_buf *rb, const char *code, const char *detail)
+{
+    if (!code || rb->len + 1 >= sizeof rb->text)
+        return;
+    int n = snprintf(rb->text + rb->len, sizeof rb->text - rb->len, "%s%s%s%s%s", rb->len ? ";" : "", code,
+                     detail ? "[" : "", detail ? detail : "", detail ? "]" : "");
+    if (n > 0)
+        rb->len = rb->len + (size_t)n < sizeof rb->text ? rb->len + (size_t)n : sizeof rb->text - 1;
+}
 
 /* Hot path. */
 static int on_row(void *ctx, const csvread_row *row)
@@ -462,15 +536,66 @@ static int on_row(void *ctx, const csvread_row *row)
         tier = (int)p->default_tier;
     const policy_tier *t = &p->tiers[tier];
 
-    /* The draw. The risk weight is 1 until risk models are configured. */
-    const double risk_weight = 1.0;
-    double prob = t->effective_rate * risk_weight;
+    /*
+     * The selection probability. Without a risk layer p is the tier's target.
+     * With one, the target splits into a random part (random_share, drawn
+     * uniformly: reason RANDOM) and a risk part weighted by the score:
+     *   p = rate · (rs + (1 − rs) · scale · w(score)),  w = 1 + gain·score or exp(gain·score)
+     * and a single keyed draw u < p decides; u below the random part reads as
+     * a random selection, above it as a risk selection.
+     */
+    crest_risk_result *rr = NULL;
+    double p_random = t->effective_rate, prob = t->effective_rate;
+    if (e->risk) {
+        rr = &e->risk_result;
+        crest_risk_eval(e->risk, e->risk_scratch, &d, rr);
+        const double rs = isnan(t->random_share) ? p->random_share : t->random_share;
+        const double w = p->weighting == WEIGHTING_EXP ? exp(p->gain * rr->score) : 1.0 + p->gain * rr->score;
+        p_random = t->effective_rate * rs;
+        prob = p_random + t->effective_rate * (1.0 - rs) * t->scale * w;
+        e->stats.regex_limit_hits += rr->rules.n_limit_hits;
+    }
     if (prob > 1.0)
         prob = 1.0;
-    if (prob < 0.0)
+    if (!(prob >= 0.0))
         prob = 0.0;
     const double u = crest_keyhash_uniform(p->seed, id.ptr, id.len);
-    const int inspect = u < prob;
+    const int drawn = u < prob;
+    const int by_random = u < p_random;
+    if (e->opt.decl_hook && e->opt.decl_hook(e->opt.hook_ctx, &d, (size_t)tier, prob, row->line)) {
+        set_fatal(e, CREST_ERR_INTERRUPTED, row->line, 0, "%s", "stopped by the caller");
+        return 1;
+    }
+
+    /* Lane forcing by criteria: each hit lane rule applies with its probability,
+     * drawn with its own keyed uniform; credit-sensitive rules scale that
+     * probability by the tier's rate relative to the base tier. */
+    int forced_lane = 0, forced_rule = -1, max_hits = 0;
+    if (rr && e->rules) {
+        const double tier_factor = t->effective_rate / p->tiers[p->base_tier].effective_rate;
+        for (size_t k = 0; k < rr->rules.n_hits; k++) {
+            const uint32_t ri = rr->rules.hits[k];
+            const engine_rule *er = &e->rule_info[ri];
+            if (!er->lane)
+                continue;
+            double q = er->probability;
+            if (er->credit_sensitive)
+                q = fmin(1.0, q * tier_factor);
+            if (er->lane > forced_lane &&
+                crest_keyhash_to_unit(crest_keyhash_siphash24(p->seed, er->key, id.ptr, id.len)) < q) {
+                forced_lane = er->lane;
+                forced_rule = (int)ri;
+            }
+        }
+        max_hits = rr->rules.max_hits_exceeded;
+    }
+    const int inspect = drawn || forced_lane > CREST_RULES_LANE_NONE || max_hits;
+    int lane_rank = forced_lane;
+    if ((drawn || max_hits) && e->inspect_lane_rank > lane_rank)
+        lane_rank = e->inspect_lane_rank;
+    const char *lane = !inspect ? p->lane_release
+                       : lane_rank == e->inspect_lane_rank ? p->lane_inspect
+                                                           : crest_rules_lane_name((crest_rules_lane)lane_rank);
     const int mra = mra_recognised(e, &d);
     const int priority = t->priority || mra;
 
@@ -481,33 +606,62 @@ static int on_row(void *ctx, const csvread_row *row)
     tc->unknown += (uint64_t)unknown;
     tc->from_registry += src == SRC_REGISTRY;
     tc->from_feed += src == SRC_FEED;
+    tc->forced += (uint64_t)(forced_lane > 0 || max_hits);
     e->stats.decisions++;
     e->stats.inspected += (uint64_t)inspect;
     e->stats.priority += (uint64_t)priority;
     e->stats.guarantee_exempt += (uint64_t)t->guarantee_exempt;
     e->stats.mra_recognised += (uint64_t)mra;
+    e->stats.lanes[inspect ? lane_rank : 0]++;
+    e->stats.selected_random += (uint64_t)by_random;
+    e->stats.selected_risk += (uint64_t)(drawn && !by_random);
+    e->stats.selected_forced += (uint64_t)(forced_lane > 0);
+    e->stats.selected_max_hits += (uint64_t)max_hits;
 
-    /* Reasons: why selected, then notes about the tier and MRA. */
-    char reasons[64];
-    size_t rl = 0;
-    reasons[0] = '\0';
-#define ADD_REASON(s)                                                          \
-    do {                                                                       \
-        rl += (size_t)snprintf(reasons + rl, sizeof reasons - rl, "%s%s", rl ? ";" : "", s); \
-    } while (0)
-    if (inspect)
-        ADD_REASON(t->floor ? "TIER_FLOOR" : "RANDOM");
+    /* Reasons: why selected first, then the hit criteria, then notes. */
+    reason_buf rb = {{0}, 0};
+    if (forced_rule >= 0)
+        reason_add(&rb, crest_rules_id(e->rules, (size_t)forced_rule), NULL);
+    if (max_hits)
+        reason_add(&rb, crest_rules_max_hits_id(e->rules), NULL);
+    if (drawn && by_random)
+        reason_add(&rb, t->floor ? "TIER_FLOOR" : "RANDOM", NULL);
+    if (drawn && !by_random)
+        reason_add(&rb, "RISK", NULL);
+    if (drawn && !by_random && rr && rr->explain.n) {
+        char top[160];
+        size_t dl = 0;
+        top[0] = '\0';
+        for (size_t k = 0; k < rr->explain.n && dl < sizeof top; k++)
+            dl += (size_t)snprintf(top + dl, sizeof top - dl, "%s%s%+.2f", k ? " " : "", rr->explain.feature[k],
+                                   rr->explain.contribution[k]);
+        reason_add(&rb, "MODEL", top);
+    } else if (drawn && !by_random && rr && !isnan(rr->model_prob)) {
+        reason_add(&rb, "MODEL", NULL);
+    }
+    if (drawn && !by_random && t->floor)
+        reason_add(&rb, "TIER_FLOOR", NULL);
+    if (rr) {
+        for (size_t k = 0; k < rr->rules.n_hits; k++)
+            if ((int)rr->rules.hits[k] != forced_rule)
+                reason_add(&rb, crest_rules_id(e->rules, rr->rules.hits[k]), NULL);
+    }
     if (unknown)
-        ADD_REASON("TIER_UNKNOWN");
+        reason_add(&rb, "TIER_UNKNOWN", NULL);
     if (mra)
-        ADD_REASON("MRA");
-#undef ADD_REASON
+        reason_add(&rb, "MRA", NULL);
+    const char *reasons = rb.text;
+    const size_t rl = rb.len;
+    char score_text[32] = "";
+    if (rr)
+        snprintf(score_text, sizeof score_text, "%.4f", rr->score);
     const char *source = src == SRC_FEED ? "feed"
                          : src == SRC_DEFAULT
                              ? "default"
                              : (party == CREST_FIELD_DECLARANT_ID ? "registry:declarant_id"
                                                                   : "registry:enterprise_id");
-    const char *lane = inspect ? p->lane_inspect : p->lane_release;
+    if (!e->opt.decide)
+        return 0;
     outbuf *o = &e->out;
     if (e->opt.format == CREST_FORMAT_CSV) {
         outbuf_csv_field(o, id.ptr, id.len, ',');
@@ -515,7 +669,7 @@ static int on_row(void *ctx, const csvread_row *row)
         outbuf_puts(o, t->name);
         outbuf_putc(o, ',');
         outbuf_puts(o, source);
-        outbuf_printf(o, ",%.6g,%.8f,%s,%s,", prob, u, inspect ? "INSPECT" : "RELEASE", lane);
+        outbuf_printf(o, ",%s,%.6g,%.8f,%s,%s,", score_text, prob, u, inspect ? "INSPECT" : "RELEASE", lane);
         outbuf_csv_field(o, reasons, rl, ',');
         outbuf_printf(o, ",%d,%d,%d,%s", priority, t->guarantee_exempt, mra, p->hash_hex);
         for (size_t k = 0; k < e->n_pass; k++) {
@@ -529,9 +683,9 @@ static int on_row(void *ctx, const csvread_row *row)
         outbuf_json_string(o, id.ptr, id.len);
         outbuf_puts(o, ",\"tier\":");
         outbuf_json_string(o, t->name, strlen(t->name));
-        outbuf_printf(o, ",\"tier_source\":\"%s\",\"p\":%.6g,\"u\":%.8f,\"decision\":\"%s\",\"lane\":\"%s\","
-                         "\"reasons\":[",
-                      source, prob, u, inspect ? "INSPECT" : "RELEASE", lane);
+        outbuf_printf(o, ",\"tier_source\":\"%s\",\"risk_score\":%s,\"p\":%.6g,\"u\":%.8f,\"decision\":\"%s\","
+                         "\"lane\":\"%s\",\"reasons\":[",
+                      source, rr ? score_text : "null", prob, u, inspect ? "INSPECT" : "RELEASE", lane);
         for (size_t i = 0, start = 0; i <= rl; i++) {
             if (i == rl || reasons[i] == ';') {
                 if (i > start) {
@@ -573,7 +727,7 @@ crest_status crest_engine_create(const crest_policy *policy, const crest_registr
 {
     *out = NULL;
     crest_diag_clear(diag);
-    if (!policy || !options || !options->output.write)
+    if (!policy || !options || (options->decide && !options->output.write))
         return crest_diag_set(diag, CREST_ERR_INVALID, "", 0, 0, "a policy and an output sink are required");
     crest_engine *e = calloc(1, sizeof *e);
     if (!e)
@@ -596,6 +750,17 @@ crest_status crest_engine_create(const crest_policy *policy, const crest_registr
         if (st == CREST_OK)
             outbuf_puts(&e->rej, "line,reason,column,message,record,truncated\n");
     }
+    if (st == CREST_OK && policy_has_risk(policy)) {
+        crest_risk_config rc;
+        policy_risk_config(policy, &rc);
+        st = crest_risk_create(&rc, &e->risk, diag);
+        if (st != CREST_OK) {
+            crest_engine_free(e);
+            return st;
+        }
+        e->rules = crest_risk_rules(e->risk);
+    }
+    e->inspect_lane_rank = lane_rank_of(policy->lane_inspect);
     if (st == CREST_OK) {
         e->reader = csvread_create((unsigned char)policy->delimiter, policy->max_field_bytes,
                                    policy->max_record_bytes, MAX_COLUMNS, on_row, e);
@@ -608,6 +773,15 @@ crest_status crest_engine_create(const crest_policy *policy, const crest_registr
     }
     *out = e;
     return CREST_OK;
+}
+
+static int lane_rank_of(const char *lane)
+{
+    static const char *const names[] = {"GREEN", "BLUE", "YELLOW", "ORANGE", "RED"};
+    for (int i = 0; i < 5; i++)
+        if (strcmp(lane, names[i]) == 0)
+            return i;
+    return CREST_RULES_LANE_RED;
 }
 
 static crest_status check_sinks(crest_engine *e)
@@ -676,5 +850,8 @@ void crest_engine_free(crest_engine *e)
     free(e->col_names);
     free(e->pass_cols);
     textbuf_free(&e->notes);
+    crest_risk_scratch_free(e->risk_scratch);
+    crest_risk_free(e->risk);
+    free(e->rule_info);
     free(e);
 }

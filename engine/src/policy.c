@@ -219,7 +219,8 @@ static crest_status add_order(parse_ctx *cx, void *arg, const char *it, size_t n
 /* ------------------------------------------------------------- the parse */
 
 typedef enum section_kind { SEC_NONE, SEC_POLICY, SEC_TIERS, SEC_TIER, SEC_COLUMNS,
-                            SEC_REGISTRY, SEC_MRA, SEC_LANES, SEC_INPUT, SEC_OUTPUT } section_kind;
+                            SEC_REGISTRY, SEC_MRA, SEC_LANES, SEC_INPUT, SEC_OUTPUT,
+                            SEC_RULES, SEC_MODEL, SEC_RISK } section_kind;
 
 static int find_tier(const crest_policy *p, const char *name, size_t n)
 {
@@ -292,7 +293,8 @@ static crest_status parse_text(crest_policy *p, const char *text, size_t len, pa
                 if (p->n_tiers == CREST_MAX_TIERS)
                     return fail(cx, tn, CREST_ERR_RANGE, "more than %d tiers", CREST_MAX_TIERS);
                 tier = &p->tiers[p->n_tiers++];
-                tier->rate = tier->ratio = NAN;
+                tier->rate = tier->ratio = tier->random_share = NAN;
+                tier->scale = 1.0;
                 if (!(tier->name = dup_range(tn, tl)))
                     return CREST_ERR_NOMEM;
                 sec = SEC_TIER;
@@ -311,10 +313,13 @@ static crest_status parse_text(crest_policy *p, const char *text, size_t len, pa
             SEC("lanes", SEC_LANES)
             SEC("input", SEC_INPUT)
             SEC("output", SEC_OUTPUT)
+            SEC("rules", SEC_RULES)
+            SEC("model", SEC_MODEL)
+            SEC("risk", SEC_RISK)
 #undef SEC
             return fail(cx, h, CREST_ERR_SYNTAX,
                         "unknown section [%.*s]; expected policy, tiers, tier NAME, columns, "
-                        "registry, mra, lanes, input or output",
+                        "registry, mra, lanes, input, output, rules, model or risk",
                         (int)hn, h);
         }
         const char *eq = memchr(l, '=', n);
@@ -415,10 +420,14 @@ static crest_status parse_text(crest_policy *p, const char *text, size_t len, pa
                 st = parse_bool(cx, v, vn, "priority", &tier->priority);
             } else if (KEY("guarantee_exempt")) {
                 st = parse_bool(cx, v, vn, "guarantee_exempt", &tier->guarantee_exempt);
+            } else if (KEY("random_share")) {
+                st = parse_number(cx, v, vn, 0.0, 1.0, "random_share", &tier->random_share);
+            } else if (KEY("scale")) {
+                st = parse_number(cx, v, vn, 0.0, 1e6, "scale", &tier->scale);
             } else {
                 return fail(cx, key, CREST_ERR_SYNTAX,
                             "unknown key '%s' in [tier %s]; expected label, aliases, rate, ratio, "
-                            "floor, priority or guarantee_exempt",
+                            "floor, priority, guarantee_exempt, random_share or scale",
                             keyz, tier->name);
             }
             break;
@@ -517,12 +526,163 @@ static crest_status parse_text(crest_policy *p, const char *text, size_t len, pa
                             keyz);
             }
             break;
+        case SEC_RULES:
+            if (KEY("criteria") || KEY("tables")) {
+                char **dst = KEY("criteria") ? &p->criteria_path : &p->tables_dir;
+                free(*dst);
+                if (!(*dst = dup_range(v, vn)))
+                    return CREST_ERR_NOMEM;
+            } else if (KEY("match_limit") || KEY("depth_limit") || KEY("max_hits")) {
+                double d;
+                st = parse_number(cx, v, vn, 0, 4e9, keyz, &d);
+                if (st == CREST_OK && d != floor(d))
+                    return fail(cx, v, CREST_ERR_INVALID, "%s needs a whole number", keyz);
+                if (st == CREST_OK)
+                    *(KEY("match_limit") ? &p->match_limit : KEY("depth_limit") ? &p->depth_limit : &p->max_hits) =
+                        (unsigned)d;
+            } else {
+                return fail(cx, key, CREST_ERR_SYNTAX,
+                            "unknown key '%s' in [rules]; expected criteria, tables, match_limit, "
+                            "depth_limit or max_hits",
+                            keyz);
+            }
+            break;
+        case SEC_MODEL:
+            if (KEY("kind")) {
+                if (label_equal(v, vn, "none", 4))
+                    p->model_kind = CREST_RISK_MODEL_NONE;
+                else if (label_equal(v, vn, "logistic", 8))
+                    p->model_kind = CREST_RISK_MODEL_LOGISTIC;
+                else if (label_equal(v, vn, "xgboost", 7))
+                    p->model_kind = CREST_RISK_MODEL_XGBOOST;
+                else
+                    return fail(cx, v, CREST_ERR_INVALID, "model kind is none, logistic or xgboost");
+            } else if (KEY("file") || KEY("features")) {
+                char **dst = KEY("file") ? &p->model_path : &p->model_features;
+                free(*dst);
+                if (!(*dst = dup_range(v, vn)))
+                    return CREST_ERR_NOMEM;
+            } else if (KEY("weight")) {
+                st = parse_number(cx, v, vn, -100, 100, "weight", &p->model_weight);
+            } else if (KEY("l2")) {
+                st = parse_number(cx, v, vn, 0, 1e9, "l2", &p->fit_l2);
+            } else if (KEY("smoothing")) {
+                st = parse_number(cx, v, vn, 0, 1e9, "smoothing", &p->fit_smoothing);
+            } else if (KEY("folds")) {
+                double d;
+                st = parse_number(cx, v, vn, 2, 64, "folds", &d);
+                if (st == CREST_OK && d != floor(d))
+                    return fail(cx, v, CREST_ERR_INVALID, "folds needs a whole number");
+                p->fit_folds = (unsigned)d;
+            } else {
+                return fail(cx, key, CREST_ERR_SYNTAX,
+                            "unknown key '%s' in [model]; expected kind, file, features, weight, l2, "
+                            "smoothing or folds",
+                            keyz);
+            }
+            break;
+        case SEC_RISK:
+            if (KEY("bias")) {
+                st = parse_number(cx, v, vn, -100, 100, "bias", &p->bias);
+            } else if (KEY("gain")) {
+                st = parse_number(cx, v, vn, 0, 1000, "gain", &p->gain);
+            } else if (KEY("random_share")) {
+                st = parse_number(cx, v, vn, 0.0, 1.0, "random_share", &p->random_share);
+                p->random_share_set = 1;
+            } else if (KEY("weighting")) {
+                if (label_equal(v, vn, "linear", 6))
+                    p->weighting = WEIGHTING_LINEAR;
+                else if (label_equal(v, vn, "exp", 3))
+                    p->weighting = WEIGHTING_EXP;
+                else
+                    return fail(cx, v, CREST_ERR_INVALID,
+                                "weighting is linear (w = 1 + gain·score) or exp (w = exp(gain·score))");
+            } else {
+                return fail(cx, key, CREST_ERR_SYNTAX,
+                            "unknown key '%s' in [risk]; expected bias, weighting, gain or random_share",
+                            keyz);
+            }
+            break;
         case SEC_NONE:
             break;
         }
         if (st != CREST_OK)
             return st;
     }
+    return CREST_OK;
+}
+
+
+/* A path from the policy, made relative to the policy file's directory. */
+static char *resolve_path(const char *dir, const char *path)
+{
+    if (path[0] == '/' || !dir || !*dir || strcmp(dir, ".") == 0)
+        return dup_range(path, strlen(path));
+    size_t n = strlen(dir) + strlen(path) + 2;
+    char *r = malloc(n);
+    if (r)
+        snprintf(r, n, "%s/%s", dir, path);
+    return r;
+}
+
+/* SipHash of a file's bytes: the fingerprint of a criteria or model file. */
+static int hash_file(const char *path, uint64_t *out)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    textbuf tb;
+    textbuf_init(&tb);
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        textbuf_append(&tb, buf, n);
+    int err = ferror(f) || tb.oom;
+    fclose(f);
+    if (!err)
+        *out = crest_keyhash_siphash24(0, UINT64_C(0x63726573742d6668) /* "crest-fh" */, tb.data ? tb.data : "",
+                                       tb.len);
+    textbuf_free(&tb);
+    return err ? -1 : 0;
+}
+
+static crest_status validate_risk(crest_policy *p, parse_ctx *cx)
+{
+    if (p->criteria_path) {
+        char *r = resolve_path(p->dir, p->criteria_path);
+        if (!r)
+            return CREST_ERR_NOMEM;
+        p->criteria_file = r;
+        if (hash_file(r, &p->criteria_hash) != 0)
+            return fail(cx, NULL, CREST_ERR_IO, "[rules] criteria: cannot read %s: %s", r, strerror(errno));
+    }
+    if (p->tables_dir) {
+        if (!(p->tables_file = resolve_path(p->dir, p->tables_dir)))
+            return CREST_ERR_NOMEM;
+    }
+    if (p->model_kind != CREST_RISK_MODEL_NONE) {
+        if (!p->model_path)
+            return fail(cx, NULL, CREST_ERR_MISSING, "[model] kind = %s needs 'file = PATH'",
+                        p->model_kind == CREST_RISK_MODEL_LOGISTIC ? "logistic" : "xgboost");
+        char *r = resolve_path(p->dir, p->model_path);
+        if (!r)
+            return CREST_ERR_NOMEM;
+        p->model_file = r;
+        if (!p->for_fit && hash_file(r, &p->model_hash) != 0)
+            return fail(cx, NULL, CREST_ERR_IO, "[model] file: cannot read %s: %s", r, strerror(errno));
+    }
+    if (p->model_kind == CREST_RISK_MODEL_LOGISTIC && p->model_features) {
+        char canon[4096];
+        crest_diag d;
+        crest_status st = crest_lmodel_spec_canonical(p->model_features, canon, sizeof canon, &d);
+        if (st != CREST_OK)
+            return fail(cx, NULL, st, "[model] features, column %lu: %s", d.column, d.message);
+        free(p->model_features);
+        if (!(p->model_features = dup_range(canon, strlen(canon))))
+            return CREST_ERR_NOMEM;
+    }
+    if (!p->random_share_set)
+        p->random_share = policy_has_risk(p) ? 0.1 : 1.0;
     return CREST_OK;
 }
 
@@ -604,7 +764,7 @@ static crest_status validate(crest_policy *p, parse_ctx *cx, order_arg *order, c
     if (p->max_record_bytes < p->max_field_bytes)
         return fail(cx, NULL, CREST_ERR_INVALID, "max_record_bytes (%zu) is below max_field_bytes (%zu)",
                     p->max_record_bytes, p->max_field_bytes);
-    return CREST_OK;
+    return validate_risk(p, cx);
 }
 
 static void fmt_num(textbuf *tb, double d)
@@ -645,6 +805,16 @@ static crest_status render_canonical(crest_policy *p)
         textbuf_printf(&tb, "\nfloor = %s\npriority = %s\nguarantee_exempt = %s\n",
                        t->floor ? "yes" : "no", t->priority ? "yes" : "no",
                        t->guarantee_exempt ? "yes" : "no");
+        if (!isnan(t->random_share)) {
+            textbuf_puts(&tb, "random_share = ");
+            fmt_num(&tb, t->random_share);
+            textbuf_puts(&tb, "\n");
+        }
+        if (t->scale != 1.0) {
+            textbuf_puts(&tb, "scale = ");
+            fmt_num(&tb, t->scale);
+            textbuf_puts(&tb, "\n");
+        }
     }
     textbuf_puts(&tb, "\n[columns]\n");
     for (int f = 0; f < CREST_FIELD_COUNT; f++) {
@@ -668,6 +838,32 @@ static crest_status render_canonical(crest_policy *p)
                    p->delimiter == '\t' ? "tab" : (char[]){p->delimiter, 0});
     static const char *const pt[] = {"all", "unmapped", "none"};
     textbuf_printf(&tb, "\n[output]\npassthrough = %s\n", pt[p->passthrough]);
+    if (p->criteria_path) {
+        textbuf_printf(&tb, "\n[rules]\ncriteria = %s\n", p->criteria_path);
+        textbuf_printf(&tb, "criteria_hash = %016llx\n", (unsigned long long)p->criteria_hash);
+        if (p->tables_dir)
+            textbuf_printf(&tb, "tables = %s\n", p->tables_dir);
+        textbuf_printf(&tb, "match_limit = %u\ndepth_limit = %u\nmax_hits = %u\n", p->match_limit, p->depth_limit,
+                       p->max_hits);
+    }
+    if (p->model_kind != CREST_RISK_MODEL_NONE) {
+        textbuf_printf(&tb, "\n[model]\nkind = %s\nfile = %s\nfile_hash = %016llx\nfeatures = %s\nweight = ",
+                       p->model_kind == CREST_RISK_MODEL_LOGISTIC ? "logistic" : "xgboost", p->model_path,
+                       (unsigned long long)p->model_hash, p->model_features ? p->model_features : "");
+        fmt_num(&tb, p->model_weight);
+        textbuf_puts(&tb, "\nl2 = ");
+        fmt_num(&tb, p->fit_l2);
+        textbuf_puts(&tb, "\nsmoothing = ");
+        fmt_num(&tb, p->fit_smoothing);
+        textbuf_printf(&tb, "\nfolds = %u\n", p->fit_folds);
+    }
+    textbuf_puts(&tb, "\n[risk]\nbias = ");
+    fmt_num(&tb, p->bias);
+    textbuf_printf(&tb, "\nweighting = %s\ngain = ", p->weighting == WEIGHTING_EXP ? "exp" : "linear");
+    fmt_num(&tb, p->gain);
+    textbuf_puts(&tb, "\nrandom_share = ");
+    fmt_num(&tb, p->random_share);
+    textbuf_puts(&tb, "\n");
     if (tb.oom) {
         textbuf_free(&tb);
         return CREST_ERR_NOMEM;
@@ -679,8 +875,17 @@ static crest_status render_canonical(crest_policy *p)
     return CREST_OK;
 }
 
+static crest_status parse_in_dir(const char *text, size_t len, const char *name, const char *dir,
+                                 unsigned flags, crest_policy **out, crest_diag *diag);
+
 crest_status crest_policy_parse(const char *text, size_t len, const char *name, crest_policy **out,
                                 crest_diag *diag)
+{
+    return parse_in_dir(text, len, name, ".", 0, out, diag);
+}
+
+static crest_status parse_in_dir(const char *text, size_t len, const char *name, const char *dir,
+                                 unsigned flags, crest_policy **out, crest_diag *diag)
 {
     *out = NULL;
     crest_diag_clear(diag);
@@ -692,9 +897,20 @@ crest_status crest_policy_parse(const char *text, size_t len, const char *name, 
     p->n_parties = 2;
     strcpy(p->lane_inspect, "RED");
     strcpy(p->lane_release, "GREEN");
+    if (!(p->dir = dup_range(dir, strlen(dir)))) {
+        free(p);
+        return crest_diag_set(diag, CREST_ERR_NOMEM, name, 0, 0, "out of memory loading the policy");
+    }
+    p->for_fit = (flags & CREST_POLICY_SKIP_MODEL_FILE) != 0;
     p->max_field_bytes = 64 * 1024;
     p->max_record_bytes = 1024 * 1024;
     p->delimiter = ',';
+    p->model_weight = 1.0;
+    p->gain = 9.0;
+    p->fit_l2 = 1.0;
+    p->fit_smoothing = 20.0;
+    p->fit_folds = 5;
+    p->weighting = WEIGHTING_LINEAR;
     parse_ctx cx = {name ? name : "<policy>", 0, text, diag};
     order_arg order = {0};
     char *base_name = NULL, *default_name = NULL;
@@ -718,6 +934,11 @@ crest_status crest_policy_parse(const char *text, size_t len, const char *name, 
 }
 
 crest_status crest_policy_load(const char *path, crest_policy **out, crest_diag *diag)
+{
+    return crest_policy_load_ex(path, 0, out, diag);
+}
+
+crest_status crest_policy_load_ex(const char *path, unsigned flags, crest_policy **out, crest_diag *diag)
 {
     *out = NULL;
     crest_diag_clear(diag);
@@ -745,7 +966,15 @@ crest_status crest_policy_load(const char *path, crest_policy **out, crest_diag 
         return crest_diag_set(diag, err ? CREST_ERR_IO : CREST_ERR_NOMEM, path, 0, 0,
                               "cannot read the policy file");
     }
-    crest_status st = crest_policy_parse(tb.data ? tb.data : "", tb.len, path, out, diag);
+    /* Paths inside the policy are relative to its directory. */
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? dup_range(path, (size_t)(slash - path) + (slash == path)) : dup_range(".", 1);
+    if (!dir) {
+        textbuf_free(&tb);
+        return crest_diag_set(diag, CREST_ERR_NOMEM, path, 0, 0, "out of memory");
+    }
+    crest_status st = parse_in_dir(tb.data ? tb.data : "", tb.len, path, dir, flags, out, diag);
+    free(dir);
     textbuf_free(&tb);
     return st;
 }
@@ -766,7 +995,57 @@ void crest_policy_free(crest_policy *p)
         for (size_t k = 0; k < p->n_columns[f]; k++)
             free(p->columns[f][k]);
     free(p->canonical);
+    free(p->dir);
+    free(p->criteria_path);
+    free(p->tables_dir);
+    free(p->model_path);
+    free(p->model_features);
+    free(p->criteria_file);
+    free(p->tables_file);
+    free(p->model_file);
     free(p);
+}
+
+const char *crest_policy_model_features(const crest_policy *p)
+{
+    return p->model_features;
+}
+
+const char *crest_policy_model_file(const crest_policy *p)
+{
+    return p->model_file;
+}
+
+int crest_policy_model_is_logistic(const crest_policy *p)
+{
+    return p->model_kind == CREST_RISK_MODEL_LOGISTIC;
+}
+
+void crest_policy_fit_settings(const crest_policy *p, double *l2, double *smoothing, unsigned *folds)
+{
+    *l2 = p->fit_l2;
+    *smoothing = p->fit_smoothing;
+    *folds = p->fit_folds;
+}
+
+int policy_has_risk(const crest_policy *p)
+{
+    return p->criteria_path != NULL || p->model_kind != CREST_RISK_MODEL_NONE;
+}
+
+void policy_risk_config(const crest_policy *p, crest_risk_config *cfg)
+{
+    crest_risk_config_default(cfg);
+    cfg->criteria_path = p->criteria_file;
+    cfg->tables_dir = p->tables_file;
+    cfg->match_limit = p->match_limit;
+    cfg->depth_limit = p->depth_limit;
+    cfg->max_hits = p->max_hits;
+    cfg->model_kind = p->for_fit ? CREST_RISK_MODEL_NONE : p->model_kind;
+    cfg->model_path = p->model_file;
+    cfg->model_features = p->model_features;
+    cfg->bias = p->bias;
+    cfg->model_weight = p->model_weight;
 }
 
 const char *crest_policy_name(const crest_policy *p) { return p->name; }

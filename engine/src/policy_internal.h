@@ -6,6 +6,7 @@
 #define CREST_POLICY_INTERNAL_H
 
 #include "crest/crest_policy.h"
+#include "crest/crest_risk.h"
 
 #define CREST_MAX_TIERS 16
 #define CREST_MAX_ALIASES 16
@@ -24,7 +25,14 @@ typedef struct policy_tier {
     int floor;
     int priority;
     int guarantee_exempt;
+    double random_share; /* NaN: the [risk] random_share */
+    double scale;        /* calibrated scale of the risk part (1 until calibrated) */
 } policy_tier;
+
+typedef enum risk_weighting {
+    WEIGHTING_LINEAR = 0, /* w = 1 + gain · score */
+    WEIGHTING_EXP         /* w = exp(gain · score) */
+} risk_weighting;
 
 struct crest_policy {
     char *name;
@@ -54,10 +62,39 @@ struct crest_policy {
     char delimiter;
     crest_passthrough passthrough;
 
+    /* [rules], [model], [risk]: the risk layer (models/). Paths are resolved
+     * against the policy file's directory; file hashes enter the policy hash. */
+    char *dir;
+    char *criteria_path; /* as written in the policy (canonical form, hash) */
+    char *criteria_file; /* resolved for opening */
+    char *tables_dir;
+    char *tables_file;
+    unsigned match_limit, depth_limit, max_hits;
+    uint64_t criteria_hash;
+    crest_risk_model_kind model_kind;
+    char *model_path;
+    char *model_file;
+    char *model_features;
+    uint64_t model_hash;
+    double fit_l2, fit_smoothing; /* training settings for `crest fit` */
+    unsigned fit_folds;
+    int for_fit; /* loaded by `crest fit`: the model file is the output, not read */
+    double bias;
+    double model_weight;
+    risk_weighting weighting;
+    double gain;
+    double random_share; /* share of each tier's target drawn uniformly at random */
+    int random_share_set;
+
     char *canonical;  /* crest_policy_describe() */
     uint64_t hash;
     char hash_hex[17];
 };
+
+/* The risk-layer configuration of the policy (pointers into the policy). */
+void policy_risk_config(const crest_policy *policy, crest_risk_config *cfg);
+/* 1 when the policy configures criteria or a model. */
+int policy_has_risk(const crest_policy *policy);
 
 /* 1 when the two-letter country code is an MRA partner. */
 int policy_is_mra_partner(const crest_policy *policy, const char *cc);

@@ -59,8 +59,24 @@ typedef enum crest_reject_reason {
 /* Stable code of a reject reason ("COLUMN_COUNT"); NULL when out of range. */
 const char *crest_reject_code(crest_reject_reason reason);
 
+/*
+ * Hooks for tools that need the parsed declarations rather than decisions
+ * (`crest fit`, `crest calibrate`). header_hook sees the input header once;
+ * decl_hook sees every declaration that passed validation, with its effective
+ * tier index and p (the selection probability the run would use). Return 0 to
+ * go on, non-zero to stop (the engine then reports CREST_ERR_INTERRUPTED).
+ * All views are borrowed for the duration of the call.
+ */
+typedef int (*crest_header_hook)(void *ctx, const crest_str *header, size_t n_cols);
+typedef int (*crest_decl_hook)(void *ctx, const crest_decl *decl, size_t tier, double p,
+                               unsigned long line);
+
 typedef struct crest_run_options {
-    crest_sink output;       /* decisions; required */
+    crest_sink output;       /* decisions; required unless decide == 0 */
+    int decide;              /* 1 (default): write decisions; 0: only call the hooks and count */
+    crest_header_hook header_hook;
+    crest_decl_hook decl_hook;
+    void *hook_ctx;
     crest_sink rejects;      /* rejection records as CSV; write == NULL to only count them */
     crest_format format;     /* of the decisions */
     const char *input_name;  /* for messages, e.g. a path or "<stdin>" */
@@ -79,6 +95,7 @@ typedef struct crest_tier_counts {
     uint64_t unknown;       /* rows placed here because the tier was unknown or missing */
     uint64_t from_registry; /* rows whose tier came from the registry */
     uint64_t from_feed;     /* ... from the feed's tier column */
+    uint64_t forced;        /* inspected because a criterion forced a lane or max hits was exceeded */
 } crest_tier_counts;
 
 /* A kept example of a rejected row, for messages. */
@@ -103,6 +120,12 @@ typedef struct crest_run_stats {
     uint64_t priority;
     uint64_t guarantee_exempt;
     uint64_t mra_recognised;
+    uint64_t lanes[5];          /* decisions per lane: GREEN, BLUE, YELLOW, ORANGE, RED */
+    uint64_t selected_random;   /* inspected by the random part of the draw */
+    uint64_t selected_risk;     /* inspected by the risk-weighted part of the draw */
+    uint64_t selected_forced;   /* a criterion forced a lane */
+    uint64_t selected_max_hits; /* more criteria hit than max_hits */
+    uint64_t regex_limit_hits;  /* regex evaluations stopped by a PCRE2 match/depth limit */
     uint64_t bytes_in;
     uint64_t bytes_out;
     int header_seen;

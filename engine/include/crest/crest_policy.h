@@ -42,7 +42,15 @@ typedef enum crest_tier_pref {
  */
 crest_status crest_policy_load(const char *path, crest_policy **out, crest_diag *diag);
 
-/* Parse a policy from memory; name labels diagnostics (e.g. "<builtin>"). */
+/* Flags of crest_policy_load_ex. */
+#define CREST_POLICY_SKIP_MODEL_FILE 1u /* [model] file is not read: `crest fit` is about to write it */
+
+/* crest_policy_load with flags. */
+crest_status crest_policy_load_ex(const char *path, unsigned flags, crest_policy **out, crest_diag *diag);
+
+/* Parse a policy from memory; name labels diagnostics (e.g. "<builtin>").
+ * Relative paths in it ([rules] criteria, [model] file) are taken from the
+ * current directory; crest_policy_load takes them from the policy's own. */
 crest_status crest_policy_parse(const char *text, size_t len, const char *name,
                                 crest_policy **out, crest_diag *diag);
 
@@ -83,6 +91,15 @@ size_t crest_policy_default_tier(const crest_policy *policy);
  * tier index, or -1 when no tier has that name or alias.
  */
 int crest_policy_tier_lookup(const crest_policy *policy, const char *label, size_t len);
+
+/* [model] features in canonical form; NULL when not set. */
+const char *crest_policy_model_features(const crest_policy *policy);
+/* [model] file, resolved against the policy's directory; NULL when not set. */
+const char *crest_policy_model_file(const crest_policy *policy);
+/* 1 when [model] kind = logistic. */
+int crest_policy_model_is_logistic(const crest_policy *policy);
+/* [model] l2, smoothing and folds: the settings of `crest fit`. */
+void crest_policy_fit_settings(const crest_policy *policy, double *l2, double *smoothing, unsigned *folds);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,97 @@
+/*
+ * crest_risk.h — the one small interface between the engine and the risk
+ * models. A crest_risk combines, for one declaration:
+ *   - selection criteria (crest_rules: PCRE2 patterns, ranges, lists, bands),
+ *   - an optional model: the logistic model fitted by `crest fit`
+ *     (crest_lmodel) or an XGBoost tree ensemble (crest_xgb),
+ * into a risk score in (0, 1):
+ *     z = bias + Σ weights of the hit weight rules + model_weight · logit(p_model)
+ *     score = 1 / (1 + exp(−z))
+ * and reports the hit rules (with their lane-forcing candidates) and the
+ * model's top contributing features. What the score and the forcing mean for
+ * the decision (tiers, rates, draws) is the engine's business, not this layer's.
+ *
+ * A crest_risk is immutable after crest_risk_bind and shareable between
+ * threads; each thread evaluates with its own crest_risk_scratch.
+ */
+#ifndef CREST_RISK_H
+#define CREST_RISK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crest/crest_base.h"
+#include "crest/crest_lmodel.h"
+#include "crest/crest_rules.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum crest_risk_model_kind {
+    CREST_RISK_MODEL_NONE = 0,
+    CREST_RISK_MODEL_LOGISTIC, /* crest_lmodel file written by `crest fit` */
+    CREST_RISK_MODEL_XGBOOST   /* XGBoost save_model("m.json") */
+} crest_risk_model_kind;
+
+typedef struct crest_risk_config {
+    const char *criteria_path; /* selection criteria CSV; NULL for none */
+    const char *tables_dir;    /* lists and bands; NULL: "lists/" beside the criteria */
+    uint32_t match_limit;      /* PCRE2 limits; 0 = defaults */
+    uint32_t depth_limit;
+    unsigned max_hits;         /* "maximum hits with no selection"; 0 = the criteria file's */
+    crest_risk_model_kind model_kind;
+    const char *model_path;
+    /*
+     * Logistic: the feature spec the policy expects; loading fails when the
+     * model file was fitted on another spec (NULL accepts the file's).
+     * XGBoost: the mapping from declaration fields to the model's features, in
+     * the model's feature order: comma-separated `num:FIELD`, `log:FIELD`
+     * (natural log, missing when ≤ 0) or `cat:FIELD` (an integer category
+     * code), where FIELD is a canonical field, `unit_value`, or `col(Header)`.
+     */
+    const char *model_features;
+    double bias;         /* z offset */
+    double model_weight; /* coefficient of the model's log-odds in z */
+} crest_risk_config;
+
+/* Defaults: no rules, no model, bias 0, model_weight 1. */
+void crest_risk_config_default(crest_risk_config *cfg);
+
+typedef struct crest_risk crest_risk;
+typedef struct crest_risk_scratch crest_risk_scratch;
+
+typedef struct crest_risk_result {
+    double z;           /* combined log-odds */
+    double score;       /* sigmoid(z) */
+    double model_prob;  /* the model's probability; NaN without a model */
+    crest_rules_result rules;      /* hits (all zero without criteria) */
+    crest_lmodel_explain explain;  /* logistic model's top contributions (n = 0 otherwise) */
+} crest_risk_result;
+
+/* Load criteria and model as configured. Errors name file, line and column. */
+crest_status crest_risk_create(const crest_risk_config *cfg, crest_risk **out, crest_diag *diag);
+
+/* Resolve column names against the input header, once, before sharing. */
+crest_status crest_risk_bind(crest_risk *risk, const crest_str *header, size_t n_cols, crest_diag *diag);
+
+/* Per-thread scratch (PCRE2 match data, feature buffers). */
+crest_status crest_risk_scratch_create(const crest_risk *risk, crest_risk_scratch **out);
+void crest_risk_scratch_free(crest_risk_scratch *scratch);
+
+/* Hot path: score one declaration. Allocates nothing. */
+void crest_risk_eval(const crest_risk *risk, crest_risk_scratch *scratch, const crest_decl *decl,
+                     crest_risk_result *out);
+
+/* The loaded criteria (NULL when none), for rule ids, lanes and rationales. */
+const crest_rules *crest_risk_rules(const crest_risk *risk);
+/* 1 when the configuration scores anything (criteria or a model). */
+int crest_risk_active(const crest_risk *risk);
+
+/* Free; NULL is a no-op. */
+void crest_risk_free(crest_risk *risk);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

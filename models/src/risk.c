@@ -1,0 +1,304 @@
+/*
+ * risk.c — combine selection criteria and a model into one risk score; see
+ * crest_risk.h. Holds the XGBoost feature mapping (declaration fields to the
+ * model's float vector); the logistic model extracts its own features.
+ */
+#include "crest/crest_risk.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crest/crest_logit.h"
+#include "crest/crest_xgb.h"
+
+typedef enum xfeat_op { XF_NUM, XF_LOG, XF_CAT } xfeat_op;
+typedef enum xfeat_src { XS_FIELD, XS_UNIT_VALUE, XS_COLUMN } xfeat_src;
+
+typedef struct xfeat {
+    xfeat_op op;
+    xfeat_src src;
+    int field;     /* crest_field for XS_FIELD */
+    char *column;  /* header name for XS_COLUMN */
+    long col;      /* bound column index, -1 when the input lacks it */
+} xfeat;
+
+struct crest_risk {
+    crest_rules *rules;
+    crest_risk_model_kind kind;
+    crest_lmodel *lmodel;
+    crest_xgb *xgb;
+    xfeat *xfeats;
+    size_t n_xfeats;
+    double bias;
+    double model_weight;
+};
+
+struct crest_risk_scratch {
+    crest_rules_scratch *rules;
+    float *features;
+};
+
+void crest_risk_config_default(crest_risk_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->model_weight = 1.0;
+}
+
+static crest_status parse_xgb_features(crest_risk *r, const char *spec, const char *label, crest_diag *diag)
+{
+    size_t cap = 8;
+    r->xfeats = calloc(cap, sizeof *r->xfeats);
+    if (!r->xfeats)
+        return crest_diag_set(diag, CREST_ERR_NOMEM, label, 0, 0, "out of memory");
+    const char *s = spec;
+    size_t col = 1;
+    while (*s) {
+        while (*s == ' ' || *s == '\t')
+            s++, col++;
+        const char *item = s;
+        const char *end = s;
+        int depth = 0;
+        while (*end && (depth || *end != ',')) {
+            depth += *end == '(';
+            depth -= *end == ')';
+            end++;
+        }
+        size_t n = (size_t)(end - item);
+        while (n && (item[n - 1] == ' ' || item[n - 1] == '\t'))
+            n--;
+        if (n == 0)
+            return crest_diag_set(diag, CREST_ERR_SYNTAX, label, 0, col, "empty item in the XGBoost feature mapping");
+        if (r->n_xfeats == cap) {
+            xfeat *nx = realloc(r->xfeats, 2 * cap * sizeof *nx);
+            if (!nx)
+                return crest_diag_set(diag, CREST_ERR_NOMEM, label, 0, 0, "out of memory");
+            memset(nx + cap, 0, cap * sizeof *nx);
+            r->xfeats = nx;
+            cap *= 2;
+        }
+        xfeat *f = &r->xfeats[r->n_xfeats];
+        f->col = -1;
+        if (n > 4 && memcmp(item, "num:", 4) == 0)
+            f->op = XF_NUM;
+        else if (n > 4 && memcmp(item, "log:", 4) == 0)
+            f->op = XF_LOG;
+        else if (n > 4 && memcmp(item, "cat:", 4) == 0)
+            f->op = XF_CAT;
+        else
+            return crest_diag_set(diag, CREST_ERR_SYNTAX, label, 0, col,
+                                  "XGBoost feature '%.*s' needs num:, log: or cat: before the field", (int)n, item);
+        const char *fld = item + 4;
+        size_t fl = n - 4;
+        if (fl > 5 && memcmp(fld, "col(", 4) == 0 && fld[fl - 1] == ')') {
+            f->src = XS_COLUMN;
+            f->column = malloc(fl - 4);
+            if (!f->column)
+                return crest_diag_set(diag, CREST_ERR_NOMEM, label, 0, 0, "out of memory");
+            memcpy(f->column, fld + 4, fl - 5);
+            f->column[fl - 5] = '\0';
+        } else if (fl == 10 && memcmp(fld, "unit_value", 10) == 0) {
+            f->src = XS_UNIT_VALUE;
+        } else {
+            int fi = crest_field_from_name(fld, fl);
+            if (fi < 0)
+                return crest_diag_set(diag, CREST_ERR_INVALID, label, 0, col + 4,
+                                      "'%.*s' is not a canonical field, unit_value or col(Header)", (int)fl, fld);
+            f->src = XS_FIELD;
+            f->field = fi;
+        }
+        r->n_xfeats++;
+        col += (size_t)(end - s) + 1;
+        s = *end ? end + 1 : end;
+    }
+    return CREST_OK;
+}
+
+crest_status crest_risk_create(const crest_risk_config *cfg, crest_risk **out, crest_diag *diag)
+{
+    *out = NULL;
+    crest_diag_clear(diag);
+    crest_risk *r = calloc(1, sizeof *r);
+    if (!r)
+        return crest_diag_set(diag, CREST_ERR_NOMEM, "", 0, 0, "out of memory");
+    r->bias = cfg->bias;
+    r->model_weight = cfg->model_weight;
+    r->kind = cfg->model_kind;
+    crest_status st = CREST_OK;
+    if (cfg->criteria_path) {
+        crest_rules_load_options o;
+        memset(&o, 0, sizeof o);
+        o.tables_dir = cfg->tables_dir;
+        o.match_limit = cfg->match_limit;
+        o.depth_limit = cfg->depth_limit;
+        o.max_hits = cfg->max_hits;
+        st = crest_rules_load(cfg->criteria_path, &o, &r->rules, diag);
+    }
+    if (st == CREST_OK && cfg->model_kind == CREST_RISK_MODEL_LOGISTIC) {
+        st = crest_lmodel_load(cfg->model_path, &r->lmodel, diag);
+        if (st == CREST_OK && cfg->model_features &&
+            strcmp(cfg->model_features, crest_lmodel_feature_spec(r->lmodel)) != 0)
+            st = crest_diag_set(diag, CREST_ERR_MISMATCH, cfg->model_path, 0, 0,
+                                "the model was fitted on features '%.200s' but the policy declares '%.200s'; "
+                                "refit with `crest fit` or fix [model] features",
+                                crest_lmodel_feature_spec(r->lmodel), cfg->model_features);
+    } else if (st == CREST_OK && cfg->model_kind == CREST_RISK_MODEL_XGBOOST) {
+        st = crest_xgb_load(cfg->model_path, &r->xgb, diag);
+        if (st == CREST_OK) {
+            if (!cfg->model_features || !*cfg->model_features)
+                st = crest_diag_set(diag, CREST_ERR_MISSING, cfg->model_path, 0, 0,
+                                    "an XGBoost model needs [model] features: one mapping per model feature, "
+                                    "in order (num:FIELD, log:FIELD, cat:FIELD)");
+            else
+                st = parse_xgb_features(r, cfg->model_features, "[model] features", diag);
+        }
+        if (st == CREST_OK && r->n_xfeats != crest_xgb_n_features(r->xgb))
+            st = crest_diag_set(diag, CREST_ERR_MISMATCH, cfg->model_path, 0, 0,
+                                "the model has %zu features but [model] features maps %zu",
+                                crest_xgb_n_features(r->xgb), r->n_xfeats);
+    }
+    if (st != CREST_OK) {
+        crest_risk_free(r);
+        return st;
+    }
+    *out = r;
+    return CREST_OK;
+}
+
+crest_status crest_risk_bind(crest_risk *r, const crest_str *header, size_t n_cols, crest_diag *diag)
+{
+    crest_diag_clear(diag);
+    crest_status st = CREST_OK;
+    if (r->rules)
+        st = crest_rules_bind(r->rules, header, n_cols, diag);
+    if (st == CREST_OK && r->lmodel)
+        st = crest_lmodel_bind(r->lmodel, header, n_cols, diag);
+    for (size_t i = 0; st == CREST_OK && i < r->n_xfeats; i++) {
+        xfeat *f = &r->xfeats[i];
+        if (f->src != XS_COLUMN)
+            continue;
+        f->col = -1;
+        for (size_t c = 0; c < n_cols; c++)
+            if (header[c].len == strlen(f->column) && memcmp(header[c].ptr, f->column, header[c].len) == 0)
+                f->col = (long)c;
+        if (f->col < 0)
+            st = crest_diag_set(diag, CREST_ERR_MISSING, "[model] features", 0, 0,
+                                "the input has no column '%s' that the XGBoost mapping needs", f->column);
+    }
+    return st;
+}
+
+crest_status crest_risk_scratch_create(const crest_risk *r, crest_risk_scratch **out)
+{
+    *out = NULL;
+    crest_risk_scratch *s = calloc(1, sizeof *s);
+    if (!s)
+        return CREST_ERR_NOMEM;
+    if (r->rules && crest_rules_scratch_create(r->rules, &s->rules) != CREST_OK) {
+        free(s);
+        return CREST_ERR_NOMEM;
+    }
+    if (r->n_xfeats && !(s->features = malloc(r->n_xfeats * sizeof(float)))) {
+        crest_rules_scratch_free(s->rules);
+        free(s);
+        return CREST_ERR_NOMEM;
+    }
+    *out = s;
+    return CREST_OK;
+}
+
+void crest_risk_scratch_free(crest_risk_scratch *s)
+{
+    if (!s)
+        return;
+    crest_rules_scratch_free(s->rules);
+    free(s->features);
+    free(s);
+}
+
+static double parse_num(crest_str s)
+{
+    char buf[64];
+    if (!s.ptr || s.len == 0 || s.len >= sizeof buf)
+        return NAN;
+    memcpy(buf, s.ptr, s.len);
+    buf[s.len] = '\0';
+    char *end;
+    double d = strtod(buf, &end);
+    return (end == buf || *end || !isfinite(d)) ? NAN : d;
+}
+
+static double xfeat_value(const xfeat *f, const crest_decl *d)
+{
+    double v;
+    switch (f->src) {
+    case XS_UNIT_VALUE:
+        v = d->net_mass_kg > 0 ? d->declared_value / d->net_mass_kg : NAN;
+        break;
+    case XS_COLUMN:
+        v = f->col >= 0 && (size_t)f->col < d->n_cols ? parse_num(d->cols[f->col]) : NAN;
+        break;
+    default:
+        v = f->field == CREST_FIELD_DECLARED_VALUE ? d->declared_value
+            : f->field == CREST_FIELD_NET_MASS_KG  ? d->net_mass_kg
+            : f->field == CREST_FIELD_QUANTITY     ? d->quantity
+                                                   : parse_num(d->field[f->field]);
+    }
+    if (f->op == XF_LOG)
+        v = v > 0 ? log(v) : NAN;
+    else if (f->op == XF_CAT && !isnan(v) && v != floor(v))
+        v = NAN;
+    return v;
+}
+
+/* Hot path. */
+void crest_risk_eval(const crest_risk *r, crest_risk_scratch *s, const crest_decl *d, crest_risk_result *out)
+{
+    out->z = r->bias;
+    out->model_prob = NAN;
+    out->explain.n = 0;
+    if (r->rules) {
+        crest_rules_eval(r->rules, s->rules, d, &out->rules);
+        out->z += out->rules.weight;
+    } else {
+        memset(&out->rules, 0, sizeof out->rules);
+        out->rules.lane_rule = out->rules.ci_lane_rule = -1;
+    }
+    if (r->lmodel) {
+        out->model_prob = crest_lmodel_score(r->lmodel, d, &out->explain);
+    } else if (r->xgb) {
+        for (size_t i = 0; i < r->n_xfeats; i++)
+            s->features[i] = (float)xfeat_value(&r->xfeats[i], d);
+        double prob;
+        if (crest_xgb_predict(r->xgb, s->features, r->n_xfeats, &prob) == CREST_OK)
+            out->model_prob = prob;
+    }
+    if (!isnan(out->model_prob)) {
+        const double pm = fmin(fmax(out->model_prob, 1e-12), 1 - 1e-12);
+        out->z += r->model_weight * log(pm / (1 - pm));
+    }
+    out->score = crest_logit_sigmoid(out->z);
+}
+
+const crest_rules *crest_risk_rules(const crest_risk *r)
+{
+    return r->rules;
+}
+
+int crest_risk_active(const crest_risk *r)
+{
+    return r->rules != NULL || r->lmodel != NULL || r->xgb != NULL;
+}
+
+void crest_risk_free(crest_risk *r)
+{
+    if (!r)
+        return;
+    crest_rules_free(r->rules);
+    crest_lmodel_free(r->lmodel);
+    crest_xgb_free(r->xgb);
+    for (size_t i = 0; i < r->n_xfeats; i++)
+        free(r->xfeats[i].column);
+    free(r->xfeats);
+    free(r);
+}
