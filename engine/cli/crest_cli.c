@@ -45,7 +45,8 @@ static void usage_main(FILE *f)
             "              [--summary FILE] [--format csv|jsonl] [INPUT|-]\n"
             "  crest check [--policy FILE] [--registry FILE]\n"
             "  crest fit   --policy FILE [--label COLUMN] -o MODEL [TRAIN.csv|-]\n"
-            "  crest help [run|check|fit]\n"
+            "  crest calibrate --policy FILE -o CALIBRATED.conf HISTORY.csv\n"
+            "  crest help [run|check|fit|calibrate]\n"
             "  crest --version\n"
             "\n"
             "`crest run` reads declarations (CSV with a header row) from INPUT or stdin and\n"
@@ -115,14 +116,30 @@ static void usage_fit(FILE *f)
             "  -o MODEL          the model file to write\n");
 }
 
+static void usage_calibrate(FILE *f)
+{
+    fprintf(f,
+            "Usage: crest calibrate --policy FILE [--registry FILE] -o CALIBRATED.conf HISTORY.csv\n"
+            "\n"
+            "Solve each tier's scale (GSL root finding) so that its expected inspection rate\n"
+            "on HISTORY equals its target: the AEO rate at its ratio of the regular rate, the\n"
+            "dishonest floor, while risk still decides who. Criteria that force a lane count\n"
+            "toward the rate; when they alone exceed a target, that tier is reported\n"
+            "INFEASIBLE with the excess. Writes the policy with `scale = ...` in each tier and a\n"
+            "[calibration] section (history fingerprint, rows, expected rates): a frozen\n"
+            "policy whose decisions do not depend on order or partitioning.\n");
+}
+
 static void usage_check(FILE *f)
 {
     fprintf(f,
-            "Usage: crest check [--policy FILE] [--registry FILE]\n"
+            "Usage: crest check [--policy FILE] [--registry FILE] [SAMPLE.csv]\n"
             "\n"
             "Validate a policy (and a registry against it) and print the effective settings:\n"
             "the canonical policy text whose hash is written with every decision, and each\n"
-            "tier's target rate. Errors name the file, line and column. Exit 0 when valid, 2 not.\n");
+            "tier's target rate. Errors name the file, line and column. Exit 0 when valid, 2 not.\n"
+            "With a SAMPLE of declarations, also says per tier what the criteria force and\n"
+            "whether the target is feasible (INFEASIBLE: forced selections alone exceed it).\n");
 }
 
 /* ------------------------------------------------------------------ sinks */
@@ -618,10 +635,9 @@ static int fit_header(void *ctx, const crest_str *header, size_t n_cols)
     return 0;
 }
 
-static int fit_decl(void *ctx, const crest_decl *d, size_t tier, double p, unsigned long line)
+static int fit_decl(void *ctx, const crest_decl *d, const crest_decision *dec, unsigned long line)
 {
-    (void)tier;
-    (void)p;
+    (void)dec;
     (void)line;
     fit_ctx *f = ctx;
     crest_str v = {NULL, 0};
@@ -816,11 +832,193 @@ done:
     return rc;
 }
 
+
+/* -------------------------------------------------------------- calibrate */
+
+typedef struct cal_ctx {
+    crest_calibrator *cal;
+    int failed;
+} cal_ctx;
+
+static int cal_decl(void *ctx, const crest_decl *d, const crest_decision *dec, unsigned long line)
+{
+    (void)d;
+    (void)line;
+    cal_ctx *c = ctx;
+    if (crest_calibrator_add(c->cal, dec) != CREST_OK) {
+        c->failed = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* Fingerprint of a file: SipHash chained over fixed 64 KiB blocks. */
+static int file_fingerprint(const char *path, uint64_t *out)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    char *block = malloc(1 << 16);
+    if (!block) {
+        close(fd);
+        return -1;
+    }
+    uint64_t h = 0, total = 0;
+    size_t fill = 0;
+    for (;;) {
+        ssize_t n = read(fd, block + fill, (1 << 16) - fill);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        fill += (size_t)n;
+        total += (uint64_t)n;
+        if (fill == (1 << 16)) {
+            h = crest_keyhash_siphash24(h, total, block, fill);
+            fill = 0;
+        }
+    }
+    h = crest_keyhash_siphash24(h, total, block, fill);
+    free(block);
+    close(fd);
+    *out = h;
+    return 0;
+}
+
+/* Run the policy over a history without deciding, collecting what calibration needs. */
+static int collect_history(const crest_policy *policy, const crest_registry *registry, const char *path,
+                           crest_calibrator *cal, uint64_t *rows_used)
+{
+    int fd = STDIN_FILENO;
+    const char *name = "<stdin>";
+    if (path && strcmp(path, "-") != 0) {
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            fprintf(stderr, "%s: cannot open %s: %s\n", prog, path, strerror(errno));
+            return EXIT_INPUT;
+        }
+        name = path;
+    }
+    cal_ctx c = {cal, 0};
+    crest_run_options opt = crest_run_options_default();
+    opt.decide = 0;
+    opt.decl_hook = cal_decl;
+    opt.hook_ctx = &c;
+    opt.input_name = name;
+    crest_engine *engine = NULL;
+    crest_diag d;
+    int rc;
+    if (crest_engine_create(policy, registry, &opt, &engine, &d) != CREST_OK) {
+        print_diag(&d);
+        rc = EXIT_CONFIG;
+    } else {
+        rc = feed_fd(engine, fd, name, isatty(STDERR_FILENO));
+        if (c.failed) {
+            fprintf(stderr, "%s: out of memory collecting the history\n", prog);
+            rc = EXIT_IO;
+        }
+        const crest_run_stats *st = crest_engine_stats(engine);
+        *rows_used = st->decisions;
+        if (rc == EXIT_OK)
+            fprintf(stderr, "%s: rows in %llu = used %llu + rejects %llu\n", name, (unsigned long long)st->rows_in,
+                    (unsigned long long)st->decisions, (unsigned long long)st->rejects);
+    }
+    crest_engine_free(engine);
+    if (fd != STDIN_FILENO)
+        close(fd);
+    return rc;
+}
+
+static void print_calibration(FILE *f, const crest_policy *policy, const crest_calibration_tier *ct)
+{
+    fprintf(f, "%-20s %9s %9s %9s %9s %12s  %s\n", "tier", "rows", "target", "forced", "expected", "scale", "status");
+    for (size_t t = 0; t < crest_policy_tier_count(policy); t++) {
+        fprintf(f, "%-20s %9llu %8.3f%% %8.3f%% %8.3f%% %12.6g  %s", crest_policy_tier_name(policy, t),
+                (unsigned long long)ct[t].rows, 100 * ct[t].target, 100 * ct[t].forced_rate, 100 * ct[t].expected,
+                ct[t].scale, crest_calibration_status_name(ct[t].status));
+        if (ct[t].status == CREST_CALIBRATION_INFEASIBLE)
+            fprintf(f, ": forced and random selections alone give %.3f%%, %.3f points over the target",
+                    100 * ct[t].base_rate, 100 * (ct[t].base_rate - ct[t].target));
+        else if (ct[t].status == CREST_CALIBRATION_UNREACHABLE)
+            fprintf(f, ": at most %.3f%% is reachable", 100 * ct[t].expected);
+        fputc('\n', f);
+    }
+}
+
+static int cmd_calibrate(int argc, char **argv)
+{
+    const char *policy_path = NULL, *registry_path = NULL, *out_path = NULL, *input_path = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char **dst = !strcmp(a, "--policy")                     ? &policy_path
+                           : !strcmp(a, "--registry")                 ? &registry_path
+                           : (!strcmp(a, "-o") || !strcmp(a, "--output")) ? &out_path
+                                                                      : NULL;
+        if (dst) {
+            if (!(*dst = arg_value(argc, argv, &i, a)))
+                return EXIT_USAGE;
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage_calibrate(stdout);
+            return EXIT_OK;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            fprintf(stderr, "%s: unknown option '%s' (see `crest help calibrate`)\n", prog, a);
+            return EXIT_USAGE;
+        } else if (input_path) {
+            fprintf(stderr, "%s: one history at a time; got '%s' and '%s'\n", prog, input_path, a);
+            return EXIT_USAGE;
+        } else {
+            input_path = a;
+        }
+    }
+    if (!policy_path || !out_path || !input_path || !strcmp(input_path, "-")) {
+        fprintf(stderr, "%s: crest calibrate needs --policy FILE, -o OUT.conf and a history file (see `crest help "
+                        "calibrate`)\n",
+                prog);
+        return EXIT_USAGE;
+    }
+    crest_policy *policy = NULL;
+    crest_registry *registry = NULL;
+    if (load_policy(policy_path, &policy) != 0)
+        return EXIT_CONFIG;
+    if (load_registry(registry_path, policy, &registry) != 0) {
+        crest_policy_free(policy);
+        return EXIT_CONFIG;
+    }
+    crest_calibrator *cal = NULL;
+    uint64_t rows = 0, fp = 0;
+    int rc = crest_calibrator_create(policy, &cal) == CREST_OK ? EXIT_OK : EXIT_IO;
+    if (rc == EXIT_OK)
+        rc = collect_history(policy, registry, input_path, cal, &rows);
+    if (rc == EXIT_OK && file_fingerprint(input_path, &fp) != 0) {
+        fprintf(stderr, "%s: cannot read %s: %s\n", prog, input_path, strerror(errno));
+        rc = EXIT_INPUT;
+    }
+    crest_calibration_tier ct[16];
+    crest_diag d;
+    if (rc == EXIT_OK && crest_calibrator_solve(cal, ct, &d) != CREST_OK) {
+        print_diag(&d);
+        rc = EXIT_INPUT;
+    }
+    if (rc == EXIT_OK) {
+        print_calibration(stderr, policy, ct);
+        if (crest_policy_write_calibrated(policy, ct, input_path, fp, rows, out_path, &d) != CREST_OK) {
+            print_diag(&d);
+            rc = EXIT_IO;
+        } else {
+            fprintf(stderr, "wrote %s\n", out_path);
+        }
+    }
+    crest_calibrator_free(cal);
+    crest_registry_free(registry);
+    crest_policy_free(policy);
+    return rc;
+}
+
 /* ------------------------------------------------------------------ check */
 
 static int cmd_check(int argc, char **argv)
 {
-    const char *policy_path = NULL, *registry_path = NULL;
+    const char *policy_path = NULL, *registry_path = NULL, *sample_path = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--policy")) {
             if (!(policy_path = arg_value(argc, argv, &i, argv[i])))
@@ -831,6 +1029,8 @@ static int cmd_check(int argc, char **argv)
         } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             usage_check(stdout);
             return EXIT_OK;
+        } else if (argv[i][0] != '-' && !sample_path) {
+            sample_path = argv[i];
         } else {
             fprintf(stderr, "%s: unexpected argument '%s' (see `crest help check`)\n", prog, argv[i]);
             return EXIT_USAGE;
@@ -858,10 +1058,31 @@ static int cmd_check(int argc, char **argv)
     if (registry)
         printf("# registry %s: %zu enterprises, %zu periods\n", registry_path, crest_registry_enterprises(registry),
                crest_registry_periods(registry));
+    int rc = EXIT_OK;
+    if (sample_path) {
+        /* Feasibility on a sample: what criteria force, and the scale each target needs. */
+        crest_calibrator *cal = NULL;
+        uint64_t rows = 0;
+        crest_calibration_tier ct[16];
+        crest_diag d;
+        if (crest_calibrator_create(policy, &cal) != CREST_OK)
+            rc = EXIT_IO;
+        if (rc == EXIT_OK)
+            rc = collect_history(policy, registry, sample_path, cal, &rows);
+        if (rc == EXIT_OK && crest_calibrator_solve(cal, ct, &d) != CREST_OK) {
+            print_diag(&d);
+            rc = EXIT_INPUT;
+        }
+        if (rc == EXIT_OK) {
+            printf("# feasibility on %s (%llu declarations):\n", sample_path, (unsigned long long)rows);
+            print_calibration(stdout, policy, ct);
+        }
+        crest_calibrator_free(cal);
+    }
     printf("\n%s", crest_policy_describe(policy));
     crest_registry_free(registry);
     crest_policy_free(policy);
-    return EXIT_OK;
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -883,6 +1104,8 @@ int main(int argc, char **argv)
             usage_check(stdout);
         else if (argc > 2 && !strcmp(argv[2], "fit"))
             usage_fit(stdout);
+        else if (argc > 2 && !strcmp(argv[2], "calibrate"))
+            usage_calibrate(stdout);
         else
             usage_main(stdout);
         return EXIT_OK;
@@ -893,6 +1116,8 @@ int main(int argc, char **argv)
         return cmd_check(argc - 1, argv + 1);
     if (!strcmp(cmd, "fit"))
         return cmd_fit(argc - 1, argv + 1);
+    if (!strcmp(cmd, "calibrate"))
+        return cmd_calibrate(argc - 1, argv + 1);
     fprintf(stderr, "%s: unknown command '%s'\n\n", prog, cmd);
     usage_main(stderr);
     return EXIT_USAGE;

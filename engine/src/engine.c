@@ -31,6 +31,25 @@ typedef struct engine_rule {
     uint64_t key;          /* keyed-hash key half for this rule's forcing draw */
 } engine_rule;
 
+/* Counts of the open control window for one tier. */
+typedef struct window_acc {
+    uint64_t rows, inspected, forced, deferred;
+    double expected;
+} window_acc;
+
+/* A buffered record of the current day (capacity mode). */
+typedef struct cap_record {
+    size_t start, mid_start, mid_end, end; /* byte offsets in the day stream */
+    size_t reasons_ofs, reasons_len;       /* in cap_reasons */
+    size_t office;                         /* index into the day's office table */
+    size_t tier;
+    size_t order;                          /* position in the day */
+    double score;
+    int red;                               /* a RED selection */
+    int deferrable;                        /* drawn, credit-sensitive, not forced, not a floor tier */
+    int inspect;
+} cap_record;
+
 struct crest_engine {
     const crest_policy *policy;
     const crest_registry *registry;
@@ -56,6 +75,28 @@ struct crest_engine {
     const crest_rules *rules;
     engine_rule *rule_info;
     int inspect_lane_rank;
+
+    /* Control windows ([control] window) and the control state per tier. */
+    int window_open;
+    int64_t window_key;
+    window_acc wacc[CREST_MAX_TIERS];
+    double multiplier[CREST_MAX_TIERS]; /* adaptive multiplier of the risk part */
+    double sys_cum[CREST_MAX_TIERS];    /* systematic sampling: running sum of p */
+    double sys_offset[CREST_MAX_TIERS]; /* ... and its keyed offset in [0, 1) */
+    crest_window_stats *windows;
+    size_t n_windows, windows_cap;
+
+    /* Capacity ([capacity] red_per_office_day): the current day's records wait here. */
+    unsigned long capacity;
+    int32_t cap_day;
+    int cap_day_set;
+    outbuf day_out;     /* renders into daymem through day_sink */
+    textbuf daymem;
+    cap_record *cap_recs;
+    size_t n_cap_recs, cap_recs_cap;
+    textbuf cap_reasons; /* reasons text of the buffered records */
+    textbuf cap_offices; /* office strings, NUL-separated */
+    size_t n_offices;
 
     crest_run_stats stats;
     crest_status fatal;
@@ -412,10 +453,275 @@ static void reason_add(reason_buf *rb, const char *code, const char *detail)
 {
     if (!code || rb->len + 1 >= sizeof rb->text)
         return;
+    const size_t start = rb->len;
     int n = snprintf(rb->text + rb->len, sizeof rb->text - rb->len, "%s%s%s%s%s", rb->len ? ";" : "", code,
                      detail ? "[" : "", detail ? detail : "", detail ? "]" : "");
     if (n > 0)
         rb->len = rb->len + (size_t)n < sizeof rb->text ? rb->len + (size_t)n : sizeof rb->text - 1;
+    /* Rule ids come from a spreadsheet: keep separators out of the field. */
+    for (size_t i = start + (start ? 1 : 0); i < rb->len; i++)
+        if (rb->text[i] == ';' || rb->text[i] == ',' || rb->text[i] == '"' || rb->text[i] == '\n' ||
+            rb->text[i] == '\r')
+            rb->text[i] = '_';
+}
+
+/* ------------------------------------------------------- control windows */
+
+static void open_window(crest_engine *e, int64_t key)
+{
+    e->window_open = 1;
+    e->window_key = key;
+    memset(e->wacc, 0, sizeof e->wacc);
+    for (size_t t = 0; t < e->policy->n_tiers; t++) {
+        e->sys_cum[t] = 0.0;
+        uint64_t msg[2] = {(uint64_t)key, (uint64_t)t};
+        e->sys_offset[t] = crest_keyhash_to_unit(
+            crest_keyhash_siphash24(e->policy->seed, UINT64_C(0x63726573742d7379) /* "crest-sy" */, msg, sizeof msg));
+    }
+}
+
+/* Record the window's counts and, in adaptive mode, move each tier's
+ * multiplier toward target by at most a factor 1 + max_step. */
+static int close_window(crest_engine *e)
+{
+    const crest_policy *p = e->policy;
+    for (size_t t = 0; t < p->n_tiers; t++) {
+        const window_acc *wa = &e->wacc[t];
+        if (!wa->rows)
+            continue;
+        if (e->n_windows == e->windows_cap) {
+            size_t c = e->windows_cap ? 2 * e->windows_cap : 256;
+            crest_window_stats *w = realloc(e->windows, c * sizeof *w);
+            if (!w) {
+                set_fatal(e, CREST_ERR_NOMEM, 0, 0, "%s", "out of memory recording control windows");
+                return 1;
+            }
+            e->windows = w;
+            e->windows_cap = c;
+        }
+        crest_window_stats *w = &e->windows[e->n_windows++];
+        w->key = e->window_key;
+        w->tier = t;
+        w->rows = wa->rows;
+        w->inspected = wa->inspected;
+        w->forced = wa->forced;
+        w->deferred = wa->deferred;
+        w->expected = wa->expected;
+        w->multiplier = e->multiplier[t];
+        if (p->control_mode == CONTROL_ADAPTIVE && wa->expected > 0) {
+            const double target = p->tiers[t].effective_rate;
+            double step = target / (wa->expected / (double)wa->rows);
+            const double hi = 1.0 + p->max_step;
+            step = fmin(fmax(step, 1.0 / hi), hi);
+            e->multiplier[t] = fmin(fmax(e->multiplier[t] * step, 1e-4), 1e4);
+        }
+    }
+    e->window_open = 0;
+    return 0;
+}
+
+const crest_window_stats *crest_engine_windows(const crest_engine *e, size_t *n)
+{
+    *n = e->n_windows;
+    return e->windows;
+}
+
+/* ---------------------------------------------------------------- capacity */
+
+static void render_middle(outbuf *o, int fmt_csv, int inspect, const char *lane, const char *reasons, size_t rl)
+{
+    if (fmt_csv) {
+        outbuf_printf(o, "%s,%s,", inspect ? "INSPECT" : "RELEASE", lane);
+        outbuf_csv_field(o, reasons, rl, ',');
+        return;
+    }
+    outbuf_printf(o, "\"decision\":\"%s\",\"lane\":\"%s\",\"reasons\":[", inspect ? "INSPECT" : "RELEASE", lane);
+    for (size_t i = 0, start = 0, first = 1; i <= rl; i++) {
+        if (i == rl || reasons[i] == ';') {
+            if (i > start) {
+                if (!first)
+                    outbuf_putc(o, ',');
+                outbuf_json_string(o, reasons + start, i - start);
+                first = 0;
+            }
+            start = i + 1;
+        }
+    }
+    outbuf_putc(o, ']');
+}
+
+static crest_status day_sink_write(void *ctx, const void *buf, size_t len)
+{
+    textbuf *tb = ctx;
+    textbuf_append(tb, buf, len);
+    return tb->oom ? CREST_ERR_NOMEM : CREST_OK;
+}
+
+static size_t day_pos(const crest_engine *e)
+{
+    return e->daymem.len + e->day_out.len;
+}
+
+/* Remember one record of the day before it is rendered. */
+static int capacity_track(crest_engine *e, const crest_decl *d, double score, int red, int deferrable, size_t tier,
+                          const reason_buf *rb)
+{
+    if (e->n_cap_recs == e->cap_recs_cap) {
+        size_t c = e->cap_recs_cap ? 2 * e->cap_recs_cap : 1024;
+        cap_record *r = realloc(e->cap_recs, c * sizeof *r);
+        if (!r) {
+            set_fatal(e, CREST_ERR_NOMEM, 0, 0, "%s", "out of memory buffering the day for the capacity cap");
+            return 1;
+        }
+        e->cap_recs = r;
+        e->cap_recs_cap = c;
+    }
+    /* The office's index in today's table (few offices: a linear scan). */
+    const crest_str office = d->field[CREST_FIELD_OFFICE];
+    size_t idx = 0, pos = 0;
+    for (; idx < e->n_offices; idx++) {
+        const char *name = e->cap_offices.data + pos;
+        const size_t n = strlen(name);
+        if (n == office.len && memcmp(name, office.ptr ? office.ptr : "", n) == 0)
+            break;
+        pos += n + 1;
+    }
+    if (idx == e->n_offices) {
+        textbuf_append(&e->cap_offices, office.ptr ? office.ptr : "", office.len);
+        textbuf_append(&e->cap_offices, "", 1);
+        e->n_offices++;
+    }
+    cap_record *r = &e->cap_recs[e->n_cap_recs];
+    r->start = day_pos(e);
+    r->office = idx;
+    r->tier = tier;
+    r->order = e->n_cap_recs;
+    r->score = score;
+    r->red = red;
+    r->deferrable = deferrable;
+    r->reasons_ofs = e->cap_reasons.len;
+    r->reasons_len = rb->len;
+    textbuf_append(&e->cap_reasons, rb->text, rb->len);
+    e->n_cap_recs++;
+    if (e->cap_reasons.oom || e->cap_offices.oom) {
+        set_fatal(e, CREST_ERR_NOMEM, 0, 0, "%s", "out of memory buffering the day for the capacity cap");
+        return 1;
+    }
+    return 0;
+}
+
+static void capacity_mark(crest_engine *e, int which)
+{
+    cap_record *r = &e->cap_recs[e->n_cap_recs - 1];
+    const size_t pos = day_pos(e);
+    if (which == 1)
+        r->mid_start = pos;
+    else if (which == 2)
+        r->mid_end = pos;
+    else
+        r->end = pos;
+}
+
+static int cmp_defer(const void *a, const void *b)
+{
+    const cap_record *x = *(cap_record *const *)a, *y = *(cap_record *const *)b;
+    if (x->score != y->score)
+        return x->score < y->score ? -1 : 1;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/*
+ * End of a day: per office, when more RED selections than the cap, defer the
+ * lowest-risk deferrable ones to BLUE (reason CAPACITY); what remains over the
+ * cap (forced and floor selections) stays RED and is flagged OVERFLOW. Then
+ * write the day's records in input order.
+ */
+static int capacity_flush(crest_engine *e)
+{
+    outbuf_flush(&e->day_out);
+    if (e->daymem.oom || e->day_out.error != CREST_OK) {
+        set_fatal(e, CREST_ERR_NOMEM, 0, 0, "%s", "out of memory buffering the day for the capacity cap");
+        return 1;
+    }
+    /* action per record: 0 keep, 1 defer, 2 overflow */
+    unsigned char *action = calloc(e->n_cap_recs ? e->n_cap_recs : 1, 1);
+    cap_record **cand = malloc((e->n_cap_recs ? e->n_cap_recs : 1) * sizeof *cand);
+    if (!action || !cand) {
+        free(action);
+        free(cand);
+        set_fatal(e, CREST_ERR_NOMEM, 0, 0, "%s", "out of memory applying the capacity cap");
+        return 1;
+    }
+    for (size_t off = 0; off < e->n_offices; off++) {
+        size_t red = 0, nc = 0;
+        for (size_t i = 0; i < e->n_cap_recs; i++) {
+            cap_record *r = &e->cap_recs[i];
+            if (r->office != off || !r->red)
+                continue;
+            red++;
+            if (r->deferrable)
+                cand[nc++] = r;
+        }
+        if (red <= e->capacity)
+            continue;
+        size_t excess = red - e->capacity;
+        qsort(cand, nc, sizeof *cand, cmp_defer);
+        for (size_t k = 0; k < nc && excess; k++, excess--)
+            action[cand[k]->order] = 1;
+        /* What is still over the cap cannot be deferred: flag the latest ones. */
+        for (size_t i = e->n_cap_recs; i-- > 0 && excess;) {
+            cap_record *r = &e->cap_recs[i];
+            if (r->office == off && r->red && !action[i]) {
+                action[i] = 2;
+                excess--;
+            }
+        }
+    }
+    const int fmt_csv = e->opt.format == CREST_FORMAT_CSV;
+    for (size_t i = 0; i < e->n_cap_recs; i++) {
+        const cap_record *r = &e->cap_recs[i];
+        const char *base = e->daymem.data;
+        outbuf_write(&e->out, base + r->start, r->mid_start - r->start);
+        if (action[i]) {
+            reason_buf rb = {{0}, 0};
+            reason_add(&rb, action[i] == 1 ? "CAPACITY" : "OVERFLOW", NULL);
+            if (r->reasons_len) {
+                size_t n = r->reasons_len < sizeof rb.text - rb.len - 2 ? r->reasons_len : sizeof rb.text - rb.len - 2;
+                rb.text[rb.len++] = ';';
+                memcpy(rb.text + rb.len, e->cap_reasons.data + r->reasons_ofs, n);
+                rb.len += n;
+                rb.text[rb.len] = '\0';
+            }
+            render_middle(&e->out, fmt_csv, 1, action[i] == 1 ? "BLUE" : e->policy->lane_inspect, rb.text, rb.len);
+            crest_tier_counts *tc = &e->stats.tiers[r->tier];
+            if (action[i] == 1) {
+                tc->deferred++;
+                e->stats.deferred++;
+                e->stats.lanes[CREST_RULES_LANE_RED]--;
+                e->stats.lanes[CREST_RULES_LANE_BLUE]++;
+                e->wacc[r->tier].deferred++;
+            } else {
+                tc->overflow++;
+                e->stats.overflow++;
+            }
+        } else {
+            outbuf_write(&e->out, base + r->mid_start, r->mid_end - r->mid_start);
+        }
+        outbuf_write(&e->out, base + r->mid_end, r->end - r->mid_end);
+    }
+    free(action);
+    free(cand);
+    e->daymem.len = 0;
+    e->cap_reasons.len = 0;
+    e->cap_offices.len = 0;
+    e->n_offices = 0;
+    e->n_cap_recs = 0;
+    e->day_out.bytes_out = 0;
+    if (e->out.error != CREST_OK) {
+        set_fatal(e, CREST_ERR_IO, 0, 0, "%s", "writing the decisions failed");
+        return 1;
+    }
+    return 0;
 }
 
 /* Hot path. */
@@ -536,35 +842,69 @@ static int on_row(void *ctx, const csvread_row *row)
         tier = (int)p->default_tier;
     const policy_tier *t = &p->tiers[tier];
 
+    /* Capacity works per office and day: a new day releases the previous one. */
+    if (e->capacity && d.date_days != CREST_DATE_NONE && (!e->cap_day_set || d.date_days != e->cap_day)) {
+        if (e->cap_day_set && capacity_flush(e) != 0)
+            return 1;
+        e->cap_day = d.date_days;
+        e->cap_day_set = 1;
+    }
+    /* Control windows: a new day (window = day) or every window_rows declarations. */
+    const int64_t wkey = p->window_rows ? (int64_t)(e->stats.decisions / p->window_rows)
+                                        : (d.date_days == CREST_DATE_NONE ? e->window_key : d.date_days);
+    if (!e->window_open || wkey != e->window_key) {
+        if (e->window_open && close_window(e) != 0)
+            return 1;
+        open_window(e, wkey);
+    }
+
     /*
      * The selection probability. Without a risk layer p is the tier's target.
      * With one, the target splits into a random part (random_share, drawn
      * uniformly: reason RANDOM) and a risk part weighted by the score:
-     *   p = rate · (rs + (1 − rs) · scale · w(score)),  w = 1 + gain·score or exp(gain·score)
-     * and a single keyed draw u < p decides; u below the random part reads as
-     * a random selection, above it as a risk selection.
+     *   p = rate · (rs + (1 − rs) · scale · m · w(score)),  w = 1 + gain·score or exp(gain·score)
+     * where scale is the tier's calibrated constant and m the adaptive
+     * multiplier (1 unless [control] mode = adaptive). A single keyed draw
+     * u < p decides; u below the random part reads as a random selection.
      */
+    crest_decision dec;
+    memset(&dec, 0, sizeof dec);
+    dec.tier = (size_t)tier;
+    dec.score = NAN;
+    dec.multiplier = e->multiplier[tier];
     crest_risk_result *rr = NULL;
-    double p_random = t->effective_rate, prob = t->effective_rate;
+    dec.p_random = t->effective_rate;
     if (e->risk) {
         rr = &e->risk_result;
         crest_risk_eval(e->risk, e->risk_scratch, &d, rr);
+        dec.score = rr->score;
         const double rs = isnan(t->random_share) ? p->random_share : t->random_share;
         const double w = p->weighting == WEIGHTING_EXP ? exp(p->gain * rr->score) : 1.0 + p->gain * rr->score;
-        p_random = t->effective_rate * rs;
-        prob = p_random + t->effective_rate * (1.0 - rs) * t->scale * w;
+        dec.p_random = t->effective_rate * rs;
+        dec.p_risk_unit = t->effective_rate * (1.0 - rs) * w;
         e->stats.regex_limit_hits += rr->rules.n_limit_hits;
     }
+    double prob = dec.p_random + t->scale * dec.multiplier * dec.p_risk_unit;
     if (prob > 1.0)
         prob = 1.0;
     if (!(prob >= 0.0))
         prob = 0.0;
-    const double u = crest_keyhash_uniform(p->seed, id.ptr, id.len);
-    const int drawn = u < prob;
-    const int by_random = u < p_random;
-    if (e->opt.decl_hook && e->opt.decl_hook(e->opt.hook_ctx, &d, (size_t)tier, prob, row->line)) {
-        set_fatal(e, CREST_ERR_INTERRUPTED, row->line, 0, "%s", "stopped by the caller");
-        return 1;
+    dec.p = prob;
+    dec.u = crest_keyhash_uniform(p->seed, id.ptr, id.len);
+    const double u = dec.u;
+    int drawn, by_random;
+    if (p->control_mode == CONTROL_SYSTEMATIC) {
+        /* Systematic sampling within the tier and window: select when the running
+         * sum of p, shifted by a keyed offset, crosses an integer. Counts stay
+         * within one of their expectation; order-dependent by construction. */
+        const double before = e->sys_cum[tier] + e->sys_offset[tier];
+        e->sys_cum[tier] += prob;
+        const double after = before + prob;
+        drawn = floor(after) > floor(before);
+        by_random = drawn && prob > 0 && (floor(after) - before) / prob < dec.p_random / prob;
+    } else {
+        drawn = u < prob;
+        by_random = u < dec.p_random;
     }
 
     /* Lane forcing by criteria: each hit lane rule applies with its probability,
@@ -573,6 +913,7 @@ static int on_row(void *ctx, const csvread_row *row)
     int forced_lane = 0, forced_rule = -1, max_hits = 0;
     if (rr && e->rules) {
         const double tier_factor = t->effective_rate / p->tiers[p->base_tier].effective_rate;
+        double not_forced = 1.0;
         for (size_t k = 0; k < rr->rules.n_hits; k++) {
             const uint32_t ri = rr->rules.hits[k];
             const engine_rule *er = &e->rule_info[ri];
@@ -581,6 +922,7 @@ static int on_row(void *ctx, const csvread_row *row)
             double q = er->probability;
             if (er->credit_sensitive)
                 q = fmin(1.0, q * tier_factor);
+            not_forced *= 1.0 - q;
             if (er->lane > forced_lane &&
                 crest_keyhash_to_unit(crest_keyhash_siphash24(p->seed, er->key, id.ptr, id.len)) < q) {
                 forced_lane = er->lane;
@@ -588,8 +930,15 @@ static int on_row(void *ctx, const csvread_row *row)
             }
         }
         max_hits = rr->rules.max_hits_exceeded;
+        dec.p_forced = max_hits ? 1.0 : 1.0 - not_forced;
     }
     const int inspect = drawn || forced_lane > CREST_RULES_LANE_NONE || max_hits;
+    dec.inspect = inspect;
+    dec.forced = forced_lane > 0 || max_hits;
+    if (e->opt.decl_hook && e->opt.decl_hook(e->opt.hook_ctx, &d, &dec, row->line)) {
+        set_fatal(e, CREST_ERR_INTERRUPTED, row->line, 0, "%s", "stopped by the caller");
+        return 1;
+    }
     int lane_rank = forced_lane;
     if ((drawn || max_hits) && e->inspect_lane_rank > lane_rank)
         lane_rank = e->inspect_lane_rank;
@@ -598,15 +947,23 @@ static int on_row(void *ctx, const csvread_row *row)
                                                            : crest_rules_lane_name((crest_rules_lane)lane_rank);
     const int mra = mra_recognised(e, &d);
     const int priority = t->priority || mra;
+    const double p_inspect = 1.0 - (1.0 - dec.p_forced) * (1.0 - prob);
 
     crest_tier_counts *tc = &e->stats.tiers[tier];
     tc->rows++;
     tc->inspected += (uint64_t)inspect;
-    tc->expected += prob;
+    tc->expected += p_inspect;
+    tc->forced_expected += dec.p_forced;
+    tc->random_expected += dec.p_random;
     tc->unknown += (uint64_t)unknown;
     tc->from_registry += src == SRC_REGISTRY;
     tc->from_feed += src == SRC_FEED;
-    tc->forced += (uint64_t)(forced_lane > 0 || max_hits);
+    tc->forced += (uint64_t)dec.forced;
+    window_acc *wa = &e->wacc[tier];
+    wa->rows++;
+    wa->inspected += (uint64_t)inspect;
+    wa->forced += (uint64_t)dec.forced;
+    wa->expected += p_inspect;
     e->stats.decisions++;
     e->stats.inspected += (uint64_t)inspect;
     e->stats.priority += (uint64_t)priority;
@@ -650,8 +1007,6 @@ static int on_row(void *ctx, const csvread_row *row)
         reason_add(&rb, "TIER_UNKNOWN", NULL);
     if (mra)
         reason_add(&rb, "MRA", NULL);
-    const char *reasons = rb.text;
-    const size_t rl = rb.len;
     char score_text[32] = "";
     if (rr)
         snprintf(score_text, sizeof score_text, "%.4f", rr->score);
@@ -662,15 +1017,35 @@ static int on_row(void *ctx, const csvread_row *row)
                                                                   : "registry:enterprise_id");
     if (!e->opt.decide)
         return 0;
-    outbuf *o = &e->out;
-    if (e->opt.format == CREST_FORMAT_CSV) {
+
+    /* With a capacity cap the day's records wait in the day buffer (their
+     * decision part may still change); otherwise they go straight out. */
+    outbuf *o = e->capacity ? &e->day_out : &e->out;
+    if (e->capacity && capacity_track(e, &d, rr ? rr->score : 0.0, inspect && lane_rank == CREST_RULES_LANE_RED,
+                                      inspect && drawn && !dec.forced && !t->floor, (size_t)tier, &rb) != 0)
+        return 1;
+    const int fmt_csv = e->opt.format == CREST_FORMAT_CSV;
+    if (fmt_csv) {
         outbuf_csv_field(o, id.ptr, id.len, ',');
         outbuf_putc(o, ',');
         outbuf_puts(o, t->name);
         outbuf_putc(o, ',');
         outbuf_puts(o, source);
-        outbuf_printf(o, ",%s,%.6g,%.8f,%s,%s,", score_text, prob, u, inspect ? "INSPECT" : "RELEASE", lane);
-        outbuf_csv_field(o, reasons, rl, ',');
+        outbuf_printf(o, ",%s,%.6g,%.8f,", score_text, prob, u);
+    } else {
+        outbuf_puts(o, "{\"decl_id\":");
+        outbuf_json_string(o, id.ptr, id.len);
+        outbuf_puts(o, ",\"tier\":");
+        outbuf_json_string(o, t->name, strlen(t->name));
+        outbuf_printf(o, ",\"tier_source\":\"%s\",\"risk_score\":%s,\"p\":%.6g,\"u\":%.8f,", source,
+                      rr ? score_text : "null", prob, u);
+    }
+    if (e->capacity)
+        capacity_mark(e, 1);
+    render_middle(o, fmt_csv, inspect, lane, rb.text, rb.len);
+    if (e->capacity)
+        capacity_mark(e, 2);
+    if (fmt_csv) {
         outbuf_printf(o, ",%d,%d,%d,%s", priority, t->guarantee_exempt, mra, p->hash_hex);
         for (size_t k = 0; k < e->n_pass; k++) {
             const crest_str *f = &row->fields[e->pass_cols[k]];
@@ -679,24 +1054,7 @@ static int on_row(void *ctx, const csvread_row *row)
         }
         outbuf_putc(o, '\n');
     } else {
-        outbuf_puts(o, "{\"decl_id\":");
-        outbuf_json_string(o, id.ptr, id.len);
-        outbuf_puts(o, ",\"tier\":");
-        outbuf_json_string(o, t->name, strlen(t->name));
-        outbuf_printf(o, ",\"tier_source\":\"%s\",\"risk_score\":%s,\"p\":%.6g,\"u\":%.8f,\"decision\":\"%s\","
-                         "\"lane\":\"%s\",\"reasons\":[",
-                      source, rr ? score_text : "null", prob, u, inspect ? "INSPECT" : "RELEASE", lane);
-        for (size_t i = 0, start = 0; i <= rl; i++) {
-            if (i == rl || reasons[i] == ';') {
-                if (i > start) {
-                    if (start)
-                        outbuf_putc(o, ',');
-                    outbuf_json_string(o, reasons + start, i - start);
-                }
-                start = i + 1;
-            }
-        }
-        outbuf_printf(o, "],\"priority\":%s,\"guarantee_exempt_eligible\":%s,\"mra_recognised\":%s,"
+        outbuf_printf(o, ",\"priority\":%s,\"guarantee_exempt_eligible\":%s,\"mra_recognised\":%s,"
                          "\"policy_hash\":\"%s\"",
                       priority ? "true" : "false", t->guarantee_exempt ? "true" : "false",
                       mra ? "true" : "false", p->hash_hex);
@@ -715,6 +1073,9 @@ static int on_row(void *ctx, const csvread_row *row)
         }
         outbuf_puts(o, "}\n");
     }
+    if (e->capacity)
+        capacity_mark(e, 3);
+    o = &e->out;
     if (o->error != CREST_OK)
         return set_fatal(e, CREST_ERR_IO, row->line, 0, "%s", "writing the decisions failed"), 1;
     return 0;
@@ -761,6 +1122,16 @@ crest_status crest_engine_create(const crest_policy *policy, const crest_registr
         e->rules = crest_risk_rules(e->risk);
     }
     e->inspect_lane_rank = lane_rank_of(policy->lane_inspect);
+    for (size_t t = 0; t < CREST_MAX_TIERS; t++)
+        e->multiplier[t] = 1.0;
+    textbuf_init(&e->daymem);
+    textbuf_init(&e->cap_reasons);
+    textbuf_init(&e->cap_offices);
+    if (st == CREST_OK && policy->red_per_office_day && options->decide) {
+        e->capacity = policy->red_per_office_day;
+        crest_sink ds = {day_sink_write, &e->daymem};
+        st = outbuf_init(&e->day_out, ds, 64 * 1024);
+    }
     if (st == CREST_OK) {
         e->reader = csvread_create((unsigned char)policy->delimiter, policy->max_field_bytes,
                                    policy->max_record_bytes, MAX_COLUMNS, on_row, e);
@@ -813,6 +1184,10 @@ crest_status crest_engine_finish(crest_engine *e)
     if (e->fatal == CREST_OK && !e->stats.header_seen)
         set_fatal(e, CREST_ERR_MISSING, 1, 0, "%s",
                   "the input is empty: expected a header row naming the columns (decl_id, ...)");
+    if (e->fatal == CREST_OK && e->capacity)
+        capacity_flush(e);
+    if (e->fatal == CREST_OK && e->window_open)
+        close_window(e);
     if (e->fatal == CREST_OK) {
         outbuf_flush(&e->out);
         if (e->has_rejects)
@@ -853,5 +1228,12 @@ void crest_engine_free(crest_engine *e)
     crest_risk_scratch_free(e->risk_scratch);
     crest_risk_free(e->risk);
     free(e->rule_info);
+    free(e->windows);
+    if (e->capacity)
+        outbuf_free(&e->day_out);
+    textbuf_free(&e->daymem);
+    textbuf_free(&e->cap_reasons);
+    textbuf_free(&e->cap_offices);
+    free(e->cap_recs);
     free(e);
 }

@@ -220,7 +220,8 @@ static crest_status add_order(parse_ctx *cx, void *arg, const char *it, size_t n
 
 typedef enum section_kind { SEC_NONE, SEC_POLICY, SEC_TIERS, SEC_TIER, SEC_COLUMNS,
                             SEC_REGISTRY, SEC_MRA, SEC_LANES, SEC_INPUT, SEC_OUTPUT,
-                            SEC_RULES, SEC_MODEL, SEC_RISK } section_kind;
+                            SEC_RULES, SEC_MODEL, SEC_RISK, SEC_CONTROL, SEC_CAPACITY,
+                            SEC_CALIBRATION } section_kind;
 
 static int find_tier(const crest_policy *p, const char *name, size_t n)
 {
@@ -316,10 +317,13 @@ static crest_status parse_text(crest_policy *p, const char *text, size_t len, pa
             SEC("rules", SEC_RULES)
             SEC("model", SEC_MODEL)
             SEC("risk", SEC_RISK)
+            SEC("control", SEC_CONTROL)
+            SEC("capacity", SEC_CAPACITY)
+            SEC("calibration", SEC_CALIBRATION)
 #undef SEC
             return fail(cx, h, CREST_ERR_SYNTAX,
                         "unknown section [%.*s]; expected policy, tiers, tier NAME, columns, "
-                        "registry, mra, lanes, input, output, rules, model or risk",
+                        "registry, mra, lanes, input, output, rules, model, risk, control, capacity or calibration",
                         (int)hn, h);
         }
         const char *eq = memchr(l, '=', n);
@@ -603,6 +607,61 @@ static crest_status parse_text(crest_policy *p, const char *text, size_t len, pa
                             keyz);
             }
             break;
+        case SEC_CONTROL:
+            if (KEY("mode")) {
+                if (label_equal(v, vn, "frozen", 6))
+                    p->control_mode = CONTROL_FROZEN;
+                else if (label_equal(v, vn, "adaptive", 8))
+                    p->control_mode = CONTROL_ADAPTIVE;
+                else if (label_equal(v, vn, "systematic", 10) || label_equal(v, vn, "low_variance", 12))
+                    p->control_mode = CONTROL_SYSTEMATIC;
+                else
+                    return fail(cx, v, CREST_ERR_INVALID, "mode is frozen, adaptive or systematic");
+            } else if (KEY("window")) {
+                if (label_equal(v, vn, "day", 3)) {
+                    p->window_rows = 0;
+                } else {
+                    double d;
+                    st = parse_number(cx, v, vn, 1, 1e12, "window", &d);
+                    if (st != CREST_OK || d != floor(d))
+                        return fail(cx, v, CREST_ERR_INVALID, "window is 'day' or a whole number of declarations");
+                    p->window_rows = (unsigned long)d;
+                }
+            } else if (KEY("max_step")) {
+                st = parse_number(cx, v, vn, 0.01, 10, "max_step", &p->max_step);
+            } else {
+                return fail(cx, key, CREST_ERR_SYNTAX,
+                            "unknown key '%s' in [control]; expected mode, window or max_step", keyz);
+            }
+            break;
+        case SEC_CAPACITY:
+            if (KEY("red_per_office_day")) {
+                double d;
+                st = parse_number(cx, v, vn, 0, 1e12, "red_per_office_day", &d);
+                if (st == CREST_OK && d != floor(d))
+                    return fail(cx, v, CREST_ERR_INVALID, "red_per_office_day needs a whole number");
+                p->red_per_office_day = (unsigned long)d;
+            } else {
+                return fail(cx, key, CREST_ERR_SYNTAX,
+                            "unknown key '%s' in [capacity]; expected red_per_office_day", keyz);
+            }
+            break;
+        case SEC_CALIBRATION: {
+            char **dst = KEY("history")        ? &p->calib_history
+                         : KEY("history_hash") ? &p->calib_history_hash
+                         : KEY("rows")         ? &p->calib_rows
+                         : KEY("expected")     ? &p->calib_expected
+                                               : NULL;
+            if (!dst)
+                return fail(cx, key, CREST_ERR_SYNTAX,
+                            "unknown key '%s' in [calibration]; expected history, history_hash, rows or expected "
+                            "(this section is written by crest calibrate)",
+                            keyz);
+            free(*dst);
+            if (!(*dst = dup_range(v, vn)))
+                return CREST_ERR_NOMEM;
+            break;
+        }
         case SEC_NONE:
             break;
         }
@@ -864,6 +923,19 @@ static crest_status render_canonical(crest_policy *p)
     textbuf_puts(&tb, "\nrandom_share = ");
     fmt_num(&tb, p->random_share);
     textbuf_puts(&tb, "\n");
+    static const char *const modes[] = {"frozen", "adaptive", "systematic"};
+    textbuf_printf(&tb, "\n[control]\nmode = %s\n", modes[p->control_mode]);
+    if (p->window_rows)
+        textbuf_printf(&tb, "window = %lu\n", p->window_rows);
+    else
+        textbuf_puts(&tb, "window = day\n");
+    textbuf_puts(&tb, "max_step = ");
+    fmt_num(&tb, p->max_step);
+    textbuf_printf(&tb, "\n\n[capacity]\nred_per_office_day = %lu\n", p->red_per_office_day);
+    if (p->calib_history || p->calib_history_hash || p->calib_rows || p->calib_expected)
+        textbuf_printf(&tb, "\n[calibration]\nhistory = %s\nhistory_hash = %s\nrows = %s\nexpected = %s\n",
+                       p->calib_history ? p->calib_history : "", p->calib_history_hash ? p->calib_history_hash : "",
+                       p->calib_rows ? p->calib_rows : "", p->calib_expected ? p->calib_expected : "");
     if (tb.oom) {
         textbuf_free(&tb);
         return CREST_ERR_NOMEM;
@@ -910,6 +982,11 @@ static crest_status parse_in_dir(const char *text, size_t len, const char *name,
     p->fit_l2 = 1.0;
     p->fit_smoothing = 20.0;
     p->fit_folds = 5;
+    p->max_step = 0.5;
+    if (!(p->source_text = dup_range(text, len))) {
+        crest_policy_free(p);
+        return crest_diag_set(diag, CREST_ERR_NOMEM, name, 0, 0, "out of memory loading the policy");
+    }
     p->weighting = WEIGHTING_LINEAR;
     parse_ctx cx = {name ? name : "<policy>", 0, text, diag};
     order_arg order = {0};
@@ -1002,6 +1079,11 @@ void crest_policy_free(crest_policy *p)
     free(p->model_features);
     free(p->criteria_file);
     free(p->tables_file);
+    free(p->calib_history);
+    free(p->calib_history_hash);
+    free(p->calib_rows);
+    free(p->calib_expected);
+    free(p->source_text);
     free(p->model_file);
     free(p);
 }

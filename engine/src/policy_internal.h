@@ -29,6 +29,8 @@ typedef struct policy_tier {
     double scale;        /* calibrated scale of the risk part (1 until calibrated) */
 } policy_tier;
 
+enum { CONTROL_FROZEN = 0, CONTROL_ADAPTIVE, CONTROL_SYSTEMATIC };
+
 typedef enum risk_weighting {
     WEIGHTING_LINEAR = 0, /* w = 1 + gain · score */
     WEIGHTING_EXP         /* w = exp(gain · score) */
@@ -86,6 +88,19 @@ struct crest_policy {
     double random_share; /* share of each tier's target drawn uniformly at random */
     int random_share_set;
 
+    /* [control]: how rates are held on target. */
+    int control_mode;      /* CONTROL_FROZEN, CONTROL_ADAPTIVE, CONTROL_SYSTEMATIC */
+    unsigned long window_rows; /* 0: windows are days */
+    double max_step;       /* adaptive: per-window multiplier change within [1/(1+s), 1+s] */
+    /* [capacity] */
+    unsigned long red_per_office_day; /* 0: no cap */
+    /* [calibration]: written by `crest calibrate`, kept as provenance */
+    char *calib_history;
+    char *calib_history_hash;
+    char *calib_rows;
+    char *calib_expected;
+
+    char *source_text; /* the policy as read, for `crest calibrate` to rewrite */
     char *canonical;  /* crest_policy_describe() */
     uint64_t hash;
     char hash_hex[17];

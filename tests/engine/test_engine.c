@@ -286,7 +286,7 @@ Test(engine, tier_resolution_sources_and_lowest_party)
         cr_expect_str_eq(field_of(line, 1, tier, sizeof tier), want[i][1], "%s", line);
         cr_expect_str_eq(field_of(line, 2, src, sizeof src), want[i][2], "%s", line);
         if (i == 5)
-            cr_expect_not_null(strstr(field_of(line, 7, reasons, sizeof reasons), "TIER_UNKNOWN"));
+            cr_expect_not_null(strstr(field_of(line, 8, reasons, sizeof reasons), "TIER_UNKNOWN"));
     }
     cr_expect_null(strtok_r(NULL, "\n", &save), "T7 and T8 must be rejected");
     cr_expect_eq(r.stats.rejects_by_reason[CREST_REJECT_BAD_DATE], 2);
@@ -315,9 +315,9 @@ Test(engine, facilitation_flags)
     for (int i = 0; i < 5; i++) {
         char *line = strtok_r(NULL, "\n", &save);
         cr_assert_not_null(line);
-        cr_expect_str_eq(field_of(line, 8, b, sizeof b), want[i][0], "priority: %s", line);
-        cr_expect_str_eq(field_of(line, 9, b, sizeof b), want[i][1], "guarantee: %s", line);
-        cr_expect_str_eq(field_of(line, 10, b, sizeof b), want[i][2], "mra: %s", line);
+        cr_expect_str_eq(field_of(line, 9, b, sizeof b), want[i][0], "priority: %s", line);
+        cr_expect_str_eq(field_of(line, 10, b, sizeof b), want[i][1], "guarantee: %s", line);
+        cr_expect_str_eq(field_of(line, 11, b, sizeof b), want[i][2], "mra: %s", line);
     }
     cr_expect_eq(r.stats.mra_recognised, 1);
     cr_expect_eq(r.stats.priority, 2);
@@ -433,10 +433,10 @@ Test(engine, policy_column_mapping_and_jsonl)
     run_result r;
     run_engine(p, NULL, in, strlen(in), 0, CREST_FORMAT_JSONL, &r);
     cr_assert_eq(r.status, CREST_OK, "%s", r.diag.message);
-    cr_expect_not_null(strstr(r.out.data, "{\"decl_id\":\"Q1\",\"tier\":\"A\",\"tier_source\":\"feed\",\"p\":0,"));
+    cr_expect_not_null(strstr(r.out.data, "{\"decl_id\":\"Q1\",\"tier\":\"A\",\"tier_source\":\"feed\",\"risk_score\":null,\"p\":0,"));
     cr_expect_not_null(strstr(r.out.data, "\"decision\":\"RELEASE\""));
     cr_expect_not_null(strstr(r.out.data, "\"input\":{\"Note\":\"x \\\"y\\\"\"}}\n"));
-    cr_expect_not_null(strstr(r.out.data, "{\"decl_id\":\"Q2\",\"tier\":\"R\",\"tier_source\":\"feed\",\"p\":1,"));
+    cr_expect_not_null(strstr(r.out.data, "{\"decl_id\":\"Q2\",\"tier\":\"R\",\"tier_source\":\"feed\",\"risk_score\":null,\"p\":1,"));
     cr_expect_not_null(strstr(r.out.data, "\"decision\":\"INSPECT\",\"lane\":\"RED\",\"reasons\":[\"RANDOM\"]"));
     run_result_free(&r);
     crest_policy_free(p);

@@ -6,6 +6,7 @@
 #define CREST_H
 
 #include "crest/crest_base.h"
+#include "crest/crest_calibrate.h"
 #include "crest/crest_date.h"
 #include "crest/crest_engine.h"
 #include "crest/crest_keyhash.h"

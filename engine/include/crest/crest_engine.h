@@ -59,16 +59,29 @@ typedef enum crest_reject_reason {
 /* Stable code of a reject reason ("COLUMN_COUNT"); NULL when out of range. */
 const char *crest_reject_code(crest_reject_reason reason);
 
+/* How one declaration was decided (the inputs of the draw, for tools). */
+typedef struct crest_decision {
+    size_t tier;        /* effective tier index */
+    double score;       /* risk score; NaN without a risk layer */
+    double p;           /* probability of the draw, after control */
+    double p_random;    /* its random part: rate · random_share */
+    double p_risk_unit; /* its risk part per unit of scale: rate · (1 − random_share) · w(score) */
+    double multiplier;  /* adaptive control multiplier applied to the risk part (1 when frozen) */
+    double p_forced;    /* probability that criteria force a lane (1 when max hits is exceeded) */
+    double u;           /* the keyed uniform */
+    int inspect;        /* the decision (before any capacity deferral) */
+    int forced;         /* a criterion forced a lane, or max hits was exceeded */
+} crest_decision;
+
 /*
  * Hooks for tools that need the parsed declarations rather than decisions
  * (`crest fit`, `crest calibrate`). header_hook sees the input header once;
- * decl_hook sees every declaration that passed validation, with its effective
- * tier index and p (the selection probability the run would use). Return 0 to
- * go on, non-zero to stop (the engine then reports CREST_ERR_INTERRUPTED).
- * All views are borrowed for the duration of the call.
+ * decl_hook sees every declaration that passed validation with its decision.
+ * Return 0 to go on, non-zero to stop (the engine then reports
+ * CREST_ERR_INTERRUPTED). All views are borrowed for the duration of the call.
  */
 typedef int (*crest_header_hook)(void *ctx, const crest_str *header, size_t n_cols);
-typedef int (*crest_decl_hook)(void *ctx, const crest_decl *decl, size_t tier, double p,
+typedef int (*crest_decl_hook)(void *ctx, const crest_decl *decl, const crest_decision *decision,
                                unsigned long line);
 
 typedef struct crest_run_options {
@@ -91,11 +104,15 @@ crest_run_options crest_run_options_default(void);
 typedef struct crest_tier_counts {
     uint64_t rows;
     uint64_t inspected;
-    double expected;        /* sum of p: expected inspections */
+    double expected;        /* expected inspections: sum of 1 − (1 − p_forced)(1 − p) */
     uint64_t unknown;       /* rows placed here because the tier was unknown or missing */
     uint64_t from_registry; /* rows whose tier came from the registry */
     uint64_t from_feed;     /* ... from the feed's tier column */
     uint64_t forced;        /* inspected because a criterion forced a lane or max hits was exceeded */
+    double forced_expected; /* sum of p_forced: inspections the criteria force whatever the draw */
+    double random_expected; /* sum of the random part p_random */
+    uint64_t deferred;      /* physical inspections deferred to BLUE by the capacity cap */
+    uint64_t overflow;      /* inspections over the cap that could not be deferred (forced or floor) */
 } crest_tier_counts;
 
 /* A kept example of a rejected row, for messages. */
@@ -126,6 +143,8 @@ typedef struct crest_run_stats {
     uint64_t selected_forced;   /* a criterion forced a lane */
     uint64_t selected_max_hits; /* more criteria hit than max_hits */
     uint64_t regex_limit_hits;  /* regex evaluations stopped by a PCRE2 match/depth limit */
+    uint64_t deferred;          /* capacity: RED selections deferred to BLUE (reason CAPACITY) */
+    uint64_t overflow;          /* capacity: RED selections over the cap that may not be deferred */
     uint64_t bytes_in;
     uint64_t bytes_out;
     int header_seen;
@@ -154,6 +173,18 @@ crest_status crest_engine_finish(crest_engine *engine);
 
 /* Counts so far (valid until crest_engine_free). */
 const crest_run_stats *crest_engine_stats(const crest_engine *engine);
+
+/* Counts per tier and control window (a day, or N declarations: [control] window). */
+typedef struct crest_window_stats {
+    int64_t key;        /* the day (days since 1970-01-01) or the window number */
+    size_t tier;
+    uint64_t rows, inspected, forced, deferred;
+    double expected;    /* sum of P(inspect) */
+    double multiplier;  /* adaptive control multiplier in force during the window */
+} crest_window_stats;
+
+/* The closed windows so far, in order; *n receives their count. */
+const crest_window_stats *crest_engine_windows(const crest_engine *engine, size_t *n);
 
 /* The diagnostic of the last fatal status. */
 const crest_diag *crest_engine_diag(const crest_engine *engine);
