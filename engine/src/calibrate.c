@@ -60,6 +60,7 @@ typedef struct tier_fn {
     const cal_row *rows;
     size_t n;
     double target;
+    double floor; /* p ≥ floor for every row of a floor tier; 0 otherwise */
 } tier_fn;
 
 /* E[rate](s) − target. */
@@ -69,7 +70,7 @@ static double excess(double s, void *arg)
     double sum = 0.0;
     for (size_t i = 0; i < tf->n; i++) {
         const cal_row *r = &tf->rows[i];
-        const double p = fmin(1.0, r->r + s * r->q);
+        const double p = fmin(1.0, fmax(tf->floor, r->r + s * r->q));
         sum += 1.0 - (1.0 - r->f) * (1.0 - p);
     }
     return sum / (double)tf->n - tf->target;
@@ -90,7 +91,14 @@ crest_status crest_calibrator_solve(crest_calibrator *c, crest_calibration_tier 
             ct->status = CREST_CALIBRATION_NO_ROWS;
             continue;
         }
-        tier_fn tf = {c->rows[t], c->n[t], ct->target};
+        /* A floor tier ("80% or more") holds every row at the floor and aims a
+         * safety margin above it, so that the realised rate of a period as large
+         * as the history stays at or above the floor (3.1 sd: 99.9%). */
+        const policy_tier *pt = &p->tiers[t];
+        if (pt->floor)
+            ct->target = fmin(1.0, pt->effective_rate +
+                                       3.1 * sqrt(pt->effective_rate * (1 - pt->effective_rate) / (double)c->n[t]));
+        tier_fn tf = {c->rows[t], c->n[t], ct->target, pt->floor ? pt->effective_rate : 0.0};
         double fsum = 0.0, qsum = 0.0;
         for (size_t i = 0; i < tf.n; i++) {
             fsum += tf.rows[i].f;

@@ -879,12 +879,16 @@ static int on_row(void *ctx, const csvread_row *row)
         crest_risk_eval(e->risk, e->risk_scratch, &d, rr);
         dec.score = rr->score;
         const double rs = isnan(t->random_share) ? p->random_share : t->random_share;
-        const double w = p->weighting == WEIGHTING_EXP ? exp(p->gain * rr->score) : 1.0 + p->gain * rr->score;
+        const double w = p->weighting == WEIGHTING_EXP    ? exp(p->gain * rr->score)
+                         : p->weighting == WEIGHTING_ODDS ? exp(p->gain * fmin(fmax(rr->z, -30.0), 30.0))
+                                                          : 1.0 + p->gain * rr->score;
         dec.p_random = t->effective_rate * rs;
         dec.p_risk_unit = t->effective_rate * (1.0 - rs) * w;
         e->stats.regex_limit_hits += rr->rules.n_limit_hits;
     }
     double prob = dec.p_random + t->scale * dec.multiplier * dec.p_risk_unit;
+    if (t->floor && prob < t->effective_rate)
+        prob = t->effective_rate; /* "80% or more": every declaration of a floor tier */
     if (prob > 1.0)
         prob = 1.0;
     if (!(prob >= 0.0))

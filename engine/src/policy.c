@@ -598,9 +598,12 @@ static crest_status parse_text(crest_policy *p, const char *text, size_t len, pa
                     p->weighting = WEIGHTING_LINEAR;
                 else if (label_equal(v, vn, "exp", 3))
                     p->weighting = WEIGHTING_EXP;
+                else if (label_equal(v, vn, "odds", 4))
+                    p->weighting = WEIGHTING_ODDS;
                 else
                     return fail(cx, v, CREST_ERR_INVALID,
-                                "weighting is linear (w = 1 + gain·score) or exp (w = exp(gain·score))");
+                                "weighting is linear (w = 1 + gain·score), exp (w = exp(gain·score)) or odds "
+                                "(w = (score / (1 − score))^gain)");
             } else {
                 return fail(cx, key, CREST_ERR_SYNTAX,
                             "unknown key '%s' in [risk]; expected bias, weighting, gain or random_share",
@@ -918,7 +921,8 @@ static crest_status render_canonical(crest_policy *p)
     }
     textbuf_puts(&tb, "\n[risk]\nbias = ");
     fmt_num(&tb, p->bias);
-    textbuf_printf(&tb, "\nweighting = %s\ngain = ", p->weighting == WEIGHTING_EXP ? "exp" : "linear");
+    textbuf_printf(&tb, "\nweighting = %s\ngain = ",
+                   p->weighting == WEIGHTING_EXP ? "exp" : p->weighting == WEIGHTING_ODDS ? "odds" : "linear");
     fmt_num(&tb, p->gain);
     textbuf_puts(&tb, "\nrandom_share = ");
     fmt_num(&tb, p->random_share);

@@ -33,7 +33,8 @@ enum { CONTROL_FROZEN = 0, CONTROL_ADAPTIVE, CONTROL_SYSTEMATIC };
 
 typedef enum risk_weighting {
     WEIGHTING_LINEAR = 0, /* w = 1 + gain · score */
-    WEIGHTING_EXP         /* w = exp(gain · score) */
+    WEIGHTING_EXP,        /* w = exp(gain · score) */
+    WEIGHTING_ODDS        /* w = exp(gain · z) = odds(score)^gain: proportional to risk */
 } risk_weighting;
 
 struct crest_policy {

@@ -8,6 +8,10 @@
  * non-decreasing in s; the root of E(s) = target is found with GSL's Brent
  * solver. When E(0) already exceeds the target (forced and random selections
  * alone), the target is infeasible: the scale is 0 and the excess reported.
+ * A floor tier (floor = yes, e.g. dishonest "80% or more") keeps every row's p
+ * at or above the floor and is calibrated to the floor plus 3.1 binomial
+ * standard deviations at the history's volume, so that the realised rate of a
+ * period that large stays at or above the floor with probability 0.999.
  */
 #ifndef CREST_CALIBRATE_H
 #define CREST_CALIBRATE_H
@@ -33,7 +37,7 @@ typedef enum crest_calibration_status {
 typedef struct crest_calibration_tier {
     crest_calibration_status status;
     uint64_t rows;
-    double target;      /* the tier's target rate */
+    double target;      /* the tier's target rate (a floor tier: floor + safety margin) */
     double scale;       /* the solved scale (0 when infeasible) */
     double expected;    /* E[rate] at that scale */
     double forced_rate; /* mean f_i: what criteria force whatever the draw */
