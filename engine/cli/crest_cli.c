@@ -42,7 +42,7 @@ static void usage_main(FILE *f)
             "\n"
             "Usage:\n"
             "  crest run   [--policy FILE] [--registry FILE] [-o FILE] [--rejects FILE]\n"
-            "              [--summary FILE] [--format csv|jsonl] [INPUT|-]\n"
+            "              [--summary FILE] [--windows FILE] [--format csv|jsonl] [INPUT|-]\n"
             "  crest check [--policy FILE] [--registry FILE]\n"
             "  crest fit   --policy FILE [--label COLUMN] -o MODEL [TRAIN.csv|-]\n"
             "  crest calibrate --policy FILE -o CALIBRATED.conf HISTORY.csv\n"
@@ -84,6 +84,9 @@ static void usage_run(FILE *f)
             "  --rejects FILE    rejected rows as CSV: line,reason,column,message,record,truncated\n"
             "                    (default: counted, and the first few described on stderr)\n"
             "  --summary FILE    the summary as JSON (the text summary always goes to stderr)\n"
+            "  --windows FILE    per control window ([control] window: a day or N declarations)\n"
+            "                    and tier: target, expected, realised rate with 95%% CI, whether\n"
+            "                    it holds, forced and deferred counts; the AEO/regular ratio\n"
             "  --format FMT      csv (default) or jsonl\n"
             "  --passthrough M   input columns copied after the decision: all (default from the\n"
             "                    policy), unmapped, none\n"
@@ -367,7 +370,7 @@ static const char *arg_value(int argc, char **argv, int *i, const char *name)
 static int cmd_run(int argc, char **argv)
 {
     const char *policy_path = NULL, *registry_path = NULL, *out_path = NULL, *rejects_path = NULL,
-               *summary_path = NULL, *input_path = NULL;
+               *summary_path = NULL, *input_path = NULL, *windows_path = NULL;
     crest_run_options opt = crest_run_options_default();
     int quiet = 0, show_progress = isatty(STDERR_FILENO);
     for (int i = 1; i < argc; i++) {
@@ -383,6 +386,8 @@ static int cmd_run(int argc, char **argv)
             dst = &rejects_path;
         else if (!strcmp(a, "--summary"))
             dst = &summary_path;
+        else if (!strcmp(a, "--windows"))
+            dst = &windows_path;
         if (dst) {
             if (!(*dst = arg_value(argc, argv, &i, a)))
                 return EXIT_USAGE;
@@ -576,6 +581,18 @@ static int cmd_run(int argc, char **argv)
             if (text)
                 fputs(text, stderr);
             free(text);
+        }
+        if (windows_path) {
+            size_t nw;
+            const crest_window_stats *w = crest_engine_windows(engine, &nw);
+            char *csv = crest_summary_windows_csv(policy, w, nw);
+            FILE *f = csv ? fopen(windows_path, "w") : NULL;
+            if (!f || fputs(csv, f) < 0 || fclose(f) != 0) {
+                fprintf(stderr, "%s: cannot write the windows to %s: %s\n", prog, windows_path, strerror(errno));
+                if (rc == EXIT_OK)
+                    rc = EXIT_IO;
+            }
+            free(csv);
         }
         if (summary_path) {
             char *json = crest_summary_json(policy, stats, &info);

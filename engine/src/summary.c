@@ -5,9 +5,11 @@
 #include "crest/crest_summary.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "crest/crest_date.h"
 #include "crest/crest_stats.h"
 #include "policy_internal.h"
 #include "textbuf.h"
@@ -96,6 +98,27 @@ char *crest_summary_text(const crest_policy *p, const crest_run_stats *s, const 
             textbuf_printf(&tb, "  (%llu with unknown tier)", (unsigned long long)c->unknown);
         textbuf_puts(&tb, "\n");
     }
+    /* Criteria that force a lane count toward a tier's rate: when they alone
+     * exceed the target, no scale can meet it. */
+    for (size_t i = 0; i < p->n_tiers; i++) {
+        const policy_tier *t = &p->tiers[i];
+        const crest_tier_counts *c = &s->tiers[i];
+        if (!c->rows || c->forced_expected <= 0)
+            continue;
+        const double forced = c->forced_expected / (double)c->rows;
+        const double fixed = (c->forced_expected + c->random_expected) / (double)c->rows;
+        if (forced > t->effective_rate)
+            textbuf_printf(&tb, "%s target INFEASIBLE: criteria force %.3f%% of its declarations, %.3f points over "
+                                "the %.3f%% target\n",
+                           t->name, 100 * forced, 100 * (forced - t->effective_rate), 100 * t->effective_rate);
+        else if (fixed > t->effective_rate * 1.0001)
+            textbuf_printf(&tb, "%s target INFEASIBLE: forced (%.3f%%) and random (%.3f%%) selections alone exceed "
+                                "the %.3f%% target\n",
+                           t->name, 100 * forced, 100 * (fixed - forced), 100 * t->effective_rate);
+        else
+            textbuf_printf(&tb, "%s: criteria force %.3f%% of declarations (within the %.3f%% target)\n", t->name,
+                           100 * forced, 100 * t->effective_rate);
+    }
     const policy_tier *base = &p->tiers[p->base_tier];
     const crest_tier_counts *bc = &s->tiers[p->base_tier];
     for (size_t i = 0; i < p->n_tiers; i++) {
@@ -111,6 +134,20 @@ char *crest_summary_text(const crest_policy *p, const crest_run_stats *s, const 
             textbuf_printf(&tb, "%.3f  95%% CI [%.3f, %.3f]  target %.3g  %s", r.estimate, r.lower, r.upper,
                            t->ratio, (r.lower <= t->ratio && t->ratio <= r.upper) ? "on target" : "off target");
     }
+    if (s->inspected)
+        textbuf_printf(&tb, "\n\nselections: %llu by the random share, %llu risk-weighted, %llu forced by criteria, "
+                            "%llu over max hits; lanes RED %llu, ORANGE %llu, YELLOW %llu, BLUE %llu",
+                       (unsigned long long)s->selected_random, (unsigned long long)s->selected_risk,
+                       (unsigned long long)s->selected_forced, (unsigned long long)s->selected_max_hits,
+                       (unsigned long long)s->lanes[4], (unsigned long long)s->lanes[3],
+                       (unsigned long long)s->lanes[2], (unsigned long long)s->lanes[1]);
+    if (p->red_per_office_day)
+        textbuf_printf(&tb, "\ncapacity %lu RED per office and day: %llu deferred to BLUE (CAPACITY), %llu over the cap "
+                            "that could not be deferred (OVERFLOW)",
+                       p->red_per_office_day, (unsigned long long)s->deferred, (unsigned long long)s->overflow);
+    if (s->regex_limit_hits)
+        textbuf_printf(&tb, "\nregex match limit hit %llu times (counted as no match)",
+                       (unsigned long long)s->regex_limit_hits);
     textbuf_printf(&tb, "\n\nfacilitation: priority %llu, guarantee-exemption eligible %llu, MRA recognised %llu\n",
                    (unsigned long long)s->priority, (unsigned long long)s->guarantee_exempt,
                    (unsigned long long)s->mra_recognised);
@@ -168,9 +205,16 @@ char *crest_summary_json(const crest_policy *p, const crest_run_stats *s, const 
         json_num(&tb, t->effective_rate);
         textbuf_printf(&tb, ",\"floor\":%s,\"verdict\":", t->floor ? "true" : "false");
         json_str(&tb, verdict(t, ci));
-        textbuf_printf(&tb, ",\"unknown_tier\":%llu,\"from_registry\":%llu,\"from_feed\":%llu}",
+        textbuf_printf(&tb, ",\"unknown_tier\":%llu,\"from_registry\":%llu,\"from_feed\":%llu,\"forced\":%llu,"
+                            "\"deferred\":%llu,\"overflow\":%llu,\"forced_rate\":",
                        (unsigned long long)c->unknown, (unsigned long long)c->from_registry,
-                       (unsigned long long)c->from_feed);
+                       (unsigned long long)c->from_feed, (unsigned long long)c->forced,
+                       (unsigned long long)c->deferred, (unsigned long long)c->overflow);
+        json_num(&tb, c->rows ? c->forced_expected / (double)c->rows : NAN);
+        textbuf_printf(&tb, ",\"feasible\":%s}",
+                       c->rows && (c->forced_expected + c->random_expected) / (double)c->rows > t->effective_rate * 1.0001
+                           ? "false"
+                           : "true");
     }
     textbuf_puts(&tb, "],\"ratios\":[");
     const crest_tier_counts *bc = &s->tiers[p->base_tier];
@@ -196,7 +240,15 @@ char *crest_summary_json(const crest_policy *p, const crest_run_stats *s, const 
         json_num(&tb, t->ratio);
         textbuf_puts(&tb, "}");
     }
-    textbuf_printf(&tb, "],\"inspected\":%llu,\"priority\":%llu,\"guarantee_exempt_eligible\":%llu,"
+    textbuf_printf(&tb, "],\"selected\":{\"random\":%llu,\"risk\":%llu,\"forced\":%llu,\"max_hits\":%llu},"
+                        "\"lanes\":{\"GREEN\":%llu,\"BLUE\":%llu,\"YELLOW\":%llu,\"ORANGE\":%llu,\"RED\":%llu},"
+                        "\"deferred\":%llu,\"overflow\":%llu,\"regex_limit_hits\":%llu",
+                   (unsigned long long)s->selected_random, (unsigned long long)s->selected_risk,
+                   (unsigned long long)s->selected_forced, (unsigned long long)s->selected_max_hits,
+                   (unsigned long long)s->lanes[0], (unsigned long long)s->lanes[1], (unsigned long long)s->lanes[2],
+                   (unsigned long long)s->lanes[3], (unsigned long long)s->lanes[4], (unsigned long long)s->deferred,
+                   (unsigned long long)s->overflow, (unsigned long long)s->regex_limit_hits);
+    textbuf_printf(&tb, ",\"inspected\":%llu,\"priority\":%llu,\"guarantee_exempt_eligible\":%llu,"
                         "\"mra_recognised\":%llu,\"bytes_in\":%llu",
                    (unsigned long long)s->inspected, (unsigned long long)s->priority,
                    (unsigned long long)s->guarantee_exempt, (unsigned long long)s->mra_recognised,
@@ -206,6 +258,56 @@ char *crest_summary_json(const crest_policy *p, const crest_run_stats *s, const 
         textbuf_printf(&tb, ",\"elapsed_s\":%.6f,\"rows_per_s\":%.0f", info->elapsed_s, (double)s->rows_in / secs);
     }
     textbuf_puts(&tb, "}\n");
+    if (tb.oom) {
+        textbuf_free(&tb);
+        return NULL;
+    }
+    return textbuf_take(&tb);
+}
+
+char *crest_summary_windows_csv(const crest_policy *p, const crest_window_stats *w, size_t n)
+{
+    textbuf tb;
+    textbuf_init(&tb);
+    textbuf_puts(&tb, "window,tier,rows,target,expected_rate,realised_rate,ci95_low,ci95_high,holds,inspected,forced,"
+                      "deferred,multiplier\n");
+    char key[16];
+    for (size_t i = 0; i < n;) {
+        /* One window: its tiers, then the ratio of each relative tier to the base. */
+        size_t j = i;
+        while (j < n && w[j].key == w[i].key)
+            j++;
+        if (p->window_rows)
+            snprintf(key, sizeof key, "%lld", (long long)w[i].key);
+        else
+            crest_date_format((int32_t)w[i].key, key);
+        const crest_window_stats *base = NULL;
+        for (size_t k = i; k < j; k++)
+            if (w[k].tier == p->base_tier)
+                base = &w[k];
+        for (size_t k = i; k < j; k++) {
+            const policy_tier *t = &p->tiers[w[k].tier];
+            crest_interval ci = crest_stats_binomial_ci(w[k].inspected, w[k].rows, LEVEL);
+            const char *holds = t->floor ? (ci.upper >= t->effective_rate ? "yes" : "no")
+                                         : (ci.lower <= t->effective_rate && t->effective_rate <= ci.upper ? "yes" : "no");
+            textbuf_printf(&tb, "%s,%s,%llu,%.6g,%.6g,%.6g,%.6g,%.6g,%s,%llu,%llu,%llu,%.6g\n", key, t->name,
+                           (unsigned long long)w[k].rows, t->effective_rate, w[k].expected / (double)w[k].rows,
+                           ci.estimate, ci.lower, ci.upper, holds, (unsigned long long)w[k].inspected,
+                           (unsigned long long)w[k].forced, (unsigned long long)w[k].deferred, w[k].multiplier);
+        }
+        for (size_t k = i; k < j && base; k++) {
+            const policy_tier *t = &p->tiers[w[k].tier];
+            if (isnan(t->ratio))
+                continue;
+            crest_interval r =
+                crest_stats_rate_ratio_ci(w[k].inspected, w[k].rows, base->inspected, base->rows, LEVEL);
+            const char *holds = isnan(r.estimate) ? "" : (r.lower <= t->ratio && t->ratio <= r.upper ? "yes" : "no");
+            textbuf_printf(&tb, "%s,%s/%s,%llu,%.6g,,%.6g,%.6g,%.6g,%s,,,,\n", key, t->name,
+                           p->tiers[p->base_tier].name, (unsigned long long)w[k].rows, t->ratio, r.estimate, r.lower,
+                           r.upper, holds);
+        }
+        i = j;
+    }
     if (tb.oom) {
         textbuf_free(&tb);
         return NULL;

@@ -32,6 +32,14 @@ char *crest_summary_text(const crest_policy *policy, const crest_run_stats *stat
 char *crest_summary_json(const crest_policy *policy, const crest_run_stats *stats,
                          const crest_summary_info *info);
 
+/*
+ * The control windows as CSV: per window and tier the rows, target, expected
+ * and realised rate with its 95% interval, whether the target holds, forced
+ * and deferred counts and the adaptive multiplier; then per window the ratio
+ * of each relative tier to the base tier with its interval. Caller frees.
+ */
+char *crest_summary_windows_csv(const crest_policy *policy, const crest_window_stats *windows, size_t n);
+
 #ifdef __cplusplus
 }
 #endif
