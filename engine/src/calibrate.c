@@ -107,13 +107,14 @@ crest_status crest_calibrator_solve(crest_calibrator *c, crest_calibration_tier 
         ct->forced_rate = fsum / (double)tf.n;
         ct->base_rate = excess(0.0, &tf) + ct->target;
         if (qsum == 0.0) {
-            ct->status = ct->base_rate > ct->target * (1 + 1e-9) ? CREST_CALIBRATION_INFEASIBLE
-                                                                  : CREST_CALIBRATION_FIXED;
+            ct->status = ct->base_rate > ct->target * (1 + 1e-9) && !pt->floor ? CREST_CALIBRATION_INFEASIBLE
+                                                                                : CREST_CALIBRATION_FIXED;
             ct->expected = ct->base_rate;
             continue;
         }
         if (excess(0.0, &tf) >= 0.0) {
-            ct->status = CREST_CALIBRATION_INFEASIBLE;
+            /* For a floor tier ("or more") more than the target is allowed. */
+            ct->status = pt->floor ? CREST_CALIBRATION_OK : CREST_CALIBRATION_INFEASIBLE;
             ct->scale = 0.0;
             ct->expected = ct->base_rate;
             continue;

@@ -103,8 +103,8 @@ char *crest_summary_text(const crest_policy *p, const crest_run_stats *s, const 
     for (size_t i = 0; i < p->n_tiers; i++) {
         const policy_tier *t = &p->tiers[i];
         const crest_tier_counts *c = &s->tiers[i];
-        if (!c->rows || c->forced_expected <= 0)
-            continue;
+        if (!c->rows || c->forced_expected <= 0 || t->floor)
+            continue; /* a floor ("or more") cannot be exceeded into infeasibility */
         const double forced = c->forced_expected / (double)c->rows;
         const double fixed = (c->forced_expected + c->random_expected) / (double)c->rows;
         if (forced > t->effective_rate)
@@ -212,7 +212,7 @@ char *crest_summary_json(const crest_policy *p, const crest_run_stats *s, const 
                        (unsigned long long)c->deferred, (unsigned long long)c->overflow);
         json_num(&tb, c->rows ? c->forced_expected / (double)c->rows : NAN);
         textbuf_printf(&tb, ",\"feasible\":%s}",
-                       c->rows && (c->forced_expected + c->random_expected) / (double)c->rows > t->effective_rate * 1.0001
+                       !t->floor && c->rows && (c->forced_expected + c->random_expected) / (double)c->rows > t->effective_rate * 1.0001
                            ? "false"
                            : "true");
     }
