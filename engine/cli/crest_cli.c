@@ -21,11 +21,11 @@
 #include "crest/crest.h"
 #include "crest/crest_lmodel.h"
 
-enum { EXIT_OK = 0, EXIT_USAGE = 1, EXIT_CONFIG = 2, EXIT_INPUT = 3, EXIT_IO = 4, EXIT_INTERRUPTED = 130 };
+#include "cli_common.h"
 
 extern const char crest_builtin_policy[]; /* policies/order251.conf, embedded at build time */
 
-static volatile sig_atomic_t interrupted;
+volatile sig_atomic_t interrupted;
 
 static void on_signal(int sig)
 {
@@ -33,7 +33,7 @@ static void on_signal(int sig)
     interrupted = 1;
 }
 
-static const char *prog = "crest";
+const char *prog = "crest";
 
 static void usage_main(FILE *f)
 {
@@ -234,14 +234,14 @@ static void out_abort(out_file *o)
 
 /* --------------------------------------------------------------- progress */
 
-static double now_s(void)
+double now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static void progress(double t0, uint64_t bytes, uint64_t total, uint64_t rows, int final)
+void progress(double t0, uint64_t bytes, uint64_t total, uint64_t rows, int final)
 {
     const double el = now_s() - t0;
     const double rate = el > 0 ? (double)rows / el : 0;
@@ -267,7 +267,7 @@ static void progress(double t0, uint64_t bytes, uint64_t total, uint64_t rows, i
 
 /* ---------------------------------------------------------------- helpers */
 
-static void print_diag(const crest_diag *d)
+void print_diag(const crest_diag *d)
 {
     if (d->line && d->column)
         fprintf(stderr, "%s: %s:%lu:%lu: %s\n", prog, d->file, d->line, d->column, d->message);
@@ -282,7 +282,7 @@ static void print_diag(const crest_diag *d)
  * SIGINT/SIGTERM. Returns EXIT_OK, EXIT_INPUT (read error or fatal input
  * problem, message printed), EXIT_IO or EXIT_INTERRUPTED.
  */
-static int feed_fd(crest_engine *engine, int fd, const char *name, int show_progress)
+int feed_fd(crest_engine *engine, int fd, const char *name, int show_progress)
 {
     struct stat sb;
     const uint64_t size = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0;
@@ -329,7 +329,7 @@ static int feed_fd(crest_engine *engine, int fd, const char *name, int show_prog
     return interrupted ? EXIT_INTERRUPTED : rc;
 }
 
-static int load_policy(const char *path, crest_policy **out)
+int load_policy(const char *path, crest_policy **out)
 {
     crest_diag d;
     crest_status st = path ? crest_policy_load(path, out, &d)
@@ -343,7 +343,7 @@ static int load_policy(const char *path, crest_policy **out)
     return 0;
 }
 
-static int load_registry(const char *path, const crest_policy *policy, crest_registry **out)
+int load_registry(const char *path, const crest_policy *policy, crest_registry **out)
 {
     *out = NULL;
     if (!path)
@@ -356,7 +356,7 @@ static int load_registry(const char *path, const crest_policy *policy, crest_reg
     return 0;
 }
 
-static const char *arg_value(int argc, char **argv, int *i, const char *name)
+const char *arg_value(int argc, char **argv, int *i, const char *name)
 {
     if (*i + 1 >= argc) {
         fprintf(stderr, "%s: %s needs a value (see `crest help run`)\n", prog, name);
@@ -1135,6 +1135,10 @@ int main(int argc, char **argv)
         return cmd_fit(argc - 1, argv + 1);
     if (!strcmp(cmd, "calibrate"))
         return cmd_calibrate(argc - 1, argv + 1);
+#ifdef CREST_HAVE_REPLAY
+    if (!strcmp(cmd, "replay"))
+        return cmd_replay(argc - 1, argv + 1);
+#endif
     fprintf(stderr, "%s: unknown command '%s'\n\n", prog, cmd);
     usage_main(stderr);
     return EXIT_USAGE;
