@@ -31,6 +31,13 @@ typedef struct engine_rule {
     uint64_t key;          /* keyed-hash key half for this rule's forcing draw */
 } engine_rule;
 
+#define TIER_CACHE 8
+typedef struct tier_cache_entry {
+    char label[48];
+    size_t len;
+    int tier;
+} tier_cache_entry;
+
 /* Counts of the open control window for one tier. */
 typedef struct window_acc {
     uint64_t rows, inspected, forced, deferred;
@@ -97,6 +104,9 @@ struct crest_engine {
     textbuf cap_reasons; /* reasons text of the buffered records */
     textbuf cap_offices; /* office strings, NUL-separated */
     size_t n_offices;
+
+    tier_cache_entry tier_cache[TIER_CACHE];
+    unsigned tier_cache_next;
 
     crest_run_stats stats;
     crest_status fatal;
@@ -442,6 +452,25 @@ static int mra_recognised(const crest_engine *e, const crest_decl *d)
 }
 
 typedef enum tier_source { SRC_REGISTRY, SRC_FEED, SRC_DEFAULT } tier_source;
+
+/* Feed tier labels repeat ("AEO", "REGULAR"): a few exact-match entries in
+ * front of the alias lookup (which normalises case and spacing). Hot path. */
+static int tier_of_label(crest_engine *e, crest_str label)
+{
+    for (size_t i = 0; i < TIER_CACHE; i++) {
+        const tier_cache_entry *c = &e->tier_cache[i];
+        if (c->len == label.len && c->len && memcmp(c->label, label.ptr, label.len) == 0)
+            return c->tier;
+    }
+    const int t = crest_policy_tier_lookup(e->policy, label.ptr, label.len);
+    if (label.len <= sizeof e->tier_cache[0].label) {
+        tier_cache_entry *c = &e->tier_cache[e->tier_cache_next++ % TIER_CACHE];
+        memcpy(c->label, label.ptr, label.len);
+        c->len = label.len;
+        c->tier = t;
+    }
+    return t;
+}
 
 /* The reasons field: codes joined by ';', a code's detail in brackets. */
 typedef struct reason_buf {
@@ -790,9 +819,14 @@ static int on_row(void *ctx, const csvread_row *row)
     const crest_str date = d.field[CREST_FIELD_DECL_DATE];
     if (date.len == 0 || !crest_date_parse(date.ptr, date.len, &d.date_days))
         d.date_days = CREST_DATE_NONE;
-    d.declared_value = parse_number(d.field[CREST_FIELD_DECLARED_VALUE]);
-    d.net_mass_kg = parse_number(d.field[CREST_FIELD_NET_MASS_KG]);
-    d.quantity = parse_number(d.field[CREST_FIELD_QUANTITY]);
+    /* Numbers only feed the risk layer and tools' hooks: parse them only then. */
+    if (e->risk || e->opt.decl_hook) {
+        d.declared_value = parse_number(d.field[CREST_FIELD_DECLARED_VALUE]);
+        d.net_mass_kg = parse_number(d.field[CREST_FIELD_NET_MASS_KG]);
+        d.quantity = parse_number(d.field[CREST_FIELD_QUANTITY]);
+    } else {
+        d.declared_value = d.net_mass_kg = d.quantity = NAN;
+    }
     d.direction = parse_direction(d.field[CREST_FIELD_DIRECTION]);
 
     /* Effective tier: the worst tier among the parties found in the registry. */
@@ -822,7 +856,7 @@ static int on_row(void *ctx, const csvread_row *row)
         } else if (!use_registry) {
             const crest_str label = d.field[CREST_FIELD_CREDIT_TIER];
             if (label.len) {
-                int t = crest_policy_tier_lookup(p, label.ptr, label.len);
+                int t = tier_of_label(e, label);
                 if (t >= 0) {
                     tier = t;
                     src = SRC_FEED;
@@ -1012,8 +1046,11 @@ static int on_row(void *ctx, const csvread_row *row)
     if (mra)
         reason_add(&rb, "MRA", NULL);
     char score_text[32] = "";
-    if (rr)
-        snprintf(score_text, sizeof score_text, "%.4f", rr->score);
+    if (rr) {
+        /* %.4f by integer arithmetic (hot path); the score is in (0, 1). */
+        const unsigned v = (unsigned)(rr->score * 1e4 + 0.5);
+        snprintf(score_text, sizeof score_text, "%u.%04u", v / 10000, v % 10000);
+    }
     const char *source = src == SRC_FEED ? "feed"
                          : src == SRC_DEFAULT
                              ? "default"
@@ -1035,7 +1072,13 @@ static int on_row(void *ctx, const csvread_row *row)
         outbuf_puts(o, t->name);
         outbuf_putc(o, ',');
         outbuf_puts(o, source);
-        outbuf_printf(o, ",%s,%.6g,%.8f,", score_text, prob, u);
+        outbuf_putc(o, ',');
+        outbuf_puts(o, score_text);
+        outbuf_putc(o, ',');
+        outbuf_g6(o, prob);
+        outbuf_putc(o, ',');
+        outbuf_fixed(o, u, 8);
+        outbuf_putc(o, ',');
     } else {
         outbuf_puts(o, "{\"decl_id\":");
         outbuf_json_string(o, id.ptr, id.len);
@@ -1050,7 +1093,10 @@ static int on_row(void *ctx, const csvread_row *row)
     if (e->capacity)
         capacity_mark(e, 2);
     if (fmt_csv) {
-        outbuf_printf(o, ",%d,%d,%d,%s", priority, t->guarantee_exempt, mra, p->hash_hex);
+        const char flags[] = {',', (char)('0' + priority), ',', (char)('0' + t->guarantee_exempt), ',',
+                              (char)('0' + mra), ','};
+        outbuf_write(o, flags, sizeof flags);
+        outbuf_write(o, p->hash_hex, 16);
         for (size_t k = 0; k < e->n_pass; k++) {
             const crest_str *f = &row->fields[e->pass_cols[k]];
             outbuf_putc(o, ',');

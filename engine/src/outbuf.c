@@ -119,3 +119,92 @@ void outbuf_printf(outbuf *o, const char *fmt, ...)
     if (n > 0)
         outbuf_write(o, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
 }
+
+void outbuf_fixed(outbuf *o, double x, int decimals)
+{
+    static const double pow10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+    if (!(x >= 0.0) || x >= 1e9 || decimals < 1 || decimals > 9) {
+        outbuf_printf(o, "%.*f", decimals, x);
+        return;
+    }
+    /* Integer arithmetic on the scaled value; values within 1e-4 of a
+     * half-way point go to printf, so the text is printf's. */
+    const double raw = x * pow10[decimals];
+    const double frac_part = raw - (double)(uint64_t)raw;
+    if (frac_part > 0.4999 && frac_part < 0.5001) {
+        /* Near a half-way point the product's rounding could decide: let printf. */
+        outbuf_printf(o, "%.*f", decimals, x);
+        return;
+    }
+    const uint64_t scaled = (uint64_t)(raw + 0.5);
+    const uint64_t scale = (uint64_t)pow10[decimals];
+    char buf[32];
+    char *e = buf + sizeof buf, *q = e;
+    uint64_t frac = scaled % scale, whole = scaled / scale;
+    for (int k = 0; k < decimals; k++) {
+        *--q = (char)('0' + frac % 10);
+        frac /= 10;
+    }
+    *--q = '.';
+    do {
+        *--q = (char)('0' + whole % 10);
+        whole /= 10;
+    } while (whole);
+    outbuf_write(o, q, (size_t)(e - q));
+}
+
+void outbuf_g6(outbuf *o, double x)
+{
+    /* printf("%.6g") for the probabilities crest writes: 0, 1, or a value in
+     * [1e-4, 1) as 0.dddddd with trailing zeros stripped; others via printf. */
+    if (x == 0.0) {
+        outbuf_putc(o, '0');
+        return;
+    }
+    if (x == 1.0) {
+        outbuf_putc(o, '1');
+        return;
+    }
+    if (!(x >= 1e-4 && x < 1.0)) {
+        outbuf_printf(o, "%.6g", x);
+        return;
+    }
+    int e = -1; /* x = m · 10^e with m in [1, 10) */
+    double m = x * 10.0;
+    while (m < 1.0) {
+        m *= 10.0;
+        e--;
+    }
+    const double raw = m * 1e5;
+    const double frac_part = raw - (double)(uint64_t)raw;
+    if (frac_part > 0.4999 && frac_part < 0.5001) {
+        outbuf_printf(o, "%.6g", x);
+        return;
+    }
+    uint64_t digits = (uint64_t)(raw + 0.5); /* 6 significant digits */
+    if (digits >= 1000000) {
+        digits /= 10;
+        e++;
+        if (e >= 0) {
+            outbuf_putc(o, '1');
+            return;
+        }
+    }
+    char buf[24];
+    size_t n = 0;
+    buf[n++] = '0';
+    buf[n++] = '.';
+    for (int z = -1; z > e; z--)
+        buf[n++] = '0';
+    char d6[6];
+    for (int k = 5; k >= 0; k--) {
+        d6[k] = (char)('0' + digits % 10);
+        digits /= 10;
+    }
+    int last = 5;
+    while (last > 0 && d6[last] == '0')
+        last--;
+    memcpy(buf + n, d6, (size_t)last + 1);
+    n += (size_t)last + 1;
+    outbuf_write(o, buf, n);
+}

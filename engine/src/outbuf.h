@@ -34,6 +34,10 @@ void outbuf_puts(outbuf *o, const char *s);
 void outbuf_csv_field(outbuf *o, const char *s, size_t n, char delimiter);
 /* A JSON string literal with escapes (input assumed valid UTF-8). */
 void outbuf_json_string(outbuf *o, const char *s, size_t n);
+/* x ≥ 0 with a fixed number of decimals (1..9), as printf("%.Nf"). Hot path. */
+void outbuf_fixed(outbuf *o, double x, int decimals);
+/* A probability as printf("%.6g"). Hot path. */
+void outbuf_g6(outbuf *o, double x);
 /* printf-formatted text (short: at most 127 bytes). */
 void outbuf_printf(outbuf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

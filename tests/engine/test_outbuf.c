@@ -1,0 +1,101 @@
+/*
+ * test_outbuf.c — the output encoders: CSV quoting, JSON escapes, and the
+ * fast number formatters, checked against printf on a million values.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "crest/crest_keyhash.h"
+#include "outbuf.h"
+
+typedef struct mem {
+    char buf[1 << 16];
+    size_t len;
+} mem;
+
+static crest_status mem_write(void *ctx, const void *b, size_t n)
+{
+    mem *m = ctx;
+    cr_assert_lt(m->len + n, sizeof m->buf);
+    memcpy(m->buf + m->len, b, n);
+    m->len += n;
+    return CREST_OK;
+}
+
+static mem M;
+
+static const char *render(void (*fn)(outbuf *, double, int), double x, int arg)
+{
+    outbuf o;
+    crest_sink s = {mem_write, &M};
+    M.len = 0;
+    outbuf_init(&o, s, 256);
+    fn(&o, x, arg);
+    outbuf_flush(&o);
+    outbuf_free(&o);
+    M.buf[M.len] = '\0';
+    return M.buf;
+}
+
+static void g6(outbuf *o, double x, int unused)
+{
+    (void)unused;
+    outbuf_g6(o, x);
+}
+
+Test(outbuf, fixed_and_g6_match_printf)
+{
+    char want[64];
+    size_t diff_fixed = 0, diff_g6 = 0;
+    for (int i = 0; i < 1000000; i++) {
+        char id[24];
+        int n = snprintf(id, sizeof id, "D%d", i);
+        const double u = crest_keyhash_uniform(42, id, (size_t)n);
+        snprintf(want, sizeof want, "%.8f", u);
+        diff_fixed += strcmp(render(outbuf_fixed, u, 8), want) != 0;
+        /* probabilities of every magnitude crest writes */
+        const double p = u * (i % 3 == 0 ? 1.0 : i % 3 == 1 ? 0.05 : 0.003);
+        snprintf(want, sizeof want, "%.6g", p);
+        diff_g6 += strcmp(render(g6, p, 0), want) != 0;
+    }
+    cr_expect_eq(diff_fixed, 0, "%zu of 1M differ from %%.8f", diff_fixed);
+    cr_expect_eq(diff_g6, 0, "%zu of 1M differ from %%.6g", diff_g6);
+    const double fixed_cases[] = {0.0, 0.5, 0.999999996, 0.123456785, 1e-9};
+    for (size_t k = 0; k < sizeof fixed_cases / sizeof *fixed_cases; k++) {
+        snprintf(want, sizeof want, "%.8f", fixed_cases[k]);
+        cr_expect_str_eq(render(outbuf_fixed, fixed_cases[k], 8), want);
+    }
+    const double g_cases[] = {0, 1, 0.03, 0.006, 0.8, 0.0083049, 0.9999996, 0.00012345678, 1e-5, 0.1};
+    for (size_t k = 0; k < sizeof g_cases / sizeof *g_cases; k++) {
+        snprintf(want, sizeof want, "%.6g", g_cases[k]);
+        cr_expect_str_eq(render(g6, g_cases[k], 0), want);
+    }
+}
+
+static void csv(outbuf *o, const char *s)
+{
+    outbuf_csv_field(o, s, strlen(s), ',');
+}
+
+Test(outbuf, csv_and_json_encoding)
+{
+    outbuf o;
+    crest_sink s = {mem_write, &M};
+    M.len = 0;
+    outbuf_init(&o, s, 256); /* small: fields cross flushes */
+    csv(&o, "plain");
+    outbuf_putc(&o, '|');
+    csv(&o, "a,b");
+    outbuf_putc(&o, '|');
+    csv(&o, "say \"hi\"");
+    outbuf_putc(&o, '|');
+    csv(&o, "two\nlines");
+    outbuf_putc(&o, '|');
+    outbuf_json_string(&o, "q\"b\\\n\t\x01中", strlen("q\"b\\\n\t\x01中"));
+    outbuf_flush(&o);
+    outbuf_free(&o);
+    M.buf[M.len] = '\0';
+    cr_expect_str_eq(M.buf, "plain|\"a,b\"|\"say \"\"hi\"\"\"|\"two\nlines\"|\"q\\\"b\\\\\\n\\t\\u0001中\"");
+}
