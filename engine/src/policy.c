@@ -142,6 +142,8 @@ static crest_status for_each_item(parse_ctx *cx, const char *v, size_t n, item_f
 static crest_status add_alias(parse_ctx *cx, void *arg, const char *it, size_t n)
 {
     policy_tier *t = arg;
+    if (it[0] == '#' || it[0] == ';')
+        return fail(cx, it, CREST_ERR_INVALID, "an alias cannot start with '%c' (it would read as a comment)", it[0]);
     if (t->n_aliases == CREST_MAX_ALIASES)
         return fail(cx, it, CREST_ERR_RANGE, "tier %s has more than %d aliases", t->name,
                     CREST_MAX_ALIASES);
@@ -392,9 +394,11 @@ static crest_status parse_text(crest_policy *p, const char *text, size_t len, pa
                 for (size_t i = 0; i < order->n; i++)
                     order->where[i] = NULL;
             } else if (KEY("base")) {
+                free(*base_name); /* a repeated [tiers] section: the last one wins */
                 if (!(*base_name = dup_range(v, vn)))
                     return CREST_ERR_NOMEM;
             } else if (KEY("default")) {
+                free(*default_name);
                 if (!(*default_name = dup_range(v, vn)))
                     return CREST_ERR_NOMEM;
             } else {
@@ -577,7 +581,8 @@ static crest_status parse_text(crest_policy *p, const char *text, size_t len, pa
                 st = parse_number(cx, v, vn, 2, 64, "folds", &d);
                 if (st == CREST_OK && d != floor(d))
                     return fail(cx, v, CREST_ERR_INVALID, "folds needs a whole number");
-                p->fit_folds = (unsigned)d;
+                if (st == CREST_OK)
+                    p->fit_folds = (unsigned)d;
             } else {
                 return fail(cx, key, CREST_ERR_SYNTAX,
                             "unknown key '%s' in [model]; expected kind, file, features, weight, l2, "
@@ -643,7 +648,8 @@ static crest_status parse_text(crest_policy *p, const char *text, size_t len, pa
                 st = parse_number(cx, v, vn, 0, 1e12, "red_per_office_day", &d);
                 if (st == CREST_OK && d != floor(d))
                     return fail(cx, v, CREST_ERR_INVALID, "red_per_office_day needs a whole number");
-                p->red_per_office_day = (unsigned long)d;
+                if (st == CREST_OK)
+                    p->red_per_office_day = (unsigned long)d;
             } else {
                 return fail(cx, key, CREST_ERR_SYNTAX,
                             "unknown key '%s' in [capacity]; expected red_per_office_day", keyz);
