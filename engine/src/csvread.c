@@ -14,8 +14,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* libcsv's parser state for "no row in progress" (libcsv.c: ROW_NOT_BEGUN). */
+/* libcsv's parser states (libcsv.c): no row in progress; inside a field. */
 #define LIBCSV_ROW_NOT_BEGUN 0
+#define LIBCSV_FIELD_BEGUN 2
+
+static unsigned count_quotes(const unsigned char *s, size_t n)
+{
+    unsigned c = 0;
+    for (const unsigned char *q = s; (q = memchr(q, '"', (size_t)(s + n - q))) != NULL; q++)
+        c++;
+    return c;
+}
 
 struct csvread {
     struct csv_parser parser;
@@ -45,7 +54,9 @@ struct csvread {
     int prev_cr;
     int in_record;
 
-    int skipping; /* after a fault: discard up to the next line end */
+    int skipping; /* after a fault: discard up to the end of the record */
+    int skip_tracks_quotes; /* a too-long record: the record ends at a line end outside quotes */
+    int skip_in_quotes;
     csvread_error skip_error;
     unsigned long skip_line, skip_column;
 
@@ -181,6 +192,7 @@ static void emit_error(csvread *r)
     row.error_column = r->skip_column;
     row.long_field = SIZE_MAX;
     r->skipping = 0;
+    r->skip_tracks_quotes = r->skip_in_quotes = 0;
     emit(r, &row);
     if (parser_reset(r) != 0)
         r->oom = 1;
@@ -258,10 +270,26 @@ static void process_piece(csvread *r, const unsigned char *s, size_t n, int has_
 
     if (r->skipping) {
         raw_append(r, s, n);
+        if (r->skip_tracks_quotes)
+            r->skip_in_quotes ^= count_quotes(s, n) & 1;
     } else if (r->raw_len + n > r->max_record_bytes) {
+        /* Too long: discard to the end of the record. A quote toggles the
+         * quoted state ("" toggles twice), so the record ends at the first line
+         * end outside quotes, wherever libcsv was in its field. */
+        const int in_quotes = r->parser.pstate == LIBCSV_FIELD_BEGUN && r->parser.quoted;
+        size_t field = r->parser.entry_pos;
+        if (!in_quotes) {
+            const unsigned char *dl = memchr(s, r->delimiter, n);
+            field += dl ? (size_t)(dl - s) : n;
+        } else {
+            field += n;
+        }
         raw_append(r, s, n);
         r->skipping = 1;
-        r->skip_error = CSVREAD_ERR_RECORD_TOO_LONG;
+        r->skip_tracks_quotes = 1;
+        r->skip_in_quotes = in_quotes ^ (count_quotes(s, n) & 1);
+        /* The first limit crossed names the fault: a field over max_field_bytes. */
+        r->skip_error = field > r->max_field_bytes ? CSVREAD_ERR_FIELD_TOO_LONG : CSVREAD_ERR_RECORD_TOO_LONG;
         r->skip_line = r->record_line;
         r->skip_column = 1;
     } else {
@@ -271,6 +299,8 @@ static void process_piece(csvread *r, const unsigned char *s, size_t n, int has_
         if (used < n) {
             if (csv_error(&r->parser) == CSV_EPARSE) {
                 r->skipping = 1;
+                r->skip_tracks_quotes = 0; /* broken quoting: resynchronise at the line end */
+                r->skip_in_quotes = 0;
                 r->skip_error = CSVREAD_ERR_QUOTE;
                 r->skip_line = r->line;
                 r->skip_column = r->col_base + (unsigned long)used + 1;
@@ -284,7 +314,7 @@ static void process_piece(csvread *r, const unsigned char *s, size_t n, int has_
     }
     count_line_end(r, term, n);
     r->col_base = has_term ? 0 : r->col_base + (unsigned long)n;
-    if (r->skipping && has_term)
+    if (r->skipping && has_term && !r->skip_in_quotes)
         emit_error(r);
 }
 

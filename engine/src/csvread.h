@@ -7,7 +7,9 @@
  * Input is pushed in chunks of any size (1 byte works); results do not depend
  * on where chunks are cut. A UTF-8 BOM at the very start is dropped. libcsv
  * runs in strict mode with no space trimming (spaces are data, RFC 4180).
- * After a fault the reader resynchronises at the next line end.
+ * After broken quoting the reader resynchronises at the next line end; after
+ * a record over max_record_bytes, at the end of that record (a line end
+ * outside quotes), keeping memory bounded by max_record_bytes.
  */
 #ifndef CREST_CSVREAD_H
 #define CREST_CSVREAD_H
@@ -21,7 +23,8 @@ typedef enum csvread_error {
     CSVREAD_OK = 0,
     CSVREAD_ERR_QUOTE,          /* a quote inside an unquoted field, or text after a closing quote */
     CSVREAD_ERR_UNTERMINATED,   /* end of input inside a quoted field */
-    CSVREAD_ERR_RECORD_TOO_LONG /* record longer than max_record_bytes */
+    CSVREAD_ERR_RECORD_TOO_LONG, /* record longer than max_record_bytes */
+    CSVREAD_ERR_FIELD_TOO_LONG   /* ... because one field passed max_field_bytes (record dropped) */
 } csvread_error;
 
 typedef struct csvread_row {

@@ -105,6 +105,10 @@ struct crest_engine {
     textbuf cap_offices; /* office strings, NUL-separated */
     size_t n_offices;
 
+    /* [input] duplicate_ids = reject: keyed 64-bit hashes of the ids seen. */
+    uint64_t *seen;
+    size_t seen_cap, n_seen;
+
     tier_cache_entry tier_cache[TIER_CACHE];
     unsigned tier_cache_next;
 
@@ -268,16 +272,48 @@ static int handle_header(crest_engine *e, const csvread_row *row)
                 if (strcmp(norm[i], builtin_aliases[f][a]) == 0)
                     e->col_of_field[f] = (int)i;
     }
-    for (size_t i = 0; i < e->n_cols; i++)
-        free(norm[i]);
-    free(norm);
 
-    if (e->col_of_field[CREST_FIELD_DECL_ID] < 0)
+    if (e->col_of_field[CREST_FIELD_DECL_ID] < 0) {
+        /* One header field holding ';', a tab or '|': most likely another delimiter. */
+        const char *hint = "";
+        if (e->n_cols == 1) {
+            if (strchr(e->col_names[0], ';'))
+                hint = " (the header looks ';'-separated: set [input] delimiter = ; in the policy)";
+            else if (strchr(e->col_names[0], '\t'))
+                hint = " (the header looks tab-separated: set [input] delimiter = tab in the policy)";
+            else if (strchr(e->col_names[0], '|'))
+                hint = " (the header looks '|'-separated: set [input] delimiter = | in the policy)";
+        }
+        for (size_t i = 0; i < e->n_cols; i++)
+            free(norm[i]);
+        free(norm);
         return set_fatal(e, CREST_ERR_MISSING, row->line, 0,
                          "the header has no decl_id column; name it decl_id (or 'Declaration ID'), "
                          "or map it in the policy: [columns] decl_id = YOUR_HEADER%s",
-                         ""),
+                         hint),
                1;
+    }
+    /* A canonical field found under two columns of the same name is ambiguous. */
+    for (int f = 0; f < CREST_FIELD_COUNT; f++) {
+        const int c = e->col_of_field[f];
+        if (c < 0)
+            continue;
+        for (size_t i = 0; i < e->n_cols; i++) {
+            if ((int)i != c && strcmp(norm[i], norm[c]) == 0) {
+                char msg[320];
+                snprintf(msg, sizeof msg, "column %.60s (%s) appears twice in the header (columns %d and %zu); "
+                         "rename one so that the field is unambiguous",
+                         e->col_names[c], crest_field_name((crest_field)f), c + 1, i + 1);
+                for (size_t k = 0; k < e->n_cols; k++)
+                    free(norm[k]);
+                free(norm);
+                return set_fatal(e, CREST_ERR_MISSING, row->line, 0, "%s", msg), 1;
+            }
+        }
+    }
+    for (size_t i = 0; i < e->n_cols; i++)
+        free(norm[i]);
+    free(norm);
     int any_party = 0;
     for (size_t k = 0; k < p->n_parties; k++)
         any_party |= e->col_of_field[p->parties[k]] >= 0;
@@ -753,6 +789,80 @@ static int capacity_flush(crest_engine *e)
     return 0;
 }
 
+/* A record equal to the header (a BOM allowed on its first field). */
+static int is_repeated_header(const crest_engine *e, const csvread_row *row)
+{
+    if (row->n_fields != e->n_cols || !e->n_cols)
+        return 0;
+    for (size_t i = 0; i < e->n_cols; i++) {
+        crest_str f = row->fields[i];
+        if (i == 0 && f.len >= 3 && memcmp(f.ptr, "\xEF\xBB\xBF", 3) == 0)
+            f.ptr += 3, f.len -= 3;
+        if (f.len != strlen(e->col_names[i]) || memcmp(f.ptr, e->col_names[i], f.len) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+/*
+ * The id keys the draw, so invisible differences must not pass: white space at
+ * either end, control characters, U+FEFF (BOM), U+200B..U+200D and U+2060
+ * (zero-width). Returns the offset of the first offending byte or SIZE_MAX.
+ */
+static size_t invalid_id_offset(crest_str id)
+{
+    const unsigned char *s = (const unsigned char *)id.ptr;
+    if (s[0] == ' ' || s[0] == '\t')
+        return 0;
+    if (s[id.len - 1] == ' ' || s[id.len - 1] == '\t')
+        return id.len - 1;
+    for (size_t i = 0; i < id.len; i++) {
+        if (s[i] < 0x20 || s[i] == 0x7F)
+            return i;
+        if (s[i] == 0xEF && i + 2 < id.len && s[i + 1] == 0xBB && s[i + 2] == 0xBF)
+            return i;
+        if (s[i] == 0xE2 && i + 2 < id.len &&
+            ((s[i + 1] == 0x80 && s[i + 2] >= 0x8B && s[i + 2] <= 0x8D) || (s[i + 1] == 0x81 && s[i + 2] == 0xA0)))
+            return i;
+    }
+    return SIZE_MAX;
+}
+
+/* Insert an id's keyed hash; 1 when already present, 0 when new, -1 on OOM. */
+static int seen_insert(crest_engine *e, crest_str id)
+{
+    uint64_t h = crest_keyhash_siphash24(e->policy->seed, UINT64_C(0x63726573742d6964) /* "crest-id" */, id.ptr,
+                                         id.len);
+    if (h == 0)
+        h = 1; /* 0 marks an empty slot */
+    if (2 * (e->n_seen + 1) > e->seen_cap) {
+        const size_t cap = e->seen_cap ? 2 * e->seen_cap : 1 << 16;
+        uint64_t *t = calloc(cap, sizeof *t);
+        if (!t)
+            return -1;
+        for (size_t i = 0; i < e->seen_cap; i++) {
+            if (!e->seen[i])
+                continue;
+            size_t k = e->seen[i] & (cap - 1);
+            while (t[k])
+                k = (k + 1) & (cap - 1);
+            t[k] = e->seen[i];
+        }
+        free(e->seen);
+        e->seen = t;
+        e->seen_cap = cap;
+    }
+    size_t k = h & (e->seen_cap - 1);
+    while (e->seen[k]) {
+        if (e->seen[k] == h)
+            return 1;
+        k = (k + 1) & (e->seen_cap - 1);
+    }
+    e->seen[k] = h;
+    e->n_seen++;
+    return 0;
+}
+
 /* Hot path. */
 static int on_row(void *ctx, const csvread_row *row)
 {
@@ -772,6 +882,12 @@ static int on_row(void *ctx, const csvread_row *row)
     case CSVREAD_ERR_UNTERMINATED:
         reject(e, row, CREST_REJECT_CSV_UNTERMINATED, row->error_column,
                "the input ends inside a quoted field opened on this record");
+        return 0;
+    case CSVREAD_ERR_FIELD_TOO_LONG:
+        snprintf(detail, sizeof detail, "a field is longer than %zu bytes (max_field_bytes); the record (over %zu bytes) "
+                 "was skipped",
+                 e->policy->max_field_bytes, e->policy->max_record_bytes);
+        reject(e, row, CREST_REJECT_FIELD_TOO_LONG, 1, detail);
         return 0;
     case CSVREAD_ERR_RECORD_TOO_LONG:
         snprintf(detail, sizeof detail, "record longer than %zu bytes (max_record_bytes)",
@@ -799,6 +915,19 @@ static int on_row(void *ctx, const csvread_row *row)
         return 0;
     }
 
+    const void *nul = memchr(row->raw.ptr, '\0', row->raw.len);
+    if (nul) {
+        const size_t at = (size_t)((const char *)nul - row->raw.ptr);
+        snprintf(detail, sizeof detail, "NUL byte at byte %zu of the record: not text", at + 1);
+        reject(e, row, CREST_REJECT_INVALID_UTF8, (unsigned long)at + 1, detail);
+        return 0;
+    }
+    if (is_repeated_header(e, row)) {
+        reject(e, row, CREST_REJECT_REPEATED_HEADER, 1,
+               "the record repeats the header (concatenated files?); the data after it is read as before");
+        return 0;
+    }
+
     const crest_policy *p = e->policy;
     crest_decl d;
     for (int f = 0; f < CREST_FIELD_COUNT; f++) {
@@ -815,6 +944,25 @@ static int on_row(void *ctx, const csvread_row *row)
         reject(e, row, CREST_REJECT_MISSING_ID, (unsigned long)e->col_of_field[CREST_FIELD_DECL_ID] + 1,
                "decl_id is empty: every declaration needs an identifier");
         return 0;
+    }
+    const size_t bad_at = invalid_id_offset(id);
+    if (bad_at != SIZE_MAX) {
+        snprintf(detail, sizeof detail, "decl_id has %s at byte %zu (the id keys the draw)",
+                 bad_at == 0 || bad_at + 1 >= id.len ? "white space or an invisible character" : "an invisible character",
+                 bad_at + 1);
+        reject(e, row, CREST_REJECT_INVALID_ID, (unsigned long)e->col_of_field[CREST_FIELD_DECL_ID] + 1, detail);
+        return 0;
+    }
+    if (p->reject_duplicate_ids) {
+        const int dup = seen_insert(e, id);
+        if (dup < 0)
+            return set_fatal(e, CREST_ERR_NOMEM, row->line, 0, "%s", "out of memory tracking decl_ids"), 1;
+        if (dup) {
+            snprintf(detail, sizeof detail, "decl_id %.*s was already decided in this run",
+                     (int)(id.len > 60 ? 60 : id.len), id.ptr);
+            reject(e, row, CREST_REJECT_DUPLICATE_ID, (unsigned long)e->col_of_field[CREST_FIELD_DECL_ID] + 1, detail);
+            return 0;
+        }
     }
     const crest_str date = d.field[CREST_FIELD_DECL_DATE];
     if (date.len == 0 || !crest_date_parse(date.ptr, date.len, &d.date_days))
@@ -1279,6 +1427,7 @@ void crest_engine_free(crest_engine *e)
     crest_risk_free(e->risk);
     free(e->rule_info);
     free(e->windows);
+    free(e->seen);
     if (e->capacity)
         outbuf_free(&e->day_out);
     textbuf_free(&e->daymem);

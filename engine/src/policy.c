@@ -503,6 +503,13 @@ static crest_status parse_text(crest_policy *p, const char *text, size_t len, pa
                     else
                         p->max_record_bytes = (size_t)d;
                 }
+            } else if (KEY("duplicate_ids")) {
+                if (label_equal(v, vn, "allow", 5))
+                    p->reject_duplicate_ids = 0;
+                else if (label_equal(v, vn, "reject", 6))
+                    p->reject_duplicate_ids = 1;
+                else
+                    return fail(cx, v, CREST_ERR_INVALID, "duplicate_ids is allow or reject");
             } else if (KEY("delimiter")) {
                 if (vn == 3 && v[0] == '"' && v[2] == '"')
                     v++, vn = 1;
@@ -515,7 +522,7 @@ static crest_status parse_text(crest_policy *p, const char *text, size_t len, pa
             } else {
                 return fail(cx, key, CREST_ERR_SYNTAX,
                             "unknown key '%s' in [input]; expected max_field_bytes, "
-                            "max_record_bytes or delimiter",
+                            "max_record_bytes, delimiter or duplicate_ids",
                             keyz);
             }
             break;
@@ -904,6 +911,8 @@ static crest_status render_canonical(crest_policy *p)
     textbuf_printf(&tb, "\n[input]\nmax_field_bytes = %zu\nmax_record_bytes = %zu\ndelimiter = %s\n",
                    p->max_field_bytes, p->max_record_bytes,
                    p->delimiter == '\t' ? "tab" : (char[]){p->delimiter, 0});
+    if (p->reject_duplicate_ids)
+        textbuf_puts(&tb, "duplicate_ids = reject\n");
     static const char *const pt[] = {"all", "unmapped", "none"};
     textbuf_printf(&tb, "\n[output]\npassthrough = %s\n", pt[p->passthrough]);
     if (p->criteria_path) {

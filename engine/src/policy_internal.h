@@ -63,6 +63,7 @@ struct crest_policy {
     size_t max_field_bytes;
     size_t max_record_bytes;
     char delimiter;
+    int reject_duplicate_ids; /* [input] duplicate_ids = reject */
     crest_passthrough passthrough;
 
     /* [rules], [model], [risk]: the risk layer (models/). Paths are resolved

@@ -112,7 +112,7 @@ static int on_row(void *ctx, const csvread_row *row)
                                     open_quote ? 0 : row->error_column,
                                     row->error == CSVREAD_ERR_UNTERMINATED
                                         ? "a quoted field opened on this line is not closed before the end of the file"
-                                        : row->error == CSVREAD_ERR_RECORD_TOO_LONG
+                                        : row->error == CSVREAD_ERR_RECORD_TOO_LONG || row->error == CSVREAD_ERR_FIELD_TOO_LONG
                                               ? "record longer than the 1 MiB limit"
                                               : "malformed quoting (a quote inside an unquoted "
                                                 "field, or text after a closing quote)");

@@ -135,13 +135,32 @@ Test(csvread, record_too_long_resyncs_at_line_end)
 {
     char in[1200];
     size_t n = (size_t)snprintf(in, sizeof in, "a,b\n");
-    for (int i = 0; i < 400; i++)
-        in[n++] = 'x';
-    n += (size_t)snprintf(in + n, sizeof in - n, ",1\nok,2\n");
+    for (int i = 0; i < 100; i++)
+        n += (size_t)snprintf(in + n, sizeof in - n, "xxx,"); /* short fields, long record */
+    n += (size_t)snprintf(in + n, sizeof in - n, "1\nok,2\n");
     char *got = parse_chunked(in, n, 7, 1);
     cr_expect(strncmp(got, "L1|a|b raw=a,b\n\nL2 ERR3@2:1 raw=", 32) == 0, "%s", got);
     cr_expect_not_null(strstr(got, "\nL3|ok|2 raw=ok,2\n\n"), "%s", got);
     free(got);
+}
+
+/* A field over max_field_bytes that makes the record too long is named as such,
+ * and a quoted one holding line ends is skipped to its real end. */
+Test(csvread, long_quoted_field_with_newlines_is_one_fault)
+{
+    char in[2000];
+    size_t n = (size_t)snprintf(in, sizeof in, "a,b\n1,\"");
+    for (int i = 0; i < 300; i++)
+        in[n++] = i % 10 == 0 ? '\n' : 'q';
+    n += (size_t)snprintf(in + n, sizeof in - n, "\",2\nok,3\n");
+    const size_t sizes[] = {1, 7, 4096};
+    for (size_t k = 0; k < 3; k++) {
+        char *got = parse_chunked(in, n, sizes[k], 1);
+        cr_expect(strncmp(got, "L1|a|b raw=a,b\n\nL2 ERR4@2:1 raw=", 32) == 0, "chunk %zu: %s", sizes[k], got);
+        cr_expect_not_null(strstr(got, "L33|ok|3 raw=ok,3\n\n"), "chunk %zu: %s", sizes[k], got);
+        cr_expect_null(strstr(got, "ERR2"), "no phantom unterminated record: %s", got);
+        free(got);
+    }
 }
 
 Test(csvread, bare_cr_line_ends_and_partial_bom)

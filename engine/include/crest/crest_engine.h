@@ -47,7 +47,10 @@ typedef enum crest_format {
     X(COLUMN_COUNT, "COLUMN_COUNT", "the record has a different number of fields than the header") \
     X(INVALID_UTF8, "INVALID_UTF8", "the record is not valid UTF-8")                             \
     X(MISSING_ID, "MISSING_ID", "decl_id is empty")                                             \
-    X(BAD_DATE, "BAD_DATE", "decl_date is missing or not a valid date, and the registry needs it")
+    X(BAD_DATE, "BAD_DATE", "decl_date is missing or not a valid date, and the registry needs it")   \
+    X(INVALID_ID, "INVALID_ID", "decl_id has surrounding white space or invisible or control characters") \
+    X(REPEATED_HEADER, "REPEATED_HEADER", "the record repeats the header (files concatenated)")  \
+    X(DUPLICATE_ID, "DUPLICATE_ID", "decl_id was already decided in this run ([input] duplicate_ids = reject)")
 
 typedef enum crest_reject_reason {
 #define CREST_REJECT_ENUM(name, code, msg) CREST_REJECT_##name,

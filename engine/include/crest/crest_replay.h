@@ -1,0 +1,214 @@
+/*
+ * crest_replay.h — replay metrics: what a policy would have caught on a
+ * labelled history, at what cost, and whether the tier ratios held.
+ *
+ * A replay accumulator is fed every decided declaration of one policy (from
+ * the engine's decl_hook, options.decide = 0) with its ground-truth label and
+ * recoverable revenue, and produces per period (day, week, month) and in
+ * total: rows, inspections per tier and per selection path (forced by a
+ * criterion, random stream, risk), realised rates with 95% Clopper–Pearson
+ * intervals, the ratio of each relative tier to the base tier with its Katz
+ * interval, precision (hit rate), recall and revenue caught, precision@n% /
+ * recall@n% / revenue@n% of the risk ranking for n = 1, 2, 5, 10, the lift
+ * over the random stream, the illicit rows left uninspected per tier, and a
+ * Horvitz–Thompson estimate of the illicit rate next to the true rate.
+ *
+ * It does not read input or decide anything; the CLI (`crest replay`) drives
+ * engines and writes the files. Memory: the ranking metrics need every row's
+ * (score, label, revenue, period): 32 bytes a row, plus the per-period
+ * counts (about 2.5 KiB a period). This is not the streaming hot path.
+ */
+#ifndef CREST_REPLAY_H
+#define CREST_REPLAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crest/crest_base.h"
+#include "crest/crest_engine.h"
+#include "crest/crest_policy.h"
+#include "crest/crest_stats.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Period of the per-period metrics. */
+typedef enum crest_replay_period {
+    CREST_REPLAY_PERIOD_NONE = 0, /* total only */
+    CREST_REPLAY_PERIOD_DAY,
+    CREST_REPLAY_PERIOD_WEEK,     /* Monday to Sunday, labelled by its Monday */
+    CREST_REPLAY_PERIOD_MONTH
+} crest_replay_period;
+
+/* Key of rows without a valid date in per-period tables (labelled "undated"). */
+#define CREST_REPLAY_UNDATED INT64_MIN
+
+/* "day", "week", "month", "none" -> period; returns 0 on success, -1 when unknown. */
+int crest_replay_period_parse(const char *text, crest_replay_period *out);
+/* Name of a period ("week"). */
+const char *crest_replay_period_name(crest_replay_period period);
+/* Key of the period holding a date (days since 1970-01-01): the day number of its
+ * first day; CREST_REPLAY_UNDATED for CREST_DATE_NONE. */
+int64_t crest_replay_period_key(crest_replay_period period, int32_t date_days);
+/* Label of a period key: "2021-01-04" (day; week: its Monday), "2021-01" (month),
+ * "undated", "total" (PERIOD_NONE). out: at least 16 bytes. Returns out. */
+char *crest_replay_period_label(crest_replay_period period, int64_t key, char out[16]);
+
+/* The n of precision@n%, recall@n%, revenue@n%. */
+#define CREST_REPLAY_N_AT 4
+extern const unsigned crest_replay_at_pct[CREST_REPLAY_N_AT]; /* 1, 2, 5, 10 */
+#define CREST_REPLAY_MAX_TIERS 16
+
+typedef struct crest_replay_tier_metrics {
+    uint64_t rows, inspected;
+    uint64_t forced, random, risk; /* inspections by path: forced > random > risk */
+    uint64_t illicit, hits;        /* labelled illicit rows; of them inspected */
+    uint64_t missed_illicit;       /* illicit rows left uninspected */
+    double revenue_caught;
+    crest_interval rate;           /* realised inspection rate, 95% Clopper–Pearson */
+    double target;                 /* the tier's target rate */
+    int floor;                     /* 1: the target is an absolute floor */
+    crest_interval ratio;          /* rate / base tier's rate, 95% Katz; NaN for absolute tiers */
+    double ratio_target;           /* the policy's ratio; NaN for absolute tiers */
+} crest_replay_tier_metrics;
+
+typedef struct crest_replay_metrics {
+    int64_t key;      /* period key (see crest_replay_period_key); 0 for the total */
+    char label[16];   /* period label, or "total" */
+    uint64_t rows;    /* decided declarations */
+    uint64_t unlabelled; /* rows whose label was empty or unreadable: counted as not illicit */
+    uint64_t illicit; /* rows labelled illicit */
+    uint64_t inspected, hits;
+    uint64_t forced, random, risk;           /* inspections by path */
+    uint64_t random_stream, random_stream_hits; /* rows with u < p_random (all inspected), and illicit */
+    uint64_t zero_p_rows;    /* rows that could not be inspected (P(inspect) = 0): HT cannot see them */
+    uint64_t aeo_missed_illicit; /* illicit rows left uninspected in tiers better than the base tier */
+    double revenue_total, revenue_caught;
+    double revenue_share;    /* revenue_caught / revenue_total; NaN when the total is 0 */
+    crest_interval inspect_rate; /* inspected / rows */
+    crest_interval precision;    /* hits / inspected (hit rate) */
+    crest_interval recall;       /* hits / illicit */
+    crest_interval random_precision; /* random_stream_hits / random_stream */
+    double lift_random;      /* precision / random_precision; NaN when undefined */
+    double lift_rate;        /* precision / true rate */
+    crest_interval true_rate;    /* illicit / rows, 95% Clopper–Pearson */
+    /* Horvitz–Thompson: (1/rows) Σ over inspected illicit rows of 1/π, where
+     * π = 1 − (1 − p_forced)(1 − p) is the row's inclusion probability; 95%
+     * normal interval from the Poisson-sampling variance Σ y(1 − π)/π²,
+     * clipped to [0, 1]. */
+    crest_interval ht_rate;
+    double ht_sum, ht_var;
+    crest_interval ratio;    /* first relative tier (e.g. AEO) / base tier, 95% Katz */
+    int ratio_tier;          /* index of that tier, -1 when the policy has none */
+    /* Risk ranking (all rows by score, highest first; ties share the cut
+     * pro rata, i.e. the expectation under random tie-breaking; NaN scores
+     * rank last): k = ceil(n% · rows). */
+    uint64_t at_k[CREST_REPLAY_N_AT];
+    double at_precision[CREST_REPLAY_N_AT], at_recall[CREST_REPLAY_N_AT], at_revenue[CREST_REPLAY_N_AT];
+    size_t n_tiers;
+    crest_replay_tier_metrics tiers[CREST_REPLAY_MAX_TIERS];
+} crest_replay_metrics;
+
+typedef struct crest_replay_options {
+    crest_replay_period period;
+    const char *label;        /* header name or canonical field of the 0/1 label; default "illicit" */
+    const char *revenue;      /* header name or canonical field of recoverable revenue; NULL: none */
+    const char *revenue_rate; /* proxy when revenue is NULL: revenue = illicit × rate/100 × base */
+    const char *revenue_base; /* the base of the proxy; NULL: the parsed declared_value */
+} crest_replay_options;
+
+typedef struct crest_replay crest_replay;
+
+/*
+ * Create an accumulator for one policy (which must outlive it). opt is
+ * copied (its strings must outlive the accumulator). Returns CREST_OK,
+ * CREST_ERR_RANGE (more tiers than CREST_REPLAY_MAX_TIERS), CREST_ERR_NOMEM.
+ */
+crest_status crest_replay_create(const crest_policy *policy, const crest_replay_options *opt, crest_replay **out,
+                                 crest_diag *diag);
+
+/*
+ * Resolve the label and revenue columns against the input's header: an
+ * exact header name (ASCII case ignored) wins, else a canonical field name
+ * (mapped by the policy). Call from the engine's header_hook.
+ * Returns CREST_OK or CREST_ERR_MISSING (diag names the column).
+ */
+crest_status crest_replay_header(crest_replay *r, const crest_str *header, size_t n_cols, crest_diag *diag);
+
+/* Add one decided declaration (from the decl_hook): reads its label and revenue.
+ * Returns CREST_OK or CREST_ERR_NOMEM. */
+crest_status crest_replay_add_decl(crest_replay *r, const crest_decl *decl, const crest_decision *decision);
+
+/*
+ * The label (1, 0, or -1 when empty or unreadable) and the recoverable revenue
+ * (0 when absent) of a declaration, read from the columns resolved by
+ * crest_replay_header. For drivers that need labels without a decision.
+ */
+void crest_replay_read_label(const crest_replay *r, const crest_decl *decl, int *illicit, double *revenue);
+
+/*
+ * Add one decision with its label given directly (tests, other drivers).
+ * illicit: 1, 0, or -1 when unlabelled (counted as 0). revenue: recoverable
+ * revenue (NaN reads as 0). Returns CREST_OK or CREST_ERR_NOMEM.
+ */
+crest_status crest_replay_add(crest_replay *r, const crest_decision *decision, int32_t date_days, int illicit,
+                              double revenue);
+
+/*
+ * Compute every metric (sorts the rankings). After this, add no more rows.
+ * Returns CREST_OK or CREST_ERR_NOMEM.
+ */
+crest_status crest_replay_finish(crest_replay *r);
+
+/* Metrics after crest_replay_finish: the total, and the periods in key order. */
+const crest_replay_metrics *crest_replay_total(const crest_replay *r);
+size_t crest_replay_period_count(const crest_replay *r);
+const crest_replay_metrics *crest_replay_period_at(const crest_replay *r, size_t i);
+const crest_policy *crest_replay_policy(const crest_replay *r);
+
+/*
+ * Precision, recall and revenue share of the top k rows of a ranking, ties at
+ * the cut shared pro rata. score/illicit/revenue: n rows (revenue may be
+ * NULL); order: the rows' indices sorted by score descending (NaN last).
+ * Writes the hits and revenue in the top k (fractional with ties).
+ */
+void crest_replay_topk(const double *score, const uint8_t *illicit, const double *revenue, const size_t *order,
+                       size_t n, uint64_t k, double *hits, double *revenue_caught);
+
+/*
+ * Gain curve of the total risk ranking, after crest_replay_finish: for
+ * i = 0 .. n_points − 1 the share inspected x[i] = i / (n_points − 1), the
+ * share of illicit rows in the top ceil(x · rows) y[i], and the share of
+ * revenue rev[i] (NaN without revenue); ties at the cut pro rata.
+ * Returns CREST_OK, CREST_ERR_STATE (not finished) or CREST_ERR_RANGE (n_points < 2).
+ */
+crest_status crest_replay_gain(const crest_replay *r, size_t n_points, double *x, double *y, double *rev);
+
+/* Which policies a report covers: accumulators and display names. */
+typedef struct crest_replay_set {
+    const crest_replay *const *reps;
+    const char *const *names; /* e.g. the policy file's base name */
+    size_t n;
+    const char *input_name;
+    int partial;              /* 1: interrupted, the counts cover what was read */
+} crest_replay_set;
+
+/*
+ * CSV writers (caller frees; NULL on OOM). Numbers are printed with "%.10g"
+ * (deterministic), undefined values as empty fields.
+ *  periods: one row per policy and period, then its "total" row.
+ *  tiers:   one row per policy, period (and total) and tier.
+ */
+char *crest_replay_csv_periods(const crest_replay_set *set);
+char *crest_replay_csv_tiers(const crest_replay_set *set);
+/* Everything as one JSON object (newline-terminated). Caller frees. */
+char *crest_replay_json(const crest_replay_set *set);
+
+/* Free; NULL is a no-op. */
+void crest_replay_free(crest_replay *r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,806 @@
+/*
+ * replay.c — replay metrics accumulator (crest_replay.h): counts per period
+ * and tier as decisions arrive, the risk ranking kept in memory, and at the
+ * end the intervals (GSL through crest_stats), the ranking metrics, the
+ * Horvitz–Thompson estimate and the CSV/JSON writers.
+ *
+ * It does not drive engines nor write files; it never prints.
+ */
+#include <ctype.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crest/crest_date.h"
+#include "crest/crest_replay.h"
+#include "textbuf.h"
+
+const unsigned crest_replay_at_pct[CREST_REPLAY_N_AT] = {1, 2, 5, 10};
+
+/* One row of the ranking. */
+typedef struct rank_row {
+    double score;
+    double revenue;
+    int64_t key;
+    uint8_t illicit;
+} rank_row;
+
+/* Where a value comes from: a header column, a canonical field, or nothing. */
+typedef struct source {
+    long col;   /* header column, or -1 */
+    int field;  /* canonical field, or -1 */
+} source;
+
+struct crest_replay {
+    const crest_policy *policy;
+    crest_replay_options opt;
+    size_t n_tiers, base;
+    int ratio_tier;
+    source label, revenue, rate, rbase;
+    crest_replay_metrics total;
+    crest_replay_metrics *periods; /* sorted by key */
+    size_t n_periods, cap_periods, last;
+    rank_row *rank;
+    size_t n_rank, cap_rank;
+    int finished;
+};
+
+/* ------------------------------------------------------------- periods */
+
+int crest_replay_period_parse(const char *text, crest_replay_period *out)
+{
+    static const char *const names[] = {"none", "day", "week", "month"};
+    for (int i = 0; i < 4; i++)
+        if (strcmp(text, names[i]) == 0) {
+            *out = (crest_replay_period)i;
+            return 0;
+        }
+    return -1;
+}
+
+const char *crest_replay_period_name(crest_replay_period period)
+{
+    switch (period) {
+    case CREST_REPLAY_PERIOD_DAY: return "day";
+    case CREST_REPLAY_PERIOD_WEEK: return "week";
+    case CREST_REPLAY_PERIOD_MONTH: return "month";
+    default: return "none";
+    }
+}
+
+int64_t crest_replay_period_key(crest_replay_period period, int32_t date_days)
+{
+    if (period == CREST_REPLAY_PERIOD_NONE)
+        return 0;
+    if (date_days == CREST_DATE_NONE)
+        return CREST_REPLAY_UNDATED;
+    if (period == CREST_REPLAY_PERIOD_DAY)
+        return date_days;
+    if (period == CREST_REPLAY_PERIOD_WEEK) {
+        /* 1970-01-05 (day 4) was a Monday. */
+        int64_t since_monday = ((int64_t)date_days - 4) % 7;
+        if (since_monday < 0)
+            since_monday += 7;
+        return (int64_t)date_days - since_monday;
+    }
+    int y;
+    unsigned m, d;
+    crest_date_to_civil(date_days, &y, &m, &d);
+    return crest_date_from_civil(y, m, 1);
+}
+
+char *crest_replay_period_label(crest_replay_period period, int64_t key, char out[16])
+{
+    if (period == CREST_REPLAY_PERIOD_NONE) {
+        strcpy(out, "total");
+    } else if (key == CREST_REPLAY_UNDATED) {
+        strcpy(out, "undated");
+    } else {
+        char buf[11];
+        crest_date_format((int32_t)key, buf);
+        if (period == CREST_REPLAY_PERIOD_MONTH)
+            buf[7] = '\0';
+        memcpy(out, buf, strlen(buf) + 1);
+    }
+    return out;
+}
+
+/* --------------------------------------------------------------- create */
+
+static void metrics_init(const crest_replay *r, crest_replay_metrics *m, int64_t key)
+{
+    memset(m, 0, sizeof *m);
+    m->key = key;
+    crest_replay_period_label(r->opt.period, key, m->label);
+    m->n_tiers = r->n_tiers;
+    m->ratio_tier = r->ratio_tier;
+}
+
+crest_status crest_replay_create(const crest_policy *policy, const crest_replay_options *opt, crest_replay **out,
+                                 crest_diag *diag)
+{
+    *out = NULL;
+    const size_t n_tiers = crest_policy_tier_count(policy);
+    if (n_tiers > CREST_REPLAY_MAX_TIERS)
+        return crest_diag_set(diag, CREST_ERR_RANGE, crest_policy_name(policy), 0, 0,
+                              "replay handles at most %d tiers; the policy has %zu", CREST_REPLAY_MAX_TIERS,
+                              n_tiers);
+    crest_replay *r = calloc(1, sizeof *r);
+    if (!r)
+        return crest_diag_set(diag, CREST_ERR_NOMEM, "replay", 0, 0, "out of memory");
+    r->policy = policy;
+    if (opt)
+        r->opt = *opt;
+    if (!r->opt.label)
+        r->opt.label = "illicit";
+    r->n_tiers = n_tiers;
+    r->base = crest_policy_base_tier(policy);
+    r->ratio_tier = -1;
+    for (size_t t = 0; t < n_tiers; t++)
+        if (t != r->base && !isnan(crest_policy_tier_ratio(policy, t))) {
+            r->ratio_tier = (int)t;
+            break;
+        }
+    r->label = r->revenue = r->rate = r->rbase = (source){-1, -1};
+    metrics_init(r, &r->total, 0);
+    strcpy(r->total.label, "total");
+    r->last = (size_t)-1;
+    *out = r;
+    return CREST_OK;
+}
+
+void crest_replay_free(crest_replay *r)
+{
+    if (!r)
+        return;
+    free(r->periods);
+    free(r->rank);
+    free(r);
+}
+
+const crest_policy *crest_replay_policy(const crest_replay *r) { return r->policy; }
+
+/* --------------------------------------------------------------- header */
+
+static int name_equal(crest_str h, const char *name)
+{
+    while (h.len && isspace((unsigned char)h.ptr[0]))
+        h.ptr++, h.len--;
+    while (h.len && isspace((unsigned char)h.ptr[h.len - 1]))
+        h.len--;
+    const size_t n = strlen(name);
+    if (h.len != n)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (tolower((unsigned char)h.ptr[i]) != tolower((unsigned char)name[i]))
+            return 0;
+    return 1;
+}
+
+static crest_status resolve(const char *name, const crest_str *header, size_t n_cols, source *s, crest_diag *diag,
+                            const char *what)
+{
+    *s = (source){-1, -1};
+    if (!name)
+        return CREST_OK;
+    for (size_t i = 0; i < n_cols; i++)
+        if (name_equal(header[i], name)) {
+            s->col = (long)i;
+            return CREST_OK;
+        }
+    s->field = crest_field_from_name(name, strlen(name));
+    if (s->field >= 0)
+        return CREST_OK;
+    return crest_diag_set(diag, CREST_ERR_MISSING, "<input>", 1, 0,
+                          "the %s column '%s' is neither a header name of the input nor a canonical field", what,
+                          name);
+}
+
+crest_status crest_replay_header(crest_replay *r, const crest_str *header, size_t n_cols, crest_diag *diag)
+{
+    crest_status st = resolve(r->opt.label, header, n_cols, &r->label, diag, "label");
+    if (st == CREST_OK)
+        st = resolve(r->opt.revenue, header, n_cols, &r->revenue, diag, "revenue");
+    if (st == CREST_OK && !r->opt.revenue)
+        st = resolve(r->opt.revenue_rate, header, n_cols, &r->rate, diag, "revenue rate");
+    if (st == CREST_OK && !r->opt.revenue && r->opt.revenue_rate)
+        st = resolve(r->opt.revenue_base, header, n_cols, &r->rbase, diag, "revenue base");
+    return st;
+}
+
+/* ---------------------------------------------------------------- adding */
+
+static crest_str value_of(const crest_decl *d, source s)
+{
+    if (s.col >= 0 && (size_t)s.col < d->n_cols)
+        return d->cols[s.col];
+    if (s.field >= 0)
+        return d->field[s.field];
+    return (crest_str){NULL, 0};
+}
+
+/* A field's text as a number; NaN when empty or not a number. */
+static double number_of(crest_str v)
+{
+    char buf[64];
+    while (v.len && isspace((unsigned char)v.ptr[0]))
+        v.ptr++, v.len--;
+    while (v.len && isspace((unsigned char)v.ptr[v.len - 1]))
+        v.len--;
+    if (v.len == 0 || v.len >= sizeof buf)
+        return NAN;
+    memcpy(buf, v.ptr, v.len);
+    buf[v.len] = '\0';
+    char *end;
+    const double x = strtod(buf, &end);
+    return *end ? NAN : x;
+}
+
+void crest_replay_read_label(const crest_replay *r, const crest_decl *decl, int *illicit_out, double *revenue_out)
+{
+    const double y = number_of(value_of(decl, r->label));
+    const int illicit = isnan(y) ? -1 : y != 0;
+    double revenue = 0;
+    if (r->opt.revenue) {
+        revenue = number_of(value_of(decl, r->revenue));
+    } else if (r->opt.revenue_rate) {
+        const double rate = number_of(value_of(decl, r->rate));
+        const double base = r->opt.revenue_base ? number_of(value_of(decl, r->rbase)) : decl->declared_value;
+        revenue = illicit == 1 ? rate / 100.0 * base : 0.0;
+    }
+    *illicit_out = illicit;
+    *revenue_out = isnan(revenue) ? 0.0 : revenue;
+}
+
+crest_status crest_replay_add_decl(crest_replay *r, const crest_decl *decl, const crest_decision *decision)
+{
+    int illicit;
+    double revenue;
+    crest_replay_read_label(r, decl, &illicit, &revenue);
+    return crest_replay_add(r, decision, decl->date_days, illicit, revenue);
+}
+
+static crest_replay_metrics *period_for(crest_replay *r, int64_t key)
+{
+    if (r->last < r->n_periods && r->periods[r->last].key == key)
+        return &r->periods[r->last];
+    size_t lo = 0, hi = r->n_periods;
+    while (lo < hi) {
+        const size_t mid = lo + (hi - lo) / 2;
+        if (r->periods[mid].key < key)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < r->n_periods && r->periods[lo].key == key) {
+        r->last = lo;
+        return &r->periods[lo];
+    }
+    if (r->n_periods == r->cap_periods) {
+        const size_t cap = r->cap_periods ? 2 * r->cap_periods : 16;
+        crest_replay_metrics *p = realloc(r->periods, cap * sizeof *p);
+        if (!p)
+            return NULL;
+        r->periods = p;
+        r->cap_periods = cap;
+    }
+    memmove(&r->periods[lo + 1], &r->periods[lo], (r->n_periods - lo) * sizeof *r->periods);
+    metrics_init(r, &r->periods[lo], key);
+    r->n_periods++;
+    r->last = lo;
+    return &r->periods[lo];
+}
+
+static void count(crest_replay_metrics *m, const crest_decision *dec, int y, double revenue, double pi)
+{
+    crest_replay_tier_metrics *t = &m->tiers[dec->tier];
+    const int random_stream = dec->u < dec->p_random;
+    m->rows++;
+    t->rows++;
+    m->unlabelled += y < 0;
+    const int bad = y == 1;
+    m->illicit += (uint64_t)bad;
+    t->illicit += (uint64_t)bad;
+    m->revenue_total += revenue;
+    m->random_stream += (uint64_t)(random_stream && dec->inspect);
+    m->random_stream_hits += (uint64_t)(random_stream && dec->inspect && bad);
+    m->zero_p_rows += !(pi > 0);
+    if (dec->inspect) {
+        m->inspected++;
+        t->inspected++;
+        const int path = dec->forced ? 0 : random_stream ? 1 : 2;
+        uint64_t *pm = path == 0 ? &m->forced : path == 1 ? &m->random : &m->risk;
+        uint64_t *pt = path == 0 ? &t->forced : path == 1 ? &t->random : &t->risk;
+        ++*pm;
+        ++*pt;
+        m->revenue_caught += revenue;
+        t->revenue_caught += revenue;
+        if (bad) {
+            m->hits++;
+            t->hits++;
+            if (pi > 0) {
+                m->ht_sum += 1.0 / pi;
+                m->ht_var += (1.0 - pi) / (pi * pi);
+            }
+        }
+    } else if (bad) {
+        t->missed_illicit++;
+    }
+}
+
+crest_status crest_replay_add(crest_replay *r, const crest_decision *decision, int32_t date_days, int illicit,
+                              double revenue)
+{
+    if (r->finished || decision->tier >= r->n_tiers)
+        return CREST_ERR_STATE;
+    if (isnan(revenue))
+        revenue = 0;
+    const int64_t key = crest_replay_period_key(r->opt.period, date_days);
+    if (r->n_rank == r->cap_rank) {
+        const size_t cap = r->cap_rank ? 2 * r->cap_rank : 4096;
+        rank_row *p = realloc(r->rank, cap * sizeof *p);
+        if (!p)
+            return CREST_ERR_NOMEM;
+        r->rank = p;
+        r->cap_rank = cap;
+    }
+    r->rank[r->n_rank++] = (rank_row){decision->score, revenue, key, (uint8_t)(illicit == 1)};
+    /* Inclusion probability: a forcing criterion or the draw. */
+    const double pi = 1.0 - (1.0 - decision->p_forced) * (1.0 - decision->p);
+    count(&r->total, decision, illicit, revenue, pi);
+    if (r->opt.period != CREST_REPLAY_PERIOD_NONE) {
+        crest_replay_metrics *m = period_for(r, key);
+        if (!m)
+            return CREST_ERR_NOMEM;
+        count(m, decision, illicit, revenue, pi);
+    }
+    return CREST_OK;
+}
+
+/* -------------------------------------------------------------- finish */
+
+
+/* Scores descending, NaN last; then by key for the per-period sort. */
+static int cmp_score_desc(double a, double b)
+{
+    const int na = isnan(a), nb = isnan(b);
+    if (na || nb)
+        return na - nb;
+    return a > b ? -1 : a < b ? 1 : 0;
+}
+
+static int cmp_rank_period(const void *pa, const void *pb)
+{
+    const rank_row *a = pa, *b = pb;
+    if (a->key != b->key)
+        return a->key < b->key ? -1 : 1;
+    return cmp_score_desc(a->score, b->score);
+}
+
+static int cmp_rank_total(const void *pa, const void *pb)
+{
+    const rank_row *a = pa, *b = pb;
+    return cmp_score_desc(a->score, b->score);
+}
+
+static int same_score(double a, double b) { return (isnan(a) && isnan(b)) || a == b; }
+
+/* Top-k of a rank_row range sorted by score descending; ties pro rata. */
+static void topk_rows(const rank_row *rows, size_t n, uint64_t k, double *hits, double *rev)
+{
+    double h = 0, v = 0;
+    size_t i = 0;
+    while (i < n && (uint64_t)i < k) {
+        size_t j = i;
+        double gh = 0, gv = 0;
+        while (j < n && same_score(rows[j].score, rows[i].score)) {
+            gh += rows[j].illicit;
+            gv += rows[j].revenue;
+            j++;
+        }
+        const double take = (uint64_t)j <= k ? 1.0 : (double)(k - (uint64_t)i) / (double)(j - i);
+        h += take * gh;
+        v += take * gv;
+        i = j;
+    }
+    *hits = h;
+    *rev = v;
+}
+
+void crest_replay_topk(const double *score, const uint8_t *illicit, const double *revenue, const size_t *order,
+                       size_t n, uint64_t k, double *hits, double *revenue_caught)
+{
+    double h = 0, v = 0;
+    size_t i = 0;
+    while (i < n && (uint64_t)i < k) {
+        size_t j = i;
+        double gh = 0, gv = 0;
+        while (j < n && same_score(score[order[j]], score[order[i]])) {
+            gh += illicit[order[j]];
+            gv += revenue ? revenue[order[j]] : 0.0;
+            j++;
+        }
+        const double take = (uint64_t)j <= k ? 1.0 : (double)(k - (uint64_t)i) / (double)(j - i);
+        h += take * gh;
+        v += take * gv;
+        i = j;
+    }
+    *hits = h;
+    *revenue_caught = v;
+}
+
+static void ranking(crest_replay_metrics *m, const rank_row *rows, size_t n)
+{
+    for (int a = 0; a < CREST_REPLAY_N_AT; a++) {
+        const uint64_t k = ((uint64_t)n * crest_replay_at_pct[a] + 99) / 100;
+        double h, v;
+        topk_rows(rows, n, k, &h, &v);
+        m->at_k[a] = k;
+        m->at_precision[a] = k ? h / (double)k : NAN;
+        m->at_recall[a] = m->illicit ? h / (double)m->illicit : NAN;
+        m->at_revenue[a] = m->revenue_total > 0 ? v / m->revenue_total : NAN;
+    }
+}
+
+static void derive(const crest_replay *r, crest_replay_metrics *m)
+{
+    const double z = 1.959963984540054;
+    m->inspect_rate = crest_stats_binomial_ci(m->inspected, m->rows, 0.95);
+    m->precision = crest_stats_binomial_ci(m->hits, m->inspected, 0.95);
+    m->recall = crest_stats_binomial_ci(m->hits, m->illicit, 0.95);
+    m->random_precision = crest_stats_binomial_ci(m->random_stream_hits, m->random_stream, 0.95);
+    m->true_rate = crest_stats_binomial_ci(m->illicit, m->rows, 0.95);
+    m->revenue_share = m->revenue_total > 0 ? m->revenue_caught / m->revenue_total : NAN;
+    m->lift_random = m->random_precision.estimate > 0 ? m->precision.estimate / m->random_precision.estimate : NAN;
+    m->lift_rate = m->true_rate.estimate > 0 ? m->precision.estimate / m->true_rate.estimate : NAN;
+    if (m->rows) {
+        const double n = (double)m->rows;
+        const double est = m->ht_sum / n, se = sqrt(m->ht_var) / n;
+        m->ht_rate = (crest_interval){est, fmax(0.0, est - z * se), fmin(1.0, est + z * se)};
+    } else {
+        m->ht_rate = (crest_interval){NAN, NAN, NAN};
+    }
+    const crest_replay_tier_metrics *b = &m->tiers[r->base];
+    m->aeo_missed_illicit = 0;
+    for (size_t t = 0; t < r->n_tiers; t++) {
+        crest_replay_tier_metrics *tm = &m->tiers[t];
+        tm->rate = crest_stats_binomial_ci(tm->inspected, tm->rows, 0.95);
+        tm->target = crest_policy_tier_rate(r->policy, t);
+        tm->floor = crest_policy_tier_is_floor(r->policy, t);
+        tm->ratio_target = t == r->base ? NAN : crest_policy_tier_ratio(r->policy, t);
+        tm->ratio = isnan(tm->ratio_target)
+                        ? (crest_interval){NAN, NAN, NAN}
+                        : crest_stats_rate_ratio_ci(tm->inspected, tm->rows, b->inspected, b->rows, 0.95);
+        if (t < r->base)
+            m->aeo_missed_illicit += tm->missed_illicit;
+    }
+    m->ratio = r->ratio_tier >= 0 ? m->tiers[r->ratio_tier].ratio : (crest_interval){NAN, NAN, NAN};
+}
+
+crest_status crest_replay_finish(crest_replay *r)
+{
+    if (r->finished)
+        return CREST_OK;
+    r->finished = 1;
+    derive(r, &r->total);
+    if (r->opt.period != CREST_REPLAY_PERIOD_NONE) {
+        qsort(r->rank, r->n_rank, sizeof *r->rank, cmp_rank_period);
+        size_t i = 0;
+        for (size_t p = 0; p < r->n_periods; p++) {
+            crest_replay_metrics *m = &r->periods[p];
+            size_t j = i;
+            while (j < r->n_rank && r->rank[j].key == m->key)
+                j++;
+            derive(r, m);
+            ranking(m, r->rank + i, j - i);
+            i = j;
+        }
+    }
+    qsort(r->rank, r->n_rank, sizeof *r->rank, cmp_rank_total);
+    ranking(&r->total, r->rank, r->n_rank);
+    return CREST_OK;
+}
+
+crest_status crest_replay_gain(const crest_replay *r, size_t n_points, double *x, double *y, double *rev)
+{
+    if (!r->finished)
+        return CREST_ERR_STATE;
+    if (n_points < 2)
+        return CREST_ERR_RANGE;
+    const crest_replay_metrics *m = &r->total;
+    for (size_t i = 0; i < n_points; i++) {
+        /* k = ceil(i · rows / (n_points − 1)) in integers. */
+        const uint64_t k = ((uint64_t)i * m->rows + (n_points - 2)) / (n_points - 1);
+        double h, v;
+        topk_rows(r->rank, r->n_rank, k, &h, &v);
+        x[i] = (double)i / (double)(n_points - 1);
+        y[i] = m->illicit ? h / (double)m->illicit : NAN;
+        rev[i] = m->revenue_total > 0 ? v / m->revenue_total : NAN;
+    }
+    return CREST_OK;
+}
+
+const crest_replay_metrics *crest_replay_total(const crest_replay *r) { return &r->total; }
+size_t crest_replay_period_count(const crest_replay *r) { return r->n_periods; }
+const crest_replay_metrics *crest_replay_period_at(const crest_replay *r, size_t i)
+{
+    return i < r->n_periods ? &r->periods[i] : NULL;
+}
+
+/* -------------------------------------------------------------- writers */
+
+static void num(textbuf *tb, double x)
+{
+    if (isfinite(x))
+        textbuf_printf(tb, "%.10g", x);
+}
+
+static void jnum(textbuf *tb, double x)
+{
+    if (isfinite(x))
+        textbuf_printf(tb, "%.10g", x);
+    else
+        textbuf_puts(tb, "null");
+}
+
+static void jstr(textbuf *tb, const char *s)
+{
+    textbuf_puts(tb, "\"");
+    for (; *s; s++) {
+        const unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            textbuf_printf(tb, "\\%c", c);
+        else if (c < 0x20)
+            textbuf_printf(tb, "\\u%04x", c);
+        else
+            textbuf_append(tb, s, 1);
+    }
+    textbuf_puts(tb, "\"");
+}
+
+static void cstr(textbuf *tb, const char *s)
+{
+    if (!strpbrk(s, ",\"\n\r")) {
+        textbuf_puts(tb, s);
+        return;
+    }
+    textbuf_puts(tb, "\"");
+    for (; *s; s++) {
+        if (*s == '"')
+            textbuf_puts(tb, "\"");
+        textbuf_append(tb, s, 1);
+    }
+    textbuf_puts(tb, "\"");
+}
+
+static void civ(textbuf *tb, crest_interval ci)
+{
+    num(tb, ci.estimate);
+    textbuf_puts(tb, ",");
+    num(tb, ci.lower);
+    textbuf_puts(tb, ",");
+    num(tb, ci.upper);
+}
+
+static const char period_header[] =
+    "policy,period,rows,unlabelled,illicit,true_rate,true_rate_lo,true_rate_hi,inspected,inspect_rate,"
+    "inspect_rate_lo,inspect_rate_hi,forced,random,risk,hits,precision,precision_lo,precision_hi,recall,"
+    "recall_lo,recall_hi,revenue_total,revenue_caught,revenue_share,random_stream,random_stream_hits,"
+    "random_precision,lift_random,lift_rate,ht_rate,ht_rate_lo,ht_rate_hi,zero_p_rows,ratio_tier,ratio,"
+    "ratio_lo,ratio_hi,aeo_missed_illicit";
+
+static void period_row(textbuf *tb, const char *name, const crest_replay *r, const crest_replay_metrics *m)
+{
+    cstr(tb, name);
+    textbuf_printf(tb, ",%s,%llu,%llu,%llu,", m->label, (unsigned long long)m->rows,
+                   (unsigned long long)m->unlabelled, (unsigned long long)m->illicit);
+    civ(tb, m->true_rate);
+    textbuf_printf(tb, ",%llu,", (unsigned long long)m->inspected);
+    civ(tb, m->inspect_rate);
+    textbuf_printf(tb, ",%llu,%llu,%llu,%llu,", (unsigned long long)m->forced, (unsigned long long)m->random,
+                   (unsigned long long)m->risk, (unsigned long long)m->hits);
+    civ(tb, m->precision);
+    textbuf_puts(tb, ",");
+    civ(tb, m->recall);
+    textbuf_puts(tb, ",");
+    num(tb, m->revenue_total);
+    textbuf_puts(tb, ",");
+    num(tb, m->revenue_caught);
+    textbuf_puts(tb, ",");
+    num(tb, m->revenue_share);
+    textbuf_printf(tb, ",%llu,%llu,", (unsigned long long)m->random_stream, (unsigned long long)m->random_stream_hits);
+    num(tb, m->random_precision.estimate);
+    textbuf_puts(tb, ",");
+    num(tb, m->lift_random);
+    textbuf_puts(tb, ",");
+    num(tb, m->lift_rate);
+    textbuf_puts(tb, ",");
+    civ(tb, m->ht_rate);
+    textbuf_printf(tb, ",%llu,%s,", (unsigned long long)m->zero_p_rows,
+                   m->ratio_tier >= 0 ? crest_policy_tier_name(r->policy, (size_t)m->ratio_tier) : "");
+    civ(tb, m->ratio);
+    textbuf_printf(tb, ",%llu", (unsigned long long)m->aeo_missed_illicit);
+    for (int a = 0; a < CREST_REPLAY_N_AT; a++) {
+        textbuf_printf(tb, ",%llu,", (unsigned long long)m->at_k[a]);
+        num(tb, m->at_precision[a]);
+        textbuf_puts(tb, ",");
+        num(tb, m->at_recall[a]);
+        textbuf_puts(tb, ",");
+        num(tb, m->at_revenue[a]);
+    }
+    textbuf_puts(tb, "\n");
+}
+
+char *crest_replay_csv_periods(const crest_replay_set *set)
+{
+    textbuf tb;
+    textbuf_init(&tb);
+    textbuf_puts(&tb, period_header);
+    for (int a = 0; a < CREST_REPLAY_N_AT; a++) {
+        const unsigned n = crest_replay_at_pct[a];
+        textbuf_printf(&tb, ",k_at_%u,precision_at_%u,recall_at_%u,revenue_at_%u", n, n, n, n);
+    }
+    textbuf_puts(&tb, "\n");
+    for (size_t i = 0; i < set->n; i++) {
+        const crest_replay *r = set->reps[i];
+        for (size_t p = 0; p < r->n_periods; p++)
+            period_row(&tb, set->names[i], r, &r->periods[p]);
+        period_row(&tb, set->names[i], r, &r->total);
+    }
+    return textbuf_take(&tb);
+}
+
+static void tier_rows(textbuf *tb, const char *name, const crest_replay *r, const crest_replay_metrics *m)
+{
+    for (size_t t = 0; t < m->n_tiers; t++) {
+        const crest_replay_tier_metrics *tm = &m->tiers[t];
+        cstr(tb, name);
+        textbuf_printf(tb, ",%s,", m->label);
+        cstr(tb, crest_policy_tier_name(r->policy, t));
+        textbuf_printf(tb, ",%llu,%llu,", (unsigned long long)tm->rows, (unsigned long long)tm->inspected);
+        civ(tb, tm->rate);
+        textbuf_puts(tb, ",");
+        num(tb, tm->target);
+        textbuf_printf(tb, ",%d,%llu,%llu,%llu,%llu,%llu,%llu,", tm->floor, (unsigned long long)tm->forced,
+                       (unsigned long long)tm->random, (unsigned long long)tm->risk, (unsigned long long)tm->illicit,
+                       (unsigned long long)tm->hits, (unsigned long long)tm->missed_illicit);
+        num(tb, tm->revenue_caught);
+        textbuf_puts(tb, ",");
+        civ(tb, tm->ratio);
+        textbuf_puts(tb, ",");
+        num(tb, tm->ratio_target);
+        textbuf_puts(tb, "\n");
+    }
+}
+
+char *crest_replay_csv_tiers(const crest_replay_set *set)
+{
+    textbuf tb;
+    textbuf_init(&tb);
+    textbuf_puts(&tb, "policy,period,tier,rows,inspected,rate,rate_lo,rate_hi,target,floor,forced,random,risk,"
+                      "illicit,hits,missed_illicit,revenue_caught,ratio,ratio_lo,ratio_hi,ratio_target\n");
+    for (size_t i = 0; i < set->n; i++) {
+        const crest_replay *r = set->reps[i];
+        for (size_t p = 0; p < r->n_periods; p++)
+            tier_rows(&tb, set->names[i], r, &r->periods[p]);
+        tier_rows(&tb, set->names[i], r, &r->total);
+    }
+    return textbuf_take(&tb);
+}
+
+static void jci(textbuf *tb, const char *key, crest_interval ci)
+{
+    textbuf_printf(tb, "\"%s\":{\"estimate\":", key);
+    jnum(tb, ci.estimate);
+    textbuf_puts(tb, ",\"lower\":");
+    jnum(tb, ci.lower);
+    textbuf_puts(tb, ",\"upper\":");
+    jnum(tb, ci.upper);
+    textbuf_puts(tb, "}");
+}
+
+static void jkey(textbuf *tb, const char *key, double x)
+{
+    textbuf_printf(tb, ",\"%s\":", key);
+    jnum(tb, x);
+}
+
+static void json_metrics(textbuf *tb, const crest_replay *r, const crest_replay_metrics *m)
+{
+    textbuf_puts(tb, "{\"period\":");
+    jstr(tb, m->label);
+    textbuf_printf(tb,
+                   ",\"rows\":%llu,\"unlabelled\":%llu,\"illicit\":%llu,\"inspected\":%llu,\"hits\":%llu,"
+                   "\"by_path\":{\"forced\":%llu,\"random\":%llu,\"risk\":%llu},",
+                   (unsigned long long)m->rows, (unsigned long long)m->unlabelled, (unsigned long long)m->illicit,
+                   (unsigned long long)m->inspected, (unsigned long long)m->hits, (unsigned long long)m->forced,
+                   (unsigned long long)m->random, (unsigned long long)m->risk);
+    jci(tb, "true_rate", m->true_rate);
+    textbuf_puts(tb, ",");
+    jci(tb, "ht_rate", m->ht_rate);
+    textbuf_printf(tb, ",\"zero_p_rows\":%llu,", (unsigned long long)m->zero_p_rows);
+    jci(tb, "inspect_rate", m->inspect_rate);
+    textbuf_puts(tb, ",");
+    jci(tb, "precision", m->precision);
+    textbuf_puts(tb, ",");
+    jci(tb, "recall", m->recall);
+    jkey(tb, "revenue_total", m->revenue_total);
+    jkey(tb, "revenue_caught", m->revenue_caught);
+    jkey(tb, "revenue_share", m->revenue_share);
+    textbuf_printf(tb, ",\"random_stream\":{\"inspected\":%llu,\"hits\":%llu,",
+                   (unsigned long long)m->random_stream, (unsigned long long)m->random_stream_hits);
+    jci(tb, "precision", m->random_precision);
+    textbuf_puts(tb, "}");
+    jkey(tb, "lift_random", m->lift_random);
+    jkey(tb, "lift_rate", m->lift_rate);
+    textbuf_puts(tb, ",\"ratio_tier\":");
+    if (m->ratio_tier >= 0)
+        jstr(tb, crest_policy_tier_name(r->policy, (size_t)m->ratio_tier));
+    else
+        textbuf_puts(tb, "null");
+    textbuf_puts(tb, ",");
+    jci(tb, "ratio", m->ratio);
+    textbuf_printf(tb, ",\"aeo_missed_illicit\":%llu,\"ranking\":[", (unsigned long long)m->aeo_missed_illicit);
+    for (int a = 0; a < CREST_REPLAY_N_AT; a++) {
+        textbuf_printf(tb, "%s{\"n_pct\":%u,\"k\":%llu", a ? "," : "", crest_replay_at_pct[a],
+                       (unsigned long long)m->at_k[a]);
+        jkey(tb, "precision", m->at_precision[a]);
+        jkey(tb, "recall", m->at_recall[a]);
+        jkey(tb, "revenue", m->at_revenue[a]);
+        textbuf_puts(tb, "}");
+    }
+    textbuf_puts(tb, "],\"tiers\":[");
+    for (size_t t = 0; t < m->n_tiers; t++) {
+        const crest_replay_tier_metrics *tm = &m->tiers[t];
+        textbuf_puts(tb, t ? ",{\"tier\":" : "{\"tier\":");
+        jstr(tb, crest_policy_tier_name(r->policy, t));
+        textbuf_printf(tb,
+                       ",\"rows\":%llu,\"inspected\":%llu,\"forced\":%llu,\"random\":%llu,\"risk\":%llu,"
+                       "\"illicit\":%llu,\"hits\":%llu,\"missed_illicit\":%llu",
+                       (unsigned long long)tm->rows, (unsigned long long)tm->inspected,
+                       (unsigned long long)tm->forced, (unsigned long long)tm->random, (unsigned long long)tm->risk,
+                       (unsigned long long)tm->illicit, (unsigned long long)tm->hits,
+                       (unsigned long long)tm->missed_illicit);
+        jkey(tb, "revenue_caught", tm->revenue_caught);
+        textbuf_puts(tb, ",");
+        jci(tb, "rate", tm->rate);
+        jkey(tb, "target", tm->target);
+        textbuf_printf(tb, ",\"floor\":%s,", tm->floor ? "true" : "false");
+        jci(tb, "ratio", tm->ratio);
+        jkey(tb, "ratio_target", tm->ratio_target);
+        textbuf_puts(tb, "}");
+    }
+    textbuf_puts(tb, "]}");
+}
+
+char *crest_replay_json(const crest_replay_set *set)
+{
+    textbuf tb;
+    textbuf_init(&tb);
+    textbuf_puts(&tb, "{\"format\":\"crest-replay 1\",\"input\":");
+    jstr(&tb, set->input_name ? set->input_name : "");
+    textbuf_printf(&tb, ",\"partial\":%s,\"period\":", set->partial ? "true" : "false");
+    jstr(&tb, set->n ? crest_replay_period_name(set->reps[0]->opt.period) : "none");
+    textbuf_puts(&tb, ",\"policies\":[");
+    for (size_t i = 0; i < set->n; i++) {
+        const crest_replay *r = set->reps[i];
+        textbuf_puts(&tb, i ? ",\n{\"name\":" : "\n{\"name\":");
+        jstr(&tb, set->names[i]);
+        textbuf_puts(&tb, ",\"policy\":");
+        jstr(&tb, crest_policy_name(r->policy));
+        textbuf_puts(&tb, ",\"policy_hash\":");
+        jstr(&tb, crest_policy_hash_hex(r->policy));
+        textbuf_puts(&tb, ",\"label\":");
+        jstr(&tb, r->opt.label);
+        textbuf_puts(&tb, ",\"total\":");
+        json_metrics(&tb, r, &r->total);
+        textbuf_puts(&tb, ",\"periods\":[");
+        for (size_t p = 0; p < r->n_periods; p++) {
+            textbuf_puts(&tb, p ? ",\n" : "\n");
+            json_metrics(&tb, r, &r->periods[p]);
+        }
+        textbuf_puts(&tb, "]}");
+    }
+    textbuf_puts(&tb, "]}\n");
+    return textbuf_take(&tb);
+}
