@@ -427,7 +427,7 @@ static void gp_terminal(sbuf *s, const char *term, int w, int h, const char *out
         sb_printf(s, "set terminal svg size %d,%d dynamic font 'sans,11' background '#ffffff'\n", w, h);
     else
         sb_printf(s, "set terminal %s size %d,%d font 'sans,10'\n", term, w, h);
-    sb_printf(s, "set output '%s.%s'\n", out, ext);
+    sb_printf(s, "set output '%s.%s'\nset termoption noenhanced\n", out, ext);
 }
 
 static const char *const palette[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e",
@@ -644,14 +644,14 @@ static char *replay_plots(const char *dir, pol_ctx *pols, size_t n, const char *
         free(dat.p);
         gp_terminal(&gp, term, 700, 600, "gain");
         sb_printf(&gp, "reset\nset title 'Gain curve of the risk ranking (share of illicit caught vs share "
-                       "inspected)'\nset grid\nset key bottom right\nset xrange [0:1]\nset yrange [0:1]\nset "
+                       "inspected)'\nset grid\nset key bottom right\nset xrange [0:100]\nset yrange [0:100]\nset "
                        "xlabel 'share inspected (by descending risk score)'\nset ylabel 'share of illicit rows "
-                       "caught'\nset format x '%%.0P%%%%'\nset format y '%%.0P%%%%'\nset size ratio -1\nplot x "
-                       "with lines dt 2 lc rgb '#555555' title 'random'");
+                       "caught'\nset format x '%%g%%%%'\nset format y '%%g%%%%'\nset size ratio -1\nplot x "
+                       "with lines dt 2 lw 2 lc rgb '#555555' title 'random selection (diagonal)'");
         for (size_t i = 0; i < n; i++)
             sb_printf(&gp,
-                      ", 'gain.dat' index %zu using 1:2 with lines lw 2 lc rgb '%s' title '%s', 'gain.dat' index "
-                      "%zu using 1:2 with points pt 9 ps 2 lc rgb '%s' title '%s: realised (rate, recall)'",
+                      ", 'gain.dat' index %zu using ($1*100):($2*100) with lines lw 2 lc rgb '%s' title '%s', "
+                      "'gain.dat' index %zu using ($1*100):($2*100) with points pt 9 ps 2 lc rgb '%s' title '%s: realised (rate, recall)'",
                       i, palette[i % 10], pols[i].name, n + i, palette[i % 10], pols[i].name);
         sb_printf(&gp, "\nunset output\n");
     }

@@ -16,6 +16,7 @@
 #include "csvread.h"
 #include "outbuf.h"
 #include "policy_internal.h"
+#include "rowpipe.h"
 #include "textbuf.h"
 #include "utf8.h"
 
@@ -63,6 +64,7 @@ struct crest_engine {
     crest_run_options opt;
     crest_passthrough passthrough;
     csvread *reader;
+    rowpipe *pipe; /* threads = 2: records go to the deciding thread through it */
     outbuf out;
     outbuf rej;
     int has_rejects;
@@ -111,6 +113,8 @@ struct crest_engine {
 
     tier_cache_entry tier_cache[TIER_CACHE];
     unsigned tier_cache_next;
+    uint64_t bytes_fed; /* feeding thread's count */
+    int pipe_done;
 
     crest_run_stats stats;
     crest_status fatal;
@@ -1331,10 +1335,19 @@ crest_status crest_engine_create(const crest_policy *policy, const crest_registr
         st = outbuf_init(&e->day_out, ds, 64 * 1024);
     }
     if (st == CREST_OK) {
-        e->reader = csvread_create((unsigned char)policy->delimiter, policy->max_field_bytes,
-                                   policy->max_record_bytes, MAX_COLUMNS, on_row, e);
-        if (!e->reader)
-            st = CREST_ERR_NOMEM;
+        if (options->threads >= 2) {
+            e->pipe = rowpipe_create(on_row, e);
+            if (!e->pipe)
+                st = CREST_ERR_NOMEM;
+        }
+        if (st == CREST_OK) {
+            e->reader = e->pipe ? csvread_create((unsigned char)policy->delimiter, policy->max_field_bytes,
+                                                 policy->max_record_bytes, MAX_COLUMNS, rowpipe_push, e->pipe)
+                                : csvread_create((unsigned char)policy->delimiter, policy->max_field_bytes,
+                                                 policy->max_record_bytes, MAX_COLUMNS, on_row, e);
+            if (!e->reader)
+                st = CREST_ERR_NOMEM;
+        }
     }
     if (st != CREST_OK) {
         crest_engine_free(e);
@@ -1361,22 +1374,49 @@ static crest_status check_sinks(crest_engine *e)
     return e->fatal;
 }
 
+/* Threads: stop the deciding thread so its state can be read here. */
+static void join_pipe(crest_engine *e)
+{
+    if (e->pipe) {
+        if (rowpipe_finish(e->pipe) < 0 && e->fatal == CREST_OK)
+            set_fatal(e, CREST_ERR_NOMEM, 0, 0, "%s", "out of memory passing records between threads");
+        rowpipe_free(e->pipe);
+        e->pipe = NULL;
+    }
+}
+
 crest_status crest_engine_feed(crest_engine *e, const void *buf, size_t len)
 {
-    if (e->fatal != CREST_OK)
+    if (e->pipe_done)
+        return e->fatal != CREST_OK ? e->fatal : CREST_ERR_STATE;
+    if (!e->pipe && e->fatal != CREST_OK)
         return e->fatal;
-    e->stats.bytes_in += len;
+    e->bytes_fed += len;
     int rc = csvread_feed(e->reader, buf, len);
+    if (e->pipe) {
+        if (rc == 0)
+            return CREST_OK; /* the deciding thread's errors show at the next stop */
+        join_pipe(e);
+        e->pipe_done = 1;
+    }
     if (rc < 0 && e->fatal == CREST_OK)
         set_fatal(e, CREST_ERR_NOMEM, 0, 0, "%s", "out of memory while reading input");
     return check_sinks(e);
 }
 
+uint64_t crest_engine_rows_read(const crest_engine *e)
+{
+    return e->pipe ? rowpipe_pushed(e->pipe) - (rowpipe_pushed(e->pipe) > 0) : e->stats.rows_in;
+}
+
 crest_status crest_engine_finish(crest_engine *e)
 {
-    if (e->fatal != CREST_OK)
+    if (e->pipe_done || (!e->pipe && e->fatal != CREST_OK))
         return e->fatal;
     int rc = csvread_finish(e->reader);
+    join_pipe(e);
+    e->pipe_done = e->opt.threads >= 2;
+    e->stats.bytes_in = e->bytes_fed;
     if (rc < 0 && e->fatal == CREST_OK)
         set_fatal(e, CREST_ERR_NOMEM, 0, 0, "%s", "out of memory while reading input");
     if (e->fatal == CREST_OK && !e->stats.header_seen)
@@ -1414,6 +1454,7 @@ void crest_engine_free(crest_engine *e)
 {
     if (!e)
         return;
+    rowpipe_free(e->pipe);
     csvread_free(e->reader);
     outbuf_free(&e->out);
     if (e->has_rejects)

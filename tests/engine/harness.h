@@ -44,6 +44,9 @@ typedef struct run_result {
     crest_diag diag;
 } run_result;
 
+/* Thread count used by run_engine (tests may switch it). */
+static unsigned harness_threads = 1;
+
 /* chunk == 0: feed everything at once. */
 static inline void run_engine(const crest_policy *policy, const crest_registry *registry, const char *input,
                        size_t len, size_t chunk, crest_format format, run_result *r)
@@ -56,6 +59,7 @@ static inline void run_engine(const crest_policy *policy, const crest_registry *
     opt.rejects.ctx = &r->rej;
     opt.format = format;
     opt.output_buffer_bytes = 1000; /* small, so flushes happen mid-stream */
+    opt.threads = harness_threads;
     crest_engine *e = NULL;
     r->status = crest_engine_create(policy, registry, &opt, &e, &r->diag);
     if (r->status != CREST_OK)

@@ -488,3 +488,46 @@ Test(engine, statistical_one_million_rows, .timeout = 300)
     free(in.s);
     crest_policy_free(p);
 }
+
+/* Parsing and deciding on two threads gives the same bytes, rejects and counts. */
+Test(engine, two_threads_give_identical_output)
+{
+    crest_policy *p = load_policy_file("policies/order251_rules.conf");
+    cr_assert_not_null(p);
+    text in = {0};
+    gen_rows(&in, 20000, 77, 1, 0);
+    tput(&in, "D_BAD1,2024-01-01,E1,B1,AEO,bad\"quote,,I\n");
+    tput(&in, ",2024-01-01,E1,B1,AEO,x,,I\n");
+    gen_rows(&in, 5000, 78, 0, 100000);
+    const size_t chunks[] = {0, 7, 4096};
+    for (int fmt = 0; fmt < 2; fmt++) {
+        harness_threads = 1;
+        run_result one;
+        run_engine(p, NULL, in.s, in.len, 0, (crest_format)fmt, &one);
+        cr_assert_eq(one.status, CREST_OK, "%s", one.diag.message);
+        for (size_t k = 0; k < 3; k++) {
+            harness_threads = 2;
+            run_result two;
+            run_engine(p, NULL, in.s, in.len, chunks[k], (crest_format)fmt, &two);
+            cr_assert_eq(two.status, CREST_OK, "%s", two.diag.message);
+            cr_expect(two.out.len == one.out.len && memcmp(two.out.data, one.out.data, one.out.len) == 0,
+                      "decisions differ with two threads (format %d, chunk %zu)", fmt, chunks[k]);
+            cr_expect(two.rej.len == one.rej.len && memcmp(two.rej.data, one.rej.data, one.rej.len) == 0);
+            cr_expect_eq(two.stats.rows_in, one.stats.rows_in);
+            cr_expect_eq(two.stats.inspected, one.stats.inspected);
+            cr_expect_eq(two.stats.bytes_in, one.stats.bytes_in);
+            run_result_free(&two);
+        }
+        run_result_free(&one);
+    }
+    harness_threads = 1;
+    /* A fatal header error is reported with two threads too. */
+    harness_threads = 2;
+    run_result bad;
+    run_engine(p, NULL, "id,x\n1,2\n", 9, 0, CREST_FORMAT_CSV, &bad);
+    cr_expect_eq(bad.status, CREST_ERR_MISSING);
+    run_result_free(&bad);
+    harness_threads = 1;
+    free(in.s);
+    crest_policy_free(p);
+}

@@ -98,6 +98,12 @@ typedef struct crest_run_options {
     const char *input_name;  /* for messages, e.g. a path or "<stdin>" */
     int passthrough_override; /* -1: policy's [output] passthrough; else a crest_passthrough */
     size_t output_buffer_bytes; /* 0: 64 KiB */
+    /*
+     * 2: parse in the caller's thread and decide and write in a second one
+     * (sinks and hooks are then called from that thread); 0 or 1: all in the
+     * caller's thread. The output is byte-identical either way.
+     */
+    unsigned threads;
 } crest_run_options;
 
 /* Options with defaults: CSV, policy passthrough, no rejects sink. */
@@ -174,7 +180,11 @@ crest_status crest_engine_feed(crest_engine *engine, const void *buf, size_t len
 /* End of input: decides a last record without a line end, flushes the sinks. */
 crest_status crest_engine_finish(crest_engine *engine);
 
-/* Counts so far (valid until crest_engine_free). */
+/* Records read so far; safe to call between feeds from the feeding thread
+ * (for progress displays) whatever the thread count. */
+uint64_t crest_engine_rows_read(const crest_engine *engine);
+
+/* Counts (valid until crest_engine_free; complete after crest_engine_finish). */
 const crest_run_stats *crest_engine_stats(const crest_engine *engine);
 
 /* Counts per tier and control window (a day, or N declarations: [control] window). */

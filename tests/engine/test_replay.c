@@ -1,0 +1,264 @@
+/*
+ * test_replay.c — the replay metrics accumulator on small constructed inputs
+ * with hand-computed expectations: Horvitz–Thompson (forced selections,
+ * p = 0), precision/recall/revenue@n% with ties at the cut, lift over the
+ * random stream, intervals, tier ratio, periods and the writers.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <string.h>
+
+#include "crest/crest.h"
+#include "crest/crest_replay.h"
+
+static const char policy_text[] = "[policy]\nname = t\nseed = 1\n"
+                                  "[tiers]\norder = AEO, REGULAR\nbase = REGULAR\ndefault = REGULAR\n"
+                                  "[tier AEO]\nratio = 0.2\n[tier REGULAR]\nrate = 0.1\n";
+
+static crest_policy *policy(void)
+{
+    crest_policy *p = NULL;
+    crest_diag d;
+    cr_assert_eq(crest_policy_parse(policy_text, strlen(policy_text), "<test>", &p, &d), CREST_OK, "%s", d.message);
+    return p;
+}
+
+static crest_decision dec(size_t tier, double score, double p, double p_random, double u, int inspect)
+{
+    crest_decision d;
+    memset(&d, 0, sizeof d);
+    d.tier = tier;
+    d.score = score;
+    d.p = p;
+    d.p_random = p_random;
+    d.u = u;
+    d.inspect = inspect;
+    return d;
+}
+
+static crest_replay *make(crest_policy *pol, crest_replay_period period)
+{
+    crest_replay_options o = {period, "illicit", NULL, NULL, NULL};
+    crest_replay *r = NULL;
+    crest_diag d;
+    cr_assert_eq(crest_replay_create(pol, &o, &r, &d), CREST_OK);
+    return r;
+}
+
+#define NEAR(a, b) cr_assert(fabs((a) - (b)) < 1e-12, "%s = %.17g, expected %.17g", #a, (double)(a), (double)(b))
+
+Test(replay, horvitz_thompson_forced_and_zero_p)
+{
+    crest_policy *pol = policy();
+    crest_replay *r = make(pol, CREST_REPLAY_PERIOD_NONE);
+    crest_decision d;
+    d = dec(1, NAN, 0.5, 0.05, 0.3, 1); /* illicit, pi 0.5 -> 2 */
+    crest_replay_add(r, &d, CREST_DATE_NONE, 1, 0);
+    d = dec(1, NAN, 0.25, 0.05, 0.2, 1); /* illicit, pi 0.25 -> 4 */
+    crest_replay_add(r, &d, CREST_DATE_NONE, 1, 0);
+    d = dec(1, NAN, 0.5, 0.05, 0.9, 0); /* illicit, not inspected */
+    crest_replay_add(r, &d, CREST_DATE_NONE, 1, 0);
+    d = dec(1, NAN, 0.1, 0.05, 0.01, 1); /* clean, inspected by the random stream */
+    crest_replay_add(r, &d, CREST_DATE_NONE, 0, 0);
+    d = dec(1, NAN, 0.0, 0.0, 0.7, 1); /* forced with p_forced 0.5, p = 0: pi = 0.5 -> 2 */
+    d.p_forced = 0.5;
+    d.forced = 1;
+    crest_replay_add(r, &d, CREST_DATE_NONE, 1, 0);
+    d = dec(1, NAN, 0.0, 0.0, 0.7, 0); /* p = 0, never inspectable */
+    crest_replay_add(r, &d, CREST_DATE_NONE, 0, 0);
+    for (int i = 0; i < 4; i++) {
+        d = dec(1, NAN, 0.2, 0.05, 0.5, 0);
+        crest_replay_add(r, &d, CREST_DATE_NONE, 0, 0);
+    }
+    cr_assert_eq(crest_replay_finish(r), CREST_OK);
+    const crest_replay_metrics *m = crest_replay_total(r);
+    cr_assert_eq(m->rows, 10);
+    cr_assert_eq(m->illicit, 4);
+    cr_assert_eq(m->inspected, 4);
+    cr_assert_eq(m->hits, 3);
+    cr_assert_eq(m->forced, 1);
+    cr_assert_eq(m->random, 1);
+    cr_assert_eq(m->risk, 2);
+    cr_assert_eq(m->zero_p_rows, 1);
+    NEAR(m->ht_sum, 8.0);
+    /* Poisson-sampling variance: (1-.5)/.25 + (1-.25)/.0625 + (1-.5)/.25 = 2 + 12 + 2 */
+    NEAR(m->ht_var, 16.0);
+    NEAR(m->ht_rate.estimate, 0.8);
+    NEAR(m->ht_rate.upper, 1.0); /* 0.8 + 1.96 * 0.4 clipped */
+    NEAR(m->ht_rate.lower, 0.8 - 1.959963984540054 * 0.4);
+    NEAR(m->true_rate.estimate, 0.4);
+    NEAR(m->precision.estimate, 0.75);
+    NEAR(m->recall.estimate, 0.75);
+    const crest_interval ci = crest_stats_binomial_ci(3, 4, 0.95);
+    NEAR(m->precision.lower, ci.lower);
+    NEAR(m->precision.upper, ci.upper);
+    /* Random stream: the one row with u < p_random, clean -> lift undefined. */
+    cr_assert_eq(m->random_stream, 1);
+    cr_assert_eq(m->random_stream_hits, 0);
+    cr_assert(isnan(m->lift_random));
+    NEAR(m->lift_rate, 0.75 / 0.4);
+    crest_replay_free(r);
+    crest_policy_free(pol);
+}
+
+Test(replay, ranking_with_ties_and_revenue)
+{
+    crest_policy *pol = policy();
+    crest_replay *r = make(pol, CREST_REPLAY_PERIOD_NONE);
+    crest_decision d;
+    /* 20 rows: 0.9 (illicit, revenue 100), three at 0.5 (one illicit, revenue 30), 16 at 0.1. */
+    d = dec(1, 0.9, 0.1, 0.01, 0.5, 0);
+    crest_replay_add(r, &d, CREST_DATE_NONE, 1, 100);
+    d = dec(1, 0.5, 0.1, 0.01, 0.5, 0);
+    crest_replay_add(r, &d, CREST_DATE_NONE, 0, 0);
+    crest_replay_add(r, &d, CREST_DATE_NONE, 1, 30);
+    crest_replay_add(r, &d, CREST_DATE_NONE, 0, 0);
+    d = dec(1, 0.1, 0.1, 0.01, 0.5, 0);
+    for (int i = 0; i < 16; i++)
+        crest_replay_add(r, &d, CREST_DATE_NONE, 0, 0);
+    crest_replay_finish(r);
+    const crest_replay_metrics *m = crest_replay_total(r);
+    /* k = ceil(n% * 20): 1, 1, 1, 2 */
+    cr_assert_eq(m->at_k[0], 1);
+    cr_assert_eq(m->at_k[2], 1);
+    cr_assert_eq(m->at_k[3], 2);
+    NEAR(m->at_precision[0], 1.0);
+    NEAR(m->at_recall[0], 0.5);
+    NEAR(m->at_revenue[0], 100.0 / 130.0);
+    /* Top 2: the 0.9 row and one third of the three tied 0.5 rows (1 hit, revenue 30). */
+    NEAR(m->at_precision[3], (1.0 + 1.0 / 3.0) / 2.0);
+    NEAR(m->at_recall[3], (1.0 + 1.0 / 3.0) / 2.0);
+    NEAR(m->at_revenue[3], 110.0 / 130.0);
+    /* Gain curve: 21 points, x = 0.05 -> k = 1 -> half the illicit. */
+    double x[21], y[21], v[21];
+    cr_assert_eq(crest_replay_gain(r, 21, x, y, v), CREST_OK);
+    NEAR(x[1], 0.05);
+    NEAR(y[1], 0.5);
+    NEAR(y[20], 1.0);
+    NEAR(y[0], 0.0);
+    crest_replay_free(r);
+    crest_policy_free(pol);
+}
+
+Test(replay, nan_scores_tie_at_base_rate)
+{
+    crest_policy *pol = policy();
+    crest_replay *r = make(pol, CREST_REPLAY_PERIOD_NONE);
+    crest_decision d = dec(1, NAN, 0.1, 0.1, 0.5, 0);
+    for (int i = 0; i < 200; i++)
+        crest_replay_add(r, &d, CREST_DATE_NONE, i % 4 == 0, 0);
+    crest_replay_finish(r);
+    const crest_replay_metrics *m = crest_replay_total(r);
+    for (int a = 0; a < CREST_REPLAY_N_AT; a++)
+        NEAR(m->at_precision[a], 0.25);
+    cr_assert(isnan(m->at_revenue[0])); /* no revenue at all */
+    crest_replay_free(r);
+    crest_policy_free(pol);
+}
+
+Test(replay, lift_ratio_and_missed_aeo)
+{
+    crest_policy *pol = policy();
+    crest_replay *r = make(pol, CREST_REPLAY_PERIOD_NONE);
+    crest_decision d;
+    /* REGULAR: 100 rows, 10 inspected: 4 by the random stream (1 hit), 6 by risk (3 hits). */
+    for (int i = 0; i < 100; i++) {
+        const int insp = i < 10, random = i < 4, bad = i == 0 || (i >= 4 && i < 7);
+        d = dec(1, 0.5, 0.1, 0.04, random ? 0.01 : insp ? 0.06 : 0.9, insp);
+        crest_replay_add(r, &d, CREST_DATE_NONE, bad, 0);
+    }
+    /* AEO: 50 rows, 1 inspected (clean), 2 illicit left. */
+    for (int i = 0; i < 50; i++) {
+        d = dec(0, 0.2, 0.02, 0.002, i == 0 ? 0.001 : 0.9, i == 0);
+        crest_replay_add(r, &d, CREST_DATE_NONE, i == 1 || i == 2, 0);
+    }
+    crest_replay_finish(r);
+    const crest_replay_metrics *m = crest_replay_total(r);
+    cr_assert_eq(m->random_stream, 5);
+    cr_assert_eq(m->random_stream_hits, 1);
+    NEAR(m->precision.estimate, 4.0 / 11.0);
+    NEAR(m->lift_random, (4.0 / 11.0) / (1.0 / 5.0));
+    cr_assert_eq(m->aeo_missed_illicit, 2);
+    cr_assert_eq(m->tiers[0].missed_illicit, 2);
+    cr_assert_eq(m->ratio_tier, 0);
+    const crest_interval rr = crest_stats_rate_ratio_ci(1, 50, 10, 100, 0.95);
+    NEAR(m->ratio.estimate, 0.2);
+    NEAR(m->ratio.lower, rr.lower);
+    NEAR(m->ratio.upper, rr.upper);
+    NEAR(m->tiers[0].ratio_target, 0.2);
+    NEAR(m->tiers[1].target, 0.1);
+    NEAR(m->tiers[0].target, 0.02);
+    crest_replay_free(r);
+    crest_policy_free(pol);
+}
+
+Test(replay, periods_weeks_months_and_writers)
+{
+    crest_policy *pol = policy();
+    char lab[16];
+    const int32_t sun = crest_date_from_civil(2021, 1, 3), mon = crest_date_from_civil(2021, 1, 4);
+    cr_assert_str_eq(crest_replay_period_label(CREST_REPLAY_PERIOD_WEEK,
+                                               crest_replay_period_key(CREST_REPLAY_PERIOD_WEEK, sun), lab),
+                     "2020-12-28");
+    cr_assert_str_eq(crest_replay_period_label(CREST_REPLAY_PERIOD_WEEK,
+                                               crest_replay_period_key(CREST_REPLAY_PERIOD_WEEK, mon), lab),
+                     "2021-01-04");
+    cr_assert_str_eq(crest_replay_period_label(CREST_REPLAY_PERIOD_MONTH,
+                                               crest_replay_period_key(CREST_REPLAY_PERIOD_MONTH, sun), lab),
+                     "2021-01");
+    crest_replay *r = make(pol, CREST_REPLAY_PERIOD_WEEK);
+    crest_decision d = dec(1, 0.5, 0.1, 0.01, 0.05, 1);
+    crest_replay_add(r, &d, mon, 1, 5); /* out of date order on purpose */
+    crest_replay_add(r, &d, sun, 0, 0);
+    crest_replay_add(r, &d, CREST_DATE_NONE, 0, 0);
+    crest_replay_finish(r);
+    cr_assert_eq(crest_replay_period_count(r), 3);
+    cr_assert_str_eq(crest_replay_period_at(r, 0)->label, "undated");
+    cr_assert_str_eq(crest_replay_period_at(r, 1)->label, "2020-12-28");
+    cr_assert_eq(crest_replay_period_at(r, 2)->hits, 1);
+    cr_assert_eq(crest_replay_total(r)->rows, 3);
+    const crest_replay *reps[1] = {r};
+    const char *names[1] = {"p,1"};
+    crest_replay_set set = {reps, names, 1, "in.csv", 0};
+    char *csv = crest_replay_csv_periods(&set), *json = crest_replay_json(&set), *tiers = crest_replay_csv_tiers(&set);
+    cr_assert(strstr(csv, "\n\"p,1\",2021-01-04,1,0,1,"), "%s", csv);
+    cr_assert(strstr(csv, "\n\"p,1\",total,3,"));
+    cr_assert(strstr(json, "\"partial\":false"));
+    cr_assert(strstr(tiers, "\"p,1\",total,REGULAR,3,3,"), "%s", tiers);
+    free(csv);
+    free(json);
+    free(tiers);
+    crest_replay_free(r);
+    crest_policy_free(pol);
+}
+
+Test(replay, label_and_revenue_columns_from_the_header)
+{
+    crest_policy *pol = policy();
+    crest_replay_options o = {CREST_REPLAY_PERIOD_NONE, "Fraud", NULL, "Tax Rate", "Item Price"};
+    crest_replay *r = NULL;
+    crest_diag dg;
+    cr_assert_eq(crest_replay_create(pol, &o, &r, &dg), CREST_OK);
+    crest_str hdr[3] = {{"fraud", 5}, {" Tax Rate", 9}, {"Item Price", 10}};
+    cr_assert_eq(crest_replay_header(r, hdr, 3, &dg), CREST_OK);
+    crest_str cols[3] = {{"1", 1}, {"8.0", 3}, {"250", 3}};
+    crest_decl decl;
+    memset(&decl, 0, sizeof decl);
+    decl.cols = cols;
+    decl.n_cols = 3;
+    int y;
+    double rev;
+    crest_replay_read_label(r, &decl, &y, &rev);
+    cr_assert_eq(y, 1);
+    NEAR(rev, 20.0);
+    cols[0] = (crest_str){"", 0};
+    crest_replay_read_label(r, &decl, &y, &rev);
+    cr_assert_eq(y, -1);
+    NEAR(rev, 0.0);
+    crest_replay_free(r);
+    o.label = "no such column";
+    cr_assert_eq(crest_replay_create(pol, &o, &r, &dg), CREST_OK);
+    cr_assert_eq(crest_replay_header(r, hdr, 3, &dg), CREST_ERR_MISSING);
+    crest_replay_free(r);
+    crest_policy_free(pol);
+}
