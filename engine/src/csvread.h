@@ -55,5 +55,12 @@ int csvread_finish(csvread *r);
 /* Physical lines seen so far (a CRLF pair counts once). */
 unsigned long csvread_lines(const csvread *r);
 void csvread_free(csvread *r);
+/*
+ * Lines without a quote that start outside any record are split by the
+ * reader itself (memchr) instead of libcsv; the records are identical
+ * (tests/engine/test_csvread.c compares both on random input). 0 turns the
+ * fast path off: every byte goes through libcsv.
+ */
+void csvread_set_fast(csvread *r, int on);
 
 #endif
