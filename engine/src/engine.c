@@ -1125,13 +1125,15 @@ static int on_row(void *ctx, const csvread_row *row)
     const int inspect = drawn || forced_lane > CREST_RULES_LANE_NONE || max_hits;
     dec.inspect = inspect;
     dec.forced = forced_lane > 0 || max_hits;
+    int lane_rank = forced_lane;
+    if ((drawn || max_hits) && e->inspect_lane_rank > lane_rank)
+        lane_rank = e->inspect_lane_rank;
+    dec.lane = inspect ? lane_rank : 0;
     if (e->opt.decl_hook && e->opt.decl_hook(e->opt.hook_ctx, &d, &dec, row->line)) {
         set_fatal(e, CREST_ERR_INTERRUPTED, row->line, 0, "%s", "stopped by the caller");
         return 1;
     }
-    int lane_rank = forced_lane;
-    if ((drawn || max_hits) && e->inspect_lane_rank > lane_rank)
-        lane_rank = e->inspect_lane_rank;
+
     const char *lane = !inspect ? p->lane_release
                        : lane_rank == e->inspect_lane_rank ? p->lane_inspect
                                                            : crest_rules_lane_name((crest_rules_lane)lane_rank);

@@ -73,6 +73,7 @@ typedef struct crest_decision {
     double p_forced;    /* probability that criteria force a lane (1 when max hits is exceeded) */
     double u;           /* the keyed uniform */
     int inspect;        /* the decision (before any capacity deferral) */
+    int lane;           /* lane rank: 0 GREEN, 1 BLUE, 2 YELLOW, 3 ORANGE, 4 RED (before capacity) */
     int forced;         /* a criterion forced a lane, or max hits was exceeded */
 } crest_decision;
 
