@@ -313,6 +313,10 @@ static void count(crest_replay_metrics *m, const crest_decision *dec, int y, dou
         uint64_t *pt = path == 0 ? &t->forced : path == 1 ? &t->random : &t->risk;
         ++*pm;
         ++*pt;
+        if (dec->lane >= 0 && dec->lane < 5) {
+            m->lanes[dec->lane]++;
+            t->lanes[dec->lane]++;
+        }
         m->revenue_caught += revenue;
         t->revenue_caught += revenue;
         if (bad) {
@@ -711,10 +715,12 @@ static void json_metrics(textbuf *tb, const crest_replay *r, const crest_replay_
     jstr(tb, m->label);
     textbuf_printf(tb,
                    ",\"rows\":%llu,\"unlabelled\":%llu,\"illicit\":%llu,\"inspected\":%llu,\"hits\":%llu,"
-                   "\"by_path\":{\"forced\":%llu,\"random\":%llu,\"risk\":%llu},",
+                   "\"by_path\":{\"forced\":%llu,\"random\":%llu,\"risk\":%llu},"
+                   "\"by_lane\":{\"RED\":%llu,\"ORANGE\":%llu,\"YELLOW\":%llu,\"BLUE\":%llu},",
                    (unsigned long long)m->rows, (unsigned long long)m->unlabelled, (unsigned long long)m->illicit,
                    (unsigned long long)m->inspected, (unsigned long long)m->hits, (unsigned long long)m->forced,
-                   (unsigned long long)m->random, (unsigned long long)m->risk);
+                   (unsigned long long)m->random, (unsigned long long)m->risk, (unsigned long long)m->lanes[4],
+                   (unsigned long long)m->lanes[3], (unsigned long long)m->lanes[2], (unsigned long long)m->lanes[1]);
     jci(tb, "true_rate", m->true_rate);
     textbuf_puts(tb, ",");
     jci(tb, "ht_rate", m->ht_rate);
@@ -756,9 +762,12 @@ static void json_metrics(textbuf *tb, const crest_replay *r, const crest_replay_
         jstr(tb, crest_policy_tier_name(r->policy, t));
         textbuf_printf(tb,
                        ",\"rows\":%llu,\"inspected\":%llu,\"forced\":%llu,\"random\":%llu,\"risk\":%llu,"
+                       "\"by_lane\":{\"RED\":%llu,\"ORANGE\":%llu,\"YELLOW\":%llu,\"BLUE\":%llu},"
                        "\"illicit\":%llu,\"hits\":%llu,\"missed_illicit\":%llu",
                        (unsigned long long)tm->rows, (unsigned long long)tm->inspected,
                        (unsigned long long)tm->forced, (unsigned long long)tm->random, (unsigned long long)tm->risk,
+                       (unsigned long long)tm->lanes[4], (unsigned long long)tm->lanes[3],
+                       (unsigned long long)tm->lanes[2], (unsigned long long)tm->lanes[1],
                        (unsigned long long)tm->illicit, (unsigned long long)tm->hits,
                        (unsigned long long)tm->missed_illicit);
         jkey(tb, "revenue_caught", tm->revenue_caught);

@@ -63,6 +63,7 @@ extern const unsigned crest_replay_at_pct[CREST_REPLAY_N_AT]; /* 1, 2, 5, 10 */
 typedef struct crest_replay_tier_metrics {
     uint64_t rows, inspected;
     uint64_t forced, random, risk; /* inspections by path: forced > random > risk */
+    uint64_t lanes[5];             /* inspections by lane: GREEN (unused), BLUE, YELLOW, ORANGE, RED */
     uint64_t illicit, hits;        /* labelled illicit rows; of them inspected */
     uint64_t missed_illicit;       /* illicit rows left uninspected */
     double revenue_caught;
@@ -81,6 +82,7 @@ typedef struct crest_replay_metrics {
     uint64_t illicit; /* rows labelled illicit */
     uint64_t inspected, hits;
     uint64_t forced, random, risk;           /* inspections by path */
+    uint64_t lanes[5];                       /* inspections by lane (as crest_decision.lane) */
     uint64_t random_stream, random_stream_hits; /* rows with u < p_random (all inspected), and illicit */
     uint64_t zero_p_rows;    /* rows that could not be inspected (P(inspect) = 0): HT cannot see them */
     uint64_t aeo_missed_illicit; /* illicit rows left uninspected in tiers better than the base tier */
