@@ -177,9 +177,10 @@ static crest_status fd_write(void *ctx, const void *buf, size_t len)
 
 /* An output file written atomically: PATH.tmp.PID, renamed on commit. */
 typedef struct out_file {
-    const char *path;
+    const char *path; /* NULL: stdout or a non-regular file written directly */
     char tmp[4096];
     fd_sink sink;
+    int direct;       /* an opened non-regular file: close it at the end */
 } out_file;
 
 static int out_open(out_file *o, const char *path)
@@ -190,6 +191,19 @@ static int out_open(out_file *o, const char *path)
     if (!path || strcmp(path, "-") == 0) {
         o->path = NULL;
         o->sink.fd = STDOUT_FILENO;
+        return 0;
+    }
+    /* Not a regular file (/dev/null, a FIFO, a terminal): write to it directly;
+     * a temporary file renamed over it would replace the device itself. */
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        o->path = NULL;
+        o->sink.fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (o->sink.fd < 0) {
+            fprintf(stderr, "%s: cannot open %s: %s\n", prog, path, strerror(errno));
+            return -1;
+        }
+        o->direct = 1;
         return 0;
     }
     snprintf(o->tmp, sizeof o->tmp, "%s.tmp.%ld", path, (long)getpid());
@@ -203,6 +217,11 @@ static int out_open(out_file *o, const char *path)
 
 static int out_commit(out_file *o)
 {
+    if (o->direct) {
+        close(o->sink.fd);
+        o->direct = 0;
+        return 0;
+    }
     if (!o->path)
         return 0;
     int rc = 0;
@@ -226,6 +245,11 @@ static int out_commit(out_file *o)
 
 static void out_abort(out_file *o)
 {
+    if (o->direct) {
+        close(o->sink.fd);
+        o->direct = 0;
+        return;
+    }
     if (!o->path)
         return;
     if (o->sink.fd >= 0)

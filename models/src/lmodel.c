@@ -9,6 +9,7 @@
  * models/README.md.
  */
 #include "crest/crest_lmodel.h"
+#include "crest/crest_keyhash.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -132,53 +133,10 @@ static uint64_t fnv1a(const char *p, size_t n)
     return h;
 }
 
-#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND                                                                                             \
-    do {                                                                                                     \
-        v0 += v1;                                                                                            \
-        v1 = ROTL(v1, 13);                                                                                   \
-        v1 ^= v0;                                                                                            \
-        v0 = ROTL(v0, 32);                                                                                   \
-        v2 += v3;                                                                                            \
-        v3 = ROTL(v3, 16);                                                                                   \
-        v3 ^= v2;                                                                                            \
-        v0 += v3;                                                                                            \
-        v3 = ROTL(v3, 21);                                                                                   \
-        v3 ^= v0;                                                                                            \
-        v2 += v1;                                                                                            \
-        v1 = ROTL(v1, 17);                                                                                   \
-        v1 ^= v2;                                                                                            \
-        v2 = ROTL(v2, 32);                                                                                   \
-    } while (0)
-
-/* SipHash-2-4 of (p, n) under the 128-bit key (k0, k1). */
+/* SipHash-2-4 of (p, n) under the key (k0, k1): crest's keyed hash (crest_keyhash.h). */
 static uint64_t siphash24(uint64_t k0, uint64_t k1, const unsigned char *p, size_t n)
 {
-    uint64_t v0 = 0x736f6d6570736575ull ^ k0, v1 = 0x646f72616e646f6dull ^ k1;
-    uint64_t v2 = 0x6c7967656e657261ull ^ k0, v3 = 0x7465646279746573ull ^ k1;
-    const size_t end = n - (n % 8);
-    for (size_t i = 0; i < end; i += 8) {
-        uint64_t m = 0;
-        for (int j = 0; j < 8; j++)
-            m |= (uint64_t)p[i + (size_t)j] << (8 * j);
-        v3 ^= m;
-        SIPROUND;
-        SIPROUND;
-        v0 ^= m;
-    }
-    uint64_t b = (uint64_t)n << 56;
-    for (size_t j = 0; j < n % 8; j++)
-        b |= (uint64_t)p[end + j] << (8 * j);
-    v3 ^= b;
-    SIPROUND;
-    SIPROUND;
-    v0 ^= b;
-    v2 ^= 0xff;
-    SIPROUND;
-    SIPROUND;
-    SIPROUND;
-    SIPROUND;
-    return v0 ^ v1 ^ v2 ^ v3;
+    return crest_keyhash_siphash24(k0, k1, p, n);
 }
 
 static double logit_of(double p)

@@ -24,7 +24,8 @@ chmod +x "$work/crest"
 [ $# -gt 0 ] || set -- "$HERE"/cases/*/
 status=0
 for case in "$@"; do
-  case=${case%/}
+  # run_case.sh changes directory before it reads expected.*: pass an absolute path.
+  case=$(cd "$case" && pwd) || { status=1; continue; }
   rm -f "$work"/valgrind.*.log
   if sh "$HERE/run_case.sh" "$work/crest" "$SRC" "$case" > "$work/out" 2>&1; then
     echo "valgrind $(basename "$case"): ok"
