@@ -246,8 +246,8 @@ static double xfeat_value(const xfeat *f, const crest_decl *d)
     }
     if (f->op == XF_LOG)
         v = v > 0 ? log(v) : NAN;
-    else if (f->op == XF_CAT && !isnan(v) && v != floor(v))
-        v = NAN;
+    /* XF_CAT: the code goes to the model as a number; the evaluator treats it
+     * exactly as XGBoost does (truncation, invalid codes to the left branch). */
     return v;
 }
 

@@ -47,8 +47,10 @@ typedef struct crest_risk_config {
      * model file was fitted on another spec (NULL accepts the file's).
      * XGBoost: the mapping from declaration fields to the model's features, in
      * the model's feature order: comma-separated `num:FIELD`, `log:FIELD`
-     * (natural log, missing when ≤ 0) or `cat:FIELD` (an integer category
-     * code), where FIELD is a canonical field, `unit_value`, or `col(Header)`.
+     * (natural log, missing when ≤ 0) or `cat:FIELD` (a category code, handed
+     * to the model as XGBoost would: fractional codes truncate), where FIELD is
+     * a canonical field, `unit_value`, or `col(Header)`. Empty or non-numeric
+     * values are missing (NaN: the tree's default direction).
      */
     const char *model_features;
     double bias;         /* z offset */
