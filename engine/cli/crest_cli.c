@@ -94,6 +94,9 @@ static void usage_run(FILE *f)
             "                    write on another; the output is the same byte for byte\n"
             "  -q, --quiet       no summary or progress on stderr (errors still printed)\n"
             "  --no-progress     no progress bar (it is shown only when stderr is a terminal)\n"
+            "  --no-formula-guard  copy pass-through cells as they are; by default a cell that a\n"
+            "                    spreadsheet would run as a formula (=, +, -, @ and not a\n"
+            "                    number) gets a leading ' ([output] formula_guard)\n"
             "\n"
             "Output columns: decl_id, tier, tier_source (registry:enterprise_id,\n"
             "registry:declarant_id, feed, default), p (selection probability), u (the keyed\n"
@@ -457,6 +460,8 @@ static int cmd_run(int argc, char **argv)
             quiet = 1;
         } else if (!strcmp(a, "--no-progress")) {
             show_progress = 0;
+        } else if (!strcmp(a, "--no-formula-guard")) {
+            opt.formula_guard_override = 0;
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage_run(stdout);
             return EXIT_OK;

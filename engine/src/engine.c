@@ -114,6 +114,7 @@ struct crest_engine {
     tier_cache_entry tier_cache[TIER_CACHE];
     unsigned tier_cache_next;
     uint64_t bytes_fed; /* feeding thread's count */
+    int formula_guard;
     int pipe_done;
 
     crest_run_stats stats;
@@ -140,6 +141,7 @@ crest_run_options crest_run_options_default(void)
     o.format = CREST_FORMAT_CSV;
     o.input_name = "<input>";
     o.passthrough_override = -1;
+    o.formula_guard_override = -1;
     o.decide = 1;
     return o;
 }
@@ -793,6 +795,29 @@ static int capacity_flush(crest_engine *e)
     return 0;
 }
 
+/*
+ * A cell a spreadsheet would evaluate: it starts with '=', '+', '-', '@', a tab
+ * or a CR (OWASP's list) and is not simply a number ("-12.5" stays as it is).
+ */
+static int looks_like_formula(crest_str f)
+{
+    if (!f.len)
+        return 0;
+    const char c = f.ptr[0];
+    if (c != '=' && c != '+' && c != '-' && c != '@' && c != '\t' && c != '\r')
+        return 0;
+    if ((c == '-' || c == '+') && f.len < 64) {
+        char buf[64];
+        memcpy(buf, f.ptr, f.len);
+        buf[f.len] = '\0';
+        char *end;
+        (void)strtod(buf, &end);
+        if (end != buf && *end == '\0')
+            return 0;
+    }
+    return 1;
+}
+
 /* A record equal to the header (a BOM allowed on its first field). */
 static int is_repeated_header(const crest_engine *e, const csvread_row *row)
 {
@@ -1254,7 +1279,13 @@ static int on_row(void *ctx, const csvread_row *row)
         for (size_t k = 0; k < e->n_pass; k++) {
             const crest_str *f = &row->fields[e->pass_cols[k]];
             outbuf_putc(o, ',');
-            outbuf_csv_field(o, f->ptr, f->len, ',');
+            if (e->formula_guard && looks_like_formula(*f)) {
+                /* Spreadsheet safety: a leading ' makes the cell text, not a formula. */
+                outbuf_csv_field_prefixed(o, '\'', f->ptr, f->len, ',');
+                e->stats.formulas_guarded++;
+            } else {
+                outbuf_csv_field(o, f->ptr, f->len, ',');
+            }
         }
         outbuf_putc(o, '\n');
     } else {
@@ -1304,6 +1335,7 @@ crest_status crest_engine_create(const crest_policy *policy, const crest_registr
         e->opt.input_name = "<input>";
     e->passthrough = options->passthrough_override >= 0 ? (crest_passthrough)options->passthrough_override
                                                         : policy->passthrough;
+    e->formula_guard = options->formula_guard_override >= 0 ? options->formula_guard_override : policy->formula_guard;
     textbuf_init(&e->notes);
     crest_diag_clear(&e->diag);
     e->stats.n_tiers = policy->n_tiers;

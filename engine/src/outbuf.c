@@ -55,7 +55,19 @@ void outbuf_puts(outbuf *o, const char *s)
     outbuf_write(o, s, strlen(s));
 }
 
+static void csv_field(outbuf *o, char prefix, const char *s, size_t n, char delimiter);
+
 void outbuf_csv_field(outbuf *o, const char *s, size_t n, char delimiter)
+{
+    csv_field(o, 0, s, n, delimiter);
+}
+
+void outbuf_csv_field_prefixed(outbuf *o, char prefix, const char *s, size_t n, char delimiter)
+{
+    csv_field(o, prefix, s, n, delimiter);
+}
+
+static void csv_field(outbuf *o, char prefix, const char *s, size_t n, char delimiter)
 {
     int quote = 0;
     for (size_t i = 0; i < n; i++) {
@@ -66,10 +78,14 @@ void outbuf_csv_field(outbuf *o, const char *s, size_t n, char delimiter)
         }
     }
     if (!quote) {
+        if (prefix)
+            outbuf_putc(o, prefix);
         outbuf_write(o, s, n);
         return;
     }
     outbuf_putc(o, '"');
+    if (prefix)
+        outbuf_putc(o, prefix);
     size_t start = 0;
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '"') {

@@ -32,6 +32,8 @@ static inline void outbuf_putc(outbuf *o, char c)
 void outbuf_puts(outbuf *o, const char *s);
 /* A CSV field, quoted only when it holds the delimiter, a quote, CR or LF. */
 void outbuf_csv_field(outbuf *o, const char *s, size_t n, char delimiter);
+/* The same with one character before the text, inside the quotes if any. */
+void outbuf_csv_field_prefixed(outbuf *o, char prefix, const char *s, size_t n, char delimiter);
 /* A JSON string literal with escapes (input assumed valid UTF-8). */
 void outbuf_json_string(outbuf *o, const char *s, size_t n);
 /* x ≥ 0 with a fixed number of decimals (1..9), as printf("%.Nf"). Hot path. */

@@ -527,7 +527,9 @@ static crest_status parse_text(crest_policy *p, const char *text, size_t len, pa
             }
             break;
         case SEC_OUTPUT:
-            if (KEY("passthrough")) {
+            if (KEY("formula_guard")) {
+                st = parse_bool(cx, v, vn, "formula_guard", &p->formula_guard);
+            } else if (KEY("passthrough")) {
                 if (label_equal(v, vn, "all", 3))
                     p->passthrough = CREST_PASSTHROUGH_ALL;
                 else if (label_equal(v, vn, "unmapped", 8))
@@ -537,7 +539,7 @@ static crest_status parse_text(crest_policy *p, const char *text, size_t len, pa
                 else
                     return fail(cx, v, CREST_ERR_INVALID, "passthrough is all, unmapped or none");
             } else {
-                return fail(cx, key, CREST_ERR_SYNTAX, "unknown key '%s' in [output]; expected passthrough",
+                return fail(cx, key, CREST_ERR_SYNTAX, "unknown key '%s' in [output]; expected passthrough or formula_guard",
                             keyz);
             }
             break;
@@ -914,7 +916,8 @@ static crest_status render_canonical(crest_policy *p)
     if (p->reject_duplicate_ids)
         textbuf_puts(&tb, "duplicate_ids = reject\n");
     static const char *const pt[] = {"all", "unmapped", "none"};
-    textbuf_printf(&tb, "\n[output]\npassthrough = %s\n", pt[p->passthrough]);
+    textbuf_printf(&tb, "\n[output]\npassthrough = %s\nformula_guard = %s\n", pt[p->passthrough],
+                   p->formula_guard ? "yes" : "no");
     if (p->criteria_path) {
         textbuf_printf(&tb, "\n[rules]\ncriteria = %s\n", p->criteria_path);
         textbuf_printf(&tb, "criteria_hash = %016llx\n", (unsigned long long)p->criteria_hash);
@@ -1002,6 +1005,7 @@ static crest_status parse_in_dir(const char *text, size_t len, const char *name,
     p->fit_smoothing = 20.0;
     p->fit_folds = 5;
     p->max_step = 0.5;
+    p->formula_guard = 1;
     if (!(p->source_text = dup_range(text, len))) {
         crest_policy_free(p);
         return crest_diag_set(diag, CREST_ERR_NOMEM, name, 0, 0, "out of memory loading the policy");

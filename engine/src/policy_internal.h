@@ -64,6 +64,7 @@ struct crest_policy {
     size_t max_record_bytes;
     char delimiter;
     int reject_duplicate_ids; /* [input] duplicate_ids = reject */
+    int formula_guard;        /* [output] formula_guard: neutralise =, +, -, @ cells of pass-through text */
     crest_passthrough passthrough;
 
     /* [rules], [model], [risk]: the risk layer (models/). Paths are resolved

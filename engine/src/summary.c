@@ -145,6 +145,10 @@ char *crest_summary_text(const crest_policy *p, const crest_run_stats *s, const 
         textbuf_printf(&tb, "\ncapacity %lu RED per office and day: %llu deferred to BLUE (CAPACITY), %llu over the cap "
                             "that could not be deferred (OVERFLOW)",
                        p->red_per_office_day, (unsigned long long)s->deferred, (unsigned long long)s->overflow);
+    if (s->formulas_guarded)
+        textbuf_printf(&tb, "\n%llu pass-through cells began like a spreadsheet formula and got a leading ' "
+                            "(--no-formula-guard to keep them as they are)",
+                       (unsigned long long)s->formulas_guarded);
     if (s->regex_limit_hits)
         textbuf_printf(&tb, "\nregex match limit hit %llu times (counted as no match)",
                        (unsigned long long)s->regex_limit_hits);

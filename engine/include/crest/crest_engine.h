@@ -98,6 +98,7 @@ typedef struct crest_run_options {
     crest_format format;     /* of the decisions */
     const char *input_name;  /* for messages, e.g. a path or "<stdin>" */
     int passthrough_override; /* -1: policy's [output] passthrough; else a crest_passthrough */
+    int formula_guard_override; /* -1: policy's [output] formula_guard; 0 off; 1 on */
     size_t output_buffer_bytes; /* 0: 64 KiB */
     /*
      * 2: parse in the caller's thread and decide and write in a second one
@@ -153,6 +154,7 @@ typedef struct crest_run_stats {
     uint64_t selected_forced;   /* a criterion forced a lane */
     uint64_t selected_max_hits; /* more criteria hit than max_hits */
     uint64_t regex_limit_hits;  /* regex evaluations stopped by a PCRE2 match/depth limit */
+    uint64_t formulas_guarded;  /* pass-through cells prefixed with ' (spreadsheet safety) */
     uint64_t deferred;          /* capacity: RED selections deferred to BLUE (reason CAPACITY) */
     uint64_t overflow;          /* capacity: RED selections over the cap that may not be deferred */
     uint64_t bytes_in;
