@@ -65,7 +65,11 @@ struct csvread {
     int bom_done;
 
     int stop;   /* the callback's stop value */
-    int fast;   /* take the quote-free line fast path (identical results) */
+    int fast;   /* take the single-line fast path (identical results) */
+    crest_str *split; /* fast path: the line's fields */
+    size_t n_split, split_cap;
+    unsigned char *unesc; /* fast path: unescaped quoted fields */
+    size_t unesc_cap;
     int oom;
 };
 
@@ -121,6 +125,8 @@ void csvread_free(csvread *r)
     free(r->fbuf);
     free(r->fofs);
     free(r->views);
+    free(r->split);
+    free(r->unesc);
     free(r);
 }
 
@@ -265,6 +271,82 @@ static void count_line_end(csvread *r, unsigned char term, size_t piece_len)
     }
 }
 
+/*
+ * Split one line (without its terminator) into fields the way libcsv does in
+ * strict mode with no space trimming, or return 0 when libcsv must see it: a
+ * quote inside an unquoted field, text after a closing quote, or an open
+ * quote at the end of the line (the record continues). Quoted fields without
+ * "" are views into the line; with "" they are unescaped into r->unesc.
+ * Hot path: memchr jumps, no allocation after warm-up.
+ */
+static int fast_split(csvread *r, const unsigned char *s, size_t n)
+{
+    if (grow((void **)&r->unesc, &r->unesc_cap, n + 1, 1) != 0) {
+        r->oom = 1;
+        return 0;
+    }
+    size_t n_split = 0, unesc_len = 0;
+    const unsigned char *p = s, *end = s + n;
+    const unsigned char delim = r->delimiter;
+    for (;;) {
+        if (n_split == r->split_cap &&
+            grow((void **)&r->split, &r->split_cap, n_split + 1, sizeof *r->split) != 0) {
+            r->oom = 1;
+            return 0;
+        }
+        crest_str *f = &r->split[n_split++];
+        if (p < end && *p == '"') {
+            /* Quoted: up to the quote that is not doubled. */
+            const unsigned char *q = p + 1;
+            const unsigned char *seg = q;
+            char *out = (char *)r->unesc + unesc_len;
+            size_t out_len = 0;
+            int escaped = 0;
+            for (;;) {
+                const unsigned char *qq = memchr(q, '"', (size_t)(end - q));
+                if (!qq)
+                    return 0; /* the quote is not closed on this line */
+                if (qq + 1 < end && qq[1] == '"') {
+                    memcpy(out + out_len, seg, (size_t)(qq + 1 - seg));
+                    out_len += (size_t)(qq + 1 - seg);
+                    escaped = 1;
+                    q = seg = qq + 2;
+                    continue;
+                }
+                if (escaped) {
+                    memcpy(out + out_len, seg, (size_t)(qq - seg));
+                    out_len += (size_t)(qq - seg);
+                    f->ptr = out;
+                    f->len = out_len;
+                    unesc_len += out_len;
+                } else {
+                    f->ptr = (const char *)(p + 1);
+                    f->len = (size_t)(qq - p - 1);
+                }
+                p = qq + 1;
+                break;
+            }
+            if (p == end)
+                break;
+            if (*p != delim)
+                return 0; /* text after the closing quote: libcsv reports it */
+            p++;
+            continue;
+        }
+        const unsigned char *d = memchr(p, delim, (size_t)(end - p));
+        const unsigned char *fe = d ? d : end;
+        if (memchr(p, '"', (size_t)(fe - p)))
+            return 0; /* a quote inside an unquoted field */
+        f->ptr = (const char *)p;
+        f->len = (size_t)(fe - p);
+        if (!d)
+            break;
+        p = d + 1;
+    }
+    r->n_split = n_split;
+    return 1;
+}
+
 /* One piece: bytes up to and including the first CR or LF (or the chunk end). */
 static void process_piece(csvread *r, const unsigned char *s, size_t n, int has_term)
 {
@@ -297,22 +379,16 @@ static void process_piece(csvread *r, const unsigned char *s, size_t n, int has_
         r->skip_line = r->record_line;
         r->skip_column = 1;
     } else if (r->fast && has_term && !r->in_record && r->parser.pstate == LIBCSV_ROW_NOT_BEGUN &&
-               !memchr(s, '"', n)) {
-        /* Fast path, identical to libcsv for this case: a whole line, outside
-         * any record, without a quote. Fields are the delimiter-separated
-         * pieces; a line of only its terminator is no record. */
-        if (n > 1 || (s[0] != '\n' && s[0] != '\r')) {
+               (n == 1 || fast_split(r, s, n - 1))) {
+        /* Fast path, identical to libcsv for this case (a whole line, outside
+         * any record, in valid strict RFC 4180); anything else — broken
+         * quoting, a record that goes on past the line — is left to libcsv. A
+         * line of only its terminator is no record. */
+        if (n > 1) {
             raw_append(r, s, n);
             r->in_record = 1;
-            const unsigned char *f = s, *end = s + n - 1;
-            for (;;) {
-                const unsigned char *d = memchr(f, r->delimiter, (size_t)(end - f));
-                const unsigned char *fe = d ? d : end;
-                on_field((void *)f, (size_t)(fe - f), r);
-                if (!d)
-                    break;
-                f = d + 1;
-            }
+            for (size_t i = 0; i < r->n_split; i++)
+                on_field((void *)r->split[i].ptr, r->split[i].len, r);
             on_row(term, r);
         }
     } else {

@@ -436,16 +436,7 @@ static void reject(crest_engine *e, const csvread_row *row, crest_reject_reason 
 
 static double parse_number(crest_str s)
 {
-    char buf[64];
-    if (s.len == 0 || s.len >= sizeof buf)
-        return NAN;
-    memcpy(buf, s.ptr, s.len);
-    buf[s.len] = '\0';
-    char *end;
-    double d = strtod(buf, &end);
-    if (end == buf || *end != '\0' || !isfinite(d))
-        return NAN;
-    return d;
+    return crest_parse_number(s.ptr, s.len);
 }
 
 static char parse_direction(crest_str s)
@@ -525,10 +516,16 @@ static void reason_add(reason_buf *rb, const char *code, const char *detail)
     if (!code || rb->len + 1 >= sizeof rb->text)
         return;
     const size_t start = rb->len;
-    int n = snprintf(rb->text + rb->len, sizeof rb->text - rb->len, "%s%s%s%s%s", rb->len ? ";" : "", code,
-                     detail ? "[" : "", detail ? detail : "", detail ? "]" : "");
-    if (n > 0)
-        rb->len = rb->len + (size_t)n < sizeof rb->text ? rb->len + (size_t)n : sizeof rb->text - 1;
+    /* Appends without printf (hot path); cut at the buffer's end. */
+    const char *parts[5] = {rb->len ? ";" : "", code, detail ? "[" : "", detail ? detail : "", detail ? "]" : ""};
+    for (int k = 0; k < 5; k++) {
+        size_t pl = strlen(parts[k]);
+        if (rb->len + pl >= sizeof rb->text)
+            pl = sizeof rb->text - 1 - rb->len;
+        memcpy(rb->text + rb->len, parts[k], pl);
+        rb->len += pl;
+    }
+    rb->text[rb->len] = '\0';
     /* Rule ids come from a spreadsheet: keep separators out of the field. */
     for (size_t i = start + (start ? 1 : 0); i < rb->len; i++)
         if (rb->text[i] == ';' || rb->text[i] == ',' || rb->text[i] == '"' || rb->text[i] == '\n' ||
@@ -602,7 +599,9 @@ const crest_window_stats *crest_engine_windows(const crest_engine *e, size_t *n)
 static void render_middle(outbuf *o, int fmt_csv, int inspect, const char *lane, const char *reasons, size_t rl)
 {
     if (fmt_csv) {
-        outbuf_printf(o, "%s,%s,", inspect ? "INSPECT" : "RELEASE", lane);
+        outbuf_puts(o, inspect ? "INSPECT," : "RELEASE,");
+        outbuf_puts(o, lane);
+        outbuf_putc(o, ',');
         outbuf_csv_field(o, reasons, rl, ',');
         return;
     }
@@ -1226,9 +1225,15 @@ static int on_row(void *ctx, const csvread_row *row)
         reason_add(&rb, "MRA", NULL);
     char score_text[32] = "";
     if (rr) {
-        /* %.4f by integer arithmetic (hot path); the score is in (0, 1). */
+        /* %.4f without printf (hot path); the score is in (0, 1]. */
         const unsigned v = (unsigned)(rr->score * 1e4 + 0.5);
-        snprintf(score_text, sizeof score_text, "%u.%04u", v / 10000, v % 10000);
+        score_text[0] = (char)('0' + v / 10000);
+        score_text[1] = '.';
+        score_text[2] = (char)('0' + v / 1000 % 10);
+        score_text[3] = (char)('0' + v / 100 % 10);
+        score_text[4] = (char)('0' + v / 10 % 10);
+        score_text[5] = (char)('0' + v % 10);
+        score_text[6] = '\0';
     }
     const char *source = src == SRC_FEED ? "feed"
                          : src == SRC_DEFAULT

@@ -4,8 +4,10 @@
  */
 #include "crest/crest_base.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char *crest_status_name(crest_status status)
@@ -76,4 +78,51 @@ int crest_field_from_name(const char *name, size_t name_len)
             return i;
     }
     return -1;
+}
+
+double crest_parse_number(const char *text, size_t len)
+{
+    static const double pow10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                     1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    if (!text || len == 0)
+        return NAN;
+    /* Fast path: [+-]digits[.digits], mantissa below 2^53, at most 22 decimals. */
+    size_t i = 0;
+    int neg = 0;
+    if (text[0] == '-' || text[0] == '+') {
+        neg = text[0] == '-';
+        i = 1;
+    }
+    uint64_t m = 0;
+    int digits = 0, frac = 0, seen_point = 0, ok = i < len;
+    for (; i < len && ok; i++) {
+        const char c = text[i];
+        if (c >= '0' && c <= '9') {
+            if (digits < 19) {
+                m = m * 10 + (uint64_t)(c - '0');
+                if (m || seen_point)
+                    digits += m != 0;
+            } else {
+                ok = 0;
+            }
+            frac += seen_point;
+        } else if (c == '.' && !seen_point) {
+            seen_point = 1;
+        } else {
+            ok = 0;
+        }
+    }
+    if (ok && (len > (size_t)(neg || text[0] == '+') + (size_t)seen_point) && m < (UINT64_C(1) << 53) &&
+        frac <= 22) {
+        const double v = (double)m / pow10[frac];
+        return neg ? -v : v;
+    }
+    char buf[64];
+    if (len >= sizeof buf)
+        return NAN;
+    memcpy(buf, text, len);
+    buf[len] = '\0';
+    char *end;
+    const double d = strtod(buf, &end);
+    return (end == buf || *end != '\0' || !isfinite(d)) ? NAN : d;
 }

@@ -218,14 +218,7 @@ void crest_risk_scratch_free(crest_risk_scratch *s)
 
 static double parse_num(crest_str s)
 {
-    char buf[64];
-    if (!s.ptr || s.len == 0 || s.len >= sizeof buf)
-        return NAN;
-    memcpy(buf, s.ptr, s.len);
-    buf[s.len] = '\0';
-    char *end;
-    double d = strtod(buf, &end);
-    return (end == buf || *end || !isfinite(d)) ? NAN : d;
+    return crest_parse_number(s.ptr, s.len);
 }
 
 static double xfeat_value(const xfeat *f, const crest_decl *d)

@@ -188,14 +188,15 @@ Test(csvread, empty_input)
  */
 Test(csvread, fast_path_matches_libcsv_on_random_input)
 {
-    static const char *alphabet[] = {"a", "b", ",", ",", "\"", "\"\"", "\n", "\r\n", "\r", " ", "é", "xxxxxxxxxx"};
+    static const char *alphabet[] = {"a", "b", ",", ",", "\"", "\"\"", "\n", "\r\n", "\r", " ", "é",
+                                     "xxxxxxxxxx", ",\"", "\",", "\"q\"", "\"a,b\"", "\"x\"\"y\""};
     char in[4096];
-    for (unsigned seed = 1; seed <= 3000; seed++) {
+    for (unsigned seed = 1; seed <= 20000; seed++) {
         srand(seed);
         size_t n = 0;
         const size_t target = (size_t)(rand() % 600);
         while (n < target) {
-            const char *t = alphabet[rand() % 12];
+            const char *t = alphabet[rand() % 17];
             size_t tl = strlen(t);
             memcpy(in + n, t, tl);
             n += tl;

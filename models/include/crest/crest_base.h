@@ -107,6 +107,15 @@ const char *crest_field_name(crest_field field);
 /* Field for a canonical name (exact, case-sensitive); -1 when unknown. */
 int crest_field_from_name(const char *name, size_t name_len);
 
+/*
+ * A decimal number as strtod reads it, or NaN when the text is empty, not
+ * entirely a number, or not finite (so "1e309" and "NaN" are missing values).
+ * Plain decimals (sign, up to 19 digits, at most 22 after the point) take an
+ * exact fast path (m / 10^k is correctly rounded, as strtod); anything else
+ * goes to strtod itself. Hot path: no allocation.
+ */
+double crest_parse_number(const char *text, size_t len);
+
 /* Sentinel for a missing or unparseable date. */
 #define CREST_DATE_NONE INT32_MIN
 
