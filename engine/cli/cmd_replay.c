@@ -11,8 +11,8 @@
  * every row (it must score a period again after each refit).
  *
  * Writes into the report directory: replay.json, periods.csv, tiers.csv,
- * gain.csv, gnuplot scripts and data, plots when gnuplot is in PATH, and
- * index.html. No timestamps: the same inputs give the same bytes.
+ * gain.csv (with --simulate: simulate.csv, simulate.json), gnuplot scripts
+ * and data, plots when gnuplot is in PATH, and index.html. No timestamps: the same inputs give the same bytes.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -30,6 +30,7 @@
 #include "crest/crest.h"
 #include "crest/crest_lmodel.h"
 #include "crest/crest_replay.h"
+#include "crest/crest_simulate.h"
 
 #include "cli_common.h"
 
@@ -46,7 +47,8 @@ static void usage_replay(FILE *f)
             "               [--no-progress] HISTORY.csv|-\n"
             "  crest replay --simulate --policy P.conf [--train TRAIN.csv] [--registry FILE]\n"
             "               [--label COLUMN] [--revenue ... as above] [--period week]\n"
-            "               [--rate 0.05] [--final-rate R] [--explore 0.1] [--report DIR] HISTORY.csv\n"
+            "               [--rate R] [--final-rate R1 [--decay linear|exp] [--decay-periods K]]\n"
+            "               [--explore 0.1] [--report DIR] [--plots ...] HISTORY.csv|-\n"
             "\n"
             "Replay answers \"what would this policy have caught, at what cost, and did the AEO\n"
             "ratio hold?\" on a history with ground-truth labels. Every policy decides every row\n"
@@ -73,19 +75,22 @@ static void usage_replay(FILE *f)
             "                     svg or none; without gnuplot the data and scripts are written\n"
             "  --no-progress      no progress line (it shows only when stderr is a terminal)\n"
             "\n"
-            "Simulation (--simulate): the history's periods in date order; in each, a budget of\n"
-            "ceil(rate x rows) inspections: the top (1 - explore) share by the current model's\n"
-            "score, the rest uniformly at random (keyed draw) among the others; only inspected\n"
-            "rows reveal their label; the model ([model] features of the policy) is refitted\n"
-            "after each period on all labels revealed so far (plus --train, fully labelled).\n"
-            "Without a model yet, the whole budget is random. --final-rate makes the rate decay\n"
-            "linearly from --rate in the first period to it in the last. The report gives per\n"
-            "period precision, recall, revenue share and the oracle-normalised precision and\n"
-            "revenue (divided by what a perfect selector gets at the same budget), with\n"
-            "13-period moving averages.\n"
+            "Simulation (--simulate): the history's periods (default week) in date order; in\n"
+            "each, a budget of ceil(rate x rows) inspections: the top (1 - explore) share by the\n"
+            "score of a model fitted on the labels revealed so far, the rest uniformly at random\n"
+            "(keyed draw on the policy seed and decl_id) among the others; only inspected rows\n"
+            "reveal their label; the model ([model] features of the policy) is refitted before\n"
+            "each period on all labels revealed so far (plus --train, fully labelled). Without a\n"
+            "model yet (the first period) the whole budget is random. --rate is constant (default\n"
+            "0.05) unless --final-rate is given: the rate then goes from --rate in the first period\n"
+            "to --final-rate after --decay-periods K periods (default: in the last), linearly or\n"
+            "geometrically (--decay exp), and stays there. Per period and in total: precision,\n"
+            "recall, revenue caught and its share, and the oracle-normalised precision and\n"
+            "revenue (divided by what a perfect selector gets with the same budget), with\n"
+            "13-period moving averages. The whole history is held in memory.\n"
             "\n"
-            "Files in DIR: replay.json, periods.csv, tiers.csv, gain.csv (or simulation.csv,\n"
-            "simulation.json), *.gp gnuplot scripts with their .dat files, the plots, index.html.\n"
+            "Files in DIR: replay.json, periods.csv, tiers.csv, gain.csv (--simulate: simulate.csv,\n"
+            "simulate.json), plots.gp with its .dat files, the plots, index.html.\n"
             "The same inputs give byte-identical files. Ctrl-C writes what is done and marks the\n"
             "report partial (exit 130).\n"
             "\n"
@@ -122,6 +127,8 @@ typedef struct replay_args {
     const char *plots;
     int no_progress, simulate;
     double rate, final_rate, explore;
+    int decay_exp;           /* --decay exp */
+    unsigned decay_periods;  /* --decay-periods K (0: to the last period) */
 } replay_args;
 
 static int parse_double(const char *name, const char *v, double lo, double hi, double *out)
@@ -202,6 +209,23 @@ static int parse_args(int argc, char **argv, replay_args *a)
             double *dst = !strcmp(o, "--rate") ? &a->rate : !strcmp(o, "--final-rate") ? &a->final_rate : &a->explore;
             if (parse_double(o, v, 0, 1, dst) != 0)
                 return -1;
+        } else if (!strcmp(o, "--decay")) {
+            if (!(v = arg_value(argc, argv, &i, o)))
+                return -1;
+            if (strcmp(v, "linear") && strcmp(v, "exp")) {
+                fprintf(stderr, "%s: --decay is linear or exp, not '%s'\n", prog, v);
+                return -1;
+            }
+            a->decay_exp = !strcmp(v, "exp");
+        } else if (!strcmp(o, "--decay-periods")) {
+            double k;
+            if (!(v = arg_value(argc, argv, &i, o)) || parse_double(o, v, 1, 1e6, &k) != 0)
+                return -1;
+            if (k != floor(k)) {
+                fprintf(stderr, "%s: --decay-periods needs a whole number of periods, not '%s'\n", prog, v);
+                return -1;
+            }
+            a->decay_periods = (unsigned)k;
         } else if (o[0] == '-' && o[1] != '\0') {
             fprintf(stderr, "%s: unknown option '%s' (see `crest replay --help`)\n", prog, o);
             return -1;
@@ -236,10 +260,12 @@ static int parse_args(int argc, char **argv, replay_args *a)
             fprintf(stderr, "%s: --simulate needs periods (day, week or month)\n", prog);
             return -1;
         }
-        if (a->final_rate < 0)
-            a->final_rate = a->rate;
-    } else if (a->train) {
-        fprintf(stderr, "%s: --train is for --simulate\n", prog);
+        if (a->final_rate < 0 && (a->decay_periods || a->decay_exp)) {
+            fprintf(stderr, "%s: --decay and --decay-periods need --final-rate\n", prog);
+            return -1;
+        }
+    } else if (a->train || a->final_rate >= 0 || a->decay_periods || a->decay_exp) {
+        fprintf(stderr, "%s: --train, --final-rate, --decay and --decay-periods are for --simulate\n", prog);
         return -1;
     }
     return 0;
@@ -895,9 +921,317 @@ int cmd_replay(int argc, char **argv)
 
 /* ------------------------------------------------------------ simulation */
 
+/* The engine hooks of the simulation: labels through a replay accumulator's
+ * column resolution, rows into the simulation. */
+typedef struct sim_ctx {
+    crest_sim *sim;
+    crest_replay *rep;
+    int train;
+    int failed;
+    uint64_t unlabelled;
+    crest_diag diag;
+} sim_ctx;
+
+static int sim_header(void *ctx, const crest_str *header, size_t n_cols)
+{
+    sim_ctx *c = ctx;
+    if (crest_replay_header(c->rep, header, n_cols, &c->diag) != CREST_OK ||
+        crest_sim_header(c->sim, header, n_cols, &c->diag) != CREST_OK) {
+        c->failed = 1;
+        return 1;
+    }
+    return 0;
+}
+
+static int sim_decl(void *ctx, const crest_decl *d, const crest_decision *dec, unsigned long line)
+{
+    (void)dec;
+    sim_ctx *c = ctx;
+    int y;
+    double revenue;
+    crest_replay_read_label(c->rep, d, &y, &revenue);
+    c->unlabelled += y < 0;
+    const crest_status st = crest_sim_add(c->sim, d, y, revenue, c->train);
+    if (st != CREST_OK) {
+        c->failed = 1;
+        crest_diag_set(&c->diag, st, "<simulate>", line, 0, "%s",
+                       st == CREST_ERR_NOMEM ? "out of memory keeping the rows for the simulation"
+                                             : "cannot keep the row for the simulation");
+        return 1;
+    }
+    return 0;
+}
+
+/* Read one file (or stdin) through an engine into the simulation. Returns an exit code. */
+static int sim_read(const crest_policy *policy, const crest_registry *registry, sim_ctx *c, const char *path,
+                    int show_progress)
+{
+    int fd = STDIN_FILENO;
+    const char *name = "<stdin>";
+    if (path && strcmp(path, "-") != 0) {
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            fprintf(stderr, "%s: cannot open %s: %s\n", prog, path, strerror(errno));
+            return EXIT_INPUT;
+        }
+        name = path;
+    }
+    crest_run_options opt = crest_run_options_default();
+    opt.decide = 0;
+    opt.header_hook = sim_header;
+    opt.decl_hook = sim_decl;
+    opt.hook_ctx = c;
+    opt.input_name = name;
+    crest_engine *engine = NULL;
+    crest_diag d;
+    int rc;
+    if (crest_engine_create(policy, registry, &opt, &engine, &d) != CREST_OK) {
+        print_diag(&d);
+        rc = EXIT_CONFIG;
+    } else {
+        rc = feed_fd(engine, fd, name, show_progress);
+        if (c->failed) {
+            print_diag(&c->diag);
+            rc = c->diag.status == CREST_ERR_NOMEM ? EXIT_IO : EXIT_INPUT;
+        } else if (rc == EXIT_OK || rc == EXIT_INTERRUPTED) {
+            const crest_run_stats *st = crest_engine_stats(engine);
+            if (st->rows_in == 0 && rc == EXIT_OK) {
+                fprintf(stderr, "%s: %s: no declarations\n", prog, name);
+                rc = EXIT_INPUT;
+            }
+            fprintf(stderr, "%s: %s: rows in %llu = kept %llu + rejects %llu%s\n", prog, name,
+                    (unsigned long long)st->rows_in, (unsigned long long)st->decisions,
+                    (unsigned long long)st->rejects, c->train ? " (training rows, fully labelled)" : "");
+        }
+    }
+    crest_engine_free(engine);
+    if (fd != STDIN_FILENO)
+        close(fd);
+    return rc;
+}
+
+/* The simulation's plot: precision and oracle-normalised revenue per period with their moving averages. */
+static char *sim_plots(const char *dir, const crest_sim *sim, const char *name, const char *term, int *ok)
+{
+    *ok = 1;
+    const size_t np = crest_sim_period_count(sim);
+    sbuf dat = {0}, gp = {0};
+    sb_printf(&dat, "# index period precision ma_precision norm_revenue ma_norm_revenue norm_precision "
+                    "ma_norm_precision rate\n");
+    for (size_t p = 0; p < np; p++) {
+        const crest_sim_metrics *m = crest_sim_period_at(sim, p);
+        const double v[] = {m->precision,      m->ma.precision,      m->norm_revenue, m->ma.norm_revenue,
+                            m->norm_precision, m->ma.norm_precision, m->rate};
+        sb_printf(&dat, "%zu %s", p, m->label);
+        for (size_t k = 0; k < sizeof v / sizeof v[0]; k++)
+            sb_printf(&dat, isfinite(v[k]) ? " %.10g" : " NaN", v[k]);
+        sb_printf(&dat, "\n");
+    }
+    if (write_file(dir, "simulate.dat", sb_text(&dat)) != 0)
+        *ok = 0;
+    free(dat.p);
+    const size_t step = np > 16 ? (np + 15) / 16 : 1;
+    gp_terminal(&gp, term, 900, 700, "simulate");
+    sb_printf(&gp, "reset\nset multiplot layout 2,1 title 'Online simulation: %s (points: per period, line: "
+                   "moving average)'\nset grid\nset key top right\nset yrange [0:*]\nset xtics rotate by 45 "
+                   "right font ',8'\n",
+              name);
+    sb_printf(&gp,
+              "set title 'Precision (hit rate of the inspected rows)'\nplot 'simulate.dat' using 1:3:xtic(int($1)%%%zu"
+              "==0 ? stringcolumn(2) : '') with points pt 7 ps 0.6 lc rgb '%s' title 'precision', '' using 1:4 with "
+              "lines lw 2 lc rgb '%s' title 'moving average'\n",
+              step, palette[0], palette[0]);
+    sb_printf(&gp,
+              "set title 'Revenue caught / what a perfect selector catches with the same budget'\nplot "
+              "'simulate.dat' using 1:5:xtic(int($1)%%%zu==0 ? stringcolumn(2) : '') with points pt 7 ps 0.6 lc rgb "
+              "'%s' title 'oracle-normalised revenue', '' using 1:6 with lines lw 2 lc rgb '%s' title 'moving "
+              "average'\nunset multiplot\nunset output\n",
+              step, palette[1], palette[1]);
+    return gp.oom ? NULL : gp.p;
+}
+
+static void html_num(sbuf *h, const char *fmt, double x)
+{
+    if (isfinite(x))
+        sb_printf(h, fmt, x);
+    else
+        sb_printf(h, "–");
+}
+
+static void sim_html_row(sbuf *h, const crest_sim_metrics *m, int total)
+{
+    sb_printf(h, total ? "<tr><th>%s</th><td></td>" : "<tr><td>%s</td><td>%s</td>", m->label,
+              total ? "" : m->selector == CREST_SIM_SEL_MODEL ? "model" : m->selector == CREST_SIM_SEL_PREVIOUS
+                                                                              ? "previous"
+                                                                              : "random");
+    sb_printf(h, "<td>");
+    html_num(h, "%.2f%%", 100 * m->rate);
+    sb_printf(h, "</td><td>%llu</td><td>%llu</td><td>%llu</td><td>%llu</td><td>%llu</td><td>",
+              (unsigned long long)m->rows, (unsigned long long)m->illicit, (unsigned long long)m->budget,
+              (unsigned long long)m->inspected, (unsigned long long)m->hits);
+    const double v[] = {m->precision,     m->ma.precision,      m->recall,      m->revenue_share,
+                        m->norm_precision, m->ma.norm_precision, m->norm_revenue, m->ma.norm_revenue};
+    for (size_t k = 0; k < sizeof v / sizeof v[0]; k++) {
+        if (k)
+            sb_printf(h, "</td><td>");
+        html_num(h, "%.3f", v[k]);
+    }
+    sb_printf(h, "</td></tr>\n");
+}
+
+static char *sim_html(const crest_sim *sim, const replay_args *a, const char *name, const char *input, int partial,
+                      const char *ext, int plotted)
+{
+    sbuf h = {0};
+    sb_printf(&h, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>crest replay --simulate</title>\n"
+                  "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:"
+                  "collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#eee}"
+                  "td:first-child{text-align:left}</style></head><body>\n<h1>crest replay --simulate</h1>\n"
+                  "<p>History: <code>");
+    sb_html(&h, input);
+    sb_printf(&h, "</code>, policy: <code>");
+    sb_html(&h, name);
+    sb_printf(&h, "</code>, period: %s, rate %g", crest_replay_period_name(a->ropt.period), a->rate);
+    if (a->final_rate >= 0)
+        sb_printf(&h, " decaying (%s) to %g", a->decay_exp ? "exponential" : "linear", a->final_rate);
+    sb_printf(&h, ", exploration %g.%s</p>\n", a->explore,
+              partial ? " <b>PARTIAL: the run was interrupted; the figures cover only what was read.</b>" : "");
+    if (crest_sim_note(sim)[0]) {
+        sb_printf(&h, "<p>Note: ");
+        sb_html(&h, crest_sim_note(sim));
+        sb_printf(&h, "</p>\n");
+    }
+    static const char head[] = "<tr><th>period</th><th>selector</th><th>rate</th><th>rows</th><th>illicit</th>"
+                               "<th>budget</th><th>inspected</th><th>hits</th><th>precision</th><th>MA</th>"
+                               "<th>recall</th><th>revenue share</th><th>norm. precision</th><th>MA</th>"
+                               "<th>norm. revenue</th><th>MA</th></tr>\n";
+    sb_printf(&h, "<h2>Total</h2>\n<table>%s", head);
+    sim_html_row(&h, crest_sim_total(sim), 1);
+    sb_printf(&h, "</table>\n<p>Precision = illicit among inspected; recall = share of the illicit rows inspected; "
+                  "norm. = divided by what a perfect selector gets with the same budget (it inspects the illicit "
+                  "rows with the highest revenue first); MA = trailing moving average over %u periods (the "
+                  "total row: the last period's).</p>\n",
+              CREST_SIM_MA_WINDOW);
+    if (plotted)
+        sb_printf(&h, "<h2>Per period</h2>\n<p><img src=\"simulate.%s\" alt=\"precision and oracle-normalised "
+                      "revenue per period\"></p>\n",
+                  ext);
+    else
+        sb_printf(&h, "<h2>Per period</h2>\n<p>No plots: gnuplot was not run (see plots.gp and simulate.dat).</p>\n");
+    sb_printf(&h, "<table>%s", head);
+    for (size_t p = 0; p < crest_sim_period_count(sim); p++)
+        sim_html_row(&h, crest_sim_period_at(sim, p), 0);
+    sb_printf(&h, "</table>\n<h2>Data</h2>\n<ul><li><a href=\"simulate.json\">simulate.json</a>: everything</li>"
+                  "<li><a href=\"simulate.csv\">simulate.csv</a>: per period, and the total</li></ul>\n"
+                  "</body></html>\n");
+    return h.oom ? NULL : h.p;
+}
+
 static int sim_main(replay_args *a)
 {
-    (void)a;
-    fprintf(stderr, "%s: --simulate is not built yet\n", prog);
-    return EXIT_USAGE;
+    crest_policy *policy = NULL;
+    crest_registry *registry = NULL;
+    crest_replay *rep = NULL;
+    crest_sim *sim = NULL;
+    crest_diag d;
+    int rc = EXIT_OK;
+    char name[128];
+    base_name(a->policies[0], name, sizeof name);
+    if (crest_policy_load_ex(a->policies[0], CREST_POLICY_SKIP_MODEL_FILE, &policy, &d) != CREST_OK) {
+        print_diag(&d);
+        return EXIT_CONFIG;
+    }
+    if (!crest_policy_model_features(policy)) {
+        fprintf(stderr, "%s: %s: --simulate refits the policy's model: it needs [model] features = ...\n", prog,
+                a->policies[0]);
+        rc = EXIT_CONFIG;
+        goto done;
+    }
+    if (load_registry(a->registry, policy, &registry) != 0) {
+        rc = EXIT_CONFIG;
+        goto done;
+    }
+    if (crest_replay_create(policy, &a->ropt, &rep, &d) != CREST_OK) {
+        print_diag(&d);
+        rc = EXIT_CONFIG;
+        goto done;
+    }
+    crest_sim_options so;
+    crest_sim_options_default(&so);
+    so.period = a->ropt.period;
+    so.rate = a->rate;
+    so.final_rate = a->final_rate >= 0 ? a->final_rate : NAN;
+    so.decay = a->decay_exp ? CREST_SIM_DECAY_EXP : CREST_SIM_DECAY_LINEAR;
+    so.decay_periods = a->decay_periods;
+    so.explore = a->explore;
+    so.seed = crest_policy_seed(policy);
+    so.feature_spec = crest_policy_model_features(policy);
+    crest_policy_fit_settings(policy, &so.train.l2_lambda, &so.train.smoothing, &so.train.folds);
+    if (crest_sim_create(&so, &sim, &d) != CREST_OK) {
+        print_diag(&d);
+        rc = EXIT_CONFIG;
+        goto done;
+    }
+    if (ensure_dir(a->report) != 0) {
+        rc = EXIT_IO;
+        goto done;
+    }
+    install_signals();
+    const int show = !a->no_progress && isatty(STDERR_FILENO);
+    sim_ctx c = {sim, rep, 1, 0, 0, {0}};
+    if (a->train && (rc = sim_read(policy, registry, &c, a->train, show)) != EXIT_OK)
+        goto done;
+    c.train = 0;
+    rc = sim_read(policy, registry, &c, a->input, show);
+    if (rc != EXIT_OK && rc != EXIT_INTERRUPTED)
+        goto done;
+    const int partial = rc == EXIT_INTERRUPTED;
+    const crest_status st = crest_sim_run(sim, &d);
+    if (st != CREST_OK) {
+        print_diag(&d);
+        rc = st == CREST_ERR_NOMEM ? EXIT_IO : EXIT_CONFIG;
+        goto done;
+    }
+    const crest_sim_metrics *t = crest_sim_total(sim);
+    const char *in_name = a->input && strcmp(a->input, "-") ? a->input : "<stdin>";
+    fprintf(stderr,
+            "%s: %s: %zu periods, %llu rows (%zu undated, not simulated%s), inspected %llu (%.2f%%), precision "
+            "%.3f (last %u-period average %.3f), recall %.3f, revenue caught %.1f%%, oracle-normalised precision "
+            "%.3f and revenue %.3f\n",
+            prog, name, crest_sim_period_count(sim), (unsigned long long)t->rows, crest_sim_undated_count(sim),
+            c.unlabelled ? "; some rows unlabelled: counted as not illicit" : "", (unsigned long long)t->inspected,
+            100 * t->rate, t->precision, CREST_SIM_MA_WINDOW, t->ma.precision, t->recall, 100 * t->revenue_share,
+            t->norm_precision, t->norm_revenue);
+    if (crest_sim_note(sim)[0])
+        fprintf(stderr, "%s: note: %s\n", prog, crest_sim_note(sim));
+    char *t1 = crest_sim_csv(sim), *t2 = crest_sim_json(sim, name, in_name, partial);
+    int wrc = write_file(a->report, "simulate.csv", t1) | write_file(a->report, "simulate.json", t2);
+    free(t1), free(t2);
+    const char *term = pick_terminal(a->report, a->plots, have_gnuplot());
+    int plotted = 0;
+    if (term && crest_sim_period_count(sim)) {
+        int ok;
+        char *script = sim_plots(a->report, sim, name, term, &ok);
+        plotted = make_plots(a->report, a->plots, script);
+        free(script);
+        if (!ok)
+            wrc = -1;
+    }
+    char *html = sim_html(sim, a, name, in_name, partial, term && strcmp(term, "svg") ? "png" : "svg", plotted);
+    wrc |= write_file(a->report, "index.html", html);
+    free(html);
+    if (wrc != 0 && rc == EXIT_OK)
+        rc = EXIT_IO;
+    if (partial)
+        fprintf(stderr, "%s: interrupted: wrote a PARTIAL report to %s (only the rows read so far)\n", prog,
+                a->report);
+    else if (rc == EXIT_OK)
+        fprintf(stderr, "%s: wrote %s/index.html, simulate.csv, simulate.json%s\n", prog, a->report,
+                plotted ? " and plots" : "");
+done:
+    crest_sim_free(sim);
+    crest_replay_free(rep);
+    crest_registry_free(registry);
+    crest_policy_free(policy);
+    return rc;
 }

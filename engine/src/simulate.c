@@ -26,9 +26,9 @@ typedef struct span {
 typedef struct sim_row {
     uint64_t text_off; /* the row's text in the arena */
     double declared_value, net_mass_kg, quantity;
-    double revenue;    /* 0 unless illicit */
-    double u;          /* keyed uniform of (seed, decl_id) under CREST_SIM_K1 */
-    double score;      /* NaN until scored */
+    double revenue; /* 0 unless illicit */
+    double u;       /* keyed uniform of (seed, decl_id) under CREST_SIM_K1 */
+    double score;   /* NaN until scored */
     int32_t date_days;
     uint8_t illicit, train, outcome;
     char direction;
@@ -78,18 +78,24 @@ void crest_sim_options_default(crest_sim_options *o)
     o->ma_window = CREST_SIM_MA_WINDOW;
 }
 
-static int in_unit(double x) { return x >= 0 && x <= 1; }
+static int in_unit(double x)
+{
+    return x >= 0 && x <= 1;
+}
 
 crest_status crest_sim_create(const crest_sim_options *opts, crest_sim **out, crest_diag *diag)
 {
     *out = NULL;
     crest_diag_clear(diag);
     if (opts->period == CREST_REPLAY_PERIOD_NONE || opts->period > CREST_REPLAY_PERIOD_MONTH)
-        return crest_diag_set(diag, CREST_ERR_RANGE, "<simulate>", 0, 0, "the simulation needs periods: day, week or month.");
-    if (!in_unit(opts->rate) || !in_unit(opts->explore) || (!isnan(opts->final_rate) && !in_unit(opts->final_rate)))
+        return crest_diag_set(diag, CREST_ERR_RANGE, "<simulate>", 0, 0,
+                              "the simulation needs periods: day, week or month.");
+    if (!in_unit(opts->rate) || !in_unit(opts->explore) ||
+        (!isnan(opts->final_rate) && !in_unit(opts->final_rate)))
         return crest_diag_set(diag, CREST_ERR_RANGE, "<simulate>", 0, 0,
                               "rates and the exploration share must be in [0, 1].");
-    if (opts->decay == CREST_SIM_DECAY_EXP && !isnan(opts->final_rate) && !(opts->rate > 0 && opts->final_rate > 0))
+    if (opts->decay == CREST_SIM_DECAY_EXP && !isnan(opts->final_rate) &&
+        !(opts->rate > 0 && opts->final_rate > 0))
         return crest_diag_set(diag, CREST_ERR_RANGE, "<simulate>", 0, 0,
                               "an exponential decay needs both rates above 0.");
     if (!opts->feature_spec)
@@ -257,7 +263,8 @@ crest_status crest_sim_add(crest_sim *s, const crest_decl *decl, int illicit, do
     r->train = train != 0;
     r->direction = decl->direction;
     const crest_str id = decl->field[CREST_FIELD_DECL_ID];
-    r->u = crest_keyhash_to_unit(crest_keyhash_siphash24(s->opt.seed, CREST_SIM_K1, id.ptr ? id.ptr : "", id.len));
+    r->u = crest_keyhash_to_unit(
+        crest_keyhash_siphash24(s->opt.seed, CREST_SIM_K1, id.ptr ? id.ptr : "", id.len));
     if (train)
         r->outcome = CREST_SIM_TRAIN, s->n_train++;
     else if (decl->date_days == CREST_DATE_NONE)
@@ -371,7 +378,10 @@ static int cmp_desc(const void *a, const void *b)
     return x > y ? -1 : x < y;
 }
 
-static double ratio(double num, double den) { return den > 0 ? num / den : NAN; }
+static double ratio(double num, double den)
+{
+    return den > 0 ? num / den : NAN;
+}
 
 /* Precision, recall, shares and the normalised metrics from the counts. */
 static void derive(crest_sim_metrics *m)
@@ -392,15 +402,15 @@ static int moving_averages(crest_sim *s)
     if (!x)
         return -1;
     double *y = x + n;
-#define MA(field, expr)                                                                                           \
-    do {                                                                                                          \
-        for (size_t i = 0; i < n; i++) {                                                                          \
-            const crest_sim_metrics *m = &s->periods[i];                                                          \
-            x[i] = (expr);                                                                                        \
-        }                                                                                                         \
-        crest_sim_moving_average(x, n, w, y);                                                                     \
-        for (size_t i = 0; i < n; i++)                                                                            \
-            s->periods[i].ma.field = y[i];                                                                        \
+#define MA(field, expr)                                                                                      \
+    do {                                                                                                     \
+        for (size_t i = 0; i < n; i++) {                                                                     \
+            const crest_sim_metrics *m = &s->periods[i];                                                     \
+            x[i] = (expr);                                                                                   \
+        }                                                                                                    \
+        crest_sim_moving_average(x, n, w, y);                                                                \
+        for (size_t i = 0; i < n; i++)                                                                       \
+            s->periods[i].ma.field = y[i];                                                                   \
     } while (0)
     MA(inspected, (double)m->inspected);
     MA(precision, m->precision);
@@ -621,16 +631,34 @@ done:
 
 /* ------------------------------------------------------------ accessors */
 
-size_t crest_sim_period_count(const crest_sim *s) { return s->n_periods; }
+size_t crest_sim_period_count(const crest_sim *s)
+{
+    return s->n_periods;
+}
 const crest_sim_metrics *crest_sim_period_at(const crest_sim *s, size_t i)
 {
     return i < s->n_periods ? &s->periods[i] : NULL;
 }
-const crest_sim_metrics *crest_sim_total(const crest_sim *s) { return &s->total; }
-size_t crest_sim_row_count(const crest_sim *s) { return s->n_rows; }
-size_t crest_sim_train_count(const crest_sim *s) { return s->n_train; }
-size_t crest_sim_undated_count(const crest_sim *s) { return s->n_undated; }
-const char *crest_sim_note(const crest_sim *s) { return s->note; }
+const crest_sim_metrics *crest_sim_total(const crest_sim *s)
+{
+    return &s->total;
+}
+size_t crest_sim_row_count(const crest_sim *s)
+{
+    return s->n_rows;
+}
+size_t crest_sim_train_count(const crest_sim *s)
+{
+    return s->n_train;
+}
+size_t crest_sim_undated_count(const crest_sim *s)
+{
+    return s->n_undated;
+}
+const char *crest_sim_note(const crest_sim *s)
+{
+    return s->note;
+}
 
 crest_status crest_sim_row_outcome(const crest_sim *s, size_t i, crest_sim_outcome *outcome, double *score)
 {
@@ -699,16 +727,18 @@ static void csv_row(textbuf *tb, const crest_sim_metrics *m)
     textbuf_printf(tb, "%s,%s,", m->label, selector_name(m->selector));
     num(tb, m->rate);
     textbuf_printf(tb, ",%llu,%llu,%llu,%llu,%llu,%llu,%llu", (unsigned long long)m->rows,
-                   (unsigned long long)m->illicit, (unsigned long long)m->budget, (unsigned long long)m->inspected,
-                   (unsigned long long)m->by_score, (unsigned long long)m->random, (unsigned long long)m->hits);
-    const double v[] = {m->precision,     m->recall,          m->revenue_total,  m->revenue_caught,
-                        m->revenue_share, m->oracle_hits,     m->oracle_revenue, m->norm_precision,
-                        m->norm_revenue};
+                   (unsigned long long)m->illicit, (unsigned long long)m->budget,
+                   (unsigned long long)m->inspected, (unsigned long long)m->by_score,
+                   (unsigned long long)m->random, (unsigned long long)m->hits);
+    const double v[] = {m->precision,      m->recall,         m->revenue_total,
+                        m->revenue_caught, m->revenue_share,  m->oracle_hits,
+                        m->oracle_revenue, m->norm_precision, m->norm_revenue};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
         textbuf_puts(tb, ",");
         num(tb, v[i]);
     }
-    textbuf_printf(tb, ",%llu,%llu", (unsigned long long)m->train_rows, (unsigned long long)m->train_positive);
+    textbuf_printf(tb, ",%llu,%llu", (unsigned long long)m->train_rows,
+                   (unsigned long long)m->train_positive);
     const double a[] = {m->ma.inspected,     m->ma.precision,      m->ma.recall,      m->ma.revenue_caught,
                         m->ma.revenue_share, m->ma.norm_precision, m->ma.norm_revenue};
     for (size_t i = 0; i < sizeof a / sizeof a[0]; i++) {
@@ -743,15 +773,15 @@ static void json_metrics(textbuf *tb, const crest_sim_metrics *m)
                    ",\"rows\":%llu,\"illicit\":%llu,\"budget\":%llu,\"inspected\":%llu,\"by_score\":%llu,"
                    "\"random\":%llu,\"hits\":%llu,\"train_rows\":%llu,\"train_positive\":%llu",
                    (unsigned long long)m->rows, (unsigned long long)m->illicit, (unsigned long long)m->budget,
-                   (unsigned long long)m->inspected, (unsigned long long)m->by_score, (unsigned long long)m->random,
-                   (unsigned long long)m->hits, (unsigned long long)m->train_rows,
-                   (unsigned long long)m->train_positive);
-    const char *const names[] = {"precision",     "recall",      "revenue_total",  "revenue_caught",
-                                 "revenue_share", "oracle_hits", "oracle_revenue", "norm_precision",
-                                 "norm_revenue"};
-    const double v[] = {m->precision,     m->recall,      m->revenue_total,  m->revenue_caught,
-                        m->revenue_share, m->oracle_hits, m->oracle_revenue, m->norm_precision,
-                        m->norm_revenue};
+                   (unsigned long long)m->inspected, (unsigned long long)m->by_score,
+                   (unsigned long long)m->random, (unsigned long long)m->hits,
+                   (unsigned long long)m->train_rows, (unsigned long long)m->train_positive);
+    const char *const names[] = {"precision",      "recall",         "revenue_total",
+                                 "revenue_caught", "revenue_share",  "oracle_hits",
+                                 "oracle_revenue", "norm_precision", "norm_revenue"};
+    const double v[] = {m->precision,      m->recall,         m->revenue_total,
+                        m->revenue_caught, m->revenue_share,  m->oracle_hits,
+                        m->oracle_revenue, m->norm_precision, m->norm_revenue};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
         textbuf_printf(tb, ",\"%s\":", names[i]);
         jnum(tb, v[i]);
@@ -786,14 +816,15 @@ char *crest_sim_json(const crest_sim *s, const char *name, const char *input, in
     textbuf_printf(&tb, ",\"decay\":\"%s\",\"decay_periods\":%zu,\"explore\":",
                    o->decay == CREST_SIM_DECAY_EXP ? "exp" : "linear", s->decay_periods);
     jnum(&tb, o->explore);
-    textbuf_printf(&tb, ",\"seed\":%llu,\"ma_window\":%u,\"features\":", (unsigned long long)o->seed, o->ma_window);
+    textbuf_printf(&tb, ",\"seed\":%llu,\"ma_window\":%u,\"features\":", (unsigned long long)o->seed,
+                   o->ma_window);
     jstr(&tb, s->spec);
     textbuf_puts(&tb, ",\"l2\":");
     jnum(&tb, o->train.l2_lambda);
     textbuf_puts(&tb, ",\"smoothing\":");
     jnum(&tb, o->train.smoothing);
-    textbuf_printf(&tb, ",\"folds\":%u},\"rows\":%zu,\"train_rows\":%zu,\"undated_rows\":%zu,\"note\":", o->train.folds,
-                   s->n_rows, s->n_train, s->n_undated);
+    textbuf_printf(&tb, ",\"folds\":%u},\"rows\":%zu,\"train_rows\":%zu,\"undated_rows\":%zu,\"note\":",
+                   o->train.folds, s->n_rows, s->n_train, s->n_undated);
     jstr(&tb, s->note);
     textbuf_puts(&tb, ",\"total\":");
     json_metrics(&tb, &s->total);

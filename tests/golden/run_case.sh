@@ -11,7 +11,7 @@
 # directory with $CREST (the binary) and $SRC (the source tree) set.
 # --regen rewrites the expected files from the current output (review the diff!).
 set -u
-CREST=$1 SRC=$2 CASE=$3 MODE=${4:-}
+CREST=$1 SRC=$2 CASE=$(cd "$3" && pwd) MODE=${4:-}
 export CREST SRC
 name=$(basename "$CASE")
 work=$(mktemp -d "${TMPDIR:-/tmp}/crest-golden.XXXXXX")

@@ -22,7 +22,7 @@
  * declarations from the engine's decl_hook with their labels and revenue.
  * Memory: the simulation keeps every row, because the model must score rows
  * after each refit: the row's text, 8 bytes per column and per canonical
- * field (19), and about 80 bytes of numbers and state (KCS: ~460 bytes a row).
+ * field (19), and about 80 bytes of numbers and state (KCS: ~420 bytes a row).
  */
 #ifndef CREST_SIMULATE_H
 #define CREST_SIMULATE_H
@@ -51,16 +51,16 @@ typedef enum crest_sim_decay {
 } crest_sim_decay;
 
 typedef struct crest_sim_options {
-    crest_replay_period period;  /* DAY, WEEK or MONTH (not NONE) */
-    double rate;                 /* inspection rate of the first period, in [0, 1] */
-    double final_rate;           /* NaN: constant rate; else the rate from period K on, in [0, 1] */
-    unsigned decay_periods;      /* K >= 1; 0: the last period (K = periods − 1) */
+    crest_replay_period period; /* DAY, WEEK or MONTH (not NONE) */
+    double rate;                /* inspection rate of the first period, in [0, 1] */
+    double final_rate;          /* NaN: constant rate; else the rate from period K on, in [0, 1] */
+    unsigned decay_periods;     /* K >= 1; 0: the last period (K = periods − 1) */
     crest_sim_decay decay;
-    double explore;              /* share of a model period's budget drawn at random, in [0, 1] */
-    uint64_t seed;               /* key of the draws (the policy's seed) */
-    const char *feature_spec;    /* the [model] features (copied) */
+    double explore;                   /* share of a model period's budget drawn at random, in [0, 1] */
+    uint64_t seed;                    /* key of the draws (the policy's seed) */
+    const char *feature_spec;         /* the [model] features (copied) */
     crest_lmodel_train_options train; /* settings of every refit */
-    unsigned ma_window;          /* moving-average window in periods; 0: CREST_SIM_MA_WINDOW */
+    unsigned ma_window;               /* moving-average window in periods; 0: CREST_SIM_MA_WINDOW */
 } crest_sim_options;
 
 /* Defaults: week, rate 0.05 constant, linear, explore 0.1, seed 0, no spec,
@@ -77,10 +77,10 @@ typedef enum crest_sim_selector {
 /* What happened to a row. */
 typedef enum crest_sim_outcome {
     CREST_SIM_RELEASED = 0,
-    CREST_SIM_BY_SCORE,  /* in the top of the ranking */
-    CREST_SIM_RANDOM,    /* a random draw (exploration, or a period without a model) */
-    CREST_SIM_TRAIN,     /* a fully labelled training row (not simulated) */
-    CREST_SIM_UNDATED    /* no valid date: not in any period, not simulated */
+    CREST_SIM_BY_SCORE, /* in the top of the ranking */
+    CREST_SIM_RANDOM,   /* a random draw (exploration, or a period without a model) */
+    CREST_SIM_TRAIN,    /* a fully labelled training row (not simulated) */
+    CREST_SIM_UNDATED   /* no valid date: not in any period, not simulated */
 } crest_sim_outcome;
 
 /* Metrics with a trailing moving average (NaN values are skipped). */
@@ -97,16 +97,16 @@ typedef struct crest_sim_metrics {
     uint64_t budget;        /* ceil(rate × rows) */
     uint64_t inspected, by_score, random, hits;
     uint64_t train_rows, train_positive; /* revealed rows the model was fitted on (0 without a model) */
-    double revenue_total;   /* revenue of the illicit rows */
-    double revenue_caught;  /* of them inspected */
-    double precision;       /* hits / inspected; NaN when nothing was inspected */
-    double recall;          /* hits / illicit; NaN without illicit rows */
-    double revenue_share;   /* revenue_caught / revenue_total; NaN when the total is 0 */
-    double oracle_hits;     /* min(budget, illicit) */
-    double oracle_revenue;  /* the revenue of the budget illicit rows with the highest revenue */
-    double norm_precision;  /* hits / oracle_hits = precision / the oracle's precision; NaN when 0/0 */
-    double norm_revenue;    /* revenue_caught / oracle_revenue; NaN when 0/0 */
-    crest_sim_ma ma;        /* trailing moving averages over the window (the total: the last period's) */
+    double revenue_total;                /* revenue of the illicit rows */
+    double revenue_caught;               /* of them inspected */
+    double precision;                    /* hits / inspected; NaN when nothing was inspected */
+    double recall;                       /* hits / illicit; NaN without illicit rows */
+    double revenue_share;                /* revenue_caught / revenue_total; NaN when the total is 0 */
+    double oracle_hits;                  /* min(budget, illicit) */
+    double oracle_revenue;               /* the revenue of the budget illicit rows with the highest revenue */
+    double norm_precision; /* hits / oracle_hits = precision / the oracle's precision; NaN when 0/0 */
+    double norm_revenue;   /* revenue_caught / oracle_revenue; NaN when 0/0 */
+    crest_sim_ma ma;       /* trailing moving averages over the window (the total: the last period's) */
 } crest_sim_metrics;
 
 typedef struct crest_sim crest_sim;
