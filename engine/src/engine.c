@@ -1041,7 +1041,7 @@ static int on_row(void *ctx, const csvread_row *row)
         }
     }
     if (registry_needs_date) {
-        snprintf(detail, sizeof detail, "decl_date '%.*s' is not a valid date (YYYY-MM-DD) and the registry "
+        snprintf(detail, sizeof detail, "decl_date '%.*s' is not a valid date (YYYY-MM-DD, YYYY/MM/DD or YYYYMMDD) and the registry "
                  "join needs it", (int)(date.len > 40 ? 40 : date.len), date.ptr ? date.ptr : "");
         reject(e, row, CREST_REJECT_BAD_DATE, (unsigned long)e->col_of_field[CREST_FIELD_DECL_DATE] + 1,
                detail);

@@ -161,6 +161,9 @@ typedef struct column_arg {
 static crest_status add_column(parse_ctx *cx, void *arg, const char *it, size_t n)
 {
     column_arg *ca = arg;
+    if (it[0] == '#' || it[0] == ';')
+        return fail(cx, it, CREST_ERR_INVALID, "a header name cannot start with '%c' here (it would read as a comment)",
+                    it[0]);
     size_t *k = &ca->p->n_columns[ca->field];
     if (*k == CREST_MAX_COLUMN_NAMES)
         return fail(cx, it, CREST_ERR_RANGE, "more than %d header names for one field",
@@ -844,9 +847,17 @@ static crest_status validate(crest_policy *p, parse_ctx *cx, order_arg *order, c
     return validate_risk(p, cx);
 }
 
+/* The shortest of %.15g, %.16g, %.17g that reads back as the same double, so
+ * the canonical form is both readable (0.2, not 0.20000000000000001) and exact. */
 static void fmt_num(textbuf *tb, double d)
 {
-    textbuf_printf(tb, "%.15g", d);
+    char buf[40];
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, d);
+        if (strtod(buf, NULL) == d)
+            break;
+    }
+    textbuf_puts(tb, buf);
 }
 
 static crest_status render_canonical(crest_policy *p)
@@ -920,14 +931,14 @@ static crest_status render_canonical(crest_policy *p)
                    p->formula_guard ? "yes" : "no");
     if (p->criteria_path) {
         textbuf_printf(&tb, "\n[rules]\ncriteria = %s\n", p->criteria_path);
-        textbuf_printf(&tb, "criteria_hash = %016llx\n", (unsigned long long)p->criteria_hash);
+        textbuf_printf(&tb, "# criteria_hash = %016llx\n", (unsigned long long)p->criteria_hash);
         if (p->tables_dir)
             textbuf_printf(&tb, "tables = %s\n", p->tables_dir);
         textbuf_printf(&tb, "match_limit = %u\ndepth_limit = %u\nmax_hits = %u\n", p->match_limit, p->depth_limit,
                        p->max_hits);
     }
     if (p->model_kind != CREST_RISK_MODEL_NONE) {
-        textbuf_printf(&tb, "\n[model]\nkind = %s\nfile = %s\nfile_hash = %016llx\nfeatures = %s\nweight = ",
+        textbuf_printf(&tb, "\n[model]\nkind = %s\nfile = %s\n# file_hash = %016llx\nfeatures = %s\nweight = ",
                        p->model_kind == CREST_RISK_MODEL_LOGISTIC ? "logistic" : "xgboost", p->model_path,
                        (unsigned long long)p->model_hash, p->model_features ? p->model_features : "");
         fmt_num(&tb, p->model_weight);

@@ -118,8 +118,8 @@ double crest_parse_number(const char *text, size_t len)
         return neg ? -v : v;
     }
     char buf[64];
-    if (len >= sizeof buf)
-        return NAN;
+    if (len >= sizeof buf || memchr(text, 'x', len) || memchr(text, 'X', len))
+        return NAN; /* hexadecimal floats are not declaration numbers */
     memcpy(buf, text, len);
     buf[len] = '\0';
     char *end;

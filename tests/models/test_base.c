@@ -30,6 +30,9 @@ Test(base, parse_number_matches_strtod)
                                   "999999999999999999", "-0.000", "4503599627370497.5"};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
         same(cases[i]);
+    /* Unlike strtod: hexadecimal floats are not declaration numbers. */
+    cr_expect(isnan(crest_parse_number("0x1p3", 5)));
+    cr_expect(isnan(crest_parse_number("0X10", 4)));
     /* Random decimals of every length and precision a declaration carries. */
     char buf[48];
     for (int i = 0; i < 500000; i++) {
