@@ -38,6 +38,11 @@ typedef struct csvread_row {
     unsigned long error_line;   /* physical line of the fault */
     size_t long_field;       /* index of the first field over max_field_bytes, or SIZE_MAX */
     int too_many_fields;     /* more than max_fields fields (extra ones dropped) */
+    /* Byte checks of raw, when a producer already made them (rowpipe does, on the
+     * parsing thread): checked = 1, and the offsets of the first invalid UTF-8
+     * byte and of the first NUL byte, SIZE_MAX when none. */
+    int checked;
+    size_t utf8_bad, nul_at;
 } csvread_row;
 
 /* Return 0 to go on, non-zero to stop reading (feed/finish then return it). */

@@ -67,16 +67,34 @@ void outbuf_csv_field_prefixed(outbuf *o, char prefix, const char *s, size_t n, 
     csv_field(o, prefix, s, n, delimiter);
 }
 
+/* Nonzero when one of the 8 bytes of w equals b (the classic SWAR zero-byte test). */
+static inline uint64_t has_byte(uint64_t w, unsigned char b)
+{
+    const uint64_t x = w ^ (UINT64_C(0x0101010101010101) * b);
+    return (x - UINT64_C(0x0101010101010101)) & ~x & UINT64_C(0x8080808080808080);
+}
+
+/* Does s[0..n) need quoting: a delimiter, a quote, CR or LF? Hot path: 8 bytes a step. */
+static int needs_quotes(const char *s, size_t n, char delimiter)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if (has_byte(w, (unsigned char)delimiter) | has_byte(w, '"') | has_byte(w, '\n') | has_byte(w, '\r'))
+            return 1;
+    }
+    for (; i < n; i++) {
+        const char c = s[i];
+        if (c == delimiter || c == '"' || c == '\n' || c == '\r')
+            return 1;
+    }
+    return 0;
+}
+
 static void csv_field(outbuf *o, char prefix, const char *s, size_t n, char delimiter)
 {
-    int quote = 0;
-    for (size_t i = 0; i < n; i++) {
-        const char c = s[i];
-        if (c == delimiter || c == '"' || c == '\n' || c == '\r') {
-            quote = 1;
-            break;
-        }
-    }
+    const int quote = needs_quotes(s, n, delimiter);
     if (!quote) {
         if (prefix)
             outbuf_putc(o, prefix);

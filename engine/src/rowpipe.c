@@ -5,6 +5,8 @@
  */
 #include "rowpipe.h"
 
+#include "utf8.h"
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,7 @@ typedef struct rec {
     size_t long_field;
     csvread_error error;
     int raw_truncated, too_many_fields;
+    size_t utf8_bad, nul_at;
 } rec;
 
 typedef struct batch {
@@ -119,6 +122,9 @@ static void *consume(void *arg)
             row.error_line = r->error_line;
             row.long_field = r->long_field;
             row.too_many_fields = r->too_many_fields;
+            row.checked = 1;
+            row.utf8_bad = r->utf8_bad;
+            row.nul_at = r->nul_at;
             stop = p->consumer(p->ctx, &row);
         }
         pthread_mutex_lock(&p->mu);
@@ -214,6 +220,11 @@ int rowpipe_push(void *arg, const csvread_row *row)
     r->long_field = row->long_field;
     r->raw_truncated = row->raw_truncated;
     r->too_many_fields = row->too_many_fields;
+    /* The byte checks of the record run here, on the parsing thread, to balance
+     * the two threads' work. */
+    r->utf8_bad = utf8_invalid_offset((const unsigned char *)row->raw.ptr, row->raw.len);
+    const void *nul = row->raw.len ? memchr(row->raw.ptr, '\0', row->raw.len) : NULL;
+    r->nul_at = nul ? (size_t)((const char *)nul - row->raw.ptr) : SIZE_MAX;
     p->pushed++;
     if (b->n_recs >= BATCH_ROWS || b->len >= BATCH_BYTES) {
         p->cur = NULL;
