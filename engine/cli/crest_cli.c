@@ -525,6 +525,7 @@ static int cmd_run(int argc, char **argv)
         rc = EXIT_IO;
         goto done_inputs;
     }
+    opt.windows = windows_path != NULL;
     opt.output.write = fd_write;
     opt.output.ctx = &out.sink;
     if (rejects_path) {

@@ -39,6 +39,29 @@ typedef struct tier_cache_entry {
     int tier;
 } tier_cache_entry;
 
+/*
+ * What deciding a row writes to. One worker in sequential mode, pointing at
+ * the engine's own sinks and counts; with parallel deciders each worker
+ * renders a batch into memory (emitted in batch order) and keeps its own
+ * counts, summed at the end.
+ */
+typedef struct worker {
+    outbuf *out;
+    outbuf *rej;            /* NULL when rejects are only counted */
+    crest_run_stats *stats;
+    crest_risk_scratch *scratch;
+    crest_risk_result rr;
+    tier_cache_entry tier_cache[TIER_CACHE];
+    unsigned tier_cache_next;
+    /* parallel deciders only */
+    outbuf mem_out, mem_rej;
+    textbuf out_text, rej_text;
+    crest_run_stats own_stats;
+    int failed;
+} worker;
+
+#define MAX_DECIDERS 2
+
 /* Counts of the open control window for one tier. */
 typedef struct window_acc {
     uint64_t rows, inspected, forced, deferred;
@@ -79,8 +102,6 @@ struct crest_engine {
 
     /* The risk layer (NULL when the policy configures none). */
     crest_risk *risk;
-    crest_risk_scratch *risk_scratch;
-    crest_risk_result risk_result;
     const crest_rules *rules;
     engine_rule *rule_info;
     int inspect_lane_rank;
@@ -111,8 +132,9 @@ struct crest_engine {
     uint64_t *seen;
     size_t seen_cap, n_seen;
 
-    tier_cache_entry tier_cache[TIER_CACHE];
-    unsigned tier_cache_next;
+    worker main; /* sequential deciding (and the header) */
+    worker *deciders[MAX_DECIDERS];
+    unsigned n_deciders; /* > 0: parallel deciders through the pipe */
     uint64_t bytes_fed; /* feeding thread's count */
     int formula_guard;
     int pipe_done;
@@ -362,7 +384,10 @@ static int handle_header(crest_engine *e, const csvread_row *row)
             e->diag.status = e->fatal;
             return 1;
         }
-        if (crest_risk_scratch_create(e->risk, &e->risk_scratch) != CREST_OK) {
+        int scratch_ok = crest_risk_scratch_create(e->risk, &e->main.scratch) == CREST_OK;
+        for (unsigned k = 0; k < e->n_deciders; k++)
+            scratch_ok &= crest_risk_scratch_create(e->risk, &e->deciders[k]->scratch) == CREST_OK;
+        if (!scratch_ok) {
             set_fatal(e, CREST_ERR_NOMEM, row->line, 0, "%s", "out of memory");
             return 1;
         }
@@ -398,20 +423,21 @@ static int handle_header(crest_engine *e, const csvread_row *row)
 
 /* ----------------------------------------------------------------- rejects */
 
-static void reject(crest_engine *e, const csvread_row *row, crest_reject_reason reason,
+static void reject(crest_engine *e, worker *w, const csvread_row *row, crest_reject_reason reason,
                    unsigned long column, const char *detail)
 {
-    e->stats.rejects++;
-    e->stats.rejects_by_reason[reason]++;
-    if (e->stats.n_samples < CREST_REJECT_SAMPLES) {
-        crest_reject_sample *s = &e->stats.samples[e->stats.n_samples++];
+    (void)e;
+    w->stats->rejects++;
+    w->stats->rejects_by_reason[reason]++;
+    if (w->stats->n_samples < CREST_REJECT_SAMPLES) {
+        crest_reject_sample *s = &w->stats->samples[w->stats->n_samples++];
         s->line = row->line;
         s->reason = reason;
         snprintf(s->detail, sizeof s->detail, "%s", detail);
     }
-    if (!e->has_rejects)
+    if (!w->rej)
         return;
-    outbuf *o = &e->rej;
+    outbuf *o = w->rej;
     outbuf_printf(o, "%lu,%s,%lu,", row->line, reject_codes[reason], column);
     outbuf_csv_field(o, detail, strlen(detail), ',');
     outbuf_putc(o, ',');
@@ -488,16 +514,16 @@ typedef enum tier_source { SRC_REGISTRY, SRC_FEED, SRC_DEFAULT } tier_source;
 
 /* Feed tier labels repeat ("AEO", "REGULAR"): a few exact-match entries in
  * front of the alias lookup (which normalises case and spacing). Hot path. */
-static int tier_of_label(crest_engine *e, crest_str label)
+static int tier_of_label(crest_engine *e, worker *w, crest_str label)
 {
     for (size_t i = 0; i < TIER_CACHE; i++) {
-        const tier_cache_entry *c = &e->tier_cache[i];
+        const tier_cache_entry *c = &w->tier_cache[i];
         if (c->len == label.len && c->len && memcmp(c->label, label.ptr, label.len) == 0)
             return c->tier;
     }
     const int t = crest_policy_tier_lookup(e->policy, label.ptr, label.len);
-    if (label.len <= sizeof e->tier_cache[0].label) {
-        tier_cache_entry *c = &e->tier_cache[e->tier_cache_next++ % TIER_CACHE];
+    if (label.len <= sizeof w->tier_cache[0].label) {
+        tier_cache_entry *c = &w->tier_cache[w->tier_cache_next++ % TIER_CACHE];
         memcpy(c->label, label.ptr, label.len);
         c->len = label.len;
         c->tier = t;
@@ -893,13 +919,12 @@ static int seen_insert(crest_engine *e, crest_str id)
     return 0;
 }
 
-/* Hot path. */
-static int on_row(void *ctx, const csvread_row *row)
+/* Hot path: decide one record (or reject it) on worker w. */
+static int decide_row(crest_engine *e, worker *w, const csvread_row *row)
 {
-    crest_engine *e = ctx;
     if (!e->stats.header_seen)
         return handle_header(e, row);
-    e->stats.rows_in++;
+    w->stats->rows_in++;
     char detail[160];
     switch (row->error) {
     case CSVREAD_OK:
@@ -907,41 +932,41 @@ static int on_row(void *ctx, const csvread_row *row)
     case CSVREAD_ERR_QUOTE:
         snprintf(detail, sizeof detail, "malformed quoting at line %lu, column %lu", row->error_line,
                  row->error_column);
-        reject(e, row, CREST_REJECT_CSV_QUOTE, row->error_column, detail);
+        reject(e, w, row, CREST_REJECT_CSV_QUOTE, row->error_column, detail);
         return 0;
     case CSVREAD_ERR_UNTERMINATED:
-        reject(e, row, CREST_REJECT_CSV_UNTERMINATED, row->error_column,
+        reject(e, w, row, CREST_REJECT_CSV_UNTERMINATED, row->error_column,
                "the input ends inside a quoted field opened on this record");
         return 0;
     case CSVREAD_ERR_FIELD_TOO_LONG:
         snprintf(detail, sizeof detail, "a field is longer than %zu bytes (max_field_bytes); the record (over %zu bytes) "
                  "was skipped",
                  e->policy->max_field_bytes, e->policy->max_record_bytes);
-        reject(e, row, CREST_REJECT_FIELD_TOO_LONG, 1, detail);
+        reject(e, w, row, CREST_REJECT_FIELD_TOO_LONG, 1, detail);
         return 0;
     case CSVREAD_ERR_RECORD_TOO_LONG:
         snprintf(detail, sizeof detail, "record longer than %zu bytes (max_record_bytes)",
                  e->policy->max_record_bytes);
-        reject(e, row, CREST_REJECT_RECORD_TOO_LONG, 1, detail);
+        reject(e, w, row, CREST_REJECT_RECORD_TOO_LONG, 1, detail);
         return 0;
     }
     if (row->too_many_fields || row->n_fields != e->n_cols) {
         snprintf(detail, sizeof detail, "expected %zu fields as in the header, found %s%zu", e->n_cols,
                  row->too_many_fields ? "more than " : "", row->n_fields);
-        reject(e, row, CREST_REJECT_COLUMN_COUNT, 0, detail);
+        reject(e, w, row, CREST_REJECT_COLUMN_COUNT, 0, detail);
         return 0;
     }
     if (row->long_field != SIZE_MAX) {
         snprintf(detail, sizeof detail, "field %zu (%.60s) is longer than %zu bytes (max_field_bytes)",
                  row->long_field + 1, e->col_names[row->long_field], e->policy->max_field_bytes);
-        reject(e, row, CREST_REJECT_FIELD_TOO_LONG, (unsigned long)row->long_field + 1, detail);
+        reject(e, w, row, CREST_REJECT_FIELD_TOO_LONG, (unsigned long)row->long_field + 1, detail);
         return 0;
     }
     size_t bad = row->checked ? row->utf8_bad : utf8_invalid_offset((const unsigned char *)row->raw.ptr, row->raw.len);
     if (bad != SIZE_MAX) {
         snprintf(detail, sizeof detail, "invalid UTF-8 byte 0x%02X at byte %zu of the record",
                  (unsigned char)row->raw.ptr[bad], bad + 1);
-        reject(e, row, CREST_REJECT_INVALID_UTF8, (unsigned long)bad + 1, detail);
+        reject(e, w, row, CREST_REJECT_INVALID_UTF8, (unsigned long)bad + 1, detail);
         return 0;
     }
 
@@ -953,11 +978,11 @@ static int on_row(void *ctx, const csvread_row *row)
     if (nul_at != SIZE_MAX) {
         const size_t at = nul_at;
         snprintf(detail, sizeof detail, "NUL byte at byte %zu of the record: not text", at + 1);
-        reject(e, row, CREST_REJECT_INVALID_UTF8, (unsigned long)at + 1, detail);
+        reject(e, w, row, CREST_REJECT_INVALID_UTF8, (unsigned long)at + 1, detail);
         return 0;
     }
     if (is_repeated_header(e, row)) {
-        reject(e, row, CREST_REJECT_REPEATED_HEADER, 1,
+        reject(e, w, row, CREST_REJECT_REPEATED_HEADER, 1,
                "the record repeats the header (concatenated files?); the data after it is read as before");
         return 0;
     }
@@ -975,7 +1000,7 @@ static int on_row(void *ctx, const csvread_row *row)
     d.n_cols = row->n_fields;
     const crest_str id = d.field[CREST_FIELD_DECL_ID];
     if (is_blank(id)) {
-        reject(e, row, CREST_REJECT_MISSING_ID, (unsigned long)e->col_of_field[CREST_FIELD_DECL_ID] + 1,
+        reject(e, w, row, CREST_REJECT_MISSING_ID, (unsigned long)e->col_of_field[CREST_FIELD_DECL_ID] + 1,
                "decl_id is empty: every declaration needs an identifier");
         return 0;
     }
@@ -984,7 +1009,7 @@ static int on_row(void *ctx, const csvread_row *row)
         snprintf(detail, sizeof detail, "decl_id has %s at byte %zu (the id keys the draw)",
                  bad_at == 0 || bad_at + 1 >= id.len ? "white space or an invisible character" : "an invisible character",
                  bad_at + 1);
-        reject(e, row, CREST_REJECT_INVALID_ID, (unsigned long)e->col_of_field[CREST_FIELD_DECL_ID] + 1, detail);
+        reject(e, w, row, CREST_REJECT_INVALID_ID, (unsigned long)e->col_of_field[CREST_FIELD_DECL_ID] + 1, detail);
         return 0;
     }
     if (p->reject_duplicate_ids) {
@@ -994,7 +1019,7 @@ static int on_row(void *ctx, const csvread_row *row)
         if (dup) {
             snprintf(detail, sizeof detail, "decl_id %.*s was already decided in this run",
                      (int)(id.len > 60 ? 60 : id.len), id.ptr);
-            reject(e, row, CREST_REJECT_DUPLICATE_ID, (unsigned long)e->col_of_field[CREST_FIELD_DECL_ID] + 1, detail);
+            reject(e, w, row, CREST_REJECT_DUPLICATE_ID, (unsigned long)e->col_of_field[CREST_FIELD_DECL_ID] + 1, detail);
             return 0;
         }
     }
@@ -1038,7 +1063,7 @@ static int on_row(void *ctx, const csvread_row *row)
         } else if (!use_registry) {
             const crest_str label = d.field[CREST_FIELD_CREDIT_TIER];
             if (label.len) {
-                int t = tier_of_label(e, label);
+                int t = tier_of_label(e, w, label);
                 if (t >= 0) {
                     tier = t;
                     src = SRC_FEED;
@@ -1049,7 +1074,7 @@ static int on_row(void *ctx, const csvread_row *row)
     if (registry_needs_date) {
         snprintf(detail, sizeof detail, "decl_date '%.*s' is not a valid date (YYYY-MM-DD, YYYY/MM/DD or YYYYMMDD) and the registry "
                  "join needs it", (int)(date.len > 40 ? 40 : date.len), date.ptr ? date.ptr : "");
-        reject(e, row, CREST_REJECT_BAD_DATE, (unsigned long)e->col_of_field[CREST_FIELD_DECL_DATE] + 1,
+        reject(e, w, row, CREST_REJECT_BAD_DATE, (unsigned long)e->col_of_field[CREST_FIELD_DECL_DATE] + 1,
                detail);
         return 0;
     }
@@ -1066,12 +1091,15 @@ static int on_row(void *ctx, const csvread_row *row)
         e->cap_day_set = 1;
     }
     /* Control windows: a new day (window = day) or every window_rows declarations. */
-    const int64_t wkey = p->window_rows ? (int64_t)(e->stats.decisions / p->window_rows)
-                                        : (d.date_days == CREST_DATE_NONE ? e->window_key : d.date_days);
-    if (!e->window_open || wkey != e->window_key) {
-        if (e->window_open && close_window(e) != 0)
-            return 1;
-        open_window(e, wkey);
+    /* (Not with parallel deciders: windows follow the input order.) */
+    if (!e->n_deciders) {
+        const int64_t wkey = p->window_rows ? (int64_t)(w->stats->decisions / p->window_rows)
+                                            : (d.date_days == CREST_DATE_NONE ? e->window_key : d.date_days);
+        if (!e->window_open || wkey != e->window_key) {
+            if (e->window_open && close_window(e) != 0)
+                return 1;
+            open_window(e, wkey);
+        }
     }
 
     /*
@@ -1091,16 +1119,16 @@ static int on_row(void *ctx, const csvread_row *row)
     crest_risk_result *rr = NULL;
     dec.p_random = t->effective_rate;
     if (e->risk) {
-        rr = &e->risk_result;
-        crest_risk_eval(e->risk, e->risk_scratch, &d, rr);
+        rr = &w->rr;
+        crest_risk_eval(e->risk, w->scratch, &d, rr);
         dec.score = rr->score;
         const double rs = isnan(t->random_share) ? p->random_share : t->random_share;
-        const double w = p->weighting == WEIGHTING_EXP    ? exp(p->gain * rr->score)
-                         : p->weighting == WEIGHTING_ODDS ? exp(p->gain * fmin(fmax(rr->z, -30.0), 30.0))
-                                                          : 1.0 + p->gain * rr->score;
+        const double weight = p->weighting == WEIGHTING_EXP    ? exp(p->gain * rr->score)
+                              : p->weighting == WEIGHTING_ODDS ? exp(p->gain * fmin(fmax(rr->z, -30.0), 30.0))
+                                                               : 1.0 + p->gain * rr->score;
         dec.p_random = t->effective_rate * rs;
-        dec.p_risk_unit = t->effective_rate * (1.0 - rs) * w;
-        e->stats.regex_limit_hits += rr->rules.n_limit_hits;
+        dec.p_risk_unit = t->effective_rate * (1.0 - rs) * weight;
+        w->stats->regex_limit_hits += rr->rules.n_limit_hits;
     }
     double prob = dec.p_random + t->scale * dec.multiplier * dec.p_risk_unit;
     if (t->floor && prob < t->effective_rate)
@@ -1171,7 +1199,7 @@ static int on_row(void *ctx, const csvread_row *row)
     const int priority = t->priority || mra;
     const double p_inspect = 1.0 - (1.0 - dec.p_forced) * (1.0 - prob);
 
-    crest_tier_counts *tc = &e->stats.tiers[tier];
+    crest_tier_counts *tc = &w->stats->tiers[tier];
     tc->rows++;
     tc->inspected += (uint64_t)inspect;
     tc->expected += p_inspect;
@@ -1181,21 +1209,23 @@ static int on_row(void *ctx, const csvread_row *row)
     tc->from_registry += src == SRC_REGISTRY;
     tc->from_feed += src == SRC_FEED;
     tc->forced += (uint64_t)dec.forced;
-    window_acc *wa = &e->wacc[tier];
-    wa->rows++;
-    wa->inspected += (uint64_t)inspect;
-    wa->forced += (uint64_t)dec.forced;
-    wa->expected += p_inspect;
-    e->stats.decisions++;
-    e->stats.inspected += (uint64_t)inspect;
-    e->stats.priority += (uint64_t)priority;
-    e->stats.guarantee_exempt += (uint64_t)t->guarantee_exempt;
-    e->stats.mra_recognised += (uint64_t)mra;
-    e->stats.lanes[inspect ? lane_rank : 0]++;
-    e->stats.selected_random += (uint64_t)by_random;
-    e->stats.selected_risk += (uint64_t)(drawn && !by_random);
-    e->stats.selected_forced += (uint64_t)(forced_lane > 0);
-    e->stats.selected_max_hits += (uint64_t)max_hits;
+    if (!e->n_deciders) {
+        window_acc *wa = &e->wacc[tier];
+        wa->rows++;
+        wa->inspected += (uint64_t)inspect;
+        wa->forced += (uint64_t)dec.forced;
+        wa->expected += p_inspect;
+    }
+    w->stats->decisions++;
+    w->stats->inspected += (uint64_t)inspect;
+    w->stats->priority += (uint64_t)priority;
+    w->stats->guarantee_exempt += (uint64_t)t->guarantee_exempt;
+    w->stats->mra_recognised += (uint64_t)mra;
+    w->stats->lanes[inspect ? lane_rank : 0]++;
+    w->stats->selected_random += (uint64_t)by_random;
+    w->stats->selected_risk += (uint64_t)(drawn && !by_random);
+    w->stats->selected_forced += (uint64_t)(forced_lane > 0);
+    w->stats->selected_max_hits += (uint64_t)max_hits;
 
     /* Reasons: why selected first, then the hit criteria, then notes. */
     reason_buf rb;
@@ -1253,7 +1283,7 @@ static int on_row(void *ctx, const csvread_row *row)
 
     /* With a capacity cap the day's records wait in the day buffer (their
      * decision part may still change); otherwise they go straight out. */
-    outbuf *o = e->capacity ? &e->day_out : &e->out;
+    outbuf *o = e->capacity ? &e->day_out : w->out;
     if (e->capacity && capacity_track(e, &d, rr ? rr->score : 0.0, inspect && lane_rank == CREST_RULES_LANE_RED,
                                       inspect && drawn && !dec.forced && !t->floor, (size_t)tier, &rb) != 0)
         return 1;
@@ -1295,7 +1325,7 @@ static int on_row(void *ctx, const csvread_row *row)
             if (e->formula_guard && looks_like_formula(*f)) {
                 /* Spreadsheet safety: a leading ' makes the cell text, not a formula. */
                 outbuf_csv_field_prefixed(o, '\'', f->ptr, f->len, ',');
-                e->stats.formulas_guarded++;
+                w->stats->formulas_guarded++;
             } else {
                 outbuf_csv_field(o, f->ptr, f->len, ',');
             }
@@ -1323,10 +1353,155 @@ static int on_row(void *ctx, const csvread_row *row)
     }
     if (e->capacity)
         capacity_mark(e, 3);
-    o = &e->out;
-    if (o->error != CREST_OK)
+    o = w->out;
+    if (o->error != CREST_OK) {
+        if (e->n_deciders)
+            return -1; /* a decider's memory buffer: out of memory, reported after the join */
         return set_fatal(e, CREST_ERR_IO, row->line, 0, "%s", "writing the decisions failed"), 1;
+    }
     return 0;
+}
+
+static int on_row(void *ctx, const csvread_row *row)
+{
+    crest_engine *e = ctx;
+    return decide_row(e, &e->main, row);
+}
+
+/* ------------------------------------------------------ parallel deciders */
+
+static crest_status text_sink(void *ctx, const void *buf, size_t len)
+{
+    textbuf *tb = ctx;
+    textbuf_append(tb, buf, len);
+    return tb->oom ? CREST_ERR_NOMEM : CREST_OK;
+}
+
+/* Sequential deciding on the pipe's one consumer thread. */
+static int pipe_row_main(void *ctx, unsigned w, const csvread_row *row)
+{
+    (void)w;
+    crest_engine *e = ctx;
+    return decide_row(e, &e->main, row);
+}
+
+static int pipe_row_pool(void *ctx, unsigned w, const csvread_row *row)
+{
+    crest_engine *e = ctx;
+    return decide_row(e, e->deciders[w], row);
+}
+
+/* A decider's batch is done and it is its turn: emit the batch in order. */
+static int pipe_done_pool(void *ctx, unsigned w)
+{
+    crest_engine *e = ctx;
+    worker *d = e->deciders[w];
+    outbuf_flush(&d->mem_out);
+    if (d->rej)
+        outbuf_flush(&d->mem_rej);
+    if (d->out_text.oom || d->rej_text.oom)
+        return -1;
+    outbuf_write(&e->out, d->out_text.data, d->out_text.len);
+    d->out_text.len = 0;
+    if (d->rej) {
+        outbuf_write(&e->rej, d->rej_text.data, d->rej_text.len);
+        d->rej_text.len = 0;
+    }
+    return e->out.error != CREST_OK || (e->has_rejects && e->rej.error != CREST_OK);
+}
+
+/* Parallel deciders: the header is handled here, on the parsing thread, before
+ * any record is handed over (binding, scratch, the output header). */
+static int producer_row(void *ctx, const csvread_row *row)
+{
+    crest_engine *e = ctx;
+    if (!e->stats.header_seen)
+        return handle_header(e, row);
+    return rowpipe_push(e->pipe, row);
+}
+
+static void worker_free(worker *w)
+{
+    if (!w)
+        return;
+    crest_risk_scratch_free(w->scratch);
+    outbuf_free(&w->mem_out);
+    outbuf_free(&w->mem_rej);
+    textbuf_free(&w->out_text);
+    textbuf_free(&w->rej_text);
+    free(w);
+}
+
+static worker *worker_create(int with_rejects)
+{
+    worker *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    textbuf_init(&w->out_text);
+    textbuf_init(&w->rej_text);
+    crest_sink so = {text_sink, &w->out_text}, sr = {text_sink, &w->rej_text};
+    if (outbuf_init(&w->mem_out, so, 64 * 1024) != CREST_OK ||
+        (with_rejects && outbuf_init(&w->mem_rej, sr, 16 * 1024) != CREST_OK)) {
+        worker_free(w);
+        return NULL;
+    }
+    w->out = &w->mem_out;
+    w->rej = with_rejects ? &w->mem_rej : NULL;
+    w->stats = &w->own_stats;
+    return w;
+}
+
+/* Sum a decider's counts into the engine's. */
+static void merge_stats(crest_run_stats *into, const crest_run_stats *s)
+{
+    into->rows_in += s->rows_in;
+    into->decisions += s->decisions;
+    into->rejects += s->rejects;
+    for (int r = 0; r < CREST_REJECT_COUNT; r++)
+        into->rejects_by_reason[r] += s->rejects_by_reason[r];
+    for (size_t t = 0; t < 16; t++) {
+        crest_tier_counts *a = &into->tiers[t];
+        const crest_tier_counts *b = &s->tiers[t];
+        a->rows += b->rows;
+        a->inspected += b->inspected;
+        a->expected += b->expected;
+        a->unknown += b->unknown;
+        a->from_registry += b->from_registry;
+        a->from_feed += b->from_feed;
+        a->forced += b->forced;
+        a->forced_expected += b->forced_expected;
+        a->random_expected += b->random_expected;
+        a->deferred += b->deferred;
+        a->overflow += b->overflow;
+    }
+    into->inspected += s->inspected;
+    into->priority += s->priority;
+    into->guarantee_exempt += s->guarantee_exempt;
+    into->mra_recognised += s->mra_recognised;
+    for (int l = 0; l < 5; l++)
+        into->lanes[l] += s->lanes[l];
+    into->selected_random += s->selected_random;
+    into->selected_risk += s->selected_risk;
+    into->selected_forced += s->selected_forced;
+    into->selected_max_hits += s->selected_max_hits;
+    into->regex_limit_hits += s->regex_limit_hits;
+    into->formulas_guarded += s->formulas_guarded;
+    into->deferred += s->deferred;
+    into->overflow += s->overflow;
+    /* The first rejects by input line, whichever decider saw them. */
+    for (size_t i = 0; i < s->n_samples; i++) {
+        const crest_reject_sample *x = &s->samples[i];
+        size_t pos = into->n_samples;
+        while (pos > 0 && into->samples[pos - 1].line > x->line)
+            pos--;
+        if (pos >= CREST_REJECT_SAMPLES)
+            continue;
+        const size_t keep = into->n_samples < CREST_REJECT_SAMPLES ? into->n_samples : CREST_REJECT_SAMPLES - 1;
+        memmove(&into->samples[pos + 1], &into->samples[pos], (keep - pos) * sizeof *x);
+        into->samples[pos] = *x;
+        if (into->n_samples < CREST_REJECT_SAMPLES)
+            into->n_samples++;
+    }
 }
 
 /* ------------------------------------------------------------------- API */
@@ -1382,16 +1557,32 @@ crest_status crest_engine_create(const crest_policy *policy, const crest_registr
         st = outbuf_init(&e->day_out, ds, 64 * 1024);
     }
     if (st == CREST_OK) {
-        if (options->threads >= 2) {
-            e->pipe = rowpipe_create(on_row, e);
-            if (!e->pipe)
+        e->main.out = &e->out;
+        e->main.rej = e->has_rejects ? &e->rej : NULL;
+        e->main.stats = &e->stats;
+        /* Two deciders work batch by batch when nothing depends on the order
+         * of the rows: frozen control, no capacity cap, no duplicate check, no
+         * windows asked for, no hooks. Otherwise one thread decides in order. */
+        const int order_free = policy->control_mode == CONTROL_FROZEN && !policy->red_per_office_day &&
+                               !policy->reject_duplicate_ids && !options->windows && options->decide &&
+                               !options->decl_hook && !options->header_hook;
+        if (options->threads >= 2 && order_free) {
+            for (unsigned k = 0; k < MAX_DECIDERS && st == CREST_OK; k++) {
+                if (!(e->deciders[k] = worker_create(e->has_rejects)))
+                    st = CREST_ERR_NOMEM;
+                e->n_deciders = k + 1;
+            }
+            if (st == CREST_OK && !(e->pipe = rowpipe_create(MAX_DECIDERS, pipe_row_pool, pipe_done_pool, e)))
+                st = CREST_ERR_NOMEM;
+        } else if (options->threads >= 2) {
+            if (!(e->pipe = rowpipe_create(1, pipe_row_main, NULL, e)))
                 st = CREST_ERR_NOMEM;
         }
         if (st == CREST_OK) {
-            e->reader = e->pipe ? csvread_create((unsigned char)policy->delimiter, policy->max_field_bytes,
-                                                 policy->max_record_bytes, MAX_COLUMNS, rowpipe_push, e->pipe)
-                                : csvread_create((unsigned char)policy->delimiter, policy->max_field_bytes,
-                                                 policy->max_record_bytes, MAX_COLUMNS, on_row, e);
+            csvread_row_fn fn = e->n_deciders ? producer_row : e->pipe ? rowpipe_push : on_row;
+            void *ctx = e->pipe && !e->n_deciders ? (void *)e->pipe : (void *)e;
+            e->reader = csvread_create((unsigned char)policy->delimiter, policy->max_field_bytes,
+                                       policy->max_record_bytes, MAX_COLUMNS, fn, ctx);
             if (!e->reader)
                 st = CREST_ERR_NOMEM;
         }
@@ -1429,6 +1620,10 @@ static void join_pipe(crest_engine *e)
             set_fatal(e, CREST_ERR_NOMEM, 0, 0, "%s", "out of memory passing records between threads");
         rowpipe_free(e->pipe);
         e->pipe = NULL;
+        for (unsigned k = 0; k < e->n_deciders; k++) {
+            merge_stats(&e->stats, &e->deciders[k]->own_stats);
+            memset(&e->deciders[k]->own_stats, 0, sizeof e->deciders[k]->own_stats);
+        }
     }
 }
 
@@ -1511,7 +1706,9 @@ void crest_engine_free(crest_engine *e)
     free(e->col_names);
     free(e->pass_cols);
     textbuf_free(&e->notes);
-    crest_risk_scratch_free(e->risk_scratch);
+    crest_risk_scratch_free(e->main.scratch);
+    for (unsigned k = 0; k < e->n_deciders; k++)
+        worker_free(e->deciders[k]);
     crest_risk_free(e->risk);
     free(e->rule_info);
     free(e->windows);

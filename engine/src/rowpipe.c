@@ -1,7 +1,8 @@
 /*
- * rowpipe.c — see rowpipe.h. Two condition variables over a ring of batch
+ * rowpipe.c — see rowpipe.h. Condition variables over a ring of batch
  * pointers; batches are recycled through a free list, so after warm-up the
- * pipeline allocates nothing.
+ * pipeline allocates nothing. Each batch has a sequence number; `turn` is
+ * the next one whose batch_done may run.
  */
 #include "rowpipe.h"
 
@@ -14,6 +15,7 @@
 #define BATCH_ROWS 2048
 #define BATCH_BYTES (512 * 1024)
 #define QUEUE_SLOTS 4
+#define MAX_WORKERS 8
 
 typedef struct rec {
     size_t field0, n_fields;  /* into the batch's field table */
@@ -27,23 +29,34 @@ typedef struct rec {
 
 typedef struct batch {
     struct batch *next_free;
+    uint64_t seq;
     char *bytes;
     size_t len, cap;
     size_t *fofs; /* offset, length pairs */
     size_t n_fofs, fofs_cap;
     rec *recs;
     size_t n_recs, recs_cap;
-    crest_str *views; /* consumer side */
-    size_t views_cap;
 } batch;
 
+typedef struct worker_arg {
+    struct rowpipe *pipe;
+    unsigned index;
+    crest_str *views; /* this worker's field views */
+    size_t views_cap;
+} worker_arg;
+
 struct rowpipe {
-    csvread_row_fn consumer;
+    rowpipe_row_fn consumer;
+    rowpipe_done_fn done;
     void *ctx;
-    pthread_t thread;
-    int started;
+    unsigned n_workers;
+    pthread_t threads[MAX_WORKERS];
+    worker_arg args[MAX_WORKERS];
+    unsigned started;
     pthread_mutex_t mu;
-    pthread_cond_t nonempty, nonfull;
+    pthread_cond_t nonempty, nonfull, turn_cv;
+    uint64_t next_seq; /* producer: sequence of the next batch */
+    uint64_t turn;     /* the batch whose batch_done runs next */
     batch *ring[QUEUE_SLOTS]; /* NULL entry = end of input */
     size_t head, count;
     batch *free_list;
@@ -60,7 +73,6 @@ static void batch_free(batch *b)
     free(b->bytes);
     free(b->fofs);
     free(b->recs);
-    free(b->views);
     free(b);
 }
 
@@ -79,39 +91,43 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
     return 0;
 }
 
-/* Consumer thread: replay each batch's records in order. */
+/* Consumer thread: take batches, replay their records, then wait for the
+ * batch's turn to run batch_done (output in input order). */
 static void *consume(void *arg)
 {
-    rowpipe *p = arg;
+    worker_arg *wa = arg;
+    rowpipe *p = wa->pipe;
     int stop = 0;
     for (;;) {
         pthread_mutex_lock(&p->mu);
         while (p->count == 0)
             pthread_cond_wait(&p->nonempty, &p->mu);
         batch *b = p->ring[p->head];
+        if (!b) {
+            /* End of input: leave the marker for the other workers, and wake them. */
+            pthread_cond_broadcast(&p->nonempty);
+            pthread_mutex_unlock(&p->mu);
+            break;
+        }
         p->head = (p->head + 1) % QUEUE_SLOTS;
         p->count--;
         pthread_cond_signal(&p->nonfull);
-        pthread_mutex_unlock(&p->mu);
-        if (!b)
-            break;
-        pthread_mutex_lock(&p->mu);
-        if (p->discard)
-            stop = stop ? stop : -2;
+        if (p->discard || p->stop_value)
+            stop = stop ? stop : (p->discard ? -2 : p->stop_value);
         pthread_mutex_unlock(&p->mu);
         for (size_t i = 0; i < b->n_recs && !stop; i++) {
             const rec *r = &b->recs[i];
-            if (grow((void **)&b->views, &b->views_cap, r->n_fields + 1, sizeof(crest_str)) != 0) {
+            if (grow((void **)&wa->views, &wa->views_cap, r->n_fields + 1, sizeof(crest_str)) != 0) {
                 stop = -1;
                 break;
             }
             for (size_t k = 0; k < r->n_fields; k++) {
-                b->views[k].ptr = b->bytes + b->fofs[2 * (r->field0 + k)];
-                b->views[k].len = b->fofs[2 * (r->field0 + k) + 1];
+                wa->views[k].ptr = b->bytes + b->fofs[2 * (r->field0 + k)];
+                wa->views[k].len = b->fofs[2 * (r->field0 + k) + 1];
             }
             csvread_row row;
             memset(&row, 0, sizeof row);
-            row.fields = b->views;
+            row.fields = wa->views;
             row.n_fields = r->n_fields;
             row.line = r->line;
             row.raw.ptr = b->bytes + r->raw_ofs;
@@ -125,9 +141,18 @@ static void *consume(void *arg)
             row.checked = 1;
             row.utf8_bad = r->utf8_bad;
             row.nul_at = r->nul_at;
-            stop = p->consumer(p->ctx, &row);
+            stop = p->consumer(p->ctx, wa->index, &row);
         }
         pthread_mutex_lock(&p->mu);
+        while (p->turn != b->seq)
+            pthread_cond_wait(&p->turn_cv, &p->mu);
+        pthread_mutex_unlock(&p->mu);
+        /* Our turn: the batches before this one are out. */
+        if (!stop && p->done)
+            stop = p->done(p->ctx, wa->index);
+        pthread_mutex_lock(&p->mu);
+        p->turn++;
+        pthread_cond_broadcast(&p->turn_cv);
         if (stop && !p->stop_value)
             p->stop_value = stop;
         b->next_free = p->free_list;
@@ -137,21 +162,30 @@ static void *consume(void *arg)
     return NULL;
 }
 
-rowpipe *rowpipe_create(csvread_row_fn consumer, void *ctx)
+rowpipe *rowpipe_create(unsigned n_workers, rowpipe_row_fn consumer, rowpipe_done_fn done, void *ctx)
 {
+    if (n_workers < 1 || n_workers > MAX_WORKERS)
+        return NULL;
     rowpipe *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
     p->consumer = consumer;
+    p->done = done;
     p->ctx = ctx;
+    p->n_workers = n_workers;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->nonempty, NULL);
     pthread_cond_init(&p->nonfull, NULL);
-    if (pthread_create(&p->thread, NULL, consume, p) != 0) {
-        rowpipe_free(p);
-        return NULL;
+    pthread_cond_init(&p->turn_cv, NULL);
+    for (unsigned w = 0; w < n_workers; w++) {
+        p->args[w].pipe = p;
+        p->args[w].index = w;
+        if (pthread_create(&p->threads[w], NULL, consume, &p->args[w]) != 0) {
+            rowpipe_free(p);
+            return NULL;
+        }
+        p->started++;
     }
-    p->started = 1;
     return p;
 }
 
@@ -161,9 +195,14 @@ static int enqueue(rowpipe *p, batch *b)
     pthread_mutex_lock(&p->mu);
     while (p->count == QUEUE_SLOTS)
         pthread_cond_wait(&p->nonfull, &p->mu);
+    if (b)
+        b->seq = p->next_seq++;
     p->ring[(p->head + p->count) % QUEUE_SLOTS] = b;
     p->count++;
-    pthread_cond_signal(&p->nonempty);
+    if (b)
+        pthread_cond_signal(&p->nonempty);
+    else
+        pthread_cond_broadcast(&p->nonempty); /* the end: every worker must see it */
     const int stop = p->stop_value;
     pthread_mutex_unlock(&p->mu);
     return stop;
@@ -242,7 +281,8 @@ int rowpipe_finish(rowpipe *p)
         p->cur = NULL;
     }
     enqueue(p, NULL);
-    pthread_join(p->thread, NULL);
+    for (unsigned w = 0; w < p->started; w++)
+        pthread_join(p->threads[w], NULL);
     p->started = 0;
     return p->stop_value;
 }
@@ -261,8 +301,11 @@ void rowpipe_free(rowpipe *p)
         p->discard = 1;
         pthread_mutex_unlock(&p->mu);
         enqueue(p, NULL);
-        pthread_join(p->thread, NULL);
+        for (unsigned w = 0; w < p->started; w++)
+            pthread_join(p->threads[w], NULL);
     }
+    for (unsigned w = 0; w < MAX_WORKERS; w++)
+        free(p->args[w].views);
     batch_free(p->cur);
     for (size_t i = 0; i < p->count; i++)
         batch_free(p->ring[(p->head + i) % QUEUE_SLOTS]);
@@ -274,5 +317,6 @@ void rowpipe_free(rowpipe *p)
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->nonempty);
     pthread_cond_destroy(&p->nonfull);
+    pthread_cond_destroy(&p->turn_cv);
     free(p);
 }

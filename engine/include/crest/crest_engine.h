@@ -106,6 +106,10 @@ typedef struct crest_run_options {
      * caller's thread. The output is byte-identical either way.
      */
     unsigned threads;
+    /* 1: collect control-window counts (crest_engine_windows); they need the
+     * rows in order, so two threads then parse | decide instead of deciding
+     * in parallel. Window counts are always kept with threads < 2. */
+    int windows;
 } crest_run_options;
 
 /* Options with defaults: CSV, policy passthrough, no rejects sink. */
