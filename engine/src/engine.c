@@ -1566,7 +1566,9 @@ crest_status crest_engine_create(const crest_policy *policy, const crest_registr
         const int order_free = policy->control_mode == CONTROL_FROZEN && !policy->red_per_office_day &&
                                !policy->reject_duplicate_ids && !options->windows && options->decide &&
                                !options->decl_hook && !options->header_hook;
-        if (options->threads >= 2 && order_free) {
+        /* Without a risk layer deciding is cheap and parsing is the bottleneck:
+         * one decider keeps pace and saves the batch copies. */
+        if (options->threads >= 2 && order_free && policy_has_risk(policy)) {
             for (unsigned k = 0; k < MAX_DECIDERS && st == CREST_OK; k++) {
                 if (!(e->deciders[k] = worker_create(e->has_rejects)))
                     st = CREST_ERR_NOMEM;
