@@ -1129,6 +1129,13 @@ static int decide_row(crest_engine *e, worker *w, const csvread_row *row)
         dec.p_random = t->effective_rate * rs;
         dec.p_risk_unit = t->effective_rate * (1.0 - rs) * weight;
         w->stats->regex_limit_hits += rr->rules.n_limit_hits;
+        if (rr->rules.n_limit_hits && p->on_limit == LIMIT_REJECT) {
+            /* The policy says a regex that could not finish leaves the row undecidable. */
+            snprintf(detail, sizeof detail, "%u criterion regex(es) stopped by the PCRE2 match or depth limit",
+                     rr->rules.n_limit_hits);
+            reject(e, w, row, CREST_REJECT_REGEX_LIMIT, 0, detail);
+            return 0;
+        }
     }
     double prob = dec.p_random + t->scale * dec.multiplier * dec.p_risk_unit;
     if (t->floor && prob < t->effective_rate)
@@ -1179,6 +1186,12 @@ static int decide_row(crest_engine *e, worker *w, const csvread_row *row)
         }
         max_hits = rr->rules.max_hits_exceeded;
         dec.p_forced = max_hits ? 1.0 : 1.0 - not_forced;
+    }
+    /* [rules] on_limit = inspect: a regex that could not finish sends the row to inspection. */
+    const int limit_inspect = rr && rr->rules.n_limit_hits && p->on_limit == LIMIT_INSPECT;
+    if (limit_inspect) {
+        max_hits = 1; /* forced to the inspect lane, like "maximum hits" */
+        dec.p_forced = 1.0;
     }
     const int inspect = drawn || forced_lane > CREST_RULES_LANE_NONE || max_hits;
     dec.inspect = inspect;
@@ -1233,7 +1246,9 @@ static int decide_row(crest_engine *e, worker *w, const csvread_row *row)
     rb.text[0] = '\0';
     if (forced_rule >= 0)
         reason_add(&rb, crest_rules_id(e->rules, (size_t)forced_rule), NULL);
-    if (max_hits)
+    if (limit_inspect)
+        reason_add(&rb, "REGEX_LIMIT", NULL);
+    else if (max_hits)
         reason_add(&rb, crest_rules_max_hits_id(e->rules), NULL);
     if (drawn && by_random)
         reason_add(&rb, t->floor ? "TIER_FLOOR" : "RANDOM", NULL);

@@ -552,6 +552,15 @@ static crest_status parse_text(crest_policy *p, const char *text, size_t len, pa
                 free(*dst);
                 if (!(*dst = dup_range(v, vn)))
                     return CREST_ERR_NOMEM;
+            } else if (KEY("on_limit")) {
+                if (label_equal(v, vn, "no_match", 8))
+                    p->on_limit = LIMIT_NO_MATCH;
+                else if (label_equal(v, vn, "inspect", 7))
+                    p->on_limit = LIMIT_INSPECT;
+                else if (label_equal(v, vn, "reject", 6))
+                    p->on_limit = LIMIT_REJECT;
+                else
+                    return fail(cx, v, CREST_ERR_INVALID, "on_limit is no_match, inspect or reject");
             } else if (KEY("match_limit") || KEY("depth_limit") || KEY("max_hits")) {
                 double d;
                 st = parse_number(cx, v, vn, 0, 4e9, keyz, &d);
@@ -563,7 +572,7 @@ static crest_status parse_text(crest_policy *p, const char *text, size_t len, pa
             } else {
                 return fail(cx, key, CREST_ERR_SYNTAX,
                             "unknown key '%s' in [rules]; expected criteria, tables, match_limit, "
-                            "depth_limit or max_hits",
+                            "depth_limit, max_hits or on_limit",
                             keyz);
             }
             break;
@@ -934,8 +943,9 @@ static crest_status render_canonical(crest_policy *p)
         textbuf_printf(&tb, "# criteria_hash = %016llx\n", (unsigned long long)p->criteria_hash);
         if (p->tables_dir)
             textbuf_printf(&tb, "tables = %s\n", p->tables_dir);
-        textbuf_printf(&tb, "match_limit = %u\ndepth_limit = %u\nmax_hits = %u\n", p->match_limit, p->depth_limit,
-                       p->max_hits);
+        static const char *const on_limit[] = {"no_match", "inspect", "reject"};
+        textbuf_printf(&tb, "match_limit = %u\ndepth_limit = %u\nmax_hits = %u\non_limit = %s\n", p->match_limit,
+                       p->depth_limit, p->max_hits, on_limit[p->on_limit]);
     }
     if (p->model_kind != CREST_RISK_MODEL_NONE) {
         textbuf_printf(&tb, "\n[model]\nkind = %s\nfile = %s\n# file_hash = %016llx\nfeatures = %s\nweight = ",

@@ -30,6 +30,7 @@ typedef struct policy_tier {
 } policy_tier;
 
 enum { CONTROL_FROZEN = 0, CONTROL_ADAPTIVE, CONTROL_SYSTEMATIC };
+enum { LIMIT_NO_MATCH = 0, LIMIT_INSPECT, LIMIT_REJECT };
 
 typedef enum risk_weighting {
     WEIGHTING_LINEAR = 0, /* w = 1 + gain · score */
@@ -75,6 +76,7 @@ struct crest_policy {
     char *tables_dir;
     char *tables_file;
     unsigned match_limit, depth_limit, max_hits;
+    int on_limit; /* a regex stopped by a PCRE2 limit: LIMIT_NO_MATCH, LIMIT_INSPECT, LIMIT_REJECT */
     uint64_t criteria_hash;
     crest_risk_model_kind model_kind;
     char *model_path;

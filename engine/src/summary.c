@@ -150,8 +150,10 @@ char *crest_summary_text(const crest_policy *p, const crest_run_stats *s, const 
                             "(--no-formula-guard to keep them as they are)",
                        (unsigned long long)s->formulas_guarded);
     if (s->regex_limit_hits)
-        textbuf_printf(&tb, "\nregex match limit hit %llu times (counted as no match)",
-                       (unsigned long long)s->regex_limit_hits);
+        textbuf_printf(&tb, "\nregex match limit hit %llu times (%s)", (unsigned long long)s->regex_limit_hits,
+                       p->on_limit == LIMIT_REJECT    ? "[rules] on_limit = reject: those rows were rejected"
+                       : p->on_limit == LIMIT_INSPECT ? "[rules] on_limit = inspect: those rows were inspected"
+                                                      : "counted as no match; see [rules] on_limit");
     textbuf_printf(&tb, "\n\nfacilitation: priority %llu, guarantee-exemption eligible %llu, MRA recognised %llu\n",
                    (unsigned long long)s->priority, (unsigned long long)s->guarantee_exempt,
                    (unsigned long long)s->mra_recognised);

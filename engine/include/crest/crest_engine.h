@@ -50,7 +50,8 @@ typedef enum crest_format {
     X(BAD_DATE, "BAD_DATE", "decl_date is missing or not a valid date, and the registry needs it")   \
     X(INVALID_ID, "INVALID_ID", "decl_id has surrounding white space or invisible or control characters") \
     X(REPEATED_HEADER, "REPEATED_HEADER", "the record repeats the header (files concatenated)")  \
-    X(DUPLICATE_ID, "DUPLICATE_ID", "decl_id was already decided in this run ([input] duplicate_ids = reject)")
+    X(DUPLICATE_ID, "DUPLICATE_ID", "decl_id was already decided in this run ([input] duplicate_ids = reject)") \
+    X(REGEX_LIMIT, "REGEX_LIMIT", "a criterion's regex hit its PCRE2 match or depth limit ([rules] on_limit = reject)")
 
 typedef enum crest_reject_reason {
 #define CREST_REJECT_ENUM(name, code, msg) CREST_REJECT_##name,
