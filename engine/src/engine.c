@@ -1665,7 +1665,11 @@ crest_status crest_engine_feed(crest_engine *e, const void *buf, size_t len)
 
 uint64_t crest_engine_rows_read(const crest_engine *e)
 {
-    return e->pipe ? rowpipe_pushed(e->pipe) - (rowpipe_pushed(e->pipe) > 0) : e->stats.rows_in;
+    if (!e->pipe)
+        return e->stats.rows_in;
+    /* The header goes through the pipe unless the parsing thread handled it. */
+    const uint64_t pushed = rowpipe_pushed(e->pipe);
+    return e->n_deciders ? pushed : pushed - (pushed > 0);
 }
 
 crest_status crest_engine_finish(crest_engine *e)
