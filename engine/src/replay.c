@@ -533,34 +533,10 @@ const crest_replay_metrics *crest_replay_period_at(const crest_replay *r, size_t
 
 /* -------------------------------------------------------------- writers */
 
-static void num(textbuf *tb, double x)
-{
-    if (isfinite(x))
-        textbuf_printf(tb, "%.10g", x);
-}
-
-static void jnum(textbuf *tb, double x)
-{
-    if (isfinite(x))
-        textbuf_printf(tb, "%.10g", x);
-    else
-        textbuf_puts(tb, "null");
-}
-
-static void jstr(textbuf *tb, const char *s)
-{
-    textbuf_puts(tb, "\"");
-    for (; *s; s++) {
-        const unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            textbuf_printf(tb, "\\%c", c);
-        else if (c < 0x20)
-            textbuf_printf(tb, "\\u%04x", c);
-        else
-            textbuf_append(tb, s, 1);
-    }
-    textbuf_puts(tb, "\"");
-}
+/* Numbers with 10 significant digits; shared encoders live in textbuf.c. */
+#define num(tb, x) textbuf_csv_number((tb), (x), 10)
+#define jnum(tb, x) textbuf_json_number((tb), (x), 10)
+#define jstr(tb, s) textbuf_json_string((tb), (s))
 
 static void cstr(textbuf *tb, const char *s)
 {

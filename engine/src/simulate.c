@@ -17,6 +17,11 @@
 #include "crest/crest_simulate.h"
 #include "textbuf.h"
 
+/* Numbers with 10 significant digits; shared encoders live in textbuf.c. */
+#define num(tb, x) textbuf_csv_number((tb), (x), 10)
+#define jnum(tb, x) textbuf_json_number((tb), (x), 10)
+#define jstr(tb, s) textbuf_json_string((tb), (s))
+
 /* A byte range relative to the start of a row's text; len ABSENT: no such column. */
 typedef struct span {
     uint32_t off, len;
@@ -685,35 +690,6 @@ static const char *selector_name(int sel)
     default:
         return "";
     }
-}
-
-static void num(textbuf *tb, double x)
-{
-    if (isfinite(x))
-        textbuf_printf(tb, "%.10g", x);
-}
-
-static void jnum(textbuf *tb, double x)
-{
-    if (isfinite(x))
-        textbuf_printf(tb, "%.10g", x);
-    else
-        textbuf_puts(tb, "null");
-}
-
-static void jstr(textbuf *tb, const char *s)
-{
-    textbuf_puts(tb, "\"");
-    for (; *s; s++) {
-        const unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            textbuf_printf(tb, "\\%c", c);
-        else if (c < 0x20)
-            textbuf_printf(tb, "\\u%04x", c);
-        else
-            textbuf_append(tb, s, 1);
-    }
-    textbuf_puts(tb, "\"");
 }
 
 static const char csv_header[] =

@@ -14,6 +14,9 @@
 #include "policy_internal.h"
 #include "textbuf.h"
 
+#define json_num(tb, x) textbuf_json_number((tb), (x), 6)
+#define json_str(tb, s) textbuf_json_string((tb), (s))
+
 #define LEVEL 0.95
 
 /* "consistent" when the interval covers the target (or, for a floor, does not lie below it). */
@@ -34,29 +37,6 @@ static void pct(textbuf *tb, double x)
         textbuf_puts(tb, "      -");
     else
         textbuf_printf(tb, "%6.2f%%", 100 * x);
-}
-
-static void json_num(textbuf *tb, double x)
-{
-    if (isnan(x) || isinf(x))
-        textbuf_puts(tb, "null");
-    else
-        textbuf_printf(tb, "%.6g", x);
-}
-
-static void json_str(textbuf *tb, const char *s)
-{
-    textbuf_puts(tb, "\"");
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            textbuf_printf(tb, "\\%c", c);
-        else if (c < 0x20)
-            textbuf_printf(tb, "\\u%04x", c);
-        else
-            textbuf_append(tb, s, 1);
-    }
-    textbuf_puts(tb, "\"");
 }
 
 char *crest_summary_text(const crest_policy *p, const crest_run_stats *s, const crest_summary_info *info)

@@ -1,6 +1,7 @@
 /* textbuf.c — see textbuf.h. */
 #include "textbuf.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,4 +80,33 @@ char *textbuf_take(textbuf *tb)
         d = calloc(1, 1);
     memset(tb, 0, sizeof *tb);
     return d;
+}
+
+void textbuf_json_string(textbuf *tb, const char *s)
+{
+    textbuf_puts(tb, "\"");
+    for (; *s; s++) {
+        const unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            textbuf_printf(tb, "\\%c", c);
+        else if (c < 0x20)
+            textbuf_printf(tb, "\\u%04x", c);
+        else
+            textbuf_append(tb, s, 1);
+    }
+    textbuf_puts(tb, "\"");
+}
+
+void textbuf_json_number(textbuf *tb, double x, int digits)
+{
+    if (isfinite(x))
+        textbuf_printf(tb, "%.*g", digits, x);
+    else
+        textbuf_puts(tb, "null");
+}
+
+void textbuf_csv_number(textbuf *tb, double x, int digits)
+{
+    if (isfinite(x))
+        textbuf_printf(tb, "%.*g", digits, x);
 }

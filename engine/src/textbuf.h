@@ -21,6 +21,12 @@ void textbuf_free(textbuf *tb);
 void textbuf_append(textbuf *tb, const void *bytes, size_t n);
 void textbuf_puts(textbuf *tb, const char *s);
 void textbuf_printf(textbuf *tb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A JSON string literal of s (quotes and backslashes escaped, controls as \u00XX). */
+void textbuf_json_string(textbuf *tb, const char *s);
+/* A JSON number with `digits` significant digits, or null when not finite. */
+void textbuf_json_number(textbuf *tb, double x, int digits);
+/* A CSV number with `digits` significant digits, or nothing when not finite. */
+void textbuf_csv_number(textbuf *tb, double x, int digits);
 /* Give the caller the NUL-terminated text (never NULL unless oom) and reset. */
 char *textbuf_take(textbuf *tb);
 
