@@ -309,11 +309,12 @@ void print_diag(const crest_diag *d)
 }
 
 /*
- * Read a whole input into an engine: a progress line on a terminal, stops on
- * SIGINT/SIGTERM. Returns EXIT_OK, EXIT_INPUT (read error or fatal input
- * problem, message printed), EXIT_IO or EXIT_INTERRUPTED.
+ * Read fd to the end into the engine, with a progress line on a terminal;
+ * stops early on SIGINT/SIGTERM. Finishes the engine unless read() failed
+ * (*read_error = 1, message printed), so an interrupted run still flushes
+ * what was decided. Returns the engine's status.
  */
-int feed_fd(crest_engine *engine, int fd, const char *name, int show_progress)
+static crest_status pump(crest_engine *engine, int fd, const char *name, int show_progress, int *read_error)
 {
     struct stat sb;
     const uint64_t size = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0;
@@ -321,20 +322,16 @@ int feed_fd(crest_engine *engine, int fd, const char *name, int show_progress)
     double last = t0;
     const size_t cap = 1 << 18;
     char *buf = malloc(cap);
-    if (!buf) {
-        fprintf(stderr, "%s: out of memory\n", prog);
-        return EXIT_IO;
-    }
-    crest_status st = CREST_OK;
+    crest_status st = buf ? CREST_OK : CREST_ERR_NOMEM;
     uint64_t bytes = 0;
-    int rc = EXIT_OK;
+    *read_error = 0;
     while (st == CREST_OK && !interrupted) {
-        ssize_t n = read(fd, buf, cap);
+        const ssize_t n = read(fd, buf, cap);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
             fprintf(stderr, "%s: cannot read %s: %s\n", prog, name, strerror(errno));
-            rc = EXIT_INPUT;
+            *read_error = 1;
             break;
         }
         if (n == 0)
@@ -349,15 +346,29 @@ int feed_fd(crest_engine *engine, int fd, const char *name, int show_progress)
     free(buf);
     if (show_progress)
         progress(t0, bytes, size, 0, 1);
-    if (st == CREST_OK && rc == EXIT_OK && !interrupted)
+    if (st == CREST_OK && !*read_error)
         st = crest_engine_finish(engine);
+    return st;
+}
+
+/*
+ * Read a whole input into an engine (see pump) for the tools. Returns
+ * EXIT_OK, EXIT_INPUT (read error or fatal input problem, message printed),
+ * EXIT_IO or EXIT_INTERRUPTED.
+ */
+int feed_fd(crest_engine *engine, int fd, const char *name, int show_progress)
+{
+    int read_error;
+    const crest_status st = pump(engine, fd, name, show_progress, &read_error);
+    if (read_error)
+        return EXIT_INPUT;
     if (st == CREST_ERR_INTERRUPTED)
         return EXIT_INPUT; /* a hook stopped: the caller reports why */
     if (st != CREST_OK) {
         print_diag(crest_engine_diag(engine));
         return st == CREST_ERR_IO || st == CREST_ERR_NOMEM ? EXIT_IO : EXIT_INPUT;
     }
-    return interrupted ? EXIT_INTERRUPTED : rc;
+    return interrupted ? EXIT_INTERRUPTED : EXIT_OK;
 }
 
 int load_policy(const char *path, crest_policy **out)
@@ -491,7 +502,6 @@ static int cmd_run(int argc, char **argv)
     /* Open the input before creating any output: a missing input leaves no files. */
     int in_fd = STDIN_FILENO;
     const char *in_name = "<stdin>";
-    uint64_t in_size = 0;
     if (input_path && strcmp(input_path, "-") != 0) {
         in_fd = open(input_path, O_RDONLY | O_CLOEXEC);
         if (in_fd < 0) {
@@ -501,9 +511,6 @@ static int cmd_run(int argc, char **argv)
             return EXIT_INPUT;
         }
         in_name = input_path;
-        struct stat st;
-        if (fstat(in_fd, &st) == 0 && S_ISREG(st.st_mode))
-            in_size = (uint64_t)st.st_size;
 #ifdef POSIX_FADV_SEQUENTIAL
         posix_fadvise(in_fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 #endif
@@ -544,39 +551,9 @@ static int cmd_run(int argc, char **argv)
         goto done_outputs;
     }
     const double t0 = now_s();
-    double last_progress = t0;
-    size_t buf_cap = 1 << 18;
-    char *buf = malloc(buf_cap);
-    crest_status st = buf ? CREST_OK : CREST_ERR_NOMEM;
-    uint64_t bytes = 0;
-    int read_error = 0;
-    while (st == CREST_OK && !interrupted) {
-        ssize_t n = read(in_fd, buf, buf_cap);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            fprintf(stderr, "%s: cannot read %s: %s\n", prog, in_name, strerror(errno));
-            read_error = 1;
-            break;
-        }
-        if (n == 0)
-            break;
-        bytes += (uint64_t)n;
-        st = crest_engine_feed(engine, buf, (size_t)n);
-        if (show_progress) {
-            const double t = now_s();
-            if (t - last_progress > 0.2) {
-                progress(t0, bytes, in_size, crest_engine_rows_read(engine), 0);
-                last_progress = t;
-            }
-        }
-    }
-    free(buf);
-    if (st == CREST_OK && !read_error)
-        st = crest_engine_finish(engine);
+    int read_error;
+    crest_status st = pump(engine, in_fd, in_name, show_progress, &read_error);
     const double elapsed = now_s() - t0;
-    if (show_progress)
-        progress(t0, bytes, in_size, 0, 1);
 
     const crest_run_stats *stats = crest_engine_stats(engine);
     if (st != CREST_OK) {
