@@ -7,12 +7,25 @@
  * libcsv reports the end of a row, `raw` is exactly that record. When a piece
  * leaves libcsv outside any row (a blank line, the LF of a CRLF), `raw` is
  * cleared. Line numbers count CR, LF and CRLF as one line end each.
+ *
+ * Most lines never reach libcsv: a whole line outside any record that is
+ * valid strict RFC 4180 by itself is split in one pass by the fast path
+ * (fast_line), its row pointing into the caller's buffer. libcsv takes the
+ * rest (records over several lines, broken quoting, a line cut by a chunk
+ * end), so faults are reported by one parser only.
  */
 #include "csvread.h"
 
+#include "utf8.h"
+
 #include <csv.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#if defined(__SSE2__) && !defined(CSVREAD_NO_SIMD)
+#include <emmintrin.h>
+#endif
 
 /* libcsv's parser states (libcsv.c): no row in progress; inside a field. */
 #define LIBCSV_ROW_NOT_BEGUN 0
@@ -280,7 +293,8 @@ static void count_line_end(csvread *r, unsigned char term, size_t piece_len)
  * quote inside an unquoted field, text after a closing quote, or an open
  * quote at the end of the line (the record continues). Quoted fields without
  * "" are views into the line; with "" they are unescaped into r->unesc.
- * Hot path: memchr jumps, no allocation after warm-up.
+ * Only for lines longer than the single-pass fast path takes (FAST_PIECE_MAX);
+ * its fields are then copied like libcsv's.
  */
 static int fast_split(csvread *r, const unsigned char *s, size_t n)
 {
@@ -350,8 +364,342 @@ static int fast_split(csvread *r, const unsigned char *s, size_t n)
     return 1;
 }
 
-/* One piece: bytes up to and including the first CR or LF (or the chunk end). */
-static void process_piece(csvread *r, const unsigned char *s, size_t n, int has_term)
+/*
+ * The single-pass fast path.
+ *
+ * A line that starts outside any record is scanned once, 64 bytes a step:
+ * scan_block gives bitmasks of the delimiters, quotes, CRs and LFs, bytes >=
+ * 0x80 and NULs, and the splitter walks the delimiter and quote bits in order
+ * while the scan goes on, up to the first CR or LF (the piece end as
+ * feed_bytes defines it). The row's fields and raw then point into the
+ * caller's buffer (quoted fields with "" into r->unesc): nothing is copied.
+ * The same masks give the byte checks of raw (the first NUL, and whether
+ * UTF-8 needs validating at all) and whether raw is plain (csvread.h).
+ */
+
+/* Pieces (line end included) up to this many bytes take the single-pass fast
+ * path; it bounds r->unesc and r->split. Longer lines take fast_split. */
+#define FAST_PIECE_MAX 4096
+
+/* Bitmasks of 64 bytes: bit i describes byte i. scan_block uses SSE2 where the
+ * compiler has it; -DCSVREAD_NO_SIMD builds the portable version instead (to
+ * test it on x86-64: tests/engine/test_csvread.c gives the same results). */
+typedef struct block_masks {
+    uint64_t delim, quote;
+    uint64_t eol;  /* CR or LF */
+    uint64_t high; /* >= 0x80 */
+    uint64_t nul;
+} block_masks;
+
+#if defined(__SSE2__) && !defined(CSVREAD_NO_SIMD)
+/* Classify p[0..64) (all readable): SSE2, baseline on x86-64, 16 bytes a step. */
+static inline void scan_block(const unsigned char *p, unsigned char delim, block_masks *m)
+{
+    const __m128i vd = _mm_set1_epi8((char)delim), vq = _mm_set1_epi8('"');
+    const __m128i vcr = _mm_set1_epi8('\r'), vlf = _mm_set1_epi8('\n'), vz = _mm_setzero_si128();
+    uint64_t d = 0, q = 0, e = 0, h = 0, z = 0;
+    for (unsigned k = 0; k < 4; k++) {
+        const __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * k));
+        const __m128i eol = _mm_or_si128(_mm_cmpeq_epi8(v, vcr), _mm_cmpeq_epi8(v, vlf));
+        const unsigned sh = 16 * k;
+        d |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, vd)) << sh;
+        q |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, vq)) << sh;
+        e |= (uint64_t)(unsigned)_mm_movemask_epi8(eol) << sh;
+        h |= (uint64_t)(unsigned)_mm_movemask_epi8(v) << sh; /* the top bit of each byte */
+        z |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, vz)) << sh;
+    }
+    m->delim = d;
+    m->quote = q;
+    m->eol = e;
+    m->high = h;
+    m->nul = z;
+}
+#else
+/* 0x80 in each byte of w equal to the byte repeated in b. Exact: no carry
+ * crosses a byte, so unlike the classic zero-byte test nothing above a match
+ * is flagged. */
+static inline uint64_t eq_flags(uint64_t w, uint64_t b)
+{
+    const uint64_t lo7 = UINT64_C(0x7F7F7F7F7F7F7F7F);
+    const uint64_t x = w ^ b;
+    return ~(((x & lo7) + lo7) | x | lo7);
+}
+
+/* The 0x80 flags of f's 8 bytes as 8 bits, byte k to bit k: the product puts
+ * each flag on its own bit of the top byte, without carries. */
+static inline uint64_t flag_bits(uint64_t f)
+{
+    return ((f >> 7) * UINT64_C(0x0102040810204080)) >> 56;
+}
+
+/* Portable scan_block (SWAR, 8 bytes a step): the same masks. */
+static inline void scan_block(const unsigned char *p, unsigned char delim, block_masks *m)
+{
+    const uint64_t ones = UINT64_C(0x0101010101010101);
+    const uint64_t bd = ones * delim, bq = ones * '"', bcr = ones * '\r', blf = ones * '\n';
+    uint64_t d = 0, q = 0, e = 0, h = 0, z = 0;
+    for (unsigned k = 0; k < 8; k++) {
+        uint64_t w = 0; /* byte i at bits 8i on any host */
+        for (unsigned b = 8; b-- > 0;)
+            w = w << 8 | p[8 * k + b];
+        const unsigned sh = 8 * k;
+        d |= flag_bits(eq_flags(w, bd)) << sh;
+        q |= flag_bits(eq_flags(w, bq)) << sh;
+        e |= flag_bits(eq_flags(w, bcr) | eq_flags(w, blf)) << sh;
+        h |= flag_bits(w & ones * 0x80) << sh;
+        z |= flag_bits(eq_flags(w, 0)) << sh;
+    }
+    m->delim = d;
+    m->quote = q;
+    m->eol = e;
+    m->high = h;
+    m->nul = z;
+}
+#endif
+
+static inline unsigned lowest_bit(uint64_t x)
+{
+    return (unsigned)__builtin_ctzll(x);
+}
+
+/*
+ * Field splitting from the delimiter and quote bits of one line, as libcsv
+ * reads strict RFC 4180: a quote opens a quoted field only as its first byte;
+ * inside, "" is one quote, and a quote followed by a delimiter or the line end
+ * closes it. Anything else — a quote inside an unquoted field, text after a
+ * closing quote, a quote still open at the line end (the record goes on) —
+ * makes the line "not fast", and libcsv reads and reports it as before.
+ */
+enum { SP_FIELD, SP_QUOTED, SP_CLOSED };
+
+typedef struct splitter {
+    const unsigned char *s; /* the line */
+    crest_str *out;         /* r->split: the kept fields */
+    size_t max_out;         /* max_fields: fields past it are counted, not kept */
+    size_t n;               /* fields so far */
+    int state;
+    size_t fs;   /* SP_FIELD: start of the field in progress */
+    size_t seg;  /* quoted: start of the content not yet taken */
+    size_t qp;   /* SP_CLOSED: the quote that closes the field unless doubled */
+    char *unesc; /* r->unesc: quoted fields with "" unescaped */
+    size_t unesc_len, ustart;
+    int escaped, has_delim; /* the quoted field in progress has "", a delimiter */
+    int plain;              /* every quoted field so far needed its quotes */
+} splitter;
+
+static inline void sp_put(splitter *sp, const char *p, size_t len)
+{
+    if (sp->n < sp->max_out) {
+        sp->out[sp->n].ptr = p;
+        sp->out[sp->n].len = len;
+    }
+    sp->n++;
+}
+
+/* The quoted field in progress ends at the quote sp->qp. */
+static inline void sp_close_quoted(splitter *sp)
+{
+    const size_t tail = sp->qp - sp->seg;
+    if (sp->escaped) {
+        memcpy(sp->unesc + sp->unesc_len, sp->s + sp->seg, tail);
+        sp->unesc_len += tail;
+        sp_put(sp, sp->unesc + sp->ustart, sp->unesc_len - sp->ustart);
+    } else {
+        sp_put(sp, (const char *)sp->s + sp->seg, tail);
+    }
+    /* outbuf's csv_field quotes a field only when it holds the delimiter, a
+     * quote, CR or LF; CR and LF cannot be in a field of one line. */
+    if (!sp->escaped && !sp->has_delim)
+        sp->plain = 0;
+}
+
+/* Walk one block's delimiter bits d and quote bits q (bytes of the line only;
+ * block starts at line offset base). Returns 0 when the line is not fast. */
+static inline int sp_block(splitter *sp, size_t base, uint64_t d, uint64_t q)
+{
+    if (sp->state == SP_FIELD && !q) {
+        /* The common case: unquoted fields, only delimiters. */
+        for (; d; d &= d - 1) {
+            const size_t pos = base + lowest_bit(d);
+            sp_put(sp, (const char *)sp->s + sp->fs, pos - sp->fs);
+            sp->fs = pos + 1;
+        }
+        return 1;
+    }
+    for (uint64_t ev = d | q; ev; ev &= ev - 1) {
+        const unsigned bit = lowest_bit(ev);
+        const size_t pos = base + bit;
+        const int is_quote = (int)((q >> bit) & 1);
+        switch (sp->state) {
+        case SP_FIELD:
+            if (!is_quote) {
+                sp_put(sp, (const char *)sp->s + sp->fs, pos - sp->fs);
+                sp->fs = pos + 1;
+            } else if (pos == sp->fs) {
+                sp->state = SP_QUOTED;
+                sp->seg = pos + 1;
+                sp->ustart = sp->unesc_len;
+                sp->escaped = sp->has_delim = 0;
+            } else {
+                return 0; /* a quote inside an unquoted field */
+            }
+            break;
+        case SP_QUOTED:
+            if (is_quote) {
+                sp->state = SP_CLOSED;
+                sp->qp = pos;
+            } else {
+                sp->has_delim = 1;
+            }
+            break;
+        default: /* SP_CLOSED: only a quote or a delimiter right after may follow */
+            if (pos != sp->qp + 1)
+                return 0; /* text after the closing quote */
+            if (is_quote) {
+                /* "": the content so far, with one of the two quotes. */
+                memcpy(sp->unesc + sp->unesc_len, sp->s + sp->seg, pos - sp->seg);
+                sp->unesc_len += pos - sp->seg;
+                sp->seg = pos + 1;
+                sp->escaped = 1;
+                sp->state = SP_QUOTED;
+            } else {
+                sp_close_quoted(sp);
+                sp->fs = pos + 1;
+                sp->state = SP_FIELD;
+            }
+            break;
+        }
+    }
+    return 1;
+}
+
+/* The line ends at offset len. Returns 0 when the line is not fast. */
+static inline int sp_end(splitter *sp, size_t len)
+{
+    switch (sp->state) {
+    case SP_FIELD:
+        sp_put(sp, (const char *)sp->s + sp->fs, len - sp->fs);
+        return 1;
+    case SP_QUOTED:
+        return 0; /* the quote is open: the record goes on past the line */
+    default:
+        if (sp->qp + 1 != len)
+            return 0; /* text after the closing quote */
+        sp_close_quoted(sp);
+        return 1;
+    }
+}
+
+/*
+ * The fast path for the bytes s[0..avail) of this feed, which start a line
+ * outside any record. Returns 1 when it took the piece (up to and including
+ * the first CR or LF): *piece is its length; its row, unless the line is
+ * blank, went to the callback; the caller counts the line end. Returns 0 when
+ * process_piece must take the piece: *piece and *has_term describe it, or
+ * *piece is 0 when the line is longer than FAST_PIECE_MAX allows (its end is
+ * past what was scanned).
+ * Hot path: one pass over the line's bytes, no allocation after warm-up.
+ */
+static int fast_line(csvread *r, const unsigned char *s, size_t avail, size_t *piece, int *has_term)
+{
+    const size_t max_split = r->max_fields < FAST_PIECE_MAX ? r->max_fields : FAST_PIECE_MAX;
+    if (grow((void **)&r->unesc, &r->unesc_cap, FAST_PIECE_MAX, 1) != 0 ||
+        grow((void **)&r->split, &r->split_cap, max_split, sizeof *r->split) != 0) {
+        r->oom = 1;
+        return 0;
+    }
+    const size_t window = avail < FAST_PIECE_MAX ? avail : FAST_PIECE_MAX;
+    const unsigned char delim = r->delimiter;
+    splitter sp = {0};
+    sp.s = s;
+    sp.out = r->split;
+    sp.max_out = r->max_fields;
+    sp.unesc = (char *)r->unesc;
+    sp.plain = 1;
+    int ok = 1;
+    size_t high_at = SIZE_MAX, nul_at = SIZE_MAX, len = SIZE_MAX; /* first byte >= 0x80, NUL, CR or LF */
+    for (size_t base = 0; base < window; base += 64) {
+        block_masks m;
+        uint64_t in_line = ~UINT64_C(0); /* the bits of this block that belong to the line */
+        if (window - base >= 64) {
+            scan_block(s + base, delim, &m);
+        } else {
+            /* The tail: copied, so that nothing past the caller's buffer is read. */
+            unsigned char tail[64] = {0};
+            memcpy(tail, s + base, window - base);
+            scan_block(tail, delim, &m);
+            in_line = (UINT64_C(1) << (window - base)) - 1;
+        }
+        const uint64_t eol = m.eol & in_line;
+        if (eol) {
+            in_line &= (eol & (0 - eol)) - 1;
+            len = base + lowest_bit(eol);
+        }
+        if (high_at == SIZE_MAX && (m.high & in_line))
+            high_at = base + lowest_bit(m.high & in_line);
+        if (nul_at == SIZE_MAX && (m.nul & in_line))
+            nul_at = base + lowest_bit(m.nul & in_line);
+        if (ok)
+            ok = sp_block(&sp, base, m.delim & in_line, m.quote & in_line);
+        if (len != SIZE_MAX)
+            break;
+    }
+    if (len == SIZE_MAX) {
+        /* No line end: the line goes on in the next feed, or past the window. */
+        *piece = window < avail ? 0 : avail;
+        *has_term = 0;
+        return 0;
+    }
+    *piece = len + 1;
+    *has_term = 1;
+    if (*piece > r->max_record_bytes)
+        return 0; /* process_piece's too-long branch, which comes first */
+    r->record_line = r->line;
+    if (len == 0)
+        return 1; /* a blank line, or the LF of a CRLF: no record */
+    if (!ok || !sp_end(&sp, len))
+        return 0;
+
+    csvread_row row = {0};
+    row.long_field = SIZE_MAX;
+    const size_t kept = sp.n < r->max_fields ? sp.n : r->max_fields;
+    for (size_t i = 0; i < kept; i++) {
+        if (r->split[i].len > r->max_field_bytes) {
+            if (row.long_field == SIZE_MAX)
+                row.long_field = i;
+            r->split[i].len = 0; /* keep the record's shape, as on_field does */
+        }
+    }
+    row.fields = r->split;
+    row.n_fields = kept;
+    row.line = r->line;
+    row.raw.ptr = (const char *)s;
+    row.raw.len = *piece;
+    row.too_many_fields = sp.n > r->max_fields;
+    row.checked = 1;
+    /* Validation starts at the first byte >= 0x80: what precedes it is ASCII,
+     * complete characters. */
+    row.utf8_bad = SIZE_MAX;
+    if (high_at != SIZE_MAX) {
+        const size_t bad = utf8_invalid_offset(s + high_at, *piece - high_at);
+        row.utf8_bad = bad == SIZE_MAX ? SIZE_MAX : high_at + bad;
+    }
+    row.nul_at = nul_at;
+    row.plain = sp.plain && !row.too_many_fields && row.long_field == SIZE_MAX;
+    if (!r->stop) {
+        const int st = r->fn(r->ctx, &row);
+        if (st)
+            r->stop = st;
+    }
+    return 1;
+}
+
+/*
+ * One piece: bytes up to and including the first CR or LF (or the chunk end).
+ * may_split: a line the single-pass fast path could not scan whole (longer
+ * than FAST_PIECE_MAX), which fast_split may still take.
+ */
+static void process_piece(csvread *r, const unsigned char *s, size_t n, int has_term, int may_split)
 {
     const unsigned char term = has_term ? s[n - 1] : 0;
     if (!r->in_record && !r->skipping)
@@ -362,38 +710,41 @@ static void process_piece(csvread *r, const unsigned char *s, size_t n, int has_
         if (r->skip_tracks_quotes)
             r->skip_in_quotes ^= count_quotes(s, n) & 1;
     } else if (r->raw_len + n > r->max_record_bytes) {
-        /* Too long: discard to the end of the record. A quote toggles the
-         * quoted state ("" toggles twice), so the record ends at the first line
-         * end outside quotes, wherever libcsv was in its field. */
-        const int in_quotes = r->parser.pstate == LIBCSV_FIELD_BEGUN && r->parser.quoted;
-        size_t field = r->parser.entry_pos;
-        if (!in_quotes) {
-            const unsigned char *dl = memchr(s, r->delimiter, n);
-            field += dl ? (size_t)(dl - s) : n;
-        } else {
-            field += n;
+        const size_t room = r->max_record_bytes - r->raw_len;
+        if (room) {
+            /* Read the bytes that fit first, as if the input were cut there: a
+             * fault in them comes first, and the limit is crossed at the next
+             * byte — the same wherever the caller's chunks end. */
+            process_piece(r, s, room, 0, 0);
+            process_piece(r, s + room, n - room, has_term, 0);
+            return;
         }
+        /* Too long, crossed at s[0]: discard to the end of the record. A quote
+         * toggles the quoted state ("" toggles twice), so the record ends at the
+         * first line end outside quotes, wherever libcsv was in its field. */
+        const int in_quotes = r->parser.pstate == LIBCSV_FIELD_BEGUN && r->parser.quoted;
+        const size_t field = r->parser.entry_pos + (in_quotes || s[0] != r->delimiter);
         raw_append(r, s, n);
         r->skipping = 1;
         r->skip_tracks_quotes = 1;
         r->skip_in_quotes = in_quotes ^ (count_quotes(s, n) & 1);
-        /* The first limit crossed names the fault: a field over max_field_bytes. */
-        r->skip_error = field > r->max_field_bytes ? CSVREAD_ERR_FIELD_TOO_LONG : CSVREAD_ERR_RECORD_TOO_LONG;
+        /* The first limit crossed names the fault: a field over max_field_bytes
+         * (this one, up to the crossing byte, or an earlier one). */
+        r->skip_error = field > r->max_field_bytes || r->long_field != SIZE_MAX ? CSVREAD_ERR_FIELD_TOO_LONG
+                                                                                : CSVREAD_ERR_RECORD_TOO_LONG;
         r->skip_line = r->record_line;
         r->skip_column = 1;
-    } else if (r->fast && has_term && !r->in_record && r->parser.pstate == LIBCSV_ROW_NOT_BEGUN &&
-               (n == 1 || fast_split(r, s, n - 1))) {
-        /* Fast path, identical to libcsv for this case (a whole line, outside
-         * any record, in valid strict RFC 4180); anything else — broken
-         * quoting, a record that goes on past the line — is left to libcsv. A
-         * line of only its terminator is no record. */
-        if (n > 1) {
-            raw_append(r, s, n);
-            r->in_record = 1;
-            for (size_t i = 0; i < r->n_split; i++)
-                on_field((void *)r->split[i].ptr, r->split[i].len, r);
-            on_row(term, r);
-        }
+    } else if (r->fast && may_split && has_term && !r->in_record &&
+               r->parser.pstate == LIBCSV_ROW_NOT_BEGUN && fast_split(r, s, n - 1)) {
+        /* A long line, identical to libcsv for this case (a whole line,
+         * outside any record, in valid strict RFC 4180); anything else —
+         * broken quoting, a record that goes on past the line — is left to
+         * libcsv. */
+        raw_append(r, s, n);
+        r->in_record = 1;
+        for (size_t i = 0; i < r->n_split; i++)
+            on_field((void *)r->split[i].ptr, r->split[i].len, r);
+        on_row(term, r);
     } else {
         raw_append(r, s, n);
         r->in_record = 1;
@@ -420,18 +771,45 @@ static void process_piece(csvread *r, const unsigned char *s, size_t n, int has_
         emit_error(r);
 }
 
+/* Length of the piece starting at s, searching for its end from offset from
+ * (s[0..from) has no CR or LF): up to and including the next CR or LF, or n. */
+static size_t find_piece(const unsigned char *s, size_t from, size_t n, int *has_term)
+{
+    /* The next CR or LF: memchr for LF, then for a CR before it. */
+    const unsigned char *lf = memchr(s + from, '\n', n - from);
+    const size_t lim = lf ? (size_t)(lf - s) : n;
+    const unsigned char *cr = memchr(s + from, '\r', lim - from);
+    const size_t end = cr ? (size_t)(cr - s) : lim;
+    *has_term = end < n;
+    return *has_term ? end + 1 : end;
+}
+
 static void feed_bytes(csvread *r, const unsigned char *s, size_t n)
 {
     size_t pos = 0;
     while (pos < n && !r->oom) {
-        /* The next CR or LF: memchr for LF, then for a CR before it. */
-        const unsigned char *lf = memchr(s + pos, '\n', n - pos);
-        const size_t lim = lf ? (size_t)(lf - s) : n;
-        const unsigned char *cr = memchr(s + pos, '\r', lim - pos);
-        const size_t end = cr ? (size_t)(cr - s) : lim;
-        const int has_term = end < n;
-        const size_t piece = (has_term ? end + 1 : end) - pos;
-        process_piece(r, s + pos, piece, has_term);
+        size_t piece;
+        int has_term, may_split = 0;
+        /* A delimiter that is a quote or a line end is left to libcsv. */
+        if (r->fast && !r->skipping && !r->in_record && r->raw_len == 0 &&
+            r->parser.pstate == LIBCSV_ROW_NOT_BEGUN && r->delimiter != '"' && r->delimiter != '\r' &&
+            r->delimiter != '\n') {
+            if (fast_line(r, s + pos, n - pos, &piece, &has_term)) {
+                count_line_end(r, s[pos + piece - 1], piece);
+                r->col_base = 0;
+                pos += piece;
+                continue;
+            }
+            if (r->oom)
+                break;
+            if (!piece) {
+                piece = find_piece(s + pos, FAST_PIECE_MAX, n - pos, &has_term);
+                may_split = 1;
+            }
+        } else {
+            piece = find_piece(s + pos, 0, n - pos, &has_term);
+        }
+        process_piece(r, s + pos, piece, has_term, may_split);
         pos += piece;
     }
 }
@@ -487,4 +865,29 @@ int csvread_finish(csvread *r)
 void csvread_set_fast(csvread *r, int on)
 {
     r->fast = on;
+}
+
+void csvread_restart(csvread *r, unsigned long line)
+{
+    if (parser_reset(r) != 0)
+        r->oom = 1;
+    record_clear(r);
+    r->skipping = r->skip_tracks_quotes = r->skip_in_quotes = 0;
+    r->line = r->record_line = line;
+    r->col_base = 0;
+    r->prev_cr = 0;
+    r->bom_done = 1;
+    r->bom_n = 0;
+    r->stop = 0;
+}
+
+int csvread_at_boundary(const csvread *r)
+{
+    return !r->oom && r->bom_done && !r->skipping && !r->in_record && r->raw_len == 0 && r->col_base == 0 &&
+           !r->prev_cr && r->parser.pstate == LIBCSV_ROW_NOT_BEGUN;
+}
+
+unsigned long csvread_line(const csvread *r)
+{
+    return r->line;
 }

@@ -28,21 +28,31 @@ typedef enum csvread_error {
 } csvread_error;
 
 typedef struct csvread_row {
-    const crest_str *fields; /* borrowed, valid during the callback */
+    const crest_str *fields; /* borrowed, valid during the callback (they may point into
+                              * the buffer given to csvread_feed) */
     size_t n_fields;
     unsigned long line;      /* first physical line of the record, 1-based */
-    crest_str raw;           /* the record's bytes (at most max_record_bytes) */
+    crest_str raw;           /* the record's bytes (at most max_record_bytes), borrowed like
+                              * fields: a one-line record may be a view into the fed buffer */
     int raw_truncated;       /* raw was cut at max_record_bytes */
     csvread_error error;     /* CSVREAD_OK or the fault; fields are empty on a fault */
     unsigned long error_column; /* byte column of the fault in its line, 1-based */
     unsigned long error_line;   /* physical line of the fault */
     size_t long_field;       /* index of the first field over max_field_bytes, or SIZE_MAX */
     int too_many_fields;     /* more than max_fields fields (extra ones dropped) */
-    /* Byte checks of raw, when a producer already made them (rowpipe does, on the
-     * parsing thread): checked = 1, and the offsets of the first invalid UTF-8
-     * byte and of the first NUL byte, SIZE_MAX when none. */
+    /* Byte checks of raw, when a producer already made them (the reader's fast
+     * path does; rowpipe does for the other rows, on the parsing thread):
+     * checked = 1, and the offsets of the first invalid UTF-8 byte
+     * (utf8_invalid_offset) and of the first NUL byte, SIZE_MAX when none.
+     * checked = 0: the consumer computes them itself. */
     int checked;
     size_t utf8_bad, nul_at;
+    /* 1 when raw (without its line end) is exactly the fields re-encoded the
+     * way outbuf_csv_field does (quoted only when needed, "" inside quotes)
+     * and joined by the reader's delimiter, so a writer that uses the same
+     * delimiter may copy raw instead of re-encoding. Set on fast-path rows
+     * only; 0 does not mean the bytes differ. */
+    int plain;
 } csvread_row;
 
 /* Return 0 to go on, non-zero to stop reading (feed/finish then return it). */
@@ -61,11 +71,26 @@ int csvread_finish(csvread *r);
 unsigned long csvread_lines(const csvread *r);
 void csvread_free(csvread *r);
 /*
- * Lines without a quote that start outside any record are split by the
- * reader itself (memchr) instead of libcsv; the records are identical
+ * Fast path: a whole line (up to 4096 bytes with its line end, within one
+ * csvread_feed buffer) that starts outside any record and is valid strict RFC
+ * 4180 on its own is split by the reader itself in one pass (SSE2 on x86-64)
+ * instead of libcsv, without copying: its row points into the fed buffer and
+ * carries checked and plain. The records are identical
  * (tests/engine/test_csvread.c compares both on random input). 0 turns the
  * fast path off: every byte goes through libcsv.
  */
 void csvread_set_fast(csvread *r, int on);
+/*
+ * Block-parallel reading (blockpipe.c): several readers each take a slice of
+ * the input that starts at a line start. csvread_restart puts a reader into
+ * the state of a fresh reader at physical line `line` past any BOM (nothing
+ * pending, no stop value). csvread_at_boundary tells whether the bytes fed so
+ * far end exactly between two records at a line start, i.e. a fresh reader
+ * restarted here would read the rest of the input as this one would.
+ */
+void csvread_restart(csvread *r, unsigned long line);
+int csvread_at_boundary(const csvread *r);
+/* The current physical line (1-based), as csvread_restart takes it. */
+unsigned long csvread_line(const csvread *r);
 
 #endif

@@ -1,7 +1,9 @@
 /*
  * test_csvread.c — the streaming reader: RFC 4180 details, line numbers,
  * faults with positions, and chunk-boundary invariance (1, 2, 3, 7, 4096
- * bytes and random cuts give the same records).
+ * bytes and random cuts give the same records). Every row is also checked
+ * against its own raw bytes: the byte checks (checked, utf8_bad, nul_at) and
+ * `plain` against an independent re-encoding of the fields.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
@@ -10,6 +12,7 @@
 #include <string.h>
 
 #include "csvread.h"
+#include "utf8.h"
 
 typedef struct dump {
     char *s;
@@ -27,8 +30,71 @@ static void put(dump *d, const char *s, size_t n)
     d->s[d->len] = '\0';
 }
 
+/* The reader's delimiter, for the re-encoding below. */
+static unsigned char cur_delim = ',';
+/* Rows seen with checked = 1, and with plain = 1 (so that a test can tell that
+ * the fast path ran). */
+static size_t n_checked, n_plain;
+
+/* The fields written back the way outbuf's csv_field does without a prefix:
+ * quoted only when a field holds the delimiter, '"', CR or LF, inner quotes
+ * doubled, the delimiter between fields. Written independently of csvread. */
+static void reencode(dump *out, const csvread_row *r)
+{
+    put(out, "", 0);
+    for (size_t i = 0; i < r->n_fields; i++) {
+        const char *s = r->fields[i].ptr;
+        const size_t n = r->fields[i].len;
+        if (i)
+            put(out, (const char *)&cur_delim, 1);
+        int quote = 0;
+        for (size_t k = 0; k < n; k++)
+            if ((unsigned char)s[k] == cur_delim || s[k] == '"' || s[k] == '\r' || s[k] == '\n')
+                quote = 1;
+        if (!quote) {
+            put(out, s, n);
+            continue;
+        }
+        put(out, "\"", 1);
+        for (size_t k = 0; k < n; k++) {
+            put(out, s + k, 1);
+            if (s[k] == '"')
+                put(out, "\"", 1);
+        }
+        put(out, "\"", 1);
+    }
+}
+
+/* What a row says about its raw bytes must hold. */
+static void check_row(const csvread_row *r)
+{
+    if (!r->checked) {
+        cr_assert_eq(r->plain, 0, "line %lu: plain without the fast path", r->line);
+        return;
+    }
+    n_checked++;
+    const unsigned char *raw = (const unsigned char *)r->raw.ptr;
+    cr_assert_eq(r->error, CSVREAD_OK, "line %lu", r->line);
+    cr_assert_eq(r->utf8_bad, utf8_invalid_offset(raw, r->raw.len), "line %lu: utf8_bad", r->line);
+    const unsigned char *z = memchr(raw, 0, r->raw.len);
+    cr_assert_eq(r->nul_at, z ? (size_t)(z - raw) : SIZE_MAX, "line %lu: nul_at", r->line);
+    /* A checked row is one line: raw ends with its CR or LF, the only one. */
+    cr_assert_geq(r->raw.len, 2, "line %lu", r->line);
+    const unsigned char term = raw[r->raw.len - 1];
+    cr_assert(term == '\r' || term == '\n', "line %lu: raw ends with 0x%02X", r->line, term);
+    const size_t line_len = r->raw.len - 1;
+    dump enc = {0};
+    reencode(&enc, r);
+    const int same = enc.len == line_len && memcmp(enc.s, raw, line_len) == 0;
+    cr_assert_eq(r->plain, same, "line %lu: plain = %d, raw %.*s, re-encoded %s", r->line, r->plain,
+                 (int)line_len, (const char *)raw, enc.s);
+    free(enc.s);
+    n_plain += (size_t)r->plain;
+}
+
 static int on_row(void *ctx, const csvread_row *r)
 {
+    check_row(r);
     dump *d = ctx;
     char head[96];
     int n = snprintf(head, sizeof head, "L%lu", r->line);
@@ -46,6 +112,8 @@ static int on_row(void *ctx, const csvread_row *r)
             n = snprintf(head, sizeof head, " LONG%zu", r->long_field);
             put(d, head, (size_t)n);
         }
+        if (r->too_many_fields)
+            put(d, " MANY", 5);
         put(d, " raw=", 5);
         put(d, r->raw.ptr, r->raw.len);
     }
@@ -55,11 +123,25 @@ static int on_row(void *ctx, const csvread_row *r)
 
 static int use_fast = 1;
 
-static char *parse_chunked(const char *in, size_t len, size_t chunk, unsigned seed)
+typedef struct reader_cfg {
+    unsigned char delimiter;
+    size_t max_field_bytes, max_record_bytes, max_fields;
+} reader_cfg;
+
+static const reader_cfg DEFAULT_CFG = {',', 32, 256, 100};
+
+/*
+ * Read in chunks of `chunk` bytes (0: random 1..13). Each chunk is fed from
+ * its own allocation of exactly its size, so that ASan reports a read past
+ * the caller's buffer.
+ */
+static char *parse_cfg(const char *in, size_t len, size_t chunk, unsigned seed, const reader_cfg *c)
 {
     dump d = {0};
     put(&d, "", 0);
-    csvread *r = csvread_create(',', 32, 256, 100, on_row, &d);
+    cur_delim = c->delimiter;
+    csvread *r =
+        csvread_create(c->delimiter, c->max_field_bytes, c->max_record_bytes, c->max_fields, on_row, &d);
     csvread_set_fast(r, use_fast);
     size_t pos = 0;
     srand(seed);
@@ -67,12 +149,20 @@ static char *parse_chunked(const char *in, size_t len, size_t chunk, unsigned se
         size_t n = chunk ? chunk : 1 + (size_t)(rand() % 13);
         if (n > len - pos)
             n = len - pos;
-        cr_assert_eq(csvread_feed(r, in + pos, n), 0);
+        char *piece = malloc(n);
+        memcpy(piece, in + pos, n);
+        cr_assert_eq(csvread_feed(r, piece, n), 0);
+        free(piece);
         pos += n;
     }
     cr_assert_eq(csvread_finish(r), 0);
     csvread_free(r);
     return d.s;
+}
+
+static char *parse_chunked(const char *in, size_t len, size_t chunk, unsigned seed)
+{
+    return parse_cfg(in, len, chunk, seed, &DEFAULT_CFG);
 }
 
 static const char TRICKY[] =
@@ -219,4 +309,306 @@ Test(csvread, fast_path_matches_libcsv_on_random_input)
         free(fast);
         free(whole);
     }
+}
+
+/* The first row of a reading, as the callback saw it. */
+typedef struct first_row {
+    int seen, checked, plain, too_many_fields;
+    size_t n_fields, long_field, utf8_bad, nul_at;
+    const char *raw_ptr;
+    size_t raw_len;
+} first_row;
+
+/* Keeps the row of line 2: the first line always goes through libcsv (the
+ * reader looks at its first bytes alone, for a BOM). */
+static int on_first_row(void *ctx, const csvread_row *r)
+{
+    check_row(r);
+    first_row *f = ctx;
+    if (!f->seen && r->line == 2) {
+        f->seen = 1;
+        f->checked = r->checked;
+        f->plain = r->plain;
+        f->too_many_fields = r->too_many_fields;
+        f->n_fields = r->n_fields;
+        f->long_field = r->long_field;
+        f->utf8_bad = r->utf8_bad;
+        f->nul_at = r->nul_at;
+        f->raw_ptr = r->raw.ptr;
+        f->raw_len = r->raw.len;
+    }
+    return 0;
+}
+
+/* Read "h\n" + text, fed in one call from one allocation of exactly its
+ * size; the row of text's first line. */
+static first_row read_first(const char *text, size_t len, size_t max_fields)
+{
+    first_row f = {0};
+    char *buf = malloc(len + 2);
+    memcpy(buf, "h\n", 2);
+    memcpy(buf + 2, text, len);
+    cur_delim = ',';
+    csvread *r = csvread_create(',', 32, 256, max_fields, on_first_row, &f);
+    cr_assert_eq(csvread_feed(r, buf, len + 2), 0);
+    if (f.seen && f.checked) {
+        /* Zero copy: raw is the line in the caller's buffer. */
+        cr_expect(f.raw_ptr == buf + 2, "%s: raw is not a view into the input", text);
+    }
+    cr_assert_eq(csvread_finish(r), 0);
+    csvread_free(r);
+    free(buf);
+    cr_assert(f.seen, "%s: no row", text);
+    return f;
+}
+
+#define READ_FIRST(lit, max_fields) read_first(lit, sizeof lit - 1, max_fields)
+
+Test(csvread, plain_rows_and_byte_checks)
+{
+    first_row f = READ_FIRST("a,b,c\n", 100);
+    cr_expect(f.checked && f.plain && f.n_fields == 3 && f.raw_len == 6);
+    cr_expect_eq(f.utf8_bad, SIZE_MAX);
+    cr_expect_eq(f.nul_at, SIZE_MAX);
+    f = READ_FIRST("a,b\r\n", 100); /* raw is "a,b\r" */
+    cr_expect(f.checked && f.plain && f.raw_len == 4);
+    f = READ_FIRST("\"a,b\",\"say \"\"hi\"\"\",\"\"\"\"\n", 100); /* quotes that are needed */
+    cr_expect(f.checked && f.plain && f.n_fields == 3);
+    f = READ_FIRST("\"abc\",b\n", 100); /* quotes that outbuf would not write */
+    cr_expect(f.checked && !f.plain);
+    f = READ_FIRST("x,\"\"\n", 100);
+    cr_expect(f.checked && !f.plain);
+    f = READ_FIRST("a,b,c\n", 2); /* a field dropped */
+    cr_expect(f.checked && !f.plain && f.too_many_fields && f.n_fields == 2);
+    f = READ_FIRST("a,this field is definitely longer than thirty-two bytes\n", 100);
+    cr_expect(f.checked && !f.plain && f.long_field == 1);
+    f = READ_FIRST("\xe4\xb8\xad\xe6\x96\x87,\xff\n", 100);
+    cr_expect(f.checked && f.plain);
+    cr_expect_eq(f.utf8_bad, 7);
+    f = READ_FIRST("a\0b,\xc3\n", 100);
+    cr_expect(f.checked);
+    cr_expect_eq(f.nul_at, 1);
+    cr_expect_eq(f.utf8_bad, 4); /* a lead byte cut by the line end */
+    /* Records libcsv reads: not checked, not plain. */
+    f = READ_FIRST("\"multi\nline\",x\n", 100);
+    cr_expect(!f.checked && !f.plain && f.n_fields == 2);
+    f = READ_FIRST("no line end", 100);
+    cr_expect(!f.checked && !f.plain && f.n_fields == 1);
+}
+
+/*
+ * Lines that end exactly at the end of the caller's buffer (allocated with
+ * exactly their length; ASan catches a read past it), for every length from
+ * 1 to 300: across 16-, 32- and 64-byte block boundaries, with and without a
+ * line end, unquoted, quoted, with "" and with a quote as the last byte.
+ */
+Test(csvread, lines_ending_at_the_buffer_end)
+{
+    static const char *shapes[] = {"x", "a,", "\"q,\"\"\",", "\xe4\xb8\xad,"};
+    char line[320];
+    for (size_t sh = 0; sh < sizeof shapes / sizeof *shapes; sh++) {
+        for (size_t len = 1; len <= 300; len++) {
+            for (int variant = 0; variant < 4; variant++) {
+                size_t n = 0;
+                while (n < len) {
+                    const size_t tl = strlen(shapes[sh]);
+                    const size_t k = tl < len - n ? tl : len - n;
+                    memcpy(line + n, shapes[sh], k);
+                    n += k;
+                }
+                if (variant == 1)
+                    line[len - 1] = '\n';
+                else if (variant == 2)
+                    line[len - 1] = '"'; /* a quote at the very end, no line end */
+                else if (variant == 3 && len >= 2) {
+                    line[len - 2] = '"';
+                    line[len - 1] = '\r';
+                }
+                use_fast = 0;
+                char *slow = parse_cfg(line, len, len, 1, &(reader_cfg){',', 1000, 100000, 1000});
+                use_fast = 1;
+                char *fast = parse_cfg(line, len, len, 1, &(reader_cfg){',', 1000, 100000, 1000});
+                cr_assert_str_eq(fast, slow, "shape %zu, length %zu, variant %d", sh, len, variant);
+                free(slow);
+                free(fast);
+            }
+        }
+    }
+    /* A run of lines whose ends fall on 16-byte boundaries: 15 bytes + LF. */
+    char buf[16 * 40];
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = i % 16 == 15 ? '\n' : i % 4 == 3 ? ',' : (char)('a' + i % 7);
+    n_checked = 0;
+    use_fast = 0;
+    char *slow = parse_cfg(buf, sizeof buf, sizeof buf, 1, &DEFAULT_CFG);
+    use_fast = 1;
+    for (size_t len = 16; len <= sizeof buf; len += 16) {
+        char *fast = parse_cfg(buf, len, len, 1, &DEFAULT_CFG);
+        cr_assert(strncmp(fast, slow, strlen(fast)) == 0, "%zu bytes", len);
+        free(fast);
+    }
+    cr_expect_gt(n_checked, 0, "the fast path never ran");
+    free(slow);
+}
+
+/* Tokens of the random inputs; "" stands for one NUL byte. Runs of 16, 31 and
+ * 65 bytes cross the fast path's 16- and 64-byte blocks. */
+#define RUN16 "xxxxxxxxxxxxxxxx"
+#define RUN31 RUN16 "yyyyyyyyyyyyyyy"
+#define RUN65 RUN16 RUN16 RUN16 RUN16 "z"
+static const char *const HOSTILE[] = {"a",
+                                      "b",
+                                      ",",
+                                      ",",
+                                      ";",
+                                      "\t",
+                                      "\"",
+                                      "\"\"",
+                                      "\n",
+                                      "\r\n",
+                                      "\r",
+                                      " ",
+                                      "\xc3\xa9",
+                                      "\xe4\xb8\xad\xe6\x96\x87",
+                                      "",
+                                      "\xff",
+                                      "\xc3",
+                                      "\xe4\xb8",
+                                      "\xed\xa0\x80",
+                                      "\"\n",
+                                      "\"\r\n",
+                                      RUN16,
+                                      RUN31,
+                                      RUN65,
+                                      ",\"",
+                                      "\",",
+                                      "\"q\"",
+                                      "\"a,b\"",
+                                      "\"x\"\"y\"",
+                                      "\"\"\"\"",
+                                      ",,,,"};
+
+/* Append token t ("" is a NUL byte) at out; its length. */
+static size_t put_token(char *out, const char *t)
+{
+    const size_t n = t[0] ? strlen(t) : 1;
+    memcpy(out, t, n);
+    return n;
+}
+
+/* A field that is mostly well-formed, so that whole lines reach the fast path. */
+static size_t gen_field(char *out, unsigned char delim)
+{
+    /* As in HOSTILE, "" is a NUL byte. */
+    static const char *const bodies[] = {
+        "abc", "", " sp ", "\xe4\xb8\xad\xe6\x96\x87", "\xff\xfe", "x", "0123456789abcdef0123456789abcdef0"};
+    size_t n = 0;
+    const int kind = rand() % 10;
+    const int reps = 1 + rand() % 3;
+    if (kind == 0)
+        return 0;   /* empty */
+    if (kind < 5) { /* unquoted */
+        for (int i = 0; i < reps; i++) {
+            n += put_token(out + n, bodies[rand() % 7]);
+        }
+        return n;
+    }
+    out[n++] = '"';
+    for (int i = 0; i < reps; i++) {
+        switch (rand() % 5) {
+        case 0:
+            out[n++] = (char)delim;
+            break;
+        case 1:
+            out[n++] = '"';
+            out[n++] = '"';
+            break;
+        default:
+            n += put_token(out + n, bodies[rand() % 7]);
+        }
+    }
+    out[n++] = '"';
+    if (kind == 9 && rand() % 4 == 0)
+        out[n++] = 'j'; /* text after the closing quote */
+    return n;
+}
+
+/*
+ * The differential test on hostile input: random tokens (quotes, "",
+ * delimiters, CR, LF, CRLF, NUL, high bytes, invalid UTF-8, a quote at the end
+ * of a line, runs longer than 16, 32 and 64 bytes) and generated lines of
+ * mostly valid fields (so that many lines take the fast path, some longer
+ * than the fast path's window), under several delimiters and limits. The
+ * records must be those of libcsv, read whole and in chunks; check_row
+ * verifies the byte checks and `plain` of every row.
+ */
+Test(csvread, fast_path_matches_libcsv_on_hostile_input)
+{
+    static const reader_cfg cfgs[] = {{',', 32, 256, 100},   {',', 1000, 100000, 100},
+                                      {';', 64, 8192, 5},    {'\t', 4096, 100000, 3},
+                                      {'|', 0, 100000, 100}, {',', 100000, 100000, 10000}};
+    const size_t n_cfgs = sizeof cfgs / sizeof *cfgs;
+    const size_t n_tok = sizeof HOSTILE / sizeof *HOSTILE;
+    static char in[16384];
+    n_checked = n_plain = 0;
+    for (unsigned seed = 1; seed <= 12000; seed++) {
+        srand(seed);
+        const reader_cfg *c = &cfgs[seed % n_cfgs];
+        size_t n = 0;
+        if (seed % 2) {
+            const size_t target = (size_t)(rand() % 700);
+            while (n < target)
+                n += put_token(in + n, HOSTILE[rand() % n_tok]);
+        } else {
+            /* Lines of fields; one in 50 inputs has a line of 4000+ bytes. */
+            const int n_lines = 1 + rand() % 8;
+            const int huge = rand() % 50 == 0;
+            for (int l = 0; l < n_lines && n < sizeof in - 256; l++) {
+                const int n_fields = 1 + rand() % (huge ? 400 : 14);
+                for (int f = 0; f < n_fields && n < sizeof in - 256; f++) {
+                    if (f)
+                        in[n++] = (char)c->delimiter;
+                    n += gen_field(in + n, c->delimiter);
+                }
+                static const char *const ends[] = {"\n", "\r\n", "\r", "\n\n"};
+                const char *e = ends[rand() % 4];
+                if (l + 1 < n_lines || rand() % 2) {
+                    memcpy(in + n, e, strlen(e));
+                    n += strlen(e);
+                }
+            }
+        }
+        cr_assert_lt(n, sizeof in);
+        /* Fast path and libcsv, fed whole, in 7- or 4096-byte chunks or cut at
+         * random: all give what libcsv gives on the whole input (records over
+         * max_record_bytes included: the reader crosses the limit at the same
+         * byte whatever the cuts). */
+        use_fast = 0;
+        char *ref = parse_cfg(in, n, n ? n : 1, seed, c);
+        const size_t chunks[] = {0, 7, 4096, n ? n : 1};
+        for (size_t k = 0; k < sizeof chunks / sizeof *chunks; k++) {
+            for (int fast_on = 0; fast_on < 2; fast_on++) {
+                use_fast = fast_on;
+                char *got = parse_cfg(in, n, chunks[k], seed, c);
+                if (strcmp(got, ref) != 0) {
+                    FILE *fp = fopen("/tmp/crest-csvread-diff.txt", "w");
+                    if (fp) {
+                        fprintf(fp, "INPUT\n");
+                        fwrite(in, 1, n, fp);
+                        fprintf(fp, "\nWHOLE, LIBCSV\n%s\nGOT\n%s\n", ref, got);
+                        fclose(fp);
+                    }
+                }
+                cr_assert_str_eq(got, ref, "seed %u, chunk %zu, fast %d (details in /tmp/crest-csvread-diff.txt)",
+                                 seed, chunks[k], fast_on);
+                free(got);
+            }
+        }
+        use_fast = 1;
+        free(ref);
+    }
+    /* The fast path ran, and both values of plain occurred. */
+    cr_expect_gt(n_checked, 10000, "fast rows: %zu", n_checked);
+    cr_expect_gt(n_plain, 1000, "plain rows: %zu", n_plain);
+    cr_expect_gt(n_checked - n_plain, 1000, "fast rows that are not plain: %zu", n_checked - n_plain);
 }
