@@ -90,10 +90,11 @@ static void usage_run(FILE *f)
             "  --format FMT      csv (default) or jsonl\n"
             "  --passthrough M   input columns copied after the decision: all (default from the\n"
             "                    policy), unmapped, none\n"
-            "  --threads N       1, or 2 (default on 2+ cores): parse on one thread and decide\n"
-            "                    on others (two deciders on alternate batches when the policy\n"
-            "                    has a risk layer and nothing depends on row order); the\n"
-            "                    output is the same byte for byte\n"
+            "  --threads N       1 to 8 (default: the number of cores, at most 8). With 2 or more\n"
+            "                    and a policy where nothing depends on row order, N threads\n"
+            "                    read and decide blocks of the input in parallel; otherwise\n"
+            "                    one parses and one decides in order. The output is the same\n"
+            "                    byte for byte whatever N\n"
             "  -q, --quiet       no summary or progress on stderr (errors still printed)\n"
             "  --no-progress     no progress bar (it is shown only when stderr is a terminal)\n"
             "  --no-formula-guard  copy pass-through cells as they are; by default a cell that a\n"
@@ -414,7 +415,8 @@ static int cmd_run(int argc, char **argv)
     const char *policy_path = NULL, *registry_path = NULL, *out_path = NULL, *rejects_path = NULL,
                *summary_path = NULL, *input_path = NULL, *windows_path = NULL;
     crest_run_options opt = crest_run_options_default();
-    opt.threads = sysconf(_SC_NPROCESSORS_ONLN) >= 2 ? 2 : 1;
+    const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    opt.threads = cores >= 8 ? 8 : cores >= 2 ? (unsigned)cores : 1;
     int quiet = 0, show_progress = isatty(STDERR_FILENO);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -464,8 +466,8 @@ static int cmd_run(int argc, char **argv)
             const char *v = arg_value(argc, argv, &i, a);
             if (!v)
                 return EXIT_USAGE;
-            if (strcmp(v, "1") != 0 && strcmp(v, "2") != 0) {
-                fprintf(stderr, "%s: --threads is 1 or 2, not '%s'\n", prog, v);
+            if (strlen(v) != 1 || v[0] < '1' || v[0] > '8') {
+                fprintf(stderr, "%s: --threads is a number from 1 to 8, not '%s'\n", prog, v);
                 return EXIT_USAGE;
             }
             opt.threads = (unsigned)atoi(v);

@@ -16,6 +16,7 @@
 #include "csvread.h"
 #include "outbuf.h"
 #include "policy_internal.h"
+#include "blockpipe.h"
 #include "rowpipe.h"
 #include "textbuf.h"
 #include "utf8.h"
@@ -23,6 +24,8 @@
 #define MAX_COLUMNS 16384
 
 static int lane_rank_of(const char *lane);
+static void merge_stats(crest_run_stats *into, const crest_run_stats *s);
+static crest_status check_sinks(struct crest_engine *e);
 
 /* What the engine needs of each criterion on the hot path. */
 typedef struct engine_rule {
@@ -46,6 +49,8 @@ typedef struct tier_cache_entry {
  * counts, summed at the end.
  */
 typedef struct worker {
+    struct crest_engine *engine;
+    csvread *reader;        /* block workers: this worker's own reader */
     outbuf *out;
     outbuf *rej;            /* NULL when rejects are only counted */
     crest_run_stats *stats;
@@ -53,14 +58,21 @@ typedef struct worker {
     crest_risk_result rr;
     tier_cache_entry tier_cache[TIER_CACHE];
     unsigned tier_cache_next;
-    /* parallel deciders only */
+    /* The last decl_date text and its value: feeds come sorted by date. */
+    char date_text[24];
+    size_t date_len;
+    int32_t date_days;
+    /* block workers only: render into the block's result */
     outbuf mem_out, mem_rej;
-    textbuf out_text, rej_text;
-    crest_run_stats own_stats;
-    int failed;
 } worker;
 
-#define MAX_DECIDERS 2
+/* What a block worker produced for one block (blockpipe.h). */
+typedef struct block_result {
+    textbuf out, rej;
+    crest_run_stats stats;
+} block_result;
+
+#define MAX_DECIDERS 8
 
 /* Counts of the open control window for one tier. */
 typedef struct window_acc {
@@ -87,7 +99,9 @@ struct crest_engine {
     crest_run_options opt;
     crest_passthrough passthrough;
     csvread *reader;
-    rowpipe *pipe; /* threads = 2: records go to the deciding thread through it */
+    rowpipe *pipe; /* threads >= 2, rows in order: records go to the deciding thread through it */
+    blockpipe *bp; /* threads >= 2, order-free: blocks read and decided in parallel */
+    int bp_wanted;  /* use bp once the header is read */
     outbuf out;
     outbuf rej;
     int has_rejects;
@@ -98,6 +112,7 @@ struct crest_engine {
     int col_of_field[CREST_FIELD_COUNT];
     size_t *pass_cols;
     size_t n_pass;
+    int pass_is_tail; /* pass_cols are the columns after decl_id, which is column 0 */
     int registry_usable; /* registry given and at least one party column present */
 
     /* The risk layer (NULL when the policy configures none). */
@@ -134,7 +149,7 @@ struct crest_engine {
 
     worker main; /* sequential deciding (and the header) */
     worker *deciders[MAX_DECIDERS];
-    unsigned n_deciders; /* > 0: parallel deciders through the pipe */
+    unsigned n_deciders; /* > 0: block workers (blockpipe) */
     uint64_t bytes_fed; /* feeding thread's count */
     int formula_guard;
     int pipe_done;
@@ -374,6 +389,11 @@ static int handle_header(crest_engine *e, const csvread_row *row)
                                                     : e->passthrough == CREST_PASSTHROUGH_UNMAPPED && !mapped)
             e->pass_cols[e->n_pass++] = i;
     }
+    /* decl_id first and every other column passed in order: a plain record's
+     * bytes after its id are the pass-through part as they are (fast path). */
+    e->pass_is_tail = e->col_of_field[CREST_FIELD_DECL_ID] == 0 && e->n_pass + 1 == e->n_cols;
+    for (size_t k = 0; k < e->n_pass && e->pass_is_tail; k++)
+        e->pass_is_tail = e->pass_cols[k] == k + 1;
     if (e->risk) {
         crest_diag d;
         if (crest_risk_bind(e->risk, row->fields, row->n_fields, &d) != CREST_OK) {
@@ -919,6 +939,82 @@ static int seen_insert(crest_engine *e, crest_str id)
     return 0;
 }
 
+static int decide_write_failed(crest_engine *e, const csvread_row *row)
+{
+    if (e->n_deciders)
+        return -1; /* a block's memory buffer: out of memory, reported by the feeding thread */
+    return set_fatal(e, CREST_ERR_IO, row->line, 0, "%s", "writing the decisions failed"), 1;
+}
+
+/* Bytes a spreadsheet may read as the start of a formula (looks_like_formula). */
+static const unsigned char formula_lead[256] = {['='] = 1, ['+'] = 1, ['-'] = 1, ['@'] = 1, ['\t'] = 1, ['\r'] = 1};
+
+static inline char *put(char *q, const char *s, size_t n)
+{
+    memcpy(q, s, n);
+    return q + n;
+}
+
+/*
+ * Hot path of CSV output: one reserve in the output buffer, no per-field
+ * encoding. Applies to a plain record (csvread: its bytes are its fields as
+ * outbuf_csv_field would write them) whose decl_id is the first column and
+ * needs no quotes, when every other column passes through in order and none
+ * could be read as a formula; the pass-through part is then the record's own
+ * bytes after the id. Returns 0 (nothing written) when it does not apply.
+ * The bytes are those of the general path (tests/golden compare both).
+ */
+static int render_plain_csv(crest_engine *e, outbuf *o, const csvread_row *row, const char *tier, const char *source,
+                            const char *score, double prob, double u, int inspect, const char *lane,
+                            const reason_buf *rb, int priority, int guarantee_exempt, int mra)
+{
+    /* plain means "as re-encoded with the input's delimiter": the output's is ','. */
+    if (!e->pass_is_tail || !row->plain || row->raw.len == 0 || row->raw.ptr[0] == '"' || e->policy->delimiter != ',')
+        return 0;
+    const crest_str id = row->fields[0];
+    if (e->formula_guard) {
+        for (size_t k = 1; k < row->n_fields; k++)
+            if (row->fields[k].len && formula_lead[(unsigned char)row->fields[k].ptr[0]])
+                return 0;
+    }
+    size_t end = row->raw.len;
+    while (end && (row->raw.ptr[end - 1] == '\n' || row->raw.ptr[end - 1] == '\r'))
+        end--;
+    const size_t tail = end > id.len ? end - id.len : 0; /* ",col2,...": starts at the delimiter */
+    const size_t tl = strlen(tier), sl = strlen(source), scl = strlen(score), ll = strlen(lane);
+    char *q = outbuf_reserve(o, id.len + tl + sl + scl + ll + rb->len + tail + 128);
+    if (!q)
+        return 0;
+    q = put(q, id.ptr, id.len);
+    *q++ = ',';
+    q = put(q, tier, tl);
+    *q++ = ',';
+    q = put(q, source, sl);
+    *q++ = ',';
+    q = put(q, score, scl);
+    *q++ = ',';
+    size_t n = outbuf_fmt_g6(q, prob);
+    if (!n)
+        return 0; /* printf's territory: the general path (nothing committed yet) */
+    q += n;
+    *q++ = ',';
+    if (!(n = outbuf_fmt_fixed(q, u, 8)))
+        return 0;
+    q += n;
+    q = put(q, inspect ? ",INSPECT," : ",RELEASE,", 9);
+    q = put(q, lane, ll);
+    *q++ = ',';
+    q = put(q, rb->text, rb->len); /* reason codes never need quotes (reason_add) */
+    const char flags[] = {',', (char)('0' + priority), ',', (char)('0' + guarantee_exempt), ',', (char)('0' + mra),
+                          ','};
+    q = put(q, flags, sizeof flags);
+    q = put(q, e->policy->hash_hex, 16);
+    q = put(q, row->raw.ptr + id.len, tail);
+    *q++ = '\n';
+    outbuf_commit(o, q);
+    return 1;
+}
+
 /* Hot path: decide one record (or reject it) on worker w. */
 static int decide_row(crest_engine *e, worker *w, const csvread_row *row)
 {
@@ -1024,8 +1120,17 @@ static int decide_row(crest_engine *e, worker *w, const csvread_row *row)
         }
     }
     const crest_str date = d.field[CREST_FIELD_DECL_DATE];
-    if (date.len == 0 || !crest_date_parse(date.ptr, date.len, &d.date_days))
-        d.date_days = CREST_DATE_NONE;
+    if (date.len && date.len == w->date_len && memcmp(date.ptr, w->date_text, date.len) == 0) {
+        d.date_days = w->date_days;
+    } else {
+        if (date.len == 0 || !crest_date_parse(date.ptr, date.len, &d.date_days))
+            d.date_days = CREST_DATE_NONE;
+        if (date.len && date.len <= sizeof w->date_text) {
+            memcpy(w->date_text, date.ptr, date.len);
+            w->date_len = date.len;
+            w->date_days = d.date_days;
+        }
+    }
     /* Numbers only feed the risk layer and tools' hooks: parse them only then. */
     if (e->risk || e->opt.decl_hook) {
         d.declared_value = parse_number(d.field[CREST_FIELD_DECLARED_VALUE]);
@@ -1299,6 +1404,10 @@ static int decide_row(crest_engine *e, worker *w, const csvread_row *row)
     /* With a capacity cap the day's records wait in the day buffer (their
      * decision part may still change); otherwise they go straight out. */
     outbuf *o = e->capacity ? &e->day_out : w->out;
+    if (!e->capacity && e->opt.format == CREST_FORMAT_CSV &&
+        render_plain_csv(e, o, row, t->name, source, score_text, prob, u, inspect, lane, &rb, priority,
+                         t->guarantee_exempt, mra))
+        return o->error == CREST_OK ? 0 : decide_write_failed(e, row);
     if (e->capacity && capacity_track(e, &d, rr ? rr->score : 0.0, inspect && lane_rank == CREST_RULES_LANE_RED,
                                       inspect && drawn && !dec.forced && !t->floor, (size_t)tier, &rb) != 0)
         return 1;
@@ -1369,12 +1478,7 @@ static int decide_row(crest_engine *e, worker *w, const csvread_row *row)
     if (e->capacity)
         capacity_mark(e, 3);
     o = w->out;
-    if (o->error != CREST_OK) {
-        if (e->n_deciders)
-            return -1; /* a decider's memory buffer: out of memory, reported after the join */
-        return set_fatal(e, CREST_ERR_IO, row->line, 0, "%s", "writing the decisions failed"), 1;
-    }
-    return 0;
+    return o->error == CREST_OK ? 0 : decide_write_failed(e, row);
 }
 
 static int on_row(void *ctx, const csvread_row *row)
@@ -1393,46 +1497,95 @@ static crest_status text_sink(void *ctx, const void *buf, size_t len)
 }
 
 /* Sequential deciding on the pipe's one consumer thread. */
-static int pipe_row_main(void *ctx, unsigned w, const csvread_row *row)
+static int pipe_row_main(void *ctx, const csvread_row *row)
 {
-    (void)w;
     crest_engine *e = ctx;
     return decide_row(e, &e->main, row);
 }
 
-static int pipe_row_pool(void *ctx, unsigned w, const csvread_row *row)
+/* ---------------------------------------------------------- block workers */
+
+static int worker_row(void *ctx, const csvread_row *row)
 {
-    crest_engine *e = ctx;
-    return decide_row(e, e->deciders[w], row);
+    worker *w = ctx;
+    return decide_row(w->engine, w, row);
 }
 
-/* A decider's batch is done and it is its turn: emit the batch in order. */
-static int pipe_done_pool(void *ctx, unsigned w)
+static void *block_result_new(void *ctx)
 {
-    crest_engine *e = ctx;
-    worker *d = e->deciders[w];
-    outbuf_flush(&d->mem_out);
-    if (d->rej)
-        outbuf_flush(&d->mem_rej);
-    if (d->out_text.oom || d->rej_text.oom)
-        return -1;
-    outbuf_write(&e->out, d->out_text.data, d->out_text.len);
-    d->out_text.len = 0;
-    if (d->rej) {
-        outbuf_write(&e->rej, d->rej_text.data, d->rej_text.len);
-        d->rej_text.len = 0;
+    (void)ctx;
+    block_result *r = calloc(1, sizeof *r);
+    if (r) {
+        textbuf_init(&r->out);
+        textbuf_init(&r->rej);
     }
-    return e->out.error != CREST_OK || (e->has_rejects && e->rej.error != CREST_OK);
+    return r;
 }
 
-/* Parallel deciders: the header is handled here, on the parsing thread, before
- * any record is handed over (binding, scratch, the output header). */
-static int producer_row(void *ctx, const csvread_row *row)
+static void block_result_free(void *ctx, void *res)
+{
+    (void)ctx;
+    block_result *r = res;
+    textbuf_free(&r->out);
+    textbuf_free(&r->rej);
+    free(r);
+}
+
+/* Worker thread: read and decide a block afresh into its result. */
+static int block_process(void *ctx, unsigned wi, blockpipe_block *b)
 {
     crest_engine *e = ctx;
-    if (!e->stats.header_seen)
-        return handle_header(e, row);
-    return rowpipe_push(e->pipe, row);
+    worker *w = e->deciders[wi];
+    block_result *res = b->result;
+    res->out.len = res->rej.len = 0;
+    res->out.oom = res->rej.oom = 0;
+    memset(&res->stats, 0, sizeof res->stats);
+    w->mem_out.sink.ctx = &res->out;
+    w->mem_out.error = CREST_OK;
+    w->stats = &res->stats;
+    if (w->rej) {
+        w->mem_rej.sink.ctx = &res->rej;
+        w->mem_rej.error = CREST_OK;
+    }
+    csvread_restart(w->reader, b->line);
+    int rc = csvread_feed(w->reader, b->data, b->len);
+    if (!rc && b->last)
+        rc = csvread_finish(w->reader);
+    outbuf_flush(&w->mem_out);
+    if (w->rej)
+        outbuf_flush(&w->mem_rej);
+    if (rc || res->out.oom || res->rej.oom)
+        return -1;
+    return csvread_at_boundary(w->reader);
+}
+
+/* Feeding thread, in block order: a valid block result goes out. */
+static int block_emit(void *ctx, blockpipe_block *b)
+{
+    crest_engine *e = ctx;
+    const block_result *res = b->result;
+    outbuf_write_bulk(&e->out, res->out.data, res->out.len);
+    if (e->has_rejects)
+        outbuf_write_bulk(&e->rej, res->rej.data, res->rej.len);
+    merge_stats(&e->stats, &res->stats);
+    return check_sinks(e) != CREST_OK;
+}
+
+/* Feeding thread, in block order: read the block with the sequential reader. */
+static int block_replay(void *ctx, blockpipe_block *b, int restart)
+{
+    crest_engine *e = ctx;
+    if (restart)
+        csvread_restart(e->reader, b->line);
+    const int rc = csvread_feed(e->reader, b->data, b->len);
+    if (check_sinks(e) != CREST_OK)
+        return -1;
+    if (rc) {
+        if (e->fatal == CREST_OK)
+            set_fatal(e, CREST_ERR_NOMEM, 0, 0, "%s", "out of memory while reading input");
+        return -1;
+    }
+    return csvread_at_boundary(e->reader);
 }
 
 static void worker_free(worker *w)
@@ -1440,29 +1593,30 @@ static void worker_free(worker *w)
     if (!w)
         return;
     crest_risk_scratch_free(w->scratch);
+    csvread_free(w->reader);
     outbuf_free(&w->mem_out);
     outbuf_free(&w->mem_rej);
-    textbuf_free(&w->out_text);
-    textbuf_free(&w->rej_text);
     free(w);
 }
 
-static worker *worker_create(int with_rejects)
+/* A block worker with its own reader; its sinks point at a block's result
+ * while it reads that block (block_process). */
+static worker *worker_create(crest_engine *e)
 {
     worker *w = calloc(1, sizeof *w);
     if (!w)
         return NULL;
-    textbuf_init(&w->out_text);
-    textbuf_init(&w->rej_text);
-    crest_sink so = {text_sink, &w->out_text}, sr = {text_sink, &w->rej_text};
+    w->engine = e;
+    crest_sink so = {text_sink, NULL}, sr = {text_sink, NULL};
     if (outbuf_init(&w->mem_out, so, 64 * 1024) != CREST_OK ||
-        (with_rejects && outbuf_init(&w->mem_rej, sr, 16 * 1024) != CREST_OK)) {
+        (e->has_rejects && outbuf_init(&w->mem_rej, sr, 16 * 1024) != CREST_OK) ||
+        !(w->reader = csvread_create((unsigned char)e->policy->delimiter, e->policy->max_field_bytes,
+                                     e->policy->max_record_bytes, MAX_COLUMNS, worker_row, w))) {
         worker_free(w);
         return NULL;
     }
     w->out = &w->mem_out;
-    w->rej = with_rejects ? &w->mem_rej : NULL;
-    w->stats = &w->own_stats;
+    w->rej = e->has_rejects ? &w->mem_rej : NULL;
     return w;
 }
 
@@ -1575,29 +1729,28 @@ crest_status crest_engine_create(const crest_policy *policy, const crest_registr
         e->main.out = &e->out;
         e->main.rej = e->has_rejects ? &e->rej : NULL;
         e->main.stats = &e->stats;
-        /* Two deciders work batch by batch when nothing depends on the order
-         * of the rows: frozen control, no capacity cap, no duplicate check, no
-         * windows asked for, no hooks. Otherwise one thread decides in order. */
+        /* Blocks are read and decided in parallel when nothing depends on the
+         * order of the rows: frozen control, no capacity cap, no duplicate
+         * check, no windows asked for, no hooks. Otherwise one thread parses
+         * and another decides in order. */
         const int order_free = policy->control_mode == CONTROL_FROZEN && !policy->red_per_office_day &&
                                !policy->reject_duplicate_ids && !options->windows && options->decide &&
                                !options->decl_hook && !options->header_hook;
-        /* Without a risk layer deciding is cheap and parsing is the bottleneck:
-         * one decider keeps pace and saves the batch copies. */
-        if (options->threads >= 2 && order_free && policy_has_risk(policy)) {
-            for (unsigned k = 0; k < MAX_DECIDERS && st == CREST_OK; k++) {
-                if (!(e->deciders[k] = worker_create(e->has_rejects)))
+        if (options->threads >= 2 && order_free) {
+            const unsigned n = options->threads > MAX_DECIDERS ? MAX_DECIDERS : options->threads;
+            for (unsigned k = 0; k < n && st == CREST_OK; k++) {
+                if (!(e->deciders[k] = worker_create(e)))
                     st = CREST_ERR_NOMEM;
                 e->n_deciders = k + 1;
             }
-            if (st == CREST_OK && !(e->pipe = rowpipe_create(MAX_DECIDERS, pipe_row_pool, pipe_done_pool, e)))
-                st = CREST_ERR_NOMEM;
+            e->bp_wanted = 1; /* started once the header is read (crest_engine_feed) */
         } else if (options->threads >= 2) {
-            if (!(e->pipe = rowpipe_create(1, pipe_row_main, NULL, e)))
+            if (!(e->pipe = rowpipe_create(pipe_row_main, e)))
                 st = CREST_ERR_NOMEM;
         }
         if (st == CREST_OK) {
-            csvread_row_fn fn = e->n_deciders ? producer_row : e->pipe ? rowpipe_push : on_row;
-            void *ctx = e->pipe && !e->n_deciders ? (void *)e->pipe : (void *)e;
+            csvread_row_fn fn = e->pipe ? rowpipe_push : on_row;
+            void *ctx = e->pipe ? (void *)e->pipe : (void *)e;
             e->reader = csvread_create((unsigned char)policy->delimiter, policy->max_field_bytes,
                                        policy->max_record_bytes, MAX_COLUMNS, fn, ctx);
             if (!e->reader)
@@ -1637,11 +1790,33 @@ static void join_pipe(crest_engine *e)
             set_fatal(e, CREST_ERR_NOMEM, 0, 0, "%s", "out of memory passing records between threads");
         rowpipe_free(e->pipe);
         e->pipe = NULL;
-        for (unsigned k = 0; k < e->n_deciders; k++) {
-            merge_stats(&e->stats, &e->deciders[k]->own_stats);
-            memset(&e->deciders[k]->own_stats, 0, sizeof e->deciders[k]->own_stats);
+    }
+}
+
+/* Block mode: the header (and anything before the first line end after it
+ * where the reader stands between records) goes through the sequential
+ * reader line by line; then the blocks start there. Returns bytes used. */
+static size_t feed_until_blocks(crest_engine *e, const char *buf, size_t len)
+{
+    size_t used = 0;
+    while (used < len && e->fatal == CREST_OK) {
+        const char *lf = memchr(buf + used, '\n', len - used);
+        const size_t n = lf ? (size_t)(lf + 1 - (buf + used)) : len - used;
+        const int rc = csvread_feed(e->reader, buf + used, n);
+        used += n;
+        if (rc < 0 && e->fatal == CREST_OK)
+            set_fatal(e, CREST_ERR_NOMEM, 0, 0, "%s", "out of memory while reading input");
+        if (rc || e->fatal != CREST_OK)
+            break;
+        if (e->stats.header_seen && csvread_at_boundary(e->reader)) {
+            const blockpipe_ops ops = {e, block_result_new, block_result_free, block_process, block_emit, block_replay};
+            e->bp = blockpipe_create(e->n_deciders, e->opt.block_bytes, csvread_line(e->reader), &ops);
+            if (!e->bp)
+                set_fatal(e, CREST_ERR_NOMEM, 0, 0, "%s", "out of memory starting the worker threads");
+            break;
         }
     }
+    return used;
 }
 
 crest_status crest_engine_feed(crest_engine *e, const void *buf, size_t len)
@@ -1651,6 +1826,19 @@ crest_status crest_engine_feed(crest_engine *e, const void *buf, size_t len)
     if (!e->pipe && e->fatal != CREST_OK)
         return e->fatal;
     e->bytes_fed += len;
+    if (e->bp_wanted) {
+        if (!e->bp) {
+            const size_t used = feed_until_blocks(e, buf, len);
+            buf = (const char *)buf + used;
+            len -= used;
+        }
+        if (e->bp && len && e->fatal == CREST_OK) {
+            const int rc = blockpipe_feed(e->bp, buf, len);
+            if (rc < 0 && e->fatal == CREST_OK)
+                set_fatal(e, CREST_ERR_NOMEM, 0, 0, "%s", "out of memory while reading input");
+        }
+        return check_sinks(e);
+    }
     int rc = csvread_feed(e->reader, buf, len);
     if (e->pipe) {
         if (rc == 0)
@@ -1669,14 +1857,16 @@ uint64_t crest_engine_rows_read(const crest_engine *e)
         return e->stats.rows_in;
     /* The header goes through the pipe unless the parsing thread handled it. */
     const uint64_t pushed = rowpipe_pushed(e->pipe);
-    return e->n_deciders ? pushed : pushed - (pushed > 0);
+    return pushed - (pushed > 0);
 }
 
 crest_status crest_engine_finish(crest_engine *e)
 {
     if (e->pipe_done || (!e->pipe && e->fatal != CREST_OK))
         return e->fatal;
-    int rc = csvread_finish(e->reader);
+    if (e->bp && blockpipe_finish(e->bp) < 0 && e->fatal == CREST_OK)
+        set_fatal(e, CREST_ERR_NOMEM, 0, 0, "%s", "out of memory while reading input");
+    int rc = e->fatal == CREST_OK ? csvread_finish(e->reader) : 0;
     join_pipe(e);
     e->pipe_done = e->opt.threads >= 2;
     e->stats.bytes_in = e->bytes_fed;
@@ -1718,6 +1908,7 @@ void crest_engine_free(crest_engine *e)
     if (!e)
         return;
     rowpipe_free(e->pipe);
+    blockpipe_free(e->bp);
     csvread_free(e->reader);
     outbuf_free(&e->out);
     if (e->has_rejects)

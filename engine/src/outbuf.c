@@ -50,6 +50,22 @@ void outbuf_write(outbuf *o, const void *s, size_t n)
     }
 }
 
+void outbuf_write_bulk(outbuf *o, const void *s, size_t n)
+{
+    if (n < o->cap) {
+        outbuf_write(o, s, n);
+        return;
+    }
+    outbuf_flush(o);
+    if (o->error == CREST_OK && o->sink.write) {
+        crest_status st = o->sink.write(o->sink.ctx, s, n);
+        if (st != CREST_OK)
+            o->error = st;
+        else
+            o->bytes_out += n;
+    }
+}
+
 void outbuf_puts(outbuf *o, const char *s)
 {
     outbuf_write(o, s, strlen(s));
@@ -154,24 +170,33 @@ void outbuf_printf(outbuf *o, const char *fmt, ...)
         outbuf_write(o, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
 }
 
-void outbuf_fixed(outbuf *o, double x, int decimals)
+size_t outbuf_fmt_fixed(char *dst, double x, int decimals)
 {
     static const double pow10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
-    if (!(x >= 0.0) || x >= 1e9 || decimals < 1 || decimals > 9) {
-        outbuf_printf(o, "%.*f", decimals, x);
-        return;
-    }
+    if (!(x >= 0.0) || x >= 1e9 || decimals < 1 || decimals > 9)
+        return 0;
     /* Integer arithmetic on the scaled value; values within 1e-4 of a
      * half-way point go to printf, so the text is printf's. */
     const double raw = x * pow10[decimals];
     const double frac_part = raw - (double)(uint64_t)raw;
-    if (frac_part > 0.4999 && frac_part < 0.5001) {
-        /* Near a half-way point the product's rounding could decide: let printf. */
-        outbuf_printf(o, "%.*f", decimals, x);
-        return;
-    }
+    if (frac_part > 0.4999 && frac_part < 0.5001)
+        return 0; /* near a half-way point the product's rounding could decide */
     const uint64_t scaled = (uint64_t)(raw + 0.5);
     const uint64_t scale = (uint64_t)pow10[decimals];
+    if (decimals == 8 && scaled < scale) {
+        /* The draw u in [0, 1) with 8 decimals: two digits a step. */
+        static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                    "8081828384858687888990919293949596979899";
+        uint32_t v = (uint32_t)scaled;
+        dst[0] = '0';
+        dst[1] = '.';
+        for (int k = 8; k >= 2; k -= 2) {
+            memcpy(dst + k, pairs + 2 * (v % 100), 2);
+            v /= 100;
+        }
+        return 10;
+    }
     char buf[32];
     char *e = buf + sizeof buf, *q = e;
     uint64_t frac = scaled % scale, whole = scaled / scale;
@@ -184,25 +209,30 @@ void outbuf_fixed(outbuf *o, double x, int decimals)
         *--q = (char)('0' + whole % 10);
         whole /= 10;
     } while (whole);
-    outbuf_write(o, q, (size_t)(e - q));
+    memcpy(dst, q, (size_t)(e - q));
+    return (size_t)(e - q);
 }
 
-void outbuf_g6(outbuf *o, double x)
+void outbuf_fixed(outbuf *o, double x, int decimals)
+{
+    char buf[32];
+    const size_t n = outbuf_fmt_fixed(buf, x, decimals);
+    if (n)
+        outbuf_write(o, buf, n);
+    else
+        outbuf_printf(o, "%.*f", decimals, x);
+}
+
+size_t outbuf_fmt_g6(char *dst, double x)
 {
     /* printf("%.6g") for the probabilities crest writes: 0, 1, or a value in
      * [1e-4, 1) as 0.dddddd with trailing zeros stripped; others via printf. */
-    if (x == 0.0) {
-        outbuf_putc(o, '0');
-        return;
+    if (x == 0.0 || x == 1.0) {
+        dst[0] = x == 0.0 ? '0' : '1';
+        return 1;
     }
-    if (x == 1.0) {
-        outbuf_putc(o, '1');
-        return;
-    }
-    if (!(x >= 1e-4 && x < 1.0)) {
-        outbuf_printf(o, "%.6g", x);
-        return;
-    }
+    if (!(x >= 1e-4 && x < 1.0))
+        return 0;
     int e = -1; /* x = m · 10^e with m in [1, 10) */
     double m = x * 10.0;
     while (m < 1.0) {
@@ -211,25 +241,22 @@ void outbuf_g6(outbuf *o, double x)
     }
     const double raw = m * 1e5;
     const double frac_part = raw - (double)(uint64_t)raw;
-    if (frac_part > 0.4999 && frac_part < 0.5001) {
-        outbuf_printf(o, "%.6g", x);
-        return;
-    }
+    if (frac_part > 0.4999 && frac_part < 0.5001)
+        return 0;
     uint64_t digits = (uint64_t)(raw + 0.5); /* 6 significant digits */
     if (digits >= 1000000) {
         digits /= 10;
         e++;
         if (e >= 0) {
-            outbuf_putc(o, '1');
-            return;
+            dst[0] = '1';
+            return 1;
         }
     }
-    char buf[24];
     size_t n = 0;
-    buf[n++] = '0';
-    buf[n++] = '.';
+    dst[n++] = '0';
+    dst[n++] = '.';
     for (int z = -1; z > e; z--)
-        buf[n++] = '0';
+        dst[n++] = '0';
     char d6[6];
     for (int k = 5; k >= 0; k--) {
         d6[k] = (char)('0' + digits % 10);
@@ -238,7 +265,16 @@ void outbuf_g6(outbuf *o, double x)
     int last = 5;
     while (last > 0 && d6[last] == '0')
         last--;
-    memcpy(buf + n, d6, (size_t)last + 1);
-    n += (size_t)last + 1;
-    outbuf_write(o, buf, n);
+    memcpy(dst + n, d6, (size_t)last + 1);
+    return n + (size_t)last + 1;
+}
+
+void outbuf_g6(outbuf *o, double x)
+{
+    char buf[32];
+    const size_t n = outbuf_fmt_g6(buf, x);
+    if (n)
+        outbuf_write(o, buf, n);
+    else
+        outbuf_printf(o, "%.6g", x);
 }

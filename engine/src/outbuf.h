@@ -29,6 +29,8 @@ static inline void outbuf_putc(outbuf *o, char c)
         outbuf_flush(o);
     o->buf[o->len++] = c;
 }
+/* The same for a large piece: after what is buffered, straight to the sink. */
+void outbuf_write_bulk(outbuf *o, const void *s, size_t n);
 void outbuf_puts(outbuf *o, const char *s);
 /* A CSV field, quoted only when it holds the delimiter, a quote, CR or LF. */
 void outbuf_csv_field(outbuf *o, const char *s, size_t n, char delimiter);
@@ -40,6 +42,26 @@ void outbuf_json_string(outbuf *o, const char *s, size_t n);
 void outbuf_fixed(outbuf *o, double x, int decimals);
 /* A probability as printf("%.6g"). Hot path. */
 void outbuf_g6(outbuf *o, double x);
+/* The same into dst (room for 32 bytes): the length, or 0 for a value these
+ * fast paths leave to printf (the outbuf_ versions above then use printf). */
+size_t outbuf_fmt_fixed(char *dst, double x, int decimals);
+size_t outbuf_fmt_g6(char *dst, double x);
+/* Room for n bytes at the buffer's end (flushing first if needed), to be
+ * written directly and then committed; NULL when n exceeds the buffer. */
+static inline char *outbuf_reserve(outbuf *o, size_t n)
+{
+    if (o->cap - o->len < n) {
+        if (n > o->cap)
+            return NULL;
+        outbuf_flush(o);
+    }
+    return o->buf + o->len;
+}
+/* Everything up to end (inside the reserved room) is written. */
+static inline void outbuf_commit(outbuf *o, const char *end)
+{
+    o->len = (size_t)(end - o->buf);
+}
 /* printf-formatted text (short: at most 127 bytes). */
 void outbuf_printf(outbuf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -1,8 +1,7 @@
 /*
  * rowpipe.c — see rowpipe.h. Condition variables over a ring of batch
  * pointers; batches are recycled through a free list, so after warm-up the
- * pipeline allocates nothing. Each batch has a sequence number; `turn` is
- * the next one whose batch_done may run.
+ * pipeline allocates nothing.
  */
 #include "rowpipe.h"
 
@@ -15,7 +14,6 @@
 #define BATCH_ROWS 2048
 #define BATCH_BYTES (512 * 1024)
 #define QUEUE_SLOTS 4
-#define MAX_WORKERS 8
 
 typedef struct rec {
     size_t field0, n_fields;  /* into the batch's field table */
@@ -23,13 +21,12 @@ typedef struct rec {
     unsigned long line, error_line, error_column;
     size_t long_field;
     csvread_error error;
-    int raw_truncated, too_many_fields;
+    int raw_truncated, too_many_fields, plain;
     size_t utf8_bad, nul_at;
 } rec;
 
 typedef struct batch {
     struct batch *next_free;
-    uint64_t seq;
     char *bytes;
     size_t len, cap;
     size_t *fofs; /* offset, length pairs */
@@ -38,25 +35,15 @@ typedef struct batch {
     size_t n_recs, recs_cap;
 } batch;
 
-typedef struct worker_arg {
-    struct rowpipe *pipe;
-    unsigned index;
-    crest_str *views; /* this worker's field views */
-    size_t views_cap;
-} worker_arg;
-
 struct rowpipe {
     rowpipe_row_fn consumer;
-    rowpipe_done_fn done;
     void *ctx;
-    unsigned n_workers;
-    pthread_t threads[MAX_WORKERS];
-    worker_arg args[MAX_WORKERS];
-    unsigned started;
+    pthread_t thread;
+    int started;
+    crest_str *views; /* the consumer's field views */
+    size_t views_cap;
     pthread_mutex_t mu;
-    pthread_cond_t nonempty, nonfull, turn_cv;
-    uint64_t next_seq; /* producer: sequence of the next batch */
-    uint64_t turn;     /* the batch whose batch_done runs next */
+    pthread_cond_t nonempty, nonfull;
     batch *ring[QUEUE_SLOTS]; /* NULL entry = end of input */
     size_t head, count;
     batch *free_list;
@@ -91,12 +78,10 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
     return 0;
 }
 
-/* Consumer thread: take batches, replay their records, then wait for the
- * batch's turn to run batch_done (output in input order). */
+/* Consumer thread: take batches, replay their records. */
 static void *consume(void *arg)
 {
-    worker_arg *wa = arg;
-    rowpipe *p = wa->pipe;
+    rowpipe *p = arg;
     int stop = 0;
     for (;;) {
         pthread_mutex_lock(&p->mu);
@@ -104,10 +89,8 @@ static void *consume(void *arg)
             pthread_cond_wait(&p->nonempty, &p->mu);
         batch *b = p->ring[p->head];
         if (!b) {
-            /* End of input: leave the marker for the other workers, and wake them. */
-            pthread_cond_broadcast(&p->nonempty);
             pthread_mutex_unlock(&p->mu);
-            break;
+            break; /* end of input */
         }
         p->head = (p->head + 1) % QUEUE_SLOTS;
         p->count--;
@@ -117,17 +100,17 @@ static void *consume(void *arg)
         pthread_mutex_unlock(&p->mu);
         for (size_t i = 0; i < b->n_recs && !stop; i++) {
             const rec *r = &b->recs[i];
-            if (grow((void **)&wa->views, &wa->views_cap, r->n_fields + 1, sizeof(crest_str)) != 0) {
+            if (grow((void **)&p->views, &p->views_cap, r->n_fields + 1, sizeof(crest_str)) != 0) {
                 stop = -1;
                 break;
             }
             for (size_t k = 0; k < r->n_fields; k++) {
-                wa->views[k].ptr = b->bytes + b->fofs[2 * (r->field0 + k)];
-                wa->views[k].len = b->fofs[2 * (r->field0 + k) + 1];
+                p->views[k].ptr = b->bytes + b->fofs[2 * (r->field0 + k)];
+                p->views[k].len = b->fofs[2 * (r->field0 + k) + 1];
             }
             csvread_row row;
             memset(&row, 0, sizeof row);
-            row.fields = wa->views;
+            row.fields = p->views;
             row.n_fields = r->n_fields;
             row.line = r->line;
             row.raw.ptr = b->bytes + r->raw_ofs;
@@ -141,18 +124,10 @@ static void *consume(void *arg)
             row.checked = 1;
             row.utf8_bad = r->utf8_bad;
             row.nul_at = r->nul_at;
-            stop = p->consumer(p->ctx, wa->index, &row);
+            row.plain = r->plain;
+            stop = p->consumer(p->ctx, &row);
         }
         pthread_mutex_lock(&p->mu);
-        while (p->turn != b->seq)
-            pthread_cond_wait(&p->turn_cv, &p->mu);
-        pthread_mutex_unlock(&p->mu);
-        /* Our turn: the batches before this one are out. */
-        if (!stop && p->done)
-            stop = p->done(p->ctx, wa->index);
-        pthread_mutex_lock(&p->mu);
-        p->turn++;
-        pthread_cond_broadcast(&p->turn_cv);
         if (stop && !p->stop_value)
             p->stop_value = stop;
         b->next_free = p->free_list;
@@ -162,30 +137,21 @@ static void *consume(void *arg)
     return NULL;
 }
 
-rowpipe *rowpipe_create(unsigned n_workers, rowpipe_row_fn consumer, rowpipe_done_fn done, void *ctx)
+rowpipe *rowpipe_create(rowpipe_row_fn consumer, void *ctx)
 {
-    if (n_workers < 1 || n_workers > MAX_WORKERS)
-        return NULL;
     rowpipe *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
     p->consumer = consumer;
-    p->done = done;
     p->ctx = ctx;
-    p->n_workers = n_workers;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->nonempty, NULL);
     pthread_cond_init(&p->nonfull, NULL);
-    pthread_cond_init(&p->turn_cv, NULL);
-    for (unsigned w = 0; w < n_workers; w++) {
-        p->args[w].pipe = p;
-        p->args[w].index = w;
-        if (pthread_create(&p->threads[w], NULL, consume, &p->args[w]) != 0) {
-            rowpipe_free(p);
-            return NULL;
-        }
-        p->started++;
+    if (pthread_create(&p->thread, NULL, consume, p) != 0) {
+        rowpipe_free(p);
+        return NULL;
     }
+    p->started = 1;
     return p;
 }
 
@@ -195,14 +161,9 @@ static int enqueue(rowpipe *p, batch *b)
     pthread_mutex_lock(&p->mu);
     while (p->count == QUEUE_SLOTS)
         pthread_cond_wait(&p->nonfull, &p->mu);
-    if (b)
-        b->seq = p->next_seq++;
     p->ring[(p->head + p->count) % QUEUE_SLOTS] = b;
     p->count++;
-    if (b)
-        pthread_cond_signal(&p->nonempty);
-    else
-        pthread_cond_broadcast(&p->nonempty); /* the end: every worker must see it */
+    pthread_cond_signal(&p->nonempty);
     const int stop = p->stop_value;
     pthread_mutex_unlock(&p->mu);
     return stop;
@@ -259,11 +220,17 @@ int rowpipe_push(void *arg, const csvread_row *row)
     r->long_field = row->long_field;
     r->raw_truncated = row->raw_truncated;
     r->too_many_fields = row->too_many_fields;
-    /* The byte checks of the record run here, on the parsing thread, to balance
-     * the two threads' work. */
-    r->utf8_bad = utf8_invalid_offset((const unsigned char *)row->raw.ptr, row->raw.len);
-    const void *nul = row->raw.len ? memchr(row->raw.ptr, '\0', row->raw.len) : NULL;
-    r->nul_at = nul ? (size_t)((const char *)nul - row->raw.ptr) : SIZE_MAX;
+    r->plain = row->plain;
+    /* The byte checks of the record run here, on the parsing thread (unless
+     * the reader made them), to balance the two threads' work. */
+    if (row->checked) {
+        r->utf8_bad = row->utf8_bad;
+        r->nul_at = row->nul_at;
+    } else {
+        r->utf8_bad = utf8_invalid_offset((const unsigned char *)row->raw.ptr, row->raw.len);
+        const void *nul = row->raw.len ? memchr(row->raw.ptr, '\0', row->raw.len) : NULL;
+        r->nul_at = nul ? (size_t)((const char *)nul - row->raw.ptr) : SIZE_MAX;
+    }
     p->pushed++;
     if (b->n_recs >= BATCH_ROWS || b->len >= BATCH_BYTES) {
         p->cur = NULL;
@@ -281,8 +248,7 @@ int rowpipe_finish(rowpipe *p)
         p->cur = NULL;
     }
     enqueue(p, NULL);
-    for (unsigned w = 0; w < p->started; w++)
-        pthread_join(p->threads[w], NULL);
+    pthread_join(p->thread, NULL);
     p->started = 0;
     return p->stop_value;
 }
@@ -301,11 +267,9 @@ void rowpipe_free(rowpipe *p)
         p->discard = 1;
         pthread_mutex_unlock(&p->mu);
         enqueue(p, NULL);
-        for (unsigned w = 0; w < p->started; w++)
-            pthread_join(p->threads[w], NULL);
+        pthread_join(p->thread, NULL);
     }
-    for (unsigned w = 0; w < MAX_WORKERS; w++)
-        free(p->args[w].views);
+    free(p->views);
     batch_free(p->cur);
     for (size_t i = 0; i < p->count; i++)
         batch_free(p->ring[(p->head + i) % QUEUE_SLOTS]);
@@ -317,6 +281,5 @@ void rowpipe_free(rowpipe *p)
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->nonempty);
     pthread_cond_destroy(&p->nonfull);
-    pthread_cond_destroy(&p->turn_cv);
     free(p);
 }

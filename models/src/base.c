@@ -86,34 +86,25 @@ double crest_parse_number(const char *text, size_t len)
                                      1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
     if (!text || len == 0)
         return NAN;
-    /* Fast path: [+-]digits[.digits], mantissa below 2^53, at most 22 decimals. */
-    size_t i = 0;
+    /* Fast path: [+-]digits[.digits] with at most 19 digits, mantissa below
+     * 2^53 and at most 22 decimals: m / 10^frac is then exactly rounded. */
+    const char *p = text, *text_end = text + len;
     int neg = 0;
-    if (text[0] == '-' || text[0] == '+') {
-        neg = text[0] == '-';
-        i = 1;
-    }
+    if (*p == '-' || *p == '+')
+        neg = *p++ == '-';
+    const char *digits_start = p;
     uint64_t m = 0;
-    int digits = 0, frac = 0, seen_point = 0, ok = i < len;
-    for (; i < len && ok; i++) {
-        const char c = text[i];
-        if (c >= '0' && c <= '9') {
-            if (digits < 19) {
-                m = m * 10 + (uint64_t)(c - '0');
-                if (m || seen_point)
-                    digits += m != 0;
-            } else {
-                ok = 0;
-            }
-            frac += seen_point;
-        } else if (c == '.' && !seen_point) {
-            seen_point = 1;
-        } else {
-            ok = 0;
-        }
+    while (p < text_end && (unsigned)(*p - '0') < 10)
+        m = m * 10 + (uint64_t)(*p++ - '0');
+    size_t n_digits = (size_t)(p - digits_start), frac = 0;
+    if (p < text_end && *p == '.') {
+        const char *frac_start = ++p;
+        while (p < text_end && (unsigned)(*p - '0') < 10)
+            m = m * 10 + (uint64_t)(*p++ - '0');
+        frac = (size_t)(p - frac_start);
+        n_digits += frac;
     }
-    if (ok && (len > (size_t)(neg || text[0] == '+') + (size_t)seen_point) && m < (UINT64_C(1) << 53) &&
-        frac <= 22) {
+    if (p == text_end && n_digits >= 1 && n_digits <= 19 && m < (UINT64_C(1) << 53) && frac <= 22) {
         const double v = (double)m / pow10[frac];
         return neg ? -v : v;
     }

@@ -37,6 +37,8 @@ struct crest_risk {
 struct crest_risk_scratch {
     crest_rules_scratch *rules;
     float *features;
+    /* The last z and its sigmoid: with criteria alone z takes few values. */
+    double last_z, last_score;
 };
 
 void crest_risk_config_default(crest_risk_config *cfg)
@@ -194,6 +196,7 @@ crest_status crest_risk_scratch_create(const crest_risk *r, crest_risk_scratch *
     crest_risk_scratch *s = calloc(1, sizeof *s);
     if (!s)
         return CREST_ERR_NOMEM;
+    s->last_z = NAN; /* equal to no z */
     if (r->rules && crest_rules_scratch_create(r->rules, &s->rules) != CREST_OK) {
         free(s);
         return CREST_ERR_NOMEM;
@@ -270,7 +273,13 @@ void crest_risk_eval(const crest_risk *r, crest_risk_scratch *s, const crest_dec
         const double pm = fmin(fmax(out->model_prob, 1e-12), 1 - 1e-12);
         out->z += r->model_weight * log(pm / (1 - pm));
     }
-    out->score = crest_logit_sigmoid(out->z);
+    if (out->z == s->last_z) {
+        out->score = s->last_score;
+    } else {
+        out->score = crest_logit_sigmoid(out->z);
+        s->last_z = out->z;
+        s->last_score = out->score;
+    }
 }
 
 const crest_rules *crest_risk_rules(const crest_risk *r)

@@ -46,6 +46,8 @@ typedef struct run_result {
 
 /* Thread count used by run_engine (tests may switch it). */
 static unsigned harness_threads = 1;
+/* Block size for parallel reading (0: the default); tests use tiny blocks. */
+static size_t harness_block_bytes = 0;
 
 /* chunk == 0: feed everything at once. */
 static inline void run_engine(const crest_policy *policy, const crest_registry *registry, const char *input,
@@ -60,6 +62,7 @@ static inline void run_engine(const crest_policy *policy, const crest_registry *
     opt.format = format;
     opt.output_buffer_bytes = 1000; /* small, so flushes happen mid-stream */
     opt.threads = harness_threads;
+    opt.block_bytes = harness_block_bytes;
     crest_engine *e = NULL;
     r->status = crest_engine_create(policy, registry, &opt, &e, &r->diag);
     if (r->status != CREST_OK)

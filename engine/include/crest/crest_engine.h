@@ -102,15 +102,23 @@ typedef struct crest_run_options {
     int formula_guard_override; /* -1: policy's [output] formula_guard; 0 off; 1 on */
     size_t output_buffer_bytes; /* 0: 64 KiB */
     /*
-     * 2: parse in the caller's thread and decide and write in a second one
-     * (sinks and hooks are then called from that thread); 0 or 1: all in the
-     * caller's thread. The output is byte-identical either way.
+     * 0 or 1: all in the caller's thread. 2 to 8: when nothing depends on the
+     * order of the rows (frozen control, no capacity cap, no duplicate check,
+     * no windows, no hooks), that many threads read and decide blocks of the
+     * input in parallel while the caller's thread cuts the input into blocks
+     * and writes the results in order (sinks are called from the caller's
+     * thread); otherwise the caller's thread parses and a second thread
+     * decides and writes in order (sinks and hooks are called from it). The
+     * output is byte-identical either way.
      */
     unsigned threads;
     /* 1: collect control-window counts (crest_engine_windows); they need the
      * rows in order, so two threads then parse | decide instead of deciding
      * in parallel. Window counts are always kept with threads < 2. */
     int windows;
+    /* Threads >= 2 with order-free policies: the size of the blocks read in
+     * parallel; 0 means the default (256 KiB). Tests use small blocks. */
+    size_t block_bytes;
 } crest_run_options;
 
 /* Options with defaults: CSV, policy passthrough, no rejects sink. */

@@ -1,0 +1,409 @@
+/*
+ * blockpipe.c — see blockpipe.h.
+ *
+ * Threads: the feeding thread owns the current block (input not yet cut),
+ * the free list and the in-flight ring (dispatched blocks in order); workers
+ * only take blocks from the work queue and mark them done, under `mu`. At
+ * most `pool` blocks exist, so memory stays bounded whatever the input size.
+ */
+#include "blockpipe.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#define DEFAULT_BLOCK_BYTES (256 * 1024)
+#define MAX_WORKERS 8
+#define BLOCKS_PER_WORKER 3
+/* With no balanced line end within this many block sizes, cut anyway (the
+ * result is then replayed in sequence): bounds memory for any input. */
+#define MAX_BLOCK_FACTOR 4
+/* Zero bytes kept after each block's data: vectorised readers downstream
+ * (PCRE2's JIT among them) may load a little past the end of a field. */
+#define PADDING 64
+
+typedef struct block {
+    blockpipe_block pub;
+    size_t cap;
+    int done;    /* under mu */
+    int rc;      /* process's return */
+    struct block *next_free;
+} block;
+
+struct blockpipe {
+    blockpipe_ops ops;
+    size_t block_bytes, max_block;
+    unsigned n_workers, started;
+    pthread_t threads[MAX_WORKERS];
+    struct worker_arg {
+        struct blockpipe *bp;
+        unsigned id;
+    } args[MAX_WORKERS];
+
+    pthread_mutex_t mu;
+    pthread_cond_t work_cv, done_cv;
+    block **queue; /* dispatched, not yet taken by a worker */
+    size_t q_head, q_count;
+    int quit;
+
+    /* Feeding thread only. */
+    size_t pool;        /* blocks that may exist */
+    size_t n_blocks;    /* blocks allocated */
+    block *free_list;
+    block **inflight;   /* dispatched, not yet emitted, in order */
+    size_t if_head, if_count;
+    block *cur;
+    unsigned long next_line; /* line of cur's first byte */
+    int prev_ended_cr;       /* the last dispatched block ended with CR */
+    int replaying;           /* the sequential reader carries a record over */
+    int status;              /* first non-zero emit/replay value, or -1 */
+    int finished;
+};
+
+/* ------------------------------------------------------------ byte counts */
+
+/* Occurrences of c in s[0..n). */
+static size_t count_byte(const unsigned char *s, size_t n, unsigned char c)
+{
+    size_t total = 0, i = 0;
+#if defined(__SSE2__)
+    const __m128i needle = _mm_set1_epi8((char)c);
+    const __m128i zero = _mm_setzero_si128();
+    while (i + 16 <= n) {
+        /* Byte counters: at most 255 steps before they are summed. */
+        __m128i acc = _mm_setzero_si128();
+        const size_t steps = (n - i) / 16 < 255 ? (n - i) / 16 : 255;
+        for (size_t k = 0; k < steps; k++, i += 16)
+            acc = _mm_sub_epi8(acc, _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(s + i)), needle));
+        const __m128i sums = _mm_sad_epu8(acc, zero);
+        total += (size_t)_mm_cvtsi128_si32(sums) + (size_t)_mm_cvtsi128_si32(_mm_srli_si128(sums, 8));
+    }
+#endif
+    for (; i < n; i++)
+        total += s[i] == c;
+    return total;
+}
+
+unsigned long blockpipe_count_lines(const char *text, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    const unsigned char *cr = memchr(s, '\r', n);
+    size_t lines = count_byte(s, n, '\n');
+    if (cr) {
+        /* CR ends a line too, except as the first half of a CRLF. */
+        for (const unsigned char *p = cr; p < s + n; p++)
+            if (*p == '\r' && !(p + 1 < s + n && p[1] == '\n'))
+                lines++;
+    }
+    return (unsigned long)lines;
+}
+
+size_t blockpipe_cut(const char *text, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    size_t quotes_before = count_byte(s, n, '"');
+    size_t end = n;
+    while (end > 0) {
+        const unsigned char *lf = NULL;
+        for (size_t i = end; i > 0; i--) {
+            if (s[i - 1] == '\n') {
+                lf = s + i - 1;
+                break;
+            }
+        }
+        if (!lf)
+            return 0;
+        const size_t at = (size_t)(lf - s);
+        quotes_before -= count_byte(s + at + 1, end - at - 1, '"');
+        if (!(quotes_before & 1))
+            return at + 1;
+        end = at;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- workers */
+
+static void *work(void *arg)
+{
+    const struct worker_arg *wa = arg;
+    blockpipe *bp = wa->bp;
+    for (;;) {
+        pthread_mutex_lock(&bp->mu);
+        while (!bp->q_count && !bp->quit)
+            pthread_cond_wait(&bp->work_cv, &bp->mu);
+        if (!bp->q_count) {
+            pthread_mutex_unlock(&bp->mu);
+            break;
+        }
+        block *b = bp->queue[bp->q_head];
+        bp->q_head = (bp->q_head + 1) % bp->pool;
+        bp->q_count--;
+        pthread_mutex_unlock(&bp->mu);
+
+        const int rc = bp->ops.process(bp->ops.ctx, wa->id, &b->pub);
+
+        pthread_mutex_lock(&bp->mu);
+        b->rc = rc;
+        b->done = 1;
+        pthread_cond_broadcast(&bp->done_cv);
+        pthread_mutex_unlock(&bp->mu);
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------- feeding thread */
+
+static void block_free(blockpipe *bp, block *b)
+{
+    if (!b)
+        return;
+    if (b->pub.result)
+        bp->ops.result_free(bp->ops.ctx, b->pub.result);
+    free((char *)b->pub.data);
+    free(b);
+}
+
+static int reserve(block *b, size_t need)
+{
+    need += PADDING;
+    if (need <= b->cap)
+        return 0;
+    size_t c = b->cap ? b->cap : 4096;
+    while (c < need)
+        c *= 2;
+    char *p = realloc((char *)b->pub.data, c);
+    if (!p)
+        return -1;
+    b->pub.data = p;
+    b->cap = c;
+    return 0;
+}
+
+/* Wait for the oldest in-flight block, then emit or replay it, and free it. */
+static void retire_oldest(blockpipe *bp)
+{
+    block *b = bp->inflight[bp->if_head];
+    pthread_mutex_lock(&bp->mu);
+    while (!b->done)
+        pthread_cond_wait(&bp->done_cv, &bp->mu);
+    pthread_mutex_unlock(&bp->mu);
+    bp->if_head = (bp->if_head + 1) % bp->pool;
+    bp->if_count--;
+
+    if (!bp->status) {
+        if (bp->replaying || (b->rc == 0 && !b->pub.last)) {
+            /* Replaying, or this block's reader ended inside a record (the
+             * next block's start was a wrong guess): read it in sequence. */
+            const int r = bp->ops.replay(bp->ops.ctx, &b->pub, !bp->replaying);
+            if (r < 0)
+                bp->status = r;
+            else
+                bp->replaying = r == 0 && !b->pub.last;
+        } else if (b->rc < 0) {
+            bp->status = -1;
+        } else {
+            const int r = bp->ops.emit(bp->ops.ctx, &b->pub);
+            if (r)
+                bp->status = r;
+        }
+    }
+    b->done = 0;
+    b->next_free = bp->free_list;
+    bp->free_list = b;
+}
+
+/* Retire every finished block at the front without waiting. */
+static void retire_ready(blockpipe *bp)
+{
+    while (bp->if_count) {
+        block *b = bp->inflight[bp->if_head];
+        pthread_mutex_lock(&bp->mu);
+        const int done = b->done;
+        pthread_mutex_unlock(&bp->mu);
+        if (!done)
+            return;
+        retire_oldest(bp);
+    }
+}
+
+static block *take_block(blockpipe *bp)
+{
+    while (!bp->free_list && bp->n_blocks >= bp->pool)
+        retire_oldest(bp);
+    block *b = bp->free_list;
+    if (b) {
+        bp->free_list = b->next_free;
+    } else {
+        b = calloc(1, sizeof *b);
+        if (!b)
+            return NULL;
+        bp->n_blocks++;
+        if (!(b->pub.result = bp->ops.result_new(bp->ops.ctx)) || reserve(b, bp->block_bytes + 4096) != 0) {
+            block_free(bp, b);
+            bp->n_blocks--;
+            return NULL;
+        }
+    }
+    b->pub.len = 0;
+    b->pub.last = 0;
+    b->done = 0;
+    b->rc = 0;
+    return b;
+}
+
+/* Send cur[0..cut) to the workers; the rest starts the next block. */
+static int dispatch(blockpipe *bp, size_t cut, int last)
+{
+    block *b = bp->cur;
+    block *next = last ? NULL : take_block(bp);
+    if (!last && !next)
+        return -1;
+    if (next) {
+        const size_t rest = b->pub.len - cut;
+        if (reserve(next, rest + bp->block_bytes) != 0)
+            return -1;
+        memcpy((char *)next->pub.data, b->pub.data + cut, rest);
+        next->pub.len = rest;
+    }
+    b->pub.len = cut;
+    memset((char *)b->pub.data + cut, 0, PADDING);
+    b->pub.last = last;
+    b->pub.line = bp->next_line;
+    unsigned long lines = blockpipe_count_lines(b->pub.data, cut);
+    if (bp->prev_ended_cr && cut && b->pub.data[0] == '\n')
+        lines--; /* the CRLF was cut in two: one line end, counted with the CR */
+    bp->next_line += lines;
+    bp->prev_ended_cr = cut && b->pub.data[cut - 1] == '\r';
+
+    bp->inflight[(bp->if_head + bp->if_count) % bp->pool] = b;
+    bp->if_count++;
+    pthread_mutex_lock(&bp->mu);
+    bp->queue[(bp->q_head + bp->q_count) % bp->pool] = b;
+    bp->q_count++;
+    pthread_cond_signal(&bp->work_cv);
+    pthread_mutex_unlock(&bp->mu);
+    bp->cur = next;
+    return 0;
+}
+
+blockpipe *blockpipe_create(unsigned n_workers, size_t block_bytes, unsigned long first_line,
+                            const blockpipe_ops *ops)
+{
+    if (n_workers < 1 || n_workers > MAX_WORKERS)
+        return NULL;
+    blockpipe *bp = calloc(1, sizeof *bp);
+    if (!bp)
+        return NULL;
+    bp->ops = *ops;
+    bp->block_bytes = block_bytes ? block_bytes : DEFAULT_BLOCK_BYTES;
+    bp->max_block = bp->block_bytes * MAX_BLOCK_FACTOR;
+    bp->n_workers = n_workers;
+    bp->pool = (size_t)n_workers * BLOCKS_PER_WORKER + 1;
+    bp->next_line = first_line;
+    pthread_mutex_init(&bp->mu, NULL);
+    pthread_cond_init(&bp->work_cv, NULL);
+    pthread_cond_init(&bp->done_cv, NULL);
+    bp->queue = calloc(bp->pool, sizeof *bp->queue);
+    bp->inflight = calloc(bp->pool, sizeof *bp->inflight);
+    if (!bp->queue || !bp->inflight || !(bp->cur = take_block(bp))) {
+        blockpipe_free(bp);
+        return NULL;
+    }
+    for (unsigned w = 0; w < n_workers; w++) {
+        bp->args[w].bp = bp;
+        bp->args[w].id = w;
+        if (pthread_create(&bp->threads[w], NULL, work, &bp->args[w]) != 0) {
+            blockpipe_free(bp);
+            return NULL;
+        }
+        bp->started++;
+    }
+    return bp;
+}
+
+int blockpipe_feed(blockpipe *bp, const void *buf, size_t len)
+{
+    const char *s = buf;
+    while (len && !bp->status) {
+        block *b = bp->cur;
+        /* Fill up to the block size, then cut at the last balanced line end. */
+        const size_t room = b->pub.len < bp->block_bytes ? bp->block_bytes - b->pub.len : 0;
+        const size_t take = len < room ? len : room ? room : len < 65536 ? len : 65536;
+        if (reserve(b, b->pub.len + take) != 0) {
+            bp->status = -1;
+            break;
+        }
+        memcpy((char *)b->pub.data + b->pub.len, s, take);
+        b->pub.len += take;
+        s += take;
+        len -= take;
+        if (b->pub.len < bp->block_bytes)
+            continue;
+        size_t cut = blockpipe_cut(b->pub.data, b->pub.len);
+        if (!cut && b->pub.len >= bp->max_block) {
+            /* No balanced line end: cut at the last line end, or anywhere. */
+            cut = b->pub.len;
+            for (size_t i = b->pub.len; i > 0; i--)
+                if (b->pub.data[i - 1] == '\n') {
+                    cut = i;
+                    break;
+                }
+        }
+        if (cut && dispatch(bp, cut, 0) != 0)
+            bp->status = -1;
+        retire_ready(bp);
+    }
+    return bp->status;
+}
+
+int blockpipe_finish(blockpipe *bp)
+{
+    if (bp->finished)
+        return bp->status;
+    bp->finished = 1;
+    if (!bp->status && bp->cur && bp->cur->pub.len) {
+        if (dispatch(bp, bp->cur->pub.len, 1) != 0)
+            bp->status = -1;
+    }
+    while (bp->if_count)
+        retire_oldest(bp);
+    return bp->status;
+}
+
+void blockpipe_free(blockpipe *bp)
+{
+    if (!bp)
+        return;
+    pthread_mutex_lock(&bp->mu);
+    bp->quit = 1;
+    bp->q_count = 0; /* drop what no worker took */
+    pthread_cond_broadcast(&bp->work_cv);
+    pthread_mutex_unlock(&bp->mu);
+    for (unsigned w = 0; w < bp->started; w++)
+        pthread_join(bp->threads[w], NULL);
+    /* Every block is in the free list, the in-flight ring or cur. */
+    while (bp->if_count) {
+        block *b = bp->inflight[bp->if_head];
+        bp->if_head = (bp->if_head + 1) % bp->pool;
+        bp->if_count--;
+        b->next_free = bp->free_list;
+        bp->free_list = b;
+    }
+    while (bp->free_list) {
+        block *b = bp->free_list;
+        bp->free_list = b->next_free;
+        block_free(bp, b);
+    }
+    block_free(bp, bp->cur);
+    free(bp->queue);
+    free(bp->inflight);
+    pthread_mutex_destroy(&bp->mu);
+    pthread_cond_destroy(&bp->work_cv);
+    pthread_cond_destroy(&bp->done_cv);
+    free(bp);
+}

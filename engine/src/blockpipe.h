@@ -1,0 +1,81 @@
+/*
+ * blockpipe.h — read and decide one CSV stream on several threads, output in
+ * input order.
+ *
+ * The feeding thread cuts the input into blocks of about block_bytes at a
+ * line end where the quotes seen since the block's start are balanced (so,
+ * in valid CSV, between two records) and counts the physical lines, so each
+ * block knows the line it starts on. Worker threads read and decide whole
+ * blocks independently, each with its own reader starting afresh, into the
+ * block's own result. The feeding thread emits the results strictly in block
+ * order.
+ *
+ * A block start is only a guess until the block before it is read: broken
+ * quoting (a quote inside a field resynchronises at the line end, not at
+ * the balance of quotes) can put a cut inside a record. A worker reports
+ * whether its reader ended exactly between two records. When one did not,
+ * its result and the results after it are not used: the feeding thread
+ * replays those blocks through one sequential reader instead, and returns to
+ * the parallel results at the first block end where that reader stands
+ * between two records. The output is therefore the same as reading the
+ * whole stream with one reader, whatever the cuts and the thread count
+ * (tests/engine/test_blockpipe.c).
+ */
+#ifndef CREST_BLOCKPIPE_H
+#define CREST_BLOCKPIPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct blockpipe blockpipe;
+
+/* One block as the callbacks see it. */
+typedef struct blockpipe_block {
+    const char *data;
+    size_t len;
+    unsigned long line; /* physical line of data[0], 1-based */
+    int last;           /* the input ends with this block */
+    void *result;       /* the caller's per-block result (ops.result_new) */
+} blockpipe_block;
+
+typedef struct blockpipe_ops {
+    void *ctx;
+    /* A result holder for one block; NULL on out-of-memory. */
+    void *(*result_new)(void *ctx);
+    void (*result_free)(void *ctx, void *result);
+    /* Worker thread w: read and decide the block afresh from b->line into
+     * b->result (with the end of input when b->last). Returns 1 when the
+     * reader ended between two records, 0 when not, -1 on out-of-memory. */
+    int (*process)(void *ctx, unsigned w, blockpipe_block *b);
+    /* Feeding thread, in block order: b's result is valid; write it out.
+     * Returns 0 or non-zero to stop. */
+    int (*emit)(void *ctx, blockpipe_block *b);
+    /* Feeding thread, in block order: b's result is not valid; read its bytes
+     * with the sequential reader instead (restarted at b->line when restart,
+     * else continuing). Returns 1 when that reader now stands between two
+     * records, 0 when not, negative to stop. */
+    int (*replay)(void *ctx, blockpipe_block *b, int restart);
+} blockpipe_ops;
+
+/* n_workers threads (1..8); block_bytes 0 means the default (256 KiB).
+ * Input fed is taken to start at physical line first_line, between records.
+ * NULL on failure. */
+blockpipe *blockpipe_create(unsigned n_workers, size_t block_bytes, unsigned long first_line,
+                            const blockpipe_ops *ops);
+/* Push bytes (copied). Emits finished blocks as it goes. Returns 0, the
+ * first non-zero value of emit/replay, or -1 on out-of-memory (sticky). */
+int blockpipe_feed(blockpipe *bp, const void *buf, size_t len);
+/* End of input: the rest becomes the last block; waits for and emits all.
+ * Returns like feed. After it, the sequential reader (if a replay ran up to
+ * the end) holds any record still open: the caller finishes it. */
+int blockpipe_finish(blockpipe *bp);
+/* Stop the workers and free (results not yet emitted are dropped). NULL is a no-op. */
+void blockpipe_free(blockpipe *bp);
+
+/* Exposed for tests: the cut blockpipe would make in s[0..n), 0 if none —
+ * the end of the last LF before which the quotes are balanced. */
+size_t blockpipe_cut(const char *s, size_t n);
+/* Physical lines ended in s[0..n) (CR, LF and CRLF each end one). */
+unsigned long blockpipe_count_lines(const char *s, size_t n);
+
+#endif

@@ -1,0 +1,244 @@
+/*
+ * test_blockpipe.c — reading in parallel blocks (blockpipe.c) gives exactly
+ * what one sequential reader gives: the same decisions, rejects (with their
+ * lines and columns) and counts, for any block size, feed chunking and thread
+ * count, on input made to break block cuts: broken quoting that shifts the
+ * quote balance, quoted fields across lines, CRLF and bare CR line ends,
+ * blank lines, over-long records, bad UTF-8 and NUL bytes.
+ */
+#include <criterion/criterion.h>
+
+#include <stdarg.h>
+#include <stdint.h>
+
+#include "blockpipe.h"
+#include "harness.h"
+
+typedef struct text {
+    char *s;
+    size_t len, cap;
+} text;
+
+static void tput_n(text *t, const char *s, size_t n)
+{
+    if (t->len + n + 1 > t->cap) {
+        t->cap = (t->len + n + 1) * 2;
+        t->s = realloc(t->s, t->cap);
+    }
+    memcpy(t->s + t->len, s, n);
+    t->len += n;
+    t->s[t->len] = '\0';
+}
+
+static void tput(text *t, const char *s)
+{
+    tput_n(t, s, strlen(s));
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+    /* splitmix64: test data only. */
+    uint64_t z = (*s += UINT64_C(0x9e3779b97f4a7c15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return z ^ (z >> 31);
+}
+
+/* ------------------------------------------------ cut and line counting */
+
+static unsigned long naive_lines(const char *s, size_t n)
+{
+    unsigned long lines = 0;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == '\n' || (s[i] == '\r' && !(i + 1 < n && s[i + 1] == '\n')))
+            lines++;
+    return lines;
+}
+
+static size_t naive_cut(const char *s, size_t n)
+{
+    size_t cut = 0, quotes = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '"')
+            quotes++;
+        else if (s[i] == '\n' && quotes % 2 == 0)
+            cut = i + 1;
+    }
+    return cut;
+}
+
+Test(blockpipe, cut_and_lines_match_a_plain_count)
+{
+    static const char alphabet[] = {'a', ',', '"', '\n', '\r', 'b', '"', '\n'};
+    uint64_t seed = 20261127;
+    for (int round = 0; round < 3000; round++) {
+        const size_t n = (size_t)(rng_next(&seed) % 700);
+        char *s = malloc(n ? n : 1); /* exact size: ASan catches a read past the end */
+        const uint64_t mix = rng_next(&seed);
+        for (size_t i = 0; i < n; i++) {
+            const uint64_t r = rng_next(&seed);
+            /* Mostly plain text, with runs of the interesting bytes. */
+            s[i] = (r % 8) < (mix % 5) + 1 ? alphabet[(r >> 8) % 8] : (char)('a' + (r >> 16) % 26);
+        }
+        cr_assert_eq(blockpipe_count_lines(s, n), naive_lines(s, n), "round %d, %zu bytes", round, n);
+        cr_assert_eq(blockpipe_cut(s, n), naive_cut(s, n), "round %d, %zu bytes", round, n);
+        free(s);
+    }
+}
+
+/* ------------------------------------------ engine: blocks vs sequential */
+
+static const char *POLICY = "[policy]\nname = t\nseed = 7\n"
+                            "[tiers]\norder = AEO, REGULAR, DISHONEST\nbase = REGULAR\ndefault = REGULAR\n"
+                            "[tier AEO]\nratio = 0.2\n[tier REGULAR]\nrate = 0.3\n"
+                            "[tier DISHONEST]\nrate = 0.8\nfloor = yes\n"
+                            "[input]\nmax_field_bytes = 60\nmax_record_bytes = 150\n";
+
+/* One random record (or a piece of hostile text) ending with a line end. */
+static void random_record(text *t, uint64_t *seed, size_t id)
+{
+    static const char *tiers[] = {"AEO", "REGULAR", "DISHONEST", "", "高级认证企业"};
+    static const char *descs[] = {"plain goods",
+                                  "\"widgets, assorted\"",
+                                  "\"TV 55\"\" 4K\"",
+                                  "\"two\nlines\"",
+                                  "\"three\r\nlines\nhere\"",
+                                  "锂电池",
+                                  "bad\"quote",          /* quote inside a field: resync at line end */
+                                  "\"closed\"then text", /* text after a closing quote */
+                                  "\"opens a quote, goes on",
+                                  "\"x\"",
+                                  "a very long description that goes past the field limit of sixty bytes for sure",
+                                  "\xff\xfe bad utf-8",
+                                  "nul\0byte",
+                                  "\"\"\"\"",
+                                  "\"\n\n\""};
+    static const char *ends[] = {"\n", "\n", "\n", "\r\n", "\r"};
+    const uint64_t r = rng_next(seed);
+    const unsigned kind = (unsigned)(r % 40);
+    char buf[256];
+    if (kind == 0) {
+        tput(t, "\n"); /* blank line */
+        return;
+    }
+    if (kind == 1) {
+        tput(t, "D1,2024-01-01\n"); /* too few fields */
+        return;
+    }
+    if (kind == 2) {
+        tput(t, "\""); /* a lone quote: the balance of quotes is off from here */
+        return;
+    }
+    const size_t di = (size_t)((r >> 8) % 15);
+    const char *desc = descs[di];
+    const size_t dlen = di == 12 ? 8 : strlen(desc);
+    int n = snprintf(buf, sizeof buf, "D%06zu,2024-%02d-%02d,%s,", id, (int)((r >> 12) % 12) + 1,
+                     (int)((r >> 16) % 28) + 1, tiers[(r >> 20) % 5]);
+    tput_n(t, buf, (size_t)n);
+    tput_n(t, desc, dlen);
+    tput(t, ",");
+    tput(t, (r >> 24) % 3 ? "x" : "\"y,z\"");
+    tput(t, ends[(r >> 28) % 5]);
+}
+
+static void make_input(text *t, uint64_t seed, size_t rows)
+{
+    t->len = 0;
+    tput(t, seed % 3 == 0 ? "\xEF\xBB\xBF" : "");
+    tput(t, "decl_id,decl_date,credit_tier,goods_description,extra\n");
+    for (size_t i = 0; i < rows; i++)
+        random_record(t, &seed, i);
+    if (seed % 2)
+        tput(t, "DLAST,2024-01-01,AEO,no line end,x"); /* last record without a line end */
+}
+
+static void expect_same(const run_result *a, const run_result *b, const char *what)
+{
+    cr_assert_eq(b->status, a->status, "%s: status", what);
+    cr_expect(a->out.len == b->out.len && (a->out.len == 0 || memcmp(a->out.data, b->out.data, a->out.len) == 0),
+              "%s: decisions differ (%zu vs %zu bytes)", what, a->out.len, b->out.len);
+    cr_expect(a->rej.len == b->rej.len && (a->rej.len == 0 || memcmp(a->rej.data, b->rej.data, a->rej.len) == 0),
+              "%s: rejects differ (%zu vs %zu bytes)", what, a->rej.len, b->rej.len);
+    cr_expect_eq(a->stats.rows_in, b->stats.rows_in, "%s", what);
+    cr_expect_eq(a->stats.decisions, b->stats.decisions, "%s", what);
+    cr_expect_eq(a->stats.rejects, b->stats.rejects, "%s", what);
+    cr_expect_eq(a->stats.inspected, b->stats.inspected, "%s", what);
+    for (int k = 0; k < CREST_REJECT_COUNT; k++)
+        cr_expect_eq(a->stats.rejects_by_reason[k], b->stats.rejects_by_reason[k], "%s: reason %d", what, k);
+    cr_expect_eq(a->stats.n_samples, b->stats.n_samples, "%s", what);
+    for (size_t k = 0; k < a->stats.n_samples && k < b->stats.n_samples; k++)
+        cr_expect_eq(a->stats.samples[k].line, b->stats.samples[k].line, "%s: sample %zu", what, k);
+}
+
+Test(blockpipe, parallel_blocks_read_like_one_reader)
+{
+    crest_policy *p = parse_policy(POLICY);
+    cr_assert_not_null(p);
+    text in = {0};
+    const size_t blocks[] = {1, 7, 64, 300, 4096};
+    const size_t chunks[] = {0, 1, 13, 1000};
+    for (uint64_t seed = 1; seed <= 24; seed++) {
+        make_input(&in, seed, 300);
+        harness_threads = 1;
+        harness_block_bytes = 0;
+        run_result one;
+        run_engine(p, NULL, in.s, in.len, 0, CREST_FORMAT_CSV, &one);
+        cr_assert_eq(one.status, CREST_OK, "%s", one.diag.message);
+        cr_assert_gt(one.stats.rejects, 0, "the input must exercise rejects");
+        cr_assert_eq(one.stats.rows_in, one.stats.decisions + one.stats.rejects);
+        for (size_t b = 0; b < sizeof blocks / sizeof *blocks; b++) {
+            const size_t chunk = chunks[(seed + b) % 4];
+            const unsigned threads = 2 + (unsigned)((seed + b) % 3);
+            harness_threads = threads;
+            harness_block_bytes = blocks[b];
+            run_result par;
+            run_engine(p, NULL, in.s, in.len, chunk, CREST_FORMAT_CSV, &par);
+            char what[128];
+            snprintf(what, sizeof what, "seed %llu, block %zu, chunk %zu, threads %u", (unsigned long long)seed,
+                     blocks[b], chunk, threads);
+            expect_same(&one, &par, what);
+            run_result_free(&par);
+        }
+        run_result_free(&one);
+    }
+    harness_threads = 1;
+    harness_block_bytes = 0;
+    free(in.s);
+    crest_policy_free(p);
+}
+
+/* Valid CSV with many quoted multi-line fields: cuts fall between records, so
+ * blocks are used as they are (and still give the sequential result). */
+Test(blockpipe, quoted_newlines_on_every_row)
+{
+    crest_policy *p = parse_policy(POLICY);
+    cr_assert_not_null(p);
+    text in = {0};
+    tput(&in, "decl_id,decl_date,credit_tier,goods_description,extra\r\n");
+    char buf[128];
+    for (int i = 0; i < 3000; i++) {
+        snprintf(buf, sizeof buf, "Q%05d,2024-03-01,%s,\"line one\nline \"\"two\"\"\r\nthree\",\"a,b\"\r\n", i,
+                 i % 5 ? "REGULAR" : "AEO");
+        tput(&in, buf);
+    }
+    harness_threads = 1;
+    harness_block_bytes = 0;
+    run_result one;
+    run_engine(p, NULL, in.s, in.len, 0, CREST_FORMAT_JSONL, &one);
+    cr_assert_eq(one.status, CREST_OK);
+    cr_assert_eq(one.stats.decisions, 3000);
+    const size_t blocks[] = {10, 500, 0};
+    for (size_t b = 0; b < 3; b++) {
+        harness_threads = 2;
+        harness_block_bytes = blocks[b];
+        run_result par;
+        run_engine(p, NULL, in.s, in.len, 777, CREST_FORMAT_JSONL, &par);
+        expect_same(&one, &par, "quoted newlines");
+        run_result_free(&par);
+    }
+    harness_threads = 1;
+    harness_block_bytes = 0;
+    run_result_free(&one);
+    free(in.s);
+    crest_policy_free(p);
+}
