@@ -58,6 +58,10 @@ typedef struct worker {
     crest_risk_result rr;
     tier_cache_entry tier_cache[TIER_CACHE];
     unsigned tier_cache_next;
+    /* The last p written and its text: p repeats when the score does. */
+    double p_value;
+    char p_text[32];
+    size_t p_len; /* 0: none yet */
     /* The last decl_date text and its value: feeds come sorted by date. */
     char date_text[24];
     size_t date_len;
@@ -110,6 +114,8 @@ struct crest_engine {
     size_t n_cols;
     char **col_names;
     int col_of_field[CREST_FIELD_COUNT];
+    int mapped_field[CREST_FIELD_COUNT]; /* the fields with a column, n_mapped of them */
+    size_t n_mapped;
     size_t *pass_cols;
     size_t n_pass;
     int pass_is_tail; /* pass_cols are the columns after decl_id, which is column 0 */
@@ -380,6 +386,9 @@ static int handle_header(crest_engine *e, const csvread_row *row)
                        "no credit_tier column and no --registry: every declaration gets the "
                        "default tier %s\n",
                        p->tiers[p->default_tier].name);
+    for (int f = 0; f < CREST_FIELD_COUNT; f++)
+        if (e->col_of_field[f] >= 0)
+            e->mapped_field[e->n_mapped++] = f;
     /* Pass-through columns. */
     for (size_t i = 0; i < e->n_cols; i++) {
         int mapped = 0, is_id = (int)i == e->col_of_field[CREST_FIELD_DECL_ID];
@@ -407,6 +416,12 @@ static int handle_header(crest_engine *e, const csvread_row *row)
         int scratch_ok = crest_risk_scratch_create(e->risk, &e->main.scratch) == CREST_OK;
         for (unsigned k = 0; k < e->n_deciders; k++)
             scratch_ok &= crest_risk_scratch_create(e->risk, &e->deciders[k]->scratch) == CREST_OK;
+        /* decide_row rejects invalid UTF-8 before the risk layer sees a row. */
+        if (scratch_ok) {
+            crest_risk_scratch_promise_valid_utf8(e->main.scratch);
+            for (unsigned k = 0; k < e->n_deciders; k++)
+                crest_risk_scratch_promise_valid_utf8(e->deciders[k]->scratch);
+        }
         if (!scratch_ok) {
             set_fatal(e, CREST_ERR_NOMEM, row->line, 0, "%s", "out of memory");
             return 1;
@@ -892,7 +907,11 @@ static size_t invalid_id_offset(crest_str id)
         return 0;
     if (s[id.len - 1] == ' ' || s[id.len - 1] == '\t')
         return id.len - 1;
-    for (size_t i = 0; i < id.len; i++) {
+    /* Hot path: printable ASCII (0x20..0x7E) throughout is fine. */
+    size_t i = 0;
+    while (i < id.len && (unsigned char)(s[i] - 0x20) < 0x5F)
+        i++;
+    for (; i < id.len; i++) {
         if (s[i] < 0x20 || s[i] == 0x7F)
             return i;
         if (s[i] == 0xEF && i + 2 < id.len && s[i + 1] == 0xBB && s[i + 2] == 0xBF)
@@ -964,7 +983,8 @@ static inline char *put(char *q, const char *s, size_t n)
  * bytes after the id. Returns 0 (nothing written) when it does not apply.
  * The bytes are those of the general path (tests/golden compare both).
  */
-static int render_plain_csv(crest_engine *e, outbuf *o, const csvread_row *row, const char *tier, const char *source,
+static int render_plain_csv(crest_engine *e, worker *w, outbuf *o, const csvread_row *row, const char *tier,
+                            const char *source,
                             const char *score, double prob, double u, int inspect, const char *lane,
                             const reason_buf *rb, int priority, int guarantee_exempt, int mra)
 {
@@ -993,11 +1013,16 @@ static int render_plain_csv(crest_engine *e, outbuf *o, const csvread_row *row, 
     *q++ = ',';
     q = put(q, score, scl);
     *q++ = ',';
-    size_t n = outbuf_fmt_g6(q, prob);
-    if (!n)
-        return 0; /* printf's territory: the general path (nothing committed yet) */
-    q += n;
+    if (!w->p_len || prob != w->p_value) {
+        const size_t pl = outbuf_fmt_g6(w->p_text, prob);
+        if (!pl)
+            return 0; /* printf's territory: the general path (nothing committed yet) */
+        w->p_len = pl;
+        w->p_value = prob;
+    }
+    q = put(q, w->p_text, w->p_len);
     *q++ = ',';
+    size_t n;
     if (!(n = outbuf_fmt_fixed(q, u, 8)))
         return 0;
     q += n;
@@ -1085,13 +1110,9 @@ static int decide_row(crest_engine *e, worker *w, const csvread_row *row)
 
     const crest_policy *p = e->policy;
     crest_decl d;
-    for (int f = 0; f < CREST_FIELD_COUNT; f++) {
-        const int c = e->col_of_field[f];
-        if (c >= 0)
-            d.field[f] = row->fields[c];
-        else
-            d.field[f].ptr = NULL, d.field[f].len = 0;
-    }
+    memset(d.field, 0, sizeof d.field);
+    for (size_t k = 0; k < e->n_mapped; k++)
+        d.field[e->mapped_field[k]] = row->fields[e->col_of_field[e->mapped_field[k]]];
     d.cols = row->fields;
     d.n_cols = row->n_fields;
     const crest_str id = d.field[CREST_FIELD_DECL_ID];
@@ -1405,7 +1426,7 @@ static int decide_row(crest_engine *e, worker *w, const csvread_row *row)
      * decision part may still change); otherwise they go straight out. */
     outbuf *o = e->capacity ? &e->day_out : w->out;
     if (!e->capacity && e->opt.format == CREST_FORMAT_CSV &&
-        render_plain_csv(e, o, row, t->name, source, score_text, prob, u, inspect, lane, &rb, priority,
+        render_plain_csv(e, w, o, row, t->name, source, score_text, prob, u, inspect, lane, &rb, priority,
                          t->guarantee_exempt, mra))
         return o->error == CREST_OK ? 0 : decide_write_failed(e, row);
     if (e->capacity && capacity_track(e, &d, rr ? rr->score : 0.0, inspect && lane_rank == CREST_RULES_LANE_RED,

@@ -282,6 +282,12 @@ void crest_risk_eval(const crest_risk *r, crest_risk_scratch *s, const crest_dec
     }
 }
 
+void crest_risk_scratch_promise_valid_utf8(crest_risk_scratch *s)
+{
+    if (s->rules)
+        crest_rules_scratch_promise_valid_utf8(s->rules);
+}
+
 const crest_rules *crest_risk_rules(const crest_risk *r)
 {
     return r->rules;

@@ -571,6 +571,79 @@ static void catastrophic(bool no_jit)
 Test(rules, catastrophic_backtracking_jit) { catastrophic(false); }
 Test(rules, catastrophic_backtracking_interpreter) { catastrophic(true); }
 
+/* A short subject that hits the limit: never answered from the result cache,
+ * so the limit is counted on every evaluation. */
+Test(rules, limit_hits_are_counted_every_time)
+{
+    crest_rules *rules = load_text(HDR "EVIL,goods_desc,re:(a+)+$,weight,1,,,,,,,\n", NULL);
+    crest_decl d = blank_decl();
+    d.field[CREST_FIELD_GOODS_DESC] = S("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab"); /* 35 a: 2^35 paths */
+    crest_rules_scratch *sc = NULL;
+    cr_assert_eq(crest_rules_scratch_create(rules, &sc), CREST_OK);
+    for (int i = 0; i < 3; i++) {
+        crest_rules_result res;
+        crest_rules_eval(rules, sc, &d, &res);
+        cr_assert_eq(res.n_limit_hits, 1, "evaluation %d", i);
+        cr_assert_eq(res.n_hits, 0);
+    }
+    crest_rules_scratch_free(sc);
+    crest_rules_free(rules);
+}
+
+/*
+ * The per-scratch result cache and the valid-UTF-8 variant change no result:
+ * a long-lived scratch (cache warm, slots colliding) with and without the
+ * promise gives, for every declaration, what a fresh scratch gives.
+ */
+Test(rules, result_cache_and_utf8_promise_change_nothing)
+{
+    crest_rules *rules = load_text(HDR "DESC,goods_desc,re:(?i)(?:lithium|battery|drone|锂|电池),weight,1,,,,,,,\n"
+                                       "HS,hs_code,re:^(?:93|36|8526),weight,2,,,,,,,\n"
+                                       "ORIG,origin,re:^(?:IR|KP|SY)$,weight,4,,,,,,,\n"
+                                       "END,goods_desc,re:battery$,weight,8,,,,,,,\n",
+                                   NULL);
+    static const char *const words[] = {"lithium", "Battery", "cells", "锂", "电池", "drone", "x", "手机", "pack",
+                                        "BATTERY", "drones", "ion"};
+    static const char *const hs[] = {"9301", "3604", "8526", "8527", "0101", "93", "", "36"};
+    static const char *const orig[] = {"IR", "KP", "SY", "CN", "IRN", "sy", ""};
+    crest_rules_scratch *warm = NULL, *promised = NULL;
+    cr_assert_eq(crest_rules_scratch_create(rules, &warm), CREST_OK);
+    cr_assert_eq(crest_rules_scratch_create(rules, &promised), CREST_OK);
+    crest_rules_scratch_promise_valid_utf8(promised);
+    uint64_t x = 12345;
+    size_t hits = 0;
+    char desc[128];
+    for (int i = 0; i < 4000; i++) {
+        /* Descriptions of 0 to 9 words: repeats, cache collisions, some over 48 bytes. */
+        desc[0] = '\0';
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        const int n_words = (int)((x >> 33) % 10);
+        for (int k = 0; k < n_words; k++) {
+            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+            if (k)
+                strcat(desc, " ");
+            strcat(desc, words[(x >> 35) % 12]);
+        }
+        crest_decl d = blank_decl();
+        d.field[CREST_FIELD_GOODS_DESC] = S(desc);
+        d.field[CREST_FIELD_HS_CODE] = S(hs[(x >> 20) % 8]);
+        d.field[CREST_FIELD_ORIGIN] = S(orig[(x >> 24) % 7]);
+        crest_rules_result fresh, a, b;
+        eval1(rules, &d, &fresh);
+        crest_rules_eval(rules, warm, &d, &a);
+        crest_rules_eval(rules, promised, &d, &b);
+        cr_assert_float_eq(a.weight, fresh.weight, 0, "'%s': cached %g, fresh %g", desc, a.weight, fresh.weight);
+        cr_assert_float_eq(b.weight, fresh.weight, 0, "'%s': promised %g, fresh %g", desc, b.weight, fresh.weight);
+        cr_assert_eq(a.n_hits, fresh.n_hits);
+        cr_assert_eq(b.n_hits, fresh.n_hits);
+        hits += fresh.n_hits;
+    }
+    cr_assert_gt(hits, 1000, "the input must make the rules hit (%zu hits)", hits);
+    crest_rules_scratch_free(warm);
+    crest_rules_scratch_free(promised);
+    crest_rules_free(rules);
+}
+
 /* ---------------------------------------------------------------- CSV dialect */
 
 Test(rules, csv_bom_crlf_quotes_comments)

@@ -80,6 +80,9 @@ crest_status crest_risk_bind(crest_risk *risk, const crest_str *header, size_t n
 /* Per-thread scratch (PCRE2 match data, feature buffers). */
 crest_status crest_risk_scratch_create(const crest_risk *risk, crest_risk_scratch **out);
 void crest_risk_scratch_free(crest_risk_scratch *scratch);
+/* Every decl evaluated with this scratch has valid UTF-8 fields
+ * (crest_rules_scratch_promise_valid_utf8). */
+void crest_risk_scratch_promise_valid_utf8(crest_risk_scratch *scratch);
 
 /* Hot path: score one declaration. Allocates nothing. */
 void crest_risk_eval(const crest_risk *risk, crest_risk_scratch *scratch, const crest_decl *decl,

@@ -249,6 +249,13 @@ const char *crest_rules_lane_name(crest_rules_lane lane);
  * rules until freed. Returns CREST_OK or CREST_ERR_NOMEM.
  */
 crest_status crest_rules_scratch_create(const crest_rules *rules, crest_rules_scratch **out);
+/*
+ * The caller promises that every field it will evaluate with this scratch is
+ * valid UTF-8 (the engine rejects other rows first). Regexes then run a JIT
+ * variant without PCRE2_MATCH_INVALID_UTF's checks: the same matches, faster.
+ * Without the promise, invalid UTF-8 is matched around (MATCH_INVALID_UTF).
+ */
+void crest_rules_scratch_promise_valid_utf8(crest_rules_scratch *scratch);
 /* Free a scratch. NULL is a no-op. */
 void crest_rules_scratch_free(crest_rules_scratch *scratch);
 
