@@ -58,6 +58,7 @@ typedef struct worker {
     crest_risk_result rr;
     tier_cache_entry tier_cache[TIER_CACHE];
     unsigned tier_cache_next;
+    crest_decl decl; /* the row being decided (decide_row) */
     /* The last p written and its text: p repeats when the score does. */
     double p_value;
     char p_text[32];
@@ -549,11 +550,20 @@ typedef enum tier_source { SRC_REGISTRY, SRC_FEED, SRC_DEFAULT } tier_source;
 
 /* Feed tier labels repeat ("AEO", "REGULAR"): a few exact-match entries in
  * front of the alias lookup (which normalises case and spacing). Hot path. */
+/* Short compares on the hot path, without a library call. */
+static inline int same_bytes(const char *a, const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return 0;
+    return 1;
+}
+
 static int tier_of_label(crest_engine *e, worker *w, crest_str label)
 {
     for (size_t i = 0; i < TIER_CACHE; i++) {
         const tier_cache_entry *c = &w->tier_cache[i];
-        if (c->len == label.len && c->len && memcmp(c->label, label.ptr, label.len) == 0)
+        if (c->len == label.len && c->len && same_bytes(c->label, label.ptr, label.len))
             return c->tier;
     }
     const int t = crest_policy_tier_lookup(e->policy, label.ptr, label.len);
@@ -1109,13 +1119,14 @@ static int decide_row(crest_engine *e, worker *w, const csvread_row *row)
     }
 
     const crest_policy *p = e->policy;
-    crest_decl d;
-    memset(d.field, 0, sizeof d.field);
+    /* The worker's declaration: its unmapped fields stay {NULL, 0} from the
+     * start, so only the mapped ones are set per row. */
+    crest_decl *d = &w->decl;
     for (size_t k = 0; k < e->n_mapped; k++)
-        d.field[e->mapped_field[k]] = row->fields[e->col_of_field[e->mapped_field[k]]];
-    d.cols = row->fields;
-    d.n_cols = row->n_fields;
-    const crest_str id = d.field[CREST_FIELD_DECL_ID];
+        d->field[e->mapped_field[k]] = row->fields[e->col_of_field[e->mapped_field[k]]];
+    d->cols = row->fields;
+    d->n_cols = row->n_fields;
+    const crest_str id = d->field[CREST_FIELD_DECL_ID];
     if (is_blank(id)) {
         reject(e, w, row, CREST_REJECT_MISSING_ID, (unsigned long)e->col_of_field[CREST_FIELD_DECL_ID] + 1,
                "decl_id is empty: every declaration needs an identifier");
@@ -1140,27 +1151,27 @@ static int decide_row(crest_engine *e, worker *w, const csvread_row *row)
             return 0;
         }
     }
-    const crest_str date = d.field[CREST_FIELD_DECL_DATE];
-    if (date.len && date.len == w->date_len && memcmp(date.ptr, w->date_text, date.len) == 0) {
-        d.date_days = w->date_days;
+    const crest_str date = d->field[CREST_FIELD_DECL_DATE];
+    if (date.len && date.len == w->date_len && same_bytes(date.ptr, w->date_text, date.len)) {
+        d->date_days = w->date_days;
     } else {
-        if (date.len == 0 || !crest_date_parse(date.ptr, date.len, &d.date_days))
-            d.date_days = CREST_DATE_NONE;
+        if (date.len == 0 || !crest_date_parse(date.ptr, date.len, &d->date_days))
+            d->date_days = CREST_DATE_NONE;
         if (date.len && date.len <= sizeof w->date_text) {
             memcpy(w->date_text, date.ptr, date.len);
             w->date_len = date.len;
-            w->date_days = d.date_days;
+            w->date_days = d->date_days;
         }
     }
     /* Numbers only feed the risk layer and tools' hooks: parse them only then. */
     if (e->risk || e->opt.decl_hook) {
-        d.declared_value = parse_number(d.field[CREST_FIELD_DECLARED_VALUE]);
-        d.net_mass_kg = parse_number(d.field[CREST_FIELD_NET_MASS_KG]);
-        d.quantity = parse_number(d.field[CREST_FIELD_QUANTITY]);
+        d->declared_value = parse_number(d->field[CREST_FIELD_DECLARED_VALUE]);
+        d->net_mass_kg = parse_number(d->field[CREST_FIELD_NET_MASS_KG]);
+        d->quantity = parse_number(d->field[CREST_FIELD_QUANTITY]);
     } else {
-        d.declared_value = d.net_mass_kg = d.quantity = NAN;
+        d->declared_value = d->net_mass_kg = d->quantity = NAN;
     }
-    d.direction = parse_direction(d.field[CREST_FIELD_DIRECTION]);
+    d->direction = parse_direction(d->field[CREST_FIELD_DIRECTION]);
 
     /* Effective tier: the worst tier among the parties found in the registry. */
     int tier = -1, party = -1;
@@ -1170,14 +1181,14 @@ static int decide_row(crest_engine *e, worker *w, const csvread_row *row)
         const int use_registry = (pass == 0) == (p->tier_pref == CREST_TIER_PREFER_REGISTRY);
         if (use_registry && e->registry_usable) {
             for (size_t k = 0; k < p->n_parties; k++) {
-                const crest_str pid = d.field[p->parties[k]];
+                const crest_str pid = d->field[p->parties[k]];
                 if (pid.len == 0)
                     continue;
-                if (d.date_days == CREST_DATE_NONE) {
+                if (d->date_days == CREST_DATE_NONE) {
                     registry_needs_date = 1;
                     break;
                 }
-                int t = crest_registry_lookup(e->registry, pid.ptr, pid.len, d.date_days);
+                int t = crest_registry_lookup(e->registry, pid.ptr, pid.len, d->date_days);
                 if (t > tier) {
                     tier = t;
                     party = (int)p->parties[k];
@@ -1187,7 +1198,7 @@ static int decide_row(crest_engine *e, worker *w, const csvread_row *row)
             if (registry_needs_date)
                 break;
         } else if (!use_registry) {
-            const crest_str label = d.field[CREST_FIELD_CREDIT_TIER];
+            const crest_str label = d->field[CREST_FIELD_CREDIT_TIER];
             if (label.len) {
                 int t = tier_of_label(e, w, label);
                 if (t >= 0) {
@@ -1210,17 +1221,17 @@ static int decide_row(crest_engine *e, worker *w, const csvread_row *row)
     const policy_tier *t = &p->tiers[tier];
 
     /* Capacity works per office and day: a new day releases the previous one. */
-    if (e->capacity && d.date_days != CREST_DATE_NONE && (!e->cap_day_set || d.date_days != e->cap_day)) {
+    if (e->capacity && d->date_days != CREST_DATE_NONE && (!e->cap_day_set || d->date_days != e->cap_day)) {
         if (e->cap_day_set && capacity_flush(e) != 0)
             return 1;
-        e->cap_day = d.date_days;
+        e->cap_day = d->date_days;
         e->cap_day_set = 1;
     }
     /* Control windows: a new day (window = day) or every window_rows declarations. */
     /* (Not with parallel deciders: windows follow the input order.) */
     if (!e->n_deciders) {
         const int64_t wkey = p->window_rows ? (int64_t)(w->stats->decisions / p->window_rows)
-                                            : (d.date_days == CREST_DATE_NONE ? e->window_key : d.date_days);
+                                            : (d->date_days == CREST_DATE_NONE ? e->window_key : d->date_days);
         if (!e->window_open || wkey != e->window_key) {
             if (e->window_open && close_window(e) != 0)
                 return 1;
@@ -1246,7 +1257,7 @@ static int decide_row(crest_engine *e, worker *w, const csvread_row *row)
     dec.p_random = t->effective_rate;
     if (e->risk) {
         rr = &w->rr;
-        crest_risk_eval(e->risk, w->scratch, &d, rr);
+        crest_risk_eval(e->risk, w->scratch, d, rr);
         dec.score = rr->score;
         const double rs = isnan(t->random_share) ? p->random_share : t->random_share;
         const double weight = p->weighting == WEIGHTING_EXP    ? exp(p->gain * rr->score)
@@ -1326,7 +1337,7 @@ static int decide_row(crest_engine *e, worker *w, const csvread_row *row)
     if ((drawn || max_hits) && e->inspect_lane_rank > lane_rank)
         lane_rank = e->inspect_lane_rank;
     dec.lane = inspect ? lane_rank : 0;
-    if (e->opt.decl_hook && e->opt.decl_hook(e->opt.hook_ctx, &d, &dec, row->line)) {
+    if (e->opt.decl_hook && e->opt.decl_hook(e->opt.hook_ctx, d, &dec, row->line)) {
         set_fatal(e, CREST_ERR_INTERRUPTED, row->line, 0, "%s", "stopped by the caller");
         return 1;
     }
@@ -1334,7 +1345,7 @@ static int decide_row(crest_engine *e, worker *w, const csvread_row *row)
     const char *lane = !inspect ? p->lane_release
                        : lane_rank == e->inspect_lane_rank ? p->lane_inspect
                                                            : crest_rules_lane_name((crest_rules_lane)lane_rank);
-    const int mra = mra_recognised(e, &d);
+    const int mra = mra_recognised(e, d);
     const int priority = t->priority || mra;
     const double p_inspect = 1.0 - (1.0 - dec.p_forced) * (1.0 - prob);
 
@@ -1429,7 +1440,7 @@ static int decide_row(crest_engine *e, worker *w, const csvread_row *row)
         render_plain_csv(e, w, o, row, t->name, source, score_text, prob, u, inspect, lane, &rb, priority,
                          t->guarantee_exempt, mra))
         return o->error == CREST_OK ? 0 : decide_write_failed(e, row);
-    if (e->capacity && capacity_track(e, &d, rr ? rr->score : 0.0, inspect && lane_rank == CREST_RULES_LANE_RED,
+    if (e->capacity && capacity_track(e, d, rr ? rr->score : 0.0, inspect && lane_rank == CREST_RULES_LANE_RED,
                                       inspect && drawn && !dec.forced && !t->floor, (size_t)tier, &rb) != 0)
         return 1;
     const int fmt_csv = e->opt.format == CREST_FORMAT_CSV;

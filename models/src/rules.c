@@ -672,7 +672,7 @@ typedef struct rx_slot {
     uint32_t len; /* UINT32_MAX: empty */
     uint32_t hit;
     char text[RX_TEXT_MAX];
-} rx_slot;
+} rx_slot; /* 64 bytes */
 
 struct crest_rules_scratch {
     pcre2_match_data *md;
@@ -1318,11 +1318,13 @@ crest_status crest_rules_scratch_create(const crest_rules *rules, crest_rules_sc
         while (per > 16 && per * rules->n_regex * sizeof(rx_slot) > RX_CACHE_BYTES)
             per /= 2;
         s->rx_mask = per - 1;
-        s->rx = calloc(per * rules->n_regex, sizeof(rx_slot));
+        /* One slot is one cache line: a lookup touches one line. */
+        s->rx = aligned_alloc(64, per * rules->n_regex * sizeof(rx_slot));
         if (!s->rx) {
             crest_rules_scratch_free(s);
             return CREST_ERR_NOMEM;
         }
+        memset(s->rx, 0, per * rules->n_regex * sizeof(rx_slot));
         for (size_t i = 0; i < per * rules->n_regex; i++)
             s->rx[i].len = UINT32_MAX;
     }

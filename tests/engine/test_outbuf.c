@@ -67,6 +67,13 @@ Test(outbuf, fixed_and_g6_match_printf)
         snprintf(want, sizeof want, "%.8f", fixed_cases[k]);
         cr_expect_str_eq(render(outbuf_fixed, fixed_cases[k], 8), want);
     }
+    /* Exact half-way values (odd multiples of 2^-9 have 9 decimals ending in 5):
+     * half to even, as printf rounds the exact binary value. */
+    for (int m = 1; m < 512; m += 2) {
+        const double x = m / 512.0;
+        snprintf(want, sizeof want, "%.8f", x);
+        cr_expect_str_eq(render(outbuf_fixed, x, 8), want, "%d/512", m);
+    }
     const double g_cases[] = {0, 1, 0.03, 0.006, 0.8, 0.0083049, 0.9999996, 0.00012345678, 1e-5, 0.1};
     for (size_t k = 0; k < sizeof g_cases / sizeof *g_cases; k++) {
         snprintf(want, sizeof want, "%.6g", g_cases[k]);
