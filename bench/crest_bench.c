@@ -5,14 +5,18 @@
  * and a 64-bit hash of what the stage computed, so that a change that makes a
  * stage faster but changes its results shows up as a changed hash.
  *
- *   1 parse     libcsv alone over the CSV bytes (the floor under every stage)
+ *   1 parse     crest's reader (csvread: SSE2 fast path, libcsv for the rest) over the
+ *               CSV bytes; libcsv alone is timed too and printed as the reference
  *   2 tier      tier resolution: registry as of the date (worst party), feed, default
  *   3 rules     crest_risk with selection criteria only (models/criteria/example.csv)
  *   4 logistic  crest_lmodel scoring (a model fitted first on the data's labels)
  *   5 trees     crest_xgb on models/fixtures/xgb/model.json
  *   6 sampling  the keyed draw u = SipHash(seed, decl_id) and the decision u < p
  *   7 write     the engine (default Order 251 policy) writing decisions to a null sink
- *   8 e2e       the engine with the anchor-job policy (bench/policies/anchor_job.conf)
+ *   8 e2e       the engine with the anchor-job policy (bench/policies/anchor_job.conf),
+ *               one thread
+ *   9 e2e-mt    stage 8 on every core (--threads, default the number of cores): blocks
+ *               read and decided in parallel, output in order; the hash must equal 8's
  *
  * Stages 2-6 run over rows parsed once beforehand (untimed), so they measure
  * the stage alone; stages 1, 7 and 8 start from the raw CSV bytes. MB/s is
@@ -28,6 +32,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,12 +49,13 @@
 #include "crest/crest_registry.h"
 #include "crest/crest_risk.h"
 #include "crest/crest_xgb.h"
+#include "csvread.h" /* engine-internal: stage 1 times crest's own reader */
 
 #ifndef CREST_SOURCE_DIR
 #define CREST_SOURCE_DIR "."
 #endif
 
-#define N_STAGES 8
+#define N_STAGES 9
 #define FEED_CHUNK (1u << 20) /* bytes per crest_engine_feed / csv_parse call */
 #define FIT_ROWS_MAX 50000u   /* training rows for the stage-4 model (untimed) */
 #define LMODEL_SPEC                                                                                          \
@@ -429,6 +435,7 @@ typedef struct bench_env {
     crest_lmodel *lmodel;
     const char *lmodel_origin;
     crest_xgb *xgb;
+    unsigned threads; /* stage 9 */
 } bench_env;
 
 typedef struct stage_result {
@@ -458,8 +465,21 @@ static void p1_record(int term, void *data)
     c->records++;
 }
 
-static void stage_parse(bench_env *env, stage_result *res)
+static int p1_row(void *ctx, const csvread_row *row)
 {
+    parse_ctx *c = ctx;
+    for (size_t i = 0; i < row->n_fields; i++)
+        c->h = mix(c->h, row->fields[i].len);
+    c->fields += row->n_fields;
+    c->h = mix(c->h, UINT64_C(0xFFFFFFFF00000000) | c->fields);
+    c->records++;
+    return 0;
+}
+
+/* libcsv alone over the bytes: the reference printed under stage 1. */
+static double parse_libcsv(const bench_env *env, uint64_t *records)
+{
+    const double t0 = now_s();
     struct csv_parser p;
     if (csv_init(&p, 0) != 0)
         die("csv_init failed");
@@ -471,6 +491,28 @@ static void stage_parse(bench_env *env, stage_result *res)
     }
     csv_fini(&p, p1_field, p1_record, &c);
     csv_free(&p);
+    *records = c.records;
+    return now_s() - t0;
+}
+
+static void stage_parse(bench_env *env, stage_result *res)
+{
+    uint64_t libcsv_records = 0;
+    res->extra_s = parse_libcsv(env, &libcsv_records);
+    parse_ctx c = {0};
+    csvread *r = csvread_create(',', 64 * 1024, 1024 * 1024, 16384, p1_row, &c);
+    if (!r)
+        die("out of memory");
+    for (size_t off = 0; off < env->data.csv_len; off += FEED_CHUNK) {
+        const size_t n = env->data.csv_len - off < FEED_CHUNK ? env->data.csv_len - off : FEED_CHUNK;
+        if (csvread_feed(r, env->data.csv + off, n) != 0)
+            die("csvread failed");
+    }
+    if (csvread_finish(r) != 0)
+        die("csvread failed");
+    csvread_free(r);
+    if (c.records != libcsv_records)
+        die("csvread read %" PRIu64 " records, libcsv %" PRIu64, c.records, libcsv_records);
     res->rows = c.records ? c.records - 1 : 0;
     res->hash = finish_hash(mix(c.h, c.fields));
 }
@@ -594,11 +636,12 @@ static void stage_sampling(bench_env *env, stage_result *res)
 
 /* Run the engine over the whole CSV; returns seconds, fills rows and the hash of the output. */
 static double run_engine(const bench_env *env, const crest_policy *policy, const crest_registry *registry,
-                         int decide, stage_result *res)
+                         int decide, unsigned threads, stage_result *res)
 {
     stream_hash sh = {0};
     crest_run_options o = crest_run_options_default();
     o.decide = decide;
+    o.threads = threads;
     o.output.write = null_sink_write;
     o.output.ctx = &sh;
     o.input_name = "<bench>";
@@ -632,14 +675,20 @@ static double run_engine(const bench_env *env, const crest_policy *policy, const
 static void stage_write(bench_env *env, stage_result *res)
 {
     stage_result ingest;
-    res->extra_s = run_engine(env, env->policy, env->registry, 0, &ingest);
-    run_engine(env, env->policy, env->registry, 1, res);
+    res->extra_s = run_engine(env, env->policy, env->registry, 0, 1, &ingest);
+    run_engine(env, env->policy, env->registry, 1, 1, res);
 }
 
 /* 8: end to end, the anchor job's policy (criteria + risk weighting), as `crest run` does it. */
 static void stage_e2e(bench_env *env, stage_result *res)
 {
-    run_engine(env, env->anchor_policy, NULL, 1, res);
+    run_engine(env, env->anchor_policy, NULL, 1, 1, res);
+}
+
+/* 9: stage 8 on every core. */
+static void stage_e2e_mt(bench_env *env, stage_result *res)
+{
+    run_engine(env, env->anchor_policy, NULL, 1, env->threads, res);
 }
 
 typedef struct stage_def {
@@ -650,7 +699,7 @@ typedef struct stage_def {
 static const stage_def stages[N_STAGES] = {
     {"parse", stage_parse},       {"tier", stage_tier},   {"rules", stage_rules},
     {"logistic", stage_logistic}, {"trees", stage_trees}, {"sampling", stage_sampling},
-    {"write", stage_write},       {"e2e", stage_e2e},
+    {"write", stage_write},       {"e2e", stage_e2e},     {"e2e-mt", stage_e2e_mt},
 };
 
 /* ---------------------------------------------------------------- setup */
@@ -786,7 +835,9 @@ static void usage(FILE *f)
           "  --policy P   default policy of stages 2, 6, 7 (default policies/order251.conf)\n"
           "  --anchor P   policy of stage 8 (default bench/policies/anchor_job.conf)\n"
           "  --smoke      every stage once on 20000 rows (CI); never checks timings\n"
-          "stages: 1 parse, 2 tier, 3 rules, 4 logistic, 5 trees, 6 sampling, 7 write, 8 e2e\n",
+          "  --threads N  threads of stage 9 (default: the number of cores, at most 8)\n"
+          "stages: 1 parse, 2 tier, 3 rules, 4 logistic, 5 trees, 6 sampling, 7 write, 8 e2e,\n"
+          "        9 e2e-mt\n",
           f);
 }
 
@@ -808,6 +859,8 @@ int main(int argc, char **argv)
     int want[N_STAGES + 1] = {0}, any_stage = 0;
     bench_env env;
     memset(&env, 0, sizeof env);
+    const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    env.threads = cores >= 8 ? 8 : cores >= 2 ? (unsigned)cores : 2;
     env.source_dir = getenv("CREST_SOURCE_DIR") ? getenv("CREST_SOURCE_DIR") : CREST_SOURCE_DIR;
     snprintf(anchor_default, sizeof anchor_default, "%s/bench/policies/anchor_job.conf", env.source_dir);
     env.anchor_policy_path = anchor_default;
@@ -856,6 +909,11 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--anchor")) {
             NEEDV;
             env.anchor_policy_path = v;
+        } else if (!strcmp(a, "--threads")) {
+            NEEDV;
+            env.threads = (unsigned)atoi(v);
+            if (env.threads < 1 || env.threads > 8)
+                die("--threads is 1 to 8");
         } else if (!strcmp(a, "--smoke")) {
             rows = 20000;
             repeat = 1;
@@ -884,6 +942,7 @@ int main(int argc, char **argv)
     printf("%-2s %-9s %10s %9s %12s %9s %9s  %-16s\n", "#", "stage", "rows", "seconds", "rows/s", "MB/s",
            "peakRSS", "hash");
     int unstable = 0;
+    uint64_t hash_of[N_STAGES + 1] = {0};
     for (int k = 1; k <= N_STAGES; k++) {
         if (!want[k])
             continue;
@@ -909,6 +968,18 @@ int main(int argc, char **argv)
         }
         printf("%-2d %-9s %10" PRIu64 " %9.3f %12.0f %9.1f %8.1fM  %016" PRIx64 "\n", k, s->name, first.rows,
                best, (double)first.rows / best, mb / best, peak_rss_mib(), first.hash);
+        if (k == 1 && isfinite(best_extra))
+            printf("#  1 parse: libcsv alone over the same bytes took %.3f s (%.1f MB/s)\n", best_extra,
+                   mb / best_extra);
+        hash_of[k] = first.hash;
+        if (k == 9) {
+            printf("#  9 e2e-mt: %u threads\n", env.threads);
+            if (want[8] && hash_of[8] != hash_of[9]) {
+                fprintf(stderr, "crest-bench: stage 9 (%u threads) gave hash %016" PRIx64 ", stage 8 %016" PRIx64 "\n",
+                        env.threads, hash_of[9], hash_of[8]);
+                unstable = 1;
+            }
+        }
         if (k == 7 && isfinite(best_extra))
             printf(
                 "#  7 write: the same engine run with decide=0 (ingest, tiers, draw; no output) took %.3f s; "
@@ -918,7 +989,7 @@ int main(int argc, char **argv)
     }
     free_env(&env);
     if (unstable) {
-        fputs("crest-bench: FAIL: a stage is not deterministic across repeats\n", stderr);
+        fputs("crest-bench: FAIL: a stage is not deterministic (across repeats, or threads)\n", stderr);
         return 1;
     }
     return 0;
