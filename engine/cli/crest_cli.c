@@ -321,12 +321,20 @@ static crest_status pump(crest_engine *engine, int fd, const char *name, int sho
     const uint64_t size = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0;
     const double t0 = now_s();
     double last = t0;
-    const size_t cap = 1 << 18;
-    char *buf = malloc(cap);
-    crest_status st = buf ? CREST_OK : CREST_ERR_NOMEM;
+    crest_status st = CREST_OK;
     uint64_t bytes = 0;
     *read_error = 0;
     while (st == CREST_OK && !interrupted) {
+        /* Read straight into the engine's buffer (the next block when blocks
+         * are read in parallel): no copy of the input. */
+        size_t cap;
+        char *buf = crest_engine_input_buffer(engine, &cap);
+        if (!buf) {
+            st = crest_engine_commit(engine, 0);
+            if (st == CREST_OK)
+                st = CREST_ERR_NOMEM;
+            break;
+        }
         const ssize_t n = read(fd, buf, cap);
         if (n < 0 && errno == EINTR)
             continue;
@@ -338,13 +346,12 @@ static crest_status pump(crest_engine *engine, int fd, const char *name, int sho
         if (n == 0)
             break;
         bytes += (uint64_t)n;
-        st = crest_engine_feed(engine, buf, (size_t)n);
+        st = crest_engine_commit(engine, (size_t)n);
         if (show_progress && now_s() - last > 0.2) {
             progress(t0, bytes, size, crest_engine_rows_read(engine), 0);
             last = now_s();
         }
     }
-    free(buf);
     if (show_progress)
         progress(t0, bytes, size, 0, 1);
     if (st == CREST_OK && !*read_error)

@@ -326,14 +326,43 @@ blockpipe *blockpipe_create(unsigned n_workers, size_t block_bytes, unsigned lon
     return bp;
 }
 
+/* Room to add to the current block: up to the block size, then (no cut found
+ * yet) 64 KiB more at a time. */
+static size_t room_in_cur(const blockpipe *bp)
+{
+    const size_t len = bp->cur->pub.len;
+    return len < bp->block_bytes ? bp->block_bytes - len : 65536;
+}
+
+/* The current block grew: once it holds a block's worth, cut it at the last
+ * balanced line end and send it. */
+static void after_append(blockpipe *bp)
+{
+    block *b = bp->cur;
+    if (b->pub.len < bp->block_bytes)
+        return;
+    size_t cut = blockpipe_cut(b->pub.data, b->pub.len);
+    if (!cut && b->pub.len >= bp->max_block) {
+        /* No balanced line end: cut at the last line end, or anywhere. */
+        cut = b->pub.len;
+        for (size_t i = b->pub.len; i > 0; i--)
+            if (b->pub.data[i - 1] == '\n') {
+                cut = i;
+                break;
+            }
+    }
+    if (cut && dispatch(bp, cut, 0) != 0)
+        bp->status = -1;
+    retire_ready(bp);
+}
+
 int blockpipe_feed(blockpipe *bp, const void *buf, size_t len)
 {
     const char *s = buf;
     while (len && !bp->status) {
         block *b = bp->cur;
-        /* Fill up to the block size, then cut at the last balanced line end. */
-        const size_t room = b->pub.len < bp->block_bytes ? bp->block_bytes - b->pub.len : 0;
-        const size_t take = len < room ? len : room ? room : len < 65536 ? len : 65536;
+        const size_t room = room_in_cur(bp);
+        const size_t take = len < room ? len : room;
         if (reserve(b, b->pub.len + take) != 0) {
             bp->status = -1;
             break;
@@ -342,21 +371,31 @@ int blockpipe_feed(blockpipe *bp, const void *buf, size_t len)
         b->pub.len += take;
         s += take;
         len -= take;
-        if (b->pub.len < bp->block_bytes)
-            continue;
-        size_t cut = blockpipe_cut(b->pub.data, b->pub.len);
-        if (!cut && b->pub.len >= bp->max_block) {
-            /* No balanced line end: cut at the last line end, or anywhere. */
-            cut = b->pub.len;
-            for (size_t i = b->pub.len; i > 0; i--)
-                if (b->pub.data[i - 1] == '\n') {
-                    cut = i;
-                    break;
-                }
-        }
-        if (cut && dispatch(bp, cut, 0) != 0)
-            bp->status = -1;
-        retire_ready(bp);
+        after_append(bp);
+    }
+    return bp->status;
+}
+
+void *blockpipe_input(blockpipe *bp, size_t *cap)
+{
+    *cap = 0;
+    if (bp->status)
+        return NULL;
+    block *b = bp->cur;
+    const size_t room = room_in_cur(bp);
+    if (reserve(b, b->pub.len + room) != 0) {
+        bp->status = -1;
+        return NULL;
+    }
+    *cap = room;
+    return (char *)b->pub.data + b->pub.len;
+}
+
+int blockpipe_commit(blockpipe *bp, size_t n)
+{
+    if (!bp->status) {
+        bp->cur->pub.len += n;
+        after_append(bp);
     }
     return bp->status;
 }

@@ -65,6 +65,11 @@ blockpipe *blockpipe_create(unsigned n_workers, size_t block_bytes, unsigned lon
 /* Push bytes (copied). Emits finished blocks as it goes. Returns 0, the
  * first non-zero value of emit/replay, or -1 on out-of-memory (sticky). */
 int blockpipe_feed(blockpipe *bp, const void *buf, size_t len);
+/* Zero-copy pushing: room for up to *cap bytes at the end of the current
+ * block (NULL after an error); write n <= *cap bytes there, then commit them.
+ * The same as blockpipe_feed of those bytes, without the copy. */
+void *blockpipe_input(blockpipe *bp, size_t *cap);
+int blockpipe_commit(blockpipe *bp, size_t n);
 /* End of input: the rest becomes the last block; waits for and emits all.
  * Returns like feed. After it, the sequential reader (if a replay ran up to
  * the end) holds any record still open: the caller finishes it. */

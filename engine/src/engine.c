@@ -106,6 +106,8 @@ struct crest_engine {
     csvread *reader;
     rowpipe *pipe; /* threads >= 2, rows in order: records go to the deciding thread through it */
     blockpipe *bp; /* threads >= 2, order-free: blocks read and decided in parallel */
+    char *staging;  /* crest_engine_input_buffer when not straight into a block */
+    int input_direct; /* the last input buffer was the blockpipe's own */
     int bp_wanted;  /* use bp once the header is read */
     outbuf out;
     outbuf rej;
@@ -1883,6 +1885,36 @@ crest_status crest_engine_feed(crest_engine *e, const void *buf, size_t len)
     return check_sinks(e);
 }
 
+#define STAGING_BYTES (256 * 1024)
+
+void *crest_engine_input_buffer(crest_engine *e, size_t *cap)
+{
+    *cap = 0;
+    if (e->pipe_done || e->fatal != CREST_OK)
+        return NULL;
+    if (e->bp) {
+        e->input_direct = 1;
+        return blockpipe_input(e->bp, cap);
+    }
+    if (!e->staging && !(e->staging = malloc(STAGING_BYTES)))
+        return NULL;
+    e->input_direct = 0;
+    *cap = STAGING_BYTES;
+    return e->staging;
+}
+
+crest_status crest_engine_commit(crest_engine *e, size_t n)
+{
+    if (e->pipe_done || e->fatal != CREST_OK)
+        return e->fatal != CREST_OK ? e->fatal : CREST_ERR_STATE;
+    if (!e->input_direct)
+        return e->staging ? crest_engine_feed(e, e->staging, n) : CREST_ERR_NOMEM;
+    e->bytes_fed += n;
+    if (blockpipe_commit(e->bp, n) < 0 && e->fatal == CREST_OK)
+        set_fatal(e, CREST_ERR_NOMEM, 0, 0, "%s", "out of memory while reading input");
+    return check_sinks(e);
+}
+
 uint64_t crest_engine_rows_read(const crest_engine *e)
 {
     if (!e->pipe)
@@ -1941,6 +1973,7 @@ void crest_engine_free(crest_engine *e)
         return;
     rowpipe_free(e->pipe);
     blockpipe_free(e->bp);
+    free(e->staging);
     csvread_free(e->reader);
     outbuf_free(&e->out);
     if (e->has_rejects)

@@ -48,6 +48,8 @@ typedef struct run_result {
 static unsigned harness_threads = 1;
 /* Block size for parallel reading (0: the default); tests use tiny blocks. */
 static size_t harness_block_bytes = 0;
+/* 1: feed through crest_engine_input_buffer / crest_engine_commit. */
+static int harness_zero_copy = 0;
 
 /* chunk == 0: feed everything at once. */
 static inline void run_engine(const crest_policy *policy, const crest_registry *registry, const char *input,
@@ -69,9 +71,24 @@ static inline void run_engine(const crest_policy *policy, const crest_registry *
         return;
     if (chunk == 0)
         chunk = len ? len : 1;
-    for (size_t pos = 0; pos < len && r->status == CREST_OK; pos += chunk) {
+    for (size_t pos = 0; pos < len && r->status == CREST_OK;) {
         size_t n = len - pos < chunk ? len - pos : chunk;
-        r->status = crest_engine_feed(e, input + pos, n);
+        if (harness_zero_copy) {
+            /* crest_engine_input_buffer + commit, as crest run reads */
+            size_t cap = 0;
+            char *buf = crest_engine_input_buffer(e, &cap);
+            if (!buf) {
+                r->status = crest_engine_commit(e, 0);
+                break;
+            }
+            if (n > cap)
+                n = cap;
+            memcpy(buf, input + pos, n);
+            r->status = crest_engine_commit(e, n);
+        } else {
+            r->status = crest_engine_feed(e, input + pos, n);
+        }
+        pos += n;
     }
     if (r->status == CREST_OK)
         r->status = crest_engine_finish(e);

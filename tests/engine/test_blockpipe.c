@@ -191,11 +191,12 @@ Test(blockpipe, parallel_blocks_read_like_one_reader)
             const unsigned threads = 2 + (unsigned)((seed + b) % 3);
             harness_threads = threads;
             harness_block_bytes = blocks[b];
+            harness_zero_copy = (int)((seed + b) % 2);
             run_result par;
             run_engine(p, NULL, in.s, in.len, chunk, CREST_FORMAT_CSV, &par);
-            char what[128];
-            snprintf(what, sizeof what, "seed %llu, block %zu, chunk %zu, threads %u", (unsigned long long)seed,
-                     blocks[b], chunk, threads);
+            char what[160];
+            snprintf(what, sizeof what, "seed %llu, block %zu, chunk %zu, threads %u, zero-copy %d",
+                     (unsigned long long)seed, blocks[b], chunk, threads, harness_zero_copy);
             expect_same(&one, &par, what);
             run_result_free(&par);
         }
@@ -203,6 +204,7 @@ Test(blockpipe, parallel_blocks_read_like_one_reader)
     }
     harness_threads = 1;
     harness_block_bytes = 0;
+    harness_zero_copy = 0;
     free(in.s);
     crest_policy_free(p);
 }

@@ -193,6 +193,16 @@ crest_status crest_engine_create(const crest_policy *policy, const crest_registr
  */
 crest_status crest_engine_feed(crest_engine *engine, const void *buf, size_t len);
 
+/*
+ * Zero-copy input, the same as crest_engine_feed of the bytes: a buffer of
+ * *cap bytes (at least 64 KiB) to read the next input into, then
+ * crest_engine_commit with the n <= *cap bytes written. When blocks are read
+ * in parallel the buffer is the next block itself, which saves a copy of the
+ * input. NULL (and *cap 0) after a fatal status; commit then returns it.
+ */
+void *crest_engine_input_buffer(crest_engine *engine, size_t *cap);
+crest_status crest_engine_commit(crest_engine *engine, size_t n);
+
 /* End of input: decides a last record without a line end, flushes the sinks. */
 crest_status crest_engine_finish(crest_engine *engine);
 
