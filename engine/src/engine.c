@@ -1565,6 +1565,34 @@ static void block_result_free(void *ctx, void *res)
     free(r);
 }
 
+/* A worker renders a block's decisions into its output buffer, which is big
+ * enough for a block's output: at the end the buffer becomes the result's
+ * text and the result's old buffer becomes the worker's (no copy). Returns 0
+ * when that does not apply (an overflow went to the result's text already,
+ * or its old buffer is too small and cannot be replaced): flush instead. */
+static int take_rendered(outbuf *o, textbuf *t)
+{
+    if (t->len || o->error != CREST_OK)
+        return 0;
+    char *spare = t->data;
+    size_t spare_cap = t->cap;
+    if (!spare || spare_cap < o->cap) {
+        char *fresh = malloc(o->cap);
+        if (!fresh)
+            return 0;
+        free(spare);
+        spare = fresh;
+        spare_cap = o->cap;
+    }
+    t->data = o->buf;
+    t->len = o->len;
+    t->cap = o->cap;
+    o->buf = spare;
+    o->cap = spare_cap;
+    o->len = 0;
+    return 1;
+}
+
 /* Worker thread: read and decide a block afresh into its result. */
 static int block_process(void *ctx, unsigned wi, blockpipe_block *b)
 {
@@ -1585,7 +1613,8 @@ static int block_process(void *ctx, unsigned wi, blockpipe_block *b)
     int rc = csvread_feed(w->reader, b->data, b->len);
     if (!rc && b->last)
         rc = csvread_finish(w->reader);
-    outbuf_flush(&w->mem_out);
+    if (!take_rendered(&w->mem_out, &res->out))
+        outbuf_flush(&w->mem_out);
     if (w->rej)
         outbuf_flush(&w->mem_rej);
     if (rc || res->out.oom || res->rej.oom)
@@ -1642,7 +1671,9 @@ static worker *worker_create(crest_engine *e)
         return NULL;
     w->engine = e;
     crest_sink so = {text_sink, NULL}, sr = {text_sink, NULL};
-    if (outbuf_init(&w->mem_out, so, 64 * 1024) != CREST_OK ||
+    /* Room for a block's decisions (take_rendered); more goes through the sink. */
+    const size_t out_cap = 4 * (e->opt.block_bytes ? e->opt.block_bytes : 256 * 1024) + 256;
+    if (outbuf_init(&w->mem_out, so, out_cap) != CREST_OK ||
         (e->has_rejects && outbuf_init(&w->mem_rej, sr, 16 * 1024) != CREST_OK) ||
         !(w->reader = csvread_create((unsigned char)e->policy->delimiter, e->policy->max_field_bytes,
                                      e->policy->max_record_bytes, MAX_COLUMNS, worker_row, w))) {
