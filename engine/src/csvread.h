@@ -73,13 +73,17 @@ void csvread_free(csvread *r);
 /*
  * Fast path: a whole line (up to 4096 bytes with its line end, within one
  * csvread_feed buffer) that starts outside any record and is valid strict RFC
- * 4180 on its own is split by the reader itself in one pass (SSE2 on x86-64)
- * instead of libcsv, without copying: its row points into the fed buffer and
+ * 4180 on its own is split by the reader itself in one pass (AVX2 or SSE2 on
+ * x86-64, chosen at run time; portable SWAR elsewhere) instead of libcsv, without copying: its row points into the fed buffer and
  * carries checked and plain. The records are identical
  * (tests/engine/test_csvread.c compares both on random input). 0 turns the
  * fast path off: every byte goes through libcsv.
  */
 void csvread_set_fast(csvread *r, int on);
+/* For tests: the fast path's scan level, 0 SWAR, 1 SSE2, 2 AVX2, lowered to
+ * the highest this build and CPU have; returns the level set. Every level
+ * gives the same records. */
+int csvread_set_simd(csvread *r, int level);
 /*
  * Block-parallel reading (blockpipe.c): several readers each take a slice of
  * the input that starts at a line start. csvread_restart puts a reader into

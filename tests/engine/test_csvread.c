@@ -14,6 +14,15 @@
 #include "csvread.h"
 #include "utf8.h"
 
+/* csvread.c, for tests only: the fast path's scan level (0 SWAR, 1 SSE2,
+ * 2 AVX2), lowered to the highest the build and CPU have; returns the level
+ * set. Every level must give the same records. */
+#define N_SIMD 3
+static const char *const SIMD_NAME[N_SIMD] = {"SWAR", "SSE2", "AVX2"};
+/* The scan level of the readers parse_cfg and read_first create; -1: the
+ * reader's own choice. */
+static int simd_level = -1;
+
 typedef struct dump {
     char *s;
     size_t len, cap;
@@ -143,6 +152,8 @@ static char *parse_cfg(const char *in, size_t len, size_t chunk, unsigned seed, 
     csvread *r =
         csvread_create(c->delimiter, c->max_field_bytes, c->max_record_bytes, c->max_fields, on_row, &d);
     csvread_set_fast(r, use_fast);
+    if (simd_level >= 0)
+        cr_assert_eq(csvread_set_simd(r, simd_level), simd_level);
     size_t pos = 0;
     srand(seed);
     while (pos < len) {
@@ -163,6 +174,19 @@ static char *parse_cfg(const char *in, size_t len, size_t chunk, unsigned seed, 
 static char *parse_chunked(const char *in, size_t len, size_t chunk, unsigned seed)
 {
     return parse_cfg(in, len, chunk, seed, &DEFAULT_CFG);
+}
+
+/* Whether this build and CPU have scan level `level` (a level they lack is
+ * skipped, with a warning: the tests then cover fewer levels). */
+static int simd_available(int level)
+{
+    csvread *r = csvread_create(',', 32, 256, 100, on_row, NULL);
+    cr_assert_not_null(r);
+    const int got = csvread_set_simd(r, level);
+    csvread_free(r);
+    if (got != level)
+        cr_log_warn("scan level %s is not available here (got %d): not tested", SIMD_NAME[level], got);
+    return got == level;
 }
 
 static const char TRICKY[] =
@@ -281,6 +305,9 @@ Test(csvread, fast_path_matches_libcsv_on_random_input)
     static const char *alphabet[] = {"a", "b", ",", ",", "\"", "\"\"", "\n", "\r\n", "\r", " ", "é",
                                      "xxxxxxxxxx", ",\"", "\",", "\"q\"", "\"a,b\"", "\"x\"\"y\""};
     char in[4096];
+    int have[N_SIMD];
+    for (int l = 0; l < N_SIMD; l++)
+        have[l] = simd_available(l);
     for (unsigned seed = 1; seed <= 20000; seed++) {
         srand(seed);
         size_t n = 0;
@@ -294,20 +321,32 @@ Test(csvread, fast_path_matches_libcsv_on_random_input)
         use_fast = 0;
         char *slow = parse_chunked(in, n, 0, seed);
         use_fast = 1;
-        char *fast = parse_chunked(in, n, 0, seed + 7);
-        char *whole = parse_chunked(in, n, 4096, seed);
-        if (strcmp(fast, slow) != 0 || strcmp(whole, slow) != 0) {
-            FILE *f = fopen("/tmp/crest-csvread-diff.txt", "w");
-            if (f) {
-                fprintf(f, "INPUT\n%.*s\nSLOW\n%s\nFAST\n%s\nWHOLE\n%s\n", (int)n, in, slow, fast, whole);
-                fclose(f);
+        /* Whole at every scan level; cut at random at one level a seed, in turn
+         * (cuts leave mostly short tails, the same scan at any level). */
+        for (simd_level = 0; simd_level < N_SIMD; simd_level++) {
+            if (!have[simd_level])
+                continue;
+            char *fast = NULL;
+            if ((int)(seed % N_SIMD) == simd_level || !have[seed % N_SIMD])
+                fast = parse_chunked(in, n, 0, seed + 7);
+            char *whole = parse_chunked(in, n, 4096, seed);
+            if ((fast && strcmp(fast, slow) != 0) || strcmp(whole, slow) != 0) {
+                FILE *f = fopen("/tmp/crest-csvread-diff.txt", "w");
+                if (f) {
+                    fprintf(f, "INPUT\n%.*s\nSLOW\n%s\nFAST\n%s\nWHOLE\n%s\n", (int)n, in, slow,
+                            fast ? fast : "(not run)", whole);
+                    fclose(f);
+                }
             }
+            if (fast)
+                cr_assert_str_eq(fast, slow, "seed %u, %s (details in /tmp/crest-csvread-diff.txt)", seed,
+                                 SIMD_NAME[simd_level]);
+            cr_assert_str_eq(whole, slow, "seed %u, %s", seed, SIMD_NAME[simd_level]);
+            free(fast);
+            free(whole);
         }
-        cr_assert_str_eq(fast, slow, "seed %u (details in /tmp/crest-csvread-diff.txt)", seed);
-        cr_assert_str_eq(whole, slow, "seed %u", seed);
+        simd_level = -1;
         free(slow);
-        free(fast);
-        free(whole);
     }
 }
 
@@ -350,6 +389,8 @@ static first_row read_first(const char *text, size_t len, size_t max_fields)
     memcpy(buf + 2, text, len);
     cur_delim = ',';
     csvread *r = csvread_create(',', 32, 256, max_fields, on_first_row, &f);
+    if (simd_level >= 0)
+        cr_assert_eq(csvread_set_simd(r, simd_level), simd_level);
     cr_assert_eq(csvread_feed(r, buf, len + 2), 0);
     if (f.seen && f.checked) {
         /* Zero copy: raw is the line in the caller's buffer. */
@@ -364,8 +405,9 @@ static first_row read_first(const char *text, size_t len, size_t max_fields)
 
 #define READ_FIRST(lit, max_fields) read_first(lit, sizeof lit - 1, max_fields)
 
-Test(csvread, plain_rows_and_byte_checks)
+static void plain_rows_and_byte_checks_at(int level)
 {
+    simd_level = level;
     first_row f = READ_FIRST("a,b,c\n", 100);
     cr_expect(f.checked && f.plain && f.n_fields == 3 && f.raw_len == 6);
     cr_expect_eq(f.utf8_bad, SIZE_MAX);
@@ -394,6 +436,15 @@ Test(csvread, plain_rows_and_byte_checks)
     cr_expect(!f.checked && !f.plain && f.n_fields == 2);
     f = READ_FIRST("no line end", 100);
     cr_expect(!f.checked && !f.plain && f.n_fields == 1);
+    simd_level = -1;
+}
+
+Test(csvread, plain_rows_and_byte_checks)
+{
+    plain_rows_and_byte_checks_at(-1);
+    for (int l = 0; l < N_SIMD; l++)
+        if (simd_available(l))
+            plain_rows_and_byte_checks_at(l);
 }
 
 /*
@@ -406,6 +457,9 @@ Test(csvread, lines_ending_at_the_buffer_end)
 {
     static const char *shapes[] = {"x", "a,", "\"q,\"\"\",", "\xe4\xb8\xad,"};
     char line[320];
+    int have[N_SIMD];
+    for (int l = 0; l < N_SIMD; l++)
+        have[l] = simd_available(l);
     for (size_t sh = 0; sh < sizeof shapes / sizeof *shapes; sh++) {
         for (size_t len = 1; len <= 300; len++) {
             for (int variant = 0; variant < 4; variant++) {
@@ -427,10 +481,16 @@ Test(csvread, lines_ending_at_the_buffer_end)
                 use_fast = 0;
                 char *slow = parse_cfg(line, len, len, 1, &(reader_cfg){',', 1000, 100000, 1000});
                 use_fast = 1;
-                char *fast = parse_cfg(line, len, len, 1, &(reader_cfg){',', 1000, 100000, 1000});
-                cr_assert_str_eq(fast, slow, "shape %zu, length %zu, variant %d", sh, len, variant);
+                for (simd_level = 0; simd_level < N_SIMD; simd_level++) {
+                    if (!have[simd_level])
+                        continue;
+                    char *fast = parse_cfg(line, len, len, 1, &(reader_cfg){',', 1000, 100000, 1000});
+                    cr_assert_str_eq(fast, slow, "shape %zu, length %zu, variant %d, %s", sh, len, variant,
+                                     SIMD_NAME[simd_level]);
+                    free(fast);
+                }
+                simd_level = -1;
                 free(slow);
-                free(fast);
             }
         }
     }
@@ -442,11 +502,16 @@ Test(csvread, lines_ending_at_the_buffer_end)
     use_fast = 0;
     char *slow = parse_cfg(buf, sizeof buf, sizeof buf, 1, &DEFAULT_CFG);
     use_fast = 1;
-    for (size_t len = 16; len <= sizeof buf; len += 16) {
-        char *fast = parse_cfg(buf, len, len, 1, &DEFAULT_CFG);
-        cr_assert(strncmp(fast, slow, strlen(fast)) == 0, "%zu bytes", len);
-        free(fast);
+    for (simd_level = 0; simd_level < N_SIMD; simd_level++) {
+        if (!have[simd_level])
+            continue;
+        for (size_t len = 16; len <= sizeof buf; len += 16) {
+            char *fast = parse_cfg(buf, len, len, 1, &DEFAULT_CFG);
+            cr_assert(strncmp(fast, slow, strlen(fast)) == 0, "%zu bytes, %s", len, SIMD_NAME[simd_level]);
+            free(fast);
+        }
     }
+    simd_level = -1;
     cr_expect_gt(n_checked, 0, "the fast path never ran");
     free(slow);
 }
@@ -550,6 +615,9 @@ Test(csvread, fast_path_matches_libcsv_on_hostile_input)
     const size_t n_cfgs = sizeof cfgs / sizeof *cfgs;
     const size_t n_tok = sizeof HOSTILE / sizeof *HOSTILE;
     static char in[16384];
+    int have[N_SIMD];
+    for (int l = 0; l < N_SIMD; l++)
+        have[l] = simd_available(l);
     n_checked = n_plain = 0;
     for (unsigned seed = 1; seed <= 12000; seed++) {
         srand(seed);
@@ -587,8 +655,13 @@ Test(csvread, fast_path_matches_libcsv_on_hostile_input)
         char *ref = parse_cfg(in, n, n ? n : 1, seed, c);
         const size_t chunks[] = {0, 7, 4096, n ? n : 1};
         for (size_t k = 0; k < sizeof chunks / sizeof *chunks; k++) {
-            for (int fast_on = 0; fast_on < 2; fast_on++) {
+            /* libcsv alone, then the fast path at each scan level. */
+            for (int run = 0; run <= N_SIMD; run++) {
+                const int fast_on = run > 0;
+                if (fast_on && !have[run - 1])
+                    continue;
                 use_fast = fast_on;
+                simd_level = fast_on ? run - 1 : -1;
                 char *got = parse_cfg(in, n, chunks[k], seed, c);
                 if (strcmp(got, ref) != 0) {
                     FILE *fp = fopen("/tmp/crest-csvread-diff.txt", "w");
@@ -599,16 +672,79 @@ Test(csvread, fast_path_matches_libcsv_on_hostile_input)
                         fclose(fp);
                     }
                 }
-                cr_assert_str_eq(got, ref, "seed %u, chunk %zu, fast %d (details in /tmp/crest-csvread-diff.txt)",
-                                 seed, chunks[k], fast_on);
+                cr_assert_str_eq(got, ref,
+                                 "seed %u, chunk %zu, fast %d, scan %s (details in /tmp/crest-csvread-diff.txt)",
+                                 seed, chunks[k], fast_on, fast_on ? SIMD_NAME[simd_level] : "-");
                 free(got);
             }
         }
         use_fast = 1;
+        simd_level = -1;
         free(ref);
     }
     /* The fast path ran, and both values of plain occurred. */
     cr_expect_gt(n_checked, 10000, "fast rows: %zu", n_checked);
     cr_expect_gt(n_plain, 1000, "plain rows: %zu", n_plain);
     cr_expect_gt(n_checked - n_plain, 1000, "fast rows that are not plain: %zu", n_checked - n_plain);
+}
+
+/*
+ * The scan levels byte by byte: lines of 1 to 136 bytes, unquoted or one
+ * quoted field, with one special token (delimiter, quote, "", CR, LF, CRLF,
+ * NUL, high bytes, tab) at each position in turn — across the 16-, 32- and
+ * 64-byte boundaries of every scan — and read in one exact allocation (ASan
+ * catches an over-read). Every level gives what libcsv gives; check_row
+ * verifies nul_at, utf8_bad and plain of every row.
+ */
+Test(csvread, scan_levels_agree_on_every_position)
+{
+    static const char *const specials[] = {",", ";", "\"", "\"\"", "\r", "\n", "\r\n", "", "\x80", "\xff",
+                                           "\xc3\xa9", "\t"};
+    static const reader_cfg cfgs[] = {{',', 1000, 100000, 1000}, {';', 1000, 100000, 1000}};
+    int have[N_SIMD];
+    for (int l = 0; l < N_SIMD; l++)
+        have[l] = simd_available(l);
+    const size_t max_len = 136;
+    char *buf = malloc(2 + max_len * (max_len + 3));
+    n_checked = 0;
+    for (size_t sp = 0; sp < sizeof specials / sizeof *specials; sp++) {
+        for (int quoted = 0; quoted < 2; quoted++) {
+            for (size_t len = 1; len <= max_len; len++) {
+                /* "h\n", then one line per position of the special token. */
+                size_t n = 0;
+                buf[n++] = 'h';
+                buf[n++] = '\n';
+                for (size_t pos = 0; pos < len; pos++) {
+                    char *line = buf + n;
+                    for (size_t i = 0; i < len; i++)
+                        line[i] = (char)('a' + i % 26);
+                    if (quoted && len >= 2) {
+                        line[0] = '"';
+                        line[len - 1] = '"';
+                    }
+                    const size_t tl = specials[sp][0] ? strlen(specials[sp]) : 1;
+                    memcpy(line + pos, specials[sp], tl <= len - pos ? tl : len - pos);
+                    n += len;
+                    buf[n++] = '\n';
+                }
+                for (size_t c = 0; c < sizeof cfgs / sizeof *cfgs; c++) {
+                    use_fast = 0;
+                    char *ref = parse_cfg(buf, n, n, 1, &cfgs[c]);
+                    use_fast = 1;
+                    for (simd_level = 0; simd_level < N_SIMD; simd_level++) {
+                        if (!have[simd_level])
+                            continue;
+                        char *got = parse_cfg(buf, n, n, 1, &cfgs[c]);
+                        cr_assert_str_eq(got, ref, "token %zu, quoted %d, length %zu, delimiter '%c', %s", sp,
+                                         quoted, len, cfgs[c].delimiter, SIMD_NAME[simd_level]);
+                        free(got);
+                    }
+                    simd_level = -1;
+                    free(ref);
+                }
+            }
+        }
+    }
+    free(buf);
+    cr_expect_gt(n_checked, 100000, "fast rows: %zu", n_checked);
 }
