@@ -36,6 +36,9 @@ typedef struct engine_rule {
 } engine_rule;
 
 #define TIER_CACHE 8
+/* Texts of recent p values: with criteria alone p takes few values (tiers x
+ * score levels), so most rows find theirs. */
+#define P_CACHE 64
 typedef struct tier_cache_entry {
     char label[48];
     size_t len;
@@ -60,9 +63,11 @@ typedef struct worker {
     unsigned tier_cache_next;
     crest_decl decl; /* the row being decided (decide_row) */
     /* The last p written and its text: p repeats when the score does. */
-    double p_value;
-    char p_text[32];
-    size_t p_len; /* 0: none yet */
+    struct p_text {
+        double value;
+        uint32_t len; /* 0: empty */
+        char text[20];
+    } p_cache[P_CACHE]; /* direct-mapped by the value's bits */
     /* The last decl_date text and its value: feeds come sorted by date. */
     char date_text[24];
     size_t date_len;
@@ -1025,14 +1030,17 @@ static int render_plain_csv(crest_engine *e, worker *w, outbuf *o, const csvread
     *q++ = ',';
     q = put(q, score, scl);
     *q++ = ',';
-    if (!w->p_len || prob != w->p_value) {
-        const size_t pl = outbuf_fmt_g6(w->p_text, prob);
+    uint64_t bits;
+    memcpy(&bits, &prob, sizeof bits);
+    struct p_text *pt = &w->p_cache[(bits * UINT64_C(0x9E3779B97F4A7C15)) >> 58];
+    if (!pt->len || pt->value != prob) {
+        const size_t pl = outbuf_fmt_g6(pt->text, prob);
         if (!pl)
             return 0; /* printf's territory: the general path (nothing committed yet) */
-        w->p_len = pl;
-        w->p_value = prob;
+        pt->len = (uint32_t)pl;
+        pt->value = prob;
     }
-    q = put(q, w->p_text, w->p_len);
+    q = put(q, pt->text, pt->len);
     *q++ = ',';
     size_t n;
     if (!(n = outbuf_fmt_fixed(q, u, 8)))
