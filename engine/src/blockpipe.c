@@ -16,7 +16,6 @@
 #include <emmintrin.h>
 #endif
 
-#define DEFAULT_BLOCK_BYTES (256 * 1024)
 #define MAX_WORKERS 8
 #define BLOCKS_PER_WORKER 3
 /* With no balanced line end within this many block sizes, cut anyway (the
@@ -300,7 +299,7 @@ blockpipe *blockpipe_create(unsigned n_workers, size_t block_bytes, unsigned lon
     if (!bp)
         return NULL;
     bp->ops = *ops;
-    bp->block_bytes = block_bytes ? block_bytes : DEFAULT_BLOCK_BYTES;
+    bp->block_bytes = block_bytes ? block_bytes : BLOCKPIPE_DEFAULT_BYTES;
     bp->max_block = bp->block_bytes * MAX_BLOCK_FACTOR;
     bp->n_workers = n_workers;
     bp->pool = (size_t)n_workers * BLOCKS_PER_WORKER + 1;

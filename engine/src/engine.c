@@ -1680,7 +1680,7 @@ static worker *worker_create(crest_engine *e)
     w->engine = e;
     crest_sink so = {text_sink, NULL}, sr = {text_sink, NULL};
     /* Room for a block's decisions (take_rendered); more goes through the sink. */
-    const size_t out_cap = 4 * (e->opt.block_bytes ? e->opt.block_bytes : 256 * 1024) + 256;
+    const size_t out_cap = 4 * (e->opt.block_bytes ? e->opt.block_bytes : BLOCKPIPE_DEFAULT_BYTES) + 256;
     if (outbuf_init(&w->mem_out, so, out_cap) != CREST_OK ||
         (e->has_rejects && outbuf_init(&w->mem_rej, sr, 16 * 1024) != CREST_OK) ||
         !(w->reader = csvread_create((unsigned char)e->policy->delimiter, e->policy->max_field_bytes,

@@ -117,7 +117,7 @@ typedef struct crest_run_options {
      * in parallel. Window counts are always kept with threads < 2. */
     int windows;
     /* Threads >= 2 with order-free policies: the size of the blocks read in
-     * parallel; 0 means the default (256 KiB). Tests use small blocks. */
+     * parallel; 0 means the default (128 KiB). Tests use small blocks. */
     size_t block_bytes;
 } crest_run_options;
 
