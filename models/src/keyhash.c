@@ -40,6 +40,34 @@ static inline uint64_t load_le64(const unsigned char *p)
 #endif
 }
 
+static inline uint32_t load_le32(const unsigned char *p)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+#else
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+#endif
+}
+
+/*
+ * The last rem (< 8) bytes of a message of len bytes, ending at end, as a
+ * little-endian word — with fixed-size loads only: a variable-size copy into
+ * a stack word and a load of that word stall on store forwarding.
+ */
+static inline uint64_t load_tail(const unsigned char *end, size_t rem, size_t len)
+{
+    if (rem == 0)
+        return 0;
+    if (len >= 8)
+        return load_le64(end - 8) >> (8 * (8 - rem)); /* the message's last 8 bytes */
+    const unsigned char *p = end - rem;
+    if (rem >= 4) /* two overlapping 4-byte loads */
+        return (uint64_t)load_le32(p) | (uint64_t)load_le32(end - 4) << (8 * (rem - 4));
+    return (uint64_t)p[0] | (uint64_t)p[rem / 2] << (8 * (rem / 2)) | (uint64_t)p[rem - 1] << (8 * (rem - 1));
+}
+
 /* Hot path: called once per declaration. */
 uint64_t crest_keyhash_siphash24(uint64_t k0, uint64_t k1, const void *msg, size_t len)
 {
@@ -58,9 +86,7 @@ uint64_t crest_keyhash_siphash24(uint64_t k0, uint64_t k1, const void *msg, size
         v0 ^= m;
     }
     /* Last block: remaining bytes, with the message length in the top byte. */
-    unsigned char tail[8] = {0};
-    memcpy(tail, in + 8 * n_blocks, len % 8);
-    uint64_t b = load_le64(tail) | ((uint64_t)len << 56);
+    uint64_t b = load_tail(in + len, len % 8, len) | ((uint64_t)len << 56);
     v3 ^= b;
     SIPROUND;
     SIPROUND;

@@ -683,17 +683,31 @@ struct crest_rules_scratch {
     uint64_t rx_mask;
 };
 
+/* A hash of s[0..n): whole 8-byte words, then the last 8 bytes (overlapping)
+ * or, for short texts, two overlapping 4-byte loads or three single bytes —
+ * fixed-size loads only (a variable-size copy into a word stalls on store
+ * forwarding, and this runs for every regex rule of every row). */
 static inline uint64_t text_hash(const char *s, size_t n)
 {
-    uint64_t h = UINT64_C(0x9E3779B97F4A7C15) ^ n;
-    for (; n >= 8; s += 8, n -= 8) {
-        uint64_t w;
-        memcpy(&w, s, 8);
-        h = (h ^ w) * UINT64_C(0xff51afd7ed558ccd);
-        h ^= h >> 32;
+    uint64_t h = UINT64_C(0x9E3779B97F4A7C15) ^ n, w;
+    if (n >= 8) {
+        const char *last = s + n - 8;
+        for (; s < last; s += 8) {
+            memcpy(&w, s, 8);
+            h = (h ^ w) * UINT64_C(0xff51afd7ed558ccd);
+            h ^= h >> 32;
+        }
+        memcpy(&w, last, 8);
+    } else if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        w = (uint64_t)a | (uint64_t)b << 32;
+    } else {
+        w = n ? (uint64_t)(unsigned char)s[0] | (uint64_t)(unsigned char)s[n / 2] << 8 |
+                    (uint64_t)(unsigned char)s[n - 1] << 16
+              : 0;
     }
-    uint64_t w = 0;
-    memcpy(&w, s, n);
     h = (h ^ w) * UINT64_C(0xc4ceb9fe1a85ec53);
     return h ^ (h >> 29);
 }
