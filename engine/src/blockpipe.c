@@ -5,6 +5,12 @@
  * the free list and the in-flight ring (dispatched blocks in order); workers
  * only take blocks from the work queue and mark them done, under `mu`. At
  * most `pool` blocks exist, so memory stays bounded whatever the input size.
+ *
+ * With n workers asked for, n - 1 threads are started and the feeding thread
+ * is the n-th: whenever it would wait for a block to finish, it decides the
+ * oldest queued block itself. So n threads do all the work on n cores, with
+ * no thread that mostly sleeps and wakes (each wake-up, on a machine with as
+ * many cores as workers, would preempt a worker).
  */
 #include "blockpipe.h"
 
@@ -36,7 +42,7 @@ typedef struct block {
 struct blockpipe {
     blockpipe_ops ops;
     size_t block_bytes, max_block;
-    unsigned n_workers, started;
+    unsigned n_workers, started; /* started = threads, n_workers - 1 at most */
     pthread_t threads[MAX_WORKERS];
     struct worker_arg {
         struct blockpipe *bp;
@@ -183,13 +189,32 @@ static int reserve(block *b, size_t need)
     return 0;
 }
 
-/* Wait for the oldest in-flight block, then emit or replay it, and free it. */
+/* Feeding thread, holding mu: decide the oldest queued block itself (as the
+ * last worker) instead of waiting. Returns with mu held; 0 if none was queued. */
+static int help_locked(blockpipe *bp)
+{
+    if (bp->q_count < (bp->started ? 2u : 1u))
+        return 0;
+    block *b = bp->queue[bp->q_head];
+    bp->q_head = (bp->q_head + 1) % bp->pool;
+    bp->q_count--;
+    pthread_mutex_unlock(&bp->mu);
+    const int rc = bp->ops.process(bp->ops.ctx, bp->n_workers - 1, &b->pub);
+    pthread_mutex_lock(&bp->mu);
+    b->rc = rc;
+    b->done = 1;
+    return 1;
+}
+
+/* Wait for the oldest in-flight block (deciding queued ones meanwhile), then
+ * emit or replay it, and free it. */
 static void retire_oldest(blockpipe *bp)
 {
     block *b = bp->inflight[bp->if_head];
     pthread_mutex_lock(&bp->mu);
     while (!b->done)
-        pthread_cond_wait(&bp->done_cv, &bp->mu);
+        if (!help_locked(bp))
+            pthread_cond_wait(&bp->done_cv, &bp->mu);
     pthread_mutex_unlock(&bp->mu);
     bp->if_head = (bp->if_head + 1) % bp->pool;
     bp->if_count--;
@@ -284,7 +309,8 @@ static int dispatch(blockpipe *bp, size_t cut, int last)
     pthread_mutex_lock(&bp->mu);
     bp->queue[(bp->q_head + bp->q_count) % bp->pool] = b;
     bp->q_count++;
-    pthread_cond_signal(&bp->work_cv);
+    if (bp->started)
+        pthread_cond_signal(&bp->work_cv);
     pthread_mutex_unlock(&bp->mu);
     bp->cur = next;
     return 0;
@@ -313,7 +339,7 @@ blockpipe *blockpipe_create(unsigned n_workers, size_t block_bytes, unsigned lon
         blockpipe_free(bp);
         return NULL;
     }
-    for (unsigned w = 0; w < n_workers; w++) {
+    for (unsigned w = 0; w + 1 < n_workers; w++) {
         bp->args[w].bp = bp;
         bp->args[w].id = w;
         if (pthread_create(&bp->threads[w], NULL, work, &bp->args[w]) != 0) {

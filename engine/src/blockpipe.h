@@ -5,7 +5,8 @@
  * The feeding thread cuts the input into blocks of about block_bytes at a
  * line end where the quotes seen since the block's start are balanced (so,
  * in valid CSV, between two records) and counts the physical lines, so each
- * block knows the line it starts on. Worker threads read and decide whole
+ * block knows the line it starts on. Workers (threads, and the feeding thread
+ * when it would otherwise wait) read and decide whole
  * blocks independently, each with its own reader starting afresh, into the
  * block's own result. The feeding thread emits the results strictly in block
  * order.
@@ -61,7 +62,8 @@ typedef struct blockpipe_ops {
  * and half the memory of 256 KiB (each block's decisions wait for their turn). */
 #define BLOCKPIPE_DEFAULT_BYTES (128 * 1024)
 
-/* n_workers threads (1..8); block_bytes 0 means BLOCKPIPE_DEFAULT_BYTES.
+/* n_workers deciders (1..8): n_workers - 1 threads plus the feeding thread,
+ * which decides queued blocks whenever it would otherwise wait; block_bytes 0 means BLOCKPIPE_DEFAULT_BYTES.
  * Input fed is taken to start at physical line first_line, between records.
  * NULL on failure. */
 blockpipe *blockpipe_create(unsigned n_workers, size_t block_bytes, unsigned long first_line,
