@@ -134,6 +134,9 @@ struct crest_engine {
     const crest_rules *rules;
     engine_rule *rule_info;
     int inspect_lane_rank;
+    /* Hot-path text lengths: tier names, the release and inspect lane names. */
+    size_t tier_name_len[CREST_MAX_TIERS];
+    size_t lane_release_len, lane_inspect_len;
 
     /* Control windows ([control] window) and the control state per tier. */
     int window_open;
@@ -924,8 +927,17 @@ static size_t invalid_id_offset(crest_str id)
         return 0;
     if (s[id.len - 1] == ' ' || s[id.len - 1] == '\t')
         return id.len - 1;
-    /* Hot path: printable ASCII (0x20..0x7E) throughout is fine. */
+    /* Hot path: printable ASCII (0x20..0x7E) throughout is fine. Eight bytes
+     * at a time: a byte below 0x20 borrows, a byte of 0x7F or more has or
+     * gets its high bit (carries and borrows only start at such bytes). */
     size_t i = 0;
+    for (; i + 8 <= id.len; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        const uint64_t ones = UINT64_C(0x0101010101010101), high = UINT64_C(0x8080808080808080);
+        if ((((w - 0x20 * ones) & ~w) | w | (w + ones)) & high)
+            break;
+    }
     while (i < id.len && (unsigned char)(s[i] - 0x20) < 0x5F)
         i++;
     for (; i < id.len; i++) {
@@ -1000,9 +1012,10 @@ static inline char *put(char *q, const char *s, size_t n)
  * bytes after the id. Returns 0 (nothing written) when it does not apply.
  * The bytes are those of the general path (tests/golden compare both).
  */
-static int render_plain_csv(crest_engine *e, worker *w, outbuf *o, const csvread_row *row, const char *tier,
-                            const char *source,
-                            const char *score, double prob, double u, int inspect, const char *lane,
+static int render_plain_csv(crest_engine *e, worker *w, outbuf *o, const csvread_row *row, size_t tier,
+                            const char *source, size_t source_len,
+                            const char *score, size_t score_len, double prob, double u, int inspect,
+                            const char *lane, size_t lane_len,
                             const reason_buf *rb, int priority, int guarantee_exempt, int mra)
 {
     /* plain means "as re-encoded with the input's delimiter": the output's is ','. */
@@ -1018,13 +1031,13 @@ static int render_plain_csv(crest_engine *e, worker *w, outbuf *o, const csvread
     while (end && (row->raw.ptr[end - 1] == '\n' || row->raw.ptr[end - 1] == '\r'))
         end--;
     const size_t tail = end > id.len ? end - id.len : 0; /* ",col2,...": starts at the delimiter */
-    const size_t tl = strlen(tier), sl = strlen(source), scl = strlen(score), ll = strlen(lane);
+    const size_t tl = e->tier_name_len[tier], sl = source_len, scl = score_len, ll = lane_len;
     char *q = outbuf_reserve(o, id.len + tl + sl + scl + ll + rb->len + tail + 128);
     if (!q)
         return 0;
     q = put(q, id.ptr, id.len);
     *q++ = ',';
-    q = put(q, tier, tl);
+    q = put(q, e->policy->tiers[tier].name, tl);
     *q++ = ',';
     q = put(q, source, sl);
     *q++ = ',';
@@ -1355,6 +1368,9 @@ static int decide_row(crest_engine *e, worker *w, const csvread_row *row)
     const char *lane = !inspect ? p->lane_release
                        : lane_rank == e->inspect_lane_rank ? p->lane_inspect
                                                            : crest_rules_lane_name((crest_rules_lane)lane_rank);
+    const size_t lane_len = !inspect ? e->lane_release_len
+                            : lane_rank == e->inspect_lane_rank ? e->lane_inspect_len
+                                                                : strlen(lane);
     const int mra = mra_recognised(e, d);
     const int priority = t->priority || mra;
     const double p_inspect = 1.0 - (1.0 - dec.p_forced) * (1.0 - prob);
@@ -1424,7 +1440,9 @@ static int decide_row(crest_engine *e, worker *w, const csvread_row *row)
     if (mra)
         reason_add(&rb, "MRA", NULL);
     char score_text[32] = "";
+    size_t score_len = 0;
     if (rr) {
+        score_len = 6;
         /* %.4f without printf (hot path); the score is in (0, 1]. */
         const unsigned v = (unsigned)(rr->score * 1e4 + 0.5);
         score_text[0] = (char)('0' + v / 10000);
@@ -1440,6 +1458,7 @@ static int decide_row(crest_engine *e, worker *w, const csvread_row *row)
                              ? "default"
                              : (party == CREST_FIELD_DECLARANT_ID ? "registry:declarant_id"
                                                                   : "registry:enterprise_id");
+    const size_t source_len = src == SRC_FEED ? 4 : src == SRC_DEFAULT ? 7 : strlen(source);
     if (!e->opt.decide)
         return 0;
 
@@ -1447,8 +1466,8 @@ static int decide_row(crest_engine *e, worker *w, const csvread_row *row)
      * decision part may still change); otherwise they go straight out. */
     outbuf *o = e->capacity ? &e->day_out : w->out;
     if (!e->capacity && e->opt.format == CREST_FORMAT_CSV &&
-        render_plain_csv(e, w, o, row, t->name, source, score_text, prob, u, inspect, lane, &rb, priority,
-                         t->guarantee_exempt, mra))
+        render_plain_csv(e, w, o, row, (size_t)tier, source, source_len, score_text, score_len, prob, u, inspect,
+                         lane, lane_len, &rb, priority, t->guarantee_exempt, mra))
         return o->error == CREST_OK ? 0 : decide_write_failed(e, row);
     if (e->capacity && capacity_track(e, d, rr ? rr->score : 0.0, inspect && lane_rank == CREST_RULES_LANE_RED,
                                       inspect && drawn && !dec.forced && !t->floor, (size_t)tier, &rb) != 0)
@@ -1790,6 +1809,10 @@ crest_status crest_engine_create(const crest_policy *policy, const crest_registr
     e->inspect_lane_rank = lane_rank_of(policy->lane_inspect);
     for (size_t t = 0; t < CREST_MAX_TIERS; t++)
         e->multiplier[t] = 1.0;
+    for (size_t t = 0; t < policy->n_tiers; t++)
+        e->tier_name_len[t] = strlen(policy->tiers[t].name);
+    e->lane_release_len = strlen(policy->lane_release);
+    e->lane_inspect_len = strlen(policy->lane_inspect);
     textbuf_init(&e->daymem);
     textbuf_init(&e->cap_reasons);
     textbuf_init(&e->cap_offices);

@@ -188,11 +188,14 @@ size_t outbuf_fmt_fixed(char *dst, double x, int decimals)
         q += r > half || (r == half && (q & 1));
         dst[0] = (char)('0' + (q >= 100000000u));
         dst[1] = '.';
-        uint32_t v = (uint32_t)(q % 100000000u);
-        for (int k = 8; k >= 2; k -= 2) {
-            memcpy(dst + k, pairs + 2 * (v % 100), 2);
-            v /= 100;
-        }
+        /* Two halves of four digits, then pairs: short dependency chains. */
+        const uint32_t v = (uint32_t)(q >= 100000000u ? q - 100000000u : q);
+        const uint32_t hi = v / 10000, lo = v - hi * 10000;
+        const uint32_t h1 = hi / 100, l1 = lo / 100;
+        memcpy(dst + 2, pairs + 2 * h1, 2);
+        memcpy(dst + 4, pairs + 2 * (hi - h1 * 100), 2);
+        memcpy(dst + 6, pairs + 2 * l1, 2);
+        memcpy(dst + 8, pairs + 2 * (lo - l1 * 100), 2);
         return 10;
     }
     /* Integer arithmetic on the scaled value; values within 1e-4 of a

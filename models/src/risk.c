@@ -6,6 +6,7 @@
 #include "crest/crest_risk.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,8 +38,12 @@ struct crest_risk {
 struct crest_risk_scratch {
     crest_rules_scratch *rules;
     float *features;
-    /* The last z and its sigmoid: with criteria alone z takes few values. */
-    double last_z, last_score;
+    /* Scores of recent z values, direct-mapped by z's bits: criteria-only
+     * scoring has few distinct z (a sum of hit weights), and the sigmoid's
+     * exp() would cost more than the rest of the score. Exact: keyed by z. */
+    struct sig_entry {
+        double z, score;
+    } sig[16];
 };
 
 void crest_risk_config_default(crest_risk_config *cfg)
@@ -196,7 +201,8 @@ crest_status crest_risk_scratch_create(const crest_risk *r, crest_risk_scratch *
     crest_risk_scratch *s = calloc(1, sizeof *s);
     if (!s)
         return CREST_ERR_NOMEM;
-    s->last_z = NAN; /* equal to no z */
+    for (size_t i = 0; i < sizeof s->sig / sizeof *s->sig; i++)
+        s->sig[i].z = NAN; /* equal to no z */
     if (r->rules && crest_rules_scratch_create(r->rules, &s->rules) != CREST_OK) {
         free(s);
         return CREST_ERR_NOMEM;
@@ -273,12 +279,15 @@ void crest_risk_eval(const crest_risk *r, crest_risk_scratch *s, const crest_dec
         const double pm = fmin(fmax(out->model_prob, 1e-12), 1 - 1e-12);
         out->z += r->model_weight * log(pm / (1 - pm));
     }
-    if (out->z == s->last_z) {
-        out->score = s->last_score;
+    uint64_t bits;
+    memcpy(&bits, &out->z, sizeof bits);
+    struct sig_entry *c = &s->sig[(bits * UINT64_C(0x9E3779B97F4A7C15)) >> 60];
+    if (out->z == c->z) {
+        out->score = c->score;
     } else {
         out->score = crest_logit_sigmoid(out->z);
-        s->last_z = out->z;
-        s->last_score = out->score;
+        c->z = out->z;
+        c->score = out->score;
     }
 }
 

@@ -629,6 +629,7 @@ typedef struct rule {
     pcre2_code *re;
     pcre2_code *re_valid; /* the same without PCRE2_MATCH_INVALID_UTF, JIT-compiled; or NULL */
     bool jit;
+    const struct rx_literals *lits; /* the regex is anchored literals (rx_literals_parse); or NULL */
     uint32_t rx_index;    /* regex rules: 0, 1, ... (their slots in a scratch's result cache) */
     double lo, hi;
     bool lo_incl, hi_incl;
@@ -712,6 +713,126 @@ static inline uint64_t text_hash(const char *s, size_t n)
     return h ^ (h >> 29);
 }
 
+/*
+ * Anchored literal alternatives: a pattern that is exactly
+ *     ^lit   ^lit$   ^(?:lit|lit|...)   ^(?:lit|lit|...)$
+ * with each literal made of ASCII letters, digits and " -_,:/;" (none of them
+ * special to PCRE2 outside a class), such as the HS-heading and country-list
+ * criteria risk units write most. Its outcome is a byte comparison: under
+ * PCRE2_UTF without (?i) an ASCII literal matches only its own bytes; '^'
+ * (no multiline) matches only at the start; '$' (no DOLLAR_ENDONLY) matches
+ * at the end or before a final newline. Such a rule skips PCRE2 and the
+ * result cache. Anything else (flags, classes, quantifiers, escapes, nested
+ * groups, empty alternatives) keeps PCRE2. The limits matter too: the
+ * interpreter spends about one match-limit unit per alternative, so the
+ * shortcut applies only when the limits are far above what these patterns
+ * can reach (tests/models/test_rules.c compares both on every subject).
+ */
+#define RX_LIT_MAX_ALTS 64
+#define RX_LIT_MAX_LEN 32
+#define RX_LIT_MIN_LIMIT 1000u
+typedef struct rx_literals {
+    uint64_t by_first[256]; /* bit k: alternative k starts with this byte */
+    uint32_t n;
+    bool to_end;
+    uint8_t len[RX_LIT_MAX_ALTS];
+    char text[RX_LIT_MAX_ALTS][RX_LIT_MAX_LEN];
+} rx_literals;
+
+static bool rx_literal_byte(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == ' ' || c == '-' ||
+           c == '_' || c == ',' || c == ':' || c == '/' || c == ';';
+}
+
+/* The literals of re[0..n) when it has one of the shapes above; else NULL
+ * (also on out-of-memory: PCRE2 then does the work). Caller frees. */
+static rx_literals *rx_literals_parse(const char *re, size_t n)
+{
+    if (n < 2 || re[0] != '^')
+        return NULL;
+    size_t i = 1, end = n;
+    bool to_end = false;
+    if (re[end - 1] == '$') {
+        to_end = true;
+        end--;
+    }
+    bool group = false;
+    if (end - i >= 4 && memcmp(re + i, "(?:", 3) == 0 && re[end - 1] == ')') {
+        group = true;
+        i += 3;
+        end--;
+    }
+    rx_literals *l = calloc(1, sizeof *l);
+    if (!l)
+        return NULL;
+    l->to_end = to_end;
+    size_t start = i;
+    for (;; i++) {
+        if (i == end || re[i] == '|') {
+            const size_t len = i - start;
+            if (len == 0 || len > RX_LIT_MAX_LEN || l->n == RX_LIT_MAX_ALTS || (re[i == end ? 0 : i] == '|' && !group))
+                break;
+            memcpy(l->text[l->n], re + start, len);
+            l->by_first[(unsigned char)re[start]] |= UINT64_C(1) << l->n;
+            l->len[l->n++] = (uint8_t)len;
+            if (i == end)
+                return l;
+            start = i + 1;
+        } else if (!rx_literal_byte((unsigned char)re[i])) {
+            break;
+        }
+    }
+    free(l);
+    return NULL;
+}
+
+/* Hot path: whether s[0..n) matches the literals. */
+static inline bool rx_literals_hit(const rx_literals *l, const char *s, size_t n)
+{
+    if (!n)
+        return false;
+    for (uint64_t m = l->by_first[(unsigned char)s[0]]; m; m &= m - 1) {
+        const unsigned k = (unsigned)__builtin_ctzll(m);
+        const size_t len = l->len[k];
+        if (n < len || (l->to_end && n != len && !(n == len + 1 && s[len] == '\n')))
+            continue;
+        if (memcmp(s, l->text[k], len) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* a[0..n) == b[0..n), with the fixed-size loads of text_hash (no library call
+ * on the hot path: the cache compares a slot with every repeated text). */
+static inline bool same_text(const char *a, const char *b, size_t n)
+{
+    uint64_t x, y;
+    if (n >= 8) {
+        for (size_t i = 0; i + 8 < n; i += 8) {
+            memcpy(&x, a + i, 8);
+            memcpy(&y, b + i, 8);
+            if (x != y)
+                return false;
+        }
+        memcpy(&x, a + n - 8, 8);
+        memcpy(&y, b + n - 8, 8);
+        return x == y;
+    }
+    if (n >= 4) {
+        uint32_t a0, b0, a1, b1;
+        memcpy(&a0, a, 4);
+        memcpy(&b0, b, 4);
+        memcpy(&a1, a + n - 4, 4);
+        memcpy(&b1, b + n - 4, 4);
+        return a0 == b0 && a1 == b1;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return false;
+    return true;
+}
+
 static void rule_clear(rule *x)
 {
     free(x->id);
@@ -720,6 +841,7 @@ static void rule_clear(rule *x)
     free(x->rationale);
     pcre2_code_free(x->re);
     pcre2_code_free(x->re_valid);
+    free((void *)x->lits);
     for (size_t i = 0; i < x->n_offices; i++)
         free((char *)x->offices[i].ptr);
     free(x->offices);
@@ -930,6 +1052,9 @@ static crest_status compile_regex(crest_rules *rules, const csv_reader *r, rule 
     /* JIT may be unavailable (platform, SELinux); the interpreter is correct,
      * only slower. */
     x->jit = !no_jit && pcre2_jit_compile(x->re, PCRE2_JIT_COMPLETE) == 0;
+    if (rules->match_limit >= RX_LIT_MIN_LIMIT && rules->depth_limit >= RX_LIT_MIN_LIMIT &&
+        (x->lits = rx_literals_parse(re, re_len)) != NULL)
+        return CREST_OK; /* no PCRE2 at match time, no cache slots */
     x->rx_index = rules->n_regex++;
     /* The same pattern for subjects known to be valid UTF-8 (a scratch's
      * promise): its JIT code skips the invalid-sequence handling, about a
@@ -1277,7 +1402,8 @@ crest_status crest_rules_describe(const crest_rules *rules, size_t i, crest_rule
                                .valid_from = x->from,
                                .valid_to = x->to,
                                .direction = x->dir,
-                               .line = x->line};
+                               .line = x->line,
+                               .regex_literal = x->lits != NULL};
     return CREST_OK;
 }
 
@@ -1454,12 +1580,14 @@ static inline bool rule_hit(const rule *x, crest_rules_scratch *sc, const crest_
         crest_str s = rule_text(x, d);
         if (!s.ptr)
             return false;
+        if (x->lits)
+            return rx_literals_hit(x->lits, s.ptr, s.len);
         rx_slot *slot = NULL;
         uint64_t h = 0;
         if (s.len <= RX_TEXT_MAX) {
             h = text_hash(s.ptr, s.len);
             slot = &sc->rx[((uint64_t)x->rx_index * (sc->rx_mask + 1)) + (h & sc->rx_mask)];
-            if (slot->len == s.len && slot->hash == h && memcmp(slot->text, s.ptr, s.len) == 0)
+            if (slot->len == s.len && slot->hash == h && same_text(slot->text, s.ptr, s.len))
                 return slot->hit;
         }
         int rc = sc->valid_utf8 && x->re_valid

@@ -17,6 +17,9 @@
 
 #include "crest/crest_rules.h"
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
 #define FIXTURES CREST_SOURCE_DIR "/models/fixtures/rules"
 #define EXAMPLE CREST_SOURCE_DIR "/models/criteria/example.csv"
 
@@ -641,6 +644,105 @@ Test(rules, result_cache_and_utf8_promise_change_nothing)
     cr_assert_gt(hits, 1000, "the input must make the rules hit (%zu hits)", hits);
     crest_rules_scratch_free(warm);
     crest_rules_scratch_free(promised);
+    crest_rules_free(rules);
+}
+
+/*
+ * Anchored literal alternatives skip PCRE2 (rules.c, rx_literals): for each
+ * pattern, accepted shape or near miss, the rule's verdict on every subject
+ * equals PCRE2's own match with crest's compile options, through a fresh, a
+ * warm and a UTF-8-promised scratch.
+ */
+Test(rules, literal_regexes_match_as_pcre2)
+{
+    static const struct {
+        const char *re;
+        bool literal;
+    } pats[] = {
+        {"^(?:93|36|2402|2933|3004|8526|8806)", true},
+        {"^(?:AF|IR|KP|SY|VE|MM|YE|LY)$", true},
+        {"^93", true},
+        {"^LY$", true},
+        {"^(?:a b|c-d|e_f|g,h|i:j|k/l|m;n)", true},
+        {"^(?:AF)$", true},
+        {"^(?:93|36)x", false},   /* text after the group */
+        {"^93|36", false},        /* top-level alternation: 36 is unanchored */
+        {"^(?:93|)", false},      /* empty alternative */
+        {"^(?:9.|36)", false},    /* metacharacter */
+        {"(?i)^(?:af|ir)$", false},
+        {"^(?:AF|IR)$$", false},
+        {"^(?:a|(?:b|c))", false},
+        {"(?:AF|IR)$", false},
+        {"^(?:af|ir)\\z", false},
+        {"^$", false},
+        {"^(?:A)|(?:B)$", false},
+    };
+    static const char *const subjects[] = {"93", "9301", "36", "3", "", "2402x", "88061", "8806", "8805", "AF", "AF\n",
+                                           "AF\n\n", "AFX", "af", "\nAF", "LY", "LY\r\n", "IR ", " IR", "a b", "a bc",
+                                           "m;n", "k/l\n", "g,h", "36\n", "x93", "AF\xff", "93\xff\xfe", "LY\n",
+                                           "ZZ", "LYLY", "9", "936"};
+    char text[8192] = HDR;
+    for (size_t i = 0; i < sizeof pats / sizeof *pats; i++) {
+        char line[256];
+        snprintf(line, sizeof line, "R%zu,goods_desc,\"re:%s\",weight,%d,,,,,,,\n", i, pats[i].re, 1);
+        strcat(text, line);
+    }
+    crest_rules *rules = load_text(text, NULL);
+    for (size_t i = 0; i < sizeof pats / sizeof *pats; i++) {
+        crest_rules_info info;
+        cr_assert_eq(crest_rules_describe(rules, i, &info), CREST_OK);
+        cr_assert_eq(info.regex_literal, pats[i].literal, "%s: literal %d, want %d", pats[i].re, info.regex_literal,
+                     pats[i].literal);
+    }
+    crest_rules_scratch *warm = NULL, *promised = NULL;
+    cr_assert_eq(crest_rules_scratch_create(rules, &warm), CREST_OK);
+    cr_assert_eq(crest_rules_scratch_create(rules, &promised), CREST_OK);
+    crest_rules_scratch_promise_valid_utf8(promised);
+    size_t hits = 0, misses = 0;
+    for (size_t s = 0; s < sizeof subjects / sizeof *subjects; s++) {
+        crest_decl d = blank_decl();
+        d.field[CREST_FIELD_GOODS_DESC] = S(subjects[s]);
+        const bool valid = !strchr(subjects[s], '\xff');
+        crest_rules_result fresh, a, b;
+        eval1(rules, &d, &fresh);
+        crest_rules_eval(rules, warm, &d, &a);
+        if (valid)
+            crest_rules_eval(rules, promised, &d, &b);
+        for (size_t i = 0; i < sizeof pats / sizeof *pats; i++) {
+            int err;
+            PCRE2_SIZE off;
+            pcre2_code *re = pcre2_compile((PCRE2_SPTR)pats[i].re, PCRE2_ZERO_TERMINATED,
+                                           PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_NEVER_BACKSLASH_C, &err, &off,
+                                           NULL);
+            cr_assert_not_null(re);
+            pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
+            const bool want =
+                pcre2_match(re, (PCRE2_SPTR)subjects[s], strlen(subjects[s]), 0, 0, md, NULL) >= 0;
+            pcre2_match_data_free(md);
+            pcre2_code_free(re);
+            char id[16];
+            snprintf(id, sizeof id, "R%zu", i);
+            cr_assert_eq(hit_id(rules, &fresh, id), want, "%s on '%s': crest %d, PCRE2 %d", pats[i].re, subjects[s],
+                         hit_id(rules, &fresh, id), want);
+            cr_assert_eq(hit_id(rules, &a, id), want, "%s on '%s' (warm scratch)", pats[i].re, subjects[s]);
+            if (valid)
+                cr_assert_eq(hit_id(rules, &b, id), want, "%s on '%s' (promised)", pats[i].re, subjects[s]);
+            hits += want;
+            misses += !want;
+        }
+    }
+    cr_assert_gt(hits, 40, "the subjects must make the patterns hit (%zu)", hits);
+    cr_assert_gt(misses, 40);
+    crest_rules_scratch_free(warm);
+    crest_rules_scratch_free(promised);
+    crest_rules_free(rules);
+
+    /* Limits low enough for PCRE2's interpreter to stop: PCRE2 does the work. */
+    crest_rules_load_options low = {.match_limit = 5};
+    rules = load_text(HDR "R0,goods_desc,re:^(?:AF|IR|KP|SY|VE|MM|YE|LY)$,weight,1,,,,,,,\n", &low);
+    crest_rules_info info;
+    cr_assert_eq(crest_rules_describe(rules, 0, &info), CREST_OK);
+    cr_assert_not(info.regex_literal);
     crest_rules_free(rules);
 }
 

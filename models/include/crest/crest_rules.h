@@ -193,6 +193,8 @@ typedef struct crest_rules_info {
     int32_t valid_to;
     char direction;         /* 'I', 'E' or 0 */
     unsigned long line;     /* line of the rule in the criteria file */
+    bool regex_literal;     /* regex rules: anchored literal alternatives (^(?:93|36)),
+                               matched by byte comparison without PCRE2, same results */
 } crest_rules_info;
 
 /*
