@@ -909,7 +909,13 @@ static int is_repeated_header(const crest_engine *e, const csvread_row *row)
         crest_str f = row->fields[i];
         if (i == 0 && f.len >= 3 && memcmp(f.ptr, "\xEF\xBB\xBF", 3) == 0)
             f.ptr += 3, f.len -= 3;
-        if (f.len != strlen(e->col_names[i]) || memcmp(f.ptr, e->col_names[i], f.len) != 0)
+        /* Runs for every record: the first byte settles it for data rows. The
+         * field holds no NUL (rejected before), so strncmp reads name only up to
+         * its end. */
+        const char *name = e->col_names[i];
+        if (f.len ? name[0] != f.ptr[0] : name[0] != '\0')
+            return 0;
+        if (strncmp(name, f.ptr, f.len) != 0 || name[f.len] != '\0')
             return 0;
     }
     return 1;
