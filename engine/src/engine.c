@@ -122,7 +122,10 @@ struct crest_engine {
     size_t n_cols;
     char **col_names;
     int col_of_field[CREST_FIELD_COUNT];
-    int mapped_field[CREST_FIELD_COUNT]; /* the fields with a column, n_mapped of them */
+    struct mapped_field {
+        int field;  /* crest_field */
+        size_t col; /* its column */
+    } mapped[CREST_FIELD_COUNT]; /* the fields with a column, n_mapped of them */
     size_t n_mapped;
     size_t *pass_cols;
     size_t n_pass;
@@ -399,7 +402,7 @@ static int handle_header(crest_engine *e, const csvread_row *row)
                        p->tiers[p->default_tier].name);
     for (int f = 0; f < CREST_FIELD_COUNT; f++)
         if (e->col_of_field[f] >= 0)
-            e->mapped_field[e->n_mapped++] = f;
+            e->mapped[e->n_mapped++] = (struct mapped_field){f, (size_t)e->col_of_field[f]};
     /* Pass-through columns. */
     for (size_t i = 0; i < e->n_cols; i++) {
         int mapped = 0, is_id = (int)i == e->col_of_field[CREST_FIELD_DECL_ID];
@@ -560,20 +563,11 @@ typedef enum tier_source { SRC_REGISTRY, SRC_FEED, SRC_DEFAULT } tier_source;
 
 /* Feed tier labels repeat ("AEO", "REGULAR"): a few exact-match entries in
  * front of the alias lookup (which normalises case and spacing). Hot path. */
-/* Short compares on the hot path, without a library call. */
-static inline int same_bytes(const char *a, const char *b, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (a[i] != b[i])
-            return 0;
-    return 1;
-}
-
 static int tier_of_label(crest_engine *e, worker *w, crest_str label)
 {
     for (size_t i = 0; i < TIER_CACHE; i++) {
         const tier_cache_entry *c = &w->tier_cache[i];
-        if (c->len == label.len && c->len && same_bytes(c->label, label.ptr, label.len))
+        if (c->len == label.len && c->len && crest_same_bytes(c->label, label.ptr, label.len))
             return c->tier;
     }
     const int t = crest_policy_tier_lookup(e->policy, label.ptr, label.len);
@@ -1152,7 +1146,7 @@ static int decide_row(crest_engine *e, worker *w, const csvread_row *row)
      * start, so only the mapped ones are set per row. */
     crest_decl *d = &w->decl;
     for (size_t k = 0; k < e->n_mapped; k++)
-        d->field[e->mapped_field[k]] = row->fields[e->col_of_field[e->mapped_field[k]]];
+        d->field[e->mapped[k].field] = row->fields[e->mapped[k].col];
     d->cols = row->fields;
     d->n_cols = row->n_fields;
     const crest_str id = d->field[CREST_FIELD_DECL_ID];
@@ -1181,7 +1175,7 @@ static int decide_row(crest_engine *e, worker *w, const csvread_row *row)
         }
     }
     const crest_str date = d->field[CREST_FIELD_DECL_DATE];
-    if (date.len && date.len == w->date_len && same_bytes(date.ptr, w->date_text, date.len)) {
+    if (date.len && date.len == w->date_len && crest_same_bytes(date.ptr, w->date_text, date.len)) {
         d->date_days = w->date_days;
     } else {
         if (date.len == 0 || !crest_date_parse(date.ptr, date.len, &d->date_days))

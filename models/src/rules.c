@@ -713,36 +713,6 @@ static inline uint64_t text_hash(const char *s, size_t n)
     return h ^ (h >> 29);
 }
 
-/* a[0..n) == b[0..n), with the fixed-size loads of text_hash (no library call
- * on the hot path: the cache compares a slot with every repeated text). */
-static inline bool same_text(const char *a, const char *b, size_t n)
-{
-    uint64_t x, y;
-    if (n >= 8) {
-        for (size_t i = 0; i + 8 < n; i += 8) {
-            memcpy(&x, a + i, 8);
-            memcpy(&y, b + i, 8);
-            if (x != y)
-                return false;
-        }
-        memcpy(&x, a + n - 8, 8);
-        memcpy(&y, b + n - 8, 8);
-        return x == y;
-    }
-    if (n >= 4) {
-        uint32_t a0, b0, a1, b1;
-        memcpy(&a0, a, 4);
-        memcpy(&b0, b, 4);
-        memcpy(&a1, a + n - 4, 4);
-        memcpy(&b1, b + n - 4, 4);
-        return a0 == b0 && a1 == b1;
-    }
-    for (size_t i = 0; i < n; i++)
-        if (a[i] != b[i])
-            return false;
-    return true;
-}
-
 /*
  * Anchored literal alternatives: a pattern that is exactly
  *     ^lit   ^lit$   ^(?:lit|lit|...)   ^(?:lit|lit|...)$
@@ -827,7 +797,7 @@ static inline bool rx_literals_hit(const rx_literals *l, const char *s, size_t n
         const size_t len = l->len[k];
         if (n < len || (l->to_end && n != len && !(n == len + 1 && s[len] == '\n')))
             continue;
-        if (same_text(s, l->text[k], len))
+        if (crest_same_bytes(s, l->text[k], len))
             return true;
     }
     return false;
@@ -1587,7 +1557,7 @@ static inline bool rule_hit(const rule *x, crest_rules_scratch *sc, const crest_
         if (s.len <= RX_TEXT_MAX) {
             h = text_hash(s.ptr, s.len);
             slot = &sc->rx[((uint64_t)x->rx_index * (sc->rx_mask + 1)) + (h & sc->rx_mask)];
-            if (slot->len == s.len && slot->hash == h && same_text(slot->text, s.ptr, s.len))
+            if (slot->len == s.len && slot->hash == h && crest_same_bytes(slot->text, s.ptr, s.len))
                 return slot->hit;
         }
         int rc = sc->valid_utf8 && x->re_valid

@@ -70,6 +70,39 @@ typedef struct crest_str {
 } crest_str;
 
 /*
+ * a[0..n) == b[0..n) for short texts on hot paths (cache keys, labels):
+ * fixed-size word loads only, no library call, no byte loop. Both ranges must
+ * hold n readable bytes.
+ */
+static inline int crest_same_bytes(const char *a, const char *b, size_t n)
+{
+    uint64_t x, y;
+    if (n >= 8) {
+        for (size_t i = 0; i + 8 < n; i += 8) {
+            __builtin_memcpy(&x, a + i, 8);
+            __builtin_memcpy(&y, b + i, 8);
+            if (x != y)
+                return 0;
+        }
+        __builtin_memcpy(&x, a + n - 8, 8);
+        __builtin_memcpy(&y, b + n - 8, 8);
+        return x == y;
+    }
+    if (n >= 4) {
+        uint32_t a0, b0, a1, b1;
+        __builtin_memcpy(&a0, a, 4);
+        __builtin_memcpy(&b0, b, 4);
+        __builtin_memcpy(&a1, a + n - 4, 4);
+        __builtin_memcpy(&b1, b + n - 4, 4);
+        return a0 == b0 && a1 == b1;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return 0;
+    return 1;
+}
+
+/*
  * Canonical declaration fields (PRODUCT.md §3). The policy maps each one to a
  * header name of the input; built-in aliases cover the usual spellings.
  * X(ENUM_SUFFIX, "canonical_name")
