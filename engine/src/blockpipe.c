@@ -14,6 +14,7 @@
  */
 #include "blockpipe.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,47 +72,147 @@ struct blockpipe {
 
 /* ------------------------------------------------------------ byte counts */
 
-/* Occurrences of c in s[0..n). */
-static size_t count_byte(const unsigned char *s, size_t n, unsigned char c)
+/*
+ * One pass over a block counts what cutting it needs: quotes (the parity at
+ * each line end), LFs (the lines) and whether any CR occurs (CR ends a line
+ * too, except in CRLF: then lines are counted exactly, rarely). AVX2 when
+ * the CPU has it (chosen at run time), else SSE2, else bytes.
+ */
+typedef struct byte_counts {
+    size_t quotes, lfs;
+    int has_cr;
+} byte_counts;
+
+static void count_tail(const unsigned char *s, size_t n, byte_counts *c)
 {
-    size_t total = 0, i = 0;
-#if defined(__SSE2__)
-    const __m128i needle = _mm_set1_epi8((char)c);
-    const __m128i zero = _mm_setzero_si128();
-    while (i + 16 <= n) {
-        /* Byte counters: at most 255 steps before they are summed. */
-        __m128i acc = _mm_setzero_si128();
-        const size_t steps = (n - i) / 16 < 255 ? (n - i) / 16 : 255;
-        for (size_t k = 0; k < steps; k++, i += 16)
-            acc = _mm_sub_epi8(acc, _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(s + i)), needle));
-        const __m128i sums = _mm_sad_epu8(acc, zero);
-        total += (size_t)_mm_cvtsi128_si32(sums) + (size_t)_mm_cvtsi128_si32(_mm_srli_si128(sums, 8));
+    for (size_t i = 0; i < n; i++) {
+        c->quotes += s[i] == '"';
+        c->lfs += s[i] == '\n';
+        c->has_cr |= s[i] == '\r';
     }
-#endif
-    for (; i < n; i++)
-        total += s[i] == c;
-    return total;
 }
 
-unsigned long blockpipe_count_lines(const char *text, size_t n)
+#if defined(__SSE2__)
+static size_t sum_bytes128(__m128i acc)
 {
-    const unsigned char *s = (const unsigned char *)text;
+    const __m128i sums = _mm_sad_epu8(acc, _mm_setzero_si128());
+    return (size_t)_mm_cvtsi128_si32(sums) + (size_t)_mm_cvtsi128_si32(_mm_srli_si128(sums, 8));
+}
+
+static void count_sse2(const unsigned char *s, size_t n, byte_counts *c)
+{
+    const __m128i quote = _mm_set1_epi8('"'), lf = _mm_set1_epi8('\n'), cr = _mm_set1_epi8('\r');
+    __m128i any_cr = _mm_setzero_si128();
+    size_t i = 0;
+    while (i + 16 <= n) {
+        /* Byte counters: at most 255 steps before they are summed. */
+        __m128i acc_q = _mm_setzero_si128(), acc_lf = _mm_setzero_si128();
+        const size_t steps = (n - i) / 16 < 255 ? (n - i) / 16 : 255;
+        for (size_t k = 0; k < steps; k++, i += 16) {
+            const __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+            acc_q = _mm_sub_epi8(acc_q, _mm_cmpeq_epi8(v, quote));
+            acc_lf = _mm_sub_epi8(acc_lf, _mm_cmpeq_epi8(v, lf));
+            any_cr = _mm_or_si128(any_cr, _mm_cmpeq_epi8(v, cr));
+        }
+        c->quotes += sum_bytes128(acc_q);
+        c->lfs += sum_bytes128(acc_lf);
+    }
+    c->has_cr |= _mm_movemask_epi8(any_cr) != 0;
+    count_tail(s + i, n - i, c);
+}
+#endif
+
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+#define BLOCKPIPE_AVX2 1
+#include <immintrin.h>
+__attribute__((target("avx2"))) static size_t sum_bytes256(__m256i acc)
+{
+    const __m256i sums = _mm256_sad_epu8(acc, _mm256_setzero_si256());
+    return (size_t)_mm256_extract_epi64(sums, 0) + (size_t)_mm256_extract_epi64(sums, 1) +
+           (size_t)_mm256_extract_epi64(sums, 2) + (size_t)_mm256_extract_epi64(sums, 3);
+}
+
+__attribute__((target("avx2"))) static void count_avx2(const unsigned char *s, size_t n, byte_counts *c)
+{
+    const __m256i quote = _mm256_set1_epi8('"'), lf = _mm256_set1_epi8('\n'), cr = _mm256_set1_epi8('\r');
+    __m256i any_cr = _mm256_setzero_si256();
+    size_t i = 0;
+    while (i + 32 <= n) {
+        __m256i acc_q = _mm256_setzero_si256(), acc_lf = _mm256_setzero_si256();
+        const size_t steps = (n - i) / 32 < 255 ? (n - i) / 32 : 255;
+        for (size_t k = 0; k < steps; k++, i += 32) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(s + i));
+            acc_q = _mm256_sub_epi8(acc_q, _mm256_cmpeq_epi8(v, quote));
+            acc_lf = _mm256_sub_epi8(acc_lf, _mm256_cmpeq_epi8(v, lf));
+            any_cr = _mm256_or_si256(any_cr, _mm256_cmpeq_epi8(v, cr));
+        }
+        c->quotes += sum_bytes256(acc_q);
+        c->lfs += sum_bytes256(acc_lf);
+    }
+    c->has_cr |= _mm256_movemask_epi8(any_cr) != 0;
+    count_tail(s + i, n - i, c);
+}
+#else
+#define BLOCKPIPE_AVX2 0
+#endif
+
+/* The highest level tests allow (blockpipe_set_simd): 2 AVX2, 1 SSE2, 0 bytes. */
+static int simd_cap = 2;
+
+int blockpipe_set_simd(int level)
+{
+    const int old = simd_cap;
+    simd_cap = level;
+    return old;
+}
+
+static void count_bytes(const unsigned char *s, size_t n, byte_counts *c)
+{
+    c->quotes = c->lfs = 0;
+    c->has_cr = 0;
+#if BLOCKPIPE_AVX2
+    /* libgcc's constructor has filled in the CPU model by now. */
+    if (simd_cap >= 2 && __builtin_cpu_supports("avx2")) {
+        count_avx2(s, n, c);
+        return;
+    }
+#endif
+#if defined(__SSE2__)
+    if (simd_cap >= 1) {
+        count_sse2(s, n, c);
+        return;
+    }
+#endif
+    count_tail(s, n, c);
+}
+
+/* Lines ended in s[0..n) when it holds no CR: its LFs. */
+static unsigned long count_lines_cr(const unsigned char *s, size_t n, size_t lfs)
+{
     const unsigned char *cr = memchr(s, '\r', n);
-    size_t lines = count_byte(s, n, '\n');
+    unsigned long lines = (unsigned long)lfs;
     if (cr) {
         /* CR ends a line too, except as the first half of a CRLF. */
         for (const unsigned char *p = cr; p < s + n; p++)
             if (*p == '\r' && !(p + 1 < s + n && p[1] == '\n'))
                 lines++;
     }
-    return (unsigned long)lines;
+    return lines;
 }
 
-size_t blockpipe_cut(const char *text, size_t n)
+unsigned long blockpipe_count_lines(const char *text, size_t n)
 {
-    const unsigned char *s = (const unsigned char *)text;
-    size_t quotes_before = count_byte(s, n, '"');
-    size_t end = n;
+    byte_counts c;
+    count_bytes((const unsigned char *)text, n, &c);
+    return count_lines_cr((const unsigned char *)text, n, c.lfs);
+}
+
+/* The cut in s[0..n) given its quote count: the end of the last LF before
+ * which the quotes are balanced, 0 if none. *lfs_after gets the LFs at and
+ * after the cut (those of the rest). */
+static size_t cut_at(const unsigned char *s, size_t n, size_t quotes, size_t *lfs_after)
+{
+    size_t end = n, lfs = 0;
     while (end > 0) {
         const unsigned char *lf = NULL;
         for (size_t i = end; i > 0; i--) {
@@ -119,16 +220,26 @@ size_t blockpipe_cut(const char *text, size_t n)
                 lf = s + i - 1;
                 break;
             }
+            quotes -= s[i - 1] == '"';
         }
         if (!lf)
             return 0;
-        const size_t at = (size_t)(lf - s);
-        quotes_before -= count_byte(s + at + 1, end - at - 1, '"');
-        if (!(quotes_before & 1))
-            return at + 1;
-        end = at;
+        if (!(quotes & 1)) {
+            *lfs_after = lfs;
+            return (size_t)(lf - s) + 1;
+        }
+        lfs++;
+        end = (size_t)(lf - s);
     }
     return 0;
+}
+
+size_t blockpipe_cut(const char *text, size_t n)
+{
+    byte_counts c;
+    size_t lfs_after;
+    count_bytes((const unsigned char *)text, n, &c);
+    return cut_at((const unsigned char *)text, n, c.quotes, &lfs_after);
 }
 
 /* ---------------------------------------------------------------- workers */
@@ -280,8 +391,9 @@ static block *take_block(blockpipe *bp)
     return b;
 }
 
-/* Send cur[0..cut) to the workers; the rest starts the next block. */
-static int dispatch(blockpipe *bp, size_t cut, int last)
+/* Send cur[0..cut) to the workers; the rest starts the next block. lines:
+ * the lines ended in cur[0..cut), or ULONG_MAX to count them here. */
+static int dispatch(blockpipe *bp, size_t cut, int last, unsigned long lines)
 {
     block *b = bp->cur;
     block *next = last ? NULL : take_block(bp);
@@ -298,7 +410,8 @@ static int dispatch(blockpipe *bp, size_t cut, int last)
     memset((char *)b->pub.data + cut, 0, PADDING);
     b->pub.last = last;
     b->pub.line = bp->next_line;
-    unsigned long lines = blockpipe_count_lines(b->pub.data, cut);
+    if (lines == ULONG_MAX)
+        lines = blockpipe_count_lines(b->pub.data, cut);
     if (bp->prev_ended_cr && cut && b->pub.data[0] == '\n')
         lines--; /* the CRLF was cut in two: one line end, counted with the CR */
     bp->next_line += lines;
@@ -366,17 +479,24 @@ static void after_append(blockpipe *bp)
     block *b = bp->cur;
     if (b->pub.len < bp->block_bytes)
         return;
-    size_t cut = blockpipe_cut(b->pub.data, b->pub.len);
+    const unsigned char *data = (const unsigned char *)b->pub.data;
+    byte_counts c;
+    count_bytes(data, b->pub.len, &c);
+    size_t lfs_after = 0;
+    size_t cut = cut_at(data, b->pub.len, c.quotes, &lfs_after);
+    /* Without CRs the lines before the cut are its LFs (the common case). */
+    unsigned long lines = cut && !c.has_cr ? (unsigned long)(c.lfs - lfs_after) : ULONG_MAX;
     if (!cut && b->pub.len >= bp->max_block) {
         /* No balanced line end: cut at the last line end, or anywhere. */
         cut = b->pub.len;
+        lines = ULONG_MAX;
         for (size_t i = b->pub.len; i > 0; i--)
-            if (b->pub.data[i - 1] == '\n') {
+            if (data[i - 1] == '\n') {
                 cut = i;
                 break;
             }
     }
-    if (cut && dispatch(bp, cut, 0) != 0)
+    if (cut && dispatch(bp, cut, 0, lines) != 0)
         bp->status = -1;
     retire_ready(bp);
 }
@@ -431,7 +551,7 @@ int blockpipe_finish(blockpipe *bp)
         return bp->status;
     bp->finished = 1;
     if (!bp->status && bp->cur && bp->cur->pub.len) {
-        if (dispatch(bp, bp->cur->pub.len, 1) != 0)
+        if (dispatch(bp, bp->cur->pub.len, 1, ULONG_MAX) != 0)
             bp->status = -1;
     }
     while (bp->if_count)

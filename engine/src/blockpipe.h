@@ -88,5 +88,9 @@ void blockpipe_free(blockpipe *bp);
 size_t blockpipe_cut(const char *s, size_t n);
 /* Physical lines ended in s[0..n) (CR, LF and CRLF each end one). */
 unsigned long blockpipe_count_lines(const char *s, size_t n);
+/* For tests: cap the byte-count pass at level 2 (AVX2, if the CPU has it),
+ * 1 (SSE2) or 0 (bytes); process-wide, set it before any pipe runs. Returns
+ * the previous cap. */
+int blockpipe_set_simd(int level);
 
 #endif

@@ -71,8 +71,11 @@ Test(blockpipe, cut_and_lines_match_a_plain_count)
 {
     static const char alphabet[] = {'a', ',', '"', '\n', '\r', 'b', '"', '\n'};
     uint64_t seed = 20261127;
-    for (int round = 0; round < 3000; round++) {
-        const size_t n = (size_t)(rng_next(&seed) % 700);
+    for (int round = 0; round < 3600; round++) {
+        /* Every scan level (AVX2, SSE2, bytes); some blocks long enough for
+         * the vector byte counters to be summed several times (255 steps). */
+        blockpipe_set_simd(round % 3);
+        const size_t n = (size_t)(rng_next(&seed) % (round % 10 == 9 ? 30000 : 700));
         char *s = malloc(n ? n : 1); /* exact size: ASan catches a read past the end */
         const uint64_t mix = rng_next(&seed);
         for (size_t i = 0; i < n; i++) {
@@ -80,10 +83,13 @@ Test(blockpipe, cut_and_lines_match_a_plain_count)
             /* Mostly plain text, with runs of the interesting bytes. */
             s[i] = (r % 8) < (mix % 5) + 1 ? alphabet[(r >> 8) % 8] : (char)('a' + (r >> 16) % 26);
         }
+        if (round % 30 == 29) /* one byte throughout: every vector lane counts at every step */
+            memset(s, alphabet[(mix >> 8) % 4 + 1], n);
         cr_assert_eq(blockpipe_count_lines(s, n), naive_lines(s, n), "round %d, %zu bytes", round, n);
         cr_assert_eq(blockpipe_cut(s, n), naive_cut(s, n), "round %d, %zu bytes", round, n);
         free(s);
     }
+    blockpipe_set_simd(2);
 }
 
 /* ------------------------------------------ engine: blocks vs sequential */
