@@ -1014,7 +1014,7 @@ static inline char *put(char *q, const char *s, size_t n)
  */
 static int render_plain_csv(crest_engine *e, worker *w, outbuf *o, const csvread_row *row, size_t tier,
                             const char *source, size_t source_len,
-                            const char *score, size_t score_len, double prob, double u, int inspect,
+                            const char *score, size_t score_len, double prob, uint64_t u53, int inspect,
                             const char *lane, size_t lane_len,
                             const reason_buf *rb, int priority, int guarantee_exempt, int mra)
 {
@@ -1055,10 +1055,7 @@ static int render_plain_csv(crest_engine *e, worker *w, outbuf *o, const csvread
     }
     q = put(q, pt->text, pt->len);
     *q++ = ',';
-    size_t n;
-    if (!(n = outbuf_fmt_fixed(q, u, 8)))
-        return 0;
-    q += n;
+    q += outbuf_fmt_u53(q, u53);
     q = put(q, inspect ? ",INSPECT," : ",RELEASE,", 9);
     q = put(q, lane, ll);
     *q++ = ',';
@@ -1305,7 +1302,9 @@ static int decide_row(crest_engine *e, worker *w, const csvread_row *row)
     if (!(prob >= 0.0))
         prob = 0.0;
     dec.p = prob;
-    dec.u = crest_keyhash_uniform(p->seed, id.ptr, id.len);
+    /* u = u53 / 2^53 (crest_keyhash_uniform), kept as an integer for its text. */
+    const uint64_t u53 = crest_keyhash_siphash24(p->seed, CREST_KEYHASH_K1, id.ptr, id.len) >> 11;
+    dec.u = crest_keyhash_to_unit(u53 << 11);
     const double u = dec.u;
     int drawn, by_random;
     if (p->control_mode == CONTROL_SYSTEMATIC) {
@@ -1466,7 +1465,7 @@ static int decide_row(crest_engine *e, worker *w, const csvread_row *row)
      * decision part may still change); otherwise they go straight out. */
     outbuf *o = e->capacity ? &e->day_out : w->out;
     if (!e->capacity && e->opt.format == CREST_FORMAT_CSV &&
-        render_plain_csv(e, w, o, row, (size_t)tier, source, source_len, score_text, score_len, prob, u, inspect,
+        render_plain_csv(e, w, o, row, (size_t)tier, source, source_len, score_text, score_len, prob, u53, inspect,
                          lane, lane_len, &rb, priority, t->guarantee_exempt, mra))
         return o->error == CREST_OK ? 0 : decide_write_failed(e, row);
     if (e->capacity && capacity_track(e, d, rr ? rr->score : 0.0, inspect && lane_rank == CREST_RULES_LANE_RED,

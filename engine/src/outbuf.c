@@ -170,34 +170,40 @@ void outbuf_printf(outbuf *o, const char *fmt, ...)
         outbuf_write(o, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
 }
 
+static const char digit_pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                  "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                  "8081828384858687888990919293949596979899";
+
+size_t outbuf_fmt_u53(char *dst, uint64_t k)
+{
+    /* k / 2^53 · 10^8 in 128-bit integers, rounded half to even as printf
+     * rounds the exact value. */
+    const unsigned __int128 n = (unsigned __int128)k * 100000000u;
+    uint64_t q = (uint64_t)(n >> 53);
+    const uint64_t r = (uint64_t)n & ((UINT64_C(1) << 53) - 1), half = UINT64_C(1) << 52;
+    q += r > half || (r == half && (q & 1));
+    dst[0] = (char)('0' + (q >= 100000000u));
+    dst[1] = '.';
+    /* Two halves of four digits, then pairs: short dependency chains. */
+    const uint32_t v = (uint32_t)(q >= 100000000u ? q - 100000000u : q);
+    const uint32_t hi = v / 10000, lo = v - hi * 10000;
+    const uint32_t h1 = hi / 100, l1 = lo / 100;
+    memcpy(dst + 2, digit_pairs + 2 * h1, 2);
+    memcpy(dst + 4, digit_pairs + 2 * (hi - h1 * 100), 2);
+    memcpy(dst + 6, digit_pairs + 2 * l1, 2);
+    memcpy(dst + 8, digit_pairs + 2 * (lo - l1 * 100), 2);
+    return 10;
+}
+
 size_t outbuf_fmt_fixed(char *dst, double x, int decimals)
 {
     static const double pow10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
     if (!(x >= 0.0) || x >= 1e9 || decimals < 1 || decimals > 9)
         return 0;
-    static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-                                "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-                                "8081828384858687888990919293949596979899";
+    const char *pairs = digit_pairs;
     const double k53 = x * 9007199254740992.0; /* x · 2^53 */
-    if (decimals == 8 && x < 1.0 && k53 == (double)(uint64_t)k53) {
-        /* x = k / 2^53 exactly (every draw u is): x · 10^8 in 128-bit integers,
-         * rounded half to even as printf rounds the exact value. */
-        const unsigned __int128 n = (unsigned __int128)(uint64_t)k53 * 100000000u;
-        uint64_t q = (uint64_t)(n >> 53);
-        const uint64_t r = (uint64_t)n & ((UINT64_C(1) << 53) - 1), half = UINT64_C(1) << 52;
-        q += r > half || (r == half && (q & 1));
-        dst[0] = (char)('0' + (q >= 100000000u));
-        dst[1] = '.';
-        /* Two halves of four digits, then pairs: short dependency chains. */
-        const uint32_t v = (uint32_t)(q >= 100000000u ? q - 100000000u : q);
-        const uint32_t hi = v / 10000, lo = v - hi * 10000;
-        const uint32_t h1 = hi / 100, l1 = lo / 100;
-        memcpy(dst + 2, pairs + 2 * h1, 2);
-        memcpy(dst + 4, pairs + 2 * (hi - h1 * 100), 2);
-        memcpy(dst + 6, pairs + 2 * l1, 2);
-        memcpy(dst + 8, pairs + 2 * (lo - l1 * 100), 2);
-        return 10;
-    }
+    if (decimals == 8 && x < 1.0 && k53 == (double)(uint64_t)k53)
+        return outbuf_fmt_u53(dst, (uint64_t)k53); /* x = k / 2^53 exactly (every draw u is) */
     /* Integer arithmetic on the scaled value; values within 1e-4 of a
      * half-way point go to printf, so the text is printf's. */
     const double raw = x * pow10[decimals];

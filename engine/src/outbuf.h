@@ -46,6 +46,9 @@ void outbuf_g6(outbuf *o, double x);
  * fast paths leave to printf (the outbuf_ versions above then use printf). */
 size_t outbuf_fmt_fixed(char *dst, double x, int decimals);
 size_t outbuf_fmt_g6(char *dst, double x);
+/* u = k / 2^53 (k < 2^53, as crest_keyhash_to_unit gives) with 8 decimals,
+ * exactly as printf("%.8f", u): 10 bytes at dst, returned. */
+size_t outbuf_fmt_u53(char *dst, uint64_t k);
 /* Room for n bytes at the buffer's end (flushing first if needed), to be
  * written directly and then committed; NULL when n exceeds the buffer. */
 static inline char *outbuf_reserve(outbuf *o, size_t n)

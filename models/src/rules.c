@@ -687,18 +687,21 @@ struct crest_rules_scratch {
 /* A hash of s[0..n): whole 8-byte words, then the last 8 bytes (overlapping)
  * or, for short texts, two overlapping 4-byte loads or three single bytes —
  * fixed-size loads only (a variable-size copy into a word stalls on store
- * forwarding, and this runs for every regex rule of every row). */
+ * forwarding, and this runs for every regex rule of every row). Each word is
+ * multiplied on its own (position-keyed) and the products summed, so the
+ * multiplications run in parallel rather than in a chain. */
 static inline uint64_t text_hash(const char *s, size_t n)
 {
-    uint64_t h = UINT64_C(0x9E3779B97F4A7C15) ^ n, w;
+    const uint64_t k1 = UINT64_C(0xff51afd7ed558ccd), k2 = UINT64_C(0x9E3779B97F4A7C15);
+    uint64_t h = n * k2, w;
     if (n >= 8) {
-        const char *last = s + n - 8;
-        for (; s < last; s += 8) {
-            memcpy(&w, s, 8);
-            h = (h ^ w) * UINT64_C(0xff51afd7ed558ccd);
-            h ^= h >> 32;
+        uint64_t pos = k2;
+        for (size_t i = 0; i + 8 < n; i += 8, pos += k2) {
+            memcpy(&w, s + i, 8);
+            h += (w ^ pos) * k1;
         }
-        memcpy(&w, last, 8);
+        memcpy(&w, s + n - 8, 8);
+        w ^= pos;
     } else if (n >= 4) {
         uint32_t a, b;
         memcpy(&a, s, 4);
@@ -709,7 +712,9 @@ static inline uint64_t text_hash(const char *s, size_t n)
                     (uint64_t)(unsigned char)s[n - 1] << 16
               : 0;
     }
-    h = (h ^ w) * UINT64_C(0xc4ceb9fe1a85ec53);
+    h += w * k1;
+    h ^= h >> 32;
+    h *= UINT64_C(0xc4ceb9fe1a85ec53);
     return h ^ (h >> 29);
 }
 

@@ -61,6 +61,17 @@ Test(outbuf, fixed_and_g6_match_printf)
         diff_g6 += strcmp(render(g6, p, 0), want) != 0;
     }
     cr_expect_eq(diff_fixed, 0, "%zu of 1M differ from %%.8f", diff_fixed);
+    /* The engine's form: the 53-bit integer of the draw, including its ends. */
+    size_t diff_u53 = 0;
+    for (uint64_t k = 0; k < 400000; k++) {
+        const uint64_t u53 = k < 200000 ? k * UINT64_C(45035996273) % (UINT64_C(1) << 53)
+                                        : (UINT64_C(1) << 53) - 1 - (k - 200000);
+        char got[16] = {0};
+        cr_assert_eq(outbuf_fmt_u53(got, u53), 10);
+        snprintf(want, sizeof want, "%.8f", crest_keyhash_to_unit(u53 << 11));
+        diff_u53 += strcmp(got, want) != 0;
+    }
+    cr_expect_eq(diff_u53, 0, "%zu of 400k differ from %%.8f", diff_u53);
     cr_expect_eq(diff_g6, 0, "%zu of 1M differ from %%.6g", diff_g6);
     const double fixed_cases[] = {0.0, 0.5, 0.999999996, 0.123456785, 1e-9};
     for (size_t k = 0; k < sizeof fixed_cases / sizeof *fixed_cases; k++) {
