@@ -33,6 +33,8 @@ typedef struct engine_rule {
     double probability;
     int credit_sensitive;
     uint64_t key;          /* keyed-hash key half for this rule's forcing draw */
+    char code[48];         /* the id as a reason code (reason_add's replacements made) */
+    size_t code_len;       /* 0: the id is too long for code, reason_add takes it */
 } engine_rule;
 
 #define TIER_CACHE 8
@@ -204,6 +206,62 @@ crest_run_options crest_run_options_default(void)
 }
 
 /* --------------------------------------------------------- header mapping */
+
+/* The reasons field: codes joined by ';', a code's detail in brackets. */
+typedef struct reason_buf {
+    char text[1024];
+    size_t len;
+} reason_buf;
+
+static void reason_add(reason_buf *rb, const char *code, const char *detail)
+{
+    if (!code || rb->len + 1 >= sizeof rb->text)
+        return;
+    const size_t start = rb->len;
+    /* Appends without printf (hot path); cut at the buffer's end. */
+    const char *parts[5] = {rb->len ? ";" : "", code, detail ? "[" : "", detail ? detail : "", detail ? "]" : ""};
+    for (int k = 0; k < 5; k++) {
+        size_t pl = strlen(parts[k]);
+        if (rb->len + pl >= sizeof rb->text)
+            pl = sizeof rb->text - 1 - rb->len;
+        memcpy(rb->text + rb->len, parts[k], pl);
+        rb->len += pl;
+    }
+    rb->text[rb->len] = '\0';
+    /* Rule ids come from a spreadsheet: keep separators out of the field. */
+    for (size_t i = start + (start ? 1 : 0); i < rb->len; i++)
+        if (rb->text[i] == ';' || rb->text[i] == ',' || rb->text[i] == '"' || rb->text[i] == '\n' ||
+            rb->text[i] == '\r')
+            rb->text[i] = '_';
+}
+
+/* A code that needs no replacement (a fixed code, or a rule's prepared one):
+ * the same bytes as reason_add, without its per-character pass. */
+static inline void reason_code(reason_buf *rb, const char *code, size_t len)
+{
+    if (rb->len + 1 + len >= sizeof rb->text) {
+        char tmp[sizeof rb->text];
+        memcpy(tmp, code, len < sizeof tmp ? len : sizeof tmp - 1);
+        tmp[len < sizeof tmp ? len : sizeof tmp - 1] = '\0';
+        reason_add(rb, tmp, NULL); /* cut at the buffer's end as reason_add cuts */
+        return;
+    }
+    if (rb->len)
+        rb->text[rb->len++] = ';';
+    memcpy(rb->text + rb->len, code, len);
+    rb->len += len;
+    rb->text[rb->len] = '\0';
+}
+
+/* Rule ri's id as a reason. */
+static inline void reason_rule(reason_buf *rb, const crest_engine *e, size_t ri)
+{
+    const engine_rule *er = &e->rule_info[ri];
+    if (er->code_len)
+        reason_code(rb, er->code, er->code_len);
+    else
+        reason_add(rb, crest_rules_id(e->rules, ri), NULL);
+}
 
 /* Built-in header aliases, in normalised form (ASCII lower case, no ' ', '_', '-'). */
 static const char *const builtin_aliases[CREST_FIELD_COUNT][10] = {
@@ -458,6 +516,13 @@ static int handle_header(crest_engine *e, const csvread_row *row)
              * not move the draws of the others. */
             er->key = crest_keyhash_siphash24(UINT64_C(0x6372657374727531) /* "crestru1" */, 0, info.id,
                                               strlen(info.id));
+            reason_buf code;
+            code.len = 0;
+            reason_add(&code, info.id, NULL);
+            if (code.len < sizeof er->code && code.len == strlen(info.id)) {
+                memcpy(er->code, code.text, code.len);
+                er->code_len = code.len;
+            }
         }
     }
     e->stats.header_seen = 1;
@@ -580,33 +645,6 @@ static int tier_of_label(crest_engine *e, worker *w, crest_str label)
     return t;
 }
 
-/* The reasons field: codes joined by ';', a code's detail in brackets. */
-typedef struct reason_buf {
-    char text[1024];
-    size_t len;
-} reason_buf;
-
-static void reason_add(reason_buf *rb, const char *code, const char *detail)
-{
-    if (!code || rb->len + 1 >= sizeof rb->text)
-        return;
-    const size_t start = rb->len;
-    /* Appends without printf (hot path); cut at the buffer's end. */
-    const char *parts[5] = {rb->len ? ";" : "", code, detail ? "[" : "", detail ? detail : "", detail ? "]" : ""};
-    for (int k = 0; k < 5; k++) {
-        size_t pl = strlen(parts[k]);
-        if (rb->len + pl >= sizeof rb->text)
-            pl = sizeof rb->text - 1 - rb->len;
-        memcpy(rb->text + rb->len, parts[k], pl);
-        rb->len += pl;
-    }
-    rb->text[rb->len] = '\0';
-    /* Rule ids come from a spreadsheet: keep separators out of the field. */
-    for (size_t i = start + (start ? 1 : 0); i < rb->len; i++)
-        if (rb->text[i] == ';' || rb->text[i] == ',' || rb->text[i] == '"' || rb->text[i] == '\n' ||
-            rb->text[i] == '\r')
-            rb->text[i] = '_';
-}
 
 /* ------------------------------------------------------- control windows */
 
@@ -1407,15 +1445,15 @@ static int decide_row(crest_engine *e, worker *w, const csvread_row *row)
     rb.len = 0; /* no memset: 1 KiB per row would show in profiles */
     rb.text[0] = '\0';
     if (forced_rule >= 0)
-        reason_add(&rb, crest_rules_id(e->rules, (size_t)forced_rule), NULL);
+        reason_rule(&rb, e, (size_t)forced_rule);
     if (limit_inspect)
-        reason_add(&rb, "REGEX_LIMIT", NULL);
+        reason_code(&rb, "REGEX_LIMIT", sizeof "REGEX_LIMIT" - 1);
     else if (max_hits)
         reason_add(&rb, crest_rules_max_hits_id(e->rules), NULL);
     if (drawn && by_random)
-        reason_add(&rb, t->floor ? "TIER_FLOOR" : "RANDOM", NULL);
+        reason_code(&rb, t->floor ? "TIER_FLOOR" : "RANDOM", t->floor ? 10 : 6);
     if (drawn && !by_random)
-        reason_add(&rb, "RISK", NULL);
+        reason_code(&rb, "RISK", sizeof "RISK" - 1);
     if (drawn && !by_random && rr && rr->explain.n) {
         char top[160];
         size_t dl = 0;
@@ -1428,16 +1466,16 @@ static int decide_row(crest_engine *e, worker *w, const csvread_row *row)
         reason_add(&rb, "MODEL", NULL);
     }
     if (drawn && !by_random && t->floor)
-        reason_add(&rb, "TIER_FLOOR", NULL);
+        reason_code(&rb, "TIER_FLOOR", sizeof "TIER_FLOOR" - 1);
     if (rr) {
         for (size_t k = 0; k < rr->rules.n_hits; k++)
             if ((int)rr->rules.hits[k] != forced_rule)
-                reason_add(&rb, crest_rules_id(e->rules, rr->rules.hits[k]), NULL);
+                reason_rule(&rb, e, rr->rules.hits[k]);
     }
     if (unknown)
-        reason_add(&rb, "TIER_UNKNOWN", NULL);
+        reason_code(&rb, "TIER_UNKNOWN", sizeof "TIER_UNKNOWN" - 1);
     if (mra)
-        reason_add(&rb, "MRA", NULL);
+        reason_code(&rb, "MRA", sizeof "MRA" - 1);
     char score_text[32] = "";
     size_t score_len = 0;
     if (rr) {
