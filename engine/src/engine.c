@@ -205,7 +205,7 @@ crest_run_options crest_run_options_default(void)
     return o;
 }
 
-/* --------------------------------------------------------- header mapping */
+/* ---------------------------------------------------------------- reasons */
 
 /* The reasons field: codes joined by ';', a code's detail in brackets. */
 typedef struct reason_buf {
@@ -262,6 +262,8 @@ static inline void reason_rule(reason_buf *rb, const crest_engine *e, size_t ri)
     else
         reason_add(rb, crest_rules_id(e->rules, ri), NULL);
 }
+
+/* --------------------------------------------------------- header mapping */
 
 /* Built-in header aliases, in normalised form (ASCII lower case, no ' ', '_', '-'). */
 static const char *const builtin_aliases[CREST_FIELD_COUNT][10] = {
