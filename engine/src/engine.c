@@ -23,6 +23,16 @@
 
 #define MAX_COLUMNS 16384
 
+/* Paths a well-formed row never takes: kept out of the hot code's way (the
+ * compiler places cold functions, and the branches to them, apart). */
+#if defined(__GNUC__) || defined(__clang__)
+#define COLD __attribute__((cold, noinline))
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define COLD
+#define UNLIKELY(x) (x)
+#endif
+
 static int lane_rank_of(const char *lane);
 static void merge_stats(crest_run_stats *into, const crest_run_stats *s);
 static crest_status check_sinks(struct crest_engine *e);
@@ -307,7 +317,7 @@ static const char *const own_columns[] = {"decl_id", "tier", "tier_source", "ris
                                           "mra_recognised", "policy_hash"};
 #define N_OWN (sizeof own_columns / sizeof *own_columns)
 
-static crest_status set_fatal(crest_engine *e, crest_status st, unsigned long line, unsigned long col,
+COLD static crest_status set_fatal(crest_engine *e, crest_status st, unsigned long line, unsigned long col,
                               const char *fmt, const char *arg)
 {
     e->fatal = st;
@@ -339,7 +349,7 @@ static void write_header(crest_engine *e)
     outbuf_putc(o, '\n');
 }
 
-static int handle_header(crest_engine *e, const csvread_row *row)
+COLD static int handle_header(crest_engine *e, const csvread_row *row)
 {
     if (row->error != CSVREAD_OK || row->too_many_fields || row->long_field != SIZE_MAX) {
         set_fatal(e, CREST_ERR_SYNTAX, row->line, row->error_column,
@@ -539,7 +549,7 @@ static int handle_header(crest_engine *e, const csvread_row *row)
 
 /* ----------------------------------------------------------------- rejects */
 
-static void reject(crest_engine *e, worker *w, const csvread_row *row, crest_reject_reason reason,
+COLD static void reject(crest_engine *e, worker *w, const csvread_row *row, crest_reject_reason reason,
                    unsigned long column, const char *detail)
 {
     (void)e;
@@ -650,7 +660,7 @@ static int tier_of_label(crest_engine *e, worker *w, crest_str label)
 
 /* ------------------------------------------------------- control windows */
 
-static void open_window(crest_engine *e, int64_t key)
+COLD static void open_window(crest_engine *e, int64_t key)
 {
     e->window_open = 1;
     e->window_key = key;
@@ -665,7 +675,7 @@ static void open_window(crest_engine *e, int64_t key)
 
 /* Record the window's counts and, in adaptive mode, move each tier's
  * multiplier toward target by at most a factor 1 + max_step. */
-static int close_window(crest_engine *e)
+COLD static int close_window(crest_engine *e)
 {
     const crest_policy *p = e->policy;
     for (size_t t = 0; t < p->n_tiers; t++) {
@@ -1027,7 +1037,7 @@ static int seen_insert(crest_engine *e, crest_str id)
     return 0;
 }
 
-static int decide_write_failed(crest_engine *e, const csvread_row *row)
+COLD static int decide_write_failed(crest_engine *e, const csvread_row *row)
 {
     if (e->n_deciders)
         return -1; /* a block's memory buffer: out of memory, reported by the feeding thread */
@@ -1113,33 +1123,35 @@ static int render_plain_csv(crest_engine *e, worker *w, outbuf *o, const csvread
 /* Hot path: decide one record (or reject it) on worker w. */
 static int decide_row(crest_engine *e, worker *w, const csvread_row *row)
 {
-    if (!e->stats.header_seen)
+    if (UNLIKELY(!e->stats.header_seen))
         return handle_header(e, row);
     w->stats->rows_in++;
     char detail[160];
-    switch (row->error) {
-    case CSVREAD_OK:
-        break;
-    case CSVREAD_ERR_QUOTE:
-        snprintf(detail, sizeof detail, "malformed quoting at line %lu, column %lu", row->error_line,
-                 row->error_column);
-        reject(e, w, row, CREST_REJECT_CSV_QUOTE, row->error_column, detail);
-        return 0;
-    case CSVREAD_ERR_UNTERMINATED:
-        reject(e, w, row, CREST_REJECT_CSV_UNTERMINATED, row->error_column,
-               "the input ends inside a quoted field opened on this record");
-        return 0;
-    case CSVREAD_ERR_FIELD_TOO_LONG:
-        snprintf(detail, sizeof detail, "a field is longer than %zu bytes (max_field_bytes); the record (over %zu bytes) "
-                 "was skipped",
-                 e->policy->max_field_bytes, e->policy->max_record_bytes);
-        reject(e, w, row, CREST_REJECT_FIELD_TOO_LONG, 1, detail);
-        return 0;
-    case CSVREAD_ERR_RECORD_TOO_LONG:
-        snprintf(detail, sizeof detail, "record longer than %zu bytes (max_record_bytes)",
-                 e->policy->max_record_bytes);
-        reject(e, w, row, CREST_REJECT_RECORD_TOO_LONG, 1, detail);
-        return 0;
+    if (UNLIKELY(row->error != CSVREAD_OK)) {
+        switch (row->error) {
+        case CSVREAD_OK:
+            break;
+        case CSVREAD_ERR_QUOTE:
+            snprintf(detail, sizeof detail, "malformed quoting at line %lu, column %lu", row->error_line,
+                     row->error_column);
+            reject(e, w, row, CREST_REJECT_CSV_QUOTE, row->error_column, detail);
+            return 0;
+        case CSVREAD_ERR_UNTERMINATED:
+            reject(e, w, row, CREST_REJECT_CSV_UNTERMINATED, row->error_column,
+                   "the input ends inside a quoted field opened on this record");
+            return 0;
+        case CSVREAD_ERR_FIELD_TOO_LONG:
+            snprintf(detail, sizeof detail, "a field is longer than %zu bytes (max_field_bytes); the record (over %zu bytes) "
+                     "was skipped",
+                     e->policy->max_field_bytes, e->policy->max_record_bytes);
+            reject(e, w, row, CREST_REJECT_FIELD_TOO_LONG, 1, detail);
+            return 0;
+        case CSVREAD_ERR_RECORD_TOO_LONG:
+            snprintf(detail, sizeof detail, "record longer than %zu bytes (max_record_bytes)",
+                     e->policy->max_record_bytes);
+            reject(e, w, row, CREST_REJECT_RECORD_TOO_LONG, 1, detail);
+            return 0;
+        }
     }
     if (row->too_many_fields || row->n_fields != e->n_cols) {
         snprintf(detail, sizeof detail, "expected %zu fields as in the header, found %s%zu", e->n_cols,
