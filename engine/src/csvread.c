@@ -815,9 +815,11 @@ static int fast_line(csvread *r, const unsigned char *s, size_t avail, size_t *p
 /*
  * One piece: bytes up to and including the first CR or LF (or the chunk end).
  * may_split: a line the single-pass fast path could not scan whole (longer
- * than FAST_PIECE_MAX), which fast_split may still take.
+ * than FAST_PIECE_MAX), which fast_split may still take. Out of line, so
+ * that feed_bytes' loop around the fast path stays small.
  */
-static void process_piece(csvread *r, const unsigned char *s, size_t n, int has_term, int may_split)
+static __attribute__((noinline)) void process_piece(csvread *r, const unsigned char *s, size_t n, int has_term,
+                                                    int may_split)
 {
     const unsigned char term = has_term ? s[n - 1] : 0;
     if (!r->in_record && !r->skipping)
