@@ -562,7 +562,8 @@ typedef struct splitter {
     char *unesc; /* r->unesc: quoted fields with "" unescaped */
     size_t unesc_len, ustart;
     int escaped, has_delim; /* the quoted field in progress has "", a delimiter */
-    int plain;              /* every quoted field so far needed its quotes */
+    uint64_t needless;      /* quoted fields that need no quotes: bit k for field k < 63,
+                             * bit 63 for any later one (0: every quote was needed) */
 } splitter;
 
 static inline void sp_put(splitter *sp, const char *p, size_t len)
@@ -587,8 +588,10 @@ static inline void sp_close_quoted(splitter *sp)
     }
     /* outbuf's csv_field quotes a field only when it holds the delimiter, a
      * quote, CR or LF; CR and LF cannot be in a field of one line. */
-    if (!sp->escaped && !sp->has_delim)
-        sp->plain = 0;
+    if (!sp->escaped && !sp->has_delim) {
+        const size_t k = sp->n - 1; /* the field just put */
+        sp->needless |= UINT64_C(1) << (k < 63 ? k : 63);
+    }
 }
 
 /* Walk one block's delimiter bits d and quote bits q (bytes of the line only;
@@ -694,7 +697,6 @@ static inline __attribute__((always_inline)) int fast_line_body(csvread *r, cons
     sp.out = r->split;
     sp.max_out = r->max_fields;
     sp.unesc = (char *)r->unesc;
-    sp.plain = 1;
     int ok = 1;
     size_t high_at = SIZE_MAX, nul_at = SIZE_MAX, len = SIZE_MAX; /* first byte >= 0x80, NUL, CR or LF */
     for (size_t base = 0; base < window; base += 64) {
@@ -764,7 +766,9 @@ static inline __attribute__((always_inline)) int fast_line_body(csvread *r, cons
         row.utf8_bad = bad == SIZE_MAX ? SIZE_MAX : high_at + bad;
     }
     row.nul_at = nul_at;
-    row.plain = sp.plain && !row.too_many_fields && row.long_field == SIZE_MAX;
+    const int whole = !row.too_many_fields && row.long_field == SIZE_MAX;
+    row.plain = !sp.needless && whole;
+    row.unquoted = whole && !(sp.needless >> 63) ? sp.needless : 0;
     if (!r->stop) {
         const int st = r->fn(r->ctx, &row);
         if (st)

@@ -53,6 +53,11 @@ typedef struct csvread_row {
      * delimiter may copy raw instead of re-encoding. Set on fast-path rows
      * only; 0 does not mean the bytes differ. */
     int plain;
+    /* Fast-path rows that are plain but for quotes around fields that need
+     * none: bit k set for such a field k (k < 64), 0 otherwise. Raw with
+     * those fields' two quotes removed is the re-encoding; each such field's
+     * view lies inside raw, between its quotes. */
+    uint64_t unquoted;
 } csvread_row;
 
 /* Return 0 to go on, non-zero to stop reading (feed/finish then return it). */

@@ -1068,8 +1068,11 @@ static int render_plain_csv(crest_engine *e, worker *w, outbuf *o, const csvread
                             const char *lane, size_t lane_len,
                             const reason_buf *rb, int priority, int guarantee_exempt, int mra)
 {
-    /* plain means "as re-encoded with the input's delimiter": the output's is ','. */
-    if (!e->pass_is_tail || !row->plain || row->raw.len == 0 || row->raw.ptr[0] == '"' || e->policy->delimiter != ',')
+    /* plain means "as re-encoded with the input's delimiter": the output's is ','.
+     * A record plain but for needless quotes (row->unquoted) is copied in
+     * pieces around those quotes. */
+    if (!e->pass_is_tail || !(row->plain || row->unquoted) || row->raw.len == 0 || row->raw.ptr[0] == '"' ||
+        e->policy->delimiter != ',')
         return 0;
     const crest_str id = row->fields[0];
     if (e->formula_guard) {
@@ -1114,7 +1117,18 @@ static int render_plain_csv(crest_engine *e, worker *w, outbuf *o, const csvread
                           ','};
     q = put(q, flags, sizeof flags);
     q = put(q, e->policy->hash_hex, 16);
-    q = put(q, row->raw.ptr + id.len, tail);
+    if (row->plain) {
+        q = put(q, row->raw.ptr + id.len, tail);
+    } else {
+        const char *from = row->raw.ptr + id.len;
+        for (uint64_t m = row->unquoted; m; m &= m - 1) {
+            const crest_str f = row->fields[__builtin_ctzll(m)]; /* between its quotes in raw */
+            q = put(q, from, (size_t)(f.ptr - 1 - from));
+            q = put(q, f.ptr, f.len);
+            from = f.ptr + f.len + 1;
+        }
+        q = put(q, from, (size_t)(row->raw.ptr + id.len + tail - from));
+    }
     *q++ = '\n';
     outbuf_commit(o, q);
     return 1;

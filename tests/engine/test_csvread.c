@@ -43,7 +43,7 @@ static void put(dump *d, const char *s, size_t n)
 static unsigned char cur_delim = ',';
 /* Rows seen with checked = 1, and with plain = 1 (so that a test can tell that
  * the fast path ran). */
-static size_t n_checked, n_plain;
+static size_t n_checked, n_plain, n_unquoted;
 
 /* The fields written back the way outbuf's csv_field does without a prefix:
  * quoted only when a field holds the delimiter, '"', CR or LF, inner quotes
@@ -97,6 +97,26 @@ static void check_row(const csvread_row *r)
     const int same = enc.len == line_len && memcmp(enc.s, raw, line_len) == 0;
     cr_assert_eq(r->plain, same, "line %lu: plain = %d, raw %.*s, re-encoded %s", r->line, r->plain,
                  (int)line_len, (const char *)raw, enc.s);
+    if (r->unquoted) {
+        /* Raw without the marked fields' quotes is the re-encoding. */
+        cr_assert_eq(r->plain, 0, "line %lu: unquoted fields on a plain row", r->line);
+        dump cut = {0};
+        const char *from = r->raw.ptr;
+        for (uint64_t m = r->unquoted; m; m &= m - 1) {
+            const crest_str f = r->fields[__builtin_ctzll(m)];
+            cr_assert(f.ptr > r->raw.ptr && f.ptr + f.len < r->raw.ptr + line_len, "line %lu", r->line);
+            cr_assert(f.ptr[-1] == '"' && f.ptr[f.len] == '"', "line %lu: field not between quotes", r->line);
+            put(&cut, from, (size_t)(f.ptr - 1 - from));
+            put(&cut, f.ptr, f.len);
+            from = f.ptr + f.len + 1;
+        }
+        put(&cut, from, (size_t)(r->raw.ptr + line_len - from));
+        cr_assert(cut.len == enc.len && memcmp(cut.s, enc.s, enc.len) == 0,
+                  "line %lu: raw %.*s without the marked quotes is %.*s, re-encoded %s", r->line, (int)line_len,
+                  (const char *)raw, (int)cut.len, cut.s, enc.s);
+        free(cut.s);
+        n_unquoted++;
+    }
     free(enc.s);
     n_plain += (size_t)r->plain;
 }
@@ -618,7 +638,7 @@ Test(csvread, fast_path_matches_libcsv_on_hostile_input)
     int have[N_SIMD];
     for (int l = 0; l < N_SIMD; l++)
         have[l] = simd_available(l);
-    n_checked = n_plain = 0;
+    n_checked = n_plain = n_unquoted = 0;
     for (unsigned seed = 1; seed <= 12000; seed++) {
         srand(seed);
         const reader_cfg *c = &cfgs[seed % n_cfgs];
@@ -686,6 +706,7 @@ Test(csvread, fast_path_matches_libcsv_on_hostile_input)
     cr_expect_gt(n_checked, 10000, "fast rows: %zu", n_checked);
     cr_expect_gt(n_plain, 1000, "plain rows: %zu", n_plain);
     cr_expect_gt(n_checked - n_plain, 1000, "fast rows that are not plain: %zu", n_checked - n_plain);
+    cr_expect_gt(n_unquoted, 500, "rows plain but for needless quotes: %zu", n_unquoted);
 }
 
 /*
