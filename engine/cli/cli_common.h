@@ -28,6 +28,13 @@ int feed_fd(crest_engine *engine, int fd, const char *name, int show_progress);
 int load_policy(const char *path, crest_policy **out);
 /* Load a registry when path is not NULL; prints errors. 0 on success (*out NULL without a path). */
 int load_registry(const char *path, const crest_policy *policy, crest_registry **out);
+/* Open path for reading ("-" or NULL: standard input) into *fd and *name (the name
+ * messages use). what goes before the path in the error ("input " or "").
+ * Returns 0, or prints "cannot open …" and returns EXIT_INPUT. */
+int open_input(const char *path, const char *what, int *fd, const char **name);
+/* The index of value in choices (NULL-terminated), or -1 after printing
+ * "crest: OPTION is a, b or c, not 'VALUE'". */
+int arg_choice(const char *option, const char *value, const char *const choices[]);
 /* The value after option argv[*i] (advances *i); prints a usage error and returns NULL when missing. */
 const char *arg_value(int argc, char **argv, int *i, const char *name);
 

@@ -191,10 +191,9 @@ static int parse_args(int argc, char **argv, replay_args *a)
             else if (!strcmp(o, "--train"))
                 a->train = v;
             else if (!strcmp(o, "--plots")) {
-                if (strcmp(v, "auto") && strcmp(v, "png") && strcmp(v, "svg") && strcmp(v, "none")) {
-                    fprintf(stderr, "%s: --plots is auto, png, svg or none, not '%s'\n", prog, v);
+                static const char *const plots[] = {"auto", "png", "svg", "none", NULL};
+                if (arg_choice(o, v, plots) < 0)
                     return -1;
-                }
                 a->plots = v;
             } else {
                 if (crest_replay_period_parse(v, &a->ropt.period) != 0) {
@@ -212,11 +211,11 @@ static int parse_args(int argc, char **argv, replay_args *a)
         } else if (!strcmp(o, "--decay")) {
             if (!(v = arg_value(argc, argv, &i, o)))
                 return -1;
-            if (strcmp(v, "linear") && strcmp(v, "exp")) {
-                fprintf(stderr, "%s: --decay is linear or exp, not '%s'\n", prog, v);
+            static const char *const decays[] = {"linear", "exp", NULL};
+            const int k = arg_choice(o, v, decays);
+            if (k < 0)
                 return -1;
-            }
-            a->decay_exp = !strcmp(v, "exp");
+            a->decay_exp = k == 1;
         } else if (!strcmp(o, "--decay-periods")) {
             double k;
             if (!(v = arg_value(argc, argv, &i, o)) || parse_double(o, v, 1, 1e6, &k) != 0)
@@ -814,14 +813,9 @@ static int replay_main(replay_args *a)
             goto done;
         }
     }
-    if (a->input && strcmp(a->input, "-") != 0) {
-        fd = open(a->input, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) {
-            fprintf(stderr, "%s: cannot open %s: %s\n", prog, a->input, strerror(errno));
-            rc = EXIT_INPUT;
-            goto done;
-        }
-        in_name = a->input;
+    if (open_input(a->input, "", &fd, &in_name) != 0) {
+        rc = EXIT_INPUT;
+        goto done;
     }
     for (size_t i = 0; i < n; i++) {
         crest_run_options opt = crest_run_options_default();
@@ -966,16 +960,10 @@ static int sim_decl(void *ctx, const crest_decl *d, const crest_decision *dec, u
 static int sim_read(const crest_policy *policy, const crest_registry *registry, sim_ctx *c, const char *path,
                     int show_progress)
 {
-    int fd = STDIN_FILENO;
-    const char *name = "<stdin>";
-    if (path && strcmp(path, "-") != 0) {
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) {
-            fprintf(stderr, "%s: cannot open %s: %s\n", prog, path, strerror(errno));
-            return EXIT_INPUT;
-        }
-        name = path;
-    }
+    int fd;
+    const char *name;
+    if (open_input(path, "", &fd, &name) != 0)
+        return EXIT_INPUT;
     crest_run_options opt = crest_run_options_default();
     opt.decide = 0;
     opt.header_hook = sim_header;

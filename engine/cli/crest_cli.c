@@ -359,6 +359,34 @@ static crest_status pump(crest_engine *engine, int fd, const char *name, int sho
     return st;
 }
 
+int open_input(const char *path, const char *what, int *fd, const char **name)
+{
+    *fd = STDIN_FILENO;
+    *name = "<stdin>";
+    if (!path || strcmp(path, "-") == 0)
+        return 0;
+    *fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (*fd < 0) {
+        fprintf(stderr, "%s: cannot open %s%s: %s\n", prog, what, path, strerror(errno));
+        return EXIT_INPUT;
+    }
+    *name = path;
+    return 0;
+}
+
+int arg_choice(const char *option, const char *value, const char *const choices[])
+{
+    size_t n = 0;
+    for (; choices[n]; n++)
+        if (!strcmp(value, choices[n]))
+            return (int)n;
+    fprintf(stderr, "%s: %s is ", prog, option);
+    for (size_t k = 0; k < n; k++)
+        fprintf(stderr, "%s%s", k == 0 ? "" : k + 1 == n ? " or " : ", ", choices[k]);
+    fprintf(stderr, ", not '%s'\n", value);
+    return -1;
+}
+
 /*
  * Read a whole input into an engine (see pump) for the tools. Returns
  * EXIT_OK, EXIT_INPUT (read error or fatal input problem, message printed),
@@ -447,28 +475,21 @@ static int cmd_run(int argc, char **argv)
             const char *v = arg_value(argc, argv, &i, a);
             if (!v)
                 return EXIT_USAGE;
-            if (!strcmp(v, "csv"))
-                opt.format = CREST_FORMAT_CSV;
-            else if (!strcmp(v, "jsonl"))
-                opt.format = CREST_FORMAT_JSONL;
-            else {
-                fprintf(stderr, "%s: --format is csv or jsonl, not '%s'\n", prog, v);
+            static const char *const formats[] = {"csv", "jsonl", NULL};
+            const int k = arg_choice(a, v, formats);
+            if (k < 0)
                 return EXIT_USAGE;
-            }
+            opt.format = k == 0 ? CREST_FORMAT_CSV : CREST_FORMAT_JSONL;
         } else if (!strcmp(a, "--passthrough")) {
             const char *v = arg_value(argc, argv, &i, a);
             if (!v)
                 return EXIT_USAGE;
-            if (!strcmp(v, "all"))
-                opt.passthrough_override = CREST_PASSTHROUGH_ALL;
-            else if (!strcmp(v, "unmapped"))
-                opt.passthrough_override = CREST_PASSTHROUGH_UNMAPPED;
-            else if (!strcmp(v, "none"))
-                opt.passthrough_override = CREST_PASSTHROUGH_NONE;
-            else {
-                fprintf(stderr, "%s: --passthrough is all, unmapped or none, not '%s'\n", prog, v);
+            static const char *const modes[] = {"all", "unmapped", "none", NULL};
+            static const int mode_of[] = {CREST_PASSTHROUGH_ALL, CREST_PASSTHROUGH_UNMAPPED, CREST_PASSTHROUGH_NONE};
+            const int k = arg_choice(a, v, modes);
+            if (k < 0)
                 return EXIT_USAGE;
-            }
+            opt.passthrough_override = mode_of[k];
         } else if (!strcmp(a, "--threads")) {
             const char *v = arg_value(argc, argv, &i, a);
             if (!v)
@@ -509,21 +530,17 @@ static int cmd_run(int argc, char **argv)
         return EXIT_CONFIG;
     }
     /* Open the input before creating any output: a missing input leaves no files. */
-    int in_fd = STDIN_FILENO;
-    const char *in_name = "<stdin>";
-    if (input_path && strcmp(input_path, "-") != 0) {
-        in_fd = open(input_path, O_RDONLY | O_CLOEXEC);
-        if (in_fd < 0) {
-            fprintf(stderr, "%s: cannot open input %s: %s\n", prog, input_path, strerror(errno));
-            crest_registry_free(registry);
-            crest_policy_free(policy);
-            return EXIT_INPUT;
-        }
-        in_name = input_path;
+    int in_fd;
+    const char *in_name;
+    if (open_input(input_path, "input ", &in_fd, &in_name) != 0) {
+        crest_registry_free(registry);
+        crest_policy_free(policy);
+        return EXIT_INPUT;
+    }
 #ifdef POSIX_FADV_SEQUENTIAL
+    if (in_fd != STDIN_FILENO)
         posix_fadvise(in_fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 #endif
-    }
 
     signal(SIGPIPE, SIG_IGN);
     struct sigaction sa;
@@ -806,17 +823,12 @@ static int cmd_fit(int argc, char **argv)
     if (folds >= 0)
         f.opts.folds = (unsigned)folds;
 
-    int in_fd = STDIN_FILENO;
-    const char *in_name = "<stdin>";
-    if (input_path && strcmp(input_path, "-") != 0) {
-        in_fd = open(input_path, O_RDONLY | O_CLOEXEC);
-        if (in_fd < 0) {
-            fprintf(stderr, "%s: cannot open input %s: %s\n", prog, input_path, strerror(errno));
-            crest_registry_free(registry);
-            crest_policy_free(policy);
-            return EXIT_INPUT;
-        }
-        in_name = input_path;
+    int in_fd;
+    const char *in_name;
+    if (open_input(input_path, "input ", &in_fd, &in_name) != 0) {
+        crest_registry_free(registry);
+        crest_policy_free(policy);
+        return EXIT_INPUT;
     }
     crest_run_options opt = crest_run_options_default();
     opt.decide = 0;
@@ -936,16 +948,10 @@ static int file_fingerprint(const char *path, uint64_t *out)
 static int collect_history(const crest_policy *policy, const crest_registry *registry, const char *path,
                            crest_calibrator *cal, uint64_t *rows_used)
 {
-    int fd = STDIN_FILENO;
-    const char *name = "<stdin>";
-    if (path && strcmp(path, "-") != 0) {
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) {
-            fprintf(stderr, "%s: cannot open %s: %s\n", prog, path, strerror(errno));
-            return EXIT_INPUT;
-        }
-        name = path;
-    }
+    int fd;
+    const char *name;
+    if (open_input(path, "", &fd, &name) != 0)
+        return EXIT_INPUT;
     cal_ctx c = {cal, 0};
     crest_run_options opt = crest_run_options_default();
     opt.decide = 0;
