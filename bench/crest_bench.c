@@ -975,7 +975,9 @@ int main(int argc, char **argv)
         if (k == 9) {
             printf("#  9 e2e-mt: %u threads\n", env.threads);
             if (want[8] && hash_of[8] != hash_of[9]) {
-                fprintf(stderr, "crest-bench: stage 9 (%u threads) gave hash %016" PRIx64 ", stage 8 %016" PRIx64 "\n",
+                fprintf(stderr,
+                        "crest-bench: stage 9 (%u threads) gave hash %016" PRIx64 ", stage 8 %016" PRIx64
+                        "\n",
                         env.threads, hash_of[9], hash_of[8]);
                 unstable = 1;
             }

@@ -216,8 +216,8 @@ static int run_history(int argc, char **argv)
     }
     crest_diag diag;
     crest_gen_history_counts counts;
-    crest_status st = crest_gen_registry_from_history(in, in_path, &opts, crest_gen_write_stdio,
-                                                      out, &counts, &diag);
+    crest_status st =
+        crest_gen_registry_from_history(in, in_path, &opts, crest_gen_write_stdio, out, &counts, &diag);
     if (in != stdin)
         fclose(in);
     int rc = close_out(out, out_path);
@@ -248,14 +248,13 @@ static void print_summary(const crest_gen_config *cfg, const crest_gen *gen)
 {
     crest_gen_summary s;
     crest_gen_get_summary(gen, &s);
-    fprintf(stderr, "crest-gen: scheme %d, %u tier changes in the period\n", cfg->scheme,
-            s.n_events);
+    fprintf(stderr, "crest-gen: scheme %d, %u tier changes in the period\n", cfg->scheme, s.n_events);
     fprintf(stderr, "  %-20s %8s %8s %10s %12s %10s\n", "tier", "firms", "brokers", "row share",
             "illicit rate", "intercept");
     for (size_t t = 0; t < s.n_tiers; t++)
-        fprintf(stderr, "  %-20s %8u %8u %10.4f %12.4f %10.3f\n",
-                crest_gen_scheme_tier_name(cfg->scheme, t), s.firms_at_start[t],
-                s.brokers_at_start[t], s.row_share[t], s.illicit_rate[t], s.tier_logit[t]);
+        fprintf(stderr, "  %-20s %8u %8u %10.4f %12.4f %10.3f\n", crest_gen_scheme_tier_name(cfg->scheme, t),
+                s.firms_at_start[t], s.brokers_at_start[t], s.row_share[t], s.illicit_rate[t],
+                s.tier_logit[t]);
 }
 
 int main(int argc, char **argv)

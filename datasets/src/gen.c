@@ -10,8 +10,7 @@
 #include "gen_internal.h"
 
 static const char *const tiers_251[] = {"AEO", "REGULAR", "DISHONEST"};
-static const char *const tiers_282[] = {"AEO", "CERTIFIED", "REGULAR", "DISHONEST",
-                                        "SERIOUSLY_DISHONEST"};
+static const char *const tiers_282[] = {"AEO", "CERTIFIED", "REGULAR", "DISHONEST", "SERIOUSLY_DISHONEST"};
 
 size_t crest_gen_scheme_tier_count(int scheme)
 {
@@ -82,34 +81,33 @@ void crest_gen_config_default(crest_gen_config *cfg)
     crest_gen_config_set_scheme(cfg, CREST_GEN_SCHEME_251);
 }
 
-static int is_prob(double p) { return p >= 0.0 && p <= 1.0; }
+static int is_prob(double p)
+{
+    return p >= 0.0 && p <= 1.0;
+}
 
 static crest_status check_config(const crest_gen_config *c, crest_diag *d)
 {
     const char *f = "<crest_gen_config>";
     size_t n_tiers = crest_gen_scheme_tier_count(c->scheme);
     if (n_tiers == 0)
-        return crest_diag_set(d, CREST_ERR_INVALID, f, 0, 0,
-                              "The tier scheme must be 251 or 282, not %d.", c->scheme);
+        return crest_diag_set(d, CREST_ERR_INVALID, f, 0, 0, "The tier scheme must be 251 or 282, not %d.",
+                              c->scheme);
     if (c->n_rows < 1 || c->n_rows > 500000000ULL)
         return crest_diag_set(d, CREST_ERR_RANGE, f, 0, 0,
                               "The number of rows must be between 1 and 500000000.");
     if (c->n_days < 1 || c->n_days > 3660)
-        return crest_diag_set(d, CREST_ERR_RANGE, f, 0, 0,
-                              "The number of days must be between 1 and 3660.");
-    if (c->start_day < gen_days_from_civil(1990, 1, 1) ||
-        c->start_day > gen_days_from_civil(2089, 12, 31))
+        return crest_diag_set(d, CREST_ERR_RANGE, f, 0, 0, "The number of days must be between 1 and 3660.");
+    if (c->start_day < gen_days_from_civil(1990, 1, 1) || c->start_day > gen_days_from_civil(2089, 12, 31))
         return crest_diag_set(d, CREST_ERR_RANGE, f, 0, 0,
                               "The start date must be between 1990-01-01 and 2089-12-31.");
     if (c->n_firms < 10 || c->n_firms > 2000000)
         return crest_diag_set(d, CREST_ERR_RANGE, f, 0, 0,
                               "The number of firms must be between 10 and 2000000.");
     if (c->n_brokers > 200000)
-        return crest_diag_set(d, CREST_ERR_RANGE, f, 0, 0,
-                              "The number of brokers must be at most 200000.");
+        return crest_diag_set(d, CREST_ERR_RANGE, f, 0, 0, "The number of brokers must be at most 200000.");
     if (!(c->zipf_exponent >= 0.0 && c->zipf_exponent <= 3.0))
-        return crest_diag_set(d, CREST_ERR_RANGE, f, 0, 0,
-                              "The Zipf exponent must be between 0 and 3.");
+        return crest_diag_set(d, CREST_ERR_RANGE, f, 0, 0, "The Zipf exponent must be between 0 and 3.");
     double sum = 0.0;
     int regular = c->scheme == CREST_GEN_SCHEME_251 ? 1 : 2;
     for (size_t t = 0; t < n_tiers; t++) {
@@ -122,8 +120,7 @@ static crest_status check_config(const crest_gen_config *c, crest_diag *d)
         }
         if (!(c->tier_illicit[t] > 0.0 && c->tier_illicit[t] < 1.0))
             return crest_diag_set(d, CREST_ERR_RANGE, f, 0, 0,
-                                  "The illicit rate of tier %s must be strictly between 0 and 1.",
-                                  name);
+                                  "The illicit rate of tier %s must be strictly between 0 and 1.", name);
     }
     if (sum > 0.9)
         return crest_diag_set(d, CREST_ERR_RANGE, f, 0, 0,
@@ -131,8 +128,8 @@ static crest_status check_config(const crest_gen_config *c, crest_diag *d)
     if (!(c->aeo_trade_share > 0.0 && c->aeo_trade_share < 0.95))
         return crest_diag_set(d, CREST_ERR_RANGE, f, 0, 0,
                               "The AEO trade share must be strictly between 0 and 0.95.");
-    if (!is_prob(c->unknown_tier_share) || !is_prob(c->foreign_aeo_share) ||
-        !is_prob(c->zh_share) || !is_prob(c->newline_share))
+    if (!is_prob(c->unknown_tier_share) || !is_prob(c->foreign_aeo_share) || !is_prob(c->zh_share) ||
+        !is_prob(c->newline_share))
         return crest_diag_set(d, CREST_ERR_RANGE, f, 0, 0,
                               "Shares (unknown tier, foreign AEO, Chinese, newline) must be in [0, 1].");
     if (!(c->drift >= -10.0 && c->drift <= 10.0))

@@ -72,9 +72,8 @@ static const event_spec events_251[] = {
 };
 /* Order 282: AEO 0, CERTIFIED 1, REGULAR 2, DISHONEST 3, SERIOUSLY_DISHONEST 4. */
 static const event_spec events_282[] = {
-    {2, 1, 0.10, 1, PREF_GOOD},    {1, 0, 0.08, 0, PREF_GOOD},
-    {0, 1, 0.03, 0, PREF_UNIFORM}, {2, 3, 0.40, 3, PREF_BAD},
-    {3, 4, 0.20, 4, PREF_BAD},     {3, 2, 0.25, 3, PREF_UNIFORM},
+    {2, 1, 0.10, 1, PREF_GOOD}, {1, 0, 0.08, 0, PREF_GOOD}, {0, 1, 0.03, 0, PREF_UNIFORM},
+    {2, 3, 0.40, 3, PREF_BAD},  {3, 4, 0.20, 4, PREF_BAD},  {3, 2, 0.25, 3, PREF_UNIFORM},
 };
 
 static double log_pref_of(const gen_firm *f, pref_kind kind, int strong)
@@ -93,9 +92,8 @@ static double log_pref_of(const gen_firm *f, pref_kind kind, int strong)
 /* Tiers at the start: non-regular tiers are filled in the order AEO, the other
  * good tiers, then the bad tiers from the worst, each from the remaining
  * regular entities. Brokers (uniform) use the same routine. */
-static void assign_start_tiers(crest_gen *gen, gen_firm *ents, uint32_t n, const double *share,
-                               int uniform, gen_rng *r, double *lp, keyed *kbuf, uint32_t *cand,
-                               uint32_t *chosen)
+static void assign_start_tiers(crest_gen *gen, gen_firm *ents, uint32_t n, const double *share, int uniform,
+                               gen_rng *r, double *lp, keyed *kbuf, uint32_t *cand, uint32_t *chosen)
 {
     const int reg = gen->regular;
     int order[CREST_GEN_MAX_TIERS], n_order = 0;
@@ -213,8 +211,14 @@ static crest_status allocate_day_rows(crest_gen *gen)
 
 /* ----------------------------------------------------------- calibration */
 
-static double sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
-static double norm_cdf(double x) { return 0.5 * erfc(-x / sqrt(2.0)); }
+static double sigmoid(double x)
+{
+    return 1.0 / (1.0 + exp(-x));
+}
+static double norm_cdf(double x)
+{
+    return 0.5 * erfc(-x / sqrt(2.0));
+}
 
 static double grid_at(const double *g, double x)
 {
@@ -273,8 +277,7 @@ static crest_status calib_build(const crest_gen *gen, calib *cb)
         double x = GEN_GRID_LO + i * GEN_GRID_STEP, s = 0.0, sb = 0.0;
         for (uint32_t o = 0; o < gen_n_countries; o++) {
             double q = gen->origin_fa[o], r = gen_countries[o].risk;
-            double e = (1.0 - q) * grid_at(cb->h, x + r) +
-                       q * grid_at(cb->h, x + r + GEN_BETA_FOREIGN_AEO);
+            double e = (1.0 - q) * grid_at(cb->h, x + r) + q * grid_at(cb->h, x + r + GEN_BETA_FOREIGN_AEO);
             s += gen_countries[o].weight / w_origin * e;
             sb += gen_countries[o].w_bulk / w_bulk * e;
         }
@@ -373,8 +376,7 @@ static crest_status calibrate(crest_gen *gen, const uint64_t *cum, crest_diag *d
         if (!(denom > 0.0)) {
             free(f0);
             return crest_diag_set(diag, CREST_ERR_NUMERIC, "<crest_gen_config>", 0, 0,
-                                  "The AEO trade share %.3f cannot be reached with these firms.",
-                                  target);
+                                  "The AEO trade share %.3f cannot be reached with these firms.", target);
         }
         double k = target * b0 / denom;
         for (uint32_t i = 0; i < n; i++)
@@ -460,8 +462,8 @@ static crest_status build_tables(crest_gen *gen, crest_diag *diag)
         wb[o] = gen_countries[o].w_bulk;
         /* A partner AEO can only ship from a partner: the origin itself
          * (direct shipment) or a hub (all hubs are partners). */
-        double p_partner = (gen_countries[o].aeo_digits > 0 ? GEN_DEPART_ORIGIN : 0.0) +
-                           (1.0 - GEN_DEPART_ORIGIN);
+        double p_partner =
+            (gen_countries[o].aeo_digits > 0 ? GEN_DEPART_ORIGIN : 0.0) + (1.0 - GEN_DEPART_ORIGIN);
         gen->origin_fa[o] = c->foreign_aeo_share * p_partner;
     }
     if ((st = gen_alias_build(&gen->origin_alias, wo, gen_n_countries)) != CREST_OK ||
@@ -491,9 +493,7 @@ crest_status gen_firms_build(crest_gen *gen, crest_diag *diag)
 
     crest_status st = build_tables(gen, diag);
     if (st != CREST_OK)
-        return st == CREST_ERR_NOMEM
-                   ? crest_diag_set(diag, st, "<crest_gen>", 0, 0, "Out of memory.")
-                   : st;
+        return st == CREST_ERR_NOMEM ? crest_diag_set(diag, st, "<crest_gen>", 0, 0, "Out of memory.") : st;
 
     gen->firms = calloc((size_t)n + gen->n_inject, sizeof *gen->firms);
     gen->brokers = calloc(nb, sizeof *gen->brokers);
@@ -504,8 +504,7 @@ crest_status gen_firms_build(crest_gen *gen, crest_diag *diag)
     uint32_t *chosen = malloc(n_max * sizeof *chosen);
     uint64_t *cum = malloc(((size_t)c->n_days + 1) * sizeof *cum);
     double *bw = malloc(nb * sizeof *bw);
-    if (!gen->firms || !gen->brokers || !gen->day_rows || !lp || !kbuf || !cand || !chosen ||
-        !cum || !bw) {
+    if (!gen->firms || !gen->brokers || !gen->day_rows || !lp || !kbuf || !cand || !chosen || !cum || !bw) {
         st = crest_diag_set(diag, CREST_ERR_NOMEM, "<crest_gen>", 0, 0, "Out of memory.");
         goto done;
     }
@@ -527,9 +526,8 @@ crest_status gen_firms_build(crest_gen *gen, crest_diag *diag)
         static const double broker_251[] = {0.10, 0.0, 0.01};
         static const double broker_282[] = {0.06, 0.08, 0.0, 0.01, 0.0};
         gen_rng_seed(&r, c->seed, GEN_STREAM_BROKER, 0);
-        assign_start_tiers(gen, gen->brokers, nb,
-                           c->scheme == CREST_GEN_SCHEME_251 ? broker_251 : broker_282, 1, &r, lp,
-                           kbuf, cand, chosen);
+        assign_start_tiers(gen, gen->brokers, nb, c->scheme == CREST_GEN_SCHEME_251 ? broker_251 : broker_282,
+                           1, &r, lp, kbuf, cand, chosen);
         for (uint32_t j = 0; j < nb; j++)
             set_first_from(gen, &gen->brokers[j], &r);
     }
@@ -545,8 +543,7 @@ crest_status gen_firms_build(crest_gen *gen, crest_diag *diag)
         f->import_share = u < 0.45 ? 0.9 : u < 0.80 ? 0.1 : 0.5;
         f->primary = (uint16_t)gen_alias_draw(
             f->import_share >= 0.5 ? &gen->product_import : &gen->product_export, &r);
-        f->broker = gen_unif(&r) < GEN_SELF_DECLARE ? UINT32_MAX
-                                                    : gen_alias_draw(&gen->broker_alias, &r);
+        f->broker = gen_unif(&r) < GEN_SELF_DECLARE ? UINT32_MAX : gen_alias_draw(&gen->broker_alias, &r);
         f->tier0 = f->tier1 = (uint8_t)gen->regular;
         f->event_day = INT32_MAX;
     }
@@ -653,13 +650,12 @@ static size_t registry_entity(const crest_gen *gen, const gen_firm *f, char *p)
     const int scheme = gen->cfg.scheme;
     const int32_t end = gen->cfg.start_day + (int32_t)gen->cfg.n_days;
     if (f->event_day < end && f->tier1 != f->tier0) {
-        size_t len = registry_row(p, f->id, crest_gen_scheme_tier_name(scheme, f->tier0),
-                                  f->first_from, f->event_day - 1);
-        return len + registry_row(p + len, f->id, crest_gen_scheme_tier_name(scheme, f->tier1),
-                                  f->event_day, INT32_MAX);
+        size_t len = registry_row(p, f->id, crest_gen_scheme_tier_name(scheme, f->tier0), f->first_from,
+                                  f->event_day - 1);
+        return len + registry_row(p + len, f->id, crest_gen_scheme_tier_name(scheme, f->tier1), f->event_day,
+                                  INT32_MAX);
     }
-    return registry_row(p, f->id, crest_gen_scheme_tier_name(scheme, f->tier0), f->first_from,
-                        INT32_MAX);
+    return registry_row(p, f->id, crest_gen_scheme_tier_name(scheme, f->tier0), f->first_from, INT32_MAX);
 }
 
 crest_status crest_gen_write_registry(const crest_gen *gen, crest_gen_write_fn write, void *ctx)

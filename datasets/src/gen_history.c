@@ -22,8 +22,8 @@ typedef struct hist_entry {
 
 typedef struct hist_state {
     /* column resolution */
-    const char *want[3];    /* id, label, date names chosen by the caller or NULL */
-    const char *alias[3][2];/* built-in names tried in order when want is NULL */
+    const char *want[3];     /* id, label, date names chosen by the caller or NULL */
+    const char *alias[3][2]; /* built-in names tried in order when want is NULL */
     int col[3];
     int in_header;
     size_t field_no;
@@ -33,7 +33,7 @@ typedef struct hist_state {
     int have[3];
     int label;
     int32_t date;
-    int bad_field;          /* 0 ok, 1 label, 2 date, 3 id too long */
+    int bad_field; /* 0 ok, 1 label, 2 date, 3 id too long */
     /* table */
     hist_entry *tab;
     size_t cap, used;
@@ -145,10 +145,9 @@ static void on_row(int c, void *data)
         static const char *const what[3] = {"enterprise id", "label", "date"};
         for (int k = 0; k < 3; k++)
             if (h->col[k] < 0) {
-                h->status = crest_diag_set(
-                    h->diag, CREST_ERR_MISSING, h->label_name, 1, 0,
-                    "The header has no %s column (looked for \"%s\").", what[k],
-                    h->want[k] ? h->want[k] : h->alias[k][0]);
+                h->status = crest_diag_set(h->diag, CREST_ERR_MISSING, h->label_name, 1, 0,
+                                           "The header has no %s column (looked for \"%s\").", what[k],
+                                           h->want[k] ? h->want[k] : h->alias[k][0]);
                 return;
             }
         h->in_header = 0;
@@ -166,8 +165,7 @@ static void on_row(int c, void *data)
     }
     hist_entry *e = table_find(h, h->id, h->id_len);
     if (!e) {
-        h->status = crest_diag_set(h->diag, CREST_ERR_NOMEM, h->label_name, line, 0,
-                                   "Out of memory.");
+        h->status = crest_diag_set(h->diag, CREST_ERR_NOMEM, h->label_name, line, 0, "Out of memory.");
         return;
     }
     e->n++;
@@ -203,8 +201,8 @@ void crest_gen_history_opts_default(crest_gen_history_opts *opts)
     opts->valid_from_day = CREST_DATE_NONE;
 }
 
-static crest_status write_entries(hist_state *h, const crest_gen_history_opts *o,
-                                  crest_gen_write_fn write, void *ctx)
+static crest_status write_entries(hist_state *h, const crest_gen_history_opts *o, crest_gen_write_fn write,
+                                  void *ctx)
 {
     char buf[65536], from[11];
     size_t len = 0;
@@ -250,8 +248,7 @@ static crest_status write_entries(hist_state *h, const crest_gen_history_opts *o
     return write(ctx, buf, len);
 }
 
-crest_status crest_gen_registry_from_history(FILE *in, const char *label,
-                                             const crest_gen_history_opts *opts,
+crest_status crest_gen_registry_from_history(FILE *in, const char *label, const crest_gen_history_opts *opts,
                                              crest_gen_write_fn write, void *ctx,
                                              crest_gen_history_counts *counts, crest_diag *diag)
 {
@@ -288,26 +285,23 @@ crest_status crest_gen_registry_from_history(FILE *in, const char *label,
     size_t got;
     while (h.status == CREST_OK && (got = fread(chunk, 1, sizeof chunk, in)) > 0) {
         if (csv_parse(&parser, chunk, got, on_field, on_row, &h) != got && h.status == CREST_OK)
-            h.status = crest_diag_set(diag, CREST_ERR_SYNTAX, h.label_name,
-                                      (unsigned long)h.counts.n_rows + 2, 0,
-                                      "Malformed CSV near record %lu: %s.",
-                                      (unsigned long)h.counts.n_rows + 1,
-                                      csv_strerror(csv_error(&parser)));
+            h.status =
+                crest_diag_set(diag, CREST_ERR_SYNTAX, h.label_name, (unsigned long)h.counts.n_rows + 2, 0,
+                               "Malformed CSV near record %lu: %s.", (unsigned long)h.counts.n_rows + 1,
+                               csv_strerror(csv_error(&parser)));
     }
     if (h.status == CREST_OK && ferror(in))
-        h.status = crest_diag_set(diag, CREST_ERR_IO, h.label_name, 0, 0,
-                                  "Reading the history failed.");
-    if (h.status == CREST_OK && csv_fini(&parser, on_field, on_row, &h) != 0 &&
-        h.status == CREST_OK)
+        h.status = crest_diag_set(diag, CREST_ERR_IO, h.label_name, 0, 0, "Reading the history failed.");
+    if (h.status == CREST_OK && csv_fini(&parser, on_field, on_row, &h) != 0 && h.status == CREST_OK)
         h.status = crest_diag_set(diag, CREST_ERR_SYNTAX, h.label_name, 0, 0,
                                   "The history ends inside a quoted field.");
     csv_free(&parser);
     if (h.status == CREST_OK && h.in_header)
-        h.status = crest_diag_set(diag, CREST_ERR_MISSING, h.label_name, 1, 0,
-                                  "The history has no header row.");
+        h.status =
+            crest_diag_set(diag, CREST_ERR_MISSING, h.label_name, 1, 0, "The history has no header row.");
     if (h.status == CREST_OK && h.counts.n_rows == 0)
-        h.status = crest_diag_set(diag, CREST_ERR_MISSING, h.label_name, 2, 0,
-                                  "The history has no data rows.");
+        h.status =
+            crest_diag_set(diag, CREST_ERR_MISSING, h.label_name, 2, 0, "The history has no data rows.");
     if (h.status == CREST_OK) {
         /* Compact the hash table and sort by id for a stable output. */
         size_t k = 0;

@@ -36,7 +36,10 @@ static inline void gen_rng_seed(gen_rng *r, uint64_t seed, uint64_t purpose, uin
         r->s[i] = gen_splitmix64(&x);
 }
 
-static inline uint64_t gen_rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static inline uint64_t gen_rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
 
 static inline uint64_t gen_next(gen_rng *r)
 {
@@ -53,7 +56,10 @@ static inline uint64_t gen_next(gen_rng *r)
 }
 
 /* Uniform double in [0, 1) with 53 random bits. */
-static inline double gen_unif(gen_rng *r) { return (double)(gen_next(r) >> 11) * 0x1.0p-53; }
+static inline double gen_unif(gen_rng *r)
+{
+    return (double)(gen_next(r) >> 11) * 0x1.0p-53;
+}
 
 /* Uniform integer in [0, n), n > 0 (Lemire's multiply-shift; bias < 2^-32 for small n). */
 static inline uint32_t gen_below(gen_rng *r, uint32_t n)
@@ -105,22 +111,22 @@ typedef struct gen_product {
     const char *zh[GEN_MAX_DESC];
     unsigned nums[GEN_MAX_NUMS];
     double w_import, w_export;
-    double usd_per_kg;   /* median unit value (the heading norm) */
-    double sigma_value;  /* sd of log unit value */
-    double mass_kg;      /* median net mass of a consignment */
-    double sigma_mass;   /* sd of log mass */
-    double unit_kg;      /* net mass of one unit; 0 = bulk (quantity is kg) */
-    double duty;         /* duty + import VAT rate on evaded value */
-    double risk;         /* heading logit offset */
-    int mode_class;      /* 0 bulk/sea, 1 general cargo, 2 small and valuable */
+    double usd_per_kg;  /* median unit value (the heading norm) */
+    double sigma_value; /* sd of log unit value */
+    double mass_kg;     /* median net mass of a consignment */
+    double sigma_mass;  /* sd of log mass */
+    double unit_kg;     /* net mass of one unit; 0 = bulk (quantity is kg) */
+    double duty;        /* duty + import VAT rate on evaded value */
+    double risk;        /* heading logit offset */
+    int mode_class;     /* 0 bulk/sea, 1 general cargo, 2 small and valuable */
 } gen_product;
 
 typedef struct gen_country {
     const char iso[3];
-    double weight;  /* share of import declarations of non-bulk goods */
-    double w_bulk;  /* share of import declarations of bulk goods (mode class 0) */
-    double risk;    /* origin logit offset */
-    int aeo_digits; /* > 0: MRA partner whose AEO codes are iso + this many digits */
+    double weight;        /* share of import declarations of non-bulk goods */
+    double w_bulk;        /* share of import declarations of bulk goods (mode class 0) */
+    double risk;          /* origin logit offset */
+    int aeo_digits;       /* > 0: MRA partner whose AEO codes are iso + this many digits */
     const char *currency; /* local currency offered on some declarations, or NULL */
     double local_currency_share;
 } gen_country;
@@ -161,7 +167,7 @@ void gen_civil_from_days(int32_t z, int *y, unsigned *m, unsigned *d);
 /* ------------------------------------------------------------ model knobs */
 
 /* Fixed coefficients of the ground-truth model (documented in README.md). */
-#define GEN_BETA_UNDERVALUE 1.2  /* per sd of log unit value below (import) / above (export) the norm */
+#define GEN_BETA_UNDERVALUE 1.2 /* per sd of log unit value below (import) / above (export) the norm */
 #define GEN_BETA_FOREIGN_AEO (-0.8)
 #define GEN_BETA_EXPORT (-0.7)
 #define GEN_SIGMA_PROPENSITY 0.8 /* sd of the persistent firm propensity */
@@ -212,8 +218,8 @@ struct crest_gen {
     size_t n_tiers;
     int regular; /* tier index of REGULAR */
     uint32_t n_firms, n_brokers, n_inject;
-    gen_firm *firms;   /* n_firms ordinary firms, then n_inject injected firms */
-    gen_firm *brokers; /* only id, tier0/1, first_from, event_day used */
+    gen_firm *firms;    /* n_firms ordinary firms, then n_inject injected firms */
+    gen_firm *brokers;  /* only id, tier0/1, first_from, event_day used */
     uint32_t *day_rows; /* rows per day, n_days entries */
     double tier_logit[CREST_GEN_MAX_TIERS];
     double heading_drift[256]; /* per product drift direction d_h */

@@ -153,8 +153,7 @@ typedef struct row_state {
 static char *put_row(const crest_gen *gen, row_state *rs, gen_rng *r, char *p)
 {
     const crest_gen_config *c = &gen->cfg;
-    const int inject = c->inject_chapter && rs->day >= c->inject_from_day &&
-                       gen_unif(r) < c->inject_share;
+    const int inject = c->inject_chapter && rs->day >= c->inject_from_day && gen_unif(r) < c->inject_share;
     const gen_firm *f = inject ? &gen->firms[gen->n_firms + gen_below(r, gen->n_inject)]
                                : &gen->firms[gen_alias_draw(&gen->firm_alias, r)];
     const int tier = gen_firm_tier(f, rs->day);
@@ -171,11 +170,9 @@ static char *put_row(const crest_gen *gen, row_state *rs, gen_rng *r, char *p)
 
     int origin = -1, depart = -1, foreign = 0;
     if (import) {
-        origin = (int)gen_alias_draw(
-            prod->mode_class == 0 ? &gen->origin_bulk_alias : &gen->origin_alias, r);
-        depart = gen_unif(r) < GEN_DEPART_ORIGIN
-                     ? origin
-                     : gen_country_index(gen_hubs[gen_below(r, gen_n_hubs)]);
+        origin = (int)gen_alias_draw(prod->mode_class == 0 ? &gen->origin_bulk_alias : &gen->origin_alias, r);
+        depart =
+            gen_unif(r) < GEN_DEPART_ORIGIN ? origin : gen_country_index(gen_hubs[gen_below(r, gen_n_hubs)]);
         if (gen_countries[depart].aeo_digits > 0)
             foreign = gen_unif(r) < c->foreign_aeo_share;
     }
@@ -190,8 +187,7 @@ static char *put_row(const crest_gen *gen, row_state *rs, gen_rng *r, char *p)
     const double value_usd = mass * prod->usd_per_kg * exp(prod->sigma_value * z);
 
     /* Ground truth. */
-    double eta = gen->tier_logit[tier] + f->propensity + prod->risk +
-                 rs->drift_t * gen->heading_drift[pi];
+    double eta = gen->tier_logit[tier] + f->propensity + prod->risk + rs->drift_t * gen->heading_drift[pi];
     double shade;
     if (import) {
         eta += gen_countries[origin].risk + (foreign ? GEN_BETA_FOREIGN_AEO : 0.0);
@@ -205,12 +201,11 @@ static char *put_row(const crest_gen *gen, row_state *rs, gen_rng *r, char *p)
      * change without moving any other column of any row. */
     const double u_illicit = gen_unif(r);
     const double k = 0.05 + 0.45 * gen_unif(r);
-    const int illicit = inject ? u_illicit < c->inject_illicit
-                               : u_illicit < 1.0 / (1.0 + exp(-eta));
+    const int illicit = inject ? u_illicit < c->inject_illicit : u_illicit < 1.0 / (1.0 + exp(-eta));
     double revenue = 0.0;
     if (illicit) {
-        const double gap = import ? exp(prod->sigma_value * shade) - 1.0
-                                  : 1.0 - exp(-prod->sigma_value * shade);
+        const double gap =
+            import ? exp(prod->sigma_value * shade) - 1.0 : 1.0 - exp(-prod->sigma_value * shade);
         revenue = (import ? prod->duty : GEN_EXPORT_REBATE) * value_usd * (gap + k);
         if (revenue < 0.01)
             revenue = 0.01;

@@ -12,7 +12,8 @@
  *
  * Writes into the report directory: replay.json, periods.csv, tiers.csv,
  * gain.csv (with --simulate: simulate.csv, simulate.json), gnuplot scripts
- * and data, plots when gnuplot is in PATH, and index.html. No timestamps: the same inputs give the same bytes.
+ * and data, plots when gnuplot is in PATH, and index.html. No timestamps: the same inputs give the same
+ * bytes.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -39,66 +40,67 @@
 
 static void usage_replay(FILE *f)
 {
-    fprintf(f,
-            "Usage:\n"
-            "  crest replay --policy A.conf [--policy B.conf ...] [--registry FILE]\n"
-            "               [--label COLUMN] [--revenue COLUMN | --revenue-rate COLUMN [--revenue-base COLUMN]]\n"
-            "               [--period day|week|month|none] [--report DIR] [--plots auto|png|svg|none]\n"
-            "               [--no-progress] HISTORY.csv|-\n"
-            "  crest replay --simulate --policy P.conf [--train TRAIN.csv] [--registry FILE]\n"
-            "               [--label COLUMN] [--revenue ... as above] [--period week]\n"
-            "               [--rate R] [--final-rate R1 [--decay linear|exp] [--decay-periods K]]\n"
-            "               [--explore 0.1] [--report DIR] [--plots ...] HISTORY.csv|-\n"
-            "\n"
-            "Replay answers \"what would this policy have caught, at what cost, and did the AEO\n"
-            "ratio hold?\" on a history with ground-truth labels. Every policy decides every row\n"
-            "of the same history (read once, fed to one engine per policy); per policy, per\n"
-            "period and in total the report gives rows, inspections by tier and by path (forced\n"
-            "by a criterion, random stream, risk), realised rates with 95%% Clopper-Pearson\n"
-            "intervals, the AEO/regular ratio with its 95%% Katz interval, precision (hit rate),\n"
-            "recall, revenue caught, precision/recall/revenue at 1, 2, 5, 10%% of the risk\n"
-            "ranking, the lift over the random stream, illicit rows left uninspected in the AEO\n"
-            "tier, and a Horvitz-Thompson estimate of the illicit rate (inspected illicit rows\n"
-            "weighted 1/P(inspect)) next to the true rate.\n"
-            "\n"
-            "Options:\n"
-            "  --policy FILE      a policy to replay; repeat to compare (at most %d)\n"
-            "  --registry FILE    enterprise credit registry (tiers as of each date)\n"
-            "  --label COLUMN     the 0/1 label: a header name or a canonical field (default illicit)\n"
-            "  --revenue COLUMN   recoverable revenue of each row\n"
-            "  --revenue-rate COLUMN, --revenue-base COLUMN\n"
-            "                     revenue proxy: label x rate / 100 x base (base default: the\n"
-            "                     declared_value field); KCS: --revenue-rate 'Tax Rate'\n"
-            "  --period P         day, week (Monday to Sunday), month (default) or none\n"
-            "  --report DIR       write the report there (default: replay-report)\n"
-            "  --plots KIND       auto (PNG when gnuplot has pngcairo or png, else SVG), png,\n"
-            "                     svg or none; without gnuplot the data and scripts are written\n"
-            "  --no-progress      no progress line (it shows only when stderr is a terminal)\n"
-            "\n"
-            "Simulation (--simulate): the history's periods (default week) in date order; in\n"
-            "each, a budget of ceil(rate x rows) inspections: the top (1 - explore) share by the\n"
-            "score of a model fitted on the labels revealed so far, the rest uniformly at random\n"
-            "(keyed draw on the policy seed and decl_id) among the others; only inspected rows\n"
-            "reveal their label; the model ([model] features of the policy) is refitted before\n"
-            "each period on all labels revealed so far (plus --train, fully labelled). Without a\n"
-            "model yet (the first period) the whole budget is random. --rate is constant (default\n"
-            "0.05) unless --final-rate is given: the rate then goes from --rate in the first period\n"
-            "to --final-rate after --decay-periods K periods (default: in the last), linearly or\n"
-            "geometrically (--decay exp), and stays there. Per period and in total: precision,\n"
-            "recall, revenue caught and its share, and the oracle-normalised precision and\n"
-            "revenue (divided by what a perfect selector gets with the same budget), with\n"
-            "13-period moving averages. The whole history is held in memory.\n"
-            "\n"
-            "Files in DIR: replay.json, periods.csv, tiers.csv, gain.csv (--simulate: simulate.csv,\n"
-            "simulate.json), plots.gp with its .dat files, the plots, index.html.\n"
-            "The same inputs give byte-identical files. Ctrl-C writes what is done and marks the\n"
-            "report partial (exit 130).\n"
-            "\n"
-            "Example:\n"
-            "  crest replay --policy policies/kcs_logit.conf --registry kcs_registry.csv \\\n"
-            "    --label Fraud --revenue-rate 'Tax Rate' --period week --report out \\\n"
-            "    ../shared/data/kcs-synthetic/df_syn_valid_eng.csv\n",
-            MAX_POLICIES);
+    fprintf(
+        f,
+        "Usage:\n"
+        "  crest replay --policy A.conf [--policy B.conf ...] [--registry FILE]\n"
+        "               [--label COLUMN] [--revenue COLUMN | --revenue-rate COLUMN [--revenue-base COLUMN]]\n"
+        "               [--period day|week|month|none] [--report DIR] [--plots auto|png|svg|none]\n"
+        "               [--no-progress] HISTORY.csv|-\n"
+        "  crest replay --simulate --policy P.conf [--train TRAIN.csv] [--registry FILE]\n"
+        "               [--label COLUMN] [--revenue ... as above] [--period week]\n"
+        "               [--rate R] [--final-rate R1 [--decay linear|exp] [--decay-periods K]]\n"
+        "               [--explore 0.1] [--report DIR] [--plots ...] HISTORY.csv|-\n"
+        "\n"
+        "Replay answers \"what would this policy have caught, at what cost, and did the AEO\n"
+        "ratio hold?\" on a history with ground-truth labels. Every policy decides every row\n"
+        "of the same history (read once, fed to one engine per policy); per policy, per\n"
+        "period and in total the report gives rows, inspections by tier and by path (forced\n"
+        "by a criterion, random stream, risk), realised rates with 95%% Clopper-Pearson\n"
+        "intervals, the AEO/regular ratio with its 95%% Katz interval, precision (hit rate),\n"
+        "recall, revenue caught, precision/recall/revenue at 1, 2, 5, 10%% of the risk\n"
+        "ranking, the lift over the random stream, illicit rows left uninspected in the AEO\n"
+        "tier, and a Horvitz-Thompson estimate of the illicit rate (inspected illicit rows\n"
+        "weighted 1/P(inspect)) next to the true rate.\n"
+        "\n"
+        "Options:\n"
+        "  --policy FILE      a policy to replay; repeat to compare (at most %d)\n"
+        "  --registry FILE    enterprise credit registry (tiers as of each date)\n"
+        "  --label COLUMN     the 0/1 label: a header name or a canonical field (default illicit)\n"
+        "  --revenue COLUMN   recoverable revenue of each row\n"
+        "  --revenue-rate COLUMN, --revenue-base COLUMN\n"
+        "                     revenue proxy: label x rate / 100 x base (base default: the\n"
+        "                     declared_value field); KCS: --revenue-rate 'Tax Rate'\n"
+        "  --period P         day, week (Monday to Sunday), month (default) or none\n"
+        "  --report DIR       write the report there (default: replay-report)\n"
+        "  --plots KIND       auto (PNG when gnuplot has pngcairo or png, else SVG), png,\n"
+        "                     svg or none; without gnuplot the data and scripts are written\n"
+        "  --no-progress      no progress line (it shows only when stderr is a terminal)\n"
+        "\n"
+        "Simulation (--simulate): the history's periods (default week) in date order; in\n"
+        "each, a budget of ceil(rate x rows) inspections: the top (1 - explore) share by the\n"
+        "score of a model fitted on the labels revealed so far, the rest uniformly at random\n"
+        "(keyed draw on the policy seed and decl_id) among the others; only inspected rows\n"
+        "reveal their label; the model ([model] features of the policy) is refitted before\n"
+        "each period on all labels revealed so far (plus --train, fully labelled). Without a\n"
+        "model yet (the first period) the whole budget is random. --rate is constant (default\n"
+        "0.05) unless --final-rate is given: the rate then goes from --rate in the first period\n"
+        "to --final-rate after --decay-periods K periods (default: in the last), linearly or\n"
+        "geometrically (--decay exp), and stays there. Per period and in total: precision,\n"
+        "recall, revenue caught and its share, and the oracle-normalised precision and\n"
+        "revenue (divided by what a perfect selector gets with the same budget), with\n"
+        "13-period moving averages. The whole history is held in memory.\n"
+        "\n"
+        "Files in DIR: replay.json, periods.csv, tiers.csv, gain.csv (--simulate: simulate.csv,\n"
+        "simulate.json), plots.gp with its .dat files, the plots, index.html.\n"
+        "The same inputs give byte-identical files. Ctrl-C writes what is done and marks the\n"
+        "report partial (exit 130).\n"
+        "\n"
+        "Example:\n"
+        "  crest replay --policy policies/kcs_logit.conf --registry kcs_registry.csv \\\n"
+        "    --label Fraud --revenue-rate 'Tax Rate' --period week --report out \\\n"
+        "    ../shared/data/kcs-synthetic/df_syn_valid_eng.csv\n",
+        MAX_POLICIES);
 }
 
 static void on_sig(int sig)
@@ -127,8 +129,8 @@ typedef struct replay_args {
     const char *plots;
     int no_progress, simulate;
     double rate, final_rate, explore;
-    int decay_exp;           /* --decay exp */
-    unsigned decay_periods;  /* --decay-periods K (0: to the last period) */
+    int decay_exp;          /* --decay exp */
+    unsigned decay_periods; /* --decay-periods K (0: to the last period) */
 } replay_args;
 
 static int parse_double(const char *name, const char *v, double lo, double hi, double *out)
@@ -205,7 +207,9 @@ static int parse_args(int argc, char **argv, replay_args *a)
         } else if (!strcmp(o, "--rate") || !strcmp(o, "--final-rate") || !strcmp(o, "--explore")) {
             if (!(v = arg_value(argc, argv, &i, o)))
                 return -1;
-            double *dst = !strcmp(o, "--rate") ? &a->rate : !strcmp(o, "--final-rate") ? &a->final_rate : &a->explore;
+            double *dst = !strcmp(o, "--rate")         ? &a->rate
+                          : !strcmp(o, "--final-rate") ? &a->final_rate
+                                                       : &a->explore;
             if (parse_double(o, v, 0, 1, dst) != 0)
                 return -1;
         } else if (!strcmp(o, "--decay")) {
@@ -236,7 +240,8 @@ static int parse_args(int argc, char **argv, replay_args *a)
         }
     }
     if (a->n_policies == 0) {
-        fprintf(stderr, "%s: crest replay needs at least one --policy FILE (see `crest replay --help`)\n", prog);
+        fprintf(stderr, "%s: crest replay needs at least one --policy FILE (see `crest replay --help`)\n",
+                prog);
         return -1;
     }
     if (a->ropt.revenue && a->ropt.revenue_rate) {
@@ -349,7 +354,10 @@ static void sb_printf(sbuf *s, const char *fmt, ...)
     }
 }
 
-static const char *sb_text(sbuf *s) { return s->oom ? NULL : s->p ? s->p : ""; }
+static const char *sb_text(sbuf *s)
+{
+    return s->oom ? NULL : s->p ? s->p : "";
+}
 
 /* HTML-escape into s. */
 static void sb_html(sbuf *s, const char *t)
@@ -598,28 +606,34 @@ static char *replay_plots(const char *dir, pol_ctx *pols, size_t n, const char *
         char out[64];
         snprintf(out, sizeof out, "rates_%zu", i + 1);
         gp_terminal(&gp, term, 900, 260 * (int)nt, out);
-        sb_printf(&gp, "reset\nset multiplot layout %zu,1 title 'Realised inspection rate per tier: %s (95%% "
-                       "Clopper-Pearson band, dashed: target)'\n",
+        sb_printf(&gp,
+                  "reset\nset multiplot layout %zu,1 title 'Realised inspection rate per tier: %s (95%% "
+                  "Clopper-Pearson band, dashed: target)'\n",
                   nt, pols[i].name);
-        sb_printf(&gp, "set grid ytics\nset key top right\nset format y '%%.1f%%%%'\nset xtics rotate by 45 right "
-                       "font ',8'\nset style fill transparent solid 0.25 noborder\n");
+        sb_printf(&gp,
+                  "set grid ytics\nset key top right\nset format y '%%.1f%%%%'\nset xtics rotate by 45 right "
+                  "font ',8'\nset style fill transparent solid 0.25 noborder\n");
         const size_t step = np > 16 ? (np + 15) / 16 : 1;
         for (size_t t = 0; t < nt; t++) {
             const char *c = palette[t % 10];
             sb_printf(&gp, "set title '%s'\n", crest_policy_tier_name(pols[i].policy, t));
-            sb_printf(&gp,
-                      "plot '%s' index %zu using 1:($4*100):($5*100) with filledcurves lc rgb '%s' title '95%% CI', "
-                      "'' index %zu using 1:($3*100):xtic(int($1)%%%zu==0 ? stringcolumn(2) : '') with linespoints "
-                      "pt 7 ps 0.5 lc rgb '%s' title 'realised', '' index %zu using 1:($6*100) with lines dt 2 lw 2 "
-                      "lc rgb '#000000' title 'target'\n",
-                      fname, t, c, t, step, c, t);
+            sb_printf(
+                &gp,
+                "plot '%s' index %zu using 1:($4*100):($5*100) with filledcurves lc rgb '%s' title '95%% "
+                "CI', "
+                "'' index %zu using 1:($3*100):xtic(int($1)%%%zu==0 ? stringcolumn(2) : '') with linespoints "
+                "pt 7 ps 0.5 lc rgb '%s' title 'realised', '' index %zu using 1:($6*100) with lines dt 2 lw "
+                "2 "
+                "lc rgb '#000000' title 'target'\n",
+                fname, t, c, t, step, c, t);
         }
         sb_printf(&gp, "unset multiplot\nunset output\n");
     }
     /* 2. Cumulative revenue caught per policy. */
     if (periods) {
         sbuf dat = {0};
-        sb_printf(&dat, "# per policy (one block each): index period cumulative_revenue_caught cumulative_total\n");
+        sb_printf(&dat,
+                  "# per policy (one block each): index period cumulative_revenue_caught cumulative_total\n");
         for (size_t i = 0; i < n; i++) {
             double cum = 0, tot = 0;
             sb_printf(&dat, "# %s\n", pols[i].name);
@@ -637,8 +651,9 @@ static char *replay_plots(const char *dir, pol_ctx *pols, size_t n, const char *
         const size_t np = crest_replay_period_count(pols[0].rep);
         const size_t step = np > 16 ? (np + 15) / 16 : 1;
         gp_terminal(&gp, term, 900, 500, "revenue");
-        sb_printf(&gp, "reset\nset title 'Cumulative revenue caught'\nset grid\nset key top left\nset xtics rotate "
-                       "by 45 right font ',8'\nset ylabel 'revenue'\nset format y '%%.3s%%c'\nplot ");
+        sb_printf(
+            &gp, "reset\nset title 'Cumulative revenue caught'\nset grid\nset key top left\nset xtics rotate "
+                 "by 45 right font ',8'\nset ylabel 'revenue'\nset format y '%%.3s%%c'\nplot ");
         for (size_t i = 0; i < n; i++)
             sb_printf(&gp,
                       "%s'revenue.dat' index %zu using 1:3:xtic(int($1)%%%zu==0 ? stringcolumn(2) : '') with "
@@ -649,7 +664,8 @@ static char *replay_plots(const char *dir, pol_ctx *pols, size_t n, const char *
     /* 3. Gain curve of the risk ranking, with the random diagonal and each policy's realised point. */
     {
         sbuf dat = {0};
-        sb_printf(&dat, "# per policy (one block each): share_inspected share_illicit_caught share_revenue\n");
+        sb_printf(&dat,
+                  "# per policy (one block each): share_inspected share_illicit_caught share_revenue\n");
         for (size_t i = 0; i < n; i++) {
             double x[GAIN_POINTS], y[GAIN_POINTS], v[GAIN_POINTS];
             crest_replay_gain(pols[i].rep, GAIN_POINTS, x, y, v);
@@ -668,16 +684,19 @@ static char *replay_plots(const char *dir, pol_ctx *pols, size_t n, const char *
             *ok = 0;
         free(dat.p);
         gp_terminal(&gp, term, 700, 600, "gain");
-        sb_printf(&gp, "reset\nset title 'Gain curve of the risk ranking (share of illicit caught vs share "
-                       "inspected)'\nset grid\nset key bottom right\nset xrange [0:100]\nset yrange [0:100]\nset "
-                       "xlabel 'share inspected (by descending risk score)'\nset ylabel 'share of illicit rows "
-                       "caught'\nset format x '%%g%%%%'\nset format y '%%g%%%%'\nset size ratio -1\nplot x "
-                       "with lines dt 2 lw 2 lc rgb '#555555' title 'random selection (diagonal)'");
+        sb_printf(&gp,
+                  "reset\nset title 'Gain curve of the risk ranking (share of illicit caught vs share "
+                  "inspected)'\nset grid\nset key bottom right\nset xrange [0:100]\nset yrange [0:100]\nset "
+                  "xlabel 'share inspected (by descending risk score)'\nset ylabel 'share of illicit rows "
+                  "caught'\nset format x '%%g%%%%'\nset format y '%%g%%%%'\nset size ratio -1\nplot x "
+                  "with lines dt 2 lw 2 lc rgb '#555555' title 'random selection (diagonal)'");
         for (size_t i = 0; i < n; i++)
-            sb_printf(&gp,
-                      ", 'gain.dat' index %zu using ($1*100):($2*100) with lines lw 2 lc rgb '%s' title '%s', "
-                      "'gain.dat' index %zu using ($1*100):($2*100) with points pt 9 ps 2 lc rgb '%s' title '%s: realised (rate, recall)'",
-                      i, palette[i % 10], pols[i].name, n + i, palette[i % 10], pols[i].name);
+            sb_printf(
+                &gp,
+                ", 'gain.dat' index %zu using ($1*100):($2*100) with lines lw 2 lc rgb '%s' title '%s', "
+                "'gain.dat' index %zu using ($1*100):($2*100) with points pt 9 ps 2 lc rgb '%s' title '%s: "
+                "realised (rate, recall)'",
+                i, palette[i % 10], pols[i].name, n + i, palette[i % 10], pols[i].name);
         sb_printf(&gp, "\nunset output\n");
     }
     return gp.oom ? NULL : gp.p;
@@ -687,17 +706,22 @@ static char *replay_html(pol_ctx *pols, size_t n, const char *input, const char 
                          const char *ext, int plotted)
 {
     sbuf h = {0};
-    sb_printf(&h, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>crest replay</title>\n"
-                  "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:"
-                  "collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#eee}"
-                  "td:first-child{text-align:left}</style></head><body>\n<h1>crest replay</h1>\n<p>History: <code>");
+    sb_printf(
+        &h,
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>crest replay</title>\n"
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:"
+        "collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#eee}"
+        "td:first-child{text-align:left}</style></head><body>\n<h1>crest replay</h1>\n<p>History: <code>");
     sb_html(&h, input);
     sb_printf(&h, "</code>, period: %s.%s</p>\n", period,
-              partial ? " <b>PARTIAL: the run was interrupted; the figures cover only what was read.</b>" : "");
-    sb_printf(&h, "<h2>Totals</h2>\n<table><tr><th>policy</th><th>rows</th><th>inspected</th><th>rate</th>"
-                  "<th>AEO/base ratio [95%% CI]</th><th>precision [95%% CI]</th><th>recall</th><th>revenue caught</th>"
-                  "<th>precision@5%%</th><th>lift vs random</th><th>illicit left in AEO</th><th>true rate</th>"
-                  "<th>HT estimate [95%% CI]</th></tr>\n");
+              partial ? " <b>PARTIAL: the run was interrupted; the figures cover only what was read.</b>"
+                      : "");
+    sb_printf(
+        &h,
+        "<h2>Totals</h2>\n<table><tr><th>policy</th><th>rows</th><th>inspected</th><th>rate</th>"
+        "<th>AEO/base ratio [95%% CI]</th><th>precision [95%% CI]</th><th>recall</th><th>revenue caught</th>"
+        "<th>precision@5%%</th><th>lift vs random</th><th>illicit left in AEO</th><th>true rate</th>"
+        "<th>HT estimate [95%% CI]</th></tr>\n");
     for (size_t i = 0; i < n; i++) {
         const crest_replay_metrics *m = crest_replay_total(pols[i].rep);
         char a[64], b[64], c[64], d[64], e[64], f[64], g[64], k[64];
@@ -715,32 +739,37 @@ static char *replay_html(pol_ctx *pols, size_t n, const char *input, const char 
         sb_printf(&h, "<tr><td>");
         sb_html(&h, pols[i].name);
         sb_printf(&h,
-                  "</td><td>%llu</td><td>%llu</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td>"
+                  "</td><td>%llu</td><td>%llu</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</"
+                  "td><td>%s</td>"
                   "<td>%.2f</td><td>%llu</td><td>%s</td><td>%s</td></tr>\n",
-                  (unsigned long long)m->rows, (unsigned long long)m->inspected, a, b, c, d, e, f, m->lift_random,
-                  (unsigned long long)m->aeo_missed_illicit, g, k);
+                  (unsigned long long)m->rows, (unsigned long long)m->inspected, a, b, c, d, e, f,
+                  m->lift_random, (unsigned long long)m->aeo_missed_illicit, g, k);
     }
-    sb_printf(&h, "</table>\n<p>Precision = illicit among inspected; recall = share of illicit rows inspected; "
-                  "revenue caught = share of recoverable revenue on inspected rows; lift = precision / precision of "
-                  "the random stream (rows with u &lt; p_random); HT = Horvitz-Thompson estimate of the illicit rate "
-                  "from inspected rows weighted 1/P(inspect), next to the true rate of the labels.</p>\n");
+    sb_printf(
+        &h,
+        "</table>\n<p>Precision = illicit among inspected; recall = share of illicit rows inspected; "
+        "revenue caught = share of recoverable revenue on inspected rows; lift = precision / precision of "
+        "the random stream (rows with u &lt; p_random); HT = Horvitz-Thompson estimate of the illicit rate "
+        "from inspected rows weighted 1/P(inspect), next to the true rate of the labels.</p>\n");
     if (plotted) {
         sb_printf(&h, "<h2>Realised rate per tier</h2>\n");
         for (size_t i = 0; i < n && crest_replay_period_count(pols[i].rep); i++)
-            sb_printf(&h, "<p><img src=\"rates_%zu.%s\" alt=\"realised rate per tier, policy %zu\"></p>\n", i + 1,
-                      ext, i + 1);
+            sb_printf(&h, "<p><img src=\"rates_%zu.%s\" alt=\"realised rate per tier, policy %zu\"></p>\n",
+                      i + 1, ext, i + 1);
         if (crest_replay_period_count(pols[0].rep))
-            sb_printf(&h, "<h2>Cumulative revenue caught</h2>\n<p><img src=\"revenue.%s\" alt=\"cumulative "
-                          "revenue caught\"></p>\n",
+            sb_printf(&h,
+                      "<h2>Cumulative revenue caught</h2>\n<p><img src=\"revenue.%s\" alt=\"cumulative "
+                      "revenue caught\"></p>\n",
                       ext);
         sb_printf(&h, "<h2>Gain curve</h2>\n<p><img src=\"gain.%s\" alt=\"gain curve\"></p>\n", ext);
     } else {
         sb_printf(&h, "<p>No plots: gnuplot was not run (see plots.gp and the .dat files).</p>\n");
     }
-    sb_printf(&h, "<h2>Data</h2>\n<ul><li><a href=\"replay.json\">replay.json</a>: everything</li><li><a "
-                  "href=\"periods.csv\">periods.csv</a>: per policy and period, and the total</li><li><a "
-                  "href=\"tiers.csv\">tiers.csv</a>: per tier</li><li><a href=\"gain.csv\">gain.csv</a>: gain "
-                  "curves</li></ul>\n</body></html>\n");
+    sb_printf(&h,
+              "<h2>Data</h2>\n<ul><li><a href=\"replay.json\">replay.json</a>: everything</li><li><a "
+              "href=\"periods.csv\">periods.csv</a>: per policy and period, and the total</li><li><a "
+              "href=\"tiers.csv\">tiers.csv</a>: per tier</li><li><a href=\"gain.csv\">gain.csv</a>: gain "
+              "curves</li></ul>\n</body></html>\n");
     return h.oom ? NULL : h.p;
 }
 
@@ -775,14 +804,16 @@ static int make_plots(const char *dir, const char *want, char *script)
     if (!strcmp(want, "none"))
         return 0;
     if (!gp) {
-        fprintf(stderr, "%s: gnuplot not found in PATH: wrote the data and plots.gp to %s but no plots "
-                        "(apt-get install gnuplot-nox, then `cd %s && gnuplot plots.gp`)\n",
+        fprintf(stderr,
+                "%s: gnuplot not found in PATH: wrote the data and plots.gp to %s but no plots "
+                "(apt-get install gnuplot-nox, then `cd %s && gnuplot plots.gp`)\n",
                 prog, dir, dir);
         return 0;
     }
     const int rc = run_gnuplot(dir, "plots.gp", 0);
     if (rc != 0) {
-        fprintf(stderr, "%s: gnuplot failed (exit %d) on %s/plots.gp; the data files are there\n", prog, rc, dir);
+        fprintf(stderr, "%s: gnuplot failed (exit %d) on %s/plots.gp; the data files are there\n", prog, rc,
+                dir);
         return 0;
     }
     return 1;
@@ -805,8 +836,8 @@ static int replay_main(replay_args *a)
         base_name(a->policies[i], pols[i].name, sizeof pols[i].name);
         for (size_t j = 0; j < i; j++)
             if (!strcmp(pols[j].name, pols[i].name)) /* same base name twice: number them */
-                snprintf(pols[i].name + strlen(pols[i].name), sizeof pols[i].name - strlen(pols[i].name), "#%zu",
-                         i + 1);
+                snprintf(pols[i].name + strlen(pols[i].name), sizeof pols[i].name - strlen(pols[i].name),
+                         "#%zu", i + 1);
         if (crest_replay_create(pols[i].policy, &a->ropt, &pols[i].rep, &pols[i].diag) != CREST_OK) {
             print_diag(&pols[i].diag);
             rc = EXIT_CONFIG;
@@ -852,17 +883,18 @@ static int replay_main(replay_args *a)
         names[i] = pols[i].name;
         const crest_run_stats *st = crest_engine_stats(pols[i].engine);
         const crest_replay_metrics *m = crest_replay_total(pols[i].rep);
-        fprintf(stderr,
-                "%s: %s: rows in %llu = decisions %llu + rejects %llu; inspected %llu (%.2f%%), precision %.3f, "
-                "recall %.3f, revenue caught %.1f%%%s\n",
-                prog, pols[i].name, (unsigned long long)st->rows_in, (unsigned long long)st->decisions,
-                (unsigned long long)st->rejects, (unsigned long long)m->inspected, 100 * m->inspect_rate.estimate,
-                m->precision.estimate, m->recall.estimate, 100 * m->revenue_share,
-                m->unlabelled ? " (some rows unlabelled: counted as not illicit)" : "");
+        fprintf(
+            stderr,
+            "%s: %s: rows in %llu = decisions %llu + rejects %llu; inspected %llu (%.2f%%), precision %.3f, "
+            "recall %.3f, revenue caught %.1f%%%s\n",
+            prog, pols[i].name, (unsigned long long)st->rows_in, (unsigned long long)st->decisions,
+            (unsigned long long)st->rejects, (unsigned long long)m->inspected, 100 * m->inspect_rate.estimate,
+            m->precision.estimate, m->recall.estimate, 100 * m->revenue_share,
+            m->unlabelled ? " (some rows unlabelled: counted as not illicit)" : "");
     }
     crest_replay_set set = {reps, names, n, in_name, partial};
-    char *t1 = crest_replay_json(&set), *t2 = crest_replay_csv_periods(&set), *t3 = crest_replay_csv_tiers(&set),
-         *t4 = gain_csv(pols, n);
+    char *t1 = crest_replay_json(&set), *t2 = crest_replay_csv_periods(&set),
+         *t3 = crest_replay_csv_tiers(&set), *t4 = gain_csv(pols, n);
     int wrc = write_file(a->report, "replay.json", t1) | write_file(a->report, "periods.csv", t2) |
               write_file(a->report, "tiers.csv", t3) | write_file(a->report, "gain.csv", t4);
     free(t1), free(t2), free(t3), free(t4);
@@ -1020,21 +1052,26 @@ static char *sim_plots(const char *dir, const crest_sim *sim, const char *name, 
     free(dat.p);
     const size_t step = np > 16 ? (np + 15) / 16 : 1;
     gp_terminal(&gp, term, 900, 700, "simulate");
-    sb_printf(&gp, "reset\nset multiplot layout 2,1 title 'Online simulation: %s (points: per period, line: "
-                   "moving average)'\nset grid\nset key top right\nset yrange [0:*]\nset xtics rotate by 45 "
-                   "right font ',8'\n",
+    sb_printf(&gp,
+              "reset\nset multiplot layout 2,1 title 'Online simulation: %s (points: per period, line: "
+              "moving average)'\nset grid\nset key top right\nset yrange [0:*]\nset xtics rotate by 45 "
+              "right font ',8'\n",
               name);
     sb_printf(&gp,
-              "set title 'Precision (hit rate of the inspected rows)'\nplot 'simulate.dat' using 1:3:xtic(int($1)%%%zu"
-              "==0 ? stringcolumn(2) : '') with points pt 7 ps 0.6 lc rgb '%s' title 'precision', '' using 1:4 with "
+              "set title 'Precision (hit rate of the inspected rows)'\nplot 'simulate.dat' using "
+              "1:3:xtic(int($1)%%%zu"
+              "==0 ? stringcolumn(2) : '') with points pt 7 ps 0.6 lc rgb '%s' title 'precision', '' using "
+              "1:4 with "
               "lines lw 2 lc rgb '%s' title 'moving average'\n",
               step, palette[0], palette[0]);
-    sb_printf(&gp,
-              "set title 'Revenue caught / what a perfect selector catches with the same budget'\nplot "
-              "'simulate.dat' using 1:5:xtic(int($1)%%%zu==0 ? stringcolumn(2) : '') with points pt 7 ps 0.6 lc rgb "
-              "'%s' title 'oracle-normalised revenue', '' using 1:6 with lines lw 2 lc rgb '%s' title 'moving "
-              "average'\nunset multiplot\nunset output\n",
-              step, palette[1], palette[1]);
+    sb_printf(
+        &gp,
+        "set title 'Revenue caught / what a perfect selector catches with the same budget'\nplot "
+        "'simulate.dat' using 1:5:xtic(int($1)%%%zu==0 ? stringcolumn(2) : '') with points pt 7 ps 0.6 lc "
+        "rgb "
+        "'%s' title 'oracle-normalised revenue', '' using 1:6 with lines lw 2 lc rgb '%s' title 'moving "
+        "average'\nunset multiplot\nunset output\n",
+        step, palette[1], palette[1]);
     return gp.oom ? NULL : gp.p;
 }
 
@@ -1049,15 +1086,16 @@ static void html_num(sbuf *h, const char *fmt, double x)
 static void sim_html_row(sbuf *h, const crest_sim_metrics *m, int total)
 {
     sb_printf(h, total ? "<tr><th>%s</th><td></td>" : "<tr><td>%s</td><td>%s</td>", m->label,
-              total ? "" : m->selector == CREST_SIM_SEL_MODEL ? "model" : m->selector == CREST_SIM_SEL_PREVIOUS
-                                                                              ? "previous"
-                                                                              : "random");
+              total                                   ? ""
+              : m->selector == CREST_SIM_SEL_MODEL    ? "model"
+              : m->selector == CREST_SIM_SEL_PREVIOUS ? "previous"
+                                                      : "random");
     sb_printf(h, "<td>");
     html_num(h, "%.2f%%", 100 * m->rate);
     sb_printf(h, "</td><td>%llu</td><td>%llu</td><td>%llu</td><td>%llu</td><td>%llu</td><td>",
               (unsigned long long)m->rows, (unsigned long long)m->illicit, (unsigned long long)m->budget,
               (unsigned long long)m->inspected, (unsigned long long)m->hits);
-    const double v[] = {m->precision,     m->ma.precision,      m->recall,      m->revenue_share,
+    const double v[] = {m->precision,      m->ma.precision,      m->recall,       m->revenue_share,
                         m->norm_precision, m->ma.norm_precision, m->norm_revenue, m->ma.norm_revenue};
     for (size_t k = 0; k < sizeof v / sizeof v[0]; k++) {
         if (k)
@@ -1067,15 +1105,16 @@ static void sim_html_row(sbuf *h, const crest_sim_metrics *m, int total)
     sb_printf(h, "</td></tr>\n");
 }
 
-static char *sim_html(const crest_sim *sim, const replay_args *a, const char *name, const char *input, int partial,
-                      const char *ext, int plotted)
+static char *sim_html(const crest_sim *sim, const replay_args *a, const char *name, const char *input,
+                      int partial, const char *ext, int plotted)
 {
     sbuf h = {0};
-    sb_printf(&h, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>crest replay --simulate</title>\n"
-                  "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:"
-                  "collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#eee}"
-                  "td:first-child{text-align:left}</style></head><body>\n<h1>crest replay --simulate</h1>\n"
-                  "<p>History: <code>");
+    sb_printf(&h,
+              "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>crest replay --simulate</title>\n"
+              "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:"
+              "collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#eee}"
+              "td:first-child{text-align:left}</style></head><body>\n<h1>crest replay --simulate</h1>\n"
+              "<p>History: <code>");
     sb_html(&h, input);
     sb_printf(&h, "</code>, policy: <code>");
     sb_html(&h, name);
@@ -1083,35 +1122,43 @@ static char *sim_html(const crest_sim *sim, const replay_args *a, const char *na
     if (a->final_rate >= 0)
         sb_printf(&h, " decaying (%s) to %g", a->decay_exp ? "exponential" : "linear", a->final_rate);
     sb_printf(&h, ", exploration %g.%s</p>\n", a->explore,
-              partial ? " <b>PARTIAL: the run was interrupted; the figures cover only what was read.</b>" : "");
+              partial ? " <b>PARTIAL: the run was interrupted; the figures cover only what was read.</b>"
+                      : "");
     if (crest_sim_note(sim)[0]) {
         sb_printf(&h, "<p>Note: ");
         sb_html(&h, crest_sim_note(sim));
         sb_printf(&h, "</p>\n");
     }
-    static const char head[] = "<tr><th>period</th><th>selector</th><th>rate</th><th>rows</th><th>illicit</th>"
-                               "<th>budget</th><th>inspected</th><th>hits</th><th>precision</th><th>MA</th>"
-                               "<th>recall</th><th>revenue share</th><th>norm. precision</th><th>MA</th>"
-                               "<th>norm. revenue</th><th>MA</th></tr>\n";
+    static const char head[] =
+        "<tr><th>period</th><th>selector</th><th>rate</th><th>rows</th><th>illicit</th>"
+        "<th>budget</th><th>inspected</th><th>hits</th><th>precision</th><th>MA</th>"
+        "<th>recall</th><th>revenue share</th><th>norm. precision</th><th>MA</th>"
+        "<th>norm. revenue</th><th>MA</th></tr>\n";
     sb_printf(&h, "<h2>Total</h2>\n<table>%s", head);
     sim_html_row(&h, crest_sim_total(sim), 1);
-    sb_printf(&h, "</table>\n<p>Precision = illicit among inspected; recall = share of the illicit rows inspected; "
-                  "norm. = divided by what a perfect selector gets with the same budget (it inspects the illicit "
-                  "rows with the highest revenue first); MA = trailing moving average over %u periods (the "
-                  "total row: the last period's).</p>\n",
-              CREST_SIM_MA_WINDOW);
+    sb_printf(
+        &h,
+        "</table>\n<p>Precision = illicit among inspected; recall = share of the illicit rows inspected; "
+        "norm. = divided by what a perfect selector gets with the same budget (it inspects the illicit "
+        "rows with the highest revenue first); MA = trailing moving average over %u periods (the "
+        "total row: the last period's).</p>\n",
+        CREST_SIM_MA_WINDOW);
     if (plotted)
-        sb_printf(&h, "<h2>Per period</h2>\n<p><img src=\"simulate.%s\" alt=\"precision and oracle-normalised "
-                      "revenue per period\"></p>\n",
+        sb_printf(&h,
+                  "<h2>Per period</h2>\n<p><img src=\"simulate.%s\" alt=\"precision and oracle-normalised "
+                  "revenue per period\"></p>\n",
                   ext);
     else
-        sb_printf(&h, "<h2>Per period</h2>\n<p>No plots: gnuplot was not run (see plots.gp and simulate.dat).</p>\n");
+        sb_printf(
+            &h,
+            "<h2>Per period</h2>\n<p>No plots: gnuplot was not run (see plots.gp and simulate.dat).</p>\n");
     sb_printf(&h, "<table>%s", head);
     for (size_t p = 0; p < crest_sim_period_count(sim); p++)
         sim_html_row(&h, crest_sim_period_at(sim, p), 0);
-    sb_printf(&h, "</table>\n<h2>Data</h2>\n<ul><li><a href=\"simulate.json\">simulate.json</a>: everything</li>"
-                  "<li><a href=\"simulate.csv\">simulate.csv</a>: per period, and the total</li></ul>\n"
-                  "</body></html>\n");
+    sb_printf(&h,
+              "</table>\n<h2>Data</h2>\n<ul><li><a href=\"simulate.json\">simulate.json</a>: everything</li>"
+              "<li><a href=\"simulate.csv\">simulate.csv</a>: per period, and the total</li></ul>\n"
+              "</body></html>\n");
     return h.oom ? NULL : h.p;
 }
 
@@ -1130,8 +1177,8 @@ static int sim_main(replay_args *a)
         return EXIT_CONFIG;
     }
     if (!crest_policy_model_features(policy)) {
-        fprintf(stderr, "%s: %s: --simulate refits the policy's model: it needs [model] features = ...\n", prog,
-                a->policies[0]);
+        fprintf(stderr, "%s: %s: --simulate refits the policy's model: it needs [model] features = ...\n",
+                prog, a->policies[0]);
         rc = EXIT_CONFIG;
         goto done;
     }
@@ -1182,14 +1229,15 @@ static int sim_main(replay_args *a)
     }
     const crest_sim_metrics *t = crest_sim_total(sim);
     const char *in_name = a->input && strcmp(a->input, "-") ? a->input : "<stdin>";
-    fprintf(stderr,
-            "%s: %s: %zu periods, %llu rows (%zu undated, not simulated%s), inspected %llu (%.2f%%), precision "
-            "%.3f (last %u-period average %.3f), recall %.3f, revenue caught %.1f%%, oracle-normalised precision "
-            "%.3f and revenue %.3f\n",
-            prog, name, crest_sim_period_count(sim), (unsigned long long)t->rows, crest_sim_undated_count(sim),
-            c.unlabelled ? "; some rows unlabelled: counted as not illicit" : "", (unsigned long long)t->inspected,
-            100 * t->rate, t->precision, CREST_SIM_MA_WINDOW, t->ma.precision, t->recall, 100 * t->revenue_share,
-            t->norm_precision, t->norm_revenue);
+    fprintf(
+        stderr,
+        "%s: %s: %zu periods, %llu rows (%zu undated, not simulated%s), inspected %llu (%.2f%%), precision "
+        "%.3f (last %u-period average %.3f), recall %.3f, revenue caught %.1f%%, oracle-normalised precision "
+        "%.3f and revenue %.3f\n",
+        prog, name, crest_sim_period_count(sim), (unsigned long long)t->rows, crest_sim_undated_count(sim),
+        c.unlabelled ? "; some rows unlabelled: counted as not illicit" : "",
+        (unsigned long long)t->inspected, 100 * t->rate, t->precision, CREST_SIM_MA_WINDOW, t->ma.precision,
+        t->recall, 100 * t->revenue_share, t->norm_precision, t->norm_revenue);
     if (crest_sim_note(sim)[0])
         fprintf(stderr, "%s: note: %s\n", prog, crest_sim_note(sim));
     char *t1 = crest_sim_csv(sim), *t2 = crest_sim_json(sim, name, in_name, partial);
@@ -1205,7 +1253,8 @@ static int sim_main(replay_args *a)
         if (!ok)
             wrc = -1;
     }
-    char *html = sim_html(sim, a, name, in_name, partial, term && strcmp(term, "svg") ? "png" : "svg", plotted);
+    char *html =
+        sim_html(sim, a, name, in_name, partial, term && strcmp(term, "svg") ? "png" : "svg", plotted);
     wrc |= write_file(a->report, "index.html", html);
     free(html);
     if (wrc != 0 && rc == EXIT_OK)

@@ -69,88 +69,84 @@ static void usage_main(FILE *f)
 
 static void usage_run(FILE *f)
 {
-    fprintf(f,
-            "Usage: crest run [options] [INPUT|-]\n"
-            "\n"
-            "Decide every declaration of INPUT (a CSV file; '-' or nothing reads stdin).\n"
-            "\n"
-            "  --policy FILE     policy (tiers, rates, seed, column mapping); default: the\n"
-            "                    built-in Order 251 policy (policies/order251.conf)\n"
-            "  --registry FILE   enterprise credit registry CSV\n"
-            "                    (enterprise_id,tier,valid_from,valid_to), joined as of each\n"
-            "                    declaration's date; the lowest tier among the parties applies\n"
-            "  -o, --output FILE decisions (default stdout); written to a temporary file and\n"
-            "                    renamed only when the run succeeds\n"
-            "  --rejects FILE    rejected rows as CSV: line,reason,column,message,record,truncated\n"
-            "                    (default: counted, and the first few described on stderr)\n"
-            "  --summary FILE    the summary as JSON (the text summary always goes to stderr)\n"
-            "  --windows FILE    per control window ([control] window: a day or N declarations)\n"
-            "                    and tier: target, expected, realised rate with 95%% CI, whether\n"
-            "                    it holds, forced and deferred counts; the AEO/regular ratio\n"
-            "  --format FMT      csv (default) or jsonl\n"
-            "  --passthrough M   input columns copied after the decision: all (default from the\n"
-            "                    policy), unmapped, none\n"
-            "  --threads N       1 to 8 (default: the number of cores, at most 8). With 2 or more\n"
-            "                    and a policy where nothing depends on row order, N threads\n"
-            "                    read and decide blocks of the input in parallel; otherwise\n"
-            "                    one parses and one decides in order. The output is the same\n"
-            "                    byte for byte whatever N\n"
-            "  -q, --quiet       no summary or progress on stderr (errors still printed)\n"
-            "  --no-progress     no progress bar (it is shown only when stderr is a terminal)\n"
-            "  --no-formula-guard  copy pass-through cells as they are; by default a cell that a\n"
-            "                    spreadsheet would run as a formula (=, +, -, @ and not a\n"
-            "                    number) gets a leading ' ([output] formula_guard)\n"
-            "\n"
-            "Output columns: decl_id, tier, tier_source (registry:enterprise_id,\n"
-            "registry:declarant_id, feed, default), p (selection probability), u (the keyed\n"
-            "uniform draw; INSPECT iff u < p), decision, lane, reasons (RANDOM, TIER_FLOOR,\n"
-            "TIER_UNKNOWN, MRA), priority, guarantee_exempt_eligible, mra_recognised,\n"
-            "policy_hash, then the pass-through input columns.\n");
+    fprintf(f, "Usage: crest run [options] [INPUT|-]\n"
+               "\n"
+               "Decide every declaration of INPUT (a CSV file; '-' or nothing reads stdin).\n"
+               "\n"
+               "  --policy FILE     policy (tiers, rates, seed, column mapping); default: the\n"
+               "                    built-in Order 251 policy (policies/order251.conf)\n"
+               "  --registry FILE   enterprise credit registry CSV\n"
+               "                    (enterprise_id,tier,valid_from,valid_to), joined as of each\n"
+               "                    declaration's date; the lowest tier among the parties applies\n"
+               "  -o, --output FILE decisions (default stdout); written to a temporary file and\n"
+               "                    renamed only when the run succeeds\n"
+               "  --rejects FILE    rejected rows as CSV: line,reason,column,message,record,truncated\n"
+               "                    (default: counted, and the first few described on stderr)\n"
+               "  --summary FILE    the summary as JSON (the text summary always goes to stderr)\n"
+               "  --windows FILE    per control window ([control] window: a day or N declarations)\n"
+               "                    and tier: target, expected, realised rate with 95%% CI, whether\n"
+               "                    it holds, forced and deferred counts; the AEO/regular ratio\n"
+               "  --format FMT      csv (default) or jsonl\n"
+               "  --passthrough M   input columns copied after the decision: all (default from the\n"
+               "                    policy), unmapped, none\n"
+               "  --threads N       1 to 8 (default: the number of cores, at most 8). With 2 or more\n"
+               "                    and a policy where nothing depends on row order, N threads\n"
+               "                    read and decide blocks of the input in parallel; otherwise\n"
+               "                    one parses and one decides in order. The output is the same\n"
+               "                    byte for byte whatever N\n"
+               "  -q, --quiet       no summary or progress on stderr (errors still printed)\n"
+               "  --no-progress     no progress bar (it is shown only when stderr is a terminal)\n"
+               "  --no-formula-guard  copy pass-through cells as they are; by default a cell that a\n"
+               "                    spreadsheet would run as a formula (=, +, -, @ and not a\n"
+               "                    number) gets a leading ' ([output] formula_guard)\n"
+               "\n"
+               "Output columns: decl_id, tier, tier_source (registry:enterprise_id,\n"
+               "registry:declarant_id, feed, default), p (selection probability), u (the keyed\n"
+               "uniform draw; INSPECT iff u < p), decision, lane, reasons (RANDOM, TIER_FLOOR,\n"
+               "TIER_UNKNOWN, MRA), priority, guarantee_exempt_eligible, mra_recognised,\n"
+               "policy_hash, then the pass-through input columns.\n");
 }
 
 static void usage_fit(FILE *f)
 {
-    fprintf(f,
-            "Usage: crest fit --policy FILE [--label COLUMN] [--registry FILE] [--l2 X]\n"
-            "                 [--smoothing M] [--folds K] -o MODEL [TRAIN.csv|-]\n"
-            "\n"
-            "Fit the policy's logistic risk model ([model] kind = logistic, features = ...)\n"
-            "on labelled history: L2-regularised logistic regression by Newton/IRLS (GSL) on\n"
-            "smoothed target encodings (out-of-fold on the training rows, so the fit does not\n"
-            "leak) and numeric transforms. Writes a versioned text model file that\n"
-            "`crest run` loads through the policy's [model] file.\n"
-            "\n"
-            "  --label COLUMN    the 0/1 label: a canonical field or a header name (default\n"
-            "                    illicit; KCS data: Fraud). Rows without a 0/1 label are counted\n"
-            "                    and left out.\n"
-            "  --l2, --smoothing, --folds   override the policy's [model] l2, smoothing, folds\n"
-            "  -o MODEL          the model file to write\n");
+    fprintf(f, "Usage: crest fit --policy FILE [--label COLUMN] [--registry FILE] [--l2 X]\n"
+               "                 [--smoothing M] [--folds K] -o MODEL [TRAIN.csv|-]\n"
+               "\n"
+               "Fit the policy's logistic risk model ([model] kind = logistic, features = ...)\n"
+               "on labelled history: L2-regularised logistic regression by Newton/IRLS (GSL) on\n"
+               "smoothed target encodings (out-of-fold on the training rows, so the fit does not\n"
+               "leak) and numeric transforms. Writes a versioned text model file that\n"
+               "`crest run` loads through the policy's [model] file.\n"
+               "\n"
+               "  --label COLUMN    the 0/1 label: a canonical field or a header name (default\n"
+               "                    illicit; KCS data: Fraud). Rows without a 0/1 label are counted\n"
+               "                    and left out.\n"
+               "  --l2, --smoothing, --folds   override the policy's [model] l2, smoothing, folds\n"
+               "  -o MODEL          the model file to write\n");
 }
 
 static void usage_calibrate(FILE *f)
 {
-    fprintf(f,
-            "Usage: crest calibrate --policy FILE [--registry FILE] -o CALIBRATED.conf HISTORY.csv\n"
-            "\n"
-            "Solve each tier's scale (GSL root finding) so that its expected inspection rate\n"
-            "on HISTORY equals its target: the AEO rate at its ratio of the regular rate, the\n"
-            "dishonest floor, while risk still decides who. Criteria that force a lane count\n"
-            "toward the rate; when they alone exceed a target, that tier is reported\n"
-            "INFEASIBLE with the excess. Writes the policy with `scale = ...` in each tier and a\n"
-            "[calibration] section (history fingerprint, rows, expected rates): a frozen\n"
-            "policy whose decisions do not depend on order or partitioning.\n");
+    fprintf(f, "Usage: crest calibrate --policy FILE [--registry FILE] -o CALIBRATED.conf HISTORY.csv\n"
+               "\n"
+               "Solve each tier's scale (GSL root finding) so that its expected inspection rate\n"
+               "on HISTORY equals its target: the AEO rate at its ratio of the regular rate, the\n"
+               "dishonest floor, while risk still decides who. Criteria that force a lane count\n"
+               "toward the rate; when they alone exceed a target, that tier is reported\n"
+               "INFEASIBLE with the excess. Writes the policy with `scale = ...` in each tier and a\n"
+               "[calibration] section (history fingerprint, rows, expected rates): a frozen\n"
+               "policy whose decisions do not depend on order or partitioning.\n");
 }
 
 static void usage_check(FILE *f)
 {
-    fprintf(f,
-            "Usage: crest check [--policy FILE] [--registry FILE] [SAMPLE.csv]\n"
-            "\n"
-            "Validate a policy (and a registry against it) and print the effective settings:\n"
-            "the canonical policy text whose hash is written with every decision, and each\n"
-            "tier's target rate. Errors name the file, line and column. Exit 0 when valid, 2 not.\n"
-            "With a SAMPLE of declarations, also says per tier what the criteria force and\n"
-            "whether the target is feasible (INFEASIBLE: forced selections alone exceed it).\n");
+    fprintf(f, "Usage: crest check [--policy FILE] [--registry FILE] [SAMPLE.csv]\n"
+               "\n"
+               "Validate a policy (and a registry against it) and print the effective settings:\n"
+               "the canonical policy text whose hash is written with every decision, and each\n"
+               "tier's target rate. Errors name the file, line and column. Exit 0 when valid, 2 not.\n"
+               "With a SAMPLE of declarations, also says per tier what the criteria force and\n"
+               "whether the target is feasible (INFEASIBLE: forced selections alone exceed it).\n");
 }
 
 /* ------------------------------------------------------------------ sinks */
@@ -186,7 +182,7 @@ typedef struct out_file {
     const char *path; /* NULL: stdout or a non-regular file written directly */
     char tmp[4096];
     fd_sink sink;
-    int direct;       /* an opened non-regular file: close it at the end */
+    int direct; /* an opened non-regular file: close it at the end */
 } out_file;
 
 static int out_open(out_file *o, const char *path)
@@ -415,7 +411,8 @@ int load_policy(const char *path, crest_policy **out)
                                                 "<built-in order251>", out, &d);
     if (st != CREST_OK) {
         print_diag(&d);
-        fprintf(stderr, "%s: fix the policy and try again (`crest check --policy FILE` validates it)\n", prog);
+        fprintf(stderr, "%s: fix the policy and try again (`crest check --policy FILE` validates it)\n",
+                prog);
         return -1;
     }
     return 0;
@@ -485,7 +482,8 @@ static int cmd_run(int argc, char **argv)
             if (!v)
                 return EXIT_USAGE;
             static const char *const modes[] = {"all", "unmapped", "none", NULL};
-            static const int mode_of[] = {CREST_PASSTHROUGH_ALL, CREST_PASSTHROUGH_UNMAPPED, CREST_PASSTHROUGH_NONE};
+            static const int mode_of[] = {CREST_PASSTHROUGH_ALL, CREST_PASSTHROUGH_UNMAPPED,
+                                          CREST_PASSTHROUGH_NONE};
             const int k = arg_choice(a, v, modes);
             if (k < 0)
                 return EXIT_USAGE;
@@ -587,8 +585,8 @@ static int cmd_run(int argc, char **argv)
         if (st == CREST_ERR_IO && out.sink.epipe) {
             rc = EXIT_IO; /* downstream closed: stop quietly */
         } else if (st == CREST_ERR_IO) {
-            fprintf(stderr, "%s: %s%s%s\n", prog, crest_engine_diag(engine)->message,
-                    broken ? ": " : "", broken ? strerror(broken->saved_errno) : "");
+            fprintf(stderr, "%s: %s%s%s\n", prog, crest_engine_diag(engine)->message, broken ? ": " : "",
+                    broken ? strerror(broken->saved_errno) : "");
             rc = EXIT_IO;
         } else {
             print_diag(crest_engine_diag(engine));
@@ -635,7 +633,8 @@ static int cmd_run(int argc, char **argv)
             char *csv = crest_summary_windows_csv(policy, w, nw);
             FILE *f = csv ? fopen(windows_path, "w") : NULL;
             if (!f || fputs(csv, f) < 0 || fclose(f) != 0) {
-                fprintf(stderr, "%s: cannot write the windows to %s: %s\n", prog, windows_path, strerror(errno));
+                fprintf(stderr, "%s: cannot write the windows to %s: %s\n", prog, windows_path,
+                        strerror(errno));
                 if (rc == EXIT_OK)
                     rc = EXIT_IO;
             }
@@ -645,7 +644,8 @@ static int cmd_run(int argc, char **argv)
             char *json = crest_summary_json(policy, stats, &info);
             FILE *f = json ? fopen(summary_path, "w") : NULL;
             if (!f || fputs(json, f) < 0 || fclose(f) != 0) {
-                fprintf(stderr, "%s: cannot write the summary to %s: %s\n", prog, summary_path, strerror(errno));
+                fprintf(stderr, "%s: cannot write the summary to %s: %s\n", prog, summary_path,
+                        strerror(errno));
                 if (rc == EXIT_OK)
                     rc = EXIT_IO;
             }
@@ -665,7 +665,6 @@ done_inputs:
     crest_policy_free(policy);
     return rc;
 }
-
 
 /* -------------------------------------------------------------------- fit */
 
@@ -691,8 +690,8 @@ static int fit_header(void *ctx, const crest_str *header, size_t n_cols)
             f->label_col = (long)i;
     if (f->label_col >= 0)
         f->label_field = -1; /* an exact header name wins */
-    if (crest_lmodel_trainer_create(crest_policy_model_features(f->policy), header, n_cols, &f->opts, &f->trainer,
-                                    &f->diag) != CREST_OK) {
+    if (crest_lmodel_trainer_create(crest_policy_model_features(f->policy), header, n_cols, &f->opts,
+                                    &f->trainer, &f->diag) != CREST_OK) {
         f->failed = 1;
         return 1;
     }
@@ -787,7 +786,9 @@ static int cmd_fit(int argc, char **argv)
         }
     }
     if (!policy_path || !out_path) {
-        fprintf(stderr, "%s: crest fit needs --policy FILE (with a [model] section) and -o MODEL (see `crest help fit`)\n",
+        fprintf(stderr,
+                "%s: crest fit needs --policy FILE (with a [model] section) and -o MODEL (see `crest help "
+                "fit`)\n",
                 prog);
         return EXIT_USAGE;
     }
@@ -798,8 +799,8 @@ static int cmd_fit(int argc, char **argv)
         return EXIT_CONFIG;
     }
     if (!crest_policy_model_is_logistic(policy) || !crest_policy_model_features(policy)) {
-        fprintf(stderr, "%s: %s: crest fit needs [model] kind = logistic and features = ... in the policy\n", prog,
-                policy_path);
+        fprintf(stderr, "%s: %s: crest fit needs [model] kind = logistic and features = ... in the policy\n",
+                prog, policy_path);
         crest_policy_free(policy);
         return EXIT_CONFIG;
     }
@@ -853,11 +854,12 @@ static int cmd_fit(int argc, char **argv)
     if (rc != EXIT_OK)
         goto done;
     const crest_run_stats *stats = crest_engine_stats(engine);
-    fprintf(stderr, "crest fit: %s: rows in %llu = used %llu + without a label %llu + rejects %llu\n", in_name,
-            (unsigned long long)stats->rows_in, (unsigned long long)f.used, (unsigned long long)f.unlabelled,
-            (unsigned long long)stats->rejects);
+    fprintf(stderr, "crest fit: %s: rows in %llu = used %llu + without a label %llu + rejects %llu\n",
+            in_name, (unsigned long long)stats->rows_in, (unsigned long long)f.used,
+            (unsigned long long)f.unlabelled, (unsigned long long)stats->rejects);
     if (f.used == 0 || f.positives == 0 || f.positives == f.used) {
-        fprintf(stderr, "%s: no usable labels in column '%s' (need both 0 and 1); see --label\n", prog, label);
+        fprintf(stderr, "%s: no usable labels in column '%s' (need both 0 and 1); see --label\n", prog,
+                label);
         rc = EXIT_INPUT;
         goto done;
     }
@@ -877,8 +879,8 @@ static int cmd_fit(int argc, char **argv)
                 "crest fit: %zu rows (%zu positive), %zu features, %zu Newton iterations, deviance %.2f, %s; "
                 "l2 %g, smoothing %g, %u folds; %.2f s\nwrote %s\n",
                 rep.n_rows, rep.n_positive, rep.n_features, rep.n_iter, rep.deviance,
-                rep.converged ? "converged" : "NOT converged", f.opts.l2_lambda, f.opts.smoothing, f.opts.folds,
-                now_s() - t0, out_path);
+                rep.converged ? "converged" : "NOT converged", f.opts.l2_lambda, f.opts.smoothing,
+                f.opts.folds, now_s() - t0, out_path);
     }
     crest_lmodel_free(model);
 done:
@@ -890,7 +892,6 @@ done:
     crest_policy_free(policy);
     return rc;
 }
-
 
 /* -------------------------------------------------------------- calibrate */
 
@@ -973,8 +974,9 @@ static int collect_history(const crest_policy *policy, const crest_registry *reg
         const crest_run_stats *st = crest_engine_stats(engine);
         *rows_used = st->decisions;
         if (rc == EXIT_OK)
-            fprintf(stderr, "%s: rows in %llu = used %llu + rejects %llu\n", name, (unsigned long long)st->rows_in,
-                    (unsigned long long)st->decisions, (unsigned long long)st->rejects);
+            fprintf(stderr, "%s: rows in %llu = used %llu + rejects %llu\n", name,
+                    (unsigned long long)st->rows_in, (unsigned long long)st->decisions,
+                    (unsigned long long)st->rejects);
     }
     crest_engine_free(engine);
     if (fd != STDIN_FILENO)
@@ -984,11 +986,12 @@ static int collect_history(const crest_policy *policy, const crest_registry *reg
 
 static void print_calibration(FILE *f, const crest_policy *policy, const crest_calibration_tier *ct)
 {
-    fprintf(f, "%-20s %9s %9s %9s %9s %12s  %s\n", "tier", "rows", "target", "forced", "expected", "scale", "status");
+    fprintf(f, "%-20s %9s %9s %9s %9s %12s  %s\n", "tier", "rows", "target", "forced", "expected", "scale",
+            "status");
     for (size_t t = 0; t < crest_policy_tier_count(policy); t++) {
         fprintf(f, "%-20s %9llu %8.3f%% %8.3f%% %8.3f%% %12.6g  %s", crest_policy_tier_name(policy, t),
-                (unsigned long long)ct[t].rows, 100 * ct[t].target, 100 * ct[t].forced_rate, 100 * ct[t].expected,
-                ct[t].scale, crest_calibration_status_name(ct[t].status));
+                (unsigned long long)ct[t].rows, 100 * ct[t].target, 100 * ct[t].forced_rate,
+                100 * ct[t].expected, ct[t].scale, crest_calibration_status_name(ct[t].status));
         if (ct[t].status == CREST_CALIBRATION_INFEASIBLE)
             fprintf(f, ": forced and random selections alone give %.3f%%, %.3f points over the target",
                     100 * ct[t].base_rate, 100 * (ct[t].base_rate - ct[t].target));
@@ -1003,10 +1006,10 @@ static int cmd_calibrate(int argc, char **argv)
     const char *policy_path = NULL, *registry_path = NULL, *out_path = NULL, *input_path = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        const char **dst = !strcmp(a, "--policy")                     ? &policy_path
-                           : !strcmp(a, "--registry")                 ? &registry_path
+        const char **dst = !strcmp(a, "--policy")                         ? &policy_path
+                           : !strcmp(a, "--registry")                     ? &registry_path
                            : (!strcmp(a, "-o") || !strcmp(a, "--output")) ? &out_path
-                                                                      : NULL;
+                                                                          : NULL;
         if (dst) {
             if (!(*dst = arg_value(argc, argv, &i, a)))
                 return EXIT_USAGE;
@@ -1024,8 +1027,9 @@ static int cmd_calibrate(int argc, char **argv)
         }
     }
     if (!policy_path || !out_path || !input_path || !strcmp(input_path, "-")) {
-        fprintf(stderr, "%s: crest calibrate needs --policy FILE, -o OUT.conf and a history file (see `crest help "
-                        "calibrate`)\n",
+        fprintf(stderr,
+                "%s: crest calibrate needs --policy FILE, -o OUT.conf and a history file (see `crest help "
+                "calibrate`)\n",
                 prog);
         return EXIT_USAGE;
     }
@@ -1102,15 +1106,16 @@ static int cmd_check(int argc, char **argv)
     printf("# %-20s %10s  %s\n", "tier", "target", "kind");
     for (size_t t = 0; t < crest_policy_tier_count(policy); t++) {
         const double ratio = crest_policy_tier_ratio(policy, t);
-        printf("# %-20s %9.4f%%  ", crest_policy_tier_name(policy, t), 100 * crest_policy_tier_rate(policy, t));
+        printf("# %-20s %9.4f%%  ", crest_policy_tier_name(policy, t),
+               100 * crest_policy_tier_rate(policy, t));
         if (ratio == ratio)
             printf("%.4g x %s\n", ratio, crest_policy_tier_name(policy, crest_policy_base_tier(policy)));
         else
             printf("absolute%s\n", crest_policy_tier_is_floor(policy, t) ? " floor" : "");
     }
     if (registry)
-        printf("# registry %s: %zu enterprises, %zu periods\n", registry_path, crest_registry_enterprises(registry),
-               crest_registry_periods(registry));
+        printf("# registry %s: %zu enterprises, %zu periods\n", registry_path,
+               crest_registry_enterprises(registry), crest_registry_periods(registry));
     int rc = EXIT_OK;
     if (sample_path) {
         /* Feasibility on a sample: what criteria force, and the scale each target needs. */

@@ -35,8 +35,8 @@
 typedef struct block {
     blockpipe_block pub;
     size_t cap;
-    int done;    /* under mu */
-    int rc;      /* process's return */
+    int done; /* under mu */
+    int rc;   /* process's return */
     struct block *next_free;
 } block;
 
@@ -57,10 +57,10 @@ struct blockpipe {
     int quit;
 
     /* Feeding thread only. */
-    size_t pool;        /* blocks that may exist */
-    size_t n_blocks;    /* blocks allocated */
+    size_t pool;     /* blocks that may exist */
+    size_t n_blocks; /* blocks allocated */
     block *free_list;
-    block **inflight;   /* dispatched, not yet emitted, in order */
+    block **inflight; /* dispatched, not yet emitted, in order */
     size_t if_head, if_count;
     block *cur;
     unsigned long next_line; /* line of cur's first byte */

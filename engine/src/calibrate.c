@@ -96,8 +96,9 @@ crest_status crest_calibrator_solve(crest_calibrator *c, crest_calibration_tier 
          * as the history stays at or above the floor (3.1 sd: 99.9%). */
         const policy_tier *pt = &p->tiers[t];
         if (pt->floor)
-            ct->target = fmin(1.0, pt->effective_rate +
-                                       3.1 * sqrt(pt->effective_rate * (1 - pt->effective_rate) / (double)c->n[t]));
+            ct->target =
+                fmin(1.0, pt->effective_rate +
+                              3.1 * sqrt(pt->effective_rate * (1 - pt->effective_rate) / (double)c->n[t]));
         tier_fn tf = {c->rows[t], c->n[t], ct->target, pt->floor ? pt->effective_rate : 0.0};
         double fsum = 0.0, qsum = 0.0;
         for (size_t i = 0; i < tf.n; i++) {
@@ -108,7 +109,7 @@ crest_status crest_calibrator_solve(crest_calibrator *c, crest_calibration_tier 
         ct->base_rate = excess(0.0, &tf) + ct->target;
         if (qsum == 0.0) {
             ct->status = ct->base_rate > ct->target * (1 + 1e-9) && !pt->floor ? CREST_CALIBRATION_INFEASIBLE
-                                                                                : CREST_CALIBRATION_FIXED;
+                                                                               : CREST_CALIBRATION_FIXED;
             ct->expected = ct->base_rate;
             continue;
         }
@@ -146,8 +147,8 @@ crest_status crest_calibrator_solve(crest_calibrator *c, crest_calibration_tier 
         const double root = gsl_root_fsolver_root(s);
         gsl_root_fsolver_free(s);
         if (status != GSL_SUCCESS || !isfinite(root))
-            return crest_diag_set(diag, CREST_ERR_NUMERIC, "", 0, 0,
-                                  "root finding failed for tier %s: %s", p->tiers[t].name, gsl_strerror(status));
+            return crest_diag_set(diag, CREST_ERR_NUMERIC, "", 0, 0, "root finding failed for tier %s: %s",
+                                  p->tiers[t].name, gsl_strerror(status));
         ct->scale = root;
         ct->expected = excess(root, &tf) + ct->target;
         ct->status = CREST_CALIBRATION_OK;
@@ -167,11 +168,16 @@ void crest_calibrator_free(crest_calibrator *c)
 const char *crest_calibration_status_name(crest_calibration_status st)
 {
     switch (st) {
-    case CREST_CALIBRATION_OK: return "ok";
-    case CREST_CALIBRATION_INFEASIBLE: return "INFEASIBLE";
-    case CREST_CALIBRATION_UNREACHABLE: return "UNREACHABLE";
-    case CREST_CALIBRATION_NO_ROWS: return "no rows";
-    case CREST_CALIBRATION_FIXED: return "fixed (no risk part)";
+    case CREST_CALIBRATION_OK:
+        return "ok";
+    case CREST_CALIBRATION_INFEASIBLE:
+        return "INFEASIBLE";
+    case CREST_CALIBRATION_UNREACHABLE:
+        return "UNREACHABLE";
+    case CREST_CALIBRATION_NO_ROWS:
+        return "no rows";
+    case CREST_CALIBRATION_FIXED:
+        return "fixed (no risk part)";
     }
     return "?";
 }
@@ -271,10 +277,13 @@ crest_status crest_policy_write_calibrated(const crest_policy *p, const crest_ca
                 for (size_t t = 0; close && t < p->n_tiers; t++) {
                     if (strlen(p->tiers[t].name) == (size_t)(nend - nm) &&
                         memcmp(p->tiers[t].name, nm, (size_t)(nend - nm)) == 0 &&
-                        tiers[t].status != CREST_CALIBRATION_NO_ROWS && tiers[t].status != CREST_CALIBRATION_FIXED)
-                        textbuf_printf(&tb, "scale = %.10g   # crest calibrate: expected rate %.6g, target %.6g%s\n",
-                                       tiers[t].scale, tiers[t].expected, tiers[t].target,
-                                       tiers[t].status == CREST_CALIBRATION_OK ? "" : " (not reachable, see [calibration])");
+                        tiers[t].status != CREST_CALIBRATION_NO_ROWS &&
+                        tiers[t].status != CREST_CALIBRATION_FIXED)
+                        textbuf_printf(
+                            &tb, "scale = %.10g   # crest calibrate: expected rate %.6g, target %.6g%s\n",
+                            tiers[t].scale, tiers[t].expected, tiers[t].target,
+                            tiers[t].status == CREST_CALIBRATION_OK ? ""
+                                                                    : " (not reachable, see [calibration])");
                 }
                 s = next;
                 continue;
@@ -300,7 +309,8 @@ crest_status crest_policy_write_calibrated(const crest_policy *p, const crest_ca
             size_t kn = (size_t)(eq - l);
             while (kn && (k[kn - 1] == ' ' || k[kn - 1] == '\t'))
                 kn--;
-            const int is_path = (section == 2 && ((kn == 8 && !memcmp(k, "criteria", 8)) || (kn == 6 && !memcmp(k, "tables", 6)))) ||
+            const int is_path = (section == 2 && ((kn == 8 && !memcmp(k, "criteria", 8)) ||
+                                                  (kn == 6 && !memcmp(k, "tables", 6)))) ||
                                 (section == 3 && kn == 4 && !memcmp(k, "file", 4));
             if (is_path) {
                 const char *v = eq + 1;
@@ -329,10 +339,12 @@ crest_status crest_policy_write_calibrated(const crest_policy *p, const crest_ca
             textbuf_puts(&tb, "\n");
         s = next;
     }
-    textbuf_printf(&tb, "\n[calibration]\n# Written by crest calibrate: the tier scales above make each tier's expected\n"
-                        "# inspection rate on this history equal its target.\nhistory = %s\nhistory_hash = %016llx\n"
-                        "rows = %llu\nexpected = ",
-                   history_name, (unsigned long long)history_hash, (unsigned long long)rows);
+    textbuf_printf(
+        &tb,
+        "\n[calibration]\n# Written by crest calibrate: the tier scales above make each tier's expected\n"
+        "# inspection rate on this history equal its target.\nhistory = %s\nhistory_hash = %016llx\n"
+        "rows = %llu\nexpected = ",
+        history_name, (unsigned long long)history_hash, (unsigned long long)rows);
     for (size_t t = 0; t < p->n_tiers; t++)
         textbuf_printf(&tb, "%s%s %.6g (%s)", t ? ", " : "", p->tiers[t].name, tiers[t].expected,
                        crest_calibration_status_name(tiers[t].status));

@@ -36,7 +36,7 @@ enum { CSVREAD_SIMD_SWAR = 0, CSVREAD_SIMD_SSE2 = 1, CSVREAD_SIMD_AVX2 = 2 };
 /* The AVX2 instance, chosen at run time: x86 with GCC >= 4.9 or
  * clang (the target attribute, intrinsics usable in its functions only,
  * __builtin_cpu_supports). */
-#if !defined(CSVREAD_NO_SIMD) && (defined(__x86_64__) || defined(__i386__)) &&                            \
+#if !defined(CSVREAD_NO_SIMD) && (defined(__x86_64__) || defined(__i386__)) &&                               \
     (defined(__clang__) || (defined(__GNUC__) && (__GNUC__ > 4 || (__GNUC__ == 4 && __GNUC_MINOR__ >= 9))))
 #define CSVREAD_X86_DISPATCH 1
 #include <immintrin.h>
@@ -84,7 +84,7 @@ struct csvread {
     int prev_cr;
     int in_record;
 
-    int skipping; /* after a fault: discard up to the end of the record */
+    int skipping;           /* after a fault: discard up to the end of the record */
     int skip_tracks_quotes; /* a too-long record: the record ends at a line end outside quotes */
     int skip_in_quotes;
     csvread_error skip_error;
@@ -94,9 +94,9 @@ struct csvread {
     size_t bom_n;
     int bom_done;
 
-    int stop;   /* the callback's stop value */
-    int fast;   /* take the single-line fast path (identical results) */
-    int simd;   /* the fast path's scan level (CSVREAD_SIMD_*) */
+    int stop;         /* the callback's stop value */
+    int fast;         /* take the single-line fast path (identical results) */
+    int simd;         /* the fast path's scan level (CSVREAD_SIMD_*) */
     crest_str *split; /* fast path: the line's fields */
     size_t n_split, split_cap;
     unsigned char *unesc; /* fast path: unescaped quoted fields */
@@ -495,15 +495,16 @@ static inline void scan_block_sse2(const unsigned char *p, unsigned char delim, 
 
 #if CSVREAD_X86_DISPATCH
 /* AVX2: 32 bytes a step. Only called from fast_line_avx2. */
-__attribute__((target("avx2"))) static inline void scan_block_avx2(const unsigned char *p, unsigned char delim,
-                                                                   block_masks *m)
+__attribute__((target("avx2"))) static inline void scan_block_avx2(const unsigned char *p,
+                                                                   unsigned char delim, block_masks *m)
 {
     const __m256i vd = _mm256_set1_epi8((char)delim), vq = _mm256_set1_epi8('"');
     const __m256i vcr = _mm256_set1_epi8('\r'), vlf = _mm256_set1_epi8('\n'), vz = _mm256_setzero_si256();
     const __m256i lo = _mm256_loadu_si256((const __m256i *)(const void *)p);
     const __m256i hi = _mm256_loadu_si256((const __m256i *)(const void *)(p + 32));
 #define CSVREAD_MASK2(expr_lo, expr_hi)                                                                      \
-    ((uint64_t)(uint32_t)_mm256_movemask_epi8(expr_lo) | (uint64_t)(uint32_t)_mm256_movemask_epi8(expr_hi) << 32)
+    ((uint64_t)(uint32_t)_mm256_movemask_epi8(expr_lo) | (uint64_t)(uint32_t)_mm256_movemask_epi8(expr_hi)   \
+                                                             << 32)
     m->delim = CSVREAD_MASK2(_mm256_cmpeq_epi8(lo, vd), _mm256_cmpeq_epi8(hi, vd));
     m->quote = CSVREAD_MASK2(_mm256_cmpeq_epi8(lo, vq), _mm256_cmpeq_epi8(hi, vq));
     m->eol = CSVREAD_MASK2(_mm256_or_si256(_mm256_cmpeq_epi8(lo, vcr), _mm256_cmpeq_epi8(lo, vlf)),
@@ -681,8 +682,9 @@ static inline int sp_end(splitter *sp, size_t len)
  * past what was scanned).
  * Hot path: one pass over the line's bytes, no allocation after warm-up.
  */
-static inline __attribute__((always_inline)) int fast_line_body(csvread *r, const unsigned char *s, size_t avail,
-                                                                 size_t *piece, int *has_term, const int level)
+static inline __attribute__((always_inline)) int fast_line_body(csvread *r, const unsigned char *s,
+                                                                size_t avail, size_t *piece, int *has_term,
+                                                                const int level)
 {
     const size_t max_split = r->max_fields < FAST_PIECE_MAX ? r->max_fields : FAST_PIECE_MAX;
     if (grow((void **)&r->unesc, &r->unesc_cap, FAST_PIECE_MAX, 1) != 0 ||
@@ -822,8 +824,8 @@ static int fast_line(csvread *r, const unsigned char *s, size_t avail, size_t *p
  * than FAST_PIECE_MAX), which fast_split may still take. Out of line, so
  * that feed_bytes' loop around the fast path stays small.
  */
-static __attribute__((noinline)) void process_piece(csvread *r, const unsigned char *s, size_t n, int has_term,
-                                                    int may_split)
+static __attribute__((noinline)) void process_piece(csvread *r, const unsigned char *s, size_t n,
+                                                    int has_term, int may_split)
 {
     const unsigned char term = has_term ? s[n - 1] : 0;
     if (!r->in_record && !r->skipping)

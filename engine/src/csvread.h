@@ -21,8 +21,8 @@
 
 typedef enum csvread_error {
     CSVREAD_OK = 0,
-    CSVREAD_ERR_QUOTE,          /* a quote inside an unquoted field, or text after a closing quote */
-    CSVREAD_ERR_UNTERMINATED,   /* end of input inside a quoted field */
+    CSVREAD_ERR_QUOTE,           /* a quote inside an unquoted field, or text after a closing quote */
+    CSVREAD_ERR_UNTERMINATED,    /* end of input inside a quoted field */
     CSVREAD_ERR_RECORD_TOO_LONG, /* record longer than max_record_bytes */
     CSVREAD_ERR_FIELD_TOO_LONG   /* ... because one field passed max_field_bytes (record dropped) */
 } csvread_error;
@@ -31,15 +31,15 @@ typedef struct csvread_row {
     const crest_str *fields; /* borrowed, valid during the callback (they may point into
                               * the buffer given to csvread_feed) */
     size_t n_fields;
-    unsigned long line;      /* first physical line of the record, 1-based */
-    crest_str raw;           /* the record's bytes (at most max_record_bytes), borrowed like
-                              * fields: a one-line record may be a view into the fed buffer */
-    int raw_truncated;       /* raw was cut at max_record_bytes */
-    csvread_error error;     /* CSVREAD_OK or the fault; fields are empty on a fault */
+    unsigned long line;         /* first physical line of the record, 1-based */
+    crest_str raw;              /* the record's bytes (at most max_record_bytes), borrowed like
+                                 * fields: a one-line record may be a view into the fed buffer */
+    int raw_truncated;          /* raw was cut at max_record_bytes */
+    csvread_error error;        /* CSVREAD_OK or the fault; fields are empty on a fault */
     unsigned long error_column; /* byte column of the fault in its line, 1-based */
     unsigned long error_line;   /* physical line of the fault */
-    size_t long_field;       /* index of the first field over max_field_bytes, or SIZE_MAX */
-    int too_many_fields;     /* more than max_fields fields (extra ones dropped) */
+    size_t long_field;          /* index of the first field over max_field_bytes, or SIZE_MAX */
+    int too_many_fields;        /* more than max_fields fields (extra ones dropped) */
     /* Byte checks of raw, when a producer already made them (the reader's fast
      * path does; rowpipe does for the other rows, on the parsing thread):
      * checked = 1, and the offsets of the first invalid UTF-8 byte
@@ -79,10 +79,9 @@ void csvread_free(csvread *r);
  * Fast path: a whole line (up to 4096 bytes with its line end, within one
  * csvread_feed buffer) that starts outside any record and is valid strict RFC
  * 4180 on its own is split by the reader itself in one pass (AVX2 or SSE2 on
- * x86-64, chosen at run time; portable SWAR elsewhere) instead of libcsv, without copying: its row points into the fed buffer and
- * carries checked and plain. The records are identical
- * (tests/engine/test_csvread.c compares both on random input). 0 turns the
- * fast path off: every byte goes through libcsv.
+ * x86-64, chosen at run time; portable SWAR elsewhere) instead of libcsv, without copying: its row points
+ * into the fed buffer and carries checked and plain. The records are identical (tests/engine/test_csvread.c
+ * compares both on random input). 0 turns the fast path off: every byte goes through libcsv.
  */
 void csvread_set_fast(csvread *r, int on);
 /* For tests: the fast path's scan level, 0 SWAR, 1 SSE2, 2 AVX2, lowered to

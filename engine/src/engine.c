@@ -39,12 +39,12 @@ static crest_status check_sinks(struct crest_engine *e);
 
 /* What the engine needs of each criterion on the hot path. */
 typedef struct engine_rule {
-    int lane;              /* crest_rules_lane, 0 for weight rules */
+    int lane; /* crest_rules_lane, 0 for weight rules */
     double probability;
     int credit_sensitive;
-    uint64_t key;          /* keyed-hash key half for this rule's forcing draw */
-    char code[48];         /* the id as a reason code (reason_add's replacements made) */
-    size_t code_len;       /* 0: the id is too long for code, reason_add takes it */
+    uint64_t key;    /* keyed-hash key half for this rule's forcing draw */
+    char code[48];   /* the id as a reason code (reason_add's replacements made) */
+    size_t code_len; /* 0: the id is too long for code, reason_add takes it */
 } engine_rule;
 
 #define TIER_CACHE 8
@@ -65,9 +65,9 @@ typedef struct tier_cache_entry {
  */
 typedef struct worker {
     struct crest_engine *engine;
-    csvread *reader;        /* block workers: this worker's own reader */
+    csvread *reader; /* block workers: this worker's own reader */
     outbuf *out;
-    outbuf *rej;            /* NULL when rejects are only counted */
+    outbuf *rej; /* NULL when rejects are only counted */
     crest_run_stats *stats;
     crest_risk_scratch *scratch;
     crest_risk_result rr;
@@ -108,10 +108,10 @@ typedef struct cap_record {
     size_t reasons_ofs, reasons_len;       /* in cap_reasons */
     size_t office;                         /* index into the day's office table */
     size_t tier;
-    size_t order;                          /* position in the day */
+    size_t order; /* position in the day */
     double score;
-    int red;                               /* a RED selection */
-    int deferrable;                        /* drawn, credit-sensitive, not forced, not a floor tier */
+    int red;        /* a RED selection */
+    int deferrable; /* drawn, credit-sensitive, not forced, not a floor tier */
     int inspect;
 } cap_record;
 
@@ -121,11 +121,11 @@ struct crest_engine {
     crest_run_options opt;
     crest_passthrough passthrough;
     csvread *reader;
-    rowpipe *pipe; /* threads >= 2, rows in order: records go to the deciding thread through it */
-    blockpipe *bp; /* threads >= 2, order-free: blocks read and decided in parallel */
-    char *staging;  /* crest_engine_input_buffer when not straight into a block */
+    rowpipe *pipe;    /* threads >= 2, rows in order: records go to the deciding thread through it */
+    blockpipe *bp;    /* threads >= 2, order-free: blocks read and decided in parallel */
+    char *staging;    /* crest_engine_input_buffer when not straight into a block */
     int input_direct; /* the last input buffer was the blockpipe's own */
-    int bp_wanted;  /* use bp once the header is read */
+    int bp_wanted;    /* use bp once the header is read */
     outbuf out;
     outbuf rej;
     int has_rejects;
@@ -135,13 +135,13 @@ struct crest_engine {
     char **col_names;
     int col_of_field[CREST_FIELD_COUNT];
     struct mapped_field {
-        int field;  /* crest_field */
-        size_t col; /* its column */
+        int field;               /* crest_field */
+        size_t col;              /* its column */
     } mapped[CREST_FIELD_COUNT]; /* the fields with a column, n_mapped of them */
     size_t n_mapped;
     size_t *pass_cols;
     size_t n_pass;
-    int pass_is_tail; /* pass_cols are the columns after decl_id, which is column 0 */
+    int pass_is_tail;    /* pass_cols are the columns after decl_id, which is column 0 */
     int registry_usable; /* registry given and at least one party column present */
 
     /* The risk layer (NULL when the policy configures none). */
@@ -167,7 +167,7 @@ struct crest_engine {
     unsigned long capacity;
     int32_t cap_day;
     int cap_day_set;
-    outbuf day_out;     /* renders into daymem through day_sink */
+    outbuf day_out; /* renders into daymem through day_sink */
     textbuf daymem;
     cap_record *cap_recs;
     size_t n_cap_recs, cap_recs_cap;
@@ -182,7 +182,7 @@ struct crest_engine {
     worker main; /* sequential deciding (and the header) */
     worker *deciders[MAX_DECIDERS];
     unsigned n_deciders; /* > 0: block workers (blockpipe) */
-    uint64_t bytes_fed; /* feeding thread's count */
+    uint64_t bytes_fed;  /* feeding thread's count */
     int formula_guard;
     int pipe_done;
 
@@ -229,7 +229,8 @@ static void reason_add(reason_buf *rb, const char *code, const char *detail)
         return;
     const size_t start = rb->len;
     /* Appends without printf (hot path); cut at the buffer's end. */
-    const char *parts[5] = {rb->len ? ";" : "", code, detail ? "[" : "", detail ? detail : "", detail ? "]" : ""};
+    const char *parts[5] = {rb->len ? ";" : "", code, detail ? "[" : "", detail ? detail : "",
+                            detail ? "]" : ""};
     for (int k = 0; k < 5; k++) {
         size_t pl = strlen(parts[k]);
         if (rb->len + pl >= sizeof rb->text)
@@ -312,13 +313,23 @@ static void normalise(const char *s, size_t n, char *out, size_t cap)
     out[k] = '\0';
 }
 
-static const char *const own_columns[] = {"decl_id", "tier", "tier_source", "risk_score", "p", "u", "decision", "lane",
-                                          "reasons", "priority", "guarantee_exempt_eligible",
-                                          "mra_recognised", "policy_hash"};
+static const char *const own_columns[] = {"decl_id",
+                                          "tier",
+                                          "tier_source",
+                                          "risk_score",
+                                          "p",
+                                          "u",
+                                          "decision",
+                                          "lane",
+                                          "reasons",
+                                          "priority",
+                                          "guarantee_exempt_eligible",
+                                          "mra_recognised",
+                                          "policy_hash"};
 #define N_OWN (sizeof own_columns / sizeof *own_columns)
 
 COLD static crest_status set_fatal(crest_engine *e, crest_status st, unsigned long line, unsigned long col,
-                              const char *fmt, const char *arg)
+                                   const char *fmt, const char *arg)
 {
     e->fatal = st;
     crest_diag_set(&e->diag, st, e->opt.input_name, line, col, fmt, arg);
@@ -434,7 +445,8 @@ COLD static int handle_header(crest_engine *e, const csvread_row *row)
         for (size_t i = 0; i < e->n_cols; i++) {
             if ((int)i != c && strcmp(norm[i], norm[c]) == 0) {
                 char msg[320];
-                snprintf(msg, sizeof msg, "column %.60s (%s) appears twice in the header (columns %d and %zu); "
+                snprintf(msg, sizeof msg,
+                         "column %.60s (%s) appears twice in the header (columns %d and %zu); "
                          "rename one so that the field is unambiguous",
                          e->col_names[c], crest_field_name((crest_field)f), c + 1, i + 1);
                 for (size_t k = 0; k < e->n_cols; k++)
@@ -550,7 +562,7 @@ COLD static int handle_header(crest_engine *e, const csvread_row *row)
 /* ----------------------------------------------------------------- rejects */
 
 COLD static void reject(crest_engine *e, worker *w, const csvread_row *row, crest_reject_reason reason,
-                   unsigned long column, const char *detail)
+                        unsigned long column, const char *detail)
 {
     (void)e;
     w->stats->rejects++;
@@ -657,7 +669,6 @@ static int tier_of_label(crest_engine *e, worker *w, crest_str label)
     return t;
 }
 
-
 /* ------------------------------------------------------- control windows */
 
 COLD static void open_window(crest_engine *e, int64_t key)
@@ -668,8 +679,8 @@ COLD static void open_window(crest_engine *e, int64_t key)
     for (size_t t = 0; t < e->policy->n_tiers; t++) {
         e->sys_cum[t] = 0.0;
         uint64_t msg[2] = {(uint64_t)key, (uint64_t)t};
-        e->sys_offset[t] = crest_keyhash_to_unit(
-            crest_keyhash_siphash24(e->policy->seed, UINT64_C(0x63726573742d7379) /* "crest-sy" */, msg, sizeof msg));
+        e->sys_offset[t] = crest_keyhash_to_unit(crest_keyhash_siphash24(
+            e->policy->seed, UINT64_C(0x63726573742d7379) /* "crest-sy" */, msg, sizeof msg));
     }
 }
 
@@ -721,7 +732,8 @@ const crest_window_stats *crest_engine_windows(const crest_engine *e, size_t *n)
 
 /* ---------------------------------------------------------------- capacity */
 
-static void render_middle(outbuf *o, int fmt_csv, int inspect, const char *lane, const char *reasons, size_t rl)
+static void render_middle(outbuf *o, int fmt_csv, int inspect, const char *lane, const char *reasons,
+                          size_t rl)
 {
     if (fmt_csv) {
         outbuf_puts(o, inspect ? "INSPECT," : "RELEASE,");
@@ -730,7 +742,8 @@ static void render_middle(outbuf *o, int fmt_csv, int inspect, const char *lane,
         outbuf_csv_field(o, reasons, rl, ',');
         return;
     }
-    outbuf_printf(o, "\"decision\":\"%s\",\"lane\":\"%s\",\"reasons\":[", inspect ? "INSPECT" : "RELEASE", lane);
+    outbuf_printf(o, "\"decision\":\"%s\",\"lane\":\"%s\",\"reasons\":[", inspect ? "INSPECT" : "RELEASE",
+                  lane);
     for (size_t i = 0, start = 0, first = 1; i <= rl; i++) {
         if (i == rl || reasons[i] == ';') {
             if (i > start) {
@@ -758,8 +771,8 @@ static size_t day_pos(const crest_engine *e)
 }
 
 /* Remember one record of the day before it is rendered. */
-static int capacity_track(crest_engine *e, const crest_decl *d, double score, int red, int deferrable, size_t tier,
-                          const reason_buf *rb)
+static int capacity_track(crest_engine *e, const crest_decl *d, double score, int red, int deferrable,
+                          size_t tier, const reason_buf *rb)
 {
     if (e->n_cap_recs == e->cap_recs_cap) {
         size_t c = e->cap_recs_cap ? 2 * e->cap_recs_cap : 1024;
@@ -883,13 +896,15 @@ static int capacity_flush(crest_engine *e)
             rb.text[0] = '\0';
             reason_add(&rb, action[i] == 1 ? "CAPACITY" : "OVERFLOW", NULL);
             if (r->reasons_len) {
-                size_t n = r->reasons_len < sizeof rb.text - rb.len - 2 ? r->reasons_len : sizeof rb.text - rb.len - 2;
+                size_t n = r->reasons_len < sizeof rb.text - rb.len - 2 ? r->reasons_len
+                                                                        : sizeof rb.text - rb.len - 2;
                 rb.text[rb.len++] = ';';
                 memcpy(rb.text + rb.len, e->cap_reasons.data + r->reasons_ofs, n);
                 rb.len += n;
                 rb.text[rb.len] = '\0';
             }
-            render_middle(&e->out, fmt_csv, 1, action[i] == 1 ? "BLUE" : e->policy->lane_inspect, rb.text, rb.len);
+            render_middle(&e->out, fmt_csv, 1, action[i] == 1 ? "BLUE" : e->policy->lane_inspect, rb.text,
+                          rb.len);
             crest_tier_counts *tc = &e->stats.tiers[r->tier];
             if (action[i] == 1) {
                 tc->deferred++;
@@ -996,7 +1011,8 @@ static size_t invalid_id_offset(crest_str id)
         if (s[i] == 0xEF && i + 2 < id.len && s[i + 1] == 0xBB && s[i + 2] == 0xBF)
             return i;
         if (s[i] == 0xE2 && i + 2 < id.len &&
-            ((s[i + 1] == 0x80 && s[i + 2] >= 0x8B && s[i + 2] <= 0x8D) || (s[i + 1] == 0x81 && s[i + 2] == 0xA0)))
+            ((s[i + 1] == 0x80 && s[i + 2] >= 0x8B && s[i + 2] <= 0x8D) ||
+             (s[i + 1] == 0x81 && s[i + 2] == 0xA0)))
             return i;
     }
     return SIZE_MAX;
@@ -1005,8 +1021,8 @@ static size_t invalid_id_offset(crest_str id)
 /* Insert an id's keyed hash; 1 when already present, 0 when new, -1 on OOM. */
 static int seen_insert(crest_engine *e, crest_str id)
 {
-    uint64_t h = crest_keyhash_siphash24(e->policy->seed, UINT64_C(0x63726573742d6964) /* "crest-id" */, id.ptr,
-                                         id.len);
+    uint64_t h = crest_keyhash_siphash24(e->policy->seed, UINT64_C(0x63726573742d6964) /* "crest-id" */,
+                                         id.ptr, id.len);
     if (h == 0)
         h = 1; /* 0 marks an empty slot */
     if (2 * (e->n_seen + 1) > e->seen_cap) {
@@ -1045,7 +1061,8 @@ COLD static int decide_write_failed(crest_engine *e, const csvread_row *row)
 }
 
 /* Bytes a spreadsheet may read as the start of a formula (looks_like_formula). */
-static const unsigned char formula_lead[256] = {['='] = 1, ['+'] = 1, ['-'] = 1, ['@'] = 1, ['\t'] = 1, ['\r'] = 1};
+static const unsigned char formula_lead[256] = {
+    ['='] = 1, ['+'] = 1, ['-'] = 1, ['@'] = 1, ['\t'] = 1, ['\r'] = 1};
 
 static inline char *put(char *q, const char *s, size_t n)
 {
@@ -1063,9 +1080,8 @@ static inline char *put(char *q, const char *s, size_t n)
  * The bytes are those of the general path (tests/golden compare both).
  */
 static int render_plain_csv(crest_engine *e, worker *w, outbuf *o, const csvread_row *row, size_t tier,
-                            const char *source, size_t source_len,
-                            const char *score, size_t score_len, double prob, uint64_t u53, int inspect,
-                            const char *lane, size_t lane_len,
+                            const char *source, size_t source_len, const char *score, size_t score_len,
+                            double prob, uint64_t u53, int inspect, const char *lane, size_t lane_len,
                             const reason_buf *rb, int priority, int guarantee_exempt, int mra)
 {
     /* plain means "as re-encoded with the input's delimiter": the output's is ','.
@@ -1113,8 +1129,8 @@ static int render_plain_csv(crest_engine *e, worker *w, outbuf *o, const csvread
     q = put(q, lane, ll);
     *q++ = ',';
     q = put(q, rb->text, rb->len); /* reason codes never need quotes (reason_add) */
-    const char flags[] = {',', (char)('0' + priority), ',', (char)('0' + guarantee_exempt), ',', (char)('0' + mra),
-                          ','};
+    const char flags[] = {',', (char)('0' + priority), ',', (char)('0' + guarantee_exempt),
+                          ',', (char)('0' + mra),      ','};
     q = put(q, flags, sizeof flags);
     q = put(q, e->policy->hash_hex, 16);
     if (row->plain) {
@@ -1155,7 +1171,8 @@ static int decide_row(crest_engine *e, worker *w, const csvread_row *row)
                    "the input ends inside a quoted field opened on this record");
             return 0;
         case CSVREAD_ERR_FIELD_TOO_LONG:
-            snprintf(detail, sizeof detail, "a field is longer than %zu bytes (max_field_bytes); the record (over %zu bytes) "
+            snprintf(detail, sizeof detail,
+                     "a field is longer than %zu bytes (max_field_bytes); the record (over %zu bytes) "
                      "was skipped",
                      e->policy->max_field_bytes, e->policy->max_record_bytes);
             reject(e, w, row, CREST_REJECT_FIELD_TOO_LONG, 1, detail);
@@ -1179,7 +1196,8 @@ static int decide_row(crest_engine *e, worker *w, const csvread_row *row)
         reject(e, w, row, CREST_REJECT_FIELD_TOO_LONG, (unsigned long)row->long_field + 1, detail);
         return 0;
     }
-    size_t bad = row->checked ? row->utf8_bad : utf8_invalid_offset((const unsigned char *)row->raw.ptr, row->raw.len);
+    size_t bad =
+        row->checked ? row->utf8_bad : utf8_invalid_offset((const unsigned char *)row->raw.ptr, row->raw.len);
     if (bad != SIZE_MAX) {
         snprintf(detail, sizeof detail, "invalid UTF-8 byte 0x%02X at byte %zu of the record",
                  (unsigned char)row->raw.ptr[bad], bad + 1);
@@ -1221,9 +1239,11 @@ static int decide_row(crest_engine *e, worker *w, const csvread_row *row)
     const size_t bad_at = invalid_id_offset(id);
     if (bad_at != SIZE_MAX) {
         snprintf(detail, sizeof detail, "decl_id has %s at byte %zu (the id keys the draw)",
-                 bad_at == 0 || bad_at + 1 >= id.len ? "white space or an invisible character" : "an invisible character",
+                 bad_at == 0 || bad_at + 1 >= id.len ? "white space or an invisible character"
+                                                     : "an invisible character",
                  bad_at + 1);
-        reject(e, w, row, CREST_REJECT_INVALID_ID, (unsigned long)e->col_of_field[CREST_FIELD_DECL_ID] + 1, detail);
+        reject(e, w, row, CREST_REJECT_INVALID_ID, (unsigned long)e->col_of_field[CREST_FIELD_DECL_ID] + 1,
+               detail);
         return 0;
     }
     if (p->reject_duplicate_ids) {
@@ -1233,7 +1253,8 @@ static int decide_row(crest_engine *e, worker *w, const csvread_row *row)
         if (dup) {
             snprintf(detail, sizeof detail, "decl_id %.*s was already decided in this run",
                      (int)(id.len > 60 ? 60 : id.len), id.ptr);
-            reject(e, w, row, CREST_REJECT_DUPLICATE_ID, (unsigned long)e->col_of_field[CREST_FIELD_DECL_ID] + 1, detail);
+            reject(e, w, row, CREST_REJECT_DUPLICATE_ID,
+                   (unsigned long)e->col_of_field[CREST_FIELD_DECL_ID] + 1, detail);
             return 0;
         }
     }
@@ -1295,8 +1316,10 @@ static int decide_row(crest_engine *e, worker *w, const csvread_row *row)
         }
     }
     if (registry_needs_date) {
-        snprintf(detail, sizeof detail, "decl_date '%.*s' is not a valid date (YYYY-MM-DD, YYYY/MM/DD or YYYYMMDD) and the registry "
-                 "join needs it", (int)(date.len > 40 ? 40 : date.len), date.ptr ? date.ptr : "");
+        snprintf(detail, sizeof detail,
+                 "decl_date '%.*s' is not a valid date (YYYY-MM-DD, YYYY/MM/DD or YYYYMMDD) and the registry "
+                 "join needs it",
+                 (int)(date.len > 40 ? 40 : date.len), date.ptr ? date.ptr : "");
         reject(e, w, row, CREST_REJECT_BAD_DATE, (unsigned long)e->col_of_field[CREST_FIELD_DECL_DATE] + 1,
                detail);
         return 0;
@@ -1316,8 +1339,9 @@ static int decide_row(crest_engine *e, worker *w, const csvread_row *row)
     /* Control windows: a new day (window = day) or every window_rows declarations. */
     /* (Not with parallel deciders: windows follow the input order.) */
     if (!e->n_deciders) {
-        const int64_t wkey = p->window_rows ? (int64_t)(w->stats->decisions / p->window_rows)
-                                            : (d->date_days == CREST_DATE_NONE ? e->window_key : d->date_days);
+        const int64_t wkey = p->window_rows
+                                 ? (int64_t)(w->stats->decisions / p->window_rows)
+                                 : (d->date_days == CREST_DATE_NONE ? e->window_key : d->date_days);
         if (!e->window_open || wkey != e->window_key) {
             if (e->window_open && close_window(e) != 0)
                 return 1;
@@ -1354,7 +1378,8 @@ static int decide_row(crest_engine *e, worker *w, const csvread_row *row)
         w->stats->regex_limit_hits += rr->rules.n_limit_hits;
         if (rr->rules.n_limit_hits && p->on_limit == LIMIT_REJECT) {
             /* The policy says a regex that could not finish leaves the row undecidable. */
-            snprintf(detail, sizeof detail, "%u criterion regex(es) stopped by the PCRE2 match or depth limit",
+            snprintf(detail, sizeof detail,
+                     "%u criterion regex(es) stopped by the PCRE2 match or depth limit",
                      rr->rules.n_limit_hits);
             reject(e, w, row, CREST_REJECT_REGEX_LIMIT, 0, detail);
             return 0;
@@ -1431,9 +1456,10 @@ static int decide_row(crest_engine *e, worker *w, const csvread_row *row)
     }
 
     const char *lane = !inspect ? p->lane_release
-                       : lane_rank == e->inspect_lane_rank ? p->lane_inspect
-                                                           : crest_rules_lane_name((crest_rules_lane)lane_rank);
-    const size_t lane_len = !inspect ? e->lane_release_len
+                       : lane_rank == e->inspect_lane_rank
+                           ? p->lane_inspect
+                           : crest_rules_lane_name((crest_rules_lane)lane_rank);
+    const size_t lane_len = !inspect                            ? e->lane_release_len
                             : lane_rank == e->inspect_lane_rank ? e->lane_inspect_len
                                                                 : strlen(lane);
     const int mra = mra_recognised(e, d);
@@ -1487,8 +1513,8 @@ static int decide_row(crest_engine *e, worker *w, const csvread_row *row)
         size_t dl = 0;
         top[0] = '\0';
         for (size_t k = 0; k < rr->explain.n && dl < sizeof top; k++)
-            dl += (size_t)snprintf(top + dl, sizeof top - dl, "%s%s%+.2f", k ? " " : "", rr->explain.feature[k],
-                                   rr->explain.contribution[k]);
+            dl += (size_t)snprintf(top + dl, sizeof top - dl, "%s%s%+.2f", k ? " " : "",
+                                   rr->explain.feature[k], rr->explain.contribution[k]);
         reason_add(&rb, "MODEL", top);
     } else if (drawn && !by_random && rr && !isnan(rr->model_prob)) {
         reason_add(&rb, "MODEL", NULL);
@@ -1518,11 +1544,11 @@ static int decide_row(crest_engine *e, worker *w, const csvread_row *row)
         score_text[5] = (char)('0' + v % 10);
         score_text[6] = '\0';
     }
-    const char *source = src == SRC_FEED ? "feed"
-                         : src == SRC_DEFAULT
-                             ? "default"
-                             : (party == CREST_FIELD_DECLARANT_ID ? "registry:declarant_id"
-                                                                  : "registry:enterprise_id");
+    const char *source =
+        src == SRC_FEED ? "feed"
+        : src == SRC_DEFAULT
+            ? "default"
+            : (party == CREST_FIELD_DECLARANT_ID ? "registry:declarant_id" : "registry:enterprise_id");
     const size_t source_len = src == SRC_FEED ? 4 : src == SRC_DEFAULT ? 7 : strlen(source);
     if (!e->opt.decide)
         return 0;
@@ -1531,11 +1557,12 @@ static int decide_row(crest_engine *e, worker *w, const csvread_row *row)
      * decision part may still change); otherwise they go straight out. */
     outbuf *o = e->capacity ? &e->day_out : w->out;
     if (!e->capacity && e->opt.format == CREST_FORMAT_CSV &&
-        render_plain_csv(e, w, o, row, (size_t)tier, source, source_len, score_text, score_len, prob, u53, inspect,
-                         lane, lane_len, &rb, priority, t->guarantee_exempt, mra))
+        render_plain_csv(e, w, o, row, (size_t)tier, source, source_len, score_text, score_len, prob, u53,
+                         inspect, lane, lane_len, &rb, priority, t->guarantee_exempt, mra))
         return o->error == CREST_OK ? 0 : decide_write_failed(e, row);
-    if (e->capacity && capacity_track(e, d, rr ? rr->score : 0.0, inspect && lane_rank == CREST_RULES_LANE_RED,
-                                      inspect && drawn && !dec.forced && !t->floor, (size_t)tier, &rb) != 0)
+    if (e->capacity &&
+        capacity_track(e, d, rr ? rr->score : 0.0, inspect && lane_rank == CREST_RULES_LANE_RED,
+                       inspect && drawn && !dec.forced && !t->floor, (size_t)tier, &rb) != 0)
         return 1;
     const int fmt_csv = e->opt.format == CREST_FORMAT_CSV;
     if (fmt_csv) {
@@ -1565,8 +1592,8 @@ static int decide_row(crest_engine *e, worker *w, const csvread_row *row)
     if (e->capacity)
         capacity_mark(e, 2);
     if (fmt_csv) {
-        const char flags[] = {',', (char)('0' + priority), ',', (char)('0' + t->guarantee_exempt), ',',
-                              (char)('0' + mra), ','};
+        const char flags[] = {',', (char)('0' + priority), ',', (char)('0' + t->guarantee_exempt),
+                              ',', (char)('0' + mra),      ','};
         outbuf_write(o, flags, sizeof flags);
         outbuf_write(o, p->hash_hex, 16);
         for (size_t k = 0; k < e->n_pass; k++) {
@@ -1582,8 +1609,9 @@ static int decide_row(crest_engine *e, worker *w, const csvread_row *row)
         }
         outbuf_putc(o, '\n');
     } else {
-        outbuf_printf(o, ",\"priority\":%s,\"guarantee_exempt_eligible\":%s,\"mra_recognised\":%s,"
-                         "\"policy_hash\":\"%s\"",
+        outbuf_printf(o,
+                      ",\"priority\":%s,\"guarantee_exempt_eligible\":%s,\"mra_recognised\":%s,"
+                      "\"policy_hash\":\"%s\"",
                       priority ? "true" : "false", t->guarantee_exempt ? "true" : "false",
                       mra ? "true" : "false", p->hash_hex);
         if (e->n_pass) {
@@ -1822,7 +1850,8 @@ static void merge_stats(crest_run_stats *into, const crest_run_stats *s)
             pos--;
         if (pos >= CREST_REJECT_SAMPLES)
             continue;
-        const size_t keep = into->n_samples < CREST_REJECT_SAMPLES ? into->n_samples : CREST_REJECT_SAMPLES - 1;
+        const size_t keep =
+            into->n_samples < CREST_REJECT_SAMPLES ? into->n_samples : CREST_REJECT_SAMPLES - 1;
         memmove(&into->samples[pos + 1], &into->samples[pos], (keep - pos) * sizeof *x);
         into->samples[pos] = *x;
         if (into->n_samples < CREST_REJECT_SAMPLES)
@@ -1849,7 +1878,8 @@ crest_status crest_engine_create(const crest_policy *policy, const crest_registr
         e->opt.input_name = "<input>";
     e->passthrough = options->passthrough_override >= 0 ? (crest_passthrough)options->passthrough_override
                                                         : policy->passthrough;
-    e->formula_guard = options->formula_guard_override >= 0 ? options->formula_guard_override : policy->formula_guard;
+    e->formula_guard =
+        options->formula_guard_override >= 0 ? options->formula_guard_override : policy->formula_guard;
     textbuf_init(&e->notes);
     crest_diag_clear(&e->diag);
     e->stats.n_tiers = policy->n_tiers;
@@ -1970,7 +2000,8 @@ static size_t feed_until_blocks(crest_engine *e, const char *buf, size_t len)
         if (rc || e->fatal != CREST_OK)
             break;
         if (e->stats.header_seen && csvread_at_boundary(e->reader)) {
-            const blockpipe_ops ops = {e, block_result_new, block_result_free, block_process, block_emit, block_replay};
+            const blockpipe_ops ops = {e,          block_result_new, block_result_free, block_process,
+                                       block_emit, block_replay};
             e->bp = blockpipe_create(e->n_deciders, e->opt.block_bytes, csvread_line(e->reader), &ops);
             if (!e->bp)
                 set_fatal(e, CREST_ERR_NOMEM, 0, 0, "%s", "out of memory starting the worker threads");

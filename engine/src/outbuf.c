@@ -144,11 +144,21 @@ void outbuf_json_string(outbuf *o, const char *s, size_t n)
         outbuf_write(o, s + start, i - start);
         start = i + 1;
         switch (c) {
-        case '"': outbuf_puts(o, "\\\""); break;
-        case '\\': outbuf_puts(o, "\\\\"); break;
-        case '\n': outbuf_puts(o, "\\n"); break;
-        case '\r': outbuf_puts(o, "\\r"); break;
-        case '\t': outbuf_puts(o, "\\t"); break;
+        case '"':
+            outbuf_puts(o, "\\\"");
+            break;
+        case '\\':
+            outbuf_puts(o, "\\\\");
+            break;
+        case '\n':
+            outbuf_puts(o, "\\n");
+            break;
+        case '\r':
+            outbuf_puts(o, "\\r");
+            break;
+        case '\t':
+            outbuf_puts(o, "\\t");
+            break;
         default: {
             char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
             outbuf_write(o, e, 6);
@@ -170,9 +180,10 @@ void outbuf_printf(outbuf *o, const char *fmt, ...)
         outbuf_write(o, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
 }
 
-static const char digit_pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-                                  "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-                                  "8081828384858687888990919293949596979899";
+static const char digit_pairs[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
 
 size_t outbuf_fmt_u53(char *dst, uint64_t k)
 {

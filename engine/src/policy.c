@@ -143,10 +143,10 @@ static crest_status add_alias(parse_ctx *cx, void *arg, const char *it, size_t n
 {
     policy_tier *t = arg;
     if (it[0] == '#' || it[0] == ';')
-        return fail(cx, it, CREST_ERR_INVALID, "an alias cannot start with '%c' (it would read as a comment)", it[0]);
+        return fail(cx, it, CREST_ERR_INVALID, "an alias cannot start with '%c' (it would read as a comment)",
+                    it[0]);
     if (t->n_aliases == CREST_MAX_ALIASES)
-        return fail(cx, it, CREST_ERR_RANGE, "tier %s has more than %d aliases", t->name,
-                    CREST_MAX_ALIASES);
+        return fail(cx, it, CREST_ERR_RANGE, "tier %s has more than %d aliases", t->name, CREST_MAX_ALIASES);
     if (!(t->aliases[t->n_aliases] = dup_range(it, n)))
         return CREST_ERR_NOMEM;
     t->n_aliases++;
@@ -162,8 +162,8 @@ static crest_status add_column(parse_ctx *cx, void *arg, const char *it, size_t 
 {
     column_arg *ca = arg;
     if (it[0] == '#' || it[0] == ';')
-        return fail(cx, it, CREST_ERR_INVALID, "a header name cannot start with '%c' here (it would read as a comment)",
-                    it[0]);
+        return fail(cx, it, CREST_ERR_INVALID,
+                    "a header name cannot start with '%c' here (it would read as a comment)", it[0]);
     size_t *k = &ca->p->n_columns[ca->field];
     if (*k == CREST_MAX_COLUMN_NAMES)
         return fail(cx, it, CREST_ERR_RANGE, "more than %d header names for one field",
@@ -179,8 +179,8 @@ static crest_status add_party(parse_ctx *cx, void *arg, const char *it, size_t n
     crest_policy *p = arg;
     int f = crest_field_from_name(it, n);
     if (f != CREST_FIELD_ENTERPRISE_ID && f != CREST_FIELD_DECLARANT_ID)
-        return fail(cx, it, CREST_ERR_INVALID,
-                    "a party must be enterprise_id or declarant_id, found '%.*s'", (int)n, it);
+        return fail(cx, it, CREST_ERR_INVALID, "a party must be enterprise_id or declarant_id, found '%.*s'",
+                    (int)n, it);
     for (size_t i = 0; i < p->n_parties; i++)
         if (p->parties[i] == (crest_field)f)
             return fail(cx, it, CREST_ERR_INVALID, "party '%.*s' is listed twice", (int)n, it);
@@ -193,8 +193,7 @@ static crest_status add_mra(parse_ctx *cx, void *arg, const char *it, size_t n)
     crest_policy *p = arg;
     if (n != 2 || !isupper((unsigned char)it[0]) || !isupper((unsigned char)it[1]))
         return fail(cx, it, CREST_ERR_INVALID,
-                    "MRA partners are ISO 3166 alpha-2 codes in capitals, found '%.*s'", (int)n,
-                    it);
+                    "MRA partners are ISO 3166 alpha-2 codes in capitals, found '%.*s'", (int)n, it);
     if (p->n_mra == CREST_MAX_MRA)
         return fail(cx, it, CREST_ERR_RANGE, "more than %d MRA partners", CREST_MAX_MRA);
     memcpy(p->mra_partners[p->n_mra], it, 2);
@@ -223,10 +222,24 @@ static crest_status add_order(parse_ctx *cx, void *arg, const char *it, size_t n
 
 /* ------------------------------------------------------------- the parse */
 
-typedef enum section_kind { SEC_NONE, SEC_POLICY, SEC_TIERS, SEC_TIER, SEC_COLUMNS,
-                            SEC_REGISTRY, SEC_MRA, SEC_LANES, SEC_INPUT, SEC_OUTPUT,
-                            SEC_RULES, SEC_MODEL, SEC_RISK, SEC_CONTROL, SEC_CAPACITY,
-                            SEC_CALIBRATION } section_kind;
+typedef enum section_kind {
+    SEC_NONE,
+    SEC_POLICY,
+    SEC_TIERS,
+    SEC_TIER,
+    SEC_COLUMNS,
+    SEC_REGISTRY,
+    SEC_MRA,
+    SEC_LANES,
+    SEC_INPUT,
+    SEC_OUTPUT,
+    SEC_RULES,
+    SEC_MODEL,
+    SEC_RISK,
+    SEC_CONTROL,
+    SEC_CAPACITY,
+    SEC_CALIBRATION
+} section_kind;
 
 static int find_tier(const crest_policy *p, const char *name, size_t n)
 {
@@ -247,8 +260,8 @@ static int valid_lane(const char *v, size_t n)
 
 #define KEY(s) (klen == sizeof(s) - 1 && memcmp(key, s, klen) == 0)
 
-static crest_status parse_text(crest_policy *p, const char *text, size_t len, parse_ctx *cx,
-                               order_arg *order, char **base_name, char **default_name)
+static crest_status parse_text(crest_policy *p, const char *text, size_t len, parse_ctx *cx, order_arg *order,
+                               char **base_name, char **default_name)
 {
     section_kind sec = SEC_NONE;
     policy_tier *tier = NULL;
@@ -306,10 +319,10 @@ static crest_status parse_text(crest_policy *p, const char *text, size_t len, pa
                 sec = SEC_TIER;
                 continue;
             }
-#define SEC(nm, k)                                                             \
-    if (hn == sizeof(nm) - 1 && memcmp(h, nm, hn) == 0) {                      \
-        sec = k;                                                               \
-        continue;                                                              \
+#define SEC(nm, k)                                                                                           \
+    if (hn == sizeof(nm) - 1 && memcmp(h, nm, hn) == 0) {                                                    \
+        sec = k;                                                                                             \
+        continue;                                                                                            \
     }
             SEC("policy", SEC_POLICY)
             SEC("tiers", SEC_TIERS)
@@ -326,10 +339,11 @@ static crest_status parse_text(crest_policy *p, const char *text, size_t len, pa
             SEC("capacity", SEC_CAPACITY)
             SEC("calibration", SEC_CALIBRATION)
 #undef SEC
-            return fail(cx, h, CREST_ERR_SYNTAX,
-                        "unknown section [%.*s]; expected policy, tiers, tier NAME, columns, "
-                        "registry, mra, lanes, input, output, rules, model, risk, control, capacity or calibration",
-                        (int)hn, h);
+            return fail(
+                cx, h, CREST_ERR_SYNTAX,
+                "unknown section [%.*s]; expected policy, tiers, tier NAME, columns, "
+                "registry, mra, lanes, input, output, rules, model, risk, control, capacity or calibration",
+                (int)hn, h);
         }
         const char *eq = memchr(l, '=', n);
         if (!eq)
@@ -354,8 +368,8 @@ static crest_status parse_text(crest_policy *p, const char *text, size_t len, pa
             return fail(cx, key, CREST_ERR_SYNTAX, "key outside any section; start with [policy]");
         for (size_t i = 0; i < n_seen; i++)
             if (strlen(seen[i]) == klen && memcmp(seen[i], key, klen) == 0)
-                return fail(cx, key, CREST_ERR_INVALID, "key '%.*s' is set twice in this section",
-                            (int)klen, key);
+                return fail(cx, key, CREST_ERR_INVALID, "key '%.*s' is set twice in this section", (int)klen,
+                            key);
         if (n_seen < 64 && klen < 40) {
             memcpy(seen[n_seen], key, klen);
             seen[n_seen++][klen] = '\0';
@@ -460,8 +474,9 @@ static crest_status parse_text(crest_policy *p, const char *text, size_t len, pa
                 p->n_parties = 0;
                 st = for_each_item(cx, v, vn, add_party, p);
                 if (st == CREST_OK && p->n_parties == 0)
-                    return fail(cx, v, CREST_ERR_MISSING, "parties needs at least one of "
-                                                          "enterprise_id, declarant_id");
+                    return fail(cx, v, CREST_ERR_MISSING,
+                                "parties needs at least one of "
+                                "enterprise_id, declarant_id");
             } else if (KEY("prefer")) {
                 if (label_equal(v, vn, "registry", 8))
                     p->tier_pref = CREST_TIER_PREFER_REGISTRY;
@@ -478,8 +493,7 @@ static crest_status parse_text(crest_policy *p, const char *text, size_t len, pa
             if (KEY("partners"))
                 st = for_each_item(cx, v, vn, add_mra, p);
             else
-                return fail(cx, key, CREST_ERR_SYNTAX, "unknown key '%s' in [mra]; expected partners",
-                            keyz);
+                return fail(cx, key, CREST_ERR_SYNTAX, "unknown key '%s' in [mra]; expected partners", keyz);
             break;
         case SEC_LANES:
             if (KEY("inspect") || KEY("release")) {
@@ -542,8 +556,8 @@ static crest_status parse_text(crest_policy *p, const char *text, size_t len, pa
                 else
                     return fail(cx, v, CREST_ERR_INVALID, "passthrough is all, unmapped or none");
             } else {
-                return fail(cx, key, CREST_ERR_SYNTAX, "unknown key '%s' in [output]; expected passthrough or formula_guard",
-                            keyz);
+                return fail(cx, key, CREST_ERR_SYNTAX,
+                            "unknown key '%s' in [output]; expected passthrough or formula_guard", keyz);
             }
             break;
         case SEC_RULES:
@@ -567,8 +581,9 @@ static crest_status parse_text(crest_policy *p, const char *text, size_t len, pa
                 if (st == CREST_OK && d != floor(d))
                     return fail(cx, v, CREST_ERR_INVALID, "%s needs a whole number", keyz);
                 if (st == CREST_OK)
-                    *(KEY("match_limit") ? &p->match_limit : KEY("depth_limit") ? &p->depth_limit : &p->max_hits) =
-                        (unsigned)d;
+                    *(KEY("match_limit")   ? &p->match_limit
+                      : KEY("depth_limit") ? &p->depth_limit
+                                           : &p->max_hits) = (unsigned)d;
             } else {
                 return fail(cx, key, CREST_ERR_SYNTAX,
                             "unknown key '%s' in [rules]; expected criteria, tables, match_limit, "
@@ -653,7 +668,8 @@ static crest_status parse_text(crest_policy *p, const char *text, size_t len, pa
                     double d;
                     st = parse_number(cx, v, vn, 1, 1e12, "window", &d);
                     if (st != CREST_OK || d != floor(d))
-                        return fail(cx, v, CREST_ERR_INVALID, "window is 'day' or a whole number of declarations");
+                        return fail(cx, v, CREST_ERR_INVALID,
+                                    "window is 'day' or a whole number of declarations");
                     p->window_rows = (unsigned long)d;
                 }
             } else if (KEY("max_step")) {
@@ -683,10 +699,11 @@ static crest_status parse_text(crest_policy *p, const char *text, size_t len, pa
                          : KEY("expected")     ? &p->calib_expected
                                                : NULL;
             if (!dst)
-                return fail(cx, key, CREST_ERR_SYNTAX,
-                            "unknown key '%s' in [calibration]; expected history, history_hash, rows or expected "
-                            "(this section is written by crest calibrate)",
-                            keyz);
+                return fail(
+                    cx, key, CREST_ERR_SYNTAX,
+                    "unknown key '%s' in [calibration]; expected history, history_hash, rows or expected "
+                    "(this section is written by crest calibrate)",
+                    keyz);
             free(*dst);
             if (!(*dst = dup_range(v, vn)))
                 return CREST_ERR_NOMEM;
@@ -700,7 +717,6 @@ static crest_status parse_text(crest_policy *p, const char *text, size_t len, pa
     }
     return CREST_OK;
 }
-
 
 /* A path from the policy, made relative to the policy file's directory. */
 static char *resolve_path(const char *dir, const char *path)
@@ -729,8 +745,8 @@ static int hash_file(const char *path, uint64_t *out)
     int err = ferror(f) || tb.oom;
     fclose(f);
     if (!err)
-        *out = crest_keyhash_siphash24(0, UINT64_C(0x63726573742d6668) /* "crest-fh" */, tb.data ? tb.data : "",
-                                       tb.len);
+        *out = crest_keyhash_siphash24(0, UINT64_C(0x63726573742d6668) /* "crest-fh" */,
+                                       tb.data ? tb.data : "", tb.len);
     textbuf_free(&tb);
     return err ? -1 : 0;
 }
@@ -787,8 +803,7 @@ static crest_status validate(crest_policy *p, parse_ctx *cx, order_arg *order, c
     if (order->n) {
         if (order->n != p->n_tiers)
             return fail(cx, NULL, CREST_ERR_MISMATCH,
-                        "[tiers] order lists %zu tiers but %zu [tier] sections exist", order->n,
-                        p->n_tiers);
+                        "[tiers] order lists %zu tiers but %zu [tier] sections exist", order->n, p->n_tiers);
         policy_tier sorted[CREST_MAX_TIERS];
         for (size_t i = 0; i < order->n; i++) {
             int t = find_tier(p, order->names[i], strlen(order->names[i]));
@@ -813,13 +828,12 @@ static crest_status validate(crest_policy *p, parse_ctx *cx, order_arg *order, c
     p->base_tier = (size_t)b;
     int d = default_name ? find_tier(p, default_name, strlen(default_name)) : b;
     if (d < 0)
-        return fail(cx, NULL, CREST_ERR_MISMATCH, "[tiers] default '%s' is not a defined tier",
-                    default_name);
+        return fail(cx, NULL, CREST_ERR_MISMATCH, "[tiers] default '%s' is not a defined tier", default_name);
     p->default_tier = (size_t)d;
     policy_tier *base = &p->tiers[b];
     if (isnan(base->rate))
-        return fail(cx, NULL, CREST_ERR_INVALID,
-                    "base tier %s needs an absolute 'rate', not a ratio", base->name);
+        return fail(cx, NULL, CREST_ERR_INVALID, "base tier %s needs an absolute 'rate', not a ratio",
+                    base->name);
     for (size_t i = 0; i < p->n_tiers; i++) {
         policy_tier *t = &p->tiers[i];
         if (isnan(t->rate) && isnan(t->ratio))
@@ -841,9 +855,8 @@ static crest_status validate(crest_policy *p, parse_ctx *cx, order_arg *order, c
                 for (size_t c = 0; c <= p->tiers[j].n_aliases; c++) {
                     const char *y = c ? p->tiers[j].aliases[c - 1] : p->tiers[j].name;
                     if (label_equal(x, strlen(x), y, strlen(y)))
-                        return fail(cx, NULL, CREST_ERR_INVALID,
-                                    "alias '%s' names both tier %s and tier %s", x,
-                                    p->tiers[i].name, p->tiers[j].name);
+                        return fail(cx, NULL, CREST_ERR_INVALID, "alias '%s' names both tier %s and tier %s",
+                                    x, p->tiers[i].name, p->tiers[j].name);
                 }
             }
         }
@@ -899,9 +912,8 @@ static crest_status render_canonical(crest_policy *p)
         }
         textbuf_puts(&tb, "# effective rate = ");
         fmt_num(&tb, t->effective_rate);
-        textbuf_printf(&tb, "\nfloor = %s\npriority = %s\nguarantee_exempt = %s\n",
-                       t->floor ? "yes" : "no", t->priority ? "yes" : "no",
-                       t->guarantee_exempt ? "yes" : "no");
+        textbuf_printf(&tb, "\nfloor = %s\npriority = %s\nguarantee_exempt = %s\n", t->floor ? "yes" : "no",
+                       t->priority ? "yes" : "no", t->guarantee_exempt ? "yes" : "no");
         if (!isnan(t->random_share)) {
             textbuf_puts(&tb, "random_share = ");
             fmt_num(&tb, t->random_share);
@@ -944,11 +956,12 @@ static crest_status render_canonical(crest_policy *p)
         if (p->tables_dir)
             textbuf_printf(&tb, "tables = %s\n", p->tables_dir);
         static const char *const on_limit[] = {"no_match", "inspect", "reject"};
-        textbuf_printf(&tb, "match_limit = %u\ndepth_limit = %u\nmax_hits = %u\non_limit = %s\n", p->match_limit,
-                       p->depth_limit, p->max_hits, on_limit[p->on_limit]);
+        textbuf_printf(&tb, "match_limit = %u\ndepth_limit = %u\nmax_hits = %u\non_limit = %s\n",
+                       p->match_limit, p->depth_limit, p->max_hits, on_limit[p->on_limit]);
     }
     if (p->model_kind != CREST_RISK_MODEL_NONE) {
-        textbuf_printf(&tb, "\n[model]\nkind = %s\nfile = %s\n# file_hash = %016llx\nfeatures = %s\nweight = ",
+        textbuf_printf(&tb,
+                       "\n[model]\nkind = %s\nfile = %s\n# file_hash = %016llx\nfeatures = %s\nweight = ",
                        p->model_kind == CREST_RISK_MODEL_LOGISTIC ? "logistic" : "xgboost", p->model_path,
                        (unsigned long long)p->model_hash, p->model_features ? p->model_features : "");
         fmt_num(&tb, p->model_weight);
@@ -961,7 +974,9 @@ static crest_status render_canonical(crest_policy *p)
     textbuf_puts(&tb, "\n[risk]\nbias = ");
     fmt_num(&tb, p->bias);
     textbuf_printf(&tb, "\nweighting = %s\ngain = ",
-                   p->weighting == WEIGHTING_EXP ? "exp" : p->weighting == WEIGHTING_ODDS ? "odds" : "linear");
+                   p->weighting == WEIGHTING_EXP    ? "exp"
+                   : p->weighting == WEIGHTING_ODDS ? "odds"
+                                                    : "linear");
     fmt_num(&tb, p->gain);
     textbuf_puts(&tb, "\nrandom_share = ");
     fmt_num(&tb, p->random_share);
@@ -977,8 +992,9 @@ static crest_status render_canonical(crest_policy *p)
     textbuf_printf(&tb, "\n\n[capacity]\nred_per_office_day = %lu\n", p->red_per_office_day);
     if (p->calib_history || p->calib_history_hash || p->calib_rows || p->calib_expected)
         textbuf_printf(&tb, "\n[calibration]\nhistory = %s\nhistory_hash = %s\nrows = %s\nexpected = %s\n",
-                       p->calib_history ? p->calib_history : "", p->calib_history_hash ? p->calib_history_hash : "",
-                       p->calib_rows ? p->calib_rows : "", p->calib_expected ? p->calib_expected : "");
+                       p->calib_history ? p->calib_history : "",
+                       p->calib_history_hash ? p->calib_history_hash : "", p->calib_rows ? p->calib_rows : "",
+                       p->calib_expected ? p->calib_expected : "");
     if (tb.oom) {
         textbuf_free(&tb);
         return CREST_ERR_NOMEM;
@@ -1174,14 +1190,38 @@ void policy_risk_config(const crest_policy *p, crest_risk_config *cfg)
     cfg->model_weight = p->model_weight;
 }
 
-const char *crest_policy_name(const crest_policy *p) { return p->name; }
-uint64_t crest_policy_hash(const crest_policy *p) { return p->hash; }
-const char *crest_policy_hash_hex(const crest_policy *p) { return p->hash_hex; }
-uint64_t crest_policy_seed(const crest_policy *p) { return p->seed; }
-const char *crest_policy_describe(const crest_policy *p) { return p->canonical; }
-size_t crest_policy_tier_count(const crest_policy *p) { return p->n_tiers; }
-size_t crest_policy_base_tier(const crest_policy *p) { return p->base_tier; }
-size_t crest_policy_default_tier(const crest_policy *p) { return p->default_tier; }
+const char *crest_policy_name(const crest_policy *p)
+{
+    return p->name;
+}
+uint64_t crest_policy_hash(const crest_policy *p)
+{
+    return p->hash;
+}
+const char *crest_policy_hash_hex(const crest_policy *p)
+{
+    return p->hash_hex;
+}
+uint64_t crest_policy_seed(const crest_policy *p)
+{
+    return p->seed;
+}
+const char *crest_policy_describe(const crest_policy *p)
+{
+    return p->canonical;
+}
+size_t crest_policy_tier_count(const crest_policy *p)
+{
+    return p->n_tiers;
+}
+size_t crest_policy_base_tier(const crest_policy *p)
+{
+    return p->base_tier;
+}
+size_t crest_policy_default_tier(const crest_policy *p)
+{
+    return p->default_tier;
+}
 
 const char *crest_policy_tier_name(const crest_policy *p, size_t t)
 {

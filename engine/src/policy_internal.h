@@ -94,9 +94,9 @@ struct crest_policy {
     int random_share_set;
 
     /* [control]: how rates are held on target. */
-    int control_mode;      /* CONTROL_FROZEN, CONTROL_ADAPTIVE, CONTROL_SYSTEMATIC */
+    int control_mode;          /* CONTROL_FROZEN, CONTROL_ADAPTIVE, CONTROL_SYSTEMATIC */
     unsigned long window_rows; /* 0: windows are days */
-    double max_step;       /* adaptive: per-window multiplier change within [1/(1+s), 1+s] */
+    double max_step;           /* adaptive: per-window multiplier change within [1/(1+s), 1+s] */
     /* [capacity] */
     unsigned long red_per_office_day; /* 0: no cap */
     /* [calibration]: written by `crest calibrate`, kept as provenance */
@@ -106,7 +106,7 @@ struct crest_policy {
     char *calib_expected;
 
     char *source_text; /* the policy as read, for `crest calibrate` to rewrite */
-    char *canonical;  /* crest_policy_describe() */
+    char *canonical;   /* crest_policy_describe() */
     uint64_t hash;
     char hash_hex[17];
 };

@@ -65,12 +65,11 @@ static int header(load_ctx *lc, const csvread_row *row)
     for (size_t i = 0; i < row->n_fields; i++) {
         char h[64];
         lower_norm(&row->fields[i], h, sizeof h);
-        if (lc->col_id < 0 && (!strcmp(h, "enterpriseid") || !strcmp(h, "enterprise") ||
-                               !strcmp(h, "uscc") || !strcmp(h, "customscode") || !strcmp(h, "id") ||
-                               !strcmp(h, "importerid")))
+        if (lc->col_id < 0 && (!strcmp(h, "enterpriseid") || !strcmp(h, "enterprise") || !strcmp(h, "uscc") ||
+                               !strcmp(h, "customscode") || !strcmp(h, "id") || !strcmp(h, "importerid")))
             lc->col_id = (int)i;
-        else if (lc->col_tier < 0 && (!strcmp(h, "tier") || !strcmp(h, "credittier") ||
-                                      !strcmp(h, "creditclass")))
+        else if (lc->col_tier < 0 &&
+                 (!strcmp(h, "tier") || !strcmp(h, "credittier") || !strcmp(h, "creditclass")))
             lc->col_tier = (int)i;
         else if (lc->col_from < 0 && (!strcmp(h, "validfrom") || !strcmp(h, "from")))
             lc->col_from = (int)i;
@@ -95,9 +94,9 @@ static int header(load_ctx *lc, const csvread_row *row)
 static int fail_field(load_ctx *lc, const csvread_row *row, int col, crest_status st, const char *what)
 {
     const crest_str *f = &row->fields[col];
-    lc->status = crest_diag_set(lc->diag, st, lc->name, row->line, (unsigned long)col + 1,
-                                "%s (field %d: '%.*s')", what, col + 1, (int)(f->len > 60 ? 60 : f->len),
-                                f->ptr ? f->ptr : "");
+    lc->status =
+        crest_diag_set(lc->diag, st, lc->name, row->line, (unsigned long)col + 1, "%s (field %d: '%.*s')",
+                       what, col + 1, (int)(f->len > 60 ? 60 : f->len), f->ptr ? f->ptr : "");
     return 1;
 }
 
@@ -107,15 +106,15 @@ static int on_row(void *ctx, const csvread_row *row)
     crest_registry *reg = lc->reg;
     if (row->error != CSVREAD_OK) {
         const int open_quote = row->error == CSVREAD_ERR_UNTERMINATED;
-        lc->status = crest_diag_set(lc->diag, CREST_ERR_SYNTAX, lc->name,
-                                    open_quote ? row->line : row->error_line,
-                                    open_quote ? 0 : row->error_column,
-                                    row->error == CSVREAD_ERR_UNTERMINATED
-                                        ? "a quoted field opened on this line is not closed before the end of the file"
-                                        : row->error == CSVREAD_ERR_RECORD_TOO_LONG || row->error == CSVREAD_ERR_FIELD_TOO_LONG
-                                              ? "record longer than the 1 MiB limit"
-                                              : "malformed quoting (a quote inside an unquoted "
-                                                "field, or text after a closing quote)");
+        lc->status = crest_diag_set(
+            lc->diag, CREST_ERR_SYNTAX, lc->name, open_quote ? row->line : row->error_line,
+            open_quote ? 0 : row->error_column,
+            row->error == CSVREAD_ERR_UNTERMINATED
+                ? "a quoted field opened on this line is not closed before the end of the file"
+            : row->error == CSVREAD_ERR_RECORD_TOO_LONG || row->error == CSVREAD_ERR_FIELD_TOO_LONG
+                ? "record longer than the 1 MiB limit"
+                : "malformed quoting (a quote inside an unquoted "
+                  "field, or text after a closing quote)");
         return 1;
     }
     if (!lc->header_done) {
@@ -126,8 +125,8 @@ static int on_row(void *ctx, const csvread_row *row)
     const int need2 = 1 + (lc->col_from > lc->col_to ? lc->col_from : lc->col_to);
     if ((int)row->n_fields < need || (int)row->n_fields < need2) {
         lc->status = crest_diag_set(lc->diag, CREST_ERR_SYNTAX, lc->name, row->line, 0,
-                                    "expected at least %d fields, found %zu",
-                                    need > need2 ? need : need2, row->n_fields);
+                                    "expected at least %d fields, found %zu", need > need2 ? need : need2,
+                                    row->n_fields);
         return 1;
     }
     const crest_str *id = &row->fields[lc->col_id];
@@ -255,8 +254,8 @@ static crest_status build_index(crest_registry *reg, const char *name, crest_dia
     return CREST_OK;
 }
 
-crest_status crest_registry_parse(const char *text, size_t len, const char *name,
-                                  const crest_policy *policy, crest_registry **out, crest_diag *diag)
+crest_status crest_registry_parse(const char *text, size_t len, const char *name, const crest_policy *policy,
+                                  crest_registry **out, crest_diag *diag)
 {
     *out = NULL;
     crest_diag_clear(diag);
@@ -277,8 +276,9 @@ crest_status crest_registry_parse(const char *text, size_t len, const char *name
     if (rc < 0)
         st = crest_diag_set(diag, CREST_ERR_NOMEM, lc.name, 0, 0, "out of memory");
     else if (st == CREST_OK && !lc.header_done)
-        st = crest_diag_set(diag, CREST_ERR_MISSING, lc.name, 1, 0,
-                            "the registry is empty; expected a header enterprise_id,tier,valid_from,valid_to");
+        st =
+            crest_diag_set(diag, CREST_ERR_MISSING, lc.name, 1, 0,
+                           "the registry is empty; expected a header enterprise_id,tier,valid_from,valid_to");
     if (st == CREST_OK)
         st = build_index(reg, lc.name, diag);
     if (st != CREST_OK) {
@@ -306,7 +306,8 @@ crest_status crest_registry_load(const char *path, const crest_policy *policy, c
             if (!n) {
                 free(buf);
                 fclose(f);
-                return crest_diag_set(diag, CREST_ERR_NOMEM, path, 0, 0, "out of memory reading the registry");
+                return crest_diag_set(diag, CREST_ERR_NOMEM, path, 0, 0,
+                                      "out of memory reading the registry");
             }
             buf = n;
             cap = c;
@@ -337,8 +338,14 @@ void crest_registry_free(crest_registry *reg)
     free(reg);
 }
 
-size_t crest_registry_enterprises(const crest_registry *reg) { return reg->n_enterprises; }
-size_t crest_registry_periods(const crest_registry *reg) { return reg->n_periods; }
+size_t crest_registry_enterprises(const crest_registry *reg)
+{
+    return reg->n_enterprises;
+}
+size_t crest_registry_periods(const crest_registry *reg)
+{
+    return reg->n_periods;
+}
 
 /* Hot path: one hash and a short probe per party. */
 int crest_registry_lookup(const crest_registry *reg, const char *id, size_t id_len, int32_t date_days)

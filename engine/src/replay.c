@@ -27,8 +27,8 @@ typedef struct rank_row {
 
 /* Where a value comes from: a header column, a canonical field, or nothing. */
 typedef struct source {
-    long col;   /* header column, or -1 */
-    int field;  /* canonical field, or -1 */
+    long col;  /* header column, or -1 */
+    int field; /* canonical field, or -1 */
 } source;
 
 struct crest_replay {
@@ -61,10 +61,14 @@ int crest_replay_period_parse(const char *text, crest_replay_period *out)
 const char *crest_replay_period_name(crest_replay_period period)
 {
     switch (period) {
-    case CREST_REPLAY_PERIOD_DAY: return "day";
-    case CREST_REPLAY_PERIOD_WEEK: return "week";
-    case CREST_REPLAY_PERIOD_MONTH: return "month";
-    default: return "none";
+    case CREST_REPLAY_PERIOD_DAY:
+        return "day";
+    case CREST_REPLAY_PERIOD_WEEK:
+        return "week";
+    case CREST_REPLAY_PERIOD_MONTH:
+        return "month";
+    default:
+        return "none";
     }
 }
 
@@ -116,8 +120,8 @@ static void metrics_init(const crest_replay *r, crest_replay_metrics *m, int64_t
     m->ratio_tier = r->ratio_tier;
 }
 
-crest_status crest_replay_create(const crest_policy *policy, const crest_replay_options *opt, crest_replay **out,
-                                 crest_diag *diag)
+crest_status crest_replay_create(const crest_policy *policy, const crest_replay_options *opt,
+                                 crest_replay **out, crest_diag *diag)
 {
     *out = NULL;
     const size_t n_tiers = crest_policy_tier_count(policy);
@@ -158,7 +162,10 @@ void crest_replay_free(crest_replay *r)
     free(r);
 }
 
-const crest_policy *crest_replay_policy(const crest_replay *r) { return r->policy; }
+const crest_policy *crest_replay_policy(const crest_replay *r)
+{
+    return r->policy;
+}
 
 /* --------------------------------------------------------------- header */
 
@@ -177,8 +184,8 @@ static int name_equal(crest_str h, const char *name)
     return 1;
 }
 
-static crest_status resolve(const char *name, const crest_str *header, size_t n_cols, source *s, crest_diag *diag,
-                            const char *what)
+static crest_status resolve(const char *name, const crest_str *header, size_t n_cols, source *s,
+                            crest_diag *diag, const char *what)
 {
     *s = (source){-1, -1};
     if (!name)
@@ -192,8 +199,8 @@ static crest_status resolve(const char *name, const crest_str *header, size_t n_
     if (s->field >= 0)
         return CREST_OK;
     return crest_diag_set(diag, CREST_ERR_MISSING, "<input>", 1, 0,
-                          "the %s column '%s' is neither a header name of the input nor a canonical field", what,
-                          name);
+                          "the %s column '%s' is neither a header name of the input nor a canonical field",
+                          what, name);
 }
 
 crest_status crest_replay_header(crest_replay *r, const crest_str *header, size_t n_cols, crest_diag *diag)
@@ -236,7 +243,8 @@ static double number_of(crest_str v)
     return *end ? NAN : x;
 }
 
-void crest_replay_read_label(const crest_replay *r, const crest_decl *decl, int *illicit_out, double *revenue_out)
+void crest_replay_read_label(const crest_replay *r, const crest_decl *decl, int *illicit_out,
+                             double *revenue_out)
 {
     const double y = number_of(value_of(decl, r->label));
     const int illicit = isnan(y) ? -1 : y != 0;
@@ -363,7 +371,6 @@ crest_status crest_replay_add(crest_replay *r, const crest_decision *decision, i
 
 /* -------------------------------------------------------------- finish */
 
-
 /* Scores descending, NaN last; then by key for the per-period sort. */
 static int cmp_score_desc(double a, double b)
 {
@@ -387,7 +394,10 @@ static int cmp_rank_total(const void *pa, const void *pb)
     return cmp_score_desc(a->score, b->score);
 }
 
-static int same_score(double a, double b) { return (isnan(a) && isnan(b)) || a == b; }
+static int same_score(double a, double b)
+{
+    return (isnan(a) && isnan(b)) || a == b;
+}
 
 /* Top-k of a rank_row range sorted by score descending; ties pro rata. */
 static void topk_rows(const rank_row *rows, size_t n, uint64_t k, double *hits, double *rev)
@@ -411,8 +421,8 @@ static void topk_rows(const rank_row *rows, size_t n, uint64_t k, double *hits, 
     *rev = v;
 }
 
-void crest_replay_topk(const double *score, const uint8_t *illicit, const double *revenue, const size_t *order,
-                       size_t n, uint64_t k, double *hits, double *revenue_caught)
+void crest_replay_topk(const double *score, const uint8_t *illicit, const double *revenue,
+                       const size_t *order, size_t n, uint64_t k, double *hits, double *revenue_caught)
 {
     double h = 0, v = 0;
     size_t i = 0;
@@ -455,7 +465,8 @@ static void derive(const crest_replay *r, crest_replay_metrics *m)
     m->random_precision = crest_stats_binomial_ci(m->random_stream_hits, m->random_stream, 0.95);
     m->true_rate = crest_stats_binomial_ci(m->illicit, m->rows, 0.95);
     m->revenue_share = m->revenue_total > 0 ? m->revenue_caught / m->revenue_total : NAN;
-    m->lift_random = m->random_precision.estimate > 0 ? m->precision.estimate / m->random_precision.estimate : NAN;
+    m->lift_random =
+        m->random_precision.estimate > 0 ? m->precision.estimate / m->random_precision.estimate : NAN;
     m->lift_rate = m->true_rate.estimate > 0 ? m->precision.estimate / m->true_rate.estimate : NAN;
     if (m->rows) {
         const double n = (double)m->rows;
@@ -524,8 +535,14 @@ crest_status crest_replay_gain(const crest_replay *r, size_t n_points, double *x
     return CREST_OK;
 }
 
-const crest_replay_metrics *crest_replay_total(const crest_replay *r) { return &r->total; }
-size_t crest_replay_period_count(const crest_replay *r) { return r->n_periods; }
+const crest_replay_metrics *crest_replay_total(const crest_replay *r)
+{
+    return &r->total;
+}
+size_t crest_replay_period_count(const crest_replay *r)
+{
+    return r->n_periods;
+}
 const crest_replay_metrics *crest_replay_period_at(const crest_replay *r, size_t i)
 {
     return i < r->n_periods ? &r->periods[i] : NULL;
@@ -588,7 +605,8 @@ static void period_row(textbuf *tb, const char *name, const crest_replay *r, con
     num(tb, m->revenue_caught);
     textbuf_puts(tb, ",");
     num(tb, m->revenue_share);
-    textbuf_printf(tb, ",%llu,%llu,", (unsigned long long)m->random_stream, (unsigned long long)m->random_stream_hits);
+    textbuf_printf(tb, ",%llu,%llu,", (unsigned long long)m->random_stream,
+                   (unsigned long long)m->random_stream_hits);
     num(tb, m->random_precision.estimate);
     textbuf_puts(tb, ",");
     num(tb, m->lift_random);
@@ -642,8 +660,9 @@ static void tier_rows(textbuf *tb, const char *name, const crest_replay *r, cons
         textbuf_puts(tb, ",");
         num(tb, tm->target);
         textbuf_printf(tb, ",%d,%llu,%llu,%llu,%llu,%llu,%llu,", tm->floor, (unsigned long long)tm->forced,
-                       (unsigned long long)tm->random, (unsigned long long)tm->risk, (unsigned long long)tm->illicit,
-                       (unsigned long long)tm->hits, (unsigned long long)tm->missed_illicit);
+                       (unsigned long long)tm->random, (unsigned long long)tm->risk,
+                       (unsigned long long)tm->illicit, (unsigned long long)tm->hits,
+                       (unsigned long long)tm->missed_illicit);
         num(tb, tm->revenue_caught);
         textbuf_puts(tb, ",");
         civ(tb, tm->ratio);
@@ -657,8 +676,9 @@ char *crest_replay_csv_tiers(const crest_replay_set *set)
 {
     textbuf tb;
     textbuf_init(&tb);
-    textbuf_puts(&tb, "policy,period,tier,rows,inspected,rate,rate_lo,rate_hi,target,floor,forced,random,risk,"
-                      "illicit,hits,missed_illicit,revenue_caught,ratio,ratio_lo,ratio_hi,ratio_target\n");
+    textbuf_puts(&tb,
+                 "policy,period,tier,rows,inspected,rate,rate_lo,rate_hi,target,floor,forced,random,risk,"
+                 "illicit,hits,missed_illicit,revenue_caught,ratio,ratio_lo,ratio_hi,ratio_target\n");
     for (size_t i = 0; i < set->n; i++) {
         const crest_replay *r = set->reps[i];
         for (size_t p = 0; p < r->n_periods; p++)
@@ -689,14 +709,15 @@ static void json_metrics(textbuf *tb, const crest_replay *r, const crest_replay_
 {
     textbuf_puts(tb, "{\"period\":");
     jstr(tb, m->label);
-    textbuf_printf(tb,
-                   ",\"rows\":%llu,\"unlabelled\":%llu,\"illicit\":%llu,\"inspected\":%llu,\"hits\":%llu,"
-                   "\"by_path\":{\"forced\":%llu,\"random\":%llu,\"risk\":%llu},"
-                   "\"by_lane\":{\"RED\":%llu,\"ORANGE\":%llu,\"YELLOW\":%llu,\"BLUE\":%llu},",
-                   (unsigned long long)m->rows, (unsigned long long)m->unlabelled, (unsigned long long)m->illicit,
-                   (unsigned long long)m->inspected, (unsigned long long)m->hits, (unsigned long long)m->forced,
-                   (unsigned long long)m->random, (unsigned long long)m->risk, (unsigned long long)m->lanes[4],
-                   (unsigned long long)m->lanes[3], (unsigned long long)m->lanes[2], (unsigned long long)m->lanes[1]);
+    textbuf_printf(
+        tb,
+        ",\"rows\":%llu,\"unlabelled\":%llu,\"illicit\":%llu,\"inspected\":%llu,\"hits\":%llu,"
+        "\"by_path\":{\"forced\":%llu,\"random\":%llu,\"risk\":%llu},"
+        "\"by_lane\":{\"RED\":%llu,\"ORANGE\":%llu,\"YELLOW\":%llu,\"BLUE\":%llu},",
+        (unsigned long long)m->rows, (unsigned long long)m->unlabelled, (unsigned long long)m->illicit,
+        (unsigned long long)m->inspected, (unsigned long long)m->hits, (unsigned long long)m->forced,
+        (unsigned long long)m->random, (unsigned long long)m->risk, (unsigned long long)m->lanes[4],
+        (unsigned long long)m->lanes[3], (unsigned long long)m->lanes[2], (unsigned long long)m->lanes[1]);
     jci(tb, "true_rate", m->true_rate);
     textbuf_puts(tb, ",");
     jci(tb, "ht_rate", m->ht_rate);
@@ -722,7 +743,8 @@ static void json_metrics(textbuf *tb, const crest_replay *r, const crest_replay_
         textbuf_puts(tb, "null");
     textbuf_puts(tb, ",");
     jci(tb, "ratio", m->ratio);
-    textbuf_printf(tb, ",\"aeo_missed_illicit\":%llu,\"ranking\":[", (unsigned long long)m->aeo_missed_illicit);
+    textbuf_printf(tb, ",\"aeo_missed_illicit\":%llu,\"ranking\":[",
+                   (unsigned long long)m->aeo_missed_illicit);
     for (int a = 0; a < CREST_REPLAY_N_AT; a++) {
         textbuf_printf(tb, "%s{\"n_pct\":%u,\"k\":%llu", a ? "," : "", crest_replay_at_pct[a],
                        (unsigned long long)m->at_k[a]);
@@ -741,11 +763,11 @@ static void json_metrics(textbuf *tb, const crest_replay *r, const crest_replay_
                        "\"by_lane\":{\"RED\":%llu,\"ORANGE\":%llu,\"YELLOW\":%llu,\"BLUE\":%llu},"
                        "\"illicit\":%llu,\"hits\":%llu,\"missed_illicit\":%llu",
                        (unsigned long long)tm->rows, (unsigned long long)tm->inspected,
-                       (unsigned long long)tm->forced, (unsigned long long)tm->random, (unsigned long long)tm->risk,
-                       (unsigned long long)tm->lanes[4], (unsigned long long)tm->lanes[3],
-                       (unsigned long long)tm->lanes[2], (unsigned long long)tm->lanes[1],
-                       (unsigned long long)tm->illicit, (unsigned long long)tm->hits,
-                       (unsigned long long)tm->missed_illicit);
+                       (unsigned long long)tm->forced, (unsigned long long)tm->random,
+                       (unsigned long long)tm->risk, (unsigned long long)tm->lanes[4],
+                       (unsigned long long)tm->lanes[3], (unsigned long long)tm->lanes[2],
+                       (unsigned long long)tm->lanes[1], (unsigned long long)tm->illicit,
+                       (unsigned long long)tm->hits, (unsigned long long)tm->missed_illicit);
         jkey(tb, "revenue_caught", tm->revenue_caught);
         textbuf_puts(tb, ",");
         jci(tb, "rate", tm->rate);

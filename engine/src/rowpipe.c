@@ -16,7 +16,7 @@
 #define QUEUE_SLOTS 4
 
 typedef struct rec {
-    size_t field0, n_fields;  /* into the batch's field table */
+    size_t field0, n_fields; /* into the batch's field table */
     size_t raw_ofs, raw_len;
     unsigned long line, error_line, error_column;
     size_t long_field;

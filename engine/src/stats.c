@@ -66,8 +66,7 @@ crest_interval crest_stats_wilson_ci(uint64_t x, uint64_t n, double level)
     return ci;
 }
 
-crest_interval crest_stats_rate_ratio_ci(uint64_t x1, uint64_t n1, uint64_t x2, uint64_t n2,
-                                         double level)
+crest_interval crest_stats_rate_ratio_ci(uint64_t x1, uint64_t n1, uint64_t x2, uint64_t n2, double level)
 {
     crest_interval ci = {NAN, NAN, NAN};
     if (n1 == 0 || n2 == 0 || x2 == 0 || x1 > n1 || x2 > n2)

@@ -88,16 +88,20 @@ char *crest_summary_text(const crest_policy *p, const crest_run_stats *s, const 
         const double forced = c->forced_expected / (double)c->rows;
         const double fixed = (c->forced_expected + c->random_expected) / (double)c->rows;
         if (forced > t->effective_rate)
-            textbuf_printf(&tb, "%s target INFEASIBLE: criteria force %.3f%% of its declarations, %.3f points over "
-                                "the %.3f%% target\n",
-                           t->name, 100 * forced, 100 * (forced - t->effective_rate), 100 * t->effective_rate);
+            textbuf_printf(
+                &tb,
+                "%s target INFEASIBLE: criteria force %.3f%% of its declarations, %.3f points over "
+                "the %.3f%% target\n",
+                t->name, 100 * forced, 100 * (forced - t->effective_rate), 100 * t->effective_rate);
         else if (fixed > t->effective_rate * 1.0001)
-            textbuf_printf(&tb, "%s target INFEASIBLE: forced (%.3f%%) and random (%.3f%%) selections alone exceed "
-                                "the %.3f%% target\n",
-                           t->name, 100 * forced, 100 * (fixed - forced), 100 * t->effective_rate);
+            textbuf_printf(
+                &tb,
+                "%s target INFEASIBLE: forced (%.3f%%) and random (%.3f%%) selections alone exceed "
+                "the %.3f%% target\n",
+                t->name, 100 * forced, 100 * (fixed - forced), 100 * t->effective_rate);
         else
-            textbuf_printf(&tb, "%s: criteria force %.3f%% of declarations (within the %.3f%% target)\n", t->name,
-                           100 * forced, 100 * t->effective_rate);
+            textbuf_printf(&tb, "%s: criteria force %.3f%% of declarations (within the %.3f%% target)\n",
+                           t->name, 100 * forced, 100 * t->effective_rate);
     }
     const policy_tier *base = &p->tiers[p->base_tier];
     const crest_tier_counts *bc = &s->tiers[p->base_tier];
@@ -112,31 +116,39 @@ char *crest_summary_text(const crest_policy *p, const crest_run_stats *s, const 
             textbuf_puts(&tb, "undefined (no rows or no inspections in a tier)");
         else
             textbuf_printf(&tb, "%.3f  95%% CI [%.3f, %.3f]  target %.3g  %s", r.estimate, r.lower, r.upper,
-                           t->ratio, (r.lower <= t->ratio && t->ratio <= r.upper) ? "on target" : "off target");
+                           t->ratio,
+                           (r.lower <= t->ratio && t->ratio <= r.upper) ? "on target" : "off target");
     }
     if (s->inspected)
-        textbuf_printf(&tb, "\n\nselections: %llu by the random share, %llu risk-weighted, %llu forced by criteria, "
-                            "%llu over max hits; lanes RED %llu, ORANGE %llu, YELLOW %llu, BLUE %llu",
-                       (unsigned long long)s->selected_random, (unsigned long long)s->selected_risk,
-                       (unsigned long long)s->selected_forced, (unsigned long long)s->selected_max_hits,
-                       (unsigned long long)s->lanes[4], (unsigned long long)s->lanes[3],
-                       (unsigned long long)s->lanes[2], (unsigned long long)s->lanes[1]);
+        textbuf_printf(
+            &tb,
+            "\n\nselections: %llu by the random share, %llu risk-weighted, %llu forced by criteria, "
+            "%llu over max hits; lanes RED %llu, ORANGE %llu, YELLOW %llu, BLUE %llu",
+            (unsigned long long)s->selected_random, (unsigned long long)s->selected_risk,
+            (unsigned long long)s->selected_forced, (unsigned long long)s->selected_max_hits,
+            (unsigned long long)s->lanes[4], (unsigned long long)s->lanes[3], (unsigned long long)s->lanes[2],
+            (unsigned long long)s->lanes[1]);
     if (p->red_per_office_day)
-        textbuf_printf(&tb, "\ncapacity %lu RED per office and day: %llu deferred to BLUE (CAPACITY), %llu over the cap "
-                            "that could not be deferred (OVERFLOW)",
-                       p->red_per_office_day, (unsigned long long)s->deferred, (unsigned long long)s->overflow);
+        textbuf_printf(
+            &tb,
+            "\ncapacity %lu RED per office and day: %llu deferred to BLUE (CAPACITY), %llu over the cap "
+            "that could not be deferred (OVERFLOW)",
+            p->red_per_office_day, (unsigned long long)s->deferred, (unsigned long long)s->overflow);
     if (s->formulas_guarded)
-        textbuf_printf(&tb, "\n%llu pass-through cells began like a spreadsheet formula and got a leading ' "
-                            "(--no-formula-guard to keep them as they are)",
+        textbuf_printf(&tb,
+                       "\n%llu pass-through cells began like a spreadsheet formula and got a leading ' "
+                       "(--no-formula-guard to keep them as they are)",
                        (unsigned long long)s->formulas_guarded);
     if (s->regex_limit_hits)
-        textbuf_printf(&tb, "\nregex match limit hit %llu times (%s)", (unsigned long long)s->regex_limit_hits,
-                       p->on_limit == LIMIT_REJECT    ? "[rules] on_limit = reject: those rows were rejected"
-                       : p->on_limit == LIMIT_INSPECT ? "[rules] on_limit = inspect: those rows were inspected"
-                                                      : "counted as no match; see [rules] on_limit");
-    textbuf_printf(&tb, "\n\nfacilitation: priority %llu, guarantee-exemption eligible %llu, MRA recognised %llu\n",
-                   (unsigned long long)s->priority, (unsigned long long)s->guarantee_exempt,
-                   (unsigned long long)s->mra_recognised);
+        textbuf_printf(
+            &tb, "\nregex match limit hit %llu times (%s)", (unsigned long long)s->regex_limit_hits,
+            p->on_limit == LIMIT_REJECT    ? "[rules] on_limit = reject: those rows were rejected"
+            : p->on_limit == LIMIT_INSPECT ? "[rules] on_limit = inspect: those rows were inspected"
+                                           : "counted as no match; see [rules] on_limit");
+    textbuf_printf(
+        &tb, "\n\nfacilitation: priority %llu, guarantee-exemption eligible %llu, MRA recognised %llu\n",
+        (unsigned long long)s->priority, (unsigned long long)s->guarantee_exempt,
+        (unsigned long long)s->mra_recognised);
     if (info && info->elapsed_s >= 0) {
         const double secs = info->elapsed_s > 0 ? info->elapsed_s : 1e-9;
         textbuf_printf(&tb, "elapsed %.3f s, %.0f rows/s, %.1f MB/s in\n", info->elapsed_s,
@@ -161,7 +173,8 @@ char *crest_summary_json(const crest_policy *p, const crest_run_stats *s, const 
                    (unsigned long long)p->seed, info && info->partial ? "true" : "false");
     textbuf_printf(&tb, ",\"rows_in\":%llu,\"decisions\":%llu,\"rejects\":%llu,\"balanced\":%s",
                    (unsigned long long)s->rows_in, (unsigned long long)s->decisions,
-                   (unsigned long long)s->rejects, s->rows_in == s->decisions + s->rejects ? "true" : "false");
+                   (unsigned long long)s->rejects,
+                   s->rows_in == s->decisions + s->rejects ? "true" : "false");
     textbuf_puts(&tb, ",\"rejects_by_reason\":{");
     int first = 1;
     for (int r = 0; r < CREST_REJECT_COUNT; r++) {
@@ -191,14 +204,17 @@ char *crest_summary_json(const crest_policy *p, const crest_run_stats *s, const 
         json_num(&tb, t->effective_rate);
         textbuf_printf(&tb, ",\"floor\":%s,\"verdict\":", t->floor ? "true" : "false");
         json_str(&tb, verdict(t, ci));
-        textbuf_printf(&tb, ",\"unknown_tier\":%llu,\"from_registry\":%llu,\"from_feed\":%llu,\"forced\":%llu,"
-                            "\"deferred\":%llu,\"overflow\":%llu,\"forced_rate\":",
+        textbuf_printf(&tb,
+                       ",\"unknown_tier\":%llu,\"from_registry\":%llu,\"from_feed\":%llu,\"forced\":%llu,"
+                       "\"deferred\":%llu,\"overflow\":%llu,\"forced_rate\":",
                        (unsigned long long)c->unknown, (unsigned long long)c->from_registry,
                        (unsigned long long)c->from_feed, (unsigned long long)c->forced,
                        (unsigned long long)c->deferred, (unsigned long long)c->overflow);
         json_num(&tb, c->rows ? c->forced_expected / (double)c->rows : NAN);
         textbuf_printf(&tb, ",\"feasible\":%s}",
-                       !t->floor && c->rows && (c->forced_expected + c->random_expected) / (double)c->rows > t->effective_rate * 1.0001
+                       !t->floor && c->rows &&
+                               (c->forced_expected + c->random_expected) / (double)c->rows >
+                                   t->effective_rate * 1.0001
                            ? "false"
                            : "true");
     }
@@ -226,22 +242,26 @@ char *crest_summary_json(const crest_policy *p, const crest_run_stats *s, const 
         json_num(&tb, t->ratio);
         textbuf_puts(&tb, "}");
     }
-    textbuf_printf(&tb, "],\"selected\":{\"random\":%llu,\"risk\":%llu,\"forced\":%llu,\"max_hits\":%llu},"
-                        "\"lanes\":{\"GREEN\":%llu,\"BLUE\":%llu,\"YELLOW\":%llu,\"ORANGE\":%llu,\"RED\":%llu},"
-                        "\"deferred\":%llu,\"overflow\":%llu,\"regex_limit_hits\":%llu",
+    textbuf_printf(&tb,
+                   "],\"selected\":{\"random\":%llu,\"risk\":%llu,\"forced\":%llu,\"max_hits\":%llu},"
+                   "\"lanes\":{\"GREEN\":%llu,\"BLUE\":%llu,\"YELLOW\":%llu,\"ORANGE\":%llu,\"RED\":%llu},"
+                   "\"deferred\":%llu,\"overflow\":%llu,\"regex_limit_hits\":%llu",
                    (unsigned long long)s->selected_random, (unsigned long long)s->selected_risk,
                    (unsigned long long)s->selected_forced, (unsigned long long)s->selected_max_hits,
-                   (unsigned long long)s->lanes[0], (unsigned long long)s->lanes[1], (unsigned long long)s->lanes[2],
-                   (unsigned long long)s->lanes[3], (unsigned long long)s->lanes[4], (unsigned long long)s->deferred,
+                   (unsigned long long)s->lanes[0], (unsigned long long)s->lanes[1],
+                   (unsigned long long)s->lanes[2], (unsigned long long)s->lanes[3],
+                   (unsigned long long)s->lanes[4], (unsigned long long)s->deferred,
                    (unsigned long long)s->overflow, (unsigned long long)s->regex_limit_hits);
-    textbuf_printf(&tb, ",\"inspected\":%llu,\"priority\":%llu,\"guarantee_exempt_eligible\":%llu,"
-                        "\"mra_recognised\":%llu,\"bytes_in\":%llu",
+    textbuf_printf(&tb,
+                   ",\"inspected\":%llu,\"priority\":%llu,\"guarantee_exempt_eligible\":%llu,"
+                   "\"mra_recognised\":%llu,\"bytes_in\":%llu",
                    (unsigned long long)s->inspected, (unsigned long long)s->priority,
                    (unsigned long long)s->guarantee_exempt, (unsigned long long)s->mra_recognised,
                    (unsigned long long)s->bytes_in);
     if (info && info->elapsed_s >= 0) {
         const double secs = info->elapsed_s > 0 ? info->elapsed_s : 1e-9;
-        textbuf_printf(&tb, ",\"elapsed_s\":%.6f,\"rows_per_s\":%.0f", info->elapsed_s, (double)s->rows_in / secs);
+        textbuf_printf(&tb, ",\"elapsed_s\":%.6f,\"rows_per_s\":%.0f", info->elapsed_s,
+                       (double)s->rows_in / secs);
     }
     textbuf_puts(&tb, "}\n");
     if (tb.oom) {
@@ -255,8 +275,9 @@ char *crest_summary_windows_csv(const crest_policy *p, const crest_window_stats 
 {
     textbuf tb;
     textbuf_init(&tb);
-    textbuf_puts(&tb, "window,tier,rows,target,expected_rate,realised_rate,ci95_low,ci95_high,holds,inspected,forced,"
-                      "deferred,multiplier\n");
+    textbuf_puts(
+        &tb, "window,tier,rows,target,expected_rate,realised_rate,ci95_low,ci95_high,holds,inspected,forced,"
+             "deferred,multiplier\n");
     char key[16];
     for (size_t i = 0; i < n;) {
         /* One window: its tiers, then the ratio of each relative tier to the base. */
@@ -274,12 +295,14 @@ char *crest_summary_windows_csv(const crest_policy *p, const crest_window_stats 
         for (size_t k = i; k < j; k++) {
             const policy_tier *t = &p->tiers[w[k].tier];
             crest_interval ci = crest_stats_binomial_ci(w[k].inspected, w[k].rows, LEVEL);
-            const char *holds = t->floor ? (ci.upper >= t->effective_rate ? "yes" : "no")
-                                         : (ci.lower <= t->effective_rate && t->effective_rate <= ci.upper ? "yes" : "no");
+            const char *holds =
+                t->floor ? (ci.upper >= t->effective_rate ? "yes" : "no")
+                         : (ci.lower <= t->effective_rate && t->effective_rate <= ci.upper ? "yes" : "no");
             textbuf_printf(&tb, "%s,%s,%llu,%.6g,%.6g,%.6g,%.6g,%.6g,%s,%llu,%llu,%llu,%.6g\n", key, t->name,
-                           (unsigned long long)w[k].rows, t->effective_rate, w[k].expected / (double)w[k].rows,
-                           ci.estimate, ci.lower, ci.upper, holds, (unsigned long long)w[k].inspected,
-                           (unsigned long long)w[k].forced, (unsigned long long)w[k].deferred, w[k].multiplier);
+                           (unsigned long long)w[k].rows, t->effective_rate,
+                           w[k].expected / (double)w[k].rows, ci.estimate, ci.lower, ci.upper, holds,
+                           (unsigned long long)w[k].inspected, (unsigned long long)w[k].forced,
+                           (unsigned long long)w[k].deferred, w[k].multiplier);
         }
         for (size_t k = i; k < j && base; k++) {
             const policy_tier *t = &p->tiers[w[k].tier];
@@ -287,10 +310,11 @@ char *crest_summary_windows_csv(const crest_policy *p, const crest_window_stats 
                 continue;
             crest_interval r =
                 crest_stats_rate_ratio_ci(w[k].inspected, w[k].rows, base->inspected, base->rows, LEVEL);
-            const char *holds = isnan(r.estimate) ? "" : (r.lower <= t->ratio && t->ratio <= r.upper ? "yes" : "no");
+            const char *holds =
+                isnan(r.estimate) ? "" : (r.lower <= t->ratio && t->ratio <= r.upper ? "yes" : "no");
             textbuf_printf(&tb, "%s,%s/%s,%llu,%.6g,,%.6g,%.6g,%.6g,%s,,,,\n", key, t->name,
-                           p->tiers[p->base_tier].name, (unsigned long long)w[k].rows, t->ratio, r.estimate, r.lower,
-                           r.upper, holds);
+                           p->tiers[p->base_tier].name, (unsigned long long)w[k].rows, t->ratio, r.estimate,
+                           r.lower, r.upper, holds);
         }
         i = j;
     }

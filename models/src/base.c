@@ -13,8 +13,8 @@
 const char *crest_status_name(crest_status status)
 {
     switch (status) {
-#define CREST_STATUS_NAME(name, value, msg)                                     \
-    case name:                                                                 \
+#define CREST_STATUS_NAME(name, value, msg)                                                                  \
+    case name:                                                                                               \
         return #name;
         CREST_STATUS_LIST(CREST_STATUS_NAME)
 #undef CREST_STATUS_NAME
@@ -25,8 +25,8 @@ const char *crest_status_name(crest_status status)
 const char *crest_status_message(crest_status status)
 {
     switch (status) {
-#define CREST_STATUS_MSG(name, value, msg)                                      \
-    case name:                                                                 \
+#define CREST_STATUS_MSG(name, value, msg)                                                                   \
+    case name:                                                                                               \
         return msg;
         CREST_STATUS_LIST(CREST_STATUS_MSG)
 #undef CREST_STATUS_MSG
@@ -42,8 +42,8 @@ void crest_diag_clear(crest_diag *diag)
     diag->status = CREST_OK;
 }
 
-crest_status crest_diag_set(crest_diag *diag, crest_status status, const char *file,
-                            unsigned long line, unsigned long column, const char *fmt, ...)
+crest_status crest_diag_set(crest_diag *diag, crest_status status, const char *file, unsigned long line,
+                            unsigned long column, const char *fmt, ...)
 {
     if (!diag)
         return status;

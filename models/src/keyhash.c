@@ -9,22 +9,22 @@
 
 #define ROTL64(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
 
-#define SIPROUND                                                               \
-    do {                                                                       \
-        v0 += v1;                                                              \
-        v1 = ROTL64(v1, 13);                                                   \
-        v1 ^= v0;                                                              \
-        v0 = ROTL64(v0, 32);                                                   \
-        v2 += v3;                                                              \
-        v3 = ROTL64(v3, 16);                                                   \
-        v3 ^= v2;                                                              \
-        v0 += v3;                                                              \
-        v3 = ROTL64(v3, 21);                                                   \
-        v3 ^= v0;                                                              \
-        v2 += v1;                                                              \
-        v1 = ROTL64(v1, 17);                                                   \
-        v1 ^= v2;                                                              \
-        v2 = ROTL64(v2, 32);                                                   \
+#define SIPROUND                                                                                             \
+    do {                                                                                                     \
+        v0 += v1;                                                                                            \
+        v1 = ROTL64(v1, 13);                                                                                 \
+        v1 ^= v0;                                                                                            \
+        v0 = ROTL64(v0, 32);                                                                                 \
+        v2 += v3;                                                                                            \
+        v3 = ROTL64(v3, 16);                                                                                 \
+        v3 ^= v2;                                                                                            \
+        v0 += v3;                                                                                            \
+        v3 = ROTL64(v3, 21);                                                                                 \
+        v3 ^= v0;                                                                                            \
+        v2 += v1;                                                                                            \
+        v1 = ROTL64(v1, 17);                                                                                 \
+        v1 ^= v2;                                                                                            \
+        v2 = ROTL64(v2, 32);                                                                                 \
     } while (0)
 
 static inline uint64_t load_le64(const unsigned char *p)
@@ -35,8 +35,7 @@ static inline uint64_t load_le64(const unsigned char *p)
     return v;
 #else
     return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24 |
-           (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 | (uint64_t)p[6] << 48 |
-           (uint64_t)p[7] << 56;
+           (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 | (uint64_t)p[6] << 48 | (uint64_t)p[7] << 56;
 #endif
 }
 

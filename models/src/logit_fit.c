@@ -166,8 +166,7 @@ static void logit_grad_hess(logit_work *lw)
         const double *x0 = logit_row(lw, i), *x1 = logit_row(lw, i + 1);
         const double *x2 = logit_row(lw, i + 2), *x3 = logit_row(lw, i + 3);
         const double w0 = lw->hw[i], w1 = lw->hw[i + 1], w2 = lw->hw[i + 2], w3 = lw->hw[i + 3];
-        const double r0 = lw->resid[i], r1 = lw->resid[i + 1], r2 = lw->resid[i + 2],
-                     r3 = lw->resid[i + 3];
+        const double r0 = lw->resid[i], r1 = lw->resid[i + 1], r2 = lw->resid[i + 2], r3 = lw->resid[i + 3];
         for (size_t j = 0; j < p; j++) {
             const double a0 = w0 * x0[j], a1 = w1 * x1[j], a2 = w2 * x2[j], a3 = w3 * x3[j];
             double *h = H + j * tda;
@@ -201,14 +200,12 @@ static void logit_grad_hess(logit_work *lw)
 /* ------------------------------------------------------------------------ */
 /* Argument checks                                                           */
 
-static crest_status logit_check_args(const gsl_matrix *X, const gsl_vector *y,
-                                     const gsl_vector *weights, double l2_lambda,
-                                     const crest_logit_fit_options *o, const gsl_vector *beta_out,
-                                     crest_diag *diag)
+static crest_status logit_check_args(const gsl_matrix *X, const gsl_vector *y, const gsl_vector *weights,
+                                     double l2_lambda, const crest_logit_fit_options *o,
+                                     const gsl_vector *beta_out, crest_diag *diag)
 {
     if (!X || !y || !beta_out)
-        return crest_diag_set(diag, CREST_ERR_INVALID, LOGIT_LABEL, 0, 0,
-                              "X, y and beta_out are required.");
+        return crest_diag_set(diag, CREST_ERR_INVALID, LOGIT_LABEL, 0, 0, "X, y and beta_out are required.");
     const size_t n = X->size1, p = X->size2;
     if (n == 0 || p == 0)
         return crest_diag_set(diag, CREST_ERR_MISMATCH, LOGIT_LABEL, 0, 0,
@@ -227,8 +224,7 @@ static crest_status logit_check_args(const gsl_matrix *X, const gsl_vector *y,
                               "l2_lambda is %g; expected a finite value >= 0.", l2_lambda);
     if (o->intercept_col != CREST_LOGIT_NO_INTERCEPT && o->intercept_col >= p)
         return crest_diag_set(diag, CREST_ERR_RANGE, LOGIT_LABEL, 0, 0,
-                              "intercept_col %zu is not a column of X (%zu columns).",
-                              o->intercept_col, p);
+                              "intercept_col %zu is not a column of X (%zu columns).", o->intercept_col, p);
     if (o->max_iter == 0 || !(o->tol_step >= 0.0) || !(o->tol_objective >= 0.0))
         return crest_diag_set(diag, CREST_ERR_RANGE, LOGIT_LABEL, 0, 0,
                               "options need max_iter >= 1 and non-negative tolerances.");
@@ -253,8 +249,7 @@ static crest_status logit_check_args(const gsl_matrix *X, const gsl_vector *y,
         }
     }
     if (weights && !(w_sum > 0.0))
-        return crest_diag_set(diag, CREST_ERR_INVALID, LOGIT_LABEL, 0, 0,
-                              "all weights are zero.");
+        return crest_diag_set(diag, CREST_ERR_INVALID, LOGIT_LABEL, 0, 0, "all weights are zero.");
     return CREST_OK;
 }
 
@@ -272,9 +267,8 @@ static double logit_norm(const gsl_vector *v)
 }
 
 crest_status crest_logit_fit(const gsl_matrix *X, const gsl_vector *y, const gsl_vector *weights,
-                             double l2_lambda, const crest_logit_fit_options *opts,
-                             gsl_vector *beta_out, crest_logit_fit_report *report,
-                             crest_diag *diag)
+                             double l2_lambda, const crest_logit_fit_options *opts, gsl_vector *beta_out,
+                             crest_logit_fit_report *report, crest_diag *diag)
 {
     gsl_set_error_handler_off();
     crest_diag_clear(diag);
@@ -310,11 +304,10 @@ crest_status crest_logit_fit(const gsl_matrix *X, const gsl_vector *y, const gsl
     lw.xd = malloc(lw.n * sizeof *lw.xd);
     lw.resid = malloc(lw.n * sizeof *lw.resid);
     lw.hw = malloc(lw.n * sizeof *lw.hw);
-    if (!lw.H || !lw.g || !lw.delta || !lw.beta || !lw.trial || !lw.eta || !lw.xd || !lw.resid ||
-        !lw.hw) {
+    if (!lw.H || !lw.g || !lw.delta || !lw.beta || !lw.trial || !lw.eta || !lw.xd || !lw.resid || !lw.hw) {
         logit_work_free(&lw);
-        return crest_diag_set(diag, CREST_ERR_NOMEM, LOGIT_LABEL, 0, 0,
-                              "out of memory for a %zu x %zu fit.", lw.n, lw.p);
+        return crest_diag_set(diag, CREST_ERR_NOMEM, LOGIT_LABEL, 0, 0, "out of memory for a %zu x %zu fit.",
+                              lw.n, lw.p);
     }
 
     /* Start from beta = 0 (every p_i = 1/2), where the Newton step is well
@@ -375,8 +368,7 @@ crest_status crest_logit_fit(const gsl_matrix *X, const gsl_vector *y, const gsl
         /* Relative (not absolute) objective change: on separable data without
          * a penalty the objective falls geometrically towards 0 while beta
          * diverges, and that must not read as convergence. */
-        if (step_norm <= o.tol_step * (1.0 + logit_norm(lw.beta)) ||
-            change <= o.tol_objective * fabs(obj)) {
+        if (step_norm <= o.tol_step * (1.0 + logit_norm(lw.beta)) || change <= o.tol_objective * fabs(obj)) {
             rep.stop = CREST_LOGIT_STOP_CONVERGED;
             break;
         }

@@ -19,9 +19,9 @@ typedef enum xfeat_src { XS_FIELD, XS_UNIT_VALUE, XS_COLUMN } xfeat_src;
 typedef struct xfeat {
     xfeat_op op;
     xfeat_src src;
-    int field;     /* crest_field for XS_FIELD */
-    char *column;  /* header name for XS_COLUMN */
-    long col;      /* bound column index, -1 when the input lacks it */
+    int field;    /* crest_field for XS_FIELD */
+    char *column; /* header name for XS_COLUMN */
+    long col;     /* bound column index, -1 when the input lacks it */
 } xfeat;
 
 struct crest_risk {
@@ -75,7 +75,8 @@ static crest_status parse_xgb_features(crest_risk *r, const char *spec, const ch
         while (n && (item[n - 1] == ' ' || item[n - 1] == '\t'))
             n--;
         if (n == 0)
-            return crest_diag_set(diag, CREST_ERR_SYNTAX, label, 0, col, "empty item in the XGBoost feature mapping");
+            return crest_diag_set(diag, CREST_ERR_SYNTAX, label, 0, col,
+                                  "empty item in the XGBoost feature mapping");
         if (r->n_xfeats == cap) {
             xfeat *nx = realloc(r->xfeats, 2 * cap * sizeof *nx);
             if (!nx)
@@ -94,7 +95,8 @@ static crest_status parse_xgb_features(crest_risk *r, const char *spec, const ch
             f->op = XF_CAT;
         else
             return crest_diag_set(diag, CREST_ERR_SYNTAX, label, 0, col,
-                                  "XGBoost feature '%.*s' needs num:, log: or cat: before the field", (int)n, item);
+                                  "XGBoost feature '%.*s' needs num:, log: or cat: before the field", (int)n,
+                                  item);
         const char *fld = item + 4;
         size_t fl = n - 4;
         if (fl > 5 && memcmp(fld, "col(", 4) == 0 && fld[fl - 1] == ')') {
@@ -110,7 +112,8 @@ static crest_status parse_xgb_features(crest_risk *r, const char *spec, const ch
             int fi = crest_field_from_name(fld, fl);
             if (fi < 0)
                 return crest_diag_set(diag, CREST_ERR_INVALID, label, 0, col + 4,
-                                      "'%.*s' is not a canonical field, unit_value or col(Header)", (int)fl, fld);
+                                      "'%.*s' is not a canonical field, unit_value or col(Header)", (int)fl,
+                                      fld);
             f->src = XS_FIELD;
             f->field = fi;
         }

@@ -214,7 +214,8 @@ static void cb_row(int term, void *data)
         bool blank = true;
         for (size_t i = 0; i < r->n_cells && blank; i++)
             blank = trim((crest_str){r->cells[i].buf, r->cells[i].len}).len == 0;
-        bool comment = r->cells[0].len > 0 && trim((crest_str){r->cells[0].buf, r->cells[0].len}).ptr[0] == '#';
+        bool comment =
+            r->cells[0].len > 0 && trim((crest_str){r->cells[0].buf, r->cells[0].len}).ptr[0] == '#';
         if (!blank && !comment)
             r->status = r->on_row(r->ctx, r);
     }
@@ -233,8 +234,8 @@ static crest_status csv_read_file(const char *path, crest_diag *diag, csv_row_fn
         fclose(f);
         return crest_diag_set(diag, CREST_ERR_NOMEM, path, 0, 0, "Cannot initialise the CSV parser.");
     }
-    csv_reader r = {.path = path, .diag = diag, .need_start = true, .on_row = on_row, .ctx = ctx,
-                    .status = CREST_OK};
+    csv_reader r = {
+        .path = path, .diag = diag, .need_start = true, .on_row = on_row, .ctx = ctx, .status = CREST_OK};
     unsigned long line = 1, col = 1;
     bool first = true;
     char buf[65536];
@@ -275,9 +276,9 @@ static crest_status csv_read_file(const char *path, crest_diag *diag, csv_row_fn
     if (r.status == CREST_OK && ferror(f))
         r.status = crest_diag_set(diag, CREST_ERR_IO, path, line, 0, "Read error.");
     if (r.status == CREST_OK && csv_fini(&p, cb_field, cb_row, &r) != 0 && r.status == CREST_OK)
-        r.status = crest_diag_set(diag, CREST_ERR_SYNTAX, path, r.start_line, r.start_col,
-                                  "Malformed CSV (%s): a quoted field is not closed.",
-                                  csv_strerror(csv_error(&p)));
+        r.status =
+            crest_diag_set(diag, CREST_ERR_SYNTAX, path, r.start_line, r.start_col,
+                           "Malformed CSV (%s): a quoted field is not closed.", csv_strerror(csv_error(&p)));
     csv_free(&p);
     fclose(f);
     reader_free(&r);
@@ -317,10 +318,9 @@ static crest_status map_header(csv_reader *r, const header_spec *spec, size_t n_
                         strncat(names, ", ", sizeof names - strlen(names) - 1);
                     strncat(names, spec[j].name, sizeof names - strlen(names) - 1);
                 }
-            return crest_diag_set(r->diag, CREST_ERR_MISSING, r->path,
-                                  r->n_cells ? r->cells[0].line : 1, 0,
-                                  "The header has no '%s' column; required columns are: %s.",
-                                  spec[k].name, names);
+            return crest_diag_set(r->diag, CREST_ERR_MISSING, r->path, r->n_cells ? r->cells[0].line : 1, 0,
+                                  "The header has no '%s' column; required columns are: %s.", spec[k].name,
+                                  names);
         }
     return CREST_OK;
 }
@@ -399,8 +399,8 @@ typedef struct table {
     size_t keys_len, keys_cap;
     table_entry *e;
     size_t n, cap;
-    uint32_t *slots; /* head entry per slot, NO_ENTRY when empty */
-    size_t n_slots;  /* power of two */
+    uint32_t *slots;   /* head entry per slot, NO_ENTRY when empty */
+    size_t n_slots;    /* power of two */
     uint64_t len_mask; /* bit L set when some key (HS prefix for bands) has length L < 64 */
 } table;
 
@@ -602,7 +602,8 @@ static crest_status table_load_file(table *t, crest_diag *diag)
     table_load tl = {.t = t};
     crest_status st = csv_read_file(t->path, diag, t->type == TABLE_LIST ? list_row : band_row, &tl);
     if (st == CREST_OK && !tl.have_header)
-        st = crest_diag_set(diag, CREST_ERR_MISSING, t->path, 1, 0, "The file is empty: a header row is required.");
+        st = crest_diag_set(diag, CREST_ERR_MISSING, t->path, 1, 0,
+                            "The file is empty: a header row is required.");
     if (st == CREST_OK)
         st = table_index(t, diag);
     return st;
@@ -630,7 +631,7 @@ typedef struct rule {
     pcre2_code *re_valid; /* the same without PCRE2_MATCH_INVALID_UTF, JIT-compiled; or NULL */
     bool jit;
     const struct rx_literals *lits; /* the regex is anchored literals (rx_literals_parse); or NULL */
-    uint32_t rx_index;    /* regex rules: 0, 1, ... (their slots in a scratch's result cache) */
+    uint32_t rx_index;              /* regex rules: 0, 1, ... (their slots in a scratch's result cache) */
     double lo, hi;
     bool lo_incl, hi_incl;
     const table *tab;
@@ -746,8 +747,8 @@ typedef struct rx_literals {
 
 static bool rx_literal_byte(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == ' ' || c == '-' ||
-           c == '_' || c == ',' || c == ':' || c == '/' || c == ';';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == ' ' ||
+           c == '-' || c == '_' || c == ',' || c == ':' || c == '/' || c == ';';
 }
 
 /* The literals of re[0..n) when it has one of the shapes above; else NULL
@@ -776,7 +777,8 @@ static rx_literals *rx_literals_parse(const char *re, size_t n)
     for (;; i++) {
         if (i == end || re[i] == '|') {
             const size_t len = i - start;
-            if (len == 0 || len > RX_LIT_MAX_LEN || l->n == RX_LIT_MAX_ALTS || (re[i == end ? 0 : i] == '|' && !group))
+            if (len == 0 || len > RX_LIT_MAX_LEN || l->n == RX_LIT_MAX_ALTS ||
+                (re[i == end ? 0 : i] == '|' && !group))
                 break;
             memcpy(l->text[l->n], re + start, len);
             l->by_first[(unsigned char)re[start]] |= UINT64_C(1) << l->n;
@@ -846,12 +848,33 @@ typedef struct crit_load {
     size_t idx[MAX_KNOWN_COLS];
 } crit_load;
 
-static const header_spec crit_spec[] = {
-    {"id", true},           {"field", true},      {"pattern", true},  {"action", true},
-    {"weight_or_lane", true}, {"probability", false}, {"credit_sensitive", false},
-    {"valid_from", false},  {"valid_to", false},  {"office", false},  {"direction", false},
-    {"rationale", false}};
-enum { C_ID, C_FIELD, C_PATTERN, C_ACTION, C_WOL, C_PROB, C_CREDIT, C_FROM, C_TO, C_OFFICE, C_DIR, C_RAT, C_N };
+static const header_spec crit_spec[] = {{"id", true},
+                                        {"field", true},
+                                        {"pattern", true},
+                                        {"action", true},
+                                        {"weight_or_lane", true},
+                                        {"probability", false},
+                                        {"credit_sensitive", false},
+                                        {"valid_from", false},
+                                        {"valid_to", false},
+                                        {"office", false},
+                                        {"direction", false},
+                                        {"rationale", false}};
+enum {
+    C_ID,
+    C_FIELD,
+    C_PATTERN,
+    C_ACTION,
+    C_WOL,
+    C_PROB,
+    C_CREDIT,
+    C_FROM,
+    C_TO,
+    C_OFFICE,
+    C_DIR,
+    C_RAT,
+    C_N
+};
 
 /* Find or load the named table; *out borrowed from rules. */
 static crest_status get_table(crit_load *cl, const csv_reader *r, cell_ref pat, const char *name,
@@ -913,8 +936,8 @@ static crest_status get_table(crit_load *cl, const csv_reader *r, cell_ref pat, 
     if (st != CREST_OK) {
         if (st == CREST_ERR_IO)
             return crest_diag_set(r->diag, CREST_ERR_MISSING, r->path, pat.line, pat.col,
-                                  "Table '%s' used by this rule cannot be read from %s: %s", t->name,
-                                  t->path, sub.message);
+                                  "Table '%s' used by this rule cannot be read from %s: %s", t->name, t->path,
+                                  sub.message);
         /* The table's own position is the useful one: report it as is. */
         *r->diag = sub;
         return st;
@@ -1003,8 +1026,8 @@ static crest_status compile_regex(crest_rules *rules, const csv_reader *r, rule 
                               "The regular expression is empty.");
     int err;
     PCRE2_SIZE off;
-    x->re = pcre2_compile((PCRE2_SPTR)re, re_len, PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_NEVER_BACKSLASH_C,
-                          &err, &off, NULL);
+    x->re = pcre2_compile((PCRE2_SPTR)re, re_len,
+                          PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_NEVER_BACKSLASH_C, &err, &off, NULL);
     if (!x->re) {
         PCRE2_UCHAR msg[256];
         if (pcre2_get_error_message(err, msg, sizeof msg) < 0)
@@ -1035,7 +1058,8 @@ static crest_status compile_regex(crest_rules *rules, const csv_reader *r, rule 
      * promise): its JIT code skips the invalid-sequence handling, about a
      * quarter faster on text. Same matches on valid UTF-8. */
     if (x->jit) {
-        x->re_valid = pcre2_compile((PCRE2_SPTR)re, re_len, PCRE2_UTF | PCRE2_NEVER_BACKSLASH_C, &err, &off, NULL);
+        x->re_valid =
+            pcre2_compile((PCRE2_SPTR)re, re_len, PCRE2_UTF | PCRE2_NEVER_BACKSLASH_C, &err, &off, NULL);
         if (x->re_valid && pcre2_jit_compile(x->re_valid, PCRE2_JIT_COMPLETE) != 0) {
             pcre2_code_free(x->re_valid);
             x->re_valid = NULL;
@@ -1080,8 +1104,9 @@ static crest_status crit_row(void *ctx, csv_reader *r)
         rules->max_hits = (unsigned)v;
         free(rules->max_hits_id);
         rules->max_hits_id = dup_n(id.s.ptr, id.s.len);
-        return rules->max_hits_id ? CREST_OK
-                                  : crest_diag_set(r->diag, CREST_ERR_NOMEM, r->path, id.line, 0, "Out of memory.");
+        return rules->max_hits_id
+                   ? CREST_OK
+                   : crest_diag_set(r->diag, CREST_ERR_NOMEM, r->path, id.line, 0, "Out of memory.");
     bad_n:
         return crest_diag_set(r->diag, CREST_ERR_INVALID, r->path, wol.line, wol.col,
                               "For action max_hits, weight_or_lane must be a whole number of hits (0 to "
@@ -1105,7 +1130,8 @@ static crest_status crit_row(void *ctx, csv_reader *r)
     x->prob = 1.0;
     x->credit_sensitive = true;
     x->id = dup_n(id.s.ptr, id.s.len);
-    cell_ref fld = get_cell(r, idx, C_FIELD), pat = get_cell(r, idx, C_PATTERN), rat = get_cell(r, idx, C_RAT);
+    cell_ref fld = get_cell(r, idx, C_FIELD), pat = get_cell(r, idx, C_PATTERN),
+             rat = get_cell(r, idx, C_RAT);
     x->field = dup_n(fld.s.ptr, fld.s.len);
     x->pattern = dup_n(pat.s.ptr, pat.s.len);
     x->rationale = dup_n(rat.s.ptr, rat.s.len);
@@ -1245,10 +1271,13 @@ static crest_status crit_row(void *ctx, csv_reader *r)
          is_band = has_prefix(pat.s, "band:");
     if (is_list || is_prefix || is_band) {
         plen = is_list ? 5 : is_band ? 5 : 7;
-        x->kind = is_list ? CREST_RULES_KIND_LIST : is_prefix ? CREST_RULES_KIND_PREFIX : CREST_RULES_KIND_BAND;
+        x->kind = is_list     ? CREST_RULES_KIND_LIST
+                  : is_prefix ? CREST_RULES_KIND_PREFIX
+                              : CREST_RULES_KIND_BAND;
         if (x->src == SRC_UNIT_VALUE)
-            return crest_diag_set(r->diag, CREST_ERR_INVALID, r->path, fld.line, fld.col,
-                                  "unit_value is a number: use a range: pattern, or band: on the HS code field.");
+            return crest_diag_set(
+                r->diag, CREST_ERR_INVALID, r->path, fld.line, fld.col,
+                "unit_value is a number: use a range: pattern, or band: on the HS code field.");
         crest_str name = trim((crest_str){pat.s.ptr + plen, pat.s.len - plen});
         return get_table(cl, r, pat, name.ptr, name.len, is_band ? TABLE_BAND : TABLE_LIST, &x->tab);
     }
@@ -1287,8 +1316,9 @@ crest_status crest_rules_load(const char *criteria_path, const crest_rules_load_
     else
         snprintf(cl->dir, sizeof cl->dir, "lists");
 
-    crest_status st = rules->path ? csv_read_file(criteria_path, diag, crit_row, cl)
-                                  : crest_diag_set(diag, CREST_ERR_NOMEM, criteria_path, 0, 0, "Out of memory.");
+    crest_status st = rules->path
+                          ? csv_read_file(criteria_path, diag, crit_row, cl)
+                          : crest_diag_set(diag, CREST_ERR_NOMEM, criteria_path, 0, 0, "Out of memory.");
     if (st == CREST_OK && !cl->have_header)
         st = crest_diag_set(diag, CREST_ERR_MISSING, criteria_path, 1, 0,
                             "The criteria file is empty: a header row is required.");
@@ -1329,10 +1359,11 @@ crest_status crest_rules_bind(crest_rules *rules, const crest_str *header, size_
                 x->col = c;
         }
         if (x->col == NO_COL)
-            return crest_diag_set(diag, CREST_ERR_MISMATCH, rules->path, x->line, x->field_col,
-                                  "Rule '%s': unknown field '%s', which is neither a canonical field (hs_code, "
-                                  "origin, goods_desc, ...), nor unit_value, nor a column of the input header.",
-                                  x->id, x->field);
+            return crest_diag_set(
+                diag, CREST_ERR_MISMATCH, rules->path, x->line, x->field_col,
+                "Rule '%s': unknown field '%s', which is neither a canonical field (hs_code, "
+                "origin, goods_desc, ...), nor unit_value, nor a column of the input header.",
+                x->id, x->field);
     }
     return CREST_OK;
 }
@@ -1340,9 +1371,15 @@ crest_status crest_rules_bind(crest_rules *rules, const crest_str *header, size_
 /* ------------------------------------------------------------------------ */
 /* Accessors                                                                */
 
-size_t crest_rules_count(const crest_rules *rules) { return rules ? rules->n : 0; }
+size_t crest_rules_count(const crest_rules *rules)
+{
+    return rules ? rules->n : 0;
+}
 
-unsigned crest_rules_max_hits(const crest_rules *rules) { return rules ? rules->max_hits : 0; }
+unsigned crest_rules_max_hits(const crest_rules *rules)
+{
+    return rules ? rules->max_hits : 0;
+}
 
 const char *crest_rules_max_hits_id(const crest_rules *rules)
 {
@@ -1615,7 +1652,8 @@ static inline bool rule_hit(const rule *x, crest_rules_scratch *sc, const crest_
     return false;
 }
 
-static inline void keep_strongest(crest_rules_lane *lane, double *prob, int32_t *which, const rule *x, size_t i)
+static inline void keep_strongest(crest_rules_lane *lane, double *prob, int32_t *which, const rule *x,
+                                  size_t i)
 {
     if (x->lane > *lane || (x->lane == *lane && x->prob > *prob)) {
         *lane = x->lane;

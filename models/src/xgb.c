@@ -163,8 +163,8 @@ static float xgb_margin(const crest_xgb *model, const float *x)
     return sum;
 }
 
-crest_status crest_xgb_predict_margin(const crest_xgb *model, const float *features,
-                                      size_t n_features, double *margin)
+crest_status crest_xgb_predict_margin(const crest_xgb *model, const float *features, size_t n_features,
+                                      double *margin)
 {
     if (!model || !features || !margin)
         return CREST_ERR_INVALID;
@@ -174,8 +174,7 @@ crest_status crest_xgb_predict_margin(const crest_xgb *model, const float *featu
     return CREST_OK;
 }
 
-crest_status crest_xgb_predict(const crest_xgb *model, const float *features, size_t n_features,
-                               double *prob)
+crest_status crest_xgb_predict(const crest_xgb *model, const float *features, size_t n_features, double *prob)
 {
     if (!model || !features || !prob)
         return CREST_ERR_INVALID;
@@ -195,7 +194,7 @@ static crest_status xgb_fail(xgb_loader *ld, crest_status st, const char *fmt, .
 
 static crest_status xgb_fail(xgb_loader *ld, crest_status st, const char *fmt, ...)
 {
-    char msg[sizeof ((crest_diag *)0)->message];
+    char msg[sizeof((crest_diag *)0)->message];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
@@ -209,8 +208,8 @@ static const char *xgb_type_name(const json_object *o)
 }
 
 /* Member `key` of object `obj` with JSON type `type`; `where` names obj. */
-static crest_status xgb_member(xgb_loader *ld, json_object *obj, const char *where,
-                               const char *key, json_type type, json_object **out)
+static crest_status xgb_member(xgb_loader *ld, json_object *obj, const char *where, const char *key,
+                               json_type type, json_object **out)
 {
     json_object *v = NULL;
     if (!json_object_object_get_ex(obj, key, &v) || !v)
@@ -223,8 +222,8 @@ static crest_status xgb_member(xgb_loader *ld, json_object *obj, const char *whe
 }
 
 /* Parse a non-negative integer written as a JSON integer or a decimal string. */
-static crest_status xgb_count(xgb_loader *ld, json_object *obj, const char *where,
-                              const char *key, size_t max, size_t *out)
+static crest_status xgb_count(xgb_loader *ld, json_object *obj, const char *where, const char *key,
+                              size_t max, size_t *out)
 {
     json_object *v = NULL;
     if (!json_object_object_get_ex(obj, key, &v) || !v)
@@ -240,40 +239,39 @@ static crest_status xgb_count(xgb_loader *ld, json_object *obj, const char *wher
         char *end = NULL;
         errno = 0;
         if (*s < '0' || *s > '9')
-            return xgb_fail(ld, CREST_ERR_INVALID,
-                            "%s.%s should be a non-negative integer, found \"%s\".", where, key, s);
+            return xgb_fail(ld, CREST_ERR_INVALID, "%s.%s should be a non-negative integer, found \"%s\".",
+                            where, key, s);
         n = strtoull(s, &end, 10);
         if (errno || *end != '\0')
-            return xgb_fail(ld, CREST_ERR_INVALID,
-                            "%s.%s should be a non-negative integer, found \"%s\".", where, key, s);
+            return xgb_fail(ld, CREST_ERR_INVALID, "%s.%s should be a non-negative integer, found \"%s\".",
+                            where, key, s);
     } else {
-        return xgb_fail(ld, CREST_ERR_INVALID, "%s.%s should be an integer, found %s.", where,
-                        key, xgb_type_name(v));
+        return xgb_fail(ld, CREST_ERR_INVALID, "%s.%s should be an integer, found %s.", where, key,
+                        xgb_type_name(v));
     }
     if (n > max)
-        return xgb_fail(ld, CREST_ERR_RANGE, "%s.%s = %llu exceeds the supported maximum %zu.",
-                        where, key, n, max);
+        return xgb_fail(ld, CREST_ERR_RANGE, "%s.%s = %llu exceeds the supported maximum %zu.", where, key, n,
+                        max);
     *out = (size_t)n;
     return CREST_OK;
 }
 
 /* Array member `key` of length `n` (SIZE_MAX: any length). */
-static crest_status xgb_array(xgb_loader *ld, json_object *obj, const char *where,
-                              const char *key, size_t n, json_object **out)
+static crest_status xgb_array(xgb_loader *ld, json_object *obj, const char *where, const char *key, size_t n,
+                              json_object **out)
 {
     crest_status st = xgb_member(ld, obj, where, key, json_type_array, out);
     if (st != CREST_OK)
         return st;
     const size_t len = json_object_array_length(*out);
     if (n != SIZE_MAX && len != n)
-        return xgb_fail(ld, CREST_ERR_MISMATCH, "%s.%s has %zu elements; expected %zu.", where,
-                        key, len, n);
+        return xgb_fail(ld, CREST_ERR_MISMATCH, "%s.%s has %zu elements; expected %zu.", where, key, len, n);
     return CREST_OK;
 }
 
 /* Element i of an integer array, as a signed 64-bit value. */
-static crest_status xgb_int_at(xgb_loader *ld, json_object *arr, size_t i, const char *where,
-                               const char *key, int64_t *out)
+static crest_status xgb_int_at(xgb_loader *ld, json_object *arr, size_t i, const char *where, const char *key,
+                               int64_t *out)
 {
     json_object *e = json_object_array_get_idx(arr, i);
     if (json_object_is_type(e, json_type_int)) {
@@ -284,8 +282,8 @@ static crest_status xgb_int_at(xgb_loader *ld, json_object *arr, size_t i, const
         *out = json_object_get_boolean(e) ? 1 : 0;
         return CREST_OK;
     }
-    return xgb_fail(ld, CREST_ERR_INVALID, "%s.%s[%zu] should be an integer, found %s.", where,
-                    key, i, xgb_type_name(e));
+    return xgb_fail(ld, CREST_ERR_INVALID, "%s.%s[%zu] should be an integer, found %s.", where, key, i,
+                    xgb_type_name(e));
 }
 
 /*
@@ -309,8 +307,8 @@ static crest_status xgb_float_at(xgb_loader *ld, json_object *arr, size_t i, con
         *out = (s && end != s && *end == '\0') ? f : (float)json_object_get_double(e);
         return CREST_OK;
     }
-    return xgb_fail(ld, CREST_ERR_INVALID, "%s.%s[%zu] should be a number, found %s.", where, key,
-                    i, xgb_type_name(e));
+    return xgb_fail(ld, CREST_ERR_INVALID, "%s.%s[%zu] should be a number, found %s.", where, key, i,
+                    xgb_type_name(e));
 }
 
 /* ------------------------------------------------------------------------ */
@@ -369,8 +367,8 @@ static crest_status xgb_read_params(xgb_loader *ld, json_object *learner)
         return xgb_fail(ld, CREST_ERR_RANGE, "%s.num_feature is 0.", where);
     if (n_class > 1 || n_target > 1)
         return xgb_fail(ld, CREST_ERR_INVALID,
-                        "multi-output models are not supported (num_class %zu, num_target %zu).",
-                        n_class, n_target);
+                        "multi-output models are not supported (num_class %zu, num_target %zu).", n_class,
+                        n_target);
 
     /* base_score is in probability space ("5E-1"; XGBoost 3 writes "[5E-1]"). */
     st = xgb_member(ld, mp, where, "base_score", json_type_string, &bs);
@@ -415,18 +413,16 @@ static crest_status xgb_read_names(xgb_loader *ld, json_object *learner)
         return CREST_OK; /* XGBoost writes [] when the DMatrix had no names. */
     crest_xgb *m = ld->model;
     if (n != m->n_features)
-        return xgb_fail(ld, CREST_ERR_MISMATCH,
-                        "learner.feature_names has %zu names but num_feature is %zu.", n,
-                        m->n_features);
+        return xgb_fail(ld, CREST_ERR_MISMATCH, "learner.feature_names has %zu names but num_feature is %zu.",
+                        n, m->n_features);
     m->feature_names = calloc(n, sizeof *m->feature_names);
     if (!m->feature_names)
         return xgb_fail(ld, CREST_ERR_NOMEM, "out of memory for %zu feature names.", n);
     for (size_t i = 0; i < n; i++) {
         json_object *e = json_object_array_get_idx(names, i);
         if (!json_object_is_type(e, json_type_string))
-            return xgb_fail(ld, CREST_ERR_INVALID,
-                            "learner.feature_names[%zu] should be a string, found %s.", i,
-                            xgb_type_name(e));
+            return xgb_fail(ld, CREST_ERR_INVALID, "learner.feature_names[%zu] should be a string, found %s.",
+                            i, xgb_type_name(e));
         const char *name = json_object_get_string(e);
         const size_t len = strlen(name);
         m->feature_names[i] = malloc(len + 1);
@@ -448,8 +444,7 @@ typedef struct xgb_tree_json {
     size_t n_nodes;
 } xgb_tree_json;
 
-static crest_status xgb_tree_arrays(xgb_loader *ld, json_object *tree, const char *where,
-                                    xgb_tree_json *tj)
+static crest_status xgb_tree_arrays(xgb_loader *ld, json_object *tree, const char *where, xgb_tree_json *tj)
 {
     json_object *tp = NULL;
     size_t leaf_vec = 0;
@@ -466,8 +461,8 @@ static crest_status xgb_tree_arrays(xgb_loader *ld, json_object *tree, const cha
     if (tj->n_nodes == 0)
         return xgb_fail(ld, CREST_ERR_INVALID, "%s has no nodes.", where);
     if (leaf_vec > 1)
-        return xgb_fail(ld, CREST_ERR_INVALID, "%s has vector leaves (size_leaf_vector %zu).",
-                        where, leaf_vec);
+        return xgb_fail(ld, CREST_ERR_INVALID, "%s has vector leaves (size_leaf_vector %zu).", where,
+                        leaf_vec);
     const size_t n = tj->n_nodes;
     if ((st = xgb_array(ld, tree, where, "left_children", n, &tj->left)) != CREST_OK ||
         (st = xgb_array(ld, tree, where, "right_children", n, &tj->right)) != CREST_OK ||
@@ -477,14 +472,11 @@ static crest_status xgb_tree_arrays(xgb_loader *ld, json_object *tree, const cha
         (st = xgb_array(ld, tree, where, "split_type", n, &tj->split_type)) != CREST_OK)
         return st;
     if ((st = xgb_array(ld, tree, where, "categories", SIZE_MAX, &tj->cats)) != CREST_OK ||
-        (st = xgb_array(ld, tree, where, "categories_nodes", SIZE_MAX, &tj->cat_nodes)) !=
-            CREST_OK)
+        (st = xgb_array(ld, tree, where, "categories_nodes", SIZE_MAX, &tj->cat_nodes)) != CREST_OK)
         return st;
     const size_t n_cat_nodes = json_object_array_length(tj->cat_nodes);
-    if ((st = xgb_array(ld, tree, where, "categories_segments", n_cat_nodes, &tj->cat_segs)) !=
-            CREST_OK ||
-        (st = xgb_array(ld, tree, where, "categories_sizes", n_cat_nodes, &tj->cat_sizes)) !=
-            CREST_OK)
+    if ((st = xgb_array(ld, tree, where, "categories_segments", n_cat_nodes, &tj->cat_segs)) != CREST_OK ||
+        (st = xgb_array(ld, tree, where, "categories_sizes", n_cat_nodes, &tj->cat_sizes)) != CREST_OK)
         return st;
     return CREST_OK;
 }
@@ -535,9 +527,8 @@ static crest_status xgb_reserve_cat_words(xgb_loader *ld, size_t n, size_t *offs
  * Build the category bitset of original node `o` (segment `seg` of the
  * tree's categories) and return its offset in the model's table.
  */
-static crest_status xgb_build_categories(xgb_loader *ld, const xgb_tree_json *tj,
-                                         const char *where, size_t o, size_t seg,
-                                         uint32_t *offset_out)
+static crest_status xgb_build_categories(xgb_loader *ld, const xgb_tree_json *tj, const char *where, size_t o,
+                                         size_t seg, uint32_t *offset_out)
 {
     int64_t beg = 0, size = 0;
     crest_status st = xgb_int_at(ld, tj->cat_segs, seg, where, "categories_segments", &beg);
@@ -635,8 +626,7 @@ static crest_status xgb_load_tree(xgb_loader *ld, json_object *tree, size_t t)
         memset(nd, 0, sizeof *nd);
         if (l == -1 && r == -1) {
             if (!isfinite(cond))
-                return xgb_fail(ld, CREST_ERR_INVALID, "%s: leaf %zu has a non-finite value.",
-                                where, o);
+                return xgb_fail(ld, CREST_ERR_INVALID, "%s: leaf %zu has a non-finite value.", where, o);
             nd->value = cond;
             nd->feature_flags = XGB_LEAF;
             continue;
@@ -648,33 +638,32 @@ static crest_status xgb_load_tree(xgb_loader *ld, json_object *tree, size_t t)
                             where, o, (long long)l, (long long)r, n);
         if (ld->seen[l] || ld->seen[r])
             return xgb_fail(ld, CREST_ERR_INVALID,
-                            "%s: node %lld is reached twice; the child links do not form a tree.",
-                            where, (long long)(ld->seen[l] ? l : r));
+                            "%s: node %lld is reached twice; the child links do not form a tree.", where,
+                            (long long)(ld->seen[l] ? l : r));
         if ((st = xgb_int_at(ld, tj.feature, o, where, "split_indices", &feat)) != CREST_OK ||
             (st = xgb_int_at(ld, tj.dleft, o, where, "default_left", &dl)) != CREST_OK ||
             (st = xgb_int_at(ld, tj.split_type, o, where, "split_type", &stype)) != CREST_OK)
             return st;
         if (feat < 0 || (uint64_t)feat >= m->n_features)
             return xgb_fail(ld, CREST_ERR_MISMATCH,
-                            "%s: node %zu splits on feature %lld but the model has %zu features.",
-                            where, o, (long long)feat, m->n_features);
+                            "%s: node %zu splits on feature %lld but the model has %zu features.", where, o,
+                            (long long)feat, m->n_features);
         if (stype != 0 && stype != 1)
-            return xgb_fail(ld, CREST_ERR_INVALID, "%s: node %zu has unknown split_type %lld.",
-                            where, o, (long long)stype);
+            return xgb_fail(ld, CREST_ERR_INVALID, "%s: node %zu has unknown split_type %lld.", where, o,
+                            (long long)stype);
         nd->feature_flags = (uint32_t)feat | (dl ? XGB_DEFAULT_LEFT : 0u);
         if (stype == 1) {
             if (ld->cat_seg[o] < 0)
                 return xgb_fail(ld, CREST_ERR_MISSING,
-                                "%s: categorical node %zu is not listed in categories_nodes.",
-                                where, o);
+                                "%s: categorical node %zu is not listed in categories_nodes.", where, o);
             nd->feature_flags |= XGB_CATEGORICAL;
-            if ((st = xgb_build_categories(ld, &tj, where, o, (size_t)ld->cat_seg[o],
-                                           &nd->cat_offset)) != CREST_OK)
+            if ((st = xgb_build_categories(ld, &tj, where, o, (size_t)ld->cat_seg[o], &nd->cat_offset)) !=
+                CREST_OK)
                 return st;
         } else {
             if (isnan(cond))
-                return xgb_fail(ld, CREST_ERR_INVALID,
-                                "%s: numeric split at node %zu has a NaN threshold.", where, o);
+                return xgb_fail(ld, CREST_ERR_INVALID, "%s: numeric split at node %zu has a NaN threshold.",
+                                where, o);
             nd->value = cond;
         }
         ld->seen[l] = ld->seen[r] = 1;
@@ -690,25 +679,21 @@ static crest_status xgb_load_tree(xgb_loader *ld, json_object *tree, size_t t)
 
 static crest_status xgb_read_trees(xgb_loader *ld, json_object *learner)
 {
-    json_object *gb = NULL, *gbname = NULL, *model = NULL, *gbp = NULL, *trees = NULL,
-                *info = NULL;
+    json_object *gb = NULL, *gbname = NULL, *model = NULL, *gbp = NULL, *trees = NULL, *info = NULL;
     crest_status st = xgb_member(ld, learner, "learner", "gradient_booster", json_type_object, &gb);
     if (st == CREST_OK)
         st = xgb_member(ld, gb, "learner.gradient_booster", "name", json_type_string, &gbname);
     if (st != CREST_OK)
         return st;
     if (strcmp(json_object_get_string(gbname), "gbtree") != 0)
-        return xgb_fail(ld, CREST_ERR_INVALID,
-                        "booster \"%s\" is not supported; expected \"gbtree\".",
+        return xgb_fail(ld, CREST_ERR_INVALID, "booster \"%s\" is not supported; expected \"gbtree\".",
                         json_object_get_string(gbname));
     const char *mw = "learner.gradient_booster.model";
     size_t n_trees = 0;
-    if ((st = xgb_member(ld, gb, "learner.gradient_booster", "model", json_type_object,
-                         &model)) != CREST_OK ||
-        (st = xgb_member(ld, model, mw, "gbtree_model_param", json_type_object, &gbp)) !=
+    if ((st = xgb_member(ld, gb, "learner.gradient_booster", "model", json_type_object, &model)) !=
             CREST_OK ||
-        (st = xgb_count(ld, gbp, "gbtree_model_param", "num_trees", XGB_MAX_NODES, &n_trees)) !=
-            CREST_OK ||
+        (st = xgb_member(ld, model, mw, "gbtree_model_param", json_type_object, &gbp)) != CREST_OK ||
+        (st = xgb_count(ld, gbp, "gbtree_model_param", "num_trees", XGB_MAX_NODES, &n_trees)) != CREST_OK ||
         (st = xgb_array(ld, model, mw, "trees", n_trees, &trees)) != CREST_OK ||
         (st = xgb_array(ld, model, mw, "tree_info", n_trees, &info)) != CREST_OK)
         return st;
@@ -726,8 +711,8 @@ static crest_status xgb_read_trees(xgb_loader *ld, json_object *learner)
                             t, (long long)group);
         json_object *tree = json_object_array_get_idx(trees, t), *left = NULL;
         if (!json_object_is_type(tree, json_type_object))
-            return xgb_fail(ld, CREST_ERR_INVALID, "tree %zu should be a JSON object, found %s.",
-                            t, xgb_type_name(tree));
+            return xgb_fail(ld, CREST_ERR_INVALID, "tree %zu should be a JSON object, found %s.", t,
+                            xgb_type_name(tree));
         if (!json_object_object_get_ex(tree, "left_children", &left) ||
             !json_object_is_type(left, json_type_array))
             return xgb_fail(ld, CREST_ERR_MISSING, "tree %zu has no left_children array.", t);
@@ -740,8 +725,7 @@ static crest_status xgb_read_trees(xgb_loader *ld, json_object *learner)
     m->tree_root = calloc(n_trees ? n_trees : 1, sizeof *m->tree_root);
     m->nodes = calloc(total ? total : 1, sizeof *m->nodes);
     if (!m->tree_root || !m->nodes)
-        return xgb_fail(ld, CREST_ERR_NOMEM, "out of memory for %zu trees of %zu nodes.", n_trees,
-                        total);
+        return xgb_fail(ld, CREST_ERR_NOMEM, "out of memory for %zu trees of %zu nodes.", n_trees, total);
     for (size_t t = 0; t < n_trees; t++) {
         json_object *tree = json_object_array_get_idx(trees, t);
         /* num_nodes must agree with the array that sized the buffer. */
@@ -761,8 +745,7 @@ static crest_status xgb_read_trees(xgb_loader *ld, json_object *learner)
 /* Entry points                                                              */
 
 /* 1-based line and column of byte `offset` in `text`. */
-static void xgb_line_col(const char *text, size_t offset, unsigned long *line,
-                         unsigned long *col)
+static void xgb_line_col(const char *text, size_t offset, unsigned long *line, unsigned long *col)
 {
     unsigned long ln = 1, cl = 1;
     for (size_t i = 0; i < offset; i++) {
@@ -777,8 +760,7 @@ static void xgb_line_col(const char *text, size_t offset, unsigned long *line,
     *col = cl;
 }
 
-static crest_status xgb_parse(xgb_loader *ld, const char *json, size_t json_len,
-                              json_object **root_out)
+static crest_status xgb_parse(xgb_loader *ld, const char *json, size_t json_len, json_object **root_out)
 {
     if (json_len > (size_t)INT_MAX)
         return xgb_fail(ld, CREST_ERR_RANGE, "the model file is larger than 2 GiB.");
@@ -808,8 +790,8 @@ static crest_status xgb_parse(xgb_loader *ld, const char *json, size_t json_len,
                               "save_model(\"m.json\").",
                               json_tokener_error_desc(err));
     }
-    while (end < json_len && (json[end] == ' ' || json[end] == '\t' || json[end] == '\r' ||
-                              json[end] == '\n'))
+    while (end < json_len &&
+           (json[end] == ' ' || json[end] == '\t' || json[end] == '\r' || json[end] == '\n'))
         end++;
     if (end < json_len) {
         json_object_put(root);
@@ -826,8 +808,8 @@ static crest_status xgb_parse(xgb_loader *ld, const char *json, size_t json_len,
     return CREST_OK;
 }
 
-crest_status crest_xgb_load_buffer(const char *json, size_t json_len, const char *label,
-                                   crest_xgb **out, crest_diag *diag)
+crest_status crest_xgb_load_buffer(const char *json, size_t json_len, const char *label, crest_xgb **out,
+                                   crest_diag *diag)
 {
     xgb_loader ld;
     memset(&ld, 0, sizeof ld);
@@ -886,8 +868,8 @@ crest_status crest_xgb_load(const char *path, crest_xgb **out, crest_diag *diag)
     while (st == CREST_OK) {
         if (len == cap) {
             if (cap > (size_t)INT_MAX) {
-                st = crest_diag_set(diag, CREST_ERR_RANGE, path, 0, 0,
-                                    "the model file is larger than 2 GiB.");
+                st =
+                    crest_diag_set(diag, CREST_ERR_RANGE, path, 0, 0, "the model file is larger than 2 GiB.");
                 break;
             }
             char *grown = realloc(buf, cap * 2);
@@ -902,8 +884,7 @@ crest_status crest_xgb_load(const char *path, crest_xgb **out, crest_diag *diag)
         len += got;
         if (got == 0) {
             if (ferror(f))
-                st = crest_diag_set(diag, CREST_ERR_IO, path, 0, 0,
-                                    "cannot read the model file.");
+                st = crest_diag_set(diag, CREST_ERR_IO, path, 0, 0, "cannot read the model file.");
             break;
         }
     }

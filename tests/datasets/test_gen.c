@@ -196,10 +196,9 @@ static int check_foreign_aeo(const char *s, size_t len)
     static const struct {
         const char *cc;
         size_t digits;
-    } partners[] = {{"SG", 12}, {"KR", 10}, {"HK", 8},  {"JP", 13}, {"AU", 11}, {"NZ", 13},
-                    {"CH", 9},  {"IL", 9},  {"CL", 10}, {"AE", 10}, {"BR", 14}, {"ZA", 10},
-                    {"TH", 13}, {"MY", 12}, {"UY", 12}, {"DE", 12}, {"FR", 12}, {"IT", 12},
-                    {"NL", 12}, {"ES", 12}, {"BE", 12}};
+    } partners[] = {{"SG", 12}, {"KR", 10}, {"HK", 8},  {"JP", 13}, {"AU", 11}, {"NZ", 13}, {"CH", 9},
+                    {"IL", 9},  {"CL", 10}, {"AE", 10}, {"BR", 14}, {"ZA", 10}, {"TH", 13}, {"MY", 12},
+                    {"UY", 12}, {"DE", 12}, {"FR", 12}, {"IT", 12}, {"NL", 12}, {"ES", 12}, {"BE", 12}};
     if (len < 3)
         return 0;
     for (size_t i = 0; i < sizeof partners / sizeof partners[0]; i++)
@@ -236,46 +235,158 @@ static const struct {
     const char *kw;
     int chapter;
 } chapter_keys[] = {
-    {"Blood pressure", 90}, {"电子血压计", 90}, {"syringes", 90}, {"注射器", 90},
-    {"drone", 88}, {"Unmanned", 88}, {"无人机", 88},
-    {"Toner", 84}, {"硒鼓", 84}, {"Printer", 84}, {"打印机", 84},
-    {"Laptop", 84}, {"Desktop PC", 84}, {"Tablet", 84}, {"电脑", 84},
-    {"Air condition", 84}, {"空调", 84}, {"Refrigerator", 84}, {"Freezer", 84},
-    {"冰箱", 84}, {"冰柜", 84},
-    {"Smartphone", 85}, {"Mobile phone", 85}, {"router", 85}, {"手机", 85}, {"路由器", 85},
-    {"Integrated circuits", 85}, {"Memory chips", 85}, {"集成电路", 85}, {"芯片", 85},
-    {"battery", 85}, {"电池", 85}, {"TV", 85}, {"monitor", 85}, {"Projector", 85},
-    {"电视", 85}, {"显示器", 85}, {"Radar", 85}, {"GPS", 85}, {"雷达", 85},
-    {"camera", 85}, {"相机", 85}, {"Transmission apparatus", 85}, {"发射", 85},
-    {"T-shirt", 61}, {"T恤", 61}, {"Sweaters", 61}, {"Pullovers", 61}, {"套衫", 61}, {"套头衫", 61},
-    {"trousers", 62}, {"suit", 62}, {"牛仔", 62}, {"西服", 62},
-    {"shoes", 64}, {"Boots", 64}, {"皮鞋", 64}, {"运动鞋", 64}, {"皮靴", 64},
-    {"Handbag", 42}, {"Travel bag", 42}, {"Wallet", 42}, {"手提包", 42}, {"旅行包", 42},
+    {"Blood pressure", 90},
+    {"电子血压计", 90},
+    {"syringes", 90},
+    {"注射器", 90},
+    {"drone", 88},
+    {"Unmanned", 88},
+    {"无人机", 88},
+    {"Toner", 84},
+    {"硒鼓", 84},
+    {"Printer", 84},
+    {"打印机", 84},
+    {"Laptop", 84},
+    {"Desktop PC", 84},
+    {"Tablet", 84},
+    {"电脑", 84},
+    {"Air condition", 84},
+    {"空调", 84},
+    {"Refrigerator", 84},
+    {"Freezer", 84},
+    {"冰箱", 84},
+    {"冰柜", 84},
+    {"Smartphone", 85},
+    {"Mobile phone", 85},
+    {"router", 85},
+    {"手机", 85},
+    {"路由器", 85},
+    {"Integrated circuits", 85},
+    {"Memory chips", 85},
+    {"集成电路", 85},
+    {"芯片", 85},
+    {"battery", 85},
+    {"电池", 85},
+    {"TV", 85},
+    {"monitor", 85},
+    {"Projector", 85},
+    {"电视", 85},
+    {"显示器", 85},
+    {"Radar", 85},
+    {"GPS", 85},
+    {"雷达", 85},
+    {"camera", 85},
+    {"相机", 85},
+    {"Transmission apparatus", 85},
+    {"发射", 85},
+    {"T-shirt", 61},
+    {"T恤", 61},
+    {"Sweaters", 61},
+    {"Pullovers", 61},
+    {"套衫", 61},
+    {"套头衫", 61},
+    {"trousers", 62},
+    {"suit", 62},
+    {"牛仔", 62},
+    {"西服", 62},
+    {"shoes", 64},
+    {"Boots", 64},
+    {"皮鞋", 64},
+    {"运动鞋", 64},
+    {"皮靴", 64},
+    {"Handbag", 42},
+    {"Travel bag", 42},
+    {"Wallet", 42},
+    {"手提包", 42},
+    {"旅行包", 42},
     {"钱包", 42},
-    {"toy", 95}, {"Building blocks", 95}, {"玩具", 95},
-    {"Office chair", 94}, {"Sofa", 94}, {"dining table", 94}, {"Steel cabinet", 94},
-    {"转椅", 94}, {"沙发", 94}, {"餐桌", 94}, {"文件柜", 94},
-    {"Brake", 87}, {"Auto parts", 87}, {"Car bumper", 87}, {"Passenger car", 87}, {"SUV", 87},
-    {"汽车", 87}, {"乘用车", 87}, {"越野车", 87},
-    {"Medicaments", 30}, {"Vitamin", 30}, {"药品", 30}, {"维生素", 30},
-    {"Heterocyclic", 29}, {"Organic chemical", 29}, {"化合物", 29}, {"化学品", 29},
-    {"Cosmetics", 33}, {"Lipstick", 33}, {"Make-up", 33}, {"化妆品", 33}, {"口红", 33},
+    {"toy", 95},
+    {"Building blocks", 95},
+    {"玩具", 95},
+    {"Office chair", 94},
+    {"Sofa", 94},
+    {"dining table", 94},
+    {"Steel cabinet", 94},
+    {"转椅", 94},
+    {"沙发", 94},
+    {"餐桌", 94},
+    {"文件柜", 94},
+    {"Brake", 87},
+    {"Auto parts", 87},
+    {"Car bumper", 87},
+    {"Passenger car", 87},
+    {"SUV", 87},
+    {"汽车", 87},
+    {"乘用车", 87},
+    {"越野车", 87},
+    {"Medicaments", 30},
+    {"Vitamin", 30},
+    {"药品", 30},
+    {"维生素", 30},
+    {"Heterocyclic", 29},
+    {"Organic chemical", 29},
+    {"化合物", 29},
+    {"化学品", 29},
+    {"Cosmetics", 33},
+    {"Lipstick", 33},
+    {"Make-up", 33},
+    {"化妆品", 33},
+    {"口红", 33},
     {"粉饼", 33},
-    {"Polyethylene", 39}, {"HDPE", 39}, {"聚乙烯", 39},
-    {"steel coil", 72}, {"Flat-rolled iron", 72}, {"钢卷", 72}, {"铁板", 72},
-    {"aluminium", 76}, {"Aluminium", 76}, {"铝", 76},
-    {"Iron ore", 26}, {"铁矿", 26}, {"Crude", 27}, {"原油", 27},
-    {"Soy", 12}, {"大豆", 12}, {"tropical", 44}, {"Tropical", 44}, {"原木", 44},
-    {"shrimps", 3}, {"lobsters", 3}, {"crab", 3}, {"虾", 3}, {"蟹", 3},
-    {"beef", 2}, {"牛肉", 2}, {"bananas", 8}, {"香蕉", 8},
-    {"wine", 22}, {"葡萄酒", 22}, {"Cigarettes", 24}, {"Cigars", 24}, {"卷烟", 24},
+    {"Polyethylene", 39},
+    {"HDPE", 39},
+    {"聚乙烯", 39},
+    {"steel coil", 72},
+    {"Flat-rolled iron", 72},
+    {"钢卷", 72},
+    {"铁板", 72},
+    {"aluminium", 76},
+    {"Aluminium", 76},
+    {"铝", 76},
+    {"Iron ore", 26},
+    {"铁矿", 26},
+    {"Crude", 27},
+    {"原油", 27},
+    {"Soy", 12},
+    {"大豆", 12},
+    {"tropical", 44},
+    {"Tropical", 44},
+    {"原木", 44},
+    {"shrimps", 3},
+    {"lobsters", 3},
+    {"crab", 3},
+    {"虾", 3},
+    {"蟹", 3},
+    {"beef", 2},
+    {"牛肉", 2},
+    {"bananas", 8},
+    {"香蕉", 8},
+    {"wine", 22},
+    {"葡萄酒", 22},
+    {"Cigarettes", 24},
+    {"Cigars", 24},
+    {"卷烟", 24},
     {"雪茄", 24},
-    {"jewellery", 71}, {"necklace", 71}, {"首饰", 71}, {"项链", 71},
-    {"watch", 91}, {"手表", 91}, {"knife", 82}, {"刀", 82},
-    {"Air guns", 93}, {"Air rifles", 93}, {"气枪", 93}, {"Cartridges", 93},
-    {"Ammunition", 93}, {"子弹", 93},
-    {"Fireworks", 36}, {"flares", 36}, {"烟花", 36}, {"信号弹", 36},
-    {"tyres", 40}, {"轮胎", 40},
+    {"jewellery", 71},
+    {"necklace", 71},
+    {"首饰", 71},
+    {"项链", 71},
+    {"watch", 91},
+    {"手表", 91},
+    {"knife", 82},
+    {"刀", 82},
+    {"Air guns", 93},
+    {"Air rifles", 93},
+    {"气枪", 93},
+    {"Cartridges", 93},
+    {"Ammunition", 93},
+    {"子弹", 93},
+    {"Fireworks", 36},
+    {"flares", 36},
+    {"烟花", 36},
+    {"信号弹", 36},
+    {"tyres", 40},
+    {"轮胎", 40},
 };
 
 static int desc_chapter(const char *desc)
@@ -335,8 +446,7 @@ static void parse_registry(const membuf *m, registry *reg)
     /* Rows of one enterprise never overlap. */
     for (size_t i = 1; i < reg->n; i++)
         if (strcmp(reg->e[i].id, reg->e[i - 1].id) == 0)
-            cr_assert_lt(reg->e[i - 1].to, reg->e[i].from, "overlapping rows for %s",
-                         reg->e[i].id);
+            cr_assert_lt(reg->e[i - 1].to, reg->e[i].from, "overlapping rows for %s", reg->e[i].id);
 }
 
 static const char *registry_tier(const registry *reg, const char *id, int32_t day)
@@ -407,11 +517,11 @@ static void check_stream(const crest_gen_config *cfg)
     const char *cur = d.buf;
     row *r = malloc(sizeof *r);
     cr_assert(next_row(&cur, r));
-    static const char *const cols[19] = {
-        "decl_id",  "decl_date",   "office",         "direction",     "enterprise_id",
-        "declarant_id", "credit_tier", "foreign_aeo", "hs_code",      "origin",
-        "departure", "transport_mode", "declared_value", "currency", "net_mass_kg",
-        "quantity", "goods_desc", "illicit",        "revenue"};
+    static const char *const cols[19] = {"decl_id",        "decl_date",    "office",      "direction",
+                                         "enterprise_id",  "declarant_id", "credit_tier", "foreign_aeo",
+                                         "hs_code",        "origin",       "departure",   "transport_mode",
+                                         "declared_value", "currency",     "net_mass_kg", "quantity",
+                                         "goods_desc",     "illicit",      "revenue"};
     cr_assert_eq(r->n, 19);
     for (int i = 0; i < 19; i++)
         cr_assert(field_is(r, (size_t)i, cols[i]), "column %d is %s", i, r->f[i]);
@@ -446,8 +556,7 @@ static void check_stream(const crest_gen_config *cfg)
         if (r->len[6] == 0)
             n_blank++;
         else
-            cr_assert(field_is(r, 6, tier), "row tier %s, registry %s on %s", r->f[6], tier,
-                      r->f[1]);
+            cr_assert(field_is(r, 6, tier), "row tier %s, registry %s on %s", r->f[6], tier, r->f[1]);
         /* foreign AEO only on imports, from the country of departure */
         if (r->len[7]) {
             n_foreign++;
@@ -459,8 +568,7 @@ static void check_stream(const crest_gen_config *cfg)
         cr_assert(r->len[8] == 10 && all_digits(r->f[8], 10), "hs_code %s", r->f[8]);
         int ch = desc_chapter(r->f[16]);
         cr_assert_neq(ch, -1, "no chapter keyword in description '%s'", r->f[16]);
-        cr_assert_eq((r->f[8][0] - '0') * 10 + (r->f[8][1] - '0'), ch, "hs %s vs '%s'",
-                     r->f[8], r->f[16]);
+        cr_assert_eq((r->f[8][0] - '0') * 10 + (r->f[8][1] - '0'), ch, "hs %s vs '%s'", r->f[8], r->f[16]);
         cr_assert(check_iso(r->f[9], r->len[9]), "origin %s", r->f[9]);
         cr_assert(check_iso(r->f[10], r->len[10]), "departure %s", r->f[10]);
         if (r->f[3][0] == 'E')
@@ -605,8 +713,8 @@ static void expect_binomial(const char *what, double hits, double n, double p, d
     double sd = sqrt(n * p * (1.0 - p));
     double lo = n * p - z * sd - 1.0, hi = n * p + z * sd + 1.0;
     cr_log_info("%s: %.0f of %.0f (%.5f), expected %.5f", what, hits, n, hits / n, p);
-    cr_expect(hits >= lo && hits <= hi, "%s: %.0f outside [%.1f, %.1f] (p = %.5f, n = %.0f)",
-              what, hits, lo, hi, p, n);
+    cr_expect(hits >= lo && hits <= hi, "%s: %.0f outside [%.1f, %.1f] (p = %.5f, n = %.0f)", what, hits, lo,
+              hi, p, n);
 }
 
 static void check_marginals(int scheme, uint64_t seed)
@@ -638,8 +746,7 @@ static void check_marginals(int scheme, uint64_t seed)
     }
     cr_expect_eq(s.firms_at_start[regular], cfg.n_firms - non_regular);
     /* The calibrated expectations are the documented parameters. */
-    cr_expect(fabs(s.row_share[0] - cfg.aeo_trade_share) < 1e-9, "AEO row share %.6f",
-              s.row_share[0]);
+    cr_expect(fabs(s.row_share[0] - cfg.aeo_trade_share) < 1e-9, "AEO row share %.6f", s.row_share[0]);
     for (size_t t = 0; t < s.n_tiers; t++)
         cr_expect(fabs(s.illicit_rate[t] - cfg.tier_illicit[t]) < 1e-6, "tier %zu rate %.6f", t,
                   s.illicit_rate[t]);
@@ -844,8 +951,8 @@ Test(history, rules_on_a_small_history)
     membuf out = {0};
     crest_gen_history_counts c;
     crest_diag diag;
-    cr_assert_eq(crest_gen_registry_from_history(f, "mem", &o, mem_write, &out, &c, &diag),
-                 CREST_OK, "%s", diag.message);
+    cr_assert_eq(crest_gen_registry_from_history(f, "mem", &o, mem_write, &out, &c, &diag), CREST_OK, "%s",
+                 diag.message);
     fclose(f);
     cr_assert_str_eq(out.buf, "enterprise_id,tier,valid_from,valid_to\n"
                               "A,AEO,2025-02-01,\n"
@@ -901,8 +1008,8 @@ Test(history, generated_history_round_trip)
     membuf out = {0};
     crest_gen_history_counts c;
     crest_diag diag;
-    cr_assert_eq(crest_gen_registry_from_history(f, "gen", &o, mem_write, &out, &c, &diag),
-                 CREST_OK, "%s", diag.message);
+    cr_assert_eq(crest_gen_registry_from_history(f, "gen", &o, mem_write, &out, &c, &diag), CREST_OK, "%s",
+                 diag.message);
     fclose(f);
     cr_assert_eq(c.n_rows, cfg.n_rows);
     cr_assert_eq(c.first_day, cfg.start_day);
@@ -920,8 +1027,7 @@ Test(history, kcs_training_split)
 {
     const char *dir = getenv("CREST_KCS_DIR");
     char path[1024];
-    snprintf(path, sizeof path, "%s/df_syn_train_eng.csv",
-             dir ? dir : "/work/shared/data/kcs-synthetic");
+    snprintf(path, sizeof path, "%s/df_syn_train_eng.csv", dir ? dir : "/work/shared/data/kcs-synthetic");
     FILE *f = fopen(path, "rb");
     if (!f)
         cr_skip_test("KCS data not found at %s (set CREST_KCS_DIR)", path);
@@ -930,12 +1036,11 @@ Test(history, kcs_training_split)
     membuf out = {0};
     crest_gen_history_counts c;
     crest_diag diag;
-    cr_assert_eq(crest_gen_registry_from_history(f, path, &o, mem_write, &out, &c, &diag),
-                 CREST_OK, "%s", diag.message);
+    cr_assert_eq(crest_gen_registry_from_history(f, path, &o, mem_write, &out, &c, &diag), CREST_OK, "%s",
+                 diag.message);
     fclose(f);
     cr_log_info("KCS: %llu rows, %u importers: %u AEO, %u REGULAR, %u DISHONEST",
-                (unsigned long long)c.n_rows, c.n_enterprises, c.n_aeo, c.n_regular,
-                c.n_dishonest);
+                (unsigned long long)c.n_rows, c.n_enterprises, c.n_aeo, c.n_regular, c.n_dishonest);
     cr_assert_eq(c.n_rows, 37385);
     cr_assert_eq(c.first_day, crest_gen_parse_date("2020-01-01", 10));
     cr_assert_eq(c.last_day, crest_gen_parse_date("2020-12-31", 10));

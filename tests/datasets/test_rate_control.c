@@ -106,8 +106,9 @@ static void write_file(const char *path, const char *text)
     fclose(f);
 }
 
-static const char *TIERS = "[tiers]\norder = AEO, REGULAR, DISHONEST\nbase = REGULAR\ndefault = REGULAR\n"
-                           "[tier AEO]\nratio = 0.2\n[tier REGULAR]\nrate = 0.03\n[tier DISHONEST]\nrate = 0.8\nfloor = yes\n";
+static const char *TIERS =
+    "[tiers]\norder = AEO, REGULAR, DISHONEST\nbase = REGULAR\ndefault = REGULAR\n"
+    "[tier AEO]\nratio = 0.2\n[tier REGULAR]\nrate = 0.03\n[tier DISHONEST]\nrate = 0.8\nfloor = yes\n";
 
 Test(rate_control, calibrate_one_month_run_the_next, .timeout = 600)
 {
@@ -118,11 +119,13 @@ Test(rate_control, calibrate_one_month_run_the_next, .timeout = 600)
     snprintf(policy_path, sizeof policy_path, "%s/policy.conf", dir);
     snprintf(model_path, sizeof model_path, "%s/model.txt", dir);
     snprintf(cal_path, sizeof cal_path, "%s/calibrated.conf", dir);
-    const char *spec = "te:hs4, te:origin, te:enterprise_id, te:hs4*origin, rel:unit_value/hs4, log:unit_value";
-    snprintf(text, sizeof text,
-             "[policy]\nname = rate-test\nseed = 99\n%s[model]\nkind = logistic\nfile = model.txt\nfeatures = %s\n"
-             "[risk]\nweighting = odds\ngain = 2\nrandom_share = 0.1\n",
-             TIERS, spec);
+    const char *spec =
+        "te:hs4, te:origin, te:enterprise_id, te:hs4*origin, rel:unit_value/hs4, log:unit_value";
+    snprintf(
+        text, sizeof text,
+        "[policy]\nname = rate-test\nseed = 99\n%s[model]\nkind = logistic\nfile = model.txt\nfeatures = %s\n"
+        "[risk]\nweighting = odds\ngain = 2\nrandom_share = 0.1\n",
+        TIERS, spec);
     write_file(policy_path, text);
 
     crest_gen_config month1, month2;
@@ -141,7 +144,8 @@ Test(rate_control, calibrate_one_month_run_the_next, .timeout = 600)
     /* 1. Fit the model on month 1. */
     crest_policy *pfit = NULL;
     crest_diag d;
-    cr_assert_eq(crest_policy_load_ex(policy_path, CREST_POLICY_SKIP_MODEL_FILE, &pfit, &d), CREST_OK, "%s", d.message);
+    cr_assert_eq(crest_policy_load_ex(policy_path, CREST_POLICY_SKIP_MODEL_FILE, &pfit, &d), CREST_OK, "%s",
+                 d.message);
     fit_ctx fc = {NULL, spec};
     crest_engine *e = hook_engine(pfit, fit_header, fit_decl, &fc);
     generate_into(&month1, e);
@@ -165,10 +169,12 @@ Test(rate_control, calibrate_one_month_run_the_next, .timeout = 600)
     crest_calibration_tier ct[16];
     cr_assert_eq(crest_calibrator_solve(cal, ct, &d), CREST_OK, "%s", d.message);
     for (size_t t = 0; t < 3; t++) {
-        cr_expect_eq(ct[t].status, CREST_CALIBRATION_OK, "tier %zu: %s", t, crest_calibration_status_name(ct[t].status));
+        cr_expect_eq(ct[t].status, CREST_CALIBRATION_OK, "tier %zu: %s", t,
+                     crest_calibration_status_name(ct[t].status));
         cr_expect_float_eq(ct[t].expected, ct[t].target, 1e-9);
     }
-    cr_assert_eq(crest_policy_write_calibrated(p, ct, "month1", 1, 400000, cal_path, &d), CREST_OK, "%s", d.message);
+    cr_assert_eq(crest_policy_write_calibrated(p, ct, "month1", 1, 400000, cal_path, &d), CREST_OK, "%s",
+                 d.message);
     crest_calibrator_free(cal);
     crest_policy_free(p);
 
@@ -189,9 +195,12 @@ Test(rate_control, calibrate_one_month_run_the_next, .timeout = 600)
     const double rr = (double)tl.inspected[reg] / (double)tl.rows[reg];
     const double rd = (double)tl.inspected[dis] / (double)tl.rows[dis];
     /* Lift: illicit caught versus uniform sampling at the same tier rate. */
-    const double lift_reg = (double)tl.caught[reg] / ((double)tl.inspected[reg] * tl.illicit[reg] / tl.rows[reg]);
-    const double lift_aeo = (double)tl.caught[aeo] / ((double)tl.inspected[aeo] * tl.illicit[aeo] / tl.rows[aeo]);
-    printf("  month 2: %llu rows; AEO %.4f%% REGULAR %.4f%% DISHONEST %.4f%%; ratio %.4f; lift regular %.2f, AEO %.2f\n",
+    const double lift_reg =
+        (double)tl.caught[reg] / ((double)tl.inspected[reg] * tl.illicit[reg] / tl.rows[reg]);
+    const double lift_aeo =
+        (double)tl.caught[aeo] / ((double)tl.inspected[aeo] * tl.illicit[aeo] / tl.rows[aeo]);
+    printf("  month 2: %llu rows; AEO %.4f%% REGULAR %.4f%% DISHONEST %.4f%%; ratio %.4f; lift regular %.2f, "
+           "AEO %.2f\n",
            (unsigned long long)total, 100 * ra, 100 * rr, 100 * rd, ra / rr, lift_reg, lift_aeo);
     cr_expect(ra / rr >= 0.19 && ra / rr <= 0.21, "AEO/regular ratio %f", ra / rr);
     cr_expect_geq(rd, 0.80, "dishonest rate %f", rd);
@@ -221,8 +230,8 @@ static char *drift_input(size_t n, size_t shift_at, size_t *len)
         const double u = (double)(state >> 11) / 9007199254740992.0;
         const int h = u < (i < shift_at ? 0.05 : 0.40);
         const char *tier = (state >> 3) % 10 < 3 ? "AEO" : "REGULAR";
-        l += (size_t)snprintf(s + l, cap - l, "R%08zu,%s,%s,O%zu,2025-03-%02zu\n", i, tier, h ? "H" : "L", i % 3,
-                              1 + i * 28 / n);
+        l += (size_t)snprintf(s + l, cap - l, "R%08zu,%s,%s,O%zu,2025-03-%02zu\n", i, tier, h ? "H" : "L",
+                              i % 3, 1 + i * 28 / n);
     }
     *len = l;
     return s;
@@ -234,10 +243,11 @@ static void write_drift_policy(const char *dir, const char *mode, const char *ex
     snprintf(crit, sizeof crit, "%s/crit.csv", dir);
     write_file(crit, "id,field,pattern,action,weight_or_lane\nSEG_H,segment,re:^H$,weight,4\n");
     snprintf(path, cap, "%s/drift-%s.conf", dir, mode);
-    snprintf(text, sizeof text,
-             "[policy]\nseed = 5\n%s[rules]\ncriteria = crit.csv\n[risk]\nbias = -3\nweighting = odds\ngain = 1\n"
-             "random_share = 0.1\n[control]\nmode = %s\nwindow = 20000\n%s",
-             TIERS, mode, extra);
+    snprintf(
+        text, sizeof text,
+        "[policy]\nseed = 5\n%s[rules]\ncriteria = crit.csv\n[risk]\nbias = -3\nweighting = odds\ngain = 1\n"
+        "random_share = 0.1\n[control]\nmode = %s\nwindow = 20000\n%s",
+        TIERS, mode, extra);
     write_file(path, text);
 }
 
@@ -280,7 +290,8 @@ Test(rate_control, drift_frozen_drifts_adaptive_returns, .timeout = 300)
     crest_calibration_tier ct[16];
     cr_assert_eq(crest_calibrator_solve(cal, ct, &d), CREST_OK);
     snprintf(cal_path, sizeof cal_path, "%s/drift-frozen-cal.conf", dir);
-    cr_assert_eq(crest_policy_write_calibrated(p, ct, "pre-shift", 0, SHIFT, cal_path, &d), CREST_OK, "%s", d.message);
+    cr_assert_eq(crest_policy_write_calibrated(p, ct, "pre-shift", 0, SHIFT, cal_path, &d), CREST_OK, "%s",
+                 d.message);
     crest_calibrator_free(cal);
     crest_policy_free(p);
     /* The adaptive twin: same calibration, mode adaptive. */
@@ -314,7 +325,8 @@ Test(rate_control, drift_frozen_drifts_adaptive_returns, .timeout = 300)
         if (adaptive_back_at < 0 && fabs(ra / 0.03 - 1) <= 0.10)
             adaptive_back_at = k;
         if (adaptive_back_at >= 0)
-            cr_expect_leq(fabs(ra / 0.03 - 1), 0.10, "adaptive left the band again at window %lld", (long long)wf[i].key);
+            cr_expect_leq(fabs(ra / 0.03 - 1), 0.10, "adaptive left the band again at window %lld",
+                          (long long)wf[i].key);
         k++;
     }
     cr_expect(frozen_off, "the frozen policy should drift off target after the shift");
@@ -395,9 +407,12 @@ Test(rate_control, capacity_caps_red_per_office_day)
                      "QUAR,segment,re:^Q$,lane,RED,1,no\n");
     snprintf(path, sizeof path, "%s/cap.conf", dir);
     snprintf(text, sizeof text,
-             "[policy]\nseed = 11\n[tiers]\norder = AEO, REGULAR, DISHONEST\nbase = REGULAR\n[tier AEO]\nratio = 0.2\n"
-             "[tier REGULAR]\nrate = 0.3\n[tier DISHONEST]\nrate = 0.8\nfloor = yes\n[rules]\ncriteria = crit.csv\n"
-             "[risk]\nbias = -2\nweighting = odds\ngain = 1\nrandom_share = 0.1\n[capacity]\nred_per_office_day = 5\n");
+             "[policy]\nseed = 11\n[tiers]\norder = AEO, REGULAR, DISHONEST\nbase = REGULAR\n[tier "
+             "AEO]\nratio = 0.2\n"
+             "[tier REGULAR]\nrate = 0.3\n[tier DISHONEST]\nrate = 0.8\nfloor = yes\n[rules]\ncriteria = "
+             "crit.csv\n"
+             "[risk]\nbias = -2\nweighting = odds\ngain = 1\nrandom_share = "
+             "0.1\n[capacity]\nred_per_office_day = 5\n");
     write_file(path, text);
     crest_policy *p = NULL;
     crest_diag d;
@@ -421,7 +436,9 @@ Test(rate_control, capacity_caps_red_per_office_day)
     cr_assert_eq(crest_engine_finish(e), CREST_OK, "%s", crest_engine_diag(e)->message);
     const crest_run_stats *st = crest_engine_stats(e);
     cr_assert_gt(st->deferred, 0, "the cap must bind in this test");
-    /* Columns: decl_id,tier,tier_source,risk_score,p,u,decision,lane,reasons,...,decl_date,office,credit_tier,segment */
+    /* Columns:
+     * decl_id,tier,tier_source,risk_score,p,u,decision,lane,reasons,...,decl_date,office,credit_tier,segment
+     */
     int red[10][4] = {{0}}, overflow_red[10][4] = {{0}};
     size_t rows = 0;
     double min_red_score[10][4], max_deferred_score[10][4];
@@ -469,9 +486,11 @@ Test(rate_control, capacity_caps_red_per_office_day)
             cr_expect_leq(red[a][b], 5, "day %d office %d: %d RED besides overflow", a, b, red[a][b]);
             if (max_deferred_score[a][b] >= 0 && min_red_score[a][b] < 1e9)
                 cr_expect_leq(max_deferred_score[a][b], min_red_score[a][b],
-                              "day %d office %d: a higher-risk selection was deferred before a lower one", a, b);
+                              "day %d office %d: a higher-risk selection was deferred before a lower one", a,
+                              b);
         }
-    printf("capacity: %llu deferred, %llu overflow\n", (unsigned long long)st->deferred, (unsigned long long)st->overflow);
+    printf("capacity: %llu deferred, %llu overflow\n", (unsigned long long)st->deferred,
+           (unsigned long long)st->overflow);
     crest_engine_free(e);
     crest_policy_free(p);
     free(in.data);

@@ -53,7 +53,7 @@ static int harness_zero_copy = 0;
 
 /* chunk == 0: feed everything at once. */
 static inline void run_engine(const crest_policy *policy, const crest_registry *registry, const char *input,
-                       size_t len, size_t chunk, crest_format format, run_result *r)
+                              size_t len, size_t chunk, crest_format format, run_result *r)
 {
     memset(r, 0, sizeof *r);
     crest_run_options opt = crest_run_options_default();

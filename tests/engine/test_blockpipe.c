@@ -104,21 +104,22 @@ static const char *POLICY = "[policy]\nname = t\nseed = 7\n"
 static void random_record(text *t, uint64_t *seed, size_t id)
 {
     static const char *tiers[] = {"AEO", "REGULAR", "DISHONEST", "", "高级认证企业"};
-    static const char *descs[] = {"plain goods",
-                                  "\"widgets, assorted\"",
-                                  "\"TV 55\"\" 4K\"",
-                                  "\"two\nlines\"",
-                                  "\"three\r\nlines\nhere\"",
-                                  "锂电池",
-                                  "bad\"quote",          /* quote inside a field: resync at line end */
-                                  "\"closed\"then text", /* text after a closing quote */
-                                  "\"opens a quote, goes on",
-                                  "\"x\"",
-                                  "a very long description that goes past the field limit of sixty bytes for sure",
-                                  "\xff\xfe bad utf-8",
-                                  "nul\0byte",
-                                  "\"\"\"\"",
-                                  "\"\n\n\""};
+    static const char *descs[] = {
+        "plain goods",
+        "\"widgets, assorted\"",
+        "\"TV 55\"\" 4K\"",
+        "\"two\nlines\"",
+        "\"three\r\nlines\nhere\"",
+        "锂电池",
+        "bad\"quote",          /* quote inside a field: resync at line end */
+        "\"closed\"then text", /* text after a closing quote */
+        "\"opens a quote, goes on",
+        "\"x\"",
+        "a very long description that goes past the field limit of sixty bytes for sure",
+        "\xff\xfe bad utf-8",
+        "nul\0byte",
+        "\"\"\"\"",
+        "\"\n\n\""};
     static const char *ends[] = {"\n", "\n", "\n", "\r\n", "\r"};
     const uint64_t r = rng_next(seed);
     const unsigned kind = (unsigned)(r % 40);
@@ -161,9 +162,11 @@ static void make_input(text *t, uint64_t seed, size_t rows)
 static void expect_same(const run_result *a, const run_result *b, const char *what)
 {
     cr_assert_eq(b->status, a->status, "%s: status", what);
-    cr_expect(a->out.len == b->out.len && (a->out.len == 0 || memcmp(a->out.data, b->out.data, a->out.len) == 0),
+    cr_expect(a->out.len == b->out.len &&
+                  (a->out.len == 0 || memcmp(a->out.data, b->out.data, a->out.len) == 0),
               "%s: decisions differ (%zu vs %zu bytes)", what, a->out.len, b->out.len);
-    cr_expect(a->rej.len == b->rej.len && (a->rej.len == 0 || memcmp(a->rej.data, b->rej.data, a->rej.len) == 0),
+    cr_expect(a->rej.len == b->rej.len &&
+                  (a->rej.len == 0 || memcmp(a->rej.data, b->rej.data, a->rej.len) == 0),
               "%s: rejects differ (%zu vs %zu bytes)", what, a->rej.len, b->rej.len);
     cr_expect_eq(a->stats.rows_in, b->stats.rows_in, "%s", what);
     cr_expect_eq(a->stats.decisions, b->stats.decisions, "%s", what);
@@ -225,8 +228,8 @@ Test(blockpipe, quoted_newlines_on_every_row)
     tput(&in, "decl_id,decl_date,credit_tier,goods_description,extra\r\n");
     char buf[128];
     for (int i = 0; i < 3000; i++) {
-        snprintf(buf, sizeof buf, "Q%05d,2024-03-01,%s,\"line one\nline \"\"two\"\"\r\nthree\",\"a,b\"\r\n", i,
-                 i % 5 ? "REGULAR" : "AEO");
+        snprintf(buf, sizeof buf, "Q%05d,2024-03-01,%s,\"line one\nline \"\"two\"\"\r\nthree\",\"a,b\"\r\n",
+                 i, i % 5 ? "REGULAR" : "AEO");
         tput(&in, buf);
     }
     harness_threads = 1;

@@ -112,8 +112,8 @@ static void check_row(const csvread_row *r)
         }
         put(&cut, from, (size_t)(r->raw.ptr + line_len - from));
         cr_assert(cut.len == enc.len && memcmp(cut.s, enc.s, enc.len) == 0,
-                  "line %lu: raw %.*s without the marked quotes is %.*s, re-encoded %s", r->line, (int)line_len,
-                  (const char *)raw, (int)cut.len, cut.s, enc.s);
+                  "line %lu: raw %.*s without the marked quotes is %.*s, re-encoded %s", r->line,
+                  (int)line_len, (const char *)raw, (int)cut.len, cut.s, enc.s);
         free(cut.s);
         n_unquoted++;
     }
@@ -209,35 +209,34 @@ static int simd_available(int level)
     return got == level;
 }
 
-static const char TRICKY[] =
-    "\xEF\xBB\xBF" "id,desc,n\r\n"
-    "1,\"a, b\",2\r\n"
-    "2,\"say \"\"hi\"\"\",3\n"
-    "3,\"multi\nline\r\nfield\",4\n"
-    "\n"
-    "4, spaced ,5\r\n"
-    "5,bad\"quote,6\n"
-    "6,\"closed\"junk,7\n"
-    "7,\"\",\n"
-    "8,中文,9\n"
-    "9,this field is definitely longer than thirty-two bytes,10\n"
-    "10,last,no newline";
+static const char TRICKY[] = "\xEF\xBB\xBF"
+                             "id,desc,n\r\n"
+                             "1,\"a, b\",2\r\n"
+                             "2,\"say \"\"hi\"\"\",3\n"
+                             "3,\"multi\nline\r\nfield\",4\n"
+                             "\n"
+                             "4, spaced ,5\r\n"
+                             "5,bad\"quote,6\n"
+                             "6,\"closed\"junk,7\n"
+                             "7,\"\",\n"
+                             "8,中文,9\n"
+                             "9,this field is definitely longer than thirty-two bytes,10\n"
+                             "10,last,no newline";
 
 Test(csvread, fields_lines_and_faults)
 {
     char *got = parse_chunked(TRICKY, sizeof TRICKY - 1, 0, 1);
-    const char *want =
-        "L1|id|desc|n raw=id,desc,n\r\n"
-        "L2|1|a, b|2 raw=1,\"a, b\",2\r\n"
-        "L3|2|say \"hi\"|3 raw=2,\"say \"\"hi\"\"\",3\n\n"
-        "L4|3|multi\nline\r\nfield|4 raw=3,\"multi\nline\r\nfield\",4\n\n"
-        "L8|4| spaced |5 raw=4, spaced ,5\r\n"
-        "L9 ERR1@9:6 raw=5,bad\"quote,6\n\n"
-        "L10 ERR1@10:11 raw=6,\"closed\"junk,7\n\n"
-        "L11|7|| raw=7,\"\",\n\n"
-        "L12|8|中文|9 raw=8,中文,9\n\n"
-        "L13|9||10 LONG1 raw=9,this field is definitely longer than thirty-two bytes,10\n\n"
-        "L14|10|last|no newline raw=10,last,no newline\n";
+    const char *want = "L1|id|desc|n raw=id,desc,n\r\n"
+                       "L2|1|a, b|2 raw=1,\"a, b\",2\r\n"
+                       "L3|2|say \"hi\"|3 raw=2,\"say \"\"hi\"\"\",3\n\n"
+                       "L4|3|multi\nline\r\nfield|4 raw=3,\"multi\nline\r\nfield\",4\n\n"
+                       "L8|4| spaced |5 raw=4, spaced ,5\r\n"
+                       "L9 ERR1@9:6 raw=5,bad\"quote,6\n\n"
+                       "L10 ERR1@10:11 raw=6,\"closed\"junk,7\n\n"
+                       "L11|7|| raw=7,\"\",\n\n"
+                       "L12|8|中文|9 raw=8,中文,9\n\n"
+                       "L13|9||10 LONG1 raw=9,this field is definitely longer than thirty-two bytes,10\n\n"
+                       "L14|10|last|no newline raw=10,last,no newline\n";
     cr_expect_str_eq(got, want);
     free(got);
 }
@@ -293,7 +292,8 @@ Test(csvread, long_quoted_field_with_newlines_is_one_fault)
     const size_t sizes[] = {1, 7, 4096};
     for (size_t k = 0; k < 3; k++) {
         char *got = parse_chunked(in, n, sizes[k], 1);
-        cr_expect(strncmp(got, "L1|a|b raw=a,b\n\nL2 ERR4@2:1 raw=", 32) == 0, "chunk %zu: %s", sizes[k], got);
+        cr_expect(strncmp(got, "L1|a|b raw=a,b\n\nL2 ERR4@2:1 raw=", 32) == 0, "chunk %zu: %s", sizes[k],
+                  got);
         cr_expect_not_null(strstr(got, "L33|ok|3 raw=ok,3\n\n"), "chunk %zu: %s", sizes[k], got);
         cr_expect_null(strstr(got, "ERR2"), "no phantom unterminated record: %s", got);
         free(got);
@@ -302,7 +302,8 @@ Test(csvread, long_quoted_field_with_newlines_is_one_fault)
 
 Test(csvread, bare_cr_line_ends_and_partial_bom)
 {
-    const char in[] = "\xEF\xBB" "x\r1\r2";
+    const char in[] = "\xEF\xBB"
+                      "x\r1\r2";
     char *got = parse_chunked(in, sizeof in - 1, 1, 1);
     cr_expect_str_eq(got, "L1|\xEF\xBBx raw=\xEF\xBBx\r\nL2|1 raw=1\r\nL3|2 raw=2\n");
     free(got);
@@ -322,8 +323,9 @@ Test(csvread, empty_input)
  */
 Test(csvread, fast_path_matches_libcsv_on_random_input)
 {
-    static const char *alphabet[] = {"a", "b", ",", ",", "\"", "\"\"", "\n", "\r\n", "\r", " ", "é",
-                                     "xxxxxxxxxx", ",\"", "\",", "\"q\"", "\"a,b\"", "\"x\"\"y\""};
+    static const char *alphabet[] = {"a",   "b",    ",",     ",",       "\"",        "\"\"",
+                                     "\n",  "\r\n", "\r",    " ",       "é",         "xxxxxxxxxx",
+                                     ",\"", "\",",  "\"q\"", "\"a,b\"", "\"x\"\"y\""};
     char in[4096];
     int have[N_SIMD];
     for (int l = 0; l < N_SIMD; l++)
@@ -692,9 +694,9 @@ Test(csvread, fast_path_matches_libcsv_on_hostile_input)
                         fclose(fp);
                     }
                 }
-                cr_assert_str_eq(got, ref,
-                                 "seed %u, chunk %zu, fast %d, scan %s (details in /tmp/crest-csvread-diff.txt)",
-                                 seed, chunks[k], fast_on, fast_on ? SIMD_NAME[simd_level] : "-");
+                cr_assert_str_eq(
+                    got, ref, "seed %u, chunk %zu, fast %d, scan %s (details in /tmp/crest-csvread-diff.txt)",
+                    seed, chunks[k], fast_on, fast_on ? SIMD_NAME[simd_level] : "-");
                 free(got);
             }
         }
@@ -719,8 +721,8 @@ Test(csvread, fast_path_matches_libcsv_on_hostile_input)
  */
 Test(csvread, scan_levels_agree_on_every_position)
 {
-    static const char *const specials[] = {",", ";", "\"", "\"\"", "\r", "\n", "\r\n", "", "\x80", "\xff",
-                                           "\xc3\xa9", "\t"};
+    static const char *const specials[] = {",",    ";", "\"",   "\"\"", "\r",       "\n",
+                                           "\r\n", "",  "\x80", "\xff", "\xc3\xa9", "\t"};
     static const reader_cfg cfgs[] = {{',', 1000, 100000, 1000}, {';', 1000, 100000, 1000}};
     int have[N_SIMD];
     for (int l = 0; l < N_SIMD; l++)

@@ -48,14 +48,17 @@ static uint64_t rng_next(uint64_t *s)
     return z ^ (z >> 31);
 }
 
-static const char *HEADER = "decl_id,decl_date,enterprise_id,declarant_id,credit_tier,goods_desc,foreign_aeo,direction";
+static const char *HEADER =
+    "decl_id,decl_date,enterprise_id,declarant_id,credit_tier,goods_desc,foreign_aeo,direction";
 
 /* Rows with a mix of tiers, quoting, embedded newlines, CRLF and Chinese text. */
 static void gen_rows(text *t, size_t n, uint64_t seed, int header, size_t first_id)
 {
-    static const char *tiers[] = {"AEO", "REGULAR", "REGULAR", "REGULAR", "DISHONEST", "", "高级认证企业", "失信企业"};
-    static const char *descs[] = {"plain goods", "\"widgets, assorted\"", "\"TV 55\"\" 4K\"",
-                                  "\"two\nlines\"", "锂电池", "\"spreadsheet, \"\"quoted\"\"\""};
+    static const char *tiers[] = {"AEO",       "REGULAR", "REGULAR",      "REGULAR",
+                                  "DISHONEST", "",        "高级认证企业", "失信企业"};
+    static const char *descs[] = {"plain goods",      "\"widgets, assorted\"",
+                                  "\"TV 55\"\" 4K\"", "\"two\nlines\"",
+                                  "锂电池",           "\"spreadsheet, \"\"quoted\"\"\""};
     uint64_t s = seed;
     if (header)
         tput(t, "%s\n", HEADER);
@@ -139,7 +142,11 @@ Test(engine, order_and_partition_do_not_change_decisions)
     tput(&all, "decl_id,credit_tier,goods_desc\n");
     for (size_t i = 0; i < N; i++) {
         char buf[96];
-        snprintf(buf, sizeof buf, "X%06zu,%s,\"item, %zu\"\n", i, i % 7 == 0 ? "AEO" : i % 31 == 0 ? "DISHONEST" : "REGULAR", i);
+        snprintf(buf, sizeof buf, "X%06zu,%s,\"item, %zu\"\n", i,
+                 i % 7 == 0    ? "AEO"
+                 : i % 31 == 0 ? "DISHONEST"
+                               : "REGULAR",
+                 i);
         rows[i] = strdup(buf);
         tput(&all, "%s", buf);
     }
@@ -259,24 +266,28 @@ Test(engine, tier_resolution_sources_and_lowest_party)
                           "B_OK,AEO,2024-01-01,\n";
     crest_registry *reg = NULL;
     crest_diag d;
-    cr_assert_eq(crest_registry_parse(reg_csv, strlen(reg_csv), "<reg>", p, &reg, &d), CREST_OK, "%s", d.message);
+    cr_assert_eq(crest_registry_parse(reg_csv, strlen(reg_csv), "<reg>", p, &reg, &d), CREST_OK, "%s",
+                 d.message);
     const char *in = "decl_id,decl_date,enterprise_id,declarant_id,credit_tier\n"
-                     "T1,2024-03-01,E_AEO,B_OK,REGULAR\n"   /* registry AEO beats feed */
-                     "T2,2024-03-01,E_AEO,B_BAD,\n"         /* lowest party: declarant dishonest */
-                     "T3,2024-03-01,E_UP,,\n"               /* before upgrade: regular */
-                     "T4,2024-06-01,E_UP,,\n"               /* after upgrade: AEO */
-                     "T5,2024-03-01,E_NEW,,DISHONEST\n"     /* not in registry: feed */
-                     "T6,2024-03-01,E_NEW,,PLATINUM\n"      /* unknown label: default */
-                     "T7,2024-02-30,E_AEO,,\n"              /* registry needs the date: reject */
-                     "T8,,E_NEW,,AEO\n";                    /* no date and party not... still needs date */
+                     "T1,2024-03-01,E_AEO,B_OK,REGULAR\n" /* registry AEO beats feed */
+                     "T2,2024-03-01,E_AEO,B_BAD,\n"       /* lowest party: declarant dishonest */
+                     "T3,2024-03-01,E_UP,,\n"             /* before upgrade: regular */
+                     "T4,2024-06-01,E_UP,,\n"             /* after upgrade: AEO */
+                     "T5,2024-03-01,E_NEW,,DISHONEST\n"   /* not in registry: feed */
+                     "T6,2024-03-01,E_NEW,,PLATINUM\n"    /* unknown label: default */
+                     "T7,2024-02-30,E_AEO,,\n"            /* registry needs the date: reject */
+                     "T8,,E_NEW,,AEO\n";                  /* no date and party not... still needs date */
     run_result r;
     run_engine(p, reg, in, strlen(in), 0, CREST_FORMAT_CSV, &r);
     cr_assert_eq(r.status, CREST_OK, "%s", r.diag.message);
     char *save = NULL, tier[32], src[40], reasons[64];
     const char *want[][3] = {
-        {"T1", "AEO", "registry:enterprise_id"}, {"T2", "DISHONEST", "registry:declarant_id"},
-        {"T3", "REGULAR", "registry:enterprise_id"}, {"T4", "AEO", "registry:enterprise_id"},
-        {"T5", "DISHONEST", "feed"}, {"T6", "REGULAR", "default"},
+        {"T1", "AEO", "registry:enterprise_id"},
+        {"T2", "DISHONEST", "registry:declarant_id"},
+        {"T3", "REGULAR", "registry:enterprise_id"},
+        {"T4", "AEO", "registry:enterprise_id"},
+        {"T5", "DISHONEST", "feed"},
+        {"T6", "REGULAR", "default"},
     };
     strtok_r(r.out.data, "\n", &save);
     for (size_t i = 0; i < 6; i++) {
@@ -301,17 +312,18 @@ Test(engine, facilitation_flags)
 {
     crest_policy *p = load_policy_file("policies/order251.conf");
     const char *in = "decl_id,credit_tier,foreign_aeo,direction\n"
-                     "F1,AEO,,I\n"               /* AEO: priority and guarantee exemption */
-                     "F2,REGULAR,SG123456789012,I\n" /* MRA partner import: priority */
-                     "F3,REGULAR,SG123456789012,E\n" /* export: MRA does not apply */
-                     "F4,REGULAR,US123456789012,I\n" /* not a partner */
+                     "F1,AEO,,I\n"                     /* AEO: priority and guarantee exemption */
+                     "F2,REGULAR,SG123456789012,I\n"   /* MRA partner import: priority */
+                     "F3,REGULAR,SG123456789012,E\n"   /* export: MRA does not apply */
+                     "F4,REGULAR,US123456789012,I\n"   /* not a partner */
                      "F5,REGULAR,AEOCN1234567890,I\n"; /* China's own AEO code is not foreign */
     run_result r;
     run_engine(p, NULL, in, strlen(in), 0, CREST_FORMAT_CSV, &r);
     cr_assert_eq(r.status, CREST_OK);
     char *save = NULL, b[8];
     strtok_r(r.out.data, "\n", &save);
-    const char *want[][3] = {{"1", "1", "0"}, {"1", "0", "1"}, {"0", "0", "0"}, {"0", "0", "0"}, {"0", "0", "0"}};
+    const char *want[][3] = {
+        {"1", "1", "0"}, {"1", "0", "1"}, {"0", "0", "0"}, {"0", "0", "0"}, {"0", "0", "0"}};
     for (int i = 0; i < 5; i++) {
         char *line = strtok_r(NULL, "\n", &save);
         cr_assert_not_null(line);
@@ -332,22 +344,22 @@ Test(engine, hostile_rows_are_all_accounted_for)
     text in = {0};
     tput(&in, "decl_id,desc,value\n");
     tput(&in, "H1,ok,1\n");
-    tput(&in, "H2,a\"b,1\n");                /* CSV_QUOTE */
-    tput(&in, "H3,\"x\"y,1\n");              /* CSV_QUOTE */
-    tput(&in, "H4,too,many,fields\n");       /* COLUMN_COUNT */
-    tput(&in, "H5,few\n");                   /* COLUMN_COUNT */
-    tput(&in, ",empty id,1\n");              /* MISSING_ID */
-    tput(&in, "   ,blank id,1\n");           /* MISSING_ID */
-    tput(&in, "H8,bad \xff utf8,1\n");       /* INVALID_UTF8 */
-    tput(&in, "H9,");                        /* FIELD_TOO_LONG */
+    tput(&in, "H2,a\"b,1\n");          /* CSV_QUOTE */
+    tput(&in, "H3,\"x\"y,1\n");        /* CSV_QUOTE */
+    tput(&in, "H4,too,many,fields\n"); /* COLUMN_COUNT */
+    tput(&in, "H5,few\n");             /* COLUMN_COUNT */
+    tput(&in, ",empty id,1\n");        /* MISSING_ID */
+    tput(&in, "   ,blank id,1\n");     /* MISSING_ID */
+    tput(&in, "H8,bad \xff utf8,1\n"); /* INVALID_UTF8 */
+    tput(&in, "H9,");                  /* FIELD_TOO_LONG */
     for (int i = 0; i < 150; i++)
         tput(&in, "y");
-    tput(&in, ",1\nH10,");                   /* RECORD_TOO_LONG: short fields, long record */
+    tput(&in, ",1\nH10,"); /* RECORD_TOO_LONG: short fields, long record */
     for (int i = 0; i < 600; i++)
         tput(&in, "zz,");
-    tput(&in, ",1\nH11,nul\x01,1\n");        /* control byte: valid UTF-8, decided */
+    tput(&in, ",1\nH11,nul\x01,1\n"); /* control byte: valid UTF-8, decided */
     tput(&in, "H12,fine,2\n");
-    tput(&in, "H13,\"never closed,1\n");     /* CSV_UNTERMINATED */
+    tput(&in, "H13,\"never closed,1\n"); /* CSV_UNTERMINATED */
     run_result r;
     run_engine(p, NULL, in.s, in.len, 5, CREST_FORMAT_CSV, &r);
     cr_assert_eq(r.status, CREST_OK, "%s", r.diag.message);
@@ -426,18 +438,24 @@ Test(engine, failing_sink_is_an_io_error)
 
 Test(engine, policy_column_mapping_and_jsonl)
 {
-    crest_policy *p = parse_policy("[tiers]\nbase = R\n[tier R]\nrate = 1\n[tier A]\nratio = 0\n"
-                                   "[columns]\ndecl_id = Entry Ref\ncredit_tier = Class\n[output]\npassthrough = unmapped\n");
+    crest_policy *p = parse_policy(
+        "[tiers]\nbase = R\n[tier R]\nrate = 1\n[tier A]\nratio = 0\n"
+        "[columns]\ndecl_id = Entry Ref\ncredit_tier = Class\n[output]\npassthrough = unmapped\n");
     cr_assert_not_null(p);
     const char *in = "Entry Ref,Class,Note\nQ1,A,\"x \"\"y\"\"\"\nQ2,R,\n";
     run_result r;
     run_engine(p, NULL, in, strlen(in), 0, CREST_FORMAT_JSONL, &r);
     cr_assert_eq(r.status, CREST_OK, "%s", r.diag.message);
-    cr_expect_not_null(strstr(r.out.data, "{\"decl_id\":\"Q1\",\"tier\":\"A\",\"tier_source\":\"feed\",\"risk_score\":null,\"p\":0,"));
+    cr_expect_not_null(
+        strstr(r.out.data,
+               "{\"decl_id\":\"Q1\",\"tier\":\"A\",\"tier_source\":\"feed\",\"risk_score\":null,\"p\":0,"));
     cr_expect_not_null(strstr(r.out.data, "\"decision\":\"RELEASE\""));
     cr_expect_not_null(strstr(r.out.data, "\"input\":{\"Note\":\"x \\\"y\\\"\"}}\n"));
-    cr_expect_not_null(strstr(r.out.data, "{\"decl_id\":\"Q2\",\"tier\":\"R\",\"tier_source\":\"feed\",\"risk_score\":null,\"p\":1,"));
-    cr_expect_not_null(strstr(r.out.data, "\"decision\":\"INSPECT\",\"lane\":\"RED\",\"reasons\":[\"RANDOM\"]"));
+    cr_expect_not_null(
+        strstr(r.out.data,
+               "{\"decl_id\":\"Q2\",\"tier\":\"R\",\"tier_source\":\"feed\",\"risk_score\":null,\"p\":1,"));
+    cr_expect_not_null(
+        strstr(r.out.data, "\"decision\":\"INSPECT\",\"lane\":\"RED\",\"reasons\":[\"RANDOM\"]"));
     run_result_free(&r);
     crest_policy_free(p);
 }

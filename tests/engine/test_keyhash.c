@@ -26,8 +26,8 @@ Test(keyhash, reference_vectors)
 /* SipHash-2-4 written the plain way (the tail assembled byte by byte), to
  * check the library's word loads on every length and alignment. */
 #define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define ROUND                                                                                              \
-    (v0 += v1, v1 = ROTL(v1, 13), v1 ^= v0, v0 = ROTL(v0, 32), v2 += v3, v3 = ROTL(v3, 16), v3 ^= v2,      \
+#define ROUND                                                                                                \
+    (v0 += v1, v1 = ROTL(v1, 13), v1 ^= v0, v0 = ROTL(v0, 32), v2 += v3, v3 = ROTL(v3, 16), v3 ^= v2,        \
      v0 += v3, v3 = ROTL(v3, 21), v3 ^= v0, v2 += v1, v1 = ROTL(v1, 17), v1 ^= v2, v2 = ROTL(v2, 32))
 static uint64_t plain_siphash(uint64_t k0, uint64_t k1, const unsigned char *m, size_t len)
 {
@@ -53,13 +53,14 @@ Test(keyhash, every_length_and_alignment)
     unsigned char buf[160];
     for (size_t i = 0; i < sizeof buf; i++)
         buf[i] = (unsigned char)(i * 37 + 11);
-    const uint64_t keys[][2] = {{0, 0}, {UINT64_C(20211101), UINT64_C(0x9e3779b97f4a7c15)}, {~UINT64_C(0), 42}};
+    const uint64_t keys[][2] = {
+        {0, 0}, {UINT64_C(20211101), UINT64_C(0x9e3779b97f4a7c15)}, {~UINT64_C(0), 42}};
     for (size_t k = 0; k < 3; k++)
         for (size_t off = 0; off < 8; off++)
             for (size_t len = 0; len <= 100; len++)
                 cr_assert_eq(crest_keyhash_siphash24(keys[k][0], keys[k][1], buf + off, len),
-                             plain_siphash(keys[k][0], keys[k][1], buf + off, len), "key %zu, offset %zu, length %zu",
-                             k, off, len);
+                             plain_siphash(keys[k][0], keys[k][1], buf + off, len),
+                             "key %zu, offset %zu, length %zu", k, off, len);
 }
 
 Test(keyhash, unit_interval)

@@ -6,12 +6,11 @@
 
 #include "harness.h"
 
-static const char *MINI =
-    "[policy]\nname = mini\nseed = 7\n"
-    "[tiers]\norder = A, R, D\nbase = R\n"
-    "[tier A]\naliases = ACE, 高级认证企业\nratio = 0.2\npriority = yes\n"
-    "[tier R]\nrate = 0.05\n"
-    "[tier D]\nrate = 0.8\nfloor = yes\n";
+static const char *MINI = "[policy]\nname = mini\nseed = 7\n"
+                          "[tiers]\norder = A, R, D\nbase = R\n"
+                          "[tier A]\naliases = ACE, 高级认证企业\nratio = 0.2\npriority = yes\n"
+                          "[tier R]\nrate = 0.05\n"
+                          "[tier D]\nrate = 0.8\nfloor = yes\n";
 
 static crest_status try_parse(const char *text, crest_diag *d)
 {
@@ -108,9 +107,11 @@ Test(policy, errors_name_line_and_column)
         {"[tier A]\nfloor = maybe\n", CREST_ERR_INVALID, 2, 9, "yes or no"},
         {"[tiers]\nbase = R\n[tier A]\nratio = 0.2\n", CREST_ERR_MISMATCH, 0, 0, "base 'R'"},
         {"[tiers]\nbase = A\n[tier A]\nratio = 0.2\n", CREST_ERR_INVALID, 0, 0, "absolute 'rate'"},
-        {"[tiers]\nbase = A\n[tier A]\nrate = 0.1\n[tier B]\naliases = X\nrate = 0.2\n[tier C]\naliases = x\nrate = 0.3\n",
+        {"[tiers]\nbase = A\n[tier A]\nrate = 0.1\n[tier B]\naliases = X\nrate = 0.2\n[tier C]\naliases = "
+         "x\nrate = 0.3\n",
          CREST_ERR_INVALID, 0, 0, "alias"},
-        {"[tiers]\nbase = A\n[tier A]\nrate = 0.5\n[tier B]\nratio = 3\n", CREST_ERR_RANGE, 0, 0, "exceeds 1"},
+        {"[tiers]\nbase = A\n[tier A]\nrate = 0.5\n[tier B]\nratio = 3\n", CREST_ERR_RANGE, 0, 0,
+         "exceeds 1"},
         {"[tier A B]\n", CREST_ERR_SYNTAX, 1, 8, "tier name"},
         {"[columns]\nid = X\n", CREST_ERR_INVALID, 2, 1, "not a canonical field"},
         {"[mra]\npartners = SG, sgp\n", CREST_ERR_INVALID, 2, 16, "alpha-2"},
@@ -143,7 +144,8 @@ Test(policy, missing_file_is_io_error)
 
 Test(policy, bom_and_inline_comments)
 {
-    const char *t = "\xEF\xBB\xBF[policy]\nseed = 5   # inline\n[tiers]\nbase = R\n[tier R]\nrate = 0.1 ; note\n";
+    const char *t =
+        "\xEF\xBB\xBF[policy]\nseed = 5   # inline\n[tiers]\nbase = R\n[tier R]\nrate = 0.1 ; note\n";
     crest_policy *p = parse_policy(t);
     cr_assert_not_null(p);
     cr_expect_eq(crest_policy_seed(p), 5);

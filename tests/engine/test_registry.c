@@ -4,10 +4,9 @@
 
 #include "harness.h"
 
-static const char *POLICY =
-    "[tiers]\norder = AEO, REGULAR, DISHONEST\nbase = REGULAR\n"
-    "[tier AEO]\naliases = 高级认证企业\nratio = 0.2\n[tier REGULAR]\nrate = 0.03\n"
-    "[tier DISHONEST]\nrate = 0.8\nfloor = yes\n";
+static const char *POLICY = "[tiers]\norder = AEO, REGULAR, DISHONEST\nbase = REGULAR\n"
+                            "[tier AEO]\naliases = 高级认证企业\nratio = 0.2\n[tier REGULAR]\nrate = 0.03\n"
+                            "[tier DISHONEST]\nrate = 0.8\nfloor = yes\n";
 
 static int32_t day(const char *s)
 {
@@ -19,7 +18,8 @@ static int32_t day(const char *s)
 Test(registry, as_of_date)
 {
     crest_policy *p = parse_policy(POLICY);
-    const char *csv = "\xEF\xBB\xBF" "Enterprise_ID,Tier,Valid_From,Valid_To,note\r\n"
+    const char *csv = "\xEF\xBB\xBF"
+                      "Enterprise_ID,Tier,Valid_From,Valid_To,note\r\n"
                       "E1,REGULAR,2024-01-01,2024-06-30,x\r\n"
                       "E1,AEO,2024-07-01,,upgrade\r\n"
                       "E2,高级认证企业,2024-01-01,2024-03-31,\r\n"
@@ -52,7 +52,9 @@ Test(registry, many_enterprises)
     len += (size_t)snprintf(csv + len, cap - len, "enterprise_id,tier,valid_from,valid_to\n");
     for (int i = 0; i < 50000; i++)
         len += (size_t)snprintf(csv + len, cap - len, "ENT%06d,%s,2020-01-01,\n", i,
-                                i % 10 == 0 ? "AEO" : i % 50 == 1 ? "DISHONEST" : "REGULAR");
+                                i % 10 == 0   ? "AEO"
+                                : i % 50 == 1 ? "DISHONEST"
+                                              : "REGULAR");
     crest_registry *r = NULL;
     crest_diag d;
     cr_assert_eq(crest_registry_parse(csv, len, "<reg>", p, &r, &d), CREST_OK, "%s", d.message);
@@ -80,7 +82,8 @@ Test(registry, errors)
     static const bad cases[] = {
         {"id,tier,valid_from\nE1,AEO,2024-01-01\n", CREST_ERR_MISSING, 1, 0, "valid_to"},
         {"enterprise_id,tier,valid_from,valid_to\nE1,GOLD,2024-01-01,\n", CREST_ERR_MISMATCH, 2, 2, "GOLD"},
-        {"enterprise_id,tier,valid_from,valid_to\nE1,AEO,2024-02-30,\n", CREST_ERR_INVALID, 2, 3, "valid_from"},
+        {"enterprise_id,tier,valid_from,valid_to\nE1,AEO,2024-02-30,\n", CREST_ERR_INVALID, 2, 3,
+         "valid_from"},
         {"enterprise_id,tier,valid_from,valid_to\nE1,AEO,2024-02-01,2024-01-01\n", CREST_ERR_INVALID, 2, 4,
          "before"},
         {"enterprise_id,tier,valid_from,valid_to\nE1,AEO,2024-01-01,2024-12-31\nE2,AEO,,\n"

@@ -19,7 +19,8 @@ static crest_policy *policy(void)
 {
     crest_policy *p = NULL;
     crest_diag d;
-    cr_assert_eq(crest_policy_parse(policy_text, strlen(policy_text), "<test>", &p, &d), CREST_OK, "%s", d.message);
+    cr_assert_eq(crest_policy_parse(policy_text, strlen(policy_text), "<test>", &p, &d), CREST_OK, "%s",
+                 d.message);
     return p;
 }
 
@@ -45,7 +46,8 @@ static crest_replay *make(crest_policy *pol, crest_replay_period period)
     return r;
 }
 
-#define NEAR(a, b) cr_assert(fabs((a) - (b)) < 1e-12, "%s = %.17g, expected %.17g", #a, (double)(a), (double)(b))
+#define NEAR(a, b)                                                                                           \
+    cr_assert(fabs((a) - (b)) < 1e-12, "%s = %.17g, expected %.17g", #a, (double)(a), (double)(b))
 
 Test(replay, horvitz_thompson_forced_and_zero_p)
 {
@@ -220,7 +222,8 @@ Test(replay, periods_weeks_months_and_writers)
     const crest_replay *reps[1] = {r};
     const char *names[1] = {"p,1"};
     crest_replay_set set = {reps, names, 1, "in.csv", 0};
-    char *csv = crest_replay_csv_periods(&set), *json = crest_replay_json(&set), *tiers = crest_replay_csv_tiers(&set);
+    char *csv = crest_replay_csv_periods(&set), *json = crest_replay_json(&set),
+         *tiers = crest_replay_csv_tiers(&set);
     cr_assert(strstr(csv, "\n\"p,1\",2021-01-04,1,0,1,"), "%s", csv);
     cr_assert(strstr(csv, "\n\"p,1\",total,3,"));
     cr_assert(strstr(json, "\"partial\":false"));

@@ -50,8 +50,17 @@ static size_t reference_invalid_offset(const unsigned char *s, size_t n)
 static void check(const unsigned char *seq, size_t len)
 {
     /* Prefixes of 0..9 bytes (ASCII or a Chinese character), a suffix or none. */
-    static const char *const prefixes[] = {"", "a", "ab", "abc", "abcdefg", "abcdefgh", "abcdefghi", "\xE4\xB8\xAD",
-                                           "x\xE4\xB8\xAD", "\xE4\xB8\xAD\xE6\x96\x87" "abc"};
+    static const char *const prefixes[] = {"",
+                                           "a",
+                                           "ab",
+                                           "abc",
+                                           "abcdefg",
+                                           "abcdefgh",
+                                           "abcdefghi",
+                                           "\xE4\xB8\xAD",
+                                           "x\xE4\xB8\xAD",
+                                           "\xE4\xB8\xAD\xE6\x96\x87"
+                                           "abc"};
     static const char *const suffixes[] = {"", "z", "\xE6\x96\x87", "0123456789"};
     unsigned char buf[64];
     for (size_t p = 0; p < sizeof prefixes / sizeof *prefixes; p++) {
@@ -63,9 +72,10 @@ static void check(const unsigned char *seq, size_t len)
             const size_t n = pl + len + ql;
             const size_t want = reference_invalid_offset(buf, n), got = utf8_invalid_offset(buf, n);
             if (got != want)
-                cr_assert_fail("bytes %02X %02X %02X %02X (%zu) after '%s', before '%s': offset %zu, want %zu",
-                               seq[0], len > 1 ? seq[1] : 0, len > 2 ? seq[2] : 0, len > 3 ? seq[3] : 0, len,
-                               prefixes[p], suffixes[q], got, want);
+                cr_assert_fail(
+                    "bytes %02X %02X %02X %02X (%zu) after '%s', before '%s': offset %zu, want %zu", seq[0],
+                    len > 1 ? seq[1] : 0, len > 2 ? seq[2] : 0, len > 3 ? seq[3] : 0, len, prefixes[p],
+                    suffixes[q], got, want);
         }
     }
 }
@@ -113,8 +123,10 @@ Test(utf8, four_byte_sequences)
         check(seq, 4);
     }
     /* The edges: U+10000, U+10FFFF, U+110000, an overlong U+FFFF. */
-    static const unsigned char edges[][4] = {
-        {0xF0, 0x90, 0x80, 0x80}, {0xF4, 0x8F, 0xBF, 0xBF}, {0xF4, 0x90, 0x80, 0x80}, {0xF0, 0x8F, 0xBF, 0xBF}};
+    static const unsigned char edges[][4] = {{0xF0, 0x90, 0x80, 0x80},
+                                             {0xF4, 0x8F, 0xBF, 0xBF},
+                                             {0xF4, 0x90, 0x80, 0x80},
+                                             {0xF0, 0x8F, 0xBF, 0xBF}};
     for (size_t e = 0; e < 4; e++)
         check(edges[e], 4);
     cr_assert_eq(utf8_invalid_offset(edges[0], 4), SIZE_MAX);

@@ -51,8 +51,7 @@ static void free_data(dataset *d)
 }
 
 /* Gradient of the penalised objective, X'(y - p) - lambda P beta, max |.|. */
-static double max_abs_gradient(const dataset *d, const gsl_vector *beta, double lambda,
-                               size_t icol)
+static double max_abs_gradient(const dataset *d, const gsl_vector *beta, double lambda, size_t icol)
 {
     const size_t n = d->X->size1, p = d->X->size2;
     double worst = 0.0;
@@ -124,8 +123,8 @@ Test(logit_fit, recovers_known_coefficients_within_standard_errors)
     standard_errors(&d, beta, se);
     for (size_t j = 0; j < p; j++) {
         const double b = gsl_vector_get(beta, j), s = gsl_vector_get(se, j);
-        fprintf(stderr, "  beta[%zu] = %+.4f  truth %+.4f  se %.4f  z %+.2f\n", j, b, truth[j],
-                s, (b - truth[j]) / s);
+        fprintf(stderr, "  beta[%zu] = %+.4f  truth %+.4f  se %.4f  z %+.2f\n", j, b, truth[j], s,
+                (b - truth[j]) / s);
         cr_assert_lt(s, 0.05, "standard error should be small at n = 20000");
         cr_assert_leq(fabs(b - truth[j]), 4.0 * s, "beta[%zu]", j);
     }
@@ -161,11 +160,10 @@ Test(logit_fit, lambda_shrinks_coefficients_but_not_the_intercept)
     double prev = INFINITY;
     for (size_t k = 0; k < sizeof lambdas / sizeof *lambdas; k++) {
         crest_logit_fit_report rep;
-        cr_assert_eq(crest_logit_fit(d.X, d.y, NULL, lambdas[k], NULL, beta, &rep, NULL),
-                     CREST_OK);
+        cr_assert_eq(crest_logit_fit(d.X, d.y, NULL, lambdas[k], NULL, beta, &rep, NULL), CREST_OK);
         const double norm = slope_norm(beta);
-        fprintf(stderr, "  lambda %-8g ||slopes|| %.6f intercept %+.6f (%zu iterations)\n",
-                lambdas[k], norm, gsl_vector_get(beta, 0), rep.n_iter);
+        fprintf(stderr, "  lambda %-8g ||slopes|| %.6f intercept %+.6f (%zu iterations)\n", lambdas[k], norm,
+                gsl_vector_get(beta, 0), rep.n_iter);
         cr_assert_lt(norm, prev, "||slopes|| must fall as lambda grows");
         prev = norm;
     }
@@ -228,8 +226,8 @@ Test(logit_fit, separable_data_without_penalty_reports_non_convergence)
     crest_logit_fit_report rep;
     crest_diag diag;
     const crest_status st = crest_logit_fit(d.X, d.y, NULL, 0.0, NULL, beta, &rep, &diag);
-    fprintf(stderr, "separable, lambda 0: %s (stop %d) after %zu iterations: %s\n",
-            crest_status_name(st), (int)rep.stop, rep.n_iter, diag.message);
+    fprintf(stderr, "separable, lambda 0: %s (stop %d) after %zu iterations: %s\n", crest_status_name(st),
+            (int)rep.stop, rep.n_iter, diag.message);
     cr_assert_eq(st, CREST_ERR_NUMERIC);
     cr_assert_eq(diag.status, CREST_ERR_NUMERIC);
     cr_assert_not(rep.converged);
@@ -307,10 +305,8 @@ Test(logit_fit, bad_arguments_are_reported)
 
     cr_assert_eq(crest_logit_fit(d.X, d.y, NULL, -1.0, NULL, beta, NULL, &diag), CREST_ERR_RANGE);
     cr_assert_eq(crest_logit_fit(d.X, d.y, NULL, NAN, NULL, beta, NULL, &diag), CREST_ERR_RANGE);
-    cr_assert_eq(crest_logit_fit(d.X, d.y, NULL, 1.0, NULL, beta3, NULL, &diag),
-                 CREST_ERR_MISMATCH);
-    cr_assert_eq(crest_logit_fit(d.X, y49, NULL, 1.0, NULL, beta, NULL, &diag),
-                 CREST_ERR_MISMATCH);
+    cr_assert_eq(crest_logit_fit(d.X, d.y, NULL, 1.0, NULL, beta3, NULL, &diag), CREST_ERR_MISMATCH);
+    cr_assert_eq(crest_logit_fit(d.X, y49, NULL, 1.0, NULL, beta, NULL, &diag), CREST_ERR_MISMATCH);
     o.intercept_col = 2;
     cr_assert_eq(crest_logit_fit(d.X, d.y, NULL, 1.0, &o, beta, NULL, &diag), CREST_ERR_RANGE);
     gsl_vector_set_all(w, 1.0);

@@ -38,7 +38,10 @@ static int32_t days(const char *ymd)
     return era * 146097 + (int)doe - 719468;
 }
 
-static crest_str S(const char *s) { return (crest_str){s, s ? strlen(s) : 0}; }
+static crest_str S(const char *s)
+{
+    return (crest_str){s, s ? strlen(s) : 0};
+}
 
 /* A declaration with every field absent, no date, unknown direction. */
 static crest_decl blank_decl(void)
@@ -75,14 +78,17 @@ static const char *write_tmp(const char *name, const char *text)
     return p;
 }
 
-#define HDR "id,field,pattern,action,weight_or_lane,probability,credit_sensitive,valid_from,valid_to,office,direction,rationale\n"
+#define HDR                                                                                                  \
+    "id,field,pattern,action,weight_or_lane,probability,credit_sensitive,valid_from,valid_to,office,"        \
+    "direction,rationale\n"
 
 static crest_rules *load_text(const char *text, const crest_rules_load_options *opts)
 {
     crest_diag diag;
     crest_rules *rules = NULL;
     crest_status st = crest_rules_load(write_tmp("rules.csv", text), opts, &rules, &diag);
-    cr_assert_eq(st, CREST_OK, "load failed: %s:%lu:%lu: %s", diag.file, diag.line, diag.column, diag.message);
+    cr_assert_eq(st, CREST_OK, "load failed: %s:%lu:%lu: %s", diag.file, diag.line, diag.column,
+                 diag.message);
     return rules;
 }
 
@@ -128,8 +134,8 @@ Test(rules, example_loads_and_describes)
 {
     crest_diag diag;
     crest_rules *rules = NULL;
-    cr_assert_eq(crest_rules_load(EXAMPLE, NULL, &rules, &diag), CREST_OK, "%s:%lu:%lu %s", diag.file, diag.line,
-                 diag.column, diag.message);
+    cr_assert_eq(crest_rules_load(EXAMPLE, NULL, &rules, &diag), CREST_OK, "%s:%lu:%lu %s", diag.file,
+                 diag.line, diag.column, diag.message);
     cr_assert_eq(crest_rules_count(rules), 9);
     cr_assert_eq(crest_rules_max_hits(rules), 4);
     cr_assert_str_eq(crest_rules_max_hits_id(rules), "MAXHITS");
@@ -339,11 +345,11 @@ Test(rules, kind_band)
         {"2204210000", "FR", NULL, 1e7, 10, 0},     /* FR band has no maximum */
         {"2208000000", "IT", NULL, 5, 10, 16},      /* only the 2-digit band: 0.5 < 1 */
         {"2208000000", "IT", NULL, 50, 10, 0},
-        {"2204210000", "IT", NULL, 1500, 10, 0},    /* 150/kg: the 2204 band (longest) wins over 22 */
-        {"2204210000", "IT", NULL, 12, 10, 16},     /* 1.2 < 1.5 */
-        {"9999000000", "IT", NULL, 1, 1e6, 0},      /* no band */
-        {"7113190000", "IT", NULL, 1000, 0, 0},     /* no unit value */
-        {"8517120000", "KR", NULL, 3000, 100, 0},     /* band windows need a date */
+        {"2204210000", "IT", NULL, 1500, 10, 0},           /* 150/kg: the 2204 band (longest) wins over 22 */
+        {"2204210000", "IT", NULL, 12, 10, 16},            /* 1.2 < 1.5 */
+        {"9999000000", "IT", NULL, 1, 1e6, 0},             /* no band */
+        {"7113190000", "IT", NULL, 1000, 0, 0},            /* no unit value */
+        {"8517120000", "KR", NULL, 3000, 100, 0},          /* band windows need a date */
         {"8517120000", "KR", "2024-06-01", 3000, 100, 0},  /* 30/kg in [20, 3000] */
         {"8517120000", "KR", "2025-06-01", 3000, 100, 16}, /* 30/kg < 40 from 2025 */
         {"8517120000", NULL, "2025-06-01", 3000, 100, 16}, /* no origin: wildcard bands only */
@@ -471,8 +477,11 @@ Test(rules, validity_windows_and_scope)
     const struct {
         const char *date;
         double w;
-    } cases[] = {{"2024-02-29", 4 + 32}, {"2024-03-01", 1 + 4 + 32}, {"2024-03-15", 1 + 2 + 4 + 32},
-                 {"2024-03-31", 1 + 2 + 32}, {"2024-04-01", 2 + 32}};
+    } cases[] = {{"2024-02-29", 4 + 32},
+                 {"2024-03-01", 1 + 4 + 32},
+                 {"2024-03-15", 1 + 2 + 4 + 32},
+                 {"2024-03-31", 1 + 2 + 32},
+                 {"2024-04-01", 2 + 32}};
     for (size_t i = 0; i < 5; i++) {
         d.date_days = days(cases[i].date);
         cr_assert_float_eq(kinds_weight(rules, &d), cases[i].w, 0, "%s", cases[i].date);
@@ -571,8 +580,14 @@ static void catastrophic(bool no_jit)
     crest_rules_free(rules);
 }
 
-Test(rules, catastrophic_backtracking_jit) { catastrophic(false); }
-Test(rules, catastrophic_backtracking_interpreter) { catastrophic(true); }
+Test(rules, catastrophic_backtracking_jit)
+{
+    catastrophic(false);
+}
+Test(rules, catastrophic_backtracking_interpreter)
+{
+    catastrophic(true);
+}
 
 /* A short subject that hits the limit: never answered from the result cache,
  * so the limit is counted on every evaluation. */
@@ -600,13 +615,14 @@ Test(rules, limit_hits_are_counted_every_time)
  */
 Test(rules, result_cache_and_utf8_promise_change_nothing)
 {
-    crest_rules *rules = load_text(HDR "DESC,goods_desc,re:(?i)(?:lithium|battery|drone|锂|电池),weight,1,,,,,,,\n"
-                                       "HS,hs_code,re:^(?:93|36|8526),weight,2,,,,,,,\n"
-                                       "ORIG,origin,re:^(?:IR|KP|SY)$,weight,4,,,,,,,\n"
-                                       "END,goods_desc,re:battery$,weight,8,,,,,,,\n",
-                                   NULL);
-    static const char *const words[] = {"lithium", "Battery", "cells", "锂", "电池", "drone", "x", "手机", "pack",
-                                        "BATTERY", "drones", "ion"};
+    crest_rules *rules =
+        load_text(HDR "DESC,goods_desc,re:(?i)(?:lithium|battery|drone|锂|电池),weight,1,,,,,,,\n"
+                      "HS,hs_code,re:^(?:93|36|8526),weight,2,,,,,,,\n"
+                      "ORIG,origin,re:^(?:IR|KP|SY)$,weight,4,,,,,,,\n"
+                      "END,goods_desc,re:battery$,weight,8,,,,,,,\n",
+                  NULL);
+    static const char *const words[] = {"lithium", "Battery", "cells", "锂",      "电池",   "drone",
+                                        "x",       "手机",    "pack",  "BATTERY", "drones", "ion"};
     static const char *const hs[] = {"9301", "3604", "8526", "8527", "0101", "93", "", "36"};
     static const char *const orig[] = {"IR", "KP", "SY", "CN", "IRN", "sy", ""};
     crest_rules_scratch *warm = NULL, *promised = NULL;
@@ -635,8 +651,10 @@ Test(rules, result_cache_and_utf8_promise_change_nothing)
         eval1(rules, &d, &fresh);
         crest_rules_eval(rules, warm, &d, &a);
         crest_rules_eval(rules, promised, &d, &b);
-        cr_assert_float_eq(a.weight, fresh.weight, 0, "'%s': cached %g, fresh %g", desc, a.weight, fresh.weight);
-        cr_assert_float_eq(b.weight, fresh.weight, 0, "'%s': promised %g, fresh %g", desc, b.weight, fresh.weight);
+        cr_assert_float_eq(a.weight, fresh.weight, 0, "'%s': cached %g, fresh %g", desc, a.weight,
+                           fresh.weight);
+        cr_assert_float_eq(b.weight, fresh.weight, 0, "'%s': promised %g, fresh %g", desc, b.weight,
+                           fresh.weight);
         cr_assert_eq(a.n_hits, fresh.n_hits);
         cr_assert_eq(b.n_hits, fresh.n_hits);
         hits += fresh.n_hits;
@@ -665,10 +683,10 @@ Test(rules, literal_regexes_match_as_pcre2)
         {"^LY$", true},
         {"^(?:a b|c-d|e_f|g,h|i:j|k/l|m;n)", true},
         {"^(?:AF)$", true},
-        {"^(?:93|36)x", false},   /* text after the group */
-        {"^93|36", false},        /* top-level alternation: 36 is unanchored */
-        {"^(?:93|)", false},      /* empty alternative */
-        {"^(?:9.|36)", false},    /* metacharacter */
+        {"^(?:93|36)x", false}, /* text after the group */
+        {"^93|36", false},      /* top-level alternation: 36 is unanchored */
+        {"^(?:93|)", false},    /* empty alternative */
+        {"^(?:9.|36)", false},  /* metacharacter */
         {"(?i)^(?:af|ir)$", false},
         {"^(?:AF|IR)$$", false},
         {"^(?:a|(?:b|c))", false},
@@ -677,10 +695,10 @@ Test(rules, literal_regexes_match_as_pcre2)
         {"^$", false},
         {"^(?:A)|(?:B)$", false},
     };
-    static const char *const subjects[] = {"93", "9301", "36", "3", "", "2402x", "88061", "8806", "8805", "AF", "AF\n",
-                                           "AF\n\n", "AFX", "af", "\nAF", "LY", "LY\r\n", "IR ", " IR", "a b", "a bc",
-                                           "m;n", "k/l\n", "g,h", "36\n", "x93", "AF\xff", "93\xff\xfe", "LY\n",
-                                           "ZZ", "LYLY", "9", "936"};
+    static const char *const subjects[] = {
+        "93",     "9301", "36",   "3",    "",       "2402x",      "88061", "8806", "8805", "AF",   "AF\n",
+        "AF\n\n", "AFX",  "af",   "\nAF", "LY",     "LY\r\n",     "IR ",   " IR",  "a b",  "a bc", "m;n",
+        "k/l\n",  "g,h",  "36\n", "x93",  "AF\xff", "93\xff\xfe", "LY\n",  "ZZ",   "LYLY", "9",    "936"};
     char text[8192] = HDR;
     for (size_t i = 0; i < sizeof pats / sizeof *pats; i++) {
         char line[256];
@@ -691,8 +709,8 @@ Test(rules, literal_regexes_match_as_pcre2)
     for (size_t i = 0; i < sizeof pats / sizeof *pats; i++) {
         crest_rules_info info;
         cr_assert_eq(crest_rules_describe(rules, i, &info), CREST_OK);
-        cr_assert_eq(info.regex_literal, pats[i].literal, "%s: literal %d, want %d", pats[i].re, info.regex_literal,
-                     pats[i].literal);
+        cr_assert_eq(info.regex_literal, pats[i].literal, "%s: literal %d, want %d", pats[i].re,
+                     info.regex_literal, pats[i].literal);
     }
     crest_rules_scratch *warm = NULL, *promised = NULL;
     cr_assert_eq(crest_rules_scratch_create(rules, &warm), CREST_OK);
@@ -712,8 +730,8 @@ Test(rules, literal_regexes_match_as_pcre2)
             int err;
             PCRE2_SIZE off;
             pcre2_code *re = pcre2_compile((PCRE2_SPTR)pats[i].re, PCRE2_ZERO_TERMINATED,
-                                           PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_NEVER_BACKSLASH_C, &err, &off,
-                                           NULL);
+                                           PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_NEVER_BACKSLASH_C,
+                                           &err, &off, NULL);
             cr_assert_not_null(re);
             pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
             const bool want =
@@ -722,8 +740,8 @@ Test(rules, literal_regexes_match_as_pcre2)
             pcre2_code_free(re);
             char id[16];
             snprintf(id, sizeof id, "R%zu", i);
-            cr_assert_eq(hit_id(rules, &fresh, id), want, "%s on '%s': crest %d, PCRE2 %d", pats[i].re, subjects[s],
-                         hit_id(rules, &fresh, id), want);
+            cr_assert_eq(hit_id(rules, &fresh, id), want, "%s on '%s': crest %d, PCRE2 %d", pats[i].re,
+                         subjects[s], hit_id(rules, &fresh, id), want);
             cr_assert_eq(hit_id(rules, &a, id), want, "%s on '%s' (warm scratch)", pats[i].re, subjects[s]);
             if (valid)
                 cr_assert_eq(hit_id(rules, &b, id), want, "%s on '%s' (promised)", pats[i].re, subjects[s]);
@@ -752,7 +770,8 @@ Test(rules, csv_bom_crlf_quotes_comments)
 {
     crest_diag diag;
     crest_rules *rules = NULL;
-    cr_assert_eq(crest_rules_load(FIXTURES "/crlf_bom.csv", NULL, &rules, &diag), CREST_OK, "%s", diag.message);
+    cr_assert_eq(crest_rules_load(FIXTURES "/crlf_bom.csv", NULL, &rules, &diag), CREST_OK, "%s",
+                 diag.message);
     cr_assert_eq(crest_rules_count(rules), 1);
     cr_assert_str_eq(crest_rules_rationale(rules, 0), "two\r\nlines, with \"quotes\"");
     crest_rules_free(rules);
@@ -797,8 +816,8 @@ Test(rules, bad_unknown_field)
 Test(rules, bad_regex_names_offset)
 {
     /* "re:" starts at column 13; the unmatched ')' is byte 3 of "ab)c". */
-    crest_diag diag = load_fail(HDR "A,hs_code,^9,weight,1,,,,,,,\nBAD,origin,re:ab)c,weight,1,,,,,,,\n", NULL,
-                                CREST_ERR_REGEX, 3, 12 + 3 + 2);
+    crest_diag diag = load_fail(HDR "A,hs_code,^9,weight,1,,,,,,,\nBAD,origin,re:ab)c,weight,1,,,,,,,\n",
+                                NULL, CREST_ERR_REGEX, 3, 12 + 3 + 2);
     cr_assert(strstr(diag.message, "offset 2"), "%s", diag.message);
     cr_assert(strstr(diag.message, "parenthesis"), "%s", diag.message);
     /* A quoted pattern after UTF-8 text: columns count characters. */
@@ -850,7 +869,8 @@ Test(rules, bad_dates)
 
 Test(rules, bad_header_and_csv)
 {
-    crest_diag diag = load_fail("id,field,action,weight_or_lane\nA,origin,weight,1\n", NULL, CREST_ERR_MISSING, 1, 0);
+    crest_diag diag =
+        load_fail("id,field,action,weight_or_lane\nA,origin,weight,1\n", NULL, CREST_ERR_MISSING, 1, 0);
     cr_assert(strstr(diag.message, "'pattern'"), "%s", diag.message);
     load_fail("id,field,pattern,action,weight_or_lane,ID\n", NULL, CREST_ERR_INVALID, 1, 40);
     load_fail("", NULL, CREST_ERR_MISSING, 1, 0);
@@ -875,8 +895,8 @@ Test(rules, bad_tables)
     crest_rules_table_file tf[] = {{"countries", lst}};
     crest_rules_load_options o = {.tables = tf, .n_tables = 1};
     crest_rules *rules = (crest_rules *)1;
-    cr_assert_eq(crest_rules_load(write_tmp("r.csv", HDR "A,origin,list:countries,weight,1,,,,,,,\n"), &o, &rules,
-                                  &diag),
+    cr_assert_eq(crest_rules_load(write_tmp("r.csv", HDR "A,origin,list:countries,weight,1,,,,,,,\n"), &o,
+                                  &rules, &diag),
                  CREST_ERR_INVALID);
     cr_assert_str_eq(diag.file, lst);
     cr_assert_eq(diag.line, 3);
@@ -884,15 +904,17 @@ Test(rules, bad_tables)
 
     const char *band = write_tmp("badband.csv", "hs_prefix,origin,min_unit_value\n22,*,1\n");
     tf[0] = (crest_rules_table_file){"b", band};
-    cr_assert_eq(crest_rules_load(write_tmp("r.csv", HDR "A,hs_code,band:b,weight,1,,,,,,,\n"), &o, &rules, &diag),
-                 CREST_ERR_MISSING);
+    cr_assert_eq(
+        crest_rules_load(write_tmp("r.csv", HDR "A,hs_code,band:b,weight,1,,,,,,,\n"), &o, &rules, &diag),
+        CREST_ERR_MISSING);
     cr_assert_str_eq(diag.file, band);
     cr_assert(strstr(diag.message, "max_unit_value"));
 
     band = write_tmp("badband2.csv", "hs_prefix,origin,min_unit_value,max_unit_value\n22,*,10,1\n");
     tf[0] = (crest_rules_table_file){"b", band};
-    cr_assert_eq(crest_rules_load(write_tmp("r.csv", HDR "A,hs_code,band:b,weight,1,,,,,,,\n"), &o, &rules, &diag),
-                 CREST_ERR_RANGE);
+    cr_assert_eq(
+        crest_rules_load(write_tmp("r.csv", HDR "A,hs_code,band:b,weight,1,,,,,,,\n"), &o, &rules, &diag),
+        CREST_ERR_RANGE);
     cr_assert_eq(diag.line, 2);
 
     /* One name cannot be both a list and a band table. */
@@ -926,8 +948,9 @@ static void synth_fill(synth *s, unsigned i)
     static const char *const hs[] = {"8517120000", "8507600000", "9304000000", "0201300000", "7113190000",
                                      "2933990000", "6109100000", "2204210000", "8806100000", "2601110000"};
     static const char *const orig[] = {"US", "JP", "KR", "DE", "IR", "AU", "FR", "VN", "KP", "BR"};
-    static const char *const desc[] = {"Smartphone 256GB, unlocked", "锂离子电池 3.7V", "Air guns, spring-operated",
-                                       "冻去骨牛肉",                 "Gold jewellery, 18K", "有机化学品",
+    static const char *const desc[] = {"Smartphone 256GB, unlocked",   "锂离子电池 3.7V",
+                                       "Air guns, spring-operated",    "冻去骨牛肉",
+                                       "Gold jewellery, 18K",          "有机化学品",
                                        "Men's cotton knitted T-shirt", "Red wine, 750ml bottles",
                                        "Quadcopter drone with camera", "Iron ore fines, 62% Fe"};
     unsigned h = i * 2654435761u;
@@ -971,7 +994,10 @@ void *realloc(void *p, size_t n)
     n_allocs += counting;
     return __libc_realloc(p, n);
 }
-void free(void *p) { __libc_free(p); }
+void free(void *p)
+{
+    __libc_free(p);
+}
 
 Test(rules, no_allocation_per_row)
 {

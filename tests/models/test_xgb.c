@@ -81,14 +81,13 @@ static crest_diag expect_load_error(const char *json, crest_status status)
     crest_xgb *m = (crest_xgb *)0x1;
     crest_diag d;
     const crest_status st = crest_xgb_load_buffer(json, strlen(json), "<test>", &m, &d);
-    cr_assert_eq(st, status, "expected %s, got %s: %s", crest_status_name(status),
-                 crest_status_name(st), d.message);
+    cr_assert_eq(st, status, "expected %s, got %s: %s", crest_status_name(status), crest_status_name(st),
+                 d.message);
     cr_assert_eq(d.status, status);
     cr_assert_null(m, "a failed load must leave *out NULL");
     cr_assert_str_eq(d.file, "<test>");
     cr_assert_gt(strlen(d.message), 10, "the diagnostic must say what is wrong");
-    fprintf(stderr, "  [%s] %s:%lu:%lu: %s\n", crest_status_name(st), d.file, d.line, d.column,
-            d.message);
+    fprintf(stderr, "  [%s] %s:%lu:%lu: %s\n", crest_status_name(st), d.file, d.line, d.column, d.message);
     return d;
 }
 
@@ -98,27 +97,27 @@ static crest_diag expect_load_error(const char *json, crest_status status)
  *   tree 0: a < 0.5 ? -1 : +1, missing goes left (default_left 1).
  *   tree 1: b in {1, 3, 40} ? +0.25 : -0.25, missing goes right.
  */
-#define TREE0                                                                                  \
-    "{\"base_weights\":[0,0,0],\"categories\":[],\"categories_nodes\":[],"                      \
-    "\"categories_segments\":[],\"categories_sizes\":[],\"default_left\":[1,0,0],\"id\":0,"     \
-    "\"left_children\":[1,-1,-1],\"loss_changes\":[0,0,0],\"parents\":[2147483647,0,0],"        \
-    "\"right_children\":[2,-1,-1],\"split_conditions\":[5E-1,-1E0,1E0],"                        \
-    "\"split_indices\":[0,0,0],\"split_type\":[0,0,0],\"sum_hessian\":[1,1,1],"                 \
-    "\"tree_param\":{\"num_deleted\":\"0\",\"num_feature\":\"2\",\"num_nodes\":\"3\","          \
+#define TREE0                                                                                                \
+    "{\"base_weights\":[0,0,0],\"categories\":[],\"categories_nodes\":[],"                                   \
+    "\"categories_segments\":[],\"categories_sizes\":[],\"default_left\":[1,0,0],\"id\":0,"                  \
+    "\"left_children\":[1,-1,-1],\"loss_changes\":[0,0,0],\"parents\":[2147483647,0,0],"                     \
+    "\"right_children\":[2,-1,-1],\"split_conditions\":[5E-1,-1E0,1E0],"                                     \
+    "\"split_indices\":[0,0,0],\"split_type\":[0,0,0],\"sum_hessian\":[1,1,1],"                              \
+    "\"tree_param\":{\"num_deleted\":\"0\",\"num_feature\":\"2\",\"num_nodes\":\"3\","                       \
     "\"size_leaf_vector\":\"0\"}}"
-#define TREE1                                                                                  \
-    "{\"base_weights\":[0,0,0],\"categories\":[1,3,40],\"categories_nodes\":[0],"               \
-    "\"categories_segments\":[0],\"categories_sizes\":[3],\"default_left\":[0,0,0],\"id\":1,"   \
-    "\"left_children\":[1,-1,-1],\"loss_changes\":[0,0,0],\"parents\":[2147483647,0,0],"        \
-    "\"right_children\":[2,-1,-1],\"split_conditions\":[NaN,-2.5E-1,2.5E-1],"                   \
-    "\"split_indices\":[1,0,0],\"split_type\":[1,0,0],\"sum_hessian\":[1,1,1],"                 \
-    "\"tree_param\":{\"num_deleted\":\"0\",\"num_feature\":\"2\",\"num_nodes\":\"3\","          \
+#define TREE1                                                                                                \
+    "{\"base_weights\":[0,0,0],\"categories\":[1,3,40],\"categories_nodes\":[0],"                            \
+    "\"categories_segments\":[0],\"categories_sizes\":[3],\"default_left\":[0,0,0],\"id\":1,"                \
+    "\"left_children\":[1,-1,-1],\"loss_changes\":[0,0,0],\"parents\":[2147483647,0,0],"                     \
+    "\"right_children\":[2,-1,-1],\"split_conditions\":[NaN,-2.5E-1,2.5E-1],"                                \
+    "\"split_indices\":[1,0,0],\"split_type\":[1,0,0],\"sum_hessian\":[1,1,1],"                              \
+    "\"tree_param\":{\"num_deleted\":\"0\",\"num_feature\":\"2\",\"num_nodes\":\"3\","                       \
     "\"size_leaf_vector\":\"0\"}}"
 static const char SMALL_MODEL[] =
     "{\"learner\":{\"attributes\":{},\"feature_names\":[\"a\",\"b\"],"
     "\"feature_types\":[\"q\",\"c\"],\"gradient_booster\":{\"model\":{\"gbtree_model_param\":"
-    "{\"num_parallel_tree\":\"1\",\"num_trees\":\"2\"},\"tree_info\":[0,0],\"trees\":[" TREE0
-    "," TREE1 "]},\"name\":\"gbtree\"},\"learner_model_param\":{\"base_score\":\"5E-1\","
+    "{\"num_parallel_tree\":\"1\",\"num_trees\":\"2\"},\"tree_info\":[0,0],\"trees\":[" TREE0 "," TREE1
+    "]},\"name\":\"gbtree\"},\"learner_model_param\":{\"base_score\":\"5E-1\","
     "\"num_class\":\"0\",\"num_feature\":\"2\",\"num_target\":\"1\"},\"objective\":{\"name\":"
     "\"binary:logistic\",\"reg_loss_param\":{\"scale_pos_weight\":\"1\"}}},"
     "\"version\":[1,7,4]}";
@@ -162,7 +161,7 @@ Test(xgb, parity_with_xgboost_on_fixture)
     FILE *fpred = fopen(FIXTURE_DIR "/predictions.csv", "r");
     cr_assert(fin && fpred);
     char line[1024], pline[256];
-    cr_assert_not_null(fgets(line, sizeof line, fin));   /* header */
+    cr_assert_not_null(fgets(line, sizeof line, fin));     /* header */
     cr_assert_not_null(fgets(pline, sizeof pline, fpred)); /* header */
     size_t rows = 0, n_missing = 0;
     double max_prob_err = 0.0, max_margin_err = 0.0;
@@ -193,16 +192,15 @@ Test(xgb, parity_with_xgboost_on_fixture)
             max_prob_err = ep;
         if (em > max_margin_err)
             max_margin_err = em;
-        cr_expect_leq(ep, 1e-6, "row %zu: crest prob %.9g, XGBoost %.9g", rows + 1, prob,
-                      want_prob);
-        cr_expect_leq(em, 1e-6, "row %zu: crest margin %.9g, XGBoost %.9g", rows + 1, margin,
-                      want_margin);
+        cr_expect_leq(ep, 1e-6, "row %zu: crest prob %.9g, XGBoost %.9g", rows + 1, prob, want_prob);
+        cr_expect_leq(em, 1e-6, "row %zu: crest margin %.9g, XGBoost %.9g", rows + 1, margin, want_margin);
         rows++;
     }
     fclose(fin);
     fclose(fpred);
-    fprintf(stderr, "xgb parity: %zu rows (%zu missing values), max |prob err| %.3g, "
-                    "max |margin err| %.3g\n",
+    fprintf(stderr,
+            "xgb parity: %zu rows (%zu missing values), max |prob err| %.3g, "
+            "max |margin err| %.3g\n",
             rows, n_missing, max_prob_err, max_margin_err);
     cr_assert_eq(rows, 400);
     cr_assert_gt(n_missing, 0);
@@ -274,8 +272,7 @@ Test(xgb, missing_value_follows_default_direction)
     free(flipped);
 
     /* Booleans are accepted for default_left as well as 0/1. */
-    char *boolean = replace(SMALL_MODEL, "\"default_left\":[1,0,0]",
-                            "\"default_left\":[true,false,false]");
+    char *boolean = replace(SMALL_MODEL, "\"default_left\":[1,0,0]", "\"default_left\":[true,false,false]");
     crest_xgb *m3 = load_small(boolean);
     cr_assert_float_eq(margin_of(m3, NAN, 0.0f), -1.25, 1e-7);
     crest_xgb_free(m3);
@@ -293,8 +290,12 @@ Test(xgb, categorical_split_sends_listed_categories_right)
     crest_xgb *m = load_small(SMALL_MODEL);
     /* a = 1 puts tree 0 at +1, so the margin is 1 +/- 0.25. */
     const float right[] = {1.0f, 3.0f, 40.0f, 3.7f /* truncates to 3 */, 40.99f};
-    const float left[] = {0.0f, 2.0f, 4.0f, 31.0f, 32.0f, 39.0f, 41.0f, 64.0f, 1000.0f,
-                          -1.0f /* invalid */, -0.5f, 16777216.0f /* 2^24: invalid */,
+    const float left[] = {0.0f,     2.0f,
+                          4.0f,     31.0f,
+                          32.0f,    39.0f,
+                          41.0f,    64.0f,
+                          1000.0f,  -1.0f /* invalid */,
+                          -0.5f,    16777216.0f /* 2^24: invalid */,
                           INFINITY, -INFINITY};
     for (size_t i = 0; i < sizeof right / sizeof *right; i++)
         cr_assert_float_eq(margin_of(m, 1.0f, right[i]), 1.25, 1e-7, "category %g", right[i]);
@@ -360,8 +361,7 @@ Test(xgb, truncated_file_fails_cleanly_at_every_cut)
         crest_xgb *m = NULL;
         crest_diag d;
         const crest_status st = crest_xgb_load_buffer(full, cut, "<cut>", &m, &d);
-        cr_assert_eq(st, CREST_ERR_SYNTAX, "cut at %zu: %s (%s)", cut, crest_status_name(st),
-                     d.message);
+        cr_assert_eq(st, CREST_ERR_SYNTAX, "cut at %zu: %s (%s)", cut, crest_status_name(st), d.message);
         cr_assert_null(m);
         cuts++;
     }
@@ -410,8 +410,8 @@ Test(xgb, truncated_tree_arrays_are_refused)
     crest_diag d = expect_load_error(shortl, CREST_ERR_MISMATCH);
     cr_assert(strstr(d.message, "left_children") != NULL, "%s", d.message);
     free(shortl);
-    char *shortc = replace(SMALL_MODEL, "\"split_conditions\":[5E-1,-1E0,1E0]",
-                           "\"split_conditions\":[5E-1]");
+    char *shortc =
+        replace(SMALL_MODEL, "\"split_conditions\":[5E-1,-1E0,1E0]", "\"split_conditions\":[5E-1]");
     expect_load_error(shortc, CREST_ERR_MISMATCH);
     free(shortc);
     char *nocat = replace(SMALL_MODEL, "\"categories_sizes\":[3]", "\"categories_sizes\":[]");
@@ -492,8 +492,8 @@ Test(xgb, feature_count_mismatch_is_refused)
     expect_load_error(names, CREST_ERR_MISMATCH);
     free(names);
     /* num_feature shrunk below the features the trees use. */
-    char *nf = replace(SMALL_MODEL, "\"num_feature\":\"2\",\"num_target\"",
-                       "\"num_feature\":\"1\",\"num_target\"");
+    char *nf =
+        replace(SMALL_MODEL, "\"num_feature\":\"2\",\"num_target\"", "\"num_feature\":\"1\",\"num_target\"");
     char *nf2 = replace(nf, "[\"a\",\"b\"]", "[\"a\"]");
     expect_load_error(nf2, CREST_ERR_MISMATCH);
     free(nf);

@@ -47,22 +47,22 @@ crest_status crest_gen_write_stdio(void *ctx, const char *buf, size_t len);
  * ignored (regular firms are the remainder).
  */
 typedef struct crest_gen_config {
-    uint64_t seed;            /* same seed + same config -> byte-identical output */
-    uint64_t n_rows;          /* declarations to write, 1 .. 500,000,000 */
-    int32_t start_day;        /* first date, days since 1970-01-01 */
-    uint32_t n_days;          /* length of the period in days, 1 .. 3660 */
-    int scheme;               /* CREST_GEN_SCHEME_251 or CREST_GEN_SCHEME_282 */
-    uint32_t n_firms;         /* importing/exporting enterprises (brokers not included) */
-    uint32_t n_brokers;       /* customs brokers (declarants); 0 = n_firms / 50, at least 5 */
-    double zipf_exponent;     /* firm volume weight ~ 1 / (rank + 10)^s, rank from 0 */
-    double aeo_trade_share;   /* share of declarations by AEO firms over the period */
+    uint64_t seed;          /* same seed + same config -> byte-identical output */
+    uint64_t n_rows;        /* declarations to write, 1 .. 500,000,000 */
+    int32_t start_day;      /* first date, days since 1970-01-01 */
+    uint32_t n_days;        /* length of the period in days, 1 .. 3660 */
+    int scheme;             /* CREST_GEN_SCHEME_251 or CREST_GEN_SCHEME_282 */
+    uint32_t n_firms;       /* importing/exporting enterprises (brokers not included) */
+    uint32_t n_brokers;     /* customs brokers (declarants); 0 = n_firms / 50, at least 5 */
+    double zipf_exponent;   /* firm volume weight ~ 1 / (rank + 10)^s, rank from 0 */
+    double aeo_trade_share; /* share of declarations by AEO firms over the period */
     double tier_firm_share[CREST_GEN_MAX_TIERS]; /* share of firms per tier at the start */
     double tier_illicit[CREST_GEN_MAX_TIERS];    /* illicit rate per tier (calibrated exactly) */
-    double unknown_tier_share;  /* rows whose credit_tier column is left empty */
-    double foreign_aeo_share;   /* P(consignor is a partner AEO | departure is an MRA partner) */
-    double zh_share;            /* share of goods descriptions in Chinese */
-    double newline_share;       /* share of descriptions with an embedded newline */
-    double drift;               /* logit change of heading risks over the period (0 = none) */
+    double unknown_tier_share;                   /* rows whose credit_tier column is left empty */
+    double foreign_aeo_share; /* P(consignor is a partner AEO | departure is an MRA partner) */
+    double zh_share;          /* share of goods descriptions in Chinese */
+    double newline_share;     /* share of descriptions with an embedded newline */
+    double drift;             /* logit change of heading risks over the period (0 = none) */
     /* Injected scheme: from inject_from_day, inject_firms new importers take
      * inject_share of the rows, import only HS chapter inject_chapter, declare
      * values far below the heading norm, and are illicit with rate inject_illicit.
@@ -127,12 +127,12 @@ crest_status crest_gen_write_decls(const crest_gen *gen, crest_gen_write_fn writ
  */
 typedef struct crest_gen_summary {
     size_t n_tiers;
-    uint32_t firms_at_start[CREST_GEN_MAX_TIERS];  /* firms per tier on the first day */
-    uint32_t brokers_at_start[CREST_GEN_MAX_TIERS];/* brokers per tier on the first day */
-    uint32_t n_events;                            /* tier changes inside the period */
-    double row_share[CREST_GEN_MAX_TIERS];         /* expected share of rows per tier */
-    double illicit_rate[CREST_GEN_MAX_TIERS];      /* expected illicit rate per tier */
-    double tier_logit[CREST_GEN_MAX_TIERS];        /* calibrated tier intercepts */
+    uint32_t firms_at_start[CREST_GEN_MAX_TIERS];   /* firms per tier on the first day */
+    uint32_t brokers_at_start[CREST_GEN_MAX_TIERS]; /* brokers per tier on the first day */
+    uint32_t n_events;                              /* tier changes inside the period */
+    double row_share[CREST_GEN_MAX_TIERS];          /* expected share of rows per tier */
+    double illicit_rate[CREST_GEN_MAX_TIERS];       /* expected illicit rate per tier */
+    double tier_logit[CREST_GEN_MAX_TIERS];         /* calibrated tier intercepts */
 } crest_gen_summary;
 
 /* Fill *out for gen. Never fails for a created generator. */
@@ -149,20 +149,20 @@ int crest_gen_uscc_valid(const char *code, size_t len);
  * split, or crest-gen output). Columns are found by header name.
  */
 typedef struct crest_gen_history_opts {
-    const char *id_column;    /* NULL: "enterprise_id", else "Importer ID" */
-    const char *label_column; /* NULL: "illicit", else "Fraud" (0 = clean, nonzero = illicit) */
-    const char *date_column;  /* NULL: "decl_date", else "Date" (YYYY-MM-DD) */
-    uint32_t aeo_min_decls;   /* AEO: at least this many declarations and no illicit one */
+    const char *id_column;        /* NULL: "enterprise_id", else "Importer ID" */
+    const char *label_column;     /* NULL: "illicit", else "Fraud" (0 = clean, nonzero = illicit) */
+    const char *date_column;      /* NULL: "decl_date", else "Date" (YYYY-MM-DD) */
+    uint32_t aeo_min_decls;       /* AEO: at least this many declarations and no illicit one */
     uint32_t dishonest_min_decls; /* DISHONEST needs at least this many declarations ... */
-    double dishonest_rate;    /* ... and an illicit share strictly above this */
-    int32_t valid_from_day;   /* CREST_DATE_NONE: the day after the last history date */
+    double dishonest_rate;        /* ... and an illicit share strictly above this */
+    int32_t valid_from_day;       /* CREST_DATE_NONE: the day after the last history date */
 } crest_gen_history_opts;
 
 /* Defaults: aeo_min_decls 10, dishonest_min_decls 3, dishonest_rate 0.5, valid from the day after. */
 void crest_gen_history_opts_default(crest_gen_history_opts *opts);
 
 typedef struct crest_gen_history_counts {
-    uint64_t n_rows;       /* data rows read */
+    uint64_t n_rows; /* data rows read */
     uint32_t n_enterprises;
     uint32_t n_aeo, n_regular, n_dishonest;
     int32_t first_day, last_day; /* date range of the history */
@@ -176,8 +176,7 @@ typedef struct crest_gen_history_counts {
  * (a column is absent), CREST_ERR_SYNTAX (bad CSV, label or date; diag has the
  * line), CREST_ERR_IO, CREST_ERR_NOMEM or the write callback's status.
  */
-crest_status crest_gen_registry_from_history(FILE *in, const char *label,
-                                             const crest_gen_history_opts *opts,
+crest_status crest_gen_registry_from_history(FILE *in, const char *label, const crest_gen_history_opts *opts,
                                              crest_gen_write_fn write, void *ctx,
                                              crest_gen_history_counts *counts, crest_diag *diag);
 

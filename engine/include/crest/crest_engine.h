@@ -33,31 +33,31 @@ typedef struct crest_sink {
     void *ctx;
 } crest_sink;
 
-typedef enum crest_format {
-    CREST_FORMAT_CSV = 0,
-    CREST_FORMAT_JSONL
-} crest_format;
+typedef enum crest_format { CREST_FORMAT_CSV = 0, CREST_FORMAT_JSONL } crest_format;
 
 /* Why a row was rejected. X(ENUM_SUFFIX, "CODE", "explanation") */
-#define CREST_REJECT_LIST(X)                                                                  \
-    X(CSV_QUOTE, "CSV_QUOTE", "malformed quoting: a quote inside an unquoted field or text after a closing quote") \
-    X(CSV_UNTERMINATED, "CSV_UNTERMINATED", "the input ends inside a quoted field")              \
-    X(RECORD_TOO_LONG, "RECORD_TOO_LONG", "the record is longer than max_record_bytes")         \
-    X(FIELD_TOO_LONG, "FIELD_TOO_LONG", "a field is longer than max_field_bytes")               \
-    X(COLUMN_COUNT, "COLUMN_COUNT", "the record has a different number of fields than the header") \
-    X(INVALID_UTF8, "INVALID_UTF8", "the record is not valid UTF-8")                             \
-    X(MISSING_ID, "MISSING_ID", "decl_id is empty")                                             \
-    X(BAD_DATE, "BAD_DATE", "decl_date is missing or not a valid date, and the registry needs it")   \
-    X(INVALID_ID, "INVALID_ID", "decl_id has surrounding white space or invisible or control characters") \
-    X(REPEATED_HEADER, "REPEATED_HEADER", "the record repeats the header (files concatenated)")  \
-    X(DUPLICATE_ID, "DUPLICATE_ID", "decl_id was already decided in this run ([input] duplicate_ids = reject)") \
-    X(REGEX_LIMIT, "REGEX_LIMIT", "a criterion's regex hit its PCRE2 match or depth limit ([rules] on_limit = reject)")
+#define CREST_REJECT_LIST(X)                                                                                 \
+    X(CSV_QUOTE, "CSV_QUOTE",                                                                                \
+      "malformed quoting: a quote inside an unquoted field or text after a closing quote")                   \
+    X(CSV_UNTERMINATED, "CSV_UNTERMINATED", "the input ends inside a quoted field")                          \
+    X(RECORD_TOO_LONG, "RECORD_TOO_LONG", "the record is longer than max_record_bytes")                      \
+    X(FIELD_TOO_LONG, "FIELD_TOO_LONG", "a field is longer than max_field_bytes")                            \
+    X(COLUMN_COUNT, "COLUMN_COUNT", "the record has a different number of fields than the header")           \
+    X(INVALID_UTF8, "INVALID_UTF8", "the record is not valid UTF-8")                                         \
+    X(MISSING_ID, "MISSING_ID", "decl_id is empty")                                                          \
+    X(BAD_DATE, "BAD_DATE", "decl_date is missing or not a valid date, and the registry needs it")           \
+    X(INVALID_ID, "INVALID_ID", "decl_id has surrounding white space or invisible or control characters")    \
+    X(REPEATED_HEADER, "REPEATED_HEADER", "the record repeats the header (files concatenated)")              \
+    X(DUPLICATE_ID, "DUPLICATE_ID",                                                                          \
+      "decl_id was already decided in this run ([input] duplicate_ids = reject)")                            \
+    X(REGEX_LIMIT, "REGEX_LIMIT",                                                                            \
+      "a criterion's regex hit its PCRE2 match or depth limit ([rules] on_limit = reject)")
 
 typedef enum crest_reject_reason {
 #define CREST_REJECT_ENUM(name, code, msg) CREST_REJECT_##name,
     CREST_REJECT_LIST(CREST_REJECT_ENUM)
 #undef CREST_REJECT_ENUM
-    CREST_REJECT_COUNT
+        CREST_REJECT_COUNT
 } crest_reject_reason;
 
 /* Stable code of a reject reason ("COLUMN_COUNT"); NULL when out of range. */
@@ -90,15 +90,15 @@ typedef int (*crest_decl_hook)(void *ctx, const crest_decl *decl, const crest_de
                                unsigned long line);
 
 typedef struct crest_run_options {
-    crest_sink output;       /* decisions; required unless decide == 0 */
-    int decide;              /* 1 (default): write decisions; 0: only call the hooks and count */
+    crest_sink output; /* decisions; required unless decide == 0 */
+    int decide;        /* 1 (default): write decisions; 0: only call the hooks and count */
     crest_header_hook header_hook;
     crest_decl_hook decl_hook;
     void *hook_ctx;
-    crest_sink rejects;      /* rejection records as CSV; write == NULL to only count them */
-    crest_format format;     /* of the decisions */
-    const char *input_name;  /* for messages, e.g. a path or "<stdin>" */
-    int passthrough_override; /* -1: policy's [output] passthrough; else a crest_passthrough */
+    crest_sink rejects;         /* rejection records as CSV; write == NULL to only count them */
+    crest_format format;        /* of the decisions */
+    const char *input_name;     /* for messages, e.g. a path or "<stdin>" */
+    int passthrough_override;   /* -1: policy's [output] passthrough; else a crest_passthrough */
     int formula_guard_override; /* -1: policy's [output] formula_guard; 0 off; 1 on */
     size_t output_buffer_bytes; /* 0: 64 KiB */
     /*
@@ -149,7 +149,7 @@ typedef struct crest_reject_sample {
 #define CREST_REJECT_SAMPLES 5
 
 typedef struct crest_run_stats {
-    uint64_t rows_in;   /* records after the header: decisions + rejects */
+    uint64_t rows_in; /* records after the header: decisions + rejects */
     uint64_t decisions;
     uint64_t rejects;
     uint64_t rejects_by_reason[CREST_REJECT_COUNT];
@@ -182,8 +182,7 @@ typedef struct crest_engine crest_engine;
  * registry must outlive the engine. Returns CREST_OK, or a status with diag.
  */
 crest_status crest_engine_create(const crest_policy *policy, const crest_registry *registry,
-                                 const crest_run_options *options, crest_engine **out,
-                                 crest_diag *diag);
+                                 const crest_run_options *options, crest_engine **out, crest_diag *diag);
 
 /*
  * Push input bytes. Returns CREST_OK, or a fatal status (diag from
@@ -215,11 +214,11 @@ const crest_run_stats *crest_engine_stats(const crest_engine *engine);
 
 /* Counts per tier and control window (a day, or N declarations: [control] window). */
 typedef struct crest_window_stats {
-    int64_t key;        /* the day (days since 1970-01-01) or the window number */
+    int64_t key; /* the day (days since 1970-01-01) or the window number */
     size_t tier;
     uint64_t rows, inspected, forced, deferred;
-    double expected;    /* sum of P(inspect) */
-    double multiplier;  /* adaptive control multiplier in force during the window */
+    double expected;   /* sum of P(inspect) */
+    double multiplier; /* adaptive control multiplier in force during the window */
 } crest_window_stats;
 
 /* The closed windows so far, in order; *n receives their count. */

@@ -51,8 +51,8 @@ crest_status crest_policy_load_ex(const char *path, unsigned flags, crest_policy
 /* Parse a policy from memory; name labels diagnostics (e.g. "<builtin>").
  * Relative paths in it ([rules] criteria, [model] file) are taken from the
  * current directory; crest_policy_load takes them from the policy's own. */
-crest_status crest_policy_parse(const char *text, size_t len, const char *name,
-                                crest_policy **out, crest_diag *diag);
+crest_status crest_policy_parse(const char *text, size_t len, const char *name, crest_policy **out,
+                                crest_diag *diag);
 
 /* Free a policy; NULL is a no-op. */
 void crest_policy_free(crest_policy *policy);

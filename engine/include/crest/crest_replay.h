@@ -37,7 +37,7 @@ extern "C" {
 typedef enum crest_replay_period {
     CREST_REPLAY_PERIOD_NONE = 0, /* total only */
     CREST_REPLAY_PERIOD_DAY,
-    CREST_REPLAY_PERIOD_WEEK,     /* Monday to Sunday, labelled by its Monday */
+    CREST_REPLAY_PERIOD_WEEK, /* Monday to Sunday, labelled by its Monday */
     CREST_REPLAY_PERIOD_MONTH
 } crest_replay_period;
 
@@ -67,42 +67,42 @@ typedef struct crest_replay_tier_metrics {
     uint64_t illicit, hits;        /* labelled illicit rows; of them inspected */
     uint64_t missed_illicit;       /* illicit rows left uninspected */
     double revenue_caught;
-    crest_interval rate;           /* realised inspection rate, 95% Clopper–Pearson */
-    double target;                 /* the tier's target rate */
-    int floor;                     /* 1: the target is an absolute floor */
-    crest_interval ratio;          /* rate / base tier's rate, 95% Katz; NaN for absolute tiers */
-    double ratio_target;           /* the policy's ratio; NaN for absolute tiers */
+    crest_interval rate;  /* realised inspection rate, 95% Clopper–Pearson */
+    double target;        /* the tier's target rate */
+    int floor;            /* 1: the target is an absolute floor */
+    crest_interval ratio; /* rate / base tier's rate, 95% Katz; NaN for absolute tiers */
+    double ratio_target;  /* the policy's ratio; NaN for absolute tiers */
 } crest_replay_tier_metrics;
 
 typedef struct crest_replay_metrics {
-    int64_t key;      /* period key (see crest_replay_period_key); 0 for the total */
-    char label[16];   /* period label, or "total" */
-    uint64_t rows;    /* decided declarations */
+    int64_t key;         /* period key (see crest_replay_period_key); 0 for the total */
+    char label[16];      /* period label, or "total" */
+    uint64_t rows;       /* decided declarations */
     uint64_t unlabelled; /* rows whose label was empty or unreadable: counted as not illicit */
-    uint64_t illicit; /* rows labelled illicit */
+    uint64_t illicit;    /* rows labelled illicit */
     uint64_t inspected, hits;
-    uint64_t forced, random, risk;           /* inspections by path */
-    uint64_t lanes[5];                       /* inspections by lane (as crest_decision.lane) */
+    uint64_t forced, random, risk;              /* inspections by path */
+    uint64_t lanes[5];                          /* inspections by lane (as crest_decision.lane) */
     uint64_t random_stream, random_stream_hits; /* rows with u < p_random (all inspected), and illicit */
-    uint64_t zero_p_rows;    /* rows that could not be inspected (P(inspect) = 0): HT cannot see them */
+    uint64_t zero_p_rows;        /* rows that could not be inspected (P(inspect) = 0): HT cannot see them */
     uint64_t aeo_missed_illicit; /* illicit rows left uninspected in tiers better than the base tier */
     double revenue_total, revenue_caught;
-    double revenue_share;    /* revenue_caught / revenue_total; NaN when the total is 0 */
-    crest_interval inspect_rate; /* inspected / rows */
-    crest_interval precision;    /* hits / inspected (hit rate) */
-    crest_interval recall;       /* hits / illicit */
+    double revenue_share;            /* revenue_caught / revenue_total; NaN when the total is 0 */
+    crest_interval inspect_rate;     /* inspected / rows */
+    crest_interval precision;        /* hits / inspected (hit rate) */
+    crest_interval recall;           /* hits / illicit */
     crest_interval random_precision; /* random_stream_hits / random_stream */
-    double lift_random;      /* precision / random_precision; NaN when undefined */
-    double lift_rate;        /* precision / true rate */
-    crest_interval true_rate;    /* illicit / rows, 95% Clopper–Pearson */
+    double lift_random;              /* precision / random_precision; NaN when undefined */
+    double lift_rate;                /* precision / true rate */
+    crest_interval true_rate;        /* illicit / rows, 95% Clopper–Pearson */
     /* Horvitz–Thompson: (1/rows) Σ over inspected illicit rows of 1/π, where
      * π = 1 − (1 − p_forced)(1 − p) is the row's inclusion probability; 95%
      * normal interval from the Poisson-sampling variance Σ y(1 − π)/π²,
      * clipped to [0, 1]. */
     crest_interval ht_rate;
     double ht_sum, ht_var;
-    crest_interval ratio;    /* first relative tier (e.g. AEO) / base tier, 95% Katz */
-    int ratio_tier;          /* index of that tier, -1 when the policy has none */
+    crest_interval ratio; /* first relative tier (e.g. AEO) / base tier, 95% Katz */
+    int ratio_tier;       /* index of that tier, -1 when the policy has none */
     /* Risk ranking (all rows by score, highest first; ties share the cut
      * pro rata, i.e. the expectation under random tie-breaking; NaN scores
      * rank last): k = ceil(n% · rows). */
@@ -127,8 +127,8 @@ typedef struct crest_replay crest_replay;
  * copied (its strings must outlive the accumulator). Returns CREST_OK,
  * CREST_ERR_RANGE (more tiers than CREST_REPLAY_MAX_TIERS), CREST_ERR_NOMEM.
  */
-crest_status crest_replay_create(const crest_policy *policy, const crest_replay_options *opt, crest_replay **out,
-                                 crest_diag *diag);
+crest_status crest_replay_create(const crest_policy *policy, const crest_replay_options *opt,
+                                 crest_replay **out, crest_diag *diag);
 
 /*
  * Resolve the label and revenue columns against the input's header: an
@@ -175,8 +175,8 @@ const crest_policy *crest_replay_policy(const crest_replay *r);
  * NULL); order: the rows' indices sorted by score descending (NaN last).
  * Writes the hits and revenue in the top k (fractional with ties).
  */
-void crest_replay_topk(const double *score, const uint8_t *illicit, const double *revenue, const size_t *order,
-                       size_t n, uint64_t k, double *hits, double *revenue_caught);
+void crest_replay_topk(const double *score, const uint8_t *illicit, const double *revenue,
+                       const size_t *order, size_t n, uint64_t k, double *hits, double *revenue_caught);
 
 /*
  * Gain curve of the total risk ranking, after crest_replay_finish: for
@@ -193,7 +193,7 @@ typedef struct crest_replay_set {
     const char *const *names; /* e.g. the policy file's base name */
     size_t n;
     const char *input_name;
-    int partial;              /* 1: interrupted, the counts cover what was read */
+    int partial; /* 1: interrupted, the counts cover what was read */
 } crest_replay_set;
 
 /*

@@ -37,8 +37,7 @@ crest_interval crest_stats_wilson_ci(uint64_t x, uint64_t n, double level);
  * the interval; the estimate stays the plain ratio. Undefined (NaN) when
  * n1 or n2 is 0 or x2 is 0.
  */
-crest_interval crest_stats_rate_ratio_ci(uint64_t x1, uint64_t n1, uint64_t x2, uint64_t n2,
-                                         double level);
+crest_interval crest_stats_rate_ratio_ci(uint64_t x1, uint64_t n1, uint64_t x2, uint64_t n2, double level);
 
 /*
  * Two-sided bounds [lo, hi] that a Binomial(n, p) count falls in with

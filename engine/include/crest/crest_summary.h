@@ -16,9 +16,9 @@ extern "C" {
 #endif
 
 typedef struct crest_summary_info {
-    const char *input_name;  /* shown in the header line */
-    double elapsed_s;        /* wall time of the run; < 0 to omit timing */
-    int partial;             /* 1 when the run was interrupted: counts cover only what was read */
+    const char *input_name; /* shown in the header line */
+    double elapsed_s;       /* wall time of the run; < 0 to omit timing */
+    int partial;            /* 1 when the run was interrupted: counts cover only what was read */
 } crest_summary_info;
 
 /*

@@ -18,19 +18,19 @@ extern "C" {
 
 /* One list generates the enum, the names and the messages (SQLite/zstd style).
  * Values are stable: append, never reorder. */
-#define CREST_STATUS_LIST(X)                                                   \
-    X(CREST_OK, 0, "success")                                                  \
-    X(CREST_ERR_NOMEM, 1, "out of memory")                                     \
-    X(CREST_ERR_IO, 2, "input/output error")                                   \
-    X(CREST_ERR_SYNTAX, 3, "syntax error")                                     \
-    X(CREST_ERR_INVALID, 4, "invalid value")                                   \
-    X(CREST_ERR_MISSING, 5, "required item missing")                           \
-    X(CREST_ERR_RANGE, 6, "value out of range")                                \
-    X(CREST_ERR_VERSION, 7, "unsupported format version")                      \
-    X(CREST_ERR_MISMATCH, 8, "does not match the policy or schema")            \
-    X(CREST_ERR_REGEX, 9, "regular expression error")                          \
-    X(CREST_ERR_NUMERIC, 10, "numerical failure")                              \
-    X(CREST_ERR_STATE, 11, "call not valid in the current state")              \
+#define CREST_STATUS_LIST(X)                                                                                 \
+    X(CREST_OK, 0, "success")                                                                                \
+    X(CREST_ERR_NOMEM, 1, "out of memory")                                                                   \
+    X(CREST_ERR_IO, 2, "input/output error")                                                                 \
+    X(CREST_ERR_SYNTAX, 3, "syntax error")                                                                   \
+    X(CREST_ERR_INVALID, 4, "invalid value")                                                                 \
+    X(CREST_ERR_MISSING, 5, "required item missing")                                                         \
+    X(CREST_ERR_RANGE, 6, "value out of range")                                                              \
+    X(CREST_ERR_VERSION, 7, "unsupported format version")                                                    \
+    X(CREST_ERR_MISMATCH, 8, "does not match the policy or schema")                                          \
+    X(CREST_ERR_REGEX, 9, "regular expression error")                                                        \
+    X(CREST_ERR_NUMERIC, 10, "numerical failure")                                                            \
+    X(CREST_ERR_STATE, 11, "call not valid in the current state")                                            \
     X(CREST_ERR_INTERRUPTED, 12, "interrupted")
 
 typedef enum crest_status {
@@ -50,7 +50,7 @@ const char *crest_status_message(crest_status status);
  */
 typedef struct crest_diag {
     crest_status status;
-    char file[256];    /* path or a label such as "<policy>" */
+    char file[256]; /* path or a label such as "<policy>" */
     unsigned long line;
     unsigned long column;
     char message[512]; /* complete sentence saying what was expected */
@@ -59,9 +59,8 @@ typedef struct crest_diag {
 /* Reset a diag to CREST_OK with empty text. */
 void crest_diag_clear(crest_diag *diag);
 /* Fill a diag (printf-style message) and return status, for `return crest_diag_set(...)`. */
-crest_status crest_diag_set(crest_diag *diag, crest_status status, const char *file,
-                            unsigned long line, unsigned long column, const char *fmt, ...)
-    __attribute__((format(printf, 6, 7)));
+crest_status crest_diag_set(crest_diag *diag, crest_status status, const char *file, unsigned long line,
+                            unsigned long column, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 /* A borrowed byte range: valid only as long as its owner says. Not NUL-terminated. */
 typedef struct crest_str {
@@ -107,32 +106,32 @@ static inline int crest_same_bytes(const char *a, const char *b, size_t n)
  * header name of the input; built-in aliases cover the usual spellings.
  * X(ENUM_SUFFIX, "canonical_name")
  */
-#define CREST_FIELD_LIST(X)                                                    \
-    X(DECL_ID, "decl_id")                                                      \
-    X(DECL_DATE, "decl_date")                                                  \
-    X(OFFICE, "office")                                                        \
-    X(DIRECTION, "direction")                                                  \
-    X(ENTERPRISE_ID, "enterprise_id")                                          \
-    X(DECLARANT_ID, "declarant_id")                                            \
-    X(CREDIT_TIER, "credit_tier")                                              \
-    X(FOREIGN_AEO, "foreign_aeo")                                              \
-    X(HS_CODE, "hs_code")                                                      \
-    X(ORIGIN, "origin")                                                        \
-    X(DEPARTURE, "departure")                                                  \
-    X(TRANSPORT_MODE, "transport_mode")                                        \
-    X(DECLARED_VALUE, "declared_value")                                        \
-    X(CURRENCY, "currency")                                                    \
-    X(NET_MASS_KG, "net_mass_kg")                                              \
-    X(QUANTITY, "quantity")                                                    \
-    X(GOODS_DESC, "goods_desc")                                                \
-    X(ILLICIT, "illicit")                                                      \
+#define CREST_FIELD_LIST(X)                                                                                  \
+    X(DECL_ID, "decl_id")                                                                                    \
+    X(DECL_DATE, "decl_date")                                                                                \
+    X(OFFICE, "office")                                                                                      \
+    X(DIRECTION, "direction")                                                                                \
+    X(ENTERPRISE_ID, "enterprise_id")                                                                        \
+    X(DECLARANT_ID, "declarant_id")                                                                          \
+    X(CREDIT_TIER, "credit_tier")                                                                            \
+    X(FOREIGN_AEO, "foreign_aeo")                                                                            \
+    X(HS_CODE, "hs_code")                                                                                    \
+    X(ORIGIN, "origin")                                                                                      \
+    X(DEPARTURE, "departure")                                                                                \
+    X(TRANSPORT_MODE, "transport_mode")                                                                      \
+    X(DECLARED_VALUE, "declared_value")                                                                      \
+    X(CURRENCY, "currency")                                                                                  \
+    X(NET_MASS_KG, "net_mass_kg")                                                                            \
+    X(QUANTITY, "quantity")                                                                                  \
+    X(GOODS_DESC, "goods_desc")                                                                              \
+    X(ILLICIT, "illicit")                                                                                    \
     X(REVENUE, "revenue")
 
 typedef enum crest_field {
 #define CREST_FIELD_ENUM(name, str) CREST_FIELD_##name,
     CREST_FIELD_LIST(CREST_FIELD_ENUM)
 #undef CREST_FIELD_ENUM
-    CREST_FIELD_COUNT
+        CREST_FIELD_COUNT
 } crest_field;
 
 /* Canonical name of a field ("decl_id", ...), or NULL when out of range. */

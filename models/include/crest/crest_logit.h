@@ -57,11 +57,11 @@ typedef enum crest_logit_stop {
 } crest_logit_stop;
 
 typedef struct crest_logit_fit_report {
-    size_t n_iter;        /* Newton iterations performed */
-    double deviance;      /* -2 * weighted log-likelihood at beta_out */
-    double objective;     /* J(beta_out) = deviance / 2 + penalty */
-    double step_norm;     /* ||delta||_2 of the last step */
-    int converged;        /* 1 when stop == CREST_LOGIT_STOP_CONVERGED */
+    size_t n_iter;    /* Newton iterations performed */
+    double deviance;  /* -2 * weighted log-likelihood at beta_out */
+    double objective; /* J(beta_out) = deviance / 2 + penalty */
+    double step_norm; /* ||delta||_2 of the last step */
+    int converged;    /* 1 when stop == CREST_LOGIT_STOP_CONVERGED */
     crest_logit_stop stop;
 } crest_logit_fit_report;
 
@@ -92,9 +92,8 @@ void crest_logit_fit_options_default(crest_logit_fit_options *opts);
  * Time per iteration is O(n_rows * n_coef^2).
  */
 crest_status crest_logit_fit(const gsl_matrix *X, const gsl_vector *y, const gsl_vector *weights,
-                             double l2_lambda, const crest_logit_fit_options *opts,
-                             gsl_vector *beta_out, crest_logit_fit_report *report,
-                             crest_diag *diag);
+                             double l2_lambda, const crest_logit_fit_options *opts, gsl_vector *beta_out,
+                             crest_logit_fit_report *report, crest_diag *diag);
 
 /* Hot path. The linear predictor sum_{j < n} beta[j] * x[j]. Allocates nothing. */
 double crest_logit_predict_margin(const double *beta, const double *x, size_t n);

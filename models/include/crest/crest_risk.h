@@ -39,7 +39,7 @@ typedef struct crest_risk_config {
     const char *tables_dir;    /* lists and bands; NULL: "lists/" beside the criteria */
     uint32_t match_limit;      /* PCRE2 limits; 0 = defaults */
     uint32_t depth_limit;
-    unsigned max_hits;         /* "maximum hits with no selection"; 0 = the criteria file's */
+    unsigned max_hits; /* "maximum hits with no selection"; 0 = the criteria file's */
     crest_risk_model_kind model_kind;
     const char *model_path;
     /*
@@ -64,11 +64,11 @@ typedef struct crest_risk crest_risk;
 typedef struct crest_risk_scratch crest_risk_scratch;
 
 typedef struct crest_risk_result {
-    double z;           /* combined log-odds */
-    double score;       /* sigmoid(z) */
-    double model_prob;  /* the model's probability; NaN without a model */
-    crest_rules_result rules;      /* hits (all zero without criteria) */
-    crest_lmodel_explain explain;  /* logistic model's top contributions (n = 0 otherwise) */
+    double z;                     /* combined log-odds */
+    double score;                 /* sigmoid(z) */
+    double model_prob;            /* the model's probability; NaN without a model */
+    crest_rules_result rules;     /* hits (all zero without criteria) */
+    crest_lmodel_explain explain; /* logistic model's top contributions (n = 0 otherwise) */
 } crest_risk_result;
 
 /* Load criteria and model as configured. Errors name file, line and column. */

@@ -113,15 +113,12 @@ typedef enum crest_rules_kind {
     CREST_RULES_KIND_BAND
 } crest_rules_kind;
 
-typedef enum crest_rules_action {
-    CREST_RULES_ACTION_WEIGHT = 0,
-    CREST_RULES_ACTION_LANE
-} crest_rules_action;
+typedef enum crest_rules_action { CREST_RULES_ACTION_WEIGHT = 0, CREST_RULES_ACTION_LANE } crest_rules_action;
 
 /* Defaults used when the corresponding option is 0. */
-#define CREST_RULES_DEFAULT_MATCH_LIMIT 100000u /* pcre2_set_match_limit */
-#define CREST_RULES_DEFAULT_DEPTH_LIMIT 10000u  /* pcre2_set_depth_limit */
-#define CREST_RULES_DEFAULT_HEAP_KIB 8192u      /* pcre2_set_heap_limit, KiB */
+#define CREST_RULES_DEFAULT_MATCH_LIMIT 100000u  /* pcre2_set_match_limit */
+#define CREST_RULES_DEFAULT_DEPTH_LIMIT 10000u   /* pcre2_set_depth_limit */
+#define CREST_RULES_DEFAULT_HEAP_KIB 8192u       /* pcre2_set_heap_limit, KiB */
 #define CREST_RULES_JIT_STACK_MAX (512u * 1024u) /* bytes, per scratch */
 
 /* A named table (list or band) given explicitly instead of by directory. */
@@ -161,19 +158,19 @@ typedef struct crest_rules_load_options {
  * Aggregates cover all hits, also those beyond the list's capacity.
  */
 typedef struct crest_rules_result {
-    size_t n_hits;                        /* criteria that hit */
-    uint32_t hits[CREST_RULES_HITS_CAP];  /* rule indices, ascending */
-    double weight;                        /* sum over hit weight rules */
-    double weight_credit_insensitive;     /* the part from credit_sensitive=no */
-    crest_rules_lane lane;                /* strongest forced lane, NONE if none */
-    double lane_probability;              /* that rule's probability (0 if none) */
-    int32_t lane_rule;                    /* that rule's index, -1 if none */
-    crest_rules_lane ci_lane;             /* same, among credit_sensitive=no rules */
+    size_t n_hits;                       /* criteria that hit */
+    uint32_t hits[CREST_RULES_HITS_CAP]; /* rule indices, ascending */
+    double weight;                       /* sum over hit weight rules */
+    double weight_credit_insensitive;    /* the part from credit_sensitive=no */
+    crest_rules_lane lane;               /* strongest forced lane, NONE if none */
+    double lane_probability;             /* that rule's probability (0 if none) */
+    int32_t lane_rule;                   /* that rule's index, -1 if none */
+    crest_rules_lane ci_lane;            /* same, among credit_sensitive=no rules */
     double ci_lane_probability;
     int32_t ci_lane_rule;
-    bool credit_insensitive_hit;          /* any credit_sensitive=no rule hit */
-    bool max_hits_exceeded;               /* max_hits > 0 && n_hits > max_hits */
-    unsigned n_limit_hits;                /* regexes stopped by a PCRE2 limit */
+    bool credit_insensitive_hit; /* any credit_sensitive=no rule hit */
+    bool max_hits_exceeded;      /* max_hits > 0 && n_hits > max_hits */
+    unsigned n_limit_hits;       /* regexes stopped by a PCRE2 limit */
 } crest_rules_result;
 
 /* Everything about one rule, for reports and explanations. Strings are owned
@@ -185,16 +182,16 @@ typedef struct crest_rules_info {
     const char *rationale; /* "" when none */
     crest_rules_kind kind;
     crest_rules_action action;
-    double weight;          /* weight rules; 0 for lane rules */
-    crest_rules_lane lane;  /* lane rules; NONE for weight rules */
-    double probability;     /* lane rules; 1 for weight rules */
+    double weight;         /* weight rules; 0 for lane rules */
+    crest_rules_lane lane; /* lane rules; NONE for weight rules */
+    double probability;    /* lane rules; 1 for weight rules */
     bool credit_sensitive;
-    int32_t valid_from;     /* days since 1970-01-01, CREST_DATE_NONE = open */
+    int32_t valid_from; /* days since 1970-01-01, CREST_DATE_NONE = open */
     int32_t valid_to;
-    char direction;         /* 'I', 'E' or 0 */
-    unsigned long line;     /* line of the rule in the criteria file */
-    bool regex_literal;     /* regex rules: anchored literal alternatives (^(?:93|36)),
-                               matched by byte comparison without PCRE2, same results */
+    char direction;     /* 'I', 'E' or 0 */
+    unsigned long line; /* line of the rule in the criteria file */
+    bool regex_literal; /* regex rules: anchored literal alternatives (^(?:93|36)),
+                           matched by byte comparison without PCRE2, same results */
 } crest_rules_info;
 
 /*
@@ -222,8 +219,7 @@ crest_status crest_rules_load(const char *criteria_path, const crest_rules_load_
  * Returns CREST_OK or CREST_ERR_MISMATCH with diag naming the criteria file,
  * the rule's line and the field's column.
  */
-crest_status crest_rules_bind(crest_rules *rules, const crest_str *header, size_t n_cols,
-                              crest_diag *diag);
+crest_status crest_rules_bind(crest_rules *rules, const crest_str *header, size_t n_cols, crest_diag *diag);
 
 /* Free a rules object. NULL is a no-op. */
 void crest_rules_free(crest_rules *rules);
@@ -267,8 +263,8 @@ void crest_rules_scratch_free(crest_rules_scratch *scratch);
  * for the call. Allocates nothing, draws nothing, cannot fail on input: a
  * malformed field simply does not match.
  */
-void crest_rules_eval(const crest_rules *rules, crest_rules_scratch *scratch,
-                      const crest_decl *decl, crest_rules_result *out);
+void crest_rules_eval(const crest_rules *rules, crest_rules_scratch *scratch, const crest_decl *decl,
+                      crest_rules_result *out);
 
 /* A uniform in [0,1) keyed by the engine on (its seed, the declaration, the
  * rule index), so that decisions stay reproducible. */

@@ -51,8 +51,8 @@ crest_status crest_xgb_load(const char *path, crest_xgb **out, crest_diag *diag)
  * NUL-terminated). `label` names the source in diagnostics (e.g. "<memory>");
  * NULL means "<buffer>". The buffer is not retained.
  */
-crest_status crest_xgb_load_buffer(const char *json, size_t json_len, const char *label,
-                                   crest_xgb **out, crest_diag *diag);
+crest_status crest_xgb_load_buffer(const char *json, size_t json_len, const char *label, crest_xgb **out,
+                                   crest_diag *diag);
 
 /* Release a model. NULL is a no-op. */
 void crest_xgb_free(crest_xgb *model);
@@ -90,8 +90,8 @@ crest_status crest_xgb_predict(const crest_xgb *model, const float *features, si
  * Hot path. Like crest_xgb_predict but writes the raw margin (log-odds):
  * base margin plus the sum of the trees' leaf values, accumulated in float32.
  */
-crest_status crest_xgb_predict_margin(const crest_xgb *model, const float *features,
-                                      size_t n_features, double *margin);
+crest_status crest_xgb_predict_margin(const crest_xgb *model, const float *features, size_t n_features,
+                                      double *margin);
 
 #ifdef __cplusplus
 }
