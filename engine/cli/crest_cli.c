@@ -350,8 +350,8 @@ static crest_status pump(crest_engine *engine, int fd, const char *name, int sho
     }
     if (show_progress)
         progress(t0, bytes, size, 0, 1);
-    if (st == CREST_OK && !*read_error)
-        st = crest_engine_finish(engine);
+    if (st == CREST_OK && !*read_error) /* stopped early: a record cut by the stop is not decided */
+        st = interrupted ? crest_engine_finish_early(engine) : crest_engine_finish(engine);
     return st;
 }
 

@@ -559,6 +559,24 @@ int blockpipe_finish(blockpipe *bp)
     return bp->status;
 }
 
+int blockpipe_finish_early(blockpipe *bp, unsigned long *dropped_line)
+{
+    *dropped_line = 0;
+    if (bp->finished)
+        return bp->status;
+    if (!bp->status && bp->cur && bp->cur->pub.len) {
+        const size_t len = bp->cur->pub.len, cut = blockpipe_cut(bp->cur->pub.data, len);
+        if (cut < len) {
+            /* The line of the first byte dropped: cur's first line, plus those cut off. */
+            *dropped_line = bp->next_line + blockpipe_count_lines(bp->cur->pub.data, cut);
+            if (bp->prev_ended_cr && cut && bp->cur->pub.data[0] == '\n')
+                (*dropped_line)--; /* a CRLF cut in two */
+        }
+        bp->cur->pub.len = cut; /* dispatched as the last block by finish, or nothing */
+    }
+    return blockpipe_finish(bp);
+}
+
 void blockpipe_free(blockpipe *bp)
 {
     if (!bp)

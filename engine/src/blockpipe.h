@@ -80,6 +80,11 @@ int blockpipe_commit(blockpipe *bp, size_t n);
  * Returns like feed. After it, the sequential reader (if a replay ran up to
  * the end) holds any record still open: the caller finishes it. */
 int blockpipe_finish(blockpipe *bp);
+/* The same for input cut short (the caller stopped reading): only the current
+ * block's bytes up to its last balanced line end go out; a piece after it —
+ * part of a record — is dropped, and *dropped_line gets the line it began on
+ * (0 when nothing was dropped). */
+int blockpipe_finish_early(blockpipe *bp, unsigned long *dropped_line);
 /* Stop the workers and free (results not yet emitted are dropped). NULL is a no-op. */
 void blockpipe_free(blockpipe *bp);
 

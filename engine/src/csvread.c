@@ -1030,3 +1030,9 @@ unsigned long csvread_line(const csvread *r)
 {
     return r->line;
 }
+
+int csvread_pending(const csvread *r, unsigned long *line)
+{
+    *line = r->record_line;
+    return r->in_record || r->raw_len != 0 || r->skipping || r->parser.pstate != LIBCSV_ROW_NOT_BEGUN;
+}

@@ -100,5 +100,8 @@ void csvread_restart(csvread *r, unsigned long line);
 int csvread_at_boundary(const csvread *r);
 /* The current physical line (1-based), as csvread_restart takes it. */
 unsigned long csvread_line(const csvread *r);
+/* Whether the bytes fed so far end inside a record (some of its bytes read,
+ * the record not yet given to the callback); *line gets its first line. */
+int csvread_pending(const csvread *r, unsigned long *line);
 
 #endif

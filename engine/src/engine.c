@@ -2082,12 +2082,26 @@ uint64_t crest_engine_rows_read(const crest_engine *e)
     return pushed - (pushed > 0);
 }
 
-crest_status crest_engine_finish(crest_engine *e)
+static crest_status finish(crest_engine *e, int early)
 {
     if (e->pipe_done || (!e->pipe && e->fatal != CREST_OK))
         return e->fatal;
-    if (e->bp && blockpipe_finish(e->bp) < 0 && e->fatal == CREST_OK)
+    unsigned long dropped = 0;
+    if (e->bp && (early ? blockpipe_finish_early(e->bp, &dropped) : blockpipe_finish(e->bp)) < 0 &&
+        e->fatal == CREST_OK)
         set_fatal(e, CREST_ERR_NOMEM, 0, 0, "%s", "out of memory while reading input");
+    unsigned long line;
+    if (early && e->fatal == CREST_OK && csvread_pending(e->reader, &line)) {
+        /* The sequential reader holds the cut record (no parallel blocks, or a
+         * replay ran to the end): forget it. */
+        dropped = line;
+        csvread_restart(e->reader, csvread_line(e->reader));
+    }
+    if (dropped)
+        textbuf_printf(&e->notes,
+                       "the input was cut short: the record begun at line %lu was not read whole and is "
+                       "neither decided nor rejected\n",
+                       dropped);
     int rc = e->fatal == CREST_OK ? csvread_finish(e->reader) : 0;
     join_pipe(e);
     e->pipe_done = e->opt.threads >= 2;
@@ -2108,6 +2122,16 @@ crest_status crest_engine_finish(crest_engine *e)
     }
     e->stats.bytes_out = e->out.bytes_out;
     return check_sinks(e);
+}
+
+crest_status crest_engine_finish(crest_engine *e)
+{
+    return finish(e, 0);
+}
+
+crest_status crest_engine_finish_early(crest_engine *e)
+{
+    return finish(e, 1);
 }
 
 const crest_run_stats *crest_engine_stats(const crest_engine *e)

@@ -549,3 +549,88 @@ Test(engine, two_threads_give_identical_output)
     free(in.s);
     crest_policy_free(p);
 }
+
+/* Run over input and end with crest_engine_finish_early; notes copied to *notes. */
+static void run_cut(const crest_policy *p, const char *input, size_t len, size_t chunk, run_result *r,
+                    char *notes, size_t notes_cap)
+{
+    memset(r, 0, sizeof *r);
+    crest_run_options opt = crest_run_options_default();
+    opt.output.write = membuf_write;
+    opt.output.ctx = &r->out;
+    opt.rejects.write = membuf_write;
+    opt.rejects.ctx = &r->rej;
+    opt.threads = harness_threads;
+    opt.block_bytes = harness_block_bytes;
+    crest_engine *e = NULL;
+    r->status = crest_engine_create(p, NULL, &opt, &e, &r->diag);
+    cr_assert_eq(r->status, CREST_OK);
+    for (size_t pos = 0; pos < len && r->status == CREST_OK; pos += chunk)
+        r->status = crest_engine_feed(e, input + pos, len - pos < chunk ? len - pos : chunk);
+    if (r->status == CREST_OK)
+        r->status = crest_engine_finish_early(e);
+    r->stats = *crest_engine_stats(e);
+    snprintf(notes, notes_cap, "%s", crest_engine_notes(e));
+    crest_engine_free(e);
+}
+
+/*
+ * Input cut short (crest run on SIGINT): the record the bytes end inside is
+ * neither decided nor rejected — a cut last field would be decided with a
+ * wrong value — and a note names its line; everything before it is decided
+ * exactly as when the input ends there. On one thread, on parallel blocks of
+ * any size, and through the ordered decider (duplicate_ids = reject).
+ */
+Test(engine, input_cut_short_drops_the_cut_record)
+{
+    crest_policy *blocks = load_policy_file("policies/order251.conf");
+    crest_policy *ordered = parse_policy("[policy]\nname = t\nseed = 5\n"
+                                         "[tiers]\norder = AEO, REGULAR, DISHONEST\nbase = REGULAR\n"
+                                         "[tier REGULAR]\nrate = 0.3\n[tier AEO]\nratio = 0.2\n"
+                                         "[tier DISHONEST]\nrate = 0.8\nfloor = yes\n"
+                                         "[input]\nduplicate_ids = reject\n");
+    cr_assert_not_null(blocks);
+    cr_assert_not_null(ordered);
+    text whole = {0};
+    gen_rows(&whole, 3000, 91, 1, 0);
+    size_t lines = 0;
+    for (size_t i = 0; i < whole.len; i++)
+        lines += whole.s[i] == '\n';
+    /* Cuts: inside the last field, inside a quoted field over two lines, at a line end. */
+    static const char *const tails[] = {"X000000001,2024-03-01,E0001,B001,AEO,plain goods,,I",
+                                        "X000000002,2024-03-01,E0001,B001,AEO,\"two\nli", ""};
+    for (size_t t = 0; t < 3; t++) {
+        text cut = {0};
+        tput(&cut, "%s%s", whole.s, tails[t]);
+        for (int setup = 0; setup < 4; setup++) {
+            const crest_policy *p = setup == 3 ? ordered : blocks;
+            harness_threads = setup == 0 ? 1 : 2;
+            harness_block_bytes = setup == 2 ? 300 : 0;
+            run_result want, got;
+            run_engine(p, NULL, whole.s, whole.len, 4096, CREST_FORMAT_CSV, &want);
+            cr_assert_eq(want.status, CREST_OK, "%s", want.diag.message);
+            char notes[512];
+            run_cut(p, cut.s, cut.len, 4096, &got, notes, sizeof notes);
+            cr_assert_eq(got.status, CREST_OK);
+            cr_assert(got.out.len == want.out.len && memcmp(got.out.data, want.out.data, want.out.len) == 0,
+                      "tail %zu, setup %d: decisions differ from the input ending before the cut", t, setup);
+            cr_assert_eq(got.stats.rows_in, want.stats.rows_in, "tail %zu, setup %d", t, setup);
+            cr_assert_eq(got.stats.rows_in, got.stats.decisions + got.stats.rejects);
+            char line[64];
+            snprintf(line, sizeof line, "line %zu was not read whole", lines + 1);
+            if (tails[t][0])
+                cr_assert(strstr(notes, line), "tail %zu, setup %d: notes '%s' lack '%s'", t, setup, notes,
+                          line);
+            else
+                cr_assert_null(strstr(notes, "cut short"), "tail %zu, setup %d: '%s'", t, setup, notes);
+            run_result_free(&want);
+            run_result_free(&got);
+        }
+        free(cut.s);
+    }
+    harness_threads = 1;
+    harness_block_bytes = 0;
+    free(whole.s);
+    crest_policy_free(blocks);
+    crest_policy_free(ordered);
+}

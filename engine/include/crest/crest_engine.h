@@ -204,6 +204,14 @@ crest_status crest_engine_commit(crest_engine *engine, size_t n);
 
 /* End of input: decides a last record without a line end, flushes the sinks. */
 crest_status crest_engine_finish(crest_engine *engine);
+/*
+ * End of an input cut short (the caller stopped reading, e.g. on SIGINT):
+ * like crest_engine_finish, but a record the bytes fed so far end inside is
+ * neither decided nor rejected — not all of its bytes were read, so deciding
+ * it could use a cut value — and a note (crest_engine_notes) gives the line
+ * it began on. Rows in = decisions + rejects still holds for the rows read.
+ */
+crest_status crest_engine_finish_early(crest_engine *engine);
 
 /* Records read so far; safe to call between feeds from the feeding thread
  * (for progress displays) whatever the thread count. */
