@@ -42,6 +42,7 @@ typedef struct run_result {
     crest_status status;
     crest_run_stats stats;
     crest_diag diag;
+    char notes[512]; /* crest_engine_notes at the end (cut to fit) */
 } run_result;
 
 /* Thread count used by run_engine (tests may switch it). */
@@ -50,6 +51,8 @@ static unsigned harness_threads = 1;
 static size_t harness_block_bytes = 0;
 /* 1: feed through crest_engine_input_buffer / crest_engine_commit. */
 static int harness_zero_copy = 0;
+/* 1: end with crest_engine_finish_early (input cut short) instead of crest_engine_finish. */
+static int harness_finish_early = 0;
 
 /* chunk == 0: feed everything at once. */
 static inline void run_engine(const crest_policy *policy, const crest_registry *registry, const char *input,
@@ -91,9 +94,10 @@ static inline void run_engine(const crest_policy *policy, const crest_registry *
         pos += n;
     }
     if (r->status == CREST_OK)
-        r->status = crest_engine_finish(e);
+        r->status = harness_finish_early ? crest_engine_finish_early(e) : crest_engine_finish(e);
     r->stats = *crest_engine_stats(e);
     r->diag = *crest_engine_diag(e);
+    snprintf(r->notes, sizeof r->notes, "%s", crest_engine_notes(e));
     crest_engine_free(e);
 }
 
