@@ -1544,12 +1544,22 @@ static int decide_row(crest_engine *e, worker *w, const csvread_row *row)
         score_text[5] = (char)('0' + v % 10);
         score_text[6] = '\0';
     }
-    const char *source =
-        src == SRC_FEED ? "feed"
-        : src == SRC_DEFAULT
-            ? "default"
-            : (party == CREST_FIELD_DECLARANT_ID ? "registry:declarant_id" : "registry:enterprise_id");
-    const size_t source_len = src == SRC_FEED ? 4 : src == SRC_DEFAULT ? 7 : strlen(source);
+#define SOURCE_TEXT(t)                                                                                       \
+    {                                                                                                        \
+        t, sizeof t - 1                                                                                      \
+    }
+    static const struct {
+        const char *text;
+        size_t len;
+    } sources[] = {SOURCE_TEXT("feed"), SOURCE_TEXT("default"), SOURCE_TEXT("registry:declarant_id"),
+                   SOURCE_TEXT("registry:enterprise_id")};
+#undef SOURCE_TEXT
+    const size_t source_at = src == SRC_FEED                     ? 0
+                             : src == SRC_DEFAULT                ? 1
+                             : party == CREST_FIELD_DECLARANT_ID ? 2
+                                                                 : 3;
+    const char *source = sources[source_at].text;
+    const size_t source_len = sources[source_at].len;
     if (!e->opt.decide)
         return 0;
 
