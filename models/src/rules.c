@@ -777,8 +777,8 @@ static rx_literals *rx_literals_parse(const char *re, size_t n)
     for (;; i++) {
         if (i == end || re[i] == '|') {
             const size_t len = i - start;
-            if (len == 0 || len > RX_LIT_MAX_LEN || l->n == RX_LIT_MAX_ALTS ||
-                (re[i == end ? 0 : i] == '|' && !group))
+            /* A '|' outside a group would make the next alternative unanchored. */
+            if (len == 0 || len > RX_LIT_MAX_LEN || l->n == RX_LIT_MAX_ALTS || (i < end && !group))
                 break;
             memcpy(l->text[l->n], re + start, len);
             l->by_first[(unsigned char)re[start]] |= UINT64_C(1) << l->n;
