@@ -1,7 +1,7 @@
 #!/bin/sh
 # Build the libFuzzer targets with clang 14, apart from the main (gcc) build:
 #   fuzz/build.sh [OUT_DIR]        default OUT_DIR: build-fuzz/ at the top of the tree
-# Compiles engine/src and models/src with -fsanitize=fuzzer-no-link,address,undefined
+# Compiles engine/base, engine/src and models/src with -fsanitize=fuzzer-no-link,address,undefined
 # into an archive, and links each fuzz/fuzz_*.c target against it with
 # -fsanitize=fuzzer. Needs the Debian
 # packages clang-14 and libclang-rt-14-dev (plus the main build's -dev packages).
@@ -19,11 +19,11 @@ mkdir -p "$OUT/obj"
 
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 CFLAGS="-std=c11 -g -O1 -Wall -Wextra -Wno-unused-parameter $SAN \
-  -I$SRC/engine/include -I$SRC/models/include -I$SRC/engine/src $(pkg-config --cflags json-c libpcre2-8 gsl)"
+  -I$SRC/engine/base/include -I$SRC/engine/include -I$SRC/models/include -I$SRC/engine/base -I$SRC/engine/src $(pkg-config --cflags json-c libpcre2-8 gsl)"
 LIBS="$(pkg-config --libs json-c libpcre2-8 gsl) -lcsv -lm"
 
 objs=""
-for f in "$SRC"/engine/src/*.c "$SRC"/models/src/*.c; do
+for f in "$SRC"/engine/base/*.c "$SRC"/engine/src/*.c "$SRC"/models/src/*.c; do
   o="$OUT/obj/$(basename "$(dirname "$(dirname "$f")")")_$(basename "$f" .c).o"
   # shellcheck disable=SC2086
   $CC $CFLAGS -fsanitize=fuzzer-no-link -c "$f" -o "$o"

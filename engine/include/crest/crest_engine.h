@@ -27,12 +27,6 @@
 extern "C" {
 #endif
 
-/* Where bytes go. write returns CREST_OK or CREST_ERR_IO (the engine stops). */
-typedef struct crest_sink {
-    crest_status (*write)(void *ctx, const void *buf, size_t len);
-    void *ctx;
-} crest_sink;
-
 typedef enum crest_format { CREST_FORMAT_CSV = 0, CREST_FORMAT_JSONL } crest_format;
 
 /* Why a row was rejected. X(ENUM_SUFFIX, "CODE", "explanation") */

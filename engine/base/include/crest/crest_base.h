@@ -62,6 +62,12 @@ void crest_diag_clear(crest_diag *diag);
 crest_status crest_diag_set(crest_diag *diag, crest_status status, const char *file, unsigned long line,
                             unsigned long column, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
+/* Where bytes go. write returns CREST_OK or CREST_ERR_IO (the writer stops). */
+typedef struct crest_sink {
+    crest_status (*write)(void *ctx, const void *buf, size_t len);
+    void *ctx;
+} crest_sink;
+
 /* A borrowed byte range: valid only as long as its owner says. Not NUL-terminated. */
 typedef struct crest_str {
     const char *ptr;

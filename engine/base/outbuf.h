@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "crest/crest_engine.h"
+#include "crest/crest_base.h"
 
 typedef struct outbuf {
     crest_sink sink;
