@@ -2,7 +2,12 @@
  * base.c — status names/messages, diagnostics and canonical field names
  * declared in crest_base.h. No I/O, no allocation.
  */
+#define _GNU_SOURCE /* strtod_l */
 #include "crest/crest_base.h"
+
+#include <ctype.h>
+#include <locale.h>
+#include <pthread.h>
 
 #include <math.h>
 #include <stdarg.h>
@@ -80,11 +85,33 @@ int crest_field_from_name(const char *name, size_t name_len)
     return -1;
 }
 
+/* The C locale for the slow path, made once: strtod alone would read "1,5"
+ * as 1.5 in a host program that called setlocale(LC_NUMERIC, "de_DE"). */
+static locale_t c_locale;
+static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
+
+static void make_c_locale(void)
+{
+    c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+}
+
+static int is_blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
 double crest_parse_number(const char *text, size_t len)
 {
     static const double pow10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
                                      1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-    if (!text || len == 0)
+    if (!text)
+        return NAN;
+    /* The one trimming rule (crest_base.h): blanks around the number go. */
+    while (len && is_blank(text[0]))
+        text++, len--;
+    while (len && is_blank(text[len - 1]))
+        len--;
+    if (len == 0)
         return NAN;
     /* Fast path: [+-]digits[.digits] with at most 19 digits, mantissa below
      * 2^53 and at most 22 decimals: m / 10^frac is then exactly rounded. */
@@ -108,12 +135,17 @@ double crest_parse_number(const char *text, size_t len)
         const double v = (double)m / pow10[frac];
         return neg ? -v : v;
     }
+    /* Slow path: strtod in the C locale. It would skip other leading white
+     * space (CR, LF, VT, FF) and read hexadecimal floats: neither is a
+     * declaration number. */
     char buf[64];
-    if (len >= sizeof buf || memchr(text, 'x', len) || memchr(text, 'X', len))
-        return NAN; /* hexadecimal floats are not declaration numbers */
+    if (len >= sizeof buf || isspace((unsigned char)text[0]) || memchr(text, 'x', len) ||
+        memchr(text, 'X', len))
+        return NAN;
     memcpy(buf, text, len);
     buf[len] = '\0';
+    pthread_once(&c_locale_once, make_c_locale);
     char *end;
-    const double d = strtod(buf, &end);
+    const double d = c_locale ? strtod_l(buf, &end, c_locale) : strtod(buf, &end);
     return (end == buf || *end != '\0' || !isfinite(d)) ? NAN : d;
 }

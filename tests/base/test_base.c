@@ -1,6 +1,8 @@
 /* test_base.c — the shared number parser: bit-identical to strtod. */
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
+#include <ctype.h>
+#include <locale.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,11 +11,26 @@
 #include "crest/crest_base.h"
 #include "crest/crest_keyhash.h"
 
+/* The reference: strtod on the text without its surrounding spaces and tabs
+ * (the one trimming rule), whole text consumed, finite, no other leading
+ * white space. */
 static void same(const char *s)
 {
+    size_t len = strlen(s);
+    const char *t = s;
+    while (len && (*t == ' ' || *t == '\t'))
+        t++, len--;
+    while (len && (t[len - 1] == ' ' || t[len - 1] == '\t'))
+        len--;
+    char trimmed[128];
+    cr_assert(len < sizeof trimmed);
+    memcpy(trimmed, t, len);
+    trimmed[len] = '\0';
     char *end;
-    const double want_raw = strtod(s, &end);
-    const double want = (end == s || *end || !isfinite(want_raw)) ? NAN : want_raw;
+    const double want_raw = strtod(trimmed, &end);
+    const double want = (end == trimmed || *end || !isfinite(want_raw) || isspace((unsigned char)trimmed[0]))
+                            ? NAN
+                            : want_raw;
     const double got = crest_parse_number(s, strlen(s));
     if (isnan(want))
         cr_expect(isnan(got), "'%s': got %.17g, want NaN", s, got);
@@ -56,7 +73,17 @@ Test(base, parse_number_matches_strtod)
                                   "3.14159265358979323846",
                                   "999999999999999999",
                                   "-0.000",
-                                  "4503599627370497.5"};
+                                  "4503599627370497.5",
+                                  " 5000 ",
+                                  "\t-1.5\t",
+                                  "  1e3  ",
+                                  "1 ",
+                                  " ",
+                                  " \t ",
+                                  "1 2",
+                                  "- 1",
+                                  "1e-400",
+                                  "  12345678901234567890  "};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
         same(cases[i]);
     /* Unlike strtod: hexadecimal floats are not declaration numbers. */
@@ -81,4 +108,46 @@ Test(base, parse_number_matches_strtod)
         buf[n] = '\0';
         same(buf);
     }
+}
+
+Test(base, parse_number_trims_blanks_only)
+{
+    /* Spaces and tabs around the number go; nothing else does. */
+    cr_expect(crest_parse_number(" 5000 ", 6) == 5000.0);
+    cr_expect(crest_parse_number("\t5000\t", 6) == 5000.0);
+    cr_expect(crest_parse_number("1 ", 2) == 1.0);
+    cr_expect(crest_parse_number(" -0.25e1 ", 9) == -2.5);
+    cr_expect(isnan(crest_parse_number("5000\r", 5)));
+    cr_expect(isnan(crest_parse_number("\n5000", 5)));
+    cr_expect(isnan(crest_parse_number("\v5", 2)));
+    cr_expect(isnan(crest_parse_number("\xc2\xa0"
+                                       "5",
+                                       3)),
+              "a no-break space is not a blank");
+    cr_expect(isnan(crest_parse_number("5 0", 3)));
+    cr_expect(isnan(crest_parse_number("  ", 2)));
+    cr_expect(isnan(crest_parse_number(NULL, 0)));
+    /* Only the given bytes are read: no terminator needed. */
+    cr_expect(crest_parse_number("12x", 2) == 12.0);
+    cr_expect(crest_parse_number("1.5e2 junk", 5) == 150.0);
+}
+
+Test(base, parse_number_ignores_the_locale)
+{
+    /* A host program may set a locale whose decimal point is ','; crest's
+     * numbers stay C-locale numbers. Needs a locale with ',' installed. */
+    const char *names[] = {"de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8", "fr_FR.utf8", "ru_RU.UTF-8"};
+    const char *set = NULL;
+    for (size_t i = 0; i < sizeof names / sizeof *names && !set; i++)
+        set = setlocale(LC_NUMERIC, names[i]);
+    if (!set || localeconv()->decimal_point[0] != ',') {
+        setlocale(LC_NUMERIC, "C");
+        cr_skip_test("no locale with a decimal comma installed");
+    }
+    const double a = crest_parse_number("1.5e0", 5), b = crest_parse_number("1,5e0", 5);
+    const double c = crest_parse_number("0.1000000000000000000000000001", 30);
+    setlocale(LC_NUMERIC, "C");
+    cr_expect(a == 1.5, "slow path in %s: got %g", set, a);
+    cr_expect(isnan(b), "slow path in %s read a decimal comma: %g", set, b);
+    cr_expect(c == 0.1, "slow path in %s: got %.17g", set, c);
 }

@@ -146,11 +146,20 @@ const char *crest_field_name(crest_field field);
 int crest_field_from_name(const char *name, size_t name_len);
 
 /*
- * A decimal number as strtod reads it, or NaN when the text is empty, not
- * entirely a number, or not finite (so "1e309" and "NaN" are missing values).
+ * crest's one number parser: every number read from a declaration, a table,
+ * a label or a model file goes through it.
+ *
+ * Trimming: spaces and tabs before and after the number are ignored, and
+ * nothing else is (a CR, LF or no-break space makes the text not a number).
+ * The rest must be entirely one decimal number as strtod reads it in the C
+ * locale, whatever the process locale: optional sign, digits with an optional
+ * '.', optional exponent. The value is bit-identical to strtod's on the
+ * trimmed text. NaN when the text is empty or blank, not entirely a number,
+ * hexadecimal ("0x10"), or not finite (so "1e309", "inf" and "NaN" are
+ * missing values); a text of 64 bytes or more is NaN too.
  * Plain decimals (sign, up to 19 digits, at most 22 after the point) take an
- * exact fast path (m / 10^k is correctly rounded, as strtod); anything else
- * goes to strtod itself. Hot path: no allocation.
+ * exact fast path (m / 10^k is correctly rounded, as strtod). Thread-safe,
+ * hot path: no allocation.
  */
 double crest_parse_number(const char *text, size_t len);
 
