@@ -5,14 +5,15 @@
  * clean record become AEO, those with a high illicit share DISHONEST, the rest
  * REGULAR, all valid from the day after the history ends.
  *
- * CSV parsing is libcsv's; this module only counts per enterprise. It reads
+ * CSV parsing is crest's reader (csvread.h); this module only counts per enterprise. It reads
  * the whole history once and keeps one small record per enterprise.
  */
-#include <csv.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "csvread.h"
+#include "fnv.h"
 #include "gen_internal.h"
 
 typedef struct hist_entry {
@@ -26,7 +27,6 @@ typedef struct hist_state {
     const char *alias[3][2]; /* built-in names tried in order when want is NULL */
     int col[3];
     int in_header;
-    size_t field_no;
     /* current row */
     char id[256];
     size_t id_len;
@@ -43,14 +43,6 @@ typedef struct hist_state {
     const char *label_name;
 } hist_state;
 
-static uint64_t hash_bytes(const char *s, size_t len)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-    return h;
-}
-
 static hist_entry *table_find(hist_state *h, const char *id, size_t len)
 {
     if (h->used * 2 >= h->cap) {
@@ -60,7 +52,7 @@ static hist_entry *table_find(hist_state *h, const char *id, size_t len)
             return NULL;
         for (size_t i = 0; i < h->cap; i++)
             if (h->tab[i].id) {
-                size_t j = hash_bytes(h->tab[i].id, strlen(h->tab[i].id)) & (ncap - 1);
+                size_t j = crest_fnv1a(h->tab[i].id, strlen(h->tab[i].id)) & (ncap - 1);
                 while (nt[j].id)
                     j = (j + 1) & (ncap - 1);
                 nt[j] = h->tab[i];
@@ -69,7 +61,7 @@ static hist_entry *table_find(hist_state *h, const char *id, size_t len)
         h->tab = nt;
         h->cap = ncap;
     }
-    size_t j = hash_bytes(id, len) & (h->cap - 1);
+    size_t j = crest_fnv1a(id, len) & (h->cap - 1);
     while (h->tab[j].id) {
         if (strlen(h->tab[j].id) == len && memcmp(h->tab[j].id, id, len) == 0)
             return &h->tab[j];
@@ -85,13 +77,8 @@ static hist_entry *table_find(hist_state *h, const char *id, size_t len)
     return &h->tab[j];
 }
 
-static void on_field(void *s, size_t len, void *data)
+static void on_field(hist_state *h, size_t f, const char *text, size_t len)
 {
-    hist_state *h = data;
-    const char *text = s ? s : "";
-    if (h->status != CREST_OK)
-        return;
-    size_t f = h->field_no++;
     if (h->in_header) {
         for (int k = 0; k < 3; k++) {
             if (h->col[k] >= 0)
@@ -116,9 +103,8 @@ static void on_field(void *s, size_t len, void *data)
         h->id_len = len;
         h->have[0] = 1;
     } else if ((int)f == h->col[1]) {
-        char *end = NULL;
-        double v = len ? strtod(text, &end) : 0.0;
-        if (len == 0 || end != text + len || !(v >= 0.0)) {
+        const double v = crest_parse_number(text, len);
+        if (!(v >= 0.0)) {
             h->bad_field = 1;
             return;
         }
@@ -134,12 +120,26 @@ static void on_field(void *s, size_t len, void *data)
     }
 }
 
-static void on_row(int c, void *data)
+static const char *const csv_faults[] = {"", "a quote inside an unquoted field or text after a closing quote",
+                                         "the input ends inside a quoted field", "a record over 4 MiB",
+                                         "a field over 1 MiB"};
+
+/* One record from the reader: the header, or a row to count. */
+static int on_record(void *ctx, const csvread_row *row)
 {
-    hist_state *h = data;
-    (void)c;
-    if (h->status != CREST_OK)
-        return;
+    hist_state *h = ctx;
+    if (row->error != CSVREAD_OK) {
+        if (row->error == CSVREAD_ERR_UNTERMINATED)
+            h->status = crest_diag_set(h->diag, CREST_ERR_SYNTAX, h->label_name, row->error_line, 0,
+                                       "The history ends inside a quoted field.");
+        else
+            h->status = crest_diag_set(h->diag, CREST_ERR_SYNTAX, h->label_name, row->error_line,
+                                       row->error_column, "Malformed CSV near record %lu: %s.",
+                                       (unsigned long)h->counts.n_rows + 1, csv_faults[row->error]);
+        return 1;
+    }
+    for (size_t f = 0; f < row->n_fields; f++)
+        on_field(h, f, row->fields[f].ptr ? row->fields[f].ptr : "", row->fields[f].len);
     const unsigned long line = (unsigned long)h->counts.n_rows + 2;
     if (h->in_header) {
         static const char *const what[3] = {"enterprise id", "label", "date"};
@@ -148,11 +148,10 @@ static void on_row(int c, void *data)
                 h->status = crest_diag_set(h->diag, CREST_ERR_MISSING, h->label_name, 1, 0,
                                            "The header has no %s column (looked for \"%s\").", what[k],
                                            h->want[k] ? h->want[k] : h->alias[k][0]);
-                return;
+                return 1;
             }
         h->in_header = 0;
-        h->field_no = 0;
-        return;
+        return 0;
     }
     if (h->bad_field || !h->have[0] || !h->have[1] || !h->have[2]) {
         const char *why = h->bad_field == 1   ? "a label that is a non-negative number"
@@ -161,12 +160,12 @@ static void on_row(int c, void *data)
                                               : "all of the id, label and date columns";
         h->status = crest_diag_set(h->diag, CREST_ERR_SYNTAX, h->label_name, line, 0,
                                    "Record %lu: expected %s.", line - 1, why);
-        return;
+        return 1;
     }
     hist_entry *e = table_find(h, h->id, h->id_len);
     if (!e) {
         h->status = crest_diag_set(h->diag, CREST_ERR_NOMEM, h->label_name, line, 0, "Out of memory.");
-        return;
+        return 1;
     }
     e->n++;
     e->n_illicit += (uint32_t)h->label;
@@ -175,8 +174,8 @@ static void on_row(int c, void *data)
     if (h->counts.n_rows == 0 || h->date > h->counts.last_day)
         h->counts.last_day = h->date;
     h->counts.n_rows++;
-    h->field_no = 0;
     h->have[0] = h->have[1] = h->have[2] = 0;
+    return 0;
 }
 
 static int needs_quote_id(const char *s, size_t len)
@@ -278,24 +277,21 @@ crest_status crest_gen_registry_from_history(FILE *in, const char *label, const 
     h.label_name = label ? label : "<history>";
     h.status = CREST_OK;
 
-    struct csv_parser parser;
-    if (csv_init(&parser, CSV_STRICT | CSV_APPEND_NULL | CSV_EMPTY_IS_NULL) != 0)
+    csvread *reader = csvread_create(',', (size_t)1 << 20, (size_t)1 << 22, 4096, on_record, &h);
+    if (!reader)
         return crest_diag_set(diag, CREST_ERR_NOMEM, h.label_name, 0, 0, "Out of memory.");
     char chunk[65536];
     size_t got;
-    while (h.status == CREST_OK && (got = fread(chunk, 1, sizeof chunk, in)) > 0) {
-        if (csv_parse(&parser, chunk, got, on_field, on_row, &h) != got && h.status == CREST_OK)
-            h.status =
-                crest_diag_set(diag, CREST_ERR_SYNTAX, h.label_name, (unsigned long)h.counts.n_rows + 2, 0,
-                               "Malformed CSV near record %lu: %s.", (unsigned long)h.counts.n_rows + 1,
-                               csv_strerror(csv_error(&parser)));
-    }
-    if (h.status == CREST_OK && ferror(in))
+    int rc = 0;
+    while (rc == 0 && (got = fread(chunk, 1, sizeof chunk, in)) > 0)
+        rc = csvread_feed(reader, chunk, got);
+    if (rc == 0 && ferror(in))
         h.status = crest_diag_set(diag, CREST_ERR_IO, h.label_name, 0, 0, "Reading the history failed.");
-    if (h.status == CREST_OK && csv_fini(&parser, on_field, on_row, &h) != 0 && h.status == CREST_OK)
-        h.status = crest_diag_set(diag, CREST_ERR_SYNTAX, h.label_name, 0, 0,
-                                  "The history ends inside a quoted field.");
-    csv_free(&parser);
+    else if (rc == 0)
+        rc = csvread_finish(reader);
+    csvread_free(reader);
+    if (rc == -1)
+        h.status = crest_diag_set(diag, CREST_ERR_NOMEM, h.label_name, 0, 0, "Out of memory.");
     if (h.status == CREST_OK && h.in_header)
         h.status =
             crest_diag_set(diag, CREST_ERR_MISSING, h.label_name, 1, 0, "The history has no header row.");

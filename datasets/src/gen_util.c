@@ -96,7 +96,7 @@ void gen_civil_from_days(int32_t z, int *y, unsigned *m, unsigned *d)
 int32_t crest_gen_parse_date(const char *text, size_t len)
 {
     int32_t day;
-    if (!text || len != 10 || text[4] != '-' || !crest_date_parse(text, len, &day))
+    if (!crest_date_parse_iso(text, len, &day))
         return CREST_DATE_NONE;
     return day;
 }

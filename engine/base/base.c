@@ -5,6 +5,8 @@
 #define _GNU_SOURCE /* strtod_l */
 #include "crest/crest_base.h"
 
+#include "grow.h"
+
 #include <ctype.h>
 #include <locale.h>
 #include <pthread.h>
@@ -148,4 +150,24 @@ double crest_parse_number(const char *text, size_t len)
     char *end;
     const double d = c_locale ? strtod_l(buf, &end, c_locale) : strtod(buf, &end);
     return (end == buf || *end != '\0' || !isfinite(d)) ? NAN : d;
+}
+
+int crest_grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t c = *cap ? *cap : 64;
+    while (c < need) {
+        if (c > SIZE_MAX / 2)
+            return -1;
+        c *= 2;
+    }
+    if (elem && c > SIZE_MAX / elem)
+        return -1;
+    void *q = realloc(*p, c * elem);
+    if (!q)
+        return -1;
+    *p = q;
+    *cap = c;
+    return 0;
 }

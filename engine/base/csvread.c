@@ -14,6 +14,7 @@
  * rest (records over several lines, broken quoting, a line cut by a chunk
  * end), so faults are reported by one parser only.
  */
+#include "grow.h"
 #include "csvread.h"
 
 #include "utf8.h"
@@ -181,21 +182,6 @@ unsigned long csvread_lines(const csvread *r)
     return r->line - 1 + (r->col_base > 0);
 }
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    size_t c = *cap ? *cap : 64;
-    while (c < need)
-        c *= 2;
-    void *q = realloc(*p, c * elem);
-    if (!q)
-        return -1;
-    *p = q;
-    *cap = c;
-    return 0;
-}
-
 static void raw_append(csvread *r, const void *s, size_t n)
 {
     size_t room = r->max_record_bytes > r->raw_len ? r->max_record_bytes - r->raw_len : 0;
@@ -205,7 +191,7 @@ static void raw_append(csvread *r, const void *s, size_t n)
     }
     if (!n)
         return;
-    if (grow((void **)&r->raw, &r->raw_cap, r->raw_len + n, 1) != 0) {
+    if (crest_grow((void **)&r->raw, &r->raw_cap, r->raw_len + n, 1) != 0) {
         r->oom = 1;
         return;
     }
@@ -265,8 +251,8 @@ static void on_field(void *data, size_t len, void *ctx)
             r->long_field = r->n_fields;
         len = 0; /* keep the record's shape, not the oversized bytes */
     }
-    if (grow((void **)&r->fofs, &r->fields_cap, 2 * (r->n_fields + 1), sizeof(size_t)) != 0 ||
-        grow((void **)&r->fbuf, &r->fbuf_cap, r->fbuf_len + len + 1, 1) != 0) {
+    if (crest_grow((void **)&r->fofs, &r->fields_cap, 2 * (r->n_fields + 1), sizeof(size_t)) != 0 ||
+        crest_grow((void **)&r->fbuf, &r->fbuf_cap, r->fbuf_len + len + 1, 1) != 0) {
         r->oom = 1;
         return;
     }
@@ -285,7 +271,7 @@ static void on_row(int c, void *ctx)
     csvread *r = ctx;
     if (r->oom)
         return;
-    if (grow((void **)&r->views, &r->views_cap, r->n_fields + 1, sizeof(crest_str)) != 0) {
+    if (crest_grow((void **)&r->views, &r->views_cap, r->n_fields + 1, sizeof(crest_str)) != 0) {
         r->oom = 1;
         return;
     }
@@ -328,7 +314,7 @@ static void count_line_end(csvread *r, unsigned char term, size_t piece_len)
  */
 static int fast_split(csvread *r, const unsigned char *s, size_t n)
 {
-    if (grow((void **)&r->unesc, &r->unesc_cap, n + 1, 1) != 0) {
+    if (crest_grow((void **)&r->unesc, &r->unesc_cap, n + 1, 1) != 0) {
         r->oom = 1;
         return 0;
     }
@@ -337,7 +323,7 @@ static int fast_split(csvread *r, const unsigned char *s, size_t n)
     const unsigned char delim = r->delimiter;
     for (;;) {
         if (n_split == r->split_cap &&
-            grow((void **)&r->split, &r->split_cap, n_split + 1, sizeof *r->split) != 0) {
+            crest_grow((void **)&r->split, &r->split_cap, n_split + 1, sizeof *r->split) != 0) {
             r->oom = 1;
             return 0;
         }
@@ -687,8 +673,8 @@ static inline __attribute__((always_inline)) int fast_line_body(csvread *r, cons
                                                                 const int level)
 {
     const size_t max_split = r->max_fields < FAST_PIECE_MAX ? r->max_fields : FAST_PIECE_MAX;
-    if (grow((void **)&r->unesc, &r->unesc_cap, FAST_PIECE_MAX, 1) != 0 ||
-        grow((void **)&r->split, &r->split_cap, max_split, sizeof *r->split) != 0) {
+    if (crest_grow((void **)&r->unesc, &r->unesc_cap, FAST_PIECE_MAX, 1) != 0 ||
+        crest_grow((void **)&r->split, &r->split_cap, max_split, sizeof *r->split) != 0) {
         r->oom = 1;
         return 0;
     }

@@ -76,6 +76,11 @@ int crest_date_parse(const char *text, size_t len, int32_t *days)
     return 1;
 }
 
+int crest_date_parse_iso(const char *text, size_t len, int32_t *days)
+{
+    return text && len == 10 && text[4] == '-' && crest_date_parse(text, len, days);
+}
+
 char *crest_date_format(int32_t days, char out[11])
 {
     int y;

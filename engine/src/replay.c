@@ -226,21 +226,10 @@ static crest_str value_of(const crest_decl *d, source s)
     return (crest_str){NULL, 0};
 }
 
-/* A field's text as a number; NaN when empty or not a number. */
+/* A field's text as a number (crest_parse_number); NaN when empty or not a number. */
 static double number_of(crest_str v)
 {
-    char buf[64];
-    while (v.len && isspace((unsigned char)v.ptr[0]))
-        v.ptr++, v.len--;
-    while (v.len && isspace((unsigned char)v.ptr[v.len - 1]))
-        v.len--;
-    if (v.len == 0 || v.len >= sizeof buf)
-        return NAN;
-    memcpy(buf, v.ptr, v.len);
-    buf[v.len] = '\0';
-    char *end;
-    const double x = strtod(buf, &end);
-    return *end ? NAN : x;
+    return crest_parse_number(v.ptr, v.len);
 }
 
 void crest_replay_read_label(const crest_replay *r, const crest_decl *decl, int *illicit_out,

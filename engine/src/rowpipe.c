@@ -3,6 +3,7 @@
  * pointers; batches are recycled through a free list, so after warm-up the
  * pipeline allocates nothing.
  */
+#include "grow.h"
 #include "rowpipe.h"
 
 #include "utf8.h"
@@ -63,21 +64,6 @@ static void batch_free(batch *b)
     free(b);
 }
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    size_t c = *cap ? *cap : 64;
-    while (c < need)
-        c *= 2;
-    void *q = realloc(*p, c * elem);
-    if (!q)
-        return -1;
-    *p = q;
-    *cap = c;
-    return 0;
-}
-
 /* Consumer thread: take batches, replay their records. */
 static void *consume(void *arg)
 {
@@ -100,7 +86,7 @@ static void *consume(void *arg)
         pthread_mutex_unlock(&p->mu);
         for (size_t i = 0; i < b->n_recs && !stop; i++) {
             const rec *r = &b->recs[i];
-            if (grow((void **)&p->views, &p->views_cap, r->n_fields + 1, sizeof(crest_str)) != 0) {
+            if (crest_grow((void **)&p->views, &p->views_cap, r->n_fields + 1, sizeof(crest_str)) != 0) {
                 stop = -1;
                 break;
             }
@@ -193,9 +179,10 @@ int rowpipe_push(void *arg, const csvread_row *row)
     size_t bytes = row->raw.len;
     for (size_t i = 0; i < row->n_fields; i++)
         bytes += row->fields[i].len;
-    if (grow((void **)&b->bytes, &b->cap, b->len + bytes + 1, 1) != 0 ||
-        grow((void **)&b->fofs, &b->fofs_cap, 2 * (b->n_fofs + row->n_fields + 1), sizeof(size_t)) != 0 ||
-        grow((void **)&b->recs, &b->recs_cap, b->n_recs + 1, sizeof(rec)) != 0)
+    if (crest_grow((void **)&b->bytes, &b->cap, b->len + bytes + 1, 1) != 0 ||
+        crest_grow((void **)&b->fofs, &b->fofs_cap, 2 * (b->n_fofs + row->n_fields + 1), sizeof(size_t)) !=
+            0 ||
+        crest_grow((void **)&b->recs, &b->recs_cap, b->n_recs + 1, sizeof(rec)) != 0)
         return -1;
     rec *r = &b->recs[b->n_recs++];
     r->field0 = b->n_fofs;

@@ -10,6 +10,7 @@
  */
 #include "crest/crest_lmodel.h"
 #include "crest/crest_keyhash.h"
+#include "fnv.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -29,7 +30,6 @@
 #define NO_COL SIZE_MAX
 #define NO_CAT UINT32_MAX
 #define MAX_FOLDS 64u
-#define NUM_TEXT_MAX 64
 
 /* ------------------------------------------------------------------------ */
 /* Types                                                                    */
@@ -117,20 +117,10 @@ static crest_str trim(crest_str s)
     return s;
 }
 
-static uint64_t fnv1a(const char *p, size_t n)
+/* Table slots from the low bits: FNV-1a, finalised so that alike keys spread. */
+static uint64_t key_hash(const char *p, size_t n)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)p[i];
-        h *= 1099511628211ull;
-    }
-    /* Finalise (splitmix64) so that the low bits used for slots mix well. */
-    h ^= h >> 30;
-    h *= 0xbf58476d1ce4e5b9ull;
-    h ^= h >> 27;
-    h *= 0x94d049bb133111ebull;
-    h ^= h >> 31;
-    return h;
+    return crest_mix64(crest_fnv1a(p, n));
 }
 
 /* SipHash-2-4 of (p, n) under the key (k0, k1): crest's keyed hash (crest_keyhash.h). */
@@ -142,23 +132,6 @@ static uint64_t siphash24(uint64_t k0, uint64_t k1, const unsigned char *p, size
 static double logit_of(double p)
 {
     return log(p) - log1p(-p);
-}
-
-/* Number in a text field: strtod on a stack copy (C locale), spaces trimmed,
- * whole text consumed, finite; NaN otherwise. Allocates nothing. */
-static double parse_num_text(crest_str s)
-{
-    s = trim(s);
-    if (s.len == 0 || s.len >= NUM_TEXT_MAX)
-        return NAN;
-    char buf[NUM_TEXT_MAX];
-    memcpy(buf, s.ptr, s.len);
-    buf[s.len] = '\0';
-    char *end;
-    const double v = strtod(buf, &end);
-    if (end != buf + s.len || !isfinite(v))
-        return NAN;
-    return v;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -212,7 +185,7 @@ static uint32_t table_find(const table *t, const char *key, size_t len, uint64_t
  * Returns the entry index or NO_CAT on allocation failure / overflow. */
 static uint32_t table_intern(table *t, const char *key, size_t len, int *is_new)
 {
-    const uint64_t h = fnv1a(key, len);
+    const uint64_t h = key_hash(key, len);
     uint32_t e = table_find(t, key, len, h);
     if (is_new)
         *is_new = 0;
@@ -730,10 +703,10 @@ static double src_number(const src *s, const crest_decl *d)
             return isfinite(d->net_mass_kg) ? d->net_mass_kg : NAN;
         if (s->field == CREST_FIELD_QUANTITY)
             return isfinite(d->quantity) ? d->quantity : NAN;
-        return parse_num_text(d->field[s->field]);
+        return crest_parse_number(d->field[s->field].ptr, d->field[s->field].len);
     case S_COL:
         if (s->col_idx != NO_COL && d->cols && s->col_idx < d->n_cols)
-            return parse_num_text(d->cols[s->col_idx]);
+            return crest_parse_number(d->cols[s->col_idx].ptr, d->cols[s->col_idx].len);
         return NAN;
     case S_HS:
         break;
@@ -765,14 +738,14 @@ double crest_lmodel_score(const crest_lmodel *m, const crest_decl *decl, crest_l
         double part;
         if (it->kind == K_TE || it->kind == K_CNT) {
             const size_t len = item_key(it, decl, key);
-            const uint32_t e = table_find(&it->tab, key, len, fnv1a(key, len));
+            const uint32_t e = table_find(&it->tab, key, len, key_hash(key, len));
             const double v = e == NO_CAT ? it->dflt : it->tab.value[e];
             part = m->beta[c] * (v - m->mean[c]) / m->sd[c];
         } else {
             double v = item_number(it, decl);
             if (it->kind == K_REL && !isnan(v)) {
                 const size_t len = item_key(it, decl, key);
-                const uint32_t e = table_find(&it->tab, key, len, fnv1a(key, len));
+                const uint32_t e = table_find(&it->tab, key, len, key_hash(key, len));
                 v -= e == NO_CAT ? it->dflt : it->tab.value[e];
             }
             if (isnan(v))
@@ -1454,18 +1427,11 @@ static crest_status lr_number(const lreader *r, size_t i, double *out, crest_dia
         return crest_diag_set(diag, CREST_ERR_SYNTAX, r->path, r->line, r->cur_len + 1,
                               "expected a number at the end of the line.");
     const size_t n = tok_len(r->tok[i]);
-    char buf[64];
-    if (n >= sizeof buf)
+    const double v = crest_parse_number(r->tok[i], n);
+    if (isnan(v))
         return crest_diag_set(diag, CREST_ERR_INVALID, r->path, r->line, r->tok_col[i],
-                              "malformed number \"%.20s...\".", r->tok[i]);
-    memcpy(buf, r->tok[i], n);
-    buf[n] = '\0';
-    char *end;
-    errno = 0;
-    const double v = strtod(buf, &end);
-    if (end != buf + n || n == 0 || !isfinite(v))
-        return crest_diag_set(diag, CREST_ERR_INVALID, r->path, r->line, r->tok_col[i],
-                              "malformed number \"%s\"; expected a finite decimal number.", buf);
+                              "malformed number \"%.*s\"; expected a finite decimal number.",
+                              (int)(n < 40 ? n : 40), r->tok[i]);
     *out = v;
     return CREST_OK;
 }

@@ -10,6 +10,9 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "crest/crest_rules.h"
 
+#include "crest/crest_date.h"
+#include "fnv.h"
+
 #include <csv.h>
 #include <ctype.h>
 #include <errno.h>
@@ -54,54 +57,12 @@ static bool ieq(const char *a, size_t a_len, const char *b)
     return a_len == b_len && strncasecmp(a, b, a_len) == 0;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm). */
-static int32_t days_from_civil(int y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    const int era = (y >= 0 ? y : y - 399) / 400;
-    const unsigned yoe = (unsigned)(y - era * 400);
-    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return (int32_t)(era * 146097 + (int)doe - 719468);
-}
-
-/* Strict YYYY-MM-DD; false when malformed or not a calendar date. */
-static bool parse_date(const char *s, size_t len, int32_t *days)
-{
-    if (len != 10 || s[4] != '-' || s[7] != '-')
-        return false;
-    for (size_t i = 0; i < 10; i++)
-        if (i != 4 && i != 7 && !isdigit((unsigned char)s[i]))
-            return false;
-    int y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
-    unsigned m = (unsigned)((s[5] - '0') * 10 + (s[6] - '0'));
-    unsigned d = (unsigned)((s[8] - '0') * 10 + (s[9] - '0'));
-    static const unsigned mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (m < 1 || m > 12 || d < 1)
-        return false;
-    unsigned dim = mdays[m - 1];
-    if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
-        dim = 29;
-    if (d > dim)
-        return false;
-    *days = days_from_civil(y, m, d);
-    return true;
-}
-
-/* Parse a whole cell as a finite double (surrounding spaces allowed). Works
- * on a bounded stack copy so it needs no NUL terminator and no allocation. */
+/* A whole cell as a finite number, by crest's one parser (crest_base.h:
+ * spaces and tabs around it allowed). */
 static bool parse_number(const char *s, size_t len, double *out)
 {
-    crest_str t = trim((crest_str){s, len});
-    char buf[64];
-    if (!t.ptr || t.len == 0 || t.len >= sizeof buf)
-        return false;
-    memcpy(buf, t.ptr, t.len);
-    buf[t.len] = '\0';
-    char *end;
-    errno = 0;
-    double v = strtod(buf, &end);
-    if (end != buf + t.len || errno == ERANGE || !isfinite(v))
+    const double v = crest_parse_number(s, len);
+    if (isnan(v))
         return false;
     *out = v;
     return true;
@@ -115,16 +76,6 @@ static unsigned long utf8_chars(const char *s, size_t n)
         if (((unsigned char)s[i] & 0xC0) != 0x80)
             c++;
     return c;
-}
-
-static uint64_t hash_bytes(const char *p, size_t n)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)p[i];
-        h *= 1099511628211ull;
-    }
-    return h;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -354,11 +305,11 @@ static crest_status parse_window(const csv_reader *r, cell_ref from, cell_ref to
                                  int32_t *d_to)
 {
     *d_from = *d_to = CREST_DATE_NONE;
-    if (from.s.len && !parse_date(from.s.ptr, from.s.len, d_from))
+    if (from.s.len && !crest_date_parse_iso(from.s.ptr, from.s.len, d_from))
         return crest_diag_set(r->diag, CREST_ERR_INVALID, r->path, from.line, from.col,
                               "valid_from '%.*s' is not a calendar date written YYYY-MM-DD.", (int)from.s.len,
                               from.s.ptr);
-    if (to.s.len && !parse_date(to.s.ptr, to.s.len, d_to))
+    if (to.s.len && !crest_date_parse_iso(to.s.ptr, to.s.len, d_to))
         return crest_diag_set(r->diag, CREST_ERR_INVALID, r->path, to.line, to.col,
                               "valid_to '%.*s' is not a calendar date written YYYY-MM-DD.", (int)to.s.len,
                               to.s.ptr);
@@ -410,7 +361,7 @@ static uint32_t table_find(const table *t, const char *key, size_t len)
     if (!t->n_slots)
         return NO_ENTRY;
     size_t mask = t->n_slots - 1;
-    for (size_t s = (size_t)hash_bytes(key, len) & mask;; s = (s + 1) & mask) {
+    for (size_t s = (size_t)crest_fnv1a(key, len) & mask;; s = (s + 1) & mask) {
         uint32_t h = t->slots[s];
         if (h == NO_ENTRY)
             return NO_ENTRY;
@@ -450,7 +401,7 @@ static crest_status table_index(table *t, crest_diag *diag)
         uint32_t h = table_find(t, t->keys + e->key_off, e->key_len);
         if (h == NO_ENTRY) {
             size_t mask = ns - 1;
-            size_t s = (size_t)hash_bytes(t->keys + e->key_off, e->key_len) & mask;
+            size_t s = (size_t)crest_fnv1a(t->keys + e->key_off, e->key_len) & mask;
             while (t->slots[s] != NO_ENTRY)
                 s = (s + 1) & mask;
             t->slots[s] = (uint32_t)i;
@@ -579,7 +530,7 @@ static crest_status band_row(void *ctx, csv_reader *r)
     if (orig.s.len == 0 || orig.s.len >= 32)
         return crest_diag_set(r->diag, CREST_ERR_INVALID, r->path, orig.line, orig.col,
                               "origin must be a country code or '*'.");
-    double lo, hi;
+    double lo = 0, hi = 0;
     crest_status st = band_bound(r, get_cell(r, tl->idx, B_MIN), -INFINITY, &lo);
     if (st == CREST_OK)
         st = band_bound(r, get_cell(r, tl->idx, B_MAX), INFINITY, &hi);

@@ -169,7 +169,7 @@ typedef struct crest_gen_history_counts {
 } crest_gen_history_counts;
 
 /*
- * Read history from `in` (RFC 4180 CSV with a header row; parsed by libcsv),
+ * Read history from `in` (RFC 4180 CSV with a header row; parsed by csvread),
  * write `enterprise_id,tier,valid_from,valid_to` rows (Order 251 names, sorted
  * by enterprise_id, valid_to empty) through `write`, and fill *counts (may be NULL).
  * `label` is the file name used in diag. Returns CREST_OK, CREST_ERR_MISSING

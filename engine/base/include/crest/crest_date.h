@@ -21,6 +21,12 @@ extern "C" {
  * Returns 1 and sets *days on success; 0 when text is not a valid date.
  */
 int crest_date_parse(const char *text, size_t len, int32_t *days);
+/*
+ * The same parser held to exactly YYYY-MM-DD (10 bytes, no time part), for
+ * files crest documents in that one form (criteria windows, generator
+ * options). Returns 1 and sets *days, or 0.
+ */
+int crest_date_parse_iso(const char *text, size_t len, int32_t *days);
 
 /* Day number for a valid civil date (no validation). */
 int32_t crest_date_from_civil(int year, unsigned month, unsigned day);
