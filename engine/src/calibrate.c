@@ -4,6 +4,7 @@
  */
 #define _XOPEN_SOURCE 700
 #include "crest/crest_calibrate.h"
+#include "crest/crest_risk.h"
 
 #include <errno.h>
 #include <gsl/gsl_errno.h>
@@ -79,7 +80,7 @@ static double excess(double s, void *arg)
 crest_status crest_calibrator_solve(crest_calibrator *c, crest_calibration_tier *out, crest_diag *diag)
 {
     crest_diag_clear(diag);
-    gsl_set_error_handler_off();
+    crest_models_init();
     const crest_policy *p = c->policy;
     for (size_t t = 0; t < p->n_tiers; t++) {
         crest_calibration_tier *ct = &out[t];

@@ -3,6 +3,7 @@
  * did enterprise X hold on date D". Periods are sorted by (id, valid_from) in
  * one array; an open-addressing hash table maps each id to its run of periods.
  */
+#define _GNU_SOURCE /* qsort_r */
 #include "crest/crest_registry.h"
 
 #include <errno.h>
@@ -187,11 +188,12 @@ oom:
     return 1;
 }
 
-static const char *sort_ids; /* qsort has no context argument in C11 */
-
-static int cmp_period(const void *a, const void *b)
+/* Order of periods: by id (its bytes in ids), then start, then line. The ids
+ * come as qsort_r's context, so loaders in several threads do not share state. */
+static int cmp_period(const void *a, const void *b, void *ids)
 {
     const period *x = a, *y = b;
+    const char *sort_ids = ids;
     size_t n = x->id_len < y->id_len ? x->id_len : y->id_len;
     int c = memcmp(sort_ids + x->id_ofs, sort_ids + y->id_ofs, n);
     if (c)
@@ -215,10 +217,8 @@ static int same_id(const crest_registry *reg, const period *a, const period *b)
 
 static crest_status build_index(crest_registry *reg, const char *name, crest_diag *diag)
 {
-    sort_ids = reg->ids;
     if (reg->n_periods)
-        qsort(reg->periods, reg->n_periods, sizeof(period), cmp_period);
-    sort_ids = NULL;
+        qsort_r(reg->periods, reg->n_periods, sizeof(period), cmp_period, reg->ids);
     size_t n_ent = 0;
     for (size_t i = 0; i < reg->n_periods; i++) {
         if (i == 0 || !same_id(reg, &reg->periods[i - 1], &reg->periods[i])) {

@@ -4,6 +4,7 @@
  * GSL routines that return values (no status), and guard their domains.
  */
 #include "crest/crest_stats.h"
+#include "crest/crest_risk.h"
 
 #include <gsl/gsl_cdf.h>
 #include <math.h>
@@ -32,6 +33,7 @@ static double beta_quantile(double prob, double a, double b)
 
 crest_interval crest_stats_binomial_ci(uint64_t x, uint64_t n, double level)
 {
+    crest_models_init(); /* GSL reports domain errors through its handler */
     crest_interval ci = {NAN, NAN, NAN};
     if (n == 0 || x > n)
         return ci;
@@ -52,6 +54,7 @@ crest_interval crest_stats_binomial_ci(uint64_t x, uint64_t n, double level)
 
 crest_interval crest_stats_wilson_ci(uint64_t x, uint64_t n, double level)
 {
+    crest_models_init(); /* GSL reports domain errors through its handler */
     crest_interval ci = {NAN, NAN, NAN};
     if (n == 0 || x > n)
         return ci;
@@ -68,6 +71,7 @@ crest_interval crest_stats_wilson_ci(uint64_t x, uint64_t n, double level)
 
 crest_interval crest_stats_rate_ratio_ci(uint64_t x1, uint64_t n1, uint64_t x2, uint64_t n2, double level)
 {
+    crest_models_init(); /* GSL reports domain errors through its handler */
     crest_interval ci = {NAN, NAN, NAN};
     if (n1 == 0 || n2 == 0 || x2 == 0 || x1 > n1 || x2 > n2)
         return ci;
@@ -89,6 +93,7 @@ crest_interval crest_stats_rate_ratio_ci(uint64_t x1, uint64_t n1, uint64_t x2, 
 
 void crest_stats_binomial_bounds(uint64_t n, double p, double alpha, uint64_t *lo, uint64_t *hi)
 {
+    crest_models_init(); /* GSL reports domain errors through its handler */
     /* Binary search on the CDF: smallest lo with P(X < lo) <= alpha/2 ... */
     const unsigned int nn = (unsigned int)n;
     uint64_t a = 0, b = n;

@@ -1,7 +1,7 @@
 /* version.c — library version and one-time initialisation. */
 #include "crest/crest.h"
 
-#include <gsl/gsl_errno.h>
+#include "crest/crest_risk.h"
 
 const char *crest_version(void)
 {
@@ -10,6 +10,5 @@ const char *crest_version(void)
 
 void crest_init(void)
 {
-    /* GSL aborts on domain errors by default; crest checks return values instead. */
-    gsl_set_error_handler_off();
+    crest_models_init(); /* GSL's aborting error handler off, once (crest_risk.h) */
 }

@@ -9,6 +9,7 @@
  * models/README.md.
  */
 #include "crest/crest_lmodel.h"
+#include "crest/crest_risk.h"
 #include "crest/crest_keyhash.h"
 #include "fnv.h"
 
@@ -1152,7 +1153,7 @@ crest_status crest_lmodel_trainer_fit(crest_lmodel_trainer *t, crest_lmodel **ou
         return crest_diag_set(diag, CREST_ERR_MISSING, "<lmodel_fit>", 0, 0,
                               "training needs rows of both classes (%zu rows, %zu positive).", n,
                               t->n_positive);
-    gsl_set_error_handler_off();
+    crest_models_init();
     const double prior = (double)t->n_positive / (double)n;
     const double msm = t->opts.smoothing;
     m->prior = prior;

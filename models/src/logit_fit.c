@@ -10,6 +10,7 @@
  * Nothing here reads files or keeps state between calls.
  */
 #include "crest/crest_logit.h"
+#include "crest/crest_risk.h"
 
 #include <gsl/gsl_blas.h>
 #include <gsl/gsl_errno.h>
@@ -270,7 +271,7 @@ crest_status crest_logit_fit(const gsl_matrix *X, const gsl_vector *y, const gsl
                              double l2_lambda, const crest_logit_fit_options *opts, gsl_vector *beta_out,
                              crest_logit_fit_report *report, crest_diag *diag)
 {
-    gsl_set_error_handler_off();
+    crest_models_init();
     crest_diag_clear(diag);
     crest_logit_fit_options o;
     crest_logit_fit_options_default(&o);

@@ -1,6 +1,7 @@
 /* test_registry.c — as-of-date joins and registry load errors. */
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
+#include <pthread.h>
 
 #include "harness.h"
 
@@ -67,6 +68,64 @@ Test(registry, many_enterprises)
     crest_registry_free(r);
     crest_policy_free(p);
     free(csv);
+}
+
+/* Loaders share no state: registries parsed at the same time in several
+ * threads (each with its own ids, in its own order) sort and index their own
+ * periods. A sort through a shared static ids pointer mixed them up. */
+typedef struct load_job {
+    const crest_policy *policy;
+    int k;
+    int wrong;
+} load_job;
+
+static void *load_many(void *arg)
+{
+    load_job *job = arg;
+    const size_t cap = 1 << 20;
+    char *csv = malloc(cap);
+    for (int round = 0; round < 20 && csv; round++) {
+        size_t len = (size_t)snprintf(csv, cap, "enterprise_id,tier,valid_from,valid_to\n");
+        for (int i = 0; i < 4000; i++) {
+            const int id = (i * 7919 + job->k * 131) % 4000; /* a different order per thread */
+            len += (size_t)snprintf(csv + len, cap - len,
+                                    "T%d_%05d,REGULAR,2020-01-01,2020-12-31\n"
+                                    "T%d_%05d,%s,2021-01-01,\n",
+                                    job->k, id, job->k, id, id % 3 == 0 ? "AEO" : "DISHONEST");
+        }
+        crest_registry *r = NULL;
+        crest_diag d;
+        if (crest_registry_parse(csv, len, "<reg>", job->policy, &r, &d) != CREST_OK) {
+            job->wrong++;
+            continue;
+        }
+        for (int id = 0; id < 4000; id += 13) {
+            char key[32];
+            const int n = snprintf(key, sizeof key, "T%d_%05d", job->k, id);
+            if (crest_registry_lookup(r, key, (size_t)n, 18400) != 1 ||
+                crest_registry_lookup(r, key, (size_t)n, 19000) != (id % 3 == 0 ? 0 : 2))
+                job->wrong++;
+        }
+        crest_registry_free(r);
+    }
+    free(csv);
+    return NULL;
+}
+
+Test(registry, loaders_in_parallel_threads)
+{
+    crest_policy *p = parse_policy(POLICY);
+    load_job jobs[4];
+    pthread_t th[4];
+    for (int k = 0; k < 4; k++) {
+        jobs[k] = (load_job){p, k, 0};
+        cr_assert_eq(pthread_create(&th[k], NULL, load_many, &jobs[k]), 0);
+    }
+    for (int k = 0; k < 4; k++) {
+        pthread_join(th[k], NULL);
+        cr_expect_eq(jobs[k].wrong, 0, "thread %d: %d wrong loads or lookups", k, jobs[k].wrong);
+    }
+    crest_policy_free(p);
 }
 
 typedef struct bad {

@@ -24,7 +24,13 @@ extern "C" {
 /* Library version ("0.1.0"). */
 const char *crest_version(void);
 
-/* Call once before using the library: turns GSL's aborting error handler off. */
+/*
+ * Optional one-time set-up, safe to call from any thread and more than once:
+ * turns GSL's aborting error handler off process-wide (crest_models_init in
+ * crest_risk.h says why and what that means for a host that uses GSL too).
+ * crest functions that call GSL do it themselves; calling crest_init first
+ * just makes the moment explicit.
+ */
 void crest_init(void);
 
 #ifdef __cplusplus

@@ -28,6 +28,19 @@
 extern "C" {
 #endif
 
+/*
+ * GSL's default error handler aborts the process; crest checks every GSL
+ * return value instead. crest_models_init turns the handler off
+ * (gsl_set_error_handler_off), once per process however often and from however
+ * many threads it is called. This is the only place crest touches GSL's
+ * handler: crest_init calls it, and so does every crest function that calls
+ * GSL (model fitting, calibration), before its first GSL call. The setting is
+ * process-wide: a host program that needs GSL's handler for its own GSL calls
+ * installs it again after its first crest call, and crest's GSL calls then go
+ * through the host's handler.
+ */
+void crest_models_init(void);
+
 typedef enum crest_risk_model_kind {
     CREST_RISK_MODEL_NONE = 0,
     CREST_RISK_MODEL_LOGISTIC, /* crest_lmodel file written by `crest fit` */

@@ -108,8 +108,9 @@ static inline int crest_same_bytes(const char *a, const char *b, size_t n)
 }
 
 /*
- * Canonical declaration fields (PRODUCT.md §3). The policy maps each one to a
- * header name of the input; built-in aliases cover the usual spellings.
+ * Canonical declaration fields: the input columns crest knows by name. A
+ * policy's [columns] section maps each one to a header name of the input
+ * (README.md, "The policy"); built-in aliases cover the usual spellings.
  * X(ENUM_SUFFIX, "canonical_name")
  */
 #define CREST_FIELD_LIST(X)                                                                                  \
