@@ -15,14 +15,19 @@
 #include "crest/crest_stats.h"
 #include "crest/crest_summary.h"
 
-#define CREST_VERSION_STRING "0.1.0"
+#include "crest/crest_version.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* Library version ("0.1.0"). */
+/* The library's version, CREST_VERSION_STRING of the build (e.g. "0.1.0"). */
 const char *crest_version(void);
+/*
+ * The git commit the library was built from (`git describe --always --dirty`,
+ * e.g. "a0b6959a05bd" or "a0b6959a05bd-dirty"), "unknown" outside a checkout.
+ */
+const char *crest_version_commit(void);
 
 /*
  * Optional one-time set-up, safe to call from any thread and more than once:
