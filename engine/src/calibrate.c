@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "policy_internal.h"
+#include "select.h"
 #include "textbuf.h"
 
 typedef struct cal_row {
@@ -71,7 +72,7 @@ static double excess(double s, void *arg)
     double sum = 0.0;
     for (size_t i = 0; i < tf->n; i++) {
         const cal_row *r = &tf->rows[i];
-        const double p = fmin(1.0, fmax(tf->floor, r->r + s * r->q));
+        const double p = crest_select_clip(r->r + s * r->q, tf->floor); /* the p the run draws with */
         sum += 1.0 - (1.0 - r->f) * (1.0 - p);
     }
     return sum / (double)tf->n - tf->target;
@@ -109,14 +110,19 @@ crest_status crest_calibrator_solve(crest_calibrator *c, crest_calibration_tier 
         ct->forced_rate = fsum / (double)tf.n;
         ct->base_rate = excess(0.0, &tf) + ct->target;
         if (qsum == 0.0) {
-            ct->status = ct->base_rate > ct->target * (1 + 1e-9) && !pt->floor ? CREST_CALIBRATION_INFEASIBLE
-                                                                               : CREST_CALIBRATION_FIXED;
+            ct->status = crest_select_feasible(ct->target, ct->base_rate, pt->floor)
+                             ? CREST_CALIBRATION_FIXED
+                             : CREST_CALIBRATION_INFEASIBLE;
             ct->expected = ct->base_rate;
             continue;
         }
         if (excess(0.0, &tf) >= 0.0) {
-            /* For a floor tier ("or more") more than the target is allowed. */
-            ct->status = pt->floor ? CREST_CALIBRATION_OK : CREST_CALIBRATION_INFEASIBLE;
+            /* The fixed part alone reaches the target: scale 0. Within the
+             * feasibility tolerance that meets it; for a floor tier ("or
+             * more") more than the target is allowed. */
+            ct->status = crest_select_feasible(ct->target, ct->base_rate, pt->floor)
+                             ? CREST_CALIBRATION_OK
+                             : CREST_CALIBRATION_INFEASIBLE;
             ct->scale = 0.0;
             ct->expected = ct->base_rate;
             continue;

@@ -12,6 +12,7 @@
 #include "crest/crest_date.h"
 #include "crest/crest_stats.h"
 #include "policy_internal.h"
+#include "select.h"
 #include "textbuf.h"
 
 #define json_num(tb, x) textbuf_json_number((tb), (x), 6)
@@ -29,6 +30,15 @@ static const char *verdict(const policy_tier *t, crest_interval ci)
     if (ci.lower <= t->effective_rate && t->effective_rate <= ci.upper)
         return "on target";
     return ci.estimate < t->effective_rate ? "below target" : "above target";
+}
+
+/* Whether the tier's target is feasible given what criteria force and the
+ * random share draw (crest_select_feasible); true without rows. */
+static int tier_feasible(const policy_tier *t, const crest_tier_counts *c)
+{
+    return !c->rows ||
+           crest_select_feasible(t->effective_rate,
+                                 (c->forced_expected + c->random_expected) / (double)c->rows, t->floor);
 }
 
 static void pct(textbuf *tb, double x)
@@ -87,13 +97,13 @@ char *crest_summary_text(const crest_policy *p, const crest_run_stats *s, const 
             continue; /* a floor ("or more") cannot be exceeded into infeasibility */
         const double forced = c->forced_expected / (double)c->rows;
         const double fixed = (c->forced_expected + c->random_expected) / (double)c->rows;
-        if (forced > t->effective_rate)
+        if (!crest_select_feasible(t->effective_rate, forced, t->floor))
             textbuf_printf(
                 &tb,
                 "%s target INFEASIBLE: criteria force %.3f%% of its declarations, %.3f points over "
                 "the %.3f%% target\n",
                 t->name, 100 * forced, 100 * (forced - t->effective_rate), 100 * t->effective_rate);
-        else if (fixed > t->effective_rate * 1.0001)
+        else if (!tier_feasible(t, c))
             textbuf_printf(
                 &tb,
                 "%s target INFEASIBLE: forced (%.3f%%) and random (%.3f%%) selections alone exceed "
@@ -211,12 +221,7 @@ char *crest_summary_json(const crest_policy *p, const crest_run_stats *s, const 
                        (unsigned long long)c->from_feed, (unsigned long long)c->forced,
                        (unsigned long long)c->deferred, (unsigned long long)c->overflow);
         json_num(&tb, c->rows ? c->forced_expected / (double)c->rows : NAN);
-        textbuf_printf(&tb, ",\"feasible\":%s}",
-                       !t->floor && c->rows &&
-                               (c->forced_expected + c->random_expected) / (double)c->rows >
-                                   t->effective_rate * 1.0001
-                           ? "false"
-                           : "true");
+        textbuf_printf(&tb, ",\"feasible\":%s}", tier_feasible(t, c) ? "true" : "false");
     }
     textbuf_puts(&tb, "],\"ratios\":[");
     const crest_tier_counts *bc = &s->tiers[p->base_tier];

@@ -47,6 +47,35 @@ Test(stats, clopper_pearson_large_counts)
     }
 }
 
+/* x = 1: lower = 1 - (1 - alpha/2)^(1/n). x = n - 1: upper = (1 - alpha/2)^(1/n). */
+Test(stats, clopper_pearson_one_from_the_edge)
+{
+    crest_init();
+    const crest_interval a = crest_stats_binomial_ci(1, 10, 0.95);
+    cr_expect_float_eq(a.lower, 1 - pow(0.975, 0.1), 1e-9);
+    const crest_interval b = crest_stats_binomial_ci(9, 10, 0.95);
+    cr_expect_float_eq(b.upper, pow(0.975, 0.1), 1e-9);
+    const crest_interval c = crest_stats_binomial_ci(1, 1000, 0.99);
+    cr_expect_float_eq(c.lower, 1 - pow(0.995, 0.001), 1e-12);
+}
+
+/* Wilson's score interval in closed form: centre (x + z^2/2) / (n + z^2),
+ * half-width z / (n + z^2) * sqrt(x (n - x) / n + z^2 / 4). */
+Test(stats, wilson_closed_form)
+{
+    const double z = 1.959963984540054;
+    const uint64_t cases[][2] = {{3, 1000}, {0, 50}, {50, 50}, {26327, 880315}, {7, 9}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const double x = (double)cases[i][0], n = (double)cases[i][1];
+        const double centre = (x + z * z / 2) / (n + z * z);
+        const double half = z / (n + z * z) * sqrt(x * (n - x) / n + z * z / 4);
+        const crest_interval w = crest_stats_wilson_ci(cases[i][0], cases[i][1], 0.95);
+        cr_expect_float_eq(w.estimate, x / n, 1e-15, "case %zu", i);
+        cr_expect_float_eq(w.lower, fmax(0.0, centre - half), 1e-12, "case %zu: %.17g", i, w.lower);
+        cr_expect_float_eq(w.upper, fmin(1.0, centre + half), 1e-12, "case %zu: %.17g", i, w.upper);
+    }
+}
+
 Test(stats, wilson_inside_unit_and_contains_estimate)
 {
     crest_interval w = crest_stats_wilson_ci(3, 1000, 0.95);

@@ -1,0 +1,324 @@
+/*
+ * engine_internal.h — the engine's state and the functions its modules share.
+ * One input stream goes through: schema.c (header mapping, the declaration
+ * of a row), rejects.c (validation, reject records), tier.c (the effective
+ * tier), the risk layer (crest_risk.h), select.c (the pure selection),
+ * control.c (control windows: adaptive, systematic), capacity.c (the RED cap
+ * per office and day), render.c (the decision record as CSV or JSONL) and
+ * blocks.c (parallel block workers); engine.c creates, feeds and finishes.
+ * Not installed: public users go through crest_engine.h.
+ */
+#ifndef CREST_ENGINE_INTERNAL_H
+#define CREST_ENGINE_INTERNAL_H
+
+#include <stdint.h>
+
+#include "blockpipe.h"
+#include "crest/crest_engine.h"
+#include "crest/crest_risk.h"
+#include "csvread.h"
+#include "outbuf.h"
+#include "policy_internal.h"
+#include "reasons.h"
+#include "rowpipe.h"
+#include "select.h"
+#include "textbuf.h"
+
+#define MAX_COLUMNS 16384
+#define MAX_DECIDERS 8
+
+/* Paths a well-formed row never takes: kept out of the hot code's way (the
+ * compiler places cold functions, and the branches to them, apart). */
+#if defined(__GNUC__) || defined(__clang__)
+#define COLD __attribute__((cold, noinline))
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define FLATTEN __attribute__((flatten))
+#else
+#define COLD
+#define UNLIKELY(x) (x)
+#define FLATTEN
+#endif
+
+#define TIER_CACHE 8
+/* Texts of recent p values: with criteria alone p takes few values (tiers x
+ * score levels), so most rows find theirs. */
+#define P_CACHE 64
+typedef struct tier_cache_entry {
+    char label[48];
+    size_t len;
+    int tier;
+} tier_cache_entry;
+
+/* Where a declaration's tier came from (the tier_source column). */
+typedef enum tier_source {
+    TIER_SOURCE_FEED = 0,
+    TIER_SOURCE_DEFAULT,
+    TIER_SOURCE_REGISTRY_DECLARANT,
+    TIER_SOURCE_REGISTRY_ENTERPRISE
+} tier_source;
+
+/*
+ * What deciding a row writes to. One worker in sequential mode, pointing at
+ * the engine's own sinks and counts; with parallel deciders each worker
+ * renders a batch into memory (emitted in batch order) and keeps its own
+ * counts, summed at the end.
+ */
+typedef struct worker {
+    struct crest_engine *engine;
+    csvread *reader; /* block workers: this worker's own reader */
+    outbuf *out;
+    outbuf *rej; /* NULL when rejects are only counted */
+    crest_run_stats *stats;
+    crest_risk_scratch *scratch;
+    crest_risk_result rr;
+    crest_selection sel; /* the row being decided: its selection */
+    tier_cache_entry tier_cache[TIER_CACHE];
+    unsigned tier_cache_next;
+    crest_decl decl; /* the row being decided (decide_row) */
+    /* The last p written and its text: p repeats when the score does. */
+    struct p_text {
+        double value;
+        uint32_t len; /* 0: empty */
+        char text[20];
+    } p_cache[P_CACHE]; /* direct-mapped by the value's bits */
+    /* The last decl_date text and its value: feeds come sorted by date. */
+    char date_text[24];
+    size_t date_len;
+    int32_t date_days;
+    /* block workers only: render into the block's result */
+    outbuf mem_out, mem_rej;
+} worker;
+
+/* Counts of the open control window for one tier. */
+typedef struct window_acc {
+    uint64_t rows, inspected, forced, deferred;
+    double expected;
+} window_acc;
+
+typedef struct cap_record cap_record;
+
+struct crest_engine {
+    const crest_policy *policy;
+    const crest_registry *registry;
+    crest_run_options opt;
+    crest_passthrough passthrough;
+    csvread *reader;
+    rowpipe *pipe;    /* threads >= 2, rows in order: records go to the deciding thread through it */
+    blockpipe *bp;    /* threads >= 2, order-free: blocks read and decided in parallel */
+    char *staging;    /* crest_engine_input_buffer when not straight into a block */
+    int input_direct; /* the last input buffer was the blockpipe's own */
+    int bp_wanted;    /* use bp once the header is read */
+    outbuf out;
+    outbuf rej;
+    int has_rejects;
+
+    /* From the header (schema.c). */
+    size_t n_cols;
+    char **col_names;
+    int col_of_field[CREST_FIELD_COUNT];
+    struct mapped_field {
+        int field;               /* crest_field */
+        size_t col;              /* its column */
+    } mapped[CREST_FIELD_COUNT]; /* the fields with a column, n_mapped of them */
+    size_t n_mapped;
+    size_t *pass_cols;
+    size_t n_pass;
+    int pass_is_tail;    /* pass_cols are the columns after decl_id, which is column 0 */
+    int registry_usable; /* registry given and at least one party column present */
+
+    /* The risk layer (NULL when the policy configures none) and the selection. */
+    crest_risk *risk;
+    crest_select_rule *select_rules;
+    crest_select_config select;
+    /* Hot-path text lengths of the tier names. */
+    size_t tier_name_len[CREST_MAX_TIERS];
+
+    /* Control windows ([control] window) and the control state per tier (control.c). */
+    int window_open;
+    int64_t window_key;
+    window_acc wacc[CREST_MAX_TIERS];
+    double multiplier[CREST_MAX_TIERS]; /* adaptive multiplier of the risk part */
+    double sys_cum[CREST_MAX_TIERS];    /* systematic sampling: running sum of p */
+    double sys_offset[CREST_MAX_TIERS]; /* ... and its keyed offset in [0, 1) */
+    crest_window_stats *windows;
+    size_t n_windows, windows_cap;
+
+    /* Capacity ([capacity] red_per_office_day): the current day's records wait here (capacity.c). */
+    unsigned long capacity;
+    int32_t cap_day;
+    int cap_day_set;
+    outbuf day_out; /* renders into daymem through day_sink */
+    textbuf daymem;
+    cap_record *cap_recs;
+    size_t n_cap_recs, cap_recs_cap;
+    textbuf cap_reasons; /* reasons text of the buffered records */
+    textbuf cap_offices; /* office strings, NUL-separated */
+    size_t n_offices;
+
+    /* [input] duplicate_ids = reject: keyed 64-bit hashes of the ids seen (rejects.c). */
+    uint64_t *seen;
+    size_t seen_cap, n_seen;
+
+    worker main; /* sequential deciding (and the header) */
+    worker *deciders[MAX_DECIDERS];
+    unsigned n_deciders; /* > 0: block workers (blockpipe) */
+    uint64_t bytes_fed;  /* feeding thread's count */
+    int formula_guard;
+    int pipe_done;
+
+    crest_run_stats stats;
+    crest_status fatal;
+    crest_diag diag;
+    textbuf notes;
+};
+
+/* The functions below are the library's own: hidden from its users, and so
+ * not interposable, which lets the compiler inline them within the library. */
+#if defined(__GNUC__) || defined(__clang__)
+#pragma GCC visibility push(hidden)
+#endif
+
+/* ----------------------------------------------------------- engine.c */
+
+/* Record a fatal status with its diagnostic; returns st. */
+crest_status crest_engine_set_fatal(crest_engine *e, crest_status st, unsigned long line, unsigned long col,
+                                    const char *fmt, const char *arg) COLD;
+/* The first sink failure as a fatal status; returns e->fatal. */
+crest_status crest_engine_check_sinks(crest_engine *e);
+/* Decide (or reject) one record on worker w: 0 to go on, non-zero to stop. Hot path. */
+int crest_engine_decide_row(crest_engine *e, worker *w, const csvread_row *row);
+
+/* ----------------------------------------------------------- schema.c */
+
+/* Map the header's columns to fields and pass-through columns; 1 on a fatal
+ * problem (recorded on e), 0 otherwise. */
+int crest_schema_map_header(crest_engine *e, const csvread_row *row);
+/* Write the output's header row (CSV only). */
+void crest_schema_write_header(crest_engine *e);
+/* The worker's declaration of a row: mapped fields, date, numbers, direction. Hot path. */
+crest_decl *crest_schema_decl(crest_engine *e, worker *w, const csvread_row *row);
+
+/* ---------------------------------------------------------- rejects.c */
+
+/* Outcome of a validation step. */
+enum { ROW_OK = 0, ROW_REJECTED, ROW_FATAL };
+/* Count a rejected row and write its reject record. */
+void crest_reject(worker *w, const csvread_row *row, crest_reject_reason reason, unsigned long column,
+                  const char *detail) COLD;
+/* The record as CSV: quoting, field count and length, UTF-8, NUL, a repeated header. Hot path. */
+int crest_validate_record(crest_engine *e, worker *w, const csvread_row *row);
+/* The declaration's id: present, without invisible characters, not seen before. Hot path. */
+int crest_validate_id(crest_engine *e, worker *w, const csvread_row *row, crest_str id);
+
+/* ------------------------------------------------------------- tier.c */
+
+/* The effective tier of d into plan (tier, unknown, mra) and its source.
+ * ROW_REJECTED (reject written) when the registry needs a date d lacks. Hot path. */
+int crest_tier_resolve(crest_engine *e, worker *w, const csvread_row *row, const crest_decl *d,
+                       crest_select_plan *plan, tier_source *src);
+/* The tier_source column's texts with their lengths (no strlen per row). */
+extern const crest_str crest_tier_source_texts[4];
+
+/* ---------------------------------------------------------- control.c */
+
+/* Close the open window (if any) and open the one of key. 1 on a fatal error. */
+int crest_control_next_window(crest_engine *e, int64_t key) COLD;
+/* Close the open window (end of input). 1 on a fatal error. */
+int crest_control_close(crest_engine *e);
+
+/* A window boundary before d, then the control's part of the plan
+ * (multiplier, systematic position). 1 on a fatal error. Hot path. */
+static inline int crest_control_begin(crest_engine *e, worker *w, const crest_decl *d,
+                                      crest_select_plan *plan)
+{
+    const crest_policy *p = e->policy;
+    /* Control windows: a new day (window = day) or every window_rows declarations.
+     * (Not with parallel deciders: windows follow the input order.) */
+    if (!e->n_deciders) {
+        const int64_t wkey = p->window_rows
+                                 ? (int64_t)(w->stats->decisions / p->window_rows)
+                                 : (d->date_days == CREST_DATE_NONE ? e->window_key : d->date_days);
+        if (UNLIKELY(!e->window_open || wkey != e->window_key) && crest_control_next_window(e, wkey) != 0)
+            return 1;
+    }
+    plan->multiplier = e->multiplier[plan->tier];
+    plan->sys_position = e->sys_cum[plan->tier] + e->sys_offset[plan->tier];
+    return 0;
+}
+
+/* After the selection: the systematic sum moves on by p, and the decision
+ * counts in its tier's open window. Hot path. */
+static inline void crest_control_after(crest_engine *e, const crest_select_plan *plan,
+                                       const crest_selection *sel)
+{
+    if (e->policy->control_mode == CONTROL_SYSTEMATIC)
+        e->sys_cum[plan->tier] += sel->dec.p;
+}
+
+static inline void crest_control_account(crest_engine *e, const crest_select_plan *plan,
+                                         const crest_selection *sel)
+{
+    if (e->n_deciders)
+        return;
+    window_acc *wa = &e->wacc[plan->tier];
+    wa->rows++;
+    wa->inspected += (uint64_t)sel->dec.inspect;
+    wa->forced += (uint64_t)sel->dec.forced;
+    wa->expected += sel->p_inspect;
+}
+
+/* ----------------------------------------------------------- render.c */
+
+/* One decision as the output writes it. */
+typedef struct render_record {
+    const csvread_row *row;
+    crest_str id;
+    size_t tier;
+    tier_source source;
+    int has_score; /* a risk layer scored the declaration */
+    double score;
+    int guarantee_exempt;
+    int mra;
+    const crest_selection *sel;
+} render_record;
+
+/* Byte offsets of a rendered record's parts in its stream (capacity mode):
+ * the middle part (decision, lane, reasons) is what a deferral rewrites. */
+typedef struct render_marks {
+    uint64_t start, mid_start, mid_end, end;
+} render_marks;
+
+/* Render rec to o as CSV or JSONL (the policy's and the run's format). With
+ * marks, the parts' offsets are recorded and the fast path is not taken. Hot path. */
+void crest_render(crest_engine *e, worker *w, outbuf *o, const render_record *rec, render_marks *marks);
+/* The middle part: decision, lane and reasons. */
+void crest_render_middle(outbuf *o, int fmt_csv, int inspect, const char *lane, const char *reasons,
+                         size_t reasons_len);
+
+/* --------------------------------------------------------- capacity.c */
+
+/* Set up the day buffer. */
+crest_status crest_capacity_init(crest_engine *e);
+void crest_capacity_free(crest_engine *e);
+/* d's day begins a new day: release the previous one. 1 on a fatal error. */
+int crest_capacity_new_day(crest_engine *e, int32_t day);
+/* Hold one decision of the day (rendered, its decision part may still change). 1 on a fatal error. */
+int crest_capacity_hold(crest_engine *e, worker *w, const crest_decl *d, const render_record *rec);
+/* End of a day: apply the cap per office and write the day in input order. 1 on a fatal error. */
+int crest_capacity_flush(crest_engine *e);
+
+/* ----------------------------------------------------------- blocks.c */
+
+/* A block worker with its own reader. */
+worker *crest_worker_create(crest_engine *e);
+void crest_worker_free(worker *w);
+/* Start the block pipe at the reader's line; NULL when out of memory. */
+blockpipe *crest_blocks_start(crest_engine *e);
+/* Sum a decider's counts into the engine's. */
+void crest_run_stats_merge(crest_run_stats *into, const crest_run_stats *s);
+
+#if defined(__GNUC__) || defined(__clang__)
+#pragma GCC visibility pop
+#endif
+
+#endif

@@ -1,0 +1,268 @@
+/*
+ * render.c — one decision record written as the output wants it: CSV (a
+ * fast path that copies a plain record's own bytes, or field by field) or
+ * JSON Lines, with the pass-through columns and the spreadsheet formula
+ * guard. What the decision is, is decided before (select.c).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_internal.h"
+
+void crest_render_middle(outbuf *o, int fmt_csv, int inspect, const char *lane, const char *reasons,
+                         size_t rl)
+{
+    if (fmt_csv) {
+        outbuf_puts(o, inspect ? "INSPECT," : "RELEASE,");
+        outbuf_puts(o, lane);
+        outbuf_putc(o, ',');
+        outbuf_csv_field(o, reasons, rl, ',');
+        return;
+    }
+    outbuf_printf(o, "\"decision\":\"%s\",\"lane\":\"%s\",\"reasons\":[", inspect ? "INSPECT" : "RELEASE",
+                  lane);
+    for (size_t i = 0, start = 0, first = 1; i <= rl; i++) {
+        if (i == rl || reasons[i] == ';') {
+            if (i > start) {
+                if (!first)
+                    outbuf_putc(o, ',');
+                outbuf_json_string(o, reasons + start, i - start);
+                first = 0;
+            }
+            start = i + 1;
+        }
+    }
+    outbuf_putc(o, ']');
+}
+
+/*
+ * A cell a spreadsheet would evaluate: it starts with '=', '+', '-', '@', a tab
+ * or a CR (OWASP's list) and is not simply a number ("-12.5" stays as it is).
+ */
+static int looks_like_formula(crest_str f)
+{
+    if (!f.len)
+        return 0;
+    const char c = f.ptr[0];
+    if (c != '=' && c != '+' && c != '-' && c != '@' && c != '\t' && c != '\r')
+        return 0;
+    if ((c == '-' || c == '+') && f.len < 64) {
+        char buf[64];
+        memcpy(buf, f.ptr, f.len);
+        buf[f.len] = '\0';
+        char *end;
+        (void)strtod(buf, &end);
+        if (end != buf && *end == '\0')
+            return 0;
+    }
+    return 1;
+}
+
+/* Bytes a spreadsheet may read as the start of a formula (looks_like_formula). */
+static const unsigned char formula_lead[256] = {
+    ['='] = 1, ['+'] = 1, ['-'] = 1, ['@'] = 1, ['\t'] = 1, ['\r'] = 1};
+
+static inline char *put(char *q, const char *s, size_t n)
+{
+    memcpy(q, s, n);
+    return q + n;
+}
+
+/*
+ * Hot path of CSV output: one reserve in the output buffer, no per-field
+ * encoding. Applies to a plain record (csvread: its bytes are its fields as
+ * outbuf_csv_field would write them) whose decl_id is the first column and
+ * needs no quotes, when every other column passes through in order and none
+ * could be read as a formula; the pass-through part is then the record's own
+ * bytes after the id. Returns 0 (nothing written) when it does not apply.
+ * The bytes are those of the general path (tests/golden compare both).
+ */
+static int render_plain_csv(crest_engine *e, worker *w, outbuf *o, const render_record *rec,
+                            const char *source, size_t source_len, const char *score, size_t score_len)
+{
+    const csvread_row *row = rec->row;
+    const crest_selection *sel = rec->sel;
+    const reason_buf *rb = &sel->reasons;
+    const size_t tier = rec->tier;
+    const double prob = sel->dec.p;
+    /* plain means "as re-encoded with the input's delimiter": the output's is ','.
+     * A record plain but for needless quotes (row->unquoted) is copied in
+     * pieces around those quotes. */
+    if (!e->pass_is_tail || !(row->plain || row->unquoted) || row->raw.len == 0 || row->raw.ptr[0] == '"' ||
+        e->policy->delimiter != ',')
+        return 0;
+    const crest_str id = row->fields[0];
+    if (e->formula_guard) {
+        for (size_t k = 1; k < row->n_fields; k++)
+            if (row->fields[k].len && formula_lead[(unsigned char)row->fields[k].ptr[0]])
+                return 0;
+    }
+    size_t end = row->raw.len;
+    while (end && (row->raw.ptr[end - 1] == '\n' || row->raw.ptr[end - 1] == '\r'))
+        end--;
+    const size_t tail = end > id.len ? end - id.len : 0; /* ",col2,...": starts at the delimiter */
+    const size_t tl = e->tier_name_len[tier], sl = source_len, scl = score_len, ll = sel->lane_len;
+    char *q = outbuf_reserve(o, id.len + tl + sl + scl + ll + rb->len + tail + 128);
+    if (!q)
+        return 0;
+    q = put(q, id.ptr, id.len);
+    *q++ = ',';
+    q = put(q, e->policy->tiers[tier].name, tl);
+    *q++ = ',';
+    q = put(q, source, sl);
+    *q++ = ',';
+    q = put(q, score, scl);
+    *q++ = ',';
+    uint64_t bits;
+    memcpy(&bits, &prob, sizeof bits);
+    struct p_text *pt = &w->p_cache[(bits * UINT64_C(0x9E3779B97F4A7C15)) >> 58];
+    if (!pt->len || pt->value != prob) {
+        const size_t pl = outbuf_fmt_g6(pt->text, prob);
+        if (!pl)
+            return 0; /* printf's territory: the general path (nothing committed yet) */
+        pt->len = (uint32_t)pl;
+        pt->value = prob;
+    }
+    q = put(q, pt->text, pt->len);
+    *q++ = ',';
+    q += outbuf_fmt_u53(q, sel->u53);
+    q = put(q, sel->dec.inspect ? ",INSPECT," : ",RELEASE,", 9);
+    q = put(q, sel->lane, ll);
+    *q++ = ',';
+    q = put(q, rb->text, rb->len); /* reason codes never need quotes (reason_add) */
+    const char flags[] = {',', (char)('0' + sel->priority), ',', (char)('0' + rec->guarantee_exempt),
+                          ',', (char)('0' + rec->mra),      ','};
+    q = put(q, flags, sizeof flags);
+    q = put(q, e->policy->hash_hex, 16);
+    if (row->plain) {
+        q = put(q, row->raw.ptr + id.len, tail);
+    } else {
+        const char *from = row->raw.ptr + id.len;
+        for (uint64_t m = row->unquoted; m; m &= m - 1) {
+            const crest_str f = row->fields[__builtin_ctzll(m)]; /* between its quotes in raw */
+            q = put(q, from, (size_t)(f.ptr - 1 - from));
+            q = put(q, f.ptr, f.len);
+            from = f.ptr + f.len + 1;
+        }
+        q = put(q, from, (size_t)(row->raw.ptr + id.len + tail - from));
+    }
+    *q++ = '\n';
+    outbuf_commit(o, q);
+    return 1;
+}
+
+/* %.4f of a score in (0, 1] without printf (hot path): 6 bytes and a NUL. */
+static size_t score_text(char *text, double score)
+{
+    const unsigned v = (unsigned)(score * 1e4 + 0.5);
+    text[0] = (char)('0' + v / 10000);
+    text[1] = '.';
+    text[2] = (char)('0' + v / 1000 % 10);
+    text[3] = (char)('0' + v / 100 % 10);
+    text[4] = (char)('0' + v / 10 % 10);
+    text[5] = (char)('0' + v % 10);
+    text[6] = '\0';
+    return 6;
+}
+
+/* Where o stands in its stream: bytes written to the sink and buffered. */
+static uint64_t stream_pos(const outbuf *o)
+{
+    return o->bytes_out + o->len;
+}
+
+/* The pass-through columns of a CSV record and its line end. */
+static void render_csv_tail(crest_engine *e, worker *w, outbuf *o, const csvread_row *row)
+{
+    for (size_t k = 0; k < e->n_pass; k++) {
+        const crest_str *f = &row->fields[e->pass_cols[k]];
+        outbuf_putc(o, ',');
+        if (e->formula_guard && looks_like_formula(*f)) {
+            /* Spreadsheet safety: a leading ' makes the cell text, not a formula. */
+            outbuf_csv_field_prefixed(o, '\'', f->ptr, f->len, ',');
+            w->stats->formulas_guarded++;
+        } else {
+            outbuf_csv_field(o, f->ptr, f->len, ',');
+        }
+    }
+    outbuf_putc(o, '\n');
+}
+
+/* The pass-through columns of a JSON record ("input") and its end. */
+static void render_json_tail(crest_engine *e, outbuf *o, const csvread_row *row)
+{
+    if (e->n_pass) {
+        outbuf_puts(o, ",\"input\":{");
+        for (size_t k = 0; k < e->n_pass; k++) {
+            const char *name = e->col_names[e->pass_cols[k]];
+            const crest_str *f = &row->fields[e->pass_cols[k]];
+            if (k)
+                outbuf_putc(o, ',');
+            outbuf_json_string(o, name, strlen(name));
+            outbuf_putc(o, ':');
+            outbuf_json_string(o, f->ptr, f->len);
+        }
+        outbuf_putc(o, '}');
+    }
+    outbuf_puts(o, "}\n");
+}
+
+void crest_render(crest_engine *e, worker *w, outbuf *o, const render_record *rec, render_marks *marks)
+{
+    const crest_policy *p = e->policy;
+    const crest_selection *sel = rec->sel;
+    const policy_tier *t = &p->tiers[rec->tier];
+    const size_t source_len = crest_tier_source_texts[rec->source].len;
+    const char *source = crest_tier_source_texts[rec->source].ptr;
+    char score[8]; /* score_len bytes of it are written */
+    const int has_score = rec->has_score;
+    const size_t score_len = has_score ? score_text(score, rec->score) : 0;
+    const int fmt_csv = e->opt.format == CREST_FORMAT_CSV;
+    if (!marks && fmt_csv && render_plain_csv(e, w, o, rec, source, source_len, score, score_len))
+        return;
+    if (marks)
+        marks->start = stream_pos(o);
+    if (fmt_csv) {
+        outbuf_csv_field(o, rec->id.ptr, rec->id.len, ',');
+        outbuf_putc(o, ',');
+        outbuf_puts(o, t->name);
+        outbuf_putc(o, ',');
+        outbuf_write(o, source, source_len);
+        outbuf_putc(o, ',');
+        outbuf_write(o, score, score_len);
+        outbuf_putc(o, ',');
+        outbuf_g6(o, sel->dec.p);
+        outbuf_putc(o, ',');
+        outbuf_fixed(o, sel->dec.u, 8);
+        outbuf_putc(o, ',');
+    } else {
+        outbuf_puts(o, "{\"decl_id\":");
+        outbuf_json_string(o, rec->id.ptr, rec->id.len);
+        outbuf_puts(o, ",\"tier\":");
+        outbuf_json_string(o, t->name, strlen(t->name));
+        outbuf_printf(o, ",\"tier_source\":\"%s\",\"risk_score\":%s,\"p\":%.6g,\"u\":%.8f,", source,
+                      has_score ? score : "null", sel->dec.p, sel->dec.u);
+    }
+    if (marks)
+        marks->mid_start = stream_pos(o);
+    crest_render_middle(o, fmt_csv, sel->dec.inspect, sel->lane, sel->reasons.text, sel->reasons.len);
+    if (marks)
+        marks->mid_end = stream_pos(o);
+    if (fmt_csv) {
+        const char flags[] = {',', (char)('0' + sel->priority), ',', (char)('0' + rec->guarantee_exempt),
+                              ',', (char)('0' + rec->mra),      ','};
+        outbuf_write(o, flags, sizeof flags);
+        outbuf_write(o, p->hash_hex, 16);
+        render_csv_tail(e, w, o, rec->row);
+    } else {
+        outbuf_printf(o,
+                      ",\"priority\":%s,\"guarantee_exempt_eligible\":%s,\"mra_recognised\":%s,"
+                      "\"policy_hash\":\"%s\"",
+                      sel->priority ? "true" : "false", rec->guarantee_exempt ? "true" : "false",
+                      rec->mra ? "true" : "false", p->hash_hex);
+        render_json_tail(e, o, rec->row);
+    }
+    if (marks)
+        marks->end = stream_pos(o);
+}
