@@ -15,9 +15,10 @@
  * and data, plots when gnuplot is in PATH, and index.html. No timestamps: the same inputs give the same
  * bytes.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* getopt_long */
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -33,9 +34,9 @@
 #include "crest/crest_replay.h"
 #include "crest/crest_simulate.h"
 
-#include "cli_common.h"
+#include "cli.h"
 
-#define MAX_POLICIES 16
+#define MAX_POLICIES CLI_MAX_POLICIES
 #define GAIN_POINTS 101
 
 static void usage_replay(FILE *f)
@@ -103,176 +104,204 @@ static void usage_replay(FILE *f)
         MAX_POLICIES);
 }
 
-static void on_sig(int sig)
-{
-    (void)sig;
-    interrupted = 1;
-}
-
-static void install_signals(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sig;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
-
 /* ------------------------------------------------------------ options */
 
-typedef struct replay_args {
-    const char *policies[MAX_POLICIES];
-    size_t n_policies;
-    const char *registry, *input, *train, *report;
-    crest_replay_options ropt;
-    const char *plots;
-    int no_progress, simulate;
-    double rate, final_rate, explore;
-    int decay_exp;          /* --decay exp */
-    unsigned decay_periods; /* --decay-periods K (0: to the last period) */
-} replay_args;
-
-static int parse_double(const char *name, const char *v, double lo, double hi, double *out)
+/* The rules between options, after parsing. */
+static int replay_check_args(replay_args *a, int period_set)
 {
-    char *end;
-    const double x = strtod(v, &end);
-    if (*end || !(x >= lo && x <= hi)) {
-        fprintf(stderr, "%s: %s needs a number in [%g, %g], not '%s'\n", prog, name, lo, hi, v);
-        return -1;
+    if (a->n_policies == 0) {
+        fprintf(stderr, "%s: crest replay needs at least one --policy FILE (see `crest replay --help`)\n",
+                prog);
+        return CLI_PARSE_ERROR;
     }
-    *out = x;
-    return 0;
+    if (a->revenue && a->revenue_rate) {
+        fprintf(stderr, "%s: --revenue and --revenue-rate exclude each other\n", prog);
+        return CLI_PARSE_ERROR;
+    }
+    if (a->revenue_base && !a->revenue_rate) {
+        fprintf(stderr, "%s: --revenue-base needs --revenue-rate\n", prog);
+        return CLI_PARSE_ERROR;
+    }
+    if (!a->simulate) {
+        if (a->train || a->final_rate >= 0 || a->decay_periods || a->decay_exp) {
+            fprintf(stderr, "%s: --train, --final-rate, --decay and --decay-periods are for --simulate\n",
+                    prog);
+            return CLI_PARSE_ERROR;
+        }
+        return CLI_PARSE_OK;
+    }
+    if (a->n_policies != 1) {
+        fprintf(stderr, "%s: --simulate takes exactly one --policy (its [model] features are refitted)\n",
+                prog);
+        return CLI_PARSE_ERROR;
+    }
+    if (!period_set)
+        a->period = CREST_REPLAY_PERIOD_WEEK;
+    if (a->period == CREST_REPLAY_PERIOD_NONE) {
+        fprintf(stderr, "%s: --simulate needs periods (day, week or month)\n", prog);
+        return CLI_PARSE_ERROR;
+    }
+    if (a->final_rate < 0 && (a->decay_periods || a->decay_exp)) {
+        fprintf(stderr, "%s: --decay and --decay-periods need --final-rate\n", prog);
+        return CLI_PARSE_ERROR;
+    }
+    return CLI_PARSE_OK;
 }
 
-static int parse_args(int argc, char **argv, replay_args *a)
+/* The replay options of the arguments. */
+static crest_replay_options replay_options_of(const replay_args *a)
+{
+    crest_replay_options o = {(crest_replay_period)a->period, a->label, a->revenue, a->revenue_rate,
+                              a->revenue_base};
+    return o;
+}
+
+int replay_parse_args(int argc, char **argv, replay_args *a)
 {
     memset(a, 0, sizeof *a);
-    a->ropt.period = CREST_REPLAY_PERIOD_MONTH;
-    a->ropt.label = "illicit";
+    a->period = CREST_REPLAY_PERIOD_MONTH;
+    a->label = "illicit";
     a->report = "replay-report";
     a->plots = "auto";
     a->rate = 0.05;
     a->final_rate = -1;
     a->explore = 0.1;
     int period_set = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *o = argv[i], *v;
-        if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
+    enum {
+        O_POLICY = 256,
+        O_REGISTRY,
+        O_LABEL,
+        O_REVENUE,
+        O_REVENUE_RATE,
+        O_REVENUE_BASE,
+        O_REPORT,
+        O_PLOTS,
+        O_TRAIN,
+        O_PERIOD,
+        O_RATE,
+        O_FINAL_RATE,
+        O_EXPLORE,
+        O_DECAY,
+        O_DECAY_PERIODS,
+        O_NO_PROGRESS,
+        O_SIMULATE
+    };
+    static const struct option longopts[] = {
+        {"policy", required_argument, NULL, O_POLICY},
+        {"registry", required_argument, NULL, O_REGISTRY},
+        {"label", required_argument, NULL, O_LABEL},
+        {"revenue", required_argument, NULL, O_REVENUE},
+        {"revenue-rate", required_argument, NULL, O_REVENUE_RATE},
+        {"revenue-base", required_argument, NULL, O_REVENUE_BASE},
+        {"report", required_argument, NULL, O_REPORT},
+        {"plots", required_argument, NULL, O_PLOTS},
+        {"train", required_argument, NULL, O_TRAIN},
+        {"period", required_argument, NULL, O_PERIOD},
+        {"rate", required_argument, NULL, O_RATE},
+        {"final-rate", required_argument, NULL, O_FINAL_RATE},
+        {"explore", required_argument, NULL, O_EXPLORE},
+        {"decay", required_argument, NULL, O_DECAY},
+        {"decay-periods", required_argument, NULL, O_DECAY_PERIODS},
+        {"no-progress", no_argument, NULL, O_NO_PROGRESS},
+        {"simulate", no_argument, NULL, O_SIMULATE},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    static const char *const plots[] = {"auto", "png", "svg", "none", NULL};
+    static const char *const decays[] = {"linear", "exp", NULL};
+    crest_replay_period period;
+    double k;
+    int c;
+    cli_getopt_begin();
+    while ((c = cli_getopt(argc, argv, ":h", longopts, "replay")) != -1) {
+        switch (c) {
+        case 'h':
             usage_replay(stdout);
-            return 1;
-        } else if (!strcmp(o, "--no-progress")) {
+            return CLI_PARSE_HELP;
+        case O_NO_PROGRESS:
             a->no_progress = 1;
-        } else if (!strcmp(o, "--simulate")) {
+            break;
+        case O_SIMULATE:
             a->simulate = 1;
-        } else if (!strcmp(o, "--policy")) {
-            if (!(v = arg_value(argc, argv, &i, o)))
-                return -1;
+            break;
+        case O_POLICY:
             if (a->n_policies == MAX_POLICIES) {
                 fprintf(stderr, "%s: at most %d policies in one replay\n", prog, MAX_POLICIES);
-                return -1;
+                return CLI_PARSE_ERROR;
             }
-            a->policies[a->n_policies++] = v;
-        } else if (!strcmp(o, "--registry") || !strcmp(o, "--label") || !strcmp(o, "--revenue") ||
-                   !strcmp(o, "--revenue-rate") || !strcmp(o, "--revenue-base") || !strcmp(o, "--report") ||
-                   !strcmp(o, "--plots") || !strcmp(o, "--train") || !strcmp(o, "--period")) {
-            if (!(v = arg_value(argc, argv, &i, o)))
-                return -1;
-            if (!strcmp(o, "--registry"))
-                a->registry = v;
-            else if (!strcmp(o, "--label"))
-                a->ropt.label = v;
-            else if (!strcmp(o, "--revenue"))
-                a->ropt.revenue = v;
-            else if (!strcmp(o, "--revenue-rate"))
-                a->ropt.revenue_rate = v;
-            else if (!strcmp(o, "--revenue-base"))
-                a->ropt.revenue_base = v;
-            else if (!strcmp(o, "--report"))
-                a->report = v;
-            else if (!strcmp(o, "--train"))
-                a->train = v;
-            else if (!strcmp(o, "--plots")) {
-                static const char *const plots[] = {"auto", "png", "svg", "none", NULL};
-                if (arg_choice(o, v, plots) < 0)
-                    return -1;
-                a->plots = v;
-            } else {
-                if (crest_replay_period_parse(v, &a->ropt.period) != 0) {
-                    fprintf(stderr, "%s: --period is day, week, month or none, not '%s'\n", prog, v);
-                    return -1;
-                }
-                period_set = 1;
+            a->policies[a->n_policies++] = optarg;
+            break;
+        case O_REGISTRY:
+            a->registry = optarg;
+            break;
+        case O_LABEL:
+            a->label = optarg;
+            break;
+        case O_REVENUE:
+            a->revenue = optarg;
+            break;
+        case O_REVENUE_RATE:
+            a->revenue_rate = optarg;
+            break;
+        case O_REVENUE_BASE:
+            a->revenue_base = optarg;
+            break;
+        case O_REPORT:
+            a->report = optarg;
+            break;
+        case O_TRAIN:
+            a->train = optarg;
+            break;
+        case O_PLOTS:
+            if (arg_choice("--plots", optarg, plots) < 0)
+                return CLI_PARSE_ERROR;
+            a->plots = optarg;
+            break;
+        case O_PERIOD:
+            if (crest_replay_period_parse(optarg, &period) != 0) {
+                fprintf(stderr, "%s: --period is day, week, month or none, not '%s'\n", prog, optarg);
+                return CLI_PARSE_ERROR;
             }
-        } else if (!strcmp(o, "--rate") || !strcmp(o, "--final-rate") || !strcmp(o, "--explore")) {
-            if (!(v = arg_value(argc, argv, &i, o)))
-                return -1;
-            double *dst = !strcmp(o, "--rate")         ? &a->rate
-                          : !strcmp(o, "--final-rate") ? &a->final_rate
-                                                       : &a->explore;
-            if (parse_double(o, v, 0, 1, dst) != 0)
-                return -1;
-        } else if (!strcmp(o, "--decay")) {
-            if (!(v = arg_value(argc, argv, &i, o)))
-                return -1;
-            static const char *const decays[] = {"linear", "exp", NULL};
-            const int k = arg_choice(o, v, decays);
-            if (k < 0)
-                return -1;
-            a->decay_exp = k == 1;
-        } else if (!strcmp(o, "--decay-periods")) {
-            double k;
-            if (!(v = arg_value(argc, argv, &i, o)) || parse_double(o, v, 1, 1e6, &k) != 0)
-                return -1;
+            a->period = (int)period;
+            period_set = 1;
+            break;
+        case O_RATE:
+            if (arg_number("--rate", optarg, 0, 1, &a->rate) != 0)
+                return CLI_PARSE_ERROR;
+            break;
+        case O_FINAL_RATE:
+            if (arg_number("--final-rate", optarg, 0, 1, &a->final_rate) != 0)
+                return CLI_PARSE_ERROR;
+            break;
+        case O_EXPLORE:
+            if (arg_number("--explore", optarg, 0, 1, &a->explore) != 0)
+                return CLI_PARSE_ERROR;
+            break;
+        case O_DECAY:
+            if ((a->decay_exp = arg_choice("--decay", optarg, decays)) < 0)
+                return CLI_PARSE_ERROR;
+            break;
+        case O_DECAY_PERIODS:
+            if (arg_number("--decay-periods", optarg, 1, 1e6, &k) != 0)
+                return CLI_PARSE_ERROR;
             if (k != floor(k)) {
-                fprintf(stderr, "%s: --decay-periods needs a whole number of periods, not '%s'\n", prog, v);
-                return -1;
+                fprintf(stderr, "%s: --decay-periods needs a whole number of periods, not '%s'\n", prog,
+                        optarg);
+                return CLI_PARSE_ERROR;
             }
             a->decay_periods = (unsigned)k;
-        } else if (o[0] == '-' && o[1] != '\0') {
-            fprintf(stderr, "%s: unknown option '%s' (see `crest replay --help`)\n", prog, o);
-            return -1;
-        } else if (a->input) {
-            fprintf(stderr, "%s: one history at a time; got '%s' and '%s'\n", prog, a->input, o);
-            return -1;
-        } else {
-            a->input = o;
+            break;
+        default:
+            return CLI_PARSE_ERROR;
         }
     }
-    if (a->n_policies == 0) {
-        fprintf(stderr, "%s: crest replay needs at least one --policy FILE (see `crest replay --help`)\n",
-                prog);
-        return -1;
+    if (argc - optind > 1) {
+        fprintf(stderr, "%s: one history at a time; got '%s' and '%s'\n", prog, argv[optind],
+                argv[optind + 1]);
+        return CLI_PARSE_ERROR;
     }
-    if (a->ropt.revenue && a->ropt.revenue_rate) {
-        fprintf(stderr, "%s: --revenue and --revenue-rate exclude each other\n", prog);
-        return -1;
-    }
-    if (a->ropt.revenue_base && !a->ropt.revenue_rate) {
-        fprintf(stderr, "%s: --revenue-base needs --revenue-rate\n", prog);
-        return -1;
-    }
-    if (a->simulate) {
-        if (a->n_policies != 1) {
-            fprintf(stderr, "%s: --simulate takes exactly one --policy (its [model] features are refitted)\n",
-                    prog);
-            return -1;
-        }
-        if (!period_set)
-            a->ropt.period = CREST_REPLAY_PERIOD_WEEK;
-        if (a->ropt.period == CREST_REPLAY_PERIOD_NONE) {
-            fprintf(stderr, "%s: --simulate needs periods (day, week or month)\n", prog);
-            return -1;
-        }
-        if (a->final_rate < 0 && (a->decay_periods || a->decay_exp)) {
-            fprintf(stderr, "%s: --decay and --decay-periods need --final-rate\n", prog);
-            return -1;
-        }
-    } else if (a->train || a->final_rate >= 0 || a->decay_periods || a->decay_exp) {
-        fprintf(stderr, "%s: --train, --final-rate, --decay and --decay-periods are for --simulate\n", prog);
-        return -1;
-    }
-    return 0;
+    a->input = optind < argc ? argv[optind] : NULL;
+    return replay_check_args(a, period_set);
 }
 
 /* ------------------------------------------------------- report files */
@@ -821,6 +850,7 @@ static int make_plots(const char *dir, const char *want, char *script)
 
 static int replay_main(replay_args *a)
 {
+    const crest_replay_options ropt = replay_options_of(a);
     pol_ctx pols[MAX_POLICIES];
     memset(pols, 0, sizeof pols);
     const size_t n = a->n_policies;
@@ -838,7 +868,7 @@ static int replay_main(replay_args *a)
             if (!strcmp(pols[j].name, pols[i].name)) /* same base name twice: number them */
                 snprintf(pols[i].name + strlen(pols[i].name), sizeof pols[i].name - strlen(pols[i].name),
                          "#%zu", i + 1);
-        if (crest_replay_create(pols[i].policy, &a->ropt, &pols[i].rep, &pols[i].diag) != CREST_OK) {
+        if (crest_replay_create(pols[i].policy, &ropt, &pols[i].rep, &pols[i].diag) != CREST_OK) {
             print_diag(&pols[i].diag);
             rc = EXIT_CONFIG;
             goto done;
@@ -866,7 +896,7 @@ static int replay_main(replay_args *a)
         rc = EXIT_IO;
         goto done;
     }
-    install_signals();
+    cli_catch_signals();
     rc = feed_all(pols, n, fd, in_name, !a->no_progress && isatty(STDERR_FILENO));
     if (rc != EXIT_OK && rc != EXIT_INTERRUPTED)
         goto done;
@@ -908,8 +938,8 @@ static int replay_main(replay_args *a)
         if (!ok)
             wrc = -1;
     }
-    char *html = replay_html(pols, n, in_name, crest_replay_period_name(a->ropt.period), partial,
-                             term && strcmp(term, "svg") ? "png" : "svg", plotted);
+    char *html = replay_html(pols, n, in_name, crest_replay_period_name((crest_replay_period)a->period),
+                             partial, term && strcmp(term, "svg") ? "png" : "svg", plotted);
     wrc |= write_file(a->report, "index.html", html);
     free(html);
     if (wrc != 0 && rc == EXIT_OK)
@@ -930,19 +960,6 @@ done:
     if (fd != STDIN_FILENO)
         close(fd);
     return rc;
-}
-
-static int sim_main(replay_args *a);
-
-int cmd_replay(int argc, char **argv)
-{
-    replay_args a;
-    const int pr = parse_args(argc, argv, &a);
-    if (pr > 0)
-        return EXIT_OK;
-    if (pr < 0)
-        return EXIT_USAGE;
-    return a.simulate ? sim_main(&a) : replay_main(&a);
 }
 
 /* ------------------------------------------------------------ simulation */
@@ -1118,7 +1135,8 @@ static char *sim_html(const crest_sim *sim, const replay_args *a, const char *na
     sb_html(&h, input);
     sb_printf(&h, "</code>, policy: <code>");
     sb_html(&h, name);
-    sb_printf(&h, "</code>, period: %s, rate %g", crest_replay_period_name(a->ropt.period), a->rate);
+    sb_printf(&h, "</code>, period: %s, rate %g", crest_replay_period_name((crest_replay_period)a->period),
+              a->rate);
     if (a->final_rate >= 0)
         sb_printf(&h, " decaying (%s) to %g", a->decay_exp ? "exponential" : "linear", a->final_rate);
     sb_printf(&h, ", exploration %g.%s</p>\n", a->explore,
@@ -1164,6 +1182,7 @@ static char *sim_html(const crest_sim *sim, const replay_args *a, const char *na
 
 static int sim_main(replay_args *a)
 {
+    const crest_replay_options ropt = replay_options_of(a);
     crest_policy *policy = NULL;
     crest_registry *registry = NULL;
     crest_replay *rep = NULL;
@@ -1186,14 +1205,14 @@ static int sim_main(replay_args *a)
         rc = EXIT_CONFIG;
         goto done;
     }
-    if (crest_replay_create(policy, &a->ropt, &rep, &d) != CREST_OK) {
+    if (crest_replay_create(policy, &ropt, &rep, &d) != CREST_OK) {
         print_diag(&d);
         rc = EXIT_CONFIG;
         goto done;
     }
     crest_sim_options so;
     crest_sim_options_default(&so);
-    so.period = a->ropt.period;
+    so.period = (crest_replay_period)a->period;
     so.rate = a->rate;
     so.final_rate = a->final_rate >= 0 ? a->final_rate : NAN;
     so.decay = a->decay_exp ? CREST_SIM_DECAY_EXP : CREST_SIM_DECAY_LINEAR;
@@ -1211,7 +1230,7 @@ static int sim_main(replay_args *a)
         rc = EXIT_IO;
         goto done;
     }
-    install_signals();
+    cli_catch_signals();
     const int show = !a->no_progress && isatty(STDERR_FILENO);
     sim_ctx c = {sim, rep, 1, 0, 0, {0}};
     if (a->train && (rc = sim_read(policy, registry, &c, a->train, show)) != EXIT_OK)
@@ -1272,3 +1291,20 @@ done:
     crest_policy_free(policy);
     return rc;
 }
+
+static int cmd_replay(int argc, char **argv)
+{
+    replay_args a;
+    const int pr = replay_parse_args(argc, argv, &a);
+    if (pr != CLI_PARSE_OK)
+        return pr == CLI_PARSE_HELP ? EXIT_OK : EXIT_USAGE;
+    return a.simulate ? sim_main(&a) : replay_main(&a);
+}
+
+const cli_command cli_cmd_replay = {
+    "replay",
+    "replay --policy A.conf [--policy B.conf ...] [--report DIR] HISTORY.csv|-",
+    "what policies would have caught on a labelled history (--simulate: online)",
+    cmd_replay,
+    usage_replay,
+};
