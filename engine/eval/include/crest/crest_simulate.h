@@ -31,7 +31,6 @@
 #include <stdint.h>
 
 #include "crest/crest_base.h"
-#include "crest/crest_lmodel.h"
 #include "crest/crest_replay.h"
 
 #ifdef __cplusplus
@@ -50,21 +49,29 @@ typedef enum crest_sim_decay {
     CREST_SIM_DECAY_EXP         /* r_i = r0 · (r1 / r0)^(min(i, K) / K): geometric */
 } crest_sim_decay;
 
+/* The settings of every refit (as crest_lmodel_train_options; the rest of the
+ * trainer's options keep their defaults). */
+typedef struct crest_sim_fit {
+    double l2_lambda; /* L2 penalty, >= 0 */
+    double smoothing; /* target-encoding pseudo-count, >= 0 */
+    unsigned folds;   /* out-of-fold encoding folds, 2 to 64 */
+} crest_sim_fit;
+
 typedef struct crest_sim_options {
     crest_replay_period period; /* DAY, WEEK or MONTH (not NONE) */
     double rate;                /* inspection rate of the first period, in [0, 1] */
     double final_rate;          /* NaN: constant rate; else the rate from period K on, in [0, 1] */
     unsigned decay_periods;     /* K >= 1; 0: the last period (K = periods − 1) */
     crest_sim_decay decay;
-    double explore;                   /* share of a model period's budget drawn at random, in [0, 1] */
-    uint64_t seed;                    /* key of the draws (the policy's seed) */
-    const char *feature_spec;         /* the [model] features (copied) */
-    crest_lmodel_train_options train; /* settings of every refit */
-    unsigned ma_window;               /* moving-average window in periods; 0: CREST_SIM_MA_WINDOW */
+    double explore;           /* share of a model period's budget drawn at random, in [0, 1] */
+    uint64_t seed;            /* key of the draws (the policy's seed) */
+    const char *feature_spec; /* the [model] features (copied) */
+    crest_sim_fit train;      /* settings of every refit */
+    unsigned ma_window;       /* moving-average window in periods; 0: CREST_SIM_MA_WINDOW */
 } crest_sim_options;
 
 /* Defaults: week, rate 0.05 constant, linear, explore 0.1, seed 0, no spec,
- * crest_lmodel_train_options_default, window 13. */
+ * the logistic trainer's default l2, smoothing and folds, window 13. */
 void crest_sim_options_default(crest_sim_options *opts);
 
 /* Which rows a period's model chose and how it was made. */

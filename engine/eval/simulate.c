@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "crest/crest_keyhash.h"
+#include "crest/crest_lmodel.h"
 #include "crest/crest_simulate.h"
 #include "textbuf.h"
 
@@ -79,7 +80,9 @@ void crest_sim_options_default(crest_sim_options *o)
     o->final_rate = NAN;
     o->decay = CREST_SIM_DECAY_LINEAR;
     o->explore = 0.1;
-    crest_lmodel_train_options_default(&o->train);
+    crest_lmodel_train_options t;
+    crest_lmodel_train_options_default(&t);
+    o->train = (crest_sim_fit){t.l2_lambda, t.smoothing, t.folds};
     o->ma_window = CREST_SIM_MA_WINDOW;
 }
 
@@ -474,7 +477,12 @@ crest_status crest_sim_run(crest_sim *s, crest_diag *diag)
 
     for (size_t c = 0; c < s->n_cols; c++)
         hdr[c] = (crest_str){s->hdr_text + s->hdr[c].off, s->hdr[c].len};
-    st = crest_lmodel_trainer_create(s->spec, hdr, s->n_cols, &s->opt.train, &trainer, diag);
+    crest_lmodel_train_options topt;
+    crest_lmodel_train_options_default(&topt);
+    topt.l2_lambda = s->opt.train.l2_lambda;
+    topt.smoothing = s->opt.train.smoothing;
+    topt.folds = s->opt.train.folds;
+    st = crest_lmodel_trainer_create(s->spec, hdr, s->n_cols, &topt, &trainer, diag);
     if (st != CREST_OK)
         goto done;
     /* What is revealed from the start: the training rows. */

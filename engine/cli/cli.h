@@ -1,0 +1,237 @@
+/*
+ * cli.h — what the `crest` subcommands share: the command table, exit codes
+ * and the one mapping from a library status to an exit code, messages,
+ * option parsing on getopt_long, loading the policy and registry, reading an
+ * input into an engine (progress, signals), and outputs written atomically.
+ *
+ * Only the CLI includes this header; the CLI uses libcrest's public API and
+ * nothing else. Layering inside the CLI: main.c (dispatch, general help) ->
+ * cmd_*.c (one subcommand each) -> cli_util.c (the shared helpers). No
+ * subcommand includes another's file; the two that share code (check and
+ * calibrate: collecting a history) do so through the functions declared here.
+ */
+#ifndef CREST_CLI_H
+#define CREST_CLI_H
+
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "crest/crest.h"
+
+/* ------------------------------------------------------------ commands */
+
+/*
+ * One subcommand. To add one (say `serve`): write cmd_serve.c defining
+ * `const cli_command cli_cmd_serve = {...}`, add X(serve) to CLI_COMMANDS
+ * below and the file to CREST_CLI_SOURCES in engine/CMakeLists.txt. `crest
+ * --help` lists it, `crest help serve` and `crest serve --help` print its usage.
+ */
+typedef struct cli_command {
+    const char *name;     /* "run" */
+    const char *synopsis; /* usage line(s) after "crest " in `crest --help`; continuation lines indented */
+    const char *summary;  /* one line for the command list of `crest --help` */
+    int (*main)(int argc, char **argv); /* argv[0] is the command's name; returns an exit code */
+    void (*usage)(FILE *f);             /* the full help of the command */
+} cli_command;
+
+/* The subcommands, in the order `crest --help` lists them. */
+#define CLI_COMMANDS(X) X(run) X(check) X(fit) X(calibrate) X(replay)
+
+#define CLI_DECLARE_COMMAND(name) extern const cli_command cli_cmd_##name;
+CLI_COMMANDS(CLI_DECLARE_COMMAND)
+#undef CLI_DECLARE_COMMAND
+
+/* The command called name, or NULL. */
+const cli_command *cli_find_command(const char *name);
+
+/* ---------------------------------------------------------- exit codes */
+
+/* The documented exit codes (README "Exit codes", `crest --help`). */
+enum {
+    EXIT_OK = 0,
+    EXIT_USAGE = 1,
+    EXIT_CONFIG = 2,        /* policy, registry or model file */
+    EXIT_INPUT = 3,         /* the input: unreadable, empty, a required column missing, cut short */
+    EXIT_IO = 4,            /* an output could not be written, downstream closed, out of memory */
+    EXIT_INTERRUPTED = 130, /* SIGINT or SIGTERM: what was decided is kept as PARTIAL */
+};
+
+/* Where a status came from: the same status means different things when a
+ * policy is loaded and when an input is read. */
+typedef enum cli_stage {
+    CLI_LOAD,  /* loading a policy, registry or model: 2 */
+    CLI_READ,  /* feeding the input to an engine: 3 (4 when a sink failed) */
+    CLI_WRITE, /* writing an output: 4 */
+} cli_stage;
+
+/*
+ * The exit code of a library status met at a stage: CREST_OK -> 0,
+ * CREST_ERR_INTERRUPTED -> 130, CREST_ERR_NOMEM -> 4 at any stage,
+ * CREST_ERR_IO while reading -> 4 (the engine reports a failed output sink so),
+ * any other status -> 2, 3 or 4 by stage. The only place statuses become exit
+ * codes.
+ */
+int exit_code_of(crest_status status, cli_stage stage);
+
+/* ------------------------------------------------------------ messages */
+
+extern const char *prog; /* "crest", for messages */
+
+/* "crest: FILE:LINE:COLUMN: message" on stderr. */
+void print_diag(const crest_diag *d);
+
+/* ------------------------------------------------------------- options */
+
+/* What an option parser returns. */
+enum { CLI_PARSE_OK = 0, CLI_PARSE_HELP = 1, CLI_PARSE_ERROR = -1 };
+
+/*
+ * getopt_long for a subcommand with crest's messages. Call cli_getopt_begin
+ * before the first cli_getopt of a parse (getopt keeps global state). shortopts
+ * must start with ':'. cli_getopt returns the option like getopt_long (optarg
+ * holds its value), -1 after the last option (the operands are
+ * argv[optind..argc): getopt moves them to the end), or '?' after printing
+ * "crest: unknown option ..." or "crest: --x needs a value" (see `crest help
+ * CMD`).
+ */
+struct option;
+void cli_getopt_begin(void);
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts, const char *cmd);
+
+/* The index of value in choices (NULL-terminated), or -1 after printing
+ * "crest: OPTION is a, b or c, not 'VALUE'". */
+int arg_choice(const char *option, const char *value, const char *const choices[]);
+
+/* A number in [lo, hi] with the library's number parser (crest_parse_number):
+ * 0, or -1 after printing "crest: OPTION needs a number in [lo, hi], not 'V'". */
+int arg_number(const char *option, const char *value, double lo, double hi, double *out);
+
+/* ------------------------------------------------------ policy, inputs */
+
+/* Load a policy (NULL: the built-in Order 251 policy); prints errors. 0 on success. */
+int load_policy(const char *path, crest_policy **out);
+/* Load a registry when path is not NULL; prints errors. 0 on success (*out NULL without a path). */
+int load_registry(const char *path, const crest_policy *policy, crest_registry **out);
+/* Open path for reading ("-" or NULL: standard input) into *fd and *name (the name
+ * messages use). what goes before the path in the error ("input " or "").
+ * Returns 0, or prints "cannot open …" and returns EXIT_INPUT. */
+int open_input(const char *path, const char *what, int *fd, const char **name);
+
+/* --------------------------------------------------- signals, progress */
+
+extern volatile sig_atomic_t interrupted; /* set by SIGINT/SIGTERM once cli_catch_signals ran */
+
+/* SIGINT and SIGTERM set `interrupted` instead of killing the process. */
+void cli_catch_signals(void);
+
+/* Monotonic seconds. */
+double now_s(void);
+/* One progress line on stderr (rows, rate, ETA when total > 0); final clears it. */
+void progress(double t0, uint64_t bytes, uint64_t total, uint64_t rows, int final);
+
+/*
+ * Read fd to the end into the engine, with a progress line when
+ * show_progress; stops early once `interrupted` is set (the record the stop
+ * cut is then neither decided nor rejected: crest_engine_finish_early).
+ * Finishes the engine unless read() failed (*read_error = 1, message
+ * printed), so an interrupted run still flushes what was decided. Returns the
+ * engine's status.
+ */
+crest_status cli_pump(crest_engine *engine, int fd, const char *name, int show_progress, int *read_error);
+
+/* cli_pump for the tools (fit, calibrate, check, replay --simulate): returns
+ * EXIT_OK, EXIT_INPUT (read error, fatal input problem, or a hook stopped the
+ * engine: the caller reports why), EXIT_IO or EXIT_INTERRUPTED. */
+int feed_fd(crest_engine *engine, int fd, const char *name, int show_progress);
+
+/* ------------------------------------------------------ atomic outputs */
+
+/* A file descriptor as a crest_sink; remembers the first error. */
+typedef struct fd_sink {
+    int fd;
+    int epipe;       /* the reader went away */
+    int saved_errno; /* of the first failed write */
+} fd_sink;
+
+/* crest_sink write function over an fd_sink (ctx). */
+crest_status fd_write(void *ctx, const void *buf, size_t len);
+
+/*
+ * An output written atomically: PATH.tmp.PID, renamed over PATH by
+ * out_commit. NULL or "-" is standard output; a path that exists and is not a
+ * regular file (/dev/null, a FIFO) is written directly.
+ */
+typedef struct out_file {
+    const char *path; /* NULL: stdout or a non-regular file written directly */
+    char tmp[4096];
+    fd_sink sink;
+    int direct; /* an opened non-regular file: close it at the end */
+} out_file;
+
+/* Open (prints "cannot create ..."): 0 or -1. */
+int out_open(out_file *o, const char *path);
+/* fsync, close and rename into place (prints errors): 0 or -1 (the temporary file is removed). */
+int out_commit(out_file *o);
+/* Close and remove the temporary file. */
+void out_abort(out_file *o);
+
+/* ------------------------------------- option parsers (tests/cli) */
+
+/* The options of the subcommands, as their parsers fill them. Each parser
+ * returns CLI_PARSE_OK, CLI_PARSE_HELP (help printed on stdout: exit 0) or
+ * CLI_PARSE_ERROR (message printed: exit 1). Paths point into argv. */
+
+typedef struct run_args {
+    const char *policy_path, *registry_path, *out_path, *rejects_path, *summary_path, *windows_path;
+    const char *input_path; /* NULL: stdin */
+    crest_run_options opt;  /* format, passthrough, formula guard, threads, windows */
+    int quiet, show_progress;
+} run_args;
+int run_parse_args(int argc, char **argv, run_args *a);
+
+typedef struct check_args {
+    const char *policy_path, *registry_path, *sample_path;
+} check_args;
+int check_parse_args(int argc, char **argv, check_args *a);
+
+typedef struct fit_args {
+    const char *policy_path, *registry_path, *out_path, *input_path, *label;
+    double l2, smoothing; /* < 0: the policy's */
+    long folds;           /* < 0: the policy's */
+} fit_args;
+int fit_parse_args(int argc, char **argv, fit_args *a);
+
+typedef struct calibrate_args {
+    const char *policy_path, *registry_path, *out_path, *input_path;
+} calibrate_args;
+int calibrate_parse_args(int argc, char **argv, calibrate_args *a);
+
+#define CLI_MAX_POLICIES 16 /* policies compared in one replay */
+
+typedef struct replay_args {
+    const char *policies[CLI_MAX_POLICIES];
+    size_t n_policies;
+    const char *registry, *input, *train, *report;
+    const char *label, *revenue, *revenue_rate, *revenue_base;
+    int period;        /* crest_replay_period */
+    const char *plots; /* auto, png, svg, none */
+    int no_progress, simulate;
+    double rate, final_rate, explore; /* final_rate < 0: constant rate */
+    int decay_exp;                    /* --decay exp */
+    unsigned decay_periods;           /* --decay-periods K (0: to the last period) */
+} replay_args;
+int replay_parse_args(int argc, char **argv, replay_args *a);
+
+/* ------------------------------------- shared by check and calibrate */
+
+#define CLI_MAX_TIERS 16 /* a policy's tiers (crest_run_stats.tiers) */
+
+/* Run the policy over a history without deciding, into the calibrator; *rows_used
+ * gets the declarations used. Returns an exit code (messages printed). */
+int cli_collect_history(const crest_policy *policy, const crest_registry *registry, const char *path,
+                        crest_calibrator *cal, uint64_t *rows_used);
+/* The calibration table (tier, rows, target, forced, expected, scale, status). */
+void cli_print_calibration(FILE *f, const crest_policy *policy, const crest_calibration_tier *ct);
+
+#endif

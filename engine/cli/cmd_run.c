@@ -1,0 +1,326 @@
+/*
+ * cmd_run.c — `crest run`: decide every declaration of a CSV input and write
+ * the decisions, the rejects, the summary and the control windows. Opening
+ * files, signals and the exit code are here; every decision is libcrest's.
+ */
+#define _GNU_SOURCE /* getopt_long, posix_fadvise */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static void usage_run(FILE *f)
+{
+    fprintf(f, "Usage: crest run [options] [INPUT|-]\n"
+               "\n"
+               "Decide every declaration of INPUT (a CSV file; '-' or nothing reads stdin).\n"
+               "\n"
+               "  --policy FILE     policy (tiers, rates, seed, column mapping); default: the\n"
+               "                    built-in Order 251 policy (policies/order251.conf)\n"
+               "  --registry FILE   enterprise credit registry CSV\n"
+               "                    (enterprise_id,tier,valid_from,valid_to), joined as of each\n"
+               "                    declaration's date; the lowest tier among the parties applies\n"
+               "  -o, --output FILE decisions (default stdout); written to a temporary file and\n"
+               "                    renamed only when the run succeeds\n"
+               "  --rejects FILE    rejected rows as CSV: line,reason,column,message,record,truncated\n"
+               "                    (default: counted, and the first few described on stderr)\n"
+               "  --summary FILE    the summary as JSON (the text summary always goes to stderr)\n"
+               "  --windows FILE    per control window ([control] window: a day or N declarations)\n"
+               "                    and tier: target, expected, realised rate with 95%% CI, whether\n"
+               "                    it holds, forced and deferred counts; the AEO/regular ratio\n"
+               "  --format FMT      csv (default) or jsonl\n"
+               "  --passthrough M   input columns copied after the decision: all (default from the\n"
+               "                    policy), unmapped, none\n"
+               "  --threads N       1 to 8 (default: the number of cores, at most 8). With 2 or more\n"
+               "                    and a policy where nothing depends on row order, N threads\n"
+               "                    read and decide blocks of the input in parallel; otherwise\n"
+               "                    one parses and one decides in order. The output is the same\n"
+               "                    byte for byte whatever N\n"
+               "  -q, --quiet       no summary or progress on stderr (errors still printed)\n"
+               "  --no-progress     no progress bar (it is shown only when stderr is a terminal)\n"
+               "  --no-formula-guard  copy pass-through cells as they are; by default a cell that a\n"
+               "                    spreadsheet would run as a formula (=, +, -, @ and not a\n"
+               "                    number) gets a leading ' ([output] formula_guard)\n"
+               "\n"
+               "Output columns: decl_id, tier, tier_source (registry:enterprise_id,\n"
+               "registry:declarant_id, feed, default), p (selection probability), u (the keyed\n"
+               "uniform draw; INSPECT iff u < p), decision, lane, reasons (RANDOM, TIER_FLOOR,\n"
+               "TIER_UNKNOWN, MRA), priority, guarantee_exempt_eligible, mra_recognised,\n"
+               "policy_hash, then the pass-through input columns.\n");
+}
+
+int run_parse_args(int argc, char **argv, run_args *a)
+{
+    memset(a, 0, sizeof *a);
+    a->opt = crest_run_options_default();
+    const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    a->opt.threads = cores >= 8 ? 8 : cores >= 2 ? (unsigned)cores : 1;
+    a->show_progress = isatty(STDERR_FILENO);
+    enum {
+        O_POLICY = 256,
+        O_REGISTRY,
+        O_REJECTS,
+        O_SUMMARY,
+        O_WINDOWS,
+        O_FORMAT,
+        O_PASSTHROUGH,
+        O_THREADS,
+        O_NO_PROGRESS,
+        O_NO_GUARD
+    };
+    static const struct option longopts[] = {
+        {"policy", required_argument, NULL, O_POLICY},
+        {"registry", required_argument, NULL, O_REGISTRY},
+        {"output", required_argument, NULL, 'o'},
+        {"rejects", required_argument, NULL, O_REJECTS},
+        {"summary", required_argument, NULL, O_SUMMARY},
+        {"windows", required_argument, NULL, O_WINDOWS},
+        {"format", required_argument, NULL, O_FORMAT},
+        {"passthrough", required_argument, NULL, O_PASSTHROUGH},
+        {"threads", required_argument, NULL, O_THREADS},
+        {"quiet", no_argument, NULL, 'q'},
+        {"no-progress", no_argument, NULL, O_NO_PROGRESS},
+        {"no-formula-guard", no_argument, NULL, O_NO_GUARD},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    static const char *const formats[] = {"csv", "jsonl", NULL};
+    static const char *const modes[] = {"all", "unmapped", "none", NULL};
+    static const int mode_of[] = {CREST_PASSTHROUGH_ALL, CREST_PASSTHROUGH_UNMAPPED, CREST_PASSTHROUGH_NONE};
+    int c, k;
+    cli_getopt_begin();
+    while ((c = cli_getopt(argc, argv, ":o:qh", longopts, "run")) != -1) {
+        switch (c) {
+        case O_POLICY:
+            a->policy_path = optarg;
+            break;
+        case O_REGISTRY:
+            a->registry_path = optarg;
+            break;
+        case 'o':
+            a->out_path = optarg;
+            break;
+        case O_REJECTS:
+            a->rejects_path = optarg;
+            break;
+        case O_SUMMARY:
+            a->summary_path = optarg;
+            break;
+        case O_WINDOWS:
+            a->windows_path = optarg;
+            break;
+        case O_FORMAT:
+            if ((k = arg_choice("--format", optarg, formats)) < 0)
+                return CLI_PARSE_ERROR;
+            a->opt.format = k == 0 ? CREST_FORMAT_CSV : CREST_FORMAT_JSONL;
+            break;
+        case O_PASSTHROUGH:
+            if ((k = arg_choice("--passthrough", optarg, modes)) < 0)
+                return CLI_PARSE_ERROR;
+            a->opt.passthrough_override = mode_of[k];
+            break;
+        case O_THREADS:
+            if (strlen(optarg) != 1 || optarg[0] < '1' || optarg[0] > '8') {
+                fprintf(stderr, "%s: --threads is a number from 1 to 8, not '%s'\n", prog, optarg);
+                return CLI_PARSE_ERROR;
+            }
+            a->opt.threads = (unsigned)(optarg[0] - '0');
+            break;
+        case 'q':
+            a->quiet = 1;
+            break;
+        case O_NO_PROGRESS:
+            a->show_progress = 0;
+            break;
+        case O_NO_GUARD:
+            a->opt.formula_guard_override = 0;
+            break;
+        case 'h':
+            usage_run(stdout);
+            return CLI_PARSE_HELP;
+        default:
+            return CLI_PARSE_ERROR;
+        }
+    }
+    if (optind < argc)
+        a->input_path = argv[optind];
+    if (argc - optind > 1) {
+        fprintf(stderr, "%s: one input at a time; got '%s' and '%s'\n", prog, argv[optind], argv[optind + 1]);
+        return CLI_PARSE_ERROR;
+    }
+    if (a->quiet)
+        a->show_progress = 0;
+    a->opt.windows = a->windows_path != NULL;
+    return CLI_PARSE_OK;
+}
+
+/* Write a text file (the summary, the windows) whole: 0, or -1 after printing what failed. */
+static int write_text(const char *path, const char *text, const char *what)
+{
+    FILE *f = text ? fopen(path, "w") : NULL;
+    if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
+        fprintf(stderr, "%s: cannot write %s to %s: %s\n", prog, what, path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* The text summary, the windows and the JSON summary after a run that read a header. */
+static int report(const run_args *a, const crest_policy *policy, crest_engine *engine, const char *in_name,
+                  double elapsed, int partial, int rc)
+{
+    const crest_run_stats *stats = crest_engine_stats(engine);
+    crest_summary_info info = {in_name, elapsed, partial};
+    if (!a->quiet) {
+        const char *notes = crest_engine_notes(engine);
+        if (notes[0])
+            fprintf(stderr, "note: %s", notes);
+        for (size_t i = 0; i < stats->n_samples; i++)
+            fprintf(stderr, "%s: %s:%lu: rejected (%s): %s\n", prog, in_name, stats->samples[i].line,
+                    crest_reject_code(stats->samples[i].reason), stats->samples[i].detail);
+        if (stats->rejects > stats->n_samples)
+            fprintf(stderr, "%s: ... %llu rejects in all%s\n", prog, (unsigned long long)stats->rejects,
+                    a->rejects_path ? "" : " (use --rejects FILE to keep them)");
+        char *text = crest_summary_text(policy, stats, &info);
+        if (text)
+            fputs(text, stderr);
+        free(text);
+    }
+    if (a->windows_path) {
+        size_t nw;
+        const crest_window_stats *w = crest_engine_windows(engine, &nw);
+        char *csv = crest_summary_windows_csv(policy, w, nw);
+        if (write_text(a->windows_path, csv, "the windows") != 0 && rc == EXIT_OK)
+            rc = EXIT_IO;
+        free(csv);
+    }
+    if (a->summary_path) {
+        char *json = crest_summary_json(policy, stats, &info);
+        if (write_text(a->summary_path, json, "the summary") != 0 && rc == EXIT_OK)
+            rc = EXIT_IO;
+        free(json);
+    }
+    return rc;
+}
+
+/* Decide the opened input into the opened outputs; returns the exit code. */
+static int run_engine(run_args *a, const crest_policy *policy, const crest_registry *registry, int in_fd,
+                      const char *in_name, out_file *out, out_file *rej)
+{
+    a->opt.output.write = fd_write;
+    a->opt.output.ctx = &out->sink;
+    if (a->rejects_path) {
+        a->opt.rejects.write = fd_write;
+        a->opt.rejects.ctx = &rej->sink;
+    }
+    a->opt.input_name = in_name;
+    crest_engine *engine = NULL;
+    crest_diag d;
+    crest_status st = crest_engine_create(policy, registry, &a->opt, &engine, &d);
+    if (st != CREST_OK) {
+        print_diag(&d);
+        out_abort(out);
+        if (a->rejects_path)
+            out_abort(rej);
+        return exit_code_of(st, CLI_WRITE);
+    }
+    const double t0 = now_s();
+    int read_error;
+    st = cli_pump(engine, in_fd, in_name, a->show_progress, &read_error);
+    const double elapsed = now_s() - t0;
+    int rc = EXIT_OK;
+    if (st != CREST_OK) {
+        const fd_sink *broken = out->sink.saved_errno ? &out->sink : (a->rejects_path ? &rej->sink : NULL);
+        if (st == CREST_ERR_IO && out->sink.epipe) {
+            rc = EXIT_IO; /* downstream closed: stop quietly */
+        } else if (st == CREST_ERR_IO) {
+            fprintf(stderr, "%s: %s%s%s\n", prog, crest_engine_diag(engine)->message, broken ? ": " : "",
+                    broken ? strerror(broken->saved_errno) : "");
+            rc = EXIT_IO;
+        } else {
+            print_diag(crest_engine_diag(engine));
+            rc = exit_code_of(st, CLI_READ);
+        }
+    } else if (read_error) {
+        rc = EXIT_INPUT;
+    }
+    const int partial = interrupted != 0;
+    if (partial && rc == EXIT_OK)
+        rc = EXIT_INTERRUPTED; /* what was decided so far is flushed and kept */
+    if (rc == EXIT_OK || rc == EXIT_INTERRUPTED) {
+        if (out_commit(out) != 0)
+            rc = EXIT_IO;
+        if (a->rejects_path && out_commit(rej) != 0)
+            rc = EXIT_IO;
+    } else {
+        out_abort(out);
+        if (a->rejects_path)
+            out_abort(rej);
+    }
+    if (crest_engine_stats(engine)->header_seen && !(rc == EXIT_IO && out->sink.epipe))
+        rc = report(a, policy, engine, in_name, elapsed, partial, rc);
+    crest_engine_free(engine);
+    return rc;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    run_args a;
+    const int pr = run_parse_args(argc, argv, &a);
+    if (pr != CLI_PARSE_OK)
+        return pr == CLI_PARSE_HELP ? EXIT_OK : EXIT_USAGE;
+
+    crest_policy *policy = NULL;
+    crest_registry *registry = NULL;
+    if (load_policy(a.policy_path, &policy) != 0)
+        return EXIT_CONFIG;
+    if (load_registry(a.registry_path, policy, &registry) != 0) {
+        crest_policy_free(policy);
+        return EXIT_CONFIG;
+    }
+    /* Open the input before creating any output: a missing input leaves no files. */
+    int in_fd;
+    const char *in_name;
+    if (open_input(a.input_path, "input ", &in_fd, &in_name) != 0) {
+        crest_registry_free(registry);
+        crest_policy_free(policy);
+        return EXIT_INPUT;
+    }
+#ifdef POSIX_FADV_SEQUENTIAL
+    if (in_fd != STDIN_FILENO)
+        posix_fadvise(in_fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+#endif
+    signal(SIGPIPE, SIG_IGN);
+    cli_catch_signals();
+
+    out_file out, rej;
+    int rc;
+    if (out_open(&out, a.out_path) != 0) {
+        rc = EXIT_IO;
+    } else if (a.rejects_path && out_open(&rej, a.rejects_path) != 0) {
+        out_abort(&out);
+        rc = EXIT_IO;
+    } else {
+        rc = run_engine(&a, policy, registry, in_fd, in_name, &out, &rej);
+    }
+    if (in_fd != STDIN_FILENO)
+        close(in_fd);
+    crest_registry_free(registry);
+    crest_policy_free(policy);
+    return rc;
+}
+
+const cli_command cli_cmd_run = {
+    "run",
+    "run   [--policy FILE] [--registry FILE] [-o FILE] [--rejects FILE]\n"
+    "              [--summary FILE] [--windows FILE] [--format csv|jsonl] [INPUT|-]",
+    "decide every declaration of a CSV feed: decisions, rejects, summary",
+    cmd_run,
+    usage_run,
+};

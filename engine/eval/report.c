@@ -1,0 +1,672 @@
+/*
+ * report.c — the report directory of `crest replay` (crest_report.h): data
+ * files, gnuplot scripts and their data, the plots (gnuplot run in the
+ * directory when it is in PATH) and index.html, for a replay of policies or
+ * an online simulation. It renders what crest_replay and crest_sim computed;
+ * it computes no metric itself and never prints.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "crest/crest_report.h"
+#include "textbuf.h"
+
+#define GAIN_POINTS 101
+
+/* One report being written: where, the first failure, the notes. */
+typedef struct report_ctx {
+    const char *dir;
+    crest_status status; /* the first failure */
+    crest_diag *diag;
+    crest_report_result *res;
+} report_ctx;
+
+static void fail(report_ctx *r, crest_status st, const char *path, const char *what, int err)
+{
+    if (r->status != CREST_OK)
+        return;
+    r->status = st;
+    crest_diag_set(r->diag, st, path, 0, 0, "%s%s%s", what, err ? ": " : "", err ? strerror(err) : "");
+}
+
+static void nomem(report_ctx *r)
+{
+    fail(r, CREST_ERR_NOMEM, r->dir, "out of memory rendering the report", 0);
+}
+
+static void note(report_ctx *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(report_ctx *r, const char *fmt, ...)
+{
+    char *notes = r->res->notes;
+    const size_t used = strlen(notes), cap = sizeof r->res->notes;
+    if (used + 2 >= cap)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    const int n = vsnprintf(notes + used, cap - used - 1, fmt, ap);
+    va_end(ap);
+    const size_t end = n < 0 ? used : used + (size_t)n < cap - 1 ? used + (size_t)n : cap - 2;
+    notes[end] = '\n';
+    notes[end + 1] = '\0';
+}
+
+/* The text of a buffer, NULL when it ran out of memory. */
+static const char *text_of(const textbuf *t)
+{
+    return t->oom ? NULL : t->data ? t->data : "";
+}
+
+/* Write text to DIR/NAME through a temporary file and a rename: 0, or -1 with the failure kept. */
+static int write_file(report_ctx *r, const char *name, const char *text)
+{
+    char path[4096], tmp[4200];
+    snprintf(path, sizeof path, "%s/%s", r->dir, name);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if (!text) {
+        nomem(r);
+        return -1;
+    }
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        fail(r, CREST_ERR_IO, tmp, "cannot write", errno);
+        return -1;
+    }
+    const size_t n = strlen(text);
+    const int ok = fwrite(text, 1, n, f) == n;
+    if (fclose(f) != 0 || !ok || rename(tmp, path) != 0) {
+        fail(r, CREST_ERR_IO, path, "cannot write", errno);
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+crest_status crest_report_dir(const char *dir, crest_diag *diag)
+{
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return crest_diag_set(diag, CREST_ERR_IO, dir, 0, 0, "cannot create: %s", strerror(errno));
+    struct stat sb;
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return crest_diag_set(diag, CREST_ERR_IO, dir, 0, 0, "not a directory");
+    return CREST_OK;
+}
+
+/* HTML-escape into s. */
+static void html_text(textbuf *s, const char *t)
+{
+    for (; *t; t++) {
+        if (*t == '<')
+            textbuf_printf(s, "&lt;");
+        else if (*t == '>')
+            textbuf_printf(s, "&gt;");
+        else if (*t == '&')
+            textbuf_printf(s, "&amp;");
+        else if (*t == '"')
+            textbuf_printf(s, "&quot;");
+        else
+            textbuf_printf(s, "%c", *t);
+    }
+}
+
+/* gnuplot in PATH? */
+static int have_gnuplot(void)
+{
+    const char *path = getenv("PATH");
+    if (!path)
+        return 0;
+    char buf[4096];
+    while (*path) {
+        const char *e = strchr(path, ':');
+        const size_t n = e ? (size_t)(e - path) : strlen(path);
+        snprintf(buf, sizeof buf, "%.*s/gnuplot", (int)n, n ? path : ".");
+        if (access(buf, X_OK) == 0)
+            return 1;
+        path += n + (e != NULL);
+    }
+    return 0;
+}
+
+/* Run gnuplot in dir with the given arguments; returns its exit status (-1 when it could not run). */
+static int run_gnuplot(const char *dir, const char *script_or_e, int is_e)
+{
+    const pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        if (chdir(dir) != 0)
+            _exit(127);
+        const int devnull = open("/dev/null", O_WRONLY);
+        if (devnull >= 0 && is_e) {
+            dup2(devnull, STDOUT_FILENO);
+            dup2(devnull, STDERR_FILENO);
+        }
+        if (is_e)
+            execlp("gnuplot", "gnuplot", "-e", script_or_e, (char *)NULL);
+        else
+            execlp("gnuplot", "gnuplot", script_or_e, (char *)NULL);
+        _exit(127);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Pick the terminal: "pngcairo", "png" or "svg"; NULL for none. */
+static const char *pick_terminal(report_ctx *r, const char *want, int gp)
+{
+    if (!strcmp(want, "none"))
+        return NULL;
+    if (!strcmp(want, "svg"))
+        return "svg";
+    if (gp && run_gnuplot(r->dir, "set terminal pngcairo", 1) == 0)
+        return "pngcairo";
+    if (gp && run_gnuplot(r->dir, "set terminal png", 1) == 0)
+        return "png";
+    if (!strcmp(want, "png") && gp) {
+        note(r, "gnuplot has no PNG terminal here; writing SVG");
+        return "svg";
+    }
+    return gp ? "svg" : (strcmp(want, "png") ? "svg" : "pngcairo");
+}
+
+static void gp_terminal(textbuf *s, const char *term, int w, int h, const char *out)
+{
+    const char *ext = strcmp(term, "svg") ? "png" : "svg";
+    if (!strcmp(term, "svg"))
+        textbuf_printf(s, "set terminal svg size %d,%d dynamic font 'sans,11' background '#ffffff'\n", w, h);
+    else
+        textbuf_printf(s, "set terminal %s size %d,%d font 'sans,10'\n", term, w, h);
+    textbuf_printf(s, "set output '%s.%s'\nset termoption noenhanced\n", out, ext);
+}
+
+static const char *const palette[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e",
+                                      "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+
+static void fmt_pct(char *out, size_t cap, double x)
+{
+    if (isfinite(x))
+        snprintf(out, cap, "%.2f%%", 100 * x);
+    else
+        snprintf(out, cap, "–");
+}
+
+static void fmt_ci(char *out, size_t cap, crest_interval ci)
+{
+    if (isfinite(ci.estimate))
+        snprintf(out, cap, "%.2f%% [%.2f, %.2f]", 100 * ci.estimate, 100 * ci.lower, 100 * ci.upper);
+    else
+        snprintf(out, cap, "–");
+}
+
+/* Data files and gnuplot scripts for the replay plots; returns the script text. */
+static char *replay_plots(report_ctx *r, const crest_replay_set *set, const char *term, int *ok)
+{
+    const size_t n = set->n;
+    *ok = 1;
+    textbuf gp = {NULL, 0, 0, 0};
+    const int periods = crest_replay_period_count(set->reps[0]) > 0;
+    /* 1. Realised rate per tier over time, one panel per tier, CI band and target. */
+    for (size_t i = 0; i < n && periods; i++) {
+        const crest_replay *rep = set->reps[i];
+        const size_t np = crest_replay_period_count(rep),
+                     nt = crest_policy_tier_count(crest_replay_policy(rep));
+        textbuf dat = {NULL, 0, 0, 0};
+        textbuf_printf(&dat,
+                       "# policy %s: per tier (one block each), per period: index label rate lo hi target\n",
+                       set->names[i]);
+        for (size_t t = 0; t < nt; t++) {
+            textbuf_printf(&dat, "# tier %s\n", crest_policy_tier_name(crest_replay_policy(rep), t));
+            for (size_t p = 0; p < np; p++) {
+                const crest_replay_metrics *m = crest_replay_period_at(rep, p);
+                const crest_replay_tier_metrics *tm = &m->tiers[t];
+                if (tm->rows == 0)
+                    textbuf_printf(&dat, "%zu %s NaN NaN NaN %.10g\n", p, m->label, tm->target);
+                else
+                    textbuf_printf(&dat, "%zu %s %.10g %.10g %.10g %.10g\n", p, m->label, tm->rate.estimate,
+                                   tm->rate.lower, tm->rate.upper, tm->target);
+            }
+            textbuf_printf(&dat, "\n\n");
+        }
+        char fname[200];
+        snprintf(fname, sizeof fname, "rates_%zu.dat", i + 1);
+        if (write_file(r, fname, text_of(&dat)) != 0)
+            *ok = 0;
+        free(dat.data);
+        char out[64];
+        snprintf(out, sizeof out, "rates_%zu", i + 1);
+        gp_terminal(&gp, term, 900, 260 * (int)nt, out);
+        textbuf_printf(&gp,
+                       "reset\nset multiplot layout %zu,1 title 'Realised inspection rate per tier: %s (95%% "
+                       "Clopper-Pearson band, dashed: target)'\n",
+                       nt, set->names[i]);
+        textbuf_printf(
+            &gp, "set grid ytics\nset key top right\nset format y '%%.1f%%%%'\nset xtics rotate by 45 right "
+                 "font ',8'\nset style fill transparent solid 0.25 noborder\n");
+        const size_t step = np > 16 ? (np + 15) / 16 : 1;
+        for (size_t t = 0; t < nt; t++) {
+            const char *c = palette[t % 10];
+            textbuf_printf(&gp, "set title '%s'\n",
+                           crest_policy_tier_name(crest_replay_policy(set->reps[i]), t));
+            textbuf_printf(
+                &gp,
+                "plot '%s' index %zu using 1:($4*100):($5*100) with filledcurves lc rgb '%s' title '95%% "
+                "CI', "
+                "'' index %zu using 1:($3*100):xtic(int($1)%%%zu==0 ? stringcolumn(2) : '') with linespoints "
+                "pt 7 ps 0.5 lc rgb '%s' title 'realised', '' index %zu using 1:($6*100) with lines dt 2 lw "
+                "2 "
+                "lc rgb '#000000' title 'target'\n",
+                fname, t, c, t, step, c, t);
+        }
+        textbuf_printf(&gp, "unset multiplot\nunset output\n");
+    }
+    /* 2. Cumulative revenue caught per policy. */
+    if (periods) {
+        textbuf dat = {NULL, 0, 0, 0};
+        textbuf_printf(
+            &dat, "# per policy (one block each): index period cumulative_revenue_caught cumulative_total\n");
+        for (size_t i = 0; i < n; i++) {
+            double cum = 0, tot = 0;
+            textbuf_printf(&dat, "# %s\n", set->names[i]);
+            for (size_t p = 0; p < crest_replay_period_count(set->reps[i]); p++) {
+                const crest_replay_metrics *m = crest_replay_period_at(set->reps[i], p);
+                cum += m->revenue_caught;
+                tot += m->revenue_total;
+                textbuf_printf(&dat, "%zu %s %.10g %.10g\n", p, m->label, cum, tot);
+            }
+            textbuf_printf(&dat, "\n\n");
+        }
+        if (write_file(r, "revenue.dat", text_of(&dat)) != 0)
+            *ok = 0;
+        free(dat.data);
+        const size_t np = crest_replay_period_count(set->reps[0]);
+        const size_t step = np > 16 ? (np + 15) / 16 : 1;
+        gp_terminal(&gp, term, 900, 500, "revenue");
+        textbuf_printf(
+            &gp, "reset\nset title 'Cumulative revenue caught'\nset grid\nset key top left\nset xtics rotate "
+                 "by 45 right font ',8'\nset ylabel 'revenue'\nset format y '%%.3s%%c'\nplot ");
+        for (size_t i = 0; i < n; i++)
+            textbuf_printf(
+                &gp,
+                "%s'revenue.dat' index %zu using 1:3:xtic(int($1)%%%zu==0 ? stringcolumn(2) : '') with "
+                "linespoints pt 7 ps 0.6 lw 2 lc rgb '%s' title '%s'",
+                i ? ", " : "", i, step, palette[i % 10], set->names[i]);
+        textbuf_printf(&gp, "\nunset output\n");
+    }
+    /* 3. Gain curve of the risk ranking, with the random diagonal and each policy's realised point. */
+    {
+        textbuf dat = {NULL, 0, 0, 0};
+        textbuf_printf(&dat,
+                       "# per policy (one block each): share_inspected share_illicit_caught share_revenue\n");
+        for (size_t i = 0; i < n; i++) {
+            double x[GAIN_POINTS], y[GAIN_POINTS], v[GAIN_POINTS];
+            crest_replay_gain(set->reps[i], GAIN_POINTS, x, y, v);
+            textbuf_printf(&dat, "# %s\n", set->names[i]);
+            for (size_t k = 0; k < GAIN_POINTS; k++)
+                textbuf_printf(&dat, "%.10g %.10g %.10g\n", x[k], isnan(y[k]) ? 0 : y[k],
+                               isnan(v[k]) ? 0 : v[k]);
+            textbuf_printf(&dat, "\n\n");
+        }
+        textbuf_printf(&dat, "# realised points: share_inspected recall\n");
+        for (size_t i = 0; i < n; i++) {
+            const crest_replay_metrics *m = crest_replay_total(set->reps[i]);
+            textbuf_printf(&dat, "%.10g %.10g\n\n\n", m->inspect_rate.estimate,
+                           isnan(m->recall.estimate) ? 0 : m->recall.estimate);
+        }
+        if (write_file(r, "gain.dat", text_of(&dat)) != 0)
+            *ok = 0;
+        free(dat.data);
+        gp_terminal(&gp, term, 700, 600, "gain");
+        textbuf_printf(
+            &gp, "reset\nset title 'Gain curve of the risk ranking (share of illicit caught vs share "
+                 "inspected)'\nset grid\nset key bottom right\nset xrange [0:100]\nset yrange [0:100]\nset "
+                 "xlabel 'share inspected (by descending risk score)'\nset ylabel 'share of illicit rows "
+                 "caught'\nset format x '%%g%%%%'\nset format y '%%g%%%%'\nset size ratio -1\nplot x "
+                 "with lines dt 2 lw 2 lc rgb '#555555' title 'random selection (diagonal)'");
+        for (size_t i = 0; i < n; i++)
+            textbuf_printf(
+                &gp,
+                ", 'gain.dat' index %zu using ($1*100):($2*100) with lines lw 2 lc rgb '%s' title '%s', "
+                "'gain.dat' index %zu using ($1*100):($2*100) with points pt 9 ps 2 lc rgb '%s' title '%s: "
+                "realised (rate, recall)'",
+                i, palette[i % 10], set->names[i], n + i, palette[i % 10], set->names[i]);
+        textbuf_printf(&gp, "\nunset output\n");
+    }
+    return textbuf_take(&gp);
+}
+
+static char *replay_html(const crest_replay_set *set, const char *input, const char *period, int partial,
+                         const char *ext, int plotted)
+{
+    const size_t n = set->n;
+    textbuf h = {NULL, 0, 0, 0};
+    textbuf_printf(
+        &h,
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>crest replay</title>\n"
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:"
+        "collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#eee}"
+        "td:first-child{text-align:left}</style></head><body>\n<h1>crest replay</h1>\n<p>History: <code>");
+    html_text(&h, input);
+    textbuf_printf(&h, "</code>, period: %s.%s</p>\n", period,
+                   partial ? " <b>PARTIAL: the run was interrupted; the figures cover only what was read.</b>"
+                           : "");
+    textbuf_printf(
+        &h,
+        "<h2>Totals</h2>\n<table><tr><th>policy</th><th>rows</th><th>inspected</th><th>rate</th>"
+        "<th>AEO/base ratio [95%% CI]</th><th>precision [95%% CI]</th><th>recall</th><th>revenue caught</th>"
+        "<th>precision@5%%</th><th>lift vs random</th><th>illicit left in AEO</th><th>true rate</th>"
+        "<th>HT estimate [95%% CI]</th></tr>\n");
+    for (size_t i = 0; i < n; i++) {
+        const crest_replay_metrics *m = crest_replay_total(set->reps[i]);
+        char a[64], b[64], c[64], d[64], e[64], f[64], g[64], k[64];
+        fmt_pct(a, sizeof a, m->inspect_rate.estimate);
+        if (isfinite(m->ratio.estimate))
+            snprintf(b, sizeof b, "%.3f [%.3f, %.3f]", m->ratio.estimate, m->ratio.lower, m->ratio.upper);
+        else
+            snprintf(b, sizeof b, "–");
+        fmt_ci(c, sizeof c, m->precision);
+        fmt_pct(d, sizeof d, m->recall.estimate);
+        fmt_pct(e, sizeof e, m->revenue_share);
+        fmt_pct(f, sizeof f, m->at_precision[2]);
+        fmt_pct(g, sizeof g, m->true_rate.estimate);
+        fmt_ci(k, sizeof k, m->ht_rate);
+        textbuf_printf(&h, "<tr><td>");
+        html_text(&h, set->names[i]);
+        textbuf_printf(&h,
+                       "</td><td>%llu</td><td>%llu</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</"
+                       "td><td>%s</td>"
+                       "<td>%.2f</td><td>%llu</td><td>%s</td><td>%s</td></tr>\n",
+                       (unsigned long long)m->rows, (unsigned long long)m->inspected, a, b, c, d, e, f,
+                       m->lift_random, (unsigned long long)m->aeo_missed_illicit, g, k);
+    }
+    textbuf_printf(
+        &h,
+        "</table>\n<p>Precision = illicit among inspected; recall = share of illicit rows inspected; "
+        "revenue caught = share of recoverable revenue on inspected rows; lift = precision / precision of "
+        "the random stream (rows with u &lt; p_random); HT = Horvitz-Thompson estimate of the illicit rate "
+        "from inspected rows weighted 1/P(inspect), next to the true rate of the labels.</p>\n");
+    if (plotted) {
+        textbuf_printf(&h, "<h2>Realised rate per tier</h2>\n");
+        for (size_t i = 0; i < n && crest_replay_period_count(set->reps[i]); i++)
+            textbuf_printf(&h,
+                           "<p><img src=\"rates_%zu.%s\" alt=\"realised rate per tier, policy %zu\"></p>\n",
+                           i + 1, ext, i + 1);
+        if (crest_replay_period_count(set->reps[0]))
+            textbuf_printf(&h,
+                           "<h2>Cumulative revenue caught</h2>\n<p><img src=\"revenue.%s\" alt=\"cumulative "
+                           "revenue caught\"></p>\n",
+                           ext);
+        textbuf_printf(&h, "<h2>Gain curve</h2>\n<p><img src=\"gain.%s\" alt=\"gain curve\"></p>\n", ext);
+    } else {
+        textbuf_printf(&h, "<p>No plots: gnuplot was not run (see plots.gp and the .dat files).</p>\n");
+    }
+    textbuf_printf(
+        &h, "<h2>Data</h2>\n<ul><li><a href=\"replay.json\">replay.json</a>: everything</li><li><a "
+            "href=\"periods.csv\">periods.csv</a>: per policy and period, and the total</li><li><a "
+            "href=\"tiers.csv\">tiers.csv</a>: per tier</li><li><a href=\"gain.csv\">gain.csv</a>: gain "
+            "curves</li></ul>\n</body></html>\n");
+    return textbuf_take(&h);
+}
+
+static char *gain_csv(const crest_replay_set *set)
+{
+    const size_t n = set->n;
+    textbuf s = {NULL, 0, 0, 0};
+    textbuf_printf(&s, "policy,share_inspected,share_illicit,share_revenue\n");
+    for (size_t i = 0; i < n; i++) {
+        double x[GAIN_POINTS], y[GAIN_POINTS], v[GAIN_POINTS];
+        crest_replay_gain(set->reps[i], GAIN_POINTS, x, y, v);
+        for (size_t k = 0; k < GAIN_POINTS; k++) {
+            textbuf_printf(&s, "%s,%.10g,", set->names[i], x[k]);
+            if (isfinite(y[k]))
+                textbuf_printf(&s, "%.10g", y[k]);
+            textbuf_printf(&s, ",");
+            if (isfinite(v[k]))
+                textbuf_printf(&s, "%.10g", v[k]);
+            textbuf_printf(&s, "\n");
+        }
+    }
+    return textbuf_take(&s);
+}
+
+/* Write the plot script, run gnuplot when asked and present. Returns 1 when plots were made. */
+static int make_plots(report_ctx *r, const char *want, char *script)
+{
+    const int gp = have_gnuplot();
+    if (!script) {
+        nomem(r);
+        return 0;
+    }
+    if (write_file(r, "plots.gp", script) != 0)
+        return 0;
+    if (!strcmp(want, "none"))
+        return 0;
+    if (!gp) {
+        note(r,
+             "gnuplot not found in PATH: wrote the data and plots.gp to %s but no plots "
+             "(apt-get install gnuplot-nox, then `cd %s && gnuplot plots.gp`)",
+             r->dir, r->dir);
+        return 0;
+    }
+    const int rc = run_gnuplot(r->dir, "plots.gp", 0);
+    if (rc != 0) {
+        note(r, "gnuplot failed (exit %d) on %s/plots.gp; the data files are there", rc, r->dir);
+        return 0;
+    }
+    return 1;
+}
+
+/* The simulation's plot: precision and oracle-normalised revenue per period with their moving averages. */
+static char *sim_plots(report_ctx *r, const crest_sim *sim, const char *name, const char *term, int *ok)
+{
+    *ok = 1;
+    const size_t np = crest_sim_period_count(sim);
+    textbuf dat = {NULL, 0, 0, 0}, gp = {0};
+    textbuf_printf(&dat, "# index period precision ma_precision norm_revenue ma_norm_revenue norm_precision "
+                         "ma_norm_precision rate\n");
+    for (size_t p = 0; p < np; p++) {
+        const crest_sim_metrics *m = crest_sim_period_at(sim, p);
+        const double v[] = {m->precision,      m->ma.precision,      m->norm_revenue, m->ma.norm_revenue,
+                            m->norm_precision, m->ma.norm_precision, m->rate};
+        textbuf_printf(&dat, "%zu %s", p, m->label);
+        for (size_t k = 0; k < sizeof v / sizeof v[0]; k++)
+            textbuf_printf(&dat, isfinite(v[k]) ? " %.10g" : " NaN", v[k]);
+        textbuf_printf(&dat, "\n");
+    }
+    if (write_file(r, "simulate.dat", text_of(&dat)) != 0)
+        *ok = 0;
+    free(dat.data);
+    const size_t step = np > 16 ? (np + 15) / 16 : 1;
+    gp_terminal(&gp, term, 900, 700, "simulate");
+    textbuf_printf(&gp,
+                   "reset\nset multiplot layout 2,1 title 'Online simulation: %s (points: per period, line: "
+                   "moving average)'\nset grid\nset key top right\nset yrange [0:*]\nset xtics rotate by 45 "
+                   "right font ',8'\n",
+                   name);
+    textbuf_printf(
+        &gp,
+        "set title 'Precision (hit rate of the inspected rows)'\nplot 'simulate.dat' using "
+        "1:3:xtic(int($1)%%%zu"
+        "==0 ? stringcolumn(2) : '') with points pt 7 ps 0.6 lc rgb '%s' title 'precision', '' using "
+        "1:4 with "
+        "lines lw 2 lc rgb '%s' title 'moving average'\n",
+        step, palette[0], palette[0]);
+    textbuf_printf(
+        &gp,
+        "set title 'Revenue caught / what a perfect selector catches with the same budget'\nplot "
+        "'simulate.dat' using 1:5:xtic(int($1)%%%zu==0 ? stringcolumn(2) : '') with points pt 7 ps 0.6 lc "
+        "rgb "
+        "'%s' title 'oracle-normalised revenue', '' using 1:6 with lines lw 2 lc rgb '%s' title 'moving "
+        "average'\nunset multiplot\nunset output\n",
+        step, palette[1], palette[1]);
+    return textbuf_take(&gp);
+}
+
+static void html_num(textbuf *h, const char *fmt, double x)
+{
+    if (isfinite(x))
+        textbuf_printf(h, fmt, x);
+    else
+        textbuf_printf(h, "–");
+}
+
+static void sim_html_row(textbuf *h, const crest_sim_metrics *m, int total)
+{
+    textbuf_printf(h, total ? "<tr><th>%s</th><td></td>" : "<tr><td>%s</td><td>%s</td>", m->label,
+                   total                                   ? ""
+                   : m->selector == CREST_SIM_SEL_MODEL    ? "model"
+                   : m->selector == CREST_SIM_SEL_PREVIOUS ? "previous"
+                                                           : "random");
+    textbuf_printf(h, "<td>");
+    html_num(h, "%.2f%%", 100 * m->rate);
+    textbuf_printf(h, "</td><td>%llu</td><td>%llu</td><td>%llu</td><td>%llu</td><td>%llu</td><td>",
+                   (unsigned long long)m->rows, (unsigned long long)m->illicit, (unsigned long long)m->budget,
+                   (unsigned long long)m->inspected, (unsigned long long)m->hits);
+    const double v[] = {m->precision,      m->ma.precision,      m->recall,       m->revenue_share,
+                        m->norm_precision, m->ma.norm_precision, m->norm_revenue, m->ma.norm_revenue};
+    for (size_t k = 0; k < sizeof v / sizeof v[0]; k++) {
+        if (k)
+            textbuf_printf(h, "</td><td>");
+        html_num(h, "%.3f", v[k]);
+    }
+    textbuf_printf(h, "</td></tr>\n");
+}
+
+static char *sim_html(const crest_report_sim *a, const char *name, const char *input, int partial,
+                      const char *ext, int plotted)
+{
+    const crest_sim *sim = a->sim;
+    textbuf h = {NULL, 0, 0, 0};
+    textbuf_printf(
+        &h, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>crest replay --simulate</title>\n"
+            "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:"
+            "collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#eee}"
+            "td:first-child{text-align:left}</style></head><body>\n<h1>crest replay --simulate</h1>\n"
+            "<p>History: <code>");
+    html_text(&h, input);
+    textbuf_printf(&h, "</code>, policy: <code>");
+    html_text(&h, name);
+    textbuf_printf(&h, "</code>, period: %s, rate %g", a->period, a->rate);
+    if (a->final_rate >= 0)
+        textbuf_printf(&h, " decaying (%s) to %g", a->decay_exp ? "exponential" : "linear", a->final_rate);
+    textbuf_printf(&h, ", exploration %g.%s</p>\n", a->explore,
+                   partial ? " <b>PARTIAL: the run was interrupted; the figures cover only what was read.</b>"
+                           : "");
+    if (crest_sim_note(sim)[0]) {
+        textbuf_printf(&h, "<p>Note: ");
+        html_text(&h, crest_sim_note(sim));
+        textbuf_printf(&h, "</p>\n");
+    }
+    static const char head[] =
+        "<tr><th>period</th><th>selector</th><th>rate</th><th>rows</th><th>illicit</th>"
+        "<th>budget</th><th>inspected</th><th>hits</th><th>precision</th><th>MA</th>"
+        "<th>recall</th><th>revenue share</th><th>norm. precision</th><th>MA</th>"
+        "<th>norm. revenue</th><th>MA</th></tr>\n";
+    textbuf_printf(&h, "<h2>Total</h2>\n<table>%s", head);
+    sim_html_row(&h, crest_sim_total(sim), 1);
+    textbuf_printf(
+        &h,
+        "</table>\n<p>Precision = illicit among inspected; recall = share of the illicit rows inspected; "
+        "norm. = divided by what a perfect selector gets with the same budget (it inspects the illicit "
+        "rows with the highest revenue first); MA = trailing moving average over %u periods (the "
+        "total row: the last period's).</p>\n",
+        CREST_SIM_MA_WINDOW);
+    if (plotted)
+        textbuf_printf(
+            &h,
+            "<h2>Per period</h2>\n<p><img src=\"simulate.%s\" alt=\"precision and oracle-normalised "
+            "revenue per period\"></p>\n",
+            ext);
+    else
+        textbuf_printf(
+            &h,
+            "<h2>Per period</h2>\n<p>No plots: gnuplot was not run (see plots.gp and simulate.dat).</p>\n");
+    textbuf_printf(&h, "<table>%s", head);
+    for (size_t p = 0; p < crest_sim_period_count(sim); p++)
+        sim_html_row(&h, crest_sim_period_at(sim, p), 0);
+    textbuf_printf(
+        &h, "</table>\n<h2>Data</h2>\n<ul><li><a href=\"simulate.json\">simulate.json</a>: everything</li>"
+            "<li><a href=\"simulate.csv\">simulate.csv</a>: per period, and the total</li></ul>\n"
+            "</body></html>\n");
+    return textbuf_take(&h);
+}
+
+static int valid_plots(const char *plots)
+{
+    return !strcmp(plots, "auto") || !strcmp(plots, "png") || !strcmp(plots, "svg") || !strcmp(plots, "none");
+}
+
+static void report_begin(report_ctx *r, const char *dir, crest_report_result *res, crest_diag *diag)
+{
+    memset(res, 0, sizeof *res);
+    crest_diag_clear(diag);
+    r->dir = dir;
+    r->status = CREST_OK;
+    r->diag = diag;
+    r->res = res;
+}
+
+crest_status crest_report_replay(const char *dir, const crest_replay_set *set, const char *period,
+                                 const char *plots, crest_report_result *res, crest_diag *diag)
+{
+    report_ctx r;
+    report_begin(&r, dir, res, diag);
+    if (!valid_plots(plots))
+        return crest_diag_set(diag, CREST_ERR_INVALID, "<report>", 0, 0,
+                              "plots is auto, png, svg or none, not '%s'", plots);
+    char *t1 = crest_replay_json(set), *t2 = crest_replay_csv_periods(set), *t3 = crest_replay_csv_tiers(set),
+         *t4 = gain_csv(set);
+    write_file(&r, "replay.json", t1);
+    write_file(&r, "periods.csv", t2);
+    write_file(&r, "tiers.csv", t3);
+    write_file(&r, "gain.csv", t4);
+    free(t1), free(t2), free(t3), free(t4);
+    const char *term = pick_terminal(&r, plots, have_gnuplot());
+    if (term) {
+        int ok;
+        char *script = replay_plots(&r, set, term, &ok);
+        res->plotted = make_plots(&r, plots, script);
+        free(script);
+    }
+    char *html = replay_html(set, set->input_name, period, set->partial,
+                             term && strcmp(term, "svg") ? "png" : "svg", res->plotted);
+    write_file(&r, "index.html", html);
+    free(html);
+    return r.status;
+}
+
+crest_status crest_report_simulate(const char *dir, const crest_report_sim *s, const char *plots,
+                                   crest_report_result *res, crest_diag *diag)
+{
+    report_ctx r;
+    report_begin(&r, dir, res, diag);
+    if (!valid_plots(plots))
+        return crest_diag_set(diag, CREST_ERR_INVALID, "<report>", 0, 0,
+                              "plots is auto, png, svg or none, not '%s'", plots);
+    char *t1 = crest_sim_csv(s->sim), *t2 = crest_sim_json(s->sim, s->name, s->input, s->partial);
+    write_file(&r, "simulate.csv", t1);
+    write_file(&r, "simulate.json", t2);
+    free(t1), free(t2);
+    const char *term = pick_terminal(&r, plots, have_gnuplot());
+    if (term && crest_sim_period_count(s->sim)) {
+        int ok;
+        char *script = sim_plots(&r, s->sim, s->name, term, &ok);
+        res->plotted = make_plots(&r, plots, script);
+        free(script);
+    }
+    char *html =
+        sim_html(s, s->name, s->input, s->partial, term && strcmp(term, "svg") ? "png" : "svg", res->plotted);
+    write_file(&r, "index.html", html);
+    free(html);
+    return r.status;
+}
