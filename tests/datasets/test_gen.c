@@ -1025,9 +1025,11 @@ Test(history, generated_history_round_trip)
 
 Test(history, kcs_training_split)
 {
+    /* The KCS data is not in the repository: CREST_KCS_DIR at run time, else the
+     * directory the build found beside the source tree (tests/CMakeLists.txt). */
     const char *dir = getenv("CREST_KCS_DIR");
     char path[1024];
-    snprintf(path, sizeof path, "%s/df_syn_train_eng.csv", dir ? dir : "/work/shared/data/kcs-synthetic");
+    snprintf(path, sizeof path, "%s/df_syn_train_eng.csv", dir ? dir : CREST_KCS_DIR);
     FILE *f = fopen(path, "rb");
     if (!f)
         cr_skip_test("KCS data not found at %s (set CREST_KCS_DIR)", path);
