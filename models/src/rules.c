@@ -1099,16 +1099,8 @@ static crest_status crit_row(void *ctx, csv_reader *r)
                                   (int)wol.s.len, wol.s.ptr);
     } else if (ieq(act.s.ptr, act.s.len, "lane")) {
         x->action = CREST_RULES_ACTION_LANE;
-        static const struct {
-            const char *name;
-            crest_rules_lane lane;
-        } lanes[] = {{"RED", CREST_RULES_LANE_RED},
-                     {"ORANGE", CREST_RULES_LANE_ORANGE},
-                     {"YELLOW", CREST_RULES_LANE_YELLOW},
-                     {"BLUE", CREST_RULES_LANE_BLUE}};
-        for (size_t i = 0; i < 4; i++)
-            if (ieq(wol.s.ptr, wol.s.len, lanes[i].name))
-                x->lane = lanes[i].lane;
+        const int lane = crest_lane_from_name(wol.s.ptr, wol.s.len, 1);
+        x->lane = lane > CREST_LANE_GREEN ? (crest_rules_lane)lane : CREST_RULES_LANE_NONE;
         if (x->lane == CREST_RULES_LANE_NONE)
             return crest_diag_set(r->diag, CREST_ERR_INVALID, r->path, wol.line, wol.col,
                                   "For action lane, weight_or_lane must be RED, ORANGE, YELLOW or BLUE, not "
@@ -1372,18 +1364,8 @@ crest_status crest_rules_describe(const crest_rules *rules, size_t i, crest_rule
 
 const char *crest_rules_lane_name(crest_rules_lane lane)
 {
-    switch (lane) {
-    case CREST_RULES_LANE_RED:
-        return "RED";
-    case CREST_RULES_LANE_ORANGE:
-        return "ORANGE";
-    case CREST_RULES_LANE_YELLOW:
-        return "YELLOW";
-    case CREST_RULES_LANE_BLUE:
-        return "BLUE";
-    default:
-        return "";
-    }
+    return lane > CREST_RULES_LANE_NONE && lane <= CREST_RULES_LANE_RED ? crest_lane_name((crest_lane)lane)
+                                                                        : "";
 }
 
 /* ------------------------------------------------------------------------ */
