@@ -1019,6 +1019,127 @@ static crest_status compile_regex(crest_rules *rules, const csv_reader *r, rule 
     return CREST_OK;
 }
 
+/* The criteria file's one max_hits row: weight_or_lane is the number of hits. */
+static crest_status max_hits_row(crest_rules *rules, csv_reader *r, cell_ref id, cell_ref act, cell_ref wol)
+{
+    if (rules->have_max_hits_row)
+        return crest_diag_set(r->diag, CREST_ERR_INVALID, r->path, act.line, act.col,
+                              "Only one max_hits row is allowed.");
+    char buf[32];
+    char *end;
+    if (wol.s.len == 0 || wol.s.len >= sizeof buf)
+        goto bad_n;
+    memcpy(buf, wol.s.ptr, wol.s.len);
+    buf[wol.s.len] = '\0';
+    errno = 0;
+    unsigned long v = strtoul(buf, &end, 10);
+    if (*end || errno || !isdigit((unsigned char)buf[0]) || v > 1000000)
+        goto bad_n;
+    rules->have_max_hits_row = true;
+    rules->max_hits = (unsigned)v;
+    free(rules->max_hits_id);
+    rules->max_hits_id = dup_n(id.s.ptr, id.s.len);
+    return rules->max_hits_id
+               ? CREST_OK
+               : crest_diag_set(r->diag, CREST_ERR_NOMEM, r->path, id.line, 0, "Out of memory.");
+bad_n:
+    return crest_diag_set(r->diag, CREST_ERR_INVALID, r->path, wol.line, wol.col,
+                          "For action max_hits, weight_or_lane must be a whole number of hits (0 to "
+                          "1000000), not '%.*s'.",
+                          (int)wol.s.len, wol.s.ptr);
+}
+
+/* A rule's offices: codes separated by ';', each one trimmed and non-empty. */
+static crest_status rule_offices(csv_reader *r, rule *x, cell_ref off)
+{
+    size_t n = 1;
+    for (size_t i = 0; i < off.s.len; i++)
+        n += off.s.ptr[i] == ';';
+    x->offices = calloc(n, sizeof *x->offices);
+    if (!x->offices)
+        return crest_diag_set(r->diag, CREST_ERR_NOMEM, r->path, off.line, 0, "Out of memory.");
+    const char *p = off.s.ptr, *end = off.s.ptr + off.s.len;
+    while (p <= end) {
+        const char *q = memchr(p, ';', (size_t)(end - p));
+        if (!q)
+            q = end;
+        crest_str o = trim((crest_str){p, (size_t)(q - p)});
+        if (o.len == 0)
+            return crest_diag_set(r->diag, CREST_ERR_INVALID, r->path, off.line, off.col,
+                                  "office holds an empty code; write codes separated by ';'.");
+        char *c = dup_n(o.ptr, o.len);
+        if (!c)
+            return crest_diag_set(r->diag, CREST_ERR_NOMEM, r->path, off.line, 0, "Out of memory.");
+        x->offices[x->n_offices++] = (crest_str){c, o.len};
+        p = q + 1;
+    }
+    return CREST_OK;
+}
+
+/* A rule's field (canonical, unit_value or an input column) and its pattern
+ * (range:, list:, prefix:, band: or a regular expression). */
+static crest_status rule_field_pattern(crit_load *cl, csv_reader *r, rule *x, cell_ref fld, cell_ref pat)
+{
+    crest_rules *rules = cl->rules;
+    /* Field. Canonical and derived names are matched case-insensitively. */
+    if (fld.s.len == 0)
+        return crest_diag_set(r->diag, CREST_ERR_INVALID, r->path, fld.line, fld.col,
+                              "The field is empty: name a canonical field, unit_value or an input column.");
+    char low[64];
+    int canon = -1;
+    if (fld.s.len < sizeof low) {
+        for (size_t i = 0; i < fld.s.len; i++)
+            low[i] = (char)tolower((unsigned char)fld.s.ptr[i]);
+        canon = crest_field_from_name(low, fld.s.len);
+    }
+    if (ieq(fld.s.ptr, fld.s.len, "unit_value")) {
+        x->src = SRC_UNIT_VALUE;
+    } else if (canon >= 0) {
+        x->src = SRC_CANON;
+        x->canon = canon;
+    } else {
+        x->src = SRC_COLUMN;
+    }
+
+    /* Pattern, by prefix. */
+    if (pat.s.len == 0)
+        return crest_diag_set(r->diag, CREST_ERR_INVALID, r->path, pat.line, pat.col,
+                              "The pattern is empty: write re:REGEX, range:[A,B), list:NAME, prefix:NAME or "
+                              "band:NAME.");
+    size_t plen = 0;
+    if (has_prefix(pat.s, "range:")) {
+        x->kind = CREST_RULES_KIND_RANGE;
+        plen = 6;
+        if (!parse_range(pat.s.ptr + plen, pat.s.len - plen, &x->lo, &x->lo_incl, &x->hi, &x->hi_incl))
+            return crest_diag_set(r->diag, CREST_ERR_INVALID, r->path, pat.line, pat.col,
+                                  "Bad range '%.*s': write range:[A,B) with [ ] inclusive, ( ) exclusive and "
+                                  "an empty bound open, or range:>X, >=X, <X, <=X, =X.",
+                                  (int)pat.s.len, pat.s.ptr);
+        return CREST_OK;
+    }
+    bool is_list = has_prefix(pat.s, "list:"), is_prefix = has_prefix(pat.s, "prefix:"),
+         is_band = has_prefix(pat.s, "band:");
+    if (is_list || is_prefix || is_band) {
+        plen = is_list ? 5 : is_band ? 5 : 7;
+        x->kind = is_list     ? CREST_RULES_KIND_LIST
+                  : is_prefix ? CREST_RULES_KIND_PREFIX
+                              : CREST_RULES_KIND_BAND;
+        if (x->src == SRC_UNIT_VALUE)
+            return crest_diag_set(
+                r->diag, CREST_ERR_INVALID, r->path, fld.line, fld.col,
+                "unit_value is a number: use a range: pattern, or band: on the HS code field.");
+        crest_str name = trim((crest_str){pat.s.ptr + plen, pat.s.len - plen});
+        return get_table(cl, r, pat, name.ptr, name.len, is_band ? TABLE_BAND : TABLE_LIST, &x->tab);
+    }
+    x->kind = CREST_RULES_KIND_REGEX;
+    if (has_prefix(pat.s, "re:"))
+        plen = 3;
+    if (x->src == SRC_UNIT_VALUE)
+        return crest_diag_set(r->diag, CREST_ERR_INVALID, r->path, fld.line, fld.col,
+                              "unit_value is a number: use a range: pattern.");
+    return compile_regex(rules, r, x, pat, plen, cl->opts && cl->opts->no_jit);
+}
+
 static crest_status crit_row(void *ctx, csv_reader *r)
 {
     crit_load *cl = ctx;
@@ -1037,33 +1158,8 @@ static crest_status crit_row(void *ctx, csv_reader *r)
                                   "Rule id '%.*s' is already used on line %lu.", (int)id.s.len, id.s.ptr,
                                   rules->r[i].line);
 
-    if (ieq(act.s.ptr, act.s.len, "max_hits")) {
-        if (rules->have_max_hits_row)
-            return crest_diag_set(r->diag, CREST_ERR_INVALID, r->path, act.line, act.col,
-                                  "Only one max_hits row is allowed.");
-        char buf[32];
-        char *end;
-        if (wol.s.len == 0 || wol.s.len >= sizeof buf)
-            goto bad_n;
-        memcpy(buf, wol.s.ptr, wol.s.len);
-        buf[wol.s.len] = '\0';
-        errno = 0;
-        unsigned long v = strtoul(buf, &end, 10);
-        if (*end || errno || !isdigit((unsigned char)buf[0]) || v > 1000000)
-            goto bad_n;
-        rules->have_max_hits_row = true;
-        rules->max_hits = (unsigned)v;
-        free(rules->max_hits_id);
-        rules->max_hits_id = dup_n(id.s.ptr, id.s.len);
-        return rules->max_hits_id
-                   ? CREST_OK
-                   : crest_diag_set(r->diag, CREST_ERR_NOMEM, r->path, id.line, 0, "Out of memory.");
-    bad_n:
-        return crest_diag_set(r->diag, CREST_ERR_INVALID, r->path, wol.line, wol.col,
-                              "For action max_hits, weight_or_lane must be a whole number of hits (0 to "
-                              "1000000), not '%.*s'.",
-                              (int)wol.s.len, wol.s.ptr);
-    }
+    if (ieq(act.s.ptr, act.s.len, "max_hits"))
+        return max_hits_row(rules, r, id, act, wol);
 
     if (rules->n == rules->cap) {
         size_t cap = rules->cap ? 2 * rules->cap : 16;
@@ -1150,87 +1246,10 @@ static crest_status crit_row(void *ctx, csv_reader *r)
     }
 
     cell_ref off = get_cell(r, idx, C_OFFICE);
-    if (off.s.len) {
-        size_t n = 1;
-        for (size_t i = 0; i < off.s.len; i++)
-            n += off.s.ptr[i] == ';';
-        x->offices = calloc(n, sizeof *x->offices);
-        if (!x->offices)
-            return crest_diag_set(r->diag, CREST_ERR_NOMEM, r->path, off.line, 0, "Out of memory.");
-        const char *p = off.s.ptr, *end = off.s.ptr + off.s.len;
-        while (p <= end) {
-            const char *q = memchr(p, ';', (size_t)(end - p));
-            if (!q)
-                q = end;
-            crest_str o = trim((crest_str){p, (size_t)(q - p)});
-            if (o.len == 0)
-                return crest_diag_set(r->diag, CREST_ERR_INVALID, r->path, off.line, off.col,
-                                      "office holds an empty code; write codes separated by ';'.");
-            char *c = dup_n(o.ptr, o.len);
-            if (!c)
-                return crest_diag_set(r->diag, CREST_ERR_NOMEM, r->path, off.line, 0, "Out of memory.");
-            x->offices[x->n_offices++] = (crest_str){c, o.len};
-            p = q + 1;
-        }
-    }
+    if (off.s.len && (st = rule_offices(r, x, off)) != CREST_OK)
+        return st;
 
-    /* Field. Canonical and derived names are matched case-insensitively. */
-    if (fld.s.len == 0)
-        return crest_diag_set(r->diag, CREST_ERR_INVALID, r->path, fld.line, fld.col,
-                              "The field is empty: name a canonical field, unit_value or an input column.");
-    char low[64];
-    int canon = -1;
-    if (fld.s.len < sizeof low) {
-        for (size_t i = 0; i < fld.s.len; i++)
-            low[i] = (char)tolower((unsigned char)fld.s.ptr[i]);
-        canon = crest_field_from_name(low, fld.s.len);
-    }
-    if (ieq(fld.s.ptr, fld.s.len, "unit_value")) {
-        x->src = SRC_UNIT_VALUE;
-    } else if (canon >= 0) {
-        x->src = SRC_CANON;
-        x->canon = canon;
-    } else {
-        x->src = SRC_COLUMN;
-    }
-
-    /* Pattern, by prefix. */
-    if (pat.s.len == 0)
-        return crest_diag_set(r->diag, CREST_ERR_INVALID, r->path, pat.line, pat.col,
-                              "The pattern is empty: write re:REGEX, range:[A,B), list:NAME, prefix:NAME or "
-                              "band:NAME.");
-    size_t plen = 0;
-    if (has_prefix(pat.s, "range:")) {
-        x->kind = CREST_RULES_KIND_RANGE;
-        plen = 6;
-        if (!parse_range(pat.s.ptr + plen, pat.s.len - plen, &x->lo, &x->lo_incl, &x->hi, &x->hi_incl))
-            return crest_diag_set(r->diag, CREST_ERR_INVALID, r->path, pat.line, pat.col,
-                                  "Bad range '%.*s': write range:[A,B) with [ ] inclusive, ( ) exclusive and "
-                                  "an empty bound open, or range:>X, >=X, <X, <=X, =X.",
-                                  (int)pat.s.len, pat.s.ptr);
-        return CREST_OK;
-    }
-    bool is_list = has_prefix(pat.s, "list:"), is_prefix = has_prefix(pat.s, "prefix:"),
-         is_band = has_prefix(pat.s, "band:");
-    if (is_list || is_prefix || is_band) {
-        plen = is_list ? 5 : is_band ? 5 : 7;
-        x->kind = is_list     ? CREST_RULES_KIND_LIST
-                  : is_prefix ? CREST_RULES_KIND_PREFIX
-                              : CREST_RULES_KIND_BAND;
-        if (x->src == SRC_UNIT_VALUE)
-            return crest_diag_set(
-                r->diag, CREST_ERR_INVALID, r->path, fld.line, fld.col,
-                "unit_value is a number: use a range: pattern, or band: on the HS code field.");
-        crest_str name = trim((crest_str){pat.s.ptr + plen, pat.s.len - plen});
-        return get_table(cl, r, pat, name.ptr, name.len, is_band ? TABLE_BAND : TABLE_LIST, &x->tab);
-    }
-    x->kind = CREST_RULES_KIND_REGEX;
-    if (has_prefix(pat.s, "re:"))
-        plen = 3;
-    if (x->src == SRC_UNIT_VALUE)
-        return crest_diag_set(r->diag, CREST_ERR_INVALID, r->path, fld.line, fld.col,
-                              "unit_value is a number: use a range: pattern.");
-    return compile_regex(rules, r, x, pat, plen, cl->opts && cl->opts->no_jit);
+    return rule_field_pattern(cl, r, x, fld, pat);
 }
 
 crest_status crest_rules_load(const char *criteria_path, const crest_rules_load_options *opts,
