@@ -15,15 +15,24 @@ OUT=${1:-$SRC/build-fuzz}
 if [ -z "${CC:-}" ]; then
   if command -v clang-14 >/dev/null 2>&1; then CC=clang-14; else CC=clang; fi
 fi
-mkdir -p "$OUT/obj"
+mkdir -p "$OUT/obj" "$OUT/include/crest"
+
+# What CMake generates in the main build: crest_version.h from the project()
+# line, and the commit text for crest_version_commit().
+ver=$(sed -n 's/^project(crest VERSION \([0-9.]*\).*/\1/p' "$SRC/CMakeLists.txt")
+major=${ver%%.*}; rest=${ver#*.}; minor=${rest%%.*}; patch=${rest#*.}
+sed -e "s/@PROJECT_VERSION_MAJOR@/$major/" -e "s/@PROJECT_VERSION_MINOR@/$minor/" \
+  -e "s/@PROJECT_VERSION_PATCH@/$patch/" -e "s/@PROJECT_VERSION@/$ver/" \
+  "$SRC/engine/include/crest/crest_version.h.in" > "$OUT/include/crest/crest_version.h"
+printf 'const char crest_commit_text[] = "fuzz";\n' > "$OUT/obj/version_commit.c"
 
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 CFLAGS="-std=c11 -g -O1 -Wall -Wextra -Wno-unused-parameter $SAN \
-  -I$SRC/engine/base/include -I$SRC/engine/include -I$SRC/models/include -I$SRC/engine/base -I$SRC/engine/src $(pkg-config --cflags json-c libpcre2-8 gsl)"
+  -I$OUT/include -I$SRC/engine/base/include -I$SRC/engine/include -I$SRC/models/include -I$SRC/engine/base -I$SRC/engine/src $(pkg-config --cflags json-c libpcre2-8 gsl)"
 LIBS="$(pkg-config --libs json-c libpcre2-8 gsl) -lcsv -lm"
 
 objs=""
-for f in "$SRC"/engine/base/*.c "$SRC"/engine/src/*.c "$SRC"/models/src/*.c; do
+for f in "$SRC"/engine/base/*.c "$SRC"/engine/src/*.c "$SRC"/models/src/*.c "$OUT/obj/version_commit.c"; do
   o="$OUT/obj/$(basename "$(dirname "$(dirname "$f")")")_$(basename "$f" .c).o"
   # shellcheck disable=SC2086
   $CC $CFLAGS -fsanitize=fuzzer-no-link -c "$f" -o "$o"

@@ -87,6 +87,38 @@ int crest_field_from_name(const char *name, size_t name_len)
     return -1;
 }
 
+static const char *const lane_names[CREST_LANE_COUNT] = {
+#define CREST_LANE_STR(name, str, rank) [rank] = str,
+    CREST_LANE_LIST(CREST_LANE_STR)
+#undef CREST_LANE_STR
+};
+
+const char *crest_lane_name(crest_lane lane)
+{
+    if ((int)lane < 0 || lane >= CREST_LANE_COUNT)
+        return NULL;
+    return lane_names[lane];
+}
+
+static char ascii_upper(char c)
+{
+    return c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c;
+}
+
+int crest_lane_from_name(const char *name, size_t name_len, int ignore_case)
+{
+    for (int i = 0; i < CREST_LANE_COUNT; i++) {
+        if (strlen(lane_names[i]) != name_len)
+            continue;
+        size_t k = 0;
+        while (k < name_len && (ignore_case ? ascii_upper(name[k]) : name[k]) == lane_names[i][k])
+            k++;
+        if (k == name_len)
+            return i;
+    }
+    return -1;
+}
+
 /* The C locale for the slow path, made once: strtod alone would read "1,5"
  * as 1.5 in a host program that called setlocale(LC_NUMERIC, "de_DE"). */
 static locale_t c_locale;

@@ -1,7 +1,10 @@
 /* textbuf.c — see textbuf.h. */
 #include "textbuf.h"
 
+#include "grow.h"
+
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,18 +24,11 @@ static int reserve(textbuf *tb, size_t extra)
 {
     if (tb->oom)
         return 0;
-    if (tb->len + extra + 1 <= tb->cap)
-        return 1;
-    size_t cap = tb->cap ? tb->cap : 256;
-    while (cap < tb->len + extra + 1)
-        cap *= 2;
-    char *d = realloc(tb->data, cap);
-    if (!d) {
+    if (extra >= SIZE_MAX - tb->len ||
+        crest_grow((void **)&tb->data, &tb->cap, tb->len + extra + 1, 1) != 0) {
         tb->oom = 1;
         return 0;
     }
-    tb->data = d;
-    tb->cap = cap;
     return 1;
 }
 
@@ -76,8 +72,12 @@ void textbuf_printf(textbuf *tb, const char *fmt, ...)
 char *textbuf_take(textbuf *tb)
 {
     char *d = tb->data;
-    if (!d && !tb->oom)
+    if (tb->oom) {
+        free(d); /* a text with a piece missing is no text */
+        d = NULL;
+    } else if (!d) {
         d = calloc(1, 1);
+    }
     memset(tb, 0, sizeof *tb);
     return d;
 }

@@ -27,7 +27,8 @@ void textbuf_json_string(textbuf *tb, const char *s);
 void textbuf_json_number(textbuf *tb, double x, int digits);
 /* A CSV number with `digits` significant digits, or nothing when not finite. */
 void textbuf_csv_number(textbuf *tb, double x, int digits);
-/* Give the caller the NUL-terminated text (never NULL unless oom) and reset. */
+/* Give the caller the NUL-terminated text ("" when nothing was added) and reset;
+ * NULL when an append ran out of memory (the partial text is freed). */
 char *textbuf_take(textbuf *tb);
 
 #endif

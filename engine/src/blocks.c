@@ -175,7 +175,7 @@ void crest_run_stats_merge(crest_run_stats *into, const crest_run_stats *s)
     into->rejects += s->rejects;
     for (int r = 0; r < CREST_REJECT_COUNT; r++)
         into->rejects_by_reason[r] += s->rejects_by_reason[r];
-    for (size_t t = 0; t < 16; t++) {
+    for (size_t t = 0; t < CREST_MAX_TIERS; t++) {
         crest_tier_counts *a = &into->tiers[t];
         const crest_tier_counts *b = &s->tiers[t];
         a->rows += b->rows;

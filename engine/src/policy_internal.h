@@ -8,7 +8,6 @@
 #include "crest/crest_policy.h"
 #include "crest/crest_risk.h"
 
-#define CREST_MAX_TIERS 16
 #define CREST_MAX_ALIASES 16
 #define CREST_MAX_COLUMN_NAMES 8
 #define CREST_MAX_PARTIES 4

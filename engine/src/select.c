@@ -22,11 +22,8 @@ void crest_select_config_init(crest_select_config *cfg, const crest_policy *poli
 
 int crest_select_lane_rank(const char *lane)
 {
-    static const char *const names[] = {"GREEN", "BLUE", "YELLOW", "ORANGE", "RED"};
-    for (int i = 0; i < 5; i++)
-        if (strcmp(lane, names[i]) == 0)
-            return i;
-    return CREST_RULES_LANE_RED;
+    const int rank = crest_lane_from_name(lane, strlen(lane), 0);
+    return rank >= 0 ? rank : CREST_LANE_RED;
 }
 
 void crest_select_rule_init(crest_select_rule *er, const char *id, int lane, double probability,

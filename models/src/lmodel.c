@@ -12,6 +12,7 @@
 #include "crest/crest_risk.h"
 #include "crest/crest_keyhash.h"
 #include "fnv.h"
+#include "textbuf.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -280,39 +281,6 @@ static void items_free(item *items, size_t n)
     free(items);
 }
 
-/* Growable string for building canonical text. */
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sbuf;
-
-static void sb_add(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap : 64;
-        while (nc < b->len + n + 1)
-            nc *= 2;
-        char *q = realloc(b->p, nc);
-        if (!q) {
-            b->oom = 1;
-            return;
-        }
-        b->p = q;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_str(sbuf *b, const char *s)
-{
-    sb_add(b, s, strlen(s));
-}
-
 static int ieq(const char *a, size_t n, const char *lit)
 {
     return strlen(lit) == n && strncasecmp(a, lit, n) == 0;
@@ -321,7 +289,7 @@ static int ieq(const char *a, size_t n, const char *lit)
 /* Parse one source (a KEY when is_key, else a NUM) in text [p, p+n);
  * offset: 1-based column of p in the spec. Appends its canonical text. */
 static crest_status parse_src(const char *p, size_t n, int is_key, size_t offset, const char *item_text,
-                              src *out, sbuf *canon, crest_diag *diag)
+                              src *out, textbuf *canon, crest_diag *diag)
 {
     crest_str s = trim((crest_str){p, n});
     offset += (size_t)(s.ptr - p);
@@ -345,9 +313,9 @@ static crest_status parse_src(const char *p, size_t n, int is_key, size_t offset
         out->col_name = dup_n(name.ptr, name.len);
         if (!out->col_name)
             return crest_diag_set(diag, CREST_ERR_NOMEM, SPEC_LABEL, 1, offset, "out of memory.");
-        sb_str(canon, "col(");
-        sb_add(canon, name.ptr, name.len);
-        sb_str(canon, ")");
+        textbuf_puts(canon, "col(");
+        textbuf_append(canon, name.ptr, name.len);
+        textbuf_puts(canon, ")");
         return CREST_OK;
     }
     char low[64];
@@ -368,20 +336,20 @@ static crest_status parse_src(const char *p, size_t n, int is_key, size_t offset
                                           item_text, (int)s.len, s.ptr);
                 out->kind = S_HS;
                 out->hs_len = v;
-                sb_str(canon, low);
+                textbuf_puts(canon, low);
                 return CREST_OK;
             }
         }
         if (!is_key && strcmp(low, "unit_value") == 0) {
             out->kind = S_UNIT_VALUE;
-            sb_str(canon, low);
+            textbuf_puts(canon, low);
             return CREST_OK;
         }
         const int f = crest_field_from_name(low, s.len);
         if (f >= 0) {
             out->kind = S_FIELD;
             out->field = f;
-            sb_str(canon, low);
+            textbuf_puts(canon, low);
             return CREST_OK;
         }
     }
@@ -425,9 +393,9 @@ static crest_status parse_item(const char *p, size_t n, size_t offset, item *it,
                               "or rel.",
                               text, (int)kind.len, kind.ptr);
     it->kind = (item_kind)k;
-    sbuf canon = {0};
-    sb_str(&canon, kind_names[k]);
-    sb_str(&canon, ":");
+    textbuf canon = {0};
+    textbuf_puts(&canon, kind_names[k]);
+    textbuf_puts(&canon, ":");
     const char *body = colon + 1;
     const size_t body_len = s.len - (size_t)(body - s.ptr);
     const size_t body_off = offset + (size_t)(body - s.ptr);
@@ -449,7 +417,7 @@ static crest_status parse_item(const char *p, size_t n, size_t offset, item *it,
                     break;
                 }
                 if (it->n_keys)
-                    sb_str(&canon, "*");
+                    textbuf_puts(&canon, "*");
                 st = parse_src(body + start, i - start, 1, body_off + start, text, &it->keys[it->n_keys],
                                &canon, diag);
                 it->n_keys++;
@@ -475,7 +443,7 @@ static crest_status parse_item(const char *p, size_t n, size_t offset, item *it,
         } else {
             st = parse_src(body, slash, 0, body_off, text, &it->num, &canon, diag);
             if (st == CREST_OK) {
-                sb_str(&canon, "/");
+                textbuf_puts(&canon, "/");
                 st = parse_src(body + slash + 1, body_len - slash - 1, 1, body_off + slash + 1, text,
                                &it->keys[0], &canon, diag);
                 it->n_keys = 1;
@@ -489,11 +457,11 @@ static crest_status parse_item(const char *p, size_t n, size_t offset, item *it,
     if (st == CREST_OK && canon.oom)
         st = crest_diag_set(diag, CREST_ERR_NOMEM, SPEC_LABEL, 1, offset, "out of memory.");
     if (st != CREST_OK) {
-        free(canon.p);
+        free(canon.data);
         item_free(it);
         return st;
     }
-    it->name = canon.p;
+    it->name = canon.data;
     return CREST_OK;
 }
 
@@ -547,17 +515,17 @@ static crest_status parse_spec(const char *spec, item **items_out, size_t *n_out
         st = crest_diag_set(diag, CREST_ERR_SYNTAX, SPEC_LABEL, 1, len,
                             "the feature spec ends inside col(...).");
     if (st == CREST_OK && canon_out) {
-        sbuf c = {0};
+        textbuf c = {0};
         for (size_t i = 0; i < n; i++) {
             if (i)
-                sb_str(&c, ", ");
-            sb_str(&c, items[i].name);
+                textbuf_puts(&c, ", ");
+            textbuf_puts(&c, items[i].name);
         }
-        if (c.oom || !c.p) {
-            free(c.p);
+        if (c.oom || !c.data) {
+            free(c.data);
             st = crest_diag_set(diag, CREST_ERR_NOMEM, SPEC_LABEL, 0, 0, "out of memory.");
         } else {
-            *canon_out = c.p;
+            *canon_out = c.data;
         }
     }
     if (st != CREST_OK) {
@@ -1131,6 +1099,43 @@ crest_status crest_lmodel_trainer_value(const crest_lmodel_trainer *t, size_t ro
     return CREST_OK;
 }
 
+/* Standardise item i's value column of X over its non-missing rows; a
+ * missing value becomes the mean (0 after standardising) and the indicator
+ * carries it. Indicator columns are left as 0/1 (mean 0, sd 1). */
+static void standardise_item(crest_lmodel *m, gsl_matrix *X, size_t n, size_t i)
+{
+    const item *it = &m->items[i];
+    const size_t c = it->col0;
+    double s1 = 0, s2 = 0;
+    size_t k = 0;
+    for (size_t r = 0; r < n; r++) {
+        const double v = gsl_matrix_get(X, r, c);
+        if (!isnan(v)) {
+            s1 += v;
+            k++;
+        }
+    }
+    const double mu = k ? s1 / (double)k : 0.0;
+    for (size_t r = 0; r < n; r++) {
+        const double v = gsl_matrix_get(X, r, c);
+        if (!isnan(v))
+            s2 += (v - mu) * (v - mu);
+    }
+    double sd = k > 1 ? sqrt(s2 / (double)(k - 1)) : 0.0;
+    if (!(sd > 1e-12) || !isfinite(sd))
+        sd = 1.0; /* a constant column: centred to 0, the penalty keeps its beta at 0 */
+    m->mean[c] = mu;
+    m->sd[c] = sd;
+    for (size_t r = 0; r < n; r++) {
+        const double v = gsl_matrix_get(X, r, c);
+        gsl_matrix_set(X, r, c, isnan(v) ? 0.0 : (v - mu) / sd);
+    }
+    if (it->n_cols == 2) {
+        m->mean[c + 1] = 0.0;
+        m->sd[c + 1] = 1.0;
+    }
+}
+
 crest_status crest_lmodel_trainer_fit(crest_lmodel_trainer *t, crest_lmodel **out,
                                       crest_lmodel_fit_report *report, crest_diag *diag)
 {
@@ -1218,41 +1223,9 @@ crest_status crest_lmodel_trainer_fit(crest_lmodel_trainer *t, crest_lmodel **ou
             }
         }
     }
-    /* Standardise value columns over their non-missing rows; a missing value
-     * becomes the mean (0 after standardising) and the indicator carries it.
-     * Indicator columns are left as 0/1 (mean 0, sd 1). */
-    for (size_t i = 0; i < ni && st == CREST_OK; i++) {
-        const item *it = &m->items[i];
-        const size_t c = it->col0;
-        double s1 = 0, s2 = 0;
-        size_t k = 0;
-        for (size_t r = 0; r < n; r++) {
-            const double v = gsl_matrix_get(X, r, c);
-            if (!isnan(v)) {
-                s1 += v;
-                k++;
-            }
-        }
-        const double mu = k ? s1 / (double)k : 0.0;
-        for (size_t r = 0; r < n; r++) {
-            const double v = gsl_matrix_get(X, r, c);
-            if (!isnan(v))
-                s2 += (v - mu) * (v - mu);
-        }
-        double sd = k > 1 ? sqrt(s2 / (double)(k - 1)) : 0.0;
-        if (!(sd > 1e-12) || !isfinite(sd))
-            sd = 1.0; /* a constant column: centred to 0, the penalty keeps its beta at 0 */
-        m->mean[c] = mu;
-        m->sd[c] = sd;
-        for (size_t r = 0; r < n; r++) {
-            const double v = gsl_matrix_get(X, r, c);
-            gsl_matrix_set(X, r, c, isnan(v) ? 0.0 : (v - mu) / sd);
-        }
-        if (it->n_cols == 2) {
-            m->mean[c + 1] = 0.0;
-            m->sd[c + 1] = 1.0;
-        }
-    }
+    /* Standardise value columns (standardise_item). */
+    for (size_t i = 0; i < ni && st == CREST_OK; i++)
+        standardise_item(m, X, n, i);
     if (st == CREST_OK) {
         crest_logit_fit_options fo;
         crest_logit_fit_options_default(&fo);
@@ -1484,7 +1457,9 @@ static int hexval(char c)
     return -1;
 }
 
-static crest_status load_body(lreader *r, crest_lmodel **out, crest_diag *diag)
+/* The lines before the items: version, spec (which makes *out), options,
+ * training summary, dimensions and intercept. On failure *out is freed and NULL. */
+static crest_status load_header(lreader *r, crest_lmodel **out, crest_diag *diag)
 {
     crest_status st;
     /* Version line. */
@@ -1508,6 +1483,7 @@ static crest_status load_body(lreader *r, crest_lmodel **out, crest_diag *diag)
     if ((st = lr_expect(r, "spec", "the feature spec", diag)) != CREST_OK)
         return st;
     crest_lmodel *m = NULL;
+    *out = NULL;
     {
         const char *spec = r->cur + 4;
         crest_diag sd;
@@ -1591,115 +1567,145 @@ static crest_status load_body(lreader *r, crest_lmodel **out, crest_diag *diag)
     if ((st = lr_expect(r, "intercept", "the intercept", diag)) != CREST_OK ||
         (st = lr_number(r, 1, &m->beta[0], diag)) != CREST_OK)
         goto fail;
-    for (size_t i = 0; i < m->n_items; i++) {
-        item *it = &m->items[i];
-        unsigned long long idx, ncols, nent;
-        char what[64];
-        snprintf(what, sizeof what, "item %zu (%s)", i + 1, it->name);
-        if ((st = lr_expect(r, "item", what, diag)) != CREST_OK ||
-            (st = lr_count(r, 1, &idx, diag)) != CREST_OK ||
-            (st = lr_lit(r, 2, "columns", diag)) != CREST_OK ||
-            (st = lr_count(r, 3, &ncols, diag)) != CREST_OK ||
-            (st = lr_lit(r, 4, "entries", diag)) != CREST_OK ||
-            (st = lr_count(r, 5, &nent, diag)) != CREST_OK ||
-            (st = lr_lit(r, 6, "default", diag)) != CREST_OK ||
-            (st = lr_number(r, 7, &it->dflt, diag)) != CREST_OK)
-            goto fail;
-        if (idx != i + 1) {
-            st = crest_diag_set(diag, CREST_ERR_MISMATCH, r->path, r->line, r->tok_col[1],
-                                "expected item %zu, found item %llu.", i + 1, idx);
-            goto fail;
-        }
-        const char *name = r->n_tok > 8 ? r->tok[8] : "";
-        if (strcmp(name, it->name) != 0) {
-            st = crest_diag_set(
-                diag, CREST_ERR_MISMATCH, r->path, r->line, r->n_tok > 8 ? r->tok_col[8] : r->cur_len + 1,
-                "item %zu is \"%s\" in the file but \"%s\" in its spec.", i + 1, name, it->name);
-            goto fail;
-        }
-        if (ncols != it->n_cols) {
-            st = crest_diag_set(diag, CREST_ERR_MISMATCH, r->path, r->line, r->tok_col[3],
-                                "dimension mismatch: item %zu (%s) has %u columns, the file "
-                                "says %llu.",
-                                i + 1, it->name, it->n_cols, ncols);
-            goto fail;
-        }
-        if (nent && !it->n_keys) {
-            st = crest_diag_set(diag, CREST_ERR_MISMATCH, r->path, r->line, r->tok_col[5],
-                                "item %zu (%s) is numeric and takes no entries.", i + 1, it->name);
-            goto fail;
-        }
-        for (unsigned c = 0; c < it->n_cols; c++) {
-            const size_t j = it->col0 + c;
-            snprintf(what, sizeof what, "column %u of item %zu", c + 1, i + 1);
-            if ((st = lr_expect(r, "col", what, diag)) != CREST_OK ||
-                (st = lr_number(r, 1, &m->mean[j], diag)) != CREST_OK ||
-                (st = lr_number(r, 2, &m->sd[j], diag)) != CREST_OK ||
-                (st = lr_number(r, 3, &m->beta[j], diag)) != CREST_OK)
-                goto fail;
-            if (!(m->sd[j] > 0)) {
-                st = crest_diag_set(diag, CREST_ERR_RANGE, r->path, r->line, r->tok_col[2],
-                                    "a standard deviation must be > 0.");
-                goto fail;
+    *out = m;
+    return CREST_OK;
+fail:
+    crest_lmodel_free(m);
+    return st;
+}
+
+/* One "entry =KEY VALUE" line of item i (entry e of nent): the key
+ * percent-decoded in place, the value interned in the item's table. */
+static crest_status load_entry(lreader *r, item *it, size_t i, unsigned long long e, unsigned long long nent,
+                               crest_diag *diag)
+{
+    crest_status st;
+    if (!lr_next(r)) {
+        st = crest_diag_set(diag, CREST_ERR_SYNTAX, r->path, r->line + 1, 0,
+                            "the file is truncated: item %zu (%s) declares %llu entries, "
+                            "found %llu.",
+                            i + 1, it->name, nent, e);
+        return st;
+    }
+    if (!tok_is(r, 0, "entry") || r->n_tok != 3 || r->tok[1][0] != '=') {
+        st = crest_diag_set(diag, CREST_ERR_SYNTAX, r->path, r->line, 1,
+                            "expected entry %llu of %llu of item %zu as \"entry =KEY "
+                            "VALUE\" (found \"%.40s\").",
+                            e + 1, nent, i + 1, r->cur);
+        return st;
+    }
+    /* Decode the key in place (it only shrinks). */
+    char *k = r->tok[1] + 1;
+    const size_t kn = tok_len(r->tok[1]) - 1;
+    size_t o = 0;
+    for (size_t q = 0; q < kn; q++) {
+        if (k[q] == '%') {
+            const int hi = q + 2 < kn ? hexval(k[q + 1]) : -1;
+            const int lo = q + 2 < kn ? hexval(k[q + 2]) : -1;
+            if (hi < 0 || lo < 0) {
+                st = crest_diag_set(diag, CREST_ERR_INVALID, r->path, r->line, r->tok_col[1] + 1 + q,
+                                    "bad escape in key: %% must be followed by two hex "
+                                    "digits.");
+                return st;
             }
-            if (r->n_tok != 4) {
-                st = crest_diag_set(diag, CREST_ERR_SYNTAX, r->path, r->line, r->cur_len + 1,
-                                    "a col line holds mean, sd and coefficient only.");
-                goto fail;
-            }
-        }
-        for (unsigned long long e = 0; e < nent; e++) {
-            if (!lr_next(r)) {
-                st = crest_diag_set(diag, CREST_ERR_SYNTAX, r->path, r->line + 1, 0,
-                                    "the file is truncated: item %zu (%s) declares %llu entries, "
-                                    "found %llu.",
-                                    i + 1, it->name, nent, e);
-                goto fail;
-            }
-            if (!tok_is(r, 0, "entry") || r->n_tok != 3 || r->tok[1][0] != '=') {
-                st = crest_diag_set(diag, CREST_ERR_SYNTAX, r->path, r->line, 1,
-                                    "expected entry %llu of %llu of item %zu as \"entry =KEY "
-                                    "VALUE\" (found \"%.40s\").",
-                                    e + 1, nent, i + 1, r->cur);
-                goto fail;
-            }
-            /* Decode the key in place (it only shrinks). */
-            char *k = r->tok[1] + 1;
-            const size_t kn = tok_len(r->tok[1]) - 1;
-            size_t o = 0;
-            for (size_t q = 0; q < kn; q++) {
-                if (k[q] == '%') {
-                    const int hi = q + 2 < kn ? hexval(k[q + 1]) : -1;
-                    const int lo = q + 2 < kn ? hexval(k[q + 2]) : -1;
-                    if (hi < 0 || lo < 0) {
-                        st = crest_diag_set(diag, CREST_ERR_INVALID, r->path, r->line, r->tok_col[1] + 1 + q,
-                                            "bad escape in key: %% must be followed by two hex "
-                                            "digits.");
-                        goto fail;
-                    }
-                    k[o++] = (char)(hi * 16 + lo);
-                    q += 2;
-                } else {
-                    k[o++] = k[q];
-                }
-            }
-            double v;
-            if ((st = lr_number(r, 2, &v, diag)) != CREST_OK)
-                goto fail;
-            int is_new;
-            const uint32_t de = table_intern(&it->tab, k, o, &is_new);
-            if (de == NO_CAT) {
-                st = crest_diag_set(diag, CREST_ERR_NOMEM, r->path, r->line, 0, "out of memory.");
-                goto fail;
-            }
-            if (!is_new) {
-                st = crest_diag_set(diag, CREST_ERR_INVALID, r->path, r->line, r->tok_col[1],
-                                    "duplicate entry for key \"%.*s\" in item %zu.", (int)o, k, i + 1);
-                goto fail;
-            }
-            it->tab.value[de] = v;
+            k[o++] = (char)(hi * 16 + lo);
+            q += 2;
+        } else {
+            k[o++] = k[q];
         }
     }
+    double v;
+    if ((st = lr_number(r, 2, &v, diag)) != CREST_OK)
+        return st;
+    int is_new;
+    const uint32_t de = table_intern(&it->tab, k, o, &is_new);
+    if (de == NO_CAT) {
+        st = crest_diag_set(diag, CREST_ERR_NOMEM, r->path, r->line, 0, "out of memory.");
+        return st;
+    }
+    if (!is_new) {
+        st = crest_diag_set(diag, CREST_ERR_INVALID, r->path, r->line, r->tok_col[1],
+                            "duplicate entry for key \"%.*s\" in item %zu.", (int)o, k, i + 1);
+        return st;
+    }
+    it->tab.value[de] = v;
+    return CREST_OK;
+}
+
+/* Item i's "item" line and its "col" lines, checked against the spec, then
+ * its entries. */
+static crest_status load_item(lreader *r, crest_lmodel *m, size_t i, crest_diag *diag)
+{
+    crest_status st;
+    item *it = &m->items[i];
+    unsigned long long idx, ncols, nent;
+    char what[64];
+    snprintf(what, sizeof what, "item %zu (%s)", i + 1, it->name);
+    if ((st = lr_expect(r, "item", what, diag)) != CREST_OK ||
+        (st = lr_count(r, 1, &idx, diag)) != CREST_OK || (st = lr_lit(r, 2, "columns", diag)) != CREST_OK ||
+        (st = lr_count(r, 3, &ncols, diag)) != CREST_OK || (st = lr_lit(r, 4, "entries", diag)) != CREST_OK ||
+        (st = lr_count(r, 5, &nent, diag)) != CREST_OK || (st = lr_lit(r, 6, "default", diag)) != CREST_OK ||
+        (st = lr_number(r, 7, &it->dflt, diag)) != CREST_OK)
+        return st;
+    if (idx != i + 1) {
+        st = crest_diag_set(diag, CREST_ERR_MISMATCH, r->path, r->line, r->tok_col[1],
+                            "expected item %zu, found item %llu.", i + 1, idx);
+        return st;
+    }
+    const char *name = r->n_tok > 8 ? r->tok[8] : "";
+    if (strcmp(name, it->name) != 0) {
+        st = crest_diag_set(diag, CREST_ERR_MISMATCH, r->path, r->line,
+                            r->n_tok > 8 ? r->tok_col[8] : r->cur_len + 1,
+                            "item %zu is \"%s\" in the file but \"%s\" in its spec.", i + 1, name, it->name);
+        return st;
+    }
+    if (ncols != it->n_cols) {
+        st = crest_diag_set(diag, CREST_ERR_MISMATCH, r->path, r->line, r->tok_col[3],
+                            "dimension mismatch: item %zu (%s) has %u columns, the file "
+                            "says %llu.",
+                            i + 1, it->name, it->n_cols, ncols);
+        return st;
+    }
+    if (nent && !it->n_keys) {
+        st = crest_diag_set(diag, CREST_ERR_MISMATCH, r->path, r->line, r->tok_col[5],
+                            "item %zu (%s) is numeric and takes no entries.", i + 1, it->name);
+        return st;
+    }
+    for (unsigned c = 0; c < it->n_cols; c++) {
+        const size_t j = it->col0 + c;
+        snprintf(what, sizeof what, "column %u of item %zu", c + 1, i + 1);
+        if ((st = lr_expect(r, "col", what, diag)) != CREST_OK ||
+            (st = lr_number(r, 1, &m->mean[j], diag)) != CREST_OK ||
+            (st = lr_number(r, 2, &m->sd[j], diag)) != CREST_OK ||
+            (st = lr_number(r, 3, &m->beta[j], diag)) != CREST_OK)
+            return st;
+        if (!(m->sd[j] > 0)) {
+            st = crest_diag_set(diag, CREST_ERR_RANGE, r->path, r->line, r->tok_col[2],
+                                "a standard deviation must be > 0.");
+            return st;
+        }
+        if (r->n_tok != 4) {
+            st = crest_diag_set(diag, CREST_ERR_SYNTAX, r->path, r->line, r->cur_len + 1,
+                                "a col line holds mean, sd and coefficient only.");
+            return st;
+        }
+    }
+    for (unsigned long long e = 0; e < nent; e++)
+        if ((st = load_entry(r, it, i, e, nent, diag)) != CREST_OK)
+            return st;
+    return CREST_OK;
+}
+
+/* A whole model file: the header lines, the items, "end", and nothing after it. */
+static crest_status load_body(lreader *r, crest_lmodel **out, crest_diag *diag)
+{
+    crest_lmodel *m;
+    crest_status st = load_header(r, &m, diag);
+    if (st != CREST_OK)
+        return st;
+    for (size_t i = 0; i < m->n_items; i++)
+        if ((st = load_item(r, m, i, diag)) != CREST_OK)
+            goto fail;
     if ((st = lr_expect(r, "end", "the \"end\" line", diag)) != CREST_OK)
         goto fail;
     while (lr_next(r)) {

@@ -1019,169 +1019,68 @@ static crest_status compile_regex(crest_rules *rules, const csv_reader *r, rule 
     return CREST_OK;
 }
 
-static crest_status crit_row(void *ctx, csv_reader *r)
+/* The criteria file's one max_hits row: weight_or_lane is the number of hits. */
+static crest_status max_hits_row(crest_rules *rules, csv_reader *r, cell_ref id, cell_ref act, cell_ref wol)
 {
-    crit_load *cl = ctx;
-    crest_rules *rules = cl->rules;
-    const size_t *idx = cl->idx;
-    if (!cl->have_header) {
-        cl->have_header = true;
-        return map_header(r, crit_spec, C_N, cl->idx);
-    }
-    cell_ref id = get_cell(r, idx, C_ID), act = get_cell(r, idx, C_ACTION), wol = get_cell(r, idx, C_WOL);
-    if (id.s.len == 0)
-        return crest_diag_set(r->diag, CREST_ERR_INVALID, r->path, id.line, id.col, "The rule id is empty.");
-    for (size_t i = 0; i < rules->n; i++)
-        if (strlen(rules->r[i].id) == id.s.len && memcmp(rules->r[i].id, id.s.ptr, id.s.len) == 0)
-            return crest_diag_set(r->diag, CREST_ERR_INVALID, r->path, id.line, id.col,
-                                  "Rule id '%.*s' is already used on line %lu.", (int)id.s.len, id.s.ptr,
-                                  rules->r[i].line);
-
-    if (ieq(act.s.ptr, act.s.len, "max_hits")) {
-        if (rules->have_max_hits_row)
-            return crest_diag_set(r->diag, CREST_ERR_INVALID, r->path, act.line, act.col,
-                                  "Only one max_hits row is allowed.");
-        char buf[32];
-        char *end;
-        if (wol.s.len == 0 || wol.s.len >= sizeof buf)
-            goto bad_n;
-        memcpy(buf, wol.s.ptr, wol.s.len);
-        buf[wol.s.len] = '\0';
-        errno = 0;
-        unsigned long v = strtoul(buf, &end, 10);
-        if (*end || errno || !isdigit((unsigned char)buf[0]) || v > 1000000)
-            goto bad_n;
-        rules->have_max_hits_row = true;
-        rules->max_hits = (unsigned)v;
-        free(rules->max_hits_id);
-        rules->max_hits_id = dup_n(id.s.ptr, id.s.len);
-        return rules->max_hits_id
-                   ? CREST_OK
-                   : crest_diag_set(r->diag, CREST_ERR_NOMEM, r->path, id.line, 0, "Out of memory.");
-    bad_n:
-        return crest_diag_set(r->diag, CREST_ERR_INVALID, r->path, wol.line, wol.col,
-                              "For action max_hits, weight_or_lane must be a whole number of hits (0 to "
-                              "1000000), not '%.*s'.",
-                              (int)wol.s.len, wol.s.ptr);
-    }
-
-    if (rules->n == rules->cap) {
-        size_t cap = rules->cap ? 2 * rules->cap : 16;
-        rule *nr = realloc(rules->r, cap * sizeof *nr);
-        if (!nr)
-            return crest_diag_set(r->diag, CREST_ERR_NOMEM, r->path, id.line, 0, "Out of memory.");
-        rules->r = nr;
-        rules->cap = cap;
-    }
-    rule *x = &rules->r[rules->n];
-    memset(x, 0, sizeof *x);
-    rules->n++; /* counted now so that crest_rules_free releases partial rules */
-    x->line = id.line;
-    x->col = NO_COL;
-    x->prob = 1.0;
-    x->credit_sensitive = true;
-    x->id = dup_n(id.s.ptr, id.s.len);
-    cell_ref fld = get_cell(r, idx, C_FIELD), pat = get_cell(r, idx, C_PATTERN),
-             rat = get_cell(r, idx, C_RAT);
-    x->field = dup_n(fld.s.ptr, fld.s.len);
-    x->pattern = dup_n(pat.s.ptr, pat.s.len);
-    x->rationale = dup_n(rat.s.ptr, rat.s.len);
-    if (!x->id || !x->field || !x->pattern || !x->rationale)
-        return crest_diag_set(r->diag, CREST_ERR_NOMEM, r->path, id.line, 0, "Out of memory.");
-    x->field_col = fld.col;
-
-    /* Action. */
-    if (ieq(act.s.ptr, act.s.len, "weight")) {
-        x->action = CREST_RULES_ACTION_WEIGHT;
-        if (!parse_number(wol.s.ptr, wol.s.len, &x->weight))
-            return crest_diag_set(r->diag, CREST_ERR_INVALID, r->path, wol.line, wol.col,
-                                  "For action weight, weight_or_lane must be a finite number, not '%.*s'.",
-                                  (int)wol.s.len, wol.s.ptr);
-    } else if (ieq(act.s.ptr, act.s.len, "lane")) {
-        x->action = CREST_RULES_ACTION_LANE;
-        static const struct {
-            const char *name;
-            crest_rules_lane lane;
-        } lanes[] = {{"RED", CREST_RULES_LANE_RED},
-                     {"ORANGE", CREST_RULES_LANE_ORANGE},
-                     {"YELLOW", CREST_RULES_LANE_YELLOW},
-                     {"BLUE", CREST_RULES_LANE_BLUE}};
-        for (size_t i = 0; i < 4; i++)
-            if (ieq(wol.s.ptr, wol.s.len, lanes[i].name))
-                x->lane = lanes[i].lane;
-        if (x->lane == CREST_RULES_LANE_NONE)
-            return crest_diag_set(r->diag, CREST_ERR_INVALID, r->path, wol.line, wol.col,
-                                  "For action lane, weight_or_lane must be RED, ORANGE, YELLOW or BLUE, not "
-                                  "'%.*s'.",
-                                  (int)wol.s.len, wol.s.ptr);
-    } else {
+    if (rules->have_max_hits_row)
         return crest_diag_set(r->diag, CREST_ERR_INVALID, r->path, act.line, act.col,
-                              "Unknown action '%.*s': expected weight, lane or max_hits.", (int)act.s.len,
-                              act.s.ptr);
-    }
+                              "Only one max_hits row is allowed.");
+    char buf[32];
+    char *end;
+    if (wol.s.len == 0 || wol.s.len >= sizeof buf)
+        goto bad_n;
+    memcpy(buf, wol.s.ptr, wol.s.len);
+    buf[wol.s.len] = '\0';
+    errno = 0;
+    unsigned long v = strtoul(buf, &end, 10);
+    if (*end || errno || !isdigit((unsigned char)buf[0]) || v > 1000000)
+        goto bad_n;
+    rules->have_max_hits_row = true;
+    rules->max_hits = (unsigned)v;
+    free(rules->max_hits_id);
+    rules->max_hits_id = dup_n(id.s.ptr, id.s.len);
+    return rules->max_hits_id
+               ? CREST_OK
+               : crest_diag_set(r->diag, CREST_ERR_NOMEM, r->path, id.line, 0, "Out of memory.");
+bad_n:
+    return crest_diag_set(r->diag, CREST_ERR_INVALID, r->path, wol.line, wol.col,
+                          "For action max_hits, weight_or_lane must be a whole number of hits (0 to "
+                          "1000000), not '%.*s'.",
+                          (int)wol.s.len, wol.s.ptr);
+}
 
-    /* Probability. */
-    cell_ref pr = get_cell(r, idx, C_PROB);
-    if (pr.s.len) {
-        double p;
-        if (!parse_number(pr.s.ptr, pr.s.len, &p))
-            return crest_diag_set(r->diag, CREST_ERR_INVALID, r->path, pr.line, pr.col,
-                                  "probability '%.*s' is not a number.", (int)pr.s.len, pr.s.ptr);
-        if (p < 0 || p > 1)
-            return crest_diag_set(r->diag, CREST_ERR_RANGE, r->path, pr.line, pr.col,
-                                  "probability %.*s is outside [0, 1].", (int)pr.s.len, pr.s.ptr);
-        if (x->action == CREST_RULES_ACTION_WEIGHT && p != 1)
-            return crest_diag_set(r->diag, CREST_ERR_INVALID, r->path, pr.line, pr.col,
-                                  "probability applies to lane rules; leave it empty (or 1) for a weight "
-                                  "rule.");
-        x->prob = p;
-    }
-
-    cell_ref cs = get_cell(r, idx, C_CREDIT);
-    if (cs.s.len && !parse_bool(cs.s, &x->credit_sensitive))
-        return crest_diag_set(r->diag, CREST_ERR_INVALID, r->path, cs.line, cs.col,
-                              "credit_sensitive must be yes or no, not '%.*s'.", (int)cs.s.len, cs.s.ptr);
-
-    crest_status st = parse_window(r, get_cell(r, idx, C_FROM), get_cell(r, idx, C_TO), &x->from, &x->to);
-    if (st != CREST_OK)
-        return st;
-
-    cell_ref dir = get_cell(r, idx, C_DIR);
-    if (dir.s.len) {
-        if (ieq(dir.s.ptr, dir.s.len, "I") || ieq(dir.s.ptr, dir.s.len, "import"))
-            x->dir = 'I';
-        else if (ieq(dir.s.ptr, dir.s.len, "E") || ieq(dir.s.ptr, dir.s.len, "export"))
-            x->dir = 'E';
-        else
-            return crest_diag_set(r->diag, CREST_ERR_INVALID, r->path, dir.line, dir.col,
-                                  "direction must be I, E or empty, not '%.*s'.", (int)dir.s.len, dir.s.ptr);
-    }
-
-    cell_ref off = get_cell(r, idx, C_OFFICE);
-    if (off.s.len) {
-        size_t n = 1;
-        for (size_t i = 0; i < off.s.len; i++)
-            n += off.s.ptr[i] == ';';
-        x->offices = calloc(n, sizeof *x->offices);
-        if (!x->offices)
+/* A rule's offices: codes separated by ';', each one trimmed and non-empty. */
+static crest_status rule_offices(csv_reader *r, rule *x, cell_ref off)
+{
+    size_t n = 1;
+    for (size_t i = 0; i < off.s.len; i++)
+        n += off.s.ptr[i] == ';';
+    x->offices = calloc(n, sizeof *x->offices);
+    if (!x->offices)
+        return crest_diag_set(r->diag, CREST_ERR_NOMEM, r->path, off.line, 0, "Out of memory.");
+    const char *p = off.s.ptr, *end = off.s.ptr + off.s.len;
+    while (p <= end) {
+        const char *q = memchr(p, ';', (size_t)(end - p));
+        if (!q)
+            q = end;
+        crest_str o = trim((crest_str){p, (size_t)(q - p)});
+        if (o.len == 0)
+            return crest_diag_set(r->diag, CREST_ERR_INVALID, r->path, off.line, off.col,
+                                  "office holds an empty code; write codes separated by ';'.");
+        char *c = dup_n(o.ptr, o.len);
+        if (!c)
             return crest_diag_set(r->diag, CREST_ERR_NOMEM, r->path, off.line, 0, "Out of memory.");
-        const char *p = off.s.ptr, *end = off.s.ptr + off.s.len;
-        while (p <= end) {
-            const char *q = memchr(p, ';', (size_t)(end - p));
-            if (!q)
-                q = end;
-            crest_str o = trim((crest_str){p, (size_t)(q - p)});
-            if (o.len == 0)
-                return crest_diag_set(r->diag, CREST_ERR_INVALID, r->path, off.line, off.col,
-                                      "office holds an empty code; write codes separated by ';'.");
-            char *c = dup_n(o.ptr, o.len);
-            if (!c)
-                return crest_diag_set(r->diag, CREST_ERR_NOMEM, r->path, off.line, 0, "Out of memory.");
-            x->offices[x->n_offices++] = (crest_str){c, o.len};
-            p = q + 1;
-        }
+        x->offices[x->n_offices++] = (crest_str){c, o.len};
+        p = q + 1;
     }
+    return CREST_OK;
+}
 
+/* A rule's field (canonical, unit_value or an input column) and its pattern
+ * (range:, list:, prefix:, band: or a regular expression). */
+static crest_status rule_field_pattern(crit_load *cl, csv_reader *r, rule *x, cell_ref fld, cell_ref pat)
+{
+    crest_rules *rules = cl->rules;
     /* Field. Canonical and derived names are matched case-insensitively. */
     if (fld.s.len == 0)
         return crest_diag_set(r->diag, CREST_ERR_INVALID, r->path, fld.line, fld.col,
@@ -1239,6 +1138,118 @@ static crest_status crit_row(void *ctx, csv_reader *r)
         return crest_diag_set(r->diag, CREST_ERR_INVALID, r->path, fld.line, fld.col,
                               "unit_value is a number: use a range: pattern.");
     return compile_regex(rules, r, x, pat, plen, cl->opts && cl->opts->no_jit);
+}
+
+static crest_status crit_row(void *ctx, csv_reader *r)
+{
+    crit_load *cl = ctx;
+    crest_rules *rules = cl->rules;
+    const size_t *idx = cl->idx;
+    if (!cl->have_header) {
+        cl->have_header = true;
+        return map_header(r, crit_spec, C_N, cl->idx);
+    }
+    cell_ref id = get_cell(r, idx, C_ID), act = get_cell(r, idx, C_ACTION), wol = get_cell(r, idx, C_WOL);
+    if (id.s.len == 0)
+        return crest_diag_set(r->diag, CREST_ERR_INVALID, r->path, id.line, id.col, "The rule id is empty.");
+    for (size_t i = 0; i < rules->n; i++)
+        if (strlen(rules->r[i].id) == id.s.len && memcmp(rules->r[i].id, id.s.ptr, id.s.len) == 0)
+            return crest_diag_set(r->diag, CREST_ERR_INVALID, r->path, id.line, id.col,
+                                  "Rule id '%.*s' is already used on line %lu.", (int)id.s.len, id.s.ptr,
+                                  rules->r[i].line);
+
+    if (ieq(act.s.ptr, act.s.len, "max_hits"))
+        return max_hits_row(rules, r, id, act, wol);
+
+    if (rules->n == rules->cap) {
+        size_t cap = rules->cap ? 2 * rules->cap : 16;
+        rule *nr = realloc(rules->r, cap * sizeof *nr);
+        if (!nr)
+            return crest_diag_set(r->diag, CREST_ERR_NOMEM, r->path, id.line, 0, "Out of memory.");
+        rules->r = nr;
+        rules->cap = cap;
+    }
+    rule *x = &rules->r[rules->n];
+    memset(x, 0, sizeof *x);
+    rules->n++; /* counted now so that crest_rules_free releases partial rules */
+    x->line = id.line;
+    x->col = NO_COL;
+    x->prob = 1.0;
+    x->credit_sensitive = true;
+    x->id = dup_n(id.s.ptr, id.s.len);
+    cell_ref fld = get_cell(r, idx, C_FIELD), pat = get_cell(r, idx, C_PATTERN),
+             rat = get_cell(r, idx, C_RAT);
+    x->field = dup_n(fld.s.ptr, fld.s.len);
+    x->pattern = dup_n(pat.s.ptr, pat.s.len);
+    x->rationale = dup_n(rat.s.ptr, rat.s.len);
+    if (!x->id || !x->field || !x->pattern || !x->rationale)
+        return crest_diag_set(r->diag, CREST_ERR_NOMEM, r->path, id.line, 0, "Out of memory.");
+    x->field_col = fld.col;
+
+    /* Action. */
+    if (ieq(act.s.ptr, act.s.len, "weight")) {
+        x->action = CREST_RULES_ACTION_WEIGHT;
+        if (!parse_number(wol.s.ptr, wol.s.len, &x->weight))
+            return crest_diag_set(r->diag, CREST_ERR_INVALID, r->path, wol.line, wol.col,
+                                  "For action weight, weight_or_lane must be a finite number, not '%.*s'.",
+                                  (int)wol.s.len, wol.s.ptr);
+    } else if (ieq(act.s.ptr, act.s.len, "lane")) {
+        x->action = CREST_RULES_ACTION_LANE;
+        const int lane = crest_lane_from_name(wol.s.ptr, wol.s.len, 1);
+        x->lane = lane > CREST_LANE_GREEN ? (crest_rules_lane)lane : CREST_RULES_LANE_NONE;
+        if (x->lane == CREST_RULES_LANE_NONE)
+            return crest_diag_set(r->diag, CREST_ERR_INVALID, r->path, wol.line, wol.col,
+                                  "For action lane, weight_or_lane must be RED, ORANGE, YELLOW or BLUE, not "
+                                  "'%.*s'.",
+                                  (int)wol.s.len, wol.s.ptr);
+    } else {
+        return crest_diag_set(r->diag, CREST_ERR_INVALID, r->path, act.line, act.col,
+                              "Unknown action '%.*s': expected weight, lane or max_hits.", (int)act.s.len,
+                              act.s.ptr);
+    }
+
+    /* Probability. */
+    cell_ref pr = get_cell(r, idx, C_PROB);
+    if (pr.s.len) {
+        double p;
+        if (!parse_number(pr.s.ptr, pr.s.len, &p))
+            return crest_diag_set(r->diag, CREST_ERR_INVALID, r->path, pr.line, pr.col,
+                                  "probability '%.*s' is not a number.", (int)pr.s.len, pr.s.ptr);
+        if (p < 0 || p > 1)
+            return crest_diag_set(r->diag, CREST_ERR_RANGE, r->path, pr.line, pr.col,
+                                  "probability %.*s is outside [0, 1].", (int)pr.s.len, pr.s.ptr);
+        if (x->action == CREST_RULES_ACTION_WEIGHT && p != 1)
+            return crest_diag_set(r->diag, CREST_ERR_INVALID, r->path, pr.line, pr.col,
+                                  "probability applies to lane rules; leave it empty (or 1) for a weight "
+                                  "rule.");
+        x->prob = p;
+    }
+
+    cell_ref cs = get_cell(r, idx, C_CREDIT);
+    if (cs.s.len && !parse_bool(cs.s, &x->credit_sensitive))
+        return crest_diag_set(r->diag, CREST_ERR_INVALID, r->path, cs.line, cs.col,
+                              "credit_sensitive must be yes or no, not '%.*s'.", (int)cs.s.len, cs.s.ptr);
+
+    crest_status st = parse_window(r, get_cell(r, idx, C_FROM), get_cell(r, idx, C_TO), &x->from, &x->to);
+    if (st != CREST_OK)
+        return st;
+
+    cell_ref dir = get_cell(r, idx, C_DIR);
+    if (dir.s.len) {
+        if (ieq(dir.s.ptr, dir.s.len, "I") || ieq(dir.s.ptr, dir.s.len, "import"))
+            x->dir = 'I';
+        else if (ieq(dir.s.ptr, dir.s.len, "E") || ieq(dir.s.ptr, dir.s.len, "export"))
+            x->dir = 'E';
+        else
+            return crest_diag_set(r->diag, CREST_ERR_INVALID, r->path, dir.line, dir.col,
+                                  "direction must be I, E or empty, not '%.*s'.", (int)dir.s.len, dir.s.ptr);
+    }
+
+    cell_ref off = get_cell(r, idx, C_OFFICE);
+    if (off.s.len && (st = rule_offices(r, x, off)) != CREST_OK)
+        return st;
+
+    return rule_field_pattern(cl, r, x, fld, pat);
 }
 
 crest_status crest_rules_load(const char *criteria_path, const crest_rules_load_options *opts,
@@ -1372,18 +1383,8 @@ crest_status crest_rules_describe(const crest_rules *rules, size_t i, crest_rule
 
 const char *crest_rules_lane_name(crest_rules_lane lane)
 {
-    switch (lane) {
-    case CREST_RULES_LANE_RED:
-        return "RED";
-    case CREST_RULES_LANE_ORANGE:
-        return "ORANGE";
-    case CREST_RULES_LANE_YELLOW:
-        return "YELLOW";
-    case CREST_RULES_LANE_BLUE:
-        return "BLUE";
-    default:
-        return "";
-    }
+    return lane > CREST_RULES_LANE_NONE && lane <= CREST_RULES_LANE_RED ? crest_lane_name((crest_lane)lane)
+                                                                        : "";
 }
 
 /* ------------------------------------------------------------------------ */

@@ -151,3 +151,22 @@ Test(base, parse_number_ignores_the_locale)
     cr_expect(isnan(b), "slow path in %s read a decimal comma: %g", set, b);
     cr_expect(c == 0.1, "slow path in %s: got %.17g", set, c);
 }
+
+Test(base, lanes_one_list)
+{
+    static const char *const want[] = {"GREEN", "BLUE", "YELLOW", "ORANGE", "RED"};
+    cr_assert_eq(CREST_LANE_COUNT, 5);
+    for (int i = 0; i < CREST_LANE_COUNT; i++) {
+        cr_expect_str_eq(crest_lane_name((crest_lane)i), want[i]);
+        cr_expect_eq(crest_lane_from_name(want[i], strlen(want[i]), 0), i);
+    }
+    cr_expect_eq(CREST_LANE_RED, 4, "ranks order the lanes by intrusiveness");
+    cr_expect_null(crest_lane_name(CREST_LANE_COUNT));
+    cr_expect_null(crest_lane_name((crest_lane)-1));
+    cr_expect_eq(crest_lane_from_name("red", 3, 0), -1);
+    cr_expect_eq(crest_lane_from_name("red", 3, 1), CREST_LANE_RED);
+    cr_expect_eq(crest_lane_from_name("Orange", 6, 1), CREST_LANE_ORANGE);
+    cr_expect_eq(crest_lane_from_name("REDD", 4, 1), -1);
+    cr_expect_eq(crest_lane_from_name("RE", 2, 1), -1);
+    cr_expect_eq(crest_lane_from_name("", 0, 1), -1);
+}

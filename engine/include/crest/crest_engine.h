@@ -150,7 +150,7 @@ typedef struct crest_run_stats {
     crest_reject_sample samples[CREST_REJECT_SAMPLES];
     size_t n_samples;
     size_t n_tiers;
-    crest_tier_counts tiers[16];
+    crest_tier_counts tiers[CREST_MAX_TIERS];
     uint64_t inspected;
     uint64_t priority;
     uint64_t guarantee_exempt;

@@ -98,11 +98,11 @@ typedef struct crest_rules_scratch crest_rules_scratch;
 /* Lanes a rule can force, ordered by precedence: a larger value is stronger
  * (RED > ORANGE > YELLOW > BLUE). GREEN (release) is never forced by a rule. */
 typedef enum crest_rules_lane {
-    CREST_RULES_LANE_NONE = 0,
-    CREST_RULES_LANE_BLUE = 1,   /* post-clearance audit */
-    CREST_RULES_LANE_YELLOW = 2, /* documentary check */
-    CREST_RULES_LANE_ORANGE = 3, /* non-intrusive scan */
-    CREST_RULES_LANE_RED = 4     /* physical inspection */
+    CREST_RULES_LANE_NONE = 0, /* (GREEN's rank: a criterion never forces release) */
+    CREST_RULES_LANE_BLUE = CREST_LANE_BLUE,
+    CREST_RULES_LANE_YELLOW = CREST_LANE_YELLOW,
+    CREST_RULES_LANE_ORANGE = CREST_LANE_ORANGE,
+    CREST_RULES_LANE_RED = CREST_LANE_RED
 } crest_rules_lane;
 
 typedef enum crest_rules_kind {

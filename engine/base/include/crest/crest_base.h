@@ -147,6 +147,34 @@ const char *crest_field_name(crest_field field);
 int crest_field_from_name(const char *name, size_t name_len);
 
 /*
+ * Lanes, from release to physical inspection: the one list of their names.
+ * X(ENUM_SUFFIX, "NAME", rank); a higher rank is a more intrusive control.
+ * A criterion may force BLUE to RED; GREEN is the release lane.
+ */
+#define CREST_LANE_LIST(X)                                                                                   \
+    X(GREEN, "GREEN", 0)   /* release */                                                                     \
+    X(BLUE, "BLUE", 1)     /* post-clearance audit */                                                        \
+    X(YELLOW, "YELLOW", 2) /* documentary check */                                                           \
+    X(ORANGE, "ORANGE", 3) /* non-intrusive scan */                                                          \
+    X(RED, "RED", 4)       /* physical inspection */
+
+typedef enum crest_lane {
+#define CREST_LANE_ENUM(name, str, rank) CREST_LANE_##name = rank,
+    CREST_LANE_LIST(CREST_LANE_ENUM)
+#undef CREST_LANE_ENUM
+        CREST_LANE_COUNT
+} crest_lane;
+
+/* Name of a lane ("GREEN" ... "RED"), or NULL when out of range. */
+const char *crest_lane_name(crest_lane lane);
+/* Lane for a name, matched exactly (ignore_case 0) or ASCII case-insensitively
+ * (1); -1 when no lane has that name. */
+int crest_lane_from_name(const char *name, size_t name_len, int ignore_case);
+
+/* The most tiers a policy may define (a policy's tiers index fixed arrays). */
+#define CREST_MAX_TIERS 16
+
+/*
  * crest's one number parser: every number read from a declaration, a table,
  * a label or a model file goes through it.
  *
