@@ -120,10 +120,43 @@ int open_input(const char *path, const char *what, int *fd, const char **name);
 
 /* --------------------------------------------------- signals, progress */
 
-extern volatile sig_atomic_t interrupted; /* set by SIGINT/SIGTERM once cli_catch_signals ran */
+/*
+ * Signals (README "Signals"). cli_catch_signals installs a handler that only
+ * sets a flag and writes a byte into a wake pipe; every loop that waits (the
+ * read loop on a pipe, a write to a full pipe) wakes up for it within
+ * CLI_STOP_WAIT_MS, whatever thread the signal landed on:
+ *  - SIGINT, SIGTERM: `interrupted` is set. The run stops reading, decides
+ *    what it read (a record the stop cut is neither decided nor rejected),
+ *    stops retrying a blocked output, marks the outputs PARTIAL and exits 130.
+ *  - SIGHUP: a reload request: cli_pump calls the hook of cli_on_reload
+ *    between two reads of the input (never inside one). Without a hook it
+ *    logs that reload is not available and the run goes on; SIGHUP never
+ *    ends a run.
+ *  - SIGUSR1: one progress line on stderr (rows and bytes read, elapsed,
+ *    rate), printed between two reads; the run goes on.
+ * SIGPIPE is ignored by `crest run`: a closed downstream is a write error (EPIPE).
+ */
+enum { CLI_SIG_STOP = 1, CLI_SIG_HUP = 2, CLI_SIG_USR1 = 4 };
+#define CLI_STOP_WAIT_MS 100 /* the longest a blocked write waits before it looks at `interrupted` */
 
-/* SIGINT and SIGTERM set `interrupted` instead of killing the process. */
-void cli_catch_signals(void);
+extern volatile sig_atomic_t interrupted; /* SIGINT/SIGTERM seen (once cli_catch_signals ran) */
+
+/* Catch the signals of `which` (CLI_SIG_*) as described above. */
+void cli_catch_signals(int which);
+
+/*
+ * The reload hook of SIGHUP: fn(ctx) is called from the reading thread
+ * between two reads of the input (the engine is between feeds: no record is
+ * half decided), once per SIGHUP; it returns 0 when the reload took effect.
+ * NULL: no reload (the default; `crest run` logs "reload is not available").
+ * The live-operation work plugs policy reload in here.
+ */
+void cli_on_reload(int (*fn)(void *ctx), void *ctx);
+
+/* Wait until fd has input or a caught signal came (reading loops of pipes
+ * and terminals: an idle input still sees SIGINT at once). 1 when fd is
+ * ready to read (or at its end), 0 when woken by a signal only. */
+int cli_wait_input(int fd);
 
 /* Monotonic seconds. */
 double now_s(void);
@@ -133,10 +166,11 @@ void progress(double t0, uint64_t bytes, uint64_t total, uint64_t rows, int fina
 /*
  * Read fd to the end into the engine, with a progress line when
  * show_progress; stops early once `interrupted` is set (the record the stop
- * cut is then neither decided nor rejected: crest_engine_finish_early).
- * Finishes the engine unless read() failed (*read_error = 1, message
- * printed), so an interrupted run still flushes what was decided. Returns the
- * engine's status.
+ * cut is then neither decided nor rejected: crest_engine_finish_early), or
+ * when a regular input file shrinks while it is read (*read_error = 2: the
+ * end of the input is lost; message printed). Finishes the engine unless
+ * read() failed (*read_error = 1, message printed), so an interrupted run
+ * still flushes what was decided. Returns the engine's status.
  */
 crest_status cli_pump(crest_engine *engine, int fd, const char *name, int show_progress, int *read_error);
 
@@ -145,36 +179,85 @@ crest_status cli_pump(crest_engine *engine, int fd, const char *name, int show_p
  * engine: the caller reports why), EXIT_IO or EXIT_INTERRUPTED. */
 int feed_fd(crest_engine *engine, int fd, const char *name, int show_progress);
 
-/* ------------------------------------------------------ atomic outputs */
+/* ------------------------------------------------- outputs of a run */
 
-/* A file descriptor as a crest_sink; remembers the first error. */
+/*
+ * A file descriptor as a crest_sink. On a pipe or FIFO every write() ends on
+ * a record boundary and fits the pipe's free room, so it never blocks and a
+ * reader sees whole records only, whatever stops the run: a partial record
+ * at the end of a chunk is held until the rest of it comes (records longer
+ * than the pipe itself are the exception). While the pipe is full the write
+ * waits in steps of CLI_STOP_WAIT_MS and gives up once `interrupted` is set
+ * (stopped = 1: the output then ends on the last whole record).
+ */
 typedef struct fd_sink {
     int fd;
+    int csv;      /* records are CSV (quoted fields may hold newlines); 0: one record per line */
+    int pipe_cap; /* a pipe's capacity in bytes; 0: not a pipe */
+    int quoted;   /* CSV state after the bytes taken so far: inside a quoted field */
+    char *held;   /* a partial record waiting for its end (pipes) */
+    size_t held_len, held_cap;
     int epipe;       /* the reader went away */
+    int stopped;     /* gave up a blocked write because the run was interrupted */
     int saved_errno; /* of the first failed write */
 } fd_sink;
 
 /* crest_sink write function over an fd_sink (ctx). */
 crest_status fd_write(void *ctx, const void *buf, size_t len);
+/* Write what an fd_sink still holds (the end of the stream): CREST_OK or CREST_ERR_IO. */
+crest_status fd_sink_flush(fd_sink *s);
 
 /*
- * An output written atomically: PATH.tmp.PID, renamed over PATH by
- * out_commit. NULL or "-" is standard output; a path that exists and is not a
- * regular file (/dev/null, a FIFO) is written directly.
+ * One output file of a run. A path that exists and is not a regular file
+ * (/dev/null, a FIFO, a terminal) and "-" (standard output) are written
+ * directly; a regular path is written as PATH.tmp.PID and renamed by
+ * cli_outputs_commit.
  */
 typedef struct out_file {
-    const char *path; /* NULL: stdout or a non-regular file written directly */
-    char tmp[4096];
+    const char *path; /* the target; NULL: not used */
+    char tmp[4096];   /* PATH.tmp.PID; "" when written directly */
     fd_sink sink;
-    int direct; /* an opened non-regular file: close it at the end */
+    int is_stdout;
 } out_file;
 
-/* Open (prints "cannot create ..."): 0 or -1. */
-int out_open(out_file *o, const char *path);
-/* fsync, close and rename into place (prints errors): 0 or -1 (the temporary file is removed). */
-int out_commit(out_file *o);
-/* Close and remove the temporary file. */
-void out_abort(out_file *o);
+/* How a run ended: the "ending" of its summary. */
+typedef enum cli_ending {
+    CLI_COMPLETE = 0,
+    CLI_INTERRUPTED,       /* SIGINT/SIGTERM */
+    CLI_OUTPUT_ERROR,      /* a write failed (disk full, /dev/full, ...) */
+    CLI_DOWNSTREAM_CLOSED, /* the reader of the output went away (EPIPE) */
+    CLI_INPUT_ERROR,       /* the input could not be read to its end, or shrank while read */
+} cli_ending;
+
+/* The summary's name of an ending ("interrupted"...); NULL for CLI_COMPLETE. */
+const char *cli_ending_name(cli_ending ending);
+
+/*
+ * The outputs of `crest run` as one transaction: -o, --rejects, --windows
+ * and --summary (each optional). cli_outputs_open removes the temporary
+ * files that runs now dead left next to the targets (PATH.tmp.PID whose PID
+ * is no live process), then creates this run's. On success
+ * cli_outputs_commit renames them all into place (one after the other, once
+ * all were written and synced) and removes a PATH.partial left by an
+ * earlier run; after any other ending it renames each to PATH.partial (the
+ * previous PATH stays as it was) or, when nothing was read (keep = 0),
+ * removes them.
+ */
+enum { CLI_OUT_DECISIONS, CLI_OUT_REJECTS, CLI_OUT_WINDOWS, CLI_OUT_SUMMARY, CLI_OUT_COUNT };
+typedef struct cli_outputs {
+    out_file f[CLI_OUT_COUNT];
+} cli_outputs;
+
+/* paths[CLI_OUT_*] (NULL: not asked; decisions NULL or "-": stdout); csv: the
+ * decisions are CSV. 0, or -1 after printing what failed (nothing left behind). */
+int cli_outputs_open(cli_outputs *o, const char *const paths[CLI_OUT_COUNT], int csv);
+/* Flush and sync the decisions and rejects (before the summary says how the run
+ * ended): 0, or -1 after printing what failed (an output error). */
+int cli_outputs_sync(cli_outputs *o);
+/* Write a whole text (the summary, the windows) into output k: 0 or -1 (message printed). */
+int cli_outputs_write_text(cli_outputs *o, int k, const char *text);
+/* Commit (ending CLI_COMPLETE) or keep as .partial / remove: 0, or -1 after printing what failed. */
+int cli_outputs_close(cli_outputs *o, cli_ending ending, int keep);
 
 /* ------------------------------------- option parsers (tests/cli) */
 

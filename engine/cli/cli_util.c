@@ -7,15 +7,20 @@
  * It decides nothing: decisions, statistics and file formats are libcrest's.
  */
 #define _GNU_SOURCE /* getopt_long */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -150,25 +155,110 @@ int open_input(const char *path, const char *what, int *fd, const char **name)
     return 0;
 }
 
-/* --------------------------------------------------- signals, progress */
+/* --------------------------------------------------------------- signals */
 
 volatile sig_atomic_t interrupted;
 
-static void on_stop_signal(int sig)
+static atomic_int reload_requests;   /* SIGHUPs not handled yet */
+static atomic_int progress_requests; /* SIGUSR1s not answered yet */
+static int wake_pipe[2] = {-1, -1};  /* the handler wakes a reader waiting for input */
+static int (*reload_fn)(void *ctx);  /* cli_on_reload */
+static void *reload_ctx;
+static atomic_uint_least64_t seen_bytes; /* what cli_pump has read, for SIGUSR1 */
+static atomic_uint_least64_t seen_rows;
+static _Atomic double seen_since; /* now_s() when cli_pump began; 0 before */
+
+void cli_on_reload(int (*fn)(void *ctx), void *ctx)
 {
-    (void)sig;
-    interrupted = 1;
+    reload_fn = fn;
+    reload_ctx = ctx;
 }
 
-void cli_catch_signals(void)
+/* SIGUSR1: one line of progress (printed by the reading thread, between reads). */
+static void print_progress_line(void)
 {
+    const double since = atomic_load(&seen_since);
+    const double el = since > 0 ? now_s() - since : 0;
+    const uint64_t rows = atomic_load(&seen_rows), bytes = atomic_load(&seen_bytes);
+    fprintf(stderr, "%s: progress: %llu rows, %.2f MB read in %.1f s (%.0f rows/s)%s\n", prog,
+            (unsigned long long)rows, (double)bytes / 1e6, el, el > 0 ? (double)rows / el : 0.0,
+            interrupted ? "; stopping" : "");
+}
+
+/* The handler: only flags and a byte into the wake pipe (both async-signal-safe). */
+static void on_signal(int sig)
+{
+    const int saved = errno;
+    if (sig == SIGINT || sig == SIGTERM)
+        interrupted = 1;
+    else if (sig == SIGHUP)
+        atomic_fetch_add(&reload_requests, 1);
+    else if (sig == SIGUSR1)
+        atomic_fetch_add(&progress_requests, 1);
+    if (wake_pipe[1] >= 0) {
+        const char c = 1;
+        ssize_t n = write(wake_pipe[1], &c, 1); /* a full pipe already wakes the reader */
+        (void)n;
+    }
+    errno = saved;
+}
+
+void cli_catch_signals(int which)
+{
+    if (wake_pipe[0] < 0 && pipe(wake_pipe) == 0) {
+        for (int k = 0; k < 2; k++) {
+            fcntl(wake_pipe[k], F_SETFL, O_NONBLOCK);
+            fcntl(wake_pipe[k], F_SETFD, FD_CLOEXEC);
+        }
+    }
+    /* No SA_RESTART: a wait is cut short and its loop looks at the flags. */
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop_signal;
+    sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    if (which & CLI_SIG_STOP) {
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+    }
+    if (which & CLI_SIG_HUP)
+        sigaction(SIGHUP, &sa, NULL);
+    if (which & CLI_SIG_USR1)
+        sigaction(SIGUSR1, &sa, NULL);
 }
+
+/* Between two reads: answer SIGUSR1 and act on the SIGHUPs that came. */
+static void handle_reload_requests(void)
+{
+    if (atomic_exchange(&progress_requests, 0) != 0)
+        print_progress_line();
+    if (atomic_exchange(&reload_requests, 0) == 0)
+        return;
+    if (!reload_fn) {
+        fprintf(stderr,
+                "%s: SIGHUP: policy reload is not available in this command; the run goes on with the "
+                "same policy (nothing decided is lost)\n",
+                prog);
+        return;
+    }
+    if (reload_fn(reload_ctx) != 0)
+        fprintf(stderr, "%s: SIGHUP: reload failed; the run goes on with the same policy\n", prog);
+}
+
+int cli_wait_input(int fd)
+{
+    struct pollfd p[2] = {{fd, POLLIN, 0}, {wake_pipe[0], POLLIN, 0}};
+    const nfds_t n = wake_pipe[0] >= 0 ? 2 : 1;
+    if (poll(p, n, -1) < 0)
+        return 0;
+    if (n == 2 && (p[1].revents & POLLIN)) {
+        char buf[64];
+        while (read(wake_pipe[0], buf, sizeof buf) > 0) {
+        }
+    }
+    return p[0].revents != 0; /* input, end of input or an error: read() tells which */
+}
+
+/* -------------------------------------------------------------- progress */
 
 double now_s(void)
 {
@@ -201,16 +291,29 @@ void progress(double t0, uint64_t bytes, uint64_t total, uint64_t rows, int fina
     }
 }
 
+/* --------------------------------------------------------------- reading */
+
+/*
+ * The read loop. Before each read of a non-regular input it waits with poll
+ * for input or a signal, so that an idle feed still sees SIGINT, SIGTERM and
+ * SIGHUP at once; a regular file is read straight on.
+ */
 crest_status cli_pump(crest_engine *engine, int fd, const char *name, int show_progress, int *read_error)
 {
     struct stat sb;
-    const uint64_t size = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0;
+    const int regular = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode);
+    const uint64_t size = regular ? (uint64_t)sb.st_size : 0;
     const double t0 = now_s();
     double last = t0;
     crest_status st = CREST_OK;
     uint64_t bytes = 0;
     *read_error = 0;
+    atomic_store(&seen_since, t0);
     while (st == CREST_OK && !interrupted) {
+        handle_reload_requests();
+        /* A pipe or terminal: wait for input or a signal, then look at the flags again. */
+        if (!regular && !cli_wait_input(fd))
+            continue;
         /* Read straight into the engine's buffer (the next block when blocks
          * are read in parallel): no copy of the input. */
         size_t cap;
@@ -222,17 +325,27 @@ crest_status cli_pump(crest_engine *engine, int fd, const char *name, int show_p
             break;
         }
         const ssize_t n = read(fd, buf, cap);
-        if (n < 0 && errno == EINTR)
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
         if (n < 0) {
             fprintf(stderr, "%s: cannot read %s: %s\n", prog, name, strerror(errno));
             *read_error = 1;
             break;
         }
-        if (n == 0)
+        if (n == 0) {
+            /* A regular file that ends before the size it had when the run began
+             * shrank while it was read: its end is lost, the run cannot be complete. */
+            if (regular && bytes < size) {
+                fprintf(stderr, "%s: %s shrank while it was read (%llu of %llu bytes): the rest is lost\n",
+                        prog, name, (unsigned long long)bytes, (unsigned long long)size);
+                *read_error = 2;
+            }
             break;
+        }
         bytes += (uint64_t)n;
         st = crest_engine_commit(engine, (size_t)n);
+        atomic_store(&seen_bytes, bytes);
+        atomic_store(&seen_rows, crest_engine_rows_read(engine));
         if (show_progress && now_s() - last > 0.2) {
             progress(t0, bytes, size, crest_engine_rows_read(engine), 0);
             last = now_s();
@@ -240,8 +353,9 @@ crest_status cli_pump(crest_engine *engine, int fd, const char *name, int show_p
     }
     if (show_progress)
         progress(t0, bytes, size, 0, 1);
-    if (st == CREST_OK && !*read_error) /* stopped early: a record cut by the stop is not decided */
-        st = interrupted ? crest_engine_finish_early(engine) : crest_engine_finish(engine);
+    /* Stopped early (a signal, a shrunk input): a record cut by the stop is not decided. */
+    if (st == CREST_OK && *read_error != 1)
+        st = interrupted || *read_error ? crest_engine_finish_early(engine) : crest_engine_finish(engine);
     return st;
 }
 
@@ -260,21 +374,87 @@ int feed_fd(crest_engine *engine, int fd, const char *name, int show_progress)
     return interrupted ? EXIT_INTERRUPTED : EXIT_OK;
 }
 
-/* ------------------------------------------------------ atomic outputs */
+/* --------------------------------------------------------------- writing */
 
-crest_status fd_write(void *ctx, const void *buf, size_t len)
+/*
+ * The end of the last whole record in buf[0..len): the offset after its line
+ * end, 0 when buf holds none. *quoted is the CSV state at buf's start and
+ * becomes the state at its end. A CSV record ends at a line end outside
+ * quotes; a JSON line at every line end (JSON escapes its newlines).
+ */
+static size_t last_record_end(const fd_sink *s, const char *buf, size_t len, int *quoted)
 {
-    fd_sink *s = ctx;
-    const char *p = buf;
+    if (!s->csv || (!*quoted && !memchr(buf, '"', len))) {
+        const char *nl = memrchr(buf, '\n', len);
+        return nl ? (size_t)(nl - buf) + 1 : 0;
+    }
+    size_t last = 0;
+    int q = *quoted;
+    const char *p = buf, *end = buf + len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *stop = nl ? nl : end;
+        for (const char *x = p; (x = memchr(x, '"', (size_t)(stop - x))) != NULL; x++)
+            q ^= 1;
+        if (!nl)
+            break;
+        if (!q)
+            last = (size_t)(nl - buf) + 1;
+        p = nl + 1;
+    }
+    *quoted = q;
+    return last;
+}
+
+/* Bytes a pipe surely takes now without blocking (Linux: capacity less what is unread, less
+ * three pages for the partly used buffers at either end). */
+static size_t pipe_room(const fd_sink *s)
+{
+    int unread = 0;
+    if (ioctl(s->fd, FIONREAD, &unread) != 0)
+        return 0;
+    const long room = (long)s->pipe_cap - unread - 3 * 4096;
+    return room > 0 ? (size_t)room : 0;
+}
+
+static crest_status write_failed(fd_sink *s, int err)
+{
+    s->saved_errno = err;
+    if (err == EPIPE)
+        s->epipe = 1;
+    return CREST_ERR_IO;
+}
+
+/* Wait up to CLI_STOP_WAIT_MS for room in the output; CREST_ERR_IO with stopped = 1 once interrupted. */
+static crest_status wait_writable(fd_sink *s)
+{
+    if (interrupted) {
+        s->stopped = 1;
+        return CREST_ERR_IO;
+    }
+    struct pollfd p = {s->fd, POLLOUT, 0};
+    if (poll(&p, 1, CLI_STOP_WAIT_MS) > 0) {
+        /* A pipe is "writable" once one page is free: give the reader time to free more. */
+        const struct timespec ts = {0, 2 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return CREST_OK;
+}
+
+/* Write all of p[0..len) to a non-pipe, waiting on poll for a device or socket that is full. */
+static crest_status write_plain(fd_sink *s, const char *p, size_t len)
+{
     while (len) {
-        ssize_t n = write(s->fd, p, len);
+        const ssize_t n = write(s->fd, p, len);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            s->saved_errno = errno;
-            if (errno == EPIPE)
-                s->epipe = 1;
-            return CREST_ERR_IO;
+            if (errno == EAGAIN) {
+                if (wait_writable(s) != CREST_OK)
+                    return CREST_ERR_IO;
+                continue;
+            }
+            return write_failed(s, errno);
         }
         p += n;
         len -= (size_t)n;
@@ -282,77 +462,304 @@ crest_status fd_write(void *ctx, const void *buf, size_t len)
     return CREST_OK;
 }
 
-int out_open(out_file *o, const char *path)
+/*
+ * Write whole records p[0..len) (len ends on a record boundary) to a pipe:
+ * each write() takes whole records that fit the pipe's free room, so it does
+ * not block and never leaves half a record in the pipe. A first record larger
+ * than the pipe can ever hold goes in room-sized pieces (mid_record: p starts
+ * inside a record whose rest must go first; a stop then waits for it at most
+ * a second before it gives up).
+ */
+static crest_status write_records(fd_sink *s, const char *p, size_t len, int mid_record)
+{
+    const size_t max_room = s->pipe_cap > 4 * 4096 ? (size_t)s->pipe_cap - 3 * 4096 : 4096;
+    int waits_stopping = 0;
+    while (len) {
+        const size_t room = pipe_room(s);
+        size_t take = 0;
+        int q = 0;
+        if (room >= len)
+            take = len;
+        else if (!mid_record)
+            take = last_record_end(s, p, room, &q);
+        if (take == 0 && room > 0 &&
+            (mid_record || last_record_end(s, p, len < max_room ? len : max_room, &q) == 0))
+            take = room; /* inside a record longer than the pipe: pieces, it cannot be atomic */
+        if (take == 0) {
+            if (mid_record && interrupted && ++waits_stopping <= 1000 / CLI_STOP_WAIT_MS) {
+                struct pollfd pf = {s->fd, POLLOUT, 0};
+                poll(&pf, 1, CLI_STOP_WAIT_MS);
+            } else if (wait_writable(s) != CREST_OK) {
+                return CREST_ERR_IO;
+            }
+            continue;
+        }
+        const ssize_t n = write(s->fd, p, take);
+        if (n < 0) {
+            if (errno == EINTR || errno == EAGAIN)
+                continue;
+            return write_failed(s, errno);
+        }
+        q = 0;
+        mid_record = last_record_end(s, p, (size_t)n, &q) != (size_t)n;
+        p += n;
+        len -= (size_t)n;
+    }
+    return CREST_OK;
+}
+
+static int hold(fd_sink *s, const char *p, size_t n)
+{
+    if (s->held_len + n > s->held_cap) {
+        size_t cap = s->held_cap ? s->held_cap : 1 << 16;
+        while (cap < s->held_len + n)
+            cap *= 2;
+        char *q = realloc(s->held, cap);
+        if (!q)
+            return -1;
+        s->held = q;
+        s->held_cap = cap;
+    }
+    memcpy(s->held + s->held_len, p, n);
+    s->held_len += n;
+    return 0;
+}
+
+crest_status fd_write(void *ctx, const void *buf, size_t len)
+{
+    fd_sink *s = ctx;
+    const char *p = buf;
+    if (s->saved_errno || s->stopped)
+        return CREST_ERR_IO;
+    if (!s->pipe_cap)
+        return write_plain(s, p, len);
+    /* A pipe: write up to the last record end; hold the partial record after it. */
+    const size_t end = last_record_end(s, p, len, &s->quoted);
+    crest_status st = CREST_OK;
+    if (end == 0) {
+        /* no record ends here: all of it waits */
+    } else if (!s->held_len) {
+        st = write_records(s, p, end, 0);
+    } else if (s->held_len + end <= pipe_room(s)) {
+        /* The usual case: the held start of a record and the chunk in one writev, no copy. */
+        struct iovec iov[2] = {{s->held, s->held_len}, {(void *)p, end}};
+        ssize_t n = writev(s->fd, iov, 2);
+        if (n < 0 && errno != EINTR && errno != EAGAIN)
+            return write_failed(s, errno);
+        n = n < 0 ? 0 : n;
+        if ((size_t)n < s->held_len + end) {
+            /* Less room than thought (not expected): the rest, from inside a record. */
+            const size_t rest_held = (size_t)n < s->held_len ? s->held_len - (size_t)n : 0;
+            const size_t skip = (size_t)n > s->held_len ? (size_t)n - s->held_len : 0;
+            memmove(s->held, s->held + (s->held_len - rest_held), rest_held);
+            s->held_len = rest_held;
+            if (hold(s, p + skip, end - skip) != 0)
+                return write_failed(s, ENOMEM);
+            st = write_records(s, s->held, s->held_len, n > 0);
+        }
+        s->held_len = 0;
+    } else {
+        if (hold(s, p, end) != 0)
+            return write_failed(s, ENOMEM);
+        st = write_records(s, s->held, s->held_len, 0);
+        s->held_len = 0;
+    }
+    if (st == CREST_OK && hold(s, p + end, len - end) != 0)
+        return write_failed(s, ENOMEM);
+    return st;
+}
+
+crest_status fd_sink_flush(fd_sink *s)
+{
+    if (!s->held_len || s->saved_errno || s->stopped)
+        return s->saved_errno || s->stopped ? CREST_ERR_IO : CREST_OK;
+    const crest_status st = write_plain(s, s->held, s->held_len);
+    s->held_len = 0;
+    return st;
+}
+
+/* --------------------------------------------------------------- outputs */
+
+const char *cli_ending_name(cli_ending ending)
+{
+    static const char *const names[] = {NULL, "interrupted", "output_error", "downstream_closed",
+                                        "input_error"};
+    return (size_t)ending < sizeof names / sizeof names[0] ? names[ending] : "unknown";
+}
+
+/*
+ * Remove PATH.tmp.PID files of processes that are gone (a run killed with
+ * SIGKILL, a crash): only names of exactly that form, only when no process
+ * has that PID (kill(pid, 0) fails with ESRCH), never this process's.
+ */
+static void remove_stale_temps(const char *path)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+    if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    const size_t blen = strlen(base);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        const char *n = e->d_name;
+        if (strncmp(n, base, blen) != 0 || strncmp(n + blen, ".tmp.", 5) != 0)
+            continue;
+        const char *digits = n + blen + 5;
+        char *end;
+        const long pid = strtol(digits, &end, 10);
+        if (*digits < '1' || *digits > '9' || *end || pid <= 0 || pid == (long)getpid())
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue; /* alive (or not ours to judge): leave it */
+        char stale[8192];
+        snprintf(stale, sizeof stale, "%s/%s", dir, n);
+        if (unlink(stale) == 0)
+            fprintf(stderr, "%s: removed %s, left by process %ld which is gone\n", prog, stale, pid);
+    }
+    closedir(d);
+}
+
+static int out_open(out_file *o, const char *path, int csv)
 {
     memset(o, 0, sizeof *o);
     o->path = path;
     o->sink.fd = -1;
-    if (!path || strcmp(path, "-") == 0) {
-        o->path = NULL;
-        o->sink.fd = STDOUT_FILENO;
+    o->sink.csv = csv;
+    if (!path)
         return 0;
-    }
-    /* Not a regular file (/dev/null, a FIFO, a terminal): write to it directly;
-     * a temporary file renamed over it would replace the device itself. */
     struct stat st;
-    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-        o->path = NULL;
+    if (!strcmp(path, "-")) {
+        o->is_stdout = 1;
+        o->sink.fd = STDOUT_FILENO;
+    } else if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        /* Not a regular file (/dev/null, a FIFO, a terminal): write to it directly;
+         * a temporary file renamed over it would replace the device itself. */
         o->sink.fd = open(path, O_WRONLY | O_CLOEXEC);
         if (o->sink.fd < 0) {
             fprintf(stderr, "%s: cannot open %s: %s\n", prog, path, strerror(errno));
             return -1;
         }
-        o->direct = 1;
-        return 0;
+    } else {
+        remove_stale_temps(path);
+        snprintf(o->tmp, sizeof o->tmp, "%s.tmp.%ld", path, (long)getpid());
+        o->sink.fd = open(o->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (o->sink.fd < 0) {
+            fprintf(stderr, "%s: cannot create %s: %s\n", prog, path, strerror(errno));
+            o->tmp[0] = '\0';
+            return -1;
+        }
     }
-    snprintf(o->tmp, sizeof o->tmp, "%s.tmp.%ld", path, (long)getpid());
-    o->sink.fd = open(o->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (o->sink.fd < 0) {
-        fprintf(stderr, "%s: cannot create %s: %s\n", prog, path, strerror(errno));
+    if (fstat(o->sink.fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
+        const int cap = fcntl(o->sink.fd, F_GETPIPE_SZ);
+        o->sink.pipe_cap = cap > 0 ? cap : 0; /* a socket: written plainly */
+    }
+    return 0;
+}
+
+int cli_outputs_open(cli_outputs *o, const char *const paths[CLI_OUT_COUNT], int csv)
+{
+    memset(o, 0, sizeof *o);
+    for (int k = 0; k < CLI_OUT_COUNT; k++)
+        o->f[k].sink.fd = -1;
+    const char *decisions = paths[CLI_OUT_DECISIONS] ? paths[CLI_OUT_DECISIONS] : "-";
+    for (int k = 0; k < CLI_OUT_COUNT; k++) {
+        if (out_open(&o->f[k], k == CLI_OUT_DECISIONS ? decisions : paths[k],
+                     k == CLI_OUT_DECISIONS ? csv : 1) != 0) {
+            cli_outputs_close(o, CLI_OUTPUT_ERROR, 0);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int cli_outputs_write_text(cli_outputs *o, int k, const char *text)
+{
+    out_file *f = &o->f[k];
+    if (!text || write_plain(&f->sink, text, strlen(text)) != CREST_OK) {
+        fprintf(stderr, "%s: cannot write %s: %s\n", prog, f->path,
+                text ? strerror(f->sink.saved_errno) : "out of memory");
         return -1;
     }
     return 0;
 }
 
-int out_commit(out_file *o)
+int cli_outputs_sync(cli_outputs *o)
 {
-    if (o->direct) {
-        close(o->sink.fd);
-        o->direct = 0;
-        return 0;
-    }
-    if (!o->path)
-        return 0;
     int rc = 0;
-    if (fsync(o->sink.fd) != 0 && errno != EINVAL) {
-        fprintf(stderr, "%s: cannot write %s: %s\n", prog, o->path, strerror(errno));
-        rc = -1;
+    for (int k = 0; k < CLI_OUT_COUNT; k++) {
+        out_file *f = &o->f[k];
+        if (f->sink.fd < 0 || k == CLI_OUT_WINDOWS || k == CLI_OUT_SUMMARY || f->sink.stopped)
+            continue; /* a stopped output ends on its last whole record: what it holds is dropped */
+        if (fd_sink_flush(&f->sink) != CREST_OK ||
+            (f->tmp[0] && fsync(f->sink.fd) != 0 && errno != EINVAL && (f->sink.saved_errno = errno))) {
+            fprintf(stderr, "%s: cannot write %s: %s\n", prog, f->path, strerror(f->sink.saved_errno));
+            rc = -1;
+        }
     }
-    if (close(o->sink.fd) != 0 && rc == 0) {
-        fprintf(stderr, "%s: cannot write %s: %s\n", prog, o->path, strerror(errno));
-        rc = -1;
-    }
-    o->sink.fd = -1;
-    if (rc == 0 && rename(o->tmp, o->path) != 0) {
-        fprintf(stderr, "%s: cannot rename %s to %s: %s\n", prog, o->tmp, o->path, strerror(errno));
-        rc = -1;
-    }
-    if (rc != 0)
-        unlink(o->tmp);
     return rc;
 }
 
-void out_abort(out_file *o)
+/* Rename a temporary file to `to`; 0 or -1 (message printed). */
+static int rename_into(const char *tmp, const char *to)
 {
-    if (o->direct) {
-        close(o->sink.fd);
-        o->direct = 0;
-        return;
+    if (rename(tmp, to) != 0) {
+        fprintf(stderr, "%s: cannot rename %s to %s: %s\n", prog, tmp, to, strerror(errno));
+        unlink(tmp);
+        return -1;
     }
-    if (!o->path)
-        return;
-    if (o->sink.fd >= 0)
-        close(o->sink.fd);
-    o->sink.fd = -1;
-    unlink(o->tmp);
+    return 0;
+}
+
+int cli_outputs_close(cli_outputs *o, cli_ending ending, int keep)
+{
+    int rc = 0;
+    /* 1. Flush and close; on success, sync what will be renamed. */
+    for (int k = 0; k < CLI_OUT_COUNT; k++) {
+        out_file *f = &o->f[k];
+        if (f->sink.fd < 0)
+            continue;
+        if (ending == CLI_COMPLETE && fd_sink_flush(&f->sink) != CREST_OK) {
+            fprintf(stderr, "%s: cannot write %s: %s\n", prog, f->path, strerror(f->sink.saved_errno));
+            rc = -1;
+        } else if (ending != CLI_COMPLETE && !f->sink.stopped && !f->sink.saved_errno) {
+            fd_sink_flush(&f->sink); /* whole records only: what is held is a record's start */
+        }
+        if (f->tmp[0] && ending == CLI_COMPLETE && rc == 0 && fsync(f->sink.fd) != 0 && errno != EINVAL) {
+            fprintf(stderr, "%s: cannot write %s: %s\n", prog, f->path, strerror(errno));
+            rc = -1;
+        }
+        if (!f->is_stdout && close(f->sink.fd) != 0 && f->tmp[0] && ending == CLI_COMPLETE && rc == 0) {
+            fprintf(stderr, "%s: cannot write %s: %s\n", prog, f->path, strerror(errno));
+            rc = -1;
+        }
+        f->sink.fd = -1;
+        free(f->sink.held);
+        f->sink.held = NULL;
+    }
+    /* 2. All written: rename into place; otherwise keep as PATH.partial or remove. */
+    for (int k = 0; k < CLI_OUT_COUNT; k++) {
+        out_file *f = &o->f[k];
+        if (!f->tmp[0])
+            continue;
+        char partial[4200];
+        snprintf(partial, sizeof partial, "%s.partial", f->path);
+        if (ending == CLI_COMPLETE && rc == 0) {
+            if (rename_into(f->tmp, f->path) != 0)
+                rc = -1;
+            else
+                unlink(partial); /* an earlier run's partial output is no longer the latest */
+        } else if (keep) {
+            if (rename_into(f->tmp, partial) != 0)
+                rc = -1;
+        } else {
+            unlink(f->tmp);
+        }
+        f->tmp[0] = '\0';
+    }
+    return rc;
 }

@@ -353,7 +353,8 @@ static int rp_decl(void *ctx, const crest_decl *d, const crest_decision *dec, un
 static int feed_all(pol_ctx *pols, size_t n, int fd, const char *name, int show_progress)
 {
     struct stat sb;
-    const uint64_t size = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0;
+    const int regular = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode);
+    const uint64_t size = regular ? (uint64_t)sb.st_size : 0;
     const double t0 = now_s();
     double last = t0;
     const size_t cap = 1 << 18;
@@ -366,6 +367,8 @@ static int feed_all(pol_ctx *pols, size_t n, int fd, const char *name, int show_
     int rc = EXIT_OK;
     size_t bad = n;
     while (rc == EXIT_OK && !interrupted) {
+        if (!regular && !cli_wait_input(fd))
+            continue;
         const ssize_t got = read(fd, buf, cap);
         if (got < 0 && errno == EINTR)
             continue;
@@ -484,7 +487,6 @@ static int replay_main(replay_args *a)
         rc = EXIT_IO;
         goto done;
     }
-    cli_catch_signals();
     rc = feed_all(pols, n, fd, in_name, !a->no_progress && isatty(STDERR_FILENO));
     if (rc != EXIT_OK && rc != EXIT_INTERRUPTED)
         goto done;
@@ -666,7 +668,6 @@ static int sim_main(replay_args *a)
         rc = EXIT_IO;
         goto done;
     }
-    cli_catch_signals();
     const int show = !a->no_progress && isatty(STDERR_FILENO);
     sim_ctx c = {sim, rep, 1, 0, 0, {0}};
     if (a->train && (rc = sim_read(policy, registry, &c, a->train, show)) != EXIT_OK)
@@ -718,6 +719,7 @@ static int cmd_replay(int argc, char **argv)
     const int pr = replay_parse_args(argc, argv, &a);
     if (pr != CLI_PARSE_OK)
         return pr == CLI_PARSE_HELP ? EXIT_OK : EXIT_USAGE;
+    cli_catch_signals(CLI_SIG_STOP); /* before any engine starts a thread */
     return a.simulate ? sim_main(&a) : replay_main(&a);
 }
 

@@ -160,64 +160,96 @@ int run_parse_args(int argc, char **argv, run_args *a)
     return CLI_PARSE_OK;
 }
 
-/* Write a text file (the summary, the windows) whole: 0, or -1 after printing what failed. */
-static int write_text(const char *path, const char *text, const char *what)
-{
-    FILE *f = text ? fopen(path, "w") : NULL;
-    if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
-        fprintf(stderr, "%s: cannot write %s to %s: %s\n", prog, what, path, strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
-/* The text summary, the windows and the JSON summary after a run that read a header. */
-static int report(const run_args *a, const crest_policy *policy, crest_engine *engine, const char *in_name,
-                  double elapsed, int partial, int rc)
+/* The notes, the sampled rejects and the text summary on stderr. */
+static void report_text(const run_args *a, const crest_policy *policy, crest_engine *engine,
+                        const crest_summary_info *info)
 {
     const crest_run_stats *stats = crest_engine_stats(engine);
-    crest_summary_info info = {in_name, elapsed, partial};
-    if (!a->quiet) {
-        const char *notes = crest_engine_notes(engine);
-        if (notes[0])
-            fprintf(stderr, "note: %s", notes);
-        for (size_t i = 0; i < stats->n_samples; i++)
-            fprintf(stderr, "%s: %s:%lu: rejected (%s): %s\n", prog, in_name, stats->samples[i].line,
-                    crest_reject_code(stats->samples[i].reason), stats->samples[i].detail);
-        if (stats->rejects > stats->n_samples)
-            fprintf(stderr, "%s: ... %llu rejects in all%s\n", prog, (unsigned long long)stats->rejects,
-                    a->rejects_path ? "" : " (use --rejects FILE to keep them)");
-        char *text = crest_summary_text(policy, stats, &info);
-        if (text)
-            fputs(text, stderr);
-        free(text);
-    }
-    if (a->windows_path) {
+    const char *notes = crest_engine_notes(engine);
+    if (notes[0])
+        fprintf(stderr, "note: %s", notes);
+    for (size_t i = 0; i < stats->n_samples; i++)
+        fprintf(stderr, "%s: %s:%lu: rejected (%s): %s\n", prog, info->input_name, stats->samples[i].line,
+                crest_reject_code(stats->samples[i].reason), stats->samples[i].detail);
+    if (stats->rejects > stats->n_samples)
+        fprintf(stderr, "%s: ... %llu rejects in all%s\n", prog, (unsigned long long)stats->rejects,
+                a->rejects_path ? "" : " (use --rejects FILE to keep them)");
+    char *text = crest_summary_text(policy, stats, info);
+    if (text)
+        fputs(text, stderr);
+    free(text);
+}
+
+/* The windows and the JSON summary into their outputs; returns rc, or EXIT_IO when one failed. */
+static int report_files(const crest_policy *policy, crest_engine *engine, const crest_summary_info *info,
+                        cli_outputs *outs, int rc)
+{
+    if (outs->f[CLI_OUT_WINDOWS].path) {
         size_t nw;
         const crest_window_stats *w = crest_engine_windows(engine, &nw);
         char *csv = crest_summary_windows_csv(policy, w, nw);
-        if (write_text(a->windows_path, csv, "the windows") != 0 && rc == EXIT_OK)
+        if (cli_outputs_write_text(outs, CLI_OUT_WINDOWS, csv) != 0 && rc == EXIT_OK)
             rc = EXIT_IO;
         free(csv);
     }
-    if (a->summary_path) {
-        char *json = crest_summary_json(policy, stats, &info);
-        if (write_text(a->summary_path, json, "the summary") != 0 && rc == EXIT_OK)
+    if (outs->f[CLI_OUT_SUMMARY].path) {
+        char *json = crest_summary_json(policy, crest_engine_stats(engine), info);
+        if (cli_outputs_write_text(outs, CLI_OUT_SUMMARY, json) != 0 && rc == EXIT_OK)
             rc = EXIT_IO;
         free(json);
     }
     return rc;
 }
 
-/* Decide the opened input into the opened outputs; returns the exit code. */
+/*
+ * How the run ended, from the engine's status and the sinks: the exit code
+ * and the summary's ending (messages printed here).
+ */
+static int run_ending(crest_engine *engine, crest_status st, int read_error, const cli_outputs *outs,
+                      cli_ending *ending)
+{
+    const fd_sink *out = &outs->f[CLI_OUT_DECISIONS].sink, *rej = &outs->f[CLI_OUT_REJECTS].sink;
+    *ending = CLI_COMPLETE;
+    if (st == CREST_ERR_IO && (out->stopped || rej->stopped)) {
+        *ending = CLI_INTERRUPTED; /* a blocked output given up on SIGINT/SIGTERM */
+        return EXIT_INTERRUPTED;
+    }
+    if (st == CREST_ERR_IO && out->epipe) {
+        *ending = CLI_DOWNSTREAM_CLOSED; /* downstream closed: stop quietly */
+        return EXIT_IO;
+    }
+    if (st == CREST_ERR_IO) {
+        const fd_sink *broken = out->saved_errno ? out : rej->saved_errno ? rej : NULL;
+        fprintf(stderr, "%s: %s%s%s\n", prog, crest_engine_diag(engine)->message, broken ? ": " : "",
+                broken ? strerror(broken->saved_errno) : "");
+        *ending = CLI_OUTPUT_ERROR;
+        return EXIT_IO;
+    }
+    if (st != CREST_OK) {
+        print_diag(crest_engine_diag(engine));
+        *ending = st == CREST_ERR_NOMEM ? CLI_OUTPUT_ERROR : CLI_INPUT_ERROR;
+        return exit_code_of(st, CLI_READ);
+    }
+    if (read_error) {
+        *ending = CLI_INPUT_ERROR;
+        return EXIT_INPUT;
+    }
+    if (interrupted) {
+        *ending = CLI_INTERRUPTED; /* what was decided so far is flushed and kept as PARTIAL */
+        return EXIT_INTERRUPTED;
+    }
+    return EXIT_OK;
+}
+
+/* Decide the opened input into the opened outputs and close them; returns the exit code. */
 static int run_engine(run_args *a, const crest_policy *policy, const crest_registry *registry, int in_fd,
-                      const char *in_name, out_file *out, out_file *rej)
+                      const char *in_name, cli_outputs *outs)
 {
     a->opt.output.write = fd_write;
-    a->opt.output.ctx = &out->sink;
+    a->opt.output.ctx = &outs->f[CLI_OUT_DECISIONS].sink;
     if (a->rejects_path) {
         a->opt.rejects.write = fd_write;
-        a->opt.rejects.ctx = &rej->sink;
+        a->opt.rejects.ctx = &outs->f[CLI_OUT_REJECTS].sink;
     }
     a->opt.input_name = in_name;
     crest_engine *engine = NULL;
@@ -225,46 +257,37 @@ static int run_engine(run_args *a, const crest_policy *policy, const crest_regis
     crest_status st = crest_engine_create(policy, registry, &a->opt, &engine, &d);
     if (st != CREST_OK) {
         print_diag(&d);
-        out_abort(out);
-        if (a->rejects_path)
-            out_abort(rej);
+        cli_outputs_close(outs, CLI_OUTPUT_ERROR, 0);
         return exit_code_of(st, CLI_WRITE);
     }
     const double t0 = now_s();
     int read_error;
     st = cli_pump(engine, in_fd, in_name, a->show_progress, &read_error);
     const double elapsed = now_s() - t0;
-    int rc = EXIT_OK;
-    if (st != CREST_OK) {
-        const fd_sink *broken = out->sink.saved_errno ? &out->sink : (a->rejects_path ? &rej->sink : NULL);
-        if (st == CREST_ERR_IO && out->sink.epipe) {
-            rc = EXIT_IO; /* downstream closed: stop quietly */
-        } else if (st == CREST_ERR_IO) {
-            fprintf(stderr, "%s: %s%s%s\n", prog, crest_engine_diag(engine)->message, broken ? ": " : "",
-                    broken ? strerror(broken->saved_errno) : "");
+    cli_ending ending;
+    int rc = run_ending(engine, st, read_error, outs, &ending);
+    /* The decisions and rejects are on disk before the summary says how the run ended. */
+    if (ending != CLI_DOWNSTREAM_CLOSED && ending != CLI_OUTPUT_ERROR && cli_outputs_sync(outs) != 0) {
+        ending = CLI_OUTPUT_ERROR;
+        if (rc == EXIT_OK)
             rc = EXIT_IO;
-        } else {
-            print_diag(crest_engine_diag(engine));
-            rc = exit_code_of(st, CLI_READ);
-        }
-    } else if (read_error) {
-        rc = EXIT_INPUT;
     }
-    const int partial = interrupted != 0;
-    if (partial && rc == EXIT_OK)
-        rc = EXIT_INTERRUPTED; /* what was decided so far is flushed and kept */
-    if (rc == EXIT_OK || rc == EXIT_INTERRUPTED) {
-        if (out_commit(out) != 0)
-            rc = EXIT_IO;
-        if (a->rejects_path && out_commit(rej) != 0)
-            rc = EXIT_IO;
-    } else {
-        out_abort(out);
-        if (a->rejects_path)
-            out_abort(rej);
+    const int header_seen = crest_engine_stats(engine)->header_seen;
+    if (header_seen) {
+        const crest_summary_info info = {in_name, elapsed, ending != CLI_COMPLETE, cli_ending_name(ending)};
+        if (!a->quiet && ending != CLI_DOWNSTREAM_CLOSED)
+            report_text(a, policy, engine, &info);
+        rc = report_files(policy, engine, &info, outs, rc);
+        if (rc != EXIT_OK && ending == CLI_COMPLETE)
+            ending = CLI_OUTPUT_ERROR; /* the summary itself could not be written */
     }
-    if (crest_engine_stats(engine)->header_seen && !(rc == EXIT_IO && out->sink.epipe))
-        rc = report(a, policy, engine, in_name, elapsed, partial, rc);
+    if (cli_outputs_close(outs, ending, header_seen) != 0 && rc == EXIT_OK)
+        rc = EXIT_IO;
+    if (ending != CLI_COMPLETE && header_seen && !a->quiet &&
+        (a->out_path || a->rejects_path || a->summary_path))
+        fprintf(stderr,
+                "%s: %s: the outputs are kept as FILE.partial; the files of the last complete run stay\n",
+                prog, cli_ending_name(ending));
     crest_engine_free(engine);
     return rc;
 }
@@ -297,18 +320,13 @@ static int cmd_run(int argc, char **argv)
         posix_fadvise(in_fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 #endif
     signal(SIGPIPE, SIG_IGN);
-    cli_catch_signals();
+    cli_catch_signals(CLI_SIG_STOP | CLI_SIG_HUP | CLI_SIG_USR1); /* before the engine starts threads */
 
-    out_file out, rej;
-    int rc;
-    if (out_open(&out, a.out_path) != 0) {
-        rc = EXIT_IO;
-    } else if (a.rejects_path && out_open(&rej, a.rejects_path) != 0) {
-        out_abort(&out);
-        rc = EXIT_IO;
-    } else {
-        rc = run_engine(&a, policy, registry, in_fd, in_name, &out, &rej);
-    }
+    const char *paths[CLI_OUT_COUNT] = {a.out_path, a.rejects_path, a.windows_path, a.summary_path};
+    cli_outputs outs;
+    int rc = EXIT_IO;
+    if (cli_outputs_open(&outs, paths, a.opt.format == CREST_FORMAT_CSV) == 0)
+        rc = run_engine(&a, policy, registry, in_fd, in_name, &outs);
     if (in_fd != STDIN_FILENO)
         close(in_fd);
     crest_registry_free(registry);

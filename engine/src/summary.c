@@ -53,10 +53,11 @@ char *crest_summary_text(const crest_policy *p, const crest_run_stats *s, const 
 {
     textbuf tb;
     textbuf_init(&tb);
-    textbuf_printf(&tb, "crest summary%s — %s, policy %s (%s), seed %llu\n",
-                   info && info->partial ? " (PARTIAL: interrupted)" : "",
-                   info && info->input_name ? info->input_name : "input", p->name, p->hash_hex,
-                   (unsigned long long)p->seed);
+    textbuf_printf(&tb, "crest summary%s%s%s — %s, policy %s (%s), seed %llu\n",
+                   info && info->partial ? " (PARTIAL: " : "",
+                   info && info->partial ? (info->ending ? info->ending : "interrupted") : "",
+                   info && info->partial ? ")" : "", info && info->input_name ? info->input_name : "input",
+                   p->name, p->hash_hex, (unsigned long long)p->seed);
     textbuf_printf(&tb, "rows in %llu = decisions %llu + rejects %llu%s\n", (unsigned long long)s->rows_in,
                    (unsigned long long)s->decisions, (unsigned long long)s->rejects,
                    s->rows_in == s->decisions + s->rejects ? "" : "  (MISMATCH: a bug, please report)");
@@ -181,6 +182,8 @@ char *crest_summary_json(const crest_policy *p, const crest_run_stats *s, const 
     json_str(&tb, p->name);
     textbuf_printf(&tb, ",\"policy_hash\":\"%s\",\"seed\":%llu,\"partial\":%s", p->hash_hex,
                    (unsigned long long)p->seed, info && info->partial ? "true" : "false");
+    if (info && info->partial)
+        textbuf_printf(&tb, ",\"ending\":\"%s\"", info->ending ? info->ending : "interrupted");
     textbuf_printf(&tb, ",\"rows_in\":%llu,\"decisions\":%llu,\"rejects\":%llu,\"balanced\":%s",
                    (unsigned long long)s->rows_in, (unsigned long long)s->decisions,
                    (unsigned long long)s->rejects,

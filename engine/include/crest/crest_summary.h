@@ -18,7 +18,11 @@ extern "C" {
 typedef struct crest_summary_info {
     const char *input_name; /* shown in the header line */
     double elapsed_s;       /* wall time of the run; < 0 to omit timing */
-    int partial;            /* 1 when the run was interrupted: counts cover only what was read */
+    int partial;            /* 1 when the run did not complete: counts cover only what was read */
+    /* How a run that did not complete ended, e.g. "interrupted", "output_error",
+     * "downstream_closed", "input_error"; NULL for "interrupted" when partial, and
+     * for a complete run (the JSON then has no "ending" key). */
+    const char *ending;
 } crest_summary_info;
 
 /*
