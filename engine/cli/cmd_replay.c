@@ -44,7 +44,7 @@ static void usage_replay(FILE *f)
     fprintf(
         f,
         "Usage:\n"
-        "  crest replay --policy A.conf [--policy B.conf ...] [--registry FILE]\n"
+        "  crest replay [--policy A.conf [--policy B.conf ...]] [--registry FILE]\n"
         "               [--label COLUMN] [--revenue COLUMN | --revenue-rate COLUMN [--revenue-base COLUMN]]\n"
         "               [--period day|week|month|none] [--report DIR] [--plots auto|png|svg|none]\n"
         "               [--no-progress] HISTORY.csv|-\n"
@@ -62,10 +62,13 @@ static void usage_replay(FILE *f)
         "recall, revenue caught, precision/recall/revenue at 1, 2, 5, 10%% of the risk\n"
         "ranking, the lift over the random stream, illicit rows left uninspected in the AEO\n"
         "tier, and a Horvitz-Thompson estimate of the illicit rate (inspected illicit rows\n"
-        "weighted 1/P(inspect)) next to the true rate.\n"
+        "weighted 1/P(inspect)) next to the true rate. Each policy decides as `crest run`\n"
+        "does, [control] and [capacity] included: selections the capacity cap defers to\n"
+        "BLUE are counted as deferred, not inspected.\n"
         "\n"
         "Options:\n"
-        "  --policy FILE      a policy to replay; repeat to compare (at most %d)\n"
+        "  --policy FILE      a policy to replay; repeat to compare (at most %d); without\n"
+        "                     it, the built-in policy (as `crest run`)\n"
         "  --registry FILE    enterprise credit registry (tiers as of each date)\n"
         "  --label COLUMN     the 0/1 label: a header name or a canonical field (default illicit)\n"
         "  --revenue COLUMN   recoverable revenue of each row\n"
@@ -109,10 +112,13 @@ static void usage_replay(FILE *f)
 /* The rules between options, after parsing. */
 static int replay_check_args(replay_args *a, int period_set)
 {
-    if (a->n_policies == 0) {
-        fprintf(stderr, "%s: crest replay needs at least one --policy FILE (see `crest replay --help`)\n",
-                prog);
+    if (a->n_policies == 0 && a->simulate) {
+        fprintf(stderr, "%s: crest replay --simulate needs a --policy FILE with [model] features\n", prog);
         return CLI_PARSE_ERROR;
+    }
+    if (a->n_policies == 0) { /* the built-in policy, as `crest run` without --policy */
+        a->policies[0] = NULL;
+        a->n_policies = 1;
     }
     if (a->revenue && a->revenue_rate) {
         fprintf(stderr, "%s: --revenue and --revenue-rate exclude each other\n", prog);
@@ -151,8 +157,8 @@ static int replay_check_args(replay_args *a, int period_set)
 /* The replay options of the arguments. */
 static crest_replay_options replay_options_of(const replay_args *a)
 {
-    crest_replay_options o = {(crest_replay_period)a->period, a->label, a->revenue, a->revenue_rate,
-                              a->revenue_base};
+    crest_replay_options o = {
+        (crest_replay_period)a->period, a->label, a->revenue, a->revenue_rate, a->revenue_base, 0};
     return o;
 }
 
@@ -349,6 +355,25 @@ static int rp_decl(void *ctx, const crest_decl *d, const crest_decision *dec, un
     return 0;
 }
 
+static int rp_capacity(void *ctx, uint64_t ordinal, crest_capacity_outcome outcome)
+{
+    pol_ctx *p = ctx;
+    if (crest_replay_capacity(p->rep, ordinal, outcome) != CREST_OK) {
+        p->failed = 1;
+        crest_diag_set(&p->diag, CREST_ERR_NOMEM, "replay", 0, 0, "out of memory applying the capacity cap");
+        return 1;
+    }
+    return 0;
+}
+
+/* The decisions of a replay with a capacity cap are rendered (the cap works on
+ * the rendered day, exactly as in `crest run`) and dropped. */
+static crest_status discard(void *ctx, const void *buf, size_t len)
+{
+    (void)ctx, (void)buf, (void)len;
+    return CREST_OK;
+}
+
 /* Read fd once, feeding every chunk to every engine. Returns an exit code. */
 static int feed_all(pol_ctx *pols, size_t n, int fd, const char *name, int show_progress)
 {
@@ -441,7 +466,7 @@ static int report_outcome(crest_status st, const crest_report_result *res, const
 
 static int replay_main(replay_args *a)
 {
-    const crest_replay_options ropt = replay_options_of(a);
+    crest_replay_options ropt = replay_options_of(a);
     pol_ctx pols[MAX_POLICIES];
     memset(pols, 0, sizeof pols);
     const size_t n = a->n_policies;
@@ -454,11 +479,13 @@ static int replay_main(replay_args *a)
             rc = EXIT_CONFIG;
             goto done;
         }
-        base_name(a->policies[i], pols[i].name, sizeof pols[i].name);
+        base_name(a->policies[i] ? a->policies[i] : crest_policy_name(pols[i].policy), pols[i].name,
+                  sizeof pols[i].name);
         for (size_t j = 0; j < i; j++)
             if (!strcmp(pols[j].name, pols[i].name)) /* same base name twice: number them */
                 snprintf(pols[i].name + strlen(pols[i].name), sizeof pols[i].name - strlen(pols[i].name),
                          "#%zu", i + 1);
+        ropt.capacity = crest_policy_red_per_office_day(pols[i].policy) > 0;
         if (crest_replay_create(pols[i].policy, &ropt, &pols[i].rep, &pols[i].diag) != CREST_OK) {
             print_diag(&pols[i].diag);
             rc = EXIT_CONFIG;
@@ -475,6 +502,12 @@ static int replay_main(replay_args *a)
         opt.header_hook = rp_header;
         opt.decl_hook = rp_decl;
         opt.hook_ctx = &pols[i];
+        if (crest_policy_red_per_office_day(pols[i].policy)) {
+            opt.decide = 1;
+            opt.output = (crest_sink){discard, NULL};
+            opt.passthrough_override = CREST_PASSTHROUGH_NONE;
+            opt.capacity_hook = rp_capacity;
+        }
         opt.input_name = in_name;
         crest_diag d;
         if (crest_engine_create(pols[i].policy, pols[i].registry, &opt, &pols[i].engine, &d) != CREST_OK) {
@@ -725,7 +758,7 @@ static int cmd_replay(int argc, char **argv)
 
 const cli_command cli_cmd_replay = {
     "replay",
-    "replay --policy A.conf [--policy B.conf ...] [--report DIR] HISTORY.csv|-",
+    "replay [--policy A.conf [--policy B.conf ...]] [--report DIR] HISTORY.csv|-",
     "what policies would have caught on a labelled history (--simulate: online)",
     cmd_replay,
     usage_replay,

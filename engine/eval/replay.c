@@ -25,6 +25,18 @@ typedef struct rank_row {
     uint8_t illicit;
 } rank_row;
 
+/* crest_decision.lane of a RED (physical inspection) selection. */
+#define LANE_RED 4
+
+/* A RED selection waiting for the capacity cap's outcome (options.capacity). */
+typedef struct cap_pending {
+    uint64_t ordinal;
+    int64_t key; /* period key */
+    double revenue, pi;
+    uint32_t tier;
+    uint8_t random_stream, illicit;
+} cap_pending;
+
 /* Where a value comes from: a header column, a canonical field, or nothing. */
 typedef struct source {
     long col;  /* header column, or -1 */
@@ -42,6 +54,8 @@ struct crest_replay {
     size_t n_periods, cap_periods, last;
     rank_row *rank;
     size_t n_rank, cap_rank;
+    cap_pending *pend; /* FIFO of RED selections of the day the cap has not ruled on */
+    size_t pend_head, n_pend, cap_pend;
     int finished;
 };
 
@@ -159,6 +173,7 @@ void crest_replay_free(crest_replay *r)
         return;
     free(r->periods);
     free(r->rank);
+    free(r->pend);
     free(r);
 }
 
@@ -354,6 +369,82 @@ crest_status crest_replay_add(crest_replay *r, const crest_decision *decision, i
         if (!m)
             return CREST_ERR_NOMEM;
         count(m, decision, illicit, revenue, pi);
+    }
+    if (r->opt.capacity && decision->inspect && decision->lane == LANE_RED) {
+        if (r->pend_head == r->n_pend)
+            r->pend_head = r->n_pend = 0;
+        if (r->n_pend == r->cap_pend) {
+            const size_t cap = r->cap_pend ? 2 * r->cap_pend : 1024;
+            cap_pending *p = realloc(r->pend, cap * sizeof *p);
+            if (!p)
+                return CREST_ERR_NOMEM;
+            r->pend = p;
+            r->cap_pend = cap;
+        }
+        r->pend[r->n_pend++] = (cap_pending){
+            r->n_rank - 1, key, revenue, pi, (uint32_t)decision->tier, decision->u < decision->p_random,
+            illicit == 1};
+    }
+    return CREST_OK;
+}
+
+/* Take a deferred selection out of the inspections of m (the inverse of count's
+ * inspected branch for a drawn, unforced RED selection). */
+static void uncount(crest_replay_metrics *m, const cap_pending *c)
+{
+    crest_replay_tier_metrics *t = &m->tiers[c->tier];
+    m->inspected--;
+    t->inspected--;
+    if (c->random_stream) {
+        m->random--;
+        t->random--;
+        m->random_stream--;
+        m->random_stream_hits -= c->illicit;
+    } else {
+        m->risk--;
+        t->risk--;
+    }
+    m->lanes[LANE_RED]--;
+    t->lanes[LANE_RED]--;
+    m->revenue_caught -= c->revenue;
+    t->revenue_caught -= c->revenue;
+    if (c->illicit) {
+        m->hits--;
+        t->hits--;
+        t->missed_illicit++;
+        if (c->pi > 0) {
+            m->ht_sum -= 1.0 / c->pi;
+            m->ht_var -= (1.0 - c->pi) / (c->pi * c->pi);
+        }
+    }
+    m->deferred++;
+    t->deferred++;
+}
+
+crest_status crest_replay_capacity(crest_replay *r, uint64_t ordinal, crest_capacity_outcome outcome)
+{
+    /* Selections before this ordinal were kept (the hook sees every decision in order). */
+    while (r->pend_head < r->n_pend && r->pend[r->pend_head].ordinal < ordinal)
+        r->pend_head++;
+    if (r->pend_head == r->n_pend || r->pend[r->pend_head].ordinal != ordinal)
+        return outcome == CREST_CAPACITY_KEPT ? CREST_OK : CREST_ERR_STATE;
+    const cap_pending c = r->pend[r->pend_head++];
+    if (outcome == CREST_CAPACITY_KEPT)
+        return CREST_OK;
+    crest_replay_metrics *p = NULL;
+    if (r->opt.period != CREST_REPLAY_PERIOD_NONE && !(p = period_for(r, c.key)))
+        return CREST_ERR_NOMEM;
+    if (outcome == CREST_CAPACITY_DEFERRED) {
+        uncount(&r->total, &c);
+        if (p)
+            uncount(p, &c);
+    } else {
+        r->total.overflow++;
+        r->total.tiers[c.tier].overflow++;
+        if (p) {
+            p->overflow++;
+            p->tiers[c.tier].overflow++;
+        }
     }
     return CREST_OK;
 }
@@ -657,7 +748,8 @@ static void tier_rows(textbuf *tb, const char *name, const crest_replay *r, cons
         civ(tb, tm->ratio);
         textbuf_puts(tb, ",");
         num(tb, tm->ratio_target);
-        textbuf_puts(tb, "\n");
+        textbuf_printf(tb, ",%llu,%llu\n", (unsigned long long)tm->deferred,
+                       (unsigned long long)tm->overflow);
     }
 }
 
@@ -667,7 +759,8 @@ char *crest_replay_csv_tiers(const crest_replay_set *set)
     textbuf_init(&tb);
     textbuf_puts(&tb,
                  "policy,period,tier,rows,inspected,rate,rate_lo,rate_hi,target,floor,forced,random,risk,"
-                 "illicit,hits,missed_illicit,revenue_caught,ratio,ratio_lo,ratio_hi,ratio_target\n");
+                 "illicit,hits,missed_illicit,revenue_caught,ratio,ratio_lo,ratio_hi,ratio_target,deferred,"
+                 "overflow\n");
     for (size_t i = 0; i < set->n; i++) {
         const crest_replay *r = set->reps[i];
         for (size_t p = 0; p < r->n_periods; p++)
@@ -702,11 +795,13 @@ static void json_metrics(textbuf *tb, const crest_replay *r, const crest_replay_
         tb,
         ",\"rows\":%llu,\"unlabelled\":%llu,\"illicit\":%llu,\"inspected\":%llu,\"hits\":%llu,"
         "\"by_path\":{\"forced\":%llu,\"random\":%llu,\"risk\":%llu},"
-        "\"by_lane\":{\"RED\":%llu,\"ORANGE\":%llu,\"YELLOW\":%llu,\"BLUE\":%llu},",
+        "\"by_lane\":{\"RED\":%llu,\"ORANGE\":%llu,\"YELLOW\":%llu,\"BLUE\":%llu},"
+        "\"capacity\":{\"deferred\":%llu,\"overflow\":%llu},",
         (unsigned long long)m->rows, (unsigned long long)m->unlabelled, (unsigned long long)m->illicit,
         (unsigned long long)m->inspected, (unsigned long long)m->hits, (unsigned long long)m->forced,
         (unsigned long long)m->random, (unsigned long long)m->risk, (unsigned long long)m->lanes[4],
-        (unsigned long long)m->lanes[3], (unsigned long long)m->lanes[2], (unsigned long long)m->lanes[1]);
+        (unsigned long long)m->lanes[3], (unsigned long long)m->lanes[2], (unsigned long long)m->lanes[1],
+        (unsigned long long)m->deferred, (unsigned long long)m->overflow);
     jci(tb, "true_rate", m->true_rate);
     textbuf_puts(tb, ",");
     jci(tb, "ht_rate", m->ht_rate);
@@ -750,13 +845,15 @@ static void json_metrics(textbuf *tb, const crest_replay *r, const crest_replay_
         textbuf_printf(tb,
                        ",\"rows\":%llu,\"inspected\":%llu,\"forced\":%llu,\"random\":%llu,\"risk\":%llu,"
                        "\"by_lane\":{\"RED\":%llu,\"ORANGE\":%llu,\"YELLOW\":%llu,\"BLUE\":%llu},"
-                       "\"illicit\":%llu,\"hits\":%llu,\"missed_illicit\":%llu",
+                       "\"illicit\":%llu,\"hits\":%llu,\"missed_illicit\":%llu,\"deferred\":%llu,"
+                       "\"overflow\":%llu",
                        (unsigned long long)tm->rows, (unsigned long long)tm->inspected,
                        (unsigned long long)tm->forced, (unsigned long long)tm->random,
                        (unsigned long long)tm->risk, (unsigned long long)tm->lanes[4],
                        (unsigned long long)tm->lanes[3], (unsigned long long)tm->lanes[2],
                        (unsigned long long)tm->lanes[1], (unsigned long long)tm->illicit,
-                       (unsigned long long)tm->hits, (unsigned long long)tm->missed_illicit);
+                       (unsigned long long)tm->hits, (unsigned long long)tm->missed_illicit,
+                       (unsigned long long)tm->deferred, (unsigned long long)tm->overflow);
         jkey(tb, "revenue_caught", tm->revenue_caught);
         textbuf_puts(tb, ",");
         jci(tb, "rate", tm->rate);

@@ -15,10 +15,12 @@ struct cap_record {
     size_t reasons_ofs, reasons_len;       /* in cap_reasons */
     size_t office;                         /* index into the day's office table */
     size_t tier;
-    size_t order; /* position in the day */
+    size_t order;     /* position in the day */
+    uint64_t ordinal; /* position among the run's decisions (the capacity hook's) */
     double score;
     int red;        /* a RED selection */
     int deferrable; /* drawn, credit-sensitive, not forced, not a floor tier */
+    int by_random;  /* drawn by the random share (else by risk) */
     int inspect;
 };
 
@@ -36,7 +38,7 @@ static size_t day_pos(const crest_engine *e)
 
 /* Remember one record of the day before it is rendered. */
 static int capacity_track(crest_engine *e, const crest_decl *d, double score, int red, int deferrable,
-                          size_t tier, const reason_buf *rb)
+                          int by_random, size_t tier, const reason_buf *rb)
 {
     if (e->n_cap_recs == e->cap_recs_cap) {
         size_t c = e->cap_recs_cap ? 2 * e->cap_recs_cap : 1024;
@@ -69,9 +71,11 @@ static int capacity_track(crest_engine *e, const crest_decl *d, double score, in
     r->office = idx;
     r->tier = tier;
     r->order = e->n_cap_recs;
+    r->ordinal = e->stats.decisions - 1; /* this decision is already counted */
     r->score = score;
     r->red = red;
     r->deferrable = deferrable;
+    r->by_random = by_random;
     r->reasons_ofs = e->cap_reasons.len;
     r->reasons_len = rb->len;
     textbuf_append(&e->cap_reasons, rb->text, rb->len);
@@ -141,8 +145,11 @@ int crest_capacity_flush(crest_engine *e)
         }
     }
     const int fmt_csv = e->opt.format == CREST_FORMAT_CSV;
+    int stop = 0;
     for (size_t i = 0; i < e->n_cap_recs; i++) {
         const cap_record *r = &e->cap_recs[i];
+        if (e->opt.capacity_hook && !stop)
+            stop = e->opt.capacity_hook(e->opt.hook_ctx, r->ordinal, (crest_capacity_outcome)action[i]);
         const char *base = e->daymem.data;
         outbuf_write(&e->out, base + r->start, r->mid_start - r->start);
         if (action[i]) {
@@ -158,15 +165,25 @@ int crest_capacity_flush(crest_engine *e)
                 rb.len += n;
                 rb.text[rb.len] = '\0';
             }
-            crest_render_middle(&e->out, fmt_csv, 1, action[i] == 1 ? "BLUE" : e->policy->lane_inspect,
-                                rb.text, rb.len);
+            crest_render_middle(&e->out, fmt_csv, action[i] == 1 ? "DEFER" : "INSPECT",
+                                action[i] == 1 ? "BLUE" : e->policy->lane_inspect, rb.text, rb.len);
             crest_tier_counts *tc = &e->stats.tiers[r->tier];
             if (action[i] == 1) {
+                /* Deferred to post-clearance audit: no physical inspection, so
+                 * not in the tier's inspected count (nor its rate), counted apart. */
                 tc->deferred++;
+                tc->inspected--;
+                e->stats.inspected--;
                 e->stats.deferred++;
                 e->stats.lanes[CREST_RULES_LANE_RED]--;
                 e->stats.lanes[CREST_RULES_LANE_BLUE]++;
+                if (r->by_random)
+                    e->stats.selected_random--;
+                else
+                    e->stats.selected_risk--;
                 e->wacc[r->tier].deferred++;
+                if (e->wacc[r->tier].inspected)
+                    e->wacc[r->tier].inspected--;
             } else {
                 tc->overflow++;
                 e->stats.overflow++;
@@ -186,6 +203,10 @@ int crest_capacity_flush(crest_engine *e)
     e->day_out.bytes_out = 0;
     if (e->out.error != CREST_OK) {
         crest_engine_set_fatal(e, CREST_ERR_IO, 0, 0, "%s", "writing the decisions failed");
+        return 1;
+    }
+    if (stop) {
+        crest_engine_set_fatal(e, CREST_ERR_INTERRUPTED, 0, 0, "%s", "stopped by the caller");
         return 1;
     }
     return 0;
@@ -224,8 +245,8 @@ int crest_capacity_hold(crest_engine *e, worker *w, const crest_decl *d, const r
     const policy_tier *t = &e->policy->tiers[rec->tier];
     const int red = sel->dec.inspect && sel->dec.lane == CREST_RULES_LANE_RED;
     const int deferrable = sel->dec.inspect && sel->drawn && !sel->dec.forced && !t->floor;
-    if (capacity_track(e, d, rec->has_score ? rec->score : 0.0, red, deferrable, rec->tier, &sel->reasons) !=
-        0)
+    if (capacity_track(e, d, rec->has_score ? rec->score : 0.0, red, deferrable, sel->by_random, rec->tier,
+                       &sel->reasons) != 0)
         return 1;
     render_marks m;
     crest_render(e, w, &e->day_out, rec, &m);

@@ -292,7 +292,7 @@ typedef struct render_marks {
  * marks, the parts' offsets are recorded and the fast path is not taken. Hot path. */
 void crest_render(crest_engine *e, worker *w, outbuf *o, const render_record *rec, render_marks *marks);
 /* The middle part: decision, lane and reasons. */
-void crest_render_middle(outbuf *o, int fmt_csv, int inspect, const char *lane, const char *reasons,
+void crest_render_middle(outbuf *o, int fmt_csv, const char *decision, const char *lane, const char *reasons,
                          size_t reasons_len);
 
 /* --------------------------------------------------------- capacity.c */

@@ -1206,6 +1206,10 @@ uint64_t crest_policy_seed(const crest_policy *p)
 {
     return p->seed;
 }
+unsigned long crest_policy_red_per_office_day(const crest_policy *p)
+{
+    return p->red_per_office_day;
+}
 const char *crest_policy_describe(const crest_policy *p)
 {
     return p->canonical;

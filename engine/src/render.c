@@ -10,18 +10,18 @@
 
 #include "engine_internal.h"
 
-void crest_render_middle(outbuf *o, int fmt_csv, int inspect, const char *lane, const char *reasons,
+void crest_render_middle(outbuf *o, int fmt_csv, const char *decision, const char *lane, const char *reasons,
                          size_t rl)
 {
     if (fmt_csv) {
-        outbuf_puts(o, inspect ? "INSPECT," : "RELEASE,");
+        outbuf_puts(o, decision);
+        outbuf_putc(o, ',');
         outbuf_puts(o, lane);
         outbuf_putc(o, ',');
         outbuf_csv_field(o, reasons, rl, ',');
         return;
     }
-    outbuf_printf(o, "\"decision\":\"%s\",\"lane\":\"%s\",\"reasons\":[", inspect ? "INSPECT" : "RELEASE",
-                  lane);
+    outbuf_printf(o, "\"decision\":\"%s\",\"lane\":\"%s\",\"reasons\":[", decision, lane);
     for (size_t i = 0, start = 0, first = 1; i <= rl; i++) {
         if (i == rl || reasons[i] == ';') {
             if (i > start) {
@@ -246,7 +246,8 @@ void crest_render(crest_engine *e, worker *w, outbuf *o, const render_record *re
     }
     if (marks)
         marks->mid_start = stream_pos(o);
-    crest_render_middle(o, fmt_csv, sel->dec.inspect, sel->lane, sel->reasons.text, sel->reasons.len);
+    crest_render_middle(o, fmt_csv, sel->dec.inspect ? "INSPECT" : "RELEASE", sel->lane, sel->reasons.text,
+                        sel->reasons.len);
     if (marks)
         marks->mid_end = stream_pos(o);
     if (fmt_csv) {

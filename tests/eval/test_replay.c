@@ -39,7 +39,7 @@ static crest_decision dec(size_t tier, double score, double p, double p_random, 
 
 static crest_replay *make(crest_policy *pol, crest_replay_period period)
 {
-    crest_replay_options o = {period, "illicit", NULL, NULL, NULL};
+    crest_replay_options o = {period, "illicit", NULL, NULL, NULL, 0};
     crest_replay *r = NULL;
     crest_diag d;
     cr_assert_eq(crest_replay_create(pol, &o, &r, &d), CREST_OK);
@@ -238,7 +238,7 @@ Test(replay, periods_weeks_months_and_writers)
 Test(replay, label_and_revenue_columns_from_the_header)
 {
     crest_policy *pol = policy();
-    crest_replay_options o = {CREST_REPLAY_PERIOD_NONE, "Fraud", NULL, "Tax Rate", "Item Price"};
+    crest_replay_options o = {CREST_REPLAY_PERIOD_NONE, "Fraud", NULL, "Tax Rate", "Item Price", 0};
     crest_replay *r = NULL;
     crest_diag dg;
     cr_assert_eq(crest_replay_create(pol, &o, &r, &dg), CREST_OK);
@@ -262,6 +262,57 @@ Test(replay, label_and_revenue_columns_from_the_header)
     o.label = "no such column";
     cr_assert_eq(crest_replay_create(pol, &o, &r, &dg), CREST_OK);
     cr_assert_eq(crest_replay_header(r, hdr, 3, &dg), CREST_ERR_MISSING);
+    crest_replay_free(r);
+    crest_policy_free(pol);
+}
+
+/* The capacity cap's outcomes: a deferred RED selection leaves the inspections
+ * (its hit, revenue, path and HT term with it), an overflow one stays; the
+ * outcomes arrive for every decision in order; a deferral of something that
+ * was not a waiting RED selection is a state error. */
+Test(replay, capacity_outcomes)
+{
+    crest_policy *pol = policy();
+    crest_replay_options o = {CREST_REPLAY_PERIOD_DAY, "illicit", NULL, NULL, NULL, 1};
+    crest_replay *r = NULL;
+    crest_diag dg;
+    cr_assert_eq(crest_replay_create(pol, &o, &r, &dg), CREST_OK);
+    crest_decision d;
+    d = dec(1, 0.9, 0.5, 0.05, 0.3, 1); /* 0: RED by risk, illicit, revenue 10 */
+    d.lane = 4;
+    crest_replay_add(r, &d, 100, 1, 10);
+    d = dec(1, 0.1, 0.5, 0.05, 0.01, 1); /* 1: RED by the random stream, illicit, revenue 5 */
+    d.lane = 4;
+    crest_replay_add(r, &d, 100, 1, 5);
+    d = dec(1, 0.2, 0.5, 0.05, 0.9, 0); /* 2: released */
+    crest_replay_add(r, &d, 100, 0, 0);
+    d = dec(1, 0.8, 0.5, 0.05, 0.2, 1); /* 3: RED by risk, clean */
+    d.lane = 4;
+    crest_replay_add(r, &d, 100, 0, 0);
+    cr_assert_eq(crest_replay_capacity(r, 0, CREST_CAPACITY_KEPT), CREST_OK);
+    cr_assert_eq(crest_replay_capacity(r, 1, CREST_CAPACITY_DEFERRED), CREST_OK);
+    cr_assert_eq(crest_replay_capacity(r, 2, CREST_CAPACITY_DEFERRED), CREST_ERR_STATE);
+    cr_assert_eq(crest_replay_capacity(r, 3, CREST_CAPACITY_OVERFLOW), CREST_OK);
+    cr_assert_eq(crest_replay_capacity(r, 3, CREST_CAPACITY_DEFERRED), CREST_ERR_STATE, "ruled on twice");
+    cr_assert_eq(crest_replay_finish(r), CREST_OK);
+    for (size_t k = 0; k < 2; k++) {
+        const crest_replay_metrics *m = k ? crest_replay_period_at(r, 0) : crest_replay_total(r);
+        cr_assert_eq(m->rows, 4);
+        cr_assert_eq(m->inspected, 2);
+        cr_assert_eq(m->deferred, 1);
+        cr_assert_eq(m->overflow, 1);
+        cr_assert_eq(m->hits, 1);
+        cr_assert_eq(m->random, 0);
+        cr_assert_eq(m->risk, 2);
+        cr_assert_eq(m->random_stream, 0);
+        cr_assert_eq(m->random_stream_hits, 0);
+        cr_assert_eq(m->lanes[4], 2);
+        NEAR(m->revenue_caught, 10.0);
+        NEAR(m->ht_sum, 2.0); /* only row 0: pi = 0.5 */
+        cr_assert_eq(m->tiers[1].deferred, 1);
+        cr_assert_eq(m->tiers[1].overflow, 1);
+        cr_assert_eq(m->tiers[1].missed_illicit, 1);
+    }
     crest_replay_free(r);
     crest_policy_free(pol);
 }

@@ -83,11 +83,27 @@ typedef int (*crest_header_hook)(void *ctx, const crest_str *header, size_t n_co
 typedef int (*crest_decl_hook)(void *ctx, const crest_decl *decl, const crest_decision *decision,
                                unsigned long line);
 
+/* What the capacity cap ([capacity] red_per_office_day) did to one decision. */
+typedef enum crest_capacity_outcome {
+    CREST_CAPACITY_KEPT = 0,     /* unchanged */
+    CREST_CAPACITY_DEFERRED = 1, /* a RED selection deferred to BLUE (reason CAPACITY) */
+    CREST_CAPACITY_OVERFLOW = 2  /* a RED selection over the cap that could not be deferred (OVERFLOW) */
+} crest_capacity_outcome;
+
+/*
+ * Capacity hook: with a capacity cap, decisions wait until their day ends;
+ * then this is called once per decision of the day, in input order, with its
+ * 0-based ordinal among the run's decisions (the order in which decl_hook saw
+ * them) and its final outcome. Return 0 to go on, non-zero to stop.
+ */
+typedef int (*crest_capacity_hook)(void *ctx, uint64_t ordinal, crest_capacity_outcome outcome);
+
 typedef struct crest_run_options {
     crest_sink output; /* decisions; required unless decide == 0 */
     int decide;        /* 1 (default): write decisions; 0: only call the hooks and count */
     crest_header_hook header_hook;
     crest_decl_hook decl_hook;
+    crest_capacity_hook capacity_hook; /* needs decide == 1 (the cap works on the rendered day) */
     void *hook_ctx;
     crest_sink rejects;         /* rejection records as CSV; write == NULL to only count them */
     crest_format format;        /* of the decisions */

@@ -65,6 +65,8 @@ uint64_t crest_policy_hash(const crest_policy *policy);
 const char *crest_policy_hash_hex(const crest_policy *policy);
 /* The seed of all keyed draws ([policy] seed). */
 uint64_t crest_policy_seed(const crest_policy *policy);
+/* [capacity] red_per_office_day: RED selections allowed per office and day; 0 = no cap. */
+unsigned long crest_policy_red_per_office_day(const crest_policy *policy);
 /*
  * The canonical description of the effective settings (what `crest check`
  * prints and what the hash covers), NUL-terminated, owned by the policy.

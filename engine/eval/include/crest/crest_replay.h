@@ -66,6 +66,8 @@ typedef struct crest_replay_tier_metrics {
     uint64_t lanes[5];             /* inspections by lane: GREEN (unused), BLUE, YELLOW, ORANGE, RED */
     uint64_t illicit, hits;        /* labelled illicit rows; of them inspected */
     uint64_t missed_illicit;       /* illicit rows left uninspected */
+    uint64_t deferred;             /* RED selections the capacity cap deferred to BLUE: not inspected */
+    uint64_t overflow;             /* RED selections over the cap that could not be deferred (inspected) */
     double revenue_caught;
     crest_interval rate;  /* realised inspection rate, 95% Clopper–Pearson */
     double target;        /* the tier's target rate */
@@ -83,6 +85,7 @@ typedef struct crest_replay_metrics {
     uint64_t inspected, hits;
     uint64_t forced, random, risk;              /* inspections by path */
     uint64_t lanes[5];                          /* inspections by lane (as crest_decision.lane) */
+    uint64_t deferred, overflow;                /* capacity cap outcomes (see the tier metrics) */
     uint64_t random_stream, random_stream_hits; /* rows with u < p_random (all inspected), and illicit */
     uint64_t zero_p_rows;        /* rows that could not be inspected (P(inspect) = 0): HT cannot see them */
     uint64_t aeo_missed_illicit; /* illicit rows left uninspected in tiers better than the base tier */
@@ -118,6 +121,9 @@ typedef struct crest_replay_options {
     const char *revenue;      /* header name or canonical field of recoverable revenue; NULL: none */
     const char *revenue_rate; /* proxy when revenue is NULL: revenue = illicit × rate/100 × base */
     const char *revenue_base; /* the base of the proxy; NULL: the parsed declared_value */
+    /* 1: the policy has a capacity cap; its RED selections are counted as
+     * inspected until crest_replay_capacity says what the cap did to them. */
+    int capacity;
 } crest_replay_options;
 
 typedef struct crest_replay crest_replay;
@@ -156,6 +162,17 @@ void crest_replay_read_label(const crest_replay *r, const crest_decl *decl, int 
  */
 crest_status crest_replay_add(crest_replay *r, const crest_decision *decision, int32_t date_days, int illicit,
                               double revenue);
+
+/*
+ * The capacity cap's outcome for the decision added as the ordinal-th (from
+ * 0) by crest_replay_add / crest_replay_add_decl (options.capacity = 1): call
+ * it for every decision in order, as the engine's capacity hook does. A
+ * deferred selection stops counting as inspected (no hit, no revenue, not in
+ * the HT estimate; `deferred`); an overflow one stays inspected (`overflow`).
+ * Returns CREST_OK, or CREST_ERR_STATE when the ordinal was not a RED
+ * selection that is still waiting.
+ */
+crest_status crest_replay_capacity(crest_replay *r, uint64_t ordinal, crest_capacity_outcome outcome);
 
 /*
  * Compute every metric (sorts the rankings). After this, add no more rows.
