@@ -45,7 +45,7 @@ static crest_run_stats stats_of(uint64_t aeo, uint64_t reg, uint64_t dis)
 
 static crest_summary_info info_of(int partial)
 {
-    crest_summary_info in = {"in.csv", -1.0, partial};
+    crest_summary_info in = {.input_name = "in.csv", .elapsed_s = -1.0, .partial = partial, .ending = NULL};
     return in;
 }
 
