@@ -21,8 +21,8 @@ COLD static void open_window(crest_engine *e, int64_t key)
     for (size_t t = 0; t < e->policy->n_tiers; t++) {
         e->sys_cum[t] = 0.0;
         uint64_t msg[2] = {(uint64_t)key, (uint64_t)t};
-        e->sys_offset[t] = crest_keyhash_to_unit(crest_keyhash_siphash24(
-            e->policy->seed, UINT64_C(0x63726573742d7379) /* "crest-sy" */, msg, sizeof msg));
+        e->sys_offset[t] = crest_keyhash_to_unit(
+            crest_keyhash_siphash24(e->policy->seed, CREST_KEYHASH_KEY(SYSTEMATIC), msg, sizeof msg));
     }
 }
 

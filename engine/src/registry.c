@@ -207,7 +207,7 @@ static int cmp_period(const void *a, const void *b, void *ids)
 
 static uint64_t id_hash(const char *id, size_t len)
 {
-    return crest_keyhash_siphash24(UINT64_C(0x7265676973747279), 0, id, len);
+    return crest_keyhash_siphash24(CREST_KEYHASH_KEY(REGISTRY), 0, id, len);
 }
 
 static int same_id(const crest_registry *reg, const period *a, const period *b)

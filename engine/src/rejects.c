@@ -126,8 +126,7 @@ static size_t invalid_id_offset(crest_str id)
 /* Insert an id's keyed hash; 1 when already present, 0 when new, -1 on OOM. */
 static int seen_insert(crest_engine *e, crest_str id)
 {
-    uint64_t h = crest_keyhash_siphash24(e->policy->seed, UINT64_C(0x63726573742d6964) /* "crest-id" */,
-                                         id.ptr, id.len);
+    uint64_t h = crest_keyhash_siphash24(e->policy->seed, CREST_KEYHASH_KEY(DUPLICATE_ID), id.ptr, id.len);
     if (h == 0)
         h = 1; /* 0 marks an empty slot */
     if (2 * (e->n_seen + 1) > e->seen_cap) {

@@ -36,7 +36,7 @@ void crest_select_rule_init(crest_select_rule *er, const char *id, int lane, dou
     er->id = id;
     /* The rule's own draw: k1 derived from its id, so adding a rule does not
      * move the draws of the others. */
-    er->key = crest_keyhash_siphash24(UINT64_C(0x6372657374727531) /* "crestru1" */, 0, id, strlen(id));
+    er->key = crest_keyhash_siphash24(CREST_KEYHASH_KEY(RULE), 0, id, strlen(id));
     reason_buf code;
     reason_clear(&code);
     crest_reason_add(&code, id, NULL);

@@ -915,7 +915,7 @@ void crest_lmodel_trainer_free(crest_lmodel_trainer *t)
  * keyed by the seed, so it depends neither on row order nor on the run. */
 static unsigned row_fold(const crest_lmodel_trainer *t, const crest_decl *d)
 {
-    const uint64_t k0 = t->opts.seed, k1 = t->opts.seed ^ 0x9e3779b97f4a7c15ull;
+    const uint64_t k0 = t->opts.seed, k1 = t->opts.seed ^ CREST_KEYHASH_KEY(FOLD);
     const crest_str id = trim(d->field[CREST_FIELD_DECL_ID]);
     uint64_t h;
     if (id.len) {

@@ -101,3 +101,19 @@ Test(keyhash, uniform_chi_square)
     /* 99 degrees of freedom: P(chi2 > 160) < 1e-4. */
     cr_expect_lt(chi2, 160.0, "chi2 = %f", chi2);
 }
+
+Test(keyhash, one_table_of_distinct_domain_keys)
+{
+    /* The values that decided every past run: a change would change decisions. */
+    cr_expect_eq(CREST_KEYHASH_K1, UINT64_C(0x00752d7473657263));
+    cr_expect_eq(CREST_KEYHASH_KEY(RULE), UINT64_C(0x6372657374727531));
+    cr_expect_eq(CREST_KEYHASH_KEY(SYSTEMATIC), UINT64_C(0x63726573742d7379));
+    cr_expect_eq(CREST_KEYHASH_KEY(DUPLICATE_ID), UINT64_C(0x63726573742d6964));
+    cr_expect_eq(CREST_KEYHASH_KEY(REGISTRY), UINT64_C(0x7265676973747279));
+    cr_expect_eq(CREST_KEYHASH_KEY(SIMULATE), UINT64_C(0x69732d7473657263));
+    cr_expect_eq(CREST_KEYHASH_KEY(FOLD), UINT64_C(0x9e3779b97f4a7c15));
+    for (int i = 0; i < CREST_KEYHASH_DOMAIN_COUNT; i++)
+        for (int j = i + 1; j < CREST_KEYHASH_DOMAIN_COUNT; j++)
+            cr_expect_neq(crest_keyhash_keys[i], crest_keyhash_keys[j], "domains %d and %d share a key", i,
+                          j);
+}

@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include "crest/crest_base.h"
+#include "crest/crest_keyhash.h"
 #include "crest/crest_replay.h"
 
 #ifdef __cplusplus
@@ -41,7 +42,7 @@ extern "C" {
 #define CREST_SIM_MA_WINDOW 13
 /* "crest-si" as a little-endian word: the second key half of the simulation's draws
  * (independent of the decision draw u, which uses CREST_KEYHASH_K1). */
-#define CREST_SIM_K1 UINT64_C(0x69732d7473657263)
+#define CREST_SIM_K1 CREST_KEYHASH_KEY(SIMULATE)
 
 /* How the rate goes from rate to final_rate over decay_periods. */
 typedef enum crest_sim_decay {
