@@ -175,8 +175,8 @@ int crest_capacity_flush(crest_engine *e)
                 tc->inspected--;
                 e->stats.inspected--;
                 e->stats.deferred++;
-                e->stats.lanes[CREST_RULES_LANE_RED]--;
-                e->stats.lanes[CREST_RULES_LANE_BLUE]++;
+                e->stats.lanes[CREST_LANE_RED]--;
+                e->stats.lanes[CREST_LANE_BLUE]++;
                 if (r->by_random)
                     e->stats.selected_random--;
                 else
@@ -243,7 +243,7 @@ int crest_capacity_hold(crest_engine *e, worker *w, const crest_decl *d, const r
 {
     const crest_selection *sel = rec->sel;
     const policy_tier *t = &e->policy->tiers[rec->tier];
-    const int red = sel->dec.inspect && sel->dec.lane == CREST_RULES_LANE_RED;
+    const int red = sel->dec.inspect && sel->dec.lane == CREST_LANE_RED;
     const int deferrable = sel->dec.inspect && sel->drawn && !sel->dec.forced && !t->floor;
     if (capacity_track(e, d, rec->has_score ? rec->score : 0.0, red, deferrable, sel->by_random, rec->tier,
                        &sel->reasons) != 0)

@@ -128,6 +128,7 @@ struct crest_engine {
 
     /* The risk layer (NULL when the policy configures none) and the selection. */
     crest_risk *risk;
+    crest_risk_binding *risk_binding; /* this input's columns for the risk layer */
     crest_select_rule *select_rules;
     crest_select_config select;
     /* Hot-path text lengths of the tier names. */
