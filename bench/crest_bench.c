@@ -431,6 +431,7 @@ typedef struct bench_env {
     crest_registry *registry;    /* NULL when the data comes without one */
     int *tiers;                  /* stage-2 result per row, input of stage 6 */
     crest_risk *rules_risk;
+    crest_risk_binding *rules_binding;
     crest_risk_scratch *rules_scratch;
     crest_lmodel *lmodel;
     const char *lmodel_origin;
@@ -761,9 +762,9 @@ static void setup_models(bench_env *env, const char *policy_path)
     rc.tables_dir = tables;
     rc.bias = -3.0;
     if ((st = crest_risk_create(&rc, &env->rules_risk, &diag)) != CREST_OK ||
-        (st = crest_risk_bind(env->rules_risk, d->header, d->n_cols, &diag)) != CREST_OK)
+        (st = crest_risk_bind(env->rules_risk, d->header, d->n_cols, &env->rules_binding, &diag)) != CREST_OK)
         die_diag("criteria", st, &diag);
-    if (crest_risk_scratch_create(env->rules_risk, &env->rules_scratch) != CREST_OK)
+    if (crest_risk_scratch_create(env->rules_risk, env->rules_binding, &env->rules_scratch) != CREST_OK)
         die("out of memory");
 
     /* Logistic: fit on the data's own labels when it has them, else the shipped KCS model. */
@@ -805,6 +806,7 @@ static void free_env(bench_env *env)
     crest_xgb_free(env->xgb);
     crest_lmodel_free(env->lmodel);
     crest_risk_scratch_free(env->rules_scratch);
+    crest_risk_binding_free(env->rules_binding);
     crest_risk_free(env->rules_risk);
     crest_registry_free(env->registry);
     crest_policy_free(env->anchor_policy);

@@ -3,256 +3,382 @@
  * rendered, until the day ends; then per office the RED selections over the
  * cap are deferred to BLUE (lowest risk first, reason CAPACITY) or, when they
  * may not be deferred, flagged OVERFLOW, and the day is written in input order.
+ *
+ * Memory stays flat however large a day is: the day's rendered records go to
+ * memory up to a budget (crest_run_options.capacity_memory_bytes) and beyond
+ * it to a temporary file, unlinked as soon as it is made (nothing is left
+ * behind, even by a killed run); only the day's RED selections are kept in
+ * memory (16 bytes each), since only they can be deferred or flagged.
  */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "crest/crest_date.h"
 #include "engine_internal.h"
 
-/* A buffered record of the current day (capacity mode). */
-struct cap_record {
-    size_t start, mid_start, mid_end, end; /* byte offsets in the day stream */
-    size_t reasons_ofs, reasons_len;       /* in cap_reasons */
-    size_t office;                         /* index into the day's office table */
-    size_t tier;
-    size_t order;     /* position in the day */
+#define CAP_DEFAULT_MEMORY ((size_t)16 << 20)
+
+/* Each record in the day stream: this header, the rendered record (the part
+ * before the decision, the decision part, the rest), then for a RED
+ * selection its reasons (what a deferral rewrites the decision part with). */
+typedef struct cap_head {
     uint64_t ordinal; /* position among the run's decisions (the capacity hook's) */
+    uint32_t head_len, mid_len, tail_len;
+    uint32_t reasons_len;
+    uint32_t red;
+    uint32_t unused; /* (no padding bytes of unknown value in the stream) */
+} cap_head;
+
+/* A RED selection of the day, in input order. */
+typedef struct cap_red {
     double score;
-    int red;        /* a RED selection */
-    int deferrable; /* drawn, credit-sensitive, not forced, not a floor tier */
-    int by_random;  /* drawn by the random share (else by risk) */
-    int inspect;
+    uint32_t office; /* index into the day's office table */
+    uint8_t tier;
+    uint8_t deferrable; /* drawn, credit-sensitive, not forced, not a floor tier */
+    uint8_t by_random;  /* drawn by the random share (else by risk) */
+    uint8_t action;     /* at the day's end: a crest_capacity_outcome */
+} cap_red;
+
+struct capacity_day {
+    int32_t day;
+    int day_set;
+    outbuf one; /* one record being rendered, into one_text */
+    textbuf one_text;
+    textbuf mem; /* the day stream while it fits the budget */
+    FILE *spill; /* the day stream beyond it */
+    size_t budget;
+    int noted; /* the note on spilling is given once */
+    cap_red *reds;
+    size_t n_reds, reds_cap;
+    textbuf offices; /* office strings of the day, NUL-separated */
+    uint32_t n_offices;
+    char *back; /* a record read back from the spill file */
+    size_t back_cap;
 };
 
-static crest_status day_sink_write(void *ctx, const void *buf, size_t len)
+static crest_status text_sink_write(void *ctx, const void *buf, size_t len)
 {
     textbuf *tb = ctx;
     textbuf_append(tb, buf, len);
     return tb->oom ? CREST_ERR_NOMEM : CREST_OK;
 }
 
-static size_t day_pos(const crest_engine *e)
+COLD static int cap_fail(crest_engine *e, crest_status st, const char *what)
 {
-    return e->daymem.len + e->day_out.len;
+    crest_engine_set_fatal(e, st, 0, 0, "%s", what);
+    return 1;
 }
 
-/* Remember one record of the day before it is rendered. */
-static int capacity_track(crest_engine *e, const crest_decl *d, double score, int red, int deferrable,
-                          int by_random, size_t tier, const reason_buf *rb)
+/* A temporary file in $TMPDIR (or /tmp), unlinked at once. */
+static FILE *spill_file(void)
 {
-    if (e->n_cap_recs == e->cap_recs_cap) {
-        size_t c = e->cap_recs_cap ? 2 * e->cap_recs_cap : 1024;
-        cap_record *r = realloc(e->cap_recs, c * sizeof *r);
-        if (!r) {
-            crest_engine_set_fatal(e, CREST_ERR_NOMEM, 0, 0, "%s",
-                                   "out of memory buffering the day for the capacity cap");
-            return 1;
-        }
-        e->cap_recs = r;
-        e->cap_recs_cap = c;
+    const char *dir = getenv("TMPDIR");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/crest-day-XXXXXX", dir && *dir ? dir : "/tmp");
+    const int fd = mkstemp(path);
+    if (fd < 0)
+        return NULL;
+    unlink(path);
+    FILE *f = fdopen(fd, "w+b");
+    if (!f)
+        close(fd);
+    else
+        setvbuf(f, NULL, _IOFBF, (size_t)1 << 20); /* few large writes and reads */
+    return f;
+}
+
+/* Append to the day stream: memory within the budget, then the spill file. */
+static int day_append(crest_engine *e, const void *p, size_t n)
+{
+    capacity_day *cd = e->cap;
+    if (!cd->spill && cd->mem.len + n <= cd->budget) {
+        textbuf_append(&cd->mem, p, n);
+        return cd->mem.oom
+                   ? cap_fail(e, CREST_ERR_NOMEM, "out of memory buffering the day for the capacity cap")
+                   : 0;
     }
-    /* The office's index in today's table (few offices: a linear scan). */
-    const crest_str office = d->field[CREST_FIELD_OFFICE];
-    size_t idx = 0, pos = 0;
-    for (; idx < e->n_offices; idx++) {
-        const char *name = e->cap_offices.data + pos;
+    if (!cd->spill) {
+        if (!(cd->spill = spill_file()) || fwrite(cd->mem.data, 1, cd->mem.len, cd->spill) != cd->mem.len)
+            return cap_fail(e, CREST_ERR_IO, "cannot write the day to a temporary file for the capacity cap");
+        cd->mem.len = 0;
+        if (!cd->noted) {
+            char date[16];
+            crest_date_format(cd->day, date);
+            textbuf_printf(&e->notes,
+                           "capacity: a day's decisions beyond %zu bytes wait in a temporary file "
+                           "(first on %s)\n",
+                           cd->budget, date);
+            cd->noted = 1;
+        }
+    }
+    if (n && fwrite(p, 1, n, cd->spill) != n)
+        return cap_fail(e, CREST_ERR_IO, "cannot write the day to a temporary file for the capacity cap");
+    return 0;
+}
+
+/* The office's index in today's table (few offices: a linear scan). */
+static uint32_t office_index(capacity_day *cd, crest_str office)
+{
+    size_t pos = 0;
+    for (uint32_t idx = 0; idx < cd->n_offices; idx++) {
+        const char *name = cd->offices.data + pos;
         const size_t n = strlen(name);
         if (n == office.len && memcmp(name, office.ptr ? office.ptr : "", n) == 0)
-            break;
+            return idx;
         pos += n + 1;
     }
-    if (idx == e->n_offices) {
-        textbuf_append(&e->cap_offices, office.ptr ? office.ptr : "", office.len);
-        textbuf_append(&e->cap_offices, "", 1);
-        e->n_offices++;
-    }
-    cap_record *r = &e->cap_recs[e->n_cap_recs];
-    r->start = day_pos(e);
-    r->office = idx;
-    r->tier = tier;
-    r->order = e->n_cap_recs;
-    r->ordinal = e->stats.decisions - 1; /* this decision is already counted */
-    r->score = score;
-    r->red = red;
-    r->deferrable = deferrable;
-    r->by_random = by_random;
-    r->reasons_ofs = e->cap_reasons.len;
-    r->reasons_len = rb->len;
-    textbuf_append(&e->cap_reasons, rb->text, rb->len);
-    e->n_cap_recs++;
-    if (e->cap_reasons.oom || e->cap_offices.oom) {
-        crest_engine_set_fatal(e, CREST_ERR_NOMEM, 0, 0, "%s",
-                               "out of memory buffering the day for the capacity cap");
-        return 1;
-    }
-    return 0;
-}
-
-static int cmp_defer(const void *a, const void *b)
-{
-    const cap_record *x = *(cap_record *const *)a, *y = *(cap_record *const *)b;
-    if (x->score != y->score)
-        return x->score < y->score ? -1 : 1;
-    return x->order < y->order ? -1 : x->order > y->order;
-}
-
-/*
- * End of a day: per office, when more RED selections than the cap, defer the
- * lowest-risk deferrable ones to BLUE (reason CAPACITY); what remains over the
- * cap (forced and floor selections) stays RED and is flagged OVERFLOW. Then
- * write the day's records in input order.
- */
-int crest_capacity_flush(crest_engine *e)
-{
-    outbuf_flush(&e->day_out);
-    if (e->daymem.oom || e->day_out.error != CREST_OK) {
-        crest_engine_set_fatal(e, CREST_ERR_NOMEM, 0, 0, "%s",
-                               "out of memory buffering the day for the capacity cap");
-        return 1;
-    }
-    /* action per record: 0 keep, 1 defer, 2 overflow */
-    unsigned char *action = calloc(e->n_cap_recs ? e->n_cap_recs : 1, 1);
-    cap_record **cand = malloc((e->n_cap_recs ? e->n_cap_recs : 1) * sizeof *cand);
-    if (!action || !cand) {
-        free(action);
-        free(cand);
-        crest_engine_set_fatal(e, CREST_ERR_NOMEM, 0, 0, "%s", "out of memory applying the capacity cap");
-        return 1;
-    }
-    for (size_t off = 0; off < e->n_offices; off++) {
-        size_t red = 0, nc = 0;
-        for (size_t i = 0; i < e->n_cap_recs; i++) {
-            cap_record *r = &e->cap_recs[i];
-            if (r->office != off || !r->red)
-                continue;
-            red++;
-            if (r->deferrable)
-                cand[nc++] = r;
-        }
-        if (red <= e->capacity)
-            continue;
-        size_t excess = red - e->capacity;
-        qsort(cand, nc, sizeof *cand, cmp_defer);
-        for (size_t k = 0; k < nc && excess; k++, excess--)
-            action[cand[k]->order] = 1;
-        /* What is still over the cap cannot be deferred: flag the latest ones. */
-        for (size_t i = e->n_cap_recs; i-- > 0 && excess;) {
-            cap_record *r = &e->cap_recs[i];
-            if (r->office == off && r->red && !action[i]) {
-                action[i] = 2;
-                excess--;
-            }
-        }
-    }
-    const int fmt_csv = e->opt.format == CREST_FORMAT_CSV;
-    int stop = 0;
-    for (size_t i = 0; i < e->n_cap_recs; i++) {
-        const cap_record *r = &e->cap_recs[i];
-        if (e->opt.capacity_hook && !stop)
-            stop = e->opt.capacity_hook(e->opt.hook_ctx, r->ordinal, (crest_capacity_outcome)action[i]);
-        const char *base = e->daymem.data;
-        outbuf_write(&e->out, base + r->start, r->mid_start - r->start);
-        if (action[i]) {
-            reason_buf rb;
-            rb.len = 0;
-            rb.text[0] = '\0';
-            crest_reason_add(&rb, action[i] == 1 ? "CAPACITY" : "OVERFLOW", NULL);
-            if (r->reasons_len) {
-                size_t n = r->reasons_len < sizeof rb.text - rb.len - 2 ? r->reasons_len
-                                                                        : sizeof rb.text - rb.len - 2;
-                rb.text[rb.len++] = ';';
-                memcpy(rb.text + rb.len, e->cap_reasons.data + r->reasons_ofs, n);
-                rb.len += n;
-                rb.text[rb.len] = '\0';
-            }
-            crest_render_middle(&e->out, fmt_csv, action[i] == 1 ? "DEFER" : "INSPECT",
-                                action[i] == 1 ? "BLUE" : e->policy->lane_inspect, rb.text, rb.len);
-            crest_tier_counts *tc = &e->stats.tiers[r->tier];
-            if (action[i] == 1) {
-                /* Deferred to post-clearance audit: no physical inspection, so
-                 * not in the tier's inspected count (nor its rate), counted apart. */
-                tc->deferred++;
-                tc->inspected--;
-                e->stats.inspected--;
-                e->stats.deferred++;
-                e->stats.lanes[CREST_RULES_LANE_RED]--;
-                e->stats.lanes[CREST_RULES_LANE_BLUE]++;
-                if (r->by_random)
-                    e->stats.selected_random--;
-                else
-                    e->stats.selected_risk--;
-                e->wacc[r->tier].deferred++;
-                if (e->wacc[r->tier].inspected)
-                    e->wacc[r->tier].inspected--;
-            } else {
-                tc->overflow++;
-                e->stats.overflow++;
-            }
-        } else {
-            outbuf_write(&e->out, base + r->mid_start, r->mid_end - r->mid_start);
-        }
-        outbuf_write(&e->out, base + r->mid_end, r->end - r->mid_end);
-    }
-    free(action);
-    free(cand);
-    e->daymem.len = 0;
-    e->cap_reasons.len = 0;
-    e->cap_offices.len = 0;
-    e->n_offices = 0;
-    e->n_cap_recs = 0;
-    e->day_out.bytes_out = 0;
-    if (e->out.error != CREST_OK) {
-        crest_engine_set_fatal(e, CREST_ERR_IO, 0, 0, "%s", "writing the decisions failed");
-        return 1;
-    }
-    if (stop) {
-        crest_engine_set_fatal(e, CREST_ERR_INTERRUPTED, 0, 0, "%s", "stopped by the caller");
-        return 1;
-    }
-    return 0;
+    textbuf_append(&cd->offices, office.ptr ? office.ptr : "", office.len);
+    textbuf_append(&cd->offices, "", 1);
+    return cd->n_offices++;
 }
 
 crest_status crest_capacity_init(crest_engine *e)
 {
-    crest_sink ds = {day_sink_write, &e->daymem};
-    return outbuf_init(&e->day_out, ds, 64 * 1024);
+    capacity_day *cd = calloc(1, sizeof *cd);
+    if (!cd)
+        return CREST_ERR_NOMEM;
+    e->cap = cd;
+    cd->budget = e->opt.capacity_memory_bytes ? e->opt.capacity_memory_bytes : CAP_DEFAULT_MEMORY;
+    crest_sink s = {text_sink_write, &cd->one_text};
+    return outbuf_init(&cd->one, s, 64 * 1024);
 }
 
 void crest_capacity_free(crest_engine *e)
 {
-    if (e->capacity)
-        outbuf_free(&e->day_out);
-    textbuf_free(&e->daymem);
-    textbuf_free(&e->cap_reasons);
-    textbuf_free(&e->cap_offices);
-    free(e->cap_recs);
+    capacity_day *cd = e->cap;
+    if (!cd)
+        return;
+    outbuf_free(&cd->one);
+    textbuf_free(&cd->one_text);
+    textbuf_free(&cd->mem);
+    if (cd->spill)
+        fclose(cd->spill);
+    free(cd->reds);
+    textbuf_free(&cd->offices);
+    free(cd->back);
+    free(cd);
+    e->cap = NULL;
 }
 
 int crest_capacity_new_day(crest_engine *e, int32_t day)
 {
-    if (e->cap_day_set && day == e->cap_day)
+    capacity_day *cd = e->cap;
+    if (cd->day_set && day == cd->day)
         return 0;
-    if (e->cap_day_set && crest_capacity_flush(e) != 0)
+    if (cd->day_set && crest_capacity_flush(e) != 0)
         return 1;
-    e->cap_day = day;
-    e->cap_day_set = 1;
+    cd->day = day;
+    cd->day_set = 1;
     return 0;
 }
 
 int crest_capacity_hold(crest_engine *e, worker *w, const crest_decl *d, const render_record *rec)
 {
+    capacity_day *cd = e->cap;
     const crest_selection *sel = rec->sel;
     const policy_tier *t = &e->policy->tiers[rec->tier];
-    const int red = sel->dec.inspect && sel->dec.lane == CREST_RULES_LANE_RED;
-    const int deferrable = sel->dec.inspect && sel->drawn && !sel->dec.forced && !t->floor;
-    if (capacity_track(e, d, rec->has_score ? rec->score : 0.0, red, deferrable, sel->by_random, rec->tier,
-                       &sel->reasons) != 0)
-        return 1;
+    const int red = sel->dec.inspect && sel->dec.lane == CREST_LANE_RED;
+    cd->one.bytes_out = 0;
+    cd->one_text.len = 0;
     render_marks m;
-    crest_render(e, w, &e->day_out, rec, &m);
-    cap_record *r = &e->cap_recs[e->n_cap_recs - 1];
-    r->mid_start = (size_t)m.mid_start;
-    r->mid_end = (size_t)m.mid_end;
-    r->end = (size_t)m.end;
+    crest_render(e, w, &cd->one, rec, &m);
+    outbuf_flush(&cd->one);
+    if (cd->one_text.oom || cd->one.error != CREST_OK)
+        return cap_fail(e, CREST_ERR_NOMEM, "out of memory buffering the day for the capacity cap");
+    const cap_head h = {e->stats.decisions - 1, /* this decision is already counted */
+                        (uint32_t)(m.mid_start - m.start),
+                        (uint32_t)(m.mid_end - m.mid_start),
+                        (uint32_t)(m.end - m.mid_end),
+                        red ? (uint32_t)sel->reasons.len : 0,
+                        (uint32_t)red,
+                        0};
+    if (day_append(e, &h, sizeof h) != 0 || day_append(e, cd->one_text.data, (size_t)m.end) != 0 ||
+        (red && day_append(e, sel->reasons.text, sel->reasons.len) != 0))
+        return 1;
+    if (!red)
+        return 0;
+    if (cd->n_reds == cd->reds_cap) {
+        const size_t c = cd->reds_cap ? 2 * cd->reds_cap : 1024;
+        cap_red *r = realloc(cd->reds, c * sizeof *r);
+        if (!r)
+            return cap_fail(e, CREST_ERR_NOMEM, "out of memory buffering the day for the capacity cap");
+        cd->reds = r;
+        cd->reds_cap = c;
+    }
+    cap_red *r = &cd->reds[cd->n_reds++];
+    r->score = rec->has_score ? rec->score : 0.0;
+    r->office = office_index(cd, d->field[CREST_FIELD_OFFICE]);
+    r->tier = (uint8_t)rec->tier;
+    r->deferrable = sel->dec.inspect && sel->drawn && !sel->dec.forced && !t->floor;
+    r->by_random = (uint8_t)sel->by_random;
+    r->action = 0;
+    if (cd->offices.oom)
+        return cap_fail(e, CREST_ERR_NOMEM, "out of memory buffering the day for the capacity cap");
+    return 0;
+}
+
+static const cap_red *sort_reds; /* qsort has no context argument; the engine's thread only */
+
+/* Lowest score first; in input order at equal scores. */
+static int cmp_defer(const void *a, const void *b)
+{
+    const uint32_t i = *(const uint32_t *)a, j = *(const uint32_t *)b;
+    const double x = sort_reds[i].score, y = sort_reds[j].score;
+    if (x != y)
+        return x < y ? -1 : 1;
+    return i < j ? -1 : i > j;
+}
+
+/* Per office, when more RED selections than the cap: defer the lowest-risk
+ * deferrable ones; what is still over the cap (forced and floor selections)
+ * stays RED and is flagged, the latest first. */
+static int decide_actions(crest_engine *e)
+{
+    capacity_day *cd = e->cap;
+    uint32_t *cand = malloc((cd->n_reds ? cd->n_reds : 1) * sizeof *cand);
+    if (!cand)
+        return cap_fail(e, CREST_ERR_NOMEM, "out of memory applying the capacity cap");
+    for (uint32_t off = 0; off < cd->n_offices; off++) {
+        size_t red = 0, nc = 0;
+        for (size_t i = 0; i < cd->n_reds; i++) {
+            if (cd->reds[i].office != off)
+                continue;
+            red++;
+            if (cd->reds[i].deferrable)
+                cand[nc++] = (uint32_t)i;
+        }
+        if (red <= e->capacity)
+            continue;
+        size_t excess = red - e->capacity;
+        sort_reds = cd->reds;
+        qsort(cand, nc, sizeof *cand, cmp_defer);
+        for (size_t k = 0; k < nc && excess; k++, excess--)
+            cd->reds[cand[k]].action = CREST_CAPACITY_DEFERRED;
+        for (size_t i = cd->n_reds; i-- > 0 && excess;) {
+            cap_red *r = &cd->reds[i];
+            if (r->office == off && !r->action) {
+                r->action = CREST_CAPACITY_OVERFLOW;
+                excess--;
+            }
+        }
+    }
+    free(cand);
+    return 0;
+}
+
+/* Write one held record, its decision part rewritten when it was deferred or
+ * flagged; the capacity hook hears of its outcome until it says stop (*stop). */
+static void write_record(crest_engine *e, const cap_head *h, const char *bytes, const cap_red *r, int *stop)
+{
+    const crest_capacity_outcome outcome = r ? (crest_capacity_outcome)r->action : CREST_CAPACITY_KEPT;
+    if (e->opt.capacity_hook && !*stop)
+        *stop = e->opt.capacity_hook(e->opt.hook_ctx, h->ordinal, outcome);
+    outbuf *o = &e->out;
+    outbuf_write(o, bytes, h->head_len);
+    if (outcome != CREST_CAPACITY_KEPT) {
+        const int deferred = outcome == CREST_CAPACITY_DEFERRED;
+        reason_buf rb;
+        reason_clear(&rb);
+        crest_reason_add(&rb, deferred ? "CAPACITY" : "OVERFLOW", NULL);
+        if (h->reasons_len) {
+            const size_t n =
+                h->reasons_len < sizeof rb.text - rb.len - 2 ? h->reasons_len : sizeof rb.text - rb.len - 2;
+            rb.text[rb.len++] = ';';
+            memcpy(rb.text + rb.len, bytes + h->head_len + h->mid_len + h->tail_len, n);
+            rb.len += n;
+            rb.text[rb.len] = '\0';
+        }
+        crest_render_middle(o, e->opt.format == CREST_FORMAT_CSV, deferred ? "DEFER" : "INSPECT",
+                            deferred ? "BLUE" : e->policy->lane_inspect, rb.text, rb.len);
+        crest_tier_counts *tc = &e->stats.tiers[r->tier];
+        if (deferred) {
+            /* Deferred to post-clearance audit: no physical inspection, so
+             * not in the tier's inspected count (nor its rate), counted apart. */
+            tc->deferred++;
+            tc->inspected--;
+            e->stats.inspected--;
+            e->stats.deferred++;
+            e->stats.lanes[CREST_LANE_RED]--;
+            e->stats.lanes[CREST_LANE_BLUE]++;
+            if (r->by_random)
+                e->stats.selected_random--;
+            else
+                e->stats.selected_risk--;
+            e->wacc[r->tier].deferred++;
+            if (e->wacc[r->tier].inspected)
+                e->wacc[r->tier].inspected--;
+        } else {
+            tc->overflow++;
+            e->stats.overflow++;
+        }
+    } else {
+        outbuf_write(o, bytes + h->head_len, h->mid_len);
+    }
+    outbuf_write(o, bytes + h->head_len + h->mid_len, h->tail_len);
+}
+
+/* The next record of the spill file into cd->back; 1, 0 at its end, -1 on an error. */
+static int read_back(capacity_day *cd, cap_head *h)
+{
+    const size_t got = fread(h, 1, sizeof *h, cd->spill);
+    if (got == 0 && feof(cd->spill))
+        return 0;
+    if (got != sizeof *h)
+        return -1;
+    const size_t n = (size_t)h->head_len + h->mid_len + h->tail_len + h->reasons_len;
+    if (cd->back_cap < n + 1) {
+        char *p = realloc(cd->back, n + 1);
+        if (!p)
+            return -1;
+        cd->back = p;
+        cd->back_cap = n + 1;
+    }
+    return fread(cd->back, 1, n, cd->spill) == n ? 1 : -1;
+}
+
+/*
+ * End of a day: the actions on its RED selections, then its records in
+ * input order to the output, from memory or read back from the spill file.
+ */
+int crest_capacity_flush(crest_engine *e)
+{
+    capacity_day *cd = e->cap;
+    if (decide_actions(e) != 0)
+        return 1;
+    size_t ri = 0;
+    int stop = 0;
+    if (cd->spill) {
+        if (fflush(cd->spill) != 0 || fseek(cd->spill, 0, SEEK_SET) != 0)
+            return cap_fail(e, CREST_ERR_IO,
+                            "cannot read back the day's temporary file for the capacity cap");
+        cap_head h;
+        int rc;
+        while ((rc = read_back(cd, &h)) > 0)
+            write_record(e, &h, cd->back, h.red ? &cd->reds[ri++] : NULL, &stop);
+        fclose(cd->spill);
+        cd->spill = NULL;
+        if (rc < 0)
+            return cap_fail(e, CREST_ERR_IO,
+                            "cannot read back the day's temporary file for the capacity cap");
+    } else {
+        for (size_t pos = 0; pos < cd->mem.len;) {
+            cap_head h;
+            memcpy(&h, cd->mem.data + pos, sizeof h);
+            pos += sizeof h;
+            write_record(e, &h, cd->mem.data + pos, h.red ? &cd->reds[ri++] : NULL, &stop);
+            pos += (size_t)h.head_len + h.mid_len + h.tail_len + h.reasons_len;
+        }
+    }
+    cd->mem.len = 0;
+    cd->n_reds = 0;
+    cd->offices.len = 0;
+    cd->n_offices = 0;
+    if (e->out.error != CREST_OK)
+        return cap_fail(e, CREST_ERR_IO, "writing the decisions failed");
+    if (stop)
+        return cap_fail(e, CREST_ERR_INTERRUPTED, "stopped by the caller");
     return 0;
 }

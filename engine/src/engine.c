@@ -47,7 +47,7 @@ crest_status crest_engine_set_fatal(crest_engine *e, crest_status st, unsigned l
 COLD static int bind_risk(crest_engine *e, const csvread_row *row)
 {
     crest_diag d;
-    if (crest_risk_bind(e->risk, row->fields, row->n_fields, &d) != CREST_OK) {
+    if (crest_risk_bind(e->risk, row->fields, row->n_fields, &e->risk_binding, &d) != CREST_OK) {
         e->fatal = d.status;
         e->diag = d;
         if (e->fatal == CREST_ERR_MISSING || e->fatal == CREST_ERR_MISMATCH)
@@ -55,9 +55,10 @@ COLD static int bind_risk(crest_engine *e, const csvread_row *row)
         e->diag.status = e->fatal;
         return 1;
     }
-    int scratch_ok = crest_risk_scratch_create(e->risk, &e->main.scratch) == CREST_OK;
+    int scratch_ok = crest_risk_scratch_create(e->risk, e->risk_binding, &e->main.scratch) == CREST_OK;
     for (unsigned k = 0; k < e->n_deciders; k++)
-        scratch_ok &= crest_risk_scratch_create(e->risk, &e->deciders[k]->scratch) == CREST_OK;
+        scratch_ok &=
+            crest_risk_scratch_create(e->risk, e->risk_binding, &e->deciders[k]->scratch) == CREST_OK;
     /* decide_row rejects invalid UTF-8 before the risk layer sees a row. */
     if (scratch_ok) {
         crest_risk_scratch_promise_valid_utf8(e->main.scratch);
@@ -68,24 +69,22 @@ COLD static int bind_risk(crest_engine *e, const csvread_row *row)
         crest_engine_set_fatal(e, CREST_ERR_NOMEM, row->line, 0, "%s", "out of memory");
         return 1;
     }
-    const crest_rules *rules = crest_risk_rules(e->risk);
-    const size_t n_rules = rules ? crest_rules_count(rules) : 0;
+    const size_t n_rules = crest_risk_rule_count(e->risk);
     e->select_rules = calloc(n_rules ? n_rules : 1, sizeof *e->select_rules);
     if (!e->select_rules) {
         crest_engine_set_fatal(e, CREST_ERR_NOMEM, row->line, 0, "%s", "out of memory");
         return 1;
     }
     for (size_t i = 0; i < n_rules; i++) {
-        crest_rules_info info;
-        if (crest_rules_describe(rules, i, &info) == CREST_OK)
-            crest_select_rule_init(&e->select_rules[i], info.id,
-                                   info.action == CREST_RULES_ACTION_LANE ? (int)info.lane : 0,
-                                   info.probability, info.credit_sensitive);
+        crest_risk_rule_info info;
+        if (crest_risk_rule(e->risk, i, &info) == CREST_OK)
+            crest_select_rule_init(&e->select_rules[i], info.id, info.lane, info.probability,
+                                   info.credit_sensitive);
     }
-    if (rules) {
+    e->select.max_hits_id = crest_risk_max_hits_id(e->risk);
+    if (e->select.max_hits_id) { /* criteria are loaded */
         e->select.rules = e->select_rules;
         e->select.n_rules = n_rules;
-        e->select.max_hits_id = crest_rules_max_hits_id(rules);
     }
     return 0;
 }
@@ -521,6 +520,7 @@ void crest_engine_free(crest_engine *e)
     crest_risk_scratch_free(e->main.scratch);
     for (unsigned k = 0; k < e->n_deciders; k++)
         crest_worker_free(e->deciders[k]);
+    crest_risk_binding_free(e->risk_binding);
     crest_risk_free(e->risk);
     free(e->select_rules);
     free(e->windows);

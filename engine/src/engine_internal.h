@@ -95,7 +95,7 @@ typedef struct window_acc {
     double expected;
 } window_acc;
 
-typedef struct cap_record cap_record;
+typedef struct capacity_day capacity_day;
 
 struct crest_engine {
     const crest_policy *policy;
@@ -128,6 +128,7 @@ struct crest_engine {
 
     /* The risk layer (NULL when the policy configures none) and the selection. */
     crest_risk *risk;
+    crest_risk_binding *risk_binding; /* this input's columns for the risk layer */
     crest_select_rule *select_rules;
     crest_select_config select;
     /* Hot-path text lengths of the tier names. */
@@ -143,17 +144,9 @@ struct crest_engine {
     crest_window_stats *windows;
     size_t n_windows, windows_cap;
 
-    /* Capacity ([capacity] red_per_office_day): the current day's records wait here (capacity.c). */
+    /* Capacity ([capacity] red_per_office_day): the current day waits in cap (capacity.c). */
     unsigned long capacity;
-    int32_t cap_day;
-    int cap_day_set;
-    outbuf day_out; /* renders into daymem through day_sink */
-    textbuf daymem;
-    cap_record *cap_recs;
-    size_t n_cap_recs, cap_recs_cap;
-    textbuf cap_reasons; /* reasons text of the buffered records */
-    textbuf cap_offices; /* office strings, NUL-separated */
-    size_t n_offices;
+    capacity_day *cap;
 
     /* [input] duplicate_ids = reject: keyed 64-bit hashes of the ids seen (rejects.c). */
     uint64_t *seen;

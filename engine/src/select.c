@@ -185,7 +185,7 @@ void crest_select(const crest_select_config *cfg, const crest_select_plan *plan,
         s->max_hits = 1; /* forced to the inspect lane, like "maximum hits" */
         dec->p_forced = 1.0;
     }
-    const int inspect = s->drawn || s->forced_lane > CREST_RULES_LANE_NONE || s->max_hits;
+    const int inspect = s->drawn || s->forced_lane > CREST_LANE_GREEN || s->max_hits;
     dec->inspect = inspect;
     dec->forced = s->forced_lane > 0 || s->max_hits;
     int lane_rank = s->forced_lane;
@@ -199,7 +199,7 @@ void crest_select(const crest_select_config *cfg, const crest_select_plan *plan,
         s->lane = p->lane_inspect;
         s->lane_len = cfg->lane_inspect_len;
     } else {
-        s->lane = crest_rules_lane_name((crest_rules_lane)lane_rank);
+        s->lane = crest_lane_name((crest_lane)lane_rank);
         s->lane_len = strlen(s->lane);
     }
     s->priority = t->priority || plan->mra;

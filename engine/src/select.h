@@ -28,7 +28,7 @@
 
 /* What the selection needs of each criterion. */
 typedef struct crest_select_rule {
-    int lane; /* crest_rules_lane, 0 for weight rules */
+    int lane; /* the lane it forces (crest_lane), 0 for weight rules */
     double probability;
     int credit_sensitive;
     uint64_t key;    /* keyed-hash key half for this rule's forcing draw */

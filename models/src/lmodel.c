@@ -48,6 +48,7 @@ typedef struct src {
     unsigned hs_len; /* S_HS: digits kept */
     char *col_name;  /* S_COL: header name as written (trimmed) */
     size_t col_idx;  /* S_COL: bound index, NO_COL when unbound */
+    size_t slot;     /* S_COL: its entry in a columns array (crest_lmodel_resolve_columns) */
 } src;
 
 /*
@@ -532,11 +533,16 @@ static crest_status parse_spec(const char *spec, item **items_out, size_t *n_out
         items_free(items, n);
         return st;
     }
-    /* Assign model columns. */
-    size_t col = 1;
+    /* Assign model columns, and the named columns' slots in spec order. */
+    size_t col = 1, slot = 0;
     for (size_t i = 0; i < n; i++) {
         items[i].col0 = col;
         col += items[i].n_cols;
+        for (unsigned k = 0; k < items[i].n_keys; k++)
+            if (items[i].keys[k].kind == S_COL)
+                items[i].keys[k].slot = slot++;
+        if (items[i].num.kind == S_COL)
+            items[i].num.slot = slot++;
     }
     *items_out = items;
     *n_out = n;
@@ -568,16 +574,16 @@ crest_status crest_lmodel_spec_canonical(const char *feature_spec, char *buf, si
 /* ------------------------------------------------------------------------ */
 /* Binding                                                                  */
 
-static crest_status bind_src(src *s, const item *it, const crest_str *header, size_t n_cols, crest_diag *diag)
+/* The column of a named source in header, or a diagnostic. */
+static crest_status find_col(const src *s, const item *it, const crest_str *header, size_t n_cols,
+                             size_t *col, crest_diag *diag)
 {
-    if (s->kind != S_COL)
-        return CREST_OK;
-    s->col_idx = NO_COL;
+    *col = NO_COL;
     const size_t want = strlen(s->col_name);
     for (size_t c = 0; c < n_cols && header; c++) {
         const crest_str h = trim(header[c]);
         if (h.len == want && strncasecmp(h.ptr, s->col_name, want) == 0) {
-            s->col_idx = c;
+            *col = c;
             return CREST_OK;
         }
     }
@@ -585,18 +591,23 @@ static crest_status bind_src(src *s, const item *it, const crest_str *header, si
                           "item \"%s\": the input has no column \"%s\".", it->name, s->col_name);
 }
 
+/* The named sources of items, in slot order, with a visitor: resolve
+ * (cols[slot] from the header) or store (col_idx from cols[slot]). */
 static crest_status bind_items(item *items, size_t n_items, const crest_str *header, size_t n_cols,
-                               crest_diag *diag)
+                               size_t *cols, int store, crest_diag *diag)
 {
     for (size_t i = 0; i < n_items; i++) {
         item *it = &items[i];
-        for (unsigned k = 0; k < it->n_keys; k++) {
-            const crest_status st = bind_src(&it->keys[k], it, header, n_cols, diag);
-            if (st != CREST_OK)
-                return st;
-        }
-        if (it->kind == K_LOG || it->kind == K_NUM || it->kind == K_REL) {
-            const crest_status st = bind_src(&it->num, it, header, n_cols, diag);
+        const int has_num = it->kind == K_LOG || it->kind == K_NUM || it->kind == K_REL;
+        for (unsigned k = 0; k <= it->n_keys; k++) {
+            src *s = k < it->n_keys ? &it->keys[k] : has_num ? &it->num : NULL;
+            if (!s || s->kind != S_COL)
+                continue;
+            if (store) {
+                s->col_idx = cols[s->slot];
+                continue;
+            }
+            const crest_status st = find_col(s, it, header, n_cols, &cols[s->slot], diag);
             if (st != CREST_OK)
                 return st;
         }
@@ -604,19 +615,63 @@ static crest_status bind_items(item *items, size_t n_items, const crest_str *hea
     return CREST_OK;
 }
 
+/* Resolve the named sources and store them into the items (a model, or a trainer's). */
+static crest_status bind_store(item *items, size_t n_items, const crest_str *header, size_t n_cols,
+                               crest_diag *diag)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < n_items; i++) {
+        for (unsigned k = 0; k < items[i].n_keys; k++)
+            n += items[i].keys[k].kind == S_COL;
+        n += items[i].num.kind == S_COL;
+    }
+    size_t *cols = malloc((n ? n : 1) * sizeof *cols);
+    if (!cols)
+        return crest_diag_set(diag, CREST_ERR_NOMEM, SPEC_LABEL, 0, 0, "out of memory.");
+    for (size_t k = 0; k < n; k++)
+        cols[k] = NO_COL;
+    const crest_status st = bind_items(items, n_items, header, n_cols, cols, 0, diag);
+    bind_items(items, n_items, NULL, 0, cols, 1, NULL);
+    free(cols);
+    return st;
+}
+
 crest_status crest_lmodel_bind(crest_lmodel *m, const crest_str *header, size_t n_cols, crest_diag *diag)
 {
     crest_diag_clear(diag);
     if (!m)
         return crest_diag_set(diag, CREST_ERR_STATE, SPEC_LABEL, 0, 0, "no model to bind.");
-    return bind_items(m->items, m->n_items, header, n_cols, diag);
+    return bind_store(m->items, m->n_items, header, n_cols, diag);
+}
+
+size_t crest_lmodel_column_count(const crest_lmodel *m)
+{
+    size_t n = 0;
+    for (size_t i = 0; m && i < m->n_items; i++) {
+        for (unsigned k = 0; k < m->items[i].n_keys; k++)
+            n += m->items[i].keys[k].kind == S_COL;
+        n += m->items[i].num.kind == S_COL;
+    }
+    return n;
+}
+
+crest_status crest_lmodel_resolve_columns(const crest_lmodel *m, const crest_str *header, size_t n_cols,
+                                          size_t *cols, crest_diag *diag)
+{
+    crest_diag_clear(diag);
+    if (!m)
+        return crest_diag_set(diag, CREST_ERR_STATE, SPEC_LABEL, 0, 0, "no model to bind.");
+    for (size_t k = 0, n = crest_lmodel_column_count(m); k < n; k++)
+        cols[k] = NO_COL;
+    /* Resolving writes only cols (store = 0): the model stays as it is. */
+    return bind_items((item *)m->items, m->n_items, header, n_cols, cols, 0, diag);
 }
 
 /* ------------------------------------------------------------------------ */
 /* Feature extraction (hot path: stack buffers only)                        */
 
 /* Text of a key source for one declaration; HS prefixes are written to hsbuf. */
-static crest_str src_text(const src *s, const crest_decl *d, char *hsbuf)
+static crest_str src_text(const src *s, const size_t *cols, const crest_decl *d, char *hsbuf)
 {
     switch (s->kind) {
     case S_FIELD:
@@ -629,10 +684,12 @@ static crest_str src_text(const src *s, const crest_decl *d, char *hsbuf)
                 hsbuf[n++] = hs.ptr[i];
         return (crest_str){hsbuf, n};
     }
-    case S_COL:
-        if (s->col_idx != NO_COL && d->cols && s->col_idx < d->n_cols)
-            return trim(d->cols[s->col_idx]);
+    case S_COL: {
+        const size_t col = cols ? cols[s->slot] : s->col_idx;
+        if (col != NO_COL && d->cols && col < d->n_cols)
+            return trim(d->cols[col]);
         return (crest_str){"", 0};
+    }
     case S_UNIT_VALUE:
         break;
     }
@@ -641,12 +698,12 @@ static crest_str src_text(const src *s, const crest_decl *d, char *hsbuf)
 
 /* Hot path. The item's category key written into buf (parts joined by 0x1f,
  * truncated at CREST_LMODEL_KEY_MAX); returns its length. */
-static size_t item_key(const item *it, const crest_decl *d, char *buf)
+static size_t item_key(const item *it, const size_t *cols, const crest_decl *d, char *buf)
 {
     size_t len = 0;
     for (unsigned k = 0; k < it->n_keys; k++) {
         char hsbuf[16];
-        const crest_str t = src_text(&it->keys[k], d, hsbuf);
+        const crest_str t = src_text(&it->keys[k], cols, d, hsbuf);
         if (k && len < CREST_LMODEL_KEY_MAX)
             buf[len++] = '\x1f';
         const size_t take = t.len < CREST_LMODEL_KEY_MAX - len ? t.len : CREST_LMODEL_KEY_MAX - len;
@@ -658,7 +715,7 @@ static size_t item_key(const item *it, const crest_decl *d, char *buf)
 }
 
 /* Hot path. The raw number of a NUM source, NaN when missing or malformed. */
-static double src_number(const src *s, const crest_decl *d)
+static double src_number(const src *s, const size_t *cols, const crest_decl *d)
 {
     switch (s->kind) {
     case S_UNIT_VALUE:
@@ -673,10 +730,12 @@ static double src_number(const src *s, const crest_decl *d)
         if (s->field == CREST_FIELD_QUANTITY)
             return isfinite(d->quantity) ? d->quantity : NAN;
         return crest_parse_number(d->field[s->field].ptr, d->field[s->field].len);
-    case S_COL:
-        if (s->col_idx != NO_COL && d->cols && s->col_idx < d->n_cols)
-            return crest_parse_number(d->cols[s->col_idx].ptr, d->cols[s->col_idx].len);
+    case S_COL: {
+        const size_t col = cols ? cols[s->slot] : s->col_idx;
+        if (col != NO_COL && d->cols && col < d->n_cols)
+            return crest_parse_number(d->cols[col].ptr, d->cols[col].len);
         return NAN;
+    }
     case S_HS:
         break;
     }
@@ -684,9 +743,9 @@ static double src_number(const src *s, const crest_decl *d)
 }
 
 /* Hot path. The transformed number of a log/num/rel item before centring. */
-static double item_number(const item *it, const crest_decl *d)
+static double item_number(const item *it, const size_t *cols, const crest_decl *d)
 {
-    const double x = src_number(&it->num, d);
+    const double x = src_number(&it->num, cols, d);
     if (it->kind == K_NUM)
         return x;
     return x > 0 ? log(x) : NAN;
@@ -695,8 +754,14 @@ static double item_number(const item *it, const crest_decl *d)
 /* ------------------------------------------------------------------------ */
 /* Scoring                                                                  */
 
-/* Hot path: allocates nothing, reads the model only. */
 double crest_lmodel_score(const crest_lmodel *m, const crest_decl *decl, crest_lmodel_explain *explain)
+{
+    return crest_lmodel_score_columns(m, NULL, decl, explain);
+}
+
+/* Hot path: allocates nothing, reads the model only. */
+double crest_lmodel_score_columns(const crest_lmodel *m, const size_t *cols, const crest_decl *decl,
+                                  crest_lmodel_explain *explain)
 {
     double contrib[CREST_LMODEL_MAX_ITEMS];
     char key[CREST_LMODEL_KEY_MAX];
@@ -706,14 +771,14 @@ double crest_lmodel_score(const crest_lmodel *m, const crest_decl *decl, crest_l
         const size_t c = it->col0;
         double part;
         if (it->kind == K_TE || it->kind == K_CNT) {
-            const size_t len = item_key(it, decl, key);
+            const size_t len = item_key(it, cols, decl, key);
             const uint32_t e = table_find(&it->tab, key, len, key_hash(key, len));
             const double v = e == NO_CAT ? it->dflt : it->tab.value[e];
             part = m->beta[c] * (v - m->mean[c]) / m->sd[c];
         } else {
-            double v = item_number(it, decl);
+            double v = item_number(it, cols, decl);
             if (it->kind == K_REL && !isnan(v)) {
-                const size_t len = item_key(it, decl, key);
+                const size_t len = item_key(it, cols, decl, key);
                 const uint32_t e = table_find(&it->tab, key, len, key_hash(key, len));
                 v -= e == NO_CAT ? it->dflt : it->tab.value[e];
             }
@@ -877,7 +942,7 @@ crest_status crest_lmodel_trainer_create(const char *feature_spec, const crest_s
     t->opts = o;
     st = model_new(feature_spec, &t->m, diag);
     if (st == CREST_OK)
-        st = bind_items(t->m->items, t->m->n_items, header, n_cols, diag);
+        st = bind_store(t->m->items, t->m->n_items, header, n_cols, diag);
     if (st == CREST_OK) {
         t->m->opts = o;
         t->ti = calloc(t->m->n_items, sizeof *t->ti);
@@ -966,7 +1031,7 @@ crest_status crest_lmodel_trainer_add(crest_lmodel_trainer *t, const crest_decl 
         uint32_t cat = NO_CAT;
         double v = NAN;
         if (it->n_keys) {
-            const size_t len = item_key(it, decl, key);
+            const size_t len = item_key(it, NULL, decl, key);
             int is_new;
             cat = table_intern(&it->tab, key, len, &is_new);
             if (cat == NO_CAT)
@@ -989,7 +1054,7 @@ crest_status crest_lmodel_trainer_add(crest_lmodel_trainer *t, const crest_decl 
             ti->fold_pos[(size_t)cat * K + f] += (uint32_t)label;
         }
         if (it->kind == K_LOG || it->kind == K_NUM || it->kind == K_REL)
-            v = item_number(it, decl);
+            v = item_number(it, NULL, decl);
         t->cat[r * ni + i] = cat;
         t->val[r * ni + i] = v;
     }

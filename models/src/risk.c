@@ -35,7 +35,15 @@ struct crest_risk {
     double model_weight;
 };
 
+/* An input's columns for the named sources of each part (crest_risk_bind). */
+struct crest_risk_binding {
+    size_t *rule_cols;   /* crest_rules_count entries */
+    size_t *lmodel_cols; /* crest_lmodel_column_count entries */
+    long *xgb_cols;      /* n_xfeats entries; -1 for a feature from a field */
+};
+
 struct crest_risk_scratch {
+    const crest_risk_binding *binding; /* NULL: no named columns */
     crest_rules_scratch *rules;
     float *features;
     /* Scores of recent z values, direct-mapped by z's bits: criteria-only
@@ -86,7 +94,6 @@ static crest_status parse_xgb_features(crest_risk *r, const char *spec, const ch
             cap *= 2;
         }
         xfeat *f = &r->xfeats[r->n_xfeats];
-        f->col = -1;
         if (n > 4 && memcmp(item, "num:", 4) == 0)
             f->op = XF_NUM;
         else if (n > 4 && memcmp(item, "log:", 4) == 0)
@@ -175,41 +182,70 @@ crest_status crest_risk_create(const crest_risk_config *cfg, crest_risk **out, c
     return CREST_OK;
 }
 
-crest_status crest_risk_bind(crest_risk *r, const crest_str *header, size_t n_cols, crest_diag *diag)
+void crest_risk_binding_free(crest_risk_binding *b)
 {
+    if (!b)
+        return;
+    free(b->rule_cols);
+    free(b->lmodel_cols);
+    free(b->xgb_cols);
+    free(b);
+}
+
+crest_status crest_risk_bind(const crest_risk *r, const crest_str *header, size_t n_cols,
+                             crest_risk_binding **out, crest_diag *diag)
+{
+    *out = NULL;
     crest_diag_clear(diag);
+    crest_risk_binding *b = calloc(1, sizeof *b);
+    const size_t n_rules = crest_rules_count(r->rules), n_lcols = crest_lmodel_column_count(r->lmodel);
+    if (!b || !(b->rule_cols = malloc((n_rules ? n_rules : 1) * sizeof *b->rule_cols)) ||
+        !(b->lmodel_cols = malloc((n_lcols ? n_lcols : 1) * sizeof *b->lmodel_cols)) ||
+        !(b->xgb_cols = malloc((r->n_xfeats ? r->n_xfeats : 1) * sizeof *b->xgb_cols))) {
+        crest_risk_binding_free(b);
+        return crest_diag_set(diag, CREST_ERR_NOMEM, "", 0, 0, "out of memory");
+    }
     crest_status st = CREST_OK;
     if (r->rules)
-        st = crest_rules_bind(r->rules, header, n_cols, diag);
+        st = crest_rules_resolve_columns(r->rules, header, n_cols, b->rule_cols, diag);
     if (st == CREST_OK && r->lmodel)
-        st = crest_lmodel_bind(r->lmodel, header, n_cols, diag);
+        st = crest_lmodel_resolve_columns(r->lmodel, header, n_cols, b->lmodel_cols, diag);
     for (size_t i = 0; st == CREST_OK && i < r->n_xfeats; i++) {
-        xfeat *f = &r->xfeats[i];
+        const xfeat *f = &r->xfeats[i];
+        b->xgb_cols[i] = -1;
         if (f->src != XS_COLUMN)
             continue;
-        f->col = -1;
         for (size_t c = 0; c < n_cols; c++)
             if (header[c].len == strlen(f->column) && memcmp(header[c].ptr, f->column, header[c].len) == 0)
-                f->col = (long)c;
-        if (f->col < 0)
+                b->xgb_cols[i] = (long)c;
+        if (b->xgb_cols[i] < 0)
             st = crest_diag_set(diag, CREST_ERR_MISSING, "[model] features", 0, 0,
                                 "the input has no column '%s' that the XGBoost mapping needs", f->column);
     }
-    return st;
+    if (st != CREST_OK) {
+        crest_risk_binding_free(b);
+        return st;
+    }
+    *out = b;
+    return CREST_OK;
 }
 
-crest_status crest_risk_scratch_create(const crest_risk *r, crest_risk_scratch **out)
+crest_status crest_risk_scratch_create(const crest_risk *r, const crest_risk_binding *binding,
+                                       crest_risk_scratch **out)
 {
     *out = NULL;
     crest_risk_scratch *s = calloc(1, sizeof *s);
     if (!s)
         return CREST_ERR_NOMEM;
+    s->binding = binding;
     for (size_t i = 0; i < sizeof s->sig / sizeof *s->sig; i++)
         s->sig[i].z = NAN; /* equal to no z */
     if (r->rules && crest_rules_scratch_create(r->rules, &s->rules) != CREST_OK) {
         free(s);
         return CREST_ERR_NOMEM;
     }
+    if (s->rules && binding)
+        crest_rules_scratch_set_columns(s->rules, binding->rule_cols);
     if (r->n_xfeats && !(s->features = malloc(r->n_xfeats * sizeof(float)))) {
         crest_rules_scratch_free(s->rules);
         free(s);
@@ -233,7 +269,7 @@ static double parse_num(crest_str s)
     return crest_parse_number(s.ptr, s.len);
 }
 
-static double xfeat_value(const xfeat *f, const crest_decl *d)
+static double xfeat_value(const xfeat *f, long col, const crest_decl *d)
 {
     double v;
     switch (f->src) {
@@ -241,7 +277,7 @@ static double xfeat_value(const xfeat *f, const crest_decl *d)
         v = d->net_mass_kg > 0 ? d->declared_value / d->net_mass_kg : NAN;
         break;
     case XS_COLUMN:
-        v = f->col >= 0 && (size_t)f->col < d->n_cols ? parse_num(d->cols[f->col]) : NAN;
+        v = col >= 0 && (size_t)col < d->n_cols ? parse_num(d->cols[col]) : NAN;
         break;
     default:
         v = f->field == CREST_FIELD_DECLARED_VALUE ? d->declared_value
@@ -270,10 +306,11 @@ void crest_risk_eval(const crest_risk *r, crest_risk_scratch *s, const crest_dec
         out->rules.lane_rule = out->rules.ci_lane_rule = -1;
     }
     if (r->lmodel) {
-        out->model_prob = crest_lmodel_score(r->lmodel, d, &out->explain);
+        out->model_prob = crest_lmodel_score_columns(r->lmodel, s->binding ? s->binding->lmodel_cols : NULL,
+                                                     d, &out->explain);
     } else if (r->xgb) {
         for (size_t i = 0; i < r->n_xfeats; i++)
-            s->features[i] = (float)xfeat_value(&r->xfeats[i], d);
+            s->features[i] = (float)xfeat_value(&r->xfeats[i], s->binding ? s->binding->xgb_cols[i] : -1, d);
         double prob;
         if (crest_xgb_predict(r->xgb, s->features, r->n_xfeats, &prob) == CREST_OK)
             out->model_prob = prob;
@@ -303,6 +340,29 @@ void crest_risk_scratch_promise_valid_utf8(crest_risk_scratch *s)
 const crest_rules *crest_risk_rules(const crest_risk *r)
 {
     return r->rules;
+}
+
+size_t crest_risk_rule_count(const crest_risk *r)
+{
+    return crest_rules_count(r->rules);
+}
+
+crest_status crest_risk_rule(const crest_risk *r, size_t i, crest_risk_rule_info *out)
+{
+    crest_rules_info info;
+    const crest_status st = crest_rules_describe(r->rules, i, &info);
+    if (st != CREST_OK)
+        return st;
+    out->id = info.id;
+    out->lane = info.action == CREST_RULES_ACTION_LANE ? (int)info.lane : 0;
+    out->probability = info.probability;
+    out->credit_sensitive = info.credit_sensitive;
+    return CREST_OK;
+}
+
+const char *crest_risk_max_hits_id(const crest_risk *r)
+{
+    return r->rules ? crest_rules_max_hits_id(r->rules) : NULL;
 }
 
 int crest_risk_active(const crest_risk *r)

@@ -576,8 +576,9 @@ typedef struct rule {
     crest_rules_kind kind;
     crest_rules_action action;
     enum src src;
-    int canon;  /* SRC_CANON: crest_field */
-    size_t col; /* SRC_COLUMN: bound index or NO_COL */
+    int canon;    /* SRC_CANON: crest_field */
+    size_t col;   /* SRC_COLUMN: index bound by crest_rules_bind, or NO_COL */
+    size_t index; /* the rule's index (its entry in a scratch's columns) */
     pcre2_code *re;
     pcre2_code *re_valid; /* the same without PCRE2_MATCH_INVALID_UTF, JIT-compiled; or NULL */
     bool jit;
@@ -631,8 +632,9 @@ struct crest_rules_scratch {
     pcre2_match_data *md;
     pcre2_match_context *mc;
     pcre2_jit_stack *js;
-    bool valid_utf8; /* the caller promised valid UTF-8 fields */
-    rx_slot *rx;     /* n_regex × rx_mask + 1 slots */
+    bool valid_utf8;    /* the caller promised valid UTF-8 fields */
+    const size_t *cols; /* per-rule columns (crest_rules_resolve_columns), or NULL: the rules' own */
+    rx_slot *rx;        /* n_regex × rx_mask + 1 slots */
     uint64_t rx_mask;
 };
 
@@ -1171,6 +1173,7 @@ static crest_status crit_row(void *ctx, csv_reader *r)
     }
     rule *x = &rules->r[rules->n];
     memset(x, 0, sizeof *x);
+    x->index = rules->n;
     rules->n++; /* counted now so that crest_rules_free releases partial rules */
     x->line = id.line;
     x->col = NO_COL;
@@ -1305,22 +1308,23 @@ crest_status crest_rules_load(const char *criteria_path, const crest_rules_load_
     return CREST_OK;
 }
 
-crest_status crest_rules_bind(crest_rules *rules, const crest_str *header, size_t n_cols, crest_diag *diag)
+crest_status crest_rules_resolve_columns(const crest_rules *rules, const crest_str *header, size_t n_cols,
+                                         size_t *cols, crest_diag *diag)
 {
     crest_diag_clear(diag);
     if (!rules)
-        return crest_diag_set(diag, CREST_ERR_INVALID, "", 0, 0, "crest_rules_bind needs rules.");
+        return crest_diag_set(diag, CREST_ERR_INVALID, "", 0, 0, "crest_rules_resolve_columns needs rules.");
     for (size_t i = 0; i < rules->n; i++) {
-        rule *x = &rules->r[i];
+        const rule *x = &rules->r[i];
+        cols[i] = NO_COL;
         if (x->src != SRC_COLUMN)
             continue;
-        x->col = NO_COL;
-        for (size_t c = 0; c < n_cols && x->col == NO_COL; c++) {
+        for (size_t c = 0; c < n_cols && cols[i] == NO_COL; c++) {
             crest_str h = trim(header[c]);
             if (h.ptr && ieq(h.ptr, h.len, x->field))
-                x->col = c;
+                cols[i] = c;
         }
-        if (x->col == NO_COL)
+        if (cols[i] == NO_COL)
             return crest_diag_set(
                 diag, CREST_ERR_MISMATCH, rules->path, x->line, x->field_col,
                 "Rule '%s': unknown field '%s', which is neither a canonical field (hs_code, "
@@ -1328,6 +1332,27 @@ crest_status crest_rules_bind(crest_rules *rules, const crest_str *header, size_
                 x->id, x->field);
     }
     return CREST_OK;
+}
+
+crest_status crest_rules_bind(crest_rules *rules, const crest_str *header, size_t n_cols, crest_diag *diag)
+{
+    crest_diag_clear(diag);
+    if (!rules)
+        return crest_diag_set(diag, CREST_ERR_INVALID, "", 0, 0, "crest_rules_bind needs rules.");
+    size_t *cols = malloc((rules->n ? rules->n : 1) * sizeof *cols);
+    if (!cols)
+        return crest_diag_set(diag, CREST_ERR_NOMEM, rules->path, 0, 0, "Out of memory.");
+    const crest_status st = crest_rules_resolve_columns(rules, header, n_cols, cols, diag);
+    for (size_t i = 0; i < rules->n; i++)
+        if (rules->r[i].src == SRC_COLUMN)
+            rules->r[i].col = st == CREST_OK ? cols[i] : NO_COL;
+    free(cols);
+    return st;
+}
+
+void crest_rules_scratch_set_columns(crest_rules_scratch *scratch, const size_t *cols)
+{
+    scratch->cols = cols;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1452,12 +1477,15 @@ void crest_rules_scratch_free(crest_rules_scratch *scratch)
     free(scratch);
 }
 
-static inline crest_str rule_text(const rule *x, const crest_decl *d)
+static inline crest_str rule_text(const rule *x, const crest_rules_scratch *sc, const crest_decl *d)
 {
     if (x->src == SRC_CANON)
         return d->field[x->canon];
-    if (x->src == SRC_COLUMN && x->col != NO_COL && d->cols && x->col < d->n_cols)
-        return d->cols[x->col];
+    if (x->src == SRC_COLUMN) {
+        const size_t col = sc->cols ? sc->cols[x->index] : x->col;
+        if (col != NO_COL && d->cols && col < d->n_cols)
+            return d->cols[col];
+    }
     return (crest_str){NULL, 0};
 }
 
@@ -1467,7 +1495,7 @@ static inline double unit_value(const crest_decl *d)
     return d->net_mass_kg > 0 ? d->declared_value / d->net_mass_kg : NAN;
 }
 
-static inline double rule_number(const rule *x, const crest_decl *d)
+static inline double rule_number(const rule *x, const crest_rules_scratch *sc, const crest_decl *d)
 {
     if (x->src == SRC_UNIT_VALUE)
         return unit_value(d);
@@ -1483,7 +1511,7 @@ static inline double rule_number(const rule *x, const crest_decl *d)
             break;
         }
     }
-    crest_str s = rule_text(x, d);
+    crest_str s = rule_text(x, sc, d);
     double v;
     return s.ptr && parse_number(s.ptr, s.len, &v) ? v : NAN;
 }
@@ -1499,10 +1527,10 @@ static inline bool office_ok(const rule *x, const crest_decl *d)
     return false;
 }
 
-static bool band_hit(const rule *x, const crest_decl *d)
+static bool band_hit(const rule *x, const crest_rules_scratch *sc, const crest_decl *d)
 {
     const table *t = x->tab;
-    crest_str hs = trim(rule_text(x, d)), org = trim(d->field[CREST_FIELD_ORIGIN]);
+    crest_str hs = trim(rule_text(x, sc, d)), org = trim(d->field[CREST_FIELD_ORIGIN]);
     double uv = unit_value(d);
     if (!hs.ptr || !hs.len || isnan(uv))
         return false;
@@ -1541,7 +1569,7 @@ static inline bool rule_hit(const rule *x, crest_rules_scratch *sc, const crest_
 {
     switch (x->kind) {
     case CREST_RULES_KIND_REGEX: {
-        crest_str s = rule_text(x, d);
+        crest_str s = rule_text(x, sc, d);
         if (!s.ptr)
             return false;
         if (x->lits)
@@ -1571,7 +1599,7 @@ static inline bool rule_hit(const rule *x, crest_rules_scratch *sc, const crest_
         return false;
     }
     case CREST_RULES_KIND_RANGE: {
-        double v = rule_number(x, d);
+        double v = rule_number(x, sc, d);
         if (isnan(v))
             return false;
         bool lo_ok = x->lo_incl ? v >= x->lo : v > x->lo;
@@ -1579,14 +1607,14 @@ static inline bool rule_hit(const rule *x, crest_rules_scratch *sc, const crest_
         return lo_ok && hi_ok;
     }
     case CREST_RULES_KIND_LIST: {
-        crest_str s = trim(rule_text(x, d));
+        crest_str s = trim(rule_text(x, sc, d));
         if (!s.ptr || !s.len)
             return false;
         uint32_t h = table_find(x->tab, s.ptr, s.len);
         return h != NO_ENTRY && table_valid(x->tab, h, d->date_days);
     }
     case CREST_RULES_KIND_PREFIX: {
-        crest_str s = trim(rule_text(x, d));
+        crest_str s = trim(rule_text(x, sc, d));
         if (!s.ptr)
             return false;
         for (size_t l = 1; l <= s.len && l < 64; l++) {
@@ -1599,7 +1627,7 @@ static inline bool rule_hit(const rule *x, crest_rules_scratch *sc, const crest_
         return false;
     }
     case CREST_RULES_KIND_BAND:
-        return band_hit(x, d);
+        return band_hit(x, sc, d);
     }
     return false;
 }

@@ -385,6 +385,17 @@ Test(lmodel, save_load_gives_identical_scores)
     crest_str h[4];
     gheader(h);
     cr_assert_eq(crest_lmodel_bind(m2, h, 4, &d), CREST_OK);
+    /* m3 stays unbound: its columns for this header are kept apart (shared models). */
+    crest_lmodel *m3;
+    cr_assert_eq(crest_lmodel_load(path, &m3, &d), CREST_OK);
+    const size_t n_cols = crest_lmodel_column_count(m3);
+    cr_assert_eq(n_cols, 2); /* col(cat) and col(x1) in MIX_SPEC */
+    size_t cols[2];
+    cr_assert_eq(crest_lmodel_resolve_columns(m3, h, 4, cols, &d), CREST_OK, "%s", d.message);
+    crest_str short_header[1] = {S("nothing")};
+    size_t bad[2];
+    cr_expect_eq(crest_lmodel_resolve_columns(m3, short_header, 1, bad, &d), CREST_ERR_MISMATCH);
+    size_t unbound_differs = 0;
     rng_state = 5;
     static const char *const cats[] = {"CN", "DE", "US", "VN", "KR", "unseen", ""};
     for (size_t i = 0; i < 2000; i++) {
@@ -396,12 +407,18 @@ Test(lmodel, save_load_gives_identical_scores)
         const double p1 = crest_lmodel_score(m, &g.d, &e1), p2 = crest_lmodel_score(m2, &g.d, &e2);
         cr_assert(p1 > 0 && p1 < 1);
         cr_assert_eq(p1, p2, "row %zu: %.17g != %.17g after save/load", i, p1, p2);
+        const double p3 = crest_lmodel_score_columns(m3, cols, &g.d, NULL);
+        cr_assert_eq(p3, p2, "row %zu: %.17g != %.17g with resolved columns", i, p3, p2);
+        unbound_differs += crest_lmodel_score(m3, &g.d, NULL) != p2;
         cr_assert_eq(e1.n, e2.n);
         for (size_t k = 0; k < e1.n; k++) {
             cr_assert_str_eq(e1.feature[k], e2.feature[k]);
             cr_assert_eq(e1.contribution[k], e2.contribution[k]);
         }
     }
+    /* Unbound, the named columns read as missing: the scores differ. */
+    cr_expect(unbound_differs > 0);
+    crest_lmodel_free(m3);
     /* Saving the loaded model gives the same bytes. */
     const char *path2 = tmp_path("roundtrip2.model");
     cr_assert_eq(crest_lmodel_save(m2, path2, &d), CREST_OK);

@@ -129,6 +129,11 @@ typedef struct crest_run_options {
     /* Threads >= 2 with order-free policies: the size of the blocks read in
      * parallel; 0 means the default (128 KiB). Tests use small blocks. */
     size_t block_bytes;
+    /* [capacity] runs hold a day's decisions until the day ends: this many
+     * bytes of them in memory, the rest in a temporary file (in $TMPDIR, else
+     * /tmp; unlinked at once). 0 means the default, 16 MiB. Decisions are the
+     * same whatever the budget; only memory and disk use differ. */
+    size_t capacity_memory_bytes;
 } crest_run_options;
 
 /* Options with defaults: CSV, policy passthrough, no rejects sink. */

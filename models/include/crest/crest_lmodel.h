@@ -209,6 +209,17 @@ crest_status crest_lmodel_bind(crest_lmodel *m, const crest_str *header, size_t 
  */
 double crest_lmodel_score(const crest_lmodel *m, const crest_decl *decl, crest_lmodel_explain *explain);
 
+/*
+ * For models shared between inputs: the named columns (col(NAME) sources) of
+ * m resolved against header into cols (crest_lmodel_column_count entries),
+ * without changing m, and scoring with them. Returns as crest_lmodel_bind.
+ */
+size_t crest_lmodel_column_count(const crest_lmodel *m);
+crest_status crest_lmodel_resolve_columns(const crest_lmodel *m, const crest_str *header, size_t n_cols,
+                                          size_t *cols, crest_diag *diag);
+double crest_lmodel_score_columns(const crest_lmodel *m, const size_t *cols, const crest_decl *decl,
+                                  crest_lmodel_explain *explain);
+
 /* Free a model. NULL is a no-op. */
 void crest_lmodel_free(crest_lmodel *m);
 

@@ -11,8 +11,10 @@
  * model's top contributing features. What the score and the forcing mean for
  * the decision (tiers, rates, draws) is the engine's business, not this layer's.
  *
- * A crest_risk is immutable after crest_risk_bind and shareable between
- * threads; each thread evaluates with its own crest_risk_scratch.
+ * A crest_risk is immutable once created and shareable between threads and
+ * between inputs: crest_risk_bind resolves an input's column names into a
+ * separate crest_risk_binding (one per input), and each thread evaluates
+ * with its own crest_risk_scratch made for that binding.
  */
 #ifndef CREST_RISK_H
 #define CREST_RISK_H
@@ -74,6 +76,7 @@ typedef struct crest_risk_config {
 void crest_risk_config_default(crest_risk_config *cfg);
 
 typedef struct crest_risk crest_risk;
+typedef struct crest_risk_binding crest_risk_binding;
 typedef struct crest_risk_scratch crest_risk_scratch;
 
 typedef struct crest_risk_result {
@@ -87,11 +90,22 @@ typedef struct crest_risk_result {
 /* Load criteria and model as configured. Errors name file, line and column. */
 crest_status crest_risk_create(const crest_risk_config *cfg, crest_risk **out, crest_diag *diag);
 
-/* Resolve column names against the input header, once, before sharing. */
-crest_status crest_risk_bind(crest_risk *risk, const crest_str *header, size_t n_cols, crest_diag *diag);
+/*
+ * Resolve the column names the criteria and the model use against an input's
+ * header into *out (free with crest_risk_binding_free), leaving risk as it
+ * is. Returns CREST_OK, CREST_ERR_MISMATCH or CREST_ERR_MISSING (a named
+ * column the input lacks; diag says which), CREST_ERR_NOMEM.
+ */
+crest_status crest_risk_bind(const crest_risk *risk, const crest_str *header, size_t n_cols,
+                             crest_risk_binding **out, crest_diag *diag);
+/* Free; NULL is a no-op. Scratches made for it must be freed first. */
+void crest_risk_binding_free(crest_risk_binding *binding);
 
-/* Per-thread scratch (PCRE2 match data, feature buffers). */
-crest_status crest_risk_scratch_create(const crest_risk *risk, crest_risk_scratch **out);
+/* Per-thread scratch (PCRE2 match data, feature buffers) for declarations of
+ * the input of binding (NULL: named columns never match). binding must
+ * outlive the scratch. */
+crest_status crest_risk_scratch_create(const crest_risk *risk, const crest_risk_binding *binding,
+                                       crest_risk_scratch **out);
 void crest_risk_scratch_free(crest_risk_scratch *scratch);
 /* Every decl evaluated with this scratch has valid UTF-8 fields
  * (crest_rules_scratch_promise_valid_utf8). */
@@ -103,6 +117,19 @@ void crest_risk_eval(const crest_risk *risk, crest_risk_scratch *scratch, const 
 
 /* The loaded criteria (NULL when none), for rule ids, lanes and rationales. */
 const crest_rules *crest_risk_rules(const crest_risk *risk);
+
+/* What a decision needs of criterion i (0 .. crest_risk_rule_count − 1). */
+typedef struct crest_risk_rule_info {
+    const char *id;     /* owned by risk */
+    int lane;           /* the lane it forces (crest_rules_lane), 0 for a weight rule */
+    double probability; /* of the forcing */
+    int credit_sensitive;
+} crest_risk_rule_info;
+size_t crest_risk_rule_count(const crest_risk *risk);
+/* CREST_ERR_RANGE when i is out of range. */
+crest_status crest_risk_rule(const crest_risk *risk, size_t i, crest_risk_rule_info *out);
+/* The reason code of "maximum hits" (a criteria row's id or "MAX_HITS"); NULL without criteria. */
+const char *crest_risk_max_hits_id(const crest_risk *risk);
 /* 1 when the configuration scores anything (criteria or a model). */
 int crest_risk_active(const crest_risk *risk);
 

@@ -75,9 +75,11 @@
  * match that reaches the match, depth, heap or JIT-stack limit counts as no
  * match and is counted in crest_rules_result.n_limit_hits.
  *
- * Threads: a loaded (and bound) crest_rules is immutable and may be shared;
- * each worker evaluates with its own crest_rules_scratch. Evaluation
- * allocates nothing.
+ * Threads: a loaded crest_rules is immutable and may be shared; each worker
+ * evaluates with its own crest_rules_scratch, which carries the columns
+ * resolved against its input's header (crest_rules_resolve_columns).
+ * crest_rules_bind, which stores the columns in the rules, is for a single
+ * user that owns them. Evaluation allocates nothing.
  */
 #ifndef CREST_RULES_H
 #define CREST_RULES_H
@@ -221,6 +223,16 @@ crest_status crest_rules_load(const char *criteria_path, const crest_rules_load_
  */
 crest_status crest_rules_bind(crest_rules *rules, const crest_str *header, size_t n_cols, crest_diag *diag);
 
+/*
+ * The same resolution without changing the rules: the column of each rule
+ * into cols (crest_rules_count entries; SIZE_MAX for rules that need none),
+ * for crest_rules_scratch_set_columns. Rules stay immutable and shareable
+ * between inputs with different headers; each input keeps its own columns.
+ * Returns as crest_rules_bind.
+ */
+crest_status crest_rules_resolve_columns(const crest_rules *rules, const crest_str *header, size_t n_cols,
+                                         size_t *cols, crest_diag *diag);
+
 /* Free a rules object. NULL is a no-op. */
 void crest_rules_free(crest_rules *rules);
 
@@ -254,6 +266,10 @@ crest_status crest_rules_scratch_create(const crest_rules *rules, crest_rules_sc
  * Without the promise, invalid UTF-8 is matched around (MATCH_INVALID_UTF).
  */
 void crest_rules_scratch_promise_valid_utf8(crest_rules_scratch *scratch);
+/* Evaluate with this scratch using cols (crest_rules_resolve_columns; owned
+ * by the caller, alive while the scratch is used) instead of the columns
+ * bound into the rules; NULL goes back to those. */
+void crest_rules_scratch_set_columns(crest_rules_scratch *scratch, const size_t *cols);
 /* Free a scratch. NULL is a no-op. */
 void crest_rules_scratch_free(crest_rules_scratch *scratch);
 
