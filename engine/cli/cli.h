@@ -24,7 +24,7 @@
 /*
  * One subcommand. To add one (say `serve`): write cmd_serve.c defining
  * `const cli_command cli_cmd_serve = {...}`, add X(serve) to CLI_COMMANDS
- * below and the file to CREST_CLI_SOURCES in engine/CMakeLists.txt. `crest
+ * below and the file to the crest_cli library in engine/CMakeLists.txt. `crest
  * --help` lists it, `crest help serve` and `crest serve --help` print its usage.
  */
 typedef struct cli_command {
@@ -42,6 +42,8 @@ typedef struct cli_command {
 CLI_COMMANDS(CLI_DECLARE_COMMAND)
 #undef CLI_DECLARE_COMMAND
 
+/* The commands in that order, NULL-terminated (commands.c). */
+extern const cli_command *const cli_command_table[];
 /* The command called name, or NULL. */
 const cli_command *cli_find_command(const char *name);
 

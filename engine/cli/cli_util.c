@@ -158,6 +158,7 @@ int open_input(const char *path, const char *what, int *fd, const char **name)
 /* --------------------------------------------------------------- signals */
 
 volatile sig_atomic_t interrupted;
+static atomic_int output_broken; /* an output failed or was given up: stop reading */
 
 static atomic_int reload_requests;   /* SIGHUPs not handled yet */
 static atomic_int progress_requests; /* SIGUSR1s not answered yet */
@@ -309,7 +310,7 @@ crest_status cli_pump(crest_engine *engine, int fd, const char *name, int show_p
     uint64_t bytes = 0;
     *read_error = 0;
     atomic_store(&seen_since, t0);
-    while (st == CREST_OK && !interrupted) {
+    while (st == CREST_OK && !interrupted && !output_broken) {
         handle_reload_requests();
         /* A pipe or terminal: wait for input or a signal, then look at the flags again. */
         if (!regular && !cli_wait_input(fd))
@@ -355,7 +356,8 @@ crest_status cli_pump(crest_engine *engine, int fd, const char *name, int show_p
         progress(t0, bytes, size, 0, 1);
     /* Stopped early (a signal, a shrunk input): a record cut by the stop is not decided. */
     if (st == CREST_OK && *read_error != 1)
-        st = interrupted || *read_error ? crest_engine_finish_early(engine) : crest_engine_finish(engine);
+        st = interrupted || *read_error || output_broken ? crest_engine_finish_early(engine)
+                                                         : crest_engine_finish(engine);
     return st;
 }
 
@@ -525,12 +527,9 @@ static int hold(fd_sink *s, const char *p, size_t n)
     return 0;
 }
 
-crest_status fd_write(void *ctx, const void *buf, size_t len)
+static crest_status write_chunk(fd_sink *s, const void *buf, size_t len)
 {
-    fd_sink *s = ctx;
     const char *p = buf;
-    if (s->saved_errno || s->stopped)
-        return CREST_ERR_IO;
     if (!s->pipe_cap)
         return write_plain(s, p, len);
     /* A pipe: write up to the last record end; hold the partial record after it. */
@@ -567,6 +566,22 @@ crest_status fd_write(void *ctx, const void *buf, size_t len)
     if (st == CREST_OK && hold(s, p + end, len - end) != 0)
         return write_failed(s, ENOMEM);
     return st;
+}
+
+/*
+ * A failed or given-up output does not stop the engine: it takes the rest as
+ * a sink to nowhere (discarded) and cli_pump stops reading, so the engine
+ * still finishes and its other outputs (the rejects after a closed
+ * downstream) get everything decided. The flags say what happened.
+ */
+crest_status fd_write(void *ctx, const void *buf, size_t len)
+{
+    fd_sink *s = ctx;
+    if (s->saved_errno || s->stopped)
+        return CREST_OK;
+    if (write_chunk(s, buf, len) != CREST_OK)
+        output_broken = 1;
+    return CREST_OK;
 }
 
 crest_status fd_sink_flush(fd_sink *s)
@@ -693,7 +708,8 @@ int cli_outputs_sync(cli_outputs *o)
     int rc = 0;
     for (int k = 0; k < CLI_OUT_COUNT; k++) {
         out_file *f = &o->f[k];
-        if (f->sink.fd < 0 || k == CLI_OUT_WINDOWS || k == CLI_OUT_SUMMARY || f->sink.stopped)
+        if (f->sink.fd < 0 || k == CLI_OUT_WINDOWS || k == CLI_OUT_SUMMARY || f->sink.stopped ||
+            f->sink.saved_errno)
             continue; /* a stopped output ends on its last whole record: what it holds is dropped */
         if (fd_sink_flush(&f->sink) != CREST_OK ||
             (f->tmp[0] && fsync(f->sink.fd) != 0 && errno != EINVAL && (f->sink.saved_errno = errno))) {

@@ -26,8 +26,8 @@ static void usage_run(FILE *f)
                "  --registry FILE   enterprise credit registry CSV\n"
                "                    (enterprise_id,tier,valid_from,valid_to), joined as of each\n"
                "                    declaration's date; the lowest tier among the parties applies\n"
-               "  -o, --output FILE decisions (default stdout); written to a temporary file and\n"
-               "                    renamed only when the run succeeds\n"
+               "  -o, --output FILE decisions (default stdout); written to FILE.tmp.PID and renamed\n"
+               "                    only when the run succeeds (see Outputs below)\n"
                "  --rejects FILE    rejected rows as CSV: line,reason,column,message,record,truncated\n"
                "                    (default: counted, and the first few described on stderr)\n"
                "  --summary FILE    the summary as JSON (the text summary always goes to stderr)\n"
@@ -52,7 +52,24 @@ static void usage_run(FILE *f)
                "registry:declarant_id, feed, default), p (selection probability), u (the keyed\n"
                "uniform draw; INSPECT iff u < p), decision, lane, reasons (RANDOM, TIER_FLOOR,\n"
                "TIER_UNKNOWN, MRA), priority, guarantee_exempt_eligible, mra_recognised,\n"
-               "policy_hash, then the pass-through input columns.\n");
+               "policy_hash, then the pass-through input columns.\n"
+               "\n"
+               "Outputs: -o, --rejects, --windows and --summary are one transaction. Each is\n"
+               "written to FILE.tmp.PID; when the run succeeds all are renamed to their names.\n"
+               "When it does not (a signal, a write error, a closed downstream, an input cut\n"
+               "short), each is renamed to FILE.partial and the files of the last complete run\n"
+               "stay; the summary's \"ending\" says how the run ended. A FILE.tmp.PID left by a\n"
+               "process that is gone (kill -9) is removed by the next run. A path that is not\n"
+               "a regular file (/dev/null, a FIFO) is written directly.\n"
+               "\n"
+               "Signals: SIGINT/SIGTERM stop the run: what was read is decided and written, a\n"
+               "blocked output is given up within 0.1 s (a pipe is written in whole records, so\n"
+               "it ends on a record boundary), exit 130. SIGHUP does not stop it (policy reload\n"
+               "is not available yet: logged, the run goes on). SIGUSR1 prints a progress line\n"
+               "on stderr. SIGPIPE: a closed downstream ends the run quietly with exit 4.\n"
+               "\n"
+               "Exit codes: 0 ok, 1 usage, 2 policy or registry, 3 input (also an input file\n"
+               "that shrinks while it is read), 4 output, 130 interrupted.\n");
 }
 
 int run_parse_args(int argc, char **argv, run_args *a)
@@ -208,26 +225,29 @@ static int report_files(const crest_policy *policy, crest_engine *engine, const 
 static int run_ending(crest_engine *engine, crest_status st, int read_error, const cli_outputs *outs,
                       cli_ending *ending)
 {
-    const fd_sink *out = &outs->f[CLI_OUT_DECISIONS].sink, *rej = &outs->f[CLI_OUT_REJECTS].sink;
     *ending = CLI_COMPLETE;
-    if (st == CREST_ERR_IO && (out->stopped || rej->stopped)) {
-        *ending = CLI_INTERRUPTED; /* a blocked output given up on SIGINT/SIGTERM */
-        return EXIT_INTERRUPTED;
-    }
-    if (st == CREST_ERR_IO && out->epipe) {
-        *ending = CLI_DOWNSTREAM_CLOSED; /* downstream closed: stop quietly */
-        return EXIT_IO;
-    }
-    if (st == CREST_ERR_IO) {
-        const fd_sink *broken = out->saved_errno ? out : rej->saved_errno ? rej : NULL;
-        fprintf(stderr, "%s: %s%s%s\n", prog, crest_engine_diag(engine)->message, broken ? ": " : "",
-                broken ? strerror(broken->saved_errno) : "");
-        *ending = CLI_OUTPUT_ERROR;
-        return EXIT_IO;
+    for (int k = 0; k < CLI_OUT_WINDOWS; k++) { /* the decisions, then the rejects */
+        const fd_sink *s = &outs->f[k].sink;
+        if (s->stopped) {
+            *ending = CLI_INTERRUPTED; /* a blocked output given up on SIGINT/SIGTERM */
+            return EXIT_INTERRUPTED;
+        }
+        if (s->epipe && k == CLI_OUT_DECISIONS) {
+            *ending = CLI_DOWNSTREAM_CLOSED; /* downstream closed: stop quietly */
+            return EXIT_IO;
+        }
+        if (s->saved_errno) {
+            fprintf(stderr, "%s: writing the %s to %s failed: %s\n", prog,
+                    k == CLI_OUT_DECISIONS ? "decisions" : "rejects",
+                    outs->f[k].path && strcmp(outs->f[k].path, "-") ? outs->f[k].path : "standard output",
+                    strerror(s->saved_errno));
+            *ending = CLI_OUTPUT_ERROR;
+            return EXIT_IO;
+        }
     }
     if (st != CREST_OK) {
         print_diag(crest_engine_diag(engine));
-        *ending = st == CREST_ERR_NOMEM ? CLI_OUTPUT_ERROR : CLI_INPUT_ERROR;
+        *ending = st == CREST_ERR_NOMEM || st == CREST_ERR_IO ? CLI_OUTPUT_ERROR : CLI_INPUT_ERROR;
         return exit_code_of(st, CLI_READ);
     }
     if (read_error) {
@@ -283,7 +303,7 @@ static int run_engine(run_args *a, const crest_policy *policy, const crest_regis
     }
     if (cli_outputs_close(outs, ending, header_seen) != 0 && rc == EXIT_OK)
         rc = EXIT_IO;
-    if (ending != CLI_COMPLETE && header_seen && !a->quiet &&
+    if (ending != CLI_COMPLETE && ending != CLI_DOWNSTREAM_CLOSED && header_seen && !a->quiet &&
         (a->out_path || a->rejects_path || a->summary_path))
         fprintf(stderr,
                 "%s: %s: the outputs are kept as FILE.partial; the files of the last complete run stay\n",

@@ -9,29 +9,17 @@
 
 #include "cli.h"
 
-#define CLI_REFERENCE_COMMAND(name) &cli_cmd_##name,
-static const cli_command *const commands[] = {CLI_COMMANDS(CLI_REFERENCE_COMMAND) NULL};
-#undef CLI_REFERENCE_COMMAND
-
-const cli_command *cli_find_command(const char *name)
-{
-    for (size_t i = 0; commands[i]; i++)
-        if (!strcmp(commands[i]->name, name))
-            return commands[i];
-    return NULL;
-}
-
 static void usage_main(FILE *f)
 {
     fprintf(f, "crest %s — risk-based inspection selection for customs declarations\n\nUsage:\n",
             crest_version());
-    for (size_t i = 0; commands[i]; i++)
-        fprintf(f, "  crest %s\n", commands[i]->synopsis);
+    for (size_t i = 0; cli_command_table[i]; i++)
+        fprintf(f, "  crest %s\n", cli_command_table[i]->synopsis);
     fprintf(f, "  crest help [COMMAND] | crest COMMAND --help\n"
                "  crest --version\n"
                "\nCommands:\n");
-    for (size_t i = 0; commands[i]; i++)
-        fprintf(f, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
+    for (size_t i = 0; cli_command_table[i]; i++)
+        fprintf(f, "  %-10s %s\n", cli_command_table[i]->name, cli_command_table[i]->summary);
     fprintf(f, "\n"
                "`crest run` reads declarations (CSV with a header row) from INPUT or stdin and\n"
                "writes one decision per declaration: INSPECT or RELEASE, the lane, the reasons\n"

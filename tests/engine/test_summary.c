@@ -92,6 +92,32 @@ Test(summary, mismatch_and_partial_are_said)
     crest_policy_free(p);
 }
 
+/* How a run ended: "ending" only when it did not complete, in the text and the JSON. */
+Test(summary, ending_is_said)
+{
+    crest_init();
+    crest_policy *p = policy_of(policy_text);
+    crest_run_stats s = stats_of(100, 500, 5000);
+    crest_summary_info info = info_of(0);
+    char *json = crest_summary_json(p, &s, &info);
+    cr_expect(strstr(json, "\"partial\":false,\"rows_in\"") != NULL, "%s", json);
+    cr_expect(strstr(json, "\"ending\"") == NULL);
+    free(json);
+    info.partial = 1;
+    info.ending = "output_error";
+    json = crest_summary_json(p, &s, &info);
+    cr_expect(strstr(json, "\"partial\":true,\"ending\":\"output_error\",") != NULL, "%s", json);
+    free(json);
+    char *text = crest_summary_text(p, &s, &info);
+    cr_expect(strstr(text, "(PARTIAL: output_error)") != NULL, "%s", text);
+    free(text);
+    info.ending = NULL;
+    json = crest_summary_json(p, &s, &info);
+    cr_expect(strstr(json, "\"partial\":true,\"ending\":\"interrupted\",") != NULL, "%s", json);
+    free(json);
+    crest_policy_free(p);
+}
+
 /* The JSON "feasible" of tier i (the i-th occurrence). */
 static const char *feasible_of(const char *json, int i)
 {
