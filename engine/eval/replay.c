@@ -325,6 +325,7 @@ static void count(crest_replay_metrics *m, const crest_decision *dec, int y, dou
         uint64_t *pt = path == 0 ? &t->forced : path == 1 ? &t->random : &t->risk;
         ++*pm;
         ++*pt;
+        t->forced_insensitive += (uint64_t)dec->forced_insensitive;
         if (dec->lane >= 0 && dec->lane < 5) {
             m->lanes[dec->lane]++;
             t->lanes[dec->lane]++;
@@ -566,10 +567,17 @@ static void derive(const crest_replay *r, crest_replay_metrics *m)
         tm->ratio = isnan(tm->ratio_target)
                         ? (crest_interval){NAN, NAN, NAN}
                         : crest_stats_rate_ratio_ci(tm->inspected, tm->rows, b->inspected, b->rows, 0.95);
+        tm->ratio_net = isnan(tm->ratio_target)
+                            ? (crest_interval){NAN, NAN, NAN}
+                            : crest_stats_rate_ratio_ci(tm->inspected - tm->forced_insensitive,
+                                                        tm->rows - tm->forced_insensitive,
+                                                        b->inspected - b->forced_insensitive,
+                                                        b->rows - b->forced_insensitive, 0.95);
         if (t < r->base)
             m->aeo_missed_illicit += tm->missed_illicit;
     }
     m->ratio = r->ratio_tier >= 0 ? m->tiers[r->ratio_tier].ratio : (crest_interval){NAN, NAN, NAN};
+    m->ratio_net = r->ratio_tier >= 0 ? m->tiers[r->ratio_tier].ratio_net : (crest_interval){NAN, NAN, NAN};
 }
 
 crest_status crest_replay_finish(crest_replay *r)
@@ -748,8 +756,10 @@ static void tier_rows(textbuf *tb, const char *name, const crest_replay *r, cons
         civ(tb, tm->ratio);
         textbuf_puts(tb, ",");
         num(tb, tm->ratio_target);
-        textbuf_printf(tb, ",%llu,%llu\n", (unsigned long long)tm->deferred,
-                       (unsigned long long)tm->overflow);
+        textbuf_printf(tb, ",%llu,%llu,%llu,", (unsigned long long)tm->deferred,
+                       (unsigned long long)tm->overflow, (unsigned long long)tm->forced_insensitive);
+        civ(tb, tm->ratio_net);
+        textbuf_puts(tb, "\n");
     }
 }
 
@@ -760,7 +770,7 @@ char *crest_replay_csv_tiers(const crest_replay_set *set)
     textbuf_puts(&tb,
                  "policy,period,tier,rows,inspected,rate,rate_lo,rate_hi,target,floor,forced,random,risk,"
                  "illicit,hits,missed_illicit,revenue_caught,ratio,ratio_lo,ratio_hi,ratio_target,deferred,"
-                 "overflow\n");
+                 "overflow,forced_credit_insensitive,ratio_net,ratio_net_lo,ratio_net_hi\n");
     for (size_t i = 0; i < set->n; i++) {
         const crest_replay *r = set->reps[i];
         for (size_t p = 0; p < r->n_periods; p++)
@@ -827,6 +837,8 @@ static void json_metrics(textbuf *tb, const crest_replay *r, const crest_replay_
         textbuf_puts(tb, "null");
     textbuf_puts(tb, ",");
     jci(tb, "ratio", m->ratio);
+    textbuf_puts(tb, ",\"ratio_target_applies_to\":\"gross\",");
+    jci(tb, "ratio_net", m->ratio_net);
     textbuf_printf(tb, ",\"aeo_missed_illicit\":%llu,\"ranking\":[",
                    (unsigned long long)m->aeo_missed_illicit);
     for (int a = 0; a < CREST_REPLAY_N_AT; a++) {
@@ -861,6 +873,9 @@ static void json_metrics(textbuf *tb, const crest_replay *r, const crest_replay_
         textbuf_printf(tb, ",\"floor\":%s,", tm->floor ? "true" : "false");
         jci(tb, "ratio", tm->ratio);
         jkey(tb, "ratio_target", tm->ratio_target);
+        textbuf_printf(tb, ",\"forced_credit_insensitive\":%llu,",
+                       (unsigned long long)tm->forced_insensitive);
+        jci(tb, "ratio_net", tm->ratio_net);
         textbuf_puts(tb, "}");
     }
     textbuf_puts(tb, "]}");

@@ -134,6 +134,7 @@ static void account(const crest_engine *e, worker *w, const crest_select_plan *p
     tc->from_registry += src == TIER_SOURCE_REGISTRY_DECLARANT || src == TIER_SOURCE_REGISTRY_ENTERPRISE;
     tc->from_feed += src == TIER_SOURCE_FEED;
     tc->forced += (uint64_t)dec->forced;
+    tc->forced_insensitive += (uint64_t)dec->forced_insensitive;
     st->decisions++;
     st->inspected += (uint64_t)dec->inspect;
     st->priority += (uint64_t)s->priority;

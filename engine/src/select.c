@@ -76,10 +76,17 @@ static void force_lanes(const crest_select_config *cfg, const policy_tier *t, co
         if (er->credit_sensitive)
             q = fmin(1.0, q * tier_factor);
         not_forced *= 1.0 - q;
-        if (er->lane > s->forced_lane &&
-            crest_keyhash_to_unit(crest_keyhash_siphash24(p->seed, er->key, id.ptr, id.len)) < q) {
-            s->forced_lane = er->lane;
-            *forced_rule = (int)ri;
+        /* A credit-insensitive rule is drawn even under a stronger forced lane:
+         * whether it fired decides the net AEO ratio. The draw is keyed, so
+         * drawing it changes no decision. */
+        const int wanted = er->lane > s->forced_lane || (!er->credit_sensitive && !s->dec.forced_insensitive);
+        if (wanted && crest_keyhash_to_unit(crest_keyhash_siphash24(p->seed, er->key, id.ptr, id.len)) < q) {
+            if (!er->credit_sensitive)
+                s->dec.forced_insensitive = 1;
+            if (er->lane > s->forced_lane) {
+                s->forced_lane = er->lane;
+                *forced_rule = (int)ri;
+            }
         }
     }
     s->max_hits = rr->rules.max_hits_exceeded;

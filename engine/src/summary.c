@@ -41,6 +41,20 @@ static int tier_feasible(const policy_tier *t, const crest_tier_counts *c)
                                  (c->forced_expected + c->random_expected) / (double)c->rows, t->floor);
 }
 
+/*
+ * The ratio of tier c's rate to the base tier's net of credit-insensitive
+ * selections: rows that a criterion with credit_sensitive = no forced
+ * ("unless laws and regulations provide otherwise") are taken out of both the
+ * inspections and the rows of each tier, leaving the selections that credit
+ * governs. 95% Katz interval.
+ */
+static crest_interval net_ratio(const crest_tier_counts *c, const crest_tier_counts *bc)
+{
+    return crest_stats_rate_ratio_ci(c->inspected - c->forced_insensitive, c->rows - c->forced_insensitive,
+                                     bc->inspected - bc->forced_insensitive,
+                                     bc->rows - bc->forced_insensitive, LEVEL);
+}
+
 static void pct(textbuf *tb, double x)
 {
     if (isnan(x))
@@ -129,6 +143,21 @@ char *crest_summary_text(const crest_policy *p, const crest_run_stats *s, const 
             textbuf_printf(&tb, "%.3f  95%% CI [%.3f, %.3f]  target %.3g  %s", r.estimate, r.lower, r.upper,
                            t->ratio,
                            (r.lower <= t->ratio && t->ratio <= r.upper) ? "on target" : "off target");
+        if (c->forced_insensitive || bc->forced_insensitive) {
+            const crest_interval nr = net_ratio(c, bc);
+            textbuf_printf(&tb,
+                           "\n%s/%s ratio net of credit-insensitive selections (%llu and %llu rows forced by "
+                           "criteria with credit_sensitive = no, out of both tiers): ",
+                           t->name, base->name, (unsigned long long)c->forced_insensitive,
+                           (unsigned long long)bc->forced_insensitive);
+            if (isnan(nr.estimate))
+                textbuf_puts(&tb, "undefined");
+            else
+                textbuf_printf(&tb, "%.3f  95%% CI [%.3f, %.3f]", nr.estimate, nr.lower, nr.upper);
+            textbuf_puts(&tb,
+                         "\n  (the target applies to the gross ratio above: crest calibrate counts forced "
+                         "selections toward each tier's rate)");
+        }
     }
     if (s->inspected)
         textbuf_printf(
@@ -217,12 +246,14 @@ char *crest_summary_json(const crest_policy *p, const crest_run_stats *s, const 
         json_num(&tb, t->effective_rate);
         textbuf_printf(&tb, ",\"floor\":%s,\"verdict\":", t->floor ? "true" : "false");
         json_str(&tb, verdict(t, ci));
-        textbuf_printf(&tb,
-                       ",\"unknown_tier\":%llu,\"from_registry\":%llu,\"from_feed\":%llu,\"forced\":%llu,"
-                       "\"deferred\":%llu,\"overflow\":%llu,\"forced_rate\":",
-                       (unsigned long long)c->unknown, (unsigned long long)c->from_registry,
-                       (unsigned long long)c->from_feed, (unsigned long long)c->forced,
-                       (unsigned long long)c->deferred, (unsigned long long)c->overflow);
+        textbuf_printf(
+            &tb,
+            ",\"unknown_tier\":%llu,\"from_registry\":%llu,\"from_feed\":%llu,\"forced\":%llu,"
+            "\"forced_credit_insensitive\":%llu,\"deferred\":%llu,\"overflow\":%llu,\"forced_rate\":",
+            (unsigned long long)c->unknown, (unsigned long long)c->from_registry,
+            (unsigned long long)c->from_feed, (unsigned long long)c->forced,
+            (unsigned long long)c->forced_insensitive, (unsigned long long)c->deferred,
+            (unsigned long long)c->overflow);
         json_num(&tb, c->rows ? c->forced_expected / (double)c->rows : NAN);
         textbuf_printf(&tb, ",\"feasible\":%s}", tier_feasible(t, c) ? "true" : "false");
     }
@@ -248,7 +279,15 @@ char *crest_summary_json(const crest_policy *p, const crest_run_stats *s, const 
         json_num(&tb, r.upper);
         textbuf_puts(&tb, "],\"target\":");
         json_num(&tb, t->ratio);
-        textbuf_puts(&tb, "}");
+        /* Net of credit-insensitive selections; the target is the gross ratio's. */
+        const crest_interval nr = net_ratio(c, bc);
+        textbuf_puts(&tb, ",\"target_applies_to\":\"gross\",\"net\":{\"ratio\":");
+        json_num(&tb, nr.estimate);
+        textbuf_puts(&tb, ",\"ci95\":[");
+        json_num(&tb, nr.lower);
+        textbuf_puts(&tb, ",");
+        json_num(&tb, nr.upper);
+        textbuf_puts(&tb, "]}}");
     }
     textbuf_printf(&tb,
                    "],\"selected\":{\"random\":%llu,\"risk\":%llu,\"forced\":%llu,\"max_hits\":%llu},"

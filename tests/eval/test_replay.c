@@ -316,3 +316,39 @@ Test(replay, capacity_outcomes)
     crest_replay_free(r);
     crest_policy_free(pol);
 }
+
+/* The AEO ratio net of credit-insensitive selections: those rows leave the
+ * inspections and the rows of both tiers; the gross ratio keeps them. */
+Test(replay, ratio_net_of_credit_insensitive_selections)
+{
+    crest_policy *pol = policy();
+    crest_replay *r = make(pol, CREST_REPLAY_PERIOD_NONE);
+    crest_decision d;
+    /* AEO (tier 0): 100 rows, 4 inspected, 2 of them forced by a credit-insensitive rule. */
+    for (int i = 0; i < 100; i++) {
+        d = dec(0, NAN, 0.01, 0.01, 0.5, i < 4);
+        d.forced = d.forced_insensitive = i < 2;
+        d.lane = i < 4 ? 4 : 0;
+        crest_replay_add(r, &d, CREST_DATE_NONE, 0, 0);
+    }
+    /* REGULAR (tier 1, the base): 200 rows, 20 inspected, 5 forced credit-insensitive. */
+    for (int i = 0; i < 200; i++) {
+        d = dec(1, NAN, 0.05, 0.05, 0.5, i < 20);
+        d.forced = d.forced_insensitive = i < 5;
+        d.lane = i < 20 ? 4 : 0;
+        crest_replay_add(r, &d, CREST_DATE_NONE, 0, 0);
+    }
+    cr_assert_eq(crest_replay_finish(r), CREST_OK);
+    const crest_replay_metrics *m = crest_replay_total(r);
+    cr_assert_eq(m->tiers[0].forced_insensitive, 2);
+    cr_assert_eq(m->tiers[1].forced_insensitive, 5);
+    const crest_interval gross = crest_stats_rate_ratio_ci(4, 100, 20, 200, 0.95);
+    const crest_interval net = crest_stats_rate_ratio_ci(2, 98, 15, 195, 0.95);
+    NEAR(m->ratio.estimate, gross.estimate);
+    NEAR(m->ratio_net.estimate, net.estimate);
+    NEAR(m->ratio_net.lower, net.lower);
+    NEAR(m->ratio_net.upper, net.upper);
+    NEAR(m->ratio_net.estimate, (2.0 / 98) / (15.0 / 195));
+    crest_replay_free(r);
+    crest_policy_free(pol);
+}

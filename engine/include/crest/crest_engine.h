@@ -59,17 +59,18 @@ const char *crest_reject_code(crest_reject_reason reason);
 
 /* How one declaration was decided (the inputs of the draw, for tools). */
 typedef struct crest_decision {
-    size_t tier;        /* effective tier index */
-    double score;       /* risk score; NaN without a risk layer */
-    double p;           /* probability of the draw, after control */
-    double p_random;    /* its random part: rate · random_share */
-    double p_risk_unit; /* its risk part per unit of scale: rate · (1 − random_share) · w(score) */
-    double multiplier;  /* adaptive control multiplier applied to the risk part (1 when frozen) */
-    double p_forced;    /* probability that criteria force a lane (1 when max hits is exceeded) */
-    double u;           /* the keyed uniform */
-    int inspect;        /* the decision (before any capacity deferral) */
-    int lane;           /* lane rank: 0 GREEN, 1 BLUE, 2 YELLOW, 3 ORANGE, 4 RED (before capacity) */
-    int forced;         /* a criterion forced a lane, or max hits was exceeded */
+    size_t tier;            /* effective tier index */
+    double score;           /* risk score; NaN without a risk layer */
+    double p;               /* probability of the draw, after control */
+    double p_random;        /* its random part: rate · random_share */
+    double p_risk_unit;     /* its risk part per unit of scale: rate · (1 − random_share) · w(score) */
+    double multiplier;      /* adaptive control multiplier applied to the risk part (1 when frozen) */
+    double p_forced;        /* probability that criteria force a lane (1 when max hits is exceeded) */
+    double u;               /* the keyed uniform */
+    int inspect;            /* the decision (before any capacity deferral) */
+    int lane;               /* lane rank: 0 GREEN, 1 BLUE, 2 YELLOW, 3 ORANGE, 4 RED (before capacity) */
+    int forced;             /* a criterion forced a lane, or max hits was exceeded */
+    int forced_insensitive; /* a credit-insensitive criterion (credit_sensitive = no) forced a lane */
 } crest_decision;
 
 /*
@@ -143,15 +144,16 @@ crest_run_options crest_run_options_default(void);
 typedef struct crest_tier_counts {
     uint64_t rows;
     uint64_t inspected;
-    double expected;        /* expected inspections: sum of 1 − (1 − p_forced)(1 − p) */
-    uint64_t unknown;       /* rows placed here because the tier was unknown or missing */
-    uint64_t from_registry; /* rows whose tier came from the registry */
-    uint64_t from_feed;     /* ... from the feed's tier column */
-    uint64_t forced;        /* inspected because a criterion forced a lane or max hits was exceeded */
-    double forced_expected; /* sum of p_forced: inspections the criteria force whatever the draw */
-    double random_expected; /* sum of the random part p_random */
-    uint64_t deferred;      /* physical inspections deferred to BLUE by the capacity cap */
-    uint64_t overflow;      /* inspections over the cap that could not be deferred (forced or floor) */
+    double expected;             /* expected inspections: sum of 1 − (1 − p_forced)(1 − p) */
+    uint64_t unknown;            /* rows placed here because the tier was unknown or missing */
+    uint64_t from_registry;      /* rows whose tier came from the registry */
+    uint64_t from_feed;          /* ... from the feed's tier column */
+    uint64_t forced;             /* inspected because a criterion forced a lane or max hits was exceeded */
+    uint64_t forced_insensitive; /* ... of them, forced by a credit-insensitive criterion (net ratio) */
+    double forced_expected;      /* sum of p_forced: inspections the criteria force whatever the draw */
+    double random_expected;      /* sum of the random part p_random */
+    uint64_t deferred;           /* physical inspections deferred to BLUE by the capacity cap */
+    uint64_t overflow;           /* inspections over the cap that could not be deferred (forced or floor) */
 } crest_tier_counts;
 
 /* A kept example of a rejected row, for messages. */

@@ -63,6 +63,7 @@ extern const unsigned crest_replay_at_pct[CREST_REPLAY_N_AT]; /* 1, 2, 5, 10 */
 typedef struct crest_replay_tier_metrics {
     uint64_t rows, inspected;
     uint64_t forced, random, risk; /* inspections by path: forced > random > risk */
+    uint64_t forced_insensitive;   /* forced by a credit-insensitive criterion (out of the net ratio) */
     uint64_t lanes[5];             /* inspections by lane: GREEN (unused), BLUE, YELLOW, ORANGE, RED */
     uint64_t illicit, hits;        /* labelled illicit rows; of them inspected */
     uint64_t missed_illicit;       /* illicit rows left uninspected */
@@ -73,7 +74,10 @@ typedef struct crest_replay_tier_metrics {
     double target;        /* the tier's target rate */
     int floor;            /* 1: the target is an absolute floor */
     crest_interval ratio; /* rate / base tier's rate, 95% Katz; NaN for absolute tiers */
-    double ratio_target;  /* the policy's ratio; NaN for absolute tiers */
+    /* The same net of credit-insensitive selections (taken out of the
+     * inspections and rows of both tiers); the policy's target is the gross one. */
+    crest_interval ratio_net;
+    double ratio_target; /* the policy's ratio; NaN for absolute tiers */
 } crest_replay_tier_metrics;
 
 typedef struct crest_replay_metrics {
@@ -104,8 +108,9 @@ typedef struct crest_replay_metrics {
      * clipped to [0, 1]. */
     crest_interval ht_rate;
     double ht_sum, ht_var;
-    crest_interval ratio; /* first relative tier (e.g. AEO) / base tier, 95% Katz */
-    int ratio_tier;       /* index of that tier, -1 when the policy has none */
+    crest_interval ratio;     /* first relative tier (e.g. AEO) / base tier, 95% Katz */
+    crest_interval ratio_net; /* the same net of credit-insensitive selections */
+    int ratio_tier;           /* index of that tier, -1 when the policy has none */
     /* Risk ranking (all rows by score, highest first; ties share the cut
      * pro rata, i.e. the expectation under random tie-breaking; NaN scores
      * rank last): k = ceil(n% · rows). */
