@@ -22,12 +22,12 @@ extern "C" {
 #endif
 
 /* The library's version, CREST_VERSION_STRING of the build (e.g. "0.1.0"). */
-const char *crest_version(void);
+CREST_API const char *crest_version(void);
 /*
  * The git commit the library was built from (`git describe --always --dirty`,
  * e.g. "a0b6959a05bd" or "a0b6959a05bd-dirty"), "unknown" outside a checkout.
  */
-const char *crest_version_commit(void);
+CREST_API const char *crest_version_commit(void);
 
 /*
  * Optional one-time set-up, safe to call from any thread and more than once:
@@ -36,7 +36,7 @@ const char *crest_version_commit(void);
  * crest functions that call GSL do it themselves; calling crest_init first
  * just makes the moment explicit.
  */
-void crest_init(void);
+CREST_API void crest_init(void);
 
 #ifdef __cplusplus
 }

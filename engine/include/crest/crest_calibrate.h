@@ -16,6 +16,8 @@
 #ifndef CREST_CALIBRATE_H
 #define CREST_CALIBRATE_H
 
+#include "crest/crest_export.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,15 +48,16 @@ typedef struct crest_calibration_tier {
 
 typedef struct crest_calibrator crest_calibrator;
 
-crest_status crest_calibrator_create(const crest_policy *policy, crest_calibrator **out);
+CREST_API crest_status crest_calibrator_create(const crest_policy *policy, crest_calibrator **out);
 /* Add one decided declaration (from a decl_hook). */
-crest_status crest_calibrator_add(crest_calibrator *c, const crest_decision *decision);
+CREST_API crest_status crest_calibrator_add(crest_calibrator *c, const crest_decision *decision);
 /* Solve every tier; out has crest_policy_tier_count() entries. */
-crest_status crest_calibrator_solve(crest_calibrator *c, crest_calibration_tier *out, crest_diag *diag);
-void crest_calibrator_free(crest_calibrator *c);
+CREST_API crest_status crest_calibrator_solve(crest_calibrator *c, crest_calibration_tier *out,
+                                              crest_diag *diag);
+CREST_API void crest_calibrator_free(crest_calibrator *c);
 
 /* Human-readable word for a status ("ok", "INFEASIBLE", ...). */
-const char *crest_calibration_status_name(crest_calibration_status status);
+CREST_API const char *crest_calibration_status_name(crest_calibration_status status);
 
 /*
  * Write the policy's text with each tier's `scale` set and a [calibration]
@@ -62,9 +65,10 @@ const char *crest_calibration_status_name(crest_calibration_status status);
  * Relative paths in [rules] and [model] are rewritten to stay valid from the
  * output's directory. Comments and layout are kept.
  */
-crest_status crest_policy_write_calibrated(const crest_policy *policy, const crest_calibration_tier *tiers,
-                                           const char *history_name, uint64_t history_hash, uint64_t rows,
-                                           const char *out_path, crest_diag *diag);
+CREST_API crest_status crest_policy_write_calibrated(const crest_policy *policy,
+                                                     const crest_calibration_tier *tiers,
+                                                     const char *history_name, uint64_t history_hash,
+                                                     uint64_t rows, const char *out_path, crest_diag *diag);
 
 #ifdef __cplusplus
 }

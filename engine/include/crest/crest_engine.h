@@ -55,7 +55,7 @@ typedef enum crest_reject_reason {
 } crest_reject_reason;
 
 /* Stable code of a reject reason ("COLUMN_COUNT"); NULL when out of range. */
-const char *crest_reject_code(crest_reject_reason reason);
+CREST_API const char *crest_reject_code(crest_reject_reason reason);
 
 /* How one declaration was decided (the inputs of the draw, for tools). */
 typedef struct crest_decision {
@@ -138,7 +138,7 @@ typedef struct crest_run_options {
 } crest_run_options;
 
 /* Options with defaults: CSV, policy passthrough, no rejects sink. */
-crest_run_options crest_run_options_default(void);
+CREST_API crest_run_options crest_run_options_default(void);
 
 /* Per-tier counts. */
 typedef struct crest_tier_counts {
@@ -198,8 +198,9 @@ typedef struct crest_engine crest_engine;
  * Create an engine for one input stream. registry may be NULL. The policy and
  * registry must outlive the engine. Returns CREST_OK, or a status with diag.
  */
-crest_status crest_engine_create(const crest_policy *policy, const crest_registry *registry,
-                                 const crest_run_options *options, crest_engine **out, crest_diag *diag);
+CREST_API crest_status crest_engine_create(const crest_policy *policy, const crest_registry *registry,
+                                           const crest_run_options *options, crest_engine **out,
+                                           crest_diag *diag);
 
 /*
  * Push input bytes. Returns CREST_OK, or a fatal status (diag from
@@ -207,7 +208,7 @@ crest_status crest_engine_create(const crest_policy *policy, const crest_registr
  * column, CREST_ERR_IO when a sink failed, CREST_ERR_NOMEM. Rejected rows are
  * not errors. After a fatal status, further calls return it again.
  */
-crest_status crest_engine_feed(crest_engine *engine, const void *buf, size_t len);
+CREST_API crest_status crest_engine_feed(crest_engine *engine, const void *buf, size_t len);
 
 /*
  * Zero-copy input, the same as crest_engine_feed of the bytes: a buffer of
@@ -216,11 +217,11 @@ crest_status crest_engine_feed(crest_engine *engine, const void *buf, size_t len
  * in parallel the buffer is the next block itself, which saves a copy of the
  * input. NULL (and *cap 0) after a fatal status; commit then returns it.
  */
-void *crest_engine_input_buffer(crest_engine *engine, size_t *cap);
-crest_status crest_engine_commit(crest_engine *engine, size_t n);
+CREST_API void *crest_engine_input_buffer(crest_engine *engine, size_t *cap);
+CREST_API crest_status crest_engine_commit(crest_engine *engine, size_t n);
 
 /* End of input: decides a last record without a line end, flushes the sinks. */
-crest_status crest_engine_finish(crest_engine *engine);
+CREST_API crest_status crest_engine_finish(crest_engine *engine);
 /*
  * End of an input cut short (the caller stopped reading, e.g. on SIGINT):
  * like crest_engine_finish, but a record the bytes fed so far end inside is
@@ -228,14 +229,14 @@ crest_status crest_engine_finish(crest_engine *engine);
  * it could use a cut value — and a note (crest_engine_notes) gives the line
  * it began on. Rows in = decisions + rejects still holds for the rows read.
  */
-crest_status crest_engine_finish_early(crest_engine *engine);
+CREST_API crest_status crest_engine_finish_early(crest_engine *engine);
 
 /* Records read so far; safe to call between feeds from the feeding thread
  * (for progress displays) whatever the thread count. */
-uint64_t crest_engine_rows_read(const crest_engine *engine);
+CREST_API uint64_t crest_engine_rows_read(const crest_engine *engine);
 
 /* Counts (valid until crest_engine_free; complete after crest_engine_finish). */
-const crest_run_stats *crest_engine_stats(const crest_engine *engine);
+CREST_API const crest_run_stats *crest_engine_stats(const crest_engine *engine);
 
 /* Counts per tier and control window (a day, or N declarations: [control] window). */
 typedef struct crest_window_stats {
@@ -247,19 +248,19 @@ typedef struct crest_window_stats {
 } crest_window_stats;
 
 /* The closed windows so far, in order; *n receives their count. */
-const crest_window_stats *crest_engine_windows(const crest_engine *engine, size_t *n);
+CREST_API const crest_window_stats *crest_engine_windows(const crest_engine *engine, size_t *n);
 
 /* The diagnostic of the last fatal status. */
-const crest_diag *crest_engine_diag(const crest_engine *engine);
+CREST_API const crest_diag *crest_engine_diag(const crest_engine *engine);
 
 /*
  * Notes worth telling the user, one per line (e.g. "no credit_tier column and
  * no registry: every declaration gets the default tier REGULAR"); "" if none.
  */
-const char *crest_engine_notes(const crest_engine *engine);
+CREST_API const char *crest_engine_notes(const crest_engine *engine);
 
 /* Free; NULL is a no-op. */
-void crest_engine_free(crest_engine *engine);
+CREST_API void crest_engine_free(crest_engine *engine);
 
 #ifdef __cplusplus
 }

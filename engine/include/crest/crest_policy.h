@@ -40,68 +40,70 @@ typedef enum crest_tier_pref {
  * Load a policy from a file. On failure returns a status and fills diag with
  * the file, line, column and what was expected; *out is left NULL.
  */
-crest_status crest_policy_load(const char *path, crest_policy **out, crest_diag *diag);
+CREST_API crest_status crest_policy_load(const char *path, crest_policy **out, crest_diag *diag);
 
 /* Flags of crest_policy_load_ex. */
 #define CREST_POLICY_SKIP_MODEL_FILE 1u /* [model] file is not read: `crest fit` is about to write it */
 
 /* crest_policy_load with flags. */
-crest_status crest_policy_load_ex(const char *path, unsigned flags, crest_policy **out, crest_diag *diag);
+CREST_API crest_status crest_policy_load_ex(const char *path, unsigned flags, crest_policy **out,
+                                            crest_diag *diag);
 
 /* Parse a policy from memory; name labels diagnostics (e.g. "<builtin>").
  * Relative paths in it ([rules] criteria, [model] file) are taken from the
  * current directory; crest_policy_load takes them from the policy's own. */
-crest_status crest_policy_parse(const char *text, size_t len, const char *name, crest_policy **out,
-                                crest_diag *diag);
+CREST_API crest_status crest_policy_parse(const char *text, size_t len, const char *name, crest_policy **out,
+                                          crest_diag *diag);
 
 /* Free a policy; NULL is a no-op. */
-void crest_policy_free(crest_policy *policy);
+CREST_API void crest_policy_free(crest_policy *policy);
 
 /* The policy's name ([policy] name), never NULL. */
-const char *crest_policy_name(const crest_policy *policy);
+CREST_API const char *crest_policy_name(const crest_policy *policy);
 /* 64-bit hash of the canonical description. */
-uint64_t crest_policy_hash(const crest_policy *policy);
+CREST_API uint64_t crest_policy_hash(const crest_policy *policy);
 /* The hash as 16 lowercase hex digits plus NUL (17 bytes), owned by the policy. */
-const char *crest_policy_hash_hex(const crest_policy *policy);
+CREST_API const char *crest_policy_hash_hex(const crest_policy *policy);
 /* The seed of all keyed draws ([policy] seed). */
-uint64_t crest_policy_seed(const crest_policy *policy);
+CREST_API uint64_t crest_policy_seed(const crest_policy *policy);
 /* [capacity] red_per_office_day: RED selections allowed per office and day; 0 = no cap. */
-unsigned long crest_policy_red_per_office_day(const crest_policy *policy);
+CREST_API unsigned long crest_policy_red_per_office_day(const crest_policy *policy);
 /*
  * The canonical description of the effective settings (what `crest check`
  * prints and what the hash covers), NUL-terminated, owned by the policy.
  */
-const char *crest_policy_describe(const crest_policy *policy);
+CREST_API const char *crest_policy_describe(const crest_policy *policy);
 
 /* Number of tiers, ordered from best credit (index 0) to worst. */
-size_t crest_policy_tier_count(const crest_policy *policy);
+CREST_API size_t crest_policy_tier_count(const crest_policy *policy);
 /* Tier name by index (e.g. "AEO"); NULL when out of range. */
-const char *crest_policy_tier_name(const crest_policy *policy, size_t tier);
+CREST_API const char *crest_policy_tier_name(const crest_policy *policy, size_t tier);
 /* Target inspection rate of a tier in [0, 1] (a ratio tier: ratio × base rate). */
-double crest_policy_tier_rate(const crest_policy *policy, size_t tier);
+CREST_API double crest_policy_tier_rate(const crest_policy *policy, size_t tier);
 /* Ratio to the base tier's rate for a relative tier; NaN for an absolute tier. */
-double crest_policy_tier_ratio(const crest_policy *policy, size_t tier);
+CREST_API double crest_policy_tier_ratio(const crest_policy *policy, size_t tier);
 /* 1 when the tier's rate is an absolute floor (e.g. dishonest "80% or more"). */
-int crest_policy_tier_is_floor(const crest_policy *policy, size_t tier);
+CREST_API int crest_policy_tier_is_floor(const crest_policy *policy, size_t tier);
 /* Index of the base tier (the one ratios refer to). */
-size_t crest_policy_base_tier(const crest_policy *policy);
+CREST_API size_t crest_policy_base_tier(const crest_policy *policy);
 /* Index of the tier given to declarations whose tier is unknown or missing. */
-size_t crest_policy_default_tier(const crest_policy *policy);
+CREST_API size_t crest_policy_default_tier(const crest_policy *policy);
 /*
  * Resolve a tier label as found in a feed or registry (name or alias; ASCII
  * case, surrounding spaces, '-' and ' ' versus '_' are ignored). Returns the
  * tier index, or -1 when no tier has that name or alias.
  */
-int crest_policy_tier_lookup(const crest_policy *policy, const char *label, size_t len);
+CREST_API int crest_policy_tier_lookup(const crest_policy *policy, const char *label, size_t len);
 
 /* [model] features in canonical form; NULL when not set. */
-const char *crest_policy_model_features(const crest_policy *policy);
+CREST_API const char *crest_policy_model_features(const crest_policy *policy);
 /* [model] file, resolved against the policy's directory; NULL when not set. */
-const char *crest_policy_model_file(const crest_policy *policy);
+CREST_API const char *crest_policy_model_file(const crest_policy *policy);
 /* 1 when [model] kind = logistic. */
-int crest_policy_model_is_logistic(const crest_policy *policy);
+CREST_API int crest_policy_model_is_logistic(const crest_policy *policy);
 /* [model] l2, smoothing and folds: the settings of `crest fit`. */
-void crest_policy_fit_settings(const crest_policy *policy, double *l2, double *smoothing, unsigned *folds);
+CREST_API void crest_policy_fit_settings(const crest_policy *policy, double *l2, double *smoothing,
+                                         unsigned *folds);
 
 #ifdef __cplusplus
 }

@@ -30,26 +30,28 @@ typedef struct crest_registry crest_registry;
  * missing column, unknown tier, bad or inverted date, overlapping periods)
  * fill diag with file, line and column and return a status; *out stays NULL.
  */
-crest_status crest_registry_load(const char *path, const crest_policy *policy, crest_registry **out,
-                                 crest_diag *diag);
+CREST_API crest_status crest_registry_load(const char *path, const crest_policy *policy, crest_registry **out,
+                                           crest_diag *diag);
 
 /* Same from memory; name labels diagnostics. */
-crest_status crest_registry_parse(const char *text, size_t len, const char *name, const crest_policy *policy,
-                                  crest_registry **out, crest_diag *diag);
+CREST_API crest_status crest_registry_parse(const char *text, size_t len, const char *name,
+                                            const crest_policy *policy, crest_registry **out,
+                                            crest_diag *diag);
 
 /* Free; NULL is a no-op. */
-void crest_registry_free(crest_registry *registry);
+CREST_API void crest_registry_free(crest_registry *registry);
 
 /* Number of enterprises and of periods (rows) loaded. */
-size_t crest_registry_enterprises(const crest_registry *registry);
-size_t crest_registry_periods(const crest_registry *registry);
+CREST_API size_t crest_registry_enterprises(const crest_registry *registry);
+CREST_API size_t crest_registry_periods(const crest_registry *registry);
 
 /*
  * Tier index of an enterprise on a date (days since 1970-01-01).
  * Returns the tier index, -1 when the enterprise is not in the registry, or
  * -2 when it is but no period covers that date. Hot path: no allocation.
  */
-int crest_registry_lookup(const crest_registry *registry, const char *id, size_t id_len, int32_t date_days);
+CREST_API int crest_registry_lookup(const crest_registry *registry, const char *id, size_t id_len,
+                                    int32_t date_days);
 
 #ifdef __cplusplus
 }

@@ -6,6 +6,8 @@
 #ifndef CREST_STATS_H
 #define CREST_STATS_H
 
+#include "crest/crest_export.h"
+
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -25,10 +27,10 @@ typedef struct crest_interval {
  * GSL's incomplete beta function converges (tens of millions of trials) the
  * Wilson interval is returned, which agrees with it there to many digits.
  */
-crest_interval crest_stats_binomial_ci(uint64_t x, uint64_t n, double level);
+CREST_API crest_interval crest_stats_binomial_ci(uint64_t x, uint64_t n, double level);
 
 /* Wilson score interval for x/n (narrower than Clopper–Pearson, approximate). */
-crest_interval crest_stats_wilson_ci(uint64_t x, uint64_t n, double level);
+CREST_API crest_interval crest_stats_wilson_ci(uint64_t x, uint64_t n, double level);
 
 /*
  * Ratio of two binomial proportions (x1/n1) / (x2/n2) with the Katz
@@ -37,14 +39,15 @@ crest_interval crest_stats_wilson_ci(uint64_t x, uint64_t n, double level);
  * the interval; the estimate stays the plain ratio. Undefined (NaN) when
  * n1 or n2 is 0 or x2 is 0.
  */
-crest_interval crest_stats_rate_ratio_ci(uint64_t x1, uint64_t n1, uint64_t x2, uint64_t n2, double level);
+CREST_API crest_interval crest_stats_rate_ratio_ci(uint64_t x1, uint64_t n1, uint64_t x2, uint64_t n2,
+                                                   double level);
 
 /*
  * Two-sided bounds [lo, hi] that a Binomial(n, p) count falls in with
  * probability at least 1 - alpha (each tail ≤ alpha/2), for statistical
  * tests. From GSL's binomial CDF.
  */
-void crest_stats_binomial_bounds(uint64_t n, double p, double alpha, uint64_t *lo, uint64_t *hi);
+CREST_API void crest_stats_binomial_bounds(uint64_t n, double p, double alpha, uint64_t *lo, uint64_t *hi);
 
 #ifdef __cplusplus
 }

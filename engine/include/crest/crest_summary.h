@@ -8,6 +8,8 @@
 #ifndef CREST_SUMMARY_H
 #define CREST_SUMMARY_H
 
+#include "crest/crest_export.h"
+
 #include "crest/crest_engine.h"
 #include "crest/crest_policy.h"
 
@@ -29,12 +31,12 @@ typedef struct crest_summary_info {
  * Render the summary as human-readable text (aligned table, newline at the
  * end). Returns a malloc'd NUL-terminated string (caller frees), NULL on OOM.
  */
-char *crest_summary_text(const crest_policy *policy, const crest_run_stats *stats,
-                         const crest_summary_info *info);
+CREST_API char *crest_summary_text(const crest_policy *policy, const crest_run_stats *stats,
+                                   const crest_summary_info *info);
 
 /* Render the same content as one JSON object (newline-terminated). Caller frees. */
-char *crest_summary_json(const crest_policy *policy, const crest_run_stats *stats,
-                         const crest_summary_info *info);
+CREST_API char *crest_summary_json(const crest_policy *policy, const crest_run_stats *stats,
+                                   const crest_summary_info *info);
 
 /*
  * The control windows as CSV: per window and tier the rows, target, expected
@@ -42,7 +44,8 @@ char *crest_summary_json(const crest_policy *policy, const crest_run_stats *stat
  * and deferred counts and the adaptive multiplier; then per window the ratio
  * of each relative tier to the base tier with its interval. Caller frees.
  */
-char *crest_summary_windows_csv(const crest_policy *policy, const crest_window_stats *windows, size_t n);
+CREST_API char *crest_summary_windows_csv(const crest_policy *policy, const crest_window_stats *windows,
+                                          size_t n);
 
 #ifdef __cplusplus
 }

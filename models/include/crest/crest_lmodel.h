@@ -83,7 +83,7 @@ typedef struct crest_lmodel_train_options {
 } crest_lmodel_train_options;
 
 /* Fill *opts with the defaults above. */
-void crest_lmodel_train_options_default(crest_lmodel_train_options *opts);
+CREST_API void crest_lmodel_train_options_default(crest_lmodel_train_options *opts);
 
 /* What a fit did. n_features counts model columns, the intercept excluded. */
 typedef struct crest_lmodel_fit_report {
@@ -116,8 +116,8 @@ typedef struct crest_lmodel_explain {
  * item or token, message naming the item); CREST_ERR_RANGE when buf is too
  * small; CREST_ERR_NOMEM.
  */
-crest_status crest_lmodel_spec_canonical(const char *feature_spec, char *buf, size_t buf_cap,
-                                         crest_diag *diag);
+CREST_API crest_status crest_lmodel_spec_canonical(const char *feature_spec, char *buf, size_t buf_cap,
+                                                   crest_diag *diag);
 
 /*
  * Start a training run.
@@ -128,9 +128,9 @@ crest_status crest_lmodel_spec_canonical(const char *feature_spec, char *buf, si
  * CREST_ERR_MISMATCH (a col(NAME) not in the header, diag names the item);
  * CREST_ERR_RANGE (bad option); CREST_ERR_NOMEM.
  */
-crest_status crest_lmodel_trainer_create(const char *feature_spec, const crest_str *header, size_t n_cols,
-                                         const crest_lmodel_train_options *opts, crest_lmodel_trainer **out,
-                                         crest_diag *diag);
+CREST_API crest_status crest_lmodel_trainer_create(const char *feature_spec, const crest_str *header,
+                                                   size_t n_cols, const crest_lmodel_train_options *opts,
+                                                   crest_lmodel_trainer **out, crest_diag *diag);
 
 /*
  * Add one labelled training row (label 0 or 1). The trainer copies what it
@@ -138,7 +138,7 @@ crest_status crest_lmodel_trainer_create(const char *feature_spec, const crest_s
  * Returns CREST_OK, CREST_ERR_INVALID (label not 0/1), CREST_ERR_RANGE (more
  * than 2^32 - 2 categories in one item), CREST_ERR_NOMEM.
  */
-crest_status crest_lmodel_trainer_add(crest_lmodel_trainer *t, const crest_decl *decl, int label);
+CREST_API crest_status crest_lmodel_trainer_add(crest_lmodel_trainer *t, const crest_decl *decl, int label);
 
 /*
  * Fit the model on the rows added so far: out-of-fold encodings for the
@@ -150,8 +150,8 @@ crest_status crest_lmodel_trainer_add(crest_lmodel_trainer *t, const crest_decl 
  * CREST_ERR_NUMERIC (the Newton iteration did not converge: diag says why);
  * CREST_ERR_NOMEM.
  */
-crest_status crest_lmodel_trainer_fit(crest_lmodel_trainer *t, crest_lmodel **out,
-                                      crest_lmodel_fit_report *report, crest_diag *diag);
+CREST_API crest_status crest_lmodel_trainer_fit(crest_lmodel_trainer *t, crest_lmodel **out,
+                                                crest_lmodel_fit_report *report, crest_diag *diag);
 
 /*
  * For tests and audits: the value row `row` (0-based, in the order added)
@@ -161,17 +161,17 @@ crest_status crest_lmodel_trainer_fit(crest_lmodel_trainer *t, crest_lmodel **ou
  * only after a fit). Returns CREST_OK or CREST_ERR_RANGE (row or item out of
  * range).
  */
-crest_status crest_lmodel_trainer_value(const crest_lmodel_trainer *t, size_t row, size_t item_index,
-                                        double *value);
+CREST_API crest_status crest_lmodel_trainer_value(const crest_lmodel_trainer *t, size_t row,
+                                                  size_t item_index, double *value);
 
 /* Free a trainer. NULL is a no-op. */
-void crest_lmodel_trainer_free(crest_lmodel_trainer *t);
+CREST_API void crest_lmodel_trainer_free(crest_lmodel_trainer *t);
 
 /*
  * Write the model as a versioned text file (format in models/README.md).
  * Returns CREST_OK or CREST_ERR_IO (diag names the path and errno's text).
  */
-crest_status crest_lmodel_save(const crest_lmodel *m, const char *path, crest_diag *diag);
+CREST_API crest_status crest_lmodel_save(const crest_lmodel *m, const char *path, crest_diag *diag);
 
 /*
  * Read and check a model file. The model is unbound: call crest_lmodel_bind
@@ -183,15 +183,15 @@ crest_status crest_lmodel_save(const crest_lmodel *m, const char *path, crest_di
  * duplicate entry); CREST_ERR_MISMATCH (item or dimension does not match the
  * spec); CREST_ERR_NOMEM.
  */
-crest_status crest_lmodel_load(const char *path, crest_lmodel **out, crest_diag *diag);
+CREST_API crest_status crest_lmodel_load(const char *path, crest_lmodel **out, crest_diag *diag);
 
 /* The model's canonical feature spec (see crest_lmodel_spec_canonical),
  * owned by the model. */
-const char *crest_lmodel_feature_spec(const crest_lmodel *m);
+CREST_API const char *crest_lmodel_feature_spec(const crest_lmodel *m);
 
 /* Number of model columns (intercept excluded) and of spec items. */
-size_t crest_lmodel_n_features(const crest_lmodel *m);
-size_t crest_lmodel_n_items(const crest_lmodel *m);
+CREST_API size_t crest_lmodel_n_features(const crest_lmodel *m);
+CREST_API size_t crest_lmodel_n_items(const crest_lmodel *m);
 
 /*
  * Resolve col(NAME) items against the input's header (case-insensitive,
@@ -199,7 +199,8 @@ size_t crest_lmodel_n_items(const crest_lmodel *m);
  * calling again rebinds. Returns CREST_OK or CREST_ERR_MISMATCH with diag
  * ("<feature spec>", column of the item) naming the missing column.
  */
-crest_status crest_lmodel_bind(crest_lmodel *m, const crest_str *header, size_t n_cols, crest_diag *diag);
+CREST_API crest_status crest_lmodel_bind(crest_lmodel *m, const crest_str *header, size_t n_cols,
+                                         crest_diag *diag);
 
 /*
  * Hot path. Probability in (0, 1) that the declaration is illicit. When
@@ -207,21 +208,22 @@ crest_status crest_lmodel_bind(crest_lmodel *m, const crest_str *header, size_t 
  * nothing, thread-safe on a shared model, never fails: missing or malformed
  * values take the documented defaults.
  */
-double crest_lmodel_score(const crest_lmodel *m, const crest_decl *decl, crest_lmodel_explain *explain);
+CREST_API double crest_lmodel_score(const crest_lmodel *m, const crest_decl *decl,
+                                    crest_lmodel_explain *explain);
 
 /*
  * For models shared between inputs: the named columns (col(NAME) sources) of
  * m resolved against header into cols (crest_lmodel_column_count entries),
  * without changing m, and scoring with them. Returns as crest_lmodel_bind.
  */
-size_t crest_lmodel_column_count(const crest_lmodel *m);
-crest_status crest_lmodel_resolve_columns(const crest_lmodel *m, const crest_str *header, size_t n_cols,
-                                          size_t *cols, crest_diag *diag);
-double crest_lmodel_score_columns(const crest_lmodel *m, const size_t *cols, const crest_decl *decl,
-                                  crest_lmodel_explain *explain);
+CREST_API size_t crest_lmodel_column_count(const crest_lmodel *m);
+CREST_API crest_status crest_lmodel_resolve_columns(const crest_lmodel *m, const crest_str *header,
+                                                    size_t n_cols, size_t *cols, crest_diag *diag);
+CREST_API double crest_lmodel_score_columns(const crest_lmodel *m, const size_t *cols, const crest_decl *decl,
+                                            crest_lmodel_explain *explain);
 
 /* Free a model. NULL is a no-op. */
-void crest_lmodel_free(crest_lmodel *m);
+CREST_API void crest_lmodel_free(crest_lmodel *m);
 
 #ifdef __cplusplus
 }

@@ -66,7 +66,7 @@ typedef struct crest_logit_fit_report {
 } crest_logit_fit_report;
 
 /* Fill `opts` with the defaults documented above. */
-void crest_logit_fit_options_default(crest_logit_fit_options *opts);
+CREST_API void crest_logit_fit_options_default(crest_logit_fit_options *opts);
 
 /*
  * Fit the coefficients of an L2-regularised logistic regression.
@@ -91,22 +91,23 @@ void crest_logit_fit_options_default(crest_logit_fit_options *opts);
  * Never prints or aborts (GSL's error handler is switched off on entry).
  * Time per iteration is O(n_rows * n_coef^2).
  */
-crest_status crest_logit_fit(const gsl_matrix *X, const gsl_vector *y, const gsl_vector *weights,
-                             double l2_lambda, const crest_logit_fit_options *opts, gsl_vector *beta_out,
-                             crest_logit_fit_report *report, crest_diag *diag);
+CREST_API crest_status crest_logit_fit(const gsl_matrix *X, const gsl_vector *y, const gsl_vector *weights,
+                                       double l2_lambda, const crest_logit_fit_options *opts,
+                                       gsl_vector *beta_out, crest_logit_fit_report *report,
+                                       crest_diag *diag);
 
 /* Hot path. The linear predictor sum_{j < n} beta[j] * x[j]. Allocates nothing. */
-double crest_logit_predict_margin(const double *beta, const double *x, size_t n);
+CREST_API double crest_logit_predict_margin(const double *beta, const double *x, size_t n);
 
 /*
  * Hot path. 1 / (1 + exp(-z)) without overflow for any z: exp is only ever
  * taken of a non-positive number. Returns 0 or 1 exactly only when the true
  * value rounds there; NaN gives NaN.
  */
-double crest_logit_sigmoid(double z);
+CREST_API double crest_logit_sigmoid(double z);
 
 /* log(1 + exp(z)) without overflow or loss of precision for any z. */
-double crest_logit_log1pexp(double z);
+CREST_API double crest_logit_log1pexp(double z);
 
 #ifdef __cplusplus
 }

@@ -41,7 +41,7 @@ extern "C" {
  * installs it again after its first crest call, and crest's GSL calls then go
  * through the host's handler.
  */
-void crest_models_init(void);
+CREST_API void crest_models_init(void);
 
 typedef enum crest_risk_model_kind {
     CREST_RISK_MODEL_NONE = 0,
@@ -73,7 +73,7 @@ typedef struct crest_risk_config {
 } crest_risk_config;
 
 /* Defaults: no rules, no model, bias 0, model_weight 1. */
-void crest_risk_config_default(crest_risk_config *cfg);
+CREST_API void crest_risk_config_default(crest_risk_config *cfg);
 
 typedef struct crest_risk crest_risk;
 typedef struct crest_risk_binding crest_risk_binding;
@@ -88,7 +88,7 @@ typedef struct crest_risk_result {
 } crest_risk_result;
 
 /* Load criteria and model as configured. Errors name file, line and column. */
-crest_status crest_risk_create(const crest_risk_config *cfg, crest_risk **out, crest_diag *diag);
+CREST_API crest_status crest_risk_create(const crest_risk_config *cfg, crest_risk **out, crest_diag *diag);
 
 /*
  * Resolve the column names the criteria and the model use against an input's
@@ -96,27 +96,27 @@ crest_status crest_risk_create(const crest_risk_config *cfg, crest_risk **out, c
  * is. Returns CREST_OK, CREST_ERR_MISMATCH or CREST_ERR_MISSING (a named
  * column the input lacks; diag says which), CREST_ERR_NOMEM.
  */
-crest_status crest_risk_bind(const crest_risk *risk, const crest_str *header, size_t n_cols,
-                             crest_risk_binding **out, crest_diag *diag);
+CREST_API crest_status crest_risk_bind(const crest_risk *risk, const crest_str *header, size_t n_cols,
+                                       crest_risk_binding **out, crest_diag *diag);
 /* Free; NULL is a no-op. Scratches made for it must be freed first. */
-void crest_risk_binding_free(crest_risk_binding *binding);
+CREST_API void crest_risk_binding_free(crest_risk_binding *binding);
 
 /* Per-thread scratch (PCRE2 match data, feature buffers) for declarations of
  * the input of binding (NULL: named columns never match). binding must
  * outlive the scratch. */
-crest_status crest_risk_scratch_create(const crest_risk *risk, const crest_risk_binding *binding,
-                                       crest_risk_scratch **out);
-void crest_risk_scratch_free(crest_risk_scratch *scratch);
+CREST_API crest_status crest_risk_scratch_create(const crest_risk *risk, const crest_risk_binding *binding,
+                                                 crest_risk_scratch **out);
+CREST_API void crest_risk_scratch_free(crest_risk_scratch *scratch);
 /* Every decl evaluated with this scratch has valid UTF-8 fields
  * (crest_rules_scratch_promise_valid_utf8). */
-void crest_risk_scratch_promise_valid_utf8(crest_risk_scratch *scratch);
+CREST_API void crest_risk_scratch_promise_valid_utf8(crest_risk_scratch *scratch);
 
 /* Hot path: score one declaration. Allocates nothing. */
-void crest_risk_eval(const crest_risk *risk, crest_risk_scratch *scratch, const crest_decl *decl,
-                     crest_risk_result *out);
+CREST_API void crest_risk_eval(const crest_risk *risk, crest_risk_scratch *scratch, const crest_decl *decl,
+                               crest_risk_result *out);
 
 /* The loaded criteria (NULL when none), for rule ids, lanes and rationales. */
-const crest_rules *crest_risk_rules(const crest_risk *risk);
+CREST_API const crest_rules *crest_risk_rules(const crest_risk *risk);
 
 /* What a decision needs of criterion i (0 .. crest_risk_rule_count − 1). */
 typedef struct crest_risk_rule_info {
@@ -125,16 +125,16 @@ typedef struct crest_risk_rule_info {
     double probability; /* of the forcing */
     int credit_sensitive;
 } crest_risk_rule_info;
-size_t crest_risk_rule_count(const crest_risk *risk);
+CREST_API size_t crest_risk_rule_count(const crest_risk *risk);
 /* CREST_ERR_RANGE when i is out of range. */
-crest_status crest_risk_rule(const crest_risk *risk, size_t i, crest_risk_rule_info *out);
+CREST_API crest_status crest_risk_rule(const crest_risk *risk, size_t i, crest_risk_rule_info *out);
 /* The reason code of "maximum hits" (a criteria row's id or "MAX_HITS"); NULL without criteria. */
-const char *crest_risk_max_hits_id(const crest_risk *risk);
+CREST_API const char *crest_risk_max_hits_id(const crest_risk *risk);
 /* 1 when the configuration scores anything (criteria or a model). */
-int crest_risk_active(const crest_risk *risk);
+CREST_API int crest_risk_active(const crest_risk *risk);
 
 /* Free; NULL is a no-op. */
-void crest_risk_free(crest_risk *risk);
+CREST_API void crest_risk_free(crest_risk *risk);
 
 #ifdef __cplusplus
 }

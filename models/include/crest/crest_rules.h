@@ -210,8 +210,8 @@ typedef struct crest_rules_info {
  * of [0,1], window ends before it starts), CREST_ERR_REGEX, CREST_ERR_MISMATCH
  * (field not in opts->header), CREST_ERR_NOMEM.
  */
-crest_status crest_rules_load(const char *criteria_path, const crest_rules_load_options *opts,
-                              crest_rules **out, crest_diag *diag);
+CREST_API crest_status crest_rules_load(const char *criteria_path, const crest_rules_load_options *opts,
+                                        crest_rules **out, crest_diag *diag);
 
 /*
  * Resolve the fields that are not canonical against the input's header
@@ -221,7 +221,8 @@ crest_status crest_rules_load(const char *criteria_path, const crest_rules_load_
  * Returns CREST_OK or CREST_ERR_MISMATCH with diag naming the criteria file,
  * the rule's line and the field's column.
  */
-crest_status crest_rules_bind(crest_rules *rules, const crest_str *header, size_t n_cols, crest_diag *diag);
+CREST_API crest_status crest_rules_bind(crest_rules *rules, const crest_str *header, size_t n_cols,
+                                        crest_diag *diag);
 
 /*
  * The same resolution without changing the rules: the column of each rule
@@ -230,48 +231,48 @@ crest_status crest_rules_bind(crest_rules *rules, const crest_str *header, size_
  * between inputs with different headers; each input keeps its own columns.
  * Returns as crest_rules_bind.
  */
-crest_status crest_rules_resolve_columns(const crest_rules *rules, const crest_str *header, size_t n_cols,
-                                         size_t *cols, crest_diag *diag);
+CREST_API crest_status crest_rules_resolve_columns(const crest_rules *rules, const crest_str *header,
+                                                   size_t n_cols, size_t *cols, crest_diag *diag);
 
 /* Free a rules object. NULL is a no-op. */
-void crest_rules_free(crest_rules *rules);
+CREST_API void crest_rules_free(crest_rules *rules);
 
 /* Number of criteria (max_hits rows excluded); rule indices are 0..count-1
  * in file order. */
-size_t crest_rules_count(const crest_rules *rules);
+CREST_API size_t crest_rules_count(const crest_rules *rules);
 /* The "maximum hits with no selection" N, 0 when not set. */
-unsigned crest_rules_max_hits(const crest_rules *rules);
+CREST_API unsigned crest_rules_max_hits(const crest_rules *rules);
 /* Id of the max_hits row ("MAX_HITS" when set by option or absent), for a
  * reason code. Never NULL. */
-const char *crest_rules_max_hits_id(const crest_rules *rules);
+CREST_API const char *crest_rules_max_hits_id(const crest_rules *rules);
 /* Id of rule i, NULL when out of range. */
-const char *crest_rules_id(const crest_rules *rules, size_t i);
+CREST_API const char *crest_rules_id(const crest_rules *rules, size_t i);
 /* Rationale of rule i ("" when none), NULL when out of range. */
-const char *crest_rules_rationale(const crest_rules *rules, size_t i);
+CREST_API const char *crest_rules_rationale(const crest_rules *rules, size_t i);
 /* Fill *info for rule i. CREST_ERR_RANGE when i >= count. */
-crest_status crest_rules_describe(const crest_rules *rules, size_t i, crest_rules_info *info);
+CREST_API crest_status crest_rules_describe(const crest_rules *rules, size_t i, crest_rules_info *info);
 /* "RED", "YELLOW", "ORANGE", "BLUE", or "" for NONE / out of range. */
-const char *crest_rules_lane_name(crest_rules_lane lane);
+CREST_API const char *crest_rules_lane_name(crest_rules_lane lane);
 
 /*
  * Per-worker state: PCRE2 match data, match context with the limits and a
  * JIT stack. Create one per thread after load; it stays valid for these
  * rules until freed. Returns CREST_OK or CREST_ERR_NOMEM.
  */
-crest_status crest_rules_scratch_create(const crest_rules *rules, crest_rules_scratch **out);
+CREST_API crest_status crest_rules_scratch_create(const crest_rules *rules, crest_rules_scratch **out);
 /*
  * The caller promises that every field it will evaluate with this scratch is
  * valid UTF-8 (the engine rejects other rows first). Regexes then run a JIT
  * variant without PCRE2_MATCH_INVALID_UTF's checks: the same matches, faster.
  * Without the promise, invalid UTF-8 is matched around (MATCH_INVALID_UTF).
  */
-void crest_rules_scratch_promise_valid_utf8(crest_rules_scratch *scratch);
+CREST_API void crest_rules_scratch_promise_valid_utf8(crest_rules_scratch *scratch);
 /* Evaluate with this scratch using cols (crest_rules_resolve_columns; owned
  * by the caller, alive while the scratch is used) instead of the columns
  * bound into the rules; NULL goes back to those. */
-void crest_rules_scratch_set_columns(crest_rules_scratch *scratch, const size_t *cols);
+CREST_API void crest_rules_scratch_set_columns(crest_rules_scratch *scratch, const size_t *cols);
 /* Free a scratch. NULL is a no-op. */
-void crest_rules_scratch_free(crest_rules_scratch *scratch);
+CREST_API void crest_rules_scratch_free(crest_rules_scratch *scratch);
 
 /*
  * Hot path. Evaluate every criterion against one declaration and fill *out.
@@ -279,8 +280,8 @@ void crest_rules_scratch_free(crest_rules_scratch *scratch);
  * for the call. Allocates nothing, draws nothing, cannot fail on input: a
  * malformed field simply does not match.
  */
-void crest_rules_eval(const crest_rules *rules, crest_rules_scratch *scratch, const crest_decl *decl,
-                      crest_rules_result *out);
+CREST_API void crest_rules_eval(const crest_rules *rules, crest_rules_scratch *scratch,
+                                const crest_decl *decl, crest_rules_result *out);
 
 /* A uniform in [0,1) keyed by the engine on (its seed, the declaration, the
  * rule index), so that decisions stay reproducible. */
@@ -295,9 +296,10 @@ typedef double (*crest_rules_uniform_fn)(void *ctx, size_t rule_index);
  * and its rule index in *rule_out (-1 if none; rule_out may be NULL). Only
  * the listed hits are seen (see CREST_RULES_HITS_CAP).
  */
-crest_rules_lane crest_rules_decide_lane(const crest_rules *rules, const crest_rules_result *res,
-                                         bool credit_insensitive_only, crest_rules_uniform_fn uniform,
-                                         void *ctx, int32_t *rule_out);
+CREST_API crest_rules_lane crest_rules_decide_lane(const crest_rules *rules, const crest_rules_result *res,
+                                                   bool credit_insensitive_only,
+                                                   crest_rules_uniform_fn uniform, void *ctx,
+                                                   int32_t *rule_out);
 
 #ifdef __cplusplus
 }

@@ -44,36 +44,36 @@ typedef struct crest_xgb crest_xgb;
  *   CREST_ERR_RANGE     a count or index out of the supported range;
  *   CREST_ERR_NOMEM     allocation failed.
  */
-crest_status crest_xgb_load(const char *path, crest_xgb **out, crest_diag *diag);
+CREST_API crest_status crest_xgb_load(const char *path, crest_xgb **out, crest_diag *diag);
 
 /*
  * Same as crest_xgb_load, from `json_len` bytes at `json` (need not be
  * NUL-terminated). `label` names the source in diagnostics (e.g. "<memory>");
  * NULL means "<buffer>". The buffer is not retained.
  */
-crest_status crest_xgb_load_buffer(const char *json, size_t json_len, const char *label, crest_xgb **out,
-                                   crest_diag *diag);
+CREST_API crest_status crest_xgb_load_buffer(const char *json, size_t json_len, const char *label,
+                                             crest_xgb **out, crest_diag *diag);
 
 /* Release a model. NULL is a no-op. */
-void crest_xgb_free(crest_xgb *model);
+CREST_API void crest_xgb_free(crest_xgb *model);
 
 /* Number of input features the model expects (XGBoost's num_feature). */
-size_t crest_xgb_n_features(const crest_xgb *model);
+CREST_API size_t crest_xgb_n_features(const crest_xgb *model);
 
 /* Number of trees in the ensemble. */
-size_t crest_xgb_n_trees(const crest_xgb *model);
+CREST_API size_t crest_xgb_n_trees(const crest_xgb *model);
 
 /*
  * Name of feature `index` as saved in `feature_names`, or NULL when the model
  * has no names or index >= crest_xgb_n_features(). Owned by the model.
  */
-const char *crest_xgb_feature_name(const crest_xgb *model, size_t index);
+CREST_API const char *crest_xgb_feature_name(const crest_xgb *model, size_t index);
 
 /*
  * Index of the feature named `name` (exact match), or -1 when the model has
  * no such name. Linear in the number of features: resolve once at bind time.
  */
-long crest_xgb_feature_index(const crest_xgb *model, const char *name);
+CREST_API long crest_xgb_feature_index(const crest_xgb *model, const char *name);
 
 /*
  * Hot path. Score one row: `features` holds n_features values in model order,
@@ -83,15 +83,15 @@ long crest_xgb_feature_index(const crest_xgb *model, const char *name);
  * Returns CREST_OK, or CREST_ERR_MISMATCH when n_features differs from
  * crest_xgb_n_features() (then *prob is left unchanged).
  */
-crest_status crest_xgb_predict(const crest_xgb *model, const float *features, size_t n_features,
-                               double *prob);
+CREST_API crest_status crest_xgb_predict(const crest_xgb *model, const float *features, size_t n_features,
+                                         double *prob);
 
 /*
  * Hot path. Like crest_xgb_predict but writes the raw margin (log-odds):
  * base margin plus the sum of the trees' leaf values, accumulated in float32.
  */
-crest_status crest_xgb_predict_margin(const crest_xgb *model, const float *features, size_t n_features,
-                                      double *margin);
+CREST_API crest_status crest_xgb_predict_margin(const crest_xgb *model, const float *features,
+                                                size_t n_features, double *margin);
 
 #ifdef __cplusplus
 }

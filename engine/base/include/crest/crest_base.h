@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "crest/crest_export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -40,9 +42,9 @@ typedef enum crest_status {
 } crest_status;
 
 /* Stable symbolic name of a status, e.g. "CREST_ERR_SYNTAX". Never NULL. */
-const char *crest_status_name(crest_status status);
+CREST_API const char *crest_status_name(crest_status status);
 /* Short English message for a status. Never NULL. */
-const char *crest_status_message(crest_status status);
+CREST_API const char *crest_status_message(crest_status status);
 
 /*
  * Where and why a load failed. Loaders take a caller-provided diag and fill
@@ -57,10 +59,11 @@ typedef struct crest_diag {
 } crest_diag;
 
 /* Reset a diag to CREST_OK with empty text. */
-void crest_diag_clear(crest_diag *diag);
+CREST_API void crest_diag_clear(crest_diag *diag);
 /* Fill a diag (printf-style message) and return status, for `return crest_diag_set(...)`. */
-crest_status crest_diag_set(crest_diag *diag, crest_status status, const char *file, unsigned long line,
-                            unsigned long column, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+CREST_API crest_status crest_diag_set(crest_diag *diag, crest_status status, const char *file,
+                                      unsigned long line, unsigned long column, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
 
 /* Where bytes go. write returns CREST_OK or CREST_ERR_IO (the writer stops). */
 typedef struct crest_sink {
@@ -142,9 +145,9 @@ typedef enum crest_field {
 } crest_field;
 
 /* Canonical name of a field ("decl_id", ...), or NULL when out of range. */
-const char *crest_field_name(crest_field field);
+CREST_API const char *crest_field_name(crest_field field);
 /* Field for a canonical name (exact, case-sensitive); -1 when unknown. */
-int crest_field_from_name(const char *name, size_t name_len);
+CREST_API int crest_field_from_name(const char *name, size_t name_len);
 
 /*
  * Lanes, from release to physical inspection: the one list of their names.
@@ -166,10 +169,10 @@ typedef enum crest_lane {
 } crest_lane;
 
 /* Name of a lane ("GREEN" ... "RED"), or NULL when out of range. */
-const char *crest_lane_name(crest_lane lane);
+CREST_API const char *crest_lane_name(crest_lane lane);
 /* Lane for a name, matched exactly (ignore_case 0) or ASCII case-insensitively
  * (1); -1 when no lane has that name. */
-int crest_lane_from_name(const char *name, size_t name_len, int ignore_case);
+CREST_API int crest_lane_from_name(const char *name, size_t name_len, int ignore_case);
 
 /* The most tiers a policy may define (a policy's tiers index fixed arrays). */
 #define CREST_MAX_TIERS 16
@@ -190,7 +193,7 @@ int crest_lane_from_name(const char *name, size_t name_len, int ignore_case);
  * exact fast path (m / 10^k is correctly rounded, as strtod). Thread-safe,
  * hot path: no allocation.
  */
-double crest_parse_number(const char *text, size_t len);
+CREST_API double crest_parse_number(const char *text, size_t len);
 
 /* Sentinel for a missing or unparseable date. */
 #define CREST_DATE_NONE INT32_MIN

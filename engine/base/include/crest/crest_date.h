@@ -20,22 +20,22 @@ extern "C" {
  * optionally followed by a time part after 'T' or ' ' (ignored).
  * Returns 1 and sets *days on success; 0 when text is not a valid date.
  */
-int crest_date_parse(const char *text, size_t len, int32_t *days);
+CREST_API int crest_date_parse(const char *text, size_t len, int32_t *days);
 /*
  * The same parser held to exactly YYYY-MM-DD (10 bytes, no time part), for
  * files crest documents in that one form (criteria windows, generator
  * options). Returns 1 and sets *days, or 0.
  */
-int crest_date_parse_iso(const char *text, size_t len, int32_t *days);
+CREST_API int crest_date_parse_iso(const char *text, size_t len, int32_t *days);
 
 /* Day number for a valid civil date (no validation). */
-int32_t crest_date_from_civil(int year, unsigned month, unsigned day);
+CREST_API int32_t crest_date_from_civil(int year, unsigned month, unsigned day);
 
 /* Civil date for a day number. */
-void crest_date_to_civil(int32_t days, int *year, unsigned *month, unsigned *day);
+CREST_API void crest_date_to_civil(int32_t days, int *year, unsigned *month, unsigned *day);
 
 /* Format as YYYY-MM-DD into out (at least 11 bytes); returns out. */
-char *crest_date_format(int32_t days, char out[11]);
+CREST_API char *crest_date_format(int32_t days, char out[11]);
 
 #ifdef __cplusplus
 }

@@ -11,6 +11,8 @@
 #ifndef CREST_KEYHASH_H
 #define CREST_KEYHASH_H
 
+#include "crest/crest_export.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -56,7 +58,7 @@ static const uint64_t crest_keyhash_keys[CREST_KEYHASH_DOMAIN_COUNT] = {
 #define CREST_KEYHASH_K1 CREST_KEYHASH_KEY(U)
 
 /* SipHash-2-4 of msg[0..len) under key (k0, k1). */
-uint64_t crest_keyhash_siphash24(uint64_t k0, uint64_t k1, const void *msg, size_t len);
+CREST_API uint64_t crest_keyhash_siphash24(uint64_t k0, uint64_t k1, const void *msg, size_t len);
 
 /* Map a 64-bit hash to a double in [0, 1) using its top 53 bits. */
 static inline double crest_keyhash_to_unit(uint64_t h)
