@@ -437,7 +437,7 @@ static crest_status wait_writable(fd_sink *s)
     struct pollfd p = {s->fd, POLLOUT, 0};
     if (poll(&p, 1, CLI_STOP_WAIT_MS) > 0) {
         /* A pipe is "writable" once one page is free: give the reader time to free more. */
-        const struct timespec ts = {0, 2 * 1000 * 1000};
+        const struct timespec ts = {0, 50 * 1000};
         nanosleep(&ts, NULL);
     }
     return CREST_OK;
@@ -670,6 +670,10 @@ static int out_open(out_file *o, const char *path, int csv)
         }
     }
     if (fstat(o->sink.fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
+        /* A larger pipe (1 MiB, the unprivileged maximum on Linux) holds many output
+         * chunks: whole-record writes then rarely wait for the reader. */
+        if (S_ISFIFO(st.st_mode))
+            fcntl(o->sink.fd, F_SETPIPE_SZ, 1 << 20);
         const int cap = fcntl(o->sink.fd, F_GETPIPE_SZ);
         o->sink.pipe_cap = cap > 0 ? cap : 0; /* a socket: written plainly */
     }
