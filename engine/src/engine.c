@@ -258,15 +258,8 @@ crest_status crest_engine_create(const crest_policy *policy, const crest_registr
         if (st == CREST_OK)
             outbuf_puts(&e->rej, "line,reason,column,message,record,truncated\n");
     }
-    if (st == CREST_OK && policy_has_risk(policy)) {
-        crest_risk_config rc;
-        policy_risk_config(policy, &rc);
-        st = crest_risk_create(&rc, &e->risk, diag);
-        if (st != CREST_OK) {
-            crest_engine_free(e);
-            return st;
-        }
-    }
+    if (st == CREST_OK && policy_has_risk(policy))
+        e->risk = policy->risk; /* parsed once at load, immutable: shared by every engine */
     crest_select_config_init(&e->select, policy);
     for (size_t t = 0; t < CREST_MAX_TIERS; t++)
         e->multiplier[t] = 1.0;
@@ -522,7 +515,6 @@ void crest_engine_free(crest_engine *e)
     for (unsigned k = 0; k < e->n_deciders; k++)
         crest_worker_free(e->deciders[k]);
     crest_risk_binding_free(e->risk_binding);
-    crest_risk_free(e->risk);
     free(e->select_rules);
     free(e->windows);
     free(e->seen);

@@ -127,7 +127,7 @@ struct crest_engine {
     int registry_usable; /* registry given and at least one party column present */
 
     /* The risk layer (NULL when the policy configures none) and the selection. */
-    crest_risk *risk;
+    crest_risk *risk;                 /* the policy's, shared by every engine (immutable) */
     crest_risk_binding *risk_binding; /* this input's columns for the risk layer */
     crest_select_rule *select_rules;
     crest_select_config select;

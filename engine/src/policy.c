@@ -7,6 +7,7 @@
  * keys are errors (a typo must not silently change a rate). Every error names
  * the file, line and column.
  */
+#define _GNU_SOURCE /* realpath */
 #include "policy_internal.h"
 
 #include <ctype.h>
@@ -16,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crest/crest_keyhash.h"
 #include "textbuf.h"
 
 /* ---------------------------------------------------------------- helpers */
@@ -400,9 +400,33 @@ static crest_status parse_text(crest_policy *p, const char *text, size_t len, pa
                 if (*e || errno || buf[0] == '-')
                     return fail(cx, v, CREST_ERR_INVALID, "seed needs an integer 0..2^64-1, found '%s'", buf);
                 p->seed = x;
+            } else if (KEY("root")) {
+                free(p->root_path);
+                if (!(p->root_path = dup_range(v, vn)))
+                    return CREST_ERR_NOMEM;
+            } else if (klen > 10 && memcmp(key, "max_", 4) == 0 && memcmp(key + klen - 6, "_bytes", 6) == 0) {
+                int kind = -1;
+                for (int k = CREST_FILE_CRITERIA; k < CREST_FILE_KIND_COUNT; k++) {
+                    const char *kn = crest_file_kind_name((crest_file_kind)k);
+                    if (strlen(kn) == klen - 10 && memcmp(kn, key + 4, klen - 10) == 0)
+                        kind = k;
+                }
+                if (kind < 0)
+                    return fail(cx, key, CREST_ERR_SYNTAX,
+                                "unknown key '%s' in [policy]; expected max_criteria_bytes, max_list_bytes, "
+                                "max_band_bytes, max_model_bytes or max_fx_bytes",
+                                keyz);
+                double d;
+                st = parse_number(cx, v, vn, 1, 4.0 * 1024 * 1024 * 1024, keyz, &d);
+                if (st == CREST_OK && d != floor(d))
+                    return fail(cx, v, CREST_ERR_INVALID, "%s needs a whole number", keyz);
+                if (st == CREST_OK)
+                    p->file_cap[kind] = (size_t)d;
             } else {
                 return fail(cx, key, CREST_ERR_SYNTAX,
-                            "unknown key '%s' in [policy]; expected name, description or seed", keyz);
+                            "unknown key '%s' in [policy]; expected name, description, seed, root or "
+                            "max_KIND_bytes",
+                            keyz);
             }
             break;
         case SEC_TIERS:
@@ -730,36 +754,114 @@ static char *resolve_path(const char *dir, const char *path)
     return r;
 }
 
-/* SipHash of a file's bytes: the fingerprint of a criteria or model file. */
-static int hash_file(const char *path, uint64_t *out)
+/* The message word for a kind of file. */
+static const char *file_what(crest_file_kind kind)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
-    textbuf tb;
-    textbuf_init(&tb);
-    char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        textbuf_append(&tb, buf, n);
-    int err = ferror(f) || tb.oom;
-    fclose(f);
-    if (!err)
-        *out = crest_keyhash_siphash24(0, UINT64_C(0x63726573742d6668) /* "crest-fh" */,
-                                       tb.data ? tb.data : "", tb.len);
-    textbuf_free(&tb);
-    return err ? -1 : 0;
+    switch (kind) {
+    case CREST_FILE_CRITERIA:
+        return "criteria file";
+    case CREST_FILE_LIST:
+        return "list table";
+    case CREST_FILE_BAND:
+        return "value-band table";
+    case CREST_FILE_MODEL:
+        return "model file";
+    case CREST_FILE_FX:
+        return "FX table";
+    default:
+        return "file";
+    }
+}
+
+/* [policy] root: the file's real path must lie under the root's. */
+static crest_status check_root(const crest_policy *p, crest_file_kind kind, const char *path,
+                               crest_diag *diag)
+{
+    if (!p->root)
+        return CREST_OK;
+    char *real = realpath(path, NULL);
+    if (!real)
+        return crest_diag_set(diag, CREST_ERR_IO, path, 0, 0, "cannot open the %s: %s.", file_what(kind),
+                              strerror(errno));
+    const size_t rn = strlen(p->root);
+    const int inside = strncmp(real, p->root, rn) == 0 && (real[rn] == '/' || (rn == 1 && p->root[0] == '/'));
+    free(real);
+    if (!inside)
+        return crest_diag_set(
+            diag, CREST_ERR_INVALID, path, 0, 0,
+            "the %s lies outside [policy] root = %s; files a policy names must be under it.", file_what(kind),
+            p->root_path);
+    return CREST_OK;
+}
+
+/*
+ * The reader the risk layer gets at load (crest_file_reader): each file is
+ * read once, bounded by its kind's cap, confined to root, hashed and kept in
+ * p->files. A file asked for twice (one table used by two criteria) is served
+ * from the list.
+ */
+static crest_status policy_read(void *ctx, crest_file_kind kind, const char *path, const char *name,
+                                const char **data, size_t *len, crest_diag *diag)
+{
+    crest_policy *p = ctx;
+    for (size_t i = 0; i < p->n_files; i++) {
+        if (p->files[i].kind == kind && strcmp(p->files[i].path, path) == 0 && p->files[i].data) {
+            *data = p->files[i].data;
+            *len = p->files[i].len;
+            return CREST_OK;
+        }
+    }
+    crest_status st = check_root(p, kind, path, diag);
+    if (st != CREST_OK)
+        return st;
+    policy_file *nf = realloc(p->files, (p->n_files + 1) * sizeof *nf);
+    if (!nf)
+        return crest_diag_set(diag, CREST_ERR_NOMEM, path, 0, 0, "out of memory");
+    p->files = nf;
+    policy_file *f = &p->files[p->n_files];
+    memset(f, 0, sizeof *f);
+    st = crest_file_read(path, p->file_cap[kind], file_what(kind), &f->data, &f->len, diag);
+    if (st != CREST_OK)
+        return st;
+    const char *nm = name                                        ? name
+                     : kind == CREST_FILE_CRITERIA               ? p->criteria_path
+                     : kind == CREST_FILE_MODEL && p->model_path ? p->model_path
+                                                                 : path;
+    f->kind = kind;
+    f->name = dup_range(nm, strlen(nm));
+    f->path = dup_range(path, strlen(path));
+    if (!f->name || !f->path) {
+        free(f->name);
+        free(f->path);
+        free(f->data);
+        return crest_diag_set(diag, CREST_ERR_NOMEM, path, 0, 0, "out of memory");
+    }
+    uint8_t digest[CREST_SHA256_BYTES];
+    crest_sha256_buf(f->data, f->len, digest);
+    crest_sha256_hex(digest, f->sha256);
+    p->n_files++;
+    *data = f->data;
+    *len = f->len;
+    return CREST_OK;
 }
 
 static crest_status validate_risk(crest_policy *p, parse_ctx *cx)
 {
+    if (p->root_path) {
+        char *r = resolve_path(p->dir, p->root_path);
+        if (!r)
+            return CREST_ERR_NOMEM;
+        p->root = realpath(r, NULL);
+        const int e = errno;
+        free(r);
+        if (!p->root)
+            return fail(cx, NULL, CREST_ERR_IO, "[policy] root = %s: %s", p->root_path, strerror(e));
+    }
     if (p->criteria_path) {
         char *r = resolve_path(p->dir, p->criteria_path);
         if (!r)
             return CREST_ERR_NOMEM;
         p->criteria_file = r;
-        if (hash_file(r, &p->criteria_hash) != 0)
-            return fail(cx, NULL, CREST_ERR_IO, "[rules] criteria: cannot read %s: %s", r, strerror(errno));
     }
     if (p->tables_dir) {
         if (!(p->tables_file = resolve_path(p->dir, p->tables_dir)))
@@ -773,8 +875,6 @@ static crest_status validate_risk(crest_policy *p, parse_ctx *cx)
         if (!r)
             return CREST_ERR_NOMEM;
         p->model_file = r;
-        if (!p->for_fit && hash_file(r, &p->model_hash) != 0)
-            return fail(cx, NULL, CREST_ERR_IO, "[model] file: cannot read %s: %s", r, strerror(errno));
     }
     if (p->model_kind == CREST_RISK_MODEL_LOGISTIC && p->model_features) {
         char canon[4096];
@@ -788,6 +888,24 @@ static crest_status validate_risk(crest_policy *p, parse_ctx *cx)
     }
     if (!p->random_share_set)
         p->random_share = policy_has_risk(p) ? 0.1 : 1.0;
+    /* Read, hash and parse every file the risk layer needs, once: a broken
+     * regex, lane, probability, table or model stops the load here, with the
+     * file, line and column the risk layer reports. */
+    if (p->criteria_path || (p->model_kind != CREST_RISK_MODEL_NONE && !p->for_fit)) {
+        crest_risk_config cfg;
+        policy_risk_config(p, &cfg);
+        cfg.read = policy_read;
+        cfg.read_ctx = p;
+        crest_status st = crest_risk_create(&cfg, &p->risk, cx->diag);
+        if (st != CREST_OK)
+            return st;
+        /* Engines share p->risk (each binds its input's columns apart): the
+         * bytes are parsed and hashed, and no longer needed. */
+        for (size_t i = 0; i < p->n_files; i++) {
+            free(p->files[i].data);
+            p->files[i].data = NULL;
+        }
+    }
     return CREST_OK;
 }
 
@@ -887,6 +1005,12 @@ static crest_status render_canonical(crest_policy *p)
     textbuf tb;
     textbuf_init(&tb);
     textbuf_printf(&tb, "[policy]\nname = %s\nseed = %llu\n", p->name, (unsigned long long)p->seed);
+    if (p->root_path)
+        textbuf_printf(&tb, "root = %s\n", p->root_path);
+    for (int k = CREST_FILE_CRITERIA; k < CREST_FILE_KIND_COUNT; k++)
+        if (p->file_cap[k] != crest_file_default_cap((crest_file_kind)k))
+            textbuf_printf(&tb, "max_%s_bytes = %zu\n", crest_file_kind_name((crest_file_kind)k),
+                           p->file_cap[k]);
     textbuf_puts(&tb, "\n[tiers]\norder = ");
     for (size_t i = 0; i < p->n_tiers; i++)
         textbuf_printf(&tb, "%s%s", i ? ", " : "", p->tiers[i].name);
@@ -952,7 +1076,6 @@ static crest_status render_canonical(crest_policy *p)
                    p->formula_guard ? "yes" : "no");
     if (p->criteria_path) {
         textbuf_printf(&tb, "\n[rules]\ncriteria = %s\n", p->criteria_path);
-        textbuf_printf(&tb, "# criteria_hash = %016llx\n", (unsigned long long)p->criteria_hash);
         if (p->tables_dir)
             textbuf_printf(&tb, "tables = %s\n", p->tables_dir);
         static const char *const on_limit[] = {"no_match", "inspect", "reject"};
@@ -960,10 +1083,9 @@ static crest_status render_canonical(crest_policy *p)
                        p->match_limit, p->depth_limit, p->max_hits, on_limit[p->on_limit]);
     }
     if (p->model_kind != CREST_RISK_MODEL_NONE) {
-        textbuf_printf(&tb,
-                       "\n[model]\nkind = %s\nfile = %s\n# file_hash = %016llx\nfeatures = %s\nweight = ",
+        textbuf_printf(&tb, "\n[model]\nkind = %s\nfile = %s\nfeatures = %s\nweight = ",
                        p->model_kind == CREST_RISK_MODEL_LOGISTIC ? "logistic" : "xgboost", p->model_path,
-                       (unsigned long long)p->model_hash, p->model_features ? p->model_features : "");
+                       p->model_features ? p->model_features : "");
         fmt_num(&tb, p->model_weight);
         textbuf_puts(&tb, "\nl2 = ");
         fmt_num(&tb, p->fit_l2);
@@ -1000,9 +1122,31 @@ static crest_status render_canonical(crest_policy *p)
         return CREST_ERR_NOMEM;
     }
     p->canonical = textbuf_take(&tb);
-    p->hash = crest_keyhash_siphash24(0, UINT64_C(0x63726573742d7068) /* "crest-ph" */, p->canonical,
-                                      strlen(p->canonical));
-    snprintf(p->hash_hex, sizeof p->hash_hex, "%016llx", (unsigned long long)p->hash);
+    /* SHA-256 over the canonical form and, per file read at load, its kind,
+     * its name as written and the SHA-256 of its bytes: one byte changed in
+     * any table, the criteria, the model or the FX table changes the hash. */
+    crest_sha256 h;
+    crest_sha256_init(&h);
+    crest_sha256_update(&h, "crest policy v2\n", 16);
+    crest_sha256_update(&h, p->canonical, strlen(p->canonical));
+    for (size_t i = 0; i < p->n_files; i++) {
+        const policy_file *f = &p->files[i];
+        const char *kind = crest_file_kind_name(f->kind);
+        crest_sha256_update(&h, "\0", 1);
+        crest_sha256_update(&h, kind, strlen(kind));
+        crest_sha256_update(&h, "\0", 1);
+        crest_sha256_update(&h, f->name, strlen(f->name));
+        crest_sha256_update(&h, "\0", 1);
+        crest_sha256_update(&h, f->sha256, 64);
+    }
+    uint8_t digest[CREST_SHA256_BYTES];
+    crest_sha256_final(&h, digest);
+    crest_sha256_hex(digest, p->hash_full);
+    p->hash = 0;
+    for (int i = 0; i < 8; i++)
+        p->hash = p->hash << 8 | digest[i];
+    memcpy(p->hash_hex, p->hash_full, 16);
+    p->hash_hex[16] = '\0';
     return CREST_OK;
 }
 
@@ -1043,6 +1187,8 @@ static crest_status parse_in_dir(const char *text, size_t len, const char *name,
     p->fit_folds = 5;
     p->max_step = 0.5;
     p->formula_guard = 1;
+    for (int k = 0; k < CREST_FILE_KIND_COUNT; k++)
+        p->file_cap[k] = crest_file_default_cap((crest_file_kind)k);
     if (!(p->source_text = dup_range(text, len))) {
         crest_policy_free(p);
         return crest_diag_set(diag, CREST_ERR_NOMEM, name, 0, 0, "out of memory loading the policy");
@@ -1145,7 +1291,38 @@ void crest_policy_free(crest_policy *p)
     free(p->calib_expected);
     free(p->source_text);
     free(p->model_file);
+    for (size_t i = 0; i < p->n_files; i++) {
+        free(p->files[i].name);
+        free(p->files[i].path);
+        free(p->files[i].data);
+    }
+    free(p->files);
+    free(p->root);
+    free(p->root_path);
+    crest_risk_free(p->risk);
     free(p);
+}
+
+const char *crest_policy_hash_full(const crest_policy *p)
+{
+    return p->hash_full;
+}
+
+size_t crest_policy_file_count(const crest_policy *p)
+{
+    return p->n_files;
+}
+
+crest_status crest_policy_file_info(const crest_policy *p, size_t i, crest_policy_file *info)
+{
+    if (i >= p->n_files)
+        return CREST_ERR_RANGE;
+    info->kind = crest_file_kind_name(p->files[i].kind);
+    info->name = p->files[i].name;
+    info->path = p->files[i].path;
+    info->sha256 = p->files[i].sha256;
+    info->bytes = p->files[i].len;
+    return CREST_OK;
 }
 
 const char *crest_policy_model_features(const crest_policy *p)

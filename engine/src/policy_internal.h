@@ -5,6 +5,8 @@
 #ifndef CREST_POLICY_INTERNAL_H
 #define CREST_POLICY_INTERNAL_H
 
+#include "crest/crest_digest.h"
+#include "crest/crest_file.h"
 #include "crest/crest_policy.h"
 #include "crest/crest_risk.h"
 
@@ -27,6 +29,16 @@ typedef struct policy_tier {
     double random_share; /* NaN: the [risk] random_share */
     double scale;        /* calibrated scale of the risk part (1 until calibrated) */
 } policy_tier;
+
+/* One file the policy names, read once at load; its SHA-256 enters the hash. */
+typedef struct policy_file {
+    crest_file_kind kind;
+    char *name; /* as the policy or the criteria name it: the path as written, a table's name */
+    char *path; /* as opened */
+    char *data; /* the bytes, kept while an engine may still parse them (NULL once not needed) */
+    size_t len;
+    char sha256[CREST_SHA256_HEX];
+} policy_file;
 
 enum { CONTROL_FROZEN = 0, CONTROL_ADAPTIVE, CONTROL_SYSTEMATIC };
 enum { LIMIT_NO_MATCH = 0, LIMIT_INSPECT, LIMIT_REJECT };
@@ -76,12 +88,10 @@ struct crest_policy {
     char *tables_file;
     unsigned match_limit, depth_limit, max_hits;
     int on_limit; /* a regex stopped by a PCRE2 limit: LIMIT_NO_MATCH, LIMIT_INSPECT, LIMIT_REJECT */
-    uint64_t criteria_hash;
     crest_risk_model_kind model_kind;
     char *model_path;
     char *model_file;
     char *model_features;
-    uint64_t model_hash;
     double fit_l2, fit_smoothing; /* training settings for `crest fit` */
     unsigned fit_folds;
     int for_fit; /* loaded by `crest fit`: the model file is the output, not read */
@@ -104,14 +114,25 @@ struct crest_policy {
     char *calib_rows;
     char *calib_expected;
 
+    /* Files named by the policy: read once at load (bounded, regular files
+     * only, confined to root when set), hashed, parsed into risk. */
+    char *root_path;                        /* [policy] root as written */
+    char *root;                             /* [policy] root, real path; NULL: unconfined */
+    size_t file_cap[CREST_FILE_KIND_COUNT]; /* [policy] max_KIND_bytes */
+    policy_file *files;
+    size_t n_files;
+    crest_risk *risk; /* criteria and model parsed at load; NULL without risk or for `crest fit` */
+
     char *source_text; /* the policy as read, for `crest calibrate` to rewrite */
     char *canonical;   /* crest_policy_describe() */
-    uint64_t hash;
-    char hash_hex[17];
+    uint64_t hash;     /* the first 8 bytes of the SHA-256, big-endian */
+    char hash_hex[17]; /* the short form written with every decision */
+    char hash_full[CREST_SHA256_HEX];
 };
 
 /* The risk-layer configuration of the policy (pointers into the policy). */
 void policy_risk_config(const crest_policy *policy, crest_risk_config *cfg);
+
 /* 1 when the policy configures criteria or a model. */
 int policy_has_risk(const crest_policy *policy);
 

@@ -209,8 +209,16 @@ char *crest_summary_json(const crest_policy *p, const crest_run_stats *s, const 
     json_str(&tb, info && info->input_name ? info->input_name : "input");
     textbuf_puts(&tb, ",\"policy\":");
     json_str(&tb, p->name);
-    textbuf_printf(&tb, ",\"policy_hash\":\"%s\",\"seed\":%llu,\"partial\":%s", p->hash_hex,
-                   (unsigned long long)p->seed, info && info->partial ? "true" : "false");
+    textbuf_printf(&tb, ",\"policy_hash\":\"%s\",\"policy_sha256\":\"%s\",\"policy_files\":[", p->hash_hex,
+                   p->hash_full);
+    for (size_t i = 0; i < p->n_files; i++) {
+        const policy_file *f = &p->files[i];
+        textbuf_printf(&tb, "%s{\"kind\":\"%s\",\"name\":", i ? "," : "", crest_file_kind_name(f->kind));
+        json_str(&tb, f->name);
+        textbuf_printf(&tb, ",\"sha256\":\"%s\",\"bytes\":%zu}", f->sha256, f->len);
+    }
+    textbuf_printf(&tb, "],\"seed\":%llu,\"partial\":%s", (unsigned long long)p->seed,
+                   info && info->partial ? "true" : "false");
     if (info && info->partial)
         textbuf_printf(&tb, ",\"ending\":\"%s\"", info->ending ? info->ending : "interrupted");
     textbuf_printf(&tb, ",\"rows_in\":%llu,\"decisions\":%llu,\"rejects\":%llu,\"balanced\":%s",
