@@ -538,7 +538,36 @@ static void kr_window(textbuf *tb, const crest_policy *p, const policy_tier *t)
         textbuf_puts(tb, "window = day\n");
 }
 
+static crest_status add_optional(parse_ctx *cx, void *arg, const char *it, size_t n)
+{
+    crest_policy *p = arg;
+    if (p->n_optional == CREST_MAX_OPTIONAL)
+        return fail(cx, it, CREST_ERR_RANGE, "more than %d optional columns", CREST_MAX_OPTIONAL);
+    if (!(p->optional[p->n_optional] = dup_range(it, n)))
+        return CREST_ERR_NOMEM;
+    p->n_optional++;
+    return CREST_OK;
+}
+static crest_status kp_optional(parse_ctx *cx, parse_state *ps, const char *v, size_t vn)
+{
+    return for_each_item(cx, v, vn, add_optional, ps->p);
+}
+static void kr_optional(textbuf *tb, const crest_policy *p, const policy_tier *t)
+{
+    (void)t;
+    if (!p->n_optional)
+        return;
+    textbuf_puts(tb, "optional = ");
+    for (size_t i = 0; i < p->n_optional; i++)
+        textbuf_printf(tb, "%s%s", i ? ", " : "", p->optional[i]);
+    textbuf_puts(tb, "\n");
+}
+
 static const key_choice yes_no[] = {{NULL, 0}};
+static const key_choice ch_unknown_tier[] = {{"default", UNKNOWN_TIER_DEFAULT},
+                                             {"reject", UNKNOWN_TIER_REJECT},
+                                             {"error", UNKNOWN_TIER_ERROR},
+                                             {NULL, 0}};
 static const key_choice ch_prefer[] = {
     {"registry", CREST_TIER_PREFER_REGISTRY}, {"feed", CREST_TIER_PREFER_FEED}, {NULL, 0}};
 static const key_choice ch_duplicates[] = {{"allow", 0}, {"reject", 1}, {NULL, 0}};
@@ -639,6 +668,9 @@ static const key_spec keys[] = {
           SHOW_ALWAYS, 0),
     CUSTOM(SEC_INPUT, "delimiter", kp_delimiter, kr_delimiter),
     CHOICE(SEC_INPUT, "duplicate_ids", P_(reject_duplicate_ids), ch_duplicates, SHOW_NOT_DEF, 0),
+    CHOICE(SEC_INPUT, "unknown_tier", P_(unknown_tier), ch_unknown_tier, SHOW_NOT_DEF, 0),
+    NUM_SHOW(SEC_INPUT, "max_reject_rate", P_(max_reject_rate), 0.0, 1.0, SHOW_NOT_DEF, 0.5),
+    CUSTOM(SEC_INPUT, "optional", kp_optional, kr_optional),
 
     CHOICE(SEC_OUTPUT, "passthrough", P_(passthrough), ch_passthrough, SHOW_ALWAYS, 0),
     BOOL(SEC_OUTPUT, "formula_guard", P_(formula_guard)),
@@ -1330,6 +1362,7 @@ static crest_status parse_in_dir(const char *text, size_t len, const char *name,
     p->fit_folds = 5;
     p->max_step = 0.5;
     p->formula_guard = 1;
+    p->max_reject_rate = 0.5;
     for (int k = 0; k < CREST_FILE_KIND_COUNT; k++)
         p->file_cap[k] = crest_file_default_cap((crest_file_kind)k);
     if (!(p->source_text = dup_range(text, len))) {
@@ -1442,6 +1475,8 @@ void crest_policy_free(crest_policy *p)
     free(p->files);
     free(p->root);
     free(p->root_path);
+    for (size_t i = 0; i < p->n_optional; i++)
+        free(p->optional[i]);
     crest_risk_free(p->risk);
     free(p);
 }

@@ -40,6 +40,9 @@ typedef struct policy_file {
     char sha256[CREST_SHA256_HEX];
 } policy_file;
 
+enum { UNKNOWN_TIER_DEFAULT = 0, UNKNOWN_TIER_REJECT, UNKNOWN_TIER_ERROR };
+#define CREST_MAX_OPTIONAL 32
+
 enum { CONTROL_FROZEN = 0, CONTROL_ADAPTIVE, CONTROL_SYSTEMATIC };
 enum { LIMIT_NO_MATCH = 0, LIMIT_INSPECT, LIMIT_REJECT };
 
@@ -75,8 +78,12 @@ struct crest_policy {
     size_t max_field_bytes;
     size_t max_record_bytes;
     char delimiter;
-    int reject_duplicate_ids; /* [input] duplicate_ids = reject */
-    int formula_guard;        /* [output] formula_guard: neutralise =, +, -, @ cells of pass-through text */
+    int reject_duplicate_ids;           /* [input] duplicate_ids = reject */
+    int unknown_tier;                   /* [input] unknown_tier: UNKNOWN_TIER_DEFAULT, _REJECT or _ERROR */
+    double max_reject_rate;             /* [input] max_reject_rate: above it a run ends with an input error */
+    char *optional[CREST_MAX_OPTIONAL]; /* [input] optional: columns whose users may be switched off */
+    size_t n_optional;
+    int formula_guard; /* [output] formula_guard: neutralise =, +, -, @ cells of pass-through text */
     crest_passthrough passthrough;
 
     /* [rules], [model], [risk]: the risk layer (models/). Paths are resolved

@@ -250,7 +250,9 @@ Test(attest, engines_use_the_bytes_hashed, .init = setup, .fini = teardown)
     write_file("crit.csv", "this is not a criteria file\n");
     write_file("m.model", "nor a model\n");
     run_result r;
-    const char *in = "decl_id,hs_code,origin\nX1,0101,CN\n";
+    const char *in =
+        "decl_id,decl_date,office,direction,enterprise_id,hs_code,origin,goods_desc,declared_value,"
+        "net_mass_kg\nX1,2024-01-01,2233,I,E1,0101,CN,live horses,100,10\n";
     run_engine(p, NULL, in, strlen(in), 0, CREST_FORMAT_CSV, &r);
     cr_expect_eq(r.status, CREST_OK);
     cr_expect(strstr(r.out.data, "X1,") != NULL);
