@@ -272,6 +272,7 @@ typedef struct run_args {
     const char *input_path; /* NULL: stdin */
     crest_run_options opt;  /* format, passthrough, formula guard, threads, windows */
     int quiet, show_progress;
+    double max_reject_rate; /* --max-reject-rate; NaN: the policy's [input] max_reject_rate */
 } run_args;
 int run_parse_args(int argc, char **argv, run_args *a);
 

@@ -182,8 +182,8 @@ FLATTEN int crest_engine_decide_row(crest_engine *e, worker *w, const csvread_ro
 
     crest_select_plan plan;
     tier_source src;
-    if (crest_tier_resolve(e, w, row, d, &plan, &src) != ROW_OK)
-        return 0;
+    if ((v = crest_tier_resolve(e, w, row, d, &plan, &src)) != ROW_OK)
+        return v == ROW_FATAL;
     /* Capacity works per office and day: a new day releases the previous one. */
     if (e->capacity && d->date_days != CREST_DATE_NONE && crest_capacity_new_day(e, d->date_days) != 0)
         return 1;
@@ -276,11 +276,13 @@ crest_status crest_engine_create(const crest_policy *policy, const crest_registr
         e->main.stats = &e->stats;
         /* Blocks are read and decided in parallel when nothing depends on the
          * order of the rows: frozen control, no capacity cap, no duplicate
-         * check, no windows asked for, no hooks. Otherwise one thread parses
+         * check, no windows asked for, no hooks, no stop at the first unknown
+         * tier (its line must be the first in order). Otherwise one thread parses
          * and another decides in order. */
         const int order_free = policy->control_mode == CONTROL_FROZEN && !policy->red_per_office_day &&
-                               !policy->reject_duplicate_ids && !options->windows && options->decide &&
-                               !options->decl_hook && !options->header_hook;
+                               !policy->reject_duplicate_ids && policy->unknown_tier != UNKNOWN_TIER_ERROR &&
+                               !options->windows && options->decide && !options->decl_hook &&
+                               !options->header_hook;
         if (options->threads >= 2 && order_free) {
             const unsigned n = options->threads > MAX_DECIDERS ? MAX_DECIDERS : options->threads;
             for (unsigned k = 0; k < n && st == CREST_OK; k++) {

@@ -196,6 +196,9 @@ crest_decl *crest_schema_decl(crest_engine *e, worker *w, const csvread_row *row
 /* Outcome of a validation step. */
 enum { ROW_OK = 0, ROW_REJECTED, ROW_FATAL };
 /* Count a rejected row and write its reject record. */
+/* Count n rows with the unknown tier value v[0..len) (cut to 47 bytes). */
+void crest_stats_unknown_tier(crest_run_stats *s, const char *v, size_t len, uint64_t n);
+
 void crest_reject(worker *w, const csvread_row *row, crest_reject_reason reason, unsigned long column,
                   const char *detail) COLD;
 /* The record as CSV: quoting, field count and length, UTF-8, NUL, a repeated header. Hot path. */
@@ -206,7 +209,10 @@ int crest_validate_id(crest_engine *e, worker *w, const csvread_row *row, crest_
 /* ------------------------------------------------------------- tier.c */
 
 /* The effective tier of d into plan (tier, unknown, mra) and its source.
- * ROW_REJECTED (reject written) when the registry needs a date d lacks. Hot path. */
+ * ROW_REJECTED (reject written) when the registry needs a date d lacks or
+ * the feed's tier is unknown and [input] unknown_tier = reject; ROW_FATAL
+ * (fatal set) for an unknown tier under unknown_tier = error. Counts unknown
+ * tier values and registry matches by party in w->stats. Hot path. */
 int crest_tier_resolve(crest_engine *e, worker *w, const csvread_row *row, const crest_decl *d,
                        crest_select_plan *plan, tier_source *src);
 /* The tier_source column's texts with their lengths (no strlen per row). */

@@ -524,7 +524,7 @@ static crest_policy *rules_policy_for_header(void)
     char full[8192 + 1024];
     snprintf(full, sizeof full,
              "%.*scriteria = %s/%.*s%s\n[input]\noptional = hs_code, origin, declared_value, "
-             "net_mass_kg, office\n",
+             "net_mass_kg, office, currency, foreign_aeo\n",
              (int)(crit - ptext), ptext, CREST_SOURCE_DIR, (int)(eol - crit - 14), crit + 14, eol);
     crest_policy *p = NULL;
     crest_diag d;
