@@ -277,12 +277,13 @@ crest_status crest_engine_create(const crest_policy *policy, const crest_registr
         /* Blocks are read and decided in parallel when nothing depends on the
          * order of the rows: frozen control, no capacity cap, no duplicate
          * check, no windows asked for, no hooks, no stop at the first unknown
-         * tier (its line must be the first in order). Otherwise one thread parses
+         * tier (its line must be the first in order), no floor held per period.
+         * Otherwise one thread parses
          * and another decides in order. */
         const int order_free = policy->control_mode == CONTROL_FROZEN && !policy->red_per_office_day &&
                                !policy->reject_duplicate_ids && policy->unknown_tier != UNKNOWN_TIER_ERROR &&
-                               !options->windows && options->decide && !options->decl_hook &&
-                               !options->header_hook;
+                               !policy_has_floor_period(policy) && !options->windows && options->decide &&
+                               !options->decl_hook && !options->header_hook;
         if (options->threads >= 2 && order_free) {
             const unsigned n = options->threads > MAX_DECIDERS ? MAX_DECIDERS : options->threads;
             for (unsigned k = 0; k < n && st == CREST_OK; k++) {

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "blockpipe.h"
+#include "crest/crest_date.h"
 #include "crest/crest_engine.h"
 #include "crest/crest_risk.h"
 #include "csvread.h"
@@ -141,6 +142,9 @@ struct crest_engine {
     double multiplier[CREST_MAX_TIERS]; /* adaptive multiplier of the risk part */
     double sys_cum[CREST_MAX_TIERS];    /* systematic sampling: running sum of p */
     double sys_offset[CREST_MAX_TIERS]; /* ... and its keyed offset in [0, 1) */
+    /* floor_period: per floor tier, the current period and its rows and inspections. */
+    int64_t floor_key[CREST_MAX_TIERS];
+    uint64_t floor_rows[CREST_MAX_TIERS], floor_inspected[CREST_MAX_TIERS];
     crest_window_stats *windows;
     size_t n_windows, windows_cap;
 
@@ -242,6 +246,28 @@ static inline int crest_control_begin(crest_engine *e, worker *w, const crest_de
     }
     plan->multiplier = e->multiplier[plan->tier];
     plan->sys_position = e->sys_cum[plan->tier] + e->sys_offset[plan->tier];
+    plan->floor_topup = 0;
+    const policy_tier *t = &p->tiers[plan->tier];
+    if (UNLIKELY(t->floor_period != FLOOR_PERIOD_NONE)) {
+        /* The period of d (a row without a date stays in the current one). A
+         * new period starts its counts afresh; inspecting whenever the count
+         * would fall under floor · rows keeps every prefix, and so the whole
+         * period, at or above the floor. */
+        const size_t k = plan->tier;
+        int64_t key = e->floor_key[k];
+        if (d->date_days != CREST_DATE_NONE) {
+            int y;
+            unsigned m, day;
+            crest_date_to_civil(d->date_days, &y, &m, &day);
+            key = t->floor_period == FLOOR_PERIOD_DAY ? d->date_days : (int64_t)y * 12 + (int64_t)m;
+        }
+        if (key != e->floor_key[k]) {
+            e->floor_key[k] = key;
+            e->floor_rows[k] = e->floor_inspected[k] = 0;
+        }
+        plan->floor_topup =
+            (double)e->floor_inspected[k] < t->effective_rate * (double)(e->floor_rows[k] + 1);
+    }
     return 0;
 }
 
@@ -252,6 +278,10 @@ static inline void crest_control_after(crest_engine *e, const crest_select_plan 
 {
     if (e->policy->control_mode == CONTROL_SYSTEMATIC)
         e->sys_cum[plan->tier] += sel->dec.p;
+    if (UNLIKELY(e->policy->tiers[plan->tier].floor_period != FLOOR_PERIOD_NONE)) {
+        e->floor_rows[plan->tier]++;
+        e->floor_inspected[plan->tier] += (uint64_t)sel->dec.inspect;
+    }
 }
 
 static inline void crest_control_account(crest_engine *e, const crest_select_plan *plan,

@@ -564,6 +564,8 @@ static void kr_optional(textbuf *tb, const crest_policy *p, const policy_tier *t
 }
 
 static const key_choice yes_no[] = {{NULL, 0}};
+static const key_choice ch_floor_period[] = {
+    {"none", FLOOR_PERIOD_NONE}, {"day", FLOOR_PERIOD_DAY}, {"month", FLOOR_PERIOD_MONTH}, {NULL, 0}};
 static const key_choice ch_unknown_tier[] = {{"default", UNKNOWN_TIER_DEFAULT},
                                              {"reject", UNKNOWN_TIER_REJECT},
                                              {"error", UNKNOWN_TIER_ERROR},
@@ -649,6 +651,7 @@ static const key_spec keys[] = {
     CUSTOM(SEC_TIER, "rate", kp_rate, kr_rate),
     CUSTOM(SEC_TIER, "ratio", kp_ratio, kr_nothing),
     BOOL(SEC_TIER, "floor", T_(floor)),
+    CHOICE(SEC_TIER, "floor_period", T_(floor_period), ch_floor_period, SHOW_NOT_DEF, 0),
     BOOL(SEC_TIER, "priority", T_(priority)),
     BOOL(SEC_TIER, "guarantee_exempt", T_(guarantee_exempt)),
     NUM_SHOW(SEC_TIER, "random_share", T_(random_share), 0.0, 1.0, SHOW_IF_SET, 0),
@@ -1221,6 +1224,8 @@ static crest_status validate(crest_policy *p, parse_ctx *cx, order_arg *order, c
         if (t->effective_rate > 1.0)
             return fail(cx, NULL, CREST_ERR_RANGE, "tier %s: ratio %g × base rate %g exceeds 1", t->name,
                         t->ratio, base->rate);
+        if (t->floor_period != FLOOR_PERIOD_NONE && !t->floor)
+            return fail(cx, NULL, CREST_ERR_INVALID, "tier %s: floor_period needs 'floor = yes'", t->name);
         if (t->floor && isnan(t->rate))
             return fail(cx, NULL, CREST_ERR_INVALID,
                         "tier %s: 'floor = yes' needs an absolute rate, not a ratio", t->name);

@@ -24,6 +24,7 @@ typedef struct policy_tier {
     double ratio; /* ratio to base, or NaN for an absolute tier */
     double effective_rate;
     int floor;
+    int floor_period; /* FLOOR_PERIOD_*: the floor holds in every such period of the input */
     int priority;
     int guarantee_exempt;
     double random_share; /* NaN: the [risk] random_share */
@@ -40,6 +41,7 @@ typedef struct policy_file {
     char sha256[CREST_SHA256_HEX];
 } policy_file;
 
+enum { FLOOR_PERIOD_NONE = 0, FLOOR_PERIOD_DAY, FLOOR_PERIOD_MONTH };
 enum { UNKNOWN_TIER_DEFAULT = 0, UNKNOWN_TIER_REJECT, UNKNOWN_TIER_ERROR };
 #define CREST_MAX_OPTIONAL 32
 
@@ -142,6 +144,15 @@ void policy_risk_config(const crest_policy *policy, crest_risk_config *cfg);
 
 /* 1 when the policy configures criteria or a model. */
 int policy_has_risk(const crest_policy *policy);
+
+/* 1 when some tier holds its floor per period (floor_period): decisions then depend on row order. */
+static inline int policy_has_floor_period(const crest_policy *policy)
+{
+    for (size_t i = 0; i < policy->n_tiers; i++)
+        if (policy->tiers[i].floor_period)
+            return 1;
+    return 0;
+}
 
 /* 1 when the two-letter country code is an MRA partner. */
 int policy_is_mra_partner(const crest_policy *policy, const char *cc);

@@ -145,7 +145,8 @@ Test(policy, errors_name_line_and_column)
          "mode is frozen, adaptive or systematic, found"},
         {"[rules]\nmax_hits = 2.5\n", CREST_ERR_INVALID, 2, 12, "max_hits needs a whole number"},
         {"[tier A]\nrate = 0.1\nscael = 2\n", CREST_ERR_SYNTAX, 3, 1,
-         "in [tier A]; expected label, aliases, rate, ratio, floor, priority, guarantee_exempt, random_share "
+         "in [tier A]; expected label, aliases, rate, ratio, floor, floor_period, priority, "
+         "guarantee_exempt, random_share "
          "or "
          "scale"},
     };
