@@ -290,6 +290,7 @@ int fit_parse_args(int argc, char **argv, fit_args *a);
 
 typedef struct calibrate_args {
     const char *policy_path, *registry_path, *out_path, *input_path;
+    int allow_infeasible; /* --allow-infeasible: write even when a tier cannot reach its target */
 } calibrate_args;
 int calibrate_parse_args(int argc, char **argv, calibrate_args *a);
 

@@ -248,6 +248,11 @@ crest_status crest_engine_create(const crest_policy *policy, const crest_registr
     e->formula_guard =
         options->formula_guard_override >= 0 ? options->formula_guard_override : policy->formula_guard;
     textbuf_init(&e->notes);
+    if (policy->calib_stale)
+        textbuf_puts(&e->notes,
+                     "warning: the policy's [calibration] was computed with other criteria, tables or "
+                     "model than these (their SHA-256 differ from [calibration] files): the tier "
+                     "scales may miss their targets; run crest calibrate again\n");
     crest_diag_clear(&e->diag);
     e->stats.n_tiers = policy->n_tiers;
     const size_t cap = options->output_buffer_bytes ? options->output_buffer_bytes : 64 * 1024;

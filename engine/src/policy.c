@@ -709,6 +709,7 @@ static const key_spec keys[] = {
     TEXT(SEC_CALIBRATION, "history_hash", P_(calib_history_hash), SHOW_ALWAYS),
     TEXT(SEC_CALIBRATION, "rows", P_(calib_rows), SHOW_ALWAYS),
     TEXT(SEC_CALIBRATION, "expected", P_(calib_expected), SHOW_ALWAYS),
+    TEXT(SEC_CALIBRATION, "files", P_(calib_files), SHOW_IF_SET),
 };
 #define N_KEYS (sizeof keys / sizeof *keys)
 
@@ -1108,6 +1109,21 @@ static crest_status policy_read(void *ctx, crest_file_kind kind, const char *pat
     return CREST_OK;
 }
 
+char *policy_files_fingerprint(const crest_policy *p)
+{
+    textbuf tb;
+    textbuf_init(&tb);
+    for (size_t i = 0; i < p->n_files; i++)
+        textbuf_printf(&tb, "%s%s:%s", i ? ", " : "", crest_file_kind_name(p->files[i].kind),
+                       p->files[i].sha256);
+    if (!p->n_files)
+        textbuf_puts(&tb, "none");
+    if (tb.oom) {
+        textbuf_free(&tb);
+        return NULL;
+    }
+    return textbuf_take(&tb);
+}
 static crest_status validate_risk(crest_policy *p, parse_ctx *cx)
 {
     if (p->root_path) {
@@ -1168,6 +1184,15 @@ static crest_status validate_risk(crest_policy *p, parse_ctx *cx)
             free(p->files[i].data);
             p->files[i].data = NULL;
         }
+    }
+    /* A calibration computed with other criteria, tables or model is stale:
+     * engines say so (crest_policy_calibration_stale). */
+    if (p->calib_files) {
+        char *now = policy_files_fingerprint(p);
+        if (!now)
+            return CREST_ERR_NOMEM;
+        p->calib_stale = strcmp(now, p->calib_files) != 0;
+        free(now);
     }
     return CREST_OK;
 }
@@ -1274,8 +1299,8 @@ static crest_status render_canonical(crest_policy *p)
     for (int sec = SEC_POLICY; sec < SEC_COUNT; sec++) {
         if ((sec == SEC_RULES && !p->criteria_path) ||
             (sec == SEC_MODEL && p->model_kind == CREST_RISK_MODEL_NONE) ||
-            (sec == SEC_CALIBRATION &&
-             !(p->calib_history || p->calib_history_hash || p->calib_rows || p->calib_expected)))
+            (sec == SEC_CALIBRATION && !(p->calib_history || p->calib_history_hash || p->calib_rows ||
+                                         p->calib_expected || p->calib_files)))
             continue;
         if (sec == SEC_TIER) {
             for (size_t i = 0; i < p->n_tiers; i++) {
@@ -1470,6 +1495,7 @@ void crest_policy_free(crest_policy *p)
     free(p->calib_history_hash);
     free(p->calib_rows);
     free(p->calib_expected);
+    free(p->calib_files);
     free(p->source_text);
     free(p->model_file);
     for (size_t i = 0; i < p->n_files; i++) {
@@ -1484,6 +1510,11 @@ void crest_policy_free(crest_policy *p)
         free(p->optional[i]);
     crest_risk_free(p->risk);
     free(p);
+}
+
+int crest_policy_calibration_stale(const crest_policy *p)
+{
+    return p->calib_stale;
 }
 
 const char *crest_policy_hash_full(const crest_policy *p)

@@ -122,6 +122,8 @@ struct crest_policy {
     char *calib_history_hash;
     char *calib_rows;
     char *calib_expected;
+    char *calib_files; /* kind:sha256 of each file the calibration was computed with */
+    int calib_stale;   /* calib_files differs from the files read now */
 
     /* Files named by the policy: read once at load (bounded, regular files
      * only, confined to root when set), hashed, parsed into risk. */
@@ -144,6 +146,9 @@ void policy_risk_config(const crest_policy *policy, crest_risk_config *cfg);
 
 /* 1 when the policy configures criteria or a model. */
 int policy_has_risk(const crest_policy *policy);
+
+/* "kind:sha256, ..." of the files read at load, for [calibration] files (malloc'd; NULL on OOM). */
+char *policy_files_fingerprint(const crest_policy *policy);
 
 /* 1 when some tier holds its floor per period (floor_period): decisions then depend on row order. */
 static inline int policy_has_floor_period(const crest_policy *policy)

@@ -69,6 +69,11 @@ const char *crest_policy_hash_hex(const crest_policy *policy);
 /* The whole SHA-256 as 64 lowercase hex digits plus NUL, owned by the policy. */
 const char *crest_policy_hash_full(const crest_policy *policy);
 
+/* 1 when the policy's [calibration] was computed with other criteria, tables or
+ * model than the ones read now ([calibration] files): its scales may no longer hit
+ * the targets; recalibrate. */
+int crest_policy_calibration_stale(const crest_policy *policy);
+
 /* One file the policy read at load. Strings are owned by the policy. */
 typedef struct crest_policy_file {
     const char *kind;   /* "criteria", "list", "band", "model", "fx" */
