@@ -60,8 +60,21 @@ crest_status crest_diag_set(crest_diag *diag, crest_status status, const char *f
     diag->column = column;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(diag->message, sizeof diag->message, fmt, ap);
+    char raw[sizeof diag->message];
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    /* Messages quote file content: control bytes (a terminal escape, a CR
+     * that hides the rest of the line) are written as \xNN. */
+    size_t o = 0;
+    for (const unsigned char *c = (const unsigned char *)raw; *c && o + 5 < sizeof diag->message; c++) {
+        if (*c < 0x20 || *c == 0x7f) {
+            snprintf(diag->message + o, sizeof diag->message - o, "\\x%02x", *c);
+            o += 4;
+        } else {
+            diag->message[o++] = (char)*c;
+        }
+    }
+    diag->message[o] = '\0';
     return status;
 }
 

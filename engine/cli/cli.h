@@ -272,6 +272,7 @@ typedef struct run_args {
     const char *input_path; /* NULL: stdin */
     crest_run_options opt;  /* format, passthrough, formula guard, threads, windows */
     int quiet, show_progress;
+    double max_reject_rate; /* --max-reject-rate; NaN: the policy's [input] max_reject_rate */
 } run_args;
 int run_parse_args(int argc, char **argv, run_args *a);
 
@@ -289,6 +290,7 @@ int fit_parse_args(int argc, char **argv, fit_args *a);
 
 typedef struct calibrate_args {
     const char *policy_path, *registry_path, *out_path, *input_path;
+    int allow_infeasible; /* --allow-infeasible: write even when a tier cannot reach its target */
 } calibrate_args;
 int calibrate_parse_args(int argc, char **argv, calibrate_args *a);
 

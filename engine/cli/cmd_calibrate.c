@@ -24,17 +24,23 @@ static void usage_calibrate(FILE *f)
                "dishonest floor, while risk still decides who. Criteria that force a lane count\n"
                "toward the rate; when they alone exceed a target, that tier is reported\n"
                "INFEASIBLE with the excess. Writes the policy with `scale = ...` in each tier and a\n"
-               "[calibration] section (history fingerprint, rows, expected rates): a frozen\n"
-               "policy whose decisions do not depend on order or partitioning.\n");
+               "[calibration] section (history fingerprint, rows, expected rates, the SHA-256 of\n"
+               "the criteria, tables and model it was computed with: `crest run` warns when they\n"
+               "change): a frozen policy whose decisions do not depend on order or partitioning.\n"
+               "\n"
+               "  --allow-infeasible  write the policy even when a tier's target cannot be reached\n"
+               "                    (without it an INFEASIBLE tier is exit 2 and nothing is written:\n"
+               "                    risk selection is never switched off silently)\n");
 }
 
 int calibrate_parse_args(int argc, char **argv, calibrate_args *a)
 {
     memset(a, 0, sizeof *a);
-    enum { O_POLICY = 256, O_REGISTRY };
+    enum { O_POLICY = 256, O_REGISTRY, O_ALLOW_INFEASIBLE };
     static const struct option longopts[] = {
         {"policy", required_argument, NULL, O_POLICY},
         {"registry", required_argument, NULL, O_REGISTRY},
+        {"allow-infeasible", no_argument, NULL, O_ALLOW_INFEASIBLE},
         {"output", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -46,6 +52,8 @@ int calibrate_parse_args(int argc, char **argv, calibrate_args *a)
             a->policy_path = optarg;
         } else if (c == O_REGISTRY) {
             a->registry_path = optarg;
+        } else if (c == O_ALLOW_INFEASIBLE) {
+            a->allow_infeasible = 1;
         } else if (c == 'o') {
             a->out_path = optarg;
         } else if (c == 'h') {
@@ -209,6 +217,17 @@ static int cmd_calibrate(int argc, char **argv)
     }
     if (rc == EXIT_OK) {
         cli_print_calibration(stderr, policy, ct);
+        for (size_t t = 0; t < crest_policy_tier_count(policy); t++)
+            if (ct[t].status == CREST_CALIBRATION_INFEASIBLE && !a.allow_infeasible) {
+                fprintf(stderr,
+                        "%s: tier %s cannot reach its target on this history (INFEASIBLE above); nothing "
+                        "written. Fix the criteria or the target, or pass --allow-infeasible to write the "
+                        "policy anyway (it then says per tier what was not reached)\n",
+                        prog, crest_policy_tier_name(policy, t));
+                rc = EXIT_CONFIG;
+            }
+    }
+    if (rc == EXIT_OK) {
         st = crest_policy_write_calibrated(policy, ct, a.input_path, fp, rows, a.out_path, &d);
         if (st != CREST_OK) {
             print_diag(&d);

@@ -93,6 +93,12 @@ static int cmd_check(int argc, char **argv)
     }
     printf("# %s: valid. policy hash %s\n", a.policy_path ? a.policy_path : "built-in policy",
            crest_policy_hash_hex(policy));
+    printf("# policy sha256 %s\n", crest_policy_hash_full(policy));
+    for (size_t i = 0; i < crest_policy_file_count(policy); i++) {
+        crest_policy_file f;
+        if (crest_policy_file_info(policy, i, &f) == CREST_OK)
+            printf("# %-8s %s  %s (%zu bytes)\n", f.kind, f.sha256, f.path, f.bytes);
+    }
     printf("# %-20s %10s  %s\n", "tier", "target", "kind");
     for (size_t t = 0; t < crest_policy_tier_count(policy); t++) {
         const double ratio = crest_policy_tier_ratio(policy, t);

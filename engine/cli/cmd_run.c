@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE /* getopt_long, posix_fadvise */
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
@@ -44,6 +45,9 @@ static void usage_run(FILE *f)
                "                    byte for byte whatever N\n"
                "  -q, --quiet       no summary or progress on stderr (errors still printed)\n"
                "  --no-progress     no progress bar (it is shown only when stderr is a terminal)\n"
+               "  --max-reject-rate X  exit 3 when more than X (0 to 1) of the rows are rejected\n"
+               "                    (default [input] max_reject_rate, 0.5); a run with every row\n"
+               "                    rejected never exits 0. Every row is still accounted for\n"
                "  --no-formula-guard  copy pass-through cells as they are; by default a cell that a\n"
                "                    spreadsheet would run as a formula (=, +, -, @ and not a\n"
                "                    number) gets a leading ' ([output] formula_guard)\n"
@@ -79,6 +83,7 @@ int run_parse_args(int argc, char **argv, run_args *a)
     const long cores = sysconf(_SC_NPROCESSORS_ONLN);
     a->opt.threads = cores >= 8 ? 8 : cores >= 2 ? (unsigned)cores : 1;
     a->show_progress = isatty(STDERR_FILENO);
+    a->max_reject_rate = NAN;
     enum {
         O_POLICY = 256,
         O_REGISTRY,
@@ -89,7 +94,8 @@ int run_parse_args(int argc, char **argv, run_args *a)
         O_PASSTHROUGH,
         O_THREADS,
         O_NO_PROGRESS,
-        O_NO_GUARD
+        O_NO_GUARD,
+        O_MAX_REJECT
     };
     static const struct option longopts[] = {
         {"policy", required_argument, NULL, O_POLICY},
@@ -104,6 +110,7 @@ int run_parse_args(int argc, char **argv, run_args *a)
         {"quiet", no_argument, NULL, 'q'},
         {"no-progress", no_argument, NULL, O_NO_PROGRESS},
         {"no-formula-guard", no_argument, NULL, O_NO_GUARD},
+        {"max-reject-rate", required_argument, NULL, O_MAX_REJECT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -157,6 +164,13 @@ int run_parse_args(int argc, char **argv, run_args *a)
             break;
         case O_NO_GUARD:
             a->opt.formula_guard_override = 0;
+            break;
+        case O_MAX_REJECT:
+            a->max_reject_rate = crest_parse_number(optarg, strlen(optarg));
+            if (!(a->max_reject_rate >= 0 && a->max_reject_rate <= 1)) {
+                fprintf(stderr, "%s: --max-reject-rate is a number from 0 to 1, not '%s'\n", prog, optarg);
+                return CLI_PARSE_ERROR;
+            }
             break;
         case 'h':
             usage_run(stdout);
@@ -300,6 +314,13 @@ static int run_engine(run_args *a, const crest_policy *policy, const crest_regis
         rc = report_files(policy, engine, &info, outs, rc);
         if (rc != EXIT_OK && ending == CLI_COMPLETE)
             ending = CLI_OUTPUT_ERROR; /* the summary itself could not be written */
+    }
+    crest_diag budget;
+    if (rc == EXIT_OK && ending == CLI_COMPLETE &&
+        crest_summary_reject_budget(policy, crest_engine_stats(engine), a->max_reject_rate, &budget) !=
+            CREST_OK) {
+        fprintf(stderr, "%s: %s: %s\n", prog, in_name, budget.message);
+        rc = EXIT_INPUT; /* every row is accounted for and the outputs are complete */
     }
     if (cli_outputs_close(outs, ending, header_seen) != 0 && rc == EXIT_OK)
         rc = EXIT_IO;

@@ -205,6 +205,12 @@ void crest_run_stats_merge(crest_run_stats *into, const crest_run_stats *s)
     into->formulas_guarded += s->formulas_guarded;
     into->deferred += s->deferred;
     into->overflow += s->overflow;
+    for (size_t i = 0; i < s->n_unknown_tiers; i++)
+        crest_stats_unknown_tier(into, s->unknown_tiers[i].value, strlen(s->unknown_tiers[i].value),
+                                 s->unknown_tiers[i].count);
+    into->unknown_tier_other += s->unknown_tier_other;
+    for (int k = 0; k < 4; k++)
+        into->registry_by_party[k] += s->registry_by_party[k];
     /* The first rejects by input line, whichever decider saw them. */
     for (size_t i = 0; i < s->n_samples; i++) {
         const crest_reject_sample *x = &s->samples[i];

@@ -355,7 +355,12 @@ crest_status crest_policy_write_calibrated(const crest_policy *p, const crest_ca
     for (size_t t = 0; t < p->n_tiers; t++)
         textbuf_printf(&tb, "%s%s %.6g (%s)", t ? ", " : "", p->tiers[t].name, tiers[t].expected,
                        crest_calibration_status_name(tiers[t].status));
-    textbuf_puts(&tb, "\n");
+    char *files = policy_files_fingerprint(p);
+    textbuf_printf(
+        &tb,
+        "\n# The SHA-256 of the criteria, tables and model these scales were computed with.\nfiles = %s\n",
+        files ? files : "");
+    free(files);
     if (tb.oom) {
         textbuf_free(&tb);
         return crest_diag_set(diag, CREST_ERR_NOMEM, out_path, 0, 0, "out of memory");

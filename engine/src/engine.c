@@ -182,8 +182,8 @@ FLATTEN int crest_engine_decide_row(crest_engine *e, worker *w, const csvread_ro
 
     crest_select_plan plan;
     tier_source src;
-    if (crest_tier_resolve(e, w, row, d, &plan, &src) != ROW_OK)
-        return 0;
+    if ((v = crest_tier_resolve(e, w, row, d, &plan, &src)) != ROW_OK)
+        return v == ROW_FATAL;
     /* Capacity works per office and day: a new day releases the previous one. */
     if (e->capacity && d->date_days != CREST_DATE_NONE && crest_capacity_new_day(e, d->date_days) != 0)
         return 1;
@@ -248,6 +248,11 @@ crest_status crest_engine_create(const crest_policy *policy, const crest_registr
     e->formula_guard =
         options->formula_guard_override >= 0 ? options->formula_guard_override : policy->formula_guard;
     textbuf_init(&e->notes);
+    if (policy->calib_stale)
+        textbuf_puts(&e->notes,
+                     "warning: the policy's [calibration] was computed with other criteria, tables or "
+                     "model than these (their SHA-256 differ from [calibration] files): the tier "
+                     "scales may miss their targets; run crest calibrate again\n");
     crest_diag_clear(&e->diag);
     e->stats.n_tiers = policy->n_tiers;
     const size_t cap = options->output_buffer_bytes ? options->output_buffer_bytes : 64 * 1024;
@@ -258,15 +263,8 @@ crest_status crest_engine_create(const crest_policy *policy, const crest_registr
         if (st == CREST_OK)
             outbuf_puts(&e->rej, "line,reason,column,message,record,truncated\n");
     }
-    if (st == CREST_OK && policy_has_risk(policy)) {
-        crest_risk_config rc;
-        policy_risk_config(policy, &rc);
-        st = crest_risk_create(&rc, &e->risk, diag);
-        if (st != CREST_OK) {
-            crest_engine_free(e);
-            return st;
-        }
-    }
+    if (st == CREST_OK && policy_has_risk(policy))
+        e->risk = policy->risk; /* parsed once at load, immutable: shared by every engine */
     crest_select_config_init(&e->select, policy);
     for (size_t t = 0; t < CREST_MAX_TIERS; t++)
         e->multiplier[t] = 1.0;
@@ -283,10 +281,13 @@ crest_status crest_engine_create(const crest_policy *policy, const crest_registr
         e->main.stats = &e->stats;
         /* Blocks are read and decided in parallel when nothing depends on the
          * order of the rows: frozen control, no capacity cap, no duplicate
-         * check, no windows asked for, no hooks. Otherwise one thread parses
+         * check, no windows asked for, no hooks, no stop at the first unknown
+         * tier (its line must be the first in order), no floor held per period.
+         * Otherwise one thread parses
          * and another decides in order. */
         const int order_free = policy->control_mode == CONTROL_FROZEN && !policy->red_per_office_day &&
-                               !policy->reject_duplicate_ids && !options->windows && options->decide &&
+                               !policy->reject_duplicate_ids && policy->unknown_tier != UNKNOWN_TIER_ERROR &&
+                               !policy_has_floor_period(policy) && !options->windows && options->decide &&
                                !options->decl_hook && !options->header_hook;
         if (options->threads >= 2 && order_free) {
             const unsigned n = options->threads > MAX_DECIDERS ? MAX_DECIDERS : options->threads;
@@ -522,7 +523,6 @@ void crest_engine_free(crest_engine *e)
     for (unsigned k = 0; k < e->n_deciders; k++)
         crest_worker_free(e->deciders[k]);
     crest_risk_binding_free(e->risk_binding);
-    crest_risk_free(e->risk);
     free(e->select_rules);
     free(e->windows);
     free(e->seen);

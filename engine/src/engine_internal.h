@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "blockpipe.h"
+#include "crest/crest_date.h"
 #include "crest/crest_engine.h"
 #include "crest/crest_risk.h"
 #include "csvread.h"
@@ -127,7 +128,7 @@ struct crest_engine {
     int registry_usable; /* registry given and at least one party column present */
 
     /* The risk layer (NULL when the policy configures none) and the selection. */
-    crest_risk *risk;
+    crest_risk *risk;                 /* the policy's, shared by every engine (immutable) */
     crest_risk_binding *risk_binding; /* this input's columns for the risk layer */
     crest_select_rule *select_rules;
     crest_select_config select;
@@ -141,6 +142,9 @@ struct crest_engine {
     double multiplier[CREST_MAX_TIERS]; /* adaptive multiplier of the risk part */
     double sys_cum[CREST_MAX_TIERS];    /* systematic sampling: running sum of p */
     double sys_offset[CREST_MAX_TIERS]; /* ... and its keyed offset in [0, 1) */
+    /* floor_period: per floor tier, the current period and its rows and inspections. */
+    int64_t floor_key[CREST_MAX_TIERS];
+    uint64_t floor_rows[CREST_MAX_TIERS], floor_inspected[CREST_MAX_TIERS];
     crest_window_stats *windows;
     size_t n_windows, windows_cap;
 
@@ -196,6 +200,9 @@ crest_decl *crest_schema_decl(crest_engine *e, worker *w, const csvread_row *row
 /* Outcome of a validation step. */
 enum { ROW_OK = 0, ROW_REJECTED, ROW_FATAL };
 /* Count a rejected row and write its reject record. */
+/* Count n rows with the unknown tier value v[0..len) (cut to 47 bytes). */
+void crest_stats_unknown_tier(crest_run_stats *s, const char *v, size_t len, uint64_t n);
+
 void crest_reject(worker *w, const csvread_row *row, crest_reject_reason reason, unsigned long column,
                   const char *detail) COLD;
 /* The record as CSV: quoting, field count and length, UTF-8, NUL, a repeated header. Hot path. */
@@ -206,7 +213,10 @@ int crest_validate_id(crest_engine *e, worker *w, const csvread_row *row, crest_
 /* ------------------------------------------------------------- tier.c */
 
 /* The effective tier of d into plan (tier, unknown, mra) and its source.
- * ROW_REJECTED (reject written) when the registry needs a date d lacks. Hot path. */
+ * ROW_REJECTED (reject written) when the registry needs a date d lacks or
+ * the feed's tier is unknown and [input] unknown_tier = reject; ROW_FATAL
+ * (fatal set) for an unknown tier under unknown_tier = error. Counts unknown
+ * tier values and registry matches by party in w->stats. Hot path. */
 int crest_tier_resolve(crest_engine *e, worker *w, const csvread_row *row, const crest_decl *d,
                        crest_select_plan *plan, tier_source *src);
 /* The tier_source column's texts with their lengths (no strlen per row). */
@@ -236,6 +246,28 @@ static inline int crest_control_begin(crest_engine *e, worker *w, const crest_de
     }
     plan->multiplier = e->multiplier[plan->tier];
     plan->sys_position = e->sys_cum[plan->tier] + e->sys_offset[plan->tier];
+    plan->floor_topup = 0;
+    const policy_tier *t = &p->tiers[plan->tier];
+    if (UNLIKELY(t->floor_period != FLOOR_PERIOD_NONE)) {
+        /* The period of d (a row without a date stays in the current one). A
+         * new period starts its counts afresh; inspecting whenever the count
+         * would fall under floor · rows keeps every prefix, and so the whole
+         * period, at or above the floor. */
+        const size_t k = plan->tier;
+        int64_t key = e->floor_key[k];
+        if (d->date_days != CREST_DATE_NONE) {
+            int y;
+            unsigned m, day;
+            crest_date_to_civil(d->date_days, &y, &m, &day);
+            key = t->floor_period == FLOOR_PERIOD_DAY ? d->date_days : (int64_t)y * 12 + (int64_t)m;
+        }
+        if (key != e->floor_key[k]) {
+            e->floor_key[k] = key;
+            e->floor_rows[k] = e->floor_inspected[k] = 0;
+        }
+        plan->floor_topup =
+            (double)e->floor_inspected[k] < t->effective_rate * (double)(e->floor_rows[k] + 1);
+    }
     return 0;
 }
 
@@ -246,6 +278,10 @@ static inline void crest_control_after(crest_engine *e, const crest_select_plan 
 {
     if (e->policy->control_mode == CONTROL_SYSTEMATIC)
         e->sys_cum[plan->tier] += sel->dec.p;
+    if (UNLIKELY(e->policy->tiers[plan->tier].floor_period != FLOOR_PERIOD_NONE)) {
+        e->floor_rows[plan->tier]++;
+        e->floor_inspected[plan->tier] += (uint64_t)sel->dec.inspect;
+    }
 }
 
 static inline void crest_control_account(crest_engine *e, const crest_select_plan *plan,

@@ -7,6 +7,7 @@
  * keys are errors (a typo must not silently change a rate). Every error names
  * the file, line and column.
  */
+#define _GNU_SOURCE /* realpath */
 #include "policy_internal.h"
 
 #include <ctype.h>
@@ -16,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crest/crest_keyhash.h"
 #include "textbuf.h"
 
 /* ---------------------------------------------------------------- helpers */
@@ -238,8 +238,17 @@ typedef enum section_kind {
     SEC_RISK,
     SEC_CONTROL,
     SEC_CAPACITY,
-    SEC_CALIBRATION
+    SEC_CALIBRATION,
+    SEC_COUNT
 } section_kind;
+
+/* Section names in canonical order ("tier NAME" is written per tier). */
+static const char *const section_names[SEC_COUNT] = {
+    [SEC_POLICY] = "policy",   [SEC_TIERS] = "tiers",       [SEC_TIER] = "tier NAME",
+    [SEC_COLUMNS] = "columns", [SEC_REGISTRY] = "registry", [SEC_MRA] = "mra",
+    [SEC_LANES] = "lanes",     [SEC_INPUT] = "input",       [SEC_OUTPUT] = "output",
+    [SEC_RULES] = "rules",     [SEC_MODEL] = "model",       [SEC_RISK] = "risk",
+    [SEC_CONTROL] = "control", [SEC_CAPACITY] = "capacity", [SEC_CALIBRATION] = "calibration"};
 
 static int find_tier(const crest_policy *p, const char *name, size_t n)
 {
@@ -249,22 +258,614 @@ static int find_tier(const crest_policy *p, const char *name, size_t n)
     return -1;
 }
 
-static int valid_lane(const char *v, size_t n)
+/* ------------------------------------------------------------- the key table */
+
+/*
+ * Every key of every section is one row of keys[] below: its section, name,
+ * type, range or allowed values and where the value lives (an offset into
+ * crest_policy, or into policy_tier for [tier NAME]). The one loop in
+ * parse_text looks keys up here; the "expected …" lists of unknown-key and
+ * bad-value errors are written from here; and render_canonical walks the same
+ * rows in order to write the canonical form that `crest check` prints and the
+ * hash covers. A key the generic types cannot say (a list, the seed, rate
+ * versus ratio) names its own parse and render functions.
+ */
+typedef enum key_type {
+    KT_TEXT,   /* char * */
+    KT_NUMBER, /* double in [lo, hi] */
+    KT_WHOLE,  /* a whole number in [lo, hi] stored in `width` bytes (unsigned, size_t, unsigned long) */
+    KT_BOOL,   /* int: yes/no, true/false, on/off, 1/0 */
+    KT_CHOICE, /* int: one of choices[] */
+    KT_CUSTOM  /* parse and render functions */
+} key_type;
+
+/* When render_canonical writes a key. */
+typedef enum key_show {
+    SHOW_ALWAYS,
+    SHOW_NEVER,  /* kept as provenance, not part of what decides (description) */
+    SHOW_IF_SET, /* text: when given; number: when not NaN */
+    SHOW_NOT_DEF /* when not the default (new keys: old policies keep their canonical form) */
+} key_show;
+
+typedef struct key_choice {
+    const char *name;
+    int value;
+} key_choice;
+
+/* What a custom key's functions see: the policy, the current tier and the
+ * parse-time names that validate() resolves. */
+typedef struct parse_state {
+    crest_policy *p;
+    policy_tier *tier;
+    order_arg *order;
+    char **base_name, **default_name;
+    const char *key_at; /* the key in the line, for errors about the key itself */
+} parse_state;
+
+typedef crest_status (*key_parse_fn)(parse_ctx *cx, parse_state *ps, const char *v, size_t vn);
+typedef void (*key_render_fn)(textbuf *tb, const crest_policy *p, const policy_tier *t);
+
+typedef struct key_spec {
+    section_kind sec;
+    const char *key;
+    key_type type;
+    key_show show;
+    size_t offset; /* into crest_policy, or policy_tier for SEC_TIER */
+    unsigned width;
+    double lo, hi, def; /* range; def: the default for SHOW_NOT_DEF numbers */
+    const key_choice *choices;
+    key_parse_fn parse;
+    key_render_fn render;
+} key_spec;
+
+static void fmt_num(textbuf *tb, double d);
+
+/* Custom keys. */
+static crest_status kp_seed(parse_ctx *cx, parse_state *ps, const char *v, size_t vn)
 {
-    static const char *const lanes[] = {"RED", "YELLOW", "ORANGE", "BLUE", "GREEN"};
-    for (size_t i = 0; i < sizeof lanes / sizeof *lanes; i++)
-        if (strlen(lanes[i]) == n && memcmp(lanes[i], v, n) == 0)
-            return 1;
-    return 0;
+    char buf[32];
+    if (vn == 0 || vn >= sizeof buf)
+        return fail(cx, v, CREST_ERR_INVALID, "seed needs an integer 0..2^64-1");
+    memcpy(buf, v, vn);
+    buf[vn] = '\0';
+    char *e;
+    errno = 0;
+    unsigned long long x = strtoull(buf, &e, 0);
+    if (*e || errno || buf[0] == '-')
+        return fail(cx, v, CREST_ERR_INVALID, "seed needs an integer 0..2^64-1, found '%s'", buf);
+    ps->p->seed = x;
+    return CREST_OK;
+}
+static void kr_seed(textbuf *tb, const crest_policy *p, const policy_tier *t)
+{
+    (void)t;
+    textbuf_printf(tb, "seed = %llu\n", (unsigned long long)p->seed);
 }
 
-#define KEY(s) (klen == sizeof(s) - 1 && memcmp(key, s, klen) == 0)
+static crest_status kp_order(parse_ctx *cx, parse_state *ps, const char *v, size_t vn)
+{
+    return for_each_item(cx, v, vn, add_order, ps->order);
+}
+static void kr_order(textbuf *tb, const crest_policy *p, const policy_tier *t)
+{
+    (void)t;
+    textbuf_puts(tb, "order = ");
+    for (size_t i = 0; i < p->n_tiers; i++)
+        textbuf_printf(tb, "%s%s", i ? ", " : "", p->tiers[i].name);
+    textbuf_puts(tb, "\n");
+}
 
+static crest_status kp_name_into(char **dst, const char *v, size_t vn)
+{
+    free(*dst); /* a repeated [tiers] section: the last one wins */
+    return (*dst = dup_range(v, vn)) ? CREST_OK : CREST_ERR_NOMEM;
+}
+static crest_status kp_base(parse_ctx *cx, parse_state *ps, const char *v, size_t vn)
+{
+    (void)cx;
+    return kp_name_into(ps->base_name, v, vn);
+}
+static crest_status kp_default(parse_ctx *cx, parse_state *ps, const char *v, size_t vn)
+{
+    (void)cx;
+    return kp_name_into(ps->default_name, v, vn);
+}
+static void kr_base(textbuf *tb, const crest_policy *p, const policy_tier *t)
+{
+    (void)t;
+    textbuf_printf(tb, "base = %s\n", p->tiers[p->base_tier].name);
+}
+static void kr_default(textbuf *tb, const crest_policy *p, const policy_tier *t)
+{
+    (void)t;
+    textbuf_printf(tb, "default = %s\n", p->tiers[p->default_tier].name);
+}
+
+static crest_status kp_aliases(parse_ctx *cx, parse_state *ps, const char *v, size_t vn)
+{
+    return for_each_item(cx, v, vn, add_alias, ps->tier);
+}
+static void kr_aliases(textbuf *tb, const crest_policy *p, const policy_tier *t)
+{
+    (void)p;
+    textbuf_puts(tb, "aliases = ");
+    for (size_t a = 0; a < t->n_aliases; a++)
+        textbuf_printf(tb, "%s%s", a ? ", " : "", t->aliases[a]);
+    textbuf_puts(tb, "\n");
+}
+
+static crest_status kp_rate(parse_ctx *cx, parse_state *ps, const char *v, size_t vn)
+{
+    policy_tier *t = ps->tier;
+    if (!isnan(t->ratio))
+        return fail(cx, ps->key_at, CREST_ERR_INVALID, "tier %s has both rate and ratio; give one", t->name);
+    return parse_number(cx, v, vn, 0.0, 1.0, "rate", &t->rate);
+}
+static crest_status kp_ratio(parse_ctx *cx, parse_state *ps, const char *v, size_t vn)
+{
+    policy_tier *t = ps->tier;
+    if (!isnan(t->rate))
+        return fail(cx, ps->key_at, CREST_ERR_INVALID, "tier %s has both rate and ratio; give one", t->name);
+    return parse_number(cx, v, vn, 0.0, 1000.0, "ratio", &t->ratio);
+}
+/* rate or ratio, whichever was given, then the effective rate as a comment. */
+static void kr_rate(textbuf *tb, const crest_policy *p, const policy_tier *t)
+{
+    (void)p;
+    textbuf_puts(tb, isnan(t->rate) ? "ratio = " : "rate = ");
+    fmt_num(tb, isnan(t->rate) ? t->ratio : t->rate);
+    textbuf_puts(tb, "\n# effective rate = ");
+    fmt_num(tb, t->effective_rate);
+    textbuf_puts(tb, "\n");
+}
+static void kr_nothing(textbuf *tb, const crest_policy *p, const policy_tier *t)
+{
+    (void)tb, (void)p, (void)t;
+}
+
+static crest_status kp_parties(parse_ctx *cx, parse_state *ps, const char *v, size_t vn)
+{
+    ps->p->n_parties = 0;
+    crest_status st = for_each_item(cx, v, vn, add_party, ps->p);
+    if (st == CREST_OK && ps->p->n_parties == 0)
+        return fail(cx, v, CREST_ERR_MISSING, "parties needs at least one of enterprise_id, declarant_id");
+    return st;
+}
+static void kr_parties(textbuf *tb, const crest_policy *p, const policy_tier *t)
+{
+    (void)t;
+    textbuf_puts(tb, "parties = ");
+    for (size_t i = 0; i < p->n_parties; i++)
+        textbuf_printf(tb, "%s%s", i ? ", " : "", crest_field_name(p->parties[i]));
+    textbuf_puts(tb, "\n");
+}
+
+static crest_status kp_partners(parse_ctx *cx, parse_state *ps, const char *v, size_t vn)
+{
+    return for_each_item(cx, v, vn, add_mra, ps->p);
+}
+static void kr_partners(textbuf *tb, const crest_policy *p, const policy_tier *t)
+{
+    (void)t;
+    textbuf_puts(tb, "partners = ");
+    for (size_t i = 0; i < p->n_mra; i++)
+        textbuf_printf(tb, "%s%s", i ? ", " : "", p->mra_partners[i]);
+    textbuf_puts(tb, "\n");
+}
+
+static crest_status kp_lane(parse_ctx *cx, char *dst, const char *v, size_t vn)
+{
+    static const char *const lanes[] = {"RED", "YELLOW", "ORANGE", "BLUE", "GREEN"};
+    for (size_t i = 0; i < sizeof lanes / sizeof *lanes; i++) {
+        const char *l = lanes[i];
+        if (strlen(l) == vn && memcmp(l, v, vn) == 0) {
+            memcpy(dst, v, vn);
+            dst[vn] = '\0';
+            return CREST_OK;
+        }
+    }
+    return fail(cx, v, CREST_ERR_INVALID, "a lane is RED, YELLOW, ORANGE, BLUE or GREEN, found '%.*s'",
+                (int)vn, v);
+}
+static crest_status kp_inspect(parse_ctx *cx, parse_state *ps, const char *v, size_t vn)
+{
+    return kp_lane(cx, ps->p->lane_inspect, v, vn);
+}
+static crest_status kp_release(parse_ctx *cx, parse_state *ps, const char *v, size_t vn)
+{
+    return kp_lane(cx, ps->p->lane_release, v, vn);
+}
+static void kr_inspect(textbuf *tb, const crest_policy *p, const policy_tier *t)
+{
+    (void)t;
+    textbuf_printf(tb, "inspect = %s\n", p->lane_inspect);
+}
+static void kr_release(textbuf *tb, const crest_policy *p, const policy_tier *t)
+{
+    (void)t;
+    textbuf_printf(tb, "release = %s\n", p->lane_release);
+}
+
+static crest_status kp_delimiter(parse_ctx *cx, parse_state *ps, const char *v, size_t vn)
+{
+    if (vn == 3 && v[0] == '"' && v[2] == '"')
+        v++, vn = 1;
+    if (vn == 3 && memcmp(v, "tab", 3) == 0)
+        ps->p->delimiter = '\t';
+    else if (vn == 1 && (v[0] == ',' || v[0] == ';' || v[0] == '|' || v[0] == '\t'))
+        ps->p->delimiter = v[0];
+    else
+        return fail(cx, v, CREST_ERR_INVALID, "delimiter is one of , ; | tab");
+    return CREST_OK;
+}
+static void kr_delimiter(textbuf *tb, const crest_policy *p, const policy_tier *t)
+{
+    (void)t;
+    textbuf_printf(tb, "delimiter = %s\n", p->delimiter == '\t' ? "tab" : (char[]){p->delimiter, 0});
+}
+
+static crest_status kp_random_share(parse_ctx *cx, parse_state *ps, const char *v, size_t vn)
+{
+    ps->p->random_share_set = 1;
+    return parse_number(cx, v, vn, 0.0, 1.0, "random_share", &ps->p->random_share);
+}
+static void kr_random_share(textbuf *tb, const crest_policy *p, const policy_tier *t)
+{
+    (void)t;
+    textbuf_puts(tb, "random_share = ");
+    fmt_num(tb, p->random_share);
+    textbuf_puts(tb, "\n");
+}
+
+static crest_status kp_window(parse_ctx *cx, parse_state *ps, const char *v, size_t vn)
+{
+    if (label_equal(v, vn, "day", 3)) {
+        ps->p->window_rows = 0;
+        return CREST_OK;
+    }
+    double d;
+    if (parse_number(cx, v, vn, 1, 1e12, "window", &d) != CREST_OK || d != floor(d))
+        return fail(cx, v, CREST_ERR_INVALID, "window is 'day' or a whole number of declarations");
+    ps->p->window_rows = (unsigned long)d;
+    return CREST_OK;
+}
+static void kr_window(textbuf *tb, const crest_policy *p, const policy_tier *t)
+{
+    (void)t;
+    if (p->window_rows)
+        textbuf_printf(tb, "window = %lu\n", p->window_rows);
+    else
+        textbuf_puts(tb, "window = day\n");
+}
+
+static crest_status add_optional(parse_ctx *cx, void *arg, const char *it, size_t n)
+{
+    crest_policy *p = arg;
+    if (p->n_optional == CREST_MAX_OPTIONAL)
+        return fail(cx, it, CREST_ERR_RANGE, "more than %d optional columns", CREST_MAX_OPTIONAL);
+    if (!(p->optional[p->n_optional] = dup_range(it, n)))
+        return CREST_ERR_NOMEM;
+    p->n_optional++;
+    return CREST_OK;
+}
+static crest_status kp_optional(parse_ctx *cx, parse_state *ps, const char *v, size_t vn)
+{
+    return for_each_item(cx, v, vn, add_optional, ps->p);
+}
+static void kr_optional(textbuf *tb, const crest_policy *p, const policy_tier *t)
+{
+    (void)t;
+    if (!p->n_optional)
+        return;
+    textbuf_puts(tb, "optional = ");
+    for (size_t i = 0; i < p->n_optional; i++)
+        textbuf_printf(tb, "%s%s", i ? ", " : "", p->optional[i]);
+    textbuf_puts(tb, "\n");
+}
+
+static const key_choice yes_no[] = {{NULL, 0}};
+static const key_choice ch_floor_period[] = {
+    {"none", FLOOR_PERIOD_NONE}, {"day", FLOOR_PERIOD_DAY}, {"month", FLOOR_PERIOD_MONTH}, {NULL, 0}};
+static const key_choice ch_unknown_tier[] = {{"default", UNKNOWN_TIER_DEFAULT},
+                                             {"reject", UNKNOWN_TIER_REJECT},
+                                             {"error", UNKNOWN_TIER_ERROR},
+                                             {NULL, 0}};
+static const key_choice ch_prefer[] = {
+    {"registry", CREST_TIER_PREFER_REGISTRY}, {"feed", CREST_TIER_PREFER_FEED}, {NULL, 0}};
+static const key_choice ch_duplicates[] = {{"allow", 0}, {"reject", 1}, {NULL, 0}};
+static const key_choice ch_passthrough[] = {{"all", CREST_PASSTHROUGH_ALL},
+                                            {"unmapped", CREST_PASSTHROUGH_UNMAPPED},
+                                            {"none", CREST_PASSTHROUGH_NONE},
+                                            {NULL, 0}};
+static const key_choice ch_on_limit[] = {
+    {"no_match", LIMIT_NO_MATCH}, {"inspect", LIMIT_INSPECT}, {"reject", LIMIT_REJECT}, {NULL, 0}};
+static const key_choice ch_model_kind[] = {{"none", CREST_RISK_MODEL_NONE},
+                                           {"logistic", CREST_RISK_MODEL_LOGISTIC},
+                                           {"xgboost", CREST_RISK_MODEL_XGBOOST},
+                                           {NULL, 0}};
+static const key_choice ch_weighting[] = {
+    {"linear", WEIGHTING_LINEAR}, {"exp", WEIGHTING_EXP}, {"odds", WEIGHTING_ODDS}, {NULL, 0}};
+/* low_variance: an older name of systematic, accepted and written as systematic. */
+static const key_choice ch_mode[] = {{"frozen", CONTROL_FROZEN},
+                                     {"adaptive", CONTROL_ADAPTIVE},
+                                     {"systematic", CONTROL_SYSTEMATIC},
+                                     {"low_variance", CONTROL_SYSTEMATIC},
+                                     {NULL, 0}};
+
+_Static_assert(sizeof(crest_tier_pref) == sizeof(int) && sizeof(crest_passthrough) == sizeof(int) &&
+                   sizeof(crest_risk_model_kind) == sizeof(int) && sizeof(risk_weighting) == sizeof(int),
+               "choice keys are stored as int");
+
+#define P_(field) offsetof(crest_policy, field)
+#define T_(field) offsetof(policy_tier, field)
+#define TEXT(sec, key, off, show)                                                                            \
+    {                                                                                                        \
+        sec, key, KT_TEXT, show, off, 0, 0, 0, 0, NULL, NULL, NULL                                           \
+    }
+#define NUM(sec, key, off, lo, hi)                                                                           \
+    {                                                                                                        \
+        sec, key, KT_NUMBER, SHOW_ALWAYS, off, 0, lo, hi, 0, NULL, NULL, NULL                                \
+    }
+#define NUM_SHOW(sec, key, off, lo, hi, show, def)                                                           \
+    {                                                                                                        \
+        sec, key, KT_NUMBER, show, off, 0, lo, hi, def, NULL, NULL, NULL                                     \
+    }
+#define WHOLE(sec, key, off, w, lo, hi, show, def)                                                           \
+    {                                                                                                        \
+        sec, key, KT_WHOLE, show, off, w, lo, hi, def, NULL, NULL, NULL                                      \
+    }
+#define BOOL(sec, key, off)                                                                                  \
+    {                                                                                                        \
+        sec, key, KT_BOOL, SHOW_ALWAYS, off, 0, 0, 0, 0, yes_no, NULL, NULL                                  \
+    }
+#define CHOICE(sec, key, off, ch, show, def)                                                                 \
+    {                                                                                                        \
+        sec, key, KT_CHOICE, show, off, 0, 0, 0, def, ch, NULL, NULL                                         \
+    }
+#define CUSTOM(sec, key, parse, render)                                                                      \
+    {                                                                                                        \
+        sec, key, KT_CUSTOM, SHOW_ALWAYS, 0, 0, 0, 0, 0, NULL, parse, render                                 \
+    }
+#define CAP(kind, key)                                                                                       \
+    WHOLE(SEC_POLICY, key, P_(file_cap[kind]), sizeof(size_t), 1, 4.0 * 1024 * 1024 * 1024, SHOW_NOT_DEF,    \
+          -(double)(kind)-1) /* def < 0: the kind's default cap */
+
+/* In canonical order. */
+static const key_spec keys[] = {
+    TEXT(SEC_POLICY, "name", P_(name), SHOW_ALWAYS),
+    TEXT(SEC_POLICY, "description", P_(description), SHOW_NEVER),
+    CUSTOM(SEC_POLICY, "seed", kp_seed, kr_seed),
+    TEXT(SEC_POLICY, "root", P_(root_path), SHOW_IF_SET),
+    CAP(CREST_FILE_CRITERIA, "max_criteria_bytes"),
+    CAP(CREST_FILE_LIST, "max_list_bytes"),
+    CAP(CREST_FILE_BAND, "max_band_bytes"),
+    CAP(CREST_FILE_MODEL, "max_model_bytes"),
+    CAP(CREST_FILE_FX, "max_fx_bytes"),
+
+    CUSTOM(SEC_TIERS, "order", kp_order, kr_order),
+    CUSTOM(SEC_TIERS, "base", kp_base, kr_base),
+    CUSTOM(SEC_TIERS, "default", kp_default, kr_default),
+
+    TEXT(SEC_TIER, "label", T_(label), SHOW_IF_SET),
+    CUSTOM(SEC_TIER, "aliases", kp_aliases, kr_aliases),
+    CUSTOM(SEC_TIER, "rate", kp_rate, kr_rate),
+    CUSTOM(SEC_TIER, "ratio", kp_ratio, kr_nothing),
+    BOOL(SEC_TIER, "floor", T_(floor)),
+    CHOICE(SEC_TIER, "floor_period", T_(floor_period), ch_floor_period, SHOW_NOT_DEF, 0),
+    BOOL(SEC_TIER, "priority", T_(priority)),
+    BOOL(SEC_TIER, "guarantee_exempt", T_(guarantee_exempt)),
+    NUM_SHOW(SEC_TIER, "random_share", T_(random_share), 0.0, 1.0, SHOW_IF_SET, 0),
+    NUM_SHOW(SEC_TIER, "scale", T_(scale), 0.0, 1e6, SHOW_NOT_DEF, 1.0),
+
+    CUSTOM(SEC_REGISTRY, "parties", kp_parties, kr_parties),
+    CHOICE(SEC_REGISTRY, "prefer", P_(tier_pref), ch_prefer, SHOW_ALWAYS, 0),
+
+    CUSTOM(SEC_MRA, "partners", kp_partners, kr_partners),
+
+    CUSTOM(SEC_LANES, "inspect", kp_inspect, kr_inspect),
+    CUSTOM(SEC_LANES, "release", kp_release, kr_release),
+
+    WHOLE(SEC_INPUT, "max_field_bytes", P_(max_field_bytes), sizeof(size_t), 16, 256.0 * 1024 * 1024,
+          SHOW_ALWAYS, 0),
+    WHOLE(SEC_INPUT, "max_record_bytes", P_(max_record_bytes), sizeof(size_t), 16, 256.0 * 1024 * 1024,
+          SHOW_ALWAYS, 0),
+    CUSTOM(SEC_INPUT, "delimiter", kp_delimiter, kr_delimiter),
+    CHOICE(SEC_INPUT, "duplicate_ids", P_(reject_duplicate_ids), ch_duplicates, SHOW_NOT_DEF, 0),
+    CHOICE(SEC_INPUT, "unknown_tier", P_(unknown_tier), ch_unknown_tier, SHOW_NOT_DEF, 0),
+    NUM_SHOW(SEC_INPUT, "max_reject_rate", P_(max_reject_rate), 0.0, 1.0, SHOW_NOT_DEF, 0.5),
+    CUSTOM(SEC_INPUT, "optional", kp_optional, kr_optional),
+
+    CHOICE(SEC_OUTPUT, "passthrough", P_(passthrough), ch_passthrough, SHOW_ALWAYS, 0),
+    BOOL(SEC_OUTPUT, "formula_guard", P_(formula_guard)),
+
+    TEXT(SEC_RULES, "criteria", P_(criteria_path), SHOW_ALWAYS),
+    TEXT(SEC_RULES, "tables", P_(tables_dir), SHOW_IF_SET),
+    WHOLE(SEC_RULES, "match_limit", P_(match_limit), sizeof(unsigned), 0, 4e9, SHOW_ALWAYS, 0),
+    WHOLE(SEC_RULES, "depth_limit", P_(depth_limit), sizeof(unsigned), 0, 4e9, SHOW_ALWAYS, 0),
+    WHOLE(SEC_RULES, "max_hits", P_(max_hits), sizeof(unsigned), 0, 4e9, SHOW_ALWAYS, 0),
+    CHOICE(SEC_RULES, "on_limit", P_(on_limit), ch_on_limit, SHOW_ALWAYS, 0),
+
+    CHOICE(SEC_MODEL, "kind", P_(model_kind), ch_model_kind, SHOW_ALWAYS, 0),
+    TEXT(SEC_MODEL, "file", P_(model_path), SHOW_ALWAYS),
+    TEXT(SEC_MODEL, "features", P_(model_features), SHOW_ALWAYS),
+    NUM(SEC_MODEL, "weight", P_(model_weight), -100, 100),
+    NUM(SEC_MODEL, "l2", P_(fit_l2), 0, 1e9),
+    NUM(SEC_MODEL, "smoothing", P_(fit_smoothing), 0, 1e9),
+    WHOLE(SEC_MODEL, "folds", P_(fit_folds), sizeof(unsigned), 2, 64, SHOW_ALWAYS, 0),
+
+    NUM(SEC_RISK, "bias", P_(bias), -100, 100),
+    CHOICE(SEC_RISK, "weighting", P_(weighting), ch_weighting, SHOW_ALWAYS, 0),
+    NUM(SEC_RISK, "gain", P_(gain), 0, 1000),
+    CUSTOM(SEC_RISK, "random_share", kp_random_share, kr_random_share),
+
+    CHOICE(SEC_CONTROL, "mode", P_(control_mode), ch_mode, SHOW_ALWAYS, 0),
+    CUSTOM(SEC_CONTROL, "window", kp_window, kr_window),
+    NUM(SEC_CONTROL, "max_step", P_(max_step), 0.01, 10),
+
+    WHOLE(SEC_CAPACITY, "red_per_office_day", P_(red_per_office_day), sizeof(unsigned long), 0, 1e12,
+          SHOW_ALWAYS, 0),
+
+    TEXT(SEC_CALIBRATION, "history", P_(calib_history), SHOW_ALWAYS),
+    TEXT(SEC_CALIBRATION, "history_hash", P_(calib_history_hash), SHOW_ALWAYS),
+    TEXT(SEC_CALIBRATION, "rows", P_(calib_rows), SHOW_ALWAYS),
+    TEXT(SEC_CALIBRATION, "expected", P_(calib_expected), SHOW_ALWAYS),
+    TEXT(SEC_CALIBRATION, "files", P_(calib_files), SHOW_IF_SET),
+};
+#define N_KEYS (sizeof keys / sizeof *keys)
+
+/* "a, b or c": the names of a section's keys, or of a choice's values. */
+static void key_list(char *buf, size_t cap, section_kind sec, const key_choice *choices)
+{
+    const char *names[64];
+    size_t n = 0;
+    if (choices) {
+        for (const key_choice *c = choices; c->name && n < 64; c++)
+            if (c->name != choices[0].name || n == 0) {
+                int dup = 0; /* an alias of an earlier value is not listed */
+                for (const key_choice *d = choices; d != c; d++)
+                    dup |= d->value == c->value;
+                if (!dup)
+                    names[n++] = c->name;
+            }
+    } else {
+        for (size_t i = 0; i < N_KEYS && n < 64; i++)
+            if (keys[i].sec == sec)
+                names[n++] = keys[i].key;
+    }
+    size_t o = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n && o < cap; i++)
+        o += (size_t)snprintf(buf + o, cap - o, "%s%s", i == 0 ? "" : i + 1 == n ? " or " : ", ", names[i]);
+}
+
+static void *key_slot(const key_spec *k, parse_state *ps)
+{
+    return k->sec == SEC_TIER ? (char *)ps->tier + k->offset : (char *)ps->p + k->offset;
+}
+
+static const void *key_cslot(const key_spec *k, const crest_policy *p, const policy_tier *t)
+{
+    return k->sec == SEC_TIER ? (const char *)t + k->offset : (const char *)p + k->offset;
+}
+
+/* Parse one value into its slot according to the key's row. */
+static crest_status key_apply(parse_ctx *cx, parse_state *ps, const key_spec *k, const char *v, size_t vn)
+{
+    void *slot = key_slot(k, ps);
+    char expected[256];
+    switch (k->type) {
+    case KT_TEXT: {
+        char **dst = slot;
+        free(*dst);
+        return (*dst = dup_range(v, vn)) ? CREST_OK : CREST_ERR_NOMEM;
+    }
+    case KT_NUMBER:
+        return parse_number(cx, v, vn, k->lo, k->hi, k->key, slot);
+    case KT_WHOLE: {
+        double d;
+        crest_status st = parse_number(cx, v, vn, k->lo, k->hi, k->key, &d);
+        if (st != CREST_OK)
+            return st;
+        if (d != floor(d))
+            return fail(cx, v, CREST_ERR_INVALID, "%s needs a whole number", k->key);
+        if (k->width == sizeof(unsigned))
+            *(unsigned *)slot = (unsigned)d;
+        else
+            *(size_t *)slot = (size_t)d; /* size_t and unsigned long: both 8 bytes here */
+        return CREST_OK;
+    }
+    case KT_BOOL:
+        return parse_bool(cx, v, vn, k->key, slot);
+    case KT_CHOICE:
+        for (const key_choice *c = k->choices; c->name; c++)
+            if (label_equal(v, vn, c->name, strlen(c->name))) {
+                *(int *)slot = c->value;
+                return CREST_OK;
+            }
+        key_list(expected, sizeof expected, k->sec, k->choices);
+        return fail(cx, v, CREST_ERR_INVALID, "%s is %s, found '%.*s'", k->key, expected,
+                    (int)(vn < 60 ? vn : 60), v);
+    case KT_CUSTOM:
+        return k->parse(cx, ps, v, vn);
+    }
+    return CREST_ERR_STATE;
+}
+
+_Static_assert(sizeof(unsigned long) == sizeof(size_t), "KT_WHOLE stores unsigned long as size_t");
+
+/* Write one key's canonical line(s), or nothing when its row says so. */
+static void key_render(textbuf *tb, const key_spec *k, const crest_policy *p, const policy_tier *t)
+{
+    const void *slot = key_cslot(k, p, t);
+    if (k->show == SHOW_NEVER)
+        return;
+    switch (k->type) {
+    case KT_TEXT: {
+        const char *s = *(char *const *)slot;
+        if (!s && k->show == SHOW_IF_SET)
+            return;
+        textbuf_printf(tb, "%s = %s\n", k->key, s ? s : "");
+        return;
+    }
+    case KT_NUMBER: {
+        const double d = *(const double *)slot;
+        if ((k->show == SHOW_IF_SET && isnan(d)) || (k->show == SHOW_NOT_DEF && d == k->def))
+            return;
+        textbuf_printf(tb, "%s = ", k->key);
+        fmt_num(tb, d);
+        textbuf_puts(tb, "\n");
+        return;
+    }
+    case KT_WHOLE: {
+        const unsigned long long x = k->width == sizeof(unsigned) ? *(const unsigned *)slot
+                                                                  : (unsigned long long)*(const size_t *)slot;
+        const double def =
+            k->def < 0 ? (double)crest_file_default_cap((crest_file_kind)(-k->def - 1)) : k->def;
+        if (k->show == SHOW_NOT_DEF && (double)x == def)
+            return;
+        textbuf_printf(tb, "%s = %llu\n", k->key, x);
+        return;
+    }
+    case KT_BOOL:
+        textbuf_printf(tb, "%s = %s\n", k->key, *(const int *)slot ? "yes" : "no");
+        return;
+    case KT_CHOICE: {
+        const int x = *(const int *)slot;
+        if (k->show == SHOW_NOT_DEF && x == (int)k->def)
+            return;
+        for (const key_choice *c = k->choices; c->name; c++)
+            if (c->value == x) {
+                textbuf_printf(tb, "%s = %s\n", k->key, c->name);
+                return;
+            }
+        return;
+    }
+    case KT_CUSTOM:
+        k->render(tb, p, t);
+        return;
+    }
+}
+
+static void render_section(textbuf *tb, section_kind sec, const crest_policy *p, const policy_tier *t)
+{
+    for (size_t i = 0; i < N_KEYS; i++)
+        if (keys[i].sec == sec)
+            key_render(tb, &keys[i], p, t);
+}
+
+/* ------------------------------------------------------------- the parse */
+
+/*
+ * One pass over the lines: section headers, `key = value` lines looked up in
+ * keys[], comments. Longer than most functions here because the line
+ * grammar (BOM, comments, inline comments, [tier NAME], duplicate keys) reads
+ * best in one place; what each key means is the table's business.
+ */
 static crest_status parse_text(crest_policy *p, const char *text, size_t len, parse_ctx *cx, order_arg *order,
                                char **base_name, char **default_name)
 {
     section_kind sec = SEC_NONE;
-    policy_tier *tier = NULL;
+    parse_state ps = {p, NULL, order, base_name, default_name, NULL};
     const char *s = text, *end = text + len;
     /* A UTF-8 BOM at the start is allowed (files saved by Windows editors). */
     if (len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0)
@@ -295,7 +896,7 @@ static crest_status parse_text(crest_policy *p, const char *text, size_t len, pa
             size_t hn = n - 2;
             trim(&h, &hn);
             n_seen = 0;
-            tier = NULL;
+            ps.tier = NULL;
             if (hn >= 5 && memcmp(h, "tier", 4) == 0 && isspace((unsigned char)h[4])) {
                 const char *tn = h + 5;
                 size_t tl = hn - 5;
@@ -311,39 +912,30 @@ static crest_status parse_text(crest_policy *p, const char *text, size_t len, pa
                     return fail(cx, tn, CREST_ERR_INVALID, "tier %.*s is defined twice", (int)tl, tn);
                 if (p->n_tiers == CREST_MAX_TIERS)
                     return fail(cx, tn, CREST_ERR_RANGE, "more than %d tiers", CREST_MAX_TIERS);
-                tier = &p->tiers[p->n_tiers++];
-                tier->rate = tier->ratio = tier->random_share = NAN;
-                tier->scale = 1.0;
-                if (!(tier->name = dup_range(tn, tl)))
+                ps.tier = &p->tiers[p->n_tiers++];
+                ps.tier->rate = ps.tier->ratio = ps.tier->random_share = NAN;
+                ps.tier->scale = 1.0;
+                if (!(ps.tier->name = dup_range(tn, tl)))
                     return CREST_ERR_NOMEM;
                 sec = SEC_TIER;
                 continue;
             }
-#define SEC(nm, k)                                                                                           \
-    if (hn == sizeof(nm) - 1 && memcmp(h, nm, hn) == 0) {                                                    \
-        sec = k;                                                                                             \
-        continue;                                                                                            \
-    }
-            SEC("policy", SEC_POLICY)
-            SEC("tiers", SEC_TIERS)
-            SEC("columns", SEC_COLUMNS)
-            SEC("registry", SEC_REGISTRY)
-            SEC("mra", SEC_MRA)
-            SEC("lanes", SEC_LANES)
-            SEC("input", SEC_INPUT)
-            SEC("output", SEC_OUTPUT)
-            SEC("rules", SEC_RULES)
-            SEC("model", SEC_MODEL)
-            SEC("risk", SEC_RISK)
-            SEC("control", SEC_CONTROL)
-            SEC("capacity", SEC_CAPACITY)
-            SEC("calibration", SEC_CALIBRATION)
-#undef SEC
-            return fail(
-                cx, h, CREST_ERR_SYNTAX,
-                "unknown section [%.*s]; expected policy, tiers, tier NAME, columns, "
-                "registry, mra, lanes, input, output, rules, model, risk, control, capacity or calibration",
-                (int)hn, h);
+            sec = SEC_NONE;
+            for (int k = SEC_POLICY; k < SEC_COUNT; k++)
+                if (k != SEC_TIER && strlen(section_names[k]) == hn && memcmp(h, section_names[k], hn) == 0)
+                    sec = (section_kind)k;
+            if (sec != SEC_NONE)
+                continue;
+            char expected[400];
+            size_t o = 0;
+            for (int k = SEC_POLICY; k < SEC_COUNT; k++)
+                o += (size_t)snprintf(expected + o, sizeof expected - o, "%s%s",
+                                      k == SEC_POLICY      ? ""
+                                      : k + 1 == SEC_COUNT ? " or "
+                                                           : ", ",
+                                      section_names[k]);
+            return fail(cx, h, CREST_ERR_SYNTAX, "unknown section [%.*s]; expected %s",
+                        (int)(hn < 60 ? hn : 60), h, expected);
         }
         const char *eq = memchr(l, '=', n);
         if (!eq)
@@ -374,343 +966,39 @@ static crest_status parse_text(crest_policy *p, const char *text, size_t len, pa
             memcpy(seen[n_seen], key, klen);
             seen[n_seen++][klen] = '\0';
         }
-        crest_status st = CREST_OK;
         char keyz[48];
         snprintf(keyz, sizeof keyz, "%.*s", (int)(klen < 40 ? klen : 40), key);
-
-        switch (sec) {
-        case SEC_POLICY:
-            if (KEY("name")) {
-                free(p->name);
-                if (!(p->name = dup_range(v, vn)))
-                    return CREST_ERR_NOMEM;
-            } else if (KEY("description")) {
-                free(p->description);
-                if (!(p->description = dup_range(v, vn)))
-                    return CREST_ERR_NOMEM;
-            } else if (KEY("seed")) {
-                char buf[32];
-                if (vn == 0 || vn >= sizeof buf)
-                    return fail(cx, v, CREST_ERR_INVALID, "seed needs an integer 0..2^64-1");
-                memcpy(buf, v, vn);
-                buf[vn] = '\0';
-                char *e;
-                errno = 0;
-                unsigned long long x = strtoull(buf, &e, 0);
-                if (*e || errno || buf[0] == '-')
-                    return fail(cx, v, CREST_ERR_INVALID, "seed needs an integer 0..2^64-1, found '%s'", buf);
-                p->seed = x;
-            } else {
-                return fail(cx, key, CREST_ERR_SYNTAX,
-                            "unknown key '%s' in [policy]; expected name, description or seed", keyz);
-            }
-            break;
-        case SEC_TIERS:
-            if (KEY("order")) {
-                st = for_each_item(cx, v, vn, add_order, order);
-                for (size_t i = 0; i < order->n; i++)
-                    order->where[i] = NULL;
-            } else if (KEY("base")) {
-                free(*base_name); /* a repeated [tiers] section: the last one wins */
-                if (!(*base_name = dup_range(v, vn)))
-                    return CREST_ERR_NOMEM;
-            } else if (KEY("default")) {
-                free(*default_name);
-                if (!(*default_name = dup_range(v, vn)))
-                    return CREST_ERR_NOMEM;
-            } else {
-                return fail(cx, key, CREST_ERR_SYNTAX,
-                            "unknown key '%s' in [tiers]; expected order, base or default", keyz);
-            }
-            break;
-        case SEC_TIER:
-            if (KEY("label")) {
-                if (!(tier->label = dup_range(v, vn)))
-                    return CREST_ERR_NOMEM;
-            } else if (KEY("aliases")) {
-                st = for_each_item(cx, v, vn, add_alias, tier);
-            } else if (KEY("rate")) {
-                if (!isnan(tier->ratio))
-                    return fail(cx, key, CREST_ERR_INVALID, "tier %s has both rate and ratio; give one",
-                                tier->name);
-                st = parse_number(cx, v, vn, 0.0, 1.0, "rate", &tier->rate);
-            } else if (KEY("ratio")) {
-                if (!isnan(tier->rate))
-                    return fail(cx, key, CREST_ERR_INVALID, "tier %s has both rate and ratio; give one",
-                                tier->name);
-                st = parse_number(cx, v, vn, 0.0, 1000.0, "ratio", &tier->ratio);
-            } else if (KEY("floor")) {
-                st = parse_bool(cx, v, vn, "floor", &tier->floor);
-            } else if (KEY("priority")) {
-                st = parse_bool(cx, v, vn, "priority", &tier->priority);
-            } else if (KEY("guarantee_exempt")) {
-                st = parse_bool(cx, v, vn, "guarantee_exempt", &tier->guarantee_exempt);
-            } else if (KEY("random_share")) {
-                st = parse_number(cx, v, vn, 0.0, 1.0, "random_share", &tier->random_share);
-            } else if (KEY("scale")) {
-                st = parse_number(cx, v, vn, 0.0, 1e6, "scale", &tier->scale);
-            } else {
-                return fail(cx, key, CREST_ERR_SYNTAX,
-                            "unknown key '%s' in [tier %s]; expected label, aliases, rate, ratio, "
-                            "floor, priority, guarantee_exempt, random_share or scale",
-                            keyz, tier->name);
-            }
-            break;
-        case SEC_COLUMNS: {
+        crest_status st;
+        if (sec == SEC_COLUMNS) {
+            /* [columns]: the keys are the canonical fields. */
             int f = crest_field_from_name(key, klen);
-            if (f < 0)
-                return fail(cx, key, CREST_ERR_INVALID,
-                            "'%s' is not a canonical field (decl_id, decl_date, office, direction, "
-                            "enterprise_id, declarant_id, credit_tier, foreign_aeo, hs_code, origin, "
-                            "departure, transport_mode, declared_value, currency, net_mass_kg, "
-                            "quantity, goods_desc, illicit, revenue)",
-                            keyz);
+            if (f < 0) {
+                char fields[400];
+                size_t o = 0;
+                for (int i = 0; i < CREST_FIELD_COUNT; i++)
+                    o += (size_t)snprintf(fields + o, sizeof fields - o, "%s%s", i ? ", " : "",
+                                          crest_field_name((crest_field)i));
+                return fail(cx, key, CREST_ERR_INVALID, "'%s' is not a canonical field (%s)", keyz, fields);
+            }
             column_arg ca = {p, f};
             st = for_each_item(cx, v, vn, add_column, &ca);
-            break;
-        }
-        case SEC_REGISTRY:
-            if (KEY("parties")) {
-                p->n_parties = 0;
-                st = for_each_item(cx, v, vn, add_party, p);
-                if (st == CREST_OK && p->n_parties == 0)
-                    return fail(cx, v, CREST_ERR_MISSING,
-                                "parties needs at least one of "
-                                "enterprise_id, declarant_id");
-            } else if (KEY("prefer")) {
-                if (label_equal(v, vn, "registry", 8))
-                    p->tier_pref = CREST_TIER_PREFER_REGISTRY;
-                else if (label_equal(v, vn, "feed", 4))
-                    p->tier_pref = CREST_TIER_PREFER_FEED;
-                else
-                    return fail(cx, v, CREST_ERR_INVALID, "prefer is registry or feed");
-            } else {
-                return fail(cx, key, CREST_ERR_SYNTAX,
-                            "unknown key '%s' in [registry]; expected parties or prefer", keyz);
+        } else {
+            const key_spec *k = NULL;
+            for (size_t i = 0; i < N_KEYS && !k; i++)
+                if (keys[i].sec == sec && strlen(keys[i].key) == klen && memcmp(keys[i].key, key, klen) == 0)
+                    k = &keys[i];
+            if (!k) {
+                char expected[400];
+                key_list(expected, sizeof expected, sec, NULL);
+                if (sec == SEC_TIER)
+                    return fail(cx, key, CREST_ERR_SYNTAX, "unknown key '%s' in [tier %s]; expected %s", keyz,
+                                ps.tier->name, expected);
+                return fail(cx, key, CREST_ERR_SYNTAX, "unknown key '%s' in [%s]; expected %s%s", keyz,
+                            section_names[sec], expected,
+                            sec == SEC_CALIBRATION ? " (this section is written by crest calibrate)" : "");
             }
-            break;
-        case SEC_MRA:
-            if (KEY("partners"))
-                st = for_each_item(cx, v, vn, add_mra, p);
-            else
-                return fail(cx, key, CREST_ERR_SYNTAX, "unknown key '%s' in [mra]; expected partners", keyz);
-            break;
-        case SEC_LANES:
-            if (KEY("inspect") || KEY("release")) {
-                if (!valid_lane(v, vn))
-                    return fail(cx, v, CREST_ERR_INVALID,
-                                "a lane is RED, YELLOW, ORANGE, BLUE or GREEN, found '%.*s'", (int)vn, v);
-                char *dst = KEY("inspect") ? p->lane_inspect : p->lane_release;
-                memcpy(dst, v, vn);
-                dst[vn] = '\0';
-            } else {
-                return fail(cx, key, CREST_ERR_SYNTAX,
-                            "unknown key '%s' in [lanes]; expected inspect or release", keyz);
-            }
-            break;
-        case SEC_INPUT:
-            if (KEY("max_field_bytes") || KEY("max_record_bytes")) {
-                double d;
-                st = parse_number(cx, v, vn, 16, 256.0 * 1024 * 1024, keyz, &d);
-                if (st == CREST_OK && d != floor(d))
-                    return fail(cx, v, CREST_ERR_INVALID, "%s needs a whole number", keyz);
-                if (st == CREST_OK) {
-                    if (KEY("max_field_bytes"))
-                        p->max_field_bytes = (size_t)d;
-                    else
-                        p->max_record_bytes = (size_t)d;
-                }
-            } else if (KEY("duplicate_ids")) {
-                if (label_equal(v, vn, "allow", 5))
-                    p->reject_duplicate_ids = 0;
-                else if (label_equal(v, vn, "reject", 6))
-                    p->reject_duplicate_ids = 1;
-                else
-                    return fail(cx, v, CREST_ERR_INVALID, "duplicate_ids is allow or reject");
-            } else if (KEY("delimiter")) {
-                if (vn == 3 && v[0] == '"' && v[2] == '"')
-                    v++, vn = 1;
-                if (vn == 3 && memcmp(v, "tab", 3) == 0)
-                    p->delimiter = '\t';
-                else if (vn == 1 && (v[0] == ',' || v[0] == ';' || v[0] == '|' || v[0] == '\t'))
-                    p->delimiter = v[0];
-                else
-                    return fail(cx, v, CREST_ERR_INVALID, "delimiter is one of , ; | tab");
-            } else {
-                return fail(cx, key, CREST_ERR_SYNTAX,
-                            "unknown key '%s' in [input]; expected max_field_bytes, "
-                            "max_record_bytes, delimiter or duplicate_ids",
-                            keyz);
-            }
-            break;
-        case SEC_OUTPUT:
-            if (KEY("formula_guard")) {
-                st = parse_bool(cx, v, vn, "formula_guard", &p->formula_guard);
-            } else if (KEY("passthrough")) {
-                if (label_equal(v, vn, "all", 3))
-                    p->passthrough = CREST_PASSTHROUGH_ALL;
-                else if (label_equal(v, vn, "unmapped", 8))
-                    p->passthrough = CREST_PASSTHROUGH_UNMAPPED;
-                else if (label_equal(v, vn, "none", 4))
-                    p->passthrough = CREST_PASSTHROUGH_NONE;
-                else
-                    return fail(cx, v, CREST_ERR_INVALID, "passthrough is all, unmapped or none");
-            } else {
-                return fail(cx, key, CREST_ERR_SYNTAX,
-                            "unknown key '%s' in [output]; expected passthrough or formula_guard", keyz);
-            }
-            break;
-        case SEC_RULES:
-            if (KEY("criteria") || KEY("tables")) {
-                char **dst = KEY("criteria") ? &p->criteria_path : &p->tables_dir;
-                free(*dst);
-                if (!(*dst = dup_range(v, vn)))
-                    return CREST_ERR_NOMEM;
-            } else if (KEY("on_limit")) {
-                if (label_equal(v, vn, "no_match", 8))
-                    p->on_limit = LIMIT_NO_MATCH;
-                else if (label_equal(v, vn, "inspect", 7))
-                    p->on_limit = LIMIT_INSPECT;
-                else if (label_equal(v, vn, "reject", 6))
-                    p->on_limit = LIMIT_REJECT;
-                else
-                    return fail(cx, v, CREST_ERR_INVALID, "on_limit is no_match, inspect or reject");
-            } else if (KEY("match_limit") || KEY("depth_limit") || KEY("max_hits")) {
-                double d;
-                st = parse_number(cx, v, vn, 0, 4e9, keyz, &d);
-                if (st == CREST_OK && d != floor(d))
-                    return fail(cx, v, CREST_ERR_INVALID, "%s needs a whole number", keyz);
-                if (st == CREST_OK)
-                    *(KEY("match_limit")   ? &p->match_limit
-                      : KEY("depth_limit") ? &p->depth_limit
-                                           : &p->max_hits) = (unsigned)d;
-            } else {
-                return fail(cx, key, CREST_ERR_SYNTAX,
-                            "unknown key '%s' in [rules]; expected criteria, tables, match_limit, "
-                            "depth_limit, max_hits or on_limit",
-                            keyz);
-            }
-            break;
-        case SEC_MODEL:
-            if (KEY("kind")) {
-                if (label_equal(v, vn, "none", 4))
-                    p->model_kind = CREST_RISK_MODEL_NONE;
-                else if (label_equal(v, vn, "logistic", 8))
-                    p->model_kind = CREST_RISK_MODEL_LOGISTIC;
-                else if (label_equal(v, vn, "xgboost", 7))
-                    p->model_kind = CREST_RISK_MODEL_XGBOOST;
-                else
-                    return fail(cx, v, CREST_ERR_INVALID, "model kind is none, logistic or xgboost");
-            } else if (KEY("file") || KEY("features")) {
-                char **dst = KEY("file") ? &p->model_path : &p->model_features;
-                free(*dst);
-                if (!(*dst = dup_range(v, vn)))
-                    return CREST_ERR_NOMEM;
-            } else if (KEY("weight")) {
-                st = parse_number(cx, v, vn, -100, 100, "weight", &p->model_weight);
-            } else if (KEY("l2")) {
-                st = parse_number(cx, v, vn, 0, 1e9, "l2", &p->fit_l2);
-            } else if (KEY("smoothing")) {
-                st = parse_number(cx, v, vn, 0, 1e9, "smoothing", &p->fit_smoothing);
-            } else if (KEY("folds")) {
-                double d;
-                st = parse_number(cx, v, vn, 2, 64, "folds", &d);
-                if (st == CREST_OK && d != floor(d))
-                    return fail(cx, v, CREST_ERR_INVALID, "folds needs a whole number");
-                if (st == CREST_OK)
-                    p->fit_folds = (unsigned)d;
-            } else {
-                return fail(cx, key, CREST_ERR_SYNTAX,
-                            "unknown key '%s' in [model]; expected kind, file, features, weight, l2, "
-                            "smoothing or folds",
-                            keyz);
-            }
-            break;
-        case SEC_RISK:
-            if (KEY("bias")) {
-                st = parse_number(cx, v, vn, -100, 100, "bias", &p->bias);
-            } else if (KEY("gain")) {
-                st = parse_number(cx, v, vn, 0, 1000, "gain", &p->gain);
-            } else if (KEY("random_share")) {
-                st = parse_number(cx, v, vn, 0.0, 1.0, "random_share", &p->random_share);
-                p->random_share_set = 1;
-            } else if (KEY("weighting")) {
-                if (label_equal(v, vn, "linear", 6))
-                    p->weighting = WEIGHTING_LINEAR;
-                else if (label_equal(v, vn, "exp", 3))
-                    p->weighting = WEIGHTING_EXP;
-                else if (label_equal(v, vn, "odds", 4))
-                    p->weighting = WEIGHTING_ODDS;
-                else
-                    return fail(cx, v, CREST_ERR_INVALID,
-                                "weighting is linear (w = 1 + gain·score), exp (w = exp(gain·score)) or odds "
-                                "(w = (score / (1 − score))^gain)");
-            } else {
-                return fail(cx, key, CREST_ERR_SYNTAX,
-                            "unknown key '%s' in [risk]; expected bias, weighting, gain or random_share",
-                            keyz);
-            }
-            break;
-        case SEC_CONTROL:
-            if (KEY("mode")) {
-                if (label_equal(v, vn, "frozen", 6))
-                    p->control_mode = CONTROL_FROZEN;
-                else if (label_equal(v, vn, "adaptive", 8))
-                    p->control_mode = CONTROL_ADAPTIVE;
-                else if (label_equal(v, vn, "systematic", 10) || label_equal(v, vn, "low_variance", 12))
-                    p->control_mode = CONTROL_SYSTEMATIC;
-                else
-                    return fail(cx, v, CREST_ERR_INVALID, "mode is frozen, adaptive or systematic");
-            } else if (KEY("window")) {
-                if (label_equal(v, vn, "day", 3)) {
-                    p->window_rows = 0;
-                } else {
-                    double d;
-                    st = parse_number(cx, v, vn, 1, 1e12, "window", &d);
-                    if (st != CREST_OK || d != floor(d))
-                        return fail(cx, v, CREST_ERR_INVALID,
-                                    "window is 'day' or a whole number of declarations");
-                    p->window_rows = (unsigned long)d;
-                }
-            } else if (KEY("max_step")) {
-                st = parse_number(cx, v, vn, 0.01, 10, "max_step", &p->max_step);
-            } else {
-                return fail(cx, key, CREST_ERR_SYNTAX,
-                            "unknown key '%s' in [control]; expected mode, window or max_step", keyz);
-            }
-            break;
-        case SEC_CAPACITY:
-            if (KEY("red_per_office_day")) {
-                double d;
-                st = parse_number(cx, v, vn, 0, 1e12, "red_per_office_day", &d);
-                if (st == CREST_OK && d != floor(d))
-                    return fail(cx, v, CREST_ERR_INVALID, "red_per_office_day needs a whole number");
-                if (st == CREST_OK)
-                    p->red_per_office_day = (unsigned long)d;
-            } else {
-                return fail(cx, key, CREST_ERR_SYNTAX,
-                            "unknown key '%s' in [capacity]; expected red_per_office_day", keyz);
-            }
-            break;
-        case SEC_CALIBRATION: {
-            char **dst = KEY("history")        ? &p->calib_history
-                         : KEY("history_hash") ? &p->calib_history_hash
-                         : KEY("rows")         ? &p->calib_rows
-                         : KEY("expected")     ? &p->calib_expected
-                                               : NULL;
-            if (!dst)
-                return fail(
-                    cx, key, CREST_ERR_SYNTAX,
-                    "unknown key '%s' in [calibration]; expected history, history_hash, rows or expected "
-                    "(this section is written by crest calibrate)",
-                    keyz);
-            free(*dst);
-            if (!(*dst = dup_range(v, vn)))
-                return CREST_ERR_NOMEM;
-            break;
-        }
-        case SEC_NONE:
-            break;
+            ps.key_at = key;
+            st = key_apply(cx, &ps, k, v, vn);
         }
         if (st != CREST_OK)
             return st;
@@ -730,36 +1018,129 @@ static char *resolve_path(const char *dir, const char *path)
     return r;
 }
 
-/* SipHash of a file's bytes: the fingerprint of a criteria or model file. */
-static int hash_file(const char *path, uint64_t *out)
+/* The message word for a kind of file. */
+static const char *file_what(crest_file_kind kind)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
-    textbuf tb;
-    textbuf_init(&tb);
-    char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        textbuf_append(&tb, buf, n);
-    int err = ferror(f) || tb.oom;
-    fclose(f);
-    if (!err)
-        *out = crest_keyhash_siphash24(0, UINT64_C(0x63726573742d6668) /* "crest-fh" */,
-                                       tb.data ? tb.data : "", tb.len);
-    textbuf_free(&tb);
-    return err ? -1 : 0;
+    switch (kind) {
+    case CREST_FILE_CRITERIA:
+        return "criteria file";
+    case CREST_FILE_LIST:
+        return "list table";
+    case CREST_FILE_BAND:
+        return "value-band table";
+    case CREST_FILE_MODEL:
+        return "model file";
+    case CREST_FILE_FX:
+        return "FX table";
+    default:
+        return "file";
+    }
 }
 
+/* [policy] root: the file's real path must lie under the root's. */
+static crest_status check_root(const crest_policy *p, crest_file_kind kind, const char *path,
+                               crest_diag *diag)
+{
+    if (!p->root)
+        return CREST_OK;
+    char *real = realpath(path, NULL);
+    if (!real)
+        return crest_diag_set(diag, CREST_ERR_IO, path, 0, 0, "cannot open the %s: %s.", file_what(kind),
+                              strerror(errno));
+    const size_t rn = strlen(p->root);
+    const int inside = strncmp(real, p->root, rn) == 0 && (real[rn] == '/' || (rn == 1 && p->root[0] == '/'));
+    free(real);
+    if (!inside)
+        return crest_diag_set(
+            diag, CREST_ERR_INVALID, path, 0, 0,
+            "the %s lies outside [policy] root = %s; files a policy names must be under it.", file_what(kind),
+            p->root_path);
+    return CREST_OK;
+}
+
+/*
+ * The reader the risk layer gets at load (crest_file_reader): each file is
+ * read once, bounded by its kind's cap, confined to root, hashed and kept in
+ * p->files. A file asked for twice (one table used by two criteria) is served
+ * from the list.
+ */
+static crest_status policy_read(void *ctx, crest_file_kind kind, const char *path, const char *name,
+                                const char **data, size_t *len, crest_diag *diag)
+{
+    crest_policy *p = ctx;
+    for (size_t i = 0; i < p->n_files; i++) {
+        if (p->files[i].kind == kind && strcmp(p->files[i].path, path) == 0 && p->files[i].data) {
+            *data = p->files[i].data;
+            *len = p->files[i].len;
+            return CREST_OK;
+        }
+    }
+    crest_status st = check_root(p, kind, path, diag);
+    if (st != CREST_OK)
+        return st;
+    policy_file *nf = realloc(p->files, (p->n_files + 1) * sizeof *nf);
+    if (!nf)
+        return crest_diag_set(diag, CREST_ERR_NOMEM, path, 0, 0, "out of memory");
+    p->files = nf;
+    policy_file *f = &p->files[p->n_files];
+    memset(f, 0, sizeof *f);
+    st = crest_file_read(path, p->file_cap[kind], file_what(kind), &f->data, &f->len, diag);
+    if (st != CREST_OK)
+        return st;
+    const char *nm = name                                        ? name
+                     : kind == CREST_FILE_CRITERIA               ? p->criteria_path
+                     : kind == CREST_FILE_MODEL && p->model_path ? p->model_path
+                                                                 : path;
+    f->kind = kind;
+    f->name = dup_range(nm, strlen(nm));
+    f->path = dup_range(path, strlen(path));
+    if (!f->name || !f->path) {
+        free(f->name);
+        free(f->path);
+        free(f->data);
+        return crest_diag_set(diag, CREST_ERR_NOMEM, path, 0, 0, "out of memory");
+    }
+    uint8_t digest[CREST_SHA256_BYTES];
+    crest_sha256_buf(f->data, f->len, digest);
+    crest_sha256_hex(digest, f->sha256);
+    p->n_files++;
+    *data = f->data;
+    *len = f->len;
+    return CREST_OK;
+}
+
+char *policy_files_fingerprint(const crest_policy *p)
+{
+    textbuf tb;
+    textbuf_init(&tb);
+    for (size_t i = 0; i < p->n_files; i++)
+        textbuf_printf(&tb, "%s%s:%s", i ? ", " : "", crest_file_kind_name(p->files[i].kind),
+                       p->files[i].sha256);
+    if (!p->n_files)
+        textbuf_puts(&tb, "none");
+    if (tb.oom) {
+        textbuf_free(&tb);
+        return NULL;
+    }
+    return textbuf_take(&tb);
+}
 static crest_status validate_risk(crest_policy *p, parse_ctx *cx)
 {
+    if (p->root_path) {
+        char *r = resolve_path(p->dir, p->root_path);
+        if (!r)
+            return CREST_ERR_NOMEM;
+        p->root = realpath(r, NULL);
+        const int e = errno;
+        free(r);
+        if (!p->root)
+            return fail(cx, NULL, CREST_ERR_IO, "[policy] root = %s: %s", p->root_path, strerror(e));
+    }
     if (p->criteria_path) {
         char *r = resolve_path(p->dir, p->criteria_path);
         if (!r)
             return CREST_ERR_NOMEM;
         p->criteria_file = r;
-        if (hash_file(r, &p->criteria_hash) != 0)
-            return fail(cx, NULL, CREST_ERR_IO, "[rules] criteria: cannot read %s: %s", r, strerror(errno));
     }
     if (p->tables_dir) {
         if (!(p->tables_file = resolve_path(p->dir, p->tables_dir)))
@@ -773,8 +1154,6 @@ static crest_status validate_risk(crest_policy *p, parse_ctx *cx)
         if (!r)
             return CREST_ERR_NOMEM;
         p->model_file = r;
-        if (!p->for_fit && hash_file(r, &p->model_hash) != 0)
-            return fail(cx, NULL, CREST_ERR_IO, "[model] file: cannot read %s: %s", r, strerror(errno));
     }
     if (p->model_kind == CREST_RISK_MODEL_LOGISTIC && p->model_features) {
         char canon[4096];
@@ -788,6 +1167,33 @@ static crest_status validate_risk(crest_policy *p, parse_ctx *cx)
     }
     if (!p->random_share_set)
         p->random_share = policy_has_risk(p) ? 0.1 : 1.0;
+    /* Read, hash and parse every file the risk layer needs, once: a broken
+     * regex, lane, probability, table or model stops the load here, with the
+     * file, line and column the risk layer reports. */
+    if (p->criteria_path || (p->model_kind != CREST_RISK_MODEL_NONE && !p->for_fit)) {
+        crest_risk_config cfg;
+        policy_risk_config(p, &cfg);
+        cfg.read = policy_read;
+        cfg.read_ctx = p;
+        crest_status st = crest_risk_create(&cfg, &p->risk, cx->diag);
+        if (st != CREST_OK)
+            return st;
+        /* Engines share p->risk (each binds its input's columns apart): the
+         * bytes are parsed and hashed, and no longer needed. */
+        for (size_t i = 0; i < p->n_files; i++) {
+            free(p->files[i].data);
+            p->files[i].data = NULL;
+        }
+    }
+    /* A calibration computed with other criteria, tables or model is stale:
+     * engines say so (crest_policy_calibration_stale). */
+    if (p->calib_files) {
+        char *now = policy_files_fingerprint(p);
+        if (!now)
+            return CREST_ERR_NOMEM;
+        p->calib_stale = strcmp(now, p->calib_files) != 0;
+        free(now);
+    }
     return CREST_OK;
 }
 
@@ -843,6 +1249,8 @@ static crest_status validate(crest_policy *p, parse_ctx *cx, order_arg *order, c
         if (t->effective_rate > 1.0)
             return fail(cx, NULL, CREST_ERR_RANGE, "tier %s: ratio %g × base rate %g exceeds 1", t->name,
                         t->ratio, base->rate);
+        if (t->floor_period != FLOOR_PERIOD_NONE && !t->floor)
+            return fail(cx, NULL, CREST_ERR_INVALID, "tier %s: floor_period needs 'floor = yes'", t->name);
         if (t->floor && isnan(t->rate))
             return fail(cx, NULL, CREST_ERR_INVALID,
                         "tier %s: 'floor = yes' needs an absolute rate, not a ratio", t->name);
@@ -882,127 +1290,68 @@ static void fmt_num(textbuf *tb, double d)
     textbuf_puts(tb, buf);
 }
 
+/* The canonical form: every section in keys[] order, each key as its row
+ * says; [rules], [model] and [calibration] only when the policy has them. */
 static crest_status render_canonical(crest_policy *p)
 {
     textbuf tb;
     textbuf_init(&tb);
-    textbuf_printf(&tb, "[policy]\nname = %s\nseed = %llu\n", p->name, (unsigned long long)p->seed);
-    textbuf_puts(&tb, "\n[tiers]\norder = ");
-    for (size_t i = 0; i < p->n_tiers; i++)
-        textbuf_printf(&tb, "%s%s", i ? ", " : "", p->tiers[i].name);
-    textbuf_printf(&tb, "\nbase = %s\ndefault = %s\n", p->tiers[p->base_tier].name,
-                   p->tiers[p->default_tier].name);
-    for (size_t i = 0; i < p->n_tiers; i++) {
-        const policy_tier *t = &p->tiers[i];
-        textbuf_printf(&tb, "\n[tier %s]\n", t->name);
-        if (t->label)
-            textbuf_printf(&tb, "label = %s\n", t->label);
-        textbuf_puts(&tb, "aliases = ");
-        for (size_t a = 0; a < t->n_aliases; a++)
-            textbuf_printf(&tb, "%s%s", a ? ", " : "", t->aliases[a]);
-        textbuf_puts(&tb, "\n");
-        if (isnan(t->rate)) {
-            textbuf_puts(&tb, "ratio = ");
-            fmt_num(&tb, t->ratio);
-            textbuf_puts(&tb, "\n");
-        } else {
-            textbuf_puts(&tb, "rate = ");
-            fmt_num(&tb, t->rate);
-            textbuf_puts(&tb, "\n");
-        }
-        textbuf_puts(&tb, "# effective rate = ");
-        fmt_num(&tb, t->effective_rate);
-        textbuf_printf(&tb, "\nfloor = %s\npriority = %s\nguarantee_exempt = %s\n", t->floor ? "yes" : "no",
-                       t->priority ? "yes" : "no", t->guarantee_exempt ? "yes" : "no");
-        if (!isnan(t->random_share)) {
-            textbuf_puts(&tb, "random_share = ");
-            fmt_num(&tb, t->random_share);
-            textbuf_puts(&tb, "\n");
-        }
-        if (t->scale != 1.0) {
-            textbuf_puts(&tb, "scale = ");
-            fmt_num(&tb, t->scale);
-            textbuf_puts(&tb, "\n");
-        }
-    }
-    textbuf_puts(&tb, "\n[columns]\n");
-    for (int f = 0; f < CREST_FIELD_COUNT; f++) {
-        if (!p->n_columns[f])
+    for (int sec = SEC_POLICY; sec < SEC_COUNT; sec++) {
+        if ((sec == SEC_RULES && !p->criteria_path) ||
+            (sec == SEC_MODEL && p->model_kind == CREST_RISK_MODEL_NONE) ||
+            (sec == SEC_CALIBRATION && !(p->calib_history || p->calib_history_hash || p->calib_rows ||
+                                         p->calib_expected || p->calib_files)))
             continue;
-        textbuf_printf(&tb, "%s = ", crest_field_name((crest_field)f));
-        for (size_t k = 0; k < p->n_columns[f]; k++)
-            textbuf_printf(&tb, "%s%s", k ? ", " : "", p->columns[f][k]);
-        textbuf_puts(&tb, "\n");
+        if (sec == SEC_TIER) {
+            for (size_t i = 0; i < p->n_tiers; i++) {
+                textbuf_printf(&tb, "\n[tier %s]\n", p->tiers[i].name);
+                render_section(&tb, SEC_TIER, p, &p->tiers[i]);
+            }
+            continue;
+        }
+        textbuf_printf(&tb, "%s[%s]\n", sec == SEC_POLICY ? "" : "\n", section_names[sec]);
+        if (sec == SEC_COLUMNS) {
+            for (int f = 0; f < CREST_FIELD_COUNT; f++) {
+                if (!p->n_columns[f])
+                    continue;
+                textbuf_printf(&tb, "%s = ", crest_field_name((crest_field)f));
+                for (size_t k = 0; k < p->n_columns[f]; k++)
+                    textbuf_printf(&tb, "%s%s", k ? ", " : "", p->columns[f][k]);
+                textbuf_puts(&tb, "\n");
+            }
+        }
+        render_section(&tb, (section_kind)sec, p, NULL);
     }
-    textbuf_puts(&tb, "\n[registry]\nparties = ");
-    for (size_t i = 0; i < p->n_parties; i++)
-        textbuf_printf(&tb, "%s%s", i ? ", " : "", crest_field_name(p->parties[i]));
-    textbuf_printf(&tb, "\nprefer = %s\n", p->tier_pref == CREST_TIER_PREFER_FEED ? "feed" : "registry");
-    textbuf_puts(&tb, "\n[mra]\npartners = ");
-    for (size_t i = 0; i < p->n_mra; i++)
-        textbuf_printf(&tb, "%s%s", i ? ", " : "", p->mra_partners[i]);
-    textbuf_printf(&tb, "\n\n[lanes]\ninspect = %s\nrelease = %s\n", p->lane_inspect, p->lane_release);
-    textbuf_printf(&tb, "\n[input]\nmax_field_bytes = %zu\nmax_record_bytes = %zu\ndelimiter = %s\n",
-                   p->max_field_bytes, p->max_record_bytes,
-                   p->delimiter == '\t' ? "tab" : (char[]){p->delimiter, 0});
-    if (p->reject_duplicate_ids)
-        textbuf_puts(&tb, "duplicate_ids = reject\n");
-    static const char *const pt[] = {"all", "unmapped", "none"};
-    textbuf_printf(&tb, "\n[output]\npassthrough = %s\nformula_guard = %s\n", pt[p->passthrough],
-                   p->formula_guard ? "yes" : "no");
-    if (p->criteria_path) {
-        textbuf_printf(&tb, "\n[rules]\ncriteria = %s\n", p->criteria_path);
-        textbuf_printf(&tb, "# criteria_hash = %016llx\n", (unsigned long long)p->criteria_hash);
-        if (p->tables_dir)
-            textbuf_printf(&tb, "tables = %s\n", p->tables_dir);
-        static const char *const on_limit[] = {"no_match", "inspect", "reject"};
-        textbuf_printf(&tb, "match_limit = %u\ndepth_limit = %u\nmax_hits = %u\non_limit = %s\n",
-                       p->match_limit, p->depth_limit, p->max_hits, on_limit[p->on_limit]);
-    }
-    if (p->model_kind != CREST_RISK_MODEL_NONE) {
-        textbuf_printf(&tb,
-                       "\n[model]\nkind = %s\nfile = %s\n# file_hash = %016llx\nfeatures = %s\nweight = ",
-                       p->model_kind == CREST_RISK_MODEL_LOGISTIC ? "logistic" : "xgboost", p->model_path,
-                       (unsigned long long)p->model_hash, p->model_features ? p->model_features : "");
-        fmt_num(&tb, p->model_weight);
-        textbuf_puts(&tb, "\nl2 = ");
-        fmt_num(&tb, p->fit_l2);
-        textbuf_puts(&tb, "\nsmoothing = ");
-        fmt_num(&tb, p->fit_smoothing);
-        textbuf_printf(&tb, "\nfolds = %u\n", p->fit_folds);
-    }
-    textbuf_puts(&tb, "\n[risk]\nbias = ");
-    fmt_num(&tb, p->bias);
-    textbuf_printf(&tb, "\nweighting = %s\ngain = ",
-                   p->weighting == WEIGHTING_EXP    ? "exp"
-                   : p->weighting == WEIGHTING_ODDS ? "odds"
-                                                    : "linear");
-    fmt_num(&tb, p->gain);
-    textbuf_puts(&tb, "\nrandom_share = ");
-    fmt_num(&tb, p->random_share);
-    textbuf_puts(&tb, "\n");
-    static const char *const modes[] = {"frozen", "adaptive", "systematic"};
-    textbuf_printf(&tb, "\n[control]\nmode = %s\n", modes[p->control_mode]);
-    if (p->window_rows)
-        textbuf_printf(&tb, "window = %lu\n", p->window_rows);
-    else
-        textbuf_puts(&tb, "window = day\n");
-    textbuf_puts(&tb, "max_step = ");
-    fmt_num(&tb, p->max_step);
-    textbuf_printf(&tb, "\n\n[capacity]\nred_per_office_day = %lu\n", p->red_per_office_day);
-    if (p->calib_history || p->calib_history_hash || p->calib_rows || p->calib_expected)
-        textbuf_printf(&tb, "\n[calibration]\nhistory = %s\nhistory_hash = %s\nrows = %s\nexpected = %s\n",
-                       p->calib_history ? p->calib_history : "",
-                       p->calib_history_hash ? p->calib_history_hash : "", p->calib_rows ? p->calib_rows : "",
-                       p->calib_expected ? p->calib_expected : "");
     if (tb.oom) {
         textbuf_free(&tb);
         return CREST_ERR_NOMEM;
     }
     p->canonical = textbuf_take(&tb);
-    p->hash = crest_keyhash_siphash24(0, UINT64_C(0x63726573742d7068) /* "crest-ph" */, p->canonical,
-                                      strlen(p->canonical));
-    snprintf(p->hash_hex, sizeof p->hash_hex, "%016llx", (unsigned long long)p->hash);
+    /* SHA-256 over the canonical form and, per file read at load, its kind,
+     * its name as written and the SHA-256 of its bytes: one byte changed in
+     * any table, the criteria, the model or the FX table changes the hash. */
+    crest_sha256 h;
+    crest_sha256_init(&h);
+    crest_sha256_update(&h, "crest policy v2\n", 16);
+    crest_sha256_update(&h, p->canonical, strlen(p->canonical));
+    for (size_t i = 0; i < p->n_files; i++) {
+        const policy_file *f = &p->files[i];
+        const char *kind = crest_file_kind_name(f->kind);
+        crest_sha256_update(&h, "\0", 1);
+        crest_sha256_update(&h, kind, strlen(kind));
+        crest_sha256_update(&h, "\0", 1);
+        crest_sha256_update(&h, f->name, strlen(f->name));
+        crest_sha256_update(&h, "\0", 1);
+        crest_sha256_update(&h, f->sha256, 64);
+    }
+    uint8_t digest[CREST_SHA256_BYTES];
+    crest_sha256_final(&h, digest);
+    crest_sha256_hex(digest, p->hash_full);
+    p->hash = 0;
+    for (int i = 0; i < 8; i++)
+        p->hash = p->hash << 8 | digest[i];
+    memcpy(p->hash_hex, p->hash_full, 16);
+    p->hash_hex[16] = '\0';
     return CREST_OK;
 }
 
@@ -1043,6 +1392,9 @@ static crest_status parse_in_dir(const char *text, size_t len, const char *name,
     p->fit_folds = 5;
     p->max_step = 0.5;
     p->formula_guard = 1;
+    p->max_reject_rate = 0.5;
+    for (int k = 0; k < CREST_FILE_KIND_COUNT; k++)
+        p->file_cap[k] = crest_file_default_cap((crest_file_kind)k);
     if (!(p->source_text = dup_range(text, len))) {
         crest_policy_free(p);
         return crest_diag_set(diag, CREST_ERR_NOMEM, name, 0, 0, "out of memory loading the policy");
@@ -1143,9 +1495,48 @@ void crest_policy_free(crest_policy *p)
     free(p->calib_history_hash);
     free(p->calib_rows);
     free(p->calib_expected);
+    free(p->calib_files);
     free(p->source_text);
     free(p->model_file);
+    for (size_t i = 0; i < p->n_files; i++) {
+        free(p->files[i].name);
+        free(p->files[i].path);
+        free(p->files[i].data);
+    }
+    free(p->files);
+    free(p->root);
+    free(p->root_path);
+    for (size_t i = 0; i < p->n_optional; i++)
+        free(p->optional[i]);
+    crest_risk_free(p->risk);
     free(p);
+}
+
+int crest_policy_calibration_stale(const crest_policy *p)
+{
+    return p->calib_stale;
+}
+
+const char *crest_policy_hash_full(const crest_policy *p)
+{
+    return p->hash_full;
+}
+
+size_t crest_policy_file_count(const crest_policy *p)
+{
+    return p->n_files;
+}
+
+crest_status crest_policy_file_info(const crest_policy *p, size_t i, crest_policy_file *info)
+{
+    if (i >= p->n_files)
+        return CREST_ERR_RANGE;
+    info->kind = crest_file_kind_name(p->files[i].kind);
+    info->name = p->files[i].name;
+    info->path = p->files[i].path;
+    info->sha256 = p->files[i].sha256;
+    info->bytes = p->files[i].len;
+    return CREST_OK;
 }
 
 const char *crest_policy_model_features(const crest_policy *p)

@@ -5,6 +5,8 @@
 #ifndef CREST_POLICY_INTERNAL_H
 #define CREST_POLICY_INTERNAL_H
 
+#include "crest/crest_digest.h"
+#include "crest/crest_file.h"
 #include "crest/crest_policy.h"
 #include "crest/crest_risk.h"
 
@@ -22,11 +24,26 @@ typedef struct policy_tier {
     double ratio; /* ratio to base, or NaN for an absolute tier */
     double effective_rate;
     int floor;
+    int floor_period; /* FLOOR_PERIOD_*: the floor holds in every such period of the input */
     int priority;
     int guarantee_exempt;
     double random_share; /* NaN: the [risk] random_share */
     double scale;        /* calibrated scale of the risk part (1 until calibrated) */
 } policy_tier;
+
+/* One file the policy names, read once at load; its SHA-256 enters the hash. */
+typedef struct policy_file {
+    crest_file_kind kind;
+    char *name; /* as the policy or the criteria name it: the path as written, a table's name */
+    char *path; /* as opened */
+    char *data; /* the bytes, kept while an engine may still parse them (NULL once not needed) */
+    size_t len;
+    char sha256[CREST_SHA256_HEX];
+} policy_file;
+
+enum { FLOOR_PERIOD_NONE = 0, FLOOR_PERIOD_DAY, FLOOR_PERIOD_MONTH };
+enum { UNKNOWN_TIER_DEFAULT = 0, UNKNOWN_TIER_REJECT, UNKNOWN_TIER_ERROR };
+#define CREST_MAX_OPTIONAL 32
 
 enum { CONTROL_FROZEN = 0, CONTROL_ADAPTIVE, CONTROL_SYSTEMATIC };
 enum { LIMIT_NO_MATCH = 0, LIMIT_INSPECT, LIMIT_REJECT };
@@ -63,8 +80,12 @@ struct crest_policy {
     size_t max_field_bytes;
     size_t max_record_bytes;
     char delimiter;
-    int reject_duplicate_ids; /* [input] duplicate_ids = reject */
-    int formula_guard;        /* [output] formula_guard: neutralise =, +, -, @ cells of pass-through text */
+    int reject_duplicate_ids;           /* [input] duplicate_ids = reject */
+    int unknown_tier;                   /* [input] unknown_tier: UNKNOWN_TIER_DEFAULT, _REJECT or _ERROR */
+    double max_reject_rate;             /* [input] max_reject_rate: above it a run ends with an input error */
+    char *optional[CREST_MAX_OPTIONAL]; /* [input] optional: columns whose users may be switched off */
+    size_t n_optional;
+    int formula_guard; /* [output] formula_guard: neutralise =, +, -, @ cells of pass-through text */
     crest_passthrough passthrough;
 
     /* [rules], [model], [risk]: the risk layer (models/). Paths are resolved
@@ -76,12 +97,10 @@ struct crest_policy {
     char *tables_file;
     unsigned match_limit, depth_limit, max_hits;
     int on_limit; /* a regex stopped by a PCRE2 limit: LIMIT_NO_MATCH, LIMIT_INSPECT, LIMIT_REJECT */
-    uint64_t criteria_hash;
     crest_risk_model_kind model_kind;
     char *model_path;
     char *model_file;
     char *model_features;
-    uint64_t model_hash;
     double fit_l2, fit_smoothing; /* training settings for `crest fit` */
     unsigned fit_folds;
     int for_fit; /* loaded by `crest fit`: the model file is the output, not read */
@@ -103,17 +122,42 @@ struct crest_policy {
     char *calib_history_hash;
     char *calib_rows;
     char *calib_expected;
+    char *calib_files; /* kind:sha256 of each file the calibration was computed with */
+    int calib_stale;   /* calib_files differs from the files read now */
+
+    /* Files named by the policy: read once at load (bounded, regular files
+     * only, confined to root when set), hashed, parsed into risk. */
+    char *root_path;                        /* [policy] root as written */
+    char *root;                             /* [policy] root, real path; NULL: unconfined */
+    size_t file_cap[CREST_FILE_KIND_COUNT]; /* [policy] max_KIND_bytes */
+    policy_file *files;
+    size_t n_files;
+    crest_risk *risk; /* criteria and model parsed at load; NULL without risk or for `crest fit` */
 
     char *source_text; /* the policy as read, for `crest calibrate` to rewrite */
     char *canonical;   /* crest_policy_describe() */
-    uint64_t hash;
-    char hash_hex[17];
+    uint64_t hash;     /* the first 8 bytes of the SHA-256, big-endian */
+    char hash_hex[17]; /* the short form written with every decision */
+    char hash_full[CREST_SHA256_HEX];
 };
 
 /* The risk-layer configuration of the policy (pointers into the policy). */
 void policy_risk_config(const crest_policy *policy, crest_risk_config *cfg);
+
 /* 1 when the policy configures criteria or a model. */
 int policy_has_risk(const crest_policy *policy);
+
+/* "kind:sha256, ..." of the files read at load, for [calibration] files (malloc'd; NULL on OOM). */
+char *policy_files_fingerprint(const crest_policy *policy);
+
+/* 1 when some tier holds its floor per period (floor_period): decisions then depend on row order. */
+static inline int policy_has_floor_period(const crest_policy *policy)
+{
+    for (size_t i = 0; i < policy->n_tiers; i++)
+        if (policy->tiers[i].floor_period)
+            return 1;
+    return 0;
+}
 
 /* 1 when the two-letter country code is an MRA partner. */
 int policy_is_mra_partner(const crest_policy *policy, const char *cc);

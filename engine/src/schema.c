@@ -88,6 +88,137 @@ void crest_schema_write_header(crest_engine *e)
     outbuf_putc(o, '\n');
 }
 
+/* ------------------------------------------------------------ schema guard */
+
+/* Levenshtein distance of two short normalised names (capped at 64 bytes). */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    if (na > 64)
+        na = 64;
+    if (nb > 64)
+        nb = 64;
+    size_t row[65];
+    for (size_t j = 0; j <= nb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= na; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= nb; j++) {
+            const size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[nb];
+}
+
+/* The header name closest to want (normalised), when it is close enough to be
+ * a likely misspelling; NULL otherwise. Only unmapped columns are offered. */
+static const char *closest_column(const crest_engine *e, const char *want)
+{
+    char w[128], h[128];
+    normalise(want, strlen(want), w, sizeof w);
+    const char *best = NULL;
+    size_t best_d = (size_t)-1;
+    for (size_t i = 0; i < e->n_cols; i++) {
+        int mapped = 0;
+        for (int f = 0; f < CREST_FIELD_COUNT; f++)
+            mapped |= e->col_of_field[f] == (int)i;
+        if (mapped)
+            continue;
+        normalise(e->col_names[i], strlen(e->col_names[i]), h, sizeof h);
+        const size_t d = edit_distance(w, h);
+        if (d < best_d) {
+            best_d = d;
+            best = e->col_names[i];
+        }
+    }
+    const size_t limit = strlen(w) / 3 > 2 ? strlen(w) / 3 : 2;
+    return best && best_d <= limit ? best : NULL;
+}
+
+static int header_has(const crest_engine *e, const char *column)
+{
+    char w[128], h[128];
+    normalise(column, strlen(column), w, sizeof w);
+    for (size_t i = 0; i < e->n_cols; i++) {
+        normalise(e->col_names[i], strlen(e->col_names[i]), h, sizeof h);
+        if (strcmp(w, h) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int is_optional(const crest_policy *p, const char *name)
+{
+    for (size_t i = 0; i < p->n_optional; i++)
+        if (strcmp(p->optional[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+typedef struct guard_ctx {
+    crest_engine *e;
+    unsigned long line;
+    int failed;
+} guard_ctx;
+
+/* One column a criterion or a feature reads (crest_column_fn): missing and not
+ * optional stops the run before the first row, naming who needs it. */
+static void guard_column(void *ctx, const char *user, int field, const char *column)
+{
+    guard_ctx *g = ctx;
+    crest_engine *e = g->e;
+    if (g->failed)
+        return;
+    const char *name = field >= 0 ? crest_field_name((crest_field)field) : column;
+    if (field >= 0 ? e->col_of_field[field] >= 0 : header_has(e, column))
+        return;
+    if (is_optional(e->policy, name)) {
+        textbuf_printf(&e->notes,
+                       "%s reads %s, which the header lacks; [input] optional lists it, so it is "
+                       "switched off for this input\n",
+                       user, name);
+        return;
+    }
+    const char *near = closest_column(e, name);
+    char hint[200] = "";
+    if (near && field >= 0)
+        snprintf(hint, sizeof hint, " (did you mean '%.60s'? map it with [columns] %s = %.60s)", near, name,
+                 near);
+    else if (near)
+        snprintf(hint, sizeof hint, " (did you mean '%.60s'?)", near);
+    char msg[512];
+    snprintf(msg, sizeof msg,
+             "%s reads %s; the header has no such column%s. List it in [input] optional to run without it",
+             user, name, hint);
+    crest_engine_set_fatal(e, CREST_ERR_MISSING, g->line, 0, "%s", msg);
+    g->failed = 1;
+}
+
+/*
+ * Before the first row: every column the policy needs is in the header — the
+ * registry's parties when a registry is given, every criterion's field and
+ * every model feature. 1 (fatal set) when one is missing and not optional.
+ */
+static int schema_guard(crest_engine *e, const csvread_row *row)
+{
+    const crest_policy *p = e->policy;
+    guard_ctx g = {e, row->line, 0};
+    if (e->registry)
+        for (size_t k = 0; k < p->n_parties && !g.failed; k++)
+            guard_column(&g, "the registry join ([registry] parties)", p->parties[k], NULL);
+    if (e->risk && !g.failed)
+        crest_risk_columns(e->risk, guard_column, &g);
+    return g.failed;
+}
+
 COLD int crest_schema_map_header(crest_engine *e, const csvread_row *row)
 {
     if (row->error != CSVREAD_OK || row->too_many_fields || row->long_field != SIZE_MAX) {
@@ -208,6 +339,8 @@ COLD int crest_schema_map_header(crest_engine *e, const csvread_row *row)
                    1;
         e->registry_usable = 1;
     }
+    if (schema_guard(e, row))
+        return 1;
     if (!e->registry && e->col_of_field[CREST_FIELD_CREDIT_TIER] < 0)
         textbuf_printf(&e->notes,
                        "no credit_tier column and no --registry: every declaration gets the "

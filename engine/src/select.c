@@ -181,6 +181,12 @@ void crest_select(const crest_select_config *cfg, const crest_select_plan *plan,
         s->drawn = dec->u < prob;
         s->by_random = dec->u < dec->p_random;
     }
+    if (plan->floor_topup && !s->drawn) {
+        /* floor_period: the period's realised rate would fall under the floor
+         * without this inspection (order-dependent; reason TIER_FLOOR). */
+        s->drawn = 1;
+        s->by_random = 1;
+    }
     s->forced_lane = 0;
     s->max_hits = 0;
     int forced_rule = -1;

@@ -57,6 +57,7 @@ typedef struct crest_select_plan {
     double sys_position; /* systematic control: running sum of p plus the keyed offset; unused otherwise */
     int unknown;         /* the tier is the default because none was found (reason TIER_UNKNOWN) */
     int mra;             /* the trader is an MRA partner's AEO (reason MRA, priority) */
+    int floor_topup;     /* floor_period: without an inspection here the period would fall under the floor */
 } crest_select_plan;
 
 /* The decision with what rendering and counting need of it. */

@@ -25,8 +25,10 @@ static const char *verdict(const policy_tier *t, crest_interval ci)
 {
     if (isnan(ci.estimate))
         return "no rows";
+    /* A floor ("80% or more") is judged on the realised rate: under the floor
+     * is never "meets", whatever the interval allows. */
     if (t->floor)
-        return ci.upper >= t->effective_rate ? "meets floor" : "BELOW FLOOR";
+        return ci.estimate >= t->effective_rate ? "meets floor" : "BELOW FLOOR";
     if (ci.lower <= t->effective_rate && t->effective_rate <= ci.upper)
         return "on target";
     return ci.estimate < t->effective_rate ? "below target" : "above target";
@@ -101,6 +103,28 @@ char *crest_summary_text(const crest_policy *p, const crest_run_stats *s, const 
         textbuf_printf(&tb, "%s  %s", t->floor ? "+" : " ", verdict(t, ci));
         if (c->unknown)
             textbuf_printf(&tb, "  (%llu with unknown tier)", (unsigned long long)c->unknown);
+        textbuf_puts(&tb, "\n");
+    }
+    if (s->n_unknown_tiers) {
+        static const char *const what[] = {"kept in the default tier", "rejected (UNKNOWN_TIER)",
+                                           "stopped the run"};
+        textbuf_printf(&tb, "tier values the policy does not know (%s %s; [input] unknown_tier):",
+                       what[p->unknown_tier], p->tiers[p->default_tier].name);
+        for (size_t i = 0; i < s->n_unknown_tiers; i++)
+            textbuf_printf(&tb, "%s '%s' %llu", i ? "," : "", s->unknown_tiers[i].value,
+                           (unsigned long long)s->unknown_tiers[i].count);
+        if (s->unknown_tier_other)
+            textbuf_printf(&tb, ", other values %llu", (unsigned long long)s->unknown_tier_other);
+        textbuf_puts(&tb, "\n");
+    }
+    uint64_t matched = 0;
+    for (size_t k = 0; k < p->n_parties && k < 4; k++)
+        matched += s->registry_by_party[k];
+    if (matched) {
+        textbuf_puts(&tb, "registry matches by party:");
+        for (size_t k = 0; k < p->n_parties && k < 4; k++)
+            textbuf_printf(&tb, " %s %llu", crest_field_name(p->parties[k]),
+                           (unsigned long long)s->registry_by_party[k]);
         textbuf_puts(&tb, "\n");
     }
     /* Criteria that force a lane count toward a tier's rate: when they alone
@@ -201,6 +225,28 @@ char *crest_summary_text(const crest_policy *p, const crest_run_stats *s, const 
     return textbuf_take(&tb);
 }
 
+crest_status crest_summary_reject_budget(const crest_policy *p, const crest_run_stats *s, double max_rate,
+                                         crest_diag *diag)
+{
+    crest_diag_clear(diag);
+    if (isnan(max_rate))
+        max_rate = p->max_reject_rate;
+    if (s->rows_in == 0)
+        return CREST_OK;
+    const double rate = (double)s->rejects / (double)s->rows_in;
+    if (s->decisions == 0)
+        return crest_diag_set(diag, CREST_ERR_RANGE, "input", 0, 0,
+                              "every one of the %llu rows was rejected: nothing was decided",
+                              (unsigned long long)s->rows_in);
+    if (rate > max_rate)
+        return crest_diag_set(
+            diag, CREST_ERR_RANGE, "input", 0, 0,
+            "%llu of %llu rows rejected (%.2f%%), over the reject budget of %.2f%% "
+            "([input] max_reject_rate, --max-reject-rate); every row is accounted for above",
+            (unsigned long long)s->rejects, (unsigned long long)s->rows_in, 100 * rate, 100 * max_rate);
+    return CREST_OK;
+}
+
 char *crest_summary_json(const crest_policy *p, const crest_run_stats *s, const crest_summary_info *info)
 {
     textbuf tb;
@@ -209,8 +255,16 @@ char *crest_summary_json(const crest_policy *p, const crest_run_stats *s, const 
     json_str(&tb, info && info->input_name ? info->input_name : "input");
     textbuf_puts(&tb, ",\"policy\":");
     json_str(&tb, p->name);
-    textbuf_printf(&tb, ",\"policy_hash\":\"%s\",\"seed\":%llu,\"partial\":%s", p->hash_hex,
-                   (unsigned long long)p->seed, info && info->partial ? "true" : "false");
+    textbuf_printf(&tb, ",\"policy_hash\":\"%s\",\"policy_sha256\":\"%s\",\"policy_files\":[", p->hash_hex,
+                   p->hash_full);
+    for (size_t i = 0; i < p->n_files; i++) {
+        const policy_file *f = &p->files[i];
+        textbuf_printf(&tb, "%s{\"kind\":\"%s\",\"name\":", i ? "," : "", crest_file_kind_name(f->kind));
+        json_str(&tb, f->name);
+        textbuf_printf(&tb, ",\"sha256\":\"%s\",\"bytes\":%zu}", f->sha256, f->len);
+    }
+    textbuf_printf(&tb, "],\"seed\":%llu,\"partial\":%s", (unsigned long long)p->seed,
+                   info && info->partial ? "true" : "false");
     if (info && info->partial)
         textbuf_printf(&tb, ",\"ending\":\"%s\"", info->ending ? info->ending : "interrupted");
     textbuf_printf(&tb, ",\"rows_in\":%llu,\"decisions\":%llu,\"rejects\":%llu,\"balanced\":%s",
@@ -226,6 +280,17 @@ char *crest_summary_json(const crest_policy *p, const crest_run_stats *s, const 
                        (unsigned long long)s->rejects_by_reason[r]);
         first = 0;
     }
+    textbuf_puts(&tb, "},\"unknown_tiers\":[");
+    for (size_t i = 0; i < s->n_unknown_tiers; i++) {
+        textbuf_puts(&tb, i ? ",{\"value\":" : "{\"value\":");
+        json_str(&tb, s->unknown_tiers[i].value);
+        textbuf_printf(&tb, ",\"count\":%llu}", (unsigned long long)s->unknown_tiers[i].count);
+    }
+    textbuf_printf(&tb, "],\"unknown_tier_other\":%llu,\"registry_matches\":{",
+                   (unsigned long long)s->unknown_tier_other);
+    for (size_t k = 0; k < p->n_parties && k < 4; k++)
+        textbuf_printf(&tb, "%s\"%s\":%llu", k ? "," : "", crest_field_name(p->parties[k]),
+                       (unsigned long long)s->registry_by_party[k]);
     textbuf_puts(&tb, "},\"tiers\":[");
     for (size_t i = 0; i < p->n_tiers; i++) {
         const policy_tier *t = &p->tiers[i];

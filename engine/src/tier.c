@@ -61,6 +61,8 @@ int crest_tier_resolve(crest_engine *e, worker *w, const csvread_row *row, const
     int tier = -1;
     tier_source from = TIER_SOURCE_DEFAULT;
     int registry_needs_date = 0;
+    int label_unknown = 0; /* a nonempty feed label that names no tier */
+    size_t party = 0;
     for (int pass = 0; pass < 2 && tier < 0; pass++) {
         const int use_registry = (pass == 0) == (p->tier_pref == CREST_TIER_PREFER_REGISTRY);
         if (use_registry && e->registry_usable) {
@@ -75,6 +77,7 @@ int crest_tier_resolve(crest_engine *e, worker *w, const csvread_row *row, const
                 int t = crest_registry_lookup(e->registry, pid.ptr, pid.len, d->date_days);
                 if (t > tier) {
                     tier = t;
+                    party = k;
                     from = p->parties[k] == CREST_FIELD_DECLARANT_ID ? TIER_SOURCE_REGISTRY_DECLARANT
                                                                      : TIER_SOURCE_REGISTRY_ENTERPRISE;
                 }
@@ -88,6 +91,8 @@ int crest_tier_resolve(crest_engine *e, worker *w, const csvread_row *row, const
                 if (t >= 0) {
                     tier = t;
                     from = TIER_SOURCE_FEED;
+                } else {
+                    label_unknown = 1;
                 }
             }
         }
@@ -104,6 +109,28 @@ int crest_tier_resolve(crest_engine *e, worker *w, const csvread_row *row, const
         return ROW_REJECTED;
     }
     const int unknown = tier < 0;
+    if (unknown && label_unknown) {
+        const crest_str label = d->field[CREST_FIELD_CREDIT_TIER];
+        crest_stats_unknown_tier(w->stats, label.ptr, label.len, 1);
+        if (p->unknown_tier != UNKNOWN_TIER_DEFAULT) {
+            char detail[160];
+            snprintf(detail, sizeof detail, "credit tier '%.*s' is not a tier or alias of the policy",
+                     (int)(label.len > 60 ? 60 : label.len), label.ptr);
+            if (p->unknown_tier == UNKNOWN_TIER_ERROR) {
+                char msg[300];
+                snprintf(msg, sizeof msg,
+                         "%s ([input] unknown_tier = error); add it as an alias in [tier NAME] aliases",
+                         detail);
+                crest_engine_set_fatal(e, CREST_ERR_INVALID, row->line, 0, "%s", msg);
+                return ROW_FATAL;
+            }
+            crest_reject(w, row, CREST_REJECT_UNKNOWN_TIER,
+                         (unsigned long)e->col_of_field[CREST_FIELD_CREDIT_TIER] + 1, detail);
+            return ROW_REJECTED;
+        }
+    }
+    if (from == TIER_SOURCE_REGISTRY_DECLARANT || from == TIER_SOURCE_REGISTRY_ENTERPRISE)
+        w->stats->registry_by_party[party < 4 ? party : 3]++;
     if (unknown)
         tier = (int)p->default_tier;
     plan->tier = (size_t)tier;
@@ -111,6 +138,30 @@ int crest_tier_resolve(crest_engine *e, worker *w, const csvread_row *row, const
     plan->mra = mra_recognised(e, d);
     *src = from;
     return ROW_OK;
+}
+
+void crest_stats_unknown_tier(crest_run_stats *s, const char *v, size_t len, uint64_t n)
+{
+    if (len > sizeof s->unknown_tiers[0].value - 1) {
+        len = sizeof s->unknown_tiers[0].value - 1;
+        while (len && ((unsigned char)v[len] & 0xC0) == 0x80)
+            len--; /* cut before a UTF-8 character, not inside it */
+    }
+    for (size_t i = 0; i < s->n_unknown_tiers; i++) {
+        crest_unknown_tier *u = &s->unknown_tiers[i];
+        if (strlen(u->value) == len && memcmp(u->value, v, len) == 0) {
+            u->count += n;
+            return;
+        }
+    }
+    if (s->n_unknown_tiers == CREST_UNKNOWN_TIERS) {
+        s->unknown_tier_other += n;
+        return;
+    }
+    crest_unknown_tier *u = &s->unknown_tiers[s->n_unknown_tiers++];
+    memcpy(u->value, v, len);
+    u->value[len] = '\0';
+    u->count = n;
 }
 
 #define SOURCE_TEXT(t)                                                                                       \

@@ -9,6 +9,7 @@
  * models/README.md.
  */
 #include "crest/crest_lmodel.h"
+#include "crest/crest_file.h"
 #include "crest/crest_risk.h"
 #include "crest/crest_keyhash.h"
 #include "fnv.h"
@@ -589,6 +590,38 @@ static crest_status find_col(const src *s, const item *it, const crest_str *head
     }
     return crest_diag_set(diag, CREST_ERR_MISMATCH, SPEC_LABEL, 1, it->spec_column,
                           "item \"%s\": the input has no column \"%s\".", it->name, s->col_name);
+}
+
+static void src_columns(const src *s, const char *user, crest_column_fn fn, void *ctx)
+{
+    switch (s->kind) {
+    case S_FIELD:
+        fn(ctx, user, s->field, NULL);
+        break;
+    case S_HS:
+        fn(ctx, user, CREST_FIELD_HS_CODE, NULL);
+        break;
+    case S_COL:
+        fn(ctx, user, -1, s->col_name);
+        break;
+    case S_UNIT_VALUE:
+        fn(ctx, user, CREST_FIELD_DECLARED_VALUE, NULL);
+        fn(ctx, user, CREST_FIELD_NET_MASS_KG, NULL);
+        break;
+    }
+}
+
+void crest_lmodel_columns(const crest_lmodel *m, crest_column_fn fn, void *ctx)
+{
+    for (size_t i = 0; m && i < m->n_items; i++) {
+        const item *it = &m->items[i];
+        char user[160];
+        snprintf(user, sizeof user, "model feature %s", it->name);
+        for (unsigned k = 0; k < it->n_keys; k++)
+            src_columns(&it->keys[k], user, fn, ctx);
+        if (it->kind == K_LOG || it->kind == K_NUM || it->kind == K_REL)
+            src_columns(&it->num, user, fn, ctx);
+    }
 }
 
 /* The named sources of items, in slot order, with a visitor: resolve
@@ -1787,6 +1820,33 @@ fail:
     return st;
 }
 
+crest_status crest_lmodel_load_buffer(const char *text, size_t len, const char *label, crest_lmodel **out,
+                                      crest_diag *diag)
+{
+    crest_diag_clear(diag);
+    if (!out)
+        return crest_diag_set(diag, CREST_ERR_INVALID, label ? label : "", 0, 0, "out is NULL.");
+    *out = NULL;
+    if (!label)
+        label = "<model>";
+    if (memchr(text, '\0', len))
+        return crest_diag_set(diag, CREST_ERR_SYNTAX, label, 0, 0,
+                              "the file holds NUL bytes; a model file is text.");
+    /* The reader cuts tokens in place: work on a private copy. */
+    char *buf = malloc(len + 1);
+    if (!buf)
+        return crest_diag_set(diag, CREST_ERR_NOMEM, label, 0, 0, "out of memory.");
+    memcpy(buf, text, len);
+    buf[len] = '\0';
+    lreader r = {0};
+    r.path = label;
+    r.buf = buf;
+    r.len = len;
+    const crest_status st = load_body(&r, out, diag);
+    free(buf);
+    return st;
+}
+
 crest_status crest_lmodel_load(const char *path, crest_lmodel **out, crest_diag *diag)
 {
     crest_diag_clear(diag);
@@ -1795,48 +1855,13 @@ crest_status crest_lmodel_load(const char *path, crest_lmodel **out, crest_diag 
     *out = NULL;
     if (!path)
         return crest_diag_set(diag, CREST_ERR_INVALID, "", 0, 0, "no path given.");
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return crest_diag_set(diag, CREST_ERR_IO, path, 0, 0, "cannot open: %s.", strerror(errno));
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    crest_status st = CREST_OK;
-    while (buf) {
-        if (len + 1 == cap) {
-            char *b2 = realloc(buf, cap * 2);
-            if (!b2) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = b2;
-            cap *= 2;
-        }
-        const size_t got = fread(buf + len, 1, cap - 1 - len, f);
-        len += got;
-        if (got == 0)
-            break;
-    }
-    if (!buf)
-        st = crest_diag_set(diag, CREST_ERR_NOMEM, path, 0, 0, "out of memory.");
-    else if (ferror(f))
-        st = crest_diag_set(diag, CREST_ERR_IO, path, 0, 0, "read failed: %s.", strerror(errno));
-    fclose(f);
-    if (st != CREST_OK) {
-        free(buf);
+    char *buf;
+    size_t len;
+    crest_status st =
+        crest_file_read(path, crest_file_default_cap(CREST_FILE_MODEL), "model file", &buf, &len, diag);
+    if (st != CREST_OK)
         return st;
-    }
-    buf[len] = '\0';
-    if (memchr(buf, '\0', len)) {
-        free(buf);
-        return crest_diag_set(diag, CREST_ERR_SYNTAX, path, 0, 0,
-                              "the file holds NUL bytes; a model file is text.");
-    }
-    lreader r = {0};
-    r.path = path;
-    r.buf = buf;
-    r.len = len;
-    st = load_body(&r, out, diag);
+    st = crest_lmodel_load_buffer(buf, len, path, out, diag);
     free(buf);
     return st;
 }

@@ -6,10 +6,12 @@
 #include "crest/crest_risk.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "crest/crest_file.h"
 #include "crest/crest_logit.h"
 #include "crest/crest_xgb.h"
 
@@ -149,10 +151,24 @@ crest_status crest_risk_create(const crest_risk_config *cfg, crest_risk **out, c
         o.match_limit = cfg->match_limit;
         o.depth_limit = cfg->depth_limit;
         o.max_hits = cfg->max_hits;
+        o.read = cfg->read;
+        o.read_ctx = cfg->read_ctx;
         st = crest_rules_load(cfg->criteria_path, &o, &r->rules, diag);
     }
+    const char *mdata = NULL;
+    size_t mlen = 0;
+    char *mowned = NULL;
+    if (st == CREST_OK && cfg->model_kind != CREST_RISK_MODEL_NONE) {
+        if (!cfg->model_path)
+            st = crest_diag_set(diag, CREST_ERR_MISSING, "[model]", 0, 0, "the model needs a file.");
+        else if (cfg->read)
+            st = cfg->read(cfg->read_ctx, CREST_FILE_MODEL, cfg->model_path, NULL, &mdata, &mlen, diag);
+        else if ((st = crest_file_read(cfg->model_path, crest_file_default_cap(CREST_FILE_MODEL),
+                                       "model file", &mowned, &mlen, diag)) == CREST_OK)
+            mdata = mowned;
+    }
     if (st == CREST_OK && cfg->model_kind == CREST_RISK_MODEL_LOGISTIC) {
-        st = crest_lmodel_load(cfg->model_path, &r->lmodel, diag);
+        st = crest_lmodel_load_buffer(mdata, mlen, cfg->model_path, &r->lmodel, diag);
         if (st == CREST_OK && cfg->model_features &&
             strcmp(cfg->model_features, crest_lmodel_feature_spec(r->lmodel)) != 0)
             st = crest_diag_set(diag, CREST_ERR_MISMATCH, cfg->model_path, 0, 0,
@@ -160,7 +176,7 @@ crest_status crest_risk_create(const crest_risk_config *cfg, crest_risk **out, c
                                 "refit with `crest fit` or fix [model] features",
                                 crest_lmodel_feature_spec(r->lmodel), cfg->model_features);
     } else if (st == CREST_OK && cfg->model_kind == CREST_RISK_MODEL_XGBOOST) {
-        st = crest_xgb_load(cfg->model_path, &r->xgb, diag);
+        st = crest_xgb_load_buffer(mdata, mlen, cfg->model_path, &r->xgb, diag);
         if (st == CREST_OK) {
             if (!cfg->model_features || !*cfg->model_features)
                 st = crest_diag_set(diag, CREST_ERR_MISSING, cfg->model_path, 0, 0,
@@ -174,12 +190,47 @@ crest_status crest_risk_create(const crest_risk_config *cfg, crest_risk **out, c
                                 "the model has %zu features but [model] features maps %zu",
                                 crest_xgb_n_features(r->xgb), r->n_xfeats);
     }
+    free(mowned);
     if (st != CREST_OK) {
         crest_risk_free(r);
         return st;
     }
     *out = r;
     return CREST_OK;
+}
+
+void crest_risk_columns(const crest_risk *r, crest_column_fn fn, void *ctx)
+{
+    crest_rules_columns(r->rules, fn, ctx);
+    crest_lmodel_columns(r->lmodel, fn, ctx);
+    for (size_t i = 0; i < r->n_xfeats; i++) {
+        const xfeat *f = &r->xfeats[i];
+        char user[64];
+        snprintf(user, sizeof user, "model feature %zu", i + 1);
+        if (f->src == XS_COLUMN) {
+            fn(ctx, user, -1, f->column);
+        } else if (f->src == XS_UNIT_VALUE) {
+            fn(ctx, user, CREST_FIELD_DECLARED_VALUE, NULL);
+            fn(ctx, user, CREST_FIELD_NET_MASS_KG, NULL);
+        } else {
+            fn(ctx, user, f->field, NULL);
+        }
+    }
+}
+
+static void count_named(void *ctx, const char *user, int field, const char *column)
+{
+    (void)user;
+    (void)field;
+    if (column)
+        (*(int *)ctx)++;
+}
+
+int crest_risk_needs_header(const crest_risk *r)
+{
+    int n = 0;
+    crest_risk_columns(r, count_named, &n);
+    return n > 0;
 }
 
 void crest_risk_binding_free(crest_risk_binding *b)

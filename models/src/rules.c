@@ -173,67 +173,75 @@ static void cb_row(int term, void *data)
     r->n_cells = 0;
 }
 
-/* Read a whole CSV file, calling on_row for each non-blank, non-comment row
- * (the header included). */
-static crest_status csv_read_file(const char *path, crest_diag *diag, csv_row_fn on_row, void *ctx)
+/* Parse a whole CSV file held in memory, calling on_row for each non-blank,
+ * non-comment row (the header included). */
+static crest_status csv_read_bytes(const char *path, const char *buf, size_t n, crest_diag *diag,
+                                   csv_row_fn on_row, void *ctx)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return crest_diag_set(diag, CREST_ERR_IO, path, 0, 0, "Cannot open the file: %s.", strerror(errno));
     struct csv_parser p;
-    if (csv_init(&p, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL) != 0) {
-        fclose(f);
+    if (csv_init(&p, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL) != 0)
         return crest_diag_set(diag, CREST_ERR_NOMEM, path, 0, 0, "Cannot initialise the CSV parser.");
-    }
     csv_reader r = {
         .path = path, .diag = diag, .need_start = true, .on_row = on_row, .ctx = ctx, .status = CREST_OK};
     unsigned long line = 1, col = 1;
-    bool first = true;
-    char buf[65536];
-    size_t n;
-    while (r.status == CREST_OK && (n = fread(buf, 1, sizeof buf, f)) > 0) {
-        size_t i = 0;
-        if (first) {
-            first = false;
-            if (n >= 3 && (unsigned char)buf[0] == 0xEF && (unsigned char)buf[1] == 0xBB &&
-                (unsigned char)buf[2] == 0xBF)
-                i = 3;
+    size_t i = 0;
+    if (n >= 3 && (unsigned char)buf[0] == 0xEF && (unsigned char)buf[1] == 0xBB &&
+        (unsigned char)buf[2] == 0xBF)
+        i = 3;
+    size_t run = i;
+    for (; i < n && r.status == CREST_OK; i++) {
+        const unsigned char b = (unsigned char)buf[i];
+        if (r.need_start && b != '\r' && b != '\n') {
+            r.need_start = false;
+            r.start_line = line;
+            r.start_col = col;
+            r.start_quoted = b == '"';
         }
-        size_t run = i;
-        for (; i < n && r.status == CREST_OK; i++) {
-            const unsigned char b = (unsigned char)buf[i];
-            if (r.need_start && b != '\r' && b != '\n') {
-                r.need_start = false;
-                r.start_line = line;
-                r.start_col = col;
-                r.start_quoted = b == '"';
-            }
-            const unsigned long err_line = line, err_col = col;
-            if (b == '\n')
-                line++, col = 1;
-            else if (b != '\r' && (b & 0xC0) != 0x80)
-                col++;
-            if (b == ',' || b == '\n' || b == '\r' || i + 1 == n) {
-                size_t len = i + 1 - run;
-                if (csv_parse(&p, buf + run, len, cb_field, cb_row, &r) != len && r.status == CREST_OK)
-                    r.status = crest_diag_set(diag, CREST_ERR_SYNTAX, path, err_line, err_col,
-                                              "Malformed CSV (%s): a quote must open a field and be "
-                                              "doubled inside it.",
-                                              csv_strerror(csv_error(&p)));
-                run = i + 1;
-            }
+        const unsigned long err_line = line, err_col = col;
+        if (b == '\n')
+            line++, col = 1;
+        else if (b != '\r' && (b & 0xC0) != 0x80)
+            col++;
+        if (b == ',' || b == '\n' || b == '\r' || i + 1 == n) {
+            size_t len = i + 1 - run;
+            if (csv_parse(&p, buf + run, len, cb_field, cb_row, &r) != len && r.status == CREST_OK)
+                r.status = crest_diag_set(diag, CREST_ERR_SYNTAX, path, err_line, err_col,
+                                          "Malformed CSV (%s): a quote must open a field and be "
+                                          "doubled inside it.",
+                                          csv_strerror(csv_error(&p)));
+            run = i + 1;
         }
     }
-    if (r.status == CREST_OK && ferror(f))
-        r.status = crest_diag_set(diag, CREST_ERR_IO, path, line, 0, "Read error.");
     if (r.status == CREST_OK && csv_fini(&p, cb_field, cb_row, &r) != 0 && r.status == CREST_OK)
         r.status =
             crest_diag_set(diag, CREST_ERR_SYNTAX, path, r.start_line, r.start_col,
                            "Malformed CSV (%s): a quoted field is not closed.", csv_strerror(csv_error(&p)));
     csv_free(&p);
-    fclose(f);
     reader_free(&r);
     return r.status;
+}
+
+/* Read a file through the caller's reader (opts->read) or, without one, as a
+ * bounded regular file; then parse it as CSV. */
+static crest_status csv_read_file(const crest_rules_load_options *opts, crest_file_kind kind,
+                                  const char *path, const char *name, crest_diag *diag, csv_row_fn on_row,
+                                  void *ctx)
+{
+    const char *data;
+    size_t len;
+    char *owned = NULL;
+    crest_status st;
+    if (opts && opts->read) {
+        st = opts->read(opts->read_ctx, kind, path, name, &data, &len, diag);
+    } else {
+        st = crest_file_read(path, crest_file_default_cap(kind),
+                             kind == CREST_FILE_CRITERIA ? "criteria file" : "table", &owned, &len, diag);
+        data = owned;
+    }
+    if (st == CREST_OK)
+        st = csv_read_bytes(path, data, len, diag, on_row, ctx);
+    free(owned);
+    return st;
 }
 
 /* Header handling shared by the three file kinds: map known names (matched
@@ -548,10 +556,11 @@ static crest_status band_row(void *ctx, csv_reader *r)
     return table_add(tl->t, r, hs.s.ptr, hs.s.len, orig.s.ptr, orig.s.len, from, to, lo, hi);
 }
 
-static crest_status table_load_file(table *t, crest_diag *diag)
+static crest_status table_load_file(table *t, const crest_rules_load_options *opts, crest_diag *diag)
 {
     table_load tl = {.t = t};
-    crest_status st = csv_read_file(t->path, diag, t->type == TABLE_LIST ? list_row : band_row, &tl);
+    crest_status st = csv_read_file(opts, t->type == TABLE_LIST ? CREST_FILE_LIST : CREST_FILE_BAND, t->path,
+                                    t->name, diag, t->type == TABLE_LIST ? list_row : band_row, &tl);
     if (st == CREST_OK && !tl.have_header)
         st = crest_diag_set(diag, CREST_ERR_MISSING, t->path, 1, 0,
                             "The file is empty: a header row is required.");
@@ -885,7 +894,7 @@ static crest_status get_table(crit_load *cl, const csv_reader *r, cell_ref pat, 
         return crest_diag_set(r->diag, CREST_ERR_NOMEM, r->path, pat.line, pat.col, "Out of memory.");
     crest_diag sub;
     crest_diag_clear(&sub);
-    crest_status st = table_load_file(t, &sub);
+    crest_status st = table_load_file(t, cl->opts, &sub);
     if (st != CREST_OK) {
         if (st == CREST_ERR_IO)
             return crest_diag_set(r->diag, CREST_ERR_MISSING, r->path, pat.line, pat.col,
@@ -1142,7 +1151,7 @@ static crest_status rule_field_pattern(crit_load *cl, csv_reader *r, rule *x, ce
     return compile_regex(rules, r, x, pat, plen, cl->opts && cl->opts->no_jit);
 }
 
-static crest_status crit_row(void *ctx, csv_reader *r)
+static crest_status crit_row_body(void *ctx, csv_reader *r)
 {
     crit_load *cl = ctx;
     crest_rules *rules = cl->rules;
@@ -1255,6 +1264,30 @@ static crest_status crit_row(void *ctx, csv_reader *r)
     return rule_field_pattern(cl, r, x, fld, pat);
 }
 
+/* One criteria row; an error names the rule's id when the row has one, so a
+ * message reads "Rule 'Q_ANIMAL': …" whatever column it is about. */
+static crest_status crit_row(void *ctx, csv_reader *r)
+{
+    crit_load *cl = ctx;
+    const bool header = !cl->have_header;
+    const crest_status st = crit_row_body(ctx, r);
+    if (st == CREST_OK || header || st == CREST_ERR_NOMEM || !r->diag)
+        return st;
+    const cell_ref id = get_cell(r, cl->idx, C_ID);
+    if (id.s.len == 0 || strncmp(r->diag->message, "Rule ", 5) == 0)
+        return st;
+    char id_text[80];
+    crest_excerpt(id_text, sizeof id_text, id.s.ptr, id.s.len, 40);
+    char msg[sizeof r->diag->message];
+    const int n = snprintf(msg, sizeof msg, "Rule '%s': ", id_text);
+    if (n > 0 && (size_t)n < sizeof msg) {
+        memcpy(msg + n, r->diag->message, sizeof msg - (size_t)n - 1);
+        msg[sizeof msg - 1] = '\0';
+        memcpy(r->diag->message, msg, sizeof msg);
+    }
+    return st;
+}
+
 crest_status crest_rules_load(const char *criteria_path, const crest_rules_load_options *opts,
                               crest_rules **out, crest_diag *diag)
 {
@@ -1282,7 +1315,7 @@ crest_status crest_rules_load(const char *criteria_path, const crest_rules_load_
         snprintf(cl->dir, sizeof cl->dir, "lists");
 
     crest_status st = rules->path
-                          ? csv_read_file(criteria_path, diag, crit_row, cl)
+                          ? csv_read_file(opts, CREST_FILE_CRITERIA, criteria_path, NULL, diag, crit_row, cl)
                           : crest_diag_set(diag, CREST_ERR_NOMEM, criteria_path, 0, 0, "Out of memory.");
     if (st == CREST_OK && !cl->have_header)
         st = crest_diag_set(diag, CREST_ERR_MISSING, criteria_path, 1, 0,
@@ -1353,6 +1386,29 @@ crest_status crest_rules_bind(crest_rules *rules, const crest_str *header, size_
 void crest_rules_scratch_set_columns(crest_rules_scratch *scratch, const size_t *cols)
 {
     scratch->cols = cols;
+}
+
+void crest_rules_columns(const crest_rules *rules, crest_column_fn fn, void *ctx)
+{
+    for (size_t i = 0; rules && i < rules->n; i++) {
+        const rule *x = &rules->r[i];
+        char user[160];
+        snprintf(user, sizeof user, "criterion %s", x->id);
+        if (x->src == SRC_CANON) {
+            fn(ctx, user, x->canon, NULL);
+        } else if (x->src == SRC_COLUMN) {
+            fn(ctx, user, -1, x->field);
+        } else {
+            fn(ctx, user, CREST_FIELD_DECLARED_VALUE, NULL);
+            fn(ctx, user, CREST_FIELD_NET_MASS_KG, NULL);
+        }
+        if (x->kind == CREST_RULES_KIND_BAND)
+            fn(ctx, user, CREST_FIELD_ORIGIN, NULL);
+        if (x->n_offices)
+            fn(ctx, user, CREST_FIELD_OFFICE, NULL);
+        if (x->dir)
+            fn(ctx, user, CREST_FIELD_DIRECTION, NULL);
+    }
 }
 
 /* ------------------------------------------------------------------------ */

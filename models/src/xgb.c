@@ -13,6 +13,7 @@
  * multi-output models; those are refused with a diagnostic.
  */
 #include "crest/crest_xgb.h"
+#include "crest/crest_file.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -858,39 +859,10 @@ crest_status crest_xgb_load(const char *path, crest_xgb **out, crest_diag *diag)
         *out = NULL;
     if (!path)
         return crest_diag_set(diag, CREST_ERR_INVALID, "", 0, 0, "no model path given.");
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return crest_diag_set(diag, CREST_ERR_IO, path, 0, 0, "cannot open the model file: %s.",
-                              strerror(errno));
-    size_t len = 0, cap = 1 << 16;
-    char *buf = malloc(cap);
-    crest_status st = buf ? CREST_OK : CREST_ERR_NOMEM;
-    while (st == CREST_OK) {
-        if (len == cap) {
-            if (cap > (size_t)INT_MAX) {
-                st =
-                    crest_diag_set(diag, CREST_ERR_RANGE, path, 0, 0, "the model file is larger than 2 GiB.");
-                break;
-            }
-            char *grown = realloc(buf, cap * 2);
-            if (!grown) {
-                st = CREST_ERR_NOMEM;
-                break;
-            }
-            buf = grown;
-            cap *= 2;
-        }
-        const size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0) {
-            if (ferror(f))
-                st = crest_diag_set(diag, CREST_ERR_IO, path, 0, 0, "cannot read the model file.");
-            break;
-        }
-    }
-    fclose(f);
-    if (st == CREST_ERR_NOMEM)
-        crest_diag_set(diag, st, path, 0, 0, "out of memory reading the model file.");
+    char *buf;
+    size_t len;
+    crest_status st =
+        crest_file_read(path, crest_file_default_cap(CREST_FILE_MODEL), "model file", &buf, &len, diag);
     if (st == CREST_OK)
         st = crest_xgb_load_buffer(buf, len, path, out, diag);
     free(buf);

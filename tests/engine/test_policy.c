@@ -75,6 +75,24 @@ Test(policy, hash_ignores_comments_but_not_rates)
     free(c_text);
 }
 
+/* Keys the canonical form leaves out at their defaults keep old policies'
+ * canonical form (and hash) as they were; set, they are written. */
+Test(policy, new_keys_written_only_when_set)
+{
+    crest_policy *a = parse_policy(MINI);
+    cr_assert_not_null(a);
+    cr_expect_null(strstr(crest_policy_describe(a), "max_model_bytes"));
+    cr_expect_null(strstr(crest_policy_describe(a), "root"));
+    char buf[2048];
+    snprintf(buf, sizeof buf, "%s[policy]\nmax_model_bytes = 1000\n", MINI);
+    crest_policy *b = parse_policy(buf);
+    cr_assert_not_null(b);
+    cr_expect_not_null(strstr(crest_policy_describe(b), "\nmax_model_bytes = 1000\n"));
+    cr_expect_neq(crest_policy_hash(a), crest_policy_hash(b));
+    crest_policy_free(a);
+    crest_policy_free(b);
+}
+
 Test(policy, order_sets_precedence)
 {
     crest_policy *p = parse_policy(MINI);
@@ -118,6 +136,19 @@ Test(policy, errors_name_line_and_column)
         {"[lanes]\ninspect = PURPLE\n", CREST_ERR_INVALID, 2, 11, "lane"},
         {"[tiers]\norder = A, B\nbase = A\n[tier A]\nrate = 0.1\n", CREST_ERR_MISMATCH, 0, 0, "order"},
         {"", CREST_ERR_MISSING, 0, 0, "no tiers"},
+        /* The "expected" lists are written from the key table. */
+        {"[policy]\nnmae = x\n", CREST_ERR_SYNTAX, 2, 1,
+         "expected name, description, seed, root, max_criteria_bytes, max_list_bytes, max_band_bytes, "
+         "max_model_bytes or max_fx_bytes"},
+        {"[output]\npassthrough = some\n", CREST_ERR_INVALID, 2, 15, "passthrough is all, unmapped or none"},
+        {"[control]\nmode = fast\n", CREST_ERR_INVALID, 2, 8,
+         "mode is frozen, adaptive or systematic, found"},
+        {"[rules]\nmax_hits = 2.5\n", CREST_ERR_INVALID, 2, 12, "max_hits needs a whole number"},
+        {"[tier A]\nrate = 0.1\nscael = 2\n", CREST_ERR_SYNTAX, 3, 1,
+         "in [tier A]; expected label, aliases, rate, ratio, floor, floor_period, priority, "
+         "guarantee_exempt, random_share "
+         "or "
+         "scale"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         crest_diag d;

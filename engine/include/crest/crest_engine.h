@@ -45,7 +45,9 @@ typedef enum crest_format { CREST_FORMAT_CSV = 0, CREST_FORMAT_JSONL } crest_for
     X(DUPLICATE_ID, "DUPLICATE_ID",                                                                          \
       "decl_id was already decided in this run ([input] duplicate_ids = reject)")                            \
     X(REGEX_LIMIT, "REGEX_LIMIT",                                                                            \
-      "a criterion's regex hit its PCRE2 match or depth limit ([rules] on_limit = reject)")
+      "a criterion's regex hit its PCRE2 match or depth limit ([rules] on_limit = reject)")                  \
+    X(UNKNOWN_TIER, "UNKNOWN_TIER",                                                                          \
+      "the credit tier is not a tier or alias of the policy ([input] unknown_tier = reject)")
 
 typedef enum crest_reject_reason {
 #define CREST_REJECT_ENUM(name, code, msg) CREST_REJECT_##name,
@@ -165,6 +167,14 @@ typedef struct crest_reject_sample {
 
 #define CREST_REJECT_SAMPLES 5
 
+/* A tier value the policy does not know, as found in the feed, and how often. */
+typedef struct crest_unknown_tier {
+    char value[48]; /* the first 47 bytes */
+    uint64_t count;
+} crest_unknown_tier;
+
+#define CREST_UNKNOWN_TIERS 16
+
 typedef struct crest_run_stats {
     uint64_t rows_in; /* records after the header: decisions + rejects */
     uint64_t decisions;
@@ -190,6 +200,14 @@ typedef struct crest_run_stats {
     uint64_t bytes_in;
     uint64_t bytes_out;
     int header_seen;
+    /* Tier values not known to the policy (nonempty feed labels), most seen
+     * first in the summary; values beyond the first CREST_UNKNOWN_TIERS
+     * distinct ones are counted in unknown_tier_other. */
+    crest_unknown_tier unknown_tiers[CREST_UNKNOWN_TIERS];
+    size_t n_unknown_tiers;
+    uint64_t unknown_tier_other;
+    /* Rows whose tier came from the registry, by [registry] parties index. */
+    uint64_t registry_by_party[4];
 } crest_run_stats;
 
 typedef struct crest_engine crest_engine;

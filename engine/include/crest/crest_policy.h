@@ -5,9 +5,12 @@
  * and the seed of every draw. Nothing about tiers is compiled in: Order 251,
  * Order 282 or any other scheme is a policy file (see policies/).
  *
- * A loaded policy is immutable and may be shared between threads. Its hash
- * (written with every decision) is SipHash of the canonical description that
- * `crest check` prints, so comments and layout do not change it.
+ * A loaded policy is immutable and may be shared between threads. Loading
+ * reads every file the policy names (criteria, list and band tables, the
+ * model) exactly once, as bounded regular files, and parses them. Its hash is
+ * SHA-256 over the canonical description that `crest check` prints (so
+ * comments and layout do not change it) and the SHA-256 of each of those
+ * files; decisions carry its first 16 hex digits, the summary all 64.
  */
 #ifndef CREST_POLICY_H
 #define CREST_POLICY_H
@@ -60,10 +63,31 @@ CREST_API void crest_policy_free(crest_policy *policy);
 
 /* The policy's name ([policy] name), never NULL. */
 CREST_API const char *crest_policy_name(const crest_policy *policy);
-/* 64-bit hash of the canonical description. */
+/* The first 64 bits of the policy hash (SHA-256, big-endian). */
 CREST_API uint64_t crest_policy_hash(const crest_policy *policy);
-/* The hash as 16 lowercase hex digits plus NUL (17 bytes), owned by the policy. */
+/* The short form: the hash's first 16 lowercase hex digits plus NUL, owned by the policy. */
 CREST_API const char *crest_policy_hash_hex(const crest_policy *policy);
+/* The whole SHA-256 as 64 lowercase hex digits plus NUL, owned by the policy. */
+CREST_API const char *crest_policy_hash_full(const crest_policy *policy);
+
+/* 1 when the policy's [calibration] was computed with other criteria, tables or
+ * model than the ones read now ([calibration] files): its scales may no longer hit
+ * the targets; recalibrate. */
+CREST_API int crest_policy_calibration_stale(const crest_policy *policy);
+
+/* One file the policy read at load. Strings are owned by the policy. */
+typedef struct crest_policy_file {
+    const char *kind;   /* "criteria", "list", "band", "model", "fx" */
+    const char *name;   /* as named: the path in the policy, or a table's name */
+    const char *path;   /* the path opened */
+    const char *sha256; /* 64 lowercase hex digits */
+    size_t bytes;
+} crest_policy_file;
+
+/* Number of files read at load (in the order they were read). */
+CREST_API size_t crest_policy_file_count(const crest_policy *policy);
+/* Describe file i; CREST_ERR_RANGE when out of range. */
+CREST_API crest_status crest_policy_file_info(const crest_policy *policy, size_t i, crest_policy_file *info);
 /* The seed of all keyed draws ([policy] seed). */
 CREST_API uint64_t crest_policy_seed(const crest_policy *policy);
 /* [capacity] red_per_office_day: RED selections allowed per office and day; 0 = no cap. */

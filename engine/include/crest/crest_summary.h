@@ -34,6 +34,15 @@ typedef struct crest_summary_info {
 CREST_API char *crest_summary_text(const crest_policy *policy, const crest_run_stats *stats,
                                    const crest_summary_info *info);
 
+/*
+ * The reject budget of a run: CREST_ERR_RANGE with diag saying why when every
+ * row was rejected, or when more than max_rate of the rows were (NaN: the
+ * policy's [input] max_reject_rate, default 0.5); CREST_OK otherwise (and for
+ * an input without rows). The run itself has accounted for every row.
+ */
+CREST_API crest_status crest_summary_reject_budget(const crest_policy *policy, const crest_run_stats *stats,
+                                                   double max_rate, crest_diag *diag);
+
 /* Render the same content as one JSON object (newline-terminated). Caller frees. */
 CREST_API char *crest_summary_json(const crest_policy *policy, const crest_run_stats *stats,
                                    const crest_summary_info *info);

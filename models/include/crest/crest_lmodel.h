@@ -184,6 +184,10 @@ CREST_API crest_status crest_lmodel_save(const crest_lmodel *m, const char *path
  * spec); CREST_ERR_NOMEM.
  */
 CREST_API crest_status crest_lmodel_load(const char *path, crest_lmodel **out, crest_diag *diag);
+/* crest_lmodel_load from len bytes at text (need not be NUL-terminated);
+ * label names the source in diagnostics. */
+CREST_API crest_status crest_lmodel_load_buffer(const char *text, size_t len, const char *label,
+                                                crest_lmodel **out, crest_diag *diag);
 
 /* The model's canonical feature spec (see crest_lmodel_spec_canonical),
  * owned by the model. */
@@ -199,6 +203,9 @@ CREST_API size_t crest_lmodel_n_items(const crest_lmodel *m);
  * calling again rebinds. Returns CREST_OK or CREST_ERR_MISMATCH with diag
  * ("<feature spec>", column of the item) naming the missing column.
  */
+/* Every input column the model's features read (see crest_column_fn). */
+CREST_API void crest_lmodel_columns(const crest_lmodel *m, crest_column_fn fn, void *ctx);
+
 CREST_API crest_status crest_lmodel_bind(crest_lmodel *m, const crest_str *header, size_t n_cols,
                                          crest_diag *diag);
 

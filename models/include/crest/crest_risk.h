@@ -70,6 +70,10 @@ typedef struct crest_risk_config {
     const char *model_features;
     double bias;         /* z offset */
     double model_weight; /* coefficient of the model's log-odds in z */
+    /* Where the bytes of the criteria, tables and model come from
+     * (crest_file.h); NULL reads each as a bounded regular file. */
+    crest_file_reader read;
+    void *read_ctx;
 } crest_risk_config;
 
 /* Defaults: no rules, no model, bias 0, model_weight 1. */
@@ -114,6 +118,14 @@ CREST_API void crest_risk_scratch_promise_valid_utf8(crest_risk_scratch *scratch
 /* Hot path: score one declaration. Allocates nothing. */
 CREST_API void crest_risk_eval(const crest_risk *risk, crest_risk_scratch *scratch, const crest_decl *decl,
                                crest_risk_result *out);
+
+/* Every input column the criteria and the model read (crest_column_fn). */
+CREST_API void crest_risk_columns(const crest_risk *risk, crest_column_fn fn, void *ctx);
+/* 1 when some criterion or feature names a non-canonical column, so that
+ * crest_risk_bind must resolve it against a header (the object is then not
+ * shareable between inputs with different headers); 0 when binding is a
+ * no-op and one object serves every engine. */
+CREST_API int crest_risk_needs_header(const crest_risk *risk);
 
 /* The loaded criteria (NULL when none), for rule ids, lanes and rationales. */
 CREST_API const crest_rules *crest_risk_rules(const crest_risk *risk);

@@ -89,6 +89,7 @@
 #include <stdint.h>
 
 #include "crest/crest_base.h"
+#include "crest/crest_file.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -138,6 +139,9 @@ typedef struct crest_rules_table_file {
  *  - header/n_header: when given, the rules are bound to this input header
  *    during load (as crest_rules_bind), so an unknown field fails the load.
  *  - no_jit: true to use the PCRE2 interpreter only (for tests, debugging).
+ *  - read/read_ctx: where the bytes of the criteria file and of each table
+ *    come from (crest_file.h); NULL reads each as a bounded regular file
+ *    (crest_file_read with the kind's default cap).
  */
 typedef struct crest_rules_load_options {
     const crest_rules_table_file *tables;
@@ -149,6 +153,8 @@ typedef struct crest_rules_load_options {
     const crest_str *header;
     size_t n_header;
     bool no_jit;
+    crest_file_reader read;
+    void *read_ctx;
 } crest_rules_load_options;
 
 /* Capacity of the hit list in a result; n_hits may exceed it. */
@@ -233,6 +239,10 @@ CREST_API crest_status crest_rules_bind(crest_rules *rules, const crest_str *hea
  */
 CREST_API crest_status crest_rules_resolve_columns(const crest_rules *rules, const crest_str *header,
                                                    size_t n_cols, size_t *cols, crest_diag *diag);
+
+/* Every input column the criteria read (see crest_column_fn): the rule's
+ * field, declared_value and net_mass_kg for unit_value, origin for bands. */
+CREST_API void crest_rules_columns(const crest_rules *rules, crest_column_fn fn, void *ctx);
 
 /* Free a rules object. NULL is a no-op. */
 CREST_API void crest_rules_free(crest_rules *rules);

@@ -220,6 +220,14 @@ typedef struct crest_decl {
     char direction;
 } crest_decl;
 
+/*
+ * Told, for each input column a risk component reads, who reads it (user:
+ * "criterion Q_ANIMAL", "model feature te:hs6") and what: a canonical field
+ * (field >= 0, column NULL) or a header name (field -1). The schema guard
+ * checks these against the input's header before the first row.
+ */
+typedef void (*crest_column_fn)(void *ctx, const char *user, int field, const char *column);
+
 #ifdef __cplusplus
 }
 #endif
