@@ -512,6 +512,8 @@ static crest_status write_records(fd_sink *s, const char *p, size_t len, int mid
 
 static int hold(fd_sink *s, const char *p, size_t n)
 {
+    if (n == 0)
+        return 0; /* nothing held yet may mean no buffer yet */
     if (s->held_len + n > s->held_cap) {
         size_t cap = s->held_cap ? s->held_cap : 1 << 16;
         while (cap < s->held_len + n)
