@@ -11,6 +11,8 @@
 # directory with $CREST (the binary) and $SRC (the source tree) set.
 # --regen rewrites the expected files from the current output (review the diff!).
 set -u
+# A missing case directory would leave CASE empty and copy "/" below: refuse it.
+[ -d "${3:-}" ] || { echo "run_case.sh: no case directory '${3:-}'"; exit 2; }
 CREST=$1 SRC=$2 CASE=$(cd "$3" && pwd) MODE=${4:-}
 export CREST SRC
 name=$(basename "$CASE")
