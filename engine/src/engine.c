@@ -172,6 +172,7 @@ FLATTEN int crest_engine_decide_row(crest_engine *e, worker *w, const csvread_ro
     if (UNLIKELY(!e->stats.header_seen))
         return on_header(e, row);
     w->stats->rows_in++;
+    /* validate: the record, then the declaration's id */
     int v = crest_validate_record(e, w, row);
     if (v != ROW_OK)
         return v == ROW_FATAL;
@@ -180,17 +181,21 @@ FLATTEN int crest_engine_decide_row(crest_engine *e, worker *w, const csvread_ro
     if ((v = crest_validate_id(e, w, row, id)) != ROW_OK)
         return v == ROW_FATAL;
 
+    /* tier */
     crest_select_plan plan;
     tier_source src;
     if ((v = crest_tier_resolve(e, w, row, d, &plan, &src)) != ROW_OK)
         return v == ROW_FATAL;
-    /* Capacity works per office and day: a new day releases the previous one. */
+    /* day and window boundaries: a new day releases the previous one's capacity
+     * day; the control gives the plan its multiplier and systematic position */
     if (e->capacity && d->date_days != CREST_DATE_NONE && crest_capacity_new_day(e, d->date_days) != 0)
         return 1;
     if (crest_control_begin(e, w, d, &plan) != 0)
         return 1;
+    /* score */
     if (e->risk && score_row(e, w, row, d) != ROW_OK)
         return 0;
+    /* select, then control: the systematic sum moves on */
     crest_selection *s = &w->sel;
     crest_select(&e->select, &plan, e->risk ? &w->rr : NULL, id, s);
     crest_control_after(e, &plan, s);
@@ -198,11 +203,13 @@ FLATTEN int crest_engine_decide_row(crest_engine *e, worker *w, const csvread_ro
         crest_engine_set_fatal(e, CREST_ERR_INTERRUPTED, row->line, 0, "%s", "stopped by the caller");
         return 1;
     }
+    /* account */
     account(e, w, &plan, src, s);
     crest_control_account(e, &plan, s);
     if (!e->opt.decide)
         return 0;
 
+    /* render */
     const render_record rec = {row,
                                id,
                                plan.tier,
