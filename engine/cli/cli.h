@@ -285,8 +285,15 @@ typedef struct fit_args {
     const char *policy_path, *registry_path, *out_path, *input_path, *label;
     double l2, smoothing; /* < 0: the policy's */
     long folds;           /* < 0: the policy's */
+    /* Tree models only ([model] kind = xgboost): */
+    const char *valid_path; /* --valid FILE: validation rows for early stopping */
+    int has_seed;           /* --seed N */
+    uint64_t seed;
+    long threads; /* --threads N; 0: the default */
 } fit_args;
 int fit_parse_args(int argc, char **argv, fit_args *a);
+/* `crest fit` for [model] kind = xgboost (cmd_fit_tree.c); returns an exit code. */
+int fit_tree(const crest_policy *policy, const crest_registry *registry, const fit_args *a);
 
 typedef struct calibrate_args {
     const char *policy_path, *registry_path, *out_path, *input_path;

@@ -29,7 +29,17 @@ static void usage_fit(FILE *f)
                "                    illicit; KCS data: Fraud). Rows without a 0/1 label are counted\n"
                "                    and left out.\n"
                "  --l2, --smoothing, --folds   override the policy's [model] l2, smoothing, folds\n"
-               "  -o MODEL          the model file to write\n");
+               "  -o MODEL          the model file to write\n"
+               "\n"
+               "[model] kind = xgboost: gradient-boosted trees trained by libxgboost on the same\n"
+               "features (plus cat:KEY category codes), hyper-parameters in [model] params\n"
+               "(max_depth=8, eta=0.05, rounds=1000, early_stopping=50, valid_fraction=0.1, ...).\n"
+               "Early stopping watches the last valid_fraction of the rows by decl_date (then the\n"
+               "model is refitted on all rows), or the rows of --valid FILE. MODEL is XGBoost JSON\n"
+               "with crest's feature map inside. Same rows, policy and seed: the same bytes.\n"
+               "  --valid FILE      labelled validation rows for early stopping (same columns)\n"
+               "  --seed N          XGBoost's seed and the encoding folds' key\n"
+               "  --threads N       XGBoost's threads (default 2)\n");
 }
 
 int fit_parse_args(int argc, char **argv, fit_args *a)
@@ -38,7 +48,7 @@ int fit_parse_args(int argc, char **argv, fit_args *a)
     a->label = "illicit";
     a->l2 = a->smoothing = -1;
     a->folds = -1;
-    enum { O_POLICY = 256, O_REGISTRY, O_LABEL, O_L2, O_SMOOTHING, O_FOLDS };
+    enum { O_POLICY = 256, O_REGISTRY, O_LABEL, O_L2, O_SMOOTHING, O_FOLDS, O_VALID, O_SEED, O_THREADS };
     static const struct option longopts[] = {
         {"policy", required_argument, NULL, O_POLICY},
         {"registry", required_argument, NULL, O_REGISTRY},
@@ -47,6 +57,9 @@ int fit_parse_args(int argc, char **argv, fit_args *a)
         {"l2", required_argument, NULL, O_L2},
         {"smoothing", required_argument, NULL, O_SMOOTHING},
         {"folds", required_argument, NULL, O_FOLDS},
+        {"valid", required_argument, NULL, O_VALID},
+        {"seed", required_argument, NULL, O_SEED},
+        {"threads", required_argument, NULL, O_THREADS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -83,6 +96,26 @@ int fit_parse_args(int argc, char **argv, fit_args *a)
                 return CLI_PARSE_ERROR;
             }
             a->folds = (long)x;
+            break;
+        case O_VALID:
+            a->valid_path = optarg;
+            break;
+        case O_SEED:
+        case O_THREADS:
+            if (arg_number(c == O_SEED ? "--seed" : "--threads", optarg, c == O_SEED ? 0 : 1,
+                           c == O_SEED ? 9007199254740992.0 : 256, &x) != 0)
+                return CLI_PARSE_ERROR;
+            if (x != floor(x)) {
+                fprintf(stderr, "%s: %s needs a whole number, not '%s'\n", prog,
+                        c == O_SEED ? "--seed" : "--threads", optarg);
+                return CLI_PARSE_ERROR;
+            }
+            if (c == O_SEED) {
+                a->has_seed = 1;
+                a->seed = (uint64_t)x;
+            } else {
+                a->threads = (long)x;
+            }
             break;
         case 'h':
             usage_fit(stdout);
@@ -238,16 +271,31 @@ static int cmd_fit(int argc, char **argv)
         print_diag(&d);
         return EXIT_CONFIG;
     }
-    if (!crest_policy_model_is_logistic(policy) || !crest_policy_model_features(policy)) {
-        fprintf(stderr, "%s: %s: crest fit needs [model] kind = logistic and features = ... in the policy\n",
-                prog, a.policy_path);
+    if ((!crest_policy_model_is_logistic(policy) && !crest_policy_model_is_xgboost(policy)) ||
+        !crest_policy_model_features(policy)) {
+        fprintf(
+            stderr,
+            "%s: %s: crest fit needs [model] kind = logistic or xgboost and features = ... in the policy\n",
+            prog, a.policy_path);
         crest_policy_free(policy);
         return EXIT_CONFIG;
+    }
+    if (!crest_policy_model_is_xgboost(policy) && (a.valid_path || a.has_seed || a.threads)) {
+        fprintf(stderr, "%s: --valid, --seed and --threads are for tree models ([model] kind = xgboost)\n",
+                prog);
+        crest_policy_free(policy);
+        return EXIT_USAGE;
     }
     crest_registry *registry = NULL;
     if (load_registry(a.registry_path, policy, &registry) != 0) {
         crest_policy_free(policy);
         return EXIT_CONFIG;
+    }
+    if (crest_policy_model_is_xgboost(policy)) {
+        const int trc = fit_tree(policy, registry, &a);
+        crest_registry_free(registry);
+        crest_policy_free(policy);
+        return trc;
     }
     fit_ctx f;
     memset(&f, 0, sizeof f);

@@ -688,6 +688,7 @@ static const key_spec keys[] = {
     CHOICE(SEC_MODEL, "kind", P_(model_kind), ch_model_kind, SHOW_ALWAYS, 0),
     TEXT(SEC_MODEL, "file", P_(model_path), SHOW_ALWAYS),
     TEXT(SEC_MODEL, "features", P_(model_features), SHOW_ALWAYS),
+    TEXT(SEC_MODEL, "params", P_(model_params), SHOW_IF_SET),
     NUM(SEC_MODEL, "weight", P_(model_weight), -100, 100),
     NUM(SEC_MODEL, "l2", P_(fit_l2), 0, 1e9),
     NUM(SEC_MODEL, "smoothing", P_(fit_smoothing), 0, 1e9),
@@ -1489,6 +1490,7 @@ void crest_policy_free(crest_policy *p)
     free(p->tables_dir);
     free(p->model_path);
     free(p->model_features);
+    free(p->model_params);
     free(p->criteria_file);
     free(p->tables_file);
     free(p->calib_history);
@@ -1537,6 +1539,16 @@ crest_status crest_policy_file_info(const crest_policy *p, size_t i, crest_polic
     info->sha256 = p->files[i].sha256;
     info->bytes = p->files[i].len;
     return CREST_OK;
+}
+
+int crest_policy_model_is_xgboost(const crest_policy *p)
+{
+    return p->model_kind == CREST_RISK_MODEL_XGBOOST;
+}
+
+const char *crest_policy_model_params(const crest_policy *p)
+{
+    return p->model_params;
 }
 
 const char *crest_policy_model_features(const crest_policy *p)

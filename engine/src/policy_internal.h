@@ -101,6 +101,7 @@ struct crest_policy {
     char *model_path;
     char *model_file;
     char *model_features;
+    char *model_params;           /* [model] params: tree-model fit parameters */
     double fit_l2, fit_smoothing; /* training settings for `crest fit` */
     unsigned fit_folds;
     int for_fit; /* loaded by `crest fit`: the model file is the output, not read */

@@ -8,6 +8,7 @@
  * of lanes or policies; the grammar is documented in crest_lmodel.h and
  * models/README.md.
  */
+#define _POSIX_C_SOURCE 200809L /* open_memstream */
 #include "crest/crest_lmodel.h"
 #include "crest/crest_file.h"
 #include "crest/crest_risk.h"
@@ -37,8 +38,9 @@
 /* ------------------------------------------------------------------------ */
 /* Types                                                                    */
 
-typedef enum item_kind { K_TE = 0, K_CNT, K_LOG, K_NUM, K_REL } item_kind;
-static const char *const kind_names[] = {"te", "cnt", "log", "num", "rel"};
+typedef enum item_kind { K_TE = 0, K_CNT, K_LOG, K_NUM, K_REL, K_CAT } item_kind;
+static const char *const kind_names[] = {"te", "cnt", "log", "num", "rel", "cat"};
+#define N_KINDS 6
 
 typedef enum src_kind { S_FIELD = 0, S_HS, S_COL, S_UNIT_VALUE } src_kind;
 
@@ -91,6 +93,7 @@ struct crest_lmodel {
     crest_lmodel_train_options opts;
     size_t n_rows, n_positive;
     double prior;
+    int is_map; /* a tree model's feature map ("crest-fmap"): no coefficients */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -382,17 +385,17 @@ static crest_status parse_item(const char *p, size_t n, size_t offset, item *it,
     if (!colon)
         return crest_diag_set(diag, CREST_ERR_SYNTAX, SPEC_LABEL, 1, offset,
                               "item \"%s\": expected KIND:BODY with KIND one of te, cnt, log, "
-                              "num, rel.",
+                              "num, rel, cat.",
                               text);
     const crest_str kind = trim((crest_str){s.ptr, (size_t)(colon - s.ptr)});
     int k = -1;
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < N_KINDS; i++)
         if (ieq(kind.ptr, kind.len, kind_names[i]))
             k = i;
     if (k < 0)
         return crest_diag_set(diag, CREST_ERR_INVALID, SPEC_LABEL, 1, offset,
-                              "item \"%s\": unknown kind \"%.*s\"; expected te, cnt, log, num "
-                              "or rel.",
+                              "item \"%s\": unknown kind \"%.*s\"; expected te, cnt, log, num, "
+                              "rel or cat.",
                               text, (int)kind.len, kind.ptr);
     it->kind = (item_kind)k;
     textbuf canon = {0};
@@ -402,7 +405,7 @@ static crest_status parse_item(const char *p, size_t n, size_t offset, item *it,
     const size_t body_len = s.len - (size_t)(body - s.ptr);
     const size_t body_off = offset + (size_t)(body - s.ptr);
     crest_status st = CREST_OK;
-    if (it->kind == K_TE || it->kind == K_CNT) {
+    if (it->kind == K_TE || it->kind == K_CNT || it->kind == K_CAT) {
         /* Split on '*' outside col(...). */
         size_t start = 0;
         int depth = 0;
@@ -803,7 +806,7 @@ double crest_lmodel_score_columns(const crest_lmodel *m, const size_t *cols, con
         const item *it = &m->items[i];
         const size_t c = it->col0;
         double part;
-        if (it->kind == K_TE || it->kind == K_CNT) {
+        if (it->kind == K_TE || it->kind == K_CNT || it->kind == K_CAT) {
             const size_t len = item_key(it, cols, decl, key);
             const uint32_t e = table_find(&it->tab, key, len, key_hash(key, len));
             const double v = e == NO_CAT ? it->dflt : it->tab.value[e];
@@ -1111,10 +1114,12 @@ static double median_sorted(const double *v, size_t n)
 
 /* Centres of a rel item: per category, the median of the row values shrunk
  * toward the global median with `smoothing` pseudo-rows; the global median is
- * the default. Values go to it->tab.value. */
-static crest_status rel_centres(crest_lmodel_trainer *t, size_t i)
+ * the default. Only rows with use[r] != 0 count (use NULL: all rows).
+ * Values go to centre[cat] (it->tab.n of them) and *dflt. */
+static crest_status rel_centres(const crest_lmodel_trainer *t, size_t i, const uint8_t *use, double *centre,
+                                double *dflt)
 {
-    item *it = &t->m->items[i];
+    const item *it = &t->m->items[i];
     const size_t ni = t->m->n_items, n = t->n_rows, n_cats = it->tab.n;
     const double s = t->opts.smoothing;
     size_t *start = calloc(n_cats + 1, sizeof *start);
@@ -1128,7 +1133,7 @@ static crest_status rel_centres(crest_lmodel_trainer *t, size_t i)
     }
     size_t n_ok = 0;
     for (size_t r = 0; r < n; r++)
-        if (!isnan(t->val[r * ni + i])) {
+        if ((!use || use[r]) && !isnan(t->val[r * ni + i])) {
             start[t->cat[r * ni + i] + 1]++;
             vals[n_ok++] = t->val[r * ni + i];
         }
@@ -1137,21 +1142,21 @@ static crest_status rel_centres(crest_lmodel_trainer *t, size_t i)
     for (size_t c = 0; c < n_cats; c++)
         start[c + 1] += start[c];
     for (size_t r = 0; r < n; r++)
-        if (!isnan(t->val[r * ni + i])) {
+        if ((!use || use[r]) && !isnan(t->val[r * ni + i])) {
             const uint32_t c = t->cat[r * ni + i];
             vals[start[c] + fill[c]++] = t->val[r * ni + i];
         }
     for (size_t c = 0; c < n_cats; c++) {
         const size_t k = start[c + 1] - start[c];
         if (k == 0) {
-            it->tab.value[c] = g;
+            centre[c] = g;
             continue;
         }
         qsort(vals + start[c], k, sizeof *vals, cmp_double);
         const double med = median_sorted(vals + start[c], k);
-        it->tab.value[c] = ((double)k * med + s * g) / ((double)k + s);
+        centre[c] = ((double)k * med + s * g) / ((double)k + s);
     }
-    it->dflt = g;
+    *dflt = g;
     free(start);
     free(vals);
     free(fill);
@@ -1186,6 +1191,10 @@ crest_status crest_lmodel_trainer_value(const crest_lmodel_trainer *t, size_t ro
     if (!t || !value || row >= t->n_rows || item_index >= t->m->n_items)
         return CREST_ERR_RANGE;
     const item *it = &t->m->items[item_index];
+    if (it->kind == K_CAT) {
+        *value = NAN; /* codes exist only in a feature map (crest_lmodel_trainer_tree_data) */
+        return CREST_OK;
+    }
     if (it->kind == K_TE || it->kind == K_CNT) {
         *value = oof_value(t, row, item_index, (double)t->n_positive / (double)t->n_rows);
         return CREST_OK;
@@ -1256,6 +1265,12 @@ crest_status crest_lmodel_trainer_fit(crest_lmodel_trainer *t, crest_lmodel **ou
         return crest_diag_set(diag, CREST_ERR_MISSING, "<lmodel_fit>", 0, 0,
                               "training needs rows of both classes (%zu rows, %zu positive).", n,
                               t->n_positive);
+    for (size_t i = 0; i < ni; i++)
+        if (m->items[i].kind == K_CAT)
+            return crest_diag_set(diag, CREST_ERR_INVALID, "<lmodel_fit>", 0, 0,
+                                  "item \"%s\": cat: items are category codes for tree models ([model] kind "
+                                  "= xgboost); a logistic model encodes categories with te: or cnt:.",
+                                  m->items[i].name);
     crest_models_init();
     const double prior = (double)t->n_positive / (double)n;
     const double msm = t->opts.smoothing;
@@ -1308,7 +1323,7 @@ crest_status crest_lmodel_trainer_fit(crest_lmodel_trainer *t, crest_lmodel **ou
                                             it->name);
             }
         } else {
-            if (it->kind == K_REL && rel_centres(t, i) != CREST_OK) {
+            if (it->kind == K_REL && rel_centres(t, i, NULL, it->tab.value, &it->dflt) != CREST_OK) {
                 st = crest_diag_set(diag, CREST_ERR_NOMEM, "<lmodel_fit>", 0, 0, "out of memory.");
                 break;
             }
@@ -1396,17 +1411,10 @@ static void write_key(FILE *f, const char *k, size_t n)
     }
 }
 
-crest_status crest_lmodel_save(const crest_lmodel *m, const char *path, crest_diag *diag)
+/* The whole model as text to f; a feature map starts "crest-fmap 1". */
+static void save_stream(const crest_lmodel *m, FILE *f)
 {
-    crest_diag_clear(diag);
-    if (!m || !path)
-        return crest_diag_set(diag, CREST_ERR_INVALID, path ? path : "", 0, 0,
-                              "model and path must not be NULL.");
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return crest_diag_set(diag, CREST_ERR_IO, path, 0, 0, "cannot open for writing: %s.",
-                              strerror(errno));
-    fprintf(f, "crest-lmodel %d\n", CREST_LMODEL_FILE_VERSION);
+    fprintf(f, "%s %d\n", m->is_map ? "crest-fmap" : "crest-lmodel", CREST_LMODEL_FILE_VERSION);
     fprintf(f, "spec %s\n", m->spec);
     fprintf(f, "options l2_lambda %.17g smoothing %.17g folds %u seed %llu\n", m->opts.l2_lambda,
             m->opts.smoothing, m->opts.folds, (unsigned long long)m->opts.seed);
@@ -1427,6 +1435,19 @@ crest_status crest_lmodel_save(const crest_lmodel *m, const char *path, crest_di
         }
     }
     fputs("end\n", f);
+}
+
+crest_status crest_lmodel_save(const crest_lmodel *m, const char *path, crest_diag *diag)
+{
+    crest_diag_clear(diag);
+    if (!m || !path)
+        return crest_diag_set(diag, CREST_ERR_INVALID, path ? path : "", 0, 0,
+                              "model and path must not be NULL.");
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return crest_diag_set(diag, CREST_ERR_IO, path, 0, 0, "cannot open for writing: %s.",
+                              strerror(errno));
+    save_stream(m, f);
     const int werr = ferror(f);
     const int cerr = fclose(f);
     if (werr || cerr)
@@ -1557,18 +1578,18 @@ static int hexval(char c)
 
 /* The lines before the items: version, spec (which makes *out), options,
  * training summary, dimensions and intercept. On failure *out is freed and NULL. */
-static crest_status load_header(lreader *r, crest_lmodel **out, crest_diag *diag)
+static crest_status load_header(lreader *r, int want_map, crest_lmodel **out, crest_diag *diag)
 {
     crest_status st;
+    const char *magic = want_map ? "crest-fmap" : "crest-lmodel";
     /* Version line. */
     if (!lr_next(r))
-        return crest_diag_set(diag, CREST_ERR_SYNTAX, r->path, 1, 0,
-                              "the file is empty; expected \"crest-lmodel %d\".", CREST_LMODEL_FILE_VERSION);
-    if (!tok_is(r, 0, "crest-lmodel") || r->n_tok != 2)
+        return crest_diag_set(diag, CREST_ERR_SYNTAX, r->path, 1, 0, "the file is empty; expected \"%s %d\".",
+                              magic, CREST_LMODEL_FILE_VERSION);
+    if (!tok_is(r, 0, magic) || r->n_tok != 2)
         return crest_diag_set(diag, CREST_ERR_VERSION, r->path, 1, 1,
-                              "not a crest logistic model: the first line must be "
-                              "\"crest-lmodel %d\".",
-                              CREST_LMODEL_FILE_VERSION);
+                              "not a crest %s: the first line must be \"%s %d\".",
+                              want_map ? "feature map" : "logistic model", magic, CREST_LMODEL_FILE_VERSION);
     {
         double v;
         if (lr_number(r, 1, &v, NULL) != CREST_OK || v != CREST_LMODEL_FILE_VERSION)
@@ -1590,6 +1611,7 @@ static crest_status load_header(lreader *r, crest_lmodel **out, crest_diag *diag
         if (st != CREST_OK)
             return crest_diag_set(diag, st, r->path, r->line, 4 + sd.column, "bad feature spec: %s",
                                   sd.message);
+        m->is_map = want_map;
     }
     /* Options. */
     double lam, sm, folds;
@@ -1794,11 +1816,13 @@ static crest_status load_item(lreader *r, crest_lmodel *m, size_t i, crest_diag 
     return CREST_OK;
 }
 
-/* A whole model file: the header lines, the items, "end", and nothing after it. */
-static crest_status load_body(lreader *r, crest_lmodel **out, crest_diag *diag)
+/* A whole model file (want_map = 0: "crest-lmodel") or a tree model's feature
+ * map (want_map = 1: "crest-fmap"): the header lines, the items, "end", and
+ * nothing after it. */
+static crest_status load_body(lreader *r, int want_map, crest_lmodel **out, crest_diag *diag)
 {
     crest_lmodel *m;
-    crest_status st = load_header(r, &m, diag);
+    crest_status st = load_header(r, want_map, &m, diag);
     if (st != CREST_OK)
         return st;
     for (size_t i = 0; i < m->n_items; i++)
@@ -1842,7 +1866,7 @@ crest_status crest_lmodel_load_buffer(const char *text, size_t len, const char *
     r.path = label;
     r.buf = buf;
     r.len = len;
-    const crest_status st = load_body(&r, out, diag);
+    const crest_status st = load_body(&r, 0, out, diag);
     free(buf);
     return st;
 }
@@ -1862,6 +1886,295 @@ crest_status crest_lmodel_load(const char *path, crest_lmodel **out, crest_diag 
     if (st != CREST_OK)
         return st;
     st = crest_lmodel_load_buffer(buf, len, path, out, diag);
+    free(buf);
+    return st;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Tree models: the feature map and its training matrix                     */
+
+int crest_lmodel_is_map(const crest_lmodel *m)
+{
+    return m ? m->is_map : 0;
+}
+
+const char *crest_lmodel_item_name(const crest_lmodel *m, size_t i)
+{
+    return m && i < m->n_items ? m->items[i].name : NULL;
+}
+
+int crest_lmodel_item_is_category(const crest_lmodel *m, size_t i)
+{
+    return m && i < m->n_items && m->items[i].kind == K_CAT;
+}
+
+/* Hot path: allocates nothing, reads the map only. The same extraction as
+ * crest_lmodel_score, one float per item: full-data encodings, codes, and
+ * numbers with NaN for missing. */
+void crest_lmodel_features(const crest_lmodel *m, const crest_decl *decl, float *out)
+{
+    crest_lmodel_features_columns(m, NULL, decl, out);
+}
+
+/* Hot path: allocates nothing, reads the map only. */
+void crest_lmodel_features_columns(const crest_lmodel *m, const size_t *cols, const crest_decl *decl,
+                                   float *out)
+{
+    char key[CREST_LMODEL_KEY_MAX];
+    for (size_t i = 0; i < m->n_items; i++) {
+        const item *it = &m->items[i];
+        double v;
+        if (it->kind == K_TE || it->kind == K_CNT || it->kind == K_CAT) {
+            const size_t len = item_key(it, cols, decl, key);
+            const uint32_t e = table_find(&it->tab, key, len, key_hash(key, len));
+            v = e == NO_CAT ? it->dflt : it->tab.value[e];
+        } else {
+            v = item_number(it, cols, decl);
+            if (it->kind == K_REL && !isnan(v)) {
+                const size_t len = item_key(it, cols, decl, key);
+                const uint32_t e = table_find(&it->tab, key, len, key_hash(key, len));
+                v -= e == NO_CAT ? it->dflt : it->tab.value[e];
+            }
+        }
+        out[i] = (float)v;
+    }
+}
+
+/* A category of one item with its training count, for ordering codes. */
+typedef struct cat_rank {
+    uint32_t cat, n;
+    const char *key;
+    uint32_t len;
+} cat_rank;
+
+/* Most frequent first; ties by key bytes, shorter first: independent of row order. */
+static int cmp_cat_rank(const void *a, const void *b)
+{
+    const cat_rank *x = a, *y = b;
+    if (x->n != y->n)
+        return x->n > y->n ? -1 : 1;
+    const uint32_t k = x->len < y->len ? x->len : y->len;
+    const int c = k ? memcmp(x->key, y->key, k) : 0;
+    if (c)
+        return c;
+    return (x->len > y->len) - (x->len < y->len);
+}
+
+/* Put (key of category c of item src_it) -> value into dst's table. */
+static crest_status map_put(item *dst, const item *src_it, uint32_t c, double value)
+{
+    const uint32_t e =
+        table_intern(&dst->tab, src_it->tab.keys + src_it->tab.key_off[c], src_it->tab.key_len[c], NULL);
+    if (e == NO_CAT)
+        return CREST_ERR_NOMEM;
+    dst->tab.value[e] = value;
+    return CREST_OK;
+}
+
+/*
+ * One item of crest_lmodel_trainer_tree_data: its table in the map, and
+ * column i of X. cn/cp: per (category, fold) counts of training rows.
+ */
+static crest_status tree_item(const crest_lmodel_trainer *t, size_t i, const uint8_t *in_train,
+                              const uint32_t *cn, const uint32_t *cp, double prior, item *dst, float *X,
+                              crest_diag *diag)
+{
+    const item *it = &t->m->items[i];
+    const size_t n = t->n_rows, ni = t->m->n_items, n_cats = it->tab.n;
+    const unsigned K = t->opts.folds;
+    const double msm = t->opts.smoothing;
+    double *full = calloc(n_cats ? n_cats : 1, sizeof *full);
+    uint32_t *tot = calloc(n_cats ? n_cats : 1, sizeof *tot);
+    cat_rank *rank = NULL;
+    crest_status st = full && tot ? CREST_OK : CREST_ERR_NOMEM;
+    for (size_t c = 0; st == CREST_OK && cn && c < n_cats; c++)
+        for (unsigned k = 0; k < K; k++)
+            tot[c] += cn[c * K + k];
+    if (st == CREST_OK && (it->kind == K_TE || it->kind == K_CNT)) {
+        for (size_t c = 0; c < n_cats; c++) {
+            uint64_t pc = 0;
+            for (unsigned k = 0; k < K; k++)
+                pc += cp[c * K + k];
+            full[c] = it->kind == K_TE ? logit_of(((double)pc + msm * prior) / ((double)tot[c] + msm))
+                                       : log1p((double)tot[c]);
+            if (tot[c] && st == CREST_OK)
+                st = map_put(dst, it, (uint32_t)c, full[c]);
+        }
+        dst->dflt = it->kind == K_TE ? logit_of(prior) : 0.0;
+    } else if (st == CREST_OK && it->kind == K_CAT) {
+        rank = calloc(n_cats ? n_cats : 1, sizeof *rank);
+        size_t n_seen = 0;
+        for (size_t c = 0; rank && c < n_cats; c++)
+            if (tot[c])
+                rank[n_seen++] =
+                    (cat_rank){(uint32_t)c, tot[c], it->tab.keys + it->tab.key_off[c], it->tab.key_len[c]};
+        if (!rank)
+            st = CREST_ERR_NOMEM;
+        else
+            qsort(rank, n_seen, sizeof *rank, cmp_cat_rank);
+        /* Unseen categories (all of them, at scoring time) share the code n_seen. */
+        for (size_t c = 0; c < n_cats; c++)
+            full[c] = (double)n_seen;
+        for (size_t k = 0; st == CREST_OK && k < n_seen; k++) {
+            full[rank[k].cat] = (double)k;
+            st = map_put(dst, it, rank[k].cat, (double)k);
+        }
+        dst->dflt = (double)n_seen;
+    } else if (st == CREST_OK && it->kind == K_REL) {
+        st = rel_centres(t, i, in_train, full, &dst->dflt);
+        for (size_t c = 0; st == CREST_OK && c < n_cats; c++) {
+            if (!tot[c])
+                full[c] = dst->dflt;
+            else
+                st = map_put(dst, it, (uint32_t)c, full[c]);
+        }
+    }
+    for (size_t r = 0; st == CREST_OK && r < n; r++) {
+        const int train = !in_train || in_train[r];
+        const uint32_t c = t->cat[r * ni + i];
+        double v = t->val[r * ni + i];
+        if (it->kind == K_TE || it->kind == K_CNT) {
+            if (train) {
+                /* Out of fold: the counts of the other training folds only. */
+                const unsigned f = t->fold[r];
+                uint64_t pc = 0;
+                for (unsigned k = 0; k < K; k++)
+                    pc += cp[(size_t)c * K + k];
+                const double on = (double)(tot[c] - cn[(size_t)c * K + f]);
+                const double op = (double)(pc - cp[(size_t)c * K + f]);
+                v = it->kind == K_TE ? logit_of((op + msm * prior) / (on + msm))
+                                     : log1p(on * (double)K / (double)(K - 1));
+            } else {
+                v = tot[c] ? full[c] : dst->dflt;
+            }
+            if (!isfinite(v))
+                st = crest_diag_set(diag, CREST_ERR_RANGE, "<tree_fit>", 0, 0,
+                                    "item \"%s\": smoothing 0 gives infinite log-odds for a pure "
+                                    "category; use smoothing > 0.",
+                                    it->name);
+        } else if (it->kind == K_CAT) {
+            v = full[c];
+        } else if (it->kind == K_REL && !isnan(v)) {
+            v -= full[c];
+        }
+        X[r * ni + i] = (float)v;
+    }
+    free(full);
+    free(tot);
+    free(rank);
+    if (st == CREST_ERR_NOMEM)
+        return crest_diag_set(diag, st, "<tree_fit>", 0, 0, "out of memory.");
+    return st;
+}
+
+crest_status crest_lmodel_trainer_tree_data(const crest_lmodel_trainer *t, const uint8_t *in_train, float *X,
+                                            crest_lmodel **map_out, crest_diag *diag)
+{
+    crest_diag_clear(diag);
+    if (!t || !X || !map_out)
+        return crest_diag_set(diag, CREST_ERR_INVALID, "<tree_fit>", 0, 0,
+                              "trainer, X and map must be given.");
+    *map_out = NULL;
+    const size_t n = t->n_rows, ni = t->m->n_items;
+    const unsigned K = t->opts.folds;
+    size_t n_train = 0, n_pos = 0;
+    for (size_t r = 0; r < n; r++)
+        if (!in_train || in_train[r]) {
+            n_train++;
+            n_pos += t->label[r];
+        }
+    if (n_train == 0 || n_pos == 0 || n_pos == n_train)
+        return crest_diag_set(diag, CREST_ERR_MISSING, "<tree_fit>", 0, 0,
+                              "training needs rows of both classes (%zu training rows, %zu positive).",
+                              n_train, n_pos);
+    const double prior = (double)n_pos / (double)n_train;
+    crest_lmodel *map = NULL;
+    crest_status st = model_new(t->m->spec, &map, diag);
+    if (st != CREST_OK)
+        return st;
+    map->is_map = 1;
+    map->opts = t->opts;
+    map->prior = prior;
+    map->n_rows = n_train;
+    map->n_positive = n_pos;
+    for (size_t i = 0; st == CREST_OK && i < ni; i++) {
+        const item *it = &t->m->items[i];
+        item *dst = &map->items[i];
+        for (unsigned k = 0; k < it->n_keys; k++)
+            dst->keys[k].col_idx = it->keys[k].col_idx;
+        dst->num.col_idx = it->num.col_idx;
+        uint32_t *cn = NULL, *cp = NULL;
+        if (it->n_keys) {
+            const size_t cells = (it->tab.n ? it->tab.n : 1) * K;
+            cn = calloc(cells, sizeof *cn);
+            cp = calloc(cells, sizeof *cp);
+            if (!cn || !cp) {
+                free(cn);
+                free(cp);
+                st = crest_diag_set(diag, CREST_ERR_NOMEM, "<tree_fit>", 0, 0, "out of memory.");
+                break;
+            }
+            for (size_t r = 0; r < n; r++)
+                if (!in_train || in_train[r]) {
+                    const size_t cell = (size_t)t->cat[r * ni + i] * K + t->fold[r];
+                    cn[cell]++;
+                    cp[cell] += t->label[r];
+                }
+        }
+        st = tree_item(t, i, in_train, cn, cp, prior, dst, X, diag);
+        free(cn);
+        free(cp);
+    }
+    if (st != CREST_OK) {
+        crest_lmodel_free(map);
+        return st;
+    }
+    *map_out = map;
+    return CREST_OK;
+}
+
+size_t crest_lmodel_trainer_n_rows(const crest_lmodel_trainer *t)
+{
+    return t ? t->n_rows : 0;
+}
+
+crest_status crest_lmodel_map_text(const crest_lmodel *m, char **text, size_t *len, crest_diag *diag)
+{
+    crest_diag_clear(diag);
+    *text = NULL;
+    *len = 0;
+    FILE *f = open_memstream(text, len);
+    if (!f)
+        return crest_diag_set(diag, CREST_ERR_NOMEM, "<feature map>", 0, 0, "out of memory.");
+    save_stream(m, f);
+    const int werr = ferror(f);
+    if (fclose(f) != 0 || werr) {
+        free(*text);
+        *text = NULL;
+        return crest_diag_set(diag, CREST_ERR_NOMEM, "<feature map>", 0, 0, "out of memory.");
+    }
+    return CREST_OK;
+}
+
+crest_status crest_lmodel_map_load_buffer(const char *text, size_t len, const char *label, crest_lmodel **out,
+                                          crest_diag *diag)
+{
+    crest_diag_clear(diag);
+    *out = NULL;
+    char *buf = malloc(len + 1);
+    if (!buf)
+        return crest_diag_set(diag, CREST_ERR_NOMEM, label, 0, 0, "out of memory.");
+    memcpy(buf, text, len);
+    buf[len] = '\0';
+    if (memchr(buf, '\0', len)) {
+        free(buf);
+        return crest_diag_set(diag, CREST_ERR_SYNTAX, label, 0, 0, "the feature map holds NUL bytes.");
+    }
+    lreader r = {0};
+    r.path = label;
+    r.buf = buf;
+    r.len = len;
+    const crest_status st = load_body(&r, 1, out, diag);
     free(buf);
     return st;
 }

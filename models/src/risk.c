@@ -14,6 +14,7 @@
 #include "crest/crest_file.h"
 #include "crest/crest_logit.h"
 #include "crest/crest_xgb.h"
+#include "crest/crest_xgb_fit.h"
 
 typedef enum xfeat_op { XF_NUM, XF_LOG, XF_CAT } xfeat_op;
 typedef enum xfeat_src { XS_FIELD, XS_UNIT_VALUE, XS_COLUMN } xfeat_src;
@@ -23,6 +24,7 @@ typedef struct xfeat {
     xfeat_src src;
     int field;    /* crest_field for XS_FIELD */
     char *column; /* header name for XS_COLUMN */
+    char *name;   /* the feature name it maps: the column, field or unit_value */
     long col;     /* bound column index, -1 when the input lacks it */
 } xfeat;
 
@@ -31,6 +33,7 @@ struct crest_risk {
     crest_risk_model_kind kind;
     crest_lmodel *lmodel;
     crest_xgb *xgb;
+    crest_lmodel *fmap; /* feature map of a model trained by `crest fit` */
     xfeat *xfeats;
     size_t n_xfeats;
     double bias;
@@ -42,6 +45,7 @@ struct crest_risk_binding {
     size_t *rule_cols;   /* crest_rules_count entries */
     size_t *lmodel_cols; /* crest_lmodel_column_count entries */
     long *xgb_cols;      /* n_xfeats entries; -1 for a feature from a field */
+    size_t *fmap_cols;   /* crest_lmodel_column_count(fmap) entries */
 };
 
 struct crest_risk_scratch {
@@ -95,7 +99,9 @@ static crest_status parse_xgb_features(crest_risk *r, const char *spec, const ch
             r->xfeats = nx;
             cap *= 2;
         }
-        xfeat *f = &r->xfeats[r->n_xfeats];
+        xfeat *f = &r->xfeats[r->n_xfeats++]; /* owned from here, also on failure */
+        if (n > 4 && !(f->name = malloc(n - 3)))
+            return crest_diag_set(diag, CREST_ERR_NOMEM, label, 0, 0, "out of memory");
         if (n > 4 && memcmp(item, "num:", 4) == 0)
             f->op = XF_NUM;
         else if (n > 4 && memcmp(item, "log:", 4) == 0)
@@ -115,8 +121,11 @@ static crest_status parse_xgb_features(crest_risk *r, const char *spec, const ch
                 return crest_diag_set(diag, CREST_ERR_NOMEM, label, 0, 0, "out of memory");
             memcpy(f->column, fld + 4, fl - 5);
             f->column[fl - 5] = '\0';
+            memcpy(f->name, f->column, fl - 4);
         } else if (fl == 10 && memcmp(fld, "unit_value", 10) == 0) {
             f->src = XS_UNIT_VALUE;
+            memcpy(f->name, fld, fl);
+            f->name[fl] = '\0';
         } else {
             int fi = crest_field_from_name(fld, fl);
             if (fi < 0)
@@ -125,10 +134,122 @@ static crest_status parse_xgb_features(crest_risk *r, const char *spec, const ch
                                       fld);
             f->src = XS_FIELD;
             f->field = fi;
+            memcpy(f->name, fld, fl);
+            f->name[fl] = '\0';
         }
-        r->n_xfeats++;
         col += (size_t)(end - s) + 1;
         s = *end ? end + 1 : end;
+    }
+    return CREST_OK;
+}
+
+/*
+ * A model trained by `crest fit`: its feature map (the learner attribute) is
+ * the mapping. The policy's features, when given, must be the map's spec;
+ * the model's feature names and types must be the map's items.
+ */
+static crest_status load_feature_map(crest_risk *r, const crest_risk_config *cfg, crest_diag *diag)
+{
+    const char *text = crest_xgb_attribute(r->xgb, CREST_XGB_MAP_ATTRIBUTE);
+    crest_status st = crest_lmodel_map_load_buffer(text, strlen(text), cfg->model_path, &r->fmap, diag);
+    if (st != CREST_OK)
+        return st;
+    const size_t ni = crest_lmodel_n_items(r->fmap);
+    if (ni != crest_xgb_n_features(r->xgb))
+        return crest_diag_set(diag, CREST_ERR_MISMATCH, cfg->model_path, 0, 0,
+                              "the model has %zu features but its feature map has %zu items",
+                              crest_xgb_n_features(r->xgb), ni);
+    for (size_t i = 0; i < ni; i++) {
+        const char *name = crest_xgb_feature_name(r->xgb, i);
+        const char *item = crest_lmodel_item_name(r->fmap, i);
+        if ((name && strcmp(name, item) != 0) ||
+            (crest_xgb_has_feature_types(r->xgb) &&
+             crest_xgb_feature_is_category(r->xgb, i) != crest_lmodel_item_is_category(r->fmap, i)))
+            return crest_diag_set(
+                diag, CREST_ERR_MISMATCH, cfg->model_path, 0, 0,
+                "feature %zu of the model is '%.100s' (%s) but its feature map's item %zu is "
+                "'%.100s'",
+                i + 1, name ? name : "?",
+                crest_xgb_feature_is_category(r->xgb, i) ? "categorical" : "numeric", i + 1, item);
+    }
+    r->n_xfeats = ni;
+    if (!cfg->model_features || !*cfg->model_features)
+        return CREST_OK;
+    char canon[8192];
+    crest_diag d;
+    st = crest_lmodel_spec_canonical(cfg->model_features, canon, sizeof canon, &d);
+    if (st != CREST_OK)
+        return crest_diag_set(diag, st, "[model] features", 0, d.column, "%s", d.message);
+    if (strcmp(canon, crest_lmodel_feature_spec(r->fmap)) != 0) {
+        /* Name the first item that differs. */
+        size_t i = 0;
+        const char *a = canon, *b = crest_lmodel_feature_spec(r->fmap);
+        while (*a && *a == *b) {
+            i += *a == ',';
+            a++, b++;
+        }
+        return crest_diag_set(
+            diag, CREST_ERR_MISMATCH, cfg->model_path, 0, 0,
+            "feature %zu differs: the model was trained on '%.300s' but the policy declares "
+            "'%.300s'; refit with `crest fit` or fix [model] features",
+            i + 1, crest_lmodel_feature_spec(r->fmap), canon);
+    }
+    return CREST_OK;
+}
+
+/*
+ * A model trained elsewhere: the policy's mapping (num:/log:/cat: FIELD), or,
+ * when the policy has none, the model's feature names read as input columns
+ * (cat: for categorical features, num: otherwise). Checked by name and type
+ * when the model saved them: feature i's name must be what item i reads.
+ */
+static crest_status imported_mapping(crest_risk *r, const crest_risk_config *cfg, crest_diag *diag)
+{
+    const size_t nf = crest_xgb_n_features(r->xgb);
+    crest_status st;
+    if (cfg->model_features && *cfg->model_features) {
+        st = parse_xgb_features(r, cfg->model_features, "[model] features", diag);
+    } else if (crest_xgb_feature_name(r->xgb, 0)) {
+        size_t len = 1;
+        for (size_t i = 0; i < nf; i++)
+            len += strlen(crest_xgb_feature_name(r->xgb, i)) + 12;
+        char *spec = malloc(len);
+        if (!spec)
+            return crest_diag_set(diag, CREST_ERR_NOMEM, cfg->model_path, 0, 0, "out of memory");
+        size_t o = 0;
+        for (size_t i = 0; i < nf; i++)
+            o += (size_t)snprintf(spec + o, len - o, "%s%s:col(%s)", i ? "," : "",
+                                  crest_xgb_feature_is_category(r->xgb, i) ? "cat" : "num",
+                                  crest_xgb_feature_name(r->xgb, i));
+        st = parse_xgb_features(r, spec, "the model's feature names", diag);
+        free(spec);
+    } else {
+        return crest_diag_set(diag, CREST_ERR_MISSING, cfg->model_path, 0, 0,
+                              "an XGBoost model without feature names needs [model] features: one mapping "
+                              "per model feature, in order (num:FIELD, log:FIELD, cat:FIELD)");
+    }
+    if (st != CREST_OK)
+        return st;
+    if (r->n_xfeats != nf)
+        return crest_diag_set(diag, CREST_ERR_MISMATCH, cfg->model_path, 0, 0,
+                              "the model has %zu features but [model] features maps %zu", nf, r->n_xfeats);
+    for (size_t i = 0; i < nf; i++) {
+        const char *name = crest_xgb_feature_name(r->xgb, i);
+        const xfeat *f = &r->xfeats[i];
+        if (name && strcmp(name, f->name) != 0)
+            return crest_diag_set(diag, CREST_ERR_MISMATCH, cfg->model_path, 0, 0,
+                                  "feature %zu of the model is named '%.100s' but [model] features maps item "
+                                  "%zu to '%.100s'; map each feature by its name, in the model's order",
+                                  i + 1, name, i + 1, f->name);
+        if (crest_xgb_has_feature_types(r->xgb) &&
+            crest_xgb_feature_is_category(r->xgb, i) != (f->op == XF_CAT))
+            return crest_diag_set(diag, CREST_ERR_MISMATCH, cfg->model_path, 0, 0,
+                                  "feature %zu ('%.100s') is %s in the model but mapped with %s", i + 1,
+                                  f->name,
+                                  crest_xgb_feature_is_category(r->xgb, i) ? "categorical" : "numeric",
+                                  f->op == XF_CAT   ? "cat:"
+                                  : f->op == XF_LOG ? "log:"
+                                                    : "num:");
     }
     return CREST_OK;
 }
@@ -177,18 +298,10 @@ crest_status crest_risk_create(const crest_risk_config *cfg, crest_risk **out, c
                                 crest_lmodel_feature_spec(r->lmodel), cfg->model_features);
     } else if (st == CREST_OK && cfg->model_kind == CREST_RISK_MODEL_XGBOOST) {
         st = crest_xgb_load_buffer(mdata, mlen, cfg->model_path, &r->xgb, diag);
-        if (st == CREST_OK) {
-            if (!cfg->model_features || !*cfg->model_features)
-                st = crest_diag_set(diag, CREST_ERR_MISSING, cfg->model_path, 0, 0,
-                                    "an XGBoost model needs [model] features: one mapping per model feature, "
-                                    "in order (num:FIELD, log:FIELD, cat:FIELD)");
-            else
-                st = parse_xgb_features(r, cfg->model_features, "[model] features", diag);
-        }
-        if (st == CREST_OK && r->n_xfeats != crest_xgb_n_features(r->xgb))
-            st = crest_diag_set(diag, CREST_ERR_MISMATCH, cfg->model_path, 0, 0,
-                                "the model has %zu features but [model] features maps %zu",
-                                crest_xgb_n_features(r->xgb), r->n_xfeats);
+        if (st == CREST_OK && crest_xgb_attribute(r->xgb, CREST_XGB_MAP_ATTRIBUTE))
+            st = load_feature_map(r, cfg, diag);
+        else if (st == CREST_OK)
+            st = imported_mapping(r, cfg, diag);
     }
     free(mowned);
     if (st != CREST_OK) {
@@ -240,6 +353,7 @@ void crest_risk_binding_free(crest_risk_binding *b)
     free(b->rule_cols);
     free(b->lmodel_cols);
     free(b->xgb_cols);
+    free(b->fmap_cols);
     free(b);
 }
 
@@ -252,7 +366,8 @@ crest_status crest_risk_bind(const crest_risk *r, const crest_str *header, size_
     const size_t n_rules = crest_rules_count(r->rules), n_lcols = crest_lmodel_column_count(r->lmodel);
     if (!b || !(b->rule_cols = malloc((n_rules ? n_rules : 1) * sizeof *b->rule_cols)) ||
         !(b->lmodel_cols = malloc((n_lcols ? n_lcols : 1) * sizeof *b->lmodel_cols)) ||
-        !(b->xgb_cols = malloc((r->n_xfeats ? r->n_xfeats : 1) * sizeof *b->xgb_cols))) {
+        !(b->xgb_cols = malloc((r->n_xfeats ? r->n_xfeats : 1) * sizeof *b->xgb_cols)) ||
+        !(b->fmap_cols = malloc((crest_lmodel_column_count(r->fmap) + 1) * sizeof *b->fmap_cols))) {
         crest_risk_binding_free(b);
         return crest_diag_set(diag, CREST_ERR_NOMEM, "", 0, 0, "out of memory");
     }
@@ -261,7 +376,9 @@ crest_status crest_risk_bind(const crest_risk *r, const crest_str *header, size_
         st = crest_rules_resolve_columns(r->rules, header, n_cols, b->rule_cols, diag);
     if (st == CREST_OK && r->lmodel)
         st = crest_lmodel_resolve_columns(r->lmodel, header, n_cols, b->lmodel_cols, diag);
-    for (size_t i = 0; st == CREST_OK && i < r->n_xfeats; i++) {
+    if (st == CREST_OK && r->fmap)
+        st = crest_lmodel_resolve_columns(r->fmap, header, n_cols, b->fmap_cols, diag);
+    for (size_t i = 0; st == CREST_OK && r->xfeats && i < r->n_xfeats; i++) {
         const xfeat *f = &r->xfeats[i];
         b->xgb_cols[i] = -1;
         if (f->src != XS_COLUMN)
@@ -360,8 +477,12 @@ void crest_risk_eval(const crest_risk *r, crest_risk_scratch *s, const crest_dec
         out->model_prob = crest_lmodel_score_columns(r->lmodel, s->binding ? s->binding->lmodel_cols : NULL,
                                                      d, &out->explain);
     } else if (r->xgb) {
-        for (size_t i = 0; i < r->n_xfeats; i++)
-            s->features[i] = (float)xfeat_value(&r->xfeats[i], s->binding ? s->binding->xgb_cols[i] : -1, d);
+        if (r->fmap)
+            crest_lmodel_features_columns(r->fmap, s->binding ? s->binding->fmap_cols : NULL, d, s->features);
+        else
+            for (size_t i = 0; i < r->n_xfeats; i++)
+                s->features[i] =
+                    (float)xfeat_value(&r->xfeats[i], s->binding ? s->binding->xgb_cols[i] : -1, d);
         double prob;
         if (crest_xgb_predict(r->xgb, s->features, r->n_xfeats, &prob) == CREST_OK)
             out->model_prob = prob;
@@ -428,8 +549,11 @@ void crest_risk_free(crest_risk *r)
     crest_rules_free(r->rules);
     crest_lmodel_free(r->lmodel);
     crest_xgb_free(r->xgb);
-    for (size_t i = 0; i < r->n_xfeats; i++)
+    crest_lmodel_free(r->fmap);
+    for (size_t i = 0; r->xfeats && i < r->n_xfeats; i++) {
         free(r->xfeats[i].column);
+        free(r->xfeats[i].name);
+    }
     free(r->xfeats);
     free(r);
 }

@@ -27,7 +27,7 @@
 
 /* Node flags live in the top bits of feature_flags; the feature index below. */
 #define XGB_LEAF 0x80000000u
-#define XGB_DEFAULT_LEFT 0x40000000u
+#define XGB_DEFAULT_RIGHT 0x40000000u /* bit 30: the branch-free walk reads it as 0/1 */
 #define XGB_CATEGORICAL 0x20000000u
 #define XGB_FEATURE_MASK 0x1fffffffu
 
@@ -39,21 +39,29 @@
 
 /*
  * One flattened node, 16 bytes. For a split, `left` is the flat index of the
- * left child and the right child is `left + 1`. For a leaf, `value` is the
- * leaf weight. For a categorical split, cat_bits[cat_offset] holds the number
- * of bitset words and the words follow; a set bit sends the row right.
+ * left child and the right child is `left + 1`; `thr` is the threshold of a
+ * numeric split. A leaf holds its weight in u.leaf, thr = NaN and left = its
+ * own index, so that a walk of fixed length stays on it: `x >= NaN` is false
+ * and a leaf has no default-right bit, so the next index is the leaf again.
+ * For a categorical split (thr NaN too), cat_bits[u.cat_offset] holds the
+ * number of bitset words and the words follow; a set bit sends the row right.
  */
 typedef struct xgb_node {
-    float value;
+    float thr;
     uint32_t left;
     uint32_t feature_flags;
-    uint32_t cat_offset;
+    union {
+        float leaf;
+        uint32_t cat_offset;
+    } u;
 } xgb_node;
 
 struct crest_xgb {
     size_t n_features;
     size_t n_trees;
-    uint32_t *tree_root; /* flat index of each tree's root */
+    uint32_t *tree_root;  /* flat index of each tree's root */
+    uint32_t *tree_depth; /* edges on the longest root-to-leaf path */
+    uint8_t *tree_cat;    /* 1 when the tree has a categorical split */
     xgb_node *nodes;
     size_t n_nodes;
     uint32_t *cat_bits;
@@ -61,6 +69,9 @@ struct crest_xgb {
     size_t cat_cap;
     float base_margin;
     char **feature_names; /* NULL, or n_features NUL-terminated names */
+    char *feature_cat;    /* NULL, or per feature 1 when its type is "c" */
+    size_t n_attrs;       /* learner.attributes, as saved by set_attr */
+    char **attr_key, **attr_value;
 };
 
 /* Load context: where errors are reported and scratch space for the trees. */
@@ -71,6 +82,7 @@ typedef struct xgb_loader {
     uint8_t *seen;    /* per original node id: reached from the root */
     uint32_t *order;  /* breadth-first order of original node ids */
     int32_t *cat_seg; /* per original node id: index in categories_nodes, or -1 */
+    uint32_t *depth;  /* per breadth-first position: depth below the root */
     size_t scratch_cap;
 } xgb_loader;
 
@@ -86,7 +98,16 @@ void crest_xgb_free(crest_xgb *model)
             free(model->feature_names[i]);
         free(model->feature_names);
     }
+    free(model->feature_cat);
+    for (size_t i = 0; i < model->n_attrs; i++) {
+        free(model->attr_key[i]);
+        free(model->attr_value[i]);
+    }
+    free(model->attr_key);
+    free(model->attr_value);
     free(model->tree_root);
+    free(model->tree_depth);
+    free(model->tree_cat);
     free(model->nodes);
     free(model->cat_bits);
     free(model);
@@ -107,6 +128,24 @@ const char *crest_xgb_feature_name(const crest_xgb *model, size_t index)
     if (!model || !model->feature_names || index >= model->n_features)
         return NULL;
     return model->feature_names[index];
+}
+
+int crest_xgb_feature_is_category(const crest_xgb *model, size_t index)
+{
+    return model && model->feature_cat && index < model->n_features ? model->feature_cat[index] : 0;
+}
+
+int crest_xgb_has_feature_types(const crest_xgb *model)
+{
+    return model && model->feature_cat;
+}
+
+const char *crest_xgb_attribute(const crest_xgb *model, const char *key)
+{
+    for (size_t i = 0; model && key && i < model->n_attrs; i++)
+        if (strcmp(model->attr_key[i], key) == 0)
+            return model->attr_value[i];
+    return NULL;
 }
 
 long crest_xgb_feature_index(const crest_xgb *model, const char *name)
@@ -140,28 +179,98 @@ static inline int xgb_category_goes_right(const uint32_t *seg, float v)
     return (int)((seg[1 + word] >> (code & 31u)) & 1u);
 }
 
+/* Hot path. The leaf value of one row in the tree rooted at i (any node kind). */
+static inline float xgb_walk(const crest_xgb *model, uint32_t i, const float *x)
+{
+    const xgb_node *nodes = model->nodes;
+    while (!(nodes[i].feature_flags & XGB_LEAF)) {
+        const xgb_node *nd = &nodes[i];
+        const float v = x[nd->feature_flags & XGB_FEATURE_MASK];
+        uint32_t right;
+        if (isnan(v))
+            right = (nd->feature_flags >> 30) & 1u;
+        else if (nd->feature_flags & XGB_CATEGORICAL)
+            right = (uint32_t)xgb_category_goes_right(model->cat_bits + nd->u.cat_offset, v);
+        else
+            right = !(v < nd->thr);
+        i = nd->left + right;
+    }
+    return nodes[i].u.leaf;
+}
+
 /* Hot path. Sum of leaf values in float32, in tree order, from the base margin. */
 static float xgb_margin(const crest_xgb *model, const float *x)
 {
-    const xgb_node *nodes = model->nodes;
     float sum = model->base_margin;
-    for (size_t t = 0; t < model->n_trees; t++) {
-        uint32_t i = model->tree_root[t];
-        while (!(nodes[i].feature_flags & XGB_LEAF)) {
-            const xgb_node *nd = &nodes[i];
-            const float v = x[nd->feature_flags & XGB_FEATURE_MASK];
-            uint32_t right;
-            if (isnan(v))
-                right = !(nd->feature_flags & XGB_DEFAULT_LEFT);
-            else if (nd->feature_flags & XGB_CATEGORICAL)
-                right = (uint32_t)xgb_category_goes_right(model->cat_bits + nd->cat_offset, v);
-            else
-                right = !(v < nd->value);
-            i = nd->left + right;
-        }
-        sum += nodes[i].value;
-    }
+    for (size_t t = 0; t < model->n_trees; t++)
+        sum += xgb_walk(model, model->tree_root[t], x);
     return sum;
+}
+
+/* Rows walked through one tree side by side, and rows per block. */
+#define XGB_LANES 8
+#define XGB_BLOCK 64
+
+/*
+ * Hot path. Margins of n <= XGB_BLOCK rows (row r at x + r * stride) into
+ * sum[], each accumulated in tree order from the base margin, exactly as
+ * xgb_margin does. Trees go in the outer loop, so a tree's nodes are loaded
+ * once per block; within a tree, XGB_LANES rows walk side by side for the
+ * tree's depth, branch-free (`x >= thr`, or the default direction when x is
+ * NaN; leaves loop on themselves), so the lanes' node loads overlap instead
+ * of each waiting for the previous one. A tree with categorical splits is
+ * walked row by row.
+ */
+static void xgb_block_margin(const crest_xgb *model, const float *x, size_t stride, size_t n, float *sum)
+{
+    const xgb_node *nodes = model->nodes;
+    for (size_t r = 0; r < n; r++)
+        sum[r] = model->base_margin;
+    for (size_t t = 0; t < model->n_trees; t++) {
+        const uint32_t root = model->tree_root[t];
+        if (model->tree_cat[t]) {
+            for (size_t r = 0; r < n; r++)
+                sum[r] += xgb_walk(model, root, x + r * stride);
+            continue;
+        }
+        const uint32_t depth = model->tree_depth[t];
+        size_t r = 0;
+        for (; r + XGB_LANES <= n; r += XGB_LANES) {
+            const float *row = x + r * stride;
+            uint32_t idx[XGB_LANES];
+            for (unsigned l = 0; l < XGB_LANES; l++)
+                idx[l] = root;
+            for (uint32_t d = 0; d < depth; d++) {
+                for (unsigned l = 0; l < XGB_LANES; l++) {
+                    const xgb_node *nd = &nodes[idx[l]];
+                    const uint32_t ff = nd->feature_flags;
+                    const float v = row[l * stride + (ff & XGB_FEATURE_MASK)];
+                    idx[l] = nd->left + ((uint32_t)(v >= nd->thr) | ((uint32_t)(v != v) & ((ff >> 30) & 1u)));
+                }
+            }
+            for (unsigned l = 0; l < XGB_LANES; l++)
+                sum[r + l] += nodes[idx[l]].u.leaf;
+        }
+        for (; r < n; r++)
+            sum[r] += xgb_walk(model, root, x + r * stride);
+    }
+}
+
+crest_status crest_xgb_predict_rows(const crest_xgb *model, const float *features, size_t n_rows,
+                                    size_t stride, int margin, double *out)
+{
+    if (!model || (!features && n_rows) || (!out && n_rows))
+        return CREST_ERR_INVALID;
+    if (stride < model->n_features)
+        return CREST_ERR_MISMATCH;
+    float sum[XGB_BLOCK];
+    for (size_t r0 = 0; r0 < n_rows; r0 += XGB_BLOCK) {
+        const size_t n = n_rows - r0 < XGB_BLOCK ? n_rows - r0 : XGB_BLOCK;
+        xgb_block_margin(model, features + r0 * stride, stride, n, sum);
+        for (size_t r = 0; r < n; r++)
+            out[r0 + r] = margin ? (double)sum[r] : (double)(1.0f / (1.0f + expf(-sum[r])));
+    }
+    return CREST_OK;
 }
 
 crest_status crest_xgb_predict_margin(const crest_xgb *model, const float *features, size_t n_features,
@@ -435,6 +544,59 @@ static crest_status xgb_read_names(xgb_loader *ld, json_object *learner)
     return CREST_OK;
 }
 
+static char *xgb_strdup(const char *s)
+{
+    const size_t n = strlen(s) + 1;
+    char *p = malloc(n);
+    if (p)
+        memcpy(p, s, n);
+    return p;
+}
+
+/* feature_types ("q", "float", "int", "i" numeric; "c" categorical) and
+ * learner.attributes (string values) when present. */
+static crest_status xgb_read_types_attrs(xgb_loader *ld, json_object *learner)
+{
+    crest_xgb *m = ld->model;
+    json_object *types = NULL, *attrs = NULL;
+    if (json_object_object_get_ex(learner, "feature_types", &types) && types &&
+        json_object_is_type(types, json_type_array) && json_object_array_length(types) > 0) {
+        const size_t n = json_object_array_length(types);
+        if (n != m->n_features)
+            return xgb_fail(ld, CREST_ERR_MISMATCH,
+                            "learner.feature_types has %zu types but num_feature is %zu.", n, m->n_features);
+        if (!(m->feature_cat = calloc(n, 1)))
+            return xgb_fail(ld, CREST_ERR_NOMEM, "out of memory for %zu feature types.", n);
+        for (size_t i = 0; i < n; i++) {
+            json_object *e = json_object_array_get_idx(types, i);
+            if (!json_object_is_type(e, json_type_string))
+                return xgb_fail(ld, CREST_ERR_INVALID, "learner.feature_types[%zu] should be a string.", i);
+            m->feature_cat[i] = strcmp(json_object_get_string(e), "c") == 0;
+        }
+    }
+    if (!json_object_object_get_ex(learner, "attributes", &attrs) || !attrs ||
+        !json_object_is_type(attrs, json_type_object))
+        return CREST_OK;
+    const size_t n = (size_t)json_object_object_length(attrs);
+    m->attr_key = calloc(n ? n : 1, sizeof *m->attr_key);
+    m->attr_value = calloc(n ? n : 1, sizeof *m->attr_value);
+    if (!m->attr_key || !m->attr_value)
+        return xgb_fail(ld, CREST_ERR_NOMEM, "out of memory for the model's attributes.");
+    json_object_object_foreach(attrs, key, val)
+    {
+        if (!json_object_is_type(val, json_type_string))
+            continue;
+        m->attr_key[m->n_attrs] = xgb_strdup(key);
+        m->attr_value[m->n_attrs] = xgb_strdup(json_object_get_string(val));
+        if (!m->attr_key[m->n_attrs] || !m->attr_value[m->n_attrs]) {
+            m->n_attrs++;
+            return xgb_fail(ld, CREST_ERR_NOMEM, "out of memory for the model's attributes.");
+        }
+        m->n_attrs++;
+    }
+    return CREST_OK;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Trees                                                                     */
 
@@ -498,6 +660,10 @@ static crest_status xgb_grow_scratch(xgb_loader *ld, size_t n)
     if (!seg)
         return xgb_fail(ld, CREST_ERR_NOMEM, "out of memory for a tree of %zu nodes.", n);
     ld->cat_seg = seg;
+    uint32_t *depth = realloc(ld->depth, n * sizeof *depth);
+    if (!depth)
+        return xgb_fail(ld, CREST_ERR_NOMEM, "out of memory for a tree of %zu nodes.", n);
+    ld->depth = depth;
     ld->scratch_cap = n;
     return CREST_OK;
 }
@@ -612,11 +778,15 @@ static crest_status xgb_load_tree(xgb_loader *ld, json_object *tree, size_t t)
      * links do not form a tree (shared child or cycle): refuse it. */
     const size_t base = m->n_nodes;
     size_t head = 0, tail = 1;
+    uint32_t max_depth = 0;
+    int has_cat = 0;
     ld->order[0] = 0;
     ld->seen[0] = 1;
+    ld->depth[0] = 0;
     while (head < tail) {
         const size_t o = ld->order[head];
         xgb_node *nd = &m->nodes[base + head];
+        const uint32_t dep = ld->depth[head];
         head++;
         int64_t l = 0, r = 0, feat = 0, dl = 0, stype = 0;
         float cond = 0.0f;
@@ -628,8 +798,12 @@ static crest_status xgb_load_tree(xgb_loader *ld, json_object *tree, size_t t)
         if (l == -1 && r == -1) {
             if (!isfinite(cond))
                 return xgb_fail(ld, CREST_ERR_INVALID, "%s: leaf %zu has a non-finite value.", where, o);
-            nd->value = cond;
+            nd->thr = NAN;
+            nd->u.leaf = cond;
+            nd->left = (uint32_t)(base + head - 1); /* a leaf loops on itself */
             nd->feature_flags = XGB_LEAF;
+            if (dep > max_depth)
+                max_depth = dep;
             continue;
         }
         if (l < 0 || r < 0 || (uint64_t)l >= n || (uint64_t)r >= n || l == r || l == 0 || r == 0)
@@ -652,28 +826,33 @@ static crest_status xgb_load_tree(xgb_loader *ld, json_object *tree, size_t t)
         if (stype != 0 && stype != 1)
             return xgb_fail(ld, CREST_ERR_INVALID, "%s: node %zu has unknown split_type %lld.", where, o,
                             (long long)stype);
-        nd->feature_flags = (uint32_t)feat | (dl ? XGB_DEFAULT_LEFT : 0u);
+        nd->feature_flags = (uint32_t)feat | (dl ? 0u : XGB_DEFAULT_RIGHT);
         if (stype == 1) {
             if (ld->cat_seg[o] < 0)
                 return xgb_fail(ld, CREST_ERR_MISSING,
                                 "%s: categorical node %zu is not listed in categories_nodes.", where, o);
             nd->feature_flags |= XGB_CATEGORICAL;
-            if ((st = xgb_build_categories(ld, &tj, where, o, (size_t)ld->cat_seg[o], &nd->cat_offset)) !=
+            nd->thr = NAN;
+            has_cat = 1;
+            if ((st = xgb_build_categories(ld, &tj, where, o, (size_t)ld->cat_seg[o], &nd->u.cat_offset)) !=
                 CREST_OK)
                 return st;
         } else {
             if (isnan(cond))
                 return xgb_fail(ld, CREST_ERR_INVALID, "%s: numeric split at node %zu has a NaN threshold.",
                                 where, o);
-            nd->value = cond;
+            nd->thr = cond;
         }
         ld->seen[l] = ld->seen[r] = 1;
         ld->order[tail] = (uint32_t)l;
         ld->order[tail + 1] = (uint32_t)r;
+        ld->depth[tail] = ld->depth[tail + 1] = dep + 1;
         nd->left = (uint32_t)(base + tail);
         tail += 2;
     }
     m->tree_root[t] = (uint32_t)base;
+    m->tree_depth[t] = max_depth;
+    m->tree_cat[t] = (uint8_t)has_cat;
     m->n_nodes = base + tail;
     return CREST_OK;
 }
@@ -724,8 +903,10 @@ static crest_status xgb_read_trees(xgb_loader *ld, json_object *learner)
     }
     crest_xgb *m = ld->model;
     m->tree_root = calloc(n_trees ? n_trees : 1, sizeof *m->tree_root);
+    m->tree_depth = calloc(n_trees ? n_trees : 1, sizeof *m->tree_depth);
+    m->tree_cat = calloc(n_trees ? n_trees : 1, sizeof *m->tree_cat);
     m->nodes = calloc(total ? total : 1, sizeof *m->nodes);
-    if (!m->tree_root || !m->nodes)
+    if (!m->tree_root || !m->tree_depth || !m->tree_cat || !m->nodes)
         return xgb_fail(ld, CREST_ERR_NOMEM, "out of memory for %zu trees of %zu nodes.", n_trees, total);
     for (size_t t = 0; t < n_trees; t++) {
         json_object *tree = json_object_array_get_idx(trees, t);
@@ -839,11 +1020,14 @@ crest_status crest_xgb_load_buffer(const char *json, size_t json_len, const char
     if (st == CREST_OK)
         st = xgb_read_names(&ld, learner);
     if (st == CREST_OK)
+        st = xgb_read_types_attrs(&ld, learner);
+    if (st == CREST_OK)
         st = xgb_read_trees(&ld, learner);
     json_object_put(root);
     free(ld.seen);
     free(ld.order);
     free(ld.cat_seg);
+    free(ld.depth);
     if (st != CREST_OK) {
         crest_xgb_free(ld.model);
         return st;

@@ -14,6 +14,16 @@
  *   crest-kcs-eval [--data DIR] [--spec SPEC] [--lambda L] [--smoothing M]
  *                  [--folds K] [--seed S] [--jitter-seed S] [--train-rows N]
  *                  [--no-jitter] [-o MODEL]
+ *   crest-kcs-eval --tree PARAMS [--spec SPEC] [--smoothing M] [--seed S]
+ *                  [--threads N] [--jitters 0,0.003,0.03,0.1] -o MODEL.json
+ *
+ * --tree fits a tree model with `crest fit`'s trainer (crest_xgb_fit.h) on the
+ * exact training year, writes it to MODEL.json, and scores the validation
+ * quarter through crest_risk (the engine's native scorer) with Item Price and
+ * Net Mass exact and multiplied by a factor in [1-j, 1+j) per row for each j
+ * of --jitters; with --compare-logit it does the same for the logistic model
+ * of --logit-spec. Both print precision, recall and revenue@1/2/5/10% and the
+ * AUC (revenue = Fraud x Tax Rate / 100 x Item Price, the usual proxy).
  *
  * Exit status: 0 on success, 1 on bad arguments or input, 2 on a failed fit.
  */
@@ -26,6 +36,8 @@
 #include <strings.h>
 
 #include "crest/crest_lmodel.h"
+#include "crest/crest_risk.h"
+#include "crest/crest_xgb_fit.h"
 
 #define DEFAULT_DATA "../shared/data/kcs-synthetic"
 #define DEFAULT_SPEC                                                                                         \
@@ -272,12 +284,21 @@ static double jitter_factor(uint64_t seed, uint64_t split, size_t row, unsigned 
     return 1.0 + (u - 0.5) * 0.01;                  /* [0.995, 1.005) */
 }
 
+/* A factor in [1 - j, 1 + j) (the tree evaluation's jitter levels). */
+static double jitter_by(uint64_t seed, uint64_t split, size_t row, unsigned which, double j)
+{
+    const uint64_t h = mix64(seed ^ mix64(split * 0x100000001b3ull + row * 4 + which));
+    const double u = (double)(h >> 11) * 0x1.0p-53;
+    return 1.0 + (2.0 * u - 1.0) * j;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Metrics                                                                  */
 
 typedef struct scored {
     double p;
     int y;
+    double revenue;
 } scored;
 
 static int cmp_desc(const void *a, const void *b)
@@ -313,8 +334,14 @@ static void report(const char *title, scored *s, size_t n)
         size_t hit = 0;
         for (size_t i = 0; i < k; i++)
             hit += (size_t)s[i].y;
-        printf("  top %4.1f%% (%5zu): precision %.3f  recall %.3f\n", pct[q], k, (double)hit / (double)k,
-               (double)hit / n1);
+        double rev = 0, rev_all = 0;
+        for (size_t i = 0; i < n; i++) {
+            rev_all += s[i].revenue;
+            if (i < k)
+                rev += s[i].revenue;
+        }
+        printf("  top %4.1f%% (%5zu): precision %.3f  recall %.3f  revenue %.3f\n", pct[q], k,
+               (double)hit / (double)k, (double)hit / n1, rev_all > 0 ? rev / rev_all : 0.0);
     }
     printf("  AUC %.4f\n", auc);
 }
@@ -327,7 +354,171 @@ typedef struct args {
     uint64_t jitter_seed;
     size_t train_rows;
     int no_jitter;
+    const char *tree_params; /* --tree */
+    const char *jitters;
+    unsigned threads;
+    int compare_logit;
+    int score_only; /* --score-only: -o names an existing tree model */
+    const char *logit_spec;
 } args;
+
+/* Score the validation quarter through crest_risk (kind, model file, spec)
+ * for each jitter level; prints the report of each. */
+static int score_levels(const args *a, const table_csv *va, const mapping *mva, crest_risk_model_kind kind,
+                        const char *model_path, const char *spec, const char *what)
+{
+    crest_risk_config cfg;
+    crest_risk_config_default(&cfg);
+    cfg.model_kind = kind;
+    cfg.model_path = model_path;
+    cfg.model_features = spec;
+    crest_risk *risk = NULL;
+    crest_risk_scratch *sc = NULL;
+    crest_risk_binding *bind = NULL;
+    crest_diag d;
+    crest_str *vh = malloc(va->n_cols * sizeof *vh);
+    crest_str *cols = malloc(va->n_cols * sizeof *cols);
+    scored *s = malloc(va->n_rows * sizeof *s);
+    if (!vh || !cols || !s)
+        return 1;
+    for (size_t c = 0; c < va->n_cols; c++)
+        vh[c] = (crest_str){va->header[c], strlen(va->header[c])};
+    if (crest_risk_create(&cfg, &risk, &d) != CREST_OK ||
+        crest_risk_bind(risk, vh, va->n_cols, &bind, &d) != CREST_OK ||
+        crest_risk_scratch_create(risk, bind, &sc) != CREST_OK) {
+        fprintf(stderr, "crest-kcs-eval: %s: %s\n", d.file, d.message);
+        crest_risk_binding_free(bind);
+        crest_risk_free(risk);
+        free(vh);
+        free(cols);
+        free(s);
+        return 1;
+    }
+    const long rate_col = find_col(va, "Tax Rate");
+    char levels[256];
+    snprintf(levels, sizeof levels, "%s", a->jitters);
+    for (char *tok = strtok(levels, ","); tok; tok = strtok(NULL, ",")) {
+        const double j = strtod(tok, NULL);
+        for (size_t r = 0; r < va->n_rows; r++) {
+            crest_decl decl;
+            double jf[2] = {jitter_by(a->jitter_seed, 2, r, 0, j), jitter_by(a->jitter_seed, 2, r, 1, j)};
+            make_decl(va, mva, r, cols, j > 0 ? jf : NULL, &decl);
+            crest_risk_result rr;
+            crest_risk_eval(risk, sc, &decl, &rr);
+            char **row = va->cells + r * va->n_cols;
+            s[r].p = rr.model_prob;
+            s[r].y = strcmp(row[mva->fraud], "1") == 0;
+            const double price = num_or_nan(row[mva->price]);
+            const double rate = rate_col >= 0 ? num_or_nan(row[rate_col]) : NAN;
+            s[r].revenue = s[r].y && isfinite(price) && isfinite(rate) ? price * rate / 100.0 : 0.0;
+        }
+        char title[160];
+        snprintf(title, sizeof title, "%s, validation (2021 Q1), Item Price and Net Mass x[1-%g, 1+%g)", what,
+                 j, j);
+        report(title, s, va->n_rows);
+    }
+    crest_risk_scratch_free(sc);
+    crest_risk_binding_free(bind);
+    crest_risk_free(risk);
+    free(vh);
+    free(cols);
+    free(s);
+    return 0;
+}
+
+/* --tree: fit with the tree trainer on the exact training year, then score. */
+static int run_tree(const args *a, const table_csv *tr, const table_csv *va, const mapping *mtr,
+                    const mapping *mva)
+{
+    crest_diag d;
+    crest_str *hdr = malloc(tr->n_cols * sizeof *hdr);
+    crest_str *cols = malloc(tr->n_cols * sizeof *cols);
+    if (!hdr || !cols)
+        return 1;
+    for (size_t c = 0; c < tr->n_cols; c++)
+        hdr[c] = (crest_str){tr->header[c], strlen(tr->header[c])};
+    crest_xgb_fit_options o;
+    crest_xgb_fit_options_default(&o);
+    o.params = a->tree_params;
+    o.smoothing = a->opts.smoothing;
+    o.folds = a->opts.folds;
+    o.seed = a->opts.seed;
+    o.n_threads = a->threads ? a->threads : 2;
+    crest_xgb_trainer *t = NULL;
+    int rc = 0;
+    if (a->score_only) {
+        free(hdr);
+        free(cols);
+        return score_levels(a, va, mva, CREST_RISK_MODEL_XGBOOST, a->out, a->spec, "tree");
+    }
+    if (crest_xgb_trainer_create(a->spec, hdr, tr->n_cols, &o, &t, &d) != CREST_OK) {
+        fprintf(stderr, "crest-kcs-eval: %s:%lu:%lu: %s\n", d.file, d.line, d.column, d.message);
+        rc = 1;
+    }
+    for (size_t r = 0; rc == 0 && r < tr->n_rows; r++) {
+        crest_decl decl;
+        make_decl(tr, mtr, r, cols, NULL, &decl);
+        const int y = strcmp(tr->cells[r * tr->n_cols + (size_t)mtr->fraud], "1") == 0;
+        if (crest_xgb_trainer_add(t, &decl, y, 0) != CREST_OK)
+            rc = 1;
+    }
+    crest_xgb_fit_report rep;
+    if (rc == 0 && crest_xgb_trainer_fit(t, a->out, &rep, &d) != CREST_OK) {
+        fprintf(stderr, "crest-kcs-eval: fit: %s\n", d.message);
+        rc = 2;
+    }
+    crest_xgb_trainer_free(t);
+    free(hdr);
+    free(cols);
+    if (rc)
+        return rc;
+    printf("== tree model\nspec: %s\nparams: %s\nsmoothing %g folds %u seed %llu\n", a->spec, a->tree_params,
+           o.smoothing, o.folds, (unsigned long long)o.seed);
+    printf("fit: %zu rows (%zu positive), %zu features, early stopping on %zu rows: best %s %.5f at %u of %u "
+           "rounds%s; written to %s\n",
+           rep.n_rows, rep.n_positive, rep.n_features, rep.n_valid, rep.metric, rep.best_score, rep.n_rounds,
+           rep.rounds_run, rep.refitted ? ", refitted on all rows" : "", a->out);
+    rc = score_levels(a, va, mva, CREST_RISK_MODEL_XGBOOST, a->out, a->spec, "tree");
+    if (rc == 0 && a->compare_logit) {
+        /* The logistic model on the same exact training year, scored the same way. */
+        char path[4096];
+        snprintf(path, sizeof path, "%s.logit", a->out);
+        crest_str *h2 = malloc(tr->n_cols * sizeof *h2);
+        crest_str *c2 = malloc(tr->n_cols * sizeof *c2);
+        crest_lmodel_trainer *lt = NULL;
+        crest_lmodel *m = NULL;
+        crest_lmodel_fit_report lrep;
+        crest_lmodel_train_options lo = a->opts;
+        for (size_t c = 0; h2 && c < tr->n_cols; c++)
+            h2[c] = (crest_str){tr->header[c], strlen(tr->header[c])};
+        if (!h2 || !c2 ||
+            crest_lmodel_trainer_create(a->logit_spec, h2, tr->n_cols, &lo, &lt, &d) != CREST_OK)
+            rc = 1;
+        for (size_t r = 0; rc == 0 && r < tr->n_rows; r++) {
+            crest_decl decl;
+            make_decl(tr, mtr, r, c2, NULL, &decl);
+            rc = crest_lmodel_trainer_add(lt, &decl,
+                                          strcmp(tr->cells[r * tr->n_cols + (size_t)mtr->fraud], "1") == 0)
+                     ? 1
+                     : 0;
+        }
+        if (rc == 0 && (crest_lmodel_trainer_fit(lt, &m, &lrep, &d) != CREST_OK ||
+                        crest_lmodel_save(m, path, &d) != CREST_OK))
+            rc = 2;
+        crest_lmodel_trainer_free(lt);
+        crest_lmodel_free(m);
+        free(h2);
+        free(c2);
+        if (rc == 0) {
+            printf("== logistic model\nspec: %s\nsmoothing %g\n", a->logit_spec, lo.smoothing);
+            char canon[4096];
+            crest_lmodel_spec_canonical(a->logit_spec, canon, sizeof canon, NULL);
+            rc = score_levels(a, va, mva, CREST_RISK_MODEL_LOGISTIC, path, canon, "logistic");
+        }
+        remove(path);
+    }
+    return rc;
+}
 
 /* One train/score run; jittered when jitter_on. Returns the exit status. */
 static int run(const args *a, const table_csv *tr, const table_csv *va, const mapping *mtr,
@@ -404,6 +595,7 @@ static int run(const args *a, const table_csv *tr, const table_csv *va, const ma
         make_decl(va, mva, r, cols, jitter_on ? jf : NULL, &decl);
         s[r].p = crest_lmodel_score(m, &decl, NULL);
         s[r].y = strcmp(va->cells[r * va->n_cols + (size_t)mva->fraud], "1") == 0;
+        s[r].revenue = 0;
     }
     if (s)
         report("validation (2021 Q1)", s, va->n_rows);
@@ -460,12 +652,23 @@ int main(int argc, char **argv)
     a.data = DEFAULT_DATA;
     a.spec = DEFAULT_SPEC;
     a.jitter_seed = 20210401u;
+    a.jitters = "0,0.003,0.03,0.1";
+    a.logit_spec = "te:hs6, te:hs4, te:hs2, te:origin, te:office, te:hs4*origin, te:hs6*origin, "
+                   "log:declared_value, log:net_mass_kg, log:unit_value, rel:unit_value/hs4";
     crest_lmodel_train_options_default(&a.opts);
     for (int i = 1; i < argc; i++) {
         const char *k = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(k, "--no-jitter") == 0) {
             a.no_jitter = 1;
+            continue;
+        }
+        if (strcmp(k, "--score-only") == 0) {
+            a.score_only = 1;
+            continue;
+        }
+        if (strcmp(k, "--compare-logit") == 0) {
+            a.compare_logit = 1;
             continue;
         }
         if (!v || (strcmp(k, "-h") == 0 || strcmp(k, "--help") == 0)) {
@@ -491,6 +694,14 @@ int main(int argc, char **argv)
             a.jitter_seed = strtoull(v, NULL, 10);
         else if (strcmp(k, "--train-rows") == 0)
             a.train_rows = strtoul(v, NULL, 10);
+        else if (strcmp(k, "--tree") == 0)
+            a.tree_params = v;
+        else if (strcmp(k, "--jitters") == 0)
+            a.jitters = v;
+        else if (strcmp(k, "--threads") == 0)
+            a.threads = (unsigned)strtoul(v, NULL, 10);
+        else if (strcmp(k, "--logit-spec") == 0)
+            a.logit_spec = v;
         else {
             usage();
             return 1;
@@ -508,7 +719,11 @@ int main(int argc, char **argv)
     }
     mapping mtr, mva;
     int rc = 1;
-    if (make_mapping(&tr, &mtr) == 0 && make_mapping(&va, &mva) == 0) {
+    if (a.tree_params && !a.out) {
+        fprintf(stderr, "crest-kcs-eval: --tree needs -o MODEL.json\n");
+    } else if (make_mapping(&tr, &mtr) == 0 && make_mapping(&va, &mva) == 0 && a.tree_params) {
+        rc = run_tree(&a, &tr, &va, &mtr, &mva);
+    } else if (make_mapping(&tr, &mtr) == 0 && make_mapping(&va, &mva) == 0) {
         rc = run(&a, &tr, &va, &mtr, &mva, 0, "exact values");
         if (rc == 0 && !a.no_jitter) {
             char title[128];

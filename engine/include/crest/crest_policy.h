@@ -123,6 +123,10 @@ CREST_API int crest_policy_tier_lookup(const crest_policy *policy, const char *l
 CREST_API const char *crest_policy_model_features(const crest_policy *policy);
 /* [model] file, resolved against the policy's directory; NULL when not set. */
 CREST_API const char *crest_policy_model_file(const crest_policy *policy);
+/* 1 when [model] kind = xgboost. */
+CREST_API int crest_policy_model_is_xgboost(const crest_policy *policy);
+/* [model] params (tree-model fit parameters, "max_depth=8, eta=0.05"); NULL when not set. */
+CREST_API const char *crest_policy_model_params(const crest_policy *policy);
 /* 1 when [model] kind = logistic. */
 CREST_API int crest_policy_model_is_logistic(const crest_policy *policy);
 /* [model] l2, smoothing and folds: the settings of `crest fit`. */
