@@ -2,12 +2,21 @@
  * xgb.c — load an XGBoost JSON model (binary:logistic / reg:logistic, gbtree)
  * into flat arrays and score rows with XGBoost's float32 semantics.
  *
- * Loading parses the whole document with json-c, validates every tree (array
- * lengths, child indices, reachability, feature indices, categories) and
- * rewrites each tree in breadth-first order so that the two children of a
- * node are adjacent: the walk is then `i = left + go_right`. Only nodes
- * reachable from the root are kept, so XGBoost's deleted (pruned) slots
- * vanish. JSON never appears past load; scoring touches only the flat arrays.
+ * Loading validates every tree (array lengths, child indices, reachability,
+ * feature indices, categories) and rewrites each tree in breadth-first order
+ * so that the two children of a node are adjacent: the walk is then
+ * `i = left + go_right`. Only nodes reachable from the root are kept, so
+ * XGBoost's deleted (pruned) slots vanish. JSON never appears past load;
+ * scoring touches only the flat arrays.
+ *
+ * The compact form is built while parsing: a structural scan finds the
+ * elements of learner.gradient_booster.model.trees, json-c parses the
+ * document without them, then each tree on its own, which is turned into
+ * flat nodes and freed before the next. A json-c tree of the whole document
+ * took about 16 times the file size; this way the peak is the file's bytes,
+ * one tree's objects and the flat nodes. A document the scan cannot follow
+ * (malformed, nested too deep, a key repeated on the path) is parsed whole,
+ * for json-c's diagnostics.
  *
  * This module does not read UBJSON, dart or gblinear boosters, or
  * multi-output models; those are refused with a diagnostic.
@@ -84,6 +93,11 @@ typedef struct xgb_loader {
     int32_t *cat_seg; /* per original node id: index in categories_nodes, or -1 */
     uint32_t *depth;  /* per breadth-first position: depth below the root */
     size_t scratch_cap;
+    size_t nodes_cap;
+    /* Streamed trees: the document's text and each tree element's byte span. */
+    const char *text;
+    size_t *span; /* 2 per tree: begin, end */
+    size_t n_spans;
 } xgb_loader;
 
 /* ------------------------------------------------------------------------ */
@@ -756,6 +770,18 @@ static crest_status xgb_load_tree(xgb_loader *ld, json_object *tree, size_t t)
     if ((st = xgb_grow_scratch(ld, n)) != CREST_OK)
         return st;
     crest_xgb *m = ld->model;
+    if (n > XGB_MAX_NODES - m->n_nodes)
+        return xgb_fail(ld, CREST_ERR_RANGE, "the ensemble has too many nodes.");
+    if (m->n_nodes + n > ld->nodes_cap) {
+        size_t cap = ld->nodes_cap ? ld->nodes_cap : 1024;
+        while (cap < m->n_nodes + n)
+            cap *= 2;
+        xgb_node *grown = realloc(m->nodes, cap * sizeof *grown);
+        if (!grown)
+            return xgb_fail(ld, CREST_ERR_NOMEM, "out of memory for %zu nodes.", cap);
+        m->nodes = grown;
+        ld->nodes_cap = cap;
+    }
 
     /* Map each categorical node to its segment; every categorical split needs one. */
     memset(ld->seen, 0, n);
@@ -857,6 +883,202 @@ static crest_status xgb_load_tree(xgb_loader *ld, json_object *tree, size_t t)
     return CREST_OK;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Finding the trees without building the document                           */
+
+/* 1-based line and column of byte `offset` in `text`. */
+static void xgb_line_col(const char *text, size_t offset, unsigned long *line, unsigned long *col);
+
+/* The structural scan: positions only, no values kept. */
+typedef struct xgb_scan {
+    const char *s;
+    size_t n, pos;
+    int found;     /* the trees array was seen (a second time: give up) */
+    size_t arr[2]; /* its span, brackets included */
+    size_t *span;  /* element spans */
+    size_t n_spans, cap;
+    int oom;
+} xgb_scan;
+
+static const char *const xgb_tree_path[] = {"learner", "gradient_booster", "model", "trees"};
+
+static void xgb_scan_ws(xgb_scan *sc)
+{
+    while (sc->pos < sc->n && (sc->s[sc->pos] == ' ' || sc->s[sc->pos] == '\t' || sc->s[sc->pos] == '\n' ||
+                               sc->s[sc->pos] == '\r'))
+        sc->pos++;
+}
+
+/* A string at pos (its opening quote); key and key_len: its raw bytes. */
+static int xgb_scan_string(xgb_scan *sc, const char **key, size_t *key_len)
+{
+    if (sc->pos >= sc->n || sc->s[sc->pos] != '"')
+        return -1;
+    const size_t beg = ++sc->pos;
+    while (sc->pos < sc->n && sc->s[sc->pos] != '"') {
+        if (sc->s[sc->pos] == '\\')
+            sc->pos++;
+        sc->pos++;
+    }
+    if (sc->pos >= sc->n)
+        return -1;
+    *key = sc->s + beg;
+    *key_len = sc->pos - beg;
+    sc->pos++;
+    return 0;
+}
+
+/*
+ * Skip one value. `matched` counts the keys of xgb_tree_path this value sits
+ * under (-1: off the path). Returns -1 when the text cannot be followed.
+ */
+static int xgb_scan_value(xgb_scan *sc, int matched, unsigned depth)
+{
+    if (depth > 512)
+        return -1;
+    xgb_scan_ws(sc);
+    if (sc->pos >= sc->n)
+        return -1;
+    const char c = sc->s[sc->pos];
+    if (c == '"') {
+        const char *k;
+        size_t kn;
+        return xgb_scan_string(sc, &k, &kn);
+    }
+    if (c == '{') {
+        sc->pos++;
+        xgb_scan_ws(sc);
+        if (sc->pos < sc->n && sc->s[sc->pos] == '}') {
+            sc->pos++;
+            return 0;
+        }
+        for (;;) {
+            const char *k;
+            size_t kn;
+            xgb_scan_ws(sc);
+            if (xgb_scan_string(sc, &k, &kn) != 0)
+                return -1;
+            xgb_scan_ws(sc);
+            if (sc->pos >= sc->n || sc->s[sc->pos] != ':')
+                return -1;
+            sc->pos++;
+            int next = -1;
+            if (matched >= 0 && matched < 4 && kn == strlen(xgb_tree_path[matched]) &&
+                memcmp(k, xgb_tree_path[matched], kn) == 0)
+                next = matched + 1;
+            if (next == 4) {
+                /* The trees: record each element's span. */
+                if (sc->found)
+                    return -1;
+                sc->found = 1;
+                xgb_scan_ws(sc);
+                if (sc->pos >= sc->n || sc->s[sc->pos] != '[')
+                    return -1;
+                sc->arr[0] = sc->pos++;
+                xgb_scan_ws(sc);
+                if (sc->pos < sc->n && sc->s[sc->pos] == ']') {
+                    sc->pos++;
+                } else {
+                    for (;;) {
+                        xgb_scan_ws(sc);
+                        const size_t beg = sc->pos;
+                        if (xgb_scan_value(sc, -1, depth + 1) != 0)
+                            return -1;
+                        if (sc->n_spans == sc->cap) {
+                            const size_t cap = sc->cap ? 2 * sc->cap : 256;
+                            size_t *g = realloc(sc->span, 2 * cap * sizeof *g);
+                            if (!g) {
+                                sc->oom = 1;
+                                return -1;
+                            }
+                            sc->span = g;
+                            sc->cap = cap;
+                        }
+                        sc->span[2 * sc->n_spans] = beg;
+                        sc->span[2 * sc->n_spans + 1] = sc->pos;
+                        sc->n_spans++;
+                        xgb_scan_ws(sc);
+                        if (sc->pos < sc->n && sc->s[sc->pos] == ',') {
+                            sc->pos++;
+                            continue;
+                        }
+                        if (sc->pos < sc->n && sc->s[sc->pos] == ']') {
+                            sc->pos++;
+                            break;
+                        }
+                        return -1;
+                    }
+                }
+                sc->arr[1] = sc->pos;
+            } else if (xgb_scan_value(sc, next, depth + 1) != 0) {
+                return -1;
+            }
+            xgb_scan_ws(sc);
+            if (sc->pos < sc->n && sc->s[sc->pos] == ',') {
+                sc->pos++;
+                continue;
+            }
+            if (sc->pos < sc->n && sc->s[sc->pos] == '}') {
+                sc->pos++;
+                return 0;
+            }
+            return -1;
+        }
+    }
+    if (c == '[') {
+        sc->pos++;
+        xgb_scan_ws(sc);
+        if (sc->pos < sc->n && sc->s[sc->pos] == ']') {
+            sc->pos++;
+            return 0;
+        }
+        for (;;) {
+            if (xgb_scan_value(sc, -1, depth + 1) != 0)
+                return -1;
+            xgb_scan_ws(sc);
+            if (sc->pos < sc->n && sc->s[sc->pos] == ',') {
+                sc->pos++;
+                continue;
+            }
+            if (sc->pos < sc->n && sc->s[sc->pos] == ']') {
+                sc->pos++;
+                return 0;
+            }
+            return -1;
+        }
+    }
+    /* A number or a literal: up to the next delimiter; json-c checks it. */
+    const size_t beg = sc->pos;
+    while (sc->pos < sc->n && !strchr(",]} \t\r\n", sc->s[sc->pos]))
+        sc->pos++;
+    return sc->pos > beg ? 0 : -1;
+}
+
+/*
+ * Parse the tree element [beg, end) of ld->text with json-c. Errors carry
+ * the line and column in the whole document.
+ */
+static crest_status xgb_parse_piece(xgb_loader *ld, size_t beg, size_t end, json_object **out)
+{
+    struct json_tokener *tok = json_tokener_new();
+    if (!tok)
+        return xgb_fail(ld, CREST_ERR_NOMEM, "out of memory for the JSON parser.");
+    *out = json_tokener_parse_ex(tok, ld->text + beg, (int)(end - beg));
+    const enum json_tokener_error err = json_tokener_get_error(tok);
+    size_t stop = beg + json_tokener_get_parse_end(tok);
+    json_tokener_free(tok);
+    if (*out && err == json_tokener_success && stop == end)
+        return CREST_OK;
+    json_object_put(*out);
+    *out = NULL;
+    unsigned long line = 0, col = 0;
+    xgb_line_col(ld->text, stop < end ? stop : end, &line, &col);
+    return crest_diag_set(
+        ld->diag, CREST_ERR_SYNTAX, ld->label, line, col,
+        "not valid JSON (%s); expected an XGBoost JSON model saved with save_model(\"m.json\").",
+        err == json_tokener_success ? "unexpected data" : json_tokener_error_desc(err));
+}
+
 static crest_status xgb_read_trees(xgb_loader *ld, json_object *learner)
 {
     json_object *gb = NULL, *gbname = NULL, *model = NULL, *gbp = NULL, *trees = NULL, *info = NULL;
@@ -874,12 +1096,14 @@ static crest_status xgb_read_trees(xgb_loader *ld, json_object *learner)
             CREST_OK ||
         (st = xgb_member(ld, model, mw, "gbtree_model_param", json_type_object, &gbp)) != CREST_OK ||
         (st = xgb_count(ld, gbp, "gbtree_model_param", "num_trees", XGB_MAX_NODES, &n_trees)) != CREST_OK ||
-        (st = xgb_array(ld, model, mw, "trees", n_trees, &trees)) != CREST_OK ||
+        (st = xgb_array(ld, model, mw, "trees", ld->span ? 0 : n_trees, &trees)) != CREST_OK ||
         (st = xgb_array(ld, model, mw, "tree_info", n_trees, &info)) != CREST_OK)
         return st;
+    if (ld->span && ld->n_spans != n_trees)
+        return xgb_fail(ld, CREST_ERR_MISMATCH, "%s.%s has %zu elements; expected %zu.", mw, "trees",
+                        ld->n_spans, n_trees);
 
-    /* First pass: group ids and node counts, to size the flat node array once. */
-    size_t total = 0;
+    /* First pass: group ids (and, for a document parsed whole, the trees' shape). */
     for (size_t t = 0; t < n_trees; t++) {
         int64_t group = 0;
         if ((st = xgb_int_at(ld, info, t, mw, "tree_info", &group)) != CREST_OK)
@@ -889,6 +1113,8 @@ static crest_status xgb_read_trees(xgb_loader *ld, json_object *learner)
                             "tree %zu belongs to output group %lld; only single-output models "
                             "are supported.",
                             t, (long long)group);
+        if (ld->span)
+            continue;
         json_object *tree = json_object_array_get_idx(trees, t), *left = NULL;
         if (!json_object_is_type(tree, json_type_object))
             return xgb_fail(ld, CREST_ERR_INVALID, "tree %zu should be a JSON object, found %s.", t,
@@ -896,27 +1122,25 @@ static crest_status xgb_read_trees(xgb_loader *ld, json_object *learner)
         if (!json_object_object_get_ex(tree, "left_children", &left) ||
             !json_object_is_type(left, json_type_array))
             return xgb_fail(ld, CREST_ERR_MISSING, "tree %zu has no left_children array.", t);
-        const size_t n = json_object_array_length(left);
-        if (n > XGB_MAX_NODES - total)
-            return xgb_fail(ld, CREST_ERR_RANGE, "the ensemble has too many nodes.");
-        total += n;
     }
     crest_xgb *m = ld->model;
     m->tree_root = calloc(n_trees ? n_trees : 1, sizeof *m->tree_root);
     m->tree_depth = calloc(n_trees ? n_trees : 1, sizeof *m->tree_depth);
     m->tree_cat = calloc(n_trees ? n_trees : 1, sizeof *m->tree_cat);
-    m->nodes = calloc(total ? total : 1, sizeof *m->nodes);
-    if (!m->tree_root || !m->tree_depth || !m->tree_cat || !m->nodes)
-        return xgb_fail(ld, CREST_ERR_NOMEM, "out of memory for %zu trees of %zu nodes.", n_trees, total);
+    if (!m->tree_root || !m->tree_depth || !m->tree_cat)
+        return xgb_fail(ld, CREST_ERR_NOMEM, "out of memory for %zu trees.", n_trees);
     for (size_t t = 0; t < n_trees; t++) {
-        json_object *tree = json_object_array_get_idx(trees, t);
-        /* num_nodes must agree with the array that sized the buffer. */
-        json_object *left = NULL;
-        json_object_object_get_ex(tree, "left_children", &left);
-        const size_t room = total - m->n_nodes;
-        if (json_object_array_length(left) > room)
-            return xgb_fail(ld, CREST_ERR_MISMATCH, "tree %zu is larger than announced.", t);
-        if ((st = xgb_load_tree(ld, tree, t)) != CREST_OK)
+        json_object *tree = NULL;
+        if (ld->span) {
+            /* One tree's objects at a time: parsed, flattened, freed. */
+            if ((st = xgb_parse_piece(ld, ld->span[2 * t], ld->span[2 * t + 1], &tree)) != CREST_OK)
+                return st;
+            st = xgb_load_tree(ld, tree, t);
+            json_object_put(tree);
+        } else {
+            st = xgb_load_tree(ld, json_object_array_get_idx(trees, t), t);
+        }
+        if (st != CREST_OK)
             return st;
         m->n_trees = t + 1;
     }
@@ -1005,9 +1229,43 @@ crest_status crest_xgb_load_buffer(const char *json, size_t json_len, const char
         return xgb_fail(&ld, CREST_ERR_INVALID, "no JSON text given.");
 
     json_object *root = NULL, *learner = NULL;
-    crest_status st = xgb_parse(&ld, json, json_len, &root);
-    if (st != CREST_OK)
-        return st;
+    crest_status st = CREST_OK;
+    xgb_scan sc;
+    memset(&sc, 0, sizeof sc);
+    sc.s = json;
+    sc.n = json_len;
+    char *skeleton = NULL;
+    if (json_len <= (size_t)INT_MAX && xgb_scan_value(&sc, 0, 0) == 0 && sc.found) {
+        /* The document without its trees' elements ("trees": []), then the trees one by one. */
+        const size_t len = sc.arr[0] + 2 + (json_len - sc.arr[1]);
+        skeleton = malloc(len);
+        if (skeleton) {
+            memcpy(skeleton, json, sc.arr[0]);
+            memcpy(skeleton + sc.arr[0], "[]", 2);
+            memcpy(skeleton + sc.arr[0] + 2, json + sc.arr[1], json_len - sc.arr[1]);
+            st = xgb_parse(&ld, skeleton, len, &root);
+            free(skeleton);
+            ld.text = json;
+            ld.span = sc.span;
+            ld.n_spans = sc.n_spans;
+            sc.span = NULL;
+            if (st != CREST_OK) {
+                /* Parse the whole text again for positions in the file itself. */
+                json_object_put(root);
+                root = NULL;
+                free(ld.span);
+                ld.span = NULL;
+                ld.n_spans = 0;
+                skeleton = NULL;
+            }
+        }
+    }
+    free(sc.span);
+    if (!root) {
+        st = xgb_parse(&ld, json, json_len, &root);
+        if (st != CREST_OK)
+            return st;
+    }
     ld.model = calloc(1, sizeof *ld.model);
     if (!ld.model)
         st = xgb_fail(&ld, CREST_ERR_NOMEM, "out of memory for the model.");
@@ -1024,6 +1282,7 @@ crest_status crest_xgb_load_buffer(const char *json, size_t json_len, const char
     if (st == CREST_OK)
         st = xgb_read_trees(&ld, learner);
     json_object_put(root);
+    free(ld.span);
     free(ld.seen);
     free(ld.order);
     free(ld.cat_seg);
