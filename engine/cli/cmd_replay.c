@@ -692,6 +692,8 @@ static int sim_main(replay_args *a)
     so.seed = crest_policy_seed(policy);
     so.feature_spec = crest_policy_model_features(policy);
     crest_policy_fit_settings(policy, &so.train.l2_lambda, &so.train.smoothing, &so.train.folds);
+    if (crest_policy_model_is_xgboost(policy)) /* refit the tree model, with the policy's params */
+        so.tree_params = crest_policy_model_params(policy) ? crest_policy_model_params(policy) : "";
     if (crest_sim_create(&so, &sim, &d) != CREST_OK) {
         print_diag(&d);
         rc = EXIT_CONFIG;

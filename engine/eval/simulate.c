@@ -16,7 +16,32 @@
 #include "crest/crest_keyhash.h"
 #include "crest/crest_lmodel.h"
 #include "crest/crest_simulate.h"
+#include "crest/crest_xgb.h"
+#include "crest/crest_xgb_fit.h"
 #include "textbuf.h"
+
+/*
+ * The model refitted each period: the logistic model, or a tree model
+ * (opt.tree_params) trained by libxgboost on the same feature pipeline. Both
+ * see only the rows added to their trainer: the training rows and the labels
+ * revealed by inspection.
+ */
+typedef struct sim_model {
+    crest_lmodel_trainer *lt;
+    crest_lmodel *lm;
+    crest_xgb_trainer *xt;
+    crest_xgb *xm;
+    crest_lmodel *map;
+    float feat[CREST_LMODEL_MAX_ITEMS];
+} sim_model;
+
+static crest_status sim_model_create(const crest_sim *s, const crest_str *hdr, sim_model *sm,
+                                     crest_diag *diag);
+static crest_status sim_model_add(sim_model *sm, const crest_decl *d, int label);
+static int sim_model_ready(const sim_model *sm);
+static crest_status sim_model_fit(sim_model *sm, crest_diag *diag);
+static double sim_model_score(sim_model *sm, const crest_decl *d);
+static void sim_model_free(sim_model *sm);
 
 /* Numbers with 10 significant digits; shared encoders live in textbuf.c. */
 #define num(tb, x) textbuf_csv_number((tb), (x), 10)
@@ -452,8 +477,8 @@ crest_status crest_sim_run(crest_sim *s, crest_diag *diag)
     double *rev = malloc((n_hist ? n_hist : 1) * sizeof *rev);
     crest_str *hdr = malloc((s->n_cols ? s->n_cols : 1) * sizeof *hdr);
     crest_str *cols = malloc((s->n_cols ? s->n_cols : 1) * sizeof *cols);
-    crest_lmodel_trainer *trainer = NULL;
-    crest_lmodel *model = NULL;
+    sim_model model;
+    memset(&model, 0, sizeof model);
     if (!pk || !keys || !rev || !hdr || !cols) {
         st = crest_diag_set(diag, CREST_ERR_NOMEM, "<simulate>", 0, 0, "out of memory.");
         goto done;
@@ -477,12 +502,7 @@ crest_status crest_sim_run(crest_sim *s, crest_diag *diag)
 
     for (size_t c = 0; c < s->n_cols; c++)
         hdr[c] = (crest_str){s->hdr_text + s->hdr[c].off, s->hdr[c].len};
-    crest_lmodel_train_options topt;
-    crest_lmodel_train_options_default(&topt);
-    topt.l2_lambda = s->opt.train.l2_lambda;
-    topt.smoothing = s->opt.train.smoothing;
-    topt.folds = s->opt.train.folds;
-    st = crest_lmodel_trainer_create(s->spec, hdr, s->n_cols, &topt, &trainer, diag);
+    st = sim_model_create(s, hdr, &model, diag);
     if (st != CREST_OK)
         goto done;
     /* What is revealed from the start: the training rows. */
@@ -491,7 +511,7 @@ crest_status crest_sim_run(crest_sim *s, crest_diag *diag)
     for (size_t i = 0; i < s->n_rows; i++)
         if (s->rows[i].train) {
             row_view(s, i, cols, &d);
-            if ((st = crest_lmodel_trainer_add(trainer, &d, s->rows[i].illicit)) != CREST_OK) {
+            if ((st = sim_model_add(&model, &d, s->rows[i].illicit)) != CREST_OK) {
                 crest_diag_set(diag, st, "<simulate>", 0, 0, "cannot keep a training row: %s.",
                                crest_status_message(st));
                 goto done;
@@ -516,17 +536,13 @@ crest_status crest_sim_run(crest_sim *s, crest_diag *diag)
         m->budget = (uint64_t)budget;
 
         /* Refit on everything revealed before this period. */
-        m->selector = model ? CREST_SIM_SEL_PREVIOUS : CREST_SIM_SEL_RANDOM;
-        if (model && revealed == fit_rows) {
+        m->selector = sim_model_ready(&model) ? CREST_SIM_SEL_PREVIOUS : CREST_SIM_SEL_RANDOM;
+        if (sim_model_ready(&model) && revealed == fit_rows) {
             m->selector = CREST_SIM_SEL_MODEL; /* nothing new revealed: the same fit */
         } else if (revealed_pos > 0 && revealed_pos < revealed) {
-            crest_lmodel *fresh = NULL;
-            crest_lmodel_fit_report rep;
             crest_diag fd;
-            const crest_status fs = crest_lmodel_trainer_fit(trainer, &fresh, &rep, &fd);
+            const crest_status fs = sim_model_fit(&model, &fd);
             if (fs == CREST_OK) {
-                crest_lmodel_free(model);
-                model = fresh;
                 fit_rows = revealed;
                 fit_pos = revealed_pos;
                 m->selector = CREST_SIM_SEL_MODEL;
@@ -549,14 +565,14 @@ crest_status crest_sim_run(crest_sim *s, crest_diag *diag)
         /* Select. */
         for (size_t j = 0; j < rows; j++) {
             const size_t i = pk[first + j].idx;
-            if (model) {
+            if (sim_model_ready(&model)) {
                 row_view(s, i, cols, &d);
-                s->rows[i].score = crest_lmodel_score(model, &d, NULL);
+                s->rows[i].score = sim_model_score(&model, &d);
             }
             keys[j] = (sort_key){s->rows[i].score, s->rows[i].u, i};
         }
         size_t n_score = 0, n_random = m->budget;
-        if (model) {
+        if (sim_model_ready(&model)) {
             n_random = (size_t)floor(s->opt.explore * (double)m->budget + 0.5);
             if (n_random > m->budget)
                 n_random = m->budget;
@@ -587,7 +603,7 @@ crest_status crest_sim_run(crest_sim *s, crest_diag *diag)
             m->hits += r->illicit;
             m->revenue_caught += r->revenue;
             row_view(s, i, cols, &d);
-            if ((st = crest_lmodel_trainer_add(trainer, &d, r->illicit)) != CREST_OK) {
+            if ((st = sim_model_add(&model, &d, r->illicit)) != CREST_OK) {
                 crest_diag_set(diag, st, "<simulate>", 0, 0, "cannot keep a revealed row: %s.",
                                crest_status_message(st));
                 goto done;
@@ -632,8 +648,7 @@ crest_status crest_sim_run(crest_sim *s, crest_diag *diag)
     else
         s->total.ma = (crest_sim_ma){NAN, NAN, NAN, NAN, NAN, NAN, NAN};
 done:
-    crest_lmodel_free(model);
-    crest_lmodel_trainer_free(trainer);
+    sim_model_free(&model);
     free(pk);
     free(keys);
     free(rev);
@@ -819,4 +834,82 @@ char *crest_sim_json(const crest_sim *s, const char *name, const char *input, in
     }
     textbuf_puts(&tb, "]}\n");
     return textbuf_take(&tb);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The refitted model: logistic or trees                                    */
+
+static crest_status sim_model_create(const crest_sim *s, const crest_str *hdr, sim_model *sm,
+                                     crest_diag *diag)
+{
+    if (s->opt.tree_params) {
+        crest_xgb_fit_options o;
+        crest_xgb_fit_options_default(&o);
+        o.params = s->opt.tree_params[0] ? s->opt.tree_params : NULL;
+        o.seed = s->opt.seed;
+        o.n_threads = 1;
+        o.smoothing = s->opt.train.smoothing;
+        o.folds = s->opt.train.folds;
+        return crest_xgb_trainer_create(s->spec, hdr, s->n_cols, &o, &sm->xt, diag);
+    }
+    crest_lmodel_train_options topt;
+    crest_lmodel_train_options_default(&topt);
+    topt.l2_lambda = s->opt.train.l2_lambda;
+    topt.smoothing = s->opt.train.smoothing;
+    topt.folds = s->opt.train.folds;
+    return crest_lmodel_trainer_create(s->spec, hdr, s->n_cols, &topt, &sm->lt, diag);
+}
+
+static crest_status sim_model_add(sim_model *sm, const crest_decl *d, int label)
+{
+    return sm->xt ? crest_xgb_trainer_add(sm->xt, d, label, 0) : crest_lmodel_trainer_add(sm->lt, d, label);
+}
+
+static int sim_model_ready(const sim_model *sm)
+{
+    return sm->lm != NULL || sm->xm != NULL;
+}
+
+/* Refit on every row added so far; the previous model stays on failure. */
+static crest_status sim_model_fit(sim_model *sm, crest_diag *diag)
+{
+    if (sm->xt) {
+        crest_xgb *xm = NULL;
+        crest_lmodel *map = NULL;
+        const crest_status st = crest_xgb_trainer_fit_model(sm->xt, &xm, &map, NULL, diag);
+        if (st == CREST_OK) {
+            crest_xgb_free(sm->xm);
+            crest_lmodel_free(sm->map);
+            sm->xm = xm;
+            sm->map = map;
+        }
+        return st;
+    }
+    crest_lmodel *fresh = NULL;
+    crest_lmodel_fit_report rep;
+    const crest_status st = crest_lmodel_trainer_fit(sm->lt, &fresh, &rep, diag);
+    if (st == CREST_OK) {
+        crest_lmodel_free(sm->lm);
+        sm->lm = fresh;
+    }
+    return st;
+}
+
+static double sim_model_score(sim_model *sm, const crest_decl *d)
+{
+    if (!sm->xm)
+        return crest_lmodel_score(sm->lm, d, NULL);
+    crest_lmodel_features(sm->map, d, sm->feat);
+    double p = NAN;
+    crest_xgb_predict(sm->xm, sm->feat, crest_lmodel_n_items(sm->map), &p);
+    return p;
+}
+
+static void sim_model_free(sim_model *sm)
+{
+    crest_lmodel_free(sm->lm);
+    crest_lmodel_trainer_free(sm->lt);
+    crest_xgb_free(sm->xm);
+    crest_lmodel_free(sm->map);
+    crest_xgb_trainer_free(sm->xt);
 }

@@ -22,6 +22,7 @@
 #include <xgboost/c_api.h>
 
 #include "crest/crest_lmodel.h"
+#include "crest/crest_xgb.h"
 
 #define FIT_LABEL "<tree fit>"
 #define MAX_PARAMS 64
@@ -370,8 +371,9 @@ static crest_status boost(const crest_xgb_trainer *t, BoosterHandle b, DMatrixHa
     return CREST_OK;
 }
 
-/* Feature names, types and the map on the booster, then its JSON to path. */
-static crest_status save_model(BoosterHandle b, const crest_lmodel *map, const char *path, crest_diag *diag)
+/* Feature names, types and the map on the booster; its JSON in *json (owned by b). */
+static crest_status model_json(BoosterHandle b, const crest_lmodel *map, const char **json, bst_ulong *n,
+                               crest_diag *diag)
 {
     const size_t ni = crest_lmodel_n_items(map);
     const char *names[CREST_LMODEL_MAX_ITEMS], *types[CREST_LMODEL_MAX_ITEMS];
@@ -391,10 +393,19 @@ static crest_status save_model(BoosterHandle b, const crest_lmodel *map, const c
         return xgb_error(diag, "model attributes");
     }
     free(text);
+    if (XGBoosterSaveModelToBuffer(b, "{\"format\": \"json\"}", n, json) != 0)
+        return xgb_error(diag, "saving the model");
+    return CREST_OK;
+}
+
+/* The model's JSON to path, through a temporary name beside it. */
+static crest_status save_model(BoosterHandle b, const crest_lmodel *map, const char *path, crest_diag *diag)
+{
     bst_ulong n = 0;
     const char *json = NULL;
-    if (XGBoosterSaveModelToBuffer(b, "{\"format\": \"json\"}", &n, &json) != 0)
-        return xgb_error(diag, "saving the model");
+    crest_status st = model_json(b, map, &json, &n, diag);
+    if (st != CREST_OK)
+        return st;
     const size_t plen = strlen(path);
     char *tmp = malloc(plen + 32);
     if (!tmp)
@@ -461,17 +472,13 @@ static crest_status split_rows(const crest_xgb_trainer *t, uint8_t *in_train, cr
     return CREST_OK;
 }
 
-crest_status crest_xgb_trainer_fit(crest_xgb_trainer *t, const char *path, crest_xgb_fit_report *report,
-                                   crest_diag *diag)
+/*
+ * The fit itself: split, encode, boost with early stopping, refit or slice.
+ * On success *booster and *map_out belong to the caller.
+ */
+static crest_status fit_core(crest_xgb_trainer *t, crest_xgb_fit_report *rep, BoosterHandle *booster,
+                             crest_lmodel **map_out, crest_diag *diag)
 {
-    crest_diag_clear(diag);
-    crest_xgb_fit_report local;
-    crest_xgb_fit_report *rep = report ? report : &local;
-    memset(rep, 0, sizeof *rep);
-    rep->best_score = NAN;
-    snprintf(rep->metric, sizeof rep->metric, "none");
-    if (!t || !path)
-        return crest_diag_set(diag, CREST_ERR_INVALID, FIT_LABEL, 0, 0, "trainer and path must be given.");
     const size_t n = t->n_rows;
     rep->n_rows = n;
     rep->n_positive = t->n_positive;
@@ -536,16 +543,76 @@ crest_status crest_xgb_trainer_fit(crest_xgb_trainer *t, const char *path, crest
         }
     }
     rep->n_rounds = best;
-    if (st == CREST_OK)
-        st = save_model(b, map, path, diag);
-    if (b)
-        XGBoosterFree(b);
     if (dtrain)
         XGDMatrixFree(dtrain);
     if (dvalid)
         XGDMatrixFree(dvalid);
-    crest_lmodel_free(map);
     free(X);
     free(in_train);
+    if (st != CREST_OK) {
+        if (b)
+            XGBoosterFree(b);
+        crest_lmodel_free(map);
+        return st;
+    }
+    *booster = b;
+    *map_out = map;
+    return CREST_OK;
+}
+
+static crest_xgb_fit_report *report_init(crest_xgb_fit_report *report, crest_xgb_fit_report *local)
+{
+    crest_xgb_fit_report *rep = report ? report : local;
+    memset(rep, 0, sizeof *rep);
+    rep->best_score = NAN;
+    rep->valid_from = CREST_DATE_NONE;
+    snprintf(rep->metric, sizeof rep->metric, "none");
+    return rep;
+}
+
+crest_status crest_xgb_trainer_fit(crest_xgb_trainer *t, const char *path, crest_xgb_fit_report *report,
+                                   crest_diag *diag)
+{
+    crest_diag_clear(diag);
+    crest_xgb_fit_report local;
+    crest_xgb_fit_report *rep = report_init(report, &local);
+    if (!t || !path)
+        return crest_diag_set(diag, CREST_ERR_INVALID, FIT_LABEL, 0, 0, "trainer and path must be given.");
+    BoosterHandle b = NULL;
+    crest_lmodel *map = NULL;
+    crest_status st = fit_core(t, rep, &b, &map, diag);
+    if (st == CREST_OK) {
+        st = save_model(b, map, path, diag);
+        XGBoosterFree(b);
+        crest_lmodel_free(map);
+    }
+    return st;
+}
+
+crest_status crest_xgb_trainer_fit_model(crest_xgb_trainer *t, crest_xgb **model, crest_lmodel **map,
+                                         crest_xgb_fit_report *report, crest_diag *diag)
+{
+    crest_diag_clear(diag);
+    crest_xgb_fit_report local;
+    crest_xgb_fit_report *rep = report_init(report, &local);
+    if (!t || !model || !map)
+        return crest_diag_set(diag, CREST_ERR_INVALID, FIT_LABEL, 0, 0,
+                              "trainer, model and map must be given.");
+    *model = NULL;
+    *map = NULL;
+    BoosterHandle b = NULL;
+    crest_status st = fit_core(t, rep, &b, map, diag);
+    if (st != CREST_OK)
+        return st;
+    const char *json = NULL;
+    bst_ulong n = 0;
+    st = model_json(b, *map, &json, &n, diag);
+    if (st == CREST_OK)
+        st = crest_xgb_load_buffer(json, (size_t)n, "<fitted model>", model, diag);
+    XGBoosterFree(b);
+    if (st != CREST_OK) {
+        crest_lmodel_free(*map);
+        *map = NULL;
+    }
     return st;
 }

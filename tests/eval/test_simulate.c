@@ -328,6 +328,65 @@ Test(simulate, uninspected_labels_never_reach_the_model)
     crest_sim_free(c);
 }
 
+/* The same construction with a tree model refitted each period (libxgboost):
+ * labels never revealed change nothing, one revealed label changes scores. */
+Test(simulate, tree_refits_see_only_revealed_labels)
+{
+    row rows[80];
+    const size_t n = make_mixed(rows);
+    crest_sim_options o = options(0.3, 0.2, 3);
+    o.tree_params = "max_depth=3, eta=0.3, rounds=20, valid_fraction=0, min_child_weight=0";
+    crest_sim *a = simulate(&o, rows, n, 0);
+    row flipped[80];
+    memcpy(flipped, rows, sizeof rows);
+    size_t n_flipped = 0;
+    for (size_t i = 0; i < n; i++) {
+        crest_sim_outcome out;
+        crest_sim_row_outcome(a, i, &out, NULL);
+        if (out == CREST_SIM_RELEASED) {
+            flipped[i].y = !flipped[i].y;
+            flipped[i].revenue = flipped[i].y ? 100 : 0;
+            n_flipped++;
+        }
+    }
+    cr_assert_gt(n_flipped, 40);
+    crest_sim *b = simulate(&o, flipped, n, 0);
+    size_t scored = 0;
+    for (size_t i = 0; i < n; i++) {
+        crest_sim_outcome oa, ob;
+        double sa, sb;
+        crest_sim_row_outcome(a, i, &oa, &sa);
+        crest_sim_row_outcome(b, i, &ob, &sb);
+        cr_assert_eq(oa, ob, "row %zu", i);
+        cr_assert(memcmp(&sa, &sb, sizeof sa) == 0, "row %zu: score %.17g vs %.17g", i, sa, sb);
+        scored += !isnan(sa);
+    }
+    cr_assert_eq(scored, 60, "weeks 1-3 are scored by a tree model");
+    row one[80];
+    memcpy(one, rows, sizeof rows);
+    size_t inspected0 = SIZE_MAX;
+    for (size_t i = 0; i < 20 && inspected0 == SIZE_MAX; i++) {
+        crest_sim_outcome out;
+        crest_sim_row_outcome(a, i, &out, NULL);
+        if (out != CREST_SIM_RELEASED)
+            inspected0 = i;
+    }
+    cr_assert_neq(inspected0, SIZE_MAX);
+    one[inspected0].y = !one[inspected0].y;
+    crest_sim *c = simulate(&o, one, n, 0);
+    size_t differ = 0;
+    for (size_t i = 20; i < n; i++) {
+        double sa, sc;
+        crest_sim_row_outcome(a, i, NULL, &sa);
+        crest_sim_row_outcome(c, i, NULL, &sc);
+        differ += sa != sc;
+    }
+    cr_assert_gt(differ, 0, "a revealed label must move the tree model");
+    crest_sim_free(a);
+    crest_sim_free(b);
+    crest_sim_free(c);
+}
+
 Test(simulate, moving_average)
 {
     double x[20], y[20];

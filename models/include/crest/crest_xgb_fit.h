@@ -27,6 +27,8 @@
 #include <stdint.h>
 
 #include "crest/crest_base.h"
+#include "crest/crest_lmodel.h"
+#include "crest/crest_xgb.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -103,6 +105,17 @@ crest_status crest_xgb_trainer_add(crest_xgb_trainer *t, const crest_decl *decl,
  */
 crest_status crest_xgb_trainer_fit(crest_xgb_trainer *t, const char *path, crest_xgb_fit_report *report,
                                    crest_diag *diag);
+
+/*
+ * The same fit, kept in memory (the simulation's refits): *model is the
+ * fitted ensemble as crest_xgb_load would read it from the written file, and
+ * *map its feature map, bound to the trainer's header: score a row with
+ * crest_lmodel_features(*map, ...) then crest_xgb_predict(*model, ...).
+ * Free both. The trainer may take more rows and be fitted again.
+ * Statuses as crest_xgb_trainer_fit (no CREST_ERR_IO).
+ */
+crest_status crest_xgb_trainer_fit_model(crest_xgb_trainer *t, crest_xgb **model, crest_lmodel **map,
+                                         crest_xgb_fit_report *report, crest_diag *diag);
 
 /* Free; NULL is a no-op. */
 void crest_xgb_trainer_free(crest_xgb_trainer *t);

@@ -68,11 +68,16 @@ typedef struct crest_sim_options {
     uint64_t seed;            /* key of the draws (the policy's seed) */
     const char *feature_spec; /* the [model] features (copied) */
     crest_sim_fit train;      /* settings of every refit */
-    unsigned ma_window;       /* moving-average window in periods; 0: CREST_SIM_MA_WINDOW */
+    /* Non-NULL: every refit trains a tree model ([model] kind = xgboost,
+     * crest_xgb_fit.h) with these [model] params ("" = the defaults), its
+     * seed the simulation's seed, on 1 thread; NULL: the logistic model. */
+    const char *tree_params;
+    unsigned ma_window; /* moving-average window in periods; 0: CREST_SIM_MA_WINDOW */
 } crest_sim_options;
 
 /* Defaults: week, rate 0.05 constant, linear, explore 0.1, seed 0, no spec,
- * the logistic trainer's default l2, smoothing and folds, window 13. */
+ * the logistic trainer's default l2, smoothing and folds, window 13, no tree
+ * model. */
 void crest_sim_options_default(crest_sim_options *opts);
 
 /* Which rows a period's model chose and how it was made. */
