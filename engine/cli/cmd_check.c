@@ -91,6 +91,19 @@ static int cmd_check(int argc, char **argv)
         crest_policy_free(policy);
         return EXIT_CONFIG;
     }
+    /* The criteria and the model load as `crest run` loads them: a model whose
+     * features or mapping do not match the policy stops here (exit 2). */
+    crest_run_options ro = crest_run_options_default();
+    ro.decide = 0;
+    crest_engine *probe = NULL;
+    crest_diag pd;
+    if (crest_engine_create(policy, registry, &ro, &probe, &pd) != CREST_OK) {
+        print_diag(&pd);
+        crest_registry_free(registry);
+        crest_policy_free(policy);
+        return EXIT_CONFIG;
+    }
+    crest_engine_free(probe);
     printf("# %s: valid. policy hash %s\n", a.policy_path ? a.policy_path : "built-in policy",
            crest_policy_hash_hex(policy));
     printf("# policy sha256 %s\n", crest_policy_hash_full(policy));

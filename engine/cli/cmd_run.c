@@ -292,7 +292,8 @@ static int run_engine(run_args *a, const crest_policy *policy, const crest_regis
     if (st != CREST_OK) {
         print_diag(&d);
         cli_outputs_close(outs, CLI_OUTPUT_ERROR, 0);
-        return exit_code_of(st, CLI_WRITE);
+        /* A policy's criteria or model that fails to load is a configuration error (2). */
+        return exit_code_of(st, st == CREST_ERR_IO ? CLI_WRITE : CLI_LOAD);
     }
     const double t0 = now_s();
     int read_error;

@@ -181,18 +181,24 @@ static crest_status load_feature_map(crest_risk *r, const crest_risk_config *cfg
     if (st != CREST_OK)
         return crest_diag_set(diag, st, "[model] features", 0, d.column, "%s", d.message);
     if (strcmp(canon, crest_lmodel_feature_spec(r->fmap)) != 0) {
-        /* Name the first item that differs. */
-        size_t i = 0;
+        /* Name the first item that differs (items are joined by ", "). */
+        size_t i = 1;
         const char *a = canon, *b = crest_lmodel_feature_spec(r->fmap);
-        while (*a && *a == *b) {
-            i += *a == ',';
-            a++, b++;
+        for (;;) {
+            const char *ea = strstr(a, ", "), *eb = strstr(b, ", ");
+            const size_t na = ea ? (size_t)(ea - a) : strlen(a), nb = eb ? (size_t)(eb - b) : strlen(b);
+            if (na != nb || memcmp(a, b, na) != 0 || !ea || !eb)
+                return crest_diag_set(
+                    diag, CREST_ERR_MISMATCH, cfg->model_path, 0, 0,
+                    "feature %zu differs: the model was trained on '%.*s' but [model] features "
+                    "has '%.*s' there; refit with `crest fit`, or give the model's features: "
+                    "%.200s",
+                    i, (int)(nb < 120 ? nb : 120), b, (int)(na < 120 ? na : 120), na ? a : "(nothing)",
+                    crest_lmodel_feature_spec(r->fmap));
+            a = ea + 2;
+            b = eb + 2;
+            i++;
         }
-        return crest_diag_set(
-            diag, CREST_ERR_MISMATCH, cfg->model_path, 0, 0,
-            "feature %zu differs: the model was trained on '%.300s' but the policy declares "
-            "'%.300s'; refit with `crest fit` or fix [model] features",
-            i + 1, crest_lmodel_feature_spec(r->fmap), canon);
     }
     return CREST_OK;
 }
