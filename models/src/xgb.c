@@ -222,7 +222,7 @@ static float xgb_margin(const crest_xgb *model, const float *x)
 }
 
 /* Rows walked through one tree side by side, and rows per block. */
-#define XGB_LANES 8
+#define XGB_LANES 32
 #define XGB_BLOCK 64
 
 /*
