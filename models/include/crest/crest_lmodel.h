@@ -256,46 +256,47 @@ CREST_API void crest_lmodel_free(crest_lmodel *m);
  * Returns CREST_OK; CREST_ERR_MISSING (training rows of one class only);
  * CREST_ERR_RANGE (smoothing 0 made an encoding infinite); CREST_ERR_NOMEM.
  */
-crest_status crest_lmodel_trainer_tree_data(const crest_lmodel_trainer *t, const uint8_t *in_train, float *X,
-                                            crest_lmodel **map_out, crest_diag *diag);
+CREST_API crest_status crest_lmodel_trainer_tree_data(const crest_lmodel_trainer *t, const uint8_t *in_train,
+                                                      float *X, crest_lmodel **map_out, crest_diag *diag);
 
 /* Rows added to a trainer so far. */
-size_t crest_lmodel_trainer_n_rows(const crest_lmodel_trainer *t);
+CREST_API size_t crest_lmodel_trainer_n_rows(const crest_lmodel_trainer *t);
 
 /*
  * Hot path. The tree-model input of one declaration: crest_lmodel_n_items(m)
  * floats into out, computed by the same code as the training matrix (NaN =
  * missing). Allocates nothing, thread-safe on a bound map.
  */
-void crest_lmodel_features(const crest_lmodel *m, const crest_decl *decl, float *out);
+CREST_API void crest_lmodel_features(const crest_lmodel *m, const crest_decl *decl, float *out);
 /* The same with columns resolved by crest_lmodel_resolve_columns (a map
  * shared between inputs); cols NULL: the map's own binding. */
-void crest_lmodel_features_columns(const crest_lmodel *m, const size_t *cols, const crest_decl *decl,
-                                   float *out);
+CREST_API void crest_lmodel_features_columns(const crest_lmodel *m, const size_t *cols,
+                                             const crest_decl *decl, float *out);
 
 /* 1 when m is a feature map (crest_lmodel_trainer_tree_data, or loaded with
  * crest_lmodel_map_load_buffer), 0 for a logistic model. */
-int crest_lmodel_is_map(const crest_lmodel *m);
+CREST_API int crest_lmodel_is_map(const crest_lmodel *m);
 
 /* Canonical text of item i ("te:hs4*origin"), owned by m; NULL past the end. */
-const char *crest_lmodel_item_name(const crest_lmodel *m, size_t i);
+CREST_API const char *crest_lmodel_item_name(const crest_lmodel *m, size_t i);
 
 /* 1 when item i is a cat: item (a category code), else 0. */
-int crest_lmodel_item_is_category(const crest_lmodel *m, size_t i);
+CREST_API int crest_lmodel_item_is_category(const crest_lmodel *m, size_t i);
 
 /*
  * The feature map as text ("crest-fmap 1" ...), in *text (malloc'd, free it)
  * of *len bytes. Returns CREST_OK or CREST_ERR_NOMEM.
  */
-crest_status crest_lmodel_map_text(const crest_lmodel *m, char **text, size_t *len, crest_diag *diag);
+CREST_API crest_status crest_lmodel_map_text(const crest_lmodel *m, char **text, size_t *len,
+                                             crest_diag *diag);
 
 /*
  * Read a feature map from len bytes of text; `label` names it in diagnostics.
  * The map is unbound (crest_lmodel_bind). Statuses as crest_lmodel_load, with
  * CREST_ERR_VERSION when the text does not start with "crest-fmap 1".
  */
-crest_status crest_lmodel_map_load_buffer(const char *text, size_t len, const char *label, crest_lmodel **out,
-                                          crest_diag *diag);
+CREST_API crest_status crest_lmodel_map_load_buffer(const char *text, size_t len, const char *label,
+                                                    crest_lmodel **out, crest_diag *diag);
 
 #ifdef __cplusplus
 }

@@ -70,17 +70,17 @@ CREST_API size_t crest_xgb_n_trees(const crest_xgb *model);
 CREST_API const char *crest_xgb_feature_name(const crest_xgb *model, size_t index);
 
 /* 1 when feature `index` is categorical (feature_types "c"), else 0. */
-int crest_xgb_feature_is_category(const crest_xgb *model, size_t index);
+CREST_API int crest_xgb_feature_is_category(const crest_xgb *model, size_t index);
 
 /* 1 when the model saved feature_types, else 0. */
-int crest_xgb_has_feature_types(const crest_xgb *model);
+CREST_API int crest_xgb_has_feature_types(const crest_xgb *model);
 
 /*
  * Value of the string attribute `key` of learner.attributes (XGBoost's
  * Booster.set_attr), or NULL. Owned by the model. A model trained by
  * `crest fit` carries its feature map in "crest_feature_map".
  */
-const char *crest_xgb_attribute(const crest_xgb *model, const char *key);
+CREST_API const char *crest_xgb_attribute(const crest_xgb *model, const char *key);
 
 /*
  * Index of the feature named `name` (exact match), or -1 when the model has
@@ -116,8 +116,8 @@ CREST_API crest_status crest_xgb_predict_margin(const crest_xgb *model, const fl
  * nothing; safe to call concurrently (split the rows between threads).
  * Returns CREST_OK, CREST_ERR_MISMATCH (stride too small), CREST_ERR_INVALID.
  */
-crest_status crest_xgb_predict_rows(const crest_xgb *model, const float *features, size_t n_rows,
-                                    size_t stride, int margin, double *out);
+CREST_API crest_status crest_xgb_predict_rows(const crest_xgb *model, const float *features, size_t n_rows,
+                                              size_t stride, int margin, double *out);
 
 #ifdef __cplusplus
 }

@@ -64,7 +64,7 @@ typedef struct crest_xgb_fit_options {
 } crest_xgb_fit_options;
 
 /* Defaults: no params, seed 0x637265737420, 2 threads, smoothing 20, 5 folds. */
-void crest_xgb_fit_options_default(crest_xgb_fit_options *opts);
+CREST_API void crest_xgb_fit_options_default(crest_xgb_fit_options *opts);
 
 /* What a fit did. */
 typedef struct crest_xgb_fit_report {
@@ -85,16 +85,17 @@ typedef struct crest_xgb_fit_report {
  * items). Returns CREST_OK; spec errors as crest_lmodel_trainer_create;
  * CREST_ERR_INVALID (params; diag names the item); CREST_ERR_NOMEM.
  */
-crest_status crest_xgb_trainer_create(const char *feature_spec, const crest_str *header, size_t n_cols,
-                                      const crest_xgb_fit_options *opts, crest_xgb_trainer **out,
-                                      crest_diag *diag);
+CREST_API crest_status crest_xgb_trainer_create(const char *feature_spec, const crest_str *header,
+                                                size_t n_cols, const crest_xgb_fit_options *opts,
+                                                crest_xgb_trainer **out, crest_diag *diag);
 
 /*
  * Add one labelled row (label 0/1); valid = 1 marks a validation row (from a
  * separate file; then no date split is made). decl is only borrowed.
  * Returns CREST_OK, CREST_ERR_INVALID (label), CREST_ERR_NOMEM.
  */
-crest_status crest_xgb_trainer_add(crest_xgb_trainer *t, const crest_decl *decl, int label, int valid);
+CREST_API crest_status crest_xgb_trainer_add(crest_xgb_trainer *t, const crest_decl *decl, int label,
+                                             int valid);
 
 /*
  * Train and write the model to `path` (XGBoost JSON, written to a temporary
@@ -103,8 +104,8 @@ crest_status crest_xgb_trainer_add(crest_xgb_trainer *t, const crest_decl *decl,
  * leaves no training or no validation rows); CREST_ERR_INVALID (XGBoost
  * rejected a parameter: diag quotes its message); CREST_ERR_IO; CREST_ERR_NOMEM.
  */
-crest_status crest_xgb_trainer_fit(crest_xgb_trainer *t, const char *path, crest_xgb_fit_report *report,
-                                   crest_diag *diag);
+CREST_API crest_status crest_xgb_trainer_fit(crest_xgb_trainer *t, const char *path,
+                                             crest_xgb_fit_report *report, crest_diag *diag);
 
 /*
  * The same fit, kept in memory (the simulation's refits): *model is the
@@ -114,11 +115,12 @@ crest_status crest_xgb_trainer_fit(crest_xgb_trainer *t, const char *path, crest
  * Free both. The trainer may take more rows and be fitted again.
  * Statuses as crest_xgb_trainer_fit (no CREST_ERR_IO).
  */
-crest_status crest_xgb_trainer_fit_model(crest_xgb_trainer *t, crest_xgb **model, crest_lmodel **map,
-                                         crest_xgb_fit_report *report, crest_diag *diag);
+CREST_API crest_status crest_xgb_trainer_fit_model(crest_xgb_trainer *t, crest_xgb **model,
+                                                   crest_lmodel **map, crest_xgb_fit_report *report,
+                                                   crest_diag *diag);
 
 /* Free; NULL is a no-op. */
-void crest_xgb_trainer_free(crest_xgb_trainer *t);
+CREST_API void crest_xgb_trainer_free(crest_xgb_trainer *t);
 
 #ifdef __cplusplus
 }
