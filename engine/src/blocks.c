@@ -199,6 +199,7 @@ void crest_run_stats_merge(crest_run_stats *into, const crest_run_stats *s)
         into->lanes[l] += s->lanes[l];
     into->selected_random += s->selected_random;
     into->selected_risk += s->selected_risk;
+    into->selected_floor += s->selected_floor;
     into->selected_forced += s->selected_forced;
     into->selected_max_hits += s->selected_max_hits;
     into->regex_limit_hits += s->regex_limit_hits;

@@ -186,11 +186,13 @@ char *crest_summary_text(const crest_policy *p, const crest_run_stats *s, const 
     if (s->inspected)
         textbuf_printf(
             &tb,
-            "\n\nselections: %llu by the random share, %llu risk-weighted, %llu forced by criteria, "
-            "%llu over max hits; lanes RED %llu, ORANGE %llu, YELLOW %llu, BLUE %llu",
+            "\n\nselections (rows whose reasons say so): RANDOM %llu (the random share), RISK %llu "
+            "(risk-weighted), TIER_FLOOR %llu (a floor tier's draw), %llu forced by a criterion (its id "
+            "first), MAX_HITS %llu; lanes RED %llu, ORANGE %llu, YELLOW %llu, BLUE %llu",
             (unsigned long long)s->selected_random, (unsigned long long)s->selected_risk,
-            (unsigned long long)s->selected_forced, (unsigned long long)s->selected_max_hits,
-            (unsigned long long)s->lanes[4], (unsigned long long)s->lanes[3], (unsigned long long)s->lanes[2],
+            (unsigned long long)s->selected_floor, (unsigned long long)s->selected_forced,
+            (unsigned long long)s->selected_max_hits, (unsigned long long)s->lanes[4],
+            (unsigned long long)s->lanes[3], (unsigned long long)s->lanes[2],
             (unsigned long long)s->lanes[1]);
     if (p->red_per_office_day)
         textbuf_printf(
@@ -355,15 +357,17 @@ char *crest_summary_json(const crest_policy *p, const crest_run_stats *s, const 
         textbuf_puts(&tb, "]}}");
     }
     textbuf_printf(&tb,
-                   "],\"selected\":{\"random\":%llu,\"risk\":%llu,\"forced\":%llu,\"max_hits\":%llu},"
+                   "],\"selected\":{\"random\":%llu,\"risk\":%llu,\"floor\":%llu,\"forced\":%llu,"
+                   "\"max_hits\":%llu},"
                    "\"lanes\":{\"GREEN\":%llu,\"BLUE\":%llu,\"YELLOW\":%llu,\"ORANGE\":%llu,\"RED\":%llu},"
                    "\"deferred\":%llu,\"overflow\":%llu,\"regex_limit_hits\":%llu",
                    (unsigned long long)s->selected_random, (unsigned long long)s->selected_risk,
-                   (unsigned long long)s->selected_forced, (unsigned long long)s->selected_max_hits,
-                   (unsigned long long)s->lanes[0], (unsigned long long)s->lanes[1],
-                   (unsigned long long)s->lanes[2], (unsigned long long)s->lanes[3],
-                   (unsigned long long)s->lanes[4], (unsigned long long)s->deferred,
-                   (unsigned long long)s->overflow, (unsigned long long)s->regex_limit_hits);
+                   (unsigned long long)s->selected_floor, (unsigned long long)s->selected_forced,
+                   (unsigned long long)s->selected_max_hits, (unsigned long long)s->lanes[0],
+                   (unsigned long long)s->lanes[1], (unsigned long long)s->lanes[2],
+                   (unsigned long long)s->lanes[3], (unsigned long long)s->lanes[4],
+                   (unsigned long long)s->deferred, (unsigned long long)s->overflow,
+                   (unsigned long long)s->regex_limit_hits);
     textbuf_printf(&tb,
                    ",\"inspected\":%llu,\"priority\":%llu,\"guarantee_exempt_eligible\":%llu,"
                    "\"mra_recognised\":%llu,\"bytes_in\":%llu",
