@@ -186,6 +186,7 @@ void crest_run_stats_merge(crest_run_stats *into, const crest_run_stats *s)
         a->from_feed += b->from_feed;
         a->forced += b->forced;
         a->forced_insensitive += b->forced_insensitive;
+        a->moved_by_party += b->moved_by_party;
         a->forced_expected += b->forced_expected;
         a->random_expected += b->random_expected;
         a->deferred += b->deferred;

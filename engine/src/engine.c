@@ -133,6 +133,7 @@ static void account(const crest_engine *e, worker *w, const crest_select_plan *p
     tc->unknown += (uint64_t)plan->unknown;
     tc->from_registry += src == TIER_SOURCE_REGISTRY_DECLARANT || src == TIER_SOURCE_REGISTRY_ENTERPRISE;
     tc->from_feed += src == TIER_SOURCE_FEED;
+    tc->moved_by_party += (uint64_t)plan->moved_by_party;
     tc->forced += (uint64_t)dec->forced;
     tc->forced_insensitive += (uint64_t)dec->forced_insensitive;
     st->decisions++;

@@ -127,6 +127,23 @@ char *crest_summary_text(const crest_policy *p, const crest_run_stats *s, const 
                            (unsigned long long)s->registry_by_party[k]);
         textbuf_puts(&tb, "\n");
     }
+    /* [registry] parties: the lowest tier among the parties applies, so a broker
+     * can move a firm's declarations to a lower tier; say how many and where. */
+    uint64_t moved = 0;
+    for (size_t i = 0; i < p->n_tiers; i++)
+        moved += s->tiers[i].moved_by_party;
+    if (moved) {
+        textbuf_printf(
+            &tb,
+            "parties: %llu rows in a lower tier than their enterprise's own because another party's is lower "
+            "([registry] parties: the lowest tier applies):",
+            (unsigned long long)moved);
+        for (size_t i = 0; i < p->n_tiers; i++)
+            if (s->tiers[i].moved_by_party)
+                textbuf_printf(&tb, " %s %llu", p->tiers[i].name,
+                               (unsigned long long)s->tiers[i].moved_by_party);
+        textbuf_puts(&tb, "\n");
+    }
     /* Criteria that force a lane count toward a tier's rate: when they alone
      * exceed the target, no scale can meet it. */
     for (size_t i = 0; i < p->n_tiers; i++) {
@@ -315,12 +332,13 @@ char *crest_summary_json(const crest_policy *p, const crest_run_stats *s, const 
         json_str(&tb, verdict(t, ci));
         textbuf_printf(
             &tb,
-            ",\"unknown_tier\":%llu,\"from_registry\":%llu,\"from_feed\":%llu,\"forced\":%llu,"
+            ",\"unknown_tier\":%llu,\"from_registry\":%llu,\"from_feed\":%llu,\"moved_by_party\":%llu,"
+            "\"forced\":%llu,"
             "\"forced_credit_insensitive\":%llu,\"deferred\":%llu,\"overflow\":%llu,\"forced_rate\":",
             (unsigned long long)c->unknown, (unsigned long long)c->from_registry,
-            (unsigned long long)c->from_feed, (unsigned long long)c->forced,
-            (unsigned long long)c->forced_insensitive, (unsigned long long)c->deferred,
-            (unsigned long long)c->overflow);
+            (unsigned long long)c->from_feed, (unsigned long long)c->moved_by_party,
+            (unsigned long long)c->forced, (unsigned long long)c->forced_insensitive,
+            (unsigned long long)c->deferred, (unsigned long long)c->overflow);
         json_num(&tb, c->rows ? c->forced_expected / (double)c->rows : NAN);
         textbuf_printf(&tb, ",\"feasible\":%s}", tier_feasible(t, c) ? "true" : "false");
     }

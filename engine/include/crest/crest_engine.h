@@ -150,6 +150,8 @@ typedef struct crest_tier_counts {
     uint64_t unknown;            /* rows placed here because the tier was unknown or missing */
     uint64_t from_registry;      /* rows whose tier came from the registry */
     uint64_t from_feed;          /* ... from the feed's tier column */
+    uint64_t moved_by_party;     /* rows here because another party's (a broker's) lower registry tier
+                                    applies instead of the enterprise's own ([registry] parties) */
     uint64_t forced;             /* inspected because a criterion forced a lane or max hits was exceeded */
     uint64_t forced_insensitive; /* ... of them, forced by a credit-insensitive criterion (net ratio) */
     double forced_expected;      /* sum of p_forced: inspections the criteria force whatever the draw */
