@@ -98,6 +98,21 @@ enum { CLI_PARSE_OK = 0, CLI_PARSE_HELP = 1, CLI_PARSE_ERROR = -1 };
  * CMD`).
  */
 struct option;
+/*
+ * The policy overrides every command that loads a policy takes: put
+ * CLI_POLICY_OPTIONS in its longopts; cli_getopt keeps --set SECTION.KEY=VALUE
+ * (repeatable) and --model FILE (= --set model.file=FILE) in order, and
+ * load_policy applies them (crest_policy_load_set).
+ */
+#define CLI_OPT_SET 1000
+#define CLI_OPT_MODEL 1001
+#define CLI_POLICY_OPTIONS                                                                                   \
+    {"set", required_argument, NULL, CLI_OPT_SET},                                                           \
+    {                                                                                                        \
+        "model", required_argument, NULL, CLI_OPT_MODEL                                                      \
+    }
+/* The overrides of the command line so far; returns how many. */
+size_t cli_policy_sets(const char *const **sets);
 void cli_getopt_begin(void);
 int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts, const char *cmd);
 
@@ -111,7 +126,8 @@ int arg_number(const char *option, const char *value, double lo, double hi, doub
 
 /* ------------------------------------------------------ policy, inputs */
 
-/* Load a policy (NULL: the built-in Order 251 policy); prints errors. 0 on success. */
+/* Load a policy (NULL: the built-in Order 251 policy) with the command line's
+ * --set/--model overrides; prints errors. 0 on success. */
 int load_policy(const char *path, crest_policy **out);
 /* Load a registry when path is not NULL; prints errors. 0 on success (*out NULL without a path). */
 int load_registry(const char *path, const crest_policy *policy, crest_registry **out);

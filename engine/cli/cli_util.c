@@ -64,15 +64,42 @@ void print_diag(const crest_diag *d)
 
 /* ------------------------------------------------------------- options */
 
+/* --set and --model of the command being parsed (CLI_POLICY_OPTIONS), for load_policy. */
+#define MAX_SETS 64
+static const char *policy_sets[MAX_SETS];
+static size_t n_policy_sets;
+static char model_set[4096];
+
 void cli_getopt_begin(void)
 {
     optind = 0; /* glibc: 0 starts a new parse from scratch */
     opterr = 0; /* the messages are ours */
+    n_policy_sets = 0;
+}
+
+size_t cli_policy_sets(const char *const **sets)
+{
+    *sets = policy_sets;
+    return n_policy_sets;
 }
 
 int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts, const char *cmd)
 {
-    const int c = getopt_long(argc, argv, shortopts, longopts, NULL);
+    int c = getopt_long(argc, argv, shortopts, longopts, NULL);
+    /* --set SECTION.KEY=VALUE and --model FILE are kept for load_policy, in order. */
+    while (c == CLI_OPT_SET || c == CLI_OPT_MODEL) {
+        if (n_policy_sets == MAX_SETS) {
+            fprintf(stderr, "%s: at most %d --set and --model options\n", prog, MAX_SETS);
+            return '?';
+        }
+        if (c == CLI_OPT_MODEL) {
+            snprintf(model_set, sizeof model_set, "model.file=%s", optarg);
+            policy_sets[n_policy_sets++] = model_set;
+        } else {
+            policy_sets[n_policy_sets++] = optarg;
+        }
+        c = getopt_long(argc, argv, shortopts, longopts, NULL);
+    }
     if (c != '?' && c != ':')
         return c;
     /* argv[optind - 1] is the offending word for a long option; a short one may sit in a cluster. */
@@ -115,9 +142,10 @@ int arg_number(const char *option, const char *value, double lo, double hi, doub
 int load_policy(const char *path, crest_policy **out)
 {
     crest_diag d;
-    crest_status st = path ? crest_policy_load(path, out, &d)
-                           : crest_policy_parse(crest_builtin_policy, strlen(crest_builtin_policy),
-                                                "<built-in order251>", out, &d);
+    const char *const *sets;
+    const size_t n_sets = cli_policy_sets(&sets);
+    crest_status st = crest_policy_load_set(path, crest_builtin_policy, strlen(crest_builtin_policy),
+                                            "<built-in order251>", 0, sets, n_sets, out, &d);
     if (st != CREST_OK) {
         print_diag(&d);
         fprintf(stderr, "%s: fix the policy and try again (`crest check --policy FILE` validates it)\n",

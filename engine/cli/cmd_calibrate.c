@@ -17,7 +17,8 @@
 
 static void usage_calibrate(FILE *f)
 {
-    fprintf(f, "Usage: crest calibrate --policy FILE [--registry FILE] -o CALIBRATED.conf HISTORY.csv\n"
+    fprintf(f, "Usage: crest calibrate --policy FILE [--set SECTION.KEY=VALUE ...] [--model FILE]\n"
+               "                       [--registry FILE] -o CALIBRATED.conf HISTORY.csv\n"
                "\n"
                "Solve each tier's scale (GSL root finding) so that its expected inspection rate\n"
                "on HISTORY equals its target: the AEO rate at its ratio of the regular rate, the\n"
@@ -30,7 +31,9 @@ static void usage_calibrate(FILE *f)
                "\n"
                "  --allow-infeasible  write the policy even when a tier's target cannot be reached\n"
                "                    (without it an INFEASIBLE tier is exit 2 and nothing is written:\n"
-               "                    risk selection is never switched off silently)\n");
+               "                    risk selection is never switched off silently)\n"
+               "--set and --model override the policy first (as in `crest run`); the written\n"
+               "policy has them.\n");
 }
 
 int calibrate_parse_args(int argc, char **argv, calibrate_args *a)
@@ -39,6 +42,7 @@ int calibrate_parse_args(int argc, char **argv, calibrate_args *a)
     enum { O_POLICY = 256, O_REGISTRY, O_ALLOW_INFEASIBLE };
     static const struct option longopts[] = {
         {"policy", required_argument, NULL, O_POLICY},
+        CLI_POLICY_OPTIONS,
         {"registry", required_argument, NULL, O_REGISTRY},
         {"allow-infeasible", no_argument, NULL, O_ALLOW_INFEASIBLE},
         {"output", required_argument, NULL, 'o'},

@@ -12,13 +12,17 @@
 
 static void usage_check(FILE *f)
 {
-    fprintf(f, "Usage: crest check [--policy FILE] [--registry FILE] [SAMPLE.csv]\n"
+    fprintf(f, "Usage: crest check [--policy FILE] [--set SECTION.KEY=VALUE ...] [--model FILE]\n"
+               "                   [--registry FILE] [SAMPLE.csv]\n"
                "\n"
                "Validate a policy (and a registry against it) and print the effective settings:\n"
                "the canonical policy text whose hash is written with every decision, and each\n"
                "tier's target rate. Errors name the file, line and column. Exit 0 when valid, 2 not.\n"
                "With a SAMPLE of declarations, also says per tier what the criteria force and\n"
-               "whether the target is feasible (INFEASIBLE: forced selections alone exceed it).\n");
+               "whether the target is feasible (INFEASIBLE: forced selections alone exceed it).\n"
+               "--set SECTION.KEY=VALUE (repeatable; tier.NAME.KEY for a tier: tier.AEO.ratio=0.25,\n"
+               "risk.gain=2) and --model FILE (= --set model.file=FILE) override the policy as if\n"
+               "its file said so: the printed settings and the hash include them.\n");
 }
 
 int check_parse_args(int argc, char **argv, check_args *a)
@@ -27,6 +31,7 @@ int check_parse_args(int argc, char **argv, check_args *a)
     enum { O_POLICY = 256, O_REGISTRY };
     static const struct option longopts[] = {
         {"policy", required_argument, NULL, O_POLICY},
+        CLI_POLICY_OPTIONS,
         {"registry", required_argument, NULL, O_REGISTRY},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -112,6 +117,10 @@ static int cmd_check(int argc, char **argv)
         if (crest_policy_file_info(policy, i, &f) == CREST_OK)
             printf("# %-8s %s  %s (%zu bytes)\n", f.kind, f.sha256, f.path, f.bytes);
     }
+    const char *const *sets;
+    const size_t n_sets = cli_policy_sets(&sets);
+    for (size_t i = 0; i < n_sets; i++) /* the canonical text below includes them; so does the hash */
+        printf("# with --set %s\n", sets[i]);
     printf("# %-20s %10s  %s\n", "tier", "target", "kind");
     for (size_t t = 0; t < crest_policy_tier_count(policy); t++) {
         const double ratio = crest_policy_tier_ratio(policy, t);

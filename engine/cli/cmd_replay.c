@@ -69,6 +69,9 @@ static void usage_replay(FILE *f)
         "Options:\n"
         "  --policy FILE      a policy to replay; repeat to compare (at most %d); without\n"
         "                     it, the built-in policy (as `crest run`)\n"
+        "  --set SECTION.KEY=VALUE, --model FILE\n"
+        "                     override every policy as if its file said so (repeatable;\n"
+        "                     tier.AEO.ratio=0.25, risk.gain=2; --model = --set model.file=FILE)\n"
         "  --registry FILE    enterprise credit registry (tiers as of each date)\n"
         "  --label COLUMN     the 0/1 label: a header name or a canonical field (default illicit)\n"
         "  --revenue COLUMN   recoverable revenue of each row\n"
@@ -194,6 +197,7 @@ int replay_parse_args(int argc, char **argv, replay_args *a)
     };
     static const struct option longopts[] = {
         {"policy", required_argument, NULL, O_POLICY},
+        CLI_POLICY_OPTIONS,
         {"registry", required_argument, NULL, O_REGISTRY},
         {"label", required_argument, NULL, O_LABEL},
         {"revenue", required_argument, NULL, O_REVENUE},
@@ -662,7 +666,10 @@ static int sim_main(replay_args *a)
     int rc = EXIT_OK;
     char name[128];
     base_name(a->policies[0], name, sizeof name);
-    if (crest_policy_load_ex(a->policies[0], CREST_POLICY_SKIP_MODEL_FILE, &policy, &d) != CREST_OK) {
+    const char *const *sets;
+    const size_t n_sets = cli_policy_sets(&sets);
+    if (crest_policy_load_set(a->policies[0], NULL, 0, NULL, CREST_POLICY_SKIP_MODEL_FILE, sets, n_sets,
+                              &policy, &d) != CREST_OK) {
         print_diag(&d);
         return EXIT_CONFIG;
     }

@@ -24,6 +24,10 @@ static void usage_run(FILE *f)
                "\n"
                "  --policy FILE     policy (tiers, rates, seed, column mapping); default: the\n"
                "                    built-in Order 251 policy (policies/order251.conf)\n"
+               "  --set SECTION.KEY=VALUE  override a policy setting as if the file said so\n"
+               "                    (repeatable; tier.REGULAR.rate=0.05, risk.gain=2,\n"
+               "                    capacity.red_per_office_day=30); in the policy hash\n"
+               "  --model FILE      the same as --set model.file=FILE\n"
                "  --registry FILE   enterprise credit registry CSV\n"
                "                    (enterprise_id,tier,valid_from,valid_to), joined as of each\n"
                "                    declaration's date; the lowest tier among the parties applies\n"
@@ -99,6 +103,7 @@ int run_parse_args(int argc, char **argv, run_args *a)
     };
     static const struct option longopts[] = {
         {"policy", required_argument, NULL, O_POLICY},
+        CLI_POLICY_OPTIONS,
         {"registry", required_argument, NULL, O_REGISTRY},
         {"output", required_argument, NULL, 'o'},
         {"rejects", required_argument, NULL, O_REJECTS},

@@ -186,6 +186,7 @@ void crest_run_stats_merge(crest_run_stats *into, const crest_run_stats *s)
         a->from_feed += b->from_feed;
         a->forced += b->forced;
         a->forced_insensitive += b->forced_insensitive;
+        a->moved_by_party += b->moved_by_party;
         a->forced_expected += b->forced_expected;
         a->random_expected += b->random_expected;
         a->deferred += b->deferred;
@@ -199,6 +200,7 @@ void crest_run_stats_merge(crest_run_stats *into, const crest_run_stats *s)
         into->lanes[l] += s->lanes[l];
     into->selected_random += s->selected_random;
     into->selected_risk += s->selected_risk;
+    into->selected_floor += s->selected_floor;
     into->selected_forced += s->selected_forced;
     into->selected_max_hits += s->selected_max_hits;
     into->regex_limit_hits += s->regex_limit_hits;

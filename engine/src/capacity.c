@@ -38,7 +38,6 @@ typedef struct cap_red {
     uint32_t office; /* index into the day's office table */
     uint8_t tier;
     uint8_t deferrable; /* drawn, credit-sensitive, not forced, not a floor tier */
-    uint8_t by_random;  /* drawn by the random share (else by risk) */
     uint8_t action;     /* at the day's end: a crest_capacity_outcome */
 } cap_red;
 
@@ -213,7 +212,6 @@ int crest_capacity_hold(crest_engine *e, worker *w, const crest_decl *d, const r
     r->office = office_index(cd, d->field[CREST_FIELD_OFFICE]);
     r->tier = (uint8_t)rec->tier;
     r->deferrable = sel->dec.inspect && sel->drawn && !sel->dec.forced && !t->floor;
-    r->by_random = (uint8_t)sel->by_random;
     r->action = 0;
     if (cd->offices.oom)
         return cap_fail(e, CREST_ERR_NOMEM, "out of memory buffering the day for the capacity cap");
@@ -303,10 +301,6 @@ static void write_record(crest_engine *e, const cap_head *h, const char *bytes, 
             e->stats.deferred++;
             e->stats.lanes[CREST_LANE_RED]--;
             e->stats.lanes[CREST_LANE_BLUE]++;
-            if (r->by_random)
-                e->stats.selected_random--;
-            else
-                e->stats.selected_risk--;
             e->wacc[r->tier].deferred++;
             if (e->wacc[r->tier].inspected)
                 e->wacc[r->tier].inspected--;

@@ -133,6 +133,7 @@ static void account(const crest_engine *e, worker *w, const crest_select_plan *p
     tc->unknown += (uint64_t)plan->unknown;
     tc->from_registry += src == TIER_SOURCE_REGISTRY_DECLARANT || src == TIER_SOURCE_REGISTRY_ENTERPRISE;
     tc->from_feed += src == TIER_SOURCE_FEED;
+    tc->moved_by_party += (uint64_t)plan->moved_by_party;
     tc->forced += (uint64_t)dec->forced;
     tc->forced_insensitive += (uint64_t)dec->forced_insensitive;
     st->decisions++;
@@ -141,8 +142,11 @@ static void account(const crest_engine *e, worker *w, const crest_select_plan *p
     st->guarantee_exempt += (uint64_t)t->guarantee_exempt;
     st->mra_recognised += (uint64_t)plan->mra;
     st->lanes[dec->lane]++;
-    st->selected_random += (uint64_t)s->by_random;
+    /* Each selected_* counts the rows whose reasons carry its code (select.c,
+     * write_reasons): RANDOM, RISK, TIER_FLOOR, a forcing criterion, MAX_HITS. */
+    st->selected_random += (uint64_t)(s->drawn && s->by_random && !t->floor);
     st->selected_risk += (uint64_t)(s->drawn && !s->by_random);
+    st->selected_floor += (uint64_t)(s->drawn && t->floor);
     st->selected_forced += (uint64_t)(s->forced_lane > 0);
     st->selected_max_hits += (uint64_t)s->max_hits;
 }

@@ -1423,6 +1423,31 @@ static crest_status parse_in_dir(const char *text, size_t len, const char *name,
     return CREST_OK;
 }
 
+/* parse_in_dir after the overrides; an error on an override's line names it. */
+static crest_status parse_with_sets(const char *text, size_t len, const char *name, const char *dir,
+                                    unsigned flags, const char *const *sets, size_t n_sets,
+                                    crest_policy **out, crest_diag *diag)
+{
+    if (!n_sets)
+        return parse_in_dir(text, len, name, dir, flags, out, diag);
+    *out = NULL;
+    textbuf tb;
+    textbuf_init(&tb);
+    unsigned *line_set = NULL;
+    size_t n_lines = 0;
+    crest_status st = policy_override_text(text, len, sets, n_sets, &tb, &line_set, &n_lines, diag);
+    if (st == CREST_OK)
+        st = parse_in_dir(tb.data ? tb.data : "", tb.len, name, dir, flags, out, diag);
+    if (st != CREST_OK && diag->line && diag->line <= n_lines && line_set[diag->line - 1]) {
+        char msg[sizeof diag->message];
+        snprintf(msg, sizeof msg, "%s", diag->message);
+        crest_diag_set(diag, st, "--set", 0, 0, "%s: %s", sets[line_set[diag->line - 1] - 1], msg);
+    }
+    free(line_set);
+    textbuf_free(&tb);
+    return st;
+}
+
 crest_status crest_policy_load(const char *path, crest_policy **out, crest_diag *diag)
 {
     return crest_policy_load_ex(path, 0, out, diag);
@@ -1430,6 +1455,18 @@ crest_status crest_policy_load(const char *path, crest_policy **out, crest_diag 
 
 crest_status crest_policy_load_ex(const char *path, unsigned flags, crest_policy **out, crest_diag *diag)
 {
+    return crest_policy_load_set(path, NULL, 0, NULL, flags, NULL, 0, out, diag);
+}
+
+crest_status crest_policy_load_set(const char *path, const char *text, size_t len, const char *name,
+                                   unsigned flags, const char *const *sets, size_t n_sets, crest_policy **out,
+                                   crest_diag *diag)
+{
+    if (!path) {
+        *out = NULL;
+        crest_diag_clear(diag);
+        return parse_with_sets(text, len, name, ".", 0, sets, n_sets, out, diag);
+    }
     *out = NULL;
     crest_diag_clear(diag);
     FILE *f = fopen(path, "rb");
@@ -1463,7 +1500,8 @@ crest_status crest_policy_load_ex(const char *path, unsigned flags, crest_policy
         textbuf_free(&tb);
         return crest_diag_set(diag, CREST_ERR_NOMEM, path, 0, 0, "out of memory");
     }
-    crest_status st = parse_in_dir(tb.data ? tb.data : "", tb.len, path, dir, flags, out, diag);
+    crest_status st =
+        parse_with_sets(tb.data ? tb.data : "", tb.len, path, dir, flags, sets, n_sets, out, diag);
     free(dir);
     textbuf_free(&tb);
     return st;

@@ -8,6 +8,7 @@
 #include "crest/crest_digest.h"
 #include "crest/crest_file.h"
 #include "crest/crest_policy.h"
+#include "textbuf.h"
 #include "crest/crest_risk.h"
 
 #define CREST_MAX_ALIASES 16
@@ -162,5 +163,14 @@ static inline int policy_has_floor_period(const crest_policy *policy)
 
 /* 1 when the two-letter country code is an MRA partner. */
 int policy_is_mra_partner(const crest_policy *policy, const char *cc);
+
+/*
+ * overrides.c: text with each "SECTION.KEY=VALUE" of sets applied (see
+ * crest_policy_load_set), appended to out; *line_set (n_lines entries, the
+ * caller frees it) says for each line of out which override wrote it (1 + its
+ * index) or 0, so that a parse error on that line can name the override.
+ */
+crest_status policy_override_text(const char *text, size_t len, const char *const *sets, size_t n_sets,
+                                  textbuf *out, unsigned **line_set, size_t *n_lines, crest_diag *diag);
 
 #endif

@@ -58,6 +58,7 @@ typedef struct crest_select_plan {
     int unknown;         /* the tier is the default because none was found (reason TIER_UNKNOWN) */
     int mra;             /* the trader is an MRA partner's AEO (reason MRA, priority) */
     int floor_topup;     /* floor_period: without an inspection here the period would fall under the floor */
+    int moved_by_party;  /* another party's lower registry tier applies instead of the enterprise's own */
 } crest_select_plan;
 
 /* The decision with what rendering and counting need of it. */

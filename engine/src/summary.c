@@ -127,6 +127,23 @@ char *crest_summary_text(const crest_policy *p, const crest_run_stats *s, const 
                            (unsigned long long)s->registry_by_party[k]);
         textbuf_puts(&tb, "\n");
     }
+    /* [registry] parties: the lowest tier among the parties applies, so a broker
+     * can move a firm's declarations to a lower tier; say how many and where. */
+    uint64_t moved = 0;
+    for (size_t i = 0; i < p->n_tiers; i++)
+        moved += s->tiers[i].moved_by_party;
+    if (moved) {
+        textbuf_printf(
+            &tb,
+            "parties: %llu rows in a lower tier than their enterprise's own because another party's is lower "
+            "([registry] parties: the lowest tier applies):",
+            (unsigned long long)moved);
+        for (size_t i = 0; i < p->n_tiers; i++)
+            if (s->tiers[i].moved_by_party)
+                textbuf_printf(&tb, " %s %llu", p->tiers[i].name,
+                               (unsigned long long)s->tiers[i].moved_by_party);
+        textbuf_puts(&tb, "\n");
+    }
     /* Criteria that force a lane count toward a tier's rate: when they alone
      * exceed the target, no scale can meet it. */
     for (size_t i = 0; i < p->n_tiers; i++) {
@@ -186,11 +203,13 @@ char *crest_summary_text(const crest_policy *p, const crest_run_stats *s, const 
     if (s->inspected)
         textbuf_printf(
             &tb,
-            "\n\nselections: %llu by the random share, %llu risk-weighted, %llu forced by criteria, "
-            "%llu over max hits; lanes RED %llu, ORANGE %llu, YELLOW %llu, BLUE %llu",
+            "\n\nselections (rows whose reasons say so): RANDOM %llu (the random share), RISK %llu "
+            "(risk-weighted), TIER_FLOOR %llu (a floor tier's draw), %llu forced by a criterion (its id "
+            "first), MAX_HITS %llu; lanes RED %llu, ORANGE %llu, YELLOW %llu, BLUE %llu",
             (unsigned long long)s->selected_random, (unsigned long long)s->selected_risk,
-            (unsigned long long)s->selected_forced, (unsigned long long)s->selected_max_hits,
-            (unsigned long long)s->lanes[4], (unsigned long long)s->lanes[3], (unsigned long long)s->lanes[2],
+            (unsigned long long)s->selected_floor, (unsigned long long)s->selected_forced,
+            (unsigned long long)s->selected_max_hits, (unsigned long long)s->lanes[4],
+            (unsigned long long)s->lanes[3], (unsigned long long)s->lanes[2],
             (unsigned long long)s->lanes[1]);
     if (p->red_per_office_day)
         textbuf_printf(
@@ -313,12 +332,13 @@ char *crest_summary_json(const crest_policy *p, const crest_run_stats *s, const 
         json_str(&tb, verdict(t, ci));
         textbuf_printf(
             &tb,
-            ",\"unknown_tier\":%llu,\"from_registry\":%llu,\"from_feed\":%llu,\"forced\":%llu,"
+            ",\"unknown_tier\":%llu,\"from_registry\":%llu,\"from_feed\":%llu,\"moved_by_party\":%llu,"
+            "\"forced\":%llu,"
             "\"forced_credit_insensitive\":%llu,\"deferred\":%llu,\"overflow\":%llu,\"forced_rate\":",
             (unsigned long long)c->unknown, (unsigned long long)c->from_registry,
-            (unsigned long long)c->from_feed, (unsigned long long)c->forced,
-            (unsigned long long)c->forced_insensitive, (unsigned long long)c->deferred,
-            (unsigned long long)c->overflow);
+            (unsigned long long)c->from_feed, (unsigned long long)c->moved_by_party,
+            (unsigned long long)c->forced, (unsigned long long)c->forced_insensitive,
+            (unsigned long long)c->deferred, (unsigned long long)c->overflow);
         json_num(&tb, c->rows ? c->forced_expected / (double)c->rows : NAN);
         textbuf_printf(&tb, ",\"feasible\":%s}", tier_feasible(t, c) ? "true" : "false");
     }
@@ -355,15 +375,17 @@ char *crest_summary_json(const crest_policy *p, const crest_run_stats *s, const 
         textbuf_puts(&tb, "]}}");
     }
     textbuf_printf(&tb,
-                   "],\"selected\":{\"random\":%llu,\"risk\":%llu,\"forced\":%llu,\"max_hits\":%llu},"
+                   "],\"selected\":{\"random\":%llu,\"risk\":%llu,\"floor\":%llu,\"forced\":%llu,"
+                   "\"max_hits\":%llu},"
                    "\"lanes\":{\"GREEN\":%llu,\"BLUE\":%llu,\"YELLOW\":%llu,\"ORANGE\":%llu,\"RED\":%llu},"
                    "\"deferred\":%llu,\"overflow\":%llu,\"regex_limit_hits\":%llu",
                    (unsigned long long)s->selected_random, (unsigned long long)s->selected_risk,
-                   (unsigned long long)s->selected_forced, (unsigned long long)s->selected_max_hits,
-                   (unsigned long long)s->lanes[0], (unsigned long long)s->lanes[1],
-                   (unsigned long long)s->lanes[2], (unsigned long long)s->lanes[3],
-                   (unsigned long long)s->lanes[4], (unsigned long long)s->deferred,
-                   (unsigned long long)s->overflow, (unsigned long long)s->regex_limit_hits);
+                   (unsigned long long)s->selected_floor, (unsigned long long)s->selected_forced,
+                   (unsigned long long)s->selected_max_hits, (unsigned long long)s->lanes[0],
+                   (unsigned long long)s->lanes[1], (unsigned long long)s->lanes[2],
+                   (unsigned long long)s->lanes[3], (unsigned long long)s->lanes[4],
+                   (unsigned long long)s->deferred, (unsigned long long)s->overflow,
+                   (unsigned long long)s->regex_limit_hits);
     textbuf_printf(&tb,
                    ",\"inspected\":%llu,\"priority\":%llu,\"guarantee_exempt_eligible\":%llu,"
                    "\"mra_recognised\":%llu,\"bytes_in\":%llu",

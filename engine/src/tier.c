@@ -58,7 +58,7 @@ int crest_tier_resolve(crest_engine *e, worker *w, const csvread_row *row, const
 {
     const crest_policy *p = e->policy;
     /* Effective tier: the worst tier among the parties found in the registry. */
-    int tier = -1;
+    int tier = -1, own = -1; /* own: the enterprise's own registry tier */
     tier_source from = TIER_SOURCE_DEFAULT;
     int registry_needs_date = 0;
     int label_unknown = 0; /* a nonempty feed label that names no tier */
@@ -75,6 +75,8 @@ int crest_tier_resolve(crest_engine *e, worker *w, const csvread_row *row, const
                     break;
                 }
                 int t = crest_registry_lookup(e->registry, pid.ptr, pid.len, d->date_days);
+                if (p->parties[k] == CREST_FIELD_ENTERPRISE_ID)
+                    own = t;
                 if (t > tier) {
                     tier = t;
                     party = k;
@@ -135,6 +137,9 @@ int crest_tier_resolve(crest_engine *e, worker *w, const csvread_row *row, const
         tier = (int)p->default_tier;
     plan->tier = (size_t)tier;
     plan->unknown = unknown;
+    /* Moved by another party: the enterprise has a registry tier, and another
+     * party's (the broker's) lower tier is the one that applies. */
+    plan->moved_by_party = !unknown && own >= 0 && tier > own;
     plan->mra = mra_recognised(e, d);
     *src = from;
     return ROW_OK;

@@ -183,11 +183,13 @@ Test(cli_replay, policies_and_defaults, .init = quiet)
 Test(cli_replay, usage_errors, .init = quiet)
 {
     replay_args a;
-    cr_assert_eq(PARSE(replay_parse_args, &a, "replay", "h.csv"), CLI_PARSE_OK);
-    cr_expect_eq(a.n_policies, 1, "without --policy: the built-in policy");
+    /* Without --policy: the built-in policy (one NULL path); --simulate needs one. */
+    cr_expect_eq(PARSE(replay_parse_args, &a, "replay", "h.csv"), CLI_PARSE_OK,
+                 "no policy: the built-in one");
+    cr_expect_eq(a.n_policies, 1);
     cr_expect_null(a.policies[0]);
     cr_expect_eq(PARSE(replay_parse_args, &a, "replay", "--simulate", "h.csv"), CLI_PARSE_ERROR,
-                 "--simulate needs a policy with a model");
+                 "--simulate without a policy");
     cr_expect_eq(PARSE(replay_parse_args, &a, "replay", "--policy", "a", "--period", "year"),
                  CLI_PARSE_ERROR);
     cr_expect_eq(PARSE(replay_parse_args, &a, "replay", "--policy", "a", "--plots", "gif"), CLI_PARSE_ERROR);

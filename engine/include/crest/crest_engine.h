@@ -150,6 +150,8 @@ typedef struct crest_tier_counts {
     uint64_t unknown;            /* rows placed here because the tier was unknown or missing */
     uint64_t from_registry;      /* rows whose tier came from the registry */
     uint64_t from_feed;          /* ... from the feed's tier column */
+    uint64_t moved_by_party;     /* rows here because another party's (a broker's) lower registry tier
+                                    applies instead of the enterprise's own ([registry] parties) */
     uint64_t forced;             /* inspected because a criterion forced a lane or max hits was exceeded */
     uint64_t forced_insensitive; /* ... of them, forced by a credit-insensitive criterion (net ratio) */
     double forced_expected;      /* sum of p_forced: inspections the criteria force whatever the draw */
@@ -188,9 +190,12 @@ typedef struct crest_run_stats {
     uint64_t priority;
     uint64_t guarantee_exempt;
     uint64_t mra_recognised;
-    uint64_t lanes[5];          /* decisions per lane: GREEN, BLUE, YELLOW, ORANGE, RED */
-    uint64_t selected_random;   /* inspected by the random part of the draw */
-    uint64_t selected_risk;     /* inspected by the risk-weighted part of the draw */
+    uint64_t lanes[5]; /* decisions per lane: GREEN, BLUE, YELLOW, ORANGE, RED */
+    /* Selections, each the number of rows whose reasons carry the code, so that
+     * the summary and a count of the reasons agree (a row may carry several). */
+    uint64_t selected_random;   /* RANDOM: the random part of the draw, outside floor tiers */
+    uint64_t selected_risk;     /* RISK: the risk-weighted part of the draw */
+    uint64_t selected_floor;    /* TIER_FLOOR: the draw in a floor tier (random or risk part) */
     uint64_t selected_forced;   /* a criterion forced a lane */
     uint64_t selected_max_hits; /* more criteria hit than max_hits */
     uint64_t regex_limit_hits;  /* regex evaluations stopped by a PCRE2 match/depth limit */

@@ -58,6 +58,22 @@ CREST_API crest_status crest_policy_load_ex(const char *path, unsigned flags, cr
 CREST_API crest_status crest_policy_parse(const char *text, size_t len, const char *name, crest_policy **out,
                                           crest_diag *diag);
 
+/*
+ * Overrides ("what if" without editing a file): crest_policy_load_ex or, with
+ * path NULL, crest_policy_parse of text (named name), with each of sets,
+ * "SECTION.KEY=VALUE", applied to the text first, exactly as if the file said
+ * so: a key in its section has its value replaced (a tier's rate replaces its
+ * ratio and the reverse), a missing one is added; a tier's section is
+ * tier.NAME (tier.AEO.ratio=0.25, risk.gain=2, capacity.red_per_office_day=30).
+ * Relative paths in [rules] criteria, tables_dir and [model] file given this
+ * way are taken from the current directory. The canonical text, the hash and a
+ * calibrated copy include the overrides. An error in an override names it
+ * (file "--set"). n_sets 0: the same as without overrides.
+ */
+CREST_API crest_status crest_policy_load_set(const char *path, const char *text, size_t len, const char *name,
+                                             unsigned flags, const char *const *sets, size_t n_sets,
+                                             crest_policy **out, crest_diag *diag);
+
 /* Free a policy; NULL is a no-op. */
 CREST_API void crest_policy_free(crest_policy *policy);
 
