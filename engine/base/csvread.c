@@ -2,16 +2,18 @@
  * csvread.c — see csvread.h.
  *
  * How records are tracked: input is cut into pieces that end at each CR or
- * LF. libcsv can only end a record at such a byte, so every record ends at a
+ * LF. The slow path (slow_parse, a strict RFC 4180 state machine of its own,
+ * read the way libcsv reads in strict mode — libcsv stays only as the tests'
+ * oracle) can only end a record at such a byte, so every record ends at a
  * piece end; the piece bytes are appended to `raw` before parsing, and when
- * libcsv reports the end of a row, `raw` is exactly that record. When a piece
- * leaves libcsv outside any row (a blank line, the LF of a CRLF), `raw` is
- * cleared. Line numbers count CR, LF and CRLF as one line end each.
+ * the slow path ends a row, `raw` is exactly that record. When a piece leaves
+ * it outside any row (a blank line, the LF of a CRLF), `raw` is cleared. Line
+ * numbers count CR, LF and CRLF as one line end each.
  *
- * Most lines never reach libcsv: a whole line outside any record that is
- * valid strict RFC 4180 by itself is split in one pass by the fast path
- * (fast_line), its row pointing into the caller's buffer. libcsv takes the
- * rest (records over several lines, broken quoting, a line cut by a chunk
+ * Most lines never reach the slow path: a whole line outside any record that
+ * is valid strict RFC 4180 by itself is split in one pass by the fast path
+ * (fast_line), its row pointing into the caller's buffer. The slow path takes
+ * the rest (records over several lines, broken quoting, a line cut by a chunk
  * end), so faults are reported by one parser only.
  */
 #include "grow.h"
@@ -19,7 +21,6 @@
 
 #include "utf8.h"
 
-#include <csv.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,9 +46,9 @@ enum { CSVREAD_SIMD_SWAR = 0, CSVREAD_SIMD_SSE2 = 1, CSVREAD_SIMD_AVX2 = 2 };
 #define CSVREAD_X86_DISPATCH 0
 #endif
 
-/* libcsv's parser states (libcsv.c): no row in progress; inside a field. */
-#define LIBCSV_ROW_NOT_BEGUN 0
-#define LIBCSV_FIELD_BEGUN 2
+/* The slow path's states (slow_parse): no record in progress; after a
+ * delimiter; inside a field; after a quote inside a quoted field. */
+enum { SP_ROW_NOT_BEGUN = 0, SP_FIELD_NOT_BEGUN, SP_FIELD_BEGUN, SP_QUOTE_SEEN };
 
 static unsigned count_quotes(const unsigned char *s, size_t n)
 {
@@ -58,7 +59,11 @@ static unsigned count_quotes(const unsigned char *s, size_t n)
 }
 
 struct csvread {
-    struct csv_parser parser;
+    /* The slow path's state: a strict RFC 4180 reader fed byte by byte. */
+    int ps;              /* SP_* */
+    int quoted;          /* the field in progress began with a quote */
+    unsigned char *ebuf; /* the field in progress (a closing quote included) */
+    size_t elen, ecap;
     unsigned char delimiter;
     size_t max_field_bytes;
     size_t max_record_bytes;
@@ -105,28 +110,11 @@ struct csvread {
     int oom;
 };
 
-static int no_space(unsigned char c)
+static void parser_reset(csvread *r)
 {
-    (void)c;
-    return 0;
-}
-
-static int parser_init(csvread *r)
-{
-    if (csv_init(&r->parser, CSV_STRICT | CSV_STRICT_FINI) != 0)
-        return -1;
-    csv_set_delim(&r->parser, r->delimiter);
-    csv_set_space_func(&r->parser, no_space);
-    /* libcsv grows its field buffer by blk_size bytes (default 128): a 10 MB
-     * field would take ~80,000 reallocations. Grow in 256 KiB steps instead. */
-    csv_set_blk_size(&r->parser, 256 * 1024);
-    return 0;
-}
-
-static int parser_reset(csvread *r)
-{
-    csv_free(&r->parser);
-    return parser_init(r);
+    r->ps = SP_ROW_NOT_BEGUN;
+    r->quoted = 0;
+    r->elen = 0;
 }
 
 /* The highest scan level this build and CPU have. */
@@ -156,10 +144,6 @@ csvread *csvread_create(unsigned char delimiter, size_t max_field_bytes, size_t 
     r->fast = 1;
     r->simd = simd_best();
     r->long_field = SIZE_MAX;
-    if (parser_init(r) != 0) {
-        free(r);
-        return NULL;
-    }
     return r;
 }
 
@@ -167,7 +151,7 @@ void csvread_free(csvread *r)
 {
     if (!r)
         return;
-    csv_free(&r->parser);
+    free(r->ebuf);
     free(r->raw);
     free(r->fbuf);
     free(r->fofs);
@@ -234,11 +218,10 @@ static void emit_error(csvread *r)
     r->skipping = 0;
     r->skip_tracks_quotes = r->skip_in_quotes = 0;
     emit(r, &row);
-    if (parser_reset(r) != 0)
-        r->oom = 1;
+    parser_reset(r);
 }
 
-/* libcsv field callback. */
+/* A field of the record in progress. */
 static void on_field(void *data, size_t len, void *ctx)
 {
     csvread *r = ctx;
@@ -264,11 +247,9 @@ static void on_field(void *data, size_t len, void *ctx)
     r->n_fields++;
 }
 
-/* libcsv end-of-row callback. */
-static void on_row(int c, void *ctx)
+/* The end of the record in progress. */
+static void on_row(csvread *r)
 {
-    (void)c;
-    csvread *r = ctx;
     if (r->oom)
         return;
     if (crest_grow((void **)&r->views, &r->views_cap, r->n_fields + 1, sizeof(crest_str)) != 0) {
@@ -804,6 +785,119 @@ static int fast_line(csvread *r, const unsigned char *s, size_t avail, size_t *p
     }
 }
 
+/* Appends byte c to the field in progress; -1 when out of memory. */
+static inline int sm_put(csvread *r, unsigned char c)
+{
+    if (r->elen == r->ecap && crest_grow((void **)&r->ebuf, &r->ecap, r->elen + 1, 1) != 0)
+        return -1;
+    r->ebuf[r->elen++] = c;
+    return 0;
+}
+
+/* Ends the field in progress (keep: its first keep bytes). */
+static inline void sm_field(csvread *r, size_t keep)
+{
+    on_field(r->ebuf, keep, r);
+    r->ps = SP_FIELD_NOT_BEGUN;
+    r->elen = 0;
+    r->quoted = 0;
+}
+
+static inline void sm_row(csvread *r)
+{
+    on_row(r);
+    r->ps = SP_ROW_NOT_BEGUN;
+    r->elen = 0;
+    r->quoted = 0;
+}
+
+/*
+ * The slow path: strict RFC 4180, one byte at a time, its state kept across
+ * calls. A quote opens a quoted field only as its first byte; inside one, ""
+ * is a quote and a quote followed by a delimiter or a line end closes it.
+ * A quote inside an unquoted field or anything else after a closing quote is
+ * a fault: returns the offset of that byte with *bad set. Blank lines are no
+ * records. Returns n when all bytes were taken; less with *bad clear when
+ * out of memory.
+ */
+static size_t slow_parse(csvread *r, const unsigned char *s, size_t n, int *bad)
+{
+    const unsigned char delim = r->delimiter;
+    for (size_t i = 0; i < n; i++) {
+        const unsigned char c = s[i];
+        const int term = c == '\r' || c == '\n';
+        switch (r->ps) {
+        case SP_ROW_NOT_BEGUN:
+        case SP_FIELD_NOT_BEGUN:
+            if (term) {
+                if (r->ps == SP_FIELD_NOT_BEGUN) {
+                    sm_field(r, r->elen);
+                    sm_row(r);
+                }
+            } else if (c == delim) {
+                sm_field(r, r->elen);
+            } else if (c == '"') {
+                r->ps = SP_FIELD_BEGUN;
+                r->quoted = 1;
+            } else {
+                r->ps = SP_FIELD_BEGUN;
+                r->quoted = 0;
+                if (sm_put(r, c) != 0)
+                    return i;
+            }
+            break;
+        case SP_FIELD_BEGUN:
+            if (c == '"') {
+                if (!r->quoted) {
+                    *bad = 1;
+                    return i;
+                }
+                if (sm_put(r, c) != 0)
+                    return i;
+                r->ps = SP_QUOTE_SEEN;
+            } else if (!r->quoted && c == delim) {
+                sm_field(r, r->elen);
+            } else if (!r->quoted && term) {
+                sm_field(r, r->elen);
+                sm_row(r);
+            } else if (sm_put(r, c) != 0) {
+                return i;
+            }
+            break;
+        default: /* SP_QUOTE_SEEN: the quote is the last byte of ebuf */
+            if (c == delim) {
+                sm_field(r, r->elen - 1);
+            } else if (term) {
+                sm_field(r, r->elen - 1);
+                sm_row(r);
+            } else if (c == '"') {
+                r->ps = SP_FIELD_BEGUN; /* "": the quote kept is the field's */
+            } else {
+                *bad = 1;
+                return i;
+            }
+            break;
+        }
+    }
+    return n;
+}
+
+/* The end of the input: ends the record in progress; -1 inside an open quoted field. */
+static int slow_finish(csvread *r)
+{
+    if (r->ps == SP_FIELD_BEGUN && r->quoted)
+        return -1;
+    if (r->ps == SP_QUOTE_SEEN) {
+        sm_field(r, r->elen - 1);
+        sm_row(r);
+    } else if (r->ps != SP_ROW_NOT_BEGUN) {
+        sm_field(r, r->elen);
+        sm_row(r);
+    }
+    parser_reset(r);
+    return 0;
+}
+
 /*
  * One piece: bytes up to and including the first CR or LF (or the chunk end).
  * may_split: a line the single-pass fast path could not scan whole (longer
@@ -834,8 +928,8 @@ static __attribute__((noinline)) void process_piece(csvread *r, const unsigned c
         /* Too long, crossed at s[0]: discard to the end of the record. A quote
          * toggles the quoted state ("" toggles twice), so the record ends at the
          * first line end outside quotes, wherever libcsv was in its field. */
-        const int in_quotes = r->parser.pstate == LIBCSV_FIELD_BEGUN && r->parser.quoted;
-        const size_t field = r->parser.entry_pos + (in_quotes || s[0] != r->delimiter);
+        const int in_quotes = r->ps == SP_FIELD_BEGUN && r->quoted;
+        const size_t field = r->elen + (in_quotes || s[0] != r->delimiter);
         raw_append(r, s, n);
         r->skipping = 1;
         r->skip_tracks_quotes = 1;
@@ -846,8 +940,8 @@ static __attribute__((noinline)) void process_piece(csvread *r, const unsigned c
                                                                                 : CSVREAD_ERR_RECORD_TOO_LONG;
         r->skip_line = r->record_line;
         r->skip_column = 1;
-    } else if (r->fast && may_split && has_term && !r->in_record &&
-               r->parser.pstate == LIBCSV_ROW_NOT_BEGUN && fast_split(r, s, n - 1)) {
+    } else if (r->fast && may_split && has_term && !r->in_record && r->ps == SP_ROW_NOT_BEGUN &&
+               fast_split(r, s, n - 1)) {
         /* A long line, identical to libcsv for this case (a whole line,
          * outside any record, in valid strict RFC 4180); anything else —
          * broken quoting, a record that goes on past the line — is left to
@@ -856,13 +950,14 @@ static __attribute__((noinline)) void process_piece(csvread *r, const unsigned c
         r->in_record = 1;
         for (size_t i = 0; i < r->n_split; i++)
             on_field((void *)r->split[i].ptr, r->split[i].len, r);
-        on_row(term, r);
+        on_row(r);
     } else {
         raw_append(r, s, n);
         r->in_record = 1;
-        size_t used = csv_parse(&r->parser, s, n, on_field, on_row, r);
+        int bad = 0;
+        size_t used = slow_parse(r, s, n, &bad);
         if (used < n) {
-            if (csv_error(&r->parser) == CSV_EPARSE) {
+            if (bad) {
                 r->skipping = 1;
                 r->skip_tracks_quotes = 0; /* broken quoting: resynchronise at the line end */
                 r->skip_in_quotes = 0;
@@ -872,7 +967,7 @@ static __attribute__((noinline)) void process_piece(csvread *r, const unsigned c
             } else {
                 r->oom = 1;
             }
-        } else if (r->in_record && r->parser.pstate == LIBCSV_ROW_NOT_BEGUN) {
+        } else if (r->in_record && r->ps == SP_ROW_NOT_BEGUN) {
             /* Only line ends were consumed (blank line, LF of CRLF): no record. */
             record_clear(r);
         }
@@ -903,9 +998,8 @@ static void feed_bytes(csvread *r, const unsigned char *s, size_t n)
         size_t piece;
         int has_term, may_split = 0;
         /* A delimiter that is a quote or a line end is left to libcsv. */
-        if (r->fast && !r->skipping && !r->in_record && r->raw_len == 0 &&
-            r->parser.pstate == LIBCSV_ROW_NOT_BEGUN && r->delimiter != '"' && r->delimiter != '\r' &&
-            r->delimiter != '\n') {
+        if (r->fast && !r->skipping && !r->in_record && r->raw_len == 0 && r->ps == SP_ROW_NOT_BEGUN &&
+            r->delimiter != '"' && r->delimiter != '\r' && r->delimiter != '\n') {
             if (fast_line(r, s + pos, n - pos, &piece, &has_term)) {
                 count_line_end(r, s[pos + piece - 1], piece);
                 r->col_base = 0;
@@ -963,7 +1057,7 @@ int csvread_finish(csvread *r)
     } else if (!r->oom) {
         if (!r->in_record)
             r->record_line = r->line;
-        if (csv_fini(&r->parser, on_field, on_row, r) != 0) {
+        if (slow_finish(r) != 0) {
             r->skipping = 1;
             r->skip_error = CSVREAD_ERR_UNTERMINATED;
             r->skip_line = r->line;
@@ -994,8 +1088,7 @@ int csvread_set_simd(csvread *r, int level)
 
 void csvread_restart(csvread *r, unsigned long line)
 {
-    if (parser_reset(r) != 0)
-        r->oom = 1;
+    parser_reset(r);
     record_clear(r);
     r->skipping = r->skip_tracks_quotes = r->skip_in_quotes = 0;
     r->line = r->record_line = line;
@@ -1009,7 +1102,7 @@ void csvread_restart(csvread *r, unsigned long line)
 int csvread_at_boundary(const csvread *r)
 {
     return !r->oom && r->bom_done && !r->skipping && !r->in_record && r->raw_len == 0 && r->col_base == 0 &&
-           !r->prev_cr && r->parser.pstate == LIBCSV_ROW_NOT_BEGUN;
+           !r->prev_cr && r->ps == SP_ROW_NOT_BEGUN;
 }
 
 unsigned long csvread_line(const csvread *r)
@@ -1020,5 +1113,5 @@ unsigned long csvread_line(const csvread *r)
 int csvread_pending(const csvread *r, unsigned long *line)
 {
     *line = r->record_line;
-    return r->in_record || r->raw_len != 0 || r->skipping || r->parser.pstate != LIBCSV_ROW_NOT_BEGUN;
+    return r->in_record || r->raw_len != 0 || r->skipping || r->ps != SP_ROW_NOT_BEGUN;
 }

@@ -47,7 +47,7 @@ int main(int argc, char **argv)
     }
     const char *name = argv[1];
     if (!strcmp(name, "--version") || !strcmp(name, "-V") || !strcmp(name, "version")) {
-        printf("crest %s\n", crest_version());
+        printf("crest %s (commit %s)\n", crest_version(), crest_version_commit());
         return EXIT_OK;
     }
     if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
