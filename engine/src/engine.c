@@ -477,6 +477,25 @@ static crest_status finish(crest_engine *e, int early)
     return crest_engine_check_sinks(e);
 }
 
+crest_status crest_engine_flush(crest_engine *e)
+{
+    if (e->pipe_done || (!e->pipe && e->fatal != CREST_OK))
+        return e->fatal != CREST_OK ? e->fatal : CREST_ERR_STATE;
+    int rc = 0;
+    if (e->bp)
+        rc = blockpipe_flush(e->bp);
+    else if (e->pipe)
+        rc = rowpipe_sync(e->pipe); /* the deciding thread now waits: its writes are ours */
+    if (rc < 0 && e->fatal == CREST_OK)
+        crest_engine_set_fatal(e, CREST_ERR_NOMEM, 0, 0, "%s", "out of memory while reading input");
+    if (e->fatal == CREST_OK) {
+        outbuf_flush(&e->out);
+        if (e->has_rejects)
+            outbuf_flush(&e->rej);
+    }
+    return crest_engine_check_sinks(e);
+}
+
 crest_status crest_engine_finish(crest_engine *e)
 {
     return finish(e, 0);

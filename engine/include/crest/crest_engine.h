@@ -220,6 +220,17 @@ CREST_API crest_status crest_engine_feed(crest_engine *engine, const void *buf, 
 CREST_API void *crest_engine_input_buffer(crest_engine *engine, size_t *cap);
 CREST_API crest_status crest_engine_commit(crest_engine *engine, size_t n);
 
+/*
+ * The input has gone quiet (a live feed between declarations): every record
+ * whose line end (LF) has been fed is decided and its decision or rejection
+ * handed to the sinks now, whatever the thread count, instead of when a
+ * buffer or block fills. A record not yet ended stays pending. Capacity mode
+ * ([capacity]) still holds a day's decisions until the day closes. Call it
+ * from the feeding thread; the engine goes on taking input afterwards.
+ * Returns CREST_OK or the fatal status, as crest_engine_feed.
+ */
+CREST_API crest_status crest_engine_flush(crest_engine *engine);
+
 /* End of input: decides a last record without a line end, flushes the sinks. */
 CREST_API crest_status crest_engine_finish(crest_engine *engine);
 /*
