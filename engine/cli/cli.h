@@ -36,7 +36,12 @@ typedef struct cli_command {
 } cli_command;
 
 /* The subcommands, in the order `crest --help` lists them. */
-#define CLI_COMMANDS(X) X(run) X(check) X(fit) X(calibrate) X(replay)
+#ifdef CREST_HAVE_SERVE
+#define CLI_COMMANDS_SERVE(X) X(serve) /* engine/serve/, when built (CREST_SERVE) */
+#else
+#define CLI_COMMANDS_SERVE(X)
+#endif
+#define CLI_COMMANDS(X) X(run) X(check) X(fit) X(calibrate) X(replay) CLI_COMMANDS_SERVE(X)
 
 #define CLI_DECLARE_COMMAND(name) extern const cli_command cli_cmd_##name;
 CLI_COMMANDS(CLI_DECLARE_COMMAND)

@@ -185,7 +185,8 @@ FLATTEN int crest_engine_decide_row(crest_engine *e, worker *w, const csvread_ro
     if (crest_tier_resolve(e, w, row, d, &plan, &src) != ROW_OK)
         return 0;
     /* Capacity works per office and day: a new day releases the previous one. */
-    if (e->capacity && d->date_days != CREST_DATE_NONE && crest_capacity_new_day(e, d->date_days) != 0)
+    if (e->capacity && !e->opt.capacity_take && d->date_days != CREST_DATE_NONE &&
+        crest_capacity_new_day(e, d->date_days) != 0)
         return 1;
     if (crest_control_begin(e, w, d, &plan) != 0)
         return 1;
@@ -215,7 +216,7 @@ FLATTEN int crest_engine_decide_row(crest_engine *e, worker *w, const csvread_ro
     /* With a capacity cap the day's records wait in the day buffer (their
      * decision part may still change); otherwise they go straight out. */
     if (e->capacity)
-        return crest_capacity_hold(e, w, d, &rec);
+        return e->opt.capacity_take ? crest_capacity_live(e, w, d, &rec) : crest_capacity_hold(e, w, d, &rec);
     crest_render(e, w, w->out, &rec, NULL);
     return w->out->error == CREST_OK ? 0 : decide_write_failed(e, row);
 }

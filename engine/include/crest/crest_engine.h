@@ -135,6 +135,19 @@ typedef struct crest_run_options {
      * /tmp; unlinked at once). 0 means the default, 16 MiB. Decisions are the
      * same whatever the budget; only memory and disk use differ. */
     size_t capacity_memory_bytes;
+    /*
+     * Live capacity (crest serve): with [capacity] red_per_office_day set and
+     * this callback given, the engine holds no day. Each RED selection calls
+     * it with the declaration's office (may be empty) and day (days since
+     * 1970-01-01, CREST_DATE_NONE without a date): return 1 when it fits under
+     * the cap (and was counted), 0 when the cap is reached — the selection is
+     * then deferred to BLUE (decision DEFER, reason CAPACITY) when it may be, else stays RED
+     * flagged OVERFLOW — or -1 when the count failed (fatal CREST_ERR_IO).
+     * First come, first served, where `crest run` defers the lowest-risk
+     * selections of a day; called from the deciding thread.
+     */
+    int (*capacity_take)(void *ctx, crest_str office, int32_t day);
+    void *capacity_ctx;
 } crest_run_options;
 
 /* Options with defaults: CSV, policy passthrough, no rejects sink. */
