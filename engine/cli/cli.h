@@ -180,6 +180,12 @@ void progress(double t0, uint64_t bytes, uint64_t total, uint64_t rows, int fina
  * still flushes what was decided. Returns the engine's status.
  */
 crest_status cli_pump(crest_engine *engine, int fd, const char *name, int show_progress, int *read_error);
+/* Prompt output on a feed (not a regular file): cli_pump writes what is
+ * decided once no byte has come for cli_live_quiet_ms milliseconds (default
+ * 10; 0: off), or the oldest unwritten byte waited 5 times that, and after
+ * every cli_live_flush_every input lines (0: off). Set by `crest run`. */
+extern int cli_live_quiet_ms;
+extern unsigned long cli_live_flush_every;
 
 /* cli_pump for the tools (fit, calibrate, check, replay --simulate): returns
  * EXIT_OK, EXIT_INPUT (read error, fatal input problem, or a hook stopped the
@@ -277,6 +283,8 @@ typedef struct run_args {
     const char *input_path; /* NULL: stdin */
     crest_run_options opt;  /* format, passthrough, formula guard, threads, windows */
     int quiet, show_progress;
+    int quiet_ms;              /* --quiet-ms (cli_live_quiet_ms) */
+    unsigned long flush_every; /* --flush-every (cli_live_flush_every) */
 } run_args;
 int run_parse_args(int argc, char **argv, run_args *a);
 

@@ -44,6 +44,11 @@ static void usage_run(FILE *f)
                "                    byte for byte whatever N\n"
                "  -q, --quiet       no summary or progress on stderr (errors still printed)\n"
                "  --no-progress     no progress bar (it is shown only when stderr is a terminal)\n"
+               "  --quiet-ms MS     on a feed (pipe, socket, terminal), write what is decided once no\n"
+               "                    new byte has come for MS milliseconds (default 10; 0: only when\n"
+               "                    buffers fill), so a row that arrives alone is answered at once\n"
+               "  --flush-every N   also write what is decided after every N input lines (line mode\n"
+               "                    with 1; for tests and strict consumers)\n"
                "  --no-formula-guard  copy pass-through cells as they are; by default a cell that a\n"
                "                    spreadsheet would run as a formula (=, +, -, @ and not a\n"
                "                    number) gets a leading ' ([output] formula_guard)\n"
@@ -79,6 +84,7 @@ int run_parse_args(int argc, char **argv, run_args *a)
     const long cores = sysconf(_SC_NPROCESSORS_ONLN);
     a->opt.threads = cores >= 8 ? 8 : cores >= 2 ? (unsigned)cores : 1;
     a->show_progress = isatty(STDERR_FILENO);
+    a->quiet_ms = 10;
     enum {
         O_POLICY = 256,
         O_REGISTRY,
@@ -89,7 +95,9 @@ int run_parse_args(int argc, char **argv, run_args *a)
         O_PASSTHROUGH,
         O_THREADS,
         O_NO_PROGRESS,
-        O_NO_GUARD
+        O_NO_GUARD,
+        O_QUIET_MS,
+        O_FLUSH_EVERY
     };
     static const struct option longopts[] = {
         {"policy", required_argument, NULL, O_POLICY},
@@ -104,6 +112,8 @@ int run_parse_args(int argc, char **argv, run_args *a)
         {"quiet", no_argument, NULL, 'q'},
         {"no-progress", no_argument, NULL, O_NO_PROGRESS},
         {"no-formula-guard", no_argument, NULL, O_NO_GUARD},
+        {"quiet-ms", required_argument, NULL, O_QUIET_MS},
+        {"flush-every", required_argument, NULL, O_FLUSH_EVERY},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -158,6 +168,22 @@ int run_parse_args(int argc, char **argv, run_args *a)
         case O_NO_GUARD:
             a->opt.formula_guard_override = 0;
             break;
+        case O_QUIET_MS:
+        case O_FLUSH_EVERY: {
+            double x = 0;
+            const char *name = c == O_QUIET_MS ? "--quiet-ms" : "--flush-every";
+            if (arg_number(name, optarg, 0, 1000000, &x) != 0)
+                return CLI_PARSE_ERROR;
+            if (x != (double)(long)x) {
+                fprintf(stderr, "%s: %s takes a whole number, not '%s'\n", prog, name, optarg);
+                return CLI_PARSE_ERROR;
+            }
+            if (c == O_QUIET_MS)
+                a->quiet_ms = (int)x;
+            else
+                a->flush_every = (unsigned long)x;
+            break;
+        }
         case 'h':
             usage_run(stdout);
             return CLI_PARSE_HELP;
@@ -318,6 +344,8 @@ static int cmd_run(int argc, char **argv)
     const int pr = run_parse_args(argc, argv, &a);
     if (pr != CLI_PARSE_OK)
         return pr == CLI_PARSE_HELP ? EXIT_OK : EXIT_USAGE;
+    cli_live_quiet_ms = a.quiet_ms;
+    cli_live_flush_every = a.flush_every;
 
     crest_policy *policy = NULL;
     crest_registry *registry = NULL;
