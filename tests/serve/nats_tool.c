@@ -14,6 +14,7 @@
  *       for N decisions, stored time of the input (header Crest-Sent-Ns, set
  *       by pub) to stored time of the decision: p50, p90, p99, max in ms
  *
+ * NATS_TOOL_CA=FILE turns TLS on with that CA; user and password go in the URLs.
  * A test tool, not part of crest: it prints, and exits non-zero on any fault.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -44,6 +45,12 @@ static natsConnection *connect_to(const char *urls)
     natsOptions_SetServers(o, list, n);
     natsOptions_SetMaxReconnect(o, -1);
     natsOptions_SetReconnectWait(o, 200);
+    /* TLS for the security test: the CA of the servers' certificate (credentials go in the URL). */
+    const char *ca = getenv("NATS_TOOL_CA");
+    if (ca) {
+        natsOptions_SetSecure(o, true);
+        natsOptions_LoadCATrustedCertificates(o, ca);
+    }
     natsStatus s = natsConnection_Connect(&nc, o);
     natsOptions_Destroy(o);
     free(copy);

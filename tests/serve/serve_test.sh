@@ -193,6 +193,194 @@ reload)
   echo "reload: 20000 decisions, $n1 by $h1 and $n2 by $h2, each as crest run under its policy; broken policy refused"
   ;;
 
+security)
+  # A CA and a server certificate for 127.0.0.1, made now; a user with a password.
+  openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=crest test CA" \
+    -keyout "$T/ca.key" -out "$T/ca.pem" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$T/server.key" -out "$T/server.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1\n' >"$T/san.ext"
+  openssl x509 -req -in "$T/server.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial -days 1 \
+    -extfile "$T/san.ext" -out "$T/server.pem" 2>/dev/null
+  cat >"$T/secure.conf" <<EOF2
+listen: 127.0.0.1:4241
+jetstream { store_dir: "$T/js-secure" }
+tls { cert_file: "$T/server.pem", key_file: "$T/server.key" }
+authorization { users = [ { user: crest, password: "pw-4241-right" } ] }
+EOF2
+  nats-server -c "$T/secure.conf" >"$T/nats-secure.log" 2>&1 &
+  PIDS+=($!)
+  wait_port 4241
+  printf 'pw-4241-right\n' >"$T/pw"
+  printf 'pw-4241-wrong\n' >"$T/pw-wrong"
+  args=(--policy "$POLICY" --nats nats://127.0.0.1:4241 --input decl.in --output decl.out --create-streams)
+  # Wrong password, and no CA for the server's certificate: refused (exit 4), nothing started.
+  rc=0
+  timeout 20 "$CREST" serve "${args[@]}" --nats-user crest --nats-password-file "$T/pw-wrong" --tls-ca "$T/ca.pem" \
+    >"$T/wrong.log" 2>&1 || rc=$?
+  [ "$rc" = 4 ] || fail "a wrong password gave exit $rc, not 4"
+  grep -qi "author" "$T/wrong.log" || fail "the refusal does not say why: $(cat "$T/wrong.log")"
+  rc=0
+  timeout 20 "$CREST" serve "${args[@]}" --nats-user crest --nats-password-file "$T/pw" >"$T/notls.log" 2>&1 || rc=$?
+  [ "$rc" = 4 ] || fail "without the CA certificate: exit $rc, not 4"
+  # Right user, password and CA: serves.
+  start_serve s "${args[@]}" --nats-user crest --nats-password-file "$T/pw" --tls-ca "$T/ca.pem" --http 4242
+  wait_log "$T/serve-s.log" "event=started"
+  head -n 51 "$SRC/datasets/samples/demo.csv" >"$T/in.csv"
+  # The test's own client speaks TLS with the same user (URL credentials, CA via env).
+  SURL=nats://crest:pw-4241-right@127.0.0.1:4241
+  NATS_TOOL_CA="$T/ca.pem" "$NATS_TOOL" pub $SURL decl.in "$T/in.csv" 2>"$T/pub.log" || fail "publishing over TLS"
+  NATS_TOOL_CA="$T/ca.pem" "$NATS_TOOL" dump $SURL DECISIONS decl.out "$T/got.csv" 50 20 2>"$T/dump.log" ||
+    fail "decisions over TLS: $(tail -1 "$T/dump.log")"
+  "$CREST" run --no-progress --policy "$POLICY" -o "$T/run.csv" "$T/in.csv" 2>/dev/null
+  expect_same security "$T/run.csv" "$T/got.csv"
+  # /decide is refused without a token configured (403), and --http listens on loopback only.
+  code=$(curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary @"$T/in.csv" http://127.0.0.1:4242/decide)
+  [ "$code" = 403 ] || fail "/decide without a configured token answered $code, not 403"
+  listen=$(awk 'NR > 1 && $4 == "0A" {print $2}' /proc/net/tcp | grep -ic ':10C2$' || true)
+  local_only=$(awk 'NR > 1 && $4 == "0A" {print $2}' /proc/net/tcp | grep -ic '^0100007F:10C2$' || true)
+  [ "$listen" = 1 ] && [ "$local_only" = 1 ] || fail "--http 4242 does not listen on 127.0.0.1 only"
+  echo "security: wrong password and missing CA refused (exit 4); user, password and TLS: 50 decisions as crest run's; HTTP on loopback; /decide 403 without a token"
+  ;;
+
+capacity)
+  # Two instances share one cap of RED per office and day through the KV bucket.
+  start_nats a 4231
+  cat >"$T/cap.conf" <<'EOF2'
+[policy]
+name = capacity-test
+seed = 9
+[tiers]
+order = AEO, REGULAR, DISHONEST
+base = REGULAR
+[tier REGULAR]
+rate = 0.3
+[tier AEO]
+ratio = 0.2
+[tier DISHONEST]
+rate = 0.8
+floor = yes
+[capacity]
+red_per_office_day = 20
+EOF2
+  N=6000
+  "$CREST_GEN" --rows $N --seed 13 --start 2025-03-01 --days 3 --firms 300 --newline-share 0 -o "$T/in.csv" 2>/dev/null
+  args=(--policy "$T/cap.conf" --nats $U:4231 --input decl.in --output decl.out --create-streams --format jsonl
+    --batch 32)
+  start_serve a "${args[@]}" --http 4232
+  wait_log "$T/serve-a.log" "event=started"
+  start_serve b "${args[@]}" --http 4233
+  wait_log "$T/serve-b.log" "event=started"
+  # The first half while both run, the second after a stops (SIGTERM): b then decides it
+  # alone, against the counts a left in the bucket.
+  head -n 3001 "$T/in.csv" >"$T/in1.csv"
+  { head -n 1 "$T/in.csv"; tail -n +3002 "$T/in.csv"; } >"$T/in2.csv"
+  "$NATS_TOOL" pub $U:4231 decl.in "$T/in1.csv" 3000 2>"$T/pub.log" || fail "publishing"
+  "$NATS_TOOL" dump $U:4231 DECISIONS decl.out "$T/half.jsonl" 3000 60 2>"$T/dump.log" || fail "first half"
+  kill -TERM "$SERVE_PID_a"
+  wait "$SERVE_PID_a" || fail "a did not stop cleanly"
+  "$NATS_TOOL" pub $U:4231 decl.in "$T/in2.csv" 2>>"$T/pub.log" || fail "publishing"
+  "$NATS_TOOL" dump $U:4231 DECISIONS decl.out "$T/got.jsonl" $N 60 2>"$T/dump.log" ||
+    fail "decisions: $(tail -1 "$T/dump.log")"
+  grep -q 'event=started' "$T/serve-b.log" || fail "b did not start"
+  # lane, day, office of each decision: RED per office-day never over the cap, but for
+  # selections that may not be deferred (a floor tier, a forcing criterion), which stay
+  # RED flagged OVERFLOW as in crest run.
+  grep -v '"OVERFLOW"' "$T/got.jsonl" |
+    sed -n 's/.*"lane":"\([A-Z]*\)".*"decl_date":"\([^"]*\)".*"office":"\([^"]*\)".*/\1 \2 \3/p' >"$T/lanes"
+  [ "$(grep -c '^' "$T/lanes")" -ge $((N * 9 / 10)) ] || fail "could not read lane, day and office of the decisions"
+  worst=$(grep '^RED ' "$T/lanes" | sort | uniq -c | sort -rn | head -1 | awk '{print $1}')
+  [ "$worst" -le 20 ] || fail "an office-day has $worst RED (not OVERFLOW), over the cap of 20"
+  [ "$worst" = 20 ] || fail "no office-day reached the cap: the test proves nothing"
+  overflow=$(grep -c '"OVERFLOW"' "$T/got.jsonl" || true)
+  bad=$(grep '"OVERFLOW"' "$T/got.jsonl" | grep -vc '"TIER_FLOOR"' || true)
+  [ "$bad" = 0 ] || fail "$bad OVERFLOW decisions that are not floor selections"
+  deferred=$(grep -c '"CAPACITY"' "$T/got.jsonl" || true)
+  [ "$deferred" -gt 0 ] || fail "the cap never bit: the test proves nothing"
+  ids=$(grep -o '"decl_id":"[^"]*"' "$T/got.jsonl" | sort -u | grep -c '^')
+  [ "$ids" = $N ] || fail "$ids distinct declarations decided, not $N"
+  curl -sf http://127.0.0.1:4233/metrics >"$T/metrics-b.txt" || fail "b: /metrics: curl exit $?"
+  grep -q "^crest_messages_acked_total [1-9]" "$T/metrics-b.txt" || fail "b decided nothing: $(grep acked "$T/metrics-b.txt")"
+  echo "capacity: $N decisions by two instances, at most $worst deferrable RED per office-day (cap 20)," \
+    "$deferred deferred (CAPACITY), $overflow floor selections over the cap (OVERFLOW)"
+  ;;
+
+cluster)
+  # Three JetStream servers in one cluster (client ports 4251-4253, routes 4261-4263).
+  for i in 1 2 3; do
+    cat >"$T/n$i.conf" <<EOF2
+server_name: n$i
+listen: 127.0.0.1:425$i
+jetstream { store_dir: "$T/js-n$i" }
+cluster {
+  name: crest
+  listen: 127.0.0.1:426$i
+  routes: [nats-route://127.0.0.1:4261, nats-route://127.0.0.1:4262, nats-route://127.0.0.1:4263]
+}
+EOF2
+  done
+  start_node() {
+    nats-server -c "$T/n$1.conf" >>"$T/nats-n$1.log" 2>&1 &
+    PIDS+=($!)
+    eval "NODE_PID_$1=$!"
+  }
+  for i in 1 2 3; do start_node $i; done
+  for i in 1 2 3; do wait_port 425$i; done
+  URLS=$U:4251,$U:4252,$U:4253
+  N=200000
+  "$CREST_GEN" --rows $N --seed 15 --start 2025-03-01 --days 10 --firms 2000 --newline-share 0 -o "$T/in.csv" 2>/dev/null
+  serve_args=(--policy "$POLICY" --nats "$URLS" --input decl.in --output decl.out --create-streams --replicas 3
+    --ack-wait 5)
+  # The cluster elects its JetStream leader first: retry until the streams exist.
+  for attempt in $(seq 1 30); do
+    start_serve a "${serve_args[@]}" --http 4254
+    for _ in $(seq 1 20); do
+      grep -q "event=started" "$T/serve-a.log" && break
+      kill -0 "$SERVE_PID_a" 2>/dev/null || break
+      sleep 0.1
+    done
+    grep -q "event=started" "$T/serve-a.log" && break
+    kill -9 "$SERVE_PID_a" 2>/dev/null || true
+    sleep 1
+  done
+  wait_log "$T/serve-a.log" "event=started"
+  "$NATS_TOOL" pub "$URLS" decl.in "$T/in.csv" 2>"$T/pub.log" &
+  PUB=$!
+  start_serve b "${serve_args[@]}" --http 4255
+  wait_log "$T/serve-b.log" "event=started"
+  # decided_so_far: decisions in the output stream.
+  decided_so_far() { "$NATS_TOOL" count "$URLS" DECISIONS 2>/dev/null || echo 0; }
+  until [ "$(decided_so_far)" -ge 30000 ]; do sleep 0.2; done
+  kill -9 "$SERVE_PID_a"
+  echo "cluster: instance a SIGKILLed at $(decided_so_far) decisions"
+  sleep 1
+  start_serve a "${serve_args[@]}" --http 4254
+  wait "$PUB" || fail "publishing"
+  in=$("$NATS_TOOL" count "$URLS" DECL)
+  [ "$in" = $N ] || fail "the input stream holds $in declarations, not $N"
+  until [ "$(decided_so_far)" -ge 90000 ]; do sleep 0.2; done
+  kill -9 "$NODE_PID_2"
+  echo "cluster: server n2 SIGKILLed at $(decided_so_far) decisions"
+  sleep 2
+  start_node 2
+  wait_port 4252
+  echo "cluster: server n2 restarted"
+  "$NATS_TOOL" dump "$URLS" DECISIONS decl.out "$T/got.csv" $N 240 2>"$T/dump.log" ||
+    fail "decisions: $(tail -1 "$T/dump.log")"
+  "$NATS_TOOL" dump "$URLS" DECISIONS decl.out.rejects "$T/got-rej.csv" 0 2 2>>"$T/dump.log" ||
+    fail "rejects: $(tail -1 "$T/dump.log")"
+  "$CREST" run --no-progress --policy "$POLICY" -o "$T/run.csv" "$T/in.csv" 2>"$T/run.txt"
+  grep -q "rows in $N = decisions $N + rejects 0" "$T/run.txt" || fail "crest run: $(grep 'rows in' "$T/run.txt")"
+  ids=$(cut -d, -f1 "$T/got.csv" | LC_ALL=C sort -u | grep -c '^')
+  [ "$ids" = $N ] || fail "$ids distinct declarations decided, not $N"
+  expect_same cluster "$T/run.csv" "$T/got.csv"
+  curl -sf http://127.0.0.1:4255/metrics >"$T/metrics.txt" || fail "/metrics of b"
+  grep -q 'crest_decisions_total{tier="REGULAR"' "$T/metrics.txt" || fail "per-tier counters"
+  redelivered=$(grep -h '^crest_redeliveries_total' "$T/metrics.txt" | cut -d' ' -f2)
+  handed=$(grep -h '^crest_messages_handed_back_total' "$T/metrics.txt" | cut -d' ' -f2)
+  echo "cluster: $N declarations in, $N decisions out (one per declaration, identical to crest run), 0 rejects;" \
+    "instance b saw $redelivered redeliveries and handed back $handed"
+  ;;
+
 *)
   fail "unknown case"
   ;;
