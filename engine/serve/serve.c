@@ -730,9 +730,23 @@ crest_status crest_serve_run(crest_serve *srv)
     double next_error_log = 0;
     while (!srv->stop) {
         maybe_reload(srv);
+        /* What is there now, up to a batch, without waiting; when nothing is,
+         * wait for the next message alone (a fetch of a whole batch would wait
+         * for the batch to fill: a lone declaration would wait too). */
         natsMsgList list = {0};
         jsErrCode jerr = 0;
-        const natsStatus s = natsSubscription_Fetch(&list, srv->sub, srv->cfg.batch, 250, &jerr);
+        jsFetchRequest fr;
+        jsFetchRequest_Init(&fr);
+        fr.Batch = srv->cfg.batch;
+        fr.NoWait = true;
+        fr.Expires = (int64_t)250 * 1000000;
+        natsStatus s = natsSubscription_FetchRequest(&list, srv->sub, &fr);
+        if (s == NATS_OK && list.Count == 0)
+            s = NATS_TIMEOUT;
+        if (s == NATS_TIMEOUT || s == NATS_NOT_FOUND) {
+            natsMsgList_Destroy(&list);
+            s = natsSubscription_Fetch(&list, srv->sub, 1, 250, &jerr);
+        }
         if (s == NATS_TIMEOUT)
             continue;
         if (s != NATS_OK) {

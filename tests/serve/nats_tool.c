@@ -2,8 +2,9 @@
  * nats_tool.c — the NATS side of the crest serve tests and latency bench:
  *
  *   nats_tool pub URLS SUBJECT FILE [RATE]    publish FILE's CSV records (one per
- *       message, the header as Crest-Header) with JetStream, every PubAck
- *       checked; RATE > 0: that many messages per second (0: as fast as acks allow)
+ *       message, the header as Crest-Header) with JetStream (asynchronous publishes,
+ *       all acknowledged at the end); RATE > 0: that many messages per second (0: as
+ *       fast as the library allows)
  *   nats_tool dump URLS STREAM SUBJECT OUT N TIMEOUT_S
  *       read the stream's messages on SUBJECT (from the start) into OUT, one
  *       payload after the other, until N have come or TIMEOUT_S passed;
@@ -124,16 +125,8 @@ static int cmd_pub(const char *urls, const char *subject, const char *path, doub
         char sent[32];
         snprintf(sent, sizeof sent, "%" PRId64, now_ns());
         natsMsgHeader_Set(m, "Crest-Sent-Ns", sent);
-        natsStatus s;
-        if (rate > 0) {
-            jsPubAck *pa = NULL;
-            s = js_PublishMsg(&pa, js, m, NULL, NULL);
-            jsPubAck_Destroy(pa);
-            natsMsg_Destroy(m);
-        } else {
-            s = js_PublishMsgAsync(js, &m, NULL);
-            natsMsg_Destroy(m);
-        }
+        const natsStatus s = js_PublishMsgAsync(js, &m, NULL);
+        natsMsg_Destroy(m);
         if (s != NATS_OK) {
             /* Retry this record (a server may be restarting). */
             failed++;
@@ -278,12 +271,16 @@ static int cmd_latency(const char *urls, const char *in_stream, const char *out_
                 } else {
                     jsMsgMetaData *meta = NULL;
                     natsMsg_GetMetaData(&meta, m);
-                    /* Inputs were published in id order: find by scanning near the guess. */
-                    for (long k = 0; k < n_in; k++)
+                    /* Decisions come roughly in input order: scan on from the last match. */
+                    static long hint = 0;
+                    for (long j = 0; j < n_in; j++) {
+                        const long k = (hint + j) % n_in;
                         if (strlen(ids[k]) == id_len && memcmp(ids[k], d, id_len) == 0) {
                             lat[n_lat++] = meta->Timestamp - sent[k];
+                            hint = k;
                             break;
                         }
+                    }
                     jsMsgMetaData_Destroy(meta);
                 }
                 seen++;
