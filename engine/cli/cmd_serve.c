@@ -81,6 +81,8 @@ static void usage_serve(FILE *f)
         "  --http [HOST:]PORT     /healthz /readyz /metrics (host 127.0.0.1 unless given)\n"
         "  --token-file FILE      token for POST /decide and POST /reload (refused without it)\n"
         "  --watch-policy         reload when the policy file changes\n"
+        "  --deliver-from DATE    a consumer created now starts at DATE (YYYY-MM-DD or\n"
+        "                         YYYY-MM-DDTHH:MM:SSZ, UTC): replay a stream from a date\n"
         "\n"
         "Signals: SIGTERM/SIGINT finish the batch in hand and exit 0; SIGHUP reloads the policy\n"
         "(a policy that does not load is refused and the old one keeps deciding).\n"
@@ -114,7 +116,8 @@ enum {
     O_TLS_KEY,
     O_HTTP,
     O_TOKEN_FILE,
-    O_WATCH
+    O_WATCH,
+    O_DELIVER_FROM
 };
 
 /* Parse serve's options into cfg: CLI_PARSE_OK, _HELP or _ERROR (message printed). */
@@ -147,6 +150,7 @@ static int serve_parse_args(int argc, char **argv, crest_serve_config *cfg)
         {"http", required_argument, NULL, O_HTTP},
         {"token-file", required_argument, NULL, O_TOKEN_FILE},
         {"watch-policy", no_argument, NULL, O_WATCH},
+        {"deliver-from", required_argument, NULL, O_DELIVER_FROM},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -217,6 +221,9 @@ static int serve_parse_args(int argc, char **argv, crest_serve_config *cfg)
             break;
         case O_HTTP:
             str = &cfg->http_addr;
+            break;
+        case O_DELIVER_FROM:
+            str = &cfg->deliver_from;
             break;
         case O_TOKEN_FILE:
             str = &cfg->token_file;

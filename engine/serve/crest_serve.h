@@ -68,6 +68,10 @@ typedef struct crest_serve_config {
     const char *token_file;      /* token of POST /decide and POST /reload; without it they are refused */
     int watch_policy;            /* 1: reload when the policy file changes (checked every second) */
     const char *capacity_bucket; /* KV bucket of the capacity counters; default "crest_capacity" */
+    /* A consumer created now starts at this time (UTC, "YYYY-MM-DD" or
+     * "YYYY-MM-DDTHH:MM:SSZ") instead of the stream's start: a replay from a
+     * date. NULL: from the start. An existing consumer keeps its position. */
+    const char *deliver_from;
     crest_serve_log_fn log;
     void *log_ctx;
 } crest_serve_config;

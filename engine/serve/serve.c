@@ -11,7 +11,7 @@
  * acknowledged on the strength of "the batch completed" would be lost
  * (docs/operations.md, "ack after PubAck").
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* strptime, timegm */
 #include "serve_internal.h"
 
 #include <errno.h>
@@ -398,6 +398,20 @@ static crest_status setup_jetstream(crest_serve *srv, crest_diag *diag)
         cc.MaxDeliver = -1; /* poison messages are routed to rejects by the service */
         cc.FilterSubject = c->input_subject;
         cc.MaxAckPending = 20000;
+        if (c->deliver_from) {
+            struct tm tm;
+            memset(&tm, 0, sizeof tm);
+            const char *end = strptime(c->deliver_from, "%Y-%m-%dT%H:%M:%SZ", &tm);
+            if (!end || *end) {
+                memset(&tm, 0, sizeof tm);
+                end = strptime(c->deliver_from, "%Y-%m-%d", &tm);
+            }
+            if (!end || *end)
+                return crest_diag_set(diag, CREST_ERR_INVALID, "--deliver-from", 0, 0,
+                                      "'%s' is not YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ", c->deliver_from);
+            cc.DeliverPolicy = js_DeliverByStartTime;
+            cc.OptStartTime = (int64_t)timegm(&tm) * 1000000000;
+        }
         s = js_AddConsumer(&ci, srv->js, c->stream, &cc, NULL, &jerr);
         if (s != NATS_OK)
             return nats_fail(diag, "creating the durable consumer", s, jerr);
@@ -803,6 +817,7 @@ void crest_serve_free(crest_serve *srv)
 {
     if (!srv)
         return;
+    srv->stop = 1; /* closing: a disconnection now is no news */
     serve_http_stop(srv);
     if (srv->sub)
         natsSubscription_Destroy(srv->sub);

@@ -137,13 +137,27 @@ basic)
   curl -sf -H "Authorization: Bearer $(cat "$T/token")" -X POST --data-binary @"$T/j1" \
     http://127.0.0.1:4212/decide >"$T/decide.csv" || fail "/decide with the token"
   cmp -s "$T/decide.csv" <(tail -1 "$T/j1-run.csv") || fail "/decide differs from crest run"
+  # A replay of the input stream from a date: a new consumer, its own output stream.
+  start_serve r --policy "$POLICY" --nats $U:4211 --input decl.in --output decl.replay --out-stream REPLAY \
+    --durable replay --deliver-from 2000-01-01 --create-streams
+  wait_log "$T/serve-r.log" "event=started"
+  "$NATS_TOOL" dump $U:4211 REPLAY decl.replay "$T/replay.csv" $((want_dec + 1)) 30 2>>"$T/dump.log" ||
+    fail "replay from a date: $(tail -1 "$T/dump.log")"
+  cmp -s <(LC_ALL=C sort "$T/replay.csv") <(LC_ALL=C sort "$T/got2.csv") || fail "the replay decided differently"
+  # From now (after the last publish): nothing to decide.
+  sleep 1
+  start_serve f --policy "$POLICY" --nats $U:4211 --input decl.in --output decl.future --out-stream FUTURE \
+    --durable future --deliver-from "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --create-streams
+  wait_log "$T/serve-f.log" "event=started"
+  sleep 1
+  [ "$("$NATS_TOOL" count $U:4211 FUTURE)" = 0 ] || fail "a consumer from now decided something"
   # SIGTERM: the batch in hand is finished, exit 0.
   kill -TERM "$SERVE_PID_a"
   rc=0
   wait "$SERVE_PID_a" || rc=$?
   [ "$rc" = 0 ] || fail "exit $rc after SIGTERM"
   grep -q 'event=stopped' "$T/serve-a.log" || fail "no stopped line"
-  echo "basic: JSON, BAD_JSON, /metrics, tokens, SIGTERM: ok"
+  echo "basic: JSON, BAD_JSON, /metrics, tokens, replay from a date, SIGTERM: ok"
   ;;
 
 reload)
