@@ -54,8 +54,8 @@ typedef struct crest_serve_config {
     int replicas;                /* for what create_streams makes; default 1 */
     int ack_wait_s;              /* consumer ack wait when created; default 30 */
     int batch;                   /* messages per fetch; default 256 */
-    int max_deliveries;          /* a message delivered more often goes to rejects (REDELIVERED); default 5 */
-    int puback_wait_ms;          /* how long to wait for a PubAck before redelivery; default 5000 */
+    int max_deliveries; /* a message delivered more often goes to rejects (REDELIVERED); default 50 */
+    int puback_wait_ms; /* how long to wait for a PubAck before redelivery; default 5000 */
     /* Security. */
     const char *creds_file; /* NATS user credentials (JWT + nkey seed) */
     const char *user;       /* NATS user (with password_file) */

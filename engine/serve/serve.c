@@ -34,7 +34,7 @@ crest_serve_config crest_serve_config_default(void)
     c.replicas = 1;
     c.ack_wait_s = 30;
     c.batch = 256;
-    c.max_deliveries = 5;
+    c.max_deliveries = 50;
     c.puback_wait_ms = 5000;
     c.capacity_bucket = "crest_capacity";
     return c;
@@ -531,6 +531,7 @@ static void decide_slot(crest_serve *srv, serve_slot *s, natsMsg **out)
     uint64_t delivered = 1;
     if (natsMsg_GetMetaData(&meta, s->in) == NATS_OK) {
         delivered = meta->NumDelivered;
+        s->delivered = delivered;
         s->stored_ns = meta->Timestamp;
         pthread_mutex_lock(&srv->metrics.mu);
         srv->metrics.consumer_lag = meta->NumPending;
@@ -718,7 +719,11 @@ static void process_batch(crest_serve *srv, natsMsgList *list)
             else
                 metrics_reject(&srv->metrics, s->reason);
         } else {
-            natsMsg_NakWithDelay(s->in, 200, NULL);
+            /* Back off with each delivery: a fail-over (a stream leader elected
+             * again, publishes refused meanwhile) must not use up the
+             * deliveries that mark a poison message. */
+            const uint64_t d = s->delivered ? s->delivered : 1;
+            natsMsg_NakWithDelay(s->in, (int64_t)(d < 20 ? 250 * d : 5000), NULL);
             back++;
             failed += s->state == SLOT_FAILED;
         }
@@ -731,6 +736,8 @@ static void process_batch(crest_serve *srv, natsMsgList *list)
     if (back)
         serve_log(srv, CREST_SERVE_WARN, "event=handed_back messages=%" PRIu64 " acked=%" PRIu64, back,
                   acked);
+    if (back && !acked)
+        nats_Sleep(250); /* nothing went through: do not spin on a cluster that refuses */
     pthread_mutex_lock(&srv->pub_mu);
     srv->n_slots = 0;
     pthread_mutex_unlock(&srv->pub_mu);

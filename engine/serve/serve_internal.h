@@ -24,7 +24,8 @@ typedef struct serve_slot {
     size_t tier;
     int inspected, lane;
     char reason[32];
-    int64_t stored_ns; /* when the input was stored in the stream */
+    int64_t stored_ns;  /* when the input was stored in the stream */
+    uint64_t delivered; /* how often the input has been delivered */
 } serve_slot;
 
 enum { SLOT_NONE = 0, SLOT_PENDING, SLOT_OK, SLOT_FAILED };
