@@ -24,7 +24,9 @@ row2=$(sed -n 3p "$SRC/datasets/samples/demo.csv")
 lines_within() {
   local end=$((SECONDS + $3))
   while [ $SECONDS -le $end ]; do
-    [ "$(grep -c '^' "$1" 2>/dev/null || echo 0)" -ge "$2" ] && return 0
+    local n
+    n=$(grep -c '^' "$1" 2>/dev/null) || true
+    [ "${n:-0}" -ge "$2" ] && return 0
     sleep 0.05
   done
   return 1
