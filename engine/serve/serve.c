@@ -624,9 +624,24 @@ static void decide_slot(crest_serve *srv, serve_slot *s, natsMsg **out)
  */
 static void process_batch(crest_serve *srv, natsMsgList *list)
 {
-    const size_t n = (size_t)list->Count;
+    size_t n = (size_t)list->Count;
     natsMsg **outs = calloc(n ? n : 1, sizeof *outs);
     pthread_mutex_lock(&srv->pub_mu);
+    /* A fetch may bring more than a batch (messages of an earlier pull request
+     * that arrived late): the slots grow to what came. */
+    if (n > srv->slots_cap) {
+        serve_slot *grown = realloc(srv->slots, n * sizeof *grown);
+        if (grown) {
+            srv->slots = grown;
+            srv->slots_cap = n;
+        }
+    }
+    if (n > srv->slots_cap) {
+        /* Out of memory: hand the extra messages back untouched. */
+        for (size_t i = srv->slots_cap; i < n; i++)
+            natsMsg_Nak(list->Msgs[i], NULL);
+        n = srv->slots_cap;
+    }
     srv->n_slots = n;
     srv->pending = 0;
     for (size_t i = 0; i < n; i++) {
@@ -751,23 +766,14 @@ crest_status crest_serve_run(crest_serve *srv)
     double next_error_log = 0;
     while (!srv->stop) {
         maybe_reload(srv);
-        /* What is there now, up to a batch, without waiting; when nothing is,
-         * wait for the next message alone (a fetch of a whole batch would wait
-         * for the batch to fill: a lone declaration would wait too). */
+        /* Up to a batch: the library returns early with fewer when no more
+         * are available now. (A NoWait fetch request first and a wait for one
+         * message after it was tried: libnats 3.4 then returned lists whose
+         * count exceeded their array — heap overflows under ASan in the
+         * cluster test — so the plain fetch stays.) */
         natsMsgList list = {0};
         jsErrCode jerr = 0;
-        jsFetchRequest fr;
-        jsFetchRequest_Init(&fr);
-        fr.Batch = srv->cfg.batch;
-        fr.NoWait = true;
-        fr.Expires = (int64_t)250 * 1000000;
-        natsStatus s = natsSubscription_FetchRequest(&list, srv->sub, &fr);
-        if (s == NATS_OK && list.Count == 0)
-            s = NATS_TIMEOUT;
-        if (s == NATS_TIMEOUT || s == NATS_NOT_FOUND) {
-            natsMsgList_Destroy(&list);
-            s = natsSubscription_Fetch(&list, srv->sub, 1, 250, &jerr);
-        }
+        natsStatus s = natsSubscription_Fetch(&list, srv->sub, srv->cfg.batch, 250, &jerr);
         if (s == NATS_TIMEOUT)
             continue;
         if (s != NATS_OK) {

@@ -163,7 +163,13 @@ static int cmd_dump(const char *urls, const char *stream, const char *subject, c
     so.Config.AckPolicy = js_AckNone;
     so.Config.DeliverPolicy = js_DeliverAll;
     jsErrCode jerr = 0;
-    natsStatus s = js_PullSubscribe(&sub, js, subject, NULL, NULL, &so, &jerr);
+    /* Right after a server restart the cluster may still be electing: retry. */
+    natsStatus s = NATS_TIMEOUT;
+    for (int attempt = 0; attempt < 60 && s != NATS_OK; attempt++) {
+        s = js_PullSubscribe(&sub, js, subject, NULL, NULL, &so, &jerr);
+        if (s != NATS_OK)
+            nats_Sleep(1000);
+    }
     if (s != NATS_OK) {
         fprintf(stderr, "nats_tool: subscribe: %s (%d)\n", natsStatus_GetText(s), (int)jerr);
         return 2;

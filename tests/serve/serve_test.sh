@@ -363,7 +363,11 @@ EOF2
   wait_log "$T/serve-b.log" "event=started"
   # decided_so_far: decisions in the output stream.
   decided_so_far() { "$NATS_TOOL" count "$URLS" DECISIONS 2>/dev/null || echo 0; }
-  until [ "$(decided_so_far)" -ge 30000 ]; do sleep 0.2; done
+  deadline=$((SECONDS + 180))
+  until [ "$(decided_so_far)" -ge 30000 ]; do
+    [ $SECONDS -lt $deadline ] || fail "fewer than 30000 decisions after 3 minutes"
+    sleep 0.2
+  done
   kill -9 "$SERVE_PID_a"
   echo "cluster: instance a SIGKILLed at $(decided_so_far) decisions"
   sleep 1
@@ -371,7 +375,11 @@ EOF2
   wait "$PUB" || fail "publishing"
   in=$("$NATS_TOOL" count "$URLS" DECL)
   [ "$in" = $N ] || fail "the input stream holds $in declarations, not $N"
-  until [ "$(decided_so_far)" -ge 90000 ]; do sleep 0.2; done
+  deadline=$((SECONDS + 180))
+  until [ "$(decided_so_far)" -ge 90000 ]; do
+    [ $SECONDS -lt $deadline ] || fail "fewer than 90000 decisions after 3 minutes"
+    sleep 0.2
+  done
   kill -9 "$NODE_PID_2"
   echo "cluster: server n2 SIGKILLed at $(decided_so_far) decisions"
   sleep 2
