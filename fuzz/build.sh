@@ -28,8 +28,8 @@ printf 'const char crest_commit_text[] = "fuzz";\n' > "$OUT/obj/version_commit.c
 
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 CFLAGS="-std=c11 -g -O1 -Wall -Wextra -Wno-unused-parameter $SAN \
-  -I$OUT/include -I$SRC/engine/base/include -I$SRC/engine/include -I$SRC/models/include -I$SRC/engine/base -I$SRC/engine/src $(pkg-config --cflags json-c libpcre2-8 gsl)"
-LIBS="$(pkg-config --libs json-c libpcre2-8 gsl) -lcsv -lm"
+  -I$OUT/include -I$SRC/engine/base/include -I$SRC/engine/include -I$SRC/models/include -I$SRC/engine/base -I$SRC/engine/src $(pkg-config --cflags json-c libpcre2-8 gsl nettle)"
+LIBS="$(pkg-config --libs json-c libpcre2-8 gsl nettle) -lxgboost -lcsv -lm"
 
 objs=""
 for f in "$SRC"/engine/base/*.c "$SRC"/engine/src/*.c "$SRC"/models/src/*.c "$OUT/obj/version_commit.c"; do

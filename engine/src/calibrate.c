@@ -228,6 +228,12 @@ static char *relative_to(const char *from, const char *target)
     return textbuf_take(&tb);
 }
 
+/* 1 when the n bytes at s spell exactly the word w. */
+static int key_is(const char *s, size_t n, const char *w)
+{
+    return s && strlen(w) == n && memcmp(s, w, n) == 0;
+}
+
 /* A path value from the policy, re-expressed relative to the output directory. */
 static char *rebase(const crest_policy *p, const char *value, size_t vn, const char *out_dir_abs)
 {
@@ -263,27 +269,19 @@ crest_status crest_policy_write_calibrated(const crest_policy *p, const crest_ca
     while (s < end) {
         const char *eol = memchr(s, '\n', (size_t)(end - s));
         const char *next = eol ? eol + 1 : end;
-        const char *l = s;
-        while (l < next && (*l == ' ' || *l == '\t'))
-            l++;
-        size_t ln = (size_t)((eol ? eol : end) - l);
-        if (ln && l[0] == '[') {
+        /* The loader's own line reader: a section, tier or key here is one there. */
+        policy_line pl;
+        policy_read_line(s, (size_t)((eol ? eol : end) - s), &pl);
+        if (pl.kind == POLICY_LINE_HEADER) {
             section = 0;
-            if (ln >= 6 && memcmp(l, "[tier ", 6) == 0) {
+            if (pl.tier) {
                 section = 1;
                 textbuf_append(&tb, s, (size_t)(next - s));
                 if (!eol)
                     textbuf_puts(&tb, "\n");
-                /* The tier's name: up to ']' after "[tier ". */
-                const char *nm = l + 6, *close = memchr(nm, ']', ln - 6);
-                while (nm < close && *nm == ' ')
-                    nm++;
-                const char *nend = close;
-                while (nend > nm && nend[-1] == ' ')
-                    nend--;
-                for (size_t t = 0; close && t < p->n_tiers; t++) {
-                    if (strlen(p->tiers[t].name) == (size_t)(nend - nm) &&
-                        memcmp(p->tiers[t].name, nm, (size_t)(nend - nm)) == 0 &&
+                for (size_t t = 0; t < p->n_tiers; t++) {
+                    if (strlen(p->tiers[t].name) == pl.tier_len &&
+                        memcmp(p->tiers[t].name, pl.tier, pl.tier_len) == 0 &&
                         tiers[t].status != CREST_CALIBRATION_NO_ROWS &&
                         tiers[t].status != CREST_CALIBRATION_FIXED)
                         textbuf_printf(
@@ -295,51 +293,34 @@ crest_status crest_policy_write_calibrated(const crest_policy *p, const crest_ca
                 s = next;
                 continue;
             }
-            if (ln >= 7 && memcmp(l, "[rules]", 7) == 0)
+            if (key_is(pl.section, pl.section_len, "rules"))
                 section = 2;
-            else if (ln >= 7 && memcmp(l, "[model]", 7) == 0)
+            else if (key_is(pl.section, pl.section_len, "model"))
                 section = 3;
-            else if (ln >= 13 && memcmp(l, "[calibration]", 13) == 0)
+            else if (key_is(pl.section, pl.section_len, "calibration"))
                 section = 4;
         }
         if (section == 4) { /* the old calibration goes; a new one is appended */
             s = next;
             continue;
         }
-        if (section == 1 && ln >= 5 && memcmp(l, "scale", 5) == 0 && (l[5] == ' ' || l[5] == '=')) {
+        if (section == 1 && pl.kind == POLICY_LINE_KEY && key_is(pl.key, pl.key_len, "scale")) {
             s = next;
             continue;
         }
-        const char *eq = memchr(l, '=', ln);
-        if ((section == 2 || section == 3) && eq) {
-            const char *k = l;
-            size_t kn = (size_t)(eq - l);
-            while (kn && (k[kn - 1] == ' ' || k[kn - 1] == '\t'))
-                kn--;
-            const int is_path = (section == 2 && ((kn == 8 && !memcmp(k, "criteria", 8)) ||
-                                                  (kn == 6 && !memcmp(k, "tables", 6)))) ||
-                                (section == 3 && kn == 4 && !memcmp(k, "file", 4));
-            if (is_path) {
-                const char *v = eq + 1;
-                const char *vend = eol ? eol : end;
-                while (v < vend && (*v == ' ' || *v == '\t'))
-                    v++;
-                const char *hash = v;
-                while (hash < vend && !(*hash == '#' && hash > v && (hash[-1] == ' ' || hash[-1] == '\t')))
-                    hash++;
-                const char *ve = hash;
-                while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t' || ve[-1] == '\r'))
-                    ve--;
-                char *nv = rebase(p, v, (size_t)(ve - v), out_abs);
-                textbuf_append(&tb, s, (size_t)(v - s));
-                textbuf_puts(&tb, nv ? nv : "");
-                textbuf_append(&tb, ve, (size_t)(next - ve));
-                if (!eol)
-                    textbuf_puts(&tb, "\n");
-                free(nv);
-                s = next;
-                continue;
-            }
+        if (pl.kind == POLICY_LINE_KEY && ((section == 2 && (key_is(pl.key, pl.key_len, "criteria") ||
+                                                             key_is(pl.key, pl.key_len, "tables"))) ||
+                                           (section == 3 && key_is(pl.key, pl.key_len, "file")))) {
+            const char *v = pl.value, *ve = pl.value + pl.value_len;
+            char *nv = rebase(p, v, pl.value_len, out_abs);
+            textbuf_append(&tb, s, (size_t)(v - s));
+            textbuf_puts(&tb, nv ? nv : "");
+            textbuf_append(&tb, ve, (size_t)(next - ve));
+            if (!eol)
+                textbuf_puts(&tb, "\n");
+            free(nv);
+            s = next;
+            continue;
         }
         textbuf_append(&tb, s, (size_t)(next - s));
         if (!eol && next > s)

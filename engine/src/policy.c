@@ -39,6 +39,62 @@ static void trim(const char **s, size_t *n)
         (*n)--;
 }
 
+void policy_read_line(const char *line, size_t n, policy_line *out)
+{
+    memset(out, 0, sizeof *out);
+    const char *l = line;
+    trim(&l, &n);
+    out->text = l;
+    out->text_len = n;
+    if (n == 0 || l[0] == '#' || l[0] == ';') {
+        out->kind = POLICY_LINE_BLANK;
+        return;
+    }
+    if (l[0] == '[') {
+        out->kind = POLICY_LINE_HEADER;
+        const char *h = l + 1;
+        size_t hn = n - 1;
+        if (hn && h[hn - 1] == ']')
+            hn--;
+        trim(&h, &hn);
+        if (hn >= 5 && memcmp(h, "tier", 4) == 0 && isspace((unsigned char)h[4])) {
+            const char *tn = h + 5;
+            size_t tl = hn - 5;
+            trim(&tn, &tl);
+            out->tier = tn;
+            out->tier_len = tl;
+            hn = 4;
+        }
+        out->section = h;
+        out->section_len = hn;
+        return;
+    }
+    const char *eq = memchr(l, '=', n);
+    if (!eq) {
+        out->kind = POLICY_LINE_OTHER;
+        return;
+    }
+    out->kind = POLICY_LINE_KEY;
+    const char *key = l;
+    size_t klen = (size_t)(eq - l);
+    trim(&key, &klen);
+    const char *v = eq + 1;
+    size_t vn = (size_t)(l + n - v);
+    trim(&v, &vn);
+    /* An inline comment after a value: " # ..." */
+    for (size_t i = 0; i + 1 < vn; i++) {
+        if ((v[i + 1] == '#' || v[i + 1] == ';') && isspace((unsigned char)v[i])) {
+            vn = i;
+            trim(&v, &vn);
+            break;
+        }
+    }
+    out->key = key;
+    out->key_len = klen;
+    out->value = v;
+    out->value_len = vn;
+}
+
 /* Normalised comparison of labels: ASCII case-insensitive, '-' and ' ' equal '_'. */
 static int label_char(unsigned char c)
 {
@@ -882,26 +938,25 @@ static crest_status parse_text(crest_policy *p, const char *text, size_t len, pa
             eol = end;
         cx->line++;
         cx->line_start = s;
-        const char *l = s;
-        size_t n = (size_t)(eol - s);
+        policy_line pl;
+        policy_read_line(s, (size_t)(eol - s), &pl);
         s = eol < end ? eol + 1 : end;
-        trim(&l, &n);
-        if (n == 0 || l[0] == '#' || l[0] == ';')
+        const char *l = pl.text;
+        size_t n = pl.text_len;
+        if (pl.kind == POLICY_LINE_BLANK)
             continue;
         if (memchr(l, '\0', n))
             return fail(cx, l, CREST_ERR_SYNTAX, "NUL byte in policy text");
-        if (l[0] == '[') {
-            if (l[n - 1] != ']')
+        if (pl.kind == POLICY_LINE_HEADER) {
+            if (n < 2 || l[n - 1] != ']')
                 return fail(cx, l + n - 1, CREST_ERR_SYNTAX, "section header needs a closing ']'");
-            const char *h = l + 1;
-            size_t hn = n - 2;
-            trim(&h, &hn);
+            const char *h = pl.section;
+            size_t hn = pl.section_len;
             n_seen = 0;
             ps.tier = NULL;
-            if (hn >= 5 && memcmp(h, "tier", 4) == 0 && isspace((unsigned char)h[4])) {
-                const char *tn = h + 5;
-                size_t tl = hn - 5;
-                trim(&tn, &tl);
+            if (pl.tier) {
+                const char *tn = pl.tier;
+                size_t tl = pl.tier_len;
                 if (tl == 0 || tl > 40)
                     return fail(cx, tn, CREST_ERR_SYNTAX, "[tier NAME] needs a name (1-40 bytes)");
                 for (size_t i = 0; i < tl; i++)
@@ -938,23 +993,12 @@ static crest_status parse_text(crest_policy *p, const char *text, size_t len, pa
             return fail(cx, h, CREST_ERR_SYNTAX, "unknown section [%.*s]; expected %s",
                         (int)(hn < 60 ? hn : 60), h, expected);
         }
-        const char *eq = memchr(l, '=', n);
-        if (!eq)
+        if (pl.kind != POLICY_LINE_KEY)
             return fail(cx, l, CREST_ERR_SYNTAX, "expected 'key = value' or a [section]");
-        const char *key = l;
-        size_t klen = (size_t)(eq - l);
-        trim(&key, &klen);
-        const char *v = eq + 1;
-        size_t vn = (size_t)(l + n - v);
-        trim(&v, &vn);
-        /* An inline comment after a value: " # ..." */
-        for (size_t i = 0; i + 1 < vn; i++) {
-            if ((v[i + 1] == '#' || v[i + 1] == ';') && isspace((unsigned char)v[i])) {
-                vn = i;
-                trim(&v, &vn);
-                break;
-            }
-        }
+        const char *key = pl.key;
+        size_t klen = pl.key_len;
+        const char *v = pl.value;
+        size_t vn = pl.value_len;
         if (klen == 0)
             return fail(cx, l, CREST_ERR_SYNTAX, "missing key before '='");
         if (sec == SEC_NONE)

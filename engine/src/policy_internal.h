@@ -161,6 +161,36 @@ static inline int policy_has_floor_period(const crest_policy *policy)
     return 0;
 }
 
+/* What one line of policy text is, as the loader reads it. */
+typedef enum policy_line_kind {
+    POLICY_LINE_BLANK,  /* empty, or a '#'/';' comment line */
+    POLICY_LINE_HEADER, /* "[...]" (closed or not: the loader rejects an unclosed one) */
+    POLICY_LINE_KEY,    /* "key = value" */
+    POLICY_LINE_OTHER   /* anything else (the loader rejects it) */
+} policy_line_kind;
+
+/* One line split by the policy grammar; pointers are into the line. */
+typedef struct policy_line {
+    policy_line_kind kind;
+    const char *text; /* the line without surrounding white space */
+    size_t text_len;
+    const char *section; /* HEADER: the name between the brackets, trimmed ("tier" for [tier NAME]) */
+    size_t section_len;
+    const char *tier; /* HEADER [tier NAME] (any white space after "tier"): NAME trimmed; else NULL */
+    size_t tier_len;
+    const char *key; /* KEY: the key, trimmed */
+    size_t key_len;
+    const char *value; /* KEY: the value, trimmed, without an inline " # ..." or " ; ..." comment */
+    size_t value_len;
+} policy_line;
+
+/*
+ * Split one line (without its '\n') by the policy grammar. The loader and
+ * crest calibrate's writer both read policy text through this, so they agree
+ * on what is a section, a tier and a key.
+ */
+void policy_read_line(const char *line, size_t n, policy_line *out);
+
 /* 1 when the two-letter country code is an MRA partner. */
 int policy_is_mra_partner(const crest_policy *policy, const char *cc);
 
