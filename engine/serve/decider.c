@@ -101,10 +101,11 @@ crest_status crest_decider_create(const crest_policy *policy, const crest_regist
     *out = NULL;
     crest_diag_clear(diag);
     if (!crest_policy_decides_rows_alone(policy))
-        return crest_diag_set(diag, CREST_ERR_INVALID, crest_policy_name(policy), 0, 0,
-                              "the policy makes a decision depend on other rows ([control] adaptive or "
-                              "systematic, or [input] duplicate_ids = reject): instances sharing a stream "
-                              "could not agree; serve a frozen policy");
+        return crest_diag_set(
+            diag, CREST_ERR_INVALID, crest_policy_name(policy), 0, 0,
+            "the policy makes a decision depend on other rows ([control] adaptive or "
+            "systematic, [tier] floor_period, or [input] duplicate_ids = reject): instances sharing a stream "
+            "could not agree; serve a frozen policy");
     if (crest_policy_red_per_office_day(policy) && !capacity)
         return crest_diag_set(
             diag, CREST_ERR_INVALID, crest_policy_name(policy), 0, 0,

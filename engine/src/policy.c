@@ -1755,5 +1755,5 @@ int policy_is_mra_partner(const crest_policy *p, const char *cc)
 
 int crest_policy_decides_rows_alone(const crest_policy *p)
 {
-    return p->control_mode == CONTROL_FROZEN && !p->reject_duplicate_ids;
+    return p->control_mode == CONTROL_FROZEN && !p->reject_duplicate_ids && !policy_has_floor_period(p);
 }

@@ -163,8 +163,20 @@ Test(decider, policies_that_cannot_be_served_are_refused)
     cr_assert_eq(crest_decider_create(cap, NULL, HEADER, CREST_FORMAT_CSV, NULL, &d, &diag),
                  CREST_ERR_INVALID);
     cr_assert(strstr(diag.message, "capacity"));
+    /* A floor held per month tops up by the order of rows (README "Floors"). */
+    static const char monthly[] = "[policy]\nname = m\nseed = 5\n[tiers]\norder = REGULAR, DISHONEST\n"
+                                  "base = REGULAR\n[tier REGULAR]\nrate = 0.3\n[tier DISHONEST]\n"
+                                  "rate = 0.8\nfloor = yes\nfloor_period = month\n";
+    crest_policy *floor = NULL;
+    cr_assert_eq(crest_policy_parse(monthly, strlen(monthly), "<test>", &floor, &diag), CREST_OK, "%s",
+                 diag.message);
+    cr_assert_eq(crest_decider_create(floor, NULL, HEADER, CREST_FORMAT_CSV, NULL, &d, &diag),
+                 CREST_ERR_INVALID);
+    cr_assert_null(d);
+    cr_assert(strstr(diag.message, "floor_period"));
     crest_policy_free(dup);
     crest_policy_free(cap);
+    crest_policy_free(floor);
 }
 
 /* A counter of RED per (office, day) in memory: the first `cap` of each fit. */

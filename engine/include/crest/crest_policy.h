@@ -151,7 +151,8 @@ CREST_API void crest_policy_fit_settings(const crest_policy *policy, double *l2,
 
 /*
  * 1 when a declaration's decision depends on nothing but the declaration
- * (and the capacity cap, if any): frozen control and no duplicate-id check.
+ * (and the capacity cap, if any): frozen control, no duplicate-id check and
+ * no floor held per period (floor_period tops up by the order of rows).
  * Only then can several service instances share a stream and agree.
  */
 CREST_API int crest_policy_decides_rows_alone(const crest_policy *policy);
