@@ -98,6 +98,21 @@ Test(stats, rate_ratio)
     crest_interval zero = crest_stats_rate_ratio_ci(0, 500, 30, 1000, 0.95);
     cr_expect_eq(zero.estimate, 0.0);
     cr_expect(zero.upper > 0 && isfinite(zero.upper));
+    /* With no AEO inspection the interval starts at 0 (it used to start above
+     * the estimate) and its upper bound is exact: CP upper of 0/500 at 97.5%
+     * (1 - 0.0125^(1/500)) over CP lower of 30/1000 at 97.5%. */
+    cr_expect_eq(zero.lower, 0.0);
+    cr_expect(zero.lower <= zero.estimate && zero.estimate <= zero.upper);
+    const double u1 = 1.0 - pow(0.0125, 1.0 / 500);
+    const crest_interval l2 = crest_stats_binomial_ci(30, 1000, 0.975);
+    cr_expect_float_eq(zero.upper, u1 / l2.lower, 1e-9);
+    cr_expect(zero.upper > 0.2 && zero.upper < 0.5, "upper %g", zero.upper);
+    /* Every interval contains its estimate, down to one inspection. */
+    for (uint64_t x = 0; x <= 5; x++) {
+        crest_interval c = crest_stats_rate_ratio_ci(x, 400, 12, 1000, 0.95);
+        cr_expect(c.lower <= c.estimate && c.estimate <= c.upper, "x1 = %llu: [%g, %g] around %g",
+                  (unsigned long long)x, c.lower, c.upper, c.estimate);
+    }
     cr_expect(isnan(crest_stats_rate_ratio_ci(1, 10, 0, 10, 0.95).estimate));
 }
 
