@@ -128,6 +128,9 @@ static int cmd_check(int argc, char **argv)
                100 * crest_policy_tier_rate(policy, t));
         if (ratio == ratio)
             printf("%.4g x %s\n", ratio, crest_policy_tier_name(policy, crest_policy_base_tier(policy)));
+        else if (crest_policy_tier_draw_rate(policy, t) != crest_policy_tier_rate(policy, t))
+            printf("absolute floor, drawn at %.4f%% to hold it per calendar month\n",
+                   100 * crest_policy_tier_draw_rate(policy, t));
         else
             printf("absolute%s\n", crest_policy_tier_is_floor(policy, t) ? " floor" : "");
     }

@@ -347,6 +347,14 @@ static int run_engine(run_args *a, const crest_policy *policy, const crest_regis
         if (rc != EXIT_OK && ending == CLI_COMPLETE)
             ending = CLI_OUTPUT_ERROR; /* the summary itself could not be written */
     }
+    /* A floor tier under its floor in a calendar month of a complete run is
+     * said on stderr even with -q (and in the summary's text and JSON). */
+    char *floor_warning = header_seen && ending == CLI_COMPLETE
+                              ? crest_summary_floor_warning(policy, crest_engine_stats(engine))
+                              : NULL;
+    if (floor_warning)
+        fprintf(stderr, "%s: WARNING: %s\n", prog, floor_warning);
+    free(floor_warning);
     crest_diag budget;
     if (rc == EXIT_OK && ending == CLI_COMPLETE &&
         crest_summary_reject_budget(policy, crest_engine_stats(engine), a->max_reject_rate, &budget) !=

@@ -213,6 +213,10 @@ void crest_run_stats_merge(crest_run_stats *into, const crest_run_stats *s)
     into->unknown_tier_other += s->unknown_tier_other;
     for (int k = 0; k < 4; k++)
         into->registry_by_party[k] += s->registry_by_party[k];
+    for (size_t i = 0; i < s->n_floor_months; i++)
+        crest_stats_floor_month(into, s->floor_months[i].tier, s->floor_months[i].month,
+                                s->floor_months[i].rows, s->floor_months[i].inspected);
+    into->floor_rows_unmonthed += s->floor_rows_unmonthed;
     /* The first rejects by input line, whichever decider saw them. */
     for (size_t i = 0; i < s->n_samples; i++) {
         const crest_reject_sample *x = &s->samples[i];

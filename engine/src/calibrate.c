@@ -93,15 +93,20 @@ crest_status crest_calibrator_solve(crest_calibrator *c, crest_calibration_tier 
             ct->status = CREST_CALIBRATION_NO_ROWS;
             continue;
         }
-        /* A floor tier ("80% or more") holds every row at the floor and aims a
-         * safety margin above it, so that the realised rate of a period as large
-         * as the history stays at or above the floor (3.1 sd: 99.9%). */
+        /* A floor tier ("80% or more") holds every row at or above its draw
+         * rate, as the run does (select.c). With floor_confidence the draw rate
+         * already carries the margin that holds the floor per calendar month,
+         * and is the target. Without it the tier aims a safety margin above
+         * the floor, so that the realised rate of a period as large as the
+         * history stays at or above the floor (3.1 sd: 99.9%). */
         const policy_tier *pt = &p->tiers[t];
-        if (pt->floor)
+        if (pt->floor && pt->draw_rate != pt->effective_rate)
+            ct->target = pt->draw_rate;
+        else if (pt->floor)
             ct->target =
                 fmin(1.0, pt->effective_rate +
                               3.1 * sqrt(pt->effective_rate * (1 - pt->effective_rate) / (double)c->n[t]));
-        tier_fn tf = {c->rows[t], c->n[t], ct->target, pt->floor ? pt->effective_rate : 0.0};
+        tier_fn tf = {c->rows[t], c->n[t], ct->target, pt->floor ? pt->draw_rate : 0.0};
         double fsum = 0.0, qsum = 0.0;
         for (size_t i = 0; i < tf.n; i++) {
             fsum += tf.rows[i].f;
@@ -249,6 +254,47 @@ static char *rebase(const crest_policy *p, const char *value, size_t vn, const c
     return relative_to(out_dir_abs, abs_target);
 }
 
+#define REACH_MARK "# crest calibrate reach:"
+
+/* Under a tier's header: what the calibration could and could not reach, in
+ * words, so that the written policy says it where the tier is set. */
+static void write_reach(textbuf *tb, const policy_tier *pt, const crest_calibration_tier *ct)
+{
+    textbuf_printf(tb, "%s ", REACH_MARK);
+    switch (ct->status) {
+    case CREST_CALIBRATION_OK:
+        textbuf_printf(tb, "reached: expected rate %.6g for target %.6g on %llu rows (criteria force %.6g)",
+                       ct->expected, ct->target, (unsigned long long)ct->rows, ct->forced_rate);
+        break;
+    case CREST_CALIBRATION_INFEASIBLE:
+        textbuf_printf(tb,
+                       "NOT REACHED: forced and random selections alone give %.6g, over the target %.6g "
+                       "(criteria force %.6g); scale 0 switches the risk part off for this tier",
+                       ct->base_rate, ct->target, ct->forced_rate);
+        break;
+    case CREST_CALIBRATION_UNREACHABLE:
+        textbuf_printf(tb,
+                       "NOT REACHED: even scale %.6g gives only %.6g for target %.6g (too little risk mass "
+                       "on %llu rows)",
+                       ct->scale, ct->expected, ct->target, (unsigned long long)ct->rows);
+        break;
+    case CREST_CALIBRATION_NO_ROWS:
+        textbuf_printf(tb, "not calibrated: no row of this tier in the history; scale stays %.10g",
+                       pt->scale);
+        break;
+    case CREST_CALIBRATION_FIXED:
+        textbuf_printf(tb,
+                       "nothing to scale (no risk part): expected rate %.6g for target %.6g on %llu rows "
+                       "(criteria force %.6g)",
+                       ct->expected, ct->target, (unsigned long long)ct->rows, ct->forced_rate);
+        break;
+    }
+    if (pt->floor && pt->draw_rate != pt->effective_rate)
+        textbuf_printf(tb, "; the floor %.6g is drawn at %.6g to hold per calendar month", pt->effective_rate,
+                       pt->draw_rate);
+    textbuf_puts(tb, "\n");
+}
+
 crest_status crest_policy_write_calibrated(const crest_policy *p, const crest_calibration_tier *tiers,
                                            const char *history_name, uint64_t history_hash, uint64_t rows,
                                            const char *out_path, crest_diag *diag)
@@ -280,15 +326,17 @@ crest_status crest_policy_write_calibrated(const crest_policy *p, const crest_ca
                 if (!eol)
                     textbuf_puts(&tb, "\n");
                 for (size_t t = 0; t < p->n_tiers; t++) {
-                    if (strlen(p->tiers[t].name) == pl.tier_len &&
-                        memcmp(p->tiers[t].name, pl.tier, pl.tier_len) == 0 &&
-                        tiers[t].status != CREST_CALIBRATION_NO_ROWS &&
+                    if (strlen(p->tiers[t].name) != pl.tier_len ||
+                        memcmp(p->tiers[t].name, pl.tier, pl.tier_len) != 0)
+                        continue;
+                    if (tiers[t].status != CREST_CALIBRATION_NO_ROWS &&
                         tiers[t].status != CREST_CALIBRATION_FIXED)
                         textbuf_printf(
                             &tb, "scale = %.10g   # crest calibrate: expected rate %.6g, target %.6g%s\n",
                             tiers[t].scale, tiers[t].expected, tiers[t].target,
                             tiers[t].status == CREST_CALIBRATION_OK ? ""
                                                                     : " (not reachable, see [calibration])");
+                    write_reach(&tb, &p->tiers[t], &tiers[t]);
                 }
                 s = next;
                 continue;
@@ -305,6 +353,12 @@ crest_status crest_policy_write_calibrated(const crest_policy *p, const crest_ca
             continue;
         }
         if (section == 1 && pl.kind == POLICY_LINE_KEY && key_is(pl.key, pl.key_len, "scale")) {
+            s = next;
+            continue;
+        }
+        /* A previous calibration's reach lines go with its scale. */
+        if (section == 1 && pl.kind == POLICY_LINE_BLANK && pl.text_len >= sizeof REACH_MARK - 1 &&
+            memcmp(pl.text, REACH_MARK, sizeof REACH_MARK - 1) == 0) {
             s = next;
             continue;
         }

@@ -56,7 +56,7 @@ COLD static int close_window(crest_engine *e)
         w->expected = wa->expected;
         w->multiplier = e->multiplier[t];
         if (p->control_mode == CONTROL_ADAPTIVE && wa->expected > 0) {
-            const double target = p->tiers[t].effective_rate;
+            const double target = p->tiers[t].draw_rate; /* a floor tier: its margin rate */
             double step = target / (wa->expected / (double)wa->rows);
             const double hi = 1.0 + p->max_step;
             step = fmin(fmax(step, 1.0 / hi), hi);

@@ -118,7 +118,7 @@ COLD static int decide_write_failed(crest_engine *e, const csvread_row *row)
 
 /* Count a decision. */
 static void account(const crest_engine *e, worker *w, const crest_select_plan *plan, tier_source src,
-                    const crest_selection *s)
+                    const crest_selection *s, int32_t date_days)
 {
     const crest_policy *p = e->policy;
     const policy_tier *t = &p->tiers[plan->tier];
@@ -149,6 +149,17 @@ static void account(const crest_engine *e, worker *w, const crest_select_plan *p
     st->selected_floor += (uint64_t)(s->drawn && t->floor);
     st->selected_forced += (uint64_t)(s->forced_lane > 0);
     st->selected_max_hits += (uint64_t)s->max_hits;
+    if (UNLIKELY(t->floor)) {
+        /* A floor tier is judged per calendar month too (the summary). */
+        int32_t month = INT32_MIN;
+        if (date_days != CREST_DATE_NONE) {
+            int y;
+            unsigned m, day;
+            crest_date_to_civil(date_days, &y, &m, &day);
+            month = (int32_t)(y * 12 + (int)m - 1);
+        }
+        crest_stats_floor_month(st, plan->tier, month, 1, (uint64_t)dec->inspect);
+    }
 }
 
 /* The risk layer's score of d into w->rr; ROW_REJECTED when a regex could
@@ -209,7 +220,7 @@ FLATTEN int crest_engine_decide_row(crest_engine *e, worker *w, const csvread_ro
         return 1;
     }
     /* account */
-    account(e, w, &plan, src, s);
+    account(e, w, &plan, src, s, d->date_days);
     crest_control_account(e, &plan, s);
     if (!e->opt.decide)
         return 0;

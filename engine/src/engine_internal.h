@@ -202,6 +202,10 @@ enum { ROW_OK = 0, ROW_REJECTED, ROW_FATAL };
 /* Count a rejected row and write its reject record. */
 /* Count n rows with the unknown tier value v[0..len) (cut to 47 bytes). */
 void crest_stats_unknown_tier(crest_run_stats *s, const char *v, size_t len, uint64_t n);
+/* Count rows (inspected of them) of floor tier `tier` in calendar month
+ * `month` (year · 12 + month − 1; INT32_MIN: no date). */
+void crest_stats_floor_month(crest_run_stats *s, size_t tier, int32_t month, uint64_t rows,
+                             uint64_t inspected);
 
 void crest_reject(worker *w, const csvread_row *row, crest_reject_reason reason, unsigned long column,
                   const char *detail) COLD;

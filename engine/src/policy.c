@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crest/crest_stats.h"
 #include "textbuf.h"
 
 /* ---------------------------------------------------------------- helpers */
@@ -473,6 +474,12 @@ static void kr_rate(textbuf *tb, const crest_policy *p, const policy_tier *t)
     textbuf_puts(tb, "\n# effective rate = ");
     fmt_num(tb, t->effective_rate);
     textbuf_puts(tb, "\n");
+    if (t->draw_rate != t->effective_rate) {
+        textbuf_printf(tb,
+                       "# draw rate = %.6f: a calendar month of %lu rows drawn at it realises under the "
+                       "floor with probability <= %.6g\n",
+                       t->draw_rate, t->floor_month_rows, 1.0 - t->floor_confidence);
+    }
 }
 static void kr_nothing(textbuf *tb, const crest_policy *p, const policy_tier *t)
 {
@@ -708,6 +715,8 @@ static const key_spec keys[] = {
     CUSTOM(SEC_TIER, "ratio", kp_ratio, kr_nothing),
     BOOL(SEC_TIER, "floor", T_(floor)),
     CHOICE(SEC_TIER, "floor_period", T_(floor_period), ch_floor_period, SHOW_NOT_DEF, 0),
+    NUM_SHOW(SEC_TIER, "floor_confidence", T_(floor_confidence), 0.5, 0.999999999, SHOW_NOT_DEF, 0),
+    WHOLE(SEC_TIER, "floor_month_rows", T_(floor_month_rows), sizeof(unsigned long), 1, 4e9, SHOW_NOT_DEF, 0),
     BOOL(SEC_TIER, "priority", T_(priority)),
     BOOL(SEC_TIER, "guarantee_exempt", T_(guarantee_exempt)),
     NUM_SHOW(SEC_TIER, "random_share", T_(random_share), 0.0, 1.0, SHOW_IF_SET, 0),
@@ -1299,6 +1308,21 @@ static crest_status validate(crest_policy *p, parse_ctx *cx, order_arg *order, c
         if (t->floor && isnan(t->rate))
             return fail(cx, NULL, CREST_ERR_INVALID,
                         "tier %s: 'floor = yes' needs an absolute rate, not a ratio", t->name);
+        t->draw_rate = t->effective_rate;
+        if (t->floor_confidence > 0 || t->floor_month_rows) {
+            if (!t->floor)
+                return fail(cx, NULL, CREST_ERR_INVALID,
+                            "tier %s: floor_confidence and floor_month_rows need 'floor = yes'", t->name);
+            if (!(t->floor_confidence > 0) || !t->floor_month_rows)
+                return fail(cx, NULL, CREST_ERR_MISSING,
+                            "tier %s: floor_confidence and floor_month_rows go together (the confidence "
+                            "that a calendar month of that many rows holds the floor)",
+                            t->name);
+            t->draw_rate =
+                crest_stats_floor_rate(t->effective_rate, t->floor_month_rows, t->floor_confidence);
+            if (isnan(t->draw_rate))
+                return fail(cx, NULL, CREST_ERR_RANGE, "tier %s: no draw rate holds the floor", t->name);
+        }
     }
     /* Aliases must be unambiguous across tiers. */
     for (size_t i = 0; i < p->n_tiers; i++) {
@@ -1730,6 +1754,11 @@ double crest_policy_tier_ratio(const crest_policy *p, size_t t)
 int crest_policy_tier_is_floor(const crest_policy *p, size_t t)
 {
     return t < p->n_tiers ? p->tiers[t].floor : 0;
+}
+
+double crest_policy_tier_draw_rate(const crest_policy *p, size_t t)
+{
+    return t < p->n_tiers ? p->tiers[t].draw_rate : NAN;
 }
 
 int crest_policy_tier_lookup(const crest_policy *p, const char *label, size_t len)

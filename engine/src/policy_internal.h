@@ -26,6 +26,13 @@ typedef struct policy_tier {
     double effective_rate;
     int floor;
     int floor_period; /* FLOOR_PERIOD_*: the floor holds in every such period of the input */
+    /* floor_confidence and floor_month_rows: every row of the floor tier is
+     * drawn at p >= draw_rate, the rate at which a calendar month of
+     * floor_month_rows rows realises under the floor with probability at most
+     * 1 − floor_confidence (crest_stats_floor_rate). Order-independent. */
+    double floor_confidence;        /* 0: not set */
+    unsigned long floor_month_rows; /* 0: not set */
+    double draw_rate;               /* the rate the draw uses: effective_rate, or the floor's margin rate */
     int priority;
     int guarantee_exempt;
     double random_share; /* NaN: the [risk] random_share */

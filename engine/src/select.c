@@ -154,18 +154,21 @@ void crest_select(const crest_select_config *cfg, const crest_select_plan *plan,
     dec->tier = plan->tier;
     dec->score = NAN;
     dec->multiplier = plan->multiplier;
-    dec->p_random = t->effective_rate;
+    /* A floor tier with floor_confidence draws at its margin rate above the
+     * floor (draw_rate), every row at least at it; otherwise draw_rate is the
+     * tier's rate. */
+    dec->p_random = t->draw_rate;
     if (rr) {
         dec->score = rr->score;
         const double rs = isnan(t->random_share) ? p->random_share : t->random_share;
         const double weight = p->weighting == WEIGHTING_EXP    ? exp(p->gain * rr->score)
                               : p->weighting == WEIGHTING_ODDS ? exp(p->gain * fmin(fmax(rr->z, -30.0), 30.0))
                                                                : 1.0 + p->gain * rr->score;
-        dec->p_random = t->effective_rate * rs;
-        dec->p_risk_unit = t->effective_rate * (1.0 - rs) * weight;
+        dec->p_random = t->draw_rate * rs;
+        dec->p_risk_unit = t->draw_rate * (1.0 - rs) * weight;
     }
     const double prob = crest_select_clip(dec->p_random + t->scale * dec->multiplier * dec->p_risk_unit,
-                                          t->floor ? t->effective_rate : 0.0);
+                                          t->floor ? t->draw_rate : 0.0);
     dec->p = prob;
     s->u53 = crest_keyhash_siphash24(p->seed, CREST_KEYHASH_K1, id.ptr, id.len) >> 11;
     dec->u = crest_keyhash_to_unit(s->u53 << 11);

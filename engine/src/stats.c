@@ -76,13 +76,21 @@ crest_interval crest_stats_rate_ratio_ci(uint64_t x1, uint64_t n1, uint64_t x2, 
     if (n1 == 0 || n2 == 0 || x2 == 0 || x1 > n1 || x2 > n2)
         return ci;
     ci.estimate = ((double)x1 / (double)n1) / ((double)x2 / (double)n2);
-    double a = (double)x1, b = (double)n1, c = (double)x2, d = (double)n2;
     if (x1 == 0) {
-        a += 0.5;
-        b += 0.5;
-        c += 0.5;
-        d += 0.5;
+        /* No inspection in the first tier: the ratio is 0 and so is its lower
+         * bound (a log interval around a corrected estimate would put the
+         * lower bound above the estimate). The upper bound is the exact
+         * (Clopper–Pearson) upper bound of p1 over the exact lower bound of
+         * p2, each at level 1 − alpha/2: P(ratio > upper) <= alpha/4 +
+         * alpha/4, so the interval covers with probability >= level. */
+        const double alpha = 1.0 - level;
+        const crest_interval c1 = crest_stats_binomial_ci(0, n1, 1.0 - alpha / 2);
+        const crest_interval c2 = crest_stats_binomial_ci(x2, n2, 1.0 - alpha / 2);
+        ci.lower = 0.0;
+        ci.upper = c1.upper / c2.lower;
+        return ci;
     }
+    const double a = (double)x1, b = (double)n1, c = (double)x2, d = (double)n2;
     const double log_rr = log((a / b) / (c / d));
     const double se = sqrt(1 / a - 1 / b + 1 / c - 1 / d);
     const double z = gsl_cdf_ugaussian_Qinv((1.0 - level) / 2);
@@ -119,4 +127,33 @@ void crest_stats_binomial_bounds(uint64_t n, double p, double alpha, uint64_t *l
             a = mid + 1;
     }
     *hi = a;
+}
+
+double crest_stats_floor_rate(double floor, uint64_t n, double confidence)
+{
+    crest_models_init(); /* GSL reports domain errors through its handler */
+    if (!(floor >= 0.0 && floor <= 1.0) || !(confidence > 0.0 && confidence < 1.0) || n == 0 ||
+        n > UINT32_MAX)
+        return NAN;
+    /* The period realises under the floor when X < floor · n, i.e. X <= k − 1
+     * for the smallest whole k >= floor · n (a hair of slack for 0.8 · 3000
+     * computed as 2400.0000000000005). */
+    const double need = ceil(floor * (double)n - 1e-9);
+    if (need <= 0.0)
+        return floor;
+    const unsigned k1 = (unsigned)need - 1, nn = (unsigned)n;
+    const double alpha = 1.0 - confidence;
+    if (gsl_cdf_binomial_P(k1, floor, nn) <= alpha)
+        return floor;
+    /* P(X <= k − 1) falls as q rises (to 0 at q = 1): bisect for the smallest
+     * q where it is at most alpha, keeping hi on the side that holds. */
+    double lo = floor, hi = 1.0;
+    for (int i = 0; i < 80 && hi - lo > 1e-12; i++) {
+        const double mid = 0.5 * (lo + hi);
+        if (gsl_cdf_binomial_P(k1, mid, nn) <= alpha)
+            hi = mid;
+        else
+            lo = mid;
+    }
+    return hi;
 }

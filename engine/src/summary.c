@@ -65,6 +65,158 @@ static void pct(textbuf *tb, double x)
         textbuf_printf(tb, "%6.2f%%", 100 * x);
 }
 
+/* The floor tiers' months, sorted by tier then month (malloc'd; NULL when none or on OOM). */
+static int floor_month_cmp(const void *a, const void *b)
+{
+    const crest_floor_month *x = a, *y = b;
+    if (x->tier != y->tier)
+        return x->tier < y->tier ? -1 : 1;
+    return (x->month > y->month) - (x->month < y->month);
+}
+static crest_floor_month *sorted_floor_months(const crest_run_stats *s)
+{
+    if (!s->n_floor_months)
+        return NULL;
+    crest_floor_month *m = malloc(s->n_floor_months * sizeof *m);
+    if (!m)
+        return NULL;
+    memcpy(m, s->floor_months, s->n_floor_months * sizeof *m);
+    qsort(m, s->n_floor_months, sizeof *m, floor_month_cmp);
+    return m;
+}
+
+/* "YYYY-MM" of a month key (year · 12 + month − 1). */
+static void month_text(int32_t key, char out[24])
+{
+    const int32_t y = key >= 0 ? key / 12 : -((-key + 11) / 12);
+    const unsigned mon = (unsigned)(key - y * 12 + 1) % 13u;
+    snprintf(out, 24, "%04d-%02u", (int)y, mon);
+}
+
+/* A month under its tier's floor: judged on the realised rate, like the tier. */
+static int month_below(const crest_policy *p, const crest_floor_month *m)
+{
+    return (double)m->inspected < p->tiers[m->tier].effective_rate * (double)m->rows;
+}
+
+/* Each floor tier's realised rate per calendar month with its interval, and a
+ * loud line when a month is under the floor. */
+static void floor_months_text(textbuf *tb, const crest_policy *p, const crest_run_stats *s)
+{
+    crest_floor_month *m = sorted_floor_months(s);
+    if (!m) {
+        if (s->n_floor_months)
+            tb->oom = 1;
+        return;
+    }
+    size_t below = 0;
+    for (size_t i = 0; i < s->n_floor_months; i++) {
+        const policy_tier *t = &p->tiers[m[i].tier];
+        if (i == 0 || m[i].tier != m[i - 1].tier) {
+            textbuf_printf(tb, "\n%s by calendar month (floor %.2f%%, ", t->name, 100 * t->effective_rate);
+            if (t->draw_rate != t->effective_rate)
+                textbuf_printf(tb, "drawn at %.2f%% to hold it in a month of %lu rows with confidence %.6g",
+                               100 * t->draw_rate, t->floor_month_rows, t->floor_confidence);
+            else if (t->floor_period)
+                textbuf_puts(tb, "held by floor_period top-ups, order-dependent");
+            else
+                textbuf_puts(tb, "drawn at the floor: a month may fall under it; see floor_confidence");
+            textbuf_puts(tb, "):\n");
+        }
+        char mt[24];
+        month_text(m[i].month, mt);
+        const crest_interval ci = crest_stats_binomial_ci(m[i].inspected, m[i].rows, LEVEL);
+        textbuf_printf(tb, "  %-8s %10llu %10llu  ", mt, (unsigned long long)m[i].rows,
+                       (unsigned long long)m[i].inspected);
+        pct(tb, ci.estimate);
+        textbuf_puts(tb, "  [");
+        pct(tb, ci.lower);
+        textbuf_puts(tb, ",");
+        pct(tb, ci.upper);
+        textbuf_printf(tb, "]  %s", month_below(p, &m[i]) ? "BELOW FLOOR" : "meets floor");
+        if (t->floor_month_rows && m[i].rows < t->floor_month_rows)
+            textbuf_printf(tb, "  (fewer rows than floor_month_rows = %lu: the margin was set for more)",
+                           t->floor_month_rows);
+        textbuf_puts(tb, "\n");
+        below += (size_t)month_below(p, &m[i]);
+    }
+    if (s->floor_rows_unmonthed)
+        textbuf_printf(tb, "%llu floor-tier rows have no decl_date and are in no month\n",
+                       (unsigned long long)s->floor_rows_unmonthed);
+    if (below)
+        textbuf_printf(tb, "FLOOR NOT HELD in %zu tier-month(s) of %zu: see BELOW FLOOR above\n", below,
+                       s->n_floor_months);
+    free(m);
+}
+
+char *crest_summary_floor_warning(const crest_policy *p, const crest_run_stats *s)
+{
+    crest_floor_month *m = sorted_floor_months(s);
+    if (!m)
+        return NULL;
+    textbuf tb;
+    textbuf_init(&tb);
+    size_t below = 0;
+    for (size_t i = 0; i < s->n_floor_months; i++) {
+        if (!month_below(p, &m[i]))
+            continue;
+        char mt[24];
+        month_text(m[i].month, mt);
+        textbuf_printf(&tb, "%s%s %s %.2f%% (%llu of %llu)", below ? ", " : "", p->tiers[m[i].tier].name, mt,
+                       100 * (double)m[i].inspected / (double)m[i].rows, (unsigned long long)m[i].inspected,
+                       (unsigned long long)m[i].rows);
+        below++;
+    }
+    free(m);
+    if (!below || tb.oom) {
+        textbuf_free(&tb);
+        return NULL;
+    }
+    textbuf tw;
+    textbuf_init(&tw);
+    textbuf_printf(&tw, "a floor tier realised under its floor in %zu calendar month(s): %s", below, tb.data);
+    textbuf_free(&tb);
+    if (tw.oom) {
+        textbuf_free(&tw);
+        return NULL;
+    }
+    return textbuf_take(&tw);
+}
+
+/* The JSON of the floor tiers' months: "floor_months":[...],"floor_below":bool. */
+static void floor_months_json(textbuf *tb, const crest_policy *p, const crest_run_stats *s)
+{
+    crest_floor_month *m = sorted_floor_months(s);
+    if (!m && s->n_floor_months)
+        tb->oom = 1;
+    int below = 0;
+    textbuf_puts(tb, ",\"floor_months\":[");
+    for (size_t i = 0; m && i < s->n_floor_months; i++) {
+        const policy_tier *t = &p->tiers[m[i].tier];
+        char mt[24];
+        month_text(m[i].month, mt);
+        const crest_interval ci = crest_stats_binomial_ci(m[i].inspected, m[i].rows, LEVEL);
+        textbuf_printf(tb, "%s{\"tier\":", i ? "," : "");
+        json_str(tb, t->name);
+        textbuf_printf(tb, ",\"month\":\"%s\",\"rows\":%llu,\"inspected\":%llu,\"rate\":", mt,
+                       (unsigned long long)m[i].rows, (unsigned long long)m[i].inspected);
+        json_num(tb, ci.estimate);
+        textbuf_puts(tb, ",\"ci95\":[");
+        json_num(tb, ci.lower);
+        textbuf_puts(tb, ",");
+        json_num(tb, ci.upper);
+        textbuf_puts(tb, "],\"floor\":");
+        json_num(tb, t->effective_rate);
+        textbuf_puts(tb, ",\"draw_rate\":");
+        json_num(tb, t->draw_rate);
+        textbuf_printf(tb, ",\"below_floor\":%s}", month_below(p, &m[i]) ? "true" : "false");
+        below |= month_below(p, &m[i]);
+    }
+    free(m);
+    textbuf_printf(tb, "],\"floor_rows_without_month\":%llu,\"floor_below_in_a_month\":%s",
+                   (unsigned long long)s->floor_rows_unmonthed, below ? "true" : "false");
+}
+
 char *crest_summary_text(const crest_policy *p, const crest_run_stats *s, const crest_summary_info *info)
 {
     textbuf tb;
@@ -105,6 +257,7 @@ char *crest_summary_text(const crest_policy *p, const crest_run_stats *s, const 
             textbuf_printf(&tb, "  (%llu with unknown tier)", (unsigned long long)c->unknown);
         textbuf_puts(&tb, "\n");
     }
+    floor_months_text(&tb, p, s);
     if (s->n_unknown_tiers) {
         static const char *const what[] = {"kept in the default tier", "rejected (UNKNOWN_TIER)",
                                            "stopped the run"};
@@ -342,7 +495,9 @@ char *crest_summary_json(const crest_policy *p, const crest_run_stats *s, const 
         json_num(&tb, c->rows ? c->forced_expected / (double)c->rows : NAN);
         textbuf_printf(&tb, ",\"feasible\":%s}", tier_feasible(t, c) ? "true" : "false");
     }
-    textbuf_puts(&tb, "],\"ratios\":[");
+    textbuf_puts(&tb, "]");
+    floor_months_json(&tb, p, s);
+    textbuf_puts(&tb, ",\"ratios\":[");
     const crest_tier_counts *bc = &s->tiers[p->base_tier];
     first = 1;
     for (size_t i = 0; i < p->n_tiers; i++) {

@@ -169,6 +169,30 @@ void crest_stats_unknown_tier(crest_run_stats *s, const char *v, size_t len, uin
     u->count = n;
 }
 
+void crest_stats_floor_month(crest_run_stats *s, size_t tier, int32_t month, uint64_t rows,
+                             uint64_t inspected)
+{
+    if (month == INT32_MIN) {
+        s->floor_rows_unmonthed += rows;
+        return;
+    }
+    /* Few floor tiers and months: a linear search, newest entry first (rows
+     * mostly come in date order). */
+    for (size_t i = s->n_floor_months; i-- > 0;) {
+        crest_floor_month *m = &s->floor_months[i];
+        if (m->month == month && m->tier == tier) {
+            m->rows += rows;
+            m->inspected += inspected;
+            return;
+        }
+    }
+    if (s->n_floor_months == CREST_FLOOR_MONTHS) {
+        s->floor_rows_unmonthed += rows;
+        return;
+    }
+    s->floor_months[s->n_floor_months++] = (crest_floor_month){(uint32_t)tier, month, rows, inspected};
+}
+
 #define SOURCE_TEXT(t)                                                                                       \
     {                                                                                                        \
         t, sizeof t - 1                                                                                      \

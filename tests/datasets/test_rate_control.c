@@ -541,48 +541,109 @@ static crest_status append_text(void *ctx, const char *buf, size_t len)
     return CREST_OK;
 }
 
-/* The shipped Order 251 policy (floor_period = month) over a year of generated
- * declarations with their registry: DISHONEST at or above 80% in every calendar
- * month (seed printed; the bar's 2M-row run is in the README). */
+/* One run of the year below with policy p; the per-month counts by the hook. */
+static void floor_year(crest_policy *p, const crest_gen_config *cfg, const char *reg_text, month_ctx *m,
+                       crest_run_stats *stats)
+{
+    crest_diag d;
+    crest_registry *reg = NULL;
+    cr_assert_eq(crest_registry_parse(reg_text, strlen(reg_text), "<registry>", p, &reg, &d), CREST_OK, "%s",
+                 d.message);
+    memset(m, 0, sizeof *m);
+    m->dishonest = (size_t)crest_policy_tier_lookup(p, "DISHONEST", 9);
+    crest_run_options opt = crest_run_options_default();
+    opt.decl_hook = month_decl;
+    opt.hook_ctx = m;
+    opt.output.write = discard;
+    crest_engine *e = NULL;
+    cr_assert_eq(crest_engine_create(p, reg, &opt, &e, &d), CREST_OK, "%s", d.message);
+    generate_into(cfg, e);
+    *stats = *crest_engine_stats(e);
+    crest_engine_free(e);
+    crest_registry_free(reg);
+}
+
+/* The shipped Order 251 policy over a year of generated declarations with
+ * their registry: DISHONEST at or above 80% in every calendar month. The
+ * shipped floor_month_rows (3000) is for the bar's 2M rows; this year has
+ * 300 000 rows, so the test sets floor_month_rows to its own smallest month
+ * (203 dishonest rows, September), as an operator would; the draw rate is
+ * then 0.8879 for floor_confidence 0.9999. The same year drawn at the
+ * floor itself (no margin) falls under 80% in some month: the check has
+ * teeth on this data. Seed printed; the 2M-row run is in docs/floors.md. */
 Test(rate_control, order251_floor_holds_every_month)
 {
     char path[1024];
     snprintf(path, sizeof path, "%s/policies/order251.conf", CREST_SOURCE_DIR);
-    crest_policy *p = NULL;
+    const char *sets[] = {"tier.DISHONEST.floor_month_rows=200"};
+    crest_policy *p = NULL, *at_floor = NULL;
     crest_diag d;
-    cr_assert_eq(crest_policy_load(path, &p, &d), CREST_OK, "%s", d.message);
+    cr_assert_eq(crest_policy_load_set(path, NULL, 0, NULL, 0, sets, 1, &p, &d), CREST_OK, "%s", d.message);
+    /* The same policy without its floor_ lines: drawn at the floor itself. */
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f);
+    char buf[16384], text[16384];
+    const size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    size_t o = 0;
+    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
+        if (strncmp(line, "floor_", 6) != 0)
+            o += (size_t)snprintf(text + o, sizeof text - o, "%s\n", line);
+    cr_assert_eq(crest_policy_parse(text, o, "order251 at the floor", &at_floor, &d), CREST_OK, "%s",
+                 d.message);
+    const size_t dis = (size_t)crest_policy_tier_lookup(p, "DISHONEST", 9);
+    cr_assert_float_eq(crest_policy_tier_draw_rate(at_floor, dis), 0.8, 1e-12);
+    const double q = crest_policy_tier_draw_rate(p, dis);
+    cr_assert(q > 0.885 && q < 0.895, "draw rate %g", q);
     crest_gen_config cfg;
     crest_gen_config_default(&cfg);
     cfg.seed = 251;
     cfg.n_rows = 300000;
     cfg.n_days = 365;
-    printf("floor per month: seed %llu, %llu rows\n", (unsigned long long)cfg.seed,
-           (unsigned long long)cfg.n_rows);
+    printf("floor per month: seed %llu, %llu rows, draw rate %.6f\n", (unsigned long long)cfg.seed,
+           (unsigned long long)cfg.n_rows, q);
     crest_gen *g = NULL;
     cr_assert_eq(crest_gen_create(&cfg, &g, &d), CREST_OK, "%s", d.message);
     char *reg_text = NULL;
     cr_assert_eq(crest_gen_write_registry(g, append_text, &reg_text), CREST_OK);
     crest_gen_free(g);
-    crest_registry *reg = NULL;
-    cr_assert_eq(crest_registry_parse(reg_text, strlen(reg_text), "<registry>", p, &reg, &d), CREST_OK, "%s",
-                 d.message);
-    month_ctx m = {0};
-    m.dishonest = (size_t)crest_policy_tier_lookup(p, "DISHONEST", 9);
-    crest_run_options opt = crest_run_options_default();
-    opt.decl_hook = month_decl;
-    opt.hook_ctx = &m;
-    opt.output.write = discard;
-    crest_engine *e = NULL;
-    cr_assert_eq(crest_engine_create(p, reg, &opt, &e, &d), CREST_OK, "%s", d.message);
-    generate_into(&cfg, e);
+    month_ctx m, m0;
+    crest_run_stats st, st0;
+    floor_year(p, &cfg, reg_text, &m, &st);
+    floor_year(at_floor, &cfg, reg_text, &m0, &st0);
+    int below_at_floor = 0;
     for (int mo = 1; mo <= 12; mo++) {
-        printf("  month %2d: DISHONEST %llu of %llu inspected\n", mo, (unsigned long long)m.inspected[mo],
-               (unsigned long long)m.rows[mo]);
-        cr_assert_gt(m.rows[mo], 100);
+        printf("  month %2d: DISHONEST %llu of %llu inspected (%llu at the floor's rate)\n", mo,
+               (unsigned long long)m.inspected[mo], (unsigned long long)m.rows[mo],
+               (unsigned long long)m0.inspected[mo]);
+        cr_assert_geq(m.rows[mo], 200, "month %d has fewer rows than floor_month_rows", mo);
         cr_expect_geq((double)m.inspected[mo], 0.8 * (double)m.rows[mo], "month %d", mo);
+        below_at_floor += (double)m0.inspected[mo] < 0.8 * (double)m0.rows[mo];
+        /* The summary's months agree with the hook's count. */
+        int found = 0;
+        for (size_t k = 0; k < st.n_floor_months; k++) {
+            const crest_floor_month *fm = &st.floor_months[k];
+            if (fm->tier == dis && fm->month == 2025 * 12 + mo - 1) {
+                cr_expect_eq(fm->rows, m.rows[mo]);
+                cr_expect_eq(fm->inspected, m.inspected[mo]);
+                found = 1;
+            }
+        }
+        cr_expect(found, "month %d missing from the run's floor months", mo);
     }
-    crest_engine_free(e);
-    crest_registry_free(reg);
+    cr_expect_gt(below_at_floor, 0, "at the floor's own rate no month fell under it: the check has no teeth");
+    /* The summary says so: silent when every month holds, a message when not. */
+    char *w = crest_summary_floor_warning(p, &st);
+    cr_expect_null(w, "%s", w ? w : "");
+    free(w);
+    w = crest_summary_floor_warning(at_floor, &st0);
+    cr_expect_not_null(w);
+    free(w);
+    char *json = crest_summary_json(at_floor, &st0, NULL);
+    cr_expect(json && strstr(json, "\"floor_below_in_a_month\":true"));
+    free(json);
     free(reg_text);
     crest_policy_free(p);
+    crest_policy_free(at_floor);
 }

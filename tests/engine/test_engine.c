@@ -132,8 +132,10 @@ static char **sorted_lines(char *data, size_t *n_out, int skip_header)
     return lines;
 }
 
-/* A shipped policy without its floor_period lines: pure keyed draws. */
-static crest_policy *load_without_floor_period(const char *rel)
+/* A shipped policy with its floor lines (floor_period, floor_confidence,
+ * floor_month_rows) taken out: a floor tier drawn at the floor itself; with
+ * period non-NULL, "floor_period = PERIOD" after each "floor = yes". */
+static crest_policy *load_floor_variant(const char *rel, const char *period)
 {
     char path[1024], buf[16384], out[16384];
     snprintf(path, sizeof path, "%s/%s", CREST_SOURCE_DIR, rel);
@@ -143,9 +145,13 @@ static crest_policy *load_without_floor_period(const char *rel)
     fclose(f);
     buf[n] = '\0';
     size_t o = 0;
-    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
-        if (!strstr(line, "floor_period"))
-            o += (size_t)snprintf(out + o, sizeof out - o, "%s\n", line);
+    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+        if (strncmp(line, "floor_", 6) == 0)
+            continue;
+        o += (size_t)snprintf(out + o, sizeof out - o, "%s\n", line);
+        if (period && strncmp(line, "floor = yes", 11) == 0)
+            o += (size_t)snprintf(out + o, sizeof out - o, "floor_period = %s\n", period);
+    }
     crest_policy *p = NULL;
     crest_diag d;
     cr_assert_eq(crest_policy_parse(out, o, rel, &p, &d), CREST_OK, "%s", d.message);
@@ -153,11 +159,14 @@ static crest_policy *load_without_floor_period(const char *rel)
 }
 
 /* The keyed draw makes a frozen policy's decisions independent of row order
- * and partitioning. (A floor held per period is order-dependent by design:
- * see floor_period_only_adds_inspections.) */
+ * and partitioning: the shipped Order 251 policy, whose floor holds per month
+ * by a margin in the draw rate (floor_confidence). (floor_period is
+ * order-dependent by design: see floor_period_only_adds_inspections.) */
 Test(engine, order_and_partition_do_not_change_decisions)
 {
-    crest_policy *p = load_without_floor_period("policies/order251.conf");
+    crest_policy *p = load_policy_file("policies/order251.conf");
+    cr_assert_not_null(p);
+    cr_assert_gt(crest_policy_tier_draw_rate(p, 2), 0.8, "the shipped floor draws above the floor");
     /* Without embedded newlines so rows can be shuffled as lines. */
     text all = {0}, shuffled = {0}, part1 = {0}, part2 = {0};
     const size_t N = 5000;
@@ -486,7 +495,8 @@ Test(engine, policy_column_mapping_and_jsonl)
 /*
  * The bar of the core issue: 1M rows, default policy. Tier mix 30% AEO,
  * 65% regular, 5% dishonest. Every tier's inspection count must fall inside
- * its Binomial(n, target) bounds at alpha = 1e-6, the AEO/regular ratio in
+ * its Binomial(n, draw rate) bounds at alpha = 1e-6 (the draw rate is the
+ * target, or a floor tier's margin rate above its floor), the AEO/regular ratio in
  * [0.18, 0.22], and the dishonest rate at least 0.78.
  */
 Test(engine, statistical_one_million_rows, .timeout = 300)
@@ -510,7 +520,8 @@ Test(engine, statistical_one_million_rows, .timeout = 300)
     cr_assert_eq(st->decisions, 1000000);
     for (size_t t = 0; t < crest_policy_tier_count(p); t++) {
         uint64_t lo, hi;
-        crest_stats_binomial_bounds(st->tiers[t].rows, crest_policy_tier_rate(p, t), 1e-6, &lo, &hi);
+        /* The rate the draw uses: a floor tier draws at its margin rate. */
+        crest_stats_binomial_bounds(st->tiers[t].rows, crest_policy_tier_draw_rate(p, t), 1e-6, &lo, &hi);
         printf("  %-10s rows %7llu inspected %6llu bounds [%llu, %llu]\n", crest_policy_tier_name(p, t),
                (unsigned long long)st->tiers[t].rows, (unsigned long long)st->tiers[t].inspected,
                (unsigned long long)lo, (unsigned long long)hi);
@@ -561,8 +572,8 @@ static crest_policy *rules_policy_for_header(void)
  * keyed draw decides, and other tiers are decided exactly as without it. */
 Test(engine, floor_period_only_adds_inspections)
 {
-    crest_policy *held = load_policy_file("policies/order251.conf");
-    crest_policy *plain = load_without_floor_period("policies/order251.conf");
+    crest_policy *held = load_floor_variant("policies/order251.conf", "month");
+    crest_policy *plain = load_floor_variant("policies/order251.conf", NULL);
     cr_assert(held && plain);
     text in = {0};
     tput(&in, "decl_id,decl_date,credit_tier\n");

@@ -42,6 +42,46 @@ Test(policy, shipped_order251)
     crest_policy_free(p);
 }
 
+/* floor_confidence and floor_month_rows: a floor tier's draw rate above the
+ * floor; both or neither, on a floor tier only; the canonical text says the
+ * rate, and changing either changes the hash. */
+Test(policy, floor_margin_keys)
+{
+    const char *base = "[tiers]\nbase = R\n[tier R]\nrate = 0.03\n[tier D]\nrate = 0.8\nfloor = yes\n";
+    char text[512];
+    snprintf(text, sizeof text, "%sfloor_confidence = 0.999\nfloor_month_rows = 3000\n", base);
+    crest_policy *p = parse_policy(text);
+    cr_assert_not_null(p);
+    const double q = crest_policy_tier_draw_rate(p, 1);
+    cr_expect_float_eq(q, crest_stats_floor_rate(0.8, 3000, 0.999), 1e-15);
+    cr_expect(q > 0.82 && q < 0.823, "draw rate %g", q);
+    cr_expect_float_eq(crest_policy_tier_rate(p, 1), 0.8, 1e-15, "the target stays the floor");
+    cr_expect_float_eq(crest_policy_tier_draw_rate(p, 0), 0.03, 1e-15);
+    cr_expect_not_null(strstr(crest_policy_describe(p), "# draw rate = 0.8217"), "%s",
+                       crest_policy_describe(p));
+    snprintf(text, sizeof text, "%sfloor_confidence = 0.999\nfloor_month_rows = 3001\n", base);
+    crest_policy *p2 = parse_policy(text);
+    cr_assert_not_null(p2);
+    cr_expect_str_neq(crest_policy_hash_hex(p), crest_policy_hash_hex(p2));
+    crest_policy_free(p2);
+    crest_policy_free(p);
+    const char *bad[] = {
+        "[tiers]\nbase = R\n[tier R]\nrate = 0.03\n[tier D]\nrate = 0.8\nfloor = yes\nfloor_confidence = "
+        "0.999\n",
+        "[tiers]\nbase = R\n[tier R]\nrate = 0.03\n[tier D]\nrate = 0.8\nfloor = yes\nfloor_month_rows = "
+        "10\n",
+        "[tiers]\nbase = R\n[tier R]\nrate = 0.03\nfloor_confidence = 0.99\nfloor_month_rows = 10\n",
+        "[tiers]\nbase = R\n[tier R]\nrate = 0.03\n[tier D]\nrate = 0.8\nfloor = yes\nfloor_confidence = "
+        "1.5\n",
+        "[tiers]\nbase = R\n[tier R]\nrate = 0.03\n[tier D]\nrate = 0.8\nfloor = yes\nfloor_month_rows = "
+        "2.5\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        crest_diag d;
+        cr_expect_neq(try_parse(bad[i], &d), CREST_OK, "case %zu parsed", i);
+    }
+}
+
 Test(policy, shipped_order282_five_tiers)
 {
     crest_policy *p = load_policy_file("policies/order282.conf");
@@ -145,7 +185,8 @@ Test(policy, errors_name_line_and_column)
          "mode is frozen, adaptive or systematic, found"},
         {"[rules]\nmax_hits = 2.5\n", CREST_ERR_INVALID, 2, 12, "max_hits needs a whole number"},
         {"[tier A]\nrate = 0.1\nscael = 2\n", CREST_ERR_SYNTAX, 3, 1,
-         "in [tier A]; expected label, aliases, rate, ratio, floor, floor_period, priority, "
+         "in [tier A]; expected label, aliases, rate, ratio, floor, floor_period, floor_confidence, "
+         "floor_month_rows, priority, "
          "guarantee_exempt, random_share "
          "or "
          "scale"},

@@ -98,6 +98,21 @@ Test(stats, rate_ratio)
     crest_interval zero = crest_stats_rate_ratio_ci(0, 500, 30, 1000, 0.95);
     cr_expect_eq(zero.estimate, 0.0);
     cr_expect(zero.upper > 0 && isfinite(zero.upper));
+    /* With no AEO inspection the interval starts at 0 (it used to start above
+     * the estimate) and its upper bound is exact: CP upper of 0/500 at 97.5%
+     * (1 - 0.0125^(1/500)) over CP lower of 30/1000 at 97.5%. */
+    cr_expect_eq(zero.lower, 0.0);
+    cr_expect(zero.lower <= zero.estimate && zero.estimate <= zero.upper);
+    const double u1 = 1.0 - pow(0.0125, 1.0 / 500);
+    const crest_interval l2 = crest_stats_binomial_ci(30, 1000, 0.975);
+    cr_expect_float_eq(zero.upper, u1 / l2.lower, 1e-9);
+    cr_expect(zero.upper > 0.2 && zero.upper < 0.5, "upper %g", zero.upper);
+    /* Every interval contains its estimate, down to one inspection. */
+    for (uint64_t x = 0; x <= 5; x++) {
+        crest_interval c = crest_stats_rate_ratio_ci(x, 400, 12, 1000, 0.95);
+        cr_expect(c.lower <= c.estimate && c.estimate <= c.upper, "x1 = %llu: [%g, %g] around %g",
+                  (unsigned long long)x, c.lower, c.upper, c.estimate);
+    }
     cr_expect(isnan(crest_stats_rate_ratio_ci(1, 10, 0, 10, 0.95).estimate));
 }
 
@@ -112,4 +127,36 @@ Test(stats, binomial_bounds_tail_mass)
     cr_expect_gt(gsl_cdf_binomial_P((unsigned)lo, 0.03, 10000), 0.5e-6);
     cr_expect_leq(gsl_cdf_binomial_Q((unsigned)hi, 0.03, 10000), 0.5e-6);
     cr_expect_gt(gsl_cdf_binomial_Q((unsigned)hi - 1, 0.03, 10000), 0.5e-6);
+}
+
+/* The floor's draw rate is the smallest q with P(Binomial(n, q) < floor · n)
+ * <= 1 − confidence: just above it the tail holds, just below it does not. */
+Test(stats, floor_rate_is_the_smallest_rate_that_holds)
+{
+    crest_init();
+    const struct {
+        double floor;
+        uint64_t n;
+        double conf;
+    } cases[] = {{0.8, 3000, 0.9999}, {0.8, 300, 0.999}, {0.95, 500, 0.9999}, {0.5, 41, 0.99}, {0.8, 7, 0.9}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const double f = cases[i].floor, c = cases[i].conf;
+        const uint64_t n = cases[i].n;
+        const double q = crest_stats_floor_rate(f, n, c);
+        const unsigned k1 = (unsigned)ceil(f * (double)n - 1e-9) - 1;
+        cr_expect(q > f && q < 1.0, "case %zu: q %g", i, q);
+        cr_expect_leq(gsl_cdf_binomial_P(k1, q, (unsigned)n), 1.0 - c, "case %zu holds at q", i);
+        cr_expect_gt(gsl_cdf_binomial_P(k1, q - 1e-9, (unsigned)n), 1.0 - c,
+                     "case %zu: q is not the smallest", i);
+    }
+    /* Normal approximation as a sanity check: 0.8 + z(0.9999) · sd at n = 3000. */
+    cr_expect(fabs(crest_stats_floor_rate(0.8, 3000, 0.9999) - (0.8 + 3.719 * sqrt(0.16 / 3000))) < 0.002);
+    /* More rows, less margin. */
+    cr_expect_lt(crest_stats_floor_rate(0.8, 30000, 0.999), crest_stats_floor_rate(0.8, 3000, 0.999));
+    /* No margin needed: one row, or a floor of 0; out of range: NaN. */
+    cr_expect_eq(crest_stats_floor_rate(0.8, 1, 0.5), 0.8);
+    cr_expect_eq(crest_stats_floor_rate(0.0, 100, 0.999), 0.0);
+    cr_expect(isnan(crest_stats_floor_rate(0.8, 0, 0.999)));
+    cr_expect(isnan(crest_stats_floor_rate(0.8, 100, 1.0)));
+    cr_expect(isnan(crest_stats_floor_rate(1.5, 100, 0.9)));
 }

@@ -190,6 +190,17 @@ typedef struct crest_unknown_tier {
 
 #define CREST_UNKNOWN_TIERS 16
 
+/* A floor tier's counts in one calendar month, for the summary's check that
+ * the floor holds in every month. */
+typedef struct crest_floor_month {
+    uint32_t tier;
+    int32_t month; /* year · 12 + (month − 1) of the declarations' decl_date */
+    uint64_t rows;
+    uint64_t inspected;
+} crest_floor_month;
+
+#define CREST_FLOOR_MONTHS 60
+
 typedef struct crest_run_stats {
     uint64_t rows_in; /* records after the header: decisions + rejects */
     uint64_t decisions;
@@ -226,6 +237,12 @@ typedef struct crest_run_stats {
     uint64_t unknown_tier_other;
     /* Rows whose tier came from the registry, by [registry] parties index. */
     uint64_t registry_by_party[4];
+    /* Floor tiers per calendar month (any order; the summary sorts them);
+     * floor-tier rows without a date, or in months beyond the first
+     * CREST_FLOOR_MONTHS (tier, month) pairs, are counted in floor_rows_unmonthed. */
+    crest_floor_month floor_months[CREST_FLOOR_MONTHS];
+    size_t n_floor_months;
+    uint64_t floor_rows_unmonthed;
 } crest_run_stats;
 
 typedef struct crest_engine crest_engine;

@@ -124,6 +124,10 @@ CREST_API double crest_policy_tier_rate(const crest_policy *policy, size_t tier)
 CREST_API double crest_policy_tier_ratio(const crest_policy *policy, size_t tier);
 /* 1 when the tier's rate is an absolute floor (e.g. dishonest "80% or more"). */
 CREST_API int crest_policy_tier_is_floor(const crest_policy *policy, size_t tier);
+/* The rate the tier's draw uses: its effective rate, or for a floor tier with
+ * floor_confidence and floor_month_rows the margin rate above the floor that
+ * holds it per calendar month (crest_stats_floor_rate). NaN when out of range. */
+CREST_API double crest_policy_tier_draw_rate(const crest_policy *policy, size_t tier);
 /* Index of the base tier (the one ratios refer to). */
 CREST_API size_t crest_policy_base_tier(const crest_policy *policy);
 /* Index of the tier given to declarations whose tier is unknown or missing. */

@@ -35,9 +35,10 @@ CREST_API crest_interval crest_stats_wilson_ci(uint64_t x, uint64_t n, double le
 /*
  * Ratio of two binomial proportions (x1/n1) / (x2/n2) with the Katz
  * log-normal interval: exp(log RR ± z·sqrt(1/x1 − 1/n1 + 1/x2 − 1/n2)).
- * When x1 or x2 is 0, 0.5 is added to every cell (Haldane's correction) for
- * the interval; the estimate stays the plain ratio. Undefined (NaN) when
- * n1 or n2 is 0 or x2 is 0.
+ * When x1 is 0 the ratio and its lower bound are 0 and the upper bound is
+ * the exact upper bound of x1/n1 over the exact lower bound of x2/n2, each
+ * at level 1 − (1 − level)/2 (conservative: coverage at least the level).
+ * Undefined (NaN) when n1 or n2 is 0 or x2 is 0 (the ratio is unbounded).
  */
 CREST_API crest_interval crest_stats_rate_ratio_ci(uint64_t x1, uint64_t n1, uint64_t x2, uint64_t n2,
                                                    double level);
@@ -48,6 +49,19 @@ CREST_API crest_interval crest_stats_rate_ratio_ci(uint64_t x1, uint64_t n1, uin
  * tests. From GSL's binomial CDF.
  */
 CREST_API void crest_stats_binomial_bounds(uint64_t n, double p, double alpha, uint64_t *lo, uint64_t *hi);
+
+/*
+ * The draw rate that holds a floor in a period of n declarations: the
+ * smallest q >= floor such that a Binomial(n, q) count realises under the
+ * floor (X < floor · n) with probability at most 1 − confidence. A tier drawn
+ * with p >= q for every row (a Poisson-binomial count, which dominates
+ * Binomial(n, q)) then holds the floor in a period of n rows with at least
+ * that confidence, whatever the order of the rows; larger periods need a
+ * smaller margin (up to the discreteness of the count). Returns floor
+ * when no margin is needed, NaN when floor is outside [0, 1], confidence
+ * outside (0, 1), or n is 0 or over 2^32 − 1.
+ */
+CREST_API double crest_stats_floor_rate(double floor, uint64_t n, double confidence);
 
 #ifdef __cplusplus
 }

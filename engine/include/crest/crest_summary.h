@@ -43,6 +43,14 @@ CREST_API char *crest_summary_text(const crest_policy *policy, const crest_run_s
 CREST_API crest_status crest_summary_reject_budget(const crest_policy *policy, const crest_run_stats *stats,
                                                    double max_rate, crest_diag *diag);
 
+/*
+ * NULL when every floor tier met its floor in every calendar month of the
+ * run (judged on the realised rate); otherwise a one-line message naming the
+ * tier-months under the floor, for the CLI to print on stderr even with -q
+ * (malloc'd; the caller frees). NULL on OOM too.
+ */
+CREST_API char *crest_summary_floor_warning(const crest_policy *policy, const crest_run_stats *stats);
+
 /* Render the same content as one JSON object (newline-terminated). Caller frees. */
 CREST_API char *crest_summary_json(const crest_policy *policy, const crest_run_stats *stats,
                                    const crest_summary_info *info);
