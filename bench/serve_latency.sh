@@ -14,9 +14,7 @@ nats-server -js -a 127.0.0.1 -p 4301 -sd "$T/js" >"$T/nats.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 1 50); do (exec 3<>/dev/tcp/127.0.0.1/4301) 2>/dev/null && break; sleep 0.1; done
 "$BUILD/crest-gen" --rows "$N" --seed 21 --newline-share 0 -o "$T/in.csv" 2>/dev/null
-# Order 251 with its floor held row by row (a monthly floor depends on row order: not servable).
-sed 's/^floor_period *=.*/floor_period = none/' "$(dirname "$0")/../policies/order251.conf" >"$T/policy.conf"
-"$BUILD/crest" serve --policy "$T/policy.conf" --nats nats://127.0.0.1:4301 \
+"$BUILD/crest" serve --policy "$(dirname "$0")/../policies/order251.conf" --nats nats://127.0.0.1:4301 \
   --input decl.in --output decl.out --create-streams >"$T/serve.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 1 50); do grep -q event=started "$T/serve.log" && break; sleep 0.1; done

@@ -46,7 +46,7 @@ static void usage_serve(FILE *f)
             "  --max-deliveries N     a message delivered more often goes to rejects as REDELIVERED (default "
             "50)\n"
             "  --capacity-bucket NAME KV bucket of the per office-day RED counters (default crest_capacity)\n"
-            "  --nats-creds FILE      NATS user credentials file\n"
+            "  --nats-creds FILE      an nkey user seed (SU...), or a credentials file (JWT + seed)\n"
             "  --nats-user USER --nats-password-file FILE\n"
             "  --tls-ca FILE          CA of the servers' certificates (turns TLS on)\n"
             "  --tls-cert FILE --tls-key FILE   client certificate (mutual TLS)\n"

@@ -13,6 +13,7 @@
  */
 #define _GNU_SOURCE /* strptime, timegm */
 #include "serve_internal.h"
+#include "nkey.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -263,6 +264,32 @@ static crest_status nats_fail(crest_diag *diag, const char *what, natsStatus s, 
                           natsStatus_GetText(s), (int)jerr);
 }
 
+/*
+ * What --nats-creds names: 1 for a credentials file with a user JWT (as nsc
+ * writes it: decentralised authentication), 2 for an nkey user seed alone (a
+ * user the server's configuration lists by public key; pub receives it), -1
+ * when it is neither or cannot be read. The seed's bytes are wiped after use.
+ */
+static int creds_kind(const char *path, char pub[SERVE_NKEY_PUBLIC_LEN + 1])
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char text[8192];
+    const size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    const char *seed = NULL;
+    int kind = -1;
+    if (strstr(text, "BEGIN NATS USER JWT"))
+        kind = 1;
+    else if (serve_nkey_find_seed(text, &seed) == 0 &&
+             serve_nkey_user_public(seed, SERVE_NKEY_SEED_LEN, pub) == 0)
+        kind = 2;
+    memset(text, 0, sizeof text);
+    return kind;
+}
+
 static crest_status connect_nats(crest_serve *srv, crest_diag *diag)
 {
     const crest_serve_config *c = &srv->cfg;
@@ -287,8 +314,19 @@ static crest_status connect_nats(crest_serve *srv, crest_diag *diag)
         s = natsOptions_SetDisconnectedCB(o, on_disconnected, srv);
     if (s == NATS_OK)
         s = natsOptions_SetReconnectedCB(o, on_reconnected, srv);
-    if (s == NATS_OK && c->creds_file)
-        s = natsOptions_SetUserCredentialsFromFiles(o, c->creds_file, NULL);
+    if (s == NATS_OK && c->creds_file) {
+        char pub[SERVE_NKEY_PUBLIC_LEN + 1];
+        const int kind = creds_kind(c->creds_file, pub);
+        if (kind < 0) {
+            natsOptions_Destroy(o);
+            free(urls);
+            return crest_diag_set(
+                diag, CREST_ERR_INVALID, c->creds_file, 0, 0,
+                "neither a NATS credentials file (user JWT and seed) nor an nkey user seed");
+        }
+        s = kind == 1 ? natsOptions_SetUserCredentialsFromFiles(o, c->creds_file, NULL)
+                      : natsOptions_SetNKeyFromSeed(o, pub, c->creds_file);
+    }
     if (s == NATS_OK && c->user) {
         char pw[512] = "";
         if (c->password_file) {
@@ -523,6 +561,47 @@ crest_status crest_serve_create(const crest_serve_config *config, crest_serve **
 
 /* ----------------------------------------------------------------- batch */
 
+/*
+ * The rejection of a poison message: "REASON," then the message as one CSV
+ * field (quoted when it holds a delimiter, quote or line end). It must reach
+ * the rejects subject whatever made the message fail — a message whose
+ * decision was too large for the server's max_payload is a poison message
+ * too — so the field is cut to fit the server's limit (with room for the
+ * headers; *truncated set, the full length goes in a Crest-Truncated header).
+ * The input itself stays in its stream. Returns a malloc'd line, or NULL.
+ */
+static char *poison_line(crest_serve *srv, const char *reason, const char *body, size_t body_len,
+                         size_t *line_len, int *truncated)
+{
+    const int64_t max_payload = natsConnection_GetMaxPayload(srv->nc);
+    size_t room = max_payload > 4096 ? (size_t)max_payload - 2048 : 2048;
+    char *line = malloc(2 * body_len + 64);
+    if (!line)
+        return NULL;
+    size_t n = (size_t)snprintf(line, 64, "%s,", reason);
+    room = room > n + 2 ? room - n - 2 : 0;
+    const int quote = memchr(body, ',', body_len) || memchr(body, '"', body_len) ||
+                      memchr(body, '\n', body_len) || memchr(body, '\r', body_len);
+    *truncated = 0;
+    if (quote)
+        line[n++] = '"';
+    for (size_t i = 0; i < body_len; i++) {
+        const size_t need = quote && body[i] == '"' ? 2 : 1;
+        if (need > room) {
+            *truncated = 1;
+            break;
+        }
+        if (need == 2)
+            line[n++] = '"';
+        line[n++] = body[i];
+        room -= need;
+    }
+    if (quote)
+        line[n++] = '"';
+    *line_len = n;
+    return line;
+}
+
 /* Decide one input into its output message (or leave the slot failed). */
 static void decide_slot(crest_serve *srv, serve_slot *s, natsMsg **out)
 {
@@ -590,14 +669,10 @@ static void decide_slot(crest_serve *srv, serve_slot *s, natsMsg **out)
         if (o.bytes) {
             ns = natsMsg_Create(&m, srv->rejects_subject, NULL, o.bytes, (int)o.len);
         } else {
-            /* The poison line: reason, then the message as it came. */
-            char *line = malloc((size_t)(body_len > 0 ? body_len : 0) + 32);
-            int n = line ? snprintf(line, 32, "%s,", o.reason) : 0;
-            if (line && body_len > 0) {
-                memcpy(line + n, body, (size_t)body_len);
-                n += body_len;
-            }
-            ns = line ? natsMsg_Create(&m, srv->rejects_subject, NULL, line, n) : NATS_NO_MEMORY;
+            size_t line_len = 0;
+            char *line = poison_line(srv, o.reason, body, (size_t)(body_len > 0 ? body_len : 0), &line_len,
+                                     &s->truncated);
+            ns = line ? natsMsg_Create(&m, srv->rejects_subject, NULL, line, (int)line_len) : NATS_NO_MEMORY;
             free(line);
         }
     }
@@ -607,6 +682,11 @@ static void decide_slot(crest_serve *srv, serve_slot *s, natsMsg **out)
         ns = natsMsgHeader_Set(m, "Crest-Policy-Hash", hash);
     if (ns == NATS_OK && !o.decided)
         ns = natsMsgHeader_Set(m, "Crest-Reason", o.reason);
+    if (ns == NATS_OK && s->truncated) {
+        char bytes[32];
+        snprintf(bytes, sizeof bytes, "%d", body_len);
+        ns = natsMsgHeader_Set(m, "Crest-Truncated", bytes);
+    }
     if (ns == NATS_OK && o.decided && crest_decider_output_header(srv->decider)[0])
         ns = natsMsgHeader_Set(m, "Crest-Header", crest_decider_output_header(srv->decider));
     if (ns != NATS_OK) {

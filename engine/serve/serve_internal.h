@@ -26,6 +26,7 @@ typedef struct serve_slot {
     char reason[32];
     int64_t stored_ns;  /* when the input was stored in the stream */
     uint64_t delivered; /* how often the input has been delivered */
+    int truncated;      /* its poison rejection holds the message cut to fit max_payload */
 } serve_slot;
 
 enum { SLOT_NONE = 0, SLOT_PENDING, SLOT_OK, SLOT_FAILED };

@@ -11,11 +11,14 @@
  *       exit 0 when exactly N (then waits a second more for extras), 1 otherwise
  *   nats_tool pub1 URLS SUBJECT FILE          publish FILE as one message
  *   nats_tool count URLS STREAM               messages in a stream
+ *   nats_tool nkey SEED_FILE                  a new nkey user: its seed written to
+ *       SEED_FILE, its public key printed (for a server's authorization block)
  *   nats_tool latency URLS STREAM SUBJECT N TIMEOUT_S
  *       for N decisions, stored time of the input (header Crest-Sent-Ns, set
  *       by pub) to stored time of the decision: p50, p90, p99, max in ms
  *
- * NATS_TOOL_CA=FILE turns TLS on with that CA; user and password go in the URLs.
+ * NATS_TOOL_CA=FILE turns TLS on with that CA; user and password go in the URLs;
+ * NATS_TOOL_SEED=FILE authenticates as the nkey user of that seed.
  * A test tool, not part of crest: it prints, and exits non-zero on any fault.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -25,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "nkey.h"
 
 static int64_t now_ns(void)
 {
@@ -51,6 +56,20 @@ static natsConnection *connect_to(const char *urls)
     if (ca) {
         natsOptions_SetSecure(o, true);
         natsOptions_LoadCATrustedCertificates(o, ca);
+    }
+    /* An nkey user: the file holding its seed. */
+    const char *seed_file = getenv("NATS_TOOL_SEED");
+    if (seed_file) {
+        char text[256] = "", pub[SERVE_NKEY_PUBLIC_LEN + 1];
+        FILE *f = fopen(seed_file, "r");
+        const char *seed = NULL;
+        if (!f || !fgets(text, sizeof text, f) || serve_nkey_find_seed(text, &seed) != 0 ||
+            serve_nkey_user_public(seed, SERVE_NKEY_SEED_LEN, pub) != 0) {
+            fprintf(stderr, "nats_tool: no user seed in %s\n", seed_file);
+            exit(2);
+        }
+        fclose(f);
+        natsOptions_SetNKeyFromSeed(o, pub, seed_file);
     }
     natsStatus s = natsConnection_Connect(&nc, o);
     natsOptions_Destroy(o);
@@ -213,6 +232,31 @@ static int cmd_pub1(const char *urls, const char *subject, const char *path)
     return s == NATS_OK ? 0 : 1;
 }
 
+/* A new nkey user: its seed into seed_path, its public key on stdout. */
+static int cmd_nkey(const char *seed_path)
+{
+    uint8_t secret[32];
+    FILE *r = fopen("/dev/urandom", "rb");
+    if (!r || fread(secret, 1, sizeof secret, r) != sizeof secret) {
+        fprintf(stderr, "nats_tool: cannot read /dev/urandom\n");
+        return 2;
+    }
+    fclose(r);
+    char seed[SERVE_NKEY_SEED_LEN + 1], pub[SERVE_NKEY_PUBLIC_LEN + 1];
+    serve_nkey_user_seed(secret, seed);
+    if (serve_nkey_user_public(seed, SERVE_NKEY_SEED_LEN, pub) != 0) {
+        fprintf(stderr, "nats_tool: the new seed does not decode\n");
+        return 2;
+    }
+    FILE *f = fopen(seed_path, "w");
+    if (!f || fprintf(f, "%s\n", seed) < 0 || fclose(f) != 0) {
+        fprintf(stderr, "nats_tool: cannot write %s\n", seed_path);
+        return 2;
+    }
+    printf("%s\n", pub);
+    return 0;
+}
+
 static int cmd_count(const char *urls, const char *stream)
 {
     natsConnection *nc = connect_to(urls);
@@ -312,6 +356,8 @@ int main(int argc, char **argv)
         return cmd_pub(argv[2], argv[3], argv[4], argc > 5 ? atof(argv[5]) : 0);
     if (argc == 8 && !strcmp(argv[1], "dump"))
         return cmd_dump(argv[2], argv[3], argv[4], argv[5], atol(argv[6]), atof(argv[7]));
+    if (argc == 3 && !strcmp(argv[1], "nkey"))
+        return cmd_nkey(argv[2]);
     if (argc == 5 && !strcmp(argv[1], "pub1"))
         return cmd_pub1(argv[2], argv[3], argv[4]);
     if (argc == 4 && !strcmp(argv[1], "count"))

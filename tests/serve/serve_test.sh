@@ -3,10 +3,13 @@
 # starts on loopback (ports 42xx, JetStream in a temporary directory) and
 # stops at the end. Cases:
 #   basic     CSV and JSON messages, rejects, byte-identical to `crest run`,
-#             /metrics, /healthz, /readyz, /decide refused without the token, SIGTERM exit 0
+#             /metrics, /healthz, /readyz, /decide refused without the token,
+#             --watch-policy (a new file taken, a broken one refused), SIGTERM exit 0
 #   reload    hot reload under load: every decision carries the hash of the
 #             policy that made it, none lost or doubled, a broken policy refused
 #   capacity  two instances, one shared cap per office-day: never more RED
+#   poison    a message that can never go through is handed back without blocking
+#             the others, then rejected REDELIVERED with its reason (cut to fit)
 #   security  users with passwords over TLS (a CA and server certificate made now
 #             with openssl): right credentials work, wrong or no TLS CA are refused
 #   cluster   3-node JetStream cluster, 200,000 declarations, two instances, one
@@ -78,12 +81,9 @@ expect_same() {
 }
 
 U=nats://127.0.0.1
-# The shipped Order 251 policy holds its DISHONEST floor in every month
-# (floor_period = month), which tops up by the order of rows: a service refuses
-# it (docs/operations.md). Served here with the floor held row by row.
-POLICY=$T/order251.conf
-sed 's/^floor_period *=.*/floor_period = none/' "$SRC/policies/order251.conf" >"$POLICY"
-grep -q '^floor_period = none' "$POLICY" || fail "could not make the served Order 251 policy"
+# The shipped Order 251 policy (its monthly floor is order-independent: a
+# service may serve it; floor_period, which tops up by row order, it refuses).
+POLICY=$SRC/policies/order251.conf
 
 case "$CASE" in
 basic)
@@ -94,8 +94,9 @@ basic)
   header=$(head -1 "$T/in.csv")
   printf ',2025-03-01,1900,E,X,Y,AEO,,0202200000,CN,CN,RAIL,1,CNY,1,1,beef,0,0\n' >>"$T/in.csv"
   printf 'Z1,2025-03-01,1900,E,X,Y,AEO,,0202200000,CN,CN,RAIL,1,CNY,1,1,beef,0,0,extra\n' >>"$T/in.csv"
-  start_serve a --policy "$POLICY" --nats $U:4211 --input decl.in --output decl.out --create-streams \
-    --http 4212 --token-file "$T/token" --ack-wait 5
+  cp "$POLICY" "$T/watched.conf"
+  start_serve a --policy "$T/watched.conf" --watch-policy --nats $U:4211 --input decl.in --output decl.out \
+    --create-streams --http 4212 --token-file "$T/token" --ack-wait 5
   wait_log "$T/serve-a.log" "event=started"
   curl -sf http://127.0.0.1:4212/healthz | grep -q ok || fail "/healthz"
   curl -sf http://127.0.0.1:4212/readyz | grep -q ready || fail "/readyz"
@@ -156,6 +157,23 @@ basic)
   wait_log "$T/serve-f.log" "event=started"
   sleep 1
   [ "$("$NATS_TOOL" count $U:4211 FUTURE)" = 0 ] || fail "a consumer from now decided something"
+  # --watch-policy: a new policy file is taken without a signal (every later decision
+  # carries its hash), a broken one is refused and the one in force goes on.
+  sed 's/^seed = .*/seed = 4213/' "$POLICY" >"$T/watched.new"
+  hw=$("$CREST" check --policy "$T/watched.new" 2>/dev/null | grep -o '[0-9a-f]\{16\}' | head -1)
+  mv "$T/watched.new" "$T/watched.conf"
+  wait_log "$T/serve-a.log" "event=reload status=ok trigger=watch"
+  grep -q "event=reload status=ok trigger=watch old_policy_hash=$hash policy_hash=$hw" "$T/serve-a.log" ||
+    fail "the watched reload: $(grep 'event=reload' "$T/serve-a.log")"
+  printf '{"decl_id":"J-3","decl_date":"2025-03-02","credit_tier":"AEO","declared_value":99}' >"$T/j3"
+  "$NATS_TOOL" pub1 $U:4211 decl.in "$T/j3" || fail "publishing JSON"
+  "$NATS_TOOL" dump $U:4211 DECISIONS decl.out "$T/got3.csv" $((want_dec + 2)) 10 2>>"$T/dump.log" ||
+    fail "decision after the watched reload missing"
+  grep -q "^J-3,.*,$hw," "$T/got3.csv" || fail "the decision after the watched reload does not carry $hw"
+  printf '[tiers]\nbroken here\n' >"$T/watched.new" && mv "$T/watched.new" "$T/watched.conf"
+  wait_log "$T/serve-a.log" "event=reload status=refused trigger=watch"
+  curl -sf http://127.0.0.1:4212/metrics | grep -q "crest_policy_info{policy_hash=\"$hw\"} 1" ||
+    fail "the broken watched policy replaced the one in force"
   # SIGTERM: the batch in hand is finished, exit 0.
   kill -TERM "$SERVE_PID_a"
   rc=0
@@ -262,6 +280,38 @@ EOF2
   [ "$listen" = 1 ] && [ "$local_only" = 1 ] ||
     fail "--http 4242 does not listen on 127.0.0.1 only ($listen listening, $local_only on 127.0.0.1)"
   echo "security: wrong password and missing CA refused (exit 4); user, password and TLS: 50 decisions as crest run's; HTTP on loopback; /decide 403 without a token"
+  # --nats-creds with an nkey user: the server lists the public key, crest holds the seed.
+  pub=$("$NATS_TOOL" nkey "$T/user.nk") || fail "making an nkey user"
+  "$NATS_TOOL" nkey "$T/stranger.nk" >/dev/null || fail "making a second nkey"
+  cat >"$T/nkey.conf" <<EOF2
+listen: 127.0.0.1:4243
+jetstream { store_dir: "$T/js-nkey" }
+tls { cert_file: "$T/server.pem", key_file: "$T/server.key" }
+authorization { users = [ { nkey: $pub } ] }
+EOF2
+  nats-server -c "$T/nkey.conf" >"$T/nats-nkey.log" 2>&1 &
+  PIDS+=($!)
+  wait_port 4243
+  nargs=(--policy "$POLICY" --nats nats://127.0.0.1:4243 --input decl.in --output decl.out --create-streams
+    --tls-ca "$T/ca.pem")
+  rc=0
+  timeout 20 "$CREST" serve "${nargs[@]}" --nats-creds "$T/stranger.nk" >"$T/stranger.log" 2>&1 || rc=$?
+  [ "$rc" = 4 ] || fail "an nkey the server does not know gave exit $rc, not 4"
+  grep -qi "author" "$T/stranger.log" || fail "the refusal does not say why: $(cat "$T/stranger.log")"
+  rc=0
+  timeout 20 "$CREST" serve "${nargs[@]}" --nats-creds "$T/pw" >"$T/notcreds.log" 2>&1 || rc=$?
+  [ "$rc" = 2 ] || fail "a file that holds no credentials gave exit $rc, not 2"
+  rc=0
+  timeout 20 "$CREST" serve "${nargs[@]}" >"$T/nocreds.log" 2>&1 || rc=$?
+  [ "$rc" = 4 ] || fail "no credentials gave exit $rc, not 4"
+  start_serve k "${nargs[@]}" --nats-creds "$T/user.nk"
+  wait_log "$T/serve-k.log" "event=started"
+  NATS_TOOL_CA="$T/ca.pem" NATS_TOOL_SEED="$T/user.nk" "$NATS_TOOL" pub nats://127.0.0.1:4243 decl.in "$T/in.csv" \
+    2>"$T/pub-nkey.log" || fail "publishing as the nkey user"
+  NATS_TOOL_CA="$T/ca.pem" NATS_TOOL_SEED="$T/user.nk" "$NATS_TOOL" dump nats://127.0.0.1:4243 DECISIONS decl.out \
+    "$T/got-nkey.csv" 50 20 2>"$T/dump-nkey.log" || fail "decisions as the nkey user: $(tail -1 "$T/dump-nkey.log")"
+  expect_same security-nkey "$T/run.csv" "$T/got-nkey.csv"
+  echo "security: --nats-creds with an nkey user seed over TLS: 50 decisions as crest run's; unknown nkey refused (exit 4), a file without credentials refused (exit 2)"
   ;;
 
 capacity)
@@ -324,6 +374,56 @@ EOF2
   grep -q "^crest_messages_acked_total [1-9]" "$T/metrics-b.txt" || fail "b decided nothing: $(grep acked "$T/metrics-b.txt")"
   echo "capacity: $N decisions by two instances, at most $worst deferrable RED per office-day (cap 20)," \
     "$deferred deferred (CAPACITY), $overflow floor selections over the cap (OVERFLOW)"
+  ;;
+
+poison)
+  # A message that cannot go through: its decision is larger than the server's
+  # max_payload (4 KiB here), so every publish of it fails and it is handed back.
+  cat >"$T/small.conf" <<EOF2
+listen: 127.0.0.1:4271
+max_payload: 4096
+jetstream { store_dir: "$T/js-small" }
+EOF2
+  nats-server -c "$T/small.conf" >"$T/nats-small.log" 2>&1 &
+  PIDS+=($!)
+  wait_port 4271
+  args=(--policy "$POLICY" --nats $U:4271 --input decl.in --output decl.out --create-streams --http 4272)
+  # Delivered up to 1000 times (minutes with the back-off): the poison message stays in
+  # play while the rest go through, which a blocked consumer could not do.
+  start_serve a "${args[@]}" --max-deliveries 1000
+  wait_log "$T/serve-a.log" "event=started"
+  # The message fits 4 KiB (about 4,080 bytes); its decision, with the decision columns, does not.
+  desc=$(head -c 3990 /dev/zero | tr '\0' 'x')
+  printf '{"decl_id":"POISON-1","decl_date":"2025-03-02","credit_tier":"REGULAR","goods_desc":"%s"}' "$desc" >"$T/big.json"
+  "$NATS_TOOL" pub1 $U:4271 decl.in "$T/big.json" || fail "publishing the large declaration"
+  wait_log "$T/serve-a.log" "event=handed_back"
+  "$CREST_GEN" --rows 300 --seed 17 --start 2025-03-01 --days 2 --firms 50 --newline-share 0 -o "$T/in.csv" 2>/dev/null
+  "$NATS_TOOL" pub $U:4271 decl.in "$T/in.csv" 2>"$T/pub.log" || fail "publishing"
+  "$NATS_TOOL" dump $U:4271 DECISIONS decl.out "$T/got.csv" 300 60 2>"$T/dump.log" ||
+    fail "the declarations after the poison message: $(tail -1 "$T/dump.log")"
+  [ "$("$NATS_TOOL" count $U:4271 DECISIONS)" = 300 ] || fail "the poison message left before the others were decided"
+  curl -sf http://127.0.0.1:4272/metrics >"$T/metrics-a.txt" || fail "/metrics"
+  handed=$(grep '^crest_messages_handed_back_total' "$T/metrics-a.txt" | cut -d' ' -f2)
+  [ "$handed" -ge 2 ] || fail "the poison message was handed back $handed times"
+  # An instance allowing 3 deliveries sends it to the rejects, with its reason, cut to fit.
+  kill -TERM "$SERVE_PID_a"
+  wait "$SERVE_PID_a" || fail "a did not stop cleanly"
+  start_serve b "${args[@]}" --max-deliveries 3
+  wait_log "$T/serve-b.log" "event=started"
+  "$NATS_TOOL" dump $U:4271 DECISIONS decl.out.rejects "$T/rej.csv" 1 60 2>>"$T/dump.log" ||
+    fail "no rejection of the poison message: $(tail -1 "$T/dump.log")"
+  grep -q '^REDELIVERED,"{""decl_id"":""POISON-1""' "$T/rej.csv" || fail "the rejection: $(head -c 200 "$T/rej.csv")"
+  [ "$(wc -c <"$T/rej.csv")" -lt 4096 ] || fail "the rejection does not fit max_payload"
+  "$CREST" run --no-progress --policy "$POLICY" -o "$T/run.csv" "$T/in.csv" 2>/dev/null
+  expect_same poison "$T/run.csv" "$T/got.csv"
+  # in = decisions + rejects: 301 = 300 + 1, and nothing more comes.
+  sleep 1
+  [ "$("$NATS_TOOL" count $U:4271 DECL)" = 301 ] || fail "the input stream does not hold 301 messages"
+  [ "$("$NATS_TOOL" count $U:4271 DECISIONS)" = 301 ] || fail "not 300 decisions + 1 rejection"
+  curl -sf http://127.0.0.1:4272/metrics >"$T/metrics-b.txt" || fail "/metrics of b"
+  grep -q '^crest_rejects_total{reason="REDELIVERED"} 1$' "$T/metrics-b.txt" || fail "REDELIVERED not counted"
+  echo "poison: 300 declarations decided while a poison message was handed back $handed times;" \
+    "then rejected REDELIVERED (cut to fit max_payload); 301 in = 300 decisions + 1 reject"
   ;;
 
 cluster)
