@@ -170,9 +170,10 @@ void cli_catch_signals(int which);
 /*
  * The reload hook of SIGHUP: fn(ctx) is called from the reading thread
  * between two reads of the input (the engine is between feeds: no record is
- * half decided), once per SIGHUP; it returns 0 when the reload took effect.
- * NULL: no reload (the default; `crest run` logs "reload is not available").
- * The live-operation work plugs policy reload in here.
+ * half decided), once per SIGHUP; it returns 0 when the reload took effect
+ * and logs on stderr either way. NULL: no reload (the default: a command
+ * without one logs "reload is not available"); `crest run` sets one while
+ * it reads (cmd_run.c: crest_engine_set_policy).
  */
 void cli_on_reload(int (*fn)(void *ctx), void *ctx);
 

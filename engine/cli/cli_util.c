@@ -269,8 +269,7 @@ static void handle_reload_requests(void)
                 prog);
         return;
     }
-    if (reload_fn(reload_ctx) != 0)
-        fprintf(stderr, "%s: SIGHUP: reload failed; the run goes on with the same policy\n", prog);
+    reload_fn(reload_ctx); /* it says on stderr what happened */
 }
 
 int cli_wait_input(int fd)

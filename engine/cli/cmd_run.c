@@ -77,9 +77,11 @@ static void usage_run(FILE *f)
                "\n"
                "Signals: SIGINT/SIGTERM stop the run: what was read is decided and written, a\n"
                "blocked output is given up within 0.1 s (a pipe is written in whole records, so\n"
-               "it ends on a record boundary), exit 130. SIGHUP does not stop it (policy reload\n"
-               "is not available yet: logged, the run goes on). SIGUSR1 prints a progress line\n"
-               "on stderr. SIGPIPE: a closed downstream ends the run quietly with exit 4.\n"
+               "it ends on a record boundary), exit 130. SIGHUP reloads the policy (and registry)\n"
+               "between two records: checked whole first, refused if broken (the old one goes\n"
+               "on), logged on stderr; each decision's policy_hash names the policy that made\n"
+               "it. SIGUSR1 prints a progress line on stderr. SIGPIPE: a closed downstream ends\n"
+               "the run quietly with exit 4.\n"
                "\n"
                "Exit codes: 0 ok, 1 usage, 2 policy or registry, 3 input (also an input file\n"
                "that shrinks while it is read), 4 output, 130 interrupted.\n");
@@ -306,10 +308,63 @@ static int run_ending(crest_engine *engine, crest_status st, int read_error, con
     return EXIT_OK;
 }
 
-/* Decide the opened input into the opened outputs and close them; returns the exit code. */
-static int run_engine(run_args *a, const crest_policy *policy, const crest_registry *registry, int in_fd,
+/* SIGHUP on a running input (cli_on_reload): the policy in force, replaced whole. */
+typedef struct run_reload {
+    const run_args *a;
+    crest_engine *engine;
+    crest_policy **policy; /* the run's: the new one replaces it, the old is freed */
+    crest_registry **registry;
+    unsigned long done, refused;
+} run_reload;
+
+/*
+ * Load the policy file again (with the command line's --set and --model) and
+ * the registry, check them whole, and have the engine take them between two
+ * records (crest_engine_set_policy): what was read before is decided under
+ * the old policy, what comes after under the new one, and each decision's
+ * policy_hash says which. A policy that fails to load, or that the running
+ * input cannot follow, is refused: the old one goes on deciding. One line on
+ * stderr either way, with the count so far. 0 when the new policy is in force.
+ */
+static int reload_policy(void *ctx)
+{
+    run_reload *r = ctx;
+    crest_policy *policy = NULL;
+    crest_registry *registry = NULL;
+    crest_diag d;
+    int ok = load_policy(r->a->policy_path, &policy) == 0 &&
+             load_registry(r->a->registry_path, policy, &registry) == 0;
+    if (ok && crest_engine_set_policy(r->engine, policy, registry, &d) != CREST_OK) {
+        print_diag(&d);
+        ok = 0;
+    }
+    if (!ok) {
+        crest_registry_free(registry);
+        crest_policy_free(policy);
+        fprintf(stderr, "%s: SIGHUP: reload refused (%lu so far); policy %s (%s) goes on deciding\n", prog,
+                ++r->refused, crest_policy_name(*r->policy), crest_policy_hash_hex(*r->policy));
+        return -1;
+    }
+    fprintf(stderr,
+            "%s: SIGHUP: policy reloaded (%lu so far): %s (%s) -> %s (%s); records after the first %llu "
+            "are decided under it\n",
+            prog, ++r->done, crest_policy_name(*r->policy), crest_policy_hash_hex(*r->policy),
+            crest_policy_name(policy), crest_policy_hash_hex(policy),
+            (unsigned long long)crest_engine_rows_read(r->engine));
+    crest_registry_free(*r->registry);
+    crest_policy_free(*r->policy);
+    *r->policy = policy;
+    *r->registry = registry;
+    return 0;
+}
+
+/* Decide the opened input into the opened outputs and close them; returns the
+ * exit code. A SIGHUP may replace *policy_io and *registry_io meanwhile. */
+static int run_engine(run_args *a, crest_policy **policy_io, crest_registry **registry_io, int in_fd,
                       const char *in_name, cli_outputs *outs)
 {
+    const crest_policy *policy = *policy_io;
+    const crest_registry *registry = *registry_io;
     a->opt.output.write = fd_write;
     a->opt.output.ctx = &outs->f[CLI_OUT_DECISIONS].sink;
     if (a->rejects_path) {
@@ -326,9 +381,13 @@ static int run_engine(run_args *a, const crest_policy *policy, const crest_regis
         /* A policy's criteria or model that fails to load is a configuration error (2). */
         return exit_code_of(st, st == CREST_ERR_IO ? CLI_WRITE : CLI_LOAD);
     }
+    run_reload reload = {a, engine, policy_io, registry_io, 0, 0};
+    cli_on_reload(reload_policy, &reload);
     const double t0 = now_s();
     int read_error;
     st = cli_pump(engine, in_fd, in_name, a->show_progress, &read_error);
+    cli_on_reload(NULL, NULL);
+    policy = *policy_io; /* the one in force at the end: the summary's */
     const double elapsed = now_s() - t0;
     cli_ending ending;
     int rc = run_ending(engine, st, read_error, outs, &ending);
@@ -409,7 +468,7 @@ static int cmd_run(int argc, char **argv)
     cli_outputs outs;
     int rc = EXIT_IO;
     if (cli_outputs_open(&outs, paths, a.opt.format == CREST_FORMAT_CSV) == 0)
-        rc = run_engine(&a, policy, registry, in_fd, in_name, &outs);
+        rc = run_engine(&a, &policy, &registry, in_fd, in_name, &outs);
     if (in_fd != STDIN_FILENO)
         close(in_fd);
     crest_registry_free(registry);

@@ -39,53 +39,108 @@ crest_status crest_engine_set_fatal(crest_engine *e, crest_status st, unsigned l
 
 /* ------------------------------------------------------------------ header */
 
+/* What the risk layer needs per input: built whole before it replaces the
+ * engine's (a reload must not leave a half-bound engine behind). */
+typedef struct risk_bound {
+    crest_risk_binding *binding;
+    crest_risk_scratch *scratch[1 + MAX_DECIDERS]; /* main, then each block decider */
+    crest_select_rule *rules;
+    size_t n_rules;
+    const char *max_hits_id;
+} risk_bound;
+
+static void risk_bound_free(risk_bound *b)
+{
+    for (size_t k = 0; k < 1 + MAX_DECIDERS; k++)
+        crest_risk_scratch_free(b->scratch[k]);
+    crest_risk_binding_free(b->binding);
+    free(b->rules);
+    memset(b, 0, sizeof *b);
+}
+
 /*
- * The risk layer for this input: bind its column names to the header, give
- * each worker its scratch, and prepare what the selection needs of each
- * criterion (its reason code, its draw's key). 1 on a fatal problem.
+ * Bind risk's column names to the header (n_cols names), make a scratch for
+ * the main worker and each block decider, and prepare what the selection
+ * needs of each criterion (its reason code, its draw's key). CREST_OK, or a
+ * status with *d (nothing left allocated).
  */
+COLD static crest_status risk_bound_make(const crest_engine *e, const crest_risk *risk,
+                                         const crest_str *header, size_t n_cols, risk_bound *b, crest_diag *d)
+{
+    memset(b, 0, sizeof *b);
+    crest_status st = crest_risk_bind(risk, header, n_cols, &b->binding, d);
+    if (st != CREST_OK)
+        return st;
+    for (unsigned k = 0; k < 1 + e->n_deciders && st == CREST_OK; k++) {
+        st = crest_risk_scratch_create(risk, b->binding, &b->scratch[k]);
+        /* decide_row rejects invalid UTF-8 before the risk layer sees a row. */
+        if (st == CREST_OK)
+            crest_risk_scratch_promise_valid_utf8(b->scratch[k]);
+    }
+    b->n_rules = crest_risk_rule_count(risk);
+    if (st == CREST_OK && !(b->rules = calloc(b->n_rules ? b->n_rules : 1, sizeof *b->rules)))
+        st = CREST_ERR_NOMEM;
+    if (st != CREST_OK) {
+        risk_bound_free(b);
+        return crest_diag_set(d, st, e->opt.input_name, 0, 0, "out of memory binding the risk layer");
+    }
+    for (size_t i = 0; i < b->n_rules; i++) {
+        crest_risk_rule_info info;
+        if (crest_risk_rule(risk, i, &info) == CREST_OK)
+            crest_select_rule_init(&b->rules[i], info.id, info.lane, info.probability, info.credit_sensitive);
+    }
+    b->max_hits_id = crest_risk_max_hits_id(risk);
+    return CREST_OK;
+}
+
+/* Hand b's parts to the engine and its workers (b is left empty). */
+static void risk_bound_install(crest_engine *e, risk_bound *b)
+{
+    e->risk_binding = b->binding;
+    e->main.scratch = b->scratch[0];
+    for (unsigned k = 0; k < e->n_deciders; k++)
+        e->deciders[k]->scratch = b->scratch[1 + k];
+    e->select_rules = b->rules;
+    e->select.max_hits_id = b->max_hits_id;
+    if (e->select.max_hits_id) { /* criteria are loaded */
+        e->select.rules = e->select_rules;
+        e->select.n_rules = b->n_rules;
+    }
+    memset(b, 0, sizeof *b);
+}
+
+/* The engine's risk parts, taken out (to be freed once no worker uses them). */
+static void risk_bound_take(crest_engine *e, risk_bound *b)
+{
+    memset(b, 0, sizeof *b);
+    b->binding = e->risk_binding;
+    b->scratch[0] = e->main.scratch;
+    for (unsigned k = 0; k < e->n_deciders; k++) {
+        b->scratch[1 + k] = e->deciders[k]->scratch;
+        e->deciders[k]->scratch = NULL;
+    }
+    b->rules = e->select_rules;
+    e->risk_binding = NULL;
+    e->main.scratch = NULL;
+    e->select_rules = NULL;
+}
+
+/* The risk layer for this input, at its header. 1 on a fatal problem. */
 COLD static int bind_risk(crest_engine *e, const csvread_row *row)
 {
     crest_diag d;
-    if (crest_risk_bind(e->risk, row->fields, row->n_fields, &e->risk_binding, &d) != CREST_OK) {
+    risk_bound b;
+    if (risk_bound_make(e, e->risk, row->fields, row->n_fields, &b, &d) != CREST_OK) {
         e->fatal = d.status;
         e->diag = d;
         if (e->fatal == CREST_ERR_MISSING || e->fatal == CREST_ERR_MISMATCH)
             e->fatal = CREST_ERR_MISSING; /* an input problem: the header lacks what the models need */
         e->diag.status = e->fatal;
+        if (e->fatal == CREST_ERR_NOMEM)
+            e->diag.line = row->line;
         return 1;
     }
-    int scratch_ok = crest_risk_scratch_create(e->risk, e->risk_binding, &e->main.scratch) == CREST_OK;
-    for (unsigned k = 0; k < e->n_deciders; k++)
-        scratch_ok &=
-            crest_risk_scratch_create(e->risk, e->risk_binding, &e->deciders[k]->scratch) == CREST_OK;
-    /* decide_row rejects invalid UTF-8 before the risk layer sees a row. */
-    if (scratch_ok) {
-        crest_risk_scratch_promise_valid_utf8(e->main.scratch);
-        for (unsigned k = 0; k < e->n_deciders; k++)
-            crest_risk_scratch_promise_valid_utf8(e->deciders[k]->scratch);
-    }
-    if (!scratch_ok) {
-        crest_engine_set_fatal(e, CREST_ERR_NOMEM, row->line, 0, "%s", "out of memory");
-        return 1;
-    }
-    const size_t n_rules = crest_risk_rule_count(e->risk);
-    e->select_rules = calloc(n_rules ? n_rules : 1, sizeof *e->select_rules);
-    if (!e->select_rules) {
-        crest_engine_set_fatal(e, CREST_ERR_NOMEM, row->line, 0, "%s", "out of memory");
-        return 1;
-    }
-    for (size_t i = 0; i < n_rules; i++) {
-        crest_risk_rule_info info;
-        if (crest_risk_rule(e->risk, i, &info) == CREST_OK)
-            crest_select_rule_init(&e->select_rules[i], info.id, info.lane, info.probability,
-                                   info.credit_sensitive);
-    }
-    e->select.max_hits_id = crest_risk_max_hits_id(e->risk);
-    if (e->select.max_hits_id) { /* criteria are loaded */
-        e->select.rules = e->select_rules;
-        e->select.n_rules = n_rules;
-    }
+    risk_bound_install(e, &b);
     return 0;
 }
 
@@ -518,6 +573,106 @@ crest_status crest_engine_flush(crest_engine *e)
             outbuf_flush(&e->rej);
     }
     return crest_engine_check_sinks(e);
+}
+
+/*
+ * Why policy b cannot replace a running engine's policy a (NULL: it can).
+ * An engine is built around the input's shape: the tiers (its counts are
+ * per tier, a floor tier's per month too), the reader's limits, the columns the header maps to fields and
+ * passes through, the threading that the control and capacity settings chose,
+ * a day held for the cap. Those need a restart; the numbers and the criteria
+ * (seed, rates, ratios, floors, aliases, MRA partners, the risk layer) may
+ * change.
+ */
+static const char *reload_mismatch(const crest_policy *a, const crest_policy *b)
+{
+    if (a->n_tiers != b->n_tiers)
+        return "the tiers";
+    for (size_t t = 0; t < a->n_tiers; t++)
+        if (strcmp(a->tiers[t].name, b->tiers[t].name) || a->tiers[t].floor != b->tiers[t].floor ||
+            a->tiers[t].floor_period != b->tiers[t].floor_period)
+            return "the tiers (their names, order, floor or floor_period)";
+    for (size_t f = 0; f < CREST_FIELD_COUNT; f++) {
+        if (a->n_columns[f] != b->n_columns[f])
+            return "[columns]";
+        for (size_t i = 0; i < a->n_columns[f]; i++)
+            if (strcmp(a->columns[f][i], b->columns[f][i]))
+                return "[columns]";
+    }
+    if (a->n_parties != b->n_parties || memcmp(a->parties, b->parties, a->n_parties * sizeof *a->parties) ||
+        a->tier_pref != b->tier_pref)
+        return "[registry] parties or prefer";
+    if (a->max_field_bytes != b->max_field_bytes || a->max_record_bytes != b->max_record_bytes ||
+        a->delimiter != b->delimiter || a->reject_duplicate_ids != b->reject_duplicate_ids ||
+        a->unknown_tier != b->unknown_tier || a->n_optional != b->n_optional)
+        return "[input]";
+    for (size_t i = 0; i < a->n_optional; i++)
+        if (strcmp(a->optional[i], b->optional[i]))
+            return "[input] optional";
+    if (a->formula_guard != b->formula_guard || a->passthrough != b->passthrough)
+        return "[output]";
+    if (strcmp(a->lane_inspect, b->lane_inspect) || strcmp(a->lane_release, b->lane_release))
+        return "[lanes]";
+    if (a->control_mode != b->control_mode || a->window_rows != b->window_rows || a->max_step != b->max_step)
+        return "[control]";
+    if (a->red_per_office_day != b->red_per_office_day)
+        return "[capacity]";
+    return NULL;
+}
+
+crest_status crest_engine_set_policy(crest_engine *e, const crest_policy *policy,
+                                     const crest_registry *registry, crest_diag *diag)
+{
+    crest_diag_clear(diag);
+    if (e->fatal != CREST_OK || e->pipe_done)
+        return crest_diag_set(diag, e->fatal != CREST_OK ? e->fatal : CREST_ERR_STATE, e->opt.input_name, 0,
+                              0, "%s", "the engine has stopped");
+    const char *what = reload_mismatch(e->policy, policy);
+    if (!what && !registry != !e->registry)
+        what = registry ? "the registry (none before)" : "the registry (one before)";
+    if (what)
+        return crest_diag_set(diag, CREST_ERR_INVALID, crest_policy_name(policy), 0, 0,
+                              "the new policy changes %s, which a running input cannot follow: restart to "
+                              "change it",
+                              what);
+    /* The new risk layer, bound to this input's header, before anything changes. */
+    crest_risk *risk = policy_has_risk(policy) ? policy->risk : NULL;
+    risk_bound fresh;
+    memset(&fresh, 0, sizeof fresh);
+    if (risk && e->stats.header_seen) {
+        crest_str header[MAX_COLUMNS];
+        const size_t n = e->n_cols < MAX_COLUMNS ? e->n_cols : MAX_COLUMNS;
+        for (size_t i = 0; i < n; i++)
+            header[i] = (crest_str){e->col_names[i], strlen(e->col_names[i])};
+        const crest_status st = risk_bound_make(e, risk, header, n, &fresh, diag);
+        if (st != CREST_OK)
+            return st;
+    }
+    /* Every record whose line end came is decided under the old policy and
+     * handed to the sinks; the workers wait. The rest is decided under the new. */
+    const crest_status st = crest_engine_flush(e);
+    if (st != CREST_OK) {
+        risk_bound_free(&fresh);
+        *diag = e->diag;
+        return st;
+    }
+    risk_bound old;
+    risk_bound_take(e, &old);
+    e->policy = policy;
+    e->registry = registry;
+    e->risk = risk;
+    crest_select_config_init(&e->select, policy);
+    if (risk && e->stats.header_seen)
+        risk_bound_install(e, &fresh);
+    risk_bound_free(&old);
+    /* Feed labels were cached with the old aliases. */
+    e->main.tier_cache_next = 0;
+    memset(e->main.tier_cache, 0, sizeof e->main.tier_cache);
+    for (unsigned k = 0; k < e->n_deciders; k++) {
+        e->deciders[k]->tier_cache_next = 0;
+        memset(e->deciders[k]->tier_cache, 0, sizeof e->deciders[k]->tier_cache);
+    }
+    return CREST_OK;
 }
 
 crest_status crest_engine_finish(crest_engine *e)

@@ -114,3 +114,100 @@ Test(engine_flush, every_ended_record_is_out_after_a_flush)
     crest_policy_free(blocks);
     crest_policy_free(ordered);
 }
+
+/* The decision lines of out whose decl_id is F000000..F(cut-1) (below) or the rest. */
+static void pick_lines(const membuf *m, size_t cut, int below, membuf *to)
+{
+    const char *p = m->data, *end = m->data + m->len;
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    p = nl + 1; /* the header */
+    while (p < end) {
+        nl = memchr(p, '\n', (size_t)(end - p));
+        const size_t n = (size_t)(nl - p) + 1;
+        const size_t id = strtoul(p + 1, NULL, 10);
+        if ((id < cut) == below)
+            membuf_write(to, p, n);
+        p += n;
+    }
+}
+
+Test(engine_flush, set_policy_between_records)
+{
+    /* Two policies the engine can switch between (same shape, other seed and
+     * rates), one it cannot (another pass-through): each setup as above. */
+    static const char *const base = "[tiers]\norder = AEO, REGULAR, DISHONEST\nbase = REGULAR\n"
+                                    "[tier AEO]\nratio = 0.2\n[tier DISHONEST]\nrate = 0.8\nfloor = yes\n";
+    char text[1024];
+    snprintf(text, sizeof text, "[policy]\nname = one\nseed = 5\n%s[tier REGULAR]\nrate = 0.3\n%s", base, "");
+    crest_policy *one = parse_policy(text);
+    snprintf(text, sizeof text, "[policy]\nname = two\nseed = 9\n%s[tier REGULAR]\nrate = 0.6\n%s", base, "");
+    crest_policy *two = parse_policy(text);
+    snprintf(text, sizeof text, "[policy]\nname = other\nseed = 9\n%s[tier REGULAR]\nrate = 0.6\n%s", base,
+             "[output]\npassthrough = none\n");
+    crest_policy *other = parse_policy(text);
+    cr_assert(one && two && other);
+    enum { N_ROWS = 120, CUT = 60 };
+    char *all = malloc(64 * (N_ROWS + 2));
+    size_t all_len = strlen(HEADER);
+    memcpy(all, HEADER, all_len);
+    for (size_t i = 0; i < N_ROWS; i++) {
+        row_text(i, all + all_len, 64);
+        all_len += strlen(all + all_len);
+    }
+    for (int setup = 0; setup < 3; setup++) {
+        harness_threads = setup == 0 ? 1 : 2;
+        harness_block_bytes = setup == 2 ? 300 : 0;
+        run_result r1, r2;
+        run_engine(one, NULL, all, all_len, 0, CREST_FORMAT_CSV, &r1);
+        run_engine(two, NULL, all, all_len, 0, CREST_FORMAT_CSV, &r2);
+        cr_assert_eq(r1.status, CREST_OK);
+        cr_assert_eq(r2.status, CREST_OK);
+        /* Wanted: the header, policy one's decisions of the rows before the
+         * cut, policy two's of the rows from the cut on. */
+        membuf want = {0};
+        membuf_write(&want, r1.out.data,
+                     (size_t)((char *)memchr(r1.out.data, '\n', r1.out.len) - r1.out.data) + 1);
+        pick_lines(&r1.out, CUT, 1, &want);
+        pick_lines(&r2.out, CUT, 0, &want);
+        cr_assert(memcmp(r1.out.data, want.data, 200) != 0 || r1.out.len != want.len,
+                  "the policies decide alike: the test proves nothing");
+
+        membuf out = {0};
+        crest_run_options opt = crest_run_options_default();
+        opt.output.write = membuf_write;
+        opt.output.ctx = &out;
+        opt.threads = harness_threads;
+        opt.block_bytes = harness_block_bytes;
+        crest_engine *e = NULL;
+        crest_diag d;
+        cr_assert_eq(crest_engine_create(one, NULL, &opt, &e, &d), CREST_OK);
+        cr_assert_eq(crest_engine_feed(e, all, all_len / 4), CREST_OK); /* the header and some rows */
+        /* Not one the running input can follow: refused, nothing changes. */
+        cr_assert_eq(crest_engine_set_policy(e, other, NULL, &d), CREST_ERR_INVALID);
+        cr_assert(strstr(d.message, "[output]"), "%s", d.message);
+        /* Fed up to the middle of row CUT: that row ends after the change. */
+        const char *cut = strstr(all, "F000060,");
+        cr_assert_not_null(cut);
+        const size_t at = (size_t)(cut - all) + 10;
+        cr_assert_eq(crest_engine_feed(e, all + all_len / 4, at - all_len / 4), CREST_OK);
+        cr_assert_eq(crest_engine_set_policy(e, two, NULL, &d), CREST_OK, "%s", d.message);
+        cr_assert_eq(crest_engine_feed(e, all + at, all_len - at), CREST_OK);
+        cr_assert_eq(crest_engine_finish(e), CREST_OK);
+        cr_assert(out.len == want.len && memcmp(out.data, want.data, out.len) == 0,
+                  "setup %d: not policy one's decisions then policy two's", setup);
+        const crest_run_stats *st = crest_engine_stats(e);
+        cr_assert_eq(st->rows_in, N_ROWS);
+        cr_assert_eq(st->rows_in, st->decisions + st->rejects);
+        crest_engine_free(e);
+        free(out.data);
+        free(want.data);
+        run_result_free(&r1);
+        run_result_free(&r2);
+    }
+    harness_threads = 1;
+    harness_block_bytes = 0;
+    free(all);
+    crest_policy_free(one);
+    crest_policy_free(two);
+    crest_policy_free(other);
+}

@@ -284,6 +284,24 @@ CREST_API crest_status crest_engine_commit(crest_engine *engine, size_t n);
  */
 CREST_API crest_status crest_engine_flush(crest_engine *engine);
 
+/*
+ * Replace the policy (and registry, which must be given when the engine had
+ * one, and only then) between two feeds, for a reload on a live feed: every
+ * record whose line end has been fed is decided under the old policy and
+ * handed to the sinks (crest_engine_flush); every later one under the new.
+ * No record is decided with a mix, and each decision's policy_hash names the
+ * policy that made it. The new policy must keep what the engine was built
+ * around — the tiers (names, order, floor, floor_period), [columns], [registry]
+ * parties and prefer, [input], [output], [lanes], [control], [capacity] — and
+ * its risk layer must find its columns in the input's header; otherwise
+ * nothing changes and CREST_ERR_INVALID (or CREST_ERR_MISSING) is returned
+ * with diag saying what. The counts (crest_engine_stats) go on across the
+ * change. policy and registry must outlive the engine; the old ones may be
+ * freed once this returns CREST_OK. Call it from the feeding thread.
+ */
+CREST_API crest_status crest_engine_set_policy(crest_engine *engine, const crest_policy *policy,
+                                               const crest_registry *registry, crest_diag *diag);
+
 /* End of input: decides a last record without a line end, flushes the sinks. */
 CREST_API crest_status crest_engine_finish(crest_engine *engine);
 /*
