@@ -36,7 +36,12 @@ typedef struct cli_command {
 } cli_command;
 
 /* The subcommands, in the order `crest --help` lists them. */
-#define CLI_COMMANDS(X) X(run) X(check) X(fit) X(calibrate) X(replay)
+#ifdef CREST_HAVE_SERVE
+#define CLI_COMMANDS_SERVE(X) X(serve) /* engine/serve/, when built (CREST_SERVE) */
+#else
+#define CLI_COMMANDS_SERVE(X)
+#endif
+#define CLI_COMMANDS(X) X(run) X(check) X(fit) X(calibrate) X(replay) CLI_COMMANDS_SERVE(X)
 
 #define CLI_DECLARE_COMMAND(name) extern const cli_command cli_cmd_##name;
 CLI_COMMANDS(CLI_DECLARE_COMMAND)
@@ -191,6 +196,12 @@ void progress(double t0, uint64_t bytes, uint64_t total, uint64_t rows, int fina
  * still flushes what was decided. Returns the engine's status.
  */
 crest_status cli_pump(crest_engine *engine, int fd, const char *name, int show_progress, int *read_error);
+/* Prompt output on a feed (not a regular file): cli_pump writes what is
+ * decided once no byte has come for cli_live_quiet_ms milliseconds (default
+ * 10; 0: off), or the oldest unwritten byte waited 5 times that, and after
+ * every cli_live_flush_every input lines (0: off). Set by `crest run`. */
+extern int cli_live_quiet_ms;
+extern unsigned long cli_live_flush_every;
 
 /* cli_pump for the tools (fit, calibrate, check, replay --simulate): returns
  * EXIT_OK, EXIT_INPUT (read error, fatal input problem, or a hook stopped the
@@ -288,7 +299,9 @@ typedef struct run_args {
     const char *input_path; /* NULL: stdin */
     crest_run_options opt;  /* format, passthrough, formula guard, threads, windows */
     int quiet, show_progress;
-    double max_reject_rate; /* --max-reject-rate; NaN: the policy's [input] max_reject_rate */
+    double max_reject_rate;    /* --max-reject-rate; NaN: the policy's [input] max_reject_rate */
+    int quiet_ms;              /* --quiet-ms (cli_live_quiet_ms) */
+    unsigned long flush_every; /* --flush-every (cli_live_flush_every) */
 } run_args;
 int run_parse_args(int argc, char **argv, run_args *a);
 

@@ -10,8 +10,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <poll.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -322,16 +322,26 @@ void progress(double t0, uint64_t bytes, uint64_t total, uint64_t rows, int fina
 
 /* --------------------------------------------------------------- reading */
 
+int cli_live_quiet_ms = 10;
+unsigned long cli_live_flush_every = 0;
+
 /*
  * The read loop. Before each read of a non-regular input it waits with poll
  * for input or a signal, so that an idle feed still sees SIGINT, SIGTERM and
- * SIGHUP at once; a regular file is read straight on.
+ * SIGHUP at once; a regular file is read straight on. On such a feed (a pipe,
+ * socket or terminal), when no new byte has come for cli_live_quiet_ms,
+ * everything decided so far goes out (crest_engine_flush), so a row that
+ * arrives alone is answered at once instead of when a buffer fills.
  */
 crest_status cli_pump(crest_engine *engine, int fd, const char *name, int show_progress, int *read_error)
 {
     struct stat sb;
     const int regular = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode);
     const uint64_t size = regular ? (uint64_t)sb.st_size : 0;
+    int dirty = 0;              /* bytes fed since the last flush */
+    double dirty_since = 0;     /* ... since when: under a steady feed that is never
+                                 * quiet, output still goes at least every 5 quiet times */
+    unsigned long lines_in = 0; /* line ends fed since the last flush (--flush-every) */
     const double t0 = now_s();
     double last = t0;
     crest_status st = CREST_OK;
@@ -340,6 +350,23 @@ crest_status cli_pump(crest_engine *engine, int fd, const char *name, int show_p
     atomic_store(&seen_since, t0);
     while (st == CREST_OK && !interrupted && !output_broken) {
         handle_reload_requests();
+        if (!regular && dirty && cli_live_quiet_ms > 0) {
+            struct pollfd pfd = {.fd = fd, .events = POLLIN, .revents = 0};
+            const double age_ms = (now_s() - dirty_since) * 1000.0;
+            const double left_ms = 5.0 * cli_live_quiet_ms - age_ms;
+            const int wait_ms = left_ms <= 0                  ? 0
+                                : left_ms < cli_live_quiet_ms ? (int)left_ms
+                                                              : cli_live_quiet_ms;
+            const int ready = wait_ms > 0 ? poll(&pfd, 1, wait_ms) : 0;
+            if (ready < 0 && errno == EINTR)
+                continue;
+            if (ready == 0) { /* quiet, or the oldest byte waited long enough */
+                dirty = 0;
+                lines_in = 0;
+                st = crest_engine_flush(engine);
+                continue;
+            }
+        }
         /* A pipe or terminal: wait for input or a signal, then look at the flags again. */
         if (!regular && !cli_wait_input(fd))
             continue;
@@ -372,9 +399,20 @@ crest_status cli_pump(crest_engine *engine, int fd, const char *name, int show_p
             break;
         }
         bytes += (uint64_t)n;
+        if (cli_live_flush_every)
+            for (const char *p = buf, *end = buf + n; (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++)
+                lines_in++;
         st = crest_engine_commit(engine, (size_t)n);
         atomic_store(&seen_bytes, bytes);
         atomic_store(&seen_rows, crest_engine_rows_read(engine));
+        if (!dirty)
+            dirty_since = now_s();
+        dirty = 1;
+        if (st == CREST_OK && cli_live_flush_every && lines_in >= cli_live_flush_every) {
+            dirty = 0;
+            lines_in = 0;
+            st = crest_engine_flush(engine);
+        }
         if (show_progress && now_s() - last > 0.2) {
             progress(t0, bytes, size, crest_engine_rows_read(engine), 0);
             last = now_s();

@@ -52,6 +52,11 @@ static void usage_run(FILE *f)
                "  --max-reject-rate X  exit 3 when more than X (0 to 1) of the rows are rejected\n"
                "                    (default [input] max_reject_rate, 0.5); a run with every row\n"
                "                    rejected never exits 0. Every row is still accounted for\n"
+               "  --quiet-ms MS     on a feed (pipe, socket, terminal), write what is decided once no\n"
+               "                    new byte has come for MS milliseconds (default 10; 0: only when\n"
+               "                    buffers fill), so a row that arrives alone is answered at once\n"
+               "  --flush-every N   also write what is decided after every N input lines (line mode\n"
+               "                    with 1; for tests and strict consumers)\n"
                "  --no-formula-guard  copy pass-through cells as they are; by default a cell that a\n"
                "                    spreadsheet would run as a formula (=, +, -, @ and not a\n"
                "                    number) gets a leading ' ([output] formula_guard)\n"
@@ -88,6 +93,7 @@ int run_parse_args(int argc, char **argv, run_args *a)
     a->opt.threads = cores >= 8 ? 8 : cores >= 2 ? (unsigned)cores : 1;
     a->show_progress = isatty(STDERR_FILENO);
     a->max_reject_rate = NAN;
+    a->quiet_ms = 10;
     enum {
         O_POLICY = 256,
         O_REGISTRY,
@@ -99,7 +105,9 @@ int run_parse_args(int argc, char **argv, run_args *a)
         O_THREADS,
         O_NO_PROGRESS,
         O_NO_GUARD,
-        O_MAX_REJECT
+        O_MAX_REJECT,
+        O_QUIET_MS,
+        O_FLUSH_EVERY
     };
     static const struct option longopts[] = {
         {"policy", required_argument, NULL, O_POLICY},
@@ -116,6 +124,8 @@ int run_parse_args(int argc, char **argv, run_args *a)
         {"no-progress", no_argument, NULL, O_NO_PROGRESS},
         {"no-formula-guard", no_argument, NULL, O_NO_GUARD},
         {"max-reject-rate", required_argument, NULL, O_MAX_REJECT},
+        {"quiet-ms", required_argument, NULL, O_QUIET_MS},
+        {"flush-every", required_argument, NULL, O_FLUSH_EVERY},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -177,6 +187,22 @@ int run_parse_args(int argc, char **argv, run_args *a)
                 return CLI_PARSE_ERROR;
             }
             break;
+        case O_QUIET_MS:
+        case O_FLUSH_EVERY: {
+            double x = 0;
+            const char *name = c == O_QUIET_MS ? "--quiet-ms" : "--flush-every";
+            if (arg_number(name, optarg, 0, 1000000, &x) != 0)
+                return CLI_PARSE_ERROR;
+            if (x != (double)(long)x) {
+                fprintf(stderr, "%s: %s takes a whole number, not '%s'\n", prog, name, optarg);
+                return CLI_PARSE_ERROR;
+            }
+            if (c == O_QUIET_MS)
+                a->quiet_ms = (int)x;
+            else
+                a->flush_every = (unsigned long)x;
+            break;
+        }
         case 'h':
             usage_run(stdout);
             return CLI_PARSE_HELP;
@@ -353,6 +379,8 @@ static int cmd_run(int argc, char **argv)
     const int pr = run_parse_args(argc, argv, &a);
     if (pr != CLI_PARSE_OK)
         return pr == CLI_PARSE_HELP ? EXIT_OK : EXIT_USAGE;
+    cli_live_quiet_ms = a.quiet_ms;
+    cli_live_flush_every = a.flush_every;
 
     crest_policy *policy = NULL;
     crest_registry *registry = NULL;

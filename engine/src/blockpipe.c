@@ -559,6 +559,27 @@ int blockpipe_finish(blockpipe *bp)
     return bp->status;
 }
 
+int blockpipe_flush(blockpipe *bp)
+{
+    if (bp->finished || bp->status)
+        return bp->status;
+    if (bp->cur && bp->cur->pub.len) {
+        /* Cut at the last line end even where the quotes do not balance
+         * (broken quoting, or a quoted field spanning lines): a wrong guess
+         * is replayed in sequence, as any block's, so the output is the same;
+         * a balanced cut would hold a row after broken quoting until the
+         * quotes balance again. */
+        size_t cut = bp->cur->pub.len;
+        while (cut > 0 && bp->cur->pub.data[cut - 1] != '\n')
+            cut--;
+        if (cut && dispatch(bp, cut, 0, ULONG_MAX) != 0)
+            bp->status = -1;
+    }
+    while (bp->if_count)
+        retire_oldest(bp);
+    return bp->status;
+}
+
 int blockpipe_finish_early(blockpipe *bp, unsigned long *dropped_line)
 {
     *dropped_line = 0;

@@ -85,6 +85,11 @@ int blockpipe_finish(blockpipe *bp);
  * part of a record — is dropped, and *dropped_line gets the line it began on
  * (0 when nothing was dropped). */
 int blockpipe_finish_early(blockpipe *bp, unsigned long *dropped_line);
+/* Input has gone quiet: the current block's bytes up to its last line end
+ * go out now as a block of their own (the rest, part of a record,
+ * stays), and every block in flight is waited for and emitted. Returns like
+ * feed. */
+int blockpipe_flush(blockpipe *bp);
 /* Stop the workers and free (results not yet emitted are dropped). NULL is a no-op. */
 void blockpipe_free(blockpipe *bp);
 

@@ -376,3 +376,75 @@ int crest_capacity_flush(crest_engine *e)
         return cap_fail(e, CREST_ERR_INTERRUPTED, "stopped by the caller");
     return 0;
 }
+
+/*
+ * Live capacity (crest_run_options.capacity_take, crest serve): no day is
+ * held. A RED selection asks the caller's shared counter at once; over the
+ * cap it is deferred to BLUE (decision DEFER, reason CAPACITY) when it may be — drawn, not
+ * forced, not a floor tier — else it stays RED flagged OVERFLOW, as at a
+ * day's end in batch mode. First come, first served.
+ */
+int crest_capacity_live(crest_engine *e, worker *w, const crest_decl *d, const render_record *rec)
+{
+    const crest_selection *sel = rec->sel;
+    const policy_tier *t = &e->policy->tiers[rec->tier];
+    if (!(sel->dec.inspect && sel->dec.lane == CREST_LANE_RED)) {
+        crest_render(e, w, w->out, rec, NULL);
+        return 0;
+    }
+    const int r = e->opt.capacity_take(e->opt.capacity_ctx, d->field[CREST_FIELD_OFFICE], d->date_days);
+    if (r < 0)
+        return cap_fail(e, CREST_ERR_IO, "the capacity counter could not be read or updated");
+    if (r > 0) {
+        crest_render(e, w, w->out, rec, NULL);
+        return 0;
+    }
+    const int defer = sel->drawn && !sel->dec.forced && !t->floor;
+    /* Render into the one-record buffer, then write it with the decision part replaced. */
+    capacity_day *cd = e->cap;
+    cd->one.bytes_out = 0;
+    cd->one_text.len = 0;
+    render_marks m;
+    crest_render(e, w, &cd->one, rec, &m);
+    outbuf_flush(&cd->one);
+    if (cd->one_text.oom || cd->one.error != CREST_OK)
+        return cap_fail(e, CREST_ERR_NOMEM, "out of memory applying the capacity cap");
+    const char *base = cd->one_text.data;
+    outbuf_write(w->out, base + m.start, (size_t)(m.mid_start - m.start));
+    reason_buf rb;
+    reason_clear(&rb);
+    crest_reason_add(&rb, defer ? "CAPACITY" : "OVERFLOW", NULL);
+    if (sel->reasons.len) {
+        const size_t n =
+            sel->reasons.len < sizeof rb.text - rb.len - 2 ? sel->reasons.len : sizeof rb.text - rb.len - 2;
+        rb.text[rb.len++] = ';';
+        memcpy(rb.text + rb.len, sel->reasons.text, n);
+        rb.len += n;
+        rb.text[rb.len] = '\0';
+    }
+    crest_render_middle(w->out, e->opt.format == CREST_FORMAT_CSV, defer ? "DEFER" : "INSPECT",
+                        defer ? "BLUE" : e->policy->lane_inspect, rb.text, rb.len);
+    outbuf_write(w->out, base + m.mid_end, (size_t)(m.end - m.mid_end));
+    crest_tier_counts *tc = &w->stats->tiers[rec->tier];
+    if (defer) {
+        /* As at a day's end in batch mode: deferred to post-clearance audit is
+         * no physical inspection, counted apart from the tier's inspections. */
+        tc->deferred++;
+        tc->inspected--;
+        w->stats->inspected--;
+        w->stats->deferred++;
+        w->stats->lanes[CREST_LANE_RED]--;
+        w->stats->lanes[CREST_LANE_BLUE]++;
+        if (sel->by_random)
+            w->stats->selected_random--;
+        else
+            w->stats->selected_risk--;
+        e->wacc[rec->tier].deferred++;
+        if (e->wacc[rec->tier].inspected)
+            e->wacc[rec->tier].inspected--;
+    } else {
+        tc->overflow++;
+        w->stats->overflow++;
+    }
+    return 0;
+}

@@ -203,7 +203,8 @@ FLATTEN int crest_engine_decide_row(crest_engine *e, worker *w, const csvread_ro
         return v == ROW_FATAL;
     /* day and window boundaries: a new day releases the previous one's capacity
      * day; the control gives the plan its multiplier and systematic position */
-    if (e->capacity && d->date_days != CREST_DATE_NONE && crest_capacity_new_day(e, d->date_days) != 0)
+    if (e->capacity && !e->opt.capacity_take && d->date_days != CREST_DATE_NONE &&
+        crest_capacity_new_day(e, d->date_days) != 0)
         return 1;
     if (crest_control_begin(e, w, d, &plan) != 0)
         return 1;
@@ -237,7 +238,7 @@ FLATTEN int crest_engine_decide_row(crest_engine *e, worker *w, const csvread_ro
     /* With a capacity cap the day's records wait in the day buffer (their
      * decision part may still change); otherwise they go straight out. */
     if (e->capacity)
-        return crest_capacity_hold(e, w, d, &rec);
+        return e->opt.capacity_take ? crest_capacity_live(e, w, d, &rec) : crest_capacity_hold(e, w, d, &rec);
     crest_render(e, w, w->out, &rec, NULL);
     return w->out->error == CREST_OK ? 0 : decide_write_failed(e, row);
 }
@@ -497,6 +498,25 @@ static crest_status finish(crest_engine *e, int early)
             outbuf_flush(&e->rej);
     }
     e->stats.bytes_out = e->out.bytes_out;
+    return crest_engine_check_sinks(e);
+}
+
+crest_status crest_engine_flush(crest_engine *e)
+{
+    if (e->pipe_done || (!e->pipe && e->fatal != CREST_OK))
+        return e->fatal != CREST_OK ? e->fatal : CREST_ERR_STATE;
+    int rc = 0;
+    if (e->bp)
+        rc = blockpipe_flush(e->bp);
+    else if (e->pipe)
+        rc = rowpipe_sync(e->pipe); /* the deciding thread now waits: its writes are ours */
+    if (rc < 0 && e->fatal == CREST_OK)
+        crest_engine_set_fatal(e, CREST_ERR_NOMEM, 0, 0, "%s", "out of memory while reading input");
+    if (e->fatal == CREST_OK) {
+        outbuf_flush(&e->out);
+        if (e->has_rejects)
+            outbuf_flush(&e->rej);
+    }
     return crest_engine_check_sinks(e);
 }
 

@@ -337,6 +337,9 @@ void crest_capacity_free(crest_engine *e);
 int crest_capacity_new_day(crest_engine *e, int32_t day);
 /* Hold one decision of the day (rendered, its decision part may still change). 1 on a fatal error. */
 int crest_capacity_hold(crest_engine *e, worker *w, const crest_decl *d, const render_record *rec);
+/* Live capacity (options.capacity_take): ask the caller's counter for a RED
+ * selection and render the row at once, deferred or flagged over the cap. 1 on a fatal error. */
+int crest_capacity_live(crest_engine *e, worker *w, const crest_decl *d, const render_record *rec);
 /* End of a day: apply the cap per office and write the day in input order. 1 on a fatal error. */
 int crest_capacity_flush(crest_engine *e);
 

@@ -1781,3 +1781,8 @@ int policy_is_mra_partner(const crest_policy *p, const char *cc)
             return 1;
     return 0;
 }
+
+int crest_policy_decides_rows_alone(const crest_policy *p)
+{
+    return p->control_mode == CONTROL_FROZEN && !p->reject_duplicate_ids && !policy_has_floor_period(p);
+}

@@ -44,7 +44,8 @@ struct rowpipe {
     crest_str *views; /* the consumer's field views */
     size_t views_cap;
     pthread_mutex_t mu;
-    pthread_cond_t nonempty, nonfull;
+    pthread_cond_t nonempty, nonfull, drained;
+    uint64_t n_sent, n_done;  /* batches queued and handled (rowpipe_sync), under mu */
     batch *ring[QUEUE_SLOTS]; /* NULL entry = end of input */
     size_t head, count;
     batch *free_list;
@@ -118,6 +119,8 @@ static void *consume(void *arg)
             p->stop_value = stop;
         b->next_free = p->free_list;
         p->free_list = b;
+        p->n_done++;
+        pthread_cond_broadcast(&p->drained);
         pthread_mutex_unlock(&p->mu);
     }
     return NULL;
@@ -133,6 +136,7 @@ rowpipe *rowpipe_create(rowpipe_row_fn consumer, void *ctx)
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->nonempty, NULL);
     pthread_cond_init(&p->nonfull, NULL);
+    pthread_cond_init(&p->drained, NULL);
     if (pthread_create(&p->thread, NULL, consume, p) != 0) {
         rowpipe_free(p);
         return NULL;
@@ -149,6 +153,7 @@ static int enqueue(rowpipe *p, batch *b)
         pthread_cond_wait(&p->nonfull, &p->mu);
     p->ring[(p->head + p->count) % QUEUE_SLOTS] = b;
     p->count++;
+    p->n_sent += b != NULL;
     pthread_cond_signal(&p->nonempty);
     const int stop = p->stop_value;
     pthread_mutex_unlock(&p->mu);
@@ -240,6 +245,22 @@ int rowpipe_finish(rowpipe *p)
     return p->stop_value;
 }
 
+int rowpipe_sync(rowpipe *p)
+{
+    if (!p->started)
+        return p->stop_value;
+    if (p->cur && p->cur->n_recs) {
+        enqueue(p, p->cur);
+        p->cur = NULL;
+    }
+    pthread_mutex_lock(&p->mu);
+    while (p->n_done < p->n_sent)
+        pthread_cond_wait(&p->drained, &p->mu);
+    const int stop = p->stop_value;
+    pthread_mutex_unlock(&p->mu);
+    return stop;
+}
+
 uint64_t rowpipe_pushed(const rowpipe *p)
 {
     return p->pushed;
@@ -268,5 +289,6 @@ void rowpipe_free(rowpipe *p)
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->nonempty);
     pthread_cond_destroy(&p->nonfull);
+    pthread_cond_destroy(&p->drained);
     free(p);
 }

@@ -25,6 +25,11 @@ rowpipe *rowpipe_create(rowpipe_row_fn consumer, void *ctx);
 int rowpipe_push(void *pipe, const csvread_row *row);
 /* Send what is left, wait for the consumer to finish. Same returns as push. */
 int rowpipe_finish(rowpipe *pipe);
+/* Send the current batch and wait until the consumer has handled every
+ * record pushed so far (it then waits for more). Parsing thread; returns like
+ * push. After it, the consumer's writes are visible to the caller. */
+int rowpipe_sync(rowpipe *pipe);
+
 /* Records pushed so far (parsing thread's count; safe to read from it). */
 uint64_t rowpipe_pushed(const rowpipe *pipe);
 /* Stop (if still running, dropping what is queued) and free; NULL is a no-op. */

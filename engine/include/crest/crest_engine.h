@@ -137,6 +137,19 @@ typedef struct crest_run_options {
      * /tmp; unlinked at once). 0 means the default, 16 MiB. Decisions are the
      * same whatever the budget; only memory and disk use differ. */
     size_t capacity_memory_bytes;
+    /*
+     * Live capacity (crest serve): with [capacity] red_per_office_day set and
+     * this callback given, the engine holds no day. Each RED selection calls
+     * it with the declaration's office (may be empty) and day (days since
+     * 1970-01-01, CREST_DATE_NONE without a date): return 1 when it fits under
+     * the cap (and was counted), 0 when the cap is reached — the selection is
+     * then deferred to BLUE (decision DEFER, reason CAPACITY) when it may be, else stays RED
+     * flagged OVERFLOW — or -1 when the count failed (fatal CREST_ERR_IO).
+     * First come, first served, where `crest run` defers the lowest-risk
+     * selections of a day; called from the deciding thread.
+     */
+    int (*capacity_take)(void *ctx, crest_str office, int32_t day);
+    void *capacity_ctx;
 } crest_run_options;
 
 /* Options with defaults: CSV, policy passthrough, no rejects sink. */
@@ -259,6 +272,17 @@ CREST_API crest_status crest_engine_feed(crest_engine *engine, const void *buf, 
  */
 CREST_API void *crest_engine_input_buffer(crest_engine *engine, size_t *cap);
 CREST_API crest_status crest_engine_commit(crest_engine *engine, size_t n);
+
+/*
+ * The input has gone quiet (a live feed between declarations): every record
+ * whose line end (LF) has been fed is decided and its decision or rejection
+ * handed to the sinks now, whatever the thread count, instead of when a
+ * buffer or block fills. A record not yet ended stays pending. Capacity mode
+ * ([capacity]) still holds a day's decisions until the day closes. Call it
+ * from the feeding thread; the engine goes on taking input afterwards.
+ * Returns CREST_OK or the fatal status, as crest_engine_feed.
+ */
+CREST_API crest_status crest_engine_flush(crest_engine *engine);
 
 /* End of input: decides a last record without a line end, flushes the sinks. */
 CREST_API crest_status crest_engine_finish(crest_engine *engine);

@@ -153,6 +153,14 @@ CREST_API int crest_policy_model_is_logistic(const crest_policy *policy);
 CREST_API void crest_policy_fit_settings(const crest_policy *policy, double *l2, double *smoothing,
                                          unsigned *folds);
 
+/*
+ * 1 when a declaration's decision depends on nothing but the declaration
+ * (and the capacity cap, if any): frozen control, no duplicate-id check and
+ * no floor held per period (floor_period tops up by the order of rows).
+ * Only then can several service instances share a stream and agree.
+ */
+CREST_API int crest_policy_decides_rows_alone(const crest_policy *policy);
+
 #ifdef __cplusplus
 }
 #endif

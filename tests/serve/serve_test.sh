@@ -1,0 +1,417 @@
+#!/usr/bin/env bash
+# serve_test.sh CASE — crest serve against a real nats-server that this script
+# starts on loopback (ports 42xx, JetStream in a temporary directory) and
+# stops at the end. Cases:
+#   basic     CSV and JSON messages, rejects, byte-identical to `crest run`,
+#             /metrics, /healthz, /readyz, /decide refused without the token, SIGTERM exit 0
+#   reload    hot reload under load: every decision carries the hash of the
+#             policy that made it, none lost or doubled, a broken policy refused
+#   capacity  two instances, one shared cap per office-day: never more RED
+#   security  users with passwords over TLS (a CA and server certificate made now
+#             with openssl): right credentials work, wrong or no TLS CA are refused
+#   cluster   3-node JetStream cluster, 200,000 declarations, two instances, one
+#             SIGKILLed and restarted, one server SIGKILLed and restarted: exactly one
+#             decision per declaration, identical to `crest run`, in = decisions + rejects
+# Environment: CREST, CREST_GEN, NATS_TOOL (binaries), SRC (source tree).
+set -euo pipefail
+CASE=$1
+: "${CREST:?}" "${CREST_GEN:?}" "${NATS_TOOL:?}" "${SRC:?}"
+T=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ "${KEEP:-0}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
+}
+trap cleanup EXIT
+fail() {
+  echo "FAIL ($CASE): $*" >&2
+  for f in "$T"/*.log; do [ -f "$f" ] && { echo "== $f" >&2; tail -n 20 "$f" >&2; }; done
+  exit 1
+}
+
+wait_port() { # wait_port PORT: until something listens
+  for _ in $(seq 1 100); do
+    (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  fail "nothing listens on port $1"
+}
+
+# start_nats NAME PORT [extra args...]: a single JetStream server.
+start_nats() {
+  local name=$1 port=$2
+  shift 2
+  nats-server -js -a 127.0.0.1 -p "$port" -sd "$T/js-$name" "$@" >"$T/nats-$name.log" 2>&1 &
+  PIDS+=($!)
+  eval "NATS_PID_$name=$!"
+  wait_port "$port"
+}
+
+# start_serve NAME [args...]: a crest serve in the background, its PID in SERVE_PID_NAME.
+start_serve() {
+  local name=$1
+  shift
+  "$CREST" serve "$@" >>"$T/serve-$name.log" 2>&1 &
+  PIDS+=($!)
+  eval "SERVE_PID_$name=$!"
+}
+
+# wait_log FILE PATTERN: until the pattern appears (10 s).
+wait_log() {
+  for _ in $(seq 1 100); do
+    grep -q "$2" "$1" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  fail "'$2' never appeared in $1"
+}
+
+# expect_same NAME RUN_CSV GOT: the decision rows of a crest run (header
+# dropped) and those from the stream, sorted, byte for byte.
+expect_same() {
+  tail -n +2 "$2" | LC_ALL=C sort >"$T/$1.want"
+  LC_ALL=C sort "$3" >"$T/$1.got"
+  cmp -s "$T/$1.want" "$T/$1.got" || {
+    diff "$T/$1.want" "$T/$1.got" | head -5 >&2
+    fail "$1: the decisions differ from crest run's"
+  }
+}
+
+U=nats://127.0.0.1
+# The shipped Order 251 policy holds its DISHONEST floor in every month
+# (floor_period = month), which tops up by the order of rows: a service refuses
+# it (docs/operations.md). Served here with the floor held row by row.
+POLICY=$T/order251.conf
+sed 's/^floor_period *=.*/floor_period = none/' "$SRC/policies/order251.conf" >"$POLICY"
+grep -q '^floor_period = none' "$POLICY" || fail "could not make the served Order 251 policy"
+
+case "$CASE" in
+basic)
+  start_nats a 4211
+  echo secret-token-4212 >"$T/token"
+  "$CREST_GEN" --rows 3000 --seed 11 --start 2025-03-01 --days 5 --firms 400 -o "$T/in.csv" 2>/dev/null
+  # Two rows that are rejected (empty id, a field too many), to the same accounting.
+  header=$(head -1 "$T/in.csv")
+  printf ',2025-03-01,1900,E,X,Y,AEO,,0202200000,CN,CN,RAIL,1,CNY,1,1,beef,0,0\n' >>"$T/in.csv"
+  printf 'Z1,2025-03-01,1900,E,X,Y,AEO,,0202200000,CN,CN,RAIL,1,CNY,1,1,beef,0,0,extra\n' >>"$T/in.csv"
+  start_serve a --policy "$POLICY" --nats $U:4211 --input decl.in --output decl.out --create-streams \
+    --http 4212 --token-file "$T/token" --ack-wait 5
+  wait_log "$T/serve-a.log" "event=started"
+  curl -sf http://127.0.0.1:4212/healthz | grep -q ok || fail "/healthz"
+  curl -sf http://127.0.0.1:4212/readyz | grep -q ready || fail "/readyz"
+  "$NATS_TOOL" pub $U:4211 decl.in "$T/in.csv" 2>"$T/pub.log" || fail "publishing"
+  "$CREST" run --no-progress --policy "$POLICY" -o "$T/run.csv" --rejects "$T/run-rej.csv" "$T/in.csv" 2>"$T/run.txt"
+  want_dec=$(grep -o 'decisions [0-9]*' "$T/run.txt" | head -1 | cut -d' ' -f2)
+  [ "$want_dec" -ge 3000 ] || fail "crest run decided $want_dec"
+  "$NATS_TOOL" dump $U:4211 DECISIONS decl.out "$T/got.csv" "$want_dec" 30 2>>"$T/dump.log" ||
+    fail "decisions: $(tail -1 "$T/dump.log")"
+  "$NATS_TOOL" dump $U:4211 DECISIONS decl.out.rejects "$T/got-rej.csv" 2 10 2>>"$T/dump.log" ||
+    fail "rejects: $(tail -1 "$T/dump.log")"
+  expect_same basic "$T/run.csv" "$T/got.csv"
+  grep -q '^MISSING_ID,' "$T/got-rej.csv" || fail "no MISSING_ID rejection"
+  grep -q '^COLUMN_COUNT,' "$T/got-rej.csv" || fail "no COLUMN_COUNT rejection"
+  echo "basic: $want_dec decisions identical to crest run, 2 rejects"
+  # JSON messages: decided with the keys as the header, the same bytes as crest run on that CSV.
+  printf '{"decl_id":"J-1","decl_date":"2025-03-02","credit_tier":"DISHONEST","declared_value":1250.5}' >"$T/j1"
+  "$NATS_TOOL" pub1 $U:4211 decl.in "$T/j1" || fail "publishing JSON"
+  printf 'decl_id,decl_date,credit_tier,declared_value\nJ-1,2025-03-02,DISHONEST,1250.5\n' >"$T/j1.csv"
+  "$CREST" run --no-progress --policy "$POLICY" -o "$T/j1-run.csv" "$T/j1.csv" 2>/dev/null
+  "$NATS_TOOL" dump $U:4211 DECISIONS decl.out "$T/got2.csv" $((want_dec + 1)) 10 2>>"$T/dump.log" ||
+    fail "JSON decision missing"
+  grep -qxF "$(tail -1 "$T/j1-run.csv")" "$T/got2.csv" || fail "JSON decision differs from crest run's"
+  # Not JSON, not CSV: a rejection, never a stuck consumer.
+  printf '{"decl_id": [1,2]}' >"$T/j2"
+  "$NATS_TOOL" pub1 $U:4211 decl.in "$T/j2" || fail "publishing"
+  "$NATS_TOOL" dump $U:4211 DECISIONS decl.out.rejects "$T/got-rej2.csv" 3 10 2>>"$T/dump.log" ||
+    fail "BAD_JSON rejection missing"
+  grep -q '^BAD_JSON,' "$T/got-rej2.csv" || fail "no BAD_JSON rejection"
+  # Metrics while serving: per-tier counters and the policy hash.
+  curl -sf http://127.0.0.1:4212/metrics >"$T/metrics.txt" || fail "/metrics"
+  hash=$("$CREST" check --policy "$POLICY" 2>/dev/null | grep -o '[0-9a-f]\{16\}' | head -1)
+  grep -q "crest_decisions_total{tier=\"AEO\",policy_hash=\"$hash\"} [1-9]" "$T/metrics.txt" ||
+    fail "no AEO decisions in /metrics"
+  grep -q "crest_inspections_total{tier=\"DISHONEST\"" "$T/metrics.txt" || fail "no inspections per tier"
+  grep -q 'crest_rejects_total{reason="MISSING_ID"} 1' "$T/metrics.txt" || fail "rejects by reason"
+  grep -q 'crest_decision_latency_seconds_count [1-9]' "$T/metrics.txt" || fail "latency histogram"
+  grep -q 'crest_realised_ratio{tier="AEO",base="REGULAR"}' "$T/metrics.txt" || fail "AEO/regular ratio"
+  # /decide and /reload: refused without the token, answered with it.
+  code=$(curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary @"$T/j1" http://127.0.0.1:4212/decide)
+  [ "$code" = 401 ] || fail "/decide without a token answered $code"
+  code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer wrong' -X POST http://127.0.0.1:4212/reload)
+  [ "$code" = 401 ] || fail "/reload with a wrong token answered $code"
+  curl -sf -H "Authorization: Bearer $(cat "$T/token")" -X POST --data-binary @"$T/j1" \
+    http://127.0.0.1:4212/decide >"$T/decide.csv" || fail "/decide with the token"
+  cmp -s "$T/decide.csv" <(tail -1 "$T/j1-run.csv") || fail "/decide differs from crest run"
+  # A replay of the input stream from a date: a new consumer, its own output stream.
+  start_serve r --policy "$POLICY" --nats $U:4211 --input decl.in --output decl.replay --out-stream REPLAY \
+    --durable replay --deliver-from 2000-01-01 --create-streams
+  wait_log "$T/serve-r.log" "event=started"
+  "$NATS_TOOL" dump $U:4211 REPLAY decl.replay "$T/replay.csv" $((want_dec + 1)) 30 2>>"$T/dump.log" ||
+    fail "replay from a date: $(tail -1 "$T/dump.log")"
+  cmp -s <(LC_ALL=C sort "$T/replay.csv") <(LC_ALL=C sort "$T/got2.csv") || fail "the replay decided differently"
+  # From now (after the last publish): nothing to decide.
+  sleep 1
+  start_serve f --policy "$POLICY" --nats $U:4211 --input decl.in --output decl.future --out-stream FUTURE \
+    --durable future --deliver-from "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --create-streams
+  wait_log "$T/serve-f.log" "event=started"
+  sleep 1
+  [ "$("$NATS_TOOL" count $U:4211 FUTURE)" = 0 ] || fail "a consumer from now decided something"
+  # SIGTERM: the batch in hand is finished, exit 0.
+  kill -TERM "$SERVE_PID_a"
+  rc=0
+  wait "$SERVE_PID_a" || rc=$?
+  [ "$rc" = 0 ] || fail "exit $rc after SIGTERM"
+  grep -q 'event=stopped' "$T/serve-a.log" || fail "no stopped line"
+  echo "basic: JSON, BAD_JSON, /metrics, tokens, replay from a date, SIGTERM: ok"
+  ;;
+
+reload)
+  start_nats a 4221
+  "$CREST_GEN" --rows 20000 --seed 12 --start 2025-03-01 --days 5 --firms 400 --newline-share 0 -o "$T/in.csv" 2>/dev/null
+  cp "$POLICY" "$T/p1.conf"
+  sed 's/^seed = .*/seed = 777/' "$POLICY" >"$T/p2.conf"
+  cp "$T/p1.conf" "$T/policy.conf"
+  h1=$("$CREST" check --policy "$T/p1.conf" 2>/dev/null | grep -o '[0-9a-f]\{16\}' | head -1)
+  h2=$("$CREST" check --policy "$T/p2.conf" 2>/dev/null | grep -o '[0-9a-f]\{16\}' | head -1)
+  [ "$h1" != "$h2" ] || fail "the two policies have one hash"
+  start_serve a --policy "$T/policy.conf" --nats $U:4221 --input decl.in --output decl.out --create-streams \
+    --http 4222 --batch 64
+  wait_log "$T/serve-a.log" "event=started"
+  # 20,000 declarations at 8,000/s; the policy changes mid-stream, then a broken one is refused.
+  "$NATS_TOOL" pub $U:4221 decl.in "$T/in.csv" 8000 2>"$T/pub.log" &
+  PUB=$!
+  sleep 1
+  cp "$T/p2.conf" "$T/policy.conf.new" && mv "$T/policy.conf.new" "$T/policy.conf"
+  kill -HUP "$SERVE_PID_a"
+  wait_log "$T/serve-a.log" "event=reload status=ok"
+  sleep 0.5
+  printf '[tiers]\nbroken here\n' >"$T/policy.conf.new" && mv "$T/policy.conf.new" "$T/policy.conf"
+  kill -HUP "$SERVE_PID_a"
+  wait_log "$T/serve-a.log" "event=reload status=refused"
+  wait "$PUB" || fail "publishing"
+  "$NATS_TOOL" dump $U:4221 DECISIONS decl.out "$T/got.csv" 20000 60 2>"$T/dump.log" ||
+    fail "decisions: $(tail -1 "$T/dump.log")"
+  # Each decision with its own policy's bytes: split by hash, compare with crest run under that policy.
+  "$CREST" run --no-progress --policy "$T/p1.conf" -o "$T/run1.csv" "$T/in.csv" 2>/dev/null
+  "$CREST" run --no-progress --policy "$T/p2.conf" -o "$T/run2.csv" "$T/in.csv" 2>/dev/null
+  n1=$(grep -c ",$h1," "$T/got.csv" || true)
+  n2=$(grep -c ",$h2," "$T/got.csv" || true)
+  [ "$n1" -gt 0 ] && [ "$n2" -gt 0 ] || fail "decisions by policy: $n1 and $n2 (both should be > 0)"
+  LC_ALL=C sort "$T/got.csv" >"$T/got.sorted"
+  LC_ALL=C sort <(tail -n +2 "$T/run1.csv") <(tail -n +2 "$T/run2.csv") >"$T/both.sorted"
+  # Every decision received is one of the two policies' decisions of that row ...
+  extra=$(LC_ALL=C comm -23 "$T/got.sorted" "$T/both.sorted" | grep -c '^' || true)
+  [ "$extra" = 0 ] || fail "$extra decisions match neither policy's crest run"
+  # ... and every declaration has exactly one.
+  ids=$(cut -d, -f1 "$T/got.csv" | LC_ALL=C sort | uniq | grep -c '^')
+  [ "$ids" = 20000 ] || fail "$ids distinct declarations decided, not 20000"
+  curl -sf http://127.0.0.1:4222/metrics >"$T/metrics.txt"
+  grep -q 'crest_reloads_total 1' "$T/metrics.txt" || fail "reloads counter"
+  grep -q 'crest_reload_failures_total 1' "$T/metrics.txt" || fail "reload failures counter"
+  grep -q "crest_policy_info{policy_hash=\"$h2\"} 1" "$T/metrics.txt" || fail "the refused policy replaced the old one"
+  echo "reload: 20000 decisions, $n1 by $h1 and $n2 by $h2, each as crest run under its policy; broken policy refused"
+  ;;
+
+security)
+  # A CA and a server certificate for 127.0.0.1, made now; a user with a password.
+  openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=crest test CA" \
+    -keyout "$T/ca.key" -out "$T/ca.pem" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$T/server.key" -out "$T/server.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1\n' >"$T/san.ext"
+  openssl x509 -req -in "$T/server.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial -days 1 \
+    -extfile "$T/san.ext" -out "$T/server.pem" 2>/dev/null
+  cat >"$T/secure.conf" <<EOF2
+listen: 127.0.0.1:4241
+jetstream { store_dir: "$T/js-secure" }
+tls { cert_file: "$T/server.pem", key_file: "$T/server.key" }
+authorization { users = [ { user: crest, password: "pw-4241-right" } ] }
+EOF2
+  nats-server -c "$T/secure.conf" >"$T/nats-secure.log" 2>&1 &
+  PIDS+=($!)
+  wait_port 4241
+  printf 'pw-4241-right\n' >"$T/pw"
+  printf 'pw-4241-wrong\n' >"$T/pw-wrong"
+  args=(--policy "$POLICY" --nats nats://127.0.0.1:4241 --input decl.in --output decl.out --create-streams)
+  # Wrong password, and no CA for the server's certificate: refused (exit 4), nothing started.
+  rc=0
+  timeout 20 "$CREST" serve "${args[@]}" --nats-user crest --nats-password-file "$T/pw-wrong" --tls-ca "$T/ca.pem" \
+    >"$T/wrong.log" 2>&1 || rc=$?
+  [ "$rc" = 4 ] || fail "a wrong password gave exit $rc, not 4"
+  grep -qi "author" "$T/wrong.log" || fail "the refusal does not say why: $(cat "$T/wrong.log")"
+  rc=0
+  timeout 20 "$CREST" serve "${args[@]}" --nats-user crest --nats-password-file "$T/pw" >"$T/notls.log" 2>&1 || rc=$?
+  [ "$rc" = 4 ] || fail "without the CA certificate: exit $rc, not 4"
+  # Right user, password and CA: serves.
+  start_serve s "${args[@]}" --nats-user crest --nats-password-file "$T/pw" --tls-ca "$T/ca.pem" --http 4242
+  wait_log "$T/serve-s.log" "event=started"
+  head -n 51 "$SRC/datasets/samples/demo.csv" >"$T/in.csv"
+  # The test's own client speaks TLS with the same user (URL credentials, CA via env).
+  SURL=nats://crest:pw-4241-right@127.0.0.1:4241
+  NATS_TOOL_CA="$T/ca.pem" "$NATS_TOOL" pub $SURL decl.in "$T/in.csv" 2>"$T/pub.log" || fail "publishing over TLS"
+  NATS_TOOL_CA="$T/ca.pem" "$NATS_TOOL" dump $SURL DECISIONS decl.out "$T/got.csv" 50 20 2>"$T/dump.log" ||
+    fail "decisions over TLS: $(tail -1 "$T/dump.log")"
+  "$CREST" run --no-progress --policy "$POLICY" -o "$T/run.csv" "$T/in.csv" 2>/dev/null
+  expect_same security "$T/run.csv" "$T/got.csv"
+  # /decide is refused without a token configured (403), and --http listens on loopback only.
+  code=$(curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary @"$T/in.csv" http://127.0.0.1:4242/decide)
+  [ "$code" = 403 ] || fail "/decide without a configured token answered $code, not 403"
+  # Listening sockets of port 4242 (hex in /proc/net/tcp): one, on 127.0.0.1.
+  hexport=$(printf '%04X' 4242)
+  listen=$(awk 'NR > 1 && $4 == "0A" {print $2}' /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -ic ":$hexport\$" || true)
+  local_only=$(awk 'NR > 1 && $4 == "0A" {print $2}' /proc/net/tcp | grep -ic "^0100007F:$hexport\$" || true)
+  [ "$listen" = 1 ] && [ "$local_only" = 1 ] ||
+    fail "--http 4242 does not listen on 127.0.0.1 only ($listen listening, $local_only on 127.0.0.1)"
+  echo "security: wrong password and missing CA refused (exit 4); user, password and TLS: 50 decisions as crest run's; HTTP on loopback; /decide 403 without a token"
+  ;;
+
+capacity)
+  # Two instances share one cap of RED per office and day through the KV bucket.
+  start_nats a 4231
+  cat >"$T/cap.conf" <<'EOF2'
+[policy]
+name = capacity-test
+seed = 9
+[tiers]
+order = AEO, REGULAR, DISHONEST
+base = REGULAR
+[tier REGULAR]
+rate = 0.3
+[tier AEO]
+ratio = 0.2
+[tier DISHONEST]
+rate = 0.8
+floor = yes
+[capacity]
+red_per_office_day = 20
+EOF2
+  N=6000
+  "$CREST_GEN" --rows $N --seed 13 --start 2025-03-01 --days 3 --firms 300 --newline-share 0 -o "$T/in.csv" 2>/dev/null
+  args=(--policy "$T/cap.conf" --nats $U:4231 --input decl.in --output decl.out --create-streams --format jsonl
+    --batch 32)
+  start_serve a "${args[@]}" --http 4232
+  wait_log "$T/serve-a.log" "event=started"
+  start_serve b "${args[@]}" --http 4233
+  wait_log "$T/serve-b.log" "event=started"
+  # The first half while both run, the second after a stops (SIGTERM): b then decides it
+  # alone, against the counts a left in the bucket.
+  head -n 3001 "$T/in.csv" >"$T/in1.csv"
+  { head -n 1 "$T/in.csv"; tail -n +3002 "$T/in.csv"; } >"$T/in2.csv"
+  "$NATS_TOOL" pub $U:4231 decl.in "$T/in1.csv" 3000 2>"$T/pub.log" || fail "publishing"
+  "$NATS_TOOL" dump $U:4231 DECISIONS decl.out "$T/half.jsonl" 3000 60 2>"$T/dump.log" || fail "first half"
+  kill -TERM "$SERVE_PID_a"
+  wait "$SERVE_PID_a" || fail "a did not stop cleanly"
+  "$NATS_TOOL" pub $U:4231 decl.in "$T/in2.csv" 2>>"$T/pub.log" || fail "publishing"
+  "$NATS_TOOL" dump $U:4231 DECISIONS decl.out "$T/got.jsonl" $N 60 2>"$T/dump.log" ||
+    fail "decisions: $(tail -1 "$T/dump.log")"
+  grep -q 'event=started' "$T/serve-b.log" || fail "b did not start"
+  # lane, day, office of each decision: RED per office-day never over the cap, but for
+  # selections that may not be deferred (a floor tier, a forcing criterion), which stay
+  # RED flagged OVERFLOW as in crest run.
+  grep -v '"OVERFLOW"' "$T/got.jsonl" |
+    sed -n 's/.*"lane":"\([A-Z]*\)".*"decl_date":"\([^"]*\)".*"office":"\([^"]*\)".*/\1 \2 \3/p' >"$T/lanes"
+  [ "$(grep -c '^' "$T/lanes")" -ge $((N * 9 / 10)) ] || fail "could not read lane, day and office of the decisions"
+  worst=$(grep '^RED ' "$T/lanes" | sort | uniq -c | sort -rn | head -1 | awk '{print $1}')
+  [ "$worst" -le 20 ] || fail "an office-day has $worst RED (not OVERFLOW), over the cap of 20"
+  [ "$worst" = 20 ] || fail "no office-day reached the cap: the test proves nothing"
+  overflow=$(grep -c '"OVERFLOW"' "$T/got.jsonl" || true)
+  bad=$(grep '"OVERFLOW"' "$T/got.jsonl" | grep -vc '"TIER_FLOOR"' || true)
+  [ "$bad" = 0 ] || fail "$bad OVERFLOW decisions that are not floor selections"
+  deferred=$(grep -c '"CAPACITY"' "$T/got.jsonl" || true)
+  [ "$deferred" -gt 0 ] || fail "the cap never bit: the test proves nothing"
+  ids=$(grep -o '"decl_id":"[^"]*"' "$T/got.jsonl" | sort -u | grep -c '^')
+  [ "$ids" = $N ] || fail "$ids distinct declarations decided, not $N"
+  curl -sf http://127.0.0.1:4233/metrics >"$T/metrics-b.txt" || fail "b: /metrics: curl exit $?"
+  grep -q "^crest_messages_acked_total [1-9]" "$T/metrics-b.txt" || fail "b decided nothing: $(grep acked "$T/metrics-b.txt")"
+  echo "capacity: $N decisions by two instances, at most $worst deferrable RED per office-day (cap 20)," \
+    "$deferred deferred (CAPACITY), $overflow floor selections over the cap (OVERFLOW)"
+  ;;
+
+cluster)
+  # Three JetStream servers in one cluster (client ports 4251-4253, routes 4261-4263).
+  for i in 1 2 3; do
+    cat >"$T/n$i.conf" <<EOF2
+server_name: n$i
+listen: 127.0.0.1:425$i
+jetstream { store_dir: "$T/js-n$i" }
+cluster {
+  name: crest
+  listen: 127.0.0.1:426$i
+  routes: [nats-route://127.0.0.1:4261, nats-route://127.0.0.1:4262, nats-route://127.0.0.1:4263]
+}
+EOF2
+  done
+  start_node() {
+    nats-server -c "$T/n$1.conf" >>"$T/nats-n$1.log" 2>&1 &
+    PIDS+=($!)
+    eval "NODE_PID_$1=$!"
+  }
+  for i in 1 2 3; do start_node $i; done
+  for i in 1 2 3; do wait_port 425$i; done
+  URLS=$U:4251,$U:4252,$U:4253
+  N=200000
+  "$CREST_GEN" --rows $N --seed 15 --start 2025-03-01 --days 10 --firms 2000 --newline-share 0 -o "$T/in.csv" 2>/dev/null
+  serve_args=(--policy "$POLICY" --nats "$URLS" --input decl.in --output decl.out --create-streams --replicas 3
+    --ack-wait 5)
+  # The cluster elects its JetStream leader first: retry until the streams exist.
+  for attempt in $(seq 1 30); do
+    start_serve a "${serve_args[@]}" --http 4254
+    for _ in $(seq 1 20); do
+      grep -q "event=started" "$T/serve-a.log" && break
+      kill -0 "$SERVE_PID_a" 2>/dev/null || break
+      sleep 0.1
+    done
+    grep -q "event=started" "$T/serve-a.log" && break
+    kill -9 "$SERVE_PID_a" 2>/dev/null || true
+    sleep 1
+  done
+  wait_log "$T/serve-a.log" "event=started"
+  "$NATS_TOOL" pub "$URLS" decl.in "$T/in.csv" 2>"$T/pub.log" &
+  PUB=$!
+  start_serve b "${serve_args[@]}" --http 4255
+  wait_log "$T/serve-b.log" "event=started"
+  # decided_so_far: decisions in the output stream.
+  decided_so_far() { "$NATS_TOOL" count "$URLS" DECISIONS 2>/dev/null || echo 0; }
+  deadline=$((SECONDS + 180))
+  until [ "$(decided_so_far)" -ge 30000 ]; do
+    [ $SECONDS -lt $deadline ] || fail "fewer than 30000 decisions after 3 minutes"
+    sleep 0.2
+  done
+  kill -9 "$SERVE_PID_a"
+  echo "cluster: instance a SIGKILLed at $(decided_so_far) decisions"
+  sleep 1
+  start_serve a "${serve_args[@]}" --http 4254
+  wait "$PUB" || fail "publishing"
+  in=$("$NATS_TOOL" count "$URLS" DECL)
+  [ "$in" = $N ] || fail "the input stream holds $in declarations, not $N"
+  deadline=$((SECONDS + 180))
+  until [ "$(decided_so_far)" -ge 90000 ]; do
+    [ $SECONDS -lt $deadline ] || fail "fewer than 90000 decisions after 3 minutes"
+    sleep 0.2
+  done
+  kill -9 "$NODE_PID_2"
+  echo "cluster: server n2 SIGKILLed at $(decided_so_far) decisions"
+  sleep 2
+  start_node 2
+  wait_port 4252
+  echo "cluster: server n2 restarted"
+  "$NATS_TOOL" dump "$URLS" DECISIONS decl.out "$T/got.csv" $N 240 2>"$T/dump.log" ||
+    fail "decisions: $(tail -1 "$T/dump.log")"
+  "$NATS_TOOL" dump "$URLS" DECISIONS decl.out.rejects "$T/got-rej.csv" 0 2 2>>"$T/dump.log" ||
+    fail "rejects: $(tail -1 "$T/dump.log")"
+  "$CREST" run --no-progress --policy "$POLICY" -o "$T/run.csv" "$T/in.csv" 2>"$T/run.txt"
+  grep -q "rows in $N = decisions $N + rejects 0" "$T/run.txt" || fail "crest run: $(grep 'rows in' "$T/run.txt")"
+  ids=$(cut -d, -f1 "$T/got.csv" | LC_ALL=C sort -u | grep -c '^')
+  [ "$ids" = $N ] || fail "$ids distinct declarations decided, not $N"
+  expect_same cluster "$T/run.csv" "$T/got.csv"
+  curl -sf http://127.0.0.1:4255/metrics >"$T/metrics.txt" || fail "/metrics of b"
+  grep -q 'crest_decisions_total{tier="REGULAR"' "$T/metrics.txt" || fail "per-tier counters"
+  redelivered=$(grep -h '^crest_redeliveries_total' "$T/metrics.txt" | cut -d' ' -f2)
+  handed=$(grep -h '^crest_messages_handed_back_total' "$T/metrics.txt" | cut -d' ' -f2)
+  echo "cluster: $N declarations in, $N decisions out (one per declaration, identical to crest run), 0 rejects;" \
+    "instance b saw $redelivered redeliveries and handed back $handed"
+  ;;
+
+*)
+  fail "unknown case"
+  ;;
+esac
