@@ -332,6 +332,7 @@ typedef struct calibrate_args {
 int calibrate_parse_args(int argc, char **argv, calibrate_args *a);
 
 #define CLI_MAX_POLICIES 16 /* policies compared in one replay */
+#define CLI_MAX_SWEEP 16    /* values of one swept --simulate option */
 
 typedef struct replay_args {
     const char *policies[CLI_MAX_POLICIES];
@@ -340,6 +341,13 @@ typedef struct replay_args {
     const char *label, *revenue, *revenue_rate, *revenue_base;
     int period;        /* crest_replay_period */
     const char *plots; /* auto, png, svg, none */
+    /* --simulate's study: --strategy LIST, --seeds LIST, sweeps of --rate and
+     * --explore (rate and explore above are the first values), --period Nd. */
+    const char *strategies, *seeds;
+    double rates[CLI_MAX_SWEEP], explores[CLI_MAX_SWEEP];
+    size_t n_rates, n_explores;
+    unsigned batch_days;
+    unsigned threads; /* --threads: policies decided side by side (replay) */
     int no_progress, simulate;
     double rate, final_rate, explore; /* final_rate < 0: constant rate */
     int decay_exp;                    /* --decay exp */

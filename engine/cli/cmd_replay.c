@@ -19,6 +19,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <semaphore.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -34,6 +36,8 @@
 #include "crest/crest_replay.h"
 #include "crest/crest_report.h"
 #include "crest/crest_simulate.h"
+#include "crest/crest_digest.h"
+#include "crest/crest_study.h"
 
 #include "cli.h"
 
@@ -47,11 +51,12 @@ static void usage_replay(FILE *f)
         "  crest replay [--policy A.conf [--policy B.conf ...]] [--registry FILE]\n"
         "               [--label COLUMN] [--revenue COLUMN | --revenue-rate COLUMN [--revenue-base COLUMN]]\n"
         "               [--period day|week|month|none] [--report DIR] [--plots auto|png|svg|none]\n"
-        "               [--no-progress] HISTORY.csv|-\n"
+        "               [--threads N] [--no-progress] HISTORY.csv|-\n"
         "  crest replay --simulate --policy P.conf [--train TRAIN.csv] [--registry FILE]\n"
-        "               [--label COLUMN] [--revenue ... as above] [--period week]\n"
-        "               [--rate R] [--final-rate R1 [--decay linear|exp] [--decay-periods K]]\n"
-        "               [--explore 0.1] [--report DIR] [--plots ...] HISTORY.csv|-\n"
+        "               [--label COLUMN] [--revenue ... as above] [--period week|Nd]\n"
+        "               [--strategy model,random,logit,xgb,hybrid:S,score:COLUMN,crest]\n"
+        "               [--seeds 1-20] [--rate R[,R...]] [--final-rate R1 [--decay linear|exp]\n"
+        "               [--decay-periods K]] [--explore E[,E...]] [--report DIR] HISTORY.csv|-\n"
         "\n"
         "Replay answers \"what would this policy have caught, at what cost, and did the AEO\n"
         "ratio hold?\" on a history with ground-truth labels. Every policy decides every row\n"
@@ -82,24 +87,39 @@ static void usage_replay(FILE *f)
         "  --report DIR       write the report there (default: replay-report)\n"
         "  --plots KIND       auto (PNG when gnuplot has pngcairo or png, else SVG), png,\n"
         "                     svg or none; without gnuplot the data and scripts are written\n"
+        "  --threads N        decide the policies side by side in N threads (the input is\n"
+        "                     still read once; one policy: parse and decide in two threads)\n"
         "  --no-progress      no progress line (it shows only when stderr is a terminal)\n"
         "\n"
-        "Simulation (--simulate): the history's periods (default week) in date order; in\n"
-        "each, a budget of ceil(rate x rows) inspections: the top (1 - explore) share by the\n"
-        "score of a model fitted on the labels revealed so far, the rest uniformly at random\n"
-        "(keyed draw on the policy seed and decl_id) among the others; only inspected rows\n"
-        "reveal their label; the model ([model] features of the policy) is refitted before\n"
-        "each period on all labels revealed so far (plus --train, fully labelled). Without a\n"
-        "model yet (the first period) the whole budget is random. --rate is constant (default\n"
-        "0.05) unless --final-rate is given: the rate then goes from --rate in the first period\n"
-        "to --final-rate after --decay-periods K periods (default: in the last), linearly or\n"
-        "geometrically (--decay exp), and stays there. Per period and in total: precision,\n"
-        "recall, revenue caught and its share, and the oracle-normalised precision and\n"
-        "revenue (divided by what a perfect selector gets with the same budget), with\n"
-        "13-period moving averages. The whole history is held in memory.\n"
+        "Simulation (--simulate): the history's periods (default week; --period 14d: batches\n"
+        "of 14 days from the first date) in date order. The budget is set once for the whole\n"
+        "horizon, ceil(sum of rate x rows), and spread over the periods by cumulative\n"
+        "rounding. In each period a strategy spends its budget: the top (1 - explore) share\n"
+        "by its ranking, the rest uniformly at random (keyed draw on the seed and decl_id)\n"
+        "among the others; only inspected rows reveal their label. Strategies (--strategy,\n"
+        "comma-separated, side by side in one run; default model):\n"
+        "  model        the policy's [model] (logistic or xgboost) refitted before each\n"
+        "               period on all labels revealed so far (plus --train, fully labelled)\n"
+        "  logit, xgb   the same with the logistic model or XGBoost trees\n"
+        "  hybrid:S     model with a fixed exploration share S (not swept)\n"
+        "  score:COL    a score computed elsewhere (the input's column COL) ranks the rows\n"
+        "  random       the whole budget at random\n"
+        "  crest        the policy itself (tiers, [risk], its model file) as `crest run`\n"
+        "               decides with [policy] seed = the run's seed; its budget is what it\n"
+        "               inspects (the history must be a file)\n"
+        "Without a model yet (the first period) a refit strategy draws the whole budget.\n"
+        "--seeds 1-20 (or 1,4,7-9): one run per seed (default: the policy's seed); --rate\n"
+        "and --explore take lists (sweeps). --rate is constant (default 0.05) unless\n"
+        "--final-rate is given: the rate then goes from --rate in the first period to\n"
+        "--final-rate after --decay-periods K periods (default: in the last), linearly or\n"
+        "geometrically (--decay exp), and stays there. Per run, period and in total:\n"
+        "precision, recall, revenue caught and its share, and the oracle-normalised\n"
+        "precision and revenue, with 13-period moving averages; per strategy, rate and\n"
+        "exploration the mean over the seeds with a 95%% Student t interval. The whole\n"
+        "history is held in memory.\n"
         "\n"
         "Files in DIR: replay.json, periods.csv, tiers.csv, gain.csv (--simulate: simulate.csv,\n"
-        "simulate.json), plots.gp with its .dat files, the plots, index.html.\n"
+        "simulate_summary.csv, simulate.json), plots.gp with its .dat files, the plots, index.html.\n"
         "The same inputs give byte-identical files. Ctrl-C writes what is done and marks the\n"
         "report partial (exit 130).\n"
         "\n"
@@ -132,9 +152,13 @@ static int replay_check_args(replay_args *a, int period_set)
         return CLI_PARSE_ERROR;
     }
     if (!a->simulate) {
-        if (a->train || a->final_rate >= 0 || a->decay_periods || a->decay_exp) {
-            fprintf(stderr, "%s: --train, --final-rate, --decay and --decay-periods are for --simulate\n",
-                    prog);
+        if (a->train || a->final_rate >= 0 || a->decay_periods || a->decay_exp || a->strategies || a->seeds ||
+            a->batch_days || a->n_rates > 1 || a->n_explores > 1) {
+            fprintf(
+                stderr,
+                "%s: --train, --final-rate, --decay, --decay-periods, --strategy, --seeds, --period Nd and "
+                "lists of rates or shares are for --simulate\n",
+                prog);
             return CLI_PARSE_ERROR;
         }
         return CLI_PARSE_OK;
@@ -165,6 +189,39 @@ static crest_replay_options replay_options_of(const replay_args *a)
     return o;
 }
 
+/* "14d" -> 14 (1 to 3660 days): 0, or -1 when text is not of that form. */
+static int batch_days(const char *text, unsigned *out)
+{
+    char *end;
+    errno = 0;
+    const unsigned long n = strtoul(text, &end, 10);
+    if (end == text || text[0] == '-' || errno || strcmp(end, "d") != 0 || n < 1 || n > 3660)
+        return -1;
+    *out = (unsigned)n;
+    return 0;
+}
+
+/* A comma-separated list of numbers in [0, 1] (--rate 0.05,0.1): 0, or -1 after a message. */
+static int number_list(const char *option, const char *text, double *out, size_t *n)
+{
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", text);
+    *n = 0;
+    for (char *save = NULL, *item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        if (*n == CLI_MAX_SWEEP) {
+            fprintf(stderr, "%s: %s takes at most %d values\n", prog, option, CLI_MAX_SWEEP);
+            return -1;
+        }
+        if (arg_number(option, item, 0, 1, &out[(*n)++]) != 0)
+            return -1;
+    }
+    if (*n == 0) {
+        fprintf(stderr, "%s: %s needs a value\n", prog, option);
+        return -1;
+    }
+    return 0;
+}
+
 int replay_parse_args(int argc, char **argv, replay_args *a)
 {
     memset(a, 0, sizeof *a);
@@ -175,6 +232,9 @@ int replay_parse_args(int argc, char **argv, replay_args *a)
     a->rate = 0.05;
     a->final_rate = -1;
     a->explore = 0.1;
+    a->rates[0] = a->rate;
+    a->explores[0] = a->explore;
+    a->n_rates = a->n_explores = 1;
     int period_set = 0;
     enum {
         O_POLICY = 256,
@@ -193,7 +253,10 @@ int replay_parse_args(int argc, char **argv, replay_args *a)
         O_DECAY,
         O_DECAY_PERIODS,
         O_NO_PROGRESS,
-        O_SIMULATE
+        O_SIMULATE,
+        O_STRATEGY,
+        O_SEEDS,
+        O_THREADS
     };
     static const struct option longopts[] = {
         {"policy", required_argument, NULL, O_POLICY},
@@ -214,6 +277,9 @@ int replay_parse_args(int argc, char **argv, replay_args *a)
         {"decay-periods", required_argument, NULL, O_DECAY_PERIODS},
         {"no-progress", no_argument, NULL, O_NO_PROGRESS},
         {"simulate", no_argument, NULL, O_SIMULATE},
+        {"strategy", required_argument, NULL, O_STRATEGY},
+        {"seeds", required_argument, NULL, O_SEEDS},
+        {"threads", required_argument, NULL, O_THREADS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -268,24 +334,47 @@ int replay_parse_args(int argc, char **argv, replay_args *a)
             a->plots = optarg;
             break;
         case O_PERIOD:
-            if (crest_replay_period_parse(optarg, &period) != 0) {
-                fprintf(stderr, "%s: --period is day, week, month or none, not '%s'\n", prog, optarg);
+            a->batch_days = 0;
+            if (batch_days(optarg, &a->batch_days) == 0) {
+                a->period = CREST_REPLAY_PERIOD_DAY; /* the batches are counted in days */
+            } else if (crest_replay_period_parse(optarg, &period) != 0) {
+                fprintf(stderr,
+                        "%s: --period is day, week, month, none or Nd (--simulate: N days), not '%s'\n", prog,
+                        optarg);
                 return CLI_PARSE_ERROR;
+            } else {
+                a->period = (int)period;
             }
-            a->period = (int)period;
             period_set = 1;
             break;
-        case O_RATE:
-            if (arg_number("--rate", optarg, 0, 1, &a->rate) != 0)
+        case O_STRATEGY:
+            a->strategies = optarg;
+            break;
+        case O_SEEDS:
+            a->seeds = optarg;
+            break;
+        case O_THREADS:
+            if (arg_number("--threads", optarg, 1, MAX_POLICIES, &k) != 0)
                 return CLI_PARSE_ERROR;
+            if (k != floor(k)) {
+                fprintf(stderr, "%s: --threads takes a whole number, not '%s'\n", prog, optarg);
+                return CLI_PARSE_ERROR;
+            }
+            a->threads = (unsigned)k;
+            break;
+        case O_RATE:
+            if (number_list("--rate", optarg, a->rates, &a->n_rates) != 0)
+                return CLI_PARSE_ERROR;
+            a->rate = a->rates[0];
             break;
         case O_FINAL_RATE:
             if (arg_number("--final-rate", optarg, 0, 1, &a->final_rate) != 0)
                 return CLI_PARSE_ERROR;
             break;
         case O_EXPLORE:
-            if (arg_number("--explore", optarg, 0, 1, &a->explore) != 0)
+            if (number_list("--explore", optarg, a->explores, &a->n_explores) != 0)
                 return CLI_PARSE_ERROR;
+            a->explore = a->explores[0];
             break;
         case O_DECAY:
             if ((a->decay_exp = arg_choice("--decay", optarg, decays)) < 0)
@@ -323,6 +412,51 @@ static void base_name(const char *path, char *out, size_t cap)
     char *dot = strrchr(out, '.');
     if (dot && dot != out)
         *dot = '\0';
+}
+
+/* ---------------------------------------------------------- provenance */
+
+/* The command line as typed (for the report's provenance block), quoted for a shell. */
+static char command_line[4096];
+
+static void keep_command_line(int argc, char **argv)
+{
+    size_t len = (size_t)snprintf(command_line, sizeof command_line, "crest");
+    for (int i = 0; i < argc && len < sizeof command_line; i++) {
+        const char *a = argv[i];
+        const int plain = a[0] && strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+                                            "-_./:=,+@%") == strlen(a);
+        len += (size_t)snprintf(command_line + len, sizeof command_line - len, plain ? " %s" : " '", a);
+        for (const char *p = a; !plain && *p && len < sizeof command_line; p++)
+            len += (size_t)snprintf(command_line + len, sizeof command_line - len,
+                                    *p == '\'' ? "'\\''" : "%c", *p);
+        if (!plain && len < sizeof command_line)
+            len += (size_t)snprintf(command_line + len, sizeof command_line - len, "'");
+    }
+}
+
+/* SHA-256 of a regular file as 64 hex digits into hex; 0, or -1 (stdin, unreadable: left empty). */
+static int file_sha256(const char *path, char hex[CREST_SHA256_HEX])
+{
+    hex[0] = '\0';
+    if (!path || !strcmp(path, "-"))
+        return -1;
+    const int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return -1;
+    crest_sha256 h;
+    crest_sha256_init(&h);
+    static char buf[1 << 16];
+    ssize_t got;
+    while ((got = read(fd, buf, sizeof buf)) > 0)
+        crest_sha256_update(&h, buf, (size_t)got);
+    close(fd);
+    if (got < 0)
+        return -1;
+    uint8_t digest[CREST_SHA256_BYTES];
+    crest_sha256_final(&h, digest);
+    crest_sha256_hex(digest, hex);
+    return 0;
 }
 
 /* -------------------------------------------------------------- replay */
@@ -378,8 +512,123 @@ static crest_status discard(void *ctx, const void *buf, size_t len)
     return CREST_OK;
 }
 
+/*
+ * --threads: the engines of the policies decide a chunk side by side, one
+ * worker thread for every `threads`-th policy; the main thread reads the
+ * next chunk after all have fed this one (a pair of semaphores a worker).
+ * Each engine and its accumulator are touched by one thread only.
+ */
+typedef struct feed_pool feed_pool;
+
+typedef struct feed_worker {
+    feed_pool *pool;
+    size_t first;
+    pthread_t th;
+    sem_t go, done;
+} feed_worker;
+
+struct feed_pool {
+    feed_worker w[MAX_POLICIES];
+    size_t n_workers, started;
+    pol_ctx *pols;
+    size_t n;
+    const char *buf;
+    size_t len;
+    int stop;
+    crest_status st[MAX_POLICIES];
+};
+
+static void *feed_worker_main(void *arg)
+{
+    feed_worker *w = arg;
+    feed_pool *p = w->pool;
+    for (;;) {
+        while (sem_wait(&w->go) != 0)
+            ; /* EINTR */
+        if (p->stop)
+            break;
+        for (size_t i = w->first; i < p->n; i += p->n_workers)
+            if (p->st[i] == CREST_OK)
+                p->st[i] = crest_engine_feed(p->pols[i].engine, p->buf, p->len);
+        sem_post(&w->done);
+    }
+    return NULL;
+}
+
+static void feed_pool_stop(feed_pool *p)
+{
+    p->stop = 1;
+    for (size_t w = 0; w < p->started; w++)
+        sem_post(&p->w[w].go);
+    for (size_t w = 0; w < p->started; w++) {
+        pthread_join(p->w[w].th, NULL);
+        sem_destroy(&p->w[w].go);
+        sem_destroy(&p->w[w].done);
+    }
+}
+
+/* Start min(threads, n) workers; 0, or -1 (then feed in this thread). */
+static int feed_pool_start(feed_pool *p, pol_ctx *pols, size_t n, unsigned threads)
+{
+    memset(p, 0, sizeof *p);
+    p->pols = pols;
+    p->n = n;
+    p->n_workers = threads < n ? threads : n;
+    if (p->n_workers < 2)
+        return -1;
+    for (size_t w = 0; w < p->n_workers; w++) {
+        feed_worker *fw = &p->w[w];
+        fw->pool = p;
+        fw->first = w;
+        if (sem_init(&fw->go, 0, 0) != 0)
+            break;
+        if (sem_init(&fw->done, 0, 0) != 0) {
+            sem_destroy(&fw->go);
+            break;
+        }
+        if (pthread_create(&fw->th, NULL, feed_worker_main, fw) != 0) {
+            sem_destroy(&fw->go);
+            sem_destroy(&fw->done);
+            break;
+        }
+        p->started++;
+    }
+    if (p->started == p->n_workers)
+        return 0;
+    fprintf(stderr, "%s: cannot start the feeding threads: deciding in one thread\n", prog);
+    feed_pool_stop(p);
+    return -1;
+}
+
+/* Feed one chunk to every engine (through the pool when it runs); the first that failed in *bad. */
+static int feed_chunk(feed_pool *pool, int pooled, pol_ctx *pols, size_t n, const char *buf, size_t len,
+                      size_t *bad)
+{
+    if (pooled) {
+        pool->buf = buf;
+        pool->len = len;
+        for (size_t w = 0; w < pool->n_workers; w++)
+            sem_post(&pool->w[w].go);
+        for (size_t w = 0; w < pool->n_workers; w++)
+            while (sem_wait(&pool->w[w].done) != 0)
+                ; /* EINTR */
+        for (size_t i = 0; i < n; i++)
+            if (pool->st[i] != CREST_OK) {
+                *bad = i;
+                return EXIT_INPUT;
+            }
+        return EXIT_OK;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (crest_engine_feed(pols[i].engine, buf, len) != CREST_OK) {
+            *bad = i;
+            return EXIT_INPUT;
+        }
+    return EXIT_OK;
+}
+
 /* Read fd once, feeding every chunk to every engine. Returns an exit code. */
-static int feed_all(pol_ctx *pols, size_t n, int fd, const char *name, int show_progress)
+static int feed_all(pol_ctx *pols, size_t n, int fd, const char *name, int show_progress, unsigned threads)
 {
     struct stat sb;
     const int regular = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode);
@@ -395,6 +644,8 @@ static int feed_all(pol_ctx *pols, size_t n, int fd, const char *name, int show_
     uint64_t bytes = 0;
     int rc = EXIT_OK;
     size_t bad = n;
+    feed_pool pool;
+    const int pooled = feed_pool_start(&pool, pols, n, threads) == 0;
     while (rc == EXIT_OK && !interrupted) {
         if (!regular && !cli_wait_input(fd))
             continue;
@@ -409,16 +660,14 @@ static int feed_all(pol_ctx *pols, size_t n, int fd, const char *name, int show_
         if (got == 0)
             break;
         bytes += (uint64_t)got;
-        for (size_t i = 0; i < n && rc == EXIT_OK; i++)
-            if (crest_engine_feed(pols[i].engine, buf, (size_t)got) != CREST_OK) {
-                rc = EXIT_INPUT;
-                bad = i;
-            }
+        rc = feed_chunk(&pool, pooled, pols, n, buf, (size_t)got, &bad);
         if (show_progress && now_s() - last > 0.2) {
             progress(t0, bytes, size, crest_engine_stats(pols[0].engine)->rows_in, 0);
             last = now_s();
         }
     }
+    if (pooled)
+        feed_pool_stop(&pool);
     free(buf);
     if (show_progress)
         progress(t0, bytes, size, 0, 1);
@@ -513,6 +762,8 @@ static int replay_main(replay_args *a)
             opt.capacity_hook = rp_capacity;
         }
         opt.input_name = in_name;
+        if (n == 1 && a->threads > 1) /* one policy: parse | decide */
+            opt.threads = 2;
         crest_diag d;
         if (crest_engine_create(pols[i].policy, pols[i].registry, &opt, &pols[i].engine, &d) != CREST_OK) {
             print_diag(&d);
@@ -524,7 +775,7 @@ static int replay_main(replay_args *a)
         rc = EXIT_IO;
         goto done;
     }
-    rc = feed_all(pols, n, fd, in_name, !a->no_progress && isatty(STDERR_FILENO));
+    rc = feed_all(pols, n, fd, in_name, !a->no_progress && isatty(STDERR_FILENO), a->threads);
     if (rc != EXIT_OK && rc != EXIT_INTERRUPTED)
         goto done;
     const int partial = rc == EXIT_INTERRUPTED;
@@ -552,8 +803,10 @@ static int replay_main(replay_args *a)
     crest_replay_set set = {reps, names, n, in_name, partial};
     crest_report_result res;
     crest_diag d;
-    const crest_status st = crest_report_replay(
-        a->report, &set, crest_replay_period_name((crest_replay_period)a->period), a->plots, &res, &d);
+    char sha[CREST_SHA256_HEX];
+    const crest_report_provenance prov = {command_line, file_sha256(a->input, sha) == 0 ? sha : NULL, NULL};
+    const crest_status st = crest_report_replay_ex(
+        a->report, &set, crest_replay_period_name((crest_replay_period)a->period), a->plots, &prov, &res, &d);
     rc = report_outcome(st, &res, &d, a->report, partial, rc);
     if (rc == EXIT_OK)
         fprintf(stderr, "%s: wrote %s/index.html, replay.json, periods.csv, tiers.csv, gain.csv%s\n", prog,
@@ -573,7 +826,8 @@ done:
 /* ------------------------------------------------------------ simulation */
 
 /* The engine hooks of the simulation: labels through a replay accumulator's
- * column resolution, rows into the simulation. */
+ * column resolution, rows into the simulation, and each history row's line
+ * (to match the crest policy's own decisions to the rows). */
 typedef struct sim_ctx {
     crest_sim *sim;
     crest_replay *rep;
@@ -581,6 +835,8 @@ typedef struct sim_ctx {
     int failed;
     uint64_t unlabelled;
     crest_diag diag;
+    unsigned long *lines; /* per row added: its line in the history (0: a training row) */
+    size_t n_lines, cap_lines;
 } sim_ctx;
 
 static int sim_header(void *ctx, const crest_str *header, size_t n_cols)
@@ -594,6 +850,21 @@ static int sim_header(void *ctx, const crest_str *header, size_t n_cols)
     return 0;
 }
 
+/* Append x to a growing array of lines: 0, or -1 out of memory. */
+static int push_line(unsigned long **v, size_t *n, size_t *cap, unsigned long x)
+{
+    if (*n == *cap) {
+        const size_t nc = *cap ? 2 * *cap : 1024;
+        unsigned long *q = realloc(*v, nc * sizeof *q);
+        if (!q)
+            return -1;
+        *v = q;
+        *cap = nc;
+    }
+    (*v)[(*n)++] = x;
+    return 0;
+}
+
 static int sim_decl(void *ctx, const crest_decl *d, const crest_decision *dec, unsigned long line)
 {
     (void)dec;
@@ -602,7 +873,9 @@ static int sim_decl(void *ctx, const crest_decl *d, const crest_decision *dec, u
     double revenue;
     crest_replay_read_label(c->rep, d, &y, &revenue);
     c->unlabelled += y < 0;
-    const crest_status st = crest_sim_add(c->sim, d, y, revenue, c->train);
+    crest_status st = crest_sim_add(c->sim, d, y, revenue, c->train);
+    if (st == CREST_OK && push_line(&c->lines, &c->n_lines, &c->cap_lines, c->train ? 0 : line) != 0)
+        st = CREST_ERR_NOMEM;
     if (st != CREST_OK) {
         c->failed = 1;
         crest_diag_set(&c->diag, st, "<simulate>", line, 0, "%s",
@@ -655,6 +928,305 @@ static int sim_read(const crest_policy *policy, const crest_registry *registry, 
     return rc;
 }
 
+/* One strategy of --strategy. */
+typedef struct sim_strategy {
+    char label[96];
+    crest_sim_strategy kind;
+    int model; /* REFIT: -1 the policy's kind, 0 logistic, 1 trees */
+    const char *column;
+    double explore; /* NaN: the --explore sweep; else fixed (hybrid:S) */
+    int sweeps_rate, sweeps_explore;
+} sim_strategy;
+
+#define MAX_STRATEGIES 16
+#define MAX_SEEDS 1000
+
+/* Parse --strategy LIST into out (at most MAX_STRATEGIES). Returns the count, or 0 after a message. */
+static size_t parse_strategies(const char *list, sim_strategy *out, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s", list ? list : "model");
+    size_t n = 0;
+    for (char *save = NULL, *item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        if (n == MAX_STRATEGIES) {
+            fprintf(stderr, "%s: at most %d strategies in one simulation\n", prog, MAX_STRATEGIES);
+            return 0;
+        }
+        sim_strategy *s = &out[n];
+        memset(s, 0, sizeof *s);
+        snprintf(s->label, sizeof s->label, "%s", item);
+        s->explore = NAN;
+        s->model = -1;
+        s->sweeps_rate = s->sweeps_explore = 1;
+        char *arg = strchr(item, ':');
+        if (arg)
+            *arg++ = '\0';
+        double share;
+        if (!strcmp(item, "random") && !arg) {
+            s->kind = CREST_SIM_STRATEGY_RANDOM;
+            s->sweeps_explore = 0;
+        } else if ((!strcmp(item, "model") || !strcmp(item, "logit") || !strcmp(item, "xgb")) && !arg) {
+            s->kind = CREST_SIM_STRATEGY_REFIT;
+            s->model = item[0] == 'm' ? -1 : item[0] == 'x';
+        } else if (!strcmp(item, "hybrid") && arg) {
+            if (arg_number("--strategy hybrid:SHARE", arg, 0, 1, &share) != 0)
+                return 0;
+            s->kind = CREST_SIM_STRATEGY_REFIT;
+            s->explore = share;
+            s->sweeps_explore = 0;
+        } else if (!strcmp(item, "score") && arg && *arg) {
+            s->kind = CREST_SIM_STRATEGY_SCORE;
+            s->column = arg;
+        } else if (!strcmp(item, "crest") && !arg) {
+            s->kind = CREST_SIM_STRATEGY_FIXED;
+            s->sweeps_rate = s->sweeps_explore = 0;
+        } else {
+            fprintf(stderr,
+                    "%s: --strategy takes random, model, logit, xgb, hybrid:SHARE, score:COLUMN and crest, "
+                    "not '%s'\n",
+                    prog, s->label);
+            return 0;
+        }
+        n++;
+    }
+    if (n == 0)
+        fprintf(stderr, "%s: --strategy needs at least one strategy\n", prog);
+    return n;
+}
+
+/* Parse --seeds "1-20" or "1,3,5-7" into out. Returns the count, or 0 after a message. */
+static size_t parse_seeds(const char *text, uint64_t *out)
+{
+    size_t n = 0;
+    const char *p = text;
+    while (*p) {
+        char *end;
+        errno = 0;
+        const unsigned long long a = strtoull(p, &end, 10);
+        unsigned long long b = a;
+        int ok = end != p && errno == 0 && *p != '-';
+        if (ok && *end == '-') {
+            const char *q = end + 1;
+            b = strtoull(q, &end, 10);
+            ok = end != q && errno == 0 && *q != '-' && b >= a;
+        }
+        if (!ok || (*end && *end != ',') || b - a >= MAX_SEEDS || n + (b - a) >= MAX_SEEDS) {
+            fprintf(stderr,
+                    "%s: --seeds takes seeds and ranges like 1-20 or 1,4,7-9 (at most %d), not '%s'\n", prog,
+                    MAX_SEEDS, text);
+            return 0;
+        }
+        for (unsigned long long s = a; s <= b; s++)
+            out[n++] = s;
+        p = *end ? end + 1 : end;
+    }
+    return n;
+}
+
+/* What a crest policy engine of the crest strategy keeps: the lines it inspected. */
+typedef struct crest_pick {
+    unsigned long *lines;
+    size_t n, cap;
+    int failed;
+} crest_pick;
+
+static int pick_decl(void *ctx, const crest_decl *d, const crest_decision *dec, unsigned long line)
+{
+    (void)d;
+    crest_pick *k = ctx;
+    if (dec->inspect && push_line(&k->lines, &k->n, &k->cap, line) != 0) {
+        k->failed = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/*
+ * The crest strategy: the policy (with its model file, tiers and [risk]) decides
+ * the history as `crest run` does with [policy] seed = seed; inspect[i] = 1 for
+ * every row of the simulation it inspected. Returns an exit code.
+ */
+static int crest_decisions(const replay_args *a, uint64_t seed, const sim_ctx *c, uint8_t *inspect)
+{
+    const char *const *user;
+    const size_t n_user = cli_policy_sets(&user);
+    const char *sets[64];
+    char seed_set[64];
+    if (n_user + 1 > sizeof sets / sizeof sets[0]) {
+        fprintf(stderr, "%s: too many --set overrides\n", prog);
+        return EXIT_USAGE;
+    }
+    for (size_t i = 0; i < n_user; i++)
+        sets[i] = user[i];
+    snprintf(seed_set, sizeof seed_set, "policy.seed=%llu", (unsigned long long)seed);
+    sets[n_user] = seed_set;
+    crest_policy *policy = NULL;
+    crest_registry *registry = NULL;
+    crest_engine *engine = NULL;
+    crest_pick pick = {NULL, 0, 0, 0};
+    crest_diag d;
+    int rc = EXIT_OK, fd = -1;
+    const char *name;
+    if (crest_policy_load_set(a->policies[0], NULL, 0, NULL, 0, sets, n_user + 1, &policy, &d) != CREST_OK) {
+        print_diag(&d);
+        rc = EXIT_CONFIG;
+        goto done;
+    }
+    if (load_registry(a->registry, policy, &registry) != 0) {
+        rc = EXIT_CONFIG;
+        goto done;
+    }
+    crest_run_options opt = crest_run_options_default();
+    opt.output = (crest_sink){discard, NULL};
+    opt.passthrough_override = CREST_PASSTHROUGH_NONE;
+    opt.decl_hook = pick_decl;
+    opt.hook_ctx = &pick;
+    opt.threads = 1;
+    if (open_input(a->input, "", &fd, &name) != 0) {
+        rc = EXIT_INPUT;
+        goto done;
+    }
+    opt.input_name = name;
+    if (crest_engine_create(policy, registry, &opt, &engine, &d) != CREST_OK) {
+        print_diag(&d);
+        rc = EXIT_CONFIG;
+        goto done;
+    }
+    rc = feed_fd(engine, fd, name, 0);
+    if (pick.failed) {
+        fprintf(stderr, "%s: out of memory keeping the crest policy's decisions\n", prog);
+        rc = EXIT_IO;
+    }
+    /* Both lists ascend: match the inspected lines to the history rows. */
+    size_t j = 0;
+    for (size_t i = 0; i < c->n_lines; i++) {
+        while (j < pick.n && pick.lines[j] < c->lines[i])
+            j++;
+        inspect[i] = c->lines[i] && j < pick.n && pick.lines[j] == c->lines[i];
+    }
+done:
+    crest_engine_free(engine);
+    crest_registry_free(registry);
+    crest_policy_free(policy);
+    free(pick.lines);
+    if (fd > STDIN_FILENO)
+        close(fd);
+    return rc;
+}
+
+/* The simulation options of a run. */
+static crest_sim_options sim_options_of(const replay_args *a, const crest_policy *policy,
+                                        const sim_strategy *s, double rate, double explore, uint64_t seed)
+{
+    crest_sim_options so;
+    crest_sim_options_default(&so);
+    so.period = (crest_replay_period)a->period;
+    so.rate = rate;
+    so.final_rate = a->final_rate >= 0 ? a->final_rate : NAN;
+    so.decay = a->decay_exp ? CREST_SIM_DECAY_EXP : CREST_SIM_DECAY_LINEAR;
+    so.decay_periods = a->decay_periods;
+    so.explore = explore;
+    so.seed = seed;
+    so.feature_spec = crest_policy_model_features(policy);
+    crest_policy_fit_settings(policy, &so.train.l2_lambda, &so.train.smoothing, &so.train.folds);
+    const int trees = s->model < 0 ? crest_policy_model_is_xgboost(policy) : s->model;
+    if (trees) /* refit the tree model, with the policy's params when it has them */
+        so.tree_params = crest_policy_model_is_xgboost(policy) && crest_policy_model_params(policy)
+                             ? crest_policy_model_params(policy)
+                             : "";
+    return so;
+}
+
+/* One run of the study: reset, strategy, run, keep. Returns an exit code. */
+static int sim_one(crest_sim *sim, crest_study *study, const crest_sim_options *so, const sim_strategy *s,
+                   const uint8_t *inspect, size_t n_rows, const crest_study_setting *set, char *note,
+                   size_t note_cap)
+{
+    crest_diag d;
+    crest_status st = crest_sim_reset(sim, so, &d);
+    if (st == CREST_OK)
+        st = crest_sim_set_strategy(sim, s->kind, s->column,
+                                    s->kind == CREST_SIM_STRATEGY_FIXED ? inspect : NULL, n_rows, &d);
+    if (st == CREST_OK)
+        st = crest_sim_run(sim, &d);
+    if (st != CREST_OK) {
+        print_diag(&d);
+        return st == CREST_ERR_NOMEM ? EXIT_IO : EXIT_CONFIG;
+    }
+    if (crest_study_add(study, set, sim) != CREST_OK) {
+        fprintf(stderr, "%s: out of memory keeping the simulation's results\n", prog);
+        return EXIT_IO;
+    }
+    if (!note[0] && crest_sim_note(sim)[0])
+        snprintf(note, note_cap, "%.96s (seed %llu): %.300s", s->label, (unsigned long long)set->seed,
+                 crest_sim_note(sim));
+    return EXIT_OK;
+}
+
+/* Every strategy × rate × exploration × seed. Returns an exit code. */
+static int sim_study(const replay_args *a, const crest_policy *policy, crest_sim *sim, const sim_ctx *c,
+                     const sim_strategy *strat, size_t n_strat, const uint64_t *seeds, size_t n_seeds,
+                     crest_study *study, char *note, size_t note_cap)
+{
+    int rc = EXIT_OK;
+    uint8_t *inspect = NULL;
+    for (size_t k = 0; k < n_strat && rc == EXIT_OK; k++) {
+        const sim_strategy *s = &strat[k];
+        const size_t n_r = s->sweeps_rate ? a->n_rates : 1, n_e = s->sweeps_explore ? a->n_explores : 1;
+        for (size_t ri = 0; ri < n_r && rc == EXIT_OK; ri++)
+            for (size_t ei = 0; ei < n_e && rc == EXIT_OK; ei++)
+                for (size_t si = 0; si < n_seeds && rc == EXIT_OK; si++) {
+                    const double rate = s->sweeps_rate ? a->rates[ri] : NAN;
+                    const double explore = s->kind == CREST_SIM_STRATEGY_RANDOM  ? 1
+                                           : s->kind == CREST_SIM_STRATEGY_FIXED ? 0
+                                           : s->sweeps_explore                   ? a->explores[ei]
+                                                                                 : s->explore;
+                    if (s->kind == CREST_SIM_STRATEGY_FIXED) {
+                        if (!inspect && !(inspect = calloc(c->n_lines ? c->n_lines : 1, 1))) {
+                            fprintf(stderr, "%s: out of memory\n", prog);
+                            rc = EXIT_IO;
+                            break;
+                        }
+                        if ((rc = crest_decisions(a, seeds[si], c, inspect)) != EXIT_OK)
+                            break;
+                    }
+                    const crest_sim_options so =
+                        sim_options_of(a, policy, s, isnan(rate) ? a->rates[0] : rate, explore, seeds[si]);
+                    const crest_study_setting set = {
+                        s->label, seeds[si], rate,
+                        s->kind == CREST_SIM_STRATEGY_RANDOM || s->kind == CREST_SIM_STRATEGY_FIXED ? NAN
+                                                                                                    : explore,
+                        crest_policy_hash_hex(policy)};
+                    rc = sim_one(sim, study, &so, s, inspect, c->n_lines, &set, note, note_cap);
+                }
+    }
+    free(inspect);
+    return rc;
+}
+
+/* One line per group on stderr: the totals' means (and 95% intervals over the seeds). */
+static void sim_summary(const crest_study *study)
+{
+    const size_t np = crest_study_period_count(study);
+    for (size_t g = 0; g < crest_study_group_count(study); g++) {
+        size_t n;
+        const crest_study_setting *s = crest_study_group_setting(study, g, &n);
+        const crest_study_stat pr = crest_study_stat_at(study, g, np, CREST_STUDY_PRECISION);
+        const crest_study_stat re = crest_study_stat_at(study, g, np, CREST_STUDY_RECALL);
+        const crest_study_stat rv = crest_study_stat_at(study, g, np, CREST_STUDY_REVENUE_SHARE);
+        const crest_study_stat in = crest_study_stat_at(study, g, np, CREST_STUDY_INSPECTED);
+        fprintf(stderr, "%s: %s", prog, s->strategy);
+        if (!isnan(s->rate))
+            fprintf(stderr, " rate %g", s->rate);
+        if (!isnan(s->explore))
+            fprintf(stderr, " explore %g", s->explore);
+        fprintf(stderr, " (%zu seed%s): inspected %.1f, precision %.3f", n, n == 1 ? "" : "s", in.mean,
+                pr.mean);
+        if (n > 1)
+            fprintf(stderr, " [%.3f, %.3f]", pr.lo, pr.hi);
+        fprintf(stderr, ", recall %.3f, revenue caught %.1f%%\n", re.mean, 100 * rv.mean);
+    }
+}
+
 static int sim_main(replay_args *a)
 {
     const crest_replay_options ropt = replay_options_of(a);
@@ -662,10 +1234,17 @@ static int sim_main(replay_args *a)
     crest_registry *registry = NULL;
     crest_replay *rep = NULL;
     crest_sim *sim = NULL;
+    crest_study *study = NULL;
     crest_diag d;
     int rc = EXIT_OK;
-    char name[128];
-    base_name(a->policies[0], name, sizeof name);
+    sim_ctx c;
+    memset(&c, 0, sizeof c);
+    sim_strategy strat[MAX_STRATEGIES];
+    char strat_buf[1024], note[512] = "";
+    static uint64_t seeds[MAX_SEEDS];
+    const size_t n_strat = parse_strategies(a->strategies, strat, strat_buf, sizeof strat_buf);
+    if (n_strat == 0)
+        return EXIT_USAGE;
     const char *const *sets;
     const size_t n_sets = cli_policy_sets(&sets);
     if (crest_policy_load_set(a->policies[0], NULL, 0, NULL, CREST_POLICY_SKIP_MODEL_FILE, sets, n_sets,
@@ -673,6 +1252,19 @@ static int sim_main(replay_args *a)
         print_diag(&d);
         return EXIT_CONFIG;
     }
+    size_t n_seeds = 1;
+    seeds[0] = crest_policy_seed(policy);
+    if (a->seeds && (n_seeds = parse_seeds(a->seeds, seeds)) == 0) {
+        rc = EXIT_USAGE;
+        goto done;
+    }
+    for (size_t k = 0; k < n_strat; k++)
+        if (strat[k].kind == CREST_SIM_STRATEGY_FIXED && (!a->input || !strcmp(a->input, "-"))) {
+            fprintf(stderr, "%s: --strategy crest reads the history again: give it as a file, not stdin\n",
+                    prog);
+            rc = EXIT_USAGE;
+            goto done;
+        }
     if (!crest_policy_model_features(policy)) {
         fprintf(stderr, "%s: %s: --simulate refits the policy's model: it needs [model] features = ...\n",
                 prog, a->policies[0]);
@@ -688,22 +1280,16 @@ static int sim_main(replay_args *a)
         rc = EXIT_CONFIG;
         goto done;
     }
-    crest_sim_options so;
-    crest_sim_options_default(&so);
-    so.period = (crest_replay_period)a->period;
-    so.rate = a->rate;
-    so.final_rate = a->final_rate >= 0 ? a->final_rate : NAN;
-    so.decay = a->decay_exp ? CREST_SIM_DECAY_EXP : CREST_SIM_DECAY_LINEAR;
-    so.decay_periods = a->decay_periods;
-    so.explore = a->explore;
-    so.seed = crest_policy_seed(policy);
-    so.feature_spec = crest_policy_model_features(policy);
-    crest_policy_fit_settings(policy, &so.train.l2_lambda, &so.train.smoothing, &so.train.folds);
-    if (crest_policy_model_is_xgboost(policy)) /* refit the tree model, with the policy's params */
-        so.tree_params = crest_policy_model_params(policy) ? crest_policy_model_params(policy) : "";
-    if (crest_sim_create(&so, &sim, &d) != CREST_OK) {
+    const crest_sim_options so0 = sim_options_of(a, policy, &strat[0], a->rates[0], a->explores[0], seeds[0]);
+    if (crest_sim_create(&so0, &sim, &d) != CREST_OK ||
+        crest_sim_set_batch_days(sim, a->batch_days) != CREST_OK) {
         print_diag(&d);
         rc = EXIT_CONFIG;
+        goto done;
+    }
+    if (crest_study_create(&study) != CREST_OK) {
+        fprintf(stderr, "%s: out of memory\n", prog);
+        rc = EXIT_IO;
         goto done;
     }
     if (report_dir(a->report) != 0) {
@@ -711,7 +1297,9 @@ static int sim_main(replay_args *a)
         goto done;
     }
     const int show = !a->no_progress && isatty(STDERR_FILENO);
-    sim_ctx c = {sim, rep, 1, 0, 0, {0}};
+    c.sim = sim;
+    c.rep = rep;
+    c.train = 1;
     if (a->train && (rc = sim_read(policy, registry, &c, a->train, show)) != EXIT_OK)
         goto done;
     c.train = 0;
@@ -719,35 +1307,35 @@ static int sim_main(replay_args *a)
     if (rc != EXIT_OK && rc != EXIT_INTERRUPTED)
         goto done;
     const int partial = rc == EXIT_INTERRUPTED;
-    const crest_status st = crest_sim_run(sim, &d);
-    if (st != CREST_OK) {
-        print_diag(&d);
-        rc = st == CREST_ERR_NOMEM ? EXIT_IO : EXIT_CONFIG;
+    rc = sim_study(a, policy, sim, &c, strat, n_strat, seeds, n_seeds, study, note, sizeof note);
+    if (rc != EXIT_OK)
         goto done;
-    }
-    const crest_sim_metrics *t = crest_sim_total(sim);
+    fprintf(stderr, "%s: %zu periods, %zu runs (%zu undated rows, not simulated%s)\n", prog,
+            crest_study_period_count(study), crest_study_run_count(study), crest_sim_undated_count(sim),
+            c.unlabelled ? "; some rows unlabelled: counted as not illicit" : "");
+    sim_summary(study);
+    if (note[0])
+        fprintf(stderr, "%s: note: %s\n", prog, note);
+    char period[32];
+    if (a->batch_days)
+        snprintf(period, sizeof period, "%ud", a->batch_days);
+    else
+        snprintf(period, sizeof period, "%s", crest_replay_period_name(ropt.period));
     const char *in_name = a->input && strcmp(a->input, "-") ? a->input : "<stdin>";
-    fprintf(
-        stderr,
-        "%s: %s: %zu periods, %llu rows (%zu undated, not simulated%s), inspected %llu (%.2f%%), precision "
-        "%.3f (last %u-period average %.3f), recall %.3f, revenue caught %.1f%%, oracle-normalised precision "
-        "%.3f and revenue %.3f\n",
-        prog, name, crest_sim_period_count(sim), (unsigned long long)t->rows, crest_sim_undated_count(sim),
-        c.unlabelled ? "; some rows unlabelled: counted as not illicit" : "",
-        (unsigned long long)t->inspected, 100 * t->rate, t->precision, CREST_SIM_MA_WINDOW, t->ma.precision,
-        t->recall, 100 * t->revenue_share, t->norm_precision, t->norm_revenue);
-    if (crest_sim_note(sim)[0])
-        fprintf(stderr, "%s: note: %s\n", prog, crest_sim_note(sim));
-    const crest_report_sim rs = {sim,     name,          in_name,      crest_replay_period_name(ropt.period),
-                                 a->rate, a->final_rate, a->decay_exp, a->explore,
-                                 partial};
+    char sha[CREST_SHA256_HEX], seeds_text[64];
+    snprintf(seeds_text, sizeof seeds_text, "%llu", (unsigned long long)seeds[0]);
+    const crest_report_provenance prov = {command_line, file_sha256(a->input, sha) == 0 ? sha : NULL,
+                                          a->seeds ? a->seeds : seeds_text};
+    const crest_report_sim rs = {study, in_name, period, note, partial, &prov};
     crest_report_result res;
     const crest_status rst = crest_report_simulate(a->report, &rs, a->plots, &res, &d);
     rc = report_outcome(rst, &res, &d, a->report, partial, rc);
     if (rc == EXIT_OK)
-        fprintf(stderr, "%s: wrote %s/index.html, simulate.csv, simulate.json%s\n", prog, a->report,
-                res.plotted ? " and plots" : "");
+        fprintf(stderr, "%s: wrote %s/index.html, simulate.csv, simulate_summary.csv, simulate.json\n", prog,
+                a->report);
 done:
+    free(c.lines);
+    crest_study_free(study);
     crest_sim_free(sim);
     crest_replay_free(rep);
     crest_registry_free(registry);
@@ -761,6 +1349,7 @@ static int cmd_replay(int argc, char **argv)
     const int pr = replay_parse_args(argc, argv, &a);
     if (pr != CLI_PARSE_OK)
         return pr == CLI_PARSE_HELP ? EXIT_OK : EXIT_USAGE;
+    keep_command_line(argc, argv);
     cli_catch_signals(CLI_SIG_STOP); /* before any engine starts a thread */
     return a.simulate ? sim_main(&a) : replay_main(&a);
 }

@@ -49,6 +49,7 @@ struct crest_replay {
     size_t n_tiers, base;
     int ratio_tier;
     source label, revenue, rate, rbase;
+    int32_t date_lo, date_hi; /* the dated rows' first and last date (lo > hi: none) */
     crest_replay_metrics total;
     crest_replay_metrics *periods; /* sorted by key */
     size_t n_periods, cap_periods, last;
@@ -147,6 +148,8 @@ crest_status crest_replay_create(const crest_policy *policy, const crest_replay_
     if (!r)
         return crest_diag_set(diag, CREST_ERR_NOMEM, "replay", 0, 0, "out of memory");
     r->policy = policy;
+    r->date_lo = INT32_MAX;
+    r->date_hi = INT32_MIN;
     if (opt)
         r->opt = *opt;
     if (!r->opt.label)
@@ -353,6 +356,10 @@ crest_status crest_replay_add(crest_replay *r, const crest_decision *decision, i
     if (isnan(revenue))
         revenue = 0;
     const int64_t key = crest_replay_period_key(r->opt.period, date_days);
+    if (date_days != CREST_DATE_NONE) {
+        r->date_lo = date_days < r->date_lo ? date_days : r->date_lo;
+        r->date_hi = date_days > r->date_hi ? date_days : r->date_hi;
+    }
     if (r->n_rank == r->cap_rank) {
         const size_t cap = r->cap_rank ? 2 * r->cap_rank : 4096;
         rank_row *p = realloc(r->rank, cap * sizeof *p);
@@ -621,6 +628,56 @@ crest_status crest_replay_gain(const crest_replay *r, size_t n_points, double *x
         rev[i] = m->revenue_total > 0 ? v / m->revenue_total : NAN;
     }
     return CREST_OK;
+}
+
+crest_status crest_replay_ranking_quality(const crest_replay *r, double *auc, double *ap)
+{
+    *auc = *ap = NAN;
+    if (!r->finished)
+        return CREST_ERR_STATE;
+    uint64_t pos = 0;
+    for (size_t i = 0; i < r->n_rank; i++)
+        pos += r->rank[i].illicit;
+    const uint64_t neg = r->n_rank - pos;
+    /* Walk the ranking (score descending, NaN last) one group of tied scores at a time. */
+    double area = 0, avg = 0;
+    uint64_t tp = 0, fp = 0;
+    for (size_t i = 0; i < r->n_rank;) {
+        size_t j = i;
+        uint64_t p = 0;
+        while (j < r->n_rank && same_score(r->rank[j].score, r->rank[i].score))
+            p += r->rank[j++].illicit;
+        const uint64_t q = (j - i) - p;
+        /* Each positive here beats the negatives below the group and half of those tied with it. */
+        area += (double)p * ((double)(neg - fp - q) + 0.5 * (double)q);
+        tp += p, fp += q;
+        if (p)
+            avg += ((double)p / (double)pos) * ((double)tp / (double)(tp + fp));
+        i = j;
+    }
+    if (pos && neg)
+        *auc = area / ((double)pos * (double)neg);
+    if (pos)
+        *ap = avg;
+    return CREST_OK;
+}
+
+int crest_replay_period_partial(const crest_replay *r, size_t i, unsigned *days)
+{
+    if (days)
+        *days = 0;
+    if (i >= r->n_periods || r->periods[i].key == CREST_REPLAY_UNDATED || r->date_lo > r->date_hi)
+        return 0;
+    const int64_t start = r->periods[i].key;
+    const int64_t end = r->opt.period == CREST_REPLAY_PERIOD_DAY ? start + 1
+                        : r->opt.period == CREST_REPLAY_PERIOD_WEEK
+                            ? start + 7
+                            : crest_replay_period_key(CREST_REPLAY_PERIOD_MONTH, (int32_t)(start + 31));
+    const int64_t from = start > r->date_lo ? start : r->date_lo;
+    const int64_t to = end < (int64_t)r->date_hi + 1 ? end : (int64_t)r->date_hi + 1;
+    if (days)
+        *days = to > from ? (unsigned)(to - from) : 0;
+    return to - from < end - start;
 }
 
 const crest_replay_metrics *crest_replay_total(const crest_replay *r)

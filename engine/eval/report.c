@@ -17,7 +17,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "crest/crest.h"
 #include "crest/crest_report.h"
+#include "svgplot.h"
 #include "textbuf.h"
 
 #define GAIN_POINTS 101
@@ -345,17 +347,214 @@ static char *replay_plots(report_ctx *r, const crest_replay_set *set, const char
     return textbuf_take(&gp);
 }
 
-static char *replay_html(const crest_replay_set *set, const char *input, const char *period, int partial,
-                         const char *ext, int plotted)
+static void html_num(textbuf *h, const char *fmt, double x);
+
+/* ------------------------------------------------------------ figures */
+
+/* Write a chart as DIR/NAME.svg and inline into the page h. */
+static void figure(report_ctx *r, textbuf *h, const char *name, const svg_chart *c)
+{
+    textbuf fig = {NULL, 0, 0, 0};
+    svg_chart_write(&fig, c);
+    char file[64];
+    snprintf(file, sizeof file, "%s.svg", name);
+    if (write_file(r, file, text_of(&fig)) == 0)
+        textbuf_printf(h, "<figure>%s<figcaption><a href=\"%s\">%s</a></figcaption></figure>\n",
+                       text_of(&fig), file, file);
+    free(fig.data);
+}
+
+/* The provenance block: what produced the page, enough to produce it again. */
+static void html_provenance(textbuf *h, const crest_report_provenance *prov, const char *input,
+                            const char *const *names, const char *const *hashes, size_t n)
+{
+    textbuf_printf(
+        h, "<h2>Provenance</h2>\n<table class=\"prov\"><tr><th>crest</th><td>%s (commit %s)</td></tr>\n",
+        crest_version(), crest_version_commit());
+    if (prov && prov->command) {
+        textbuf_printf(h, "<tr><th>command</th><td><code>");
+        html_text(h, prov->command);
+        textbuf_printf(h, "</code></td></tr>\n");
+    }
+    textbuf_printf(h, "<tr><th>input</th><td><code>");
+    html_text(h, input);
+    textbuf_printf(h, "</code>, SHA-256 %s</td></tr>\n",
+                   prov && prov->input_sha256 ? prov->input_sha256 : "not computed (read from stdin)");
+    for (size_t i = 0; i < n; i++) {
+        textbuf_printf(h, "<tr><th>policy</th><td>");
+        html_text(h, names[i]);
+        textbuf_printf(h, ": hash <code>%s</code></td></tr>\n", hashes[i]);
+    }
+    if (prov && prov->seeds) {
+        textbuf_printf(h, "<tr><th>seeds</th><td>");
+        html_text(h, prov->seeds);
+        textbuf_printf(h, "</td></tr>\n");
+    }
+    textbuf_printf(h, "</table>\n");
+}
+
+/* Period p of rep whose key is key, NULL when it has none. */
+static const crest_replay_metrics *period_of_key(const crest_replay *rep, int64_t key)
+{
+    for (size_t p = 0; p < crest_replay_period_count(rep); p++)
+        if (crest_replay_period_at(rep, p)->key == key)
+            return crest_replay_period_at(rep, p);
+    return NULL;
+}
+
+/*
+ * Precision, recall and revenue share per period, every policy on one set of
+ * axes (Clopper-Pearson bands for the proportions), what each inspected in
+ * its legend; the realised rate per tier of each policy with its target;
+ * the gain curves.
+ */
+static void replay_figures(report_ctx *r, const crest_replay_set *set, const char *period, textbuf *h)
+{
+    const size_t n = set->n, np = crest_replay_period_count(set->reps[0]);
+    const char **labels = calloc(np + 101, sizeof *labels);
+    int *partial = calloc(np + 1, sizeof *partial);
+    double *v = calloc(3 * n * np + 202 + 202 * n + 1, sizeof *v);
+    svg_series *ser = calloc(2 * n + CREST_REPLAY_MAX_TIERS * 2 + 1, sizeof *ser);
+    char(*names)[160] = calloc(2 * n + CREST_REPLAY_MAX_TIERS * 2 + 1, sizeof *names);
+    if (!labels || !partial || !v || !ser || !names) {
+        nomem(r);
+        goto done;
+    }
+    char x_title[64], footer[96] = "";
+    snprintf(x_title, sizeof x_title, "%s (labelled by its first day)", period);
+    for (size_t p = 0; p < np; p++) {
+        labels[p] = crest_replay_period_at(set->reps[0], p)->label;
+        partial[p] = crest_replay_period_partial(set->reps[0], p, NULL);
+    }
+    for (size_t i = 0; i < n; i++) {
+        const crest_replay_metrics *t = crest_replay_total(set->reps[i]);
+        snprintf(names[i], sizeof names[i], "%s — inspected %llu (%.2f%%)", set->names[i],
+                 (unsigned long long)t->inspected, 100 * t->inspect_rate.estimate);
+    }
+    static const char *const what[3] = {"precision", "recall", "revenue"};
+    static const char *const titles[3] = {"Precision per period (illicit among inspected, 95% CI)",
+                                          "Recall per period (share of the illicit rows inspected, 95% CI)",
+                                          "Revenue share per period (recoverable revenue caught)"};
+    static const char *const y_titles[3] = {"precision (%)", "recall (%)",
+                                            "revenue caught (% of the period's)"};
+    if (np) {
+        textbuf_printf(h, "<h2>Over time</h2>\n<p>Every policy replays the same rows; each legend gives what "
+                          "the policy inspected in total (its budget), so curves are read against their "
+                          "budgets.</p>\n");
+        for (int k = 0; k < 3; k++) {
+            for (size_t i = 0; i < n; i++) {
+                double *y = v + (3 * i) * np, *lo = y + np, *hi = lo + np;
+                for (size_t p = 0; p < np; p++) {
+                    const crest_replay_metrics *m =
+                        period_of_key(set->reps[i], crest_replay_period_at(set->reps[0], p)->key);
+                    const crest_interval ci = !m       ? (crest_interval){NAN, NAN, NAN}
+                                              : k == 0 ? m->precision
+                                                       : m->recall;
+                    y[p] = !m ? NAN : k == 2 ? m->revenue_share : ci.estimate;
+                    lo[p] = k == 2 ? NAN : ci.lower;
+                    hi[p] = k == 2 ? NAN : ci.upper;
+                }
+                ser[i] = (svg_series){names[i], y, k == 2 ? NULL : lo, k == 2 ? NULL : hi};
+            }
+            char id[32];
+            snprintf(id, sizeof id, "fig_%s", what[k]);
+            const svg_chart c = {id, titles[k], x_title, y_titles[k], labels, np, partial, ser, n, 1, NULL};
+            figure(r, h, id, &c);
+        }
+        /* The realised rate per tier of each policy, with its target. */
+        textbuf_printf(h, "<h2>Realised rate per tier</h2>\n");
+        for (size_t i = 0; i < n; i++) {
+            const crest_policy *pol = crest_replay_policy(set->reps[i]);
+            const size_t nt = crest_replay_total(set->reps[i])->n_tiers;
+            double *tv = calloc(4 * nt * np + 1, sizeof *tv);
+            if (!tv) {
+                nomem(r);
+                goto done;
+            }
+            for (size_t t = 0; t < nt; t++) {
+                double *y = tv + 4 * t * np, *lo = y + np, *hi = lo + np, *tg = hi + np;
+                for (size_t p = 0; p < np; p++) {
+                    const crest_replay_metrics *m =
+                        period_of_key(set->reps[i], crest_replay_period_at(set->reps[0], p)->key);
+                    const crest_replay_tier_metrics *tm = m ? &m->tiers[t] : NULL;
+                    y[p] = tm ? tm->rate.estimate : NAN;
+                    lo[p] = tm ? tm->rate.lower : NAN;
+                    hi[p] = tm ? tm->rate.upper : NAN;
+                    tg[p] = tm ? tm->target : NAN;
+                }
+                snprintf(names[n + 2 * t], sizeof names[0], "%s", crest_policy_tier_name(pol, t));
+                snprintf(names[n + 2 * t + 1], sizeof names[0], "%s target%s", crest_policy_tier_name(pol, t),
+                         crest_replay_total(set->reps[i])->tiers[t].floor ? " (floor)" : "");
+                ser[2 * t] = (svg_series){names[n + 2 * t], y, lo, hi};
+                ser[2 * t + 1] = (svg_series){names[n + 2 * t + 1], tg, NULL, NULL};
+            }
+            char id[32], title[256];
+            snprintf(id, sizeof id, "fig_rates_%zu", i + 1);
+            snprintf(title, sizeof title, "Realised inspection rate per tier: %s (95%% CI)", set->names[i]);
+            const svg_chart c = {id,
+                                 title,
+                                 x_title,
+                                 "inspection rate (%)",
+                                 labels,
+                                 np,
+                                 partial,
+                                 ser,
+                                 2 * nt,
+                                 1,
+                                 "target: the tier's rate (a line of its own)"};
+            figure(r, h, id, &c);
+            free(tv);
+        }
+    }
+    /* Gain curves over the share inspected. */
+    static char gl[101][8];
+    for (size_t g = 0; g < 101; g++) {
+        snprintf(gl[g], sizeof gl[g], "%zu%%", g);
+        labels[g] = gl[g];
+    }
+    double *x = v, *diag = v + 101;
+    for (size_t i = 0; i < n; i++) {
+        double *y = v + 202 + 2 * 101 * i, *rev = y + 101;
+        if (crest_replay_gain(set->reps[i], 101, x, y, rev) != CREST_OK)
+            continue;
+        ser[i] = (svg_series){set->names[i], y, NULL, NULL};
+    }
+    for (size_t g = 0; g < 101; g++)
+        diag[g] = g / 100.0;
+    ser[n] = (svg_series){"random ranking", diag, NULL, NULL};
+    snprintf(footer, sizeof footer, "%s", "rows ranked by risk score, highest first");
+    const svg_chart c = {"fig_gain",
+                         "Gain curve of the risk ranking (share of the illicit rows found)",
+                         "share of the rows inspected, by score (%)",
+                         "illicit rows found (%)",
+                         labels,
+                         101,
+                         NULL,
+                         ser,
+                         n + 1,
+                         1,
+                         footer};
+    textbuf_printf(h, "<h2>Gain curve</h2>\n");
+    figure(r, h, "fig_gain", &c);
+done:
+    free(labels);
+    free(partial);
+    free(v);
+    free(ser);
+    free(names);
+}
+
+static char *replay_html(report_ctx *r, const crest_replay_set *set, const char *input, const char *period,
+                         int partial, const crest_report_provenance *prov)
 {
     const size_t n = set->n;
     textbuf h = {NULL, 0, 0, 0};
     textbuf_printf(
-        &h,
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>crest replay</title>\n"
-        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:"
-        "collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#eee}"
-        "td:first-child{text-align:left}</style></head><body>\n<h1>crest replay</h1>\n<p>History: <code>");
+        &h, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>crest replay</title>\n"
+            "<style>body{font-family:sans-serif;max-width:1300px;margin:2em auto}table{border-collapse:"
+            "collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#eee}"
+            "td:first-child{text-align:left}figure{margin:1em 0}svg{max-width:100%%;height:auto}"
+            "table.prov td{text-align:left}</style></head><body>\n<h1>crest replay</h1>\n<p>History: <code>");
     html_text(&h, input);
     textbuf_printf(&h, "</code>, period: %s.%s</p>\n", period,
                    partial ? " <b>PARTIAL: the run was interrupted; the figures cover only what was read.</b>"
@@ -365,9 +564,11 @@ static char *replay_html(const crest_replay_set *set, const char *input, const c
         "<h2>Totals</h2>\n<table><tr><th>policy</th><th>rows</th><th>inspected</th><th>rate</th>"
         "<th>AEO/base ratio [95%% CI]</th><th>precision [95%% CI]</th><th>recall</th><th>revenue caught</th>"
         "<th>precision@5%%</th><th>lift vs random</th><th>illicit left in AEO</th><th>true rate</th>"
-        "<th>HT estimate [95%% CI]</th></tr>\n");
+        "<th>HT estimate [95%% CI]</th><th>AUC</th><th>AP</th></tr>\n");
     for (size_t i = 0; i < n; i++) {
         const crest_replay_metrics *m = crest_replay_total(set->reps[i]);
+        double auc, ap;
+        crest_replay_ranking_quality(set->reps[i], &auc, &ap);
         char a[64], b[64], c[64], d[64], e[64], f[64], g[64], k[64];
         fmt_pct(a, sizeof a, m->inspect_rate.estimate);
         if (isfinite(m->ratio.estimate))
@@ -385,36 +586,40 @@ static char *replay_html(const crest_replay_set *set, const char *input, const c
         textbuf_printf(&h,
                        "</td><td>%llu</td><td>%llu</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</"
                        "td><td>%s</td>"
-                       "<td>%.2f</td><td>%llu</td><td>%s</td><td>%s</td></tr>\n",
+                       "<td>%.2f</td><td>%llu</td><td>%s</td><td>%s</td><td>",
                        (unsigned long long)m->rows, (unsigned long long)m->inspected, a, b, c, d, e, f,
                        m->lift_random, (unsigned long long)m->aeo_missed_illicit, g, k);
+        html_num(&h, "%.3f", auc);
+        textbuf_printf(&h, "</td><td>");
+        html_num(&h, "%.3f", ap);
+        textbuf_printf(&h, "</td></tr>\n");
     }
     textbuf_printf(
         &h,
         "</table>\n<p>Precision = illicit among inspected; recall = share of illicit rows inspected; "
         "revenue caught = share of recoverable revenue on inspected rows; lift = precision / precision of "
         "the random stream (rows with u &lt; p_random); HT = Horvitz-Thompson estimate of the illicit rate "
-        "from inspected rows weighted 1/P(inspect), next to the true rate of the labels.</p>\n");
-    if (plotted) {
-        textbuf_printf(&h, "<h2>Realised rate per tier</h2>\n");
-        for (size_t i = 0; i < n && crest_replay_period_count(set->reps[i]); i++)
-            textbuf_printf(&h,
-                           "<p><img src=\"rates_%zu.%s\" alt=\"realised rate per tier, policy %zu\"></p>\n",
-                           i + 1, ext, i + 1);
-        if (crest_replay_period_count(set->reps[0]))
-            textbuf_printf(&h,
-                           "<h2>Cumulative revenue caught</h2>\n<p><img src=\"revenue.%s\" alt=\"cumulative "
-                           "revenue caught\"></p>\n",
-                           ext);
-        textbuf_printf(&h, "<h2>Gain curve</h2>\n<p><img src=\"gain.%s\" alt=\"gain curve\"></p>\n", ext);
-    } else {
-        textbuf_printf(&h, "<p>No plots: gnuplot was not run (see plots.gp and the .dat files).</p>\n");
-    }
+        "from inspected rows weighted 1/P(inspect), next to the true rate of the labels; AUC = chance that "
+        "an "
+        "illicit row scores above a licit one (ties count half), AP = average precision of the risk "
+        "ranking.</p>\n");
+    replay_figures(r, set, period, &h);
     textbuf_printf(
         &h, "<h2>Data</h2>\n<ul><li><a href=\"replay.json\">replay.json</a>: everything</li><li><a "
             "href=\"periods.csv\">periods.csv</a>: per policy and period, and the total</li><li><a "
             "href=\"tiers.csv\">tiers.csv</a>: per tier</li><li><a href=\"gain.csv\">gain.csv</a>: gain "
-            "curves</li></ul>\n</body></html>\n");
+            "curves</li><li>the figures as SVG files (fig_*.svg), and gnuplot's plots.gp with its "
+            "data</li></ul>\n");
+    const char **hashes = calloc(n + 1, sizeof *hashes);
+    if (!hashes) {
+        free(h.data);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        hashes[i] = crest_policy_hash_full(crest_replay_policy(set->reps[i]));
+    html_provenance(&h, prov, input, (const char *const *)set->names, hashes, n);
+    free(hashes);
+    textbuf_printf(&h, "</body></html>\n");
     return textbuf_take(&h);
 }
 
@@ -466,52 +671,6 @@ static int make_plots(report_ctx *r, const char *want, char *script)
     return 1;
 }
 
-/* The simulation's plot: precision and oracle-normalised revenue per period with their moving averages. */
-static char *sim_plots(report_ctx *r, const crest_sim *sim, const char *name, const char *term, int *ok)
-{
-    *ok = 1;
-    const size_t np = crest_sim_period_count(sim);
-    textbuf dat = {NULL, 0, 0, 0}, gp = {0};
-    textbuf_printf(&dat, "# index period precision ma_precision norm_revenue ma_norm_revenue norm_precision "
-                         "ma_norm_precision rate\n");
-    for (size_t p = 0; p < np; p++) {
-        const crest_sim_metrics *m = crest_sim_period_at(sim, p);
-        const double v[] = {m->precision,      m->ma.precision,      m->norm_revenue, m->ma.norm_revenue,
-                            m->norm_precision, m->ma.norm_precision, m->rate};
-        textbuf_printf(&dat, "%zu %s", p, m->label);
-        for (size_t k = 0; k < sizeof v / sizeof v[0]; k++)
-            textbuf_printf(&dat, isfinite(v[k]) ? " %.10g" : " NaN", v[k]);
-        textbuf_printf(&dat, "\n");
-    }
-    if (write_file(r, "simulate.dat", text_of(&dat)) != 0)
-        *ok = 0;
-    free(dat.data);
-    const size_t step = np > 16 ? (np + 15) / 16 : 1;
-    gp_terminal(&gp, term, 900, 700, "simulate");
-    textbuf_printf(&gp,
-                   "reset\nset multiplot layout 2,1 title 'Online simulation: %s (points: per period, line: "
-                   "moving average)'\nset grid\nset key top right\nset yrange [0:*]\nset xtics rotate by 45 "
-                   "right font ',8'\n",
-                   name);
-    textbuf_printf(
-        &gp,
-        "set title 'Precision (hit rate of the inspected rows)'\nplot 'simulate.dat' using "
-        "1:3:xtic(int($1)%%%zu"
-        "==0 ? stringcolumn(2) : '') with points pt 7 ps 0.6 lc rgb '%s' title 'precision', '' using "
-        "1:4 with "
-        "lines lw 2 lc rgb '%s' title 'moving average'\n",
-        step, palette[0], palette[0]);
-    textbuf_printf(
-        &gp,
-        "set title 'Revenue caught / what a perfect selector catches with the same budget'\nplot "
-        "'simulate.dat' using 1:5:xtic(int($1)%%%zu==0 ? stringcolumn(2) : '') with points pt 7 ps 0.6 lc "
-        "rgb "
-        "'%s' title 'oracle-normalised revenue', '' using 1:6 with lines lw 2 lc rgb '%s' title 'moving "
-        "average'\nunset multiplot\nunset output\n",
-        step, palette[1], palette[1]);
-    return textbuf_take(&gp);
-}
-
 static void html_num(textbuf *h, const char *fmt, double x)
 {
     if (isfinite(x))
@@ -520,84 +679,183 @@ static void html_num(textbuf *h, const char *fmt, double x)
         textbuf_printf(h, "–");
 }
 
-static void sim_html_row(textbuf *h, const crest_sim_metrics *m, int total)
+/* A group's settings as text ("logit, rate 0.05, explore 0.1"). */
+static void html_setting(textbuf *h, const crest_study_setting *s)
 {
-    textbuf_printf(h, total ? "<tr><th>%s</th><td></td>" : "<tr><td>%s</td><td>%s</td>", m->label,
-                   total                                   ? ""
-                   : m->selector == CREST_SIM_SEL_MODEL    ? "model"
-                   : m->selector == CREST_SIM_SEL_PREVIOUS ? "previous"
-                                                           : "random");
-    textbuf_printf(h, "<td>");
-    html_num(h, "%.2f%%", 100 * m->rate);
-    textbuf_printf(h, "</td><td>%llu</td><td>%llu</td><td>%llu</td><td>%llu</td><td>%llu</td><td>",
-                   (unsigned long long)m->rows, (unsigned long long)m->illicit, (unsigned long long)m->budget,
-                   (unsigned long long)m->inspected, (unsigned long long)m->hits);
-    const double v[] = {m->precision,      m->ma.precision,      m->recall,       m->revenue_share,
-                        m->norm_precision, m->ma.norm_precision, m->norm_revenue, m->ma.norm_revenue};
-    for (size_t k = 0; k < sizeof v / sizeof v[0]; k++) {
-        if (k)
-            textbuf_printf(h, "</td><td>");
-        html_num(h, "%.3f", v[k]);
+    html_text(h, s->strategy);
+    if (!isnan(s->rate))
+        textbuf_printf(h, ", rate %g", s->rate);
+    if (!isnan(s->explore))
+        textbuf_printf(h, ", explore %g", s->explore);
+}
+
+/* "mean [lo, hi]" of a metric (fmt for each number, scaled). */
+static void html_stat(textbuf *h, crest_study_stat v, const char *fmt, double scale)
+{
+    html_num(h, fmt, scale * v.mean);
+    if (v.n > 1 && isfinite(v.lo)) {
+        textbuf_printf(h, " <small>[");
+        html_num(h, fmt, scale * v.lo);
+        textbuf_printf(h, ", ");
+        html_num(h, fmt, scale * v.hi);
+        textbuf_printf(h, "]</small>");
+    }
+}
+
+static const char sim_head[] =
+    "<tr><th>strategy</th><th>seeds</th><th>period</th><th>rows</th><th>budget</th><th>inspected</th>"
+    "<th>precision</th><th>recall</th><th>revenue share</th><th>norm. precision</th><th>norm. "
+    "revenue</th></tr>\n";
+
+/* One row of the summary tables: group g at period p. */
+static void sim_html_row(textbuf *h, const crest_study *st, size_t g, size_t p)
+{
+    size_t n;
+    const crest_study_setting *s = crest_study_group_setting(st, g, &n);
+    const crest_sim_metrics *m = crest_study_period(st, p);
+    textbuf_printf(h, "<tr><td>");
+    html_setting(h, s);
+    textbuf_printf(h, "</td><td>%zu</td><td>%s%s</td><td>%llu</td><td>", n, m->label,
+                   m->partial && p < crest_study_period_count(st) ? " (partial)" : "",
+                   (unsigned long long)m->rows);
+    html_stat(h, crest_study_stat_at(st, g, p, CREST_STUDY_BUDGET), "%.1f", 1);
+    textbuf_printf(h, "</td><td>");
+    html_stat(h, crest_study_stat_at(st, g, p, CREST_STUDY_INSPECTED), "%.1f", 1);
+    static const int k[] = {CREST_STUDY_PRECISION, CREST_STUDY_RECALL, CREST_STUDY_REVENUE_SHARE,
+                            CREST_STUDY_NORM_PRECISION, CREST_STUDY_NORM_REVENUE};
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        textbuf_printf(h, "</td><td>");
+        html_stat(h, crest_study_stat_at(st, g, p, k[i]), "%.3f", 1);
     }
     textbuf_printf(h, "</td></tr>\n");
 }
 
-static char *sim_html(const crest_report_sim *a, const char *name, const char *input, int partial,
-                      const char *ext, int plotted)
+/* Precision, recall and revenue share per period: every strategy on one set of axes, its seed band. */
+static void sim_figures(report_ctx *r, const crest_study *st, const char *period, textbuf *h)
 {
-    const crest_sim *sim = a->sim;
+    const size_t np = crest_study_period_count(st), ng = crest_study_group_count(st);
+    if (np == 0)
+        return;
+    const char **labels = calloc(np, sizeof *labels);
+    int *partial = calloc(np, sizeof *partial);
+    double *v = calloc(3 * ng * np, sizeof *v);
+    svg_series *ser = calloc(ng, sizeof *ser);
+    char(*names)[200] = calloc(ng, sizeof *names);
+    if (!labels || !partial || !v || !ser || !names) {
+        nomem(r);
+        goto done;
+    }
+    for (size_t p = 0; p < np; p++) {
+        labels[p] = crest_study_period(st, p)->label;
+        partial[p] = crest_study_period(st, p)->partial;
+    }
+    for (size_t g = 0; g < ng; g++) {
+        size_t runs;
+        const crest_study_setting *s = crest_study_group_setting(st, g, &runs);
+        int len = snprintf(names[g], sizeof names[g], "%s", s->strategy);
+        if (!isnan(s->rate) && len > 0 && (size_t)len < sizeof names[g])
+            len += snprintf(names[g] + len, sizeof names[g] - (size_t)len, ", rate %g", s->rate);
+        if (!isnan(s->explore) && len > 0 && (size_t)len < sizeof names[g])
+            len += snprintf(names[g] + len, sizeof names[g] - (size_t)len, ", explore %g", s->explore);
+        if (len > 0 && (size_t)len < sizeof names[g])
+            snprintf(names[g] + len, sizeof names[g] - (size_t)len, " (%zu seed%s) — budget %.0f", runs,
+                     runs == 1 ? "" : "s", crest_study_stat_at(st, g, np, CREST_STUDY_BUDGET).mean);
+    }
+    char x_title[64];
+    const size_t plen = strlen(period);
+    if (plen && period[plen - 1] == 'd')
+        snprintf(x_title, sizeof x_title, "batch of %.*s days (labelled by its first day)", (int)(plen - 1),
+                 period);
+    else
+        snprintf(x_title, sizeof x_title, "%s (labelled by its first day)", period);
+    static const int metric[3] = {CREST_STUDY_PRECISION, CREST_STUDY_RECALL, CREST_STUDY_REVENUE_SHARE};
+    static const char *const ids[3] = {"fig_precision", "fig_recall", "fig_revenue"};
+    static const char *const titles[3] = {"Precision per period (illicit among inspected)",
+                                          "Recall per period (share of the illicit rows inspected)",
+                                          "Revenue share per period (recoverable revenue caught)"};
+    static const char *const y_titles[3] = {"precision (%)", "recall (%)",
+                                            "revenue caught (% of the period's)"};
+    textbuf_printf(h,
+                   "<h2>Over time</h2>\n<p>Lines: the mean over the seeds; bands: its 95%% t interval. The "
+                   "legend gives each curve's budget (inspections over the horizon, mean over the "
+                   "seeds): curves with the same rate have the same budget.</p>\n");
+    for (int k = 0; k < 3; k++) {
+        for (size_t g = 0; g < ng; g++) {
+            double *y = v + 3 * g * np, *lo = y + np, *hi = lo + np;
+            for (size_t p = 0; p < np; p++) {
+                const crest_study_stat x = crest_study_stat_at(st, g, p, metric[k]);
+                y[p] = x.mean, lo[p] = x.lo, hi[p] = x.hi;
+            }
+            ser[g] = (svg_series){names[g], y, lo, hi};
+        }
+        const svg_chart c = {ids[k], titles[k], x_title, y_titles[k], labels, np, partial, ser, ng, 1, NULL};
+        figure(r, h, ids[k], &c);
+    }
+done:
+    free(labels);
+    free(partial);
+    free(v);
+    free(ser);
+    free(names);
+}
+
+static char *sim_html(report_ctx *r, const crest_report_sim *a)
+{
+    const crest_study *st = a->study;
+    const size_t np = crest_study_period_count(st);
     textbuf h = {NULL, 0, 0, 0};
     textbuf_printf(
         &h, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>crest replay --simulate</title>\n"
-            "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:"
+            "<style>body{font-family:sans-serif;max-width:1300px;margin:2em auto}table{border-collapse:"
             "collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#eee}"
-            "td:first-child{text-align:left}</style></head><body>\n<h1>crest replay --simulate</h1>\n"
+            "td:first-child{text-align:left}figure{margin:1em 0}svg{max-width:100%%;height:auto}"
+            "table.prov td{text-align:left}</style></head><body>\n<h1>crest replay --simulate</h1>\n"
             "<p>History: <code>");
-    html_text(&h, input);
-    textbuf_printf(&h, "</code>, policy: <code>");
-    html_text(&h, name);
-    textbuf_printf(&h, "</code>, period: %s, rate %g", a->period, a->rate);
-    if (a->final_rate >= 0)
-        textbuf_printf(&h, " decaying (%s) to %g", a->decay_exp ? "exponential" : "linear", a->final_rate);
-    textbuf_printf(&h, ", exploration %g.%s</p>\n", a->explore,
-                   partial ? " <b>PARTIAL: the run was interrupted; the figures cover only what was read.</b>"
-                           : "");
-    if (crest_sim_note(sim)[0]) {
+    html_text(&h, a->input);
+    textbuf_printf(
+        &h, "</code>, period: %s, %zu runs.%s</p>\n", a->period, crest_study_run_count(st),
+        a->partial ? " <b>PARTIAL: the run was interrupted; the figures cover only what was read.</b>" : "");
+    if (a->note && a->note[0]) {
         textbuf_printf(&h, "<p>Note: ");
-        html_text(&h, crest_sim_note(sim));
+        html_text(&h, a->note);
         textbuf_printf(&h, "</p>\n");
     }
-    static const char head[] =
-        "<tr><th>period</th><th>selector</th><th>rate</th><th>rows</th><th>illicit</th>"
-        "<th>budget</th><th>inspected</th><th>hits</th><th>precision</th><th>MA</th>"
-        "<th>recall</th><th>revenue share</th><th>norm. precision</th><th>MA</th>"
-        "<th>norm. revenue</th><th>MA</th></tr>\n";
-    textbuf_printf(&h, "<h2>Total</h2>\n<table>%s", head);
-    sim_html_row(&h, crest_sim_total(sim), 1);
+    textbuf_printf(&h, "<h2>Total</h2>\n<table>%s", sim_head);
+    for (size_t g = 0; g < crest_study_group_count(st); g++)
+        sim_html_row(&h, st, g, np);
     textbuf_printf(
         &h,
-        "</table>\n<p>Precision = illicit among inspected; recall = share of the illicit rows inspected; "
-        "norm. = divided by what a perfect selector gets with the same budget (it inspects the illicit "
-        "rows with the highest revenue first); MA = trailing moving average over %u periods (the "
-        "total row: the last period's).</p>\n",
-        CREST_SIM_MA_WINDOW);
-    if (plotted)
-        textbuf_printf(
-            &h,
-            "<h2>Per period</h2>\n<p><img src=\"simulate.%s\" alt=\"precision and oracle-normalised "
-            "revenue per period\"></p>\n",
-            ext);
-    else
-        textbuf_printf(
-            &h,
-            "<h2>Per period</h2>\n<p>No plots: gnuplot was not run (see plots.gp and simulate.dat).</p>\n");
-    textbuf_printf(&h, "<table>%s", head);
-    for (size_t p = 0; p < crest_sim_period_count(sim); p++)
-        sim_html_row(&h, crest_sim_period_at(sim, p), 0);
+        "</table>\n<p>Mean over the seeds [95%% Student t interval]. Precision = illicit among inspected; "
+        "recall = share of the illicit rows inspected; norm. = divided by what a perfect selector gets with "
+        "the same budget (it inspects the illicit rows with the highest revenue first).</p>\n");
+    sim_figures(r, st, a->period, &h);
+    textbuf_printf(&h, "<h2>Per period</h2>\n<table>%s", sim_head);
+    for (size_t g = 0; g < crest_study_group_count(st); g++)
+        for (size_t p = 0; p < np; p++)
+            sim_html_row(&h, st, g, p);
     textbuf_printf(
-        &h, "</table>\n<h2>Data</h2>\n<ul><li><a href=\"simulate.json\">simulate.json</a>: everything</li>"
-            "<li><a href=\"simulate.csv\">simulate.csv</a>: per period, and the total</li></ul>\n"
-            "</body></html>\n");
+        &h, "</table>\n<h2>Data</h2>\n<ul><li><a href=\"simulate.json\">simulate.json</a>: the groups, "
+            "their seeds, summaries and every run's total</li><li><a href=\"simulate.csv\">simulate.csv</a>: "
+            "every run, per period and in total, with its settings</li><li><a "
+            "href=\"simulate_summary.csv\">simulate_summary.csv</a>: mean and 95%% interval over the "
+            "seeds</li><li>the figures as SVG files (fig_*.svg)</li></ul>\n");
+    const char **hashes = calloc(crest_study_group_count(st) + 1, sizeof *hashes);
+    size_t nh = 0;
+    for (size_t g = 0; hashes && g < crest_study_group_count(st); g++) {
+        const char *x = crest_study_group_setting(st, g, NULL)->policy_hash;
+        size_t j = 0;
+        while (j < nh && strcmp(hashes[j], x))
+            j++;
+        if (j == nh)
+            hashes[nh++] = x;
+    }
+    const char **names = calloc(nh + 1, sizeof *names);
+    for (size_t i = 0; names && i < nh; i++)
+        names[i] = "the simulation's policy ([model] features, fit settings; crest strategy: all of it)";
+    html_provenance(&h, a->prov, a->input, names, hashes, names ? nh : 0);
+    free(names);
+    free(hashes);
+    textbuf_printf(&h, "</body></html>\n");
     return textbuf_take(&h);
 }
 
@@ -619,6 +877,13 @@ static void report_begin(report_ctx *r, const char *dir, crest_report_result *re
 crest_status crest_report_replay(const char *dir, const crest_replay_set *set, const char *period,
                                  const char *plots, crest_report_result *res, crest_diag *diag)
 {
+    return crest_report_replay_ex(dir, set, period, plots, NULL, res, diag);
+}
+
+crest_status crest_report_replay_ex(const char *dir, const crest_replay_set *set, const char *period,
+                                    const char *plots, const crest_report_provenance *prov,
+                                    crest_report_result *res, crest_diag *diag)
+{
     report_ctx r;
     report_begin(&r, dir, res, diag);
     if (!valid_plots(plots))
@@ -638,8 +903,7 @@ crest_status crest_report_replay(const char *dir, const crest_replay_set *set, c
         res->plotted = make_plots(&r, plots, script);
         free(script);
     }
-    char *html = replay_html(set, set->input_name, period, set->partial,
-                             term && strcmp(term, "svg") ? "png" : "svg", res->plotted);
+    char *html = replay_html(&r, set, set->input_name, period, set->partial, prov);
     write_file(&r, "index.html", html);
     free(html);
     return r.status;
@@ -653,20 +917,12 @@ crest_status crest_report_simulate(const char *dir, const crest_report_sim *s, c
     if (!valid_plots(plots))
         return crest_diag_set(diag, CREST_ERR_INVALID, "<report>", 0, 0,
                               "plots is auto, png, svg or none, not '%s'", plots);
-    char *t1 = crest_sim_csv(s->sim), *t2 = crest_sim_json(s->sim, s->name, s->input, s->partial);
+    char *t1 = crest_study_csv(s->study), *t2 = crest_study_summary_csv(s->study),
+         *t3 = crest_study_json(s->study, s->input, s->partial), *t4 = sim_html(&r, s);
     write_file(&r, "simulate.csv", t1);
-    write_file(&r, "simulate.json", t2);
-    free(t1), free(t2);
-    const char *term = pick_terminal(&r, plots, have_gnuplot());
-    if (term && crest_sim_period_count(s->sim)) {
-        int ok;
-        char *script = sim_plots(&r, s->sim, s->name, term, &ok);
-        res->plotted = make_plots(&r, plots, script);
-        free(script);
-    }
-    char *html =
-        sim_html(s, s->name, s->input, s->partial, term && strcmp(term, "svg") ? "png" : "svg", res->plotted);
-    write_file(&r, "index.html", html);
-    free(html);
+    write_file(&r, "simulate_summary.csv", t2);
+    write_file(&r, "simulate.json", t3);
+    write_file(&r, "index.html", t4);
+    free(t1), free(t2), free(t3), free(t4);
     return r.status;
 }

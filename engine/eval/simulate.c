@@ -8,16 +8,19 @@
  * It reads no input, writes no file and never prints. It is not the
  * streaming hot path: rows are copied into one growing arena.
  */
+#define _POSIX_C_SOURCE 200809L /* strdup, strncasecmp */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "crest/crest_keyhash.h"
 #include "crest/crest_lmodel.h"
 #include "crest/crest_simulate.h"
 #include "crest/crest_xgb.h"
 #include "crest/crest_xgb_fit.h"
+#include "sim_internal.h"
 #include "textbuf.h"
 
 /*
@@ -42,6 +45,7 @@ static int sim_model_ready(const sim_model *sm);
 static crest_status sim_model_fit(sim_model *sm, crest_diag *diag);
 static double sim_model_score(sim_model *sm, const crest_decl *d);
 static void sim_model_free(sim_model *sm);
+static int find_column(const crest_sim *s, const char *name);
 
 /* Numbers with 10 significant digits; shared encoders live in textbuf.c. */
 #define num(tb, x) textbuf_csv_number((tb), (x), 10)
@@ -95,6 +99,13 @@ struct crest_sim {
     crest_sim_metrics total;
     size_t decay_periods; /* effective K */
     char note[256];
+    /* The strategy (crest_sim_set_strategy) and the batches. */
+    crest_sim_strategy strategy;
+    char *score_name;
+    int score_col;
+    uint8_t *inspect;
+    unsigned batch_days;
+    int64_t origin; /* the history's first date: the first batch's first day */
 };
 
 void crest_sim_options_default(crest_sim_options *o)
@@ -170,6 +181,8 @@ void crest_sim_free(crest_sim *s)
     free(s->spans);
     free(s->arena);
     free(s->periods);
+    free(s->score_name);
+    free(s->inspect);
     free(s);
 }
 
@@ -463,6 +476,286 @@ static void set_note(crest_sim *s, const crest_sim_metrics *m, const char *why)
         snprintf(s->note, sizeof s->note, "period %s: %s", m->label, why);
 }
 
+/* The first day of the period holding date (see crest_sim_set_batch_days). */
+static int64_t period_start(const crest_sim *s, int32_t date)
+{
+    if (s->batch_days)
+        return s->origin + ((int64_t)date - s->origin) / s->batch_days * s->batch_days;
+    return crest_replay_period_key(s->opt.period, date);
+}
+
+/* The day after the last day of the period that starts on key. */
+static int64_t period_end(const crest_sim *s, int64_t key)
+{
+    if (s->batch_days)
+        return key + s->batch_days;
+    switch (s->opt.period) {
+    case CREST_REPLAY_PERIOD_DAY:
+        return key + 1;
+    case CREST_REPLAY_PERIOD_WEEK:
+        return key + 7;
+    default: /* a month: key + 31 is in the next one */
+        return crest_replay_period_key(CREST_REPLAY_PERIOD_MONTH, (int32_t)(key + 31));
+    }
+}
+
+/*
+ * Every history row back to released with no score and its keyed uniform
+ * under this run's seed; the dates' range (origin of the batches). Returns
+ * the number of dated history rows.
+ */
+static size_t fresh_rows(crest_sim *s, int32_t *lo, int32_t *hi)
+{
+    size_t n = 0;
+    *lo = INT32_MAX;
+    *hi = INT32_MIN;
+    for (size_t i = 0; i < s->n_rows; i++) {
+        sim_row *r = &s->rows[i];
+        const span id = s->spans[i * (s->n_cols + CREST_FIELD_COUNT) + s->n_cols + CREST_FIELD_DECL_ID];
+        const char *p = id.len == ABSENT ? "" : s->arena + r->text_off + id.off;
+        r->u = crest_keyhash_to_unit(
+            crest_keyhash_siphash24(s->opt.seed, CREST_SIM_K1, p, id.len == ABSENT ? 0 : id.len));
+        r->score = NAN;
+        if (r->outcome == CREST_SIM_TRAIN || r->outcome == CREST_SIM_UNDATED)
+            continue;
+        r->outcome = CREST_SIM_RELEASED;
+        *lo = r->date_days < *lo ? r->date_days : *lo;
+        *hi = r->date_days > *hi ? r->date_days : *hi;
+        n++;
+    }
+    return n;
+}
+
+/*
+ * The periods of sorted history rows pk[0..n): key, label, scheduled rate,
+ * rows, covered days, and the budget: the horizon's ceil(Σ rate_p × rows_p)
+ * by cumulative rounding (FIXED: what the given selections inspect).
+ */
+static void plan_periods(crest_sim *s, const period_key *pk, size_t n, int32_t lo, int32_t hi)
+{
+    const size_t n_periods = s->n_periods;
+    double cum = 0, prev_ceil = 0;
+    size_t first = 0;
+    for (size_t p = 0; p < n_periods; p++) {
+        size_t end = first + 1;
+        while (end < n && pk[end].key == pk[first].key)
+            end++;
+        crest_sim_metrics *m = &s->periods[p];
+        m->key = pk[first].key;
+        crest_replay_period_label(s->batch_days ? CREST_REPLAY_PERIOD_DAY : s->opt.period, m->key, m->label);
+        m->rate = crest_sim_rate_at(&s->opt, p, n_periods);
+        m->rows = end - first;
+        const int64_t stop = period_end(s, m->key);
+        const int64_t from = m->key > lo ? m->key : lo, to = stop < (int64_t)hi + 1 ? stop : (int64_t)hi + 1;
+        m->days = (uint32_t)(to - from);
+        m->partial = to - from < stop - m->key;
+        if (s->strategy == CREST_SIM_STRATEGY_FIXED) {
+            for (size_t j = first; j < end; j++)
+                m->budget += s->inspect[pk[j].idx] != 0;
+        } else {
+            cum += m->rate * (double)m->rows;
+            const double c = ceil(cum - 1e-9);
+            double b = c - prev_ceil;
+            b = b < 0 ? 0 : b > (double)m->rows ? (double)m->rows : b;
+            m->budget = (uint64_t)b;
+            prev_ceil = c;
+        }
+        first = end;
+    }
+}
+
+/* The external score of row i: the number in the score column, NaN when empty or unreadable. */
+static double column_score(const crest_sim *s, size_t i)
+{
+    const span v = s->spans[i * (s->n_cols + CREST_FIELD_COUNT) + (size_t)s->score_col];
+    char buf[64];
+    if (v.len == 0 || v.len >= sizeof buf)
+        return NAN;
+    memcpy(buf, s->arena + s->rows[i].text_off + v.off, v.len);
+    buf[v.len] = '\0';
+    char *end;
+    const double x = strtod(buf, &end);
+    return end == buf + v.len && isfinite(x) ? x : NAN;
+}
+
+/* Per-run scratch of crest_sim_run. */
+typedef struct run_ctx {
+    sim_model model;
+    crest_str *hdr, *cols;
+    sort_key *keys;
+    double *rev;
+    uint64_t revealed, revealed_pos, fit_rows, fit_pos;
+} run_ctx;
+
+/*
+ * Choose the period's selector: refit the model on everything revealed
+ * before it when the strategy refits and anything new was revealed. Returns
+ * 1 when the rows are ranked (keys' scores set), 0 when they are all drawn,
+ * -1 on an error (status in *st).
+ */
+static int choose(crest_sim *s, run_ctx *c, crest_sim_metrics *m, crest_status *st, crest_diag *diag)
+{
+    switch (s->strategy) {
+    case CREST_SIM_STRATEGY_RANDOM:
+        m->selector = CREST_SIM_SEL_RANDOM;
+        return 0;
+    case CREST_SIM_STRATEGY_FIXED:
+        m->selector = CREST_SIM_SEL_POLICY;
+        return 0;
+    case CREST_SIM_STRATEGY_SCORE:
+        m->selector = s->opt.explore >= 1 ? CREST_SIM_SEL_RANDOM : CREST_SIM_SEL_SCORE;
+        return s->opt.explore < 1;
+    default:
+        break;
+    }
+    sim_model *model = &c->model;
+    if (s->opt.explore >= 1) { /* nothing is chosen by score: no refit */
+        m->selector = CREST_SIM_SEL_RANDOM;
+        return 0;
+    }
+    m->selector = sim_model_ready(model) ? CREST_SIM_SEL_PREVIOUS : CREST_SIM_SEL_RANDOM;
+    if (sim_model_ready(model) && c->revealed == c->fit_rows) {
+        m->selector = CREST_SIM_SEL_MODEL; /* nothing new revealed: the same fit */
+    } else if (c->revealed_pos > 0 && c->revealed_pos < c->revealed) {
+        crest_diag fd;
+        const crest_status fs = sim_model_fit(model, &fd);
+        if (fs == CREST_OK) {
+            c->fit_rows = c->revealed;
+            c->fit_pos = c->revealed_pos;
+            m->selector = CREST_SIM_SEL_MODEL;
+        } else if (fs == CREST_ERR_NOMEM) {
+            *st = crest_diag_set(diag, fs, "<simulate>", 0, 0, "out of memory fitting the model.");
+            return -1;
+        } else {
+            char why[200];
+            snprintf(why, sizeof why, "the refit failed (%.150s)", fd.message);
+            set_note(s, m, why);
+        }
+    } else if (c->revealed > 0 && (c->revealed_pos == 0 || c->revealed_pos == c->revealed)) {
+        set_note(s, m, "only one class revealed so far: no model could be fitted");
+    }
+    if (m->selector != CREST_SIM_SEL_RANDOM) {
+        m->train_rows = c->fit_rows;
+        m->train_positive = c->fit_pos;
+    }
+    return sim_model_ready(model);
+}
+
+/* Select the budget of the period of rows pk[0..rows): ranked top, then the keyed draw. */
+static int select_period(crest_sim *s, run_ctx *c, crest_sim_metrics *m, const period_key *pk, size_t rows,
+                         int ranked)
+{
+    crest_decl d;
+    for (size_t j = 0; j < rows; j++) {
+        const size_t i = pk[j].idx;
+        if (ranked && s->strategy == CREST_SIM_STRATEGY_SCORE) {
+            s->rows[i].score = column_score(s, i);
+        } else if (ranked) {
+            row_view(s, i, c->cols, &d);
+            s->rows[i].score = sim_model_score(&c->model, &d);
+        }
+        c->keys[j] = (sort_key){s->rows[i].score, s->rows[i].u, i};
+    }
+    if (s->strategy == CREST_SIM_STRATEGY_FIXED) {
+        for (size_t j = 0; j < rows; j++)
+            if (s->inspect[pk[j].idx])
+                s->rows[pk[j].idx].outcome = CREST_SIM_BY_SCORE;
+        return 0;
+    }
+    size_t n_score = 0, n_random = m->budget;
+    if (ranked) {
+        n_random = (size_t)floor(s->opt.explore * (double)m->budget + 0.5);
+        if (n_random > m->budget)
+            n_random = m->budget;
+        n_score = m->budget - n_random;
+        qsort(c->keys, rows, sizeof *c->keys, cmp_rank);
+        if (n_score == 0 && n_random > 0) /* the whole budget was drawn: say so */
+            m->selector = CREST_SIM_SEL_RANDOM;
+    }
+    for (size_t j = 0; j < n_score; j++)
+        s->rows[c->keys[j].idx].outcome = CREST_SIM_BY_SCORE;
+    qsort(c->keys + n_score, rows - n_score, sizeof *c->keys, cmp_draw);
+    for (size_t j = n_score; j < n_score + n_random; j++)
+        s->rows[c->keys[j].idx].outcome = CREST_SIM_RANDOM;
+    return 0;
+}
+
+/* Count the period, reveal its inspected rows (in input order, so the trainer's
+ * rows do not depend on the ranking) and work out the oracle. */
+static crest_status reveal_period(crest_sim *s, run_ctx *c, crest_sim_metrics *m, const period_key *pk,
+                                  size_t rows, crest_diag *diag)
+{
+    crest_decl d;
+    size_t n_ill = 0;
+    for (size_t j = 0; j < rows; j++) {
+        const size_t i = pk[j].idx;
+        const sim_row *r = &s->rows[i];
+        m->illicit += r->illicit;
+        m->revenue_total += r->revenue;
+        if (r->illicit)
+            c->rev[n_ill++] = r->revenue;
+        if (r->outcome == CREST_SIM_RELEASED)
+            continue;
+        m->inspected++;
+        m->by_score += r->outcome == CREST_SIM_BY_SCORE;
+        m->random += r->outcome == CREST_SIM_RANDOM;
+        m->hits += r->illicit;
+        m->revenue_caught += r->revenue;
+        if (s->strategy == CREST_SIM_STRATEGY_REFIT) {
+            row_view(s, i, c->cols, &d);
+            const crest_status st = sim_model_add(&c->model, &d, r->illicit);
+            if (st != CREST_OK)
+                return crest_diag_set(diag, st, "<simulate>", 0, 0, "cannot keep a revealed row: %s.",
+                                      crest_status_message(st));
+        }
+        c->revealed++;
+        c->revealed_pos += r->illicit;
+    }
+    qsort(c->rev, n_ill, sizeof *c->rev, cmp_desc);
+    const size_t k = n_ill < m->budget ? n_ill : (size_t)m->budget;
+    m->oracle_hits = (double)k;
+    for (size_t j = 0; j < k; j++)
+        m->oracle_revenue += c->rev[j];
+    derive(m);
+    return CREST_OK;
+}
+
+static void add_total(crest_sim_metrics *t, const crest_sim_metrics *m)
+{
+    t->rows += m->rows;
+    t->illicit += m->illicit;
+    t->budget += m->budget;
+    t->inspected += m->inspected;
+    t->by_score += m->by_score;
+    t->random += m->random;
+    t->hits += m->hits;
+    t->revenue_total += m->revenue_total;
+    t->revenue_caught += m->revenue_caught;
+    t->oracle_hits += m->oracle_hits;
+    t->oracle_revenue += m->oracle_revenue;
+}
+
+/* The model and its training rows (REFIT only). */
+static crest_status start_model(crest_sim *s, run_ctx *c, crest_diag *diag)
+{
+    if (s->strategy != CREST_SIM_STRATEGY_REFIT)
+        return CREST_OK;
+    for (size_t k = 0; k < s->n_cols; k++)
+        c->hdr[k] = (crest_str){s->hdr_text + s->hdr[k].off, s->hdr[k].len};
+    crest_status st = sim_model_create(s, c->hdr, &c->model, diag);
+    if (st != CREST_OK)
+        return st;
+    crest_decl d;
+    for (size_t i = 0; i < s->n_rows; i++)
+        if (s->rows[i].train) {
+            row_view(s, i, c->cols, &d);
+            if ((st = sim_model_add(&c->model, &d, s->rows[i].illicit)) != CREST_OK)
+                return crest_diag_set(diag, st, "<simulate>", 0, 0, "cannot keep a training row: %s.",
+                                      crest_status_message(st));
+        }
+    return CREST_OK;
+}
+
 crest_status crest_sim_run(crest_sim *s, crest_diag *diag)
 {
     crest_diag_clear(diag);
@@ -470,24 +763,30 @@ crest_status crest_sim_run(crest_sim *s, crest_diag *diag)
         return crest_diag_set(diag, CREST_ERR_STATE, "<simulate>", 0, 0,
                               s->ran ? "the simulation has already run." : "no header: no input was read.");
     s->ran = 1;
+    if (s->strategy == CREST_SIM_STRATEGY_SCORE && (s->score_col = find_column(s, s->score_name)) < 0)
+        return crest_diag_set(diag, CREST_ERR_MISSING, "<simulate>", 1, 0,
+                              "no column '%s' for the score in the header.", s->score_name);
     crest_status st = CREST_OK;
-    const size_t n_hist = s->n_rows - s->n_train - s->n_undated;
-    period_key *pk = malloc((n_hist ? n_hist : 1) * sizeof *pk);
-    sort_key *keys = malloc((n_hist ? n_hist : 1) * sizeof *keys);
-    double *rev = malloc((n_hist ? n_hist : 1) * sizeof *rev);
-    crest_str *hdr = malloc((s->n_cols ? s->n_cols : 1) * sizeof *hdr);
-    crest_str *cols = malloc((s->n_cols ? s->n_cols : 1) * sizeof *cols);
-    sim_model model;
-    memset(&model, 0, sizeof model);
-    if (!pk || !keys || !rev || !hdr || !cols) {
+    int32_t lo, hi;
+    const size_t n = fresh_rows(s, &lo, &hi);
+    s->origin = lo;
+    const size_t cap = n ? n : 1;
+    period_key *pk = malloc(cap * sizeof *pk);
+    run_ctx c;
+    memset(&c, 0, sizeof c);
+    c.keys = malloc(cap * sizeof *c.keys);
+    c.rev = malloc(cap * sizeof *c.rev);
+    c.hdr = malloc((s->n_cols ? s->n_cols : 1) * sizeof *c.hdr);
+    c.cols = malloc((s->n_cols ? s->n_cols : 1) * sizeof *c.cols);
+    if (!pk || !c.keys || !c.rev || !c.hdr || !c.cols) {
         st = crest_diag_set(diag, CREST_ERR_NOMEM, "<simulate>", 0, 0, "out of memory.");
         goto done;
     }
     /* Periods: the dated history rows sorted by period key, then input order. */
-    size_t n = 0;
+    size_t k = 0;
     for (size_t i = 0; i < s->n_rows; i++)
         if (s->rows[i].outcome == CREST_SIM_RELEASED)
-            pk[n++] = (period_key){crest_replay_period_key(s->opt.period, s->rows[i].date_days), i};
+            pk[k++] = (period_key){period_start(s, s->rows[i].date_days), i};
     qsort(pk, n, sizeof *pk, cmp_period);
     size_t n_periods = 0;
     for (size_t i = 0; i < n; i++)
@@ -499,139 +798,24 @@ crest_status crest_sim_run(crest_sim *s, crest_diag *diag)
     }
     s->n_periods = n_periods;
     s->decay_periods = effective_k(&s->opt, n_periods);
-
-    for (size_t c = 0; c < s->n_cols; c++)
-        hdr[c] = (crest_str){s->hdr_text + s->hdr[c].off, s->hdr[c].len};
-    st = sim_model_create(s, hdr, &model, diag);
-    if (st != CREST_OK)
+    plan_periods(s, pk, n, lo, hi);
+    if ((st = start_model(s, &c, diag)) != CREST_OK)
         goto done;
-    /* What is revealed from the start: the training rows. */
-    uint64_t revealed = 0, revealed_pos = 0, fit_rows = 0, fit_pos = 0;
-    crest_decl d;
+    c.revealed = s->n_train;
     for (size_t i = 0; i < s->n_rows; i++)
-        if (s->rows[i].train) {
-            row_view(s, i, cols, &d);
-            if ((st = sim_model_add(&model, &d, s->rows[i].illicit)) != CREST_OK) {
-                crest_diag_set(diag, st, "<simulate>", 0, 0, "cannot keep a training row: %s.",
-                               crest_status_message(st));
-                goto done;
-            }
-            revealed++;
-            revealed_pos += s->rows[i].illicit;
-        }
+        c.revealed_pos += s->rows[i].train && s->rows[i].illicit;
 
     size_t first = 0;
     for (size_t p = 0; p < n_periods; p++) {
-        size_t end = first + 1;
-        while (end < n && pk[end].key == pk[first].key)
-            end++;
-        const size_t rows = end - first;
         crest_sim_metrics *m = &s->periods[p];
-        m->key = pk[first].key;
-        crest_replay_period_label(s->opt.period, m->key, m->label);
-        m->rate = crest_sim_rate_at(&s->opt, p, n_periods);
-        m->rows = rows;
-        double budget = ceil(m->rate * (double)rows - 1e-9);
-        budget = budget < 0 ? 0 : budget > (double)rows ? (double)rows : budget;
-        m->budget = (uint64_t)budget;
-
-        /* Refit on everything revealed before this period. */
-        m->selector = sim_model_ready(&model) ? CREST_SIM_SEL_PREVIOUS : CREST_SIM_SEL_RANDOM;
-        if (sim_model_ready(&model) && revealed == fit_rows) {
-            m->selector = CREST_SIM_SEL_MODEL; /* nothing new revealed: the same fit */
-        } else if (revealed_pos > 0 && revealed_pos < revealed) {
-            crest_diag fd;
-            const crest_status fs = sim_model_fit(&model, &fd);
-            if (fs == CREST_OK) {
-                fit_rows = revealed;
-                fit_pos = revealed_pos;
-                m->selector = CREST_SIM_SEL_MODEL;
-            } else if (fs == CREST_ERR_NOMEM) {
-                st = crest_diag_set(diag, fs, "<simulate>", 0, 0, "out of memory fitting the model.");
-                goto done;
-            } else {
-                char why[200];
-                snprintf(why, sizeof why, "the refit failed (%.150s)", fd.message);
-                set_note(s, m, why);
-            }
-        } else if (revealed > 0 && (revealed_pos == 0 || revealed_pos == revealed)) {
-            set_note(s, m, "only one class revealed so far: no model could be fitted");
-        }
-        if (m->selector != CREST_SIM_SEL_RANDOM) {
-            m->train_rows = fit_rows;
-            m->train_positive = fit_pos;
-        }
-
-        /* Select. */
-        for (size_t j = 0; j < rows; j++) {
-            const size_t i = pk[first + j].idx;
-            if (sim_model_ready(&model)) {
-                row_view(s, i, cols, &d);
-                s->rows[i].score = sim_model_score(&model, &d);
-            }
-            keys[j] = (sort_key){s->rows[i].score, s->rows[i].u, i};
-        }
-        size_t n_score = 0, n_random = m->budget;
-        if (sim_model_ready(&model)) {
-            n_random = (size_t)floor(s->opt.explore * (double)m->budget + 0.5);
-            if (n_random > m->budget)
-                n_random = m->budget;
-            n_score = m->budget - n_random;
-            qsort(keys, rows, sizeof *keys, cmp_rank);
-        }
-        for (size_t j = 0; j < n_score; j++)
-            s->rows[keys[j].idx].outcome = CREST_SIM_BY_SCORE;
-        qsort(keys + n_score, rows - n_score, sizeof *keys, cmp_draw);
-        for (size_t j = n_score; j < n_score + n_random; j++)
-            s->rows[keys[j].idx].outcome = CREST_SIM_RANDOM;
-
-        /* Count, reveal (in input order, so the trainer's rows do not depend
-         * on the ranking), and the oracle. */
-        size_t n_ill = 0;
-        for (size_t j = 0; j < rows; j++) {
-            const size_t i = pk[first + j].idx;
-            const sim_row *r = &s->rows[i];
-            m->illicit += r->illicit;
-            m->revenue_total += r->revenue;
-            if (r->illicit)
-                rev[n_ill++] = r->revenue;
-            if (r->outcome == CREST_SIM_RELEASED)
-                continue;
-            m->inspected++;
-            m->by_score += r->outcome == CREST_SIM_BY_SCORE;
-            m->random += r->outcome == CREST_SIM_RANDOM;
-            m->hits += r->illicit;
-            m->revenue_caught += r->revenue;
-            row_view(s, i, cols, &d);
-            if ((st = sim_model_add(&model, &d, r->illicit)) != CREST_OK) {
-                crest_diag_set(diag, st, "<simulate>", 0, 0, "cannot keep a revealed row: %s.",
-                               crest_status_message(st));
-                goto done;
-            }
-            revealed++;
-            revealed_pos += r->illicit;
-        }
-        qsort(rev, n_ill, sizeof *rev, cmp_desc);
-        const size_t k = n_ill < m->budget ? n_ill : (size_t)m->budget;
-        m->oracle_hits = (double)k;
-        for (size_t j = 0; j < k; j++)
-            m->oracle_revenue += rev[j];
-        derive(m);
-
-        /* The total. */
-        crest_sim_metrics *t = &s->total;
-        t->rows += m->rows;
-        t->illicit += m->illicit;
-        t->budget += m->budget;
-        t->inspected += m->inspected;
-        t->by_score += m->by_score;
-        t->random += m->random;
-        t->hits += m->hits;
-        t->revenue_total += m->revenue_total;
-        t->revenue_caught += m->revenue_caught;
-        t->oracle_hits += m->oracle_hits;
-        t->oracle_revenue += m->oracle_revenue;
-        first = end;
+        const int ranked = choose(s, &c, m, &st, diag);
+        if (ranked < 0)
+            goto done;
+        select_period(s, &c, m, pk + first, m->rows, ranked);
+        if ((st = reveal_period(s, &c, m, pk + first, m->rows, diag)) != CREST_OK)
+            goto done;
+        add_total(&s->total, m);
+        first += m->rows;
     }
     if (moving_averages(s) != 0) {
         st = crest_diag_set(diag, CREST_ERR_NOMEM, "<simulate>", 0, 0, "out of memory.");
@@ -640,21 +824,103 @@ crest_status crest_sim_run(crest_sim *s, crest_diag *diag)
     snprintf(s->total.label, sizeof s->total.label, "total");
     s->total.selector = -1;
     s->total.rate = ratio((double)s->total.inspected, (double)s->total.rows);
-    s->total.train_rows = revealed;
-    s->total.train_positive = revealed_pos;
+    s->total.train_rows = c.revealed;
+    s->total.train_positive = c.revealed_pos;
+    s->total.days = n ? (uint32_t)(hi - lo + 1) : 0;
+    for (size_t p = 0; p < n_periods; p++)
+        s->total.partial |= s->periods[p].partial;
     derive(&s->total);
     if (n_periods)
         s->total.ma = s->periods[n_periods - 1].ma;
     else
         s->total.ma = (crest_sim_ma){NAN, NAN, NAN, NAN, NAN, NAN, NAN};
 done:
-    sim_model_free(&model);
+    sim_model_free(&c.model);
     free(pk);
-    free(keys);
-    free(rev);
-    free(hdr);
-    free(cols);
+    free(c.keys);
+    free(c.rev);
+    free(c.hdr);
+    free(c.cols);
     return st;
+}
+
+/* Column of a header name (ASCII case ignored), -1 when absent. */
+static int find_column(const crest_sim *s, const char *name)
+{
+    const size_t len = name ? strlen(name) : 0;
+    for (size_t c = 0; name && c < s->n_cols; c++)
+        if (s->hdr[c].len == len && strncasecmp(s->hdr_text + s->hdr[c].off, name, len) == 0)
+            return (int)c;
+    return -1;
+}
+
+crest_status crest_sim_set_batch_days(crest_sim *s, unsigned n)
+{
+    if (s->ran)
+        return CREST_ERR_STATE;
+    if (n > 3660)
+        return CREST_ERR_RANGE;
+    s->batch_days = n;
+    return CREST_OK;
+}
+
+crest_status crest_sim_set_strategy(crest_sim *s, crest_sim_strategy strategy, const char *score_column,
+                                    const uint8_t *inspect, size_t n_inspect, crest_diag *diag)
+{
+    crest_diag_clear(diag);
+    if (s->ran)
+        return crest_diag_set(diag, CREST_ERR_STATE, "<simulate>", 0, 0, "reset the simulation first.");
+    if (strategy > CREST_SIM_STRATEGY_FIXED || (strategy == CREST_SIM_STRATEGY_SCORE && !score_column) ||
+        (strategy == CREST_SIM_STRATEGY_FIXED && (!inspect || n_inspect != s->n_rows)))
+        return crest_diag_set(diag, CREST_ERR_INVALID, "<simulate>", 0, 0,
+                              "a score strategy needs a column, a fixed one a selection for every row.");
+    char *name = NULL;
+    uint8_t *sel = NULL;
+    if (score_column && !(name = strdup(score_column)))
+        return crest_diag_set(diag, CREST_ERR_NOMEM, "<simulate>", 0, 0, "out of memory.");
+    if (strategy == CREST_SIM_STRATEGY_FIXED) {
+        if (!(sel = malloc(n_inspect ? n_inspect : 1))) {
+            free(name);
+            return crest_diag_set(diag, CREST_ERR_NOMEM, "<simulate>", 0, 0, "out of memory.");
+        }
+        memcpy(sel, inspect, n_inspect);
+    }
+    if (strategy == CREST_SIM_STRATEGY_SCORE && s->have_header && find_column(s, name) < 0) {
+        crest_diag_set(diag, CREST_ERR_MISSING, "<simulate>", 1, 0,
+                       "no column '%s' for the score in the header.", name);
+        free(name);
+        return CREST_ERR_MISSING;
+    }
+    free(s->score_name);
+    free(s->inspect);
+    s->score_name = name;
+    s->inspect = sel;
+    s->strategy = strategy;
+    return CREST_OK;
+}
+
+crest_status crest_sim_reset(crest_sim *s, const crest_sim_options *opts, crest_diag *diag)
+{
+    crest_sim *fresh = NULL;
+    const crest_status st = crest_sim_create(opts, &fresh, diag);
+    if (st != CREST_OK)
+        return st;
+    if (strcmp(fresh->spec, s->spec) != 0) {
+        crest_sim_free(fresh);
+        return crest_diag_set(
+            diag, CREST_ERR_INVALID, "<simulate>", 0, 0,
+            "a reset keeps the feature spec: create another simulation for other features.");
+    }
+    s->opt = fresh->opt;
+    s->opt.feature_spec = s->spec;
+    crest_sim_free(fresh);
+    free(s->periods);
+    s->periods = NULL;
+    s->n_periods = 0;
+    memset(&s->total, 0, sizeof s->total);
+    s->note[0] = '\0';
+    s->ran = 0;
+    return CREST_OK;
 }
 
 /* ------------------------------------------------------------ accessors */
@@ -701,7 +967,7 @@ crest_status crest_sim_row_outcome(const crest_sim *s, size_t i, crest_sim_outco
 
 /* ------------------------------------------------------------ writers */
 
-static const char *selector_name(int sel)
+const char *crest_sim_selector_name(int sel)
 {
     switch (sel) {
     case CREST_SIM_SEL_RANDOM:
@@ -710,20 +976,24 @@ static const char *selector_name(int sel)
         return "model";
     case CREST_SIM_SEL_PREVIOUS:
         return "previous";
+    case CREST_SIM_SEL_SCORE:
+        return "score";
+    case CREST_SIM_SEL_POLICY:
+        return "policy";
     default:
         return "";
     }
 }
 
-static const char csv_header[] =
+const char sim_csv_columns[] =
     "period,selector,rate,rows,illicit,budget,inspected,by_score,random,hits,precision,recall,revenue_total,"
     "revenue_caught,revenue_share,oracle_hits,oracle_revenue,norm_precision,norm_revenue,train_rows,"
     "train_positive,ma_inspected,ma_precision,ma_recall,ma_revenue_caught,ma_revenue_share,ma_norm_precision,"
-    "ma_norm_revenue\n";
+    "ma_norm_revenue";
 
-static void csv_row(textbuf *tb, const crest_sim_metrics *m)
+void sim_csv_row(textbuf *tb, const crest_sim_metrics *m)
 {
-    textbuf_printf(tb, "%s,%s,", m->label, selector_name(m->selector));
+    textbuf_printf(tb, "%s,%s,", m->label, crest_sim_selector_name(m->selector));
     num(tb, m->rate);
     textbuf_printf(tb, ",%llu,%llu,%llu,%llu,%llu,%llu,%llu", (unsigned long long)m->rows,
                    (unsigned long long)m->illicit, (unsigned long long)m->budget,
@@ -744,17 +1014,17 @@ static void csv_row(textbuf *tb, const crest_sim_metrics *m)
         textbuf_puts(tb, ",");
         num(tb, a[i]);
     }
-    textbuf_puts(tb, "\n");
 }
 
 char *crest_sim_csv(const crest_sim *s)
 {
     textbuf tb;
     textbuf_init(&tb);
-    textbuf_puts(&tb, csv_header);
-    for (size_t p = 0; p < s->n_periods; p++)
-        csv_row(&tb, &s->periods[p]);
-    csv_row(&tb, &s->total);
+    textbuf_printf(&tb, "%s\n", sim_csv_columns);
+    for (size_t p = 0; p <= s->n_periods; p++) {
+        sim_csv_row(&tb, p < s->n_periods ? &s->periods[p] : &s->total);
+        textbuf_puts(&tb, "\n");
+    }
     return textbuf_take(&tb);
 }
 
@@ -764,7 +1034,7 @@ static void json_metrics(textbuf *tb, const crest_sim_metrics *m)
     jstr(tb, m->label);
     if (m->selector >= 0) {
         textbuf_puts(tb, ",\"selector\":");
-        jstr(tb, selector_name(m->selector));
+        jstr(tb, crest_sim_selector_name(m->selector));
     }
     textbuf_puts(tb, ",\"rate\":");
     jnum(tb, m->rate);

@@ -561,3 +561,195 @@ Test(simulate, errors)
     cr_assert_eq(crest_sim_run(s, &d), CREST_ERR_MISMATCH);
     crest_sim_free(s);
 }
+
+/* ------------------------------------------------------------------------ */
+/* Batches, the horizon's budget, strategies, reruns and the study           */
+
+/* Rows of n_weeks (make_weeks) simulated with o after the given strategy. */
+static crest_sim *simulate_with(const crest_sim_options *o, const row *rows, size_t n, unsigned batch_days,
+                                crest_sim_strategy strategy, const uint8_t *inspect)
+{
+    crest_sim *s = NULL;
+    crest_diag d;
+    cr_assert_eq(crest_sim_create(o, &s, &d), CREST_OK, "%s", d.message);
+    cr_assert_eq(crest_sim_set_batch_days(s, batch_days), CREST_OK);
+    cr_assert_eq(crest_sim_header(s, header, 3, &d), CREST_OK, "%s", d.message);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(add_row(s, &rows[i], 0), CREST_OK);
+    cr_assert_eq(crest_sim_set_strategy(s, strategy, NULL, inspect, n, &d), CREST_OK, "%s", d.message);
+    cr_assert_eq(crest_sim_run(s, &d), CREST_OK, "%s", d.message);
+    return s;
+}
+
+Test(simulate, batches_of_days_and_the_horizon_budget)
+{
+    /* 4 weeks of 20 rows, every row on the Sunday of its week (ids of 6 characters):
+     * the history runs from Sunday 2021-01-10 to Sunday 2021-01-31. */
+    row rows[80];
+    const size_t n = make_weeks(rows, 0, 4, "B");
+    crest_sim_options o = options(0.33, 0, 3);
+    /* Weeks: C_p = 6.6, 13.2, 19.8, 26.4 -> budgets 7, 7, 6, 7 = ceil(0.33 × 80) = 27. */
+    crest_sim *w = simulate_with(&o, rows, n, 0, CREST_SIM_STRATEGY_RANDOM, NULL);
+    cr_assert_eq(crest_sim_period_count(w), 4);
+    const uint64_t wb[4] = {7, 7, 6, 7};
+    for (size_t p = 0; p < 4; p++)
+        cr_assert_eq(crest_sim_period_at(w, p)->budget, wb[p], "week %zu", p);
+    cr_assert_eq(crest_sim_total(w)->budget, 27);
+    cr_assert_eq(crest_sim_total(w)->inspected, 27);
+    /* The first week is covered from its Sunday only: 1 day of 7, partial. */
+    cr_assert_eq(crest_sim_period_at(w, 0)->days, 1);
+    cr_assert_eq(crest_sim_period_at(w, 0)->partial, 1);
+    cr_assert_eq(crest_sim_period_at(w, 1)->days, 7);
+    cr_assert_eq(crest_sim_period_at(w, 1)->partial, 0);
+    cr_assert_eq(crest_sim_period_at(w, 3)->partial, 0);
+    cr_assert_eq(crest_sim_total(w)->days, 22);
+    cr_assert_eq(crest_sim_total(w)->partial, 1);
+    /* 14-day batches from the first date: C_p = 13.2, 26.4 -> 14, 13: the same 27. */
+    crest_sim *b = simulate_with(&o, rows, n, 14, CREST_SIM_STRATEGY_RANDOM, NULL);
+    cr_assert_eq(crest_sim_period_count(b), 2);
+    const crest_sim_metrics *b0 = crest_sim_period_at(b, 0), *b1 = crest_sim_period_at(b, 1);
+    cr_assert_str_eq(b0->label, "2021-01-10");
+    cr_assert_str_eq(b1->label, "2021-01-24");
+    cr_assert_eq(b0->rows, 40);
+    cr_assert_eq(b0->budget, 14);
+    cr_assert_eq(b1->budget, 13);
+    cr_assert_eq(b0->days, 14);
+    cr_assert_eq(b0->partial, 0);
+    cr_assert_eq(b1->days, 8); /* 2021-01-24 .. 2021-01-31 of 14 days */
+    cr_assert_eq(b1->partial, 1);
+    cr_assert_eq(crest_sim_total(b)->budget, 27);
+    crest_sim_free(w);
+    crest_sim_free(b);
+}
+
+Test(simulate, strategies_say_who_selected)
+{
+    row rows[80];
+    const size_t n = make_weeks(rows, 0, 4, "S");
+    /* Random: every period drawn, whatever explore says. */
+    crest_sim_options o = options(0.25, 0.1, 5);
+    crest_sim *r = simulate_with(&o, rows, n, 0, CREST_SIM_STRATEGY_RANDOM, NULL);
+    for (size_t p = 0; p < 4; p++) {
+        const crest_sim_metrics *m = crest_sim_period_at(r, p);
+        cr_assert_eq(m->selector, CREST_SIM_SEL_RANDOM);
+        cr_assert_eq(m->random, m->budget);
+        cr_assert_eq(m->train_rows, 0);
+    }
+    /* A refit with explore 1 chooses nothing by score: "random", no model fitted. */
+    o = options(0.25, 1, 5);
+    crest_sim *e = simulate_with(&o, rows, n, 0, CREST_SIM_STRATEGY_REFIT, NULL);
+    for (size_t p = 0; p < 4; p++) {
+        const crest_sim_metrics *m = crest_sim_period_at(e, p);
+        cr_assert_eq(m->selector, CREST_SIM_SEL_RANDOM, "period %zu", p);
+        cr_assert_eq(m->by_score, 0);
+        cr_assert_eq(m->train_rows, 0);
+    }
+    cr_assert_str_eq(crest_sim_selector_name(CREST_SIM_SEL_RANDOM), "random");
+    /* ... and draws the same rows as the random strategy with that seed. */
+    char *cr = crest_sim_csv(r), *ce = crest_sim_csv(e);
+    cr_assert_str_eq(cr, ce);
+    free(cr), free(ce);
+    /* Fixed selections: every 4th row of a week (k = 0, 4, ..., 16): 5 inspections, 2 of them BAD. */
+    uint8_t pick[80];
+    for (size_t i = 0; i < n; i++)
+        pick[i] = (i % 20) % 4 == 0;
+    o = options(0.25, 0, 5);
+    crest_sim *f = simulate_with(&o, rows, n, 0, CREST_SIM_STRATEGY_FIXED, pick);
+    for (size_t p = 0; p < 4; p++) {
+        const crest_sim_metrics *m = crest_sim_period_at(f, p);
+        cr_assert_eq(m->selector, CREST_SIM_SEL_POLICY);
+        cr_assert_eq(m->budget, 5);
+        cr_assert_eq(m->inspected, 5);
+        cr_assert_eq(m->hits, 2);
+        NEAR(m->revenue_caught, 10 + 50); /* k = 0 and 4 */
+    }
+    for (size_t i = 0; i < n; i++) {
+        crest_sim_outcome out;
+        crest_sim_row_outcome(f, i, &out, NULL);
+        cr_assert_eq(out == CREST_SIM_BY_SCORE, pick[i] != 0, "row %zu", i);
+    }
+    crest_sim_free(r);
+    crest_sim_free(e);
+    crest_sim_free(f);
+}
+
+Test(simulate, external_score_column)
+{
+    /* decl_id, decl_date, origin, score: the score is the revenue (0 for licit rows). */
+    static const crest_str h4[4] = {{"decl_id", 7}, {"decl_date", 9}, {"origin", 6}, {"Score", 5}};
+    row rows[40];
+    const size_t n = make_weeks(rows, 0, 2, "X");
+    crest_sim_options o = options(0.15, 0, 9); /* budgets ceil(3), 3: the three best of each week */
+    crest_sim *s = NULL;
+    crest_diag d;
+    cr_assert_eq(crest_sim_create(&o, &s, &d), CREST_OK);
+    cr_assert_eq(crest_sim_header(s, h4, 4, &d), CREST_OK);
+    cr_assert_eq(crest_sim_set_strategy(s, CREST_SIM_STRATEGY_SCORE, "nosuch", NULL, 0, &d),
+                 CREST_ERR_MISSING);
+    cr_assert_eq(crest_sim_set_strategy(s, CREST_SIM_STRATEGY_SCORE, NULL, NULL, 0, &d), CREST_ERR_INVALID);
+    cr_assert_eq(crest_sim_set_strategy(s, CREST_SIM_STRATEGY_SCORE, "score", NULL, 0, &d), CREST_OK);
+    for (size_t i = 0; i < n; i++) {
+        char date[16], score[32];
+        snprintf(date, sizeof date, "w%d", rows[i].week);
+        /* one licit row per week has an unreadable score: it ranks last */
+        snprintf(score, sizeof score, i % 20 == 19 ? "n/a" : "%g", rows[i].revenue);
+        crest_str cols[4] = {{rows[i].id, strlen(rows[i].id)},
+                             {date, strlen(date)},
+                             {rows[i].origin, strlen(rows[i].origin)},
+                             {score, strlen(score)}};
+        crest_decl decl;
+        memset(&decl, 0, sizeof decl);
+        decl.field[CREST_FIELD_DECL_ID] = cols[0];
+        decl.cols = cols;
+        decl.n_cols = 4;
+        decl.date_days = monday() + 7 * rows[i].week;
+        decl.declared_value = decl.net_mass_kg = decl.quantity = NAN;
+        cr_assert_eq(crest_sim_add(s, &decl, rows[i].y, rows[i].revenue, 0), CREST_OK);
+    }
+    cr_assert_eq(crest_sim_run(s, &d), CREST_OK, "%s", d.message);
+    for (size_t p = 0; p < 2; p++) {
+        const crest_sim_metrics *m = crest_sim_period_at(s, p);
+        cr_assert_eq(m->selector, CREST_SIM_SEL_SCORE);
+        cr_assert_eq(m->budget, 3);
+        cr_assert_eq(m->hits, 3);
+        NEAR(m->revenue_caught, 50 + 40 + 30);
+        NEAR(m->norm_revenue, 1);
+    }
+    double score;
+    crest_sim_outcome out;
+    crest_sim_row_outcome(s, 4, &out, &score);
+    NEAR(score, 50);
+    cr_assert_eq(out, CREST_SIM_BY_SCORE);
+    crest_sim_row_outcome(s, 19, &out, &score);
+    cr_assert(isnan(score));
+    crest_sim_free(s);
+}
+
+Test(simulate, reset_reruns_the_same_rows)
+{
+    row rows[80];
+    const size_t n = make_mixed(rows);
+    crest_sim_options o = options(0.3, 0.2, 42);
+    crest_sim *s = simulate(&o, rows, n, 0);
+    char *a = crest_sim_csv(s);
+    crest_diag d;
+    o.seed = 43;
+    cr_assert_eq(crest_sim_reset(s, &o, &d), CREST_OK);
+    cr_assert_eq(crest_sim_run(s, &d), CREST_OK);
+    char *b = crest_sim_csv(s);
+    o.seed = 42;
+    cr_assert_eq(crest_sim_reset(s, &o, &d), CREST_OK);
+    cr_assert_eq(crest_sim_run(s, &d), CREST_OK);
+    char *c = crest_sim_csv(s);
+    cr_assert_str_neq(a, b);
+    cr_assert_str_eq(a, c); /* the seed alone decides */
+    /* The same run from a fresh simulation. */
+    crest_sim *f = simulate(&o, rows, n, 0);
+    char *e = crest_sim_csv(f);
+    cr_assert_str_eq(a, e);
+    o.feature_spec = "te:decl_id";
+    cr_assert_eq(crest_sim_reset(s, &o, &d), CREST_ERR_INVALID);
+    free(a), free(b), free(c), free(e);
+    crest_sim_free(s);
+    crest_sim_free(f);
+}

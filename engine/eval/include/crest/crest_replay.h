@@ -209,6 +209,24 @@ void crest_replay_topk(const double *score, const uint8_t *illicit, const double
  */
 crest_status crest_replay_gain(const crest_replay *r, size_t n_points, double *x, double *y, double *rev);
 
+/*
+ * Quality of the total risk ranking, after crest_replay_finish: the ROC AUC
+ * (the chance that an illicit row scores above a licit one, ties counting
+ * one half; NaN without both classes) and the average precision
+ * Σ (R_k − R_{k−1}) · P_k over the thresholds between groups of tied scores
+ * (scikit-learn's definition; NaN without illicit rows). NaN scores rank
+ * last, tied with each other. Returns CREST_OK or CREST_ERR_STATE.
+ */
+crest_status crest_replay_ranking_quality(const crest_replay *r, double *auc, double *ap);
+
+/*
+ * 1 when the history covers period i (crest_replay_period_at) only in part:
+ * its first date is after the period's first day or its last date before
+ * the period's last day (a week the data starts on a Wednesday); 0 else,
+ * and for the undated rows. days: the period's days the history covers.
+ */
+int crest_replay_period_partial(const crest_replay *r, size_t i, unsigned *days);
+
 /* Which policies a report covers: accumulators and display names. */
 typedef struct crest_replay_set {
     const crest_replay *const *reps;

@@ -6,8 +6,11 @@
  * those) are revealed, and the logistic model is refitted on everything
  * revealed so far before the next period.
  *
- * Per period: the budget is ceil(rate × rows) with the rate from a schedule
- * (constant, or decaying linearly or geometrically to a final rate). Without
+ * The budget is defined once over the whole horizon: ceil(Σ rate_p × rows_p)
+ * with the rate from a schedule (constant, or decaying linearly or
+ * geometrically to a final rate), spread over the periods by cumulative
+ * rounding (period p gets ceil(C_p) − ceil(C_{p−1}), C_p the running sum), so
+ * that the total does not depend on the batch length. Without
  * a model (the first period, unless fully labelled training rows were given)
  * the whole budget is drawn uniformly at random; with one, the top
  * (1 − explore) share of the budget by score is inspected and the rest drawn
@@ -84,8 +87,24 @@ void crest_sim_options_default(crest_sim_options *opts);
 typedef enum crest_sim_selector {
     CREST_SIM_SEL_RANDOM = 0, /* no model (cold start, or no fit possible yet): all random */
     CREST_SIM_SEL_MODEL,      /* a model fitted on the labels revealed before the period */
-    CREST_SIM_SEL_PREVIOUS    /* the refit failed (diag in the report): the previous model */
+    CREST_SIM_SEL_PREVIOUS,   /* the refit failed (diag in the report): the previous model */
+    CREST_SIM_SEL_SCORE,      /* the external score column (CREST_SIM_STRATEGY_SCORE) */
+    CREST_SIM_SEL_POLICY      /* the given selections (CREST_SIM_STRATEGY_FIXED: the crest policy) */
 } crest_sim_selector;
+
+/*
+ * What selects a run's rows (crest_sim_set_strategy). Every strategy spends
+ * its budget the same way: the top (1 − explore) share by its ranking, the
+ * rest drawn at random among the others; a period whose whole budget is drawn
+ * at random (no model yet, explore = 1) has selector CREST_SIM_SEL_RANDOM.
+ */
+typedef enum crest_sim_strategy {
+    CREST_SIM_STRATEGY_REFIT = 0, /* the model refitted each period (logistic, or trees: tree_params) */
+    CREST_SIM_STRATEGY_RANDOM,    /* the whole budget drawn at random in every period */
+    CREST_SIM_STRATEGY_SCORE,     /* a numeric column of the input ranks the rows (no refit) */
+    CREST_SIM_STRATEGY_FIXED      /* given selections (the crest policy's own decisions): the
+                                   * budget of a period is what they inspect in it */
+} crest_sim_strategy;
 
 /* What happened to a row. */
 typedef enum crest_sim_outcome {
@@ -107,7 +126,7 @@ typedef struct crest_sim_metrics {
     int selector;           /* crest_sim_selector (the total: -1) */
     double rate;            /* the scheduled rate (the total: inspected / rows) */
     uint64_t rows, illicit; /* rows of the period (unlabelled count as licit), illicit among them */
-    uint64_t budget;        /* ceil(rate × rows) */
+    uint64_t budget;        /* this period's share of the horizon's budget (see above) */
     uint64_t inspected, by_score, random, hits;
     uint64_t train_rows, train_positive; /* revealed rows the model was fitted on (0 without a model) */
     double revenue_total;                /* revenue of the illicit rows */
@@ -120,6 +139,11 @@ typedef struct crest_sim_metrics {
     double norm_precision; /* hits / oracle_hits = precision / the oracle's precision; NaN when 0/0 */
     double norm_revenue;   /* revenue_caught / oracle_revenue; NaN when 0/0 */
     crest_sim_ma ma;       /* trailing moving averages over the window (the total: the last period's) */
+    /* Days of the period that the history covers (the total: from its first to its
+     * last date); partial = 1 when that is fewer than the period's length (a first
+     * or last period the history only starts or ends in). */
+    uint32_t days;
+    int partial;
 } crest_sim_metrics;
 
 typedef struct crest_sim crest_sim;
@@ -154,6 +178,34 @@ crest_status crest_sim_header(crest_sim *s, const crest_str *header, size_t n_co
 crest_status crest_sim_add(crest_sim *s, const crest_decl *decl, int illicit, double revenue, int train);
 
 /*
+ * Batches of n days instead of opts.period (0: back to opts.period): the
+ * first batch starts on the history's first date, each is labelled by its
+ * first day. Returns CREST_OK, CREST_ERR_STATE (after crest_sim_run without a
+ * reset), CREST_ERR_RANGE (more than 3660 days).
+ */
+crest_status crest_sim_set_batch_days(crest_sim *s, unsigned n);
+
+/*
+ * The strategy of the next run (default CREST_SIM_STRATEGY_REFIT).
+ * score_column: the header name of the score (SCORE; copied; ASCII case
+ * ignored; an empty or unreadable value ranks last). inspect: FIXED only,
+ * one byte per row added, in the order added (non-zero: inspected; copied;
+ * training and undated rows are ignored). Returns CREST_OK, CREST_ERR_STATE
+ * (after crest_sim_run without a reset), CREST_ERR_INVALID (an argument
+ * missing), CREST_ERR_MISSING (no such column, in diag), CREST_ERR_NOMEM.
+ */
+crest_status crest_sim_set_strategy(crest_sim *s, crest_sim_strategy strategy, const char *score_column,
+                                    const uint8_t *inspect, size_t n_inspect, crest_diag *diag);
+
+/*
+ * Forget the results of a run and take new options (opts as for
+ * crest_sim_create; its feature spec must be the same) for another run over
+ * the same rows: the strategy and batch length stay. Returns CREST_OK or the
+ * statuses of crest_sim_create.
+ */
+crest_status crest_sim_reset(crest_sim *s, const crest_sim_options *opts, crest_diag *diag);
+
+/*
  * Run the simulation over the rows added. A refit that fails (one class
  * only, or no convergence) is not an error: the period keeps the previous
  * model, or draws at random without one; the first such failure is kept
@@ -177,6 +229,9 @@ size_t crest_sim_undated_count(const crest_sim *s);
 crest_status crest_sim_row_outcome(const crest_sim *s, size_t i, crest_sim_outcome *outcome, double *score);
 /* A note on failed refits ("" when none), e.g. "period 2021-01-04: only one class revealed". */
 const char *crest_sim_note(const crest_sim *s);
+
+/* "random", "model", "previous", "score", "policy" ("" for anything else, e.g. the total's -1). */
+const char *crest_sim_selector_name(int selector);
 
 /* Trailing moving average of x[0..n) at each i (the last `window` values up
  * to i, NaN values skipped; NaN when none is defined) into out[0..n). */
