@@ -611,6 +611,12 @@ crest_status crest_replay_finish(crest_replay *r)
     return CREST_OK;
 }
 
+/*
+ * The gain curve in one walk of the ranking: the cuts k grow with i, so the
+ * groups of tied scores wholly above a cut are summed once, in order (the
+ * same additions as topk_rows makes for each cut, hence the same bits), and
+ * a group a cut splits adds its pro rata share.
+ */
 crest_status crest_replay_gain(const crest_replay *r, size_t n_points, double *x, double *y, double *rev)
 {
     if (!r->finished)
@@ -618,11 +624,35 @@ crest_status crest_replay_gain(const crest_replay *r, size_t n_points, double *x
     if (n_points < 2)
         return CREST_ERR_RANGE;
     const crest_replay_metrics *m = &r->total;
+    const rank_row *rows = r->rank;
+    const size_t n = r->n_rank;
+    size_t at = 0, end = 0; /* [at, end): the current group of ties (end == at: not summed yet) */
+    double full_h = 0, full_v = 0, gh = 0, gv = 0;
     for (size_t i = 0; i < n_points; i++) {
         /* k = ceil(i · rows / (n_points − 1)) in integers. */
         const uint64_t k = ((uint64_t)i * m->rows + (n_points - 2)) / (n_points - 1);
-        double h, v;
-        topk_rows(r->rank, r->n_rank, k, &h, &v);
+        double h = full_h, v = full_v;
+        while (at < n && (uint64_t)at < k) {
+            if (end == at) {
+                gh = gv = 0;
+                while (end < n && same_score(rows[end].score, rows[at].score)) {
+                    gh += rows[end].illicit;
+                    gv += rows[end].revenue;
+                    end++;
+                }
+            }
+            if ((uint64_t)end <= k) { /* the whole group is above the cut */
+                full_h += 1.0 * gh;
+                full_v += 1.0 * gv;
+                h = full_h, v = full_v;
+                at = end;
+                continue;
+            }
+            const double take = (double)(k - (uint64_t)at) / (double)(end - at);
+            h = full_h + take * gh;
+            v = full_v + take * gv;
+            break;
+        }
         x[i] = (double)i / (double)(n_points - 1);
         y[i] = m->illicit ? h / (double)m->illicit : NAN;
         rev[i] = m->revenue_total > 0 ? v / m->revenue_total : NAN;
