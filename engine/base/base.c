@@ -197,6 +197,29 @@ double crest_parse_number(const char *text, size_t len)
     return (end == buf || *end != '\0' || !isfinite(d)) ? NAN : d;
 }
 
+size_t crest_format_double(double x, char out[CREST_DOUBLE_TEXT])
+{
+    if (isnan(x)) {
+        out[0] = '\0';
+        return 0;
+    }
+    if (isinf(x))
+        return (size_t)snprintf(out, CREST_DOUBLE_TEXT, "%s", x < 0 ? "-inf" : "inf");
+    /* %g and strtod in the C locale (a host program's decimal comma must not
+     * leak into CSV), switched for this thread only. */
+    pthread_once(&c_locale_once, make_c_locale);
+    const locale_t old = c_locale ? uselocale(c_locale) : (locale_t)0;
+    int n = 0;
+    for (int prec = 15; prec <= 17; prec++) {
+        n = snprintf(out, CREST_DOUBLE_TEXT, "%.*g", prec, x);
+        if (strtod(out, NULL) == x)
+            break;
+    }
+    if (old)
+        uselocale(old);
+    return (size_t)n;
+}
+
 int crest_grow(void **p, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap)

@@ -129,6 +129,7 @@ struct crest_engine {
 
     /* The risk layer (NULL when the policy configures none) and the selection. */
     crest_risk *risk;                 /* the policy's, shared by every engine (immutable) */
+    crest_risk *own_risk;             /* with an external score column: this engine's (risk points here) */
     crest_risk_binding *risk_binding; /* this input's columns for the risk layer */
     crest_select_rule *select_rules;
     crest_select_config select;

@@ -170,3 +170,68 @@ Test(base, lanes_one_list)
     cr_expect_eq(crest_lane_from_name("RE", 2, 1), -1);
     cr_expect_eq(crest_lane_from_name("", 0, 1), -1);
 }
+
+/* Shortest round-trip text: reads back bit for bit, and no digit can go. */
+static void shortest(double x, const char *want)
+{
+    char out[CREST_DOUBLE_TEXT];
+    const size_t n = crest_format_double(x, out);
+    cr_expect_eq(n, strlen(out));
+    if (want)
+        cr_expect_str_eq(out, want, "%.17g", x);
+    if (isfinite(x)) {
+        const double back = strtod(out, NULL);
+        cr_expect(memcmp(&back, &x, sizeof x) == 0, "'%s' does not read back as %.17g", out, x);
+        char fewer[512];
+        int digits = 0, leading = 1; /* significant digits: leading zeros do not count */
+        for (const char *p = out; *p && *p != 'e'; p++) {
+            if (leading && (*p == '0' || *p == '.' || *p == '-'))
+                continue;
+            leading = 0;
+            digits += isdigit((unsigned char)*p) != 0;
+        }
+        if (digits > 15) { /* one digit fewer must not read back */
+            snprintf(fewer, sizeof fewer, "%.*g", digits - 1, x);
+            cr_expect(strtod(fewer, NULL) != x, "'%s' is shorter and reads back as %.17g", fewer, x);
+        }
+    }
+}
+
+Test(base, format_double_shortest_round_trip)
+{
+    shortest(0.2, "0.2");
+    shortest(0.1 + 0.2, "0.30000000000000004");
+    shortest(1.0 / 3.0, "0.3333333333333333");
+    shortest(0.006, "0.006");
+    shortest(1e-300, "1e-300");
+    shortest(0.0, "0");
+    shortest(-2.5, "-2.5");
+    shortest(NAN, "");
+    shortest(INFINITY, "inf");
+    shortest(-INFINITY, "-inf");
+    uint64_t state = 12345;
+    for (int i = 0; i < 20000; i++) { /* scores and probabilities of every size */
+        state = state * 6364136223846793005u + 1442695040888963407u;
+        const double u = (double)(state >> 11) * 0x1p-53;
+        shortest(u, NULL);
+        shortest(u * u * u * 1e-5, NULL);
+    }
+}
+
+Test(base, format_double_ignores_the_locale)
+{
+    const char *names[] = {"de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8", "fr_FR.utf8", "ru_RU.UTF-8"};
+    const char *set = NULL;
+    for (size_t i = 0; i < sizeof names / sizeof *names && !set; i++)
+        set = setlocale(LC_NUMERIC, names[i]);
+    if (!set || localeconv()->decimal_point[0] != ',') {
+        setlocale(LC_NUMERIC, "C");
+        cr_skip_test("no locale with a decimal comma installed");
+    }
+    char out[CREST_DOUBLE_TEXT];
+    crest_format_double(0.125, out);
+    const int comma_after = localeconv()->decimal_point[0] == ',';
+    setlocale(LC_NUMERIC, "C");
+    cr_expect_str_eq(out, "0.125", "in %s", set);
+    cr_expect(comma_after, "the host's locale was changed");
+}
