@@ -23,7 +23,7 @@ import pandas as pd
 
 from ._lib import ffi, lib
 
-__all__ = ["CrestError", "Policy", "Registry", "Report", "run", "run_csv", "replay", "version"]
+__all__ = ["CrestError", "Policy", "Registry", "Report", "run", "run_csv", "replay", "simulate", "version"]
 
 #: Output columns that are numbers; every other column is text.
 FLOAT_COLUMNS = ("risk_score", "p", "u")
@@ -89,13 +89,14 @@ class Policy:
     policy's, ``tiers`` a DataFrame of the tiers and their targets, ``describe()``
     the canonical form (what ``crest check`` prints)."""
 
-    def __init__(self, path=None, text=None, name=None):
+    def __init__(self, path=None, text=None, name=None, skip_model_file=False):
         out = ffi.new("crest_policy **")
         diag = ffi.new("crest_diag *")
         self._text = self._label = None
         if path is not None:
             self.path = os.fspath(path)
-            st = lib.crest_policy_load(self.path.encode(), out, diag)
+            # skip_model_file: the [model] file is not read (the simulation refits its own)
+            st = lib.crest_policy_load_ex(self.path.encode(), 1 if skip_model_file else 0, out, diag)
         else:
             self.path = None
             data = _builtin_policy_text() if text is None else (text.encode() if isinstance(text, str) else text)
@@ -413,3 +414,4 @@ def run(data, policy=None, registry=None, threads=None, passthrough=None, score=
 
 
 from .report import Report, replay  # noqa: E402  (uses the names above)
+from .simulate import simulate  # noqa: E402

@@ -42,6 +42,7 @@ const char *crest_status_name(crest_status status);
 
 typedef struct crest_policy crest_policy;
 crest_status crest_policy_load(const char *path, crest_policy **out, crest_diag *diag);
+crest_status crest_policy_load_ex(const char *path, unsigned flags, crest_policy **out, crest_diag *diag);
 crest_status crest_policy_parse(const char *text, size_t len, const char *name, crest_policy **out,
                                 crest_diag *diag);
 void crest_policy_free(crest_policy *policy);
@@ -235,6 +236,33 @@ crest_status crest_calibrator_add(crest_calibrator *c, const crest_decision *dec
 crest_status crest_calibrator_solve(crest_calibrator *c, crest_calibration_tier *out, crest_diag *diag);
 void crest_calibrator_free(crest_calibrator *c);
 const char *crest_calibration_status_name(int status);
+
+typedef struct crest_sim_fit { double l2_lambda; double smoothing; unsigned folds; } crest_sim_fit;
+typedef struct crest_sim_options {
+    crest_replay_period period;
+    double rate;
+    double final_rate;
+    unsigned decay_periods;
+    int decay;
+    double explore;
+    uint64_t seed;
+    const char *feature_spec;
+    crest_sim_fit train;
+    unsigned ma_window;
+} crest_sim_options;
+typedef struct crest_sim crest_sim;
+void crest_sim_options_default(crest_sim_options *opts);
+crest_status crest_sim_create(const crest_sim_options *opts, crest_sim **out, crest_diag *diag);
+crest_status crest_sim_header(crest_sim *s, const crest_str *header, size_t n_cols, crest_diag *diag);
+crest_status crest_sim_add(crest_sim *s, const crest_decl *decl, int illicit, double revenue, int train);
+crest_status crest_sim_run(crest_sim *s, crest_diag *diag);
+const char *crest_sim_note(const crest_sim *s);
+char *crest_sim_csv(const crest_sim *s);
+void crest_sim_free(crest_sim *s);
+crest_status crest_replay_header(crest_replay *r, const crest_str *header, size_t n_cols, crest_diag *diag);
+void crest_replay_read_label(const crest_replay *r, const crest_decl *decl, int *illicit, double *revenue);
+const char *crest_policy_model_features(const crest_policy *policy);
+void crest_policy_fit_settings(const crest_policy *policy, double *l2, double *smoothing, unsigned *folds);
 
 void free(void *ptr);
 """
