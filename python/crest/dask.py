@@ -98,17 +98,18 @@ def _scan_block(path, start, end):
     with open(path, "rb") as f:
         f.seek(start)
         b = np.frombuffer(f.read(end - start), dtype=np.uint8)
-    q = b == _QUOTE
-    parity = (np.cumsum(q) & 1).astype(bool) if len(b) else np.zeros(0, bool)  # quotes up to and incl. i
+    quotes = np.flatnonzero(b == _QUOTE)
     nl = np.flatnonzero(b == _NL)
-    out = [int(q.sum()), int(len(nl))]
+    # local parity of the quotes before each newline (a newline is not a quote)
+    parity = (np.searchsorted(quotes, nl) & 1).astype(bool)
+    out = [int(len(quotes)), int(len(nl))]
     for want_odd in (False, True):
-        # a newline at i ends a record when the global parity before it is even;
-        # here: local parity before i (== parity[i], a newline is not a quote) == want_odd
-        hit = nl[parity[nl] == want_odd] if len(nl) else nl
+        # a newline ends a record when the global parity before it is even:
+        # local parity == the parity of the quotes before the block
+        hit = np.flatnonzero(parity == want_odd)
         if len(hit):
-            i = int(hit[0])
-            out += [start + i + 1, int(np.searchsorted(nl, i)) + 1]
+            k = int(hit[0])
+            out += [start + int(nl[k]) + 1, k + 1]
         else:
             out += [None, None]
     return tuple(out)
@@ -187,9 +188,15 @@ def _file_lines(rejects, part):
     return out.getvalue().encode("utf-8", "surrogateescape")
 
 
-def _decide_part(part, spec, registry, passthrough):
+def _decide_part(part, spec, registry, passthrough, out_path=None, header=None):
     text, rejects, summary = _run_engine(part.read(), _load(spec), registry, 1, passthrough)
-    return text, _file_lines(rejects, part), {k: summary[k] for k in ("rows_in", "decisions", "rejects")}
+    counts = {k: summary[k] for k in ("rows_in", "decisions", "rejects")}
+    if out_path is not None:  # the worker writes its part; only counts travel
+        with open(out_path + ".tmp", "wb") as f:
+            f.write(text if header is None else _strip_header(text, header))
+        os.replace(out_path + ".tmp", out_path)
+        text = b""
+    return text, _file_lines(rejects, part), counts
 
 
 def _strip_header(text, header):
@@ -198,19 +205,32 @@ def _strip_header(text, header):
     return text[len(header):]
 
 
-def run_files(paths, policy=None, registry=None, passthrough=None, blocksize=DEFAULT_BLOCKSIZE, raw=False):
+def run_files(paths, policy=None, registry=None, passthrough=None, blocksize=DEFAULT_BLOCKSIZE, raw=False,
+              output_dir=None):
     """Decide CSV files cut by :func:`split`, one task per part.
 
     Returns a dask DataFrame of decisions (the types of :func:`crest.run`), or with
     ``raw=True``, computed, a tuple: the decisions as the bytes ``crest run`` writes
     (for several files: their decisions concatenated under one header), the
     rejects as ``crest run --rejects`` writes them (with the file's line numbers),
-    and the counts (rows_in, decisions, rejects) summed over the parts."""
+    and the counts (rows_in, decisions, rejects) summed over the parts. With
+    ``output_dir`` (a directory every worker can write), each worker writes its
+    part's decisions there as part-00000.csv, part-00001.csv, ... (the first with
+    the header: ``cat part-*.csv`` is the bytes of ``crest run``) and only counts
+    and rejects come back: the tuple then holds the list of files first."""
     spec, reg = _spec(policy), _reg(registry)
     parts = split(paths, blocksize)
     if not parts:
         raise ValueError("crest.dask: no declarations in %r" % (paths,))
     header = _run_engine(parts[0].header, _load(spec), reg, 1, passthrough)[0]
+    if output_dir is not None:
+        os.makedirs(output_dir, exist_ok=True)
+        files = [os.path.join(os.path.abspath(output_dir), "part-%05d.csv" % i) for i in range(len(parts))]
+        done = dask.compute(*[dask.delayed(_decide_part)(p, spec, reg, passthrough, f, header if i else None)
+                              for i, (p, f) in enumerate(zip(parts, files))])
+        rej_header = b"line,reason,column,message,record,truncated\n"
+        counts = {k: sum(t[2][k] for t in done) for k in ("rows_in", "decisions", "rejects")}
+        return files, rej_header + b"".join(_strip_header(t[1], rej_header) for t in done), counts
     tasks = [dask.delayed(_decide_part)(p, spec, reg, passthrough) for p in parts]
     if raw:
         done = dask.compute(*tasks)
