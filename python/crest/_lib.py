@@ -122,7 +122,9 @@ typedef struct crest_tier_counts {
     uint64_t unknown;
     uint64_t from_registry;
     uint64_t from_feed;
+    uint64_t moved_by_party;
     uint64_t forced;
+    uint64_t forced_insensitive;
     double forced_expected;
     double random_expected;
     uint64_t deferred;
@@ -135,11 +137,16 @@ typedef struct crest_reject_sample {
     char detail[160];
 } crest_reject_sample;
 
+typedef struct crest_unknown_tier {
+    char value[48];
+    uint64_t count;
+} crest_unknown_tier;
+
 typedef struct crest_run_stats {
     uint64_t rows_in;
     uint64_t decisions;
     uint64_t rejects;
-    uint64_t rejects_by_reason[12];
+    uint64_t rejects_by_reason[13];
     crest_reject_sample samples[5];
     size_t n_samples;
     size_t n_tiers;
@@ -151,6 +158,7 @@ typedef struct crest_run_stats {
     uint64_t lanes[5];
     uint64_t selected_random;
     uint64_t selected_risk;
+    uint64_t selected_floor;
     uint64_t selected_forced;
     uint64_t selected_max_hits;
     uint64_t regex_limit_hits;
@@ -160,6 +168,10 @@ typedef struct crest_run_stats {
     uint64_t bytes_in;
     uint64_t bytes_out;
     int header_seen;
+    crest_unknown_tier unknown_tiers[16];
+    size_t n_unknown_tiers;
+    uint64_t unknown_tier_other;
+    uint64_t registry_by_party[4];
 } crest_run_stats;
 
 typedef struct crest_engine crest_engine;
@@ -179,6 +191,7 @@ typedef struct crest_summary_info {
     const char *input_name;
     double elapsed_s;
     int partial;
+    const char *ending;
 } crest_summary_info;
 char *crest_summary_json(const crest_policy *policy, const crest_run_stats *stats,
                          const crest_summary_info *info);
@@ -248,6 +261,7 @@ typedef struct crest_sim_options {
     uint64_t seed;
     const char *feature_spec;
     crest_sim_fit train;
+    const char *tree_params;
     unsigned ma_window;
 } crest_sim_options;
 typedef struct crest_sim crest_sim;

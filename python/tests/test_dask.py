@@ -35,6 +35,18 @@ def write_hostile(decls, path, rows):
 
 
 @pytest.fixture(scope="module")
+def invariant_policy(tmp_path_factory):
+    """The built-in Order 251 policy without `floor_period = month`. That line tops up
+    the dishonest floor per calendar month in input order, so its decisions depend on
+    the partitioning (README, "Floors"); partitions give the one-process answer only
+    for partition-invariant policies, which is what these tests prove."""
+    text = open(src("policies", "order251.conf"), encoding="utf-8").read()
+    path = tmp_path_factory.mktemp("policy") / "order251_invariant.conf"
+    path.write_text("".join(l for l in text.splitlines(True) if not l.startswith("floor_period")), encoding="utf-8")
+    return str(path)
+
+
+@pytest.fixture(scope="module")
 def hostile(tmp_path_factory, generated):
     return write_hostile(generated[0], tmp_path_factory.mktemp("dask") / "hostile.csv", 20000)
 
@@ -53,31 +65,31 @@ def test_split_cuts_at_record_boundaries(generated, tmp_path):
             assert p.first_line == data[:p.start].count(b"\n") + 1
 
 
-def test_files_equal_one_process(client, hostile, tmp_path):
+def test_files_equal_one_process(client, hostile, invariant_policy, tmp_path):
     rej = tmp_path / "rejects.csv"
-    want = cli("run", "-q", "--rejects", str(rej), str(hostile)).stdout
-    got, rejects, counts = cdask.run_files(hostile, blocksize=100_000, raw=True)
+    want = cli("run", "-q", "--policy", invariant_policy, "--rejects", str(rej), str(hostile)).stdout
+    got, rejects, counts = cdask.run_files(hostile, policy=invariant_policy, blocksize=100_000, raw=True)
     assert got == want
     assert rejects == rej.read_bytes() and counts["rejects"] == 1 and counts["rows_in"] == 20001
-    frame = cdask.run_files(hostile, blocksize=1_000_000).compute()
-    pd.testing.assert_frame_equal(frame.reset_index(drop=True), crest.run(hostile))
+    frame = cdask.run_files(hostile, policy=invariant_policy, blocksize=1_000_000).compute()
+    pd.testing.assert_frame_equal(frame.reset_index(drop=True), crest.run(hostile, policy=invariant_policy))
 
 
-def test_dataframe_equals_one_process(client, generated, tmp_path):
+def test_dataframe_equals_one_process(client, generated, invariant_policy, tmp_path):
     decls, reg = generated
     part = tmp_path / "20k.csv"  # a fifth of the rows keeps the test quick on a busy machine
     with open(decls, "rb") as f:
         part.write_bytes(b"".join(f.readline() for _ in range(20_001)))
-    whole = crest.run(part, registry=reg)
+    whole = crest.run(part, policy=invariant_policy, registry=reg)
     ddf = dd.read_csv(str(part), dtype=str, keep_default_na=False, blocksize=1_500_000)
     assert ddf.npartitions >= 2
-    got = cdask.run(ddf, registry=reg).compute().reset_index(drop=True)
+    got = cdask.run(ddf, policy=invariant_policy, registry=reg).compute().reset_index(drop=True)
     pd.testing.assert_frame_equal(got, whole)
 
 
-def test_replay_merges_exactly(client, generated):
+def test_replay_merges_exactly(client, generated, invariant_policy):
     decls, reg = generated
-    policies = [src("policies", "order251_rules.conf"), src("policies", "order251.conf")]
+    policies = {"order251_rules": src("policies", "order251_rules.conf"), "order251": invariant_policy}
     one = crest.replay(decls, policies, label="illicit", revenue="revenue", period="month", registry=reg)
     many = cdask.replay(decls, policies, label="illicit", revenue="revenue", period="month", registry=reg,
                         blocksize=1_000_000)
