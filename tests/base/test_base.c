@@ -218,6 +218,71 @@ Test(base, format_double_shortest_round_trip)
     }
 }
 
+/* What crest_format_double promises, by printf and strtod. */
+static void printf_shortest(double x, char *out, size_t cap)
+{
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(out, cap, "%.*g", prec, x);
+        if (strtod(out, NULL) == x)
+            return;
+    }
+}
+
+static void same_as_printf(double x)
+{
+    char got[CREST_DOUBLE_TEXT], want[64];
+    printf_shortest(x, want, sizeof want);
+    crest_format_double(x, got);
+    cr_assert_str_eq(got, want, "%a", x);
+}
+
+/* The exact integer fast path (magnitudes in [2^-30, 1)) writes printf's text:
+ * at its edges, at powers of two (the closer lower neighbour), next to short
+ * decimals (where 15, 16 and 17 digits part), and over random bit patterns. */
+Test(base, format_double_fast_path_is_printf)
+{
+    const double edges[] = {
+        0x1p-30,        0x1p-30 * 1.5, 1.0,  0.5,  0.1,  0.05, 0.3,  0.7,  0.9,
+        0.95,           0.999,         1e-9, 1e-5, 1e-4, 2e-4, 0.01, 1e-8, 0.123456789012345,
+        0.0001220703125};
+    for (size_t i = 0; i < sizeof edges / sizeof *edges; i++) {
+        double x = edges[i];
+        for (int step = 0; step < 40; step++) {
+            same_as_printf(x);
+            same_as_printf(-x);
+            x = nextafter(x, 0.0);
+        }
+        x = edges[i];
+        for (int step = 0; step < 40; step++, x = nextafter(x, 2.0))
+            same_as_printf(x);
+    }
+    for (int b = -40; b <= 2; b++) {
+        const double p2 = ldexp(1.0, b);
+        same_as_printf(p2);
+        same_as_printf(nextafter(p2, 0.0));
+        same_as_printf(nextafter(p2, 4.0));
+    }
+    uint64_t state = 987654321;
+    for (int i = 0; i < 300000; i++) {
+        state = state * 6364136223846793005u + 1442695040888963407u;
+        const double u = (double)(state >> 11) * 0x1p-53; /* uniform in [0, 1) */
+        same_as_printf(u);
+        uint64_t bits =
+            (state >> 12) | ((uint64_t)(993 + (state >> 4) % 31) << 52); /* any mantissa, 2^-30..1 */
+        double r;
+        memcpy(&r, &bits, sizeof r);
+        same_as_printf(r);
+        char t[CREST_DOUBLE_TEXT];
+        crest_format_double(u, t);
+        same_as_printf(strtod(t, NULL) + 0.0); /* short decimals read back */
+        snprintf(t, sizeof t, "%.6f", u);
+        const double short_dec = strtod(t, NULL);
+        same_as_printf(short_dec);
+        same_as_printf(nextafter(short_dec, 0.0));
+        same_as_printf(nextafter(short_dec, 1.0));
+    }
+}
+
 Test(base, format_double_ignores_the_locale)
 {
     const char *names[] = {"de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8", "fr_FR.utf8", "ru_RU.UTF-8"};
