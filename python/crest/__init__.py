@@ -75,9 +75,9 @@ def _take_text(p):
 
 
 def _builtin_policy_text():
-    here = os.path.dirname(os.path.abspath(__file__))
-    with open(os.path.join(here, "policies", "order251.conf"), "rb") as f:
-        return f.read()
+    """The CLI's built-in policy: the text the build embedded in the library from
+    policies/order251.conf (the package keeps no copy that could fall behind)."""
+    return ffi.string(lib.crest_builtin_policy)
 
 
 class Policy:

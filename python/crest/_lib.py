@@ -3,8 +3,9 @@
 ABI mode (``ffi.dlopen`` of libcrest.so) needs no C compiler when the package is
 installed: the package is pure Python, and the declarations below are the subset of
 the public headers (engine/include/crest/*.h) the package uses, copied with their
-exact layouts. A change of a struct layout in those headers must be made here too;
-``tests/test_binding.py`` checks the declared sizes against the library's behaviour.
+exact layouts. A change in those headers must be made here too: ``tests/test_abi.py``
+compiles the public headers with the C compiler and fails, naming the struct, field,
+constant or function, when a size, an offset, an enum value or a prototype differs.
 
 The package loads ``libcrest_eval.so`` (replay and simulation, engine/eval), which
 needs ``libcrest.so`` (the engine); one handle reaches the symbols of both. It is
@@ -89,7 +90,10 @@ typedef struct crest_decl crest_decl;
 typedef int (*crest_header_hook)(void *ctx, const crest_str *header, size_t n_cols);
 typedef int (*crest_decl_hook)(void *ctx, const crest_decl *decl, const crest_decision *decision,
                                unsigned long line);
-typedef int (*crest_capacity_hook)(void *ctx, uint64_t ordinal, int outcome);
+typedef enum crest_capacity_outcome {
+    CREST_CAPACITY_KEPT = 0, CREST_CAPACITY_DEFERRED = 1, CREST_CAPACITY_OVERFLOW = 2
+} crest_capacity_outcome;
+typedef int (*crest_capacity_hook)(void *ctx, uint64_t ordinal, crest_capacity_outcome outcome);
 
 typedef struct crest_run_options {
     crest_sink output;
@@ -142,6 +146,13 @@ typedef struct crest_unknown_tier {
     uint64_t count;
 } crest_unknown_tier;
 
+typedef struct crest_floor_month {
+    uint32_t tier;
+    int32_t month;
+    uint64_t rows;
+    uint64_t inspected;
+} crest_floor_month;
+
 typedef struct crest_run_stats {
     uint64_t rows_in;
     uint64_t decisions;
@@ -172,10 +183,19 @@ typedef struct crest_run_stats {
     size_t n_unknown_tiers;
     uint64_t unknown_tier_other;
     uint64_t registry_by_party[4];
+    crest_floor_month floor_months[60];
+    size_t n_floor_months;
+    uint64_t floor_rows_unmonthed;
 } crest_run_stats;
 
 typedef struct crest_engine crest_engine;
-const char *crest_reject_code(int reason);
+typedef enum crest_reject_reason {
+    CREST_REJECT_CSV_QUOTE, CREST_REJECT_CSV_UNTERMINATED, CREST_REJECT_RECORD_TOO_LONG,
+    CREST_REJECT_FIELD_TOO_LONG, CREST_REJECT_COLUMN_COUNT, CREST_REJECT_INVALID_UTF8,
+    CREST_REJECT_MISSING_ID, CREST_REJECT_BAD_DATE, CREST_REJECT_INVALID_ID, CREST_REJECT_REPEATED_HEADER,
+    CREST_REJECT_DUPLICATE_ID, CREST_REJECT_REGEX_LIMIT, CREST_REJECT_UNKNOWN_TIER, CREST_REJECT_COUNT
+} crest_reject_reason;
+const char *crest_reject_code(crest_reject_reason reason);
 crest_status crest_engine_create(const crest_policy *policy, const crest_registry *registry,
                                  const crest_run_options *options, crest_engine **out, crest_diag *diag);
 crest_status crest_engine_feed(crest_engine *engine, const void *buf, size_t len);
@@ -248,7 +268,11 @@ crest_status crest_calibrator_create(const crest_policy *policy, crest_calibrato
 crest_status crest_calibrator_add(crest_calibrator *c, const crest_decision *decision);
 crest_status crest_calibrator_solve(crest_calibrator *c, crest_calibration_tier *out, crest_diag *diag);
 void crest_calibrator_free(crest_calibrator *c);
-const char *crest_calibration_status_name(int status);
+typedef enum crest_calibration_status {
+    CREST_CALIBRATION_OK = 0, CREST_CALIBRATION_INFEASIBLE, CREST_CALIBRATION_UNREACHABLE,
+    CREST_CALIBRATION_NO_ROWS, CREST_CALIBRATION_FIXED
+} crest_calibration_status;
+const char *crest_calibration_status_name(crest_calibration_status status);
 
 typedef struct crest_sim_fit { double l2_lambda; double smoothing; unsigned folds; } crest_sim_fit;
 typedef struct crest_sim_options {
@@ -277,6 +301,10 @@ crest_status crest_replay_header(crest_replay *r, const crest_str *header, size_
 void crest_replay_read_label(const crest_replay *r, const crest_decl *decl, int *illicit, double *revenue);
 const char *crest_policy_model_features(const crest_policy *policy);
 void crest_policy_fit_settings(const crest_policy *policy, double *l2, double *smoothing, unsigned *folds);
+
+/* libcrest_eval.so (python/CMakeLists.txt): the CLI's built-in policy, embedded from
+   policies/order251.conf at build time as the CLI embeds it. */
+extern const char crest_builtin_policy[];
 
 void free(void *ptr);
 """

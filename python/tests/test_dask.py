@@ -35,14 +35,27 @@ def write_hostile(decls, path, rows):
 
 
 @pytest.fixture(scope="module")
-def invariant_policy(tmp_path_factory):
-    """The built-in Order 251 policy without `floor_period = month`. That line tops up
-    the dishonest floor per calendar month in input order, so its decisions depend on
-    the partitioning (README, "Floors"); partitions give the one-process answer only
-    for partition-invariant policies, which is what these tests prove."""
+def invariant_policy():
+    """The shipped Order 251 policy: its floors draw at a fixed margin rate
+    (floor_confidence), so its decisions depend only on (seed, policy, row) and
+    partitions give the one-process answer, which is what these tests prove."""
+    return src("policies", "order251.conf")
+
+
+@pytest.fixture(scope="module")
+def ordered_policy(tmp_path_factory):
+    """The same with `floor_period = month`, the opt-in running counter: decided in
+    input order, so partitions may decide differently (docs/floors.md)."""
     text = open(src("policies", "order251.conf"), encoding="utf-8").read()
-    path = tmp_path_factory.mktemp("policy") / "order251_invariant.conf"
-    path.write_text("".join(l for l in text.splitlines(True) if not l.startswith("floor_period")), encoding="utf-8")
+    assert "floor_period" not in text.replace("# floor_period", "")
+    out = []
+    for line in text.splitlines(True):
+        out.append(line)
+        if line.strip() == "[tier DISHONEST]":
+            out.append("floor_period = month\n")
+    assert len(out) == len(text.splitlines()) + 1
+    path = tmp_path_factory.mktemp("policy") / "order251_month_counter.conf"
+    path.write_text("".join(out), encoding="utf-8")
     return str(path)
 
 
@@ -85,6 +98,18 @@ def test_dataframe_equals_one_process(client, generated, invariant_policy, tmp_p
     assert ddf.npartitions >= 2
     got = cdask.run(ddf, policy=invariant_policy, registry=reg).compute().reset_index(drop=True)
     pd.testing.assert_frame_equal(got, whole)
+
+
+def test_order_dependent_policy_is_not_partition_invariant(client, generated, ordered_policy, tmp_path):
+    """The equality above is not automatic: a running per-month counter decides
+    differently when the rows come in parts (the check these tests could fail)."""
+    decls, reg = generated
+    part = tmp_path / "20k.csv"
+    with open(decls, "rb") as f:
+        part.write_bytes(b"".join(f.readline() for _ in range(20_001)))
+    want = cli("run", "-q", "--threads", "1", "--policy", ordered_policy, "--registry", str(reg), str(part)).stdout
+    got = cdask.run_files(part, policy=ordered_policy, registry=reg, blocksize=200_000, raw=True)[0]
+    assert got.count(b"\n") == want.count(b"\n") == 20_001 and got != want
 
 
 def test_replay_merges_exactly(client, generated, invariant_policy):

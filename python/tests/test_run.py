@@ -43,6 +43,8 @@ def test_builtin_policy_is_the_cli_default():
     assert crest.Policy().hash == df["policy_hash"].iloc[0]
     assert out.decode().splitlines()[1].split(",")[-1] == crest.Policy().hash
     assert crest.run_csv(src("datasets", "samples", "demo.csv"), passthrough="none") == out
+    # the library's embedded text is the repository's file (the package keeps no copy)
+    assert crest._builtin_policy_text() == open(src("policies", "order251.conf"), "rb").read()
 
 
 def test_ids_and_codes_stay_text():
