@@ -341,8 +341,24 @@ crest_status crest_engine_create(const crest_policy *policy, const crest_registr
         if (st == CREST_OK)
             outbuf_puts(&e->rej, "line,reason,column,message,record,truncated\n");
     }
-    if (st == CREST_OK && policy_has_risk(policy))
+    if (st == CREST_OK && options->score_column) {
+        /* An external score replaces the policy's model: the engine's own risk
+         * layer, with the policy's criteria and [risk] (their files read again)
+         * and the score column as the model. */
+        crest_risk_config rc;
+        policy_risk_config(policy, &rc);
+        rc.model_kind = CREST_RISK_MODEL_COLUMN;
+        rc.model_path = NULL;
+        rc.model_features = options->score_column;
+        st = crest_risk_create(&rc, &e->own_risk, diag);
+        if (st != CREST_OK) {
+            crest_engine_free(e);
+            return st;
+        }
+        e->risk = e->own_risk;
+    } else if (st == CREST_OK && policy_has_risk(policy)) {
         e->risk = policy->risk; /* parsed once at load, immutable: shared by every engine */
+    }
     crest_select_config_init(&e->select, policy);
     for (size_t t = 0; t < CREST_MAX_TIERS; t++)
         e->multiplier[t] = 1.0;
@@ -720,6 +736,7 @@ void crest_engine_free(crest_engine *e)
     for (unsigned k = 0; k < e->n_deciders; k++)
         crest_worker_free(e->deciders[k]);
     crest_risk_binding_free(e->risk_binding);
+    crest_risk_free(e->own_risk);
     free(e->select_rules);
     free(e->windows);
     free(e->seen);

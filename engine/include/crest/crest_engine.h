@@ -150,6 +150,15 @@ typedef struct crest_run_options {
      */
     int (*capacity_take)(void *ctx, crest_str office, int32_t day);
     void *capacity_ctx;
+    /*
+     * A score computed elsewhere (a model trained in another tool) instead of
+     * the policy's [model]: the header name (or canonical field) of a column
+     * holding a probability in [0, 1] for each row. The policy's criteria, [risk]
+     * weighting, tiers, scales and draw apply to it as to the model's score; a
+     * row whose value is empty, not a number or outside [0, 1] gets no model term.
+     * NULL (the default): the policy's model. Copied at creation.
+     */
+    const char *score_column;
 } crest_run_options;
 
 /* Options with defaults: CSV, policy passthrough, no rejects sink. */
