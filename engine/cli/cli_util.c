@@ -480,7 +480,7 @@ crest_status cli_pump(crest_engine *engine, int fd, const char *name, int show_p
     *read_error = 0;
     atomic_store(&seen_since, t0);
     mapped_input mapped = {0};
-    if (regular)
+    if (regular && !cli_live_flush_every) /* --flush-every counts lines as the read loop reads them */
         st = pump_mapped(engine, fd, size, &mapped, show_progress, t0, &last, &bytes);
     while (st == CREST_OK && !interrupted && !output_broken) {
         handle_reload_requests();

@@ -683,6 +683,7 @@ int blockpipe_flush(blockpipe *bp)
 {
     if (bp->finished || bp->status)
         return bp->status;
+    flush_view(bp);
     if (bp->cur && bp->cur->pub.len) {
         /* Cut at the last line end even where the quotes do not balance
          * (broken quoting, or a quoted field spanning lines): a wrong guess
