@@ -911,7 +911,7 @@ static const unsigned char field_class[256] = {
 
 /* The field s[fs..pos), field nf of its line, into out[nf]: a quoted field's
  * content between its quotes (the masks checked the quoting; with "" it is
- * unescaped into ls->unesc), its formula lead, a length over the limit. */
+ * unescaped into ls->unesc) and its formula lead. */
 static __attribute__((noinline)) void put_rare(line_state *ls, crest_str *out, const unsigned char *s,
                                                size_t fs, size_t pos, size_t nf)
 {
@@ -935,10 +935,21 @@ static __attribute__((noinline)) void put_rare(line_state *ls, crest_str *out, c
         ls->leads |= bit;
     out[nf].ptr = fp;
     out[nf].len = len;
-    if (len > ls->max_field_bytes && nf < ls->max_fields) {
-        if (ls->long_field == SIZE_MAX)
-            ls->long_field = nf;
-        out[nf].len = 0; /* keep the record's shape, as on_field does */
+}
+
+/* A line longer than max_field_bytes may have a field over it: the first
+ * such kept field is noted and every such kept field emptied, as on_field
+ * does (the record keeps its shape). */
+static __attribute__((noinline)) void mark_long_fields(line_state *ls, crest_str *out, size_t nf)
+{
+    const size_t kept = nf < ls->max_fields ? nf : ls->max_fields;
+    for (size_t i = 0; i < kept; i++) {
+        if (out[i].len > ls->max_field_bytes) {
+            if (ls->long_field == SIZE_MAX)
+                ls->long_field = i;
+            out[i].len = 0;
+            ls->dirty = 1;
+        }
     }
 }
 
@@ -980,12 +991,13 @@ static inline __attribute__((always_inline)) size_t block_rows_body(csvread *r, 
     uint64_t in_quotes = 0, after_end = 1, after_close = 0;
 
 /* The field s[fs..pos) ends (pos: its delimiter or line end). Most fields are
- * a plain view; a field that starts with a quote or a formula lead byte, or
- * is too long, takes put_rare. (An empty field's first byte is its boundary.) */
+ * a plain view; a field that starts with a quote or a formula lead byte takes
+ * put_rare. (An empty field's first byte is its boundary.) Field lengths are
+ * checked per line (mark_long_fields). */
 #define PUT_FIELD(pos_)                                                                                      \
     do {                                                                                                     \
         const size_t p_ = (pos_);                                                                            \
-        if (UNLIKELY_BR(field_class[s[fs]] | (p_ - fs > max_field_bytes))) {                                 \
+        if (UNLIKELY_BR(field_class[s[fs]])) {                                                               \
             put_rare(&ls, out, s, fs, p_, nf);                                                               \
         } else {                                                                                             \
             out[nf].ptr = (const char *)s + fs;                                                              \
@@ -1049,6 +1061,8 @@ static inline __attribute__((always_inline)) size_t block_rows_body(csvread *r, 
             const size_t piece = pos + 1 - rs;
             if (piece > max_piece)
                 return rs; /* a long line: fast_line, fast_split or process_piece */
+            if (UNLIKELY_BR(piece - 1 > max_field_bytes))
+                mark_long_fields(&ls, out, nf);
             if (odd) {
                 const uint64_t mine = bit_range(rs > base ? (unsigned)(rs - base) : 0, bit);
                 if (high_at == SIZE_MAX && (m.high & mine))
