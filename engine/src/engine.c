@@ -459,7 +459,9 @@ static size_t feed_until_blocks(crest_engine *e, const char *buf, size_t len)
     return used;
 }
 
-crest_status crest_engine_feed(crest_engine *e, const void *buf, size_t len)
+/* crest_engine_feed, and crest_engine_feed_stable when stable (the bytes
+ * stay valid until finish: parallel blocks are views into them). */
+static crest_status feed(crest_engine *e, const void *buf, size_t len, int stable)
 {
     if (e->pipe_done)
         return e->fatal != CREST_OK ? e->fatal : CREST_ERR_STATE;
@@ -473,7 +475,7 @@ crest_status crest_engine_feed(crest_engine *e, const void *buf, size_t len)
             len -= used;
         }
         if (e->bp && len && e->fatal == CREST_OK) {
-            const int rc = blockpipe_feed(e->bp, buf, len);
+            const int rc = stable ? blockpipe_feed_stable(e->bp, buf, len) : blockpipe_feed(e->bp, buf, len);
             if (rc < 0 && e->fatal == CREST_OK)
                 crest_engine_set_fatal(e, CREST_ERR_NOMEM, 0, 0, "%s", "out of memory while reading input");
         }
@@ -489,6 +491,21 @@ crest_status crest_engine_feed(crest_engine *e, const void *buf, size_t len)
     if (rc < 0 && e->fatal == CREST_OK)
         crest_engine_set_fatal(e, CREST_ERR_NOMEM, 0, 0, "%s", "out of memory while reading input");
     return crest_engine_check_sinks(e);
+}
+
+crest_status crest_engine_feed(crest_engine *e, const void *buf, size_t len)
+{
+    return feed(e, buf, len, 0);
+}
+
+crest_status crest_engine_feed_stable(crest_engine *e, const void *buf, size_t len)
+{
+    return feed(e, buf, len, 1);
+}
+
+const void *crest_engine_stable_floor(const crest_engine *e)
+{
+    return e->bp ? blockpipe_stable_floor(e->bp) : NULL;
 }
 
 #define STAGING_BYTES (256 * 1024)

@@ -73,7 +73,8 @@ static const struct p_text *number_text(worker *w, double x)
     return t;
 }
 
-/* Bytes a spreadsheet may read as the start of a formula (looks_like_formula). */
+/* Bytes a spreadsheet may read as the start of a formula (looks_like_formula;
+ * csvread.c's formula_lead, for csvread_row's lead_fields, is the same set). */
 static const unsigned char formula_lead[256] = {
     ['='] = 1, ['+'] = 1, ['-'] = 1, ['@'] = 1, ['\t'] = 1, ['\r'] = 1};
 
@@ -108,9 +109,15 @@ static int render_plain_csv(crest_engine *e, worker *w, outbuf *o, const render_
         return 0;
     const crest_str id = row->fields[0];
     if (e->formula_guard) {
-        for (size_t k = 1; k < row->n_fields; k++)
-            if (row->fields[k].len && formula_lead[(unsigned char)row->fields[k].ptr[0]])
+        /* The reader's fast path tells it (field 0, the id, is not passed through). */
+        if (row->leads_known) {
+            if (row->lead_fields & ~UINT64_C(1))
                 return 0;
+        } else {
+            for (size_t k = 1; k < row->n_fields; k++)
+                if (row->fields[k].len && formula_lead[(unsigned char)row->fields[k].ptr[0]])
+                    return 0;
+        }
     }
     size_t end = row->raw.len;
     while (end && (row->raw.ptr[end - 1] == '\n' || row->raw.ptr[end - 1] == '\r'))
