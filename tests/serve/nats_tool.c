@@ -168,7 +168,10 @@ static int cmd_pub(const char *urls, const char *subject, const char *path, doub
     return s == NATS_OK ? 0 : 1;
 }
 
-/* An ordered read of the stream from its start, with a pull consumer. */
+/* An ordered read of the stream from its start: an ordered push consumer,
+ * which the library re-creates at the next sequence when a server of the
+ * cluster goes away. (A pull consumer's Fetch crashed this tool once in the
+ * cluster test, right after a server was killed and restarted.) */
 static int cmd_dump(const char *urls, const char *stream, const char *subject, const char *out, long want,
                     double timeout_s)
 {
@@ -179,13 +182,13 @@ static int cmd_dump(const char *urls, const char *stream, const char *subject, c
     jsSubOptions so;
     jsSubOptions_Init(&so);
     so.Stream = stream;
-    so.Config.AckPolicy = js_AckNone;
+    so.Ordered = true;
     so.Config.DeliverPolicy = js_DeliverAll;
     jsErrCode jerr = 0;
     /* Right after a server restart the cluster may still be electing: retry. */
     natsStatus s = NATS_TIMEOUT;
     for (int attempt = 0; attempt < 60 && s != NATS_OK; attempt++) {
-        s = js_PullSubscribe(&sub, js, subject, NULL, NULL, &so, &jerr);
+        s = js_SubscribeSync(&sub, js, subject, NULL, &so, &jerr);
         if (s != NATS_OK)
             nats_Sleep(1000);
     }
@@ -198,13 +201,12 @@ static int cmd_dump(const char *urls, const char *stream, const char *subject, c
     const int64_t end = now_ns() + (int64_t)(timeout_s * 1e9);
     int64_t extra_until = 0;
     while (now_ns() < (extra_until ? extra_until : end)) {
-        natsMsgList list = {0};
-        s = natsSubscription_Fetch(&list, sub, 1024, 500, &jerr);
-        for (int i = 0; i < list.Count; i++) {
-            fwrite(natsMsg_GetData(list.Msgs[i]), 1, (size_t)natsMsg_GetDataLength(list.Msgs[i]), f);
-            got++;
-        }
-        natsMsgList_Destroy(&list);
+        natsMsg *m = NULL;
+        if (natsSubscription_NextMsg(&m, sub, 200) != NATS_OK)
+            continue;
+        fwrite(natsMsg_GetData(m), 1, (size_t)natsMsg_GetDataLength(m), f);
+        natsMsg_Destroy(m);
+        got++;
         if (got >= want && !extra_until)
             extra_until = now_ns() + 1000000000;
     }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # serve_test.sh CASE — crest serve against a real nats-server that this script
-# starts on loopback (ports 42xx, JetStream in a temporary directory) and
+# starts on loopback (a free block of ports in 42xx-43xx, JetStream in a temporary directory) and
 # stops at the end. Cases:
 #   basic     CSV and JSON messages, rejects, byte-identical to `crest run`,
 #             /metrics, /healthz, /readyz, /decide refused without the token,
@@ -25,6 +25,7 @@ cleanup() {
   for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   if [ "${KEEP:-0}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
+  [ -z "$PORT_LOCK" ] || rmdir "$PORT_LOCK" 2>/dev/null || true
 }
 trap cleanup EXIT
 fail() {
@@ -33,8 +34,10 @@ fail() {
   exit 1
 }
 
-wait_port() { # wait_port PORT: until something listens
-  for _ in $(seq 1 100); do
+# Waits are for conditions; their deadlines (generous, so that a loaded machine
+# or a sanitizer build only makes them slower) matter only when a test fails.
+wait_port() { # wait_port PORT: until something listens (30 s)
+  for _ in $(seq 1 300); do
     (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
     sleep 0.1
   done
@@ -60,9 +63,9 @@ start_serve() {
   eval "SERVE_PID_$name=$!"
 }
 
-# wait_log FILE PATTERN: until the pattern appears (10 s).
+# wait_log FILE PATTERN: until the pattern appears (60 s).
 wait_log() {
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 600); do
     grep -q "$2" "$1" 2>/dev/null && return 0
     sleep 0.1
   done
@@ -80,6 +83,38 @@ expect_same() {
   }
 }
 
+# Ports: every worktree of the project may run these tests at the same time,
+# so a case takes a block of 10 free ports B..B+9 in 42xx-43xx (among the
+# blocks that fixed ports of earlier versions of this script and the latency
+# bench do not use), claimed with a lock directory (mkdir is atomic) and
+# checked that nothing listens there; released at exit. A lock older than an
+# hour is a killed run's and is taken over.
+claim_ports() {
+  local blocks=(4200 4280 4290 4310 4320 4330 4340 4350 4360 4370 4380 4390)
+  local n=${#blocks[@]} first=$((RANDOM % ${#blocks[@]}))
+  find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'crest-serve-ports-*' -mmin +60 -exec rmdir {} + 2>/dev/null || true
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    for k in $(seq 0 $((n - 1))); do
+      local b=${blocks[$(((first + k) % n))]} lock busy=0
+      lock="${TMPDIR:-/tmp}/crest-serve-ports-$b"
+      mkdir "$lock" 2>/dev/null || continue
+      for p in $(seq "$b" $((b + 9))); do
+        (exec 3<>/dev/tcp/127.0.0.1/"$p") 2>/dev/null && busy=1
+      done
+      if [ $busy = 0 ]; then
+        B=$b
+        PORT_LOCK=$lock
+        return 0
+      fi
+      rmdir "$lock"
+    done
+    sleep 3
+  done
+  fail "no free block of 10 ports in 42xx-43xx"
+}
+PORT_LOCK=
+claim_ports
+
 U=nats://127.0.0.1
 # The shipped Order 251 policy (its monthly floor is order-independent: a
 # service may serve it; floor_period, which tops up by row order, it refuses).
@@ -87,7 +122,7 @@ POLICY=$SRC/policies/order251.conf
 
 case "$CASE" in
 basic)
-  start_nats a 4211
+  start_nats a $((B + 1))
   echo secret-token-4212 >"$T/token"
   "$CREST_GEN" --rows 3000 --seed 11 --start 2025-03-01 --days 5 --firms 400 -o "$T/in.csv" 2>/dev/null
   # Two rows that are rejected (empty id, a field too many), to the same accounting.
@@ -95,18 +130,18 @@ basic)
   printf ',2025-03-01,1900,E,X,Y,AEO,,0202200000,CN,CN,RAIL,1,CNY,1,1,beef,0,0\n' >>"$T/in.csv"
   printf 'Z1,2025-03-01,1900,E,X,Y,AEO,,0202200000,CN,CN,RAIL,1,CNY,1,1,beef,0,0,extra\n' >>"$T/in.csv"
   cp "$POLICY" "$T/watched.conf"
-  start_serve a --policy "$T/watched.conf" --watch-policy --nats $U:4211 --input decl.in --output decl.out \
-    --create-streams --http 4212 --token-file "$T/token" --ack-wait 5
+  start_serve a --policy "$T/watched.conf" --watch-policy --nats $U:$((B + 1)) --input decl.in --output decl.out \
+    --create-streams --http $((B + 2)) --token-file "$T/token" --ack-wait 5
   wait_log "$T/serve-a.log" "event=started"
-  curl -sf http://127.0.0.1:4212/healthz | grep -q ok || fail "/healthz"
-  curl -sf http://127.0.0.1:4212/readyz | grep -q ready || fail "/readyz"
-  "$NATS_TOOL" pub $U:4211 decl.in "$T/in.csv" 2>"$T/pub.log" || fail "publishing"
+  curl -sf http://127.0.0.1:$((B + 2))/healthz | grep -q ok || fail "/healthz"
+  curl -sf http://127.0.0.1:$((B + 2))/readyz | grep -q ready || fail "/readyz"
+  "$NATS_TOOL" pub $U:$((B + 1)) decl.in "$T/in.csv" 2>"$T/pub.log" || fail "publishing"
   "$CREST" run --no-progress --policy "$POLICY" -o "$T/run.csv" --rejects "$T/run-rej.csv" "$T/in.csv" 2>"$T/run.txt"
   want_dec=$(grep -o 'decisions [0-9]*' "$T/run.txt" | head -1 | cut -d' ' -f2)
   [ "$want_dec" -ge 3000 ] || fail "crest run decided $want_dec"
-  "$NATS_TOOL" dump $U:4211 DECISIONS decl.out "$T/got.csv" "$want_dec" 30 2>>"$T/dump.log" ||
+  "$NATS_TOOL" dump $U:$((B + 1)) DECISIONS decl.out "$T/got.csv" "$want_dec" 30 2>>"$T/dump.log" ||
     fail "decisions: $(tail -1 "$T/dump.log")"
-  "$NATS_TOOL" dump $U:4211 DECISIONS decl.out.rejects "$T/got-rej.csv" 2 10 2>>"$T/dump.log" ||
+  "$NATS_TOOL" dump $U:$((B + 1)) DECISIONS decl.out.rejects "$T/got-rej.csv" 2 10 2>>"$T/dump.log" ||
     fail "rejects: $(tail -1 "$T/dump.log")"
   expect_same basic "$T/run.csv" "$T/got.csv"
   grep -q '^MISSING_ID,' "$T/got-rej.csv" || fail "no MISSING_ID rejection"
@@ -114,20 +149,20 @@ basic)
   echo "basic: $want_dec decisions identical to crest run, 2 rejects"
   # JSON messages: decided with the keys as the header, the same bytes as crest run on that CSV.
   printf '{"decl_id":"J-1","decl_date":"2025-03-02","credit_tier":"DISHONEST","declared_value":1250.5}' >"$T/j1"
-  "$NATS_TOOL" pub1 $U:4211 decl.in "$T/j1" || fail "publishing JSON"
+  "$NATS_TOOL" pub1 $U:$((B + 1)) decl.in "$T/j1" || fail "publishing JSON"
   printf 'decl_id,decl_date,credit_tier,declared_value\nJ-1,2025-03-02,DISHONEST,1250.5\n' >"$T/j1.csv"
   "$CREST" run --no-progress --policy "$POLICY" -o "$T/j1-run.csv" "$T/j1.csv" 2>/dev/null
-  "$NATS_TOOL" dump $U:4211 DECISIONS decl.out "$T/got2.csv" $((want_dec + 1)) 10 2>>"$T/dump.log" ||
+  "$NATS_TOOL" dump $U:$((B + 1)) DECISIONS decl.out "$T/got2.csv" $((want_dec + 1)) 10 2>>"$T/dump.log" ||
     fail "JSON decision missing"
   grep -qxF "$(tail -1 "$T/j1-run.csv")" "$T/got2.csv" || fail "JSON decision differs from crest run's"
   # Not JSON, not CSV: a rejection, never a stuck consumer.
   printf '{"decl_id": [1,2]}' >"$T/j2"
-  "$NATS_TOOL" pub1 $U:4211 decl.in "$T/j2" || fail "publishing"
-  "$NATS_TOOL" dump $U:4211 DECISIONS decl.out.rejects "$T/got-rej2.csv" 3 10 2>>"$T/dump.log" ||
+  "$NATS_TOOL" pub1 $U:$((B + 1)) decl.in "$T/j2" || fail "publishing"
+  "$NATS_TOOL" dump $U:$((B + 1)) DECISIONS decl.out.rejects "$T/got-rej2.csv" 3 10 2>>"$T/dump.log" ||
     fail "BAD_JSON rejection missing"
   grep -q '^BAD_JSON,' "$T/got-rej2.csv" || fail "no BAD_JSON rejection"
   # Metrics while serving: per-tier counters and the policy hash.
-  curl -sf http://127.0.0.1:4212/metrics >"$T/metrics.txt" || fail "/metrics"
+  curl -sf http://127.0.0.1:$((B + 2))/metrics >"$T/metrics.txt" || fail "/metrics"
   hash=$("$CREST" check --policy "$POLICY" 2>/dev/null | grep -o '[0-9a-f]\{16\}' | head -1)
   grep -q "crest_decisions_total{tier=\"AEO\",policy_hash=\"$hash\"} [1-9]" "$T/metrics.txt" ||
     fail "no AEO decisions in /metrics"
@@ -136,27 +171,27 @@ basic)
   grep -q 'crest_decision_latency_seconds_count [1-9]' "$T/metrics.txt" || fail "latency histogram"
   grep -q 'crest_realised_ratio{tier="AEO",base="REGULAR"}' "$T/metrics.txt" || fail "AEO/regular ratio"
   # /decide and /reload: refused without the token, answered with it.
-  code=$(curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary @"$T/j1" http://127.0.0.1:4212/decide)
+  code=$(curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary @"$T/j1" http://127.0.0.1:$((B + 2))/decide)
   [ "$code" = 401 ] || fail "/decide without a token answered $code"
-  code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer wrong' -X POST http://127.0.0.1:4212/reload)
+  code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer wrong' -X POST http://127.0.0.1:$((B + 2))/reload)
   [ "$code" = 401 ] || fail "/reload with a wrong token answered $code"
   curl -sf -H "Authorization: Bearer $(cat "$T/token")" -X POST --data-binary @"$T/j1" \
-    http://127.0.0.1:4212/decide >"$T/decide.csv" || fail "/decide with the token"
+    http://127.0.0.1:$((B + 2))/decide >"$T/decide.csv" || fail "/decide with the token"
   cmp -s "$T/decide.csv" <(tail -1 "$T/j1-run.csv") || fail "/decide differs from crest run"
   # A replay of the input stream from a date: a new consumer, its own output stream.
-  start_serve r --policy "$POLICY" --nats $U:4211 --input decl.in --output decl.replay --out-stream REPLAY \
+  start_serve r --policy "$POLICY" --nats $U:$((B + 1)) --input decl.in --output decl.replay --out-stream REPLAY \
     --durable replay --deliver-from 2000-01-01 --create-streams
   wait_log "$T/serve-r.log" "event=started"
-  "$NATS_TOOL" dump $U:4211 REPLAY decl.replay "$T/replay.csv" $((want_dec + 1)) 30 2>>"$T/dump.log" ||
+  "$NATS_TOOL" dump $U:$((B + 1)) REPLAY decl.replay "$T/replay.csv" $((want_dec + 1)) 30 2>>"$T/dump.log" ||
     fail "replay from a date: $(tail -1 "$T/dump.log")"
   cmp -s <(LC_ALL=C sort "$T/replay.csv") <(LC_ALL=C sort "$T/got2.csv") || fail "the replay decided differently"
   # From now (after the last publish): nothing to decide.
   sleep 1
-  start_serve f --policy "$POLICY" --nats $U:4211 --input decl.in --output decl.future --out-stream FUTURE \
+  start_serve f --policy "$POLICY" --nats $U:$((B + 1)) --input decl.in --output decl.future --out-stream FUTURE \
     --durable future --deliver-from "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --create-streams
   wait_log "$T/serve-f.log" "event=started"
   sleep 1
-  [ "$("$NATS_TOOL" count $U:4211 FUTURE)" = 0 ] || fail "a consumer from now decided something"
+  [ "$("$NATS_TOOL" count $U:$((B + 1)) FUTURE)" = 0 ] || fail "a consumer from now decided something"
   # --watch-policy: a new policy file is taken without a signal (every later decision
   # carries its hash), a broken one is refused and the one in force goes on.
   sed 's/^seed = .*/seed = 4213/' "$POLICY" >"$T/watched.new"
@@ -166,13 +201,13 @@ basic)
   grep -q "event=reload status=ok trigger=watch old_policy_hash=$hash policy_hash=$hw" "$T/serve-a.log" ||
     fail "the watched reload: $(grep 'event=reload' "$T/serve-a.log")"
   printf '{"decl_id":"J-3","decl_date":"2025-03-02","credit_tier":"AEO","declared_value":99}' >"$T/j3"
-  "$NATS_TOOL" pub1 $U:4211 decl.in "$T/j3" || fail "publishing JSON"
-  "$NATS_TOOL" dump $U:4211 DECISIONS decl.out "$T/got3.csv" $((want_dec + 2)) 10 2>>"$T/dump.log" ||
+  "$NATS_TOOL" pub1 $U:$((B + 1)) decl.in "$T/j3" || fail "publishing JSON"
+  "$NATS_TOOL" dump $U:$((B + 1)) DECISIONS decl.out "$T/got3.csv" $((want_dec + 2)) 10 2>>"$T/dump.log" ||
     fail "decision after the watched reload missing"
   grep -q "^J-3,.*,$hw," "$T/got3.csv" || fail "the decision after the watched reload does not carry $hw"
   printf '[tiers]\nbroken here\n' >"$T/watched.new" && mv "$T/watched.new" "$T/watched.conf"
   wait_log "$T/serve-a.log" "event=reload status=refused trigger=watch"
-  curl -sf http://127.0.0.1:4212/metrics | grep -q "crest_policy_info{policy_hash=\"$hw\"} 1" ||
+  curl -sf http://127.0.0.1:$((B + 2))/metrics | grep -q "crest_policy_info{policy_hash=\"$hw\"} 1" ||
     fail "the broken watched policy replaced the one in force"
   # SIGTERM: the batch in hand is finished, exit 0.
   kill -TERM "$SERVE_PID_a"
@@ -184,7 +219,7 @@ basic)
   ;;
 
 reload)
-  start_nats a 4221
+  start_nats a $((B + 1))
   "$CREST_GEN" --rows 20000 --seed 12 --start 2025-03-01 --days 5 --firms 400 --newline-share 0 -o "$T/in.csv" 2>/dev/null
   cp "$POLICY" "$T/p1.conf"
   sed 's/^seed = .*/seed = 777/' "$POLICY" >"$T/p2.conf"
@@ -192,11 +227,11 @@ reload)
   h1=$("$CREST" check --policy "$T/p1.conf" 2>/dev/null | grep -o '[0-9a-f]\{16\}' | head -1)
   h2=$("$CREST" check --policy "$T/p2.conf" 2>/dev/null | grep -o '[0-9a-f]\{16\}' | head -1)
   [ "$h1" != "$h2" ] || fail "the two policies have one hash"
-  start_serve a --policy "$T/policy.conf" --nats $U:4221 --input decl.in --output decl.out --create-streams \
-    --http 4222 --batch 64
+  start_serve a --policy "$T/policy.conf" --nats $U:$((B + 1)) --input decl.in --output decl.out --create-streams \
+    --http $((B + 2)) --batch 64
   wait_log "$T/serve-a.log" "event=started"
   # 20,000 declarations at 8,000/s; the policy changes mid-stream, then a broken one is refused.
-  "$NATS_TOOL" pub $U:4221 decl.in "$T/in.csv" 8000 2>"$T/pub.log" &
+  "$NATS_TOOL" pub $U:$((B + 1)) decl.in "$T/in.csv" 8000 2>"$T/pub.log" &
   PUB=$!
   sleep 1
   cp "$T/p2.conf" "$T/policy.conf.new" && mv "$T/policy.conf.new" "$T/policy.conf"
@@ -207,7 +242,7 @@ reload)
   kill -HUP "$SERVE_PID_a"
   wait_log "$T/serve-a.log" "event=reload status=refused"
   wait "$PUB" || fail "publishing"
-  "$NATS_TOOL" dump $U:4221 DECISIONS decl.out "$T/got.csv" 20000 60 2>"$T/dump.log" ||
+  "$NATS_TOOL" dump $U:$((B + 1)) DECISIONS decl.out "$T/got.csv" 20000 60 2>"$T/dump.log" ||
     fail "decisions: $(tail -1 "$T/dump.log")"
   # Each decision with its own policy's bytes: split by hash, compare with crest run under that policy.
   "$CREST" run --no-progress --policy "$T/p1.conf" -o "$T/run1.csv" "$T/in.csv" 2>/dev/null
@@ -223,7 +258,7 @@ reload)
   # ... and every declaration has exactly one.
   ids=$(cut -d, -f1 "$T/got.csv" | LC_ALL=C sort | uniq | grep -c '^')
   [ "$ids" = 20000 ] || fail "$ids distinct declarations decided, not 20000"
-  curl -sf http://127.0.0.1:4222/metrics >"$T/metrics.txt"
+  curl -sf http://127.0.0.1:$((B + 2))/metrics >"$T/metrics.txt"
   grep -q 'crest_reloads_total 1' "$T/metrics.txt" || fail "reloads counter"
   grep -q 'crest_reload_failures_total 1' "$T/metrics.txt" || fail "reload failures counter"
   grep -q "crest_policy_info{policy_hash=\"$h2\"} 1" "$T/metrics.txt" || fail "the refused policy replaced the old one"
@@ -239,17 +274,17 @@ security)
   openssl x509 -req -in "$T/server.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial -days 1 \
     -extfile "$T/san.ext" -out "$T/server.pem" 2>/dev/null
   cat >"$T/secure.conf" <<EOF2
-listen: 127.0.0.1:4241
+listen: 127.0.0.1:$((B + 1))
 jetstream { store_dir: "$T/js-secure" }
 tls { cert_file: "$T/server.pem", key_file: "$T/server.key" }
 authorization { users = [ { user: crest, password: "pw-4241-right" } ] }
 EOF2
   nats-server -c "$T/secure.conf" >"$T/nats-secure.log" 2>&1 &
   PIDS+=($!)
-  wait_port 4241
+  wait_port $((B + 1))
   printf 'pw-4241-right\n' >"$T/pw"
   printf 'pw-4241-wrong\n' >"$T/pw-wrong"
-  args=(--policy "$POLICY" --nats nats://127.0.0.1:4241 --input decl.in --output decl.out --create-streams)
+  args=(--policy "$POLICY" --nats nats://127.0.0.1:$((B + 1)) --input decl.in --output decl.out --create-streams)
   # Wrong password, and no CA for the server's certificate: refused (exit 4), nothing started.
   rc=0
   timeout 20 "$CREST" serve "${args[@]}" --nats-user crest --nats-password-file "$T/pw-wrong" --tls-ca "$T/ca.pem" \
@@ -260,39 +295,39 @@ EOF2
   timeout 20 "$CREST" serve "${args[@]}" --nats-user crest --nats-password-file "$T/pw" >"$T/notls.log" 2>&1 || rc=$?
   [ "$rc" = 4 ] || fail "without the CA certificate: exit $rc, not 4"
   # Right user, password and CA: serves.
-  start_serve s "${args[@]}" --nats-user crest --nats-password-file "$T/pw" --tls-ca "$T/ca.pem" --http 4242
+  start_serve s "${args[@]}" --nats-user crest --nats-password-file "$T/pw" --tls-ca "$T/ca.pem" --http $((B + 2))
   wait_log "$T/serve-s.log" "event=started"
   head -n 51 "$SRC/datasets/samples/demo.csv" >"$T/in.csv"
   # The test's own client speaks TLS with the same user (URL credentials, CA via env).
-  SURL=nats://crest:pw-4241-right@127.0.0.1:4241
+  SURL=nats://crest:pw-4241-right@127.0.0.1:$((B + 1))
   NATS_TOOL_CA="$T/ca.pem" "$NATS_TOOL" pub $SURL decl.in "$T/in.csv" 2>"$T/pub.log" || fail "publishing over TLS"
   NATS_TOOL_CA="$T/ca.pem" "$NATS_TOOL" dump $SURL DECISIONS decl.out "$T/got.csv" 50 20 2>"$T/dump.log" ||
     fail "decisions over TLS: $(tail -1 "$T/dump.log")"
   "$CREST" run --no-progress --policy "$POLICY" -o "$T/run.csv" "$T/in.csv" 2>/dev/null
   expect_same security "$T/run.csv" "$T/got.csv"
   # /decide is refused without a token configured (403), and --http listens on loopback only.
-  code=$(curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary @"$T/in.csv" http://127.0.0.1:4242/decide)
+  code=$(curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary @"$T/in.csv" http://127.0.0.1:$((B + 2))/decide)
   [ "$code" = 403 ] || fail "/decide without a configured token answered $code, not 403"
-  # Listening sockets of port 4242 (hex in /proc/net/tcp): one, on 127.0.0.1.
-  hexport=$(printf '%04X' 4242)
+  # Listening sockets of port $((B + 2)) (hex in /proc/net/tcp): one, on 127.0.0.1.
+  hexport=$(printf '%04X' $((B + 2)))
   listen=$(awk 'NR > 1 && $4 == "0A" {print $2}' /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -ic ":$hexport\$" || true)
   local_only=$(awk 'NR > 1 && $4 == "0A" {print $2}' /proc/net/tcp | grep -ic "^0100007F:$hexport\$" || true)
   [ "$listen" = 1 ] && [ "$local_only" = 1 ] ||
-    fail "--http 4242 does not listen on 127.0.0.1 only ($listen listening, $local_only on 127.0.0.1)"
+    fail "--http $((B + 2)) does not listen on 127.0.0.1 only ($listen listening, $local_only on 127.0.0.1)"
   echo "security: wrong password and missing CA refused (exit 4); user, password and TLS: 50 decisions as crest run's; HTTP on loopback; /decide 403 without a token"
   # --nats-creds with an nkey user: the server lists the public key, crest holds the seed.
   pub=$("$NATS_TOOL" nkey "$T/user.nk") || fail "making an nkey user"
   "$NATS_TOOL" nkey "$T/stranger.nk" >/dev/null || fail "making a second nkey"
   cat >"$T/nkey.conf" <<EOF2
-listen: 127.0.0.1:4243
+listen: 127.0.0.1:$((B + 3))
 jetstream { store_dir: "$T/js-nkey" }
 tls { cert_file: "$T/server.pem", key_file: "$T/server.key" }
 authorization { users = [ { nkey: $pub } ] }
 EOF2
   nats-server -c "$T/nkey.conf" >"$T/nats-nkey.log" 2>&1 &
   PIDS+=($!)
-  wait_port 4243
-  nargs=(--policy "$POLICY" --nats nats://127.0.0.1:4243 --input decl.in --output decl.out --create-streams
+  wait_port $((B + 3))
+  nargs=(--policy "$POLICY" --nats nats://127.0.0.1:$((B + 3)) --input decl.in --output decl.out --create-streams
     --tls-ca "$T/ca.pem")
   rc=0
   timeout 20 "$CREST" serve "${nargs[@]}" --nats-creds "$T/stranger.nk" >"$T/stranger.log" 2>&1 || rc=$?
@@ -306,9 +341,9 @@ EOF2
   [ "$rc" = 4 ] || fail "no credentials gave exit $rc, not 4"
   start_serve k "${nargs[@]}" --nats-creds "$T/user.nk"
   wait_log "$T/serve-k.log" "event=started"
-  NATS_TOOL_CA="$T/ca.pem" NATS_TOOL_SEED="$T/user.nk" "$NATS_TOOL" pub nats://127.0.0.1:4243 decl.in "$T/in.csv" \
+  NATS_TOOL_CA="$T/ca.pem" NATS_TOOL_SEED="$T/user.nk" "$NATS_TOOL" pub nats://127.0.0.1:$((B + 3)) decl.in "$T/in.csv" \
     2>"$T/pub-nkey.log" || fail "publishing as the nkey user"
-  NATS_TOOL_CA="$T/ca.pem" NATS_TOOL_SEED="$T/user.nk" "$NATS_TOOL" dump nats://127.0.0.1:4243 DECISIONS decl.out \
+  NATS_TOOL_CA="$T/ca.pem" NATS_TOOL_SEED="$T/user.nk" "$NATS_TOOL" dump nats://127.0.0.1:$((B + 3)) DECISIONS decl.out \
     "$T/got-nkey.csv" 50 20 2>"$T/dump-nkey.log" || fail "decisions as the nkey user: $(tail -1 "$T/dump-nkey.log")"
   expect_same security-nkey "$T/run.csv" "$T/got-nkey.csv"
   echo "security: --nats-creds with an nkey user seed over TLS: 50 decisions as crest run's; unknown nkey refused (exit 4), a file without credentials refused (exit 2)"
@@ -316,7 +351,7 @@ EOF2
 
 capacity)
   # Two instances share one cap of RED per office and day through the KV bucket.
-  start_nats a 4231
+  start_nats a $((B + 1))
   cat >"$T/cap.conf" <<'EOF2'
 [policy]
 name = capacity-test
@@ -336,22 +371,22 @@ red_per_office_day = 20
 EOF2
   N=6000
   "$CREST_GEN" --rows $N --seed 13 --start 2025-03-01 --days 3 --firms 300 --newline-share 0 -o "$T/in.csv" 2>/dev/null
-  args=(--policy "$T/cap.conf" --nats $U:4231 --input decl.in --output decl.out --create-streams --format jsonl
+  args=(--policy "$T/cap.conf" --nats $U:$((B + 1)) --input decl.in --output decl.out --create-streams --format jsonl
     --batch 32)
-  start_serve a "${args[@]}" --http 4232
+  start_serve a "${args[@]}" --http $((B + 2))
   wait_log "$T/serve-a.log" "event=started"
-  start_serve b "${args[@]}" --http 4233
+  start_serve b "${args[@]}" --http $((B + 3))
   wait_log "$T/serve-b.log" "event=started"
   # The first half while both run, the second after a stops (SIGTERM): b then decides it
   # alone, against the counts a left in the bucket.
   head -n 3001 "$T/in.csv" >"$T/in1.csv"
   { head -n 1 "$T/in.csv"; tail -n +3002 "$T/in.csv"; } >"$T/in2.csv"
-  "$NATS_TOOL" pub $U:4231 decl.in "$T/in1.csv" 3000 2>"$T/pub.log" || fail "publishing"
-  "$NATS_TOOL" dump $U:4231 DECISIONS decl.out "$T/half.jsonl" 3000 60 2>"$T/dump.log" || fail "first half"
+  "$NATS_TOOL" pub $U:$((B + 1)) decl.in "$T/in1.csv" 3000 2>"$T/pub.log" || fail "publishing"
+  "$NATS_TOOL" dump $U:$((B + 1)) DECISIONS decl.out "$T/half.jsonl" 3000 60 2>"$T/dump.log" || fail "first half"
   kill -TERM "$SERVE_PID_a"
   wait "$SERVE_PID_a" || fail "a did not stop cleanly"
-  "$NATS_TOOL" pub $U:4231 decl.in "$T/in2.csv" 2>>"$T/pub.log" || fail "publishing"
-  "$NATS_TOOL" dump $U:4231 DECISIONS decl.out "$T/got.jsonl" $N 60 2>"$T/dump.log" ||
+  "$NATS_TOOL" pub $U:$((B + 1)) decl.in "$T/in2.csv" 2>>"$T/pub.log" || fail "publishing"
+  "$NATS_TOOL" dump $U:$((B + 1)) DECISIONS decl.out "$T/got.jsonl" $N 60 2>"$T/dump.log" ||
     fail "decisions: $(tail -1 "$T/dump.log")"
   grep -q 'event=started' "$T/serve-b.log" || fail "b did not start"
   # lane, day, office of each decision: RED per office-day never over the cap, but for
@@ -370,7 +405,7 @@ EOF2
   [ "$deferred" -gt 0 ] || fail "the cap never bit: the test proves nothing"
   ids=$(grep -o '"decl_id":"[^"]*"' "$T/got.jsonl" | sort -u | grep -c '^')
   [ "$ids" = $N ] || fail "$ids distinct declarations decided, not $N"
-  curl -sf http://127.0.0.1:4233/metrics >"$T/metrics-b.txt" || fail "b: /metrics: curl exit $?"
+  curl -sf http://127.0.0.1:$((B + 3))/metrics >"$T/metrics-b.txt" || fail "b: /metrics: curl exit $?"
   grep -q "^crest_messages_acked_total [1-9]" "$T/metrics-b.txt" || fail "b decided nothing: $(grep acked "$T/metrics-b.txt")"
   echo "capacity: $N decisions by two instances, at most $worst deferrable RED per office-day (cap 20)," \
     "$deferred deferred (CAPACITY), $overflow floor selections over the cap (OVERFLOW)"
@@ -380,14 +415,14 @@ poison)
   # A message that cannot go through: its decision is larger than the server's
   # max_payload (4 KiB here), so every publish of it fails and it is handed back.
   cat >"$T/small.conf" <<EOF2
-listen: 127.0.0.1:4271
+listen: 127.0.0.1:$((B + 1))
 max_payload: 4096
 jetstream { store_dir: "$T/js-small" }
 EOF2
   nats-server -c "$T/small.conf" >"$T/nats-small.log" 2>&1 &
   PIDS+=($!)
-  wait_port 4271
-  args=(--policy "$POLICY" --nats $U:4271 --input decl.in --output decl.out --create-streams --http 4272)
+  wait_port $((B + 1))
+  args=(--policy "$POLICY" --nats $U:$((B + 1)) --input decl.in --output decl.out --create-streams --http $((B + 2)))
   # Delivered up to 1000 times (minutes with the back-off): the poison message stays in
   # play while the rest go through, which a blocked consumer could not do.
   start_serve a "${args[@]}" --max-deliveries 1000
@@ -395,14 +430,14 @@ EOF2
   # The message fits 4 KiB (about 4,080 bytes); its decision, with the decision columns, does not.
   desc=$(head -c 3990 /dev/zero | tr '\0' 'x')
   printf '{"decl_id":"POISON-1","decl_date":"2025-03-02","credit_tier":"REGULAR","goods_desc":"%s"}' "$desc" >"$T/big.json"
-  "$NATS_TOOL" pub1 $U:4271 decl.in "$T/big.json" || fail "publishing the large declaration"
+  "$NATS_TOOL" pub1 $U:$((B + 1)) decl.in "$T/big.json" || fail "publishing the large declaration"
   wait_log "$T/serve-a.log" "event=handed_back"
   "$CREST_GEN" --rows 300 --seed 17 --start 2025-03-01 --days 2 --firms 50 --newline-share 0 -o "$T/in.csv" 2>/dev/null
-  "$NATS_TOOL" pub $U:4271 decl.in "$T/in.csv" 2>"$T/pub.log" || fail "publishing"
-  "$NATS_TOOL" dump $U:4271 DECISIONS decl.out "$T/got.csv" 300 60 2>"$T/dump.log" ||
+  "$NATS_TOOL" pub $U:$((B + 1)) decl.in "$T/in.csv" 2>"$T/pub.log" || fail "publishing"
+  "$NATS_TOOL" dump $U:$((B + 1)) DECISIONS decl.out "$T/got.csv" 300 60 2>"$T/dump.log" ||
     fail "the declarations after the poison message: $(tail -1 "$T/dump.log")"
-  [ "$("$NATS_TOOL" count $U:4271 DECISIONS)" = 300 ] || fail "the poison message left before the others were decided"
-  curl -sf http://127.0.0.1:4272/metrics >"$T/metrics-a.txt" || fail "/metrics"
+  [ "$("$NATS_TOOL" count $U:$((B + 1)) DECISIONS)" = 300 ] || fail "the poison message left before the others were decided"
+  curl -sf http://127.0.0.1:$((B + 2))/metrics >"$T/metrics-a.txt" || fail "/metrics"
   handed=$(grep '^crest_messages_handed_back_total' "$T/metrics-a.txt" | cut -d' ' -f2)
   [ "$handed" -ge 2 ] || fail "the poison message was handed back $handed times"
   # An instance allowing 3 deliveries sends it to the rejects, with its reason, cut to fit.
@@ -410,7 +445,7 @@ EOF2
   wait "$SERVE_PID_a" || fail "a did not stop cleanly"
   start_serve b "${args[@]}" --max-deliveries 3
   wait_log "$T/serve-b.log" "event=started"
-  "$NATS_TOOL" dump $U:4271 DECISIONS decl.out.rejects "$T/rej.csv" 1 60 2>>"$T/dump.log" ||
+  "$NATS_TOOL" dump $U:$((B + 1)) DECISIONS decl.out.rejects "$T/rej.csv" 1 60 2>>"$T/dump.log" ||
     fail "no rejection of the poison message: $(tail -1 "$T/dump.log")"
   grep -q '^REDELIVERED,"{""decl_id"":""POISON-1""' "$T/rej.csv" || fail "the rejection: $(head -c 200 "$T/rej.csv")"
   [ "$(wc -c <"$T/rej.csv")" -lt 4096 ] || fail "the rejection does not fit max_payload"
@@ -418,25 +453,25 @@ EOF2
   expect_same poison "$T/run.csv" "$T/got.csv"
   # in = decisions + rejects: 301 = 300 + 1, and nothing more comes.
   sleep 1
-  [ "$("$NATS_TOOL" count $U:4271 DECL)" = 301 ] || fail "the input stream does not hold 301 messages"
-  [ "$("$NATS_TOOL" count $U:4271 DECISIONS)" = 301 ] || fail "not 300 decisions + 1 rejection"
-  curl -sf http://127.0.0.1:4272/metrics >"$T/metrics-b.txt" || fail "/metrics of b"
+  [ "$("$NATS_TOOL" count $U:$((B + 1)) DECL)" = 301 ] || fail "the input stream does not hold 301 messages"
+  [ "$("$NATS_TOOL" count $U:$((B + 1)) DECISIONS)" = 301 ] || fail "not 300 decisions + 1 rejection"
+  curl -sf http://127.0.0.1:$((B + 2))/metrics >"$T/metrics-b.txt" || fail "/metrics of b"
   grep -q '^crest_rejects_total{reason="REDELIVERED"} 1$' "$T/metrics-b.txt" || fail "REDELIVERED not counted"
   echo "poison: 300 declarations decided while a poison message was handed back $handed times;" \
     "then rejected REDELIVERED (cut to fit max_payload); 301 in = 300 decisions + 1 reject"
   ;;
 
 cluster)
-  # Three JetStream servers in one cluster (client ports 4251-4253, routes 4261-4263).
+  # Three JetStream servers in one cluster (client ports $((B + 1))-$((B + 3)), routes $((B + 6))-$((B + 8))).
   for i in 1 2 3; do
     cat >"$T/n$i.conf" <<EOF2
 server_name: n$i
-listen: 127.0.0.1:425$i
+listen: 127.0.0.1:$((B + $i))
 jetstream { store_dir: "$T/js-n$i" }
 cluster {
   name: crest
-  listen: 127.0.0.1:426$i
-  routes: [nats-route://127.0.0.1:4261, nats-route://127.0.0.1:4262, nats-route://127.0.0.1:4263]
+  listen: 127.0.0.1:$((B + 5 + $i))
+  routes: [nats-route://127.0.0.1:$((B + 6)), nats-route://127.0.0.1:$((B + 7)), nats-route://127.0.0.1:$((B + 8))]
 }
 EOF2
   done
@@ -446,15 +481,15 @@ EOF2
     eval "NODE_PID_$1=$!"
   }
   for i in 1 2 3; do start_node $i; done
-  for i in 1 2 3; do wait_port 425$i; done
-  URLS=$U:4251,$U:4252,$U:4253
+  for i in 1 2 3; do wait_port $((B + $i)); done
+  URLS=$U:$((B + 1)),$U:$((B + 2)),$U:$((B + 3))
   N=200000
   "$CREST_GEN" --rows $N --seed 15 --start 2025-03-01 --days 10 --firms 2000 --newline-share 0 -o "$T/in.csv" 2>/dev/null
   serve_args=(--policy "$POLICY" --nats "$URLS" --input decl.in --output decl.out --create-streams --replicas 3
     --ack-wait 5)
   # The cluster elects its JetStream leader first: retry until the streams exist.
   for attempt in $(seq 1 30); do
-    start_serve a "${serve_args[@]}" --http 4254
+    start_serve a "${serve_args[@]}" --http $((B + 4))
     for _ in $(seq 1 20); do
       grep -q "event=started" "$T/serve-a.log" && break
       kill -0 "$SERVE_PID_a" 2>/dev/null || break
@@ -467,7 +502,7 @@ EOF2
   wait_log "$T/serve-a.log" "event=started"
   "$NATS_TOOL" pub "$URLS" decl.in "$T/in.csv" 2>"$T/pub.log" &
   PUB=$!
-  start_serve b "${serve_args[@]}" --http 4255
+  start_serve b "${serve_args[@]}" --http $((B + 5))
   wait_log "$T/serve-b.log" "event=started"
   # decided_so_far: decisions in the output stream.
   decided_so_far() { "$NATS_TOOL" count "$URLS" DECISIONS 2>/dev/null || echo 0; }
@@ -479,7 +514,7 @@ EOF2
   kill -9 "$SERVE_PID_a"
   echo "cluster: instance a SIGKILLed at $(decided_so_far) decisions"
   sleep 1
-  start_serve a "${serve_args[@]}" --http 4254
+  start_serve a "${serve_args[@]}" --http $((B + 4))
   wait "$PUB" || fail "publishing"
   in=$("$NATS_TOOL" count "$URLS" DECL)
   [ "$in" = $N ] || fail "the input stream holds $in declarations, not $N"
@@ -492,7 +527,7 @@ EOF2
   echo "cluster: server n2 SIGKILLed at $(decided_so_far) decisions"
   sleep 2
   start_node 2
-  wait_port 4252
+  wait_port $((B + 2))
   echo "cluster: server n2 restarted"
   "$NATS_TOOL" dump "$URLS" DECISIONS decl.out "$T/got.csv" $N 240 2>"$T/dump.log" ||
     fail "decisions: $(tail -1 "$T/dump.log")"
@@ -503,7 +538,7 @@ EOF2
   ids=$(cut -d, -f1 "$T/got.csv" | LC_ALL=C sort -u | grep -c '^')
   [ "$ids" = $N ] || fail "$ids distinct declarations decided, not $N"
   expect_same cluster "$T/run.csv" "$T/got.csv"
-  curl -sf http://127.0.0.1:4255/metrics >"$T/metrics.txt" || fail "/metrics of b"
+  curl -sf http://127.0.0.1:$((B + 5))/metrics >"$T/metrics.txt" || fail "/metrics of b"
   grep -q 'crest_decisions_total{tier="REGULAR"' "$T/metrics.txt" || fail "per-tier counters"
   redelivered=$(grep -h '^crest_redeliveries_total' "$T/metrics.txt" | cut -d' ' -f2)
   handed=$(grep -h '^crest_messages_handed_back_total' "$T/metrics.txt" | cut -d' ' -f2)
