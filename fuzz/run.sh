@@ -1,7 +1,7 @@
 #!/bin/sh
 # Build the fuzz targets and run each for a bounded time.
 #   fuzz/run.sh [SECONDS_PER_TARGET] [TARGET...]     default 60 s, every target
-# Targets: ingest policy registry rules xgb lmodel. Environment:
+# Targets: ingest csvread policy registry rules xgb lmodel. Environment:
 #   OUT=DIR        build and work directory (default build-fuzz/ at the top of the tree)
 #   FUZZ_JOBS=N    run N targets at a time (default 1)
 #   FUZZ_NOBUILD=1 reuse the binaries in $OUT
@@ -15,7 +15,7 @@ SRC=$(cd "$FUZZ_DIR/.." && pwd)
 OUT=${OUT:-$SRC/build-fuzz}
 SECS=${1:-60}
 [ $# -gt 0 ] && shift
-TARGETS=${*:-ingest policy registry rules xgb lmodel}
+TARGETS=${*:-ingest csvread policy registry rules xgb lmodel}
 JOBS=${FUZZ_JOBS:-1}
 
 if [ "${FUZZ_NOBUILD:-0}" != 1 ]; then

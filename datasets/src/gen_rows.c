@@ -323,7 +323,7 @@ crest_status crest_gen_write_decls(const crest_gen *gen, crest_gen_write_fn writ
     row_state rs;
     memset(&rs, 0, sizeof rs);
     rs.year = INT_MIN;
-    gen_rng r;
+    gen_rng r = {0}; /* seeded at row 0 below; initialised for gcc -O3 */
     uint64_t row = 0;
     crest_status st;
     for (uint32_t d = 0; d < gen->cfg.n_days; d++) {

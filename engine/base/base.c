@@ -197,6 +197,224 @@ double crest_parse_number(const char *text, size_t len)
     return (end == buf || *end != '\0' || !isfinite(d)) ? NAN : d;
 }
 
+/* 5^k for k <= 27 (5^27 < 2^63): the fast path's scale factors. */
+static const uint64_t pow5_table[28] = {UINT64_C(1),
+                                        UINT64_C(5),
+                                        UINT64_C(25),
+                                        UINT64_C(125),
+                                        UINT64_C(625),
+                                        UINT64_C(3125),
+                                        UINT64_C(15625),
+                                        UINT64_C(78125),
+                                        UINT64_C(390625),
+                                        UINT64_C(1953125),
+                                        UINT64_C(9765625),
+                                        UINT64_C(48828125),
+                                        UINT64_C(244140625),
+                                        UINT64_C(1220703125),
+                                        UINT64_C(6103515625),
+                                        UINT64_C(30517578125),
+                                        UINT64_C(152587890625),
+                                        UINT64_C(762939453125),
+                                        UINT64_C(3814697265625),
+                                        UINT64_C(19073486328125),
+                                        UINT64_C(95367431640625),
+                                        UINT64_C(476837158203125),
+                                        UINT64_C(2384185791015625),
+                                        UINT64_C(11920928955078125),
+                                        UINT64_C(59604644775390625),
+                                        UINT64_C(298023223876953125),
+                                        UINT64_C(1490116119384765625),
+                                        UINT64_C(7450580596923828125)};
+
+/* 10^P for P <= 17. */
+static const uint64_t pow10_table[18] = {1,
+                                         10,
+                                         100,
+                                         1000,
+                                         10000,
+                                         100000,
+                                         1000000,
+                                         10000000,
+                                         100000000,
+                                         1000000000,
+                                         10000000000,
+                                         100000000000,
+                                         1000000000000,
+                                         10000000000000,
+                                         100000000000000,
+                                         1000000000000000,
+                                         10000000000000000,
+                                         100000000000000000};
+
+/*
+ * t / div rounded to nearest, ties to even, where t + low / 2^s is x·10^k
+ * exactly; 0 unless that decimal reads back as x (see shortest_digits).
+ */
+static inline __attribute__((always_inline)) uint64_t
+rounded_if_exact(uint64_t t, uint64_t low, int s, uint64_t div, uint64_t pow5k, int lower_closer)
+{
+    uint64_t q = t / div;
+    const unsigned __int128 rem = ((unsigned __int128)(t % div) << s) | low,
+                            half = (unsigned __int128)div << (s - 1);
+    const int up = rem > half || (rem == half && (q & 1));
+    q += (unsigned)up;
+    const unsigned __int128 err = up ? ((unsigned __int128)div << s) - rem : rem;
+    return ((up || !lower_closer) ? 2 * err < pow5k : 4 * err < pow5k) ? q : 0;
+}
+
+/*
+ * The shortest of the 15-, 16- and 17-digit decimals nearest x = m·2^e (ties
+ * to even) that reads back as x, as printf("%.*g") and strtod find it, but
+ * exactly in integers: n = m·5^k = x·10^k·2^s, k chosen so that x·10^k has 17
+ * digits before the point; the P-digit decimal is n / (10^(17-P)·2^s) rounded.
+ * It reads back as x when it is within half the gap to x's neighbours (a
+ * quarter below a power of two, whose lower neighbour is closer); a decimal is
+ * never exactly on that boundary (the boundary times 10^k·2^s is 5^k/2, odd
+ * over 2). *exp10 is the decimal exponent of its first digit. Returns P, or 0
+ * when x is outside what 128 bits hold (the caller uses printf).
+ */
+static int shortest_digits(uint64_t m, int e, int lower_closer, uint64_t *digits, int *exp10)
+{
+    /* floor(log10 x) estimated from the binary exponent (x in [2^b, 2^(b+1))). */
+    const int b = e + 63 - __builtin_clzll(m);
+    int k = 16 - (b * 78913 >> 18); /* 78913 / 2^18 ~ log10(2); adjusted below */
+    for (int tries = 0; tries < 3; tries++) {
+        const int s = -(e + k);
+        if (k < 0 || k > 27 || s < 8 || s > 57)
+            return 0;
+        const unsigned __int128 n = (unsigned __int128)m * pow5_table[k];
+        const uint64_t t = (uint64_t)(n >> s); /* floor(x·10^k) */
+        if (t >= UINT64_C(100000000000000000)) {
+            k--;
+            continue;
+        }
+        if (t < UINT64_C(10000000000000000)) {
+            k++;
+            continue;
+        }
+        const uint64_t low = (uint64_t)(n & ((UINT64_C(1) << s) - 1));
+        /* constant divisors: multiplications, not divisions */
+        uint64_t q;
+        int P = (q = rounded_if_exact(t, low, s, 100, pow5_table[k], lower_closer))  ? 15
+                : (q = rounded_if_exact(t, low, s, 10, pow5_table[k], lower_closer)) ? 16
+                : (q = rounded_if_exact(t, low, s, 1, pow5_table[k], lower_closer))  ? 17
+                                                                                     : 0;
+        if (P) {
+            *exp10 = 16 - k;
+            if (q == pow10_table[P]) { /* rounded up to the next power of ten */
+                q /= 10;
+                ++*exp10;
+            }
+            *digits = q;
+            return P;
+        }
+        return 0; /* 17 digits always read back: not reached */
+    }
+    return 0;
+}
+
+/* printf("%.*g")'s text of the P-digit decimal digits·10^(exp10-P+1). */
+static size_t g_text(char *out, int negative, uint64_t digits, int exp10, int P)
+{
+    char d[20];
+    for (int i = P - 1; i >= 0; i--) {
+        d[i] = (char)('0' + digits % 10);
+        digits /= 10;
+    }
+    int nd = P;
+    while (nd > 1 && d[nd - 1] == '0')
+        nd--;
+    size_t n = 0;
+    if (negative)
+        out[n++] = '-';
+    if (exp10 < -4 || exp10 >= P) {
+        out[n++] = d[0];
+        if (nd > 1) {
+            out[n++] = '.';
+            memcpy(out + n, d + 1, (size_t)nd - 1);
+            n += (size_t)nd - 1;
+        }
+        const int ax = exp10 < 0 ? -exp10 : exp10;
+        out[n++] = 'e';
+        out[n++] = exp10 < 0 ? '-' : '+';
+        if (ax >= 100)
+            out[n++] = (char)('0' + ax / 100);
+        out[n++] = (char)('0' + ax / 10 % 10);
+        out[n++] = (char)('0' + ax % 10);
+    } else if (exp10 < 0) {
+        out[n++] = '0';
+        out[n++] = '.';
+        for (int z = -1; z > exp10; z--)
+            out[n++] = '0';
+        memcpy(out + n, d, (size_t)nd);
+        n += (size_t)nd;
+    } else {
+        for (int i = 0; i <= exp10 || i < nd; i++) {
+            if (i == exp10 + 1)
+                out[n++] = '.';
+            out[n++] = i < nd ? d[i] : '0';
+        }
+    }
+    out[n] = '\0';
+    return n;
+}
+
+/*
+ * Hot path of crest_format_double (scores and probabilities in every output):
+ * 0, 1 and magnitudes in [2^-30, 1) without printf or strtod, the same text as
+ * the slow path below. Returns 0 for anything else.
+ */
+static size_t format_double_fast(double x, char *out)
+{
+    const double a = fabs(x);
+    if (a == 0.0 || a == 1.0) {
+        size_t n = 0;
+        if (signbit(x))
+            out[n++] = '-';
+        out[n++] = a == 0.0 ? '0' : '1';
+        out[n] = '\0';
+        return n;
+    }
+    if (!(a >= 0x1p-30 && a < 1.0))
+        return 0;
+    uint64_t bits;
+    memcpy(&bits, &a, sizeof bits);
+    const uint64_t frac = bits & ((UINT64_C(1) << 52) - 1);
+    const uint64_t m = frac | (UINT64_C(1) << 52);
+    const int e = (int)(bits >> 52) - 1075;
+    uint64_t digits;
+    int exp10;
+    const int P = shortest_digits(m, e, frac == 0, &digits, &exp10);
+    return P ? g_text(out, x < 0, digits, exp10, P) : 0;
+}
+
+size_t crest_format_double(double x, char out[CREST_DOUBLE_TEXT])
+{
+    if (isnan(x)) {
+        out[0] = '\0';
+        return 0;
+    }
+    if (isinf(x))
+        return (size_t)snprintf(out, CREST_DOUBLE_TEXT, "%s", x < 0 ? "-inf" : "inf");
+    const size_t fast = format_double_fast(x, out);
+    if (fast)
+        return fast;
+    /* %g and strtod in the C locale (a host program's decimal comma must not
+     * leak into CSV), switched for this thread only. */
+    pthread_once(&c_locale_once, make_c_locale);
+    const locale_t old = c_locale ? uselocale(c_locale) : (locale_t)0;
+    int n = 0;
+    for (int prec = 15; prec <= 17; prec++) {
+        n = snprintf(out, CREST_DOUBLE_TEXT, "%.*g", prec, x);
+        if (strtod(out, NULL) == x)
+            break;
+    }
+    if (old)
+        uselocale(old);
+    return (size_t)n;
+}
+
 int crest_grow(void **p, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap)

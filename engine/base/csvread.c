@@ -11,10 +11,13 @@
  * numbers count CR, LF and CRLF as one line end each.
  *
  * Most lines never reach the slow path: a whole line outside any record that
- * is valid strict RFC 4180 by itself is split in one pass by the fast path
- * (fast_line), its row pointing into the caller's buffer. The slow path takes
- * the rest (records over several lines, broken quoting, a line cut by a chunk
- * end), so faults are reported by one parser only.
+ * is valid strict RFC 4180 by itself is split by the fast path, its row
+ * pointing into the caller's buffer. The block scanner (block_rows) takes
+ * every such line of a fed buffer in one SIMD pass over the buffer; the line
+ * it stops at goes to the line-at-a-time fast path (fast_line) or, failing
+ * that, to the slow path, which takes the rest (records over several lines,
+ * broken quoting, a line cut by a chunk end), so faults are reported by one
+ * parser only.
  */
 #include "grow.h"
 #include "csvread.h"
@@ -639,6 +642,53 @@ static inline int sp_end(splitter *sp, size_t len)
     }
 }
 
+/* Bytes a spreadsheet may read as the start of a formula (csvread_row's
+ * lead_fields; the same set as render.c's formula_lead). */
+static const unsigned char formula_lead[256] = {
+    ['='] = 1, ['+'] = 1, ['-'] = 1, ['@'] = 1, ['\t'] = 1, ['\r'] = 1};
+
+/*
+ * A record of the fast path (fast_line or block_rows) to the callback: the
+ * line s[0..piece) with its line end, whose fields (n_seen of them, the
+ * first max_fields kept) are in r->split. long_field: the first field over
+ * max_field_bytes (its length already 0), or SIZE_MAX; needless: as in
+ * splitter; leads: csvread_row's lead_fields; high_at, nul_at: offsets of the
+ * line's first byte >= 0x80 and first NUL, or SIZE_MAX.
+ */
+static inline __attribute__((always_inline)) void fast_emit(csvread *r, const unsigned char *s, size_t piece,
+                                                            size_t n_seen, size_t long_field,
+                                                            uint64_t needless, uint64_t leads, size_t high_at,
+                                                            size_t nul_at)
+{
+    csvread_row row = {0};
+    row.fields = r->split;
+    row.n_fields = n_seen < r->max_fields ? n_seen : r->max_fields;
+    row.line = r->line;
+    row.raw.ptr = (const char *)s;
+    row.raw.len = piece;
+    row.long_field = long_field;
+    row.too_many_fields = n_seen > r->max_fields;
+    row.checked = 1;
+    /* Validation starts at the first byte >= 0x80: what precedes it is ASCII,
+     * complete characters. */
+    row.utf8_bad = SIZE_MAX;
+    if (high_at != SIZE_MAX) {
+        const size_t bad = utf8_invalid_offset(s + high_at, piece - high_at);
+        row.utf8_bad = bad == SIZE_MAX ? SIZE_MAX : high_at + bad;
+    }
+    row.nul_at = nul_at;
+    const int whole = !row.too_many_fields && row.long_field == SIZE_MAX;
+    row.plain = !needless && whole;
+    row.unquoted = whole && !(needless >> 63) ? needless : 0;
+    row.leads_known = 1;
+    row.lead_fields = leads;
+    if (!r->stop) {
+        const int st = r->fn(r->ctx, &row);
+        if (st)
+            r->stop = st;
+    }
+}
+
 /*
  * The fast path for the bytes s[0..avail) of this feed, which start a line
  * outside any record. Returns 1 when it took the piece (up to and including
@@ -710,39 +760,19 @@ static inline __attribute__((always_inline)) int fast_line_body(csvread *r, cons
     if (!ok || !sp_end(&sp, len))
         return 0;
 
-    csvread_row row = {0};
-    row.long_field = SIZE_MAX;
+    size_t long_field = SIZE_MAX;
+    uint64_t leads = 0;
     const size_t kept = sp.n < r->max_fields ? sp.n : r->max_fields;
     for (size_t i = 0; i < kept; i++) {
+        if (r->split[i].len)
+            leads |= (uint64_t)formula_lead[(unsigned char)r->split[i].ptr[0]] << (i < 63 ? i : 63);
         if (r->split[i].len > r->max_field_bytes) {
-            if (row.long_field == SIZE_MAX)
-                row.long_field = i;
+            if (long_field == SIZE_MAX)
+                long_field = i;
             r->split[i].len = 0; /* keep the record's shape, as on_field does */
         }
     }
-    row.fields = r->split;
-    row.n_fields = kept;
-    row.line = r->line;
-    row.raw.ptr = (const char *)s;
-    row.raw.len = *piece;
-    row.too_many_fields = sp.n > r->max_fields;
-    row.checked = 1;
-    /* Validation starts at the first byte >= 0x80: what precedes it is ASCII,
-     * complete characters. */
-    row.utf8_bad = SIZE_MAX;
-    if (high_at != SIZE_MAX) {
-        const size_t bad = utf8_invalid_offset(s + high_at, *piece - high_at);
-        row.utf8_bad = bad == SIZE_MAX ? SIZE_MAX : high_at + bad;
-    }
-    row.nul_at = nul_at;
-    const int whole = !row.too_many_fields && row.long_field == SIZE_MAX;
-    row.plain = !sp.needless && whole;
-    row.unquoted = whole && !(sp.needless >> 63) ? sp.needless : 0;
-    if (!r->stop) {
-        const int st = r->fn(r->ctx, &row);
-        if (st)
-            r->stop = st;
-    }
+    fast_emit(r, s, *piece, sp.n, long_field, sp.needless, leads, high_at, nul_at);
     return 1;
 }
 
@@ -782,6 +812,323 @@ static int fast_line(csvread *r, const unsigned char *s, size_t avail, size_t *p
 #endif
     default:
         return fast_line_swar(r, s, avail, piece, has_term);
+    }
+}
+
+/*
+ * The block scanner.
+ *
+ * fast_line scans one line at a time. block_rows takes every line of the
+ * fed buffer that the fast path takes, in one pass over the buffer, 64
+ * bytes a step, in the manner of simdjson's stage 1 and simdcsv: from each
+ * step's masks (scan_block) it computes which bytes lie inside quotes (the
+ * prefix XOR of the quote bits, carried from step to step), so that the
+ * delimiters and line ends outside quotes are the field and record
+ * boundaries, and finds quotes in the wrong place from the same masks: an
+ * opening quote that does not start a field (nor follow a closing one: "")
+ * and a closing quote followed by anything but a boundary (or an opening
+ * quote: ""). It then walks the boundary bits in order, puts each field as
+ * a view into the buffer (a quoted field's content between its quotes; a
+ * field with "" is unescaped into r->unesc) and gives each record to the
+ * callback as soon as its line end is reached. Only quoted fields are read
+ * again (memchr for "" and the delimiter, to tell whether the field needed
+ * its quotes).
+ *
+ * It stops before the first line the fast path does not take whole: a
+ * quote in the wrong place, a line end inside quotes (a record over several
+ * lines), a line longer than FAST_PIECE_MAX or max_record_bytes, or the
+ * buffer's end inside a line. feed_bytes gives that line to fast_line and
+ * process_piece, then comes back here. The records, their lines, faults and
+ * byte checks are therefore those of the line-at-a-time reader
+ * (tests/base/test_csvread.c compares both, and libcsv, at every block and
+ * buffer boundary).
+ */
+
+/* Bit i of the result: the XOR of bits 0..i of x (the parity of the quotes up
+ * to and including byte i). */
+static inline uint64_t prefix_xor(uint64_t x)
+{
+    x ^= x << 1;
+    x ^= x << 2;
+    x ^= x << 4;
+    x ^= x << 8;
+    x ^= x << 16;
+    x ^= x << 32;
+    return x;
+}
+
+/* Bits [from, to) of a 64-bit mask (from <= to <= 64). */
+static inline uint64_t bit_range(unsigned from, unsigned to)
+{
+    const uint64_t below_to = to >= 64 ? ~UINT64_C(0) : (UINT64_C(1) << to) - 1;
+    return below_to & ~((UINT64_C(1) << from) - 1);
+}
+
+#define UNLIKELY_BR(x) __builtin_expect(!!(x), 0)
+
+/* The content from[0..len) of a quoted field with "" (q: its first quote) with
+ * one quote of each pair, written at o; its length goes to *out_len. */
+static char *unescape(char *o, const char *from, size_t len, const char *q, size_t *out_len)
+{
+    const char *end = from + len;
+    size_t ol = 0;
+    for (;;) {
+        const size_t k = (size_t)(q + 1 - from);
+        memcpy(o + ol, from, k);
+        ol += k;
+        from = q + 2;
+        if (!(q = memchr(from, '"', (size_t)(end - from))))
+            break;
+    }
+    memcpy(o + ol, from, (size_t)(end - from));
+    *out_len = ol + (size_t)(end - from);
+    return o;
+}
+
+/* What block_rows keeps of a line's rare fields (put_rare), for fast_emit. */
+typedef struct line_state {
+    char *unesc; /* r->unesc: fields with "" unescaped */
+    size_t unesc_len;
+    unsigned char delim;
+    size_t max_field_bytes, max_fields;
+    size_t long_field; /* as fast_emit takes them */
+    uint64_t needless, leads;
+    int dirty; /* anything above changed since line_state_clear */
+} line_state;
+
+static inline void line_state_clear(line_state *ls)
+{
+    ls->unesc_len = 0;
+    ls->long_field = SIZE_MAX;
+    ls->needless = ls->leads = 0;
+    ls->dirty = 0;
+}
+
+/* First bytes of a field that block_rows leaves to put_rare: a quote, or a
+ * byte of formula_lead. */
+static const unsigned char field_class[256] = {
+    ['"'] = 1, ['='] = 2, ['+'] = 2, ['-'] = 2, ['@'] = 2, ['\t'] = 2, ['\r'] = 2};
+
+/* The field s[fs..pos), field nf of its line, into out[nf]: a quoted field's
+ * content between its quotes (the masks checked the quoting; with "" it is
+ * unescaped into ls->unesc) and its formula lead. */
+static __attribute__((noinline)) void put_rare(line_state *ls, crest_str *out, const unsigned char *s,
+                                               size_t fs, size_t pos, size_t nf)
+{
+    const char *fp = (const char *)s + fs;
+    size_t len = pos - fs;
+    const uint64_t bit = UINT64_C(1) << (nf < 63 ? nf : 63);
+    ls->dirty = 1;
+    if (len && *fp == '"') {
+        fp++;
+        len -= 2;
+        const char *q = memchr(fp, '"', len);
+        if (q) {
+            fp = unescape(ls->unesc + ls->unesc_len, fp, len, q, &len);
+            ls->unesc_len += len;
+        } else if (!memchr(fp, ls->delim, len)) {
+            /* outbuf's csv_field would not quote it (CR and LF cannot be in it). */
+            ls->needless |= bit;
+        }
+    }
+    if (len && formula_lead[(unsigned char)*fp])
+        ls->leads |= bit;
+    out[nf].ptr = fp;
+    out[nf].len = len;
+}
+
+/* A line longer than max_field_bytes may have a field over it: the first
+ * such kept field is noted and every such kept field emptied, as on_field
+ * does (the record keeps its shape). */
+static __attribute__((noinline)) void mark_long_fields(line_state *ls, crest_str *out, size_t nf)
+{
+    const size_t kept = nf < ls->max_fields ? nf : ls->max_fields;
+    for (size_t i = 0; i < kept; i++) {
+        if (out[i].len > ls->max_field_bytes) {
+            if (ls->long_field == SIZE_MAX)
+                ls->long_field = i;
+            out[i].len = 0;
+            ls->dirty = 1;
+        }
+    }
+}
+
+/* Lines longer than max_piece (at most FAST_PIECE_MAX) are found at their end,
+ * or at the end of a step while they go on: so a line block_rows reads has at
+ * most this many bytes, fields or unescaped bytes. */
+#define BLOCK_LINE_MAX (FAST_PIECE_MAX + 128)
+
+/*
+ * block_rows for one scan level (a constant in each instance). s[0..n)
+ * starts a line outside any record. Returns the bytes taken: whole lines
+ * (records given to the callback, blank lines counted), up to the first line
+ * the fast path does not take whole.
+ * Hot path: one pass, no allocation after warm-up, no copy of a field but
+ * one with "".
+ */
+static inline __attribute__((always_inline)) size_t block_rows_body(csvread *r, const unsigned char *s,
+                                                                    size_t n, const int level)
+{
+    if (crest_grow((void **)&r->unesc, &r->unesc_cap, BLOCK_LINE_MAX, 1) != 0 ||
+        crest_grow((void **)&r->split, &r->split_cap, BLOCK_LINE_MAX, sizeof *r->split) != 0) {
+        r->oom = 1;
+        return 0;
+    }
+    const unsigned char delim = r->delimiter;
+    const size_t max_field_bytes = r->max_field_bytes;
+    /* A line with its line end longer than this is left to the other paths. */
+    const size_t max_piece = r->max_record_bytes < FAST_PIECE_MAX ? r->max_record_bytes : FAST_PIECE_MAX;
+    crest_str *const out = r->split;
+
+    /* The line in progress: its start, the start of its field in progress,
+     * its fields so far, and (ls) what the rare fields tell fast_emit. */
+    size_t rs = 0, fs = 0, nf = 0;
+    size_t high_at = SIZE_MAX, nul_at = SIZE_MAX;
+    line_state ls = {(char *)r->unesc, 0, delim, r->max_field_bytes, r->max_fields, SIZE_MAX, 0, 0, 0};
+    /* Carried from the step before: inside quotes (all ones or zero), and
+     * whether its last byte was a boundary (1 at the start: a line start) or a
+     * closing quote. */
+    uint64_t in_quotes = 0, after_end = 1, after_close = 0;
+
+/* The field s[fs..pos) ends (pos: its delimiter or line end). Most fields are
+ * a plain view; a field that starts with a quote or a formula lead byte takes
+ * put_rare. (An empty field's first byte is its boundary.) Field lengths are
+ * checked per line (mark_long_fields). */
+#define PUT_FIELD(pos_)                                                                                      \
+    do {                                                                                                     \
+        const size_t p_ = (pos_);                                                                            \
+        if (UNLIKELY_BR(field_class[s[fs]])) {                                                               \
+            put_rare(&ls, out, s, fs, p_, nf);                                                               \
+        } else {                                                                                             \
+            out[nf].ptr = (const char *)s + fs;                                                              \
+            out[nf].len = p_ - fs;                                                                           \
+        }                                                                                                    \
+        nf++;                                                                                                \
+        fs = p_ + 1;                                                                                         \
+    } while (0)
+
+    for (size_t base = 0; base < n; base += 64) {
+        block_masks m;
+        uint64_t valid = ~UINT64_C(0);
+        if (n - base >= 64) {
+            scan_block(s + base, delim, &m, level);
+        } else {
+            /* The tail: copied, so that nothing past the caller's buffer is read. */
+            unsigned char tail[64] = {0};
+            memcpy(tail, s + base, n - base);
+            scan_block(tail, delim, &m, level);
+            valid = (UINT64_C(1) << (n - base)) - 1;
+        }
+        const uint64_t quote = m.quote & valid, eol = m.eol & valid;
+        /* Inside quotes: an opening quote and the bytes after it, up to and
+         * without the closing quote. */
+        const uint64_t inside = prefix_xor(quote) ^ in_quotes;
+        in_quotes = 0 - (inside >> 63);
+        const uint64_t ends = (m.delim | eol) & valid & ~inside;
+        const uint64_t open = quote & inside, close = quote & ~inside;
+        const uint64_t prev_end = ends << 1 | after_end, prev_close = close << 1 | after_close;
+        after_end = ends >> 63;
+        after_close = close >> 63;
+        /* Strict RFC 4180 on one line: a quote opens a field, or is the second
+         * of ""; after a closing quote comes a boundary or the second quote of
+         * ""; no line end inside quotes. */
+        const uint64_t faults =
+            (open & ~(prev_end | prev_close)) | (prev_close & valid & ~(ends | open)) | (eol & inside);
+        /* The boundaries before the first fault: field ends, and line ends. */
+        const uint64_t before = faults ? (faults & (0 - faults)) - 1 : ~UINT64_C(0);
+        uint64_t delims = ends & ~eol & before, lines = ends & eol & before;
+        const uint64_t odd = (m.high | m.nul) & valid;
+        for (;;) {
+            /* The fields that end at a delimiter before the next line end. */
+            const uint64_t upto = lines ? lines ^ (lines - 1) : ~UINT64_C(0);
+            for (uint64_t d = delims & upto; d; d &= d - 1)
+                PUT_FIELD(base + lowest_bit(d));
+            delims &= ~upto;
+            if (!lines)
+                break;
+            const unsigned bit = lowest_bit(lines);
+            lines &= lines - 1;
+            const size_t pos = base + bit;
+            if (pos == rs) {
+                /* A blank line, or the LF of a CRLF: no record. */
+                r->record_line = r->line;
+                count_line_end(r, s[pos], 1);
+                rs = fs = pos + 1;
+                continue;
+            }
+            PUT_FIELD(pos);
+            /* The line s[rs..pos] ends. */
+            const size_t piece = pos + 1 - rs;
+            if (piece > max_piece)
+                return rs; /* a long line: fast_line, fast_split or process_piece */
+            if (UNLIKELY_BR(piece - 1 > max_field_bytes))
+                mark_long_fields(&ls, out, nf);
+            if (odd) {
+                const uint64_t mine = bit_range(rs > base ? (unsigned)(rs - base) : 0, bit);
+                if (high_at == SIZE_MAX && (m.high & mine))
+                    high_at = base + lowest_bit(m.high & mine) - rs;
+                if (nul_at == SIZE_MAX && (m.nul & mine))
+                    nul_at = base + lowest_bit(m.nul & mine) - rs;
+            }
+            r->record_line = r->line;
+            fast_emit(r, s + rs, piece, nf, ls.long_field, ls.needless, ls.leads, high_at, nul_at);
+            count_line_end(r, s[pos], piece);
+            rs = fs = pos + 1;
+            nf = 0;
+            high_at = nul_at = SIZE_MAX;
+            if (ls.dirty)
+                line_state_clear(&ls);
+        }
+        if (faults)
+            return rs; /* the line in progress is not for the fast path */
+        if (base + 64 - rs > max_piece)
+            return rs; /* nor is a line this long */
+        if (odd && rs < base + 64) {
+            /* The line goes on into the next step: its bytes here. */
+            const uint64_t mine = bit_range(rs > base ? (unsigned)(rs - base) : 0, 64);
+            if (high_at == SIZE_MAX && (m.high & mine))
+                high_at = base + lowest_bit(m.high & mine) - rs;
+            if (nul_at == SIZE_MAX && (m.nul & mine))
+                nul_at = base + lowest_bit(m.nul & mine) - rs;
+        }
+    }
+#undef PUT_FIELD
+    return rs;
+}
+
+/* block_rows_body once per scan level, like fast_line. */
+static size_t block_rows_swar(csvread *r, const unsigned char *s, size_t n)
+{
+    return block_rows_body(r, s, n, CSVREAD_SIMD_SWAR);
+}
+
+#if CSVREAD_SSE2
+static size_t block_rows_sse2(csvread *r, const unsigned char *s, size_t n)
+{
+    return block_rows_body(r, s, n, CSVREAD_SIMD_SSE2);
+}
+#endif
+
+#if CSVREAD_X86_DISPATCH
+__attribute__((target("avx2"))) static size_t block_rows_avx2(csvread *r, const unsigned char *s, size_t n)
+{
+    return block_rows_body(r, s, n, CSVREAD_SIMD_AVX2);
+}
+#endif
+
+static size_t block_rows(csvread *r, const unsigned char *s, size_t n)
+{
+    switch (r->simd) {
+#if CSVREAD_X86_DISPATCH
+    case CSVREAD_SIMD_AVX2:
+        return block_rows_avx2(r, s, n);
+#endif
+#if CSVREAD_SSE2
+    case CSVREAD_SIMD_SSE2:
+        return block_rows_sse2(r, s, n);
+#endif
+    default:
+        return block_rows_swar(r, s, n);
     }
 }
 
@@ -1000,6 +1347,15 @@ static void feed_bytes(csvread *r, const unsigned char *s, size_t n)
         /* A delimiter that is a quote or a line end is left to libcsv. */
         if (r->fast && !r->skipping && !r->in_record && r->raw_len == 0 && r->ps == SP_ROW_NOT_BEGUN &&
             r->delimiter != '"' && r->delimiter != '\r' && r->delimiter != '\n') {
+            /* Every line the block scanner takes, then one more piece here. */
+            const size_t took = block_rows(r, s + pos, n - pos);
+            if (took) {
+                r->col_base = 0;
+                pos += took;
+                continue;
+            }
+            if (r->oom)
+                break;
             if (fast_line(r, s + pos, n - pos, &piece, &has_term)) {
                 count_line_end(r, s[pos + piece - 1], piece);
                 r->col_base = 0;

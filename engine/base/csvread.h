@@ -58,6 +58,13 @@ typedef struct csvread_row {
      * those fields' two quotes removed is the re-encoding; each such field's
      * view lies inside raw, between its quotes. */
     uint64_t unquoted;
+    /* Fast-path rows (leads_known = 1): bit k set when field k (k < 63; bit
+     * 63: any later one) is not empty and starts with a byte a spreadsheet may
+     * read as the start of a formula ('=', '+', '-', '@', tab, CR: render.c's
+     * formula_lead), so a writer that guards formulas knows at once that a row
+     * needs no look at its fields. leads_known = 0: not computed. */
+    int leads_known;
+    uint64_t lead_fields;
 } csvread_row;
 
 /* Return 0 to go on, non-zero to stop reading (feed/finish then return it). */
@@ -78,10 +85,13 @@ void csvread_free(csvread *r);
 /*
  * Fast path: a whole line (up to 4096 bytes with its line end, within one
  * csvread_feed buffer) that starts outside any record and is valid strict RFC
- * 4180 on its own is split by the reader itself in one pass (AVX2 or SSE2 on
- * x86-64, chosen at run time; portable SWAR elsewhere) instead of libcsv, without copying: its row points
- * into the fed buffer and carries checked and plain. The records are identical (tests/engine/test_csvread.c
- * compares both on random input). 0 turns the fast path off: every byte goes through libcsv.
+ * 4180 on its own is split by the reader itself (AVX2 or SSE2 on x86-64,
+ * chosen at run time; portable SWAR elsewhere; one pass over each fed buffer
+ * for all its lines) instead of the slow path, without copying: its row
+ * points into the fed buffer and carries checked and plain. The records are
+ * identical (tests/base/test_csvread.c compares both, and libcsv, on random
+ * input cut everywhere). 0 turns the fast path off: every byte goes through
+ * the strict slow path.
  */
 void csvread_set_fast(csvread *r, int on);
 /* For tests: the fast path's scan level, 0 SWAR, 1 SSE2, 2 AVX2, lowered to

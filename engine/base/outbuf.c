@@ -306,6 +306,12 @@ size_t outbuf_fmt_g6(char *dst, double x)
     return n + (size_t)last + 1;
 }
 
+void outbuf_double(outbuf *o, double x)
+{
+    char buf[CREST_DOUBLE_TEXT];
+    outbuf_write(o, buf, crest_format_double(x, buf));
+}
+
 void outbuf_g6(outbuf *o, double x)
 {
     char buf[32];

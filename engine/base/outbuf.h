@@ -40,6 +40,10 @@ void outbuf_csv_field_prefixed(outbuf *o, char prefix, const char *s, size_t n, 
 void outbuf_json_string(outbuf *o, const char *s, size_t n);
 /* x ≥ 0 with a fixed number of decimals (1..9), as printf("%.Nf"). Hot path. */
 void outbuf_fixed(outbuf *o, double x, int decimals);
+/* A score or probability at full precision (crest_format_double: shortest
+ * round-trip); nothing for NaN. Hot path. */
+void outbuf_double(outbuf *o, double x);
+
 /* A probability as printf("%.6g"). Hot path. */
 void outbuf_g6(outbuf *o, double x);
 /* The same into dst (room for 32 bytes): the length, or 0 for a value these

@@ -352,6 +352,8 @@ typedef struct replay_args {
     double rate, final_rate, explore; /* final_rate < 0: constant rate */
     int decay_exp;                    /* --decay exp */
     unsigned decay_periods;           /* --decay-periods K (0: to the last period) */
+    const char *score_column;         /* --score-column COL: a score computed elsewhere */
+    const char *decisions;            /* --decisions FILE: one row per policy and declaration */
 } replay_args;
 int replay_parse_args(int argc, char **argv, replay_args *a);
 

@@ -18,6 +18,7 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <sys/uio.h>
@@ -325,6 +326,137 @@ int cli_live_quiet_ms = 10;
 unsigned long cli_live_flush_every = 0;
 
 /*
+ * Reading a regular file in place: it is mapped and fed to the engine in
+ * slices with crest_engine_feed_stable, so no byte is copied into a read
+ * buffer (nor by the kernel out of the page cache); what the engine no longer
+ * holds is released as it goes (MADV_DONTNEED), so the resident set stays
+ * near that of the read() loop.
+ *
+ * A file that shrinks while it is mapped faults (SIGBUS) where read() would
+ * have come short. The handler maps zero pages over the rest of the mapping
+ * (so the reader goes on, over NULs) and notes it; the pump, which also
+ * compares the file's size before each slice, then stops feeding and lets
+ * the read loop find the end short, as it does for a file read with read():
+ * the run ends as an input error ("shrank while it was read").
+ */
+#define MAP_SLICE ((size_t)2 << 20)
+#define MAP_RELEASE ((size_t)2 << 20) /* release in steps of at least this */
+
+static char *volatile map_base; /* the mapping the SIGBUS handler may patch */
+static volatile size_t map_len, map_page;
+static volatile sig_atomic_t map_faulted;
+
+static void on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+    (void)uc;
+    char *const base = map_base, *const a = si->si_addr;
+    if (base && a >= base && a < base + map_len) {
+        char *const page = (char *)((uintptr_t)a & ~(uintptr_t)(map_page - 1));
+        if (mmap(page, (size_t)(base + map_len - page), PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+                 -1, 0) != MAP_FAILED) {
+            map_faulted = 1;
+            return;
+        }
+    }
+    signal(sig, SIG_DFL); /* not ours: the fault comes again, with the default action */
+}
+
+typedef struct mapped_input {
+    char *base;
+    size_t len;
+    char *released; /* [base, released) handed back */
+    struct sigaction old_bus;
+} mapped_input;
+
+/* Whether the mapped file is shorter than mapped (it shrank), from the
+ * handler's note or the file's size now. */
+static int map_shrank(int fd, const mapped_input *m)
+{
+    struct stat sb;
+    return map_faulted || (fstat(fd, &sb) == 0 && (uint64_t)sb.st_size < (uint64_t)m->len);
+}
+
+/* Feeds fd's bytes mapped, from offset 0 (its current offset) to size; on any
+ * failure to map, nothing (m->base NULL): the read loop reads them. *bytes
+ * gets the bytes fed that the file still has; fd is left there. */
+static crest_status pump_mapped(crest_engine *engine, int fd, uint64_t size, mapped_input *m,
+                                int show_progress, double t0, double *last, uint64_t *bytes)
+{
+    memset(m, 0, sizeof *m);
+    /* CREST_NO_MMAP=1 in the environment: read() for every input (to measure both ways). */
+    const char *no_map = getenv("CREST_NO_MMAP");
+    if ((no_map && *no_map && strcmp(no_map, "0") != 0) || size == 0 || size > SIZE_MAX || map_base ||
+        lseek(fd, 0, SEEK_CUR) != 0)
+        return CREST_OK;
+    void *map = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (map == MAP_FAILED)
+        return CREST_OK;
+    (void)madvise(map, (size_t)size, MADV_SEQUENTIAL);
+    const long page = sysconf(_SC_PAGESIZE) > 0 ? sysconf(_SC_PAGESIZE) : 4096;
+    map_len = (size_t)size;
+    map_page = (size_t)page;
+    map_faulted = 0;
+    map_base = map;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_sigbus;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, &m->old_bus);
+    m->base = m->released = map;
+    m->len = (size_t)size;
+    crest_status st = CREST_OK;
+    size_t off = 0;
+    while (st == CREST_OK && off < m->len && !interrupted && !output_broken && !map_shrank(fd, m)) {
+        handle_reload_requests();
+        const size_t n = m->len - off < MAP_SLICE ? m->len - off : MAP_SLICE;
+        st = crest_engine_feed_stable(engine, m->base + off, n);
+        off += n;
+        *bytes = off;
+        atomic_store(&seen_bytes, *bytes);
+        atomic_store(&seen_rows, crest_engine_rows_read(engine));
+        const char *floor = crest_engine_stable_floor(engine);
+        char *upto = m->base + (((size_t)((floor ? floor : m->base + off) - m->base)) & ~((size_t)page - 1));
+        if (upto - m->released >= (ptrdiff_t)MAP_RELEASE) {
+            (void)madvise(m->released, (size_t)(upto - m->released), MADV_DONTNEED);
+            m->released = upto;
+        }
+        if (show_progress && now_s() - *last > 0.2) {
+            progress(t0, *bytes, size, crest_engine_rows_read(engine), 0);
+            *last = now_s();
+        }
+    }
+    if (map_shrank(fd, m)) {
+        /* What was fed past the file's end now is not input: the read loop
+         * starts at that end and finds the file short. */
+        struct stat sb;
+        if (fstat(fd, &sb) == 0 && (uint64_t)sb.st_size < *bytes)
+            *bytes = (uint64_t)sb.st_size;
+    }
+    /* The read loop goes on from here (bytes appended since the mapping too). */
+    if (lseek(fd, (off_t)*bytes, SEEK_SET) < 0)
+        st = st == CREST_OK ? CREST_ERR_IO : st;
+    return st;
+}
+
+/* After the run: a fault after the last slice still makes the input short
+ * (returns 1). Unmapped once the engine holds none of it (after an error it
+ * may still, until it is freed: the mapping then stays until the process ends). */
+static int unmap_input(crest_engine *engine, int fd, mapped_input *m)
+{
+    if (!m->base)
+        return 0;
+    const int shrank = map_shrank(fd, m);
+    if (crest_engine_stable_floor(engine))
+        return shrank;
+    munmap(m->base, m->len);
+    map_base = NULL;
+    sigaction(SIGBUS, &m->old_bus, NULL);
+    m->base = NULL;
+    return shrank;
+}
+
+/*
  * The read loop. Before each read of a non-regular input it waits with poll
  * for input or a signal, so that an idle feed still sees SIGINT, SIGTERM and
  * SIGHUP at once; a regular file is read straight on. On such a feed (a pipe,
@@ -347,6 +479,9 @@ crest_status cli_pump(crest_engine *engine, int fd, const char *name, int show_p
     uint64_t bytes = 0;
     *read_error = 0;
     atomic_store(&seen_since, t0);
+    mapped_input mapped = {0};
+    if (regular && !cli_live_flush_every) /* --flush-every counts lines as the read loop reads them */
+        st = pump_mapped(engine, fd, size, &mapped, show_progress, t0, &last, &bytes);
     while (st == CREST_OK && !interrupted && !output_broken) {
         handle_reload_requests();
         if (!regular && dirty && cli_live_quiet_ms > 0) {
@@ -423,6 +558,10 @@ crest_status cli_pump(crest_engine *engine, int fd, const char *name, int show_p
     if (st == CREST_OK && *read_error != 1)
         st = interrupted || *read_error || output_broken ? crest_engine_finish_early(engine)
                                                          : crest_engine_finish(engine);
+    if (unmap_input(engine, fd, &mapped) && !*read_error) {
+        fprintf(stderr, "%s: %s shrank while it was read: the rest is lost\n", prog, name);
+        *read_error = 2;
+    }
     return st;
 }
 

@@ -51,7 +51,8 @@ static void usage_replay(FILE *f)
         "  crest replay [--policy A.conf [--policy B.conf ...]] [--registry FILE]\n"
         "               [--label COLUMN] [--revenue COLUMN | --revenue-rate COLUMN [--revenue-base COLUMN]]\n"
         "               [--period day|week|month|none] [--report DIR] [--plots auto|png|svg|none]\n"
-        "               [--threads N] [--no-progress] HISTORY.csv|-\n"
+        "               [--threads N] [--score-column COLUMN] [--decisions FILE]\n"
+        "               [--no-progress] HISTORY.csv|-\n"
         "  crest replay --simulate --policy P.conf [--train TRAIN.csv] [--registry FILE]\n"
         "               [--label COLUMN] [--revenue ... as above] [--period week|Nd]\n"
         "               [--strategy model,random,logit,xgb,hybrid:S,score:COLUMN,crest]\n"
@@ -89,6 +90,15 @@ static void usage_replay(FILE *f)
         "                     svg or none; without gnuplot the data and scripts are written\n"
         "  --threads N        decide the policies side by side in N threads (the input is\n"
         "                     still read once; one policy: parse and decide in two threads)\n"
+        "  --score-column COLUMN\n"
+        "                     a score computed elsewhere (a probability in [0, 1] per row, e.g.\n"
+        "                     from a model trained in Python) instead of each policy's [model]:\n"
+        "                     the policy's criteria, [risk] weighting, tiers, scales and draw\n"
+        "                     apply to it; empty, non-numeric or out-of-range values: no model term\n"
+        "  --decisions FILE   also write every decision: policy, decl_id, period, tier,\n"
+        "                     risk_score, p, p_random, p_forced, u (full precision), decision,\n"
+        "                     selected_by (forced, random, risk), illicit, revenue; the rows of\n"
+        "                     each policy in input order, policy after policy\n"
         "  --no-progress      no progress line (it shows only when stderr is a terminal)\n"
         "\n"
         "Simulation (--simulate): the history's periods (default week; --period 14d: batches\n"
@@ -149,6 +159,10 @@ static int replay_check_args(replay_args *a, int period_set)
     }
     if (a->revenue_base && !a->revenue_rate) {
         fprintf(stderr, "%s: --revenue-base needs --revenue-rate\n", prog);
+        return CLI_PARSE_ERROR;
+    }
+    if (a->simulate && (a->score_column || a->decisions)) {
+        fprintf(stderr, "%s: --score-column and --decisions are for the replay, not --simulate\n", prog);
         return CLI_PARSE_ERROR;
     }
     if (!a->simulate) {
@@ -256,7 +270,9 @@ int replay_parse_args(int argc, char **argv, replay_args *a)
         O_SIMULATE,
         O_STRATEGY,
         O_SEEDS,
-        O_THREADS
+        O_THREADS,
+        O_SCORE_COLUMN,
+        O_DECISIONS
     };
     static const struct option longopts[] = {
         {"policy", required_argument, NULL, O_POLICY},
@@ -280,6 +296,8 @@ int replay_parse_args(int argc, char **argv, replay_args *a)
         {"strategy", required_argument, NULL, O_STRATEGY},
         {"seeds", required_argument, NULL, O_SEEDS},
         {"threads", required_argument, NULL, O_THREADS},
+        {"score-column", required_argument, NULL, O_SCORE_COLUMN},
+        {"decisions", required_argument, NULL, O_DECISIONS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -327,6 +345,12 @@ int replay_parse_args(int argc, char **argv, replay_args *a)
             break;
         case O_TRAIN:
             a->train = optarg;
+            break;
+        case O_SCORE_COLUMN:
+            a->score_column = optarg;
+            break;
+        case O_DECISIONS:
+            a->decisions = optarg;
             break;
         case O_PLOTS:
             if (arg_choice("--plots", optarg, plots) < 0)
@@ -469,6 +493,7 @@ typedef struct pol_ctx {
     crest_diag diag;
     int failed;
     char name[128];
+    FILE *decisions; /* --decisions: this policy's rows (NULL without) */
 } pol_ctx;
 
 static int rp_header(void *ctx, const crest_str *header, size_t n_cols)
@@ -489,6 +514,16 @@ static int rp_decl(void *ctx, const crest_decl *d, const crest_decision *dec, un
         p->failed = 1;
         crest_diag_set(&p->diag, CREST_ERR_NOMEM, "replay", 0, 0, "out of memory keeping the ranking");
         return 1;
+    }
+    if (p->decisions) {
+        char *row = crest_replay_decision_row(p->rep, p->name, d, dec);
+        if (!row || fputs(row, p->decisions) < 0) {
+            p->failed = 1;
+            crest_diag_set(&p->diag, row ? CREST_ERR_IO : CREST_ERR_NOMEM, "--decisions", 0, 0, "%s",
+                           row ? "cannot write the decisions" : "out of memory");
+        }
+        free(row);
+        return p->failed;
     }
     return 0;
 }
@@ -627,6 +662,53 @@ static int feed_chunk(feed_pool *pool, int pooled, pol_ctx *pols, size_t n, cons
     return EXIT_OK;
 }
 
+/*
+ * --decisions: the first policy's rows go straight to the file (written as one
+ * transaction, like crest run's outputs), the others' to temporary files
+ * appended after it at the end, so that the file holds each policy's rows in
+ * input order, policy after policy, whatever the chunking of the input.
+ * Returns 0, -1 with a message (close it), or -2 with a message (nothing opened).
+ */
+static int decisions_open(pol_ctx *pols, size_t n, const char *path, cli_outputs *out)
+{
+    const char *paths[CLI_OUT_COUNT] = {path, NULL, NULL, NULL};
+    if (cli_outputs_open(out, paths, 1) != 0)
+        return -2; /* nothing to close */
+    pols[0].decisions = fdopen(dup(out->f[CLI_OUT_DECISIONS].sink.fd), "w");
+    for (size_t i = 1; i < n && pols[0].decisions; i++)
+        if (!(pols[i].decisions = tmpfile()))
+            break;
+    for (size_t i = 0; i < n; i++)
+        if (!pols[i].decisions) {
+            fprintf(stderr, "%s: cannot create the decisions file %s: %s\n", prog, path, strerror(errno));
+            return -1;
+        }
+    return fputs(crest_replay_decisions_header, pols[0].decisions) < 0 ? -1 : 0;
+}
+
+/* Append the other policies' rows and commit (ok) or remove the file: 0, or -1 with a message. */
+static int decisions_close(pol_ctx *pols, size_t n, cli_outputs *out, int ok)
+{
+    char buf[1 << 16];
+    for (size_t i = 1; i < n && ok && pols[0].decisions; i++) {
+        rewind(pols[i].decisions);
+        size_t got;
+        while ((got = fread(buf, 1, sizeof buf, pols[i].decisions)) > 0)
+            ok &= fwrite(buf, 1, got, pols[0].decisions) == got;
+        ok &= !ferror(pols[i].decisions);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (pols[i].decisions && fclose(pols[i].decisions) != 0)
+            ok = 0;
+        pols[i].decisions = NULL;
+    }
+    if (!ok)
+        fprintf(stderr, "%s: cannot write the decisions file %s\n", prog, out->f[CLI_OUT_DECISIONS].path);
+    if (cli_outputs_close(out, ok ? CLI_COMPLETE : CLI_OUTPUT_ERROR, 0) != 0)
+        ok = 0;
+    return ok ? 0 : -1;
+}
+
 /* Read fd once, feeding every chunk to every engine. Returns an exit code. */
 static int feed_all(pol_ctx *pols, size_t n, int fd, const char *name, int show_progress, unsigned threads)
 {
@@ -726,6 +808,8 @@ static int replay_main(replay_args *a)
     int rc = EXIT_OK;
     int fd = STDIN_FILENO;
     const char *in_name = "<stdin>";
+    cli_outputs decisions;
+    int have_decisions = 0;
     for (size_t i = 0; i < n; i++) {
         if (load_policy(a->policies[i], &pols[i].policy) != 0 ||
             load_registry(a->registry, pols[i].policy, &pols[i].registry) != 0) {
@@ -764,6 +848,7 @@ static int replay_main(replay_args *a)
         opt.input_name = in_name;
         if (n == 1 && a->threads > 1) /* one policy: parse | decide */
             opt.threads = 2;
+        opt.score_column = a->score_column;
         crest_diag d;
         if (crest_engine_create(pols[i].policy, pols[i].registry, &opt, &pols[i].engine, &d) != CREST_OK) {
             print_diag(&d);
@@ -775,7 +860,21 @@ static int replay_main(replay_args *a)
         rc = EXIT_IO;
         goto done;
     }
+    if (a->decisions) {
+        const int opened = decisions_open(pols, n, a->decisions, &decisions);
+        have_decisions = opened != -2;
+        if (opened != 0) {
+            rc = EXIT_IO;
+            goto done;
+        }
+    }
     rc = feed_all(pols, n, fd, in_name, !a->no_progress && isatty(STDERR_FILENO), a->threads);
+    if (have_decisions) {
+        have_decisions = 0;
+        if (decisions_close(pols, n, &decisions, rc == EXIT_OK || rc == EXIT_INTERRUPTED) != 0 &&
+            (rc == EXIT_OK || rc == EXIT_INTERRUPTED))
+            rc = EXIT_IO;
+    }
     if (rc != EXIT_OK && rc != EXIT_INTERRUPTED)
         goto done;
     const int partial = rc == EXIT_INTERRUPTED;
@@ -812,6 +911,8 @@ static int replay_main(replay_args *a)
         fprintf(stderr, "%s: wrote %s/index.html, replay.json, periods.csv, tiers.csv, gain.csv%s\n", prog,
                 a->report, res.plotted ? " and plots" : "");
 done:
+    if (have_decisions)
+        decisions_close(pols, n, &decisions, 0);
     for (size_t i = 0; i < n; i++) {
         crest_engine_free(pols[i].engine);
         crest_replay_free(pols[i].rep);

@@ -58,6 +58,8 @@ struct crest_replay {
     cap_pending *pend; /* FIFO of RED selections of the day the cap has not ruled on */
     size_t pend_head, n_pend, cap_pend;
     int finished;
+    crest_diag hook_diag; /* what stopped the hooks of crest_replay_attach */
+    int hook_failed;
 };
 
 /* ------------------------------------------------------------- periods */
@@ -275,6 +277,73 @@ crest_status crest_replay_add_decl(crest_replay *r, const crest_decl *decl, cons
     return crest_replay_add(r, decision, decl->date_days, illicit, revenue);
 }
 
+/* ------------------------------------------------- per-decision export */
+
+const char crest_replay_decisions_header[] =
+    "policy,decl_id,period,tier,risk_score,p,p_random,p_forced,u,decision,selected_by,illicit,revenue\n";
+
+/* A CSV cell: quoted when it holds a comma, quote, CR or LF. */
+static void csv_cell(textbuf *tb, const char *p, size_t n)
+{
+    if (!memchr(p, ',', n) && !memchr(p, '"', n) && !memchr(p, '\n', n) && !memchr(p, '\r', n)) {
+        textbuf_append(tb, p, n);
+        return;
+    }
+    textbuf_puts(tb, "\"");
+    for (size_t i = 0; i < n; i++)
+        textbuf_append(tb, p[i] == '"' ? "\"\"" : p + i, p[i] == '"' ? 2 : 1);
+    textbuf_puts(tb, "\"");
+}
+
+static void full(textbuf *tb, double x)
+{
+    char t[CREST_DOUBLE_TEXT];
+    textbuf_append(tb, t, crest_format_double(x, t));
+    textbuf_puts(tb, ",");
+}
+
+const char *crest_replay_selected_by(const crest_decision *d)
+{
+    if (!d->inspect)
+        return "";
+    return d->forced ? "forced" : d->u < d->p_random ? "random" : "risk";
+}
+
+char *crest_replay_decision_row(const crest_replay *r, const char *policy_name, const crest_decl *decl,
+                                const crest_decision *d)
+{
+    int illicit;
+    double revenue;
+    crest_replay_read_label(r, decl, &illicit, &revenue);
+    char period[16] = "";
+    if (r->opt.period != CREST_REPLAY_PERIOD_NONE)
+        crest_replay_period_label(r->opt.period, crest_replay_period_key(r->opt.period, decl->date_days),
+                                  period);
+    textbuf tb;
+    textbuf_init(&tb);
+    csv_cell(&tb, policy_name, strlen(policy_name));
+    textbuf_puts(&tb, ",");
+    const crest_str id = decl->field[CREST_FIELD_DECL_ID];
+    csv_cell(&tb, id.ptr, id.len);
+    textbuf_printf(&tb, ",%s,", period);
+    const char *tier = crest_policy_tier_name(r->policy, d->tier);
+    csv_cell(&tb, tier, strlen(tier));
+    textbuf_puts(&tb, ",");
+    full(&tb, d->score);
+    full(&tb, d->p);
+    full(&tb, d->p_random);
+    full(&tb, d->p_forced);
+    full(&tb, d->u);
+    textbuf_printf(&tb, "%s,%s,%s,", d->inspect ? "INSPECT" : "RELEASE", crest_replay_selected_by(d),
+                   illicit < 0 ? ""
+                   : illicit   ? "1"
+                               : "0");
+    char t[CREST_DOUBLE_TEXT];
+    textbuf_append(&tb, t, crest_format_double(revenue, t));
+    textbuf_puts(&tb, "\n");
+    return textbuf_take(&tb);
+}
+
 static crest_replay_metrics *period_for(crest_replay *r, int64_t key)
 {
     if (r->last < r->n_periods && r->periods[r->last].key == key)
@@ -457,6 +526,228 @@ crest_status crest_replay_capacity(crest_replay *r, uint64_t ordinal, crest_capa
     return CREST_OK;
 }
 
+/* ---------------------------------------------------- engine hooks */
+
+static int attach_header(void *ctx, const crest_str *header, size_t n_cols)
+{
+    crest_replay *r = ctx;
+    if (crest_replay_header(r, header, n_cols, &r->hook_diag) != CREST_OK) {
+        r->hook_failed = 1;
+        return 1;
+    }
+    return 0;
+}
+
+static int attach_decl(void *ctx, const crest_decl *decl, const crest_decision *decision, unsigned long line)
+{
+    crest_replay *r = ctx;
+    const crest_status st = crest_replay_add_decl(r, decl, decision);
+    if (st != CREST_OK) {
+        r->hook_failed = 1;
+        crest_diag_set(&r->hook_diag, st, "<replay>", line, 0, "%s",
+                       st == CREST_ERR_NOMEM ? "out of memory keeping the ranking" : "cannot add the row");
+        return 1;
+    }
+    return 0;
+}
+
+static int attach_capacity(void *ctx, uint64_t ordinal, crest_capacity_outcome outcome)
+{
+    crest_replay *r = ctx;
+    if (crest_replay_capacity(r, ordinal, outcome) != CREST_OK) {
+        r->hook_failed = 1;
+        crest_diag_set(&r->hook_diag, CREST_ERR_STATE, "<replay>", 0, 0,
+                       "a capacity outcome for no waiting selection");
+        return 1;
+    }
+    return 0;
+}
+
+void crest_replay_attach(crest_replay *r, crest_run_options *opt)
+{
+    opt->header_hook = attach_header;
+    opt->decl_hook = attach_decl;
+    opt->capacity_hook = r->opt.capacity ? attach_capacity : NULL;
+    opt->hook_ctx = r;
+}
+
+const crest_diag *crest_replay_attach_diag(const crest_replay *r)
+{
+    return r->hook_failed ? &r->hook_diag : NULL;
+}
+
+/* ------------------------------------------------------ merge, save, load */
+
+/* Adds the counts of b to a (tier and path counts, sums of revenue and of
+ * the Horvitz–Thompson terms); the derived values are left to derive(). */
+static void add_counts(crest_replay_metrics *a, const crest_replay_metrics *b)
+{
+    a->rows += b->rows;
+    a->unlabelled += b->unlabelled;
+    a->illicit += b->illicit;
+    a->inspected += b->inspected;
+    a->hits += b->hits;
+    a->forced += b->forced;
+    a->random += b->random;
+    a->risk += b->risk;
+    for (int l = 0; l < 5; l++)
+        a->lanes[l] += b->lanes[l];
+    a->random_stream += b->random_stream;
+    a->random_stream_hits += b->random_stream_hits;
+    a->zero_p_rows += b->zero_p_rows;
+    a->revenue_total += b->revenue_total;
+    a->revenue_caught += b->revenue_caught;
+    a->ht_sum += b->ht_sum;
+    a->ht_var += b->ht_var;
+    a->deferred += b->deferred;
+    a->overflow += b->overflow;
+    for (size_t t = 0; t < a->n_tiers; t++) {
+        crest_replay_tier_metrics *x = &a->tiers[t];
+        const crest_replay_tier_metrics *y = &b->tiers[t];
+        x->rows += y->rows;
+        x->inspected += y->inspected;
+        x->forced += y->forced;
+        x->random += y->random;
+        x->risk += y->risk;
+        for (int l = 0; l < 5; l++)
+            x->lanes[l] += y->lanes[l];
+        x->illicit += y->illicit;
+        x->hits += y->hits;
+        x->missed_illicit += y->missed_illicit;
+        x->revenue_caught += y->revenue_caught;
+        x->forced_insensitive += y->forced_insensitive;
+        x->deferred += y->deferred;
+        x->overflow += y->overflow;
+    }
+}
+
+static crest_status reserve_rank(crest_replay *r, size_t more)
+{
+    if (r->n_rank + more <= r->cap_rank)
+        return CREST_OK;
+    size_t cap = r->cap_rank ? r->cap_rank : 4096;
+    while (cap < r->n_rank + more)
+        cap *= 2;
+    rank_row *p = realloc(r->rank, cap * sizeof *p);
+    if (!p)
+        return CREST_ERR_NOMEM;
+    r->rank = p;
+    r->cap_rank = cap;
+    return CREST_OK;
+}
+
+crest_status crest_replay_merge(crest_replay *r, const crest_replay *other)
+{
+    /* Selections still waiting for the capacity cap's outcome cannot move. */
+    if (r->finished || other->finished || r->n_tiers != other->n_tiers ||
+        r->opt.period != other->opt.period || r->n_pend || other->n_pend)
+        return CREST_ERR_STATE;
+    if (reserve_rank(r, other->n_rank) != CREST_OK)
+        return CREST_ERR_NOMEM;
+    memcpy(r->rank + r->n_rank, other->rank, other->n_rank * sizeof *r->rank);
+    r->n_rank += other->n_rank;
+    add_counts(&r->total, &other->total);
+    for (size_t i = 0; i < other->n_periods; i++) {
+        crest_replay_metrics *m = period_for(r, other->periods[i].key);
+        if (!m)
+            return CREST_ERR_NOMEM;
+        add_counts(m, &other->periods[i]);
+    }
+    return CREST_OK;
+}
+
+/* The saved state: this header, then the total, the periods and the ranking
+ * rows as they are in memory (so only the same build of crest reads it). */
+typedef struct saved_header {
+    char magic[8];
+    uint64_t policy_hash;
+    uint64_t metrics_size, rank_size;
+    uint64_t n_tiers, period, n_periods, n_rank;
+} saved_header;
+
+static const char saved_magic[8] = {'C', 'R', 'S', 'T', 'R', 'P', '0', '1'};
+
+void *crest_replay_save(const crest_replay *r, size_t *len)
+{
+    *len = 0;
+    if (r->finished || r->n_pend)
+        return NULL;
+    const saved_header h = {{0},
+                            crest_policy_hash(r->policy),
+                            sizeof(crest_replay_metrics),
+                            sizeof(rank_row),
+                            r->n_tiers,
+                            (uint64_t)r->opt.period,
+                            r->n_periods,
+                            r->n_rank};
+    const size_t n =
+        sizeof h + (1 + r->n_periods) * sizeof(crest_replay_metrics) + r->n_rank * sizeof(rank_row);
+    char *buf = malloc(n), *at = buf;
+    if (!buf)
+        return NULL;
+    memcpy(at, &h, sizeof h);
+    memcpy(at, saved_magic, sizeof saved_magic);
+    at += sizeof h;
+    memcpy(at, &r->total, sizeof r->total);
+    at += sizeof r->total;
+    if (r->n_periods)
+        memcpy(at, r->periods, r->n_periods * sizeof *r->periods);
+    at += r->n_periods * sizeof *r->periods;
+    if (r->n_rank)
+        memcpy(at, r->rank, r->n_rank * sizeof *r->rank);
+    *len = n;
+    return buf;
+}
+
+crest_status crest_replay_load(crest_replay *r, const void *buf, size_t len, crest_diag *diag)
+{
+    saved_header h;
+    if (len < sizeof h)
+        return crest_diag_set(diag, CREST_ERR_INVALID, "<replay state>", 0, 0,
+                              "the saved replay state is %zu bytes, shorter than its header", len);
+    memcpy(&h, buf, sizeof h);
+    if (memcmp(h.magic, saved_magic, sizeof saved_magic) != 0 ||
+        h.metrics_size != sizeof(crest_replay_metrics) || h.rank_size != sizeof(rank_row))
+        return crest_diag_set(diag, CREST_ERR_VERSION, "<replay state>", 0, 0,
+                              "the saved replay state was not written by this build of crest");
+    if (h.policy_hash != crest_policy_hash(r->policy) || h.n_tiers != r->n_tiers ||
+        h.period != (uint64_t)r->opt.period)
+        return crest_diag_set(diag, CREST_ERR_MISMATCH, "<replay state>", 0, 0,
+                              "the saved replay state is of another policy or period");
+    const size_t want =
+        sizeof h + (1 + h.n_periods) * sizeof(crest_replay_metrics) + h.n_rank * sizeof(rank_row);
+    if (len != want)
+        return crest_diag_set(diag, CREST_ERR_INVALID, "<replay state>", 0, 0,
+                              "the saved replay state is %zu bytes; its header says %zu", len, want);
+    if (r->finished || r->n_pend)
+        return crest_diag_set(diag, CREST_ERR_STATE, "<replay state>", 0, 0,
+                              "the replay is finished or waits for capacity outcomes");
+    const char *at = (const char *)buf + sizeof h;
+    crest_replay_metrics m;
+    memcpy(&m, at, sizeof m);
+    at += sizeof m;
+    add_counts(&r->total, &m);
+    for (uint64_t i = 0; i < h.n_periods; i++) {
+        memcpy(&m, at, sizeof m);
+        at += sizeof m;
+        crest_replay_metrics *p = period_for(r, m.key);
+        if (!p)
+            return crest_diag_set(diag, CREST_ERR_NOMEM, "<replay state>", 0, 0, "out of memory");
+        add_counts(p, &m);
+    }
+    if (reserve_rank(r, h.n_rank) != CREST_OK)
+        return crest_diag_set(diag, CREST_ERR_NOMEM, "<replay state>", 0, 0, "out of memory");
+    if (h.n_rank)
+        memcpy(r->rank + r->n_rank, at, h.n_rank * sizeof(rank_row));
+    r->n_rank += h.n_rank;
+    return CREST_OK;
+}
+
+void crest_replay_free_saved(void *buf)
+{
+    free(buf);
+}
+
 /* -------------------------------------------------------------- finish */
 
 /* Scores descending, NaN last; then by key for the per-period sort. */
@@ -611,6 +902,12 @@ crest_status crest_replay_finish(crest_replay *r)
     return CREST_OK;
 }
 
+/*
+ * The gain curve in one walk of the ranking: the cuts k grow with i, so the
+ * groups of tied scores wholly above a cut are summed once, in order (the
+ * same additions as topk_rows makes for each cut, hence the same bits), and
+ * a group a cut splits adds its pro rata share.
+ */
 crest_status crest_replay_gain(const crest_replay *r, size_t n_points, double *x, double *y, double *rev)
 {
     if (!r->finished)
@@ -618,11 +915,35 @@ crest_status crest_replay_gain(const crest_replay *r, size_t n_points, double *x
     if (n_points < 2)
         return CREST_ERR_RANGE;
     const crest_replay_metrics *m = &r->total;
+    const rank_row *rows = r->rank;
+    const size_t n = r->n_rank;
+    size_t at = 0, end = 0; /* [at, end): the current group of ties (end == at: not summed yet) */
+    double full_h = 0, full_v = 0, gh = 0, gv = 0;
     for (size_t i = 0; i < n_points; i++) {
         /* k = ceil(i · rows / (n_points − 1)) in integers. */
         const uint64_t k = ((uint64_t)i * m->rows + (n_points - 2)) / (n_points - 1);
-        double h, v;
-        topk_rows(r->rank, r->n_rank, k, &h, &v);
+        double h = full_h, v = full_v;
+        while (at < n && (uint64_t)at < k) {
+            if (end == at) {
+                gh = gv = 0;
+                while (end < n && same_score(rows[end].score, rows[at].score)) {
+                    gh += rows[end].illicit;
+                    gv += rows[end].revenue;
+                    end++;
+                }
+            }
+            if ((uint64_t)end <= k) { /* the whole group is above the cut */
+                full_h += 1.0 * gh;
+                full_v += 1.0 * gv;
+                h = full_h, v = full_v;
+                at = end;
+                continue;
+            }
+            const double take = (double)(k - (uint64_t)at) / (double)(end - at);
+            h = full_h + take * gh;
+            v = full_v + take * gv;
+            break;
+        }
         x[i] = (double)i / (double)(n_points - 1);
         y[i] = m->illicit ? h / (double)m->illicit : NAN;
         rev[i] = m->revenue_total > 0 ? v / m->revenue_total : NAN;

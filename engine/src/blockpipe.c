@@ -34,6 +34,7 @@
 
 typedef struct block {
     blockpipe_block pub;
+    char *own; /* the block's own buffer: pub.data, unless the block is a view */
     size_t cap;
     int done; /* under mu */
     int rc;   /* process's return */
@@ -68,6 +69,10 @@ struct blockpipe {
     int replaying;           /* the sequential reader carries a record over */
     int status;              /* first non-zero emit/replay value, or -1 */
     int finished;
+    /* blockpipe_feed_stable: bytes of the caller's stable buffer not yet cut
+     * into view blocks (cur is empty meanwhile). */
+    const char *view;
+    size_t view_len;
 };
 
 /* ------------------------------------------------------------ byte counts */
@@ -280,7 +285,7 @@ static void block_free(blockpipe *bp, block *b)
         return;
     if (b->pub.result)
         bp->ops.result_free(bp->ops.ctx, b->pub.result);
-    free((char *)b->pub.data);
+    free(b->own);
     free(b);
 }
 
@@ -292,9 +297,10 @@ static int reserve(block *b, size_t need)
     size_t c = b->cap ? b->cap : 4096;
     while (c < need)
         c *= 2;
-    char *p = realloc((char *)b->pub.data, c);
+    char *p = realloc(b->own, c);
     if (!p)
         return -1;
+    b->own = p;
     b->pub.data = p;
     b->cap = c;
     return 0;
@@ -384,12 +390,15 @@ static block *take_block(blockpipe *bp)
             return NULL;
         }
     }
+    b->pub.data = b->own; /* a view before */
     b->pub.len = 0;
     b->pub.last = 0;
     b->done = 0;
     b->rc = 0;
     return b;
 }
+
+static void queue_block(blockpipe *bp, block *b, int last, unsigned long lines);
 
 /* Send cur[0..cut) to the workers; the rest starts the next block. lines:
  * the lines ended in cur[0..cut), or ULONG_MAX to count them here. */
@@ -408,6 +417,16 @@ static int dispatch(blockpipe *bp, size_t cut, int last, unsigned long lines)
     }
     b->pub.len = cut;
     memset((char *)b->pub.data + cut, 0, PADDING);
+    queue_block(bp, b, last, lines);
+    bp->cur = next;
+    return 0;
+}
+
+/* Send block b (its data and len set) to the workers: its first line, and the
+ * lines ended in it (lines, or ULONG_MAX to count them here) for the next. */
+static void queue_block(blockpipe *bp, block *b, int last, unsigned long lines)
+{
+    const size_t cut = b->pub.len;
     b->pub.last = last;
     b->pub.line = bp->next_line;
     if (lines == ULONG_MAX)
@@ -425,8 +444,6 @@ static int dispatch(blockpipe *bp, size_t cut, int last, unsigned long lines)
     if (bp->started)
         pthread_cond_signal(&bp->work_cv);
     pthread_mutex_unlock(&bp->mu);
-    bp->cur = next;
-    return 0;
 }
 
 blockpipe *blockpipe_create(unsigned n_workers, size_t block_bytes, unsigned long first_line,
@@ -501,8 +518,11 @@ static void after_append(blockpipe *bp)
     retire_ready(bp);
 }
 
+static void flush_view(blockpipe *bp);
+
 int blockpipe_feed(blockpipe *bp, const void *buf, size_t len)
 {
+    flush_view(bp);
     const char *s = buf;
     while (len && !bp->status) {
         block *b = bp->cur;
@@ -521,8 +541,107 @@ int blockpipe_feed(blockpipe *bp, const void *buf, size_t len)
     return bp->status;
 }
 
+/* ------------------------------------------------------------ stable input */
+
+/* The pending stable bytes go the copying way, into cur (they come before
+ * any bytes fed after them). */
+static void flush_view(blockpipe *bp)
+{
+    if (!bp->view_len)
+        return;
+    const char *v = bp->view;
+    const size_t n = bp->view_len;
+    bp->view = NULL;
+    bp->view_len = 0;
+    blockpipe_feed(bp, v, n);
+}
+
+/* A view block: the next cut bytes of the pending stable input, in place. */
+static int dispatch_view(blockpipe *bp, size_t cut, unsigned long lines)
+{
+    block *b = take_block(bp);
+    if (!b)
+        return -1;
+    b->pub.data = bp->view;
+    b->pub.len = cut;
+    queue_block(bp, b, 0, lines);
+    bp->view += cut;
+    bp->view_len -= cut;
+    return 0;
+}
+
+/*
+ * Cut view blocks off the pending stable input as after_append cuts cur: at
+ * the last balanced line end of a block's worth of bytes (more, 64 KiB at a
+ * time up to MAX_BLOCK_FACTOR blocks, when there is none; then at the last
+ * line end or anywhere). A view block is cut only with PADDING bytes of the
+ * input after it: vectorised readers may look a little past a field's end,
+ * and past a view block's end lie the caller's next bytes, not zeros. The
+ * rest waits for more input, and finally goes the copying way.
+ */
+static void cut_views(blockpipe *bp)
+{
+    while (!bp->status && bp->view_len >= bp->block_bytes + PADDING) {
+        const unsigned char *data = (const unsigned char *)bp->view;
+        size_t window = bp->block_bytes, cut = 0, lfs_after = 0;
+        unsigned long lines = ULONG_MAX;
+        for (;;) {
+            byte_counts c;
+            count_bytes(data, window, &c);
+            cut = cut_at(data, window, c.quotes, &lfs_after);
+            lines = cut && !c.has_cr ? (unsigned long)(c.lfs - lfs_after) : ULONG_MAX;
+            if (cut || window >= bp->max_block)
+                break;
+            const size_t more = window + 65536 < bp->max_block ? window + 65536 : bp->max_block;
+            if (bp->view_len < more + PADDING)
+                return; /* no cut yet: wait for more input */
+            window = more;
+        }
+        if (!cut) {
+            /* No balanced line end: cut at the last line end, or anywhere. */
+            cut = window;
+            lines = ULONG_MAX;
+            for (size_t i = window; i > 0; i--)
+                if (data[i - 1] == '\n') {
+                    cut = i;
+                    break;
+                }
+        }
+        if (dispatch_view(bp, cut, lines) != 0)
+            bp->status = -1;
+        retire_ready(bp);
+    }
+}
+
+const char *blockpipe_stable_floor(const blockpipe *bp)
+{
+    /* View blocks are in flight in input order, after any copied ones. */
+    for (size_t k = 0; k < bp->if_count; k++) {
+        const block *b = bp->inflight[(bp->if_head + k) % bp->pool];
+        if (b->pub.data != b->own)
+            return b->pub.data;
+    }
+    return bp->view_len ? bp->view : NULL;
+}
+
+int blockpipe_feed_stable(blockpipe *bp, const void *buf, size_t len)
+{
+    if (bp->status || !len)
+        return bp->status;
+    if (bp->view_len && (const char *)buf != bp->view + bp->view_len)
+        flush_view(bp); /* not the continuation of the pending bytes */
+    if (bp->cur->pub.len)
+        return blockpipe_feed(bp, buf, len); /* copied bytes pending: go on copying */
+    if (!bp->view_len)
+        bp->view = buf;
+    bp->view_len += len;
+    cut_views(bp);
+    return bp->status;
+}
+
 void *blockpipe_input(blockpipe *bp, size_t *cap)
 {
+    flush_view(bp);
     *cap = 0;
     if (bp->status)
         return NULL;
@@ -549,6 +668,7 @@ int blockpipe_finish(blockpipe *bp)
 {
     if (bp->finished)
         return bp->status;
+    flush_view(bp);
     bp->finished = 1;
     if (!bp->status && bp->cur && bp->cur->pub.len) {
         if (dispatch(bp, bp->cur->pub.len, 1, ULONG_MAX) != 0)
@@ -563,6 +683,7 @@ int blockpipe_flush(blockpipe *bp)
 {
     if (bp->finished || bp->status)
         return bp->status;
+    flush_view(bp);
     if (bp->cur && bp->cur->pub.len) {
         /* Cut at the last line end even where the quotes do not balance
          * (broken quoting, or a quoted field spanning lines): a wrong guess
@@ -585,6 +706,7 @@ int blockpipe_finish_early(blockpipe *bp, unsigned long *dropped_line)
     *dropped_line = 0;
     if (bp->finished)
         return bp->status;
+    flush_view(bp);
     if (!bp->status && bp->cur && bp->cur->pub.len) {
         const size_t len = bp->cur->pub.len, cut = blockpipe_cut(bp->cur->pub.data, len);
         if (cut < len) {

@@ -76,6 +76,17 @@ int blockpipe_feed(blockpipe *bp, const void *buf, size_t len);
  * The same as blockpipe_feed of those bytes, without the copy. */
 void *blockpipe_input(blockpipe *bp, size_t *cap);
 int blockpipe_commit(blockpipe *bp, size_t n);
+/* Stable input: the same as blockpipe_feed, but buf[0..len) stays valid and
+ * unchanged until blockpipe_finish (or _finish_early) returns, so blocks are
+ * views into it, not copies. Successive calls with contiguous pieces of one
+ * buffer (a mapped file) are cut as one; anything else (bytes not
+ * contiguous with the previous call's, or copied bytes still pending) is
+ * copied as by blockpipe_feed. Returns like feed. */
+int blockpipe_feed_stable(blockpipe *bp, const void *buf, size_t len);
+/* The lowest address of stable input the pipe still reads or will read (a
+ * block in flight, or bytes not yet cut), NULL when none: the caller may
+ * release what lies before it. */
+const char *blockpipe_stable_floor(const blockpipe *bp);
 /* End of input: the rest becomes the last block; waits for and emits all.
  * Returns like feed. After it, the sequential reader (if a replay ran up to
  * the end) holds any record still open: the caller finishes it. */

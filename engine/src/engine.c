@@ -341,8 +341,24 @@ crest_status crest_engine_create(const crest_policy *policy, const crest_registr
         if (st == CREST_OK)
             outbuf_puts(&e->rej, "line,reason,column,message,record,truncated\n");
     }
-    if (st == CREST_OK && policy_has_risk(policy))
+    if (st == CREST_OK && options->score_column) {
+        /* An external score replaces the policy's model: the engine's own risk
+         * layer, with the policy's criteria and [risk] (their files read again)
+         * and the score column as the model. */
+        crest_risk_config rc;
+        policy_risk_config(policy, &rc);
+        rc.model_kind = CREST_RISK_MODEL_COLUMN;
+        rc.model_path = NULL;
+        rc.model_features = options->score_column;
+        st = crest_risk_create(&rc, &e->own_risk, diag);
+        if (st != CREST_OK) {
+            crest_engine_free(e);
+            return st;
+        }
+        e->risk = e->own_risk;
+    } else if (st == CREST_OK && policy_has_risk(policy)) {
         e->risk = policy->risk; /* parsed once at load, immutable: shared by every engine */
+    }
     crest_select_config_init(&e->select, policy);
     for (size_t t = 0; t < CREST_MAX_TIERS; t++)
         e->multiplier[t] = 1.0;
@@ -443,7 +459,9 @@ static size_t feed_until_blocks(crest_engine *e, const char *buf, size_t len)
     return used;
 }
 
-crest_status crest_engine_feed(crest_engine *e, const void *buf, size_t len)
+/* crest_engine_feed, and crest_engine_feed_stable when stable (the bytes
+ * stay valid until finish: parallel blocks are views into them). */
+static crest_status feed(crest_engine *e, const void *buf, size_t len, int stable)
 {
     if (e->pipe_done)
         return e->fatal != CREST_OK ? e->fatal : CREST_ERR_STATE;
@@ -457,7 +475,7 @@ crest_status crest_engine_feed(crest_engine *e, const void *buf, size_t len)
             len -= used;
         }
         if (e->bp && len && e->fatal == CREST_OK) {
-            const int rc = blockpipe_feed(e->bp, buf, len);
+            const int rc = stable ? blockpipe_feed_stable(e->bp, buf, len) : blockpipe_feed(e->bp, buf, len);
             if (rc < 0 && e->fatal == CREST_OK)
                 crest_engine_set_fatal(e, CREST_ERR_NOMEM, 0, 0, "%s", "out of memory while reading input");
         }
@@ -473,6 +491,21 @@ crest_status crest_engine_feed(crest_engine *e, const void *buf, size_t len)
     if (rc < 0 && e->fatal == CREST_OK)
         crest_engine_set_fatal(e, CREST_ERR_NOMEM, 0, 0, "%s", "out of memory while reading input");
     return crest_engine_check_sinks(e);
+}
+
+crest_status crest_engine_feed(crest_engine *e, const void *buf, size_t len)
+{
+    return feed(e, buf, len, 0);
+}
+
+crest_status crest_engine_feed_stable(crest_engine *e, const void *buf, size_t len)
+{
+    return feed(e, buf, len, 1);
+}
+
+const void *crest_engine_stable_floor(const crest_engine *e)
+{
+    return e->bp ? blockpipe_stable_floor(e->bp) : NULL;
 }
 
 #define STAGING_BYTES (256 * 1024)
@@ -720,6 +753,7 @@ void crest_engine_free(crest_engine *e)
     for (unsigned k = 0; k < e->n_deciders; k++)
         crest_worker_free(e->deciders[k]);
     crest_risk_binding_free(e->risk_binding);
+    crest_risk_free(e->own_risk);
     free(e->select_rules);
     free(e->windows);
     free(e->seen);

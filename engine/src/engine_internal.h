@@ -41,9 +41,10 @@
 #endif
 
 #define TIER_CACHE 8
-/* Texts of recent p values: with criteria alone p takes few values (tiers x
+/* Texts of recent scores and p values: with criteria alone they take few values (tiers x
  * score levels), so most rows find theirs. */
-#define P_CACHE 64
+#define P_CACHE_BITS 7
+#define P_CACHE (1 << P_CACHE_BITS)
 typedef struct tier_cache_entry {
     char label[48];
     size_t len;
@@ -76,11 +77,12 @@ typedef struct worker {
     tier_cache_entry tier_cache[TIER_CACHE];
     unsigned tier_cache_next;
     crest_decl decl; /* the row being decided (decide_row) */
-    /* The last p written and its text: p repeats when the score does. */
+    /* The last scores and p written and their text (crest_format_double's):
+     * both repeat when the criteria hit the same way. */
     struct p_text {
         double value;
         uint32_t len; /* 0: empty */
-        char text[20];
+        char text[CREST_DOUBLE_TEXT];
     } p_cache[P_CACHE]; /* direct-mapped by the value's bits */
     /* The last decl_date text and its value: feeds come sorted by date. */
     char date_text[24];
@@ -129,6 +131,7 @@ struct crest_engine {
 
     /* The risk layer (NULL when the policy configures none) and the selection. */
     crest_risk *risk;                 /* the policy's, shared by every engine (immutable) */
+    crest_risk *own_risk;             /* with an external score column: this engine's (risk points here) */
     crest_risk_binding *risk_binding; /* this input's columns for the risk layer */
     crest_select_rule *select_rules;
     crest_select_config select;

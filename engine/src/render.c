@@ -59,7 +59,22 @@ static int looks_like_formula(crest_str f)
     return 1;
 }
 
-/* Bytes a spreadsheet may read as the start of a formula (looks_like_formula). */
+/* x at full precision (crest_format_double) from the worker's cache: scores
+ * and p repeat. The text is valid until the next call. */
+static const struct p_text *number_text(worker *w, double x)
+{
+    uint64_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    struct p_text *t = &w->p_cache[(bits * UINT64_C(0x9E3779B97F4A7C15)) >> (64 - P_CACHE_BITS)];
+    if (!t->len || memcmp(&t->value, &x, sizeof x) != 0) {
+        t->len = (uint32_t)crest_format_double(x, t->text);
+        t->value = x;
+    }
+    return t;
+}
+
+/* Bytes a spreadsheet may read as the start of a formula (looks_like_formula;
+ * csvread.c's formula_lead, for csvread_row's lead_fields, is the same set). */
 static const unsigned char formula_lead[256] = {
     ['='] = 1, ['+'] = 1, ['-'] = 1, ['@'] = 1, ['\t'] = 1, ['\r'] = 1};
 
@@ -94,9 +109,15 @@ static int render_plain_csv(crest_engine *e, worker *w, outbuf *o, const render_
         return 0;
     const crest_str id = row->fields[0];
     if (e->formula_guard) {
-        for (size_t k = 1; k < row->n_fields; k++)
-            if (row->fields[k].len && formula_lead[(unsigned char)row->fields[k].ptr[0]])
+        /* The reader's fast path tells it (field 0, the id, is not passed through). */
+        if (row->leads_known) {
+            if (row->lead_fields & ~UINT64_C(1))
                 return 0;
+        } else {
+            for (size_t k = 1; k < row->n_fields; k++)
+                if (row->fields[k].len && formula_lead[(unsigned char)row->fields[k].ptr[0]])
+                    return 0;
+        }
     }
     size_t end = row->raw.len;
     while (end && (row->raw.ptr[end - 1] == '\n' || row->raw.ptr[end - 1] == '\r'))
@@ -114,17 +135,8 @@ static int render_plain_csv(crest_engine *e, worker *w, outbuf *o, const render_
     *q++ = ',';
     q = put(q, score, scl);
     *q++ = ',';
-    uint64_t bits;
-    memcpy(&bits, &prob, sizeof bits);
-    struct p_text *pt = &w->p_cache[(bits * UINT64_C(0x9E3779B97F4A7C15)) >> 58];
-    if (!pt->len || pt->value != prob) {
-        const size_t pl = outbuf_fmt_g6(pt->text, prob);
-        if (!pl)
-            return 0; /* printf's territory: the general path (nothing committed yet) */
-        pt->len = (uint32_t)pl;
-        pt->value = prob;
-    }
-    q = put(q, pt->text, pt->len);
+    const struct p_text *pt = number_text(w, prob);
+    q = put(q, pt->text, pt->len); /* nothing for NaN, as the general path */
     *q++ = ',';
     q += outbuf_fmt_u53(q, sel->u53);
     q = put(q, sel->dec.inspect ? ",INSPECT," : ",RELEASE,", 9);
@@ -150,20 +162,6 @@ static int render_plain_csv(crest_engine *e, worker *w, outbuf *o, const render_
     *q++ = '\n';
     outbuf_commit(o, q);
     return 1;
-}
-
-/* %.4f of a score in (0, 1] without printf (hot path): 6 bytes and a NUL. */
-static size_t score_text(char *text, double score)
-{
-    const unsigned v = (unsigned)(score * 1e4 + 0.5);
-    text[0] = (char)('0' + v / 10000);
-    text[1] = '.';
-    text[2] = (char)('0' + v / 1000 % 10);
-    text[3] = (char)('0' + v / 100 % 10);
-    text[4] = (char)('0' + v / 10 % 10);
-    text[5] = (char)('0' + v % 10);
-    text[6] = '\0';
-    return 6;
 }
 
 /* Where o stands in its stream: bytes written to the sink and buffered. */
@@ -215,9 +213,14 @@ void crest_render(crest_engine *e, worker *w, outbuf *o, const render_record *re
     const policy_tier *t = &p->tiers[rec->tier];
     const size_t source_len = crest_tier_source_texts[rec->source].len;
     const char *source = crest_tier_source_texts[rec->source].ptr;
-    char score[8]; /* score_len bytes of it are written */
+    char score[CREST_DOUBLE_TEXT]; /* score_len bytes of it are written: full precision */
     const int has_score = rec->has_score;
-    const size_t score_len = has_score ? score_text(score, rec->score) : 0;
+    size_t score_len = 0;
+    if (has_score) {
+        const struct p_text *st = number_text(w, rec->score);
+        memcpy(score, st->text, sizeof score);
+        score_len = st->len;
+    }
     const int fmt_csv = e->opt.format == CREST_FORMAT_CSV;
     if (!marks && fmt_csv && render_plain_csv(e, w, o, rec, source, source_len, score, score_len))
         return;
@@ -232,7 +235,7 @@ void crest_render(crest_engine *e, worker *w, outbuf *o, const render_record *re
         outbuf_putc(o, ',');
         outbuf_write(o, score, score_len);
         outbuf_putc(o, ',');
-        outbuf_g6(o, sel->dec.p);
+        outbuf_double(o, sel->dec.p);
         outbuf_putc(o, ',');
         outbuf_fixed(o, sel->dec.u, 8);
         outbuf_putc(o, ',');
@@ -241,8 +244,11 @@ void crest_render(crest_engine *e, worker *w, outbuf *o, const render_record *re
         outbuf_json_string(o, rec->id.ptr, rec->id.len);
         outbuf_puts(o, ",\"tier\":");
         outbuf_json_string(o, t->name, strlen(t->name));
-        outbuf_printf(o, ",\"tier_source\":\"%s\",\"risk_score\":%s,\"p\":%.6g,\"u\":%.8f,", source,
-                      has_score ? score : "null", sel->dec.p, sel->dec.u);
+        char p_text[CREST_DOUBLE_TEXT];
+        if (!crest_format_double(sel->dec.p, p_text))
+            strcpy(p_text, "null");
+        outbuf_printf(o, ",\"tier_source\":\"%s\",\"risk_score\":%s,\"p\":%s,\"u\":%.8f,", source,
+                      has_score && score_len ? score : "null", p_text, sel->dec.u);
     }
     if (marks)
         marks->mid_start = stream_pos(o);

@@ -36,6 +36,7 @@ struct crest_risk {
     crest_lmodel *fmap; /* feature map of a model trained by `crest fit` */
     xfeat *xfeats;
     size_t n_xfeats;
+    char *score_column; /* CREST_RISK_MODEL_COLUMN: its header name (or canonical field) */
     double bias;
     double model_weight;
 };
@@ -46,6 +47,8 @@ struct crest_risk_binding {
     size_t *lmodel_cols; /* crest_lmodel_column_count entries */
     long *xgb_cols;      /* n_xfeats entries; -1 for a feature from a field */
     size_t *fmap_cols;   /* crest_lmodel_column_count(fmap) entries */
+    long score_col;      /* the external score's header column, -1: */
+    int score_field;     /* its canonical field instead (-1: neither) */
 };
 
 struct crest_risk_scratch {
@@ -285,7 +288,8 @@ crest_status crest_risk_create(const crest_risk_config *cfg, crest_risk **out, c
     const char *mdata = NULL;
     size_t mlen = 0;
     char *mowned = NULL;
-    if (st == CREST_OK && cfg->model_kind != CREST_RISK_MODEL_NONE) {
+    if (st == CREST_OK && cfg->model_kind != CREST_RISK_MODEL_NONE &&
+        cfg->model_kind != CREST_RISK_MODEL_COLUMN) {
         if (!cfg->model_path)
             st = crest_diag_set(diag, CREST_ERR_MISSING, "[model]", 0, 0, "the model needs a file.");
         else if (cfg->read)
@@ -310,6 +314,15 @@ crest_status crest_risk_create(const crest_risk_config *cfg, crest_risk **out, c
             st = imported_mapping(r, cfg, diag);
     }
     free(mowned);
+    if (st == CREST_OK && cfg->model_kind == CREST_RISK_MODEL_COLUMN) {
+        if (!cfg->model_features || !*cfg->model_features)
+            st = crest_diag_set(diag, CREST_ERR_MISSING, "score column", 0, 0,
+                                "an external score needs the name of its column");
+        else if (!(r->score_column = malloc(strlen(cfg->model_features) + 1)))
+            st = crest_diag_set(diag, CREST_ERR_NOMEM, "score column", 0, 0, "out of memory");
+        else
+            strcpy(r->score_column, cfg->model_features);
+    }
     if (st != CREST_OK) {
         crest_risk_free(r);
         return st;
@@ -395,6 +408,19 @@ crest_status crest_risk_bind(const crest_risk *r, const crest_str *header, size_
         if (b->xgb_cols[i] < 0)
             st = crest_diag_set(diag, CREST_ERR_MISSING, "[model] features", 0, 0,
                                 "the input has no column '%s' that the XGBoost mapping needs", f->column);
+    }
+    b->score_col = b->score_field = -1;
+    if (st == CREST_OK && r->score_column) { /* a header name first, then a canonical field */
+        const size_t len = strlen(r->score_column);
+        for (size_t c = 0; c < n_cols && b->score_col < 0; c++)
+            if (header[c].len == len && memcmp(header[c].ptr, r->score_column, len) == 0)
+                b->score_col = (long)c;
+        b->score_field = b->score_col < 0 ? crest_field_from_name(r->score_column, len) : -1;
+        if (b->score_col < 0 && b->score_field < 0)
+            st = crest_diag_set(
+                diag, CREST_ERR_MISSING, "<input>", 1, 0,
+                "the score column '%s' is neither a header name of the input nor a canonical field",
+                r->score_column);
     }
     if (st != CREST_OK) {
         crest_risk_binding_free(b);
@@ -492,6 +518,13 @@ void crest_risk_eval(const crest_risk *r, crest_risk_scratch *s, const crest_dec
         double prob;
         if (crest_xgb_predict(r->xgb, s->features, r->n_xfeats, &prob) == CREST_OK)
             out->model_prob = prob;
+    } else if (r->score_column && s->binding) {
+        const crest_risk_binding *b = s->binding;
+        const crest_str v = b->score_col >= 0 ? ((size_t)b->score_col < d->n_cols ? d->cols[b->score_col]
+                                                                                  : (crest_str){NULL, 0})
+                                              : d->field[b->score_field];
+        const double prob = v.len ? crest_parse_number(v.ptr, v.len) : NAN;
+        out->model_prob = prob >= 0.0 && prob <= 1.0 ? prob : NAN;
     }
     if (!isnan(out->model_prob)) {
         const double pm = fmin(fmax(out->model_prob, 1e-12), 1 - 1e-12);
@@ -545,7 +578,7 @@ const char *crest_risk_max_hits_id(const crest_risk *r)
 
 int crest_risk_active(const crest_risk *r)
 {
-    return r->rules != NULL || r->lmodel != NULL || r->xgb != NULL;
+    return r->rules != NULL || r->lmodel != NULL || r->xgb != NULL || r->score_column != NULL;
 }
 
 void crest_risk_free(crest_risk *r)
@@ -561,5 +594,6 @@ void crest_risk_free(crest_risk *r)
         free(r->xfeats[i].name);
     }
     free(r->xfeats);
+    free(r->score_column);
     free(r);
 }

@@ -170,3 +170,133 @@ Test(base, lanes_one_list)
     cr_expect_eq(crest_lane_from_name("RE", 2, 1), -1);
     cr_expect_eq(crest_lane_from_name("", 0, 1), -1);
 }
+
+/* Shortest round-trip text: reads back bit for bit, and no digit can go. */
+static void shortest(double x, const char *want)
+{
+    char out[CREST_DOUBLE_TEXT];
+    const size_t n = crest_format_double(x, out);
+    cr_expect_eq(n, strlen(out));
+    if (want)
+        cr_expect_str_eq(out, want, "%.17g", x);
+    if (isfinite(x)) {
+        const double back = strtod(out, NULL);
+        cr_expect(memcmp(&back, &x, sizeof x) == 0, "'%s' does not read back as %.17g", out, x);
+        char fewer[512];
+        int digits = 0, leading = 1; /* significant digits: leading zeros do not count */
+        for (const char *p = out; *p && *p != 'e'; p++) {
+            if (leading && (*p == '0' || *p == '.' || *p == '-'))
+                continue;
+            leading = 0;
+            digits += isdigit((unsigned char)*p) != 0;
+        }
+        if (digits > 15) { /* one digit fewer must not read back */
+            snprintf(fewer, sizeof fewer, "%.*g", digits - 1, x);
+            cr_expect(strtod(fewer, NULL) != x, "'%s' is shorter and reads back as %.17g", fewer, x);
+        }
+    }
+}
+
+Test(base, format_double_shortest_round_trip)
+{
+    shortest(0.2, "0.2");
+    shortest(0.1 + 0.2, "0.30000000000000004");
+    shortest(1.0 / 3.0, "0.3333333333333333");
+    shortest(0.006, "0.006");
+    shortest(1e-300, "1e-300");
+    shortest(0.0, "0");
+    shortest(-2.5, "-2.5");
+    shortest(NAN, "");
+    shortest(INFINITY, "inf");
+    shortest(-INFINITY, "-inf");
+    uint64_t state = 12345;
+    for (int i = 0; i < 20000; i++) { /* scores and probabilities of every size */
+        state = state * 6364136223846793005u + 1442695040888963407u;
+        const double u = (double)(state >> 11) * 0x1p-53;
+        shortest(u, NULL);
+        shortest(u * u * u * 1e-5, NULL);
+    }
+}
+
+/* What crest_format_double promises, by printf and strtod. */
+static void printf_shortest(double x, char *out, size_t cap)
+{
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(out, cap, "%.*g", prec, x);
+        if (strtod(out, NULL) == x)
+            return;
+    }
+}
+
+static void same_as_printf(double x)
+{
+    char got[CREST_DOUBLE_TEXT], want[64];
+    printf_shortest(x, want, sizeof want);
+    crest_format_double(x, got);
+    cr_assert_str_eq(got, want, "%a", x);
+}
+
+/* The exact integer fast path (magnitudes in [2^-30, 1)) writes printf's text:
+ * at its edges, at powers of two (the closer lower neighbour), next to short
+ * decimals (where 15, 16 and 17 digits part), and over random bit patterns. */
+Test(base, format_double_fast_path_is_printf)
+{
+    const double edges[] = {
+        0x1p-30,        0x1p-30 * 1.5, 1.0,  0.5,  0.1,  0.05, 0.3,  0.7,  0.9,
+        0.95,           0.999,         1e-9, 1e-5, 1e-4, 2e-4, 0.01, 1e-8, 0.123456789012345,
+        0.0001220703125};
+    for (size_t i = 0; i < sizeof edges / sizeof *edges; i++) {
+        double x = edges[i];
+        for (int step = 0; step < 40; step++) {
+            same_as_printf(x);
+            same_as_printf(-x);
+            x = nextafter(x, 0.0);
+        }
+        x = edges[i];
+        for (int step = 0; step < 40; step++, x = nextafter(x, 2.0))
+            same_as_printf(x);
+    }
+    for (int b = -40; b <= 2; b++) {
+        const double p2 = ldexp(1.0, b);
+        same_as_printf(p2);
+        same_as_printf(nextafter(p2, 0.0));
+        same_as_printf(nextafter(p2, 4.0));
+    }
+    uint64_t state = 987654321;
+    for (int i = 0; i < 300000; i++) {
+        state = state * 6364136223846793005u + 1442695040888963407u;
+        const double u = (double)(state >> 11) * 0x1p-53; /* uniform in [0, 1) */
+        same_as_printf(u);
+        uint64_t bits =
+            (state >> 12) | ((uint64_t)(993 + (state >> 4) % 31) << 52); /* any mantissa, 2^-30..1 */
+        double r;
+        memcpy(&r, &bits, sizeof r);
+        same_as_printf(r);
+        char t[CREST_DOUBLE_TEXT];
+        crest_format_double(u, t);
+        same_as_printf(strtod(t, NULL) + 0.0); /* short decimals read back */
+        snprintf(t, sizeof t, "%.6f", u);
+        const double short_dec = strtod(t, NULL);
+        same_as_printf(short_dec);
+        same_as_printf(nextafter(short_dec, 0.0));
+        same_as_printf(nextafter(short_dec, 1.0));
+    }
+}
+
+Test(base, format_double_ignores_the_locale)
+{
+    const char *names[] = {"de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8", "fr_FR.utf8", "ru_RU.UTF-8"};
+    const char *set = NULL;
+    for (size_t i = 0; i < sizeof names / sizeof *names && !set; i++)
+        set = setlocale(LC_NUMERIC, names[i]);
+    if (!set || localeconv()->decimal_point[0] != ',') {
+        setlocale(LC_NUMERIC, "C");
+        cr_skip_test("no locale with a decimal comma installed");
+    }
+    char out[CREST_DOUBLE_TEXT];
+    crest_format_double(0.125, out);
+    const int comma_after = localeconv()->decimal_point[0] == ',';
+    setlocale(LC_NUMERIC, "C");
+    cr_expect_str_eq(out, "0.125", "in %s", set);
+    cr_expect(comma_after, "the host's locale was changed");
+}

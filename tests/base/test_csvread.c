@@ -771,3 +771,193 @@ Test(csvread, scan_levels_agree_on_every_position)
     free(buf);
     cr_expect_gt(n_checked, 100000, "fast rows: %zu", n_checked);
 }
+
+/* ------------------------------------------------ libcsv as the oracle */
+
+/*
+ * The tests above compare the reader's fast paths with its own strict slow
+ * path. These compare every path with libcsv itself (strict mode, no space
+ * trimming: RFC 4180 as the reader reads it) on valid CSV, where both must
+ * give the same records, field for field. Records are written as
+ * "<length>:<bytes>" per field, one record a line, so that no byte of a
+ * field can be mistaken for a separator.
+ */
+#include <csv.h>
+
+static void oracle_put_field(dump *d, const char *s, size_t n)
+{
+    char head[32];
+    const int k = snprintf(head, sizeof head, "%zu:", n);
+    put(d, head, (size_t)k);
+    put(d, s, n);
+    put(d, "|", 1);
+}
+
+static void oracle_field(void *s, size_t n, void *ctx)
+{
+    oracle_put_field(ctx, s ? (const char *)s : "", n);
+}
+
+static void oracle_record(int term, void *ctx)
+{
+    (void)term;
+    put(ctx, "\n", 1);
+}
+
+static int oracle_no_space(unsigned char c)
+{
+    (void)c;
+    return 0;
+}
+
+/* libcsv's records of in[0..n) with delimiter delim. */
+static char *libcsv_records(const char *in, size_t n, unsigned char delim)
+{
+    dump d = {0};
+    put(&d, "", 0);
+    struct csv_parser p;
+    cr_assert_eq(csv_init(&p, CSV_STRICT | CSV_STRICT_FINI), 0);
+    csv_set_delim(&p, delim);
+    csv_set_space_func(&p, oracle_no_space);
+    cr_assert_eq(csv_parse(&p, in, n, oracle_field, oracle_record, &d), n, "libcsv: %s",
+                 csv_strerror(csv_error(&p)));
+    cr_assert_eq(csv_fini(&p, oracle_field, oracle_record, &d), 0, "libcsv: %s", csv_strerror(csv_error(&p)));
+    csv_free(&p);
+    return d.s;
+}
+
+static int oracle_row(void *ctx, const csvread_row *r)
+{
+    check_row(r);
+    cr_assert_eq(r->error, CSVREAD_OK, "line %lu: a fault in valid CSV", r->line);
+    cr_assert(r->long_field == SIZE_MAX && !r->too_many_fields, "line %lu", r->line);
+    for (size_t i = 0; i < r->n_fields; i++)
+        oracle_put_field(ctx, r->fields[i].ptr, r->fields[i].len);
+    put(ctx, "\n", 1);
+    return 0;
+}
+
+/* The reader's records of in[0..n), fed as in[0..cut) and in[cut..n), each
+ * from its own allocation of exactly its size (ASan catches an over-read). */
+static char *reader_records(const char *in, size_t n, size_t cut, unsigned char delim, int fast, int level)
+{
+    dump d = {0};
+    put(&d, "", 0);
+    cur_delim = delim;
+    csvread *r = csvread_create(delim, 1 << 20, 1 << 20, 1 << 16, oracle_row, &d);
+    csvread_set_fast(r, fast);
+    cr_assert_eq(csvread_set_simd(r, level), level);
+    const size_t part[2] = {cut, n - cut};
+    for (int k = 0; k < 2; k++) {
+        char *piece = malloc(part[k] ? part[k] : 1);
+        memcpy(piece, in + (k ? cut : 0), part[k]);
+        cr_assert_eq(csvread_feed(r, piece, part[k]), 0);
+        free(piece);
+    }
+    cr_assert_eq(csvread_finish(r), 0);
+    csvread_free(r);
+    return d.s;
+}
+
+/* A valid field: empty, unquoted, or quoted with delimiters, "", and now and
+ * then a line end inside (a record over several lines). */
+static size_t valid_field(char *out, unsigned char delim)
+{
+    static const char *const bodies[] = {"abc",
+                                         " sp ",
+                                         "\xe4\xb8\xad\xe6\x96\x87",
+                                         "\xff",
+                                         "x",
+                                         "",
+                                         "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"};
+    size_t n = 0;
+    const int kind = rand() % 8;
+    const int reps = 1 + rand() % 3;
+    if (kind == 0)
+        return 0;
+    if (kind < 5) {
+        for (int i = 0; i < reps; i++)
+            n += put_token(out + n, bodies[rand() % 7]);
+        return n;
+    }
+    out[n++] = '"';
+    for (int i = 0; i < reps; i++) {
+        switch (rand() % 8) {
+        case 0:
+            out[n++] = (char)delim;
+            break;
+        case 1:
+            out[n++] = '"';
+            out[n++] = '"';
+            break;
+        case 2:
+            if (rand() % 4 == 0) {
+                memcpy(out + n, rand() % 2 ? "\n" : "\r\n", 2);
+                n += out[n] == '\n' ? 1 : 2;
+                break;
+            }
+            /* fall through */
+        default:
+            n += put_token(out + n, bodies[rand() % 7]);
+        }
+    }
+    out[n++] = '"';
+    return n;
+}
+
+/*
+ * Valid CSV after a first line of 0 to 63 bytes (so that every byte of what
+ * follows falls on every position of the 64-byte scan steps in turn), read
+ * by every path — the block scanner, the line-at-a-time fast path and the
+ * slow path, at every scan level — whole and cut in two at every byte: the
+ * records must be libcsv's.
+ */
+Test(csvread, every_path_matches_libcsv_at_every_cut)
+{
+    static const unsigned char delims[] = {',', ';', '\t', '|'};
+    static char in[8192];
+    int have[N_SIMD];
+    for (int l = 0; l < N_SIMD; l++)
+        have[l] = simd_available(l);
+    n_checked = 0;
+    for (unsigned seed = 1; seed <= 160; seed++) {
+        srand(seed);
+        const unsigned char delim = delims[seed % 4];
+        size_t n = 0;
+        const size_t pad = (seed - 1) % 64;
+        for (size_t i = 0; i < pad; i++)
+            in[n++] = (char)('a' + i % 26);
+        in[n++] = '\n';
+        const int n_lines = 1 + rand() % 10;
+        for (int l = 0; l < n_lines; l++) {
+            const int n_fields = 1 + rand() % 16;
+            for (int f = 0; f < n_fields; f++) {
+                if (f)
+                    in[n++] = (char)delim;
+                n += valid_field(in + n, delim);
+            }
+            static const char *const ends[] = {"\n", "\r\n", "\r", "\n\n", "\r\n\r\n"};
+            const char *e = ends[rand() % 5];
+            if (l + 1 < n_lines || rand() % 2) {
+                memcpy(in + n, e, strlen(e));
+                n += strlen(e);
+            }
+        }
+        cr_assert_lt(n, sizeof in);
+        char *want = libcsv_records(in, n, delim);
+        for (int fast = 0; fast <= 1; fast++) {
+            for (int level = 0; level < N_SIMD; level++) {
+                if (!have[level] || (!fast && level))
+                    continue;
+                for (size_t cut = 0; cut <= n; cut += fast ? 1 : 13) {
+                    char *got = reader_records(in, n, cut, delim, fast, level);
+                    cr_assert_str_eq(got, want, "seed %u, cut %zu, fast %d, %s", seed, cut, fast,
+                                     SIMD_NAME[level]);
+                    free(got);
+                }
+            }
+        }
+        free(want);
+    }
+    cr_expect_gt(n_checked, 10000, "fast rows: %zu", n_checked);
+}

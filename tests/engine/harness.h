@@ -49,7 +49,10 @@ typedef struct run_result {
 static unsigned harness_threads = 1;
 /* Block size for parallel reading (0: the default); tests use tiny blocks. */
 static size_t harness_block_bytes = 0;
-/* 1: feed through crest_engine_input_buffer / crest_engine_commit. */
+/* 1: feed through crest_engine_input_buffer / crest_engine_commit; 2: through
+ * crest_engine_feed_stable (the input copied once into an allocation of
+ * exactly its size, so that ASan catches a read past it); 3: chunks fed
+ * stable and copied in turn. */
 static int harness_zero_copy = 0;
 /* 1: end with crest_engine_finish_early (input cut short) instead of crest_engine_finish. */
 static int harness_finish_early = 0;
@@ -74,9 +77,15 @@ static inline void run_engine(const crest_policy *policy, const crest_registry *
         return;
     if (chunk == 0)
         chunk = len ? len : 1;
-    for (size_t pos = 0; pos < len && r->status == CREST_OK;) {
+    char *stable = NULL;
+    if (harness_zero_copy >= 2) {
+        stable = malloc(len ? len : 1);
+        memcpy(stable, input, len);
+        input = stable;
+    }
+    for (size_t pos = 0, k = 0; pos < len && r->status == CREST_OK; k++) {
         size_t n = len - pos < chunk ? len - pos : chunk;
-        if (harness_zero_copy) {
+        if (harness_zero_copy == 1) {
             /* crest_engine_input_buffer + commit, as crest run reads */
             size_t cap = 0;
             char *buf = crest_engine_input_buffer(e, &cap);
@@ -88,6 +97,12 @@ static inline void run_engine(const crest_policy *policy, const crest_registry *
                 n = cap;
             memcpy(buf, input + pos, n);
             r->status = crest_engine_commit(e, n);
+        } else if (harness_zero_copy == 2 || (harness_zero_copy == 3 && k % 2 == 0)) {
+            r->status = crest_engine_feed_stable(e, input + pos, n);
+            /* What the engine still holds lies in what it was given. */
+            const char *floor = crest_engine_stable_floor(e);
+            if (floor && (floor < input || floor >= input + pos + n))
+                r->status = CREST_ERR_STATE;
         } else {
             r->status = crest_engine_feed(e, input + pos, n);
         }
@@ -95,10 +110,13 @@ static inline void run_engine(const crest_policy *policy, const crest_registry *
     }
     if (r->status == CREST_OK)
         r->status = harness_finish_early ? crest_engine_finish_early(e) : crest_engine_finish(e);
+    if (r->status == CREST_OK && crest_engine_stable_floor(e) != NULL)
+        r->status = CREST_ERR_STATE; /* nothing is held after the end */
     r->stats = *crest_engine_stats(e);
     r->diag = *crest_engine_diag(e);
     snprintf(r->notes, sizeof r->notes, "%s", crest_engine_notes(e));
     crest_engine_free(e);
+    free(stable); /* after the engine: after an error it may hold some until freed */
 }
 
 static inline void run_result_free(run_result *r)

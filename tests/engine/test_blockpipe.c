@@ -200,7 +200,7 @@ Test(blockpipe, parallel_blocks_read_like_one_reader)
             const unsigned threads = 2 + (unsigned)((seed + b) % 3);
             harness_threads = threads;
             harness_block_bytes = blocks[b];
-            harness_zero_copy = (int)((seed + b) % 2);
+            harness_zero_copy = (int)((seed + b) % 4);
             run_result par;
             run_engine(p, NULL, in.s, in.len, chunk, CREST_FORMAT_CSV, &par);
             char what[160];
@@ -240,13 +240,23 @@ Test(blockpipe, quoted_newlines_on_every_row)
     cr_assert_eq(one.stats.decisions, 3000);
     const size_t blocks[] = {10, 500, 0};
     for (size_t b = 0; b < 3; b++) {
-        harness_threads = 2;
-        harness_block_bytes = blocks[b];
-        run_result par;
-        run_engine(p, NULL, in.s, in.len, 777, CREST_FORMAT_JSONL, &par);
-        expect_same(&one, &par, "quoted newlines");
-        run_result_free(&par);
+        /* Copied, and read in place (crest_engine_feed_stable) whole and in pieces. */
+        for (int zc = 0; zc <= 2; zc += 2) {
+            for (int whole = 0; whole <= zc / 2; whole++) {
+                harness_threads = 2;
+                harness_block_bytes = blocks[b];
+                harness_zero_copy = zc;
+                run_result par;
+                run_engine(p, NULL, in.s, in.len, whole ? 0 : 777, CREST_FORMAT_JSONL, &par);
+                char what[96];
+                snprintf(what, sizeof what, "quoted newlines, block %zu, stable %d, whole %d", blocks[b], zc,
+                         whole);
+                expect_same(&one, &par, what);
+                run_result_free(&par);
+            }
+        }
     }
+    harness_zero_copy = 0;
     harness_threads = 1;
     harness_block_bytes = 0;
     run_result_free(&one);

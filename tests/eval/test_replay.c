@@ -352,3 +352,103 @@ Test(replay, ratio_net_of_credit_insensitive_selections)
     crest_replay_free(r);
     crest_policy_free(pol);
 }
+
+/* Row i of a pseudo-random history whose sums are exact in any order (integer
+ * revenue, dyadic inclusion probabilities), for the merge tests. */
+static void merge_row(unsigned i, crest_decision *d, int32_t *date, int *illicit, double *revenue)
+{
+    const unsigned h = (i * 2654435761u) >> 7;
+    *d = dec(h % 2, (double)(h % 97) / 97.0, (h % 3) ? 0.5 : 0.25, 0.125, (double)(h % 1000) / 1000.0, 0);
+    d->inspect = d->u < d->p;
+    d->lane = d->inspect ? 4 : 0;
+    *date = 18628 + (int32_t)(h % 60); /* 2021-01-01 and 59 days after */
+    *illicit = (h % 5) == 0 ? 1 : (h % 11) == 0 ? -1 : 0;
+    *revenue = *illicit == 1 ? (double)(h % 1000) : 0;
+}
+
+static void add_range(crest_replay *r, unsigned from, unsigned to)
+{
+    for (unsigned i = from; i < to; i++) {
+        crest_decision d;
+        int32_t date;
+        int y;
+        double v;
+        merge_row(i, &d, &date, &y, &v);
+        cr_assert_eq(crest_replay_add(r, &d, date, y, v), CREST_OK);
+    }
+}
+
+Test(replay, merged_parts_equal_one_accumulator)
+{
+    crest_policy *pol = policy();
+    crest_replay *one = make(pol, CREST_REPLAY_PERIOD_WEEK), *a = make(pol, CREST_REPLAY_PERIOD_WEEK),
+                 *b = make(pol, CREST_REPLAY_PERIOD_WEEK), *c = make(pol, CREST_REPLAY_PERIOD_WEEK);
+    add_range(one, 0, 3000);
+    add_range(a, 0, 1000);
+    add_range(b, 1000, 2200);
+    add_range(c, 2200, 3000);
+    /* b joins in memory, c through its saved bytes (as from another process). */
+    cr_assert_eq(crest_replay_merge(a, b), CREST_OK);
+    size_t len = 0;
+    void *saved = crest_replay_save(c, &len);
+    cr_assert_not_null(saved);
+    crest_diag d;
+    cr_assert_eq(crest_replay_load(a, saved, len, &d), CREST_OK, "%s", d.message);
+    cr_assert_eq(crest_replay_finish(one), CREST_OK);
+    cr_assert_eq(crest_replay_finish(a), CREST_OK);
+    cr_assert_eq(crest_replay_total(a)->rows, 3000);
+    cr_assert_gt(crest_replay_period_count(a), 8);
+    const crest_replay *r1[] = {one}, *r2[] = {a};
+    const char *names[] = {"p"};
+    const crest_replay_set s1 = {r1, names, 1, "in", 0}, s2 = {r2, names, 1, "in", 0};
+    char *j1 = crest_replay_json(&s1), *j2 = crest_replay_json(&s2);
+    char *p1 = crest_replay_csv_periods(&s1), *p2 = crest_replay_csv_periods(&s2);
+    char *t1 = crest_replay_csv_tiers(&s1), *t2 = crest_replay_csv_tiers(&s2);
+    cr_assert_str_eq(j2, j1);
+    cr_assert_str_eq(p2, p1);
+    cr_assert_str_eq(t2, t1);
+    free(j1), free(j2), free(p1), free(p2), free(t1), free(t2);
+    /* A finished accumulator neither merges nor saves. */
+    cr_assert_eq(crest_replay_merge(a, b), CREST_ERR_STATE);
+    size_t n2 = 1;
+    cr_assert_null(crest_replay_save(a, &n2));
+    cr_assert_eq(n2, 0);
+    crest_replay_free_saved(saved);
+    crest_replay_free(one), crest_replay_free(a), crest_replay_free(b), crest_replay_free(c);
+    crest_policy_free(pol);
+}
+
+Test(replay, saved_state_is_checked_on_load)
+{
+    crest_policy *pol = policy();
+    static const char other_text[] = "[policy]\nname = o\nseed = 2\n"
+                                     "[tiers]\norder = AEO, REGULAR\nbase = REGULAR\ndefault = REGULAR\n"
+                                     "[tier AEO]\nratio = 0.2\n[tier REGULAR]\nrate = 0.1\n";
+    crest_policy *other = NULL;
+    crest_diag d;
+    cr_assert_eq(crest_policy_parse(other_text, strlen(other_text), "<other>", &other, &d), CREST_OK);
+    crest_replay *src = make(pol, CREST_REPLAY_PERIOD_WEEK);
+    add_range(src, 0, 50);
+    size_t len = 0;
+    char *saved = crest_replay_save(src, &len);
+    cr_assert_not_null(saved);
+    crest_replay *wrong_policy = make(other, CREST_REPLAY_PERIOD_WEEK);
+    cr_assert_eq(crest_replay_load(wrong_policy, saved, len, &d), CREST_ERR_MISMATCH);
+    crest_replay *wrong_period = make(pol, CREST_REPLAY_PERIOD_DAY);
+    cr_assert_eq(crest_replay_load(wrong_period, saved, len, &d), CREST_ERR_MISMATCH);
+    crest_replay *ok = make(pol, CREST_REPLAY_PERIOD_WEEK);
+    cr_assert_eq(crest_replay_load(ok, saved, len - 1, &d), CREST_ERR_INVALID);
+    cr_assert_eq(crest_replay_load(ok, saved, 10, &d), CREST_ERR_INVALID);
+    saved[0] ^= 1;
+    cr_assert_eq(crest_replay_load(ok, saved, len, &d), CREST_ERR_VERSION);
+    cr_assert(strstr(d.message, "build") != NULL, "%s", d.message);
+    saved[0] ^= 1;
+    cr_assert_eq(crest_replay_load(ok, saved, len, &d), CREST_OK);
+    crest_replay_finish(ok);
+    cr_assert_eq(crest_replay_total(ok)->rows, 50);
+    crest_replay_free_saved(saved);
+    crest_replay_free(src), crest_replay_free(wrong_policy), crest_replay_free(wrong_period),
+        crest_replay_free(ok);
+    crest_policy_free(pol);
+    crest_policy_free(other);
+}

@@ -150,6 +150,15 @@ typedef struct crest_run_options {
      */
     int (*capacity_take)(void *ctx, crest_str office, int32_t day);
     void *capacity_ctx;
+    /*
+     * A score computed elsewhere (a model trained in another tool) instead of
+     * the policy's [model]: the header name (or canonical field) of a column
+     * holding a probability in [0, 1] for each row. The policy's criteria, [risk]
+     * weighting, tiers, scales and draw apply to it as to the model's score; a
+     * row whose value is empty, not a number or outside [0, 1] gets no model term.
+     * NULL (the default): the policy's model. Copied at creation.
+     */
+    const char *score_column;
 } crest_run_options;
 
 /* Options with defaults: CSV, policy passthrough, no rejects sink. */
@@ -262,6 +271,23 @@ CREST_API crest_status crest_engine_create(const crest_policy *policy, const cre
  * not errors. After a fatal status, further calls return it again.
  */
 CREST_API crest_status crest_engine_feed(crest_engine *engine, const void *buf, size_t len);
+
+/*
+ * The same as crest_engine_feed, for bytes that stay valid and unchanged
+ * until crest_engine_finish (or _finish_early) returns, such as a mapped
+ * file fed in contiguous pieces: they are read in place, without a copy
+ * (parallel blocks are views into them). Mixing it with the other ways of
+ * feeding is allowed (bytes that cannot be read in place are copied).
+ */
+CREST_API crest_status crest_engine_feed_stable(crest_engine *engine, const void *buf, size_t len);
+/*
+ * The lowest address of the bytes given to crest_engine_feed_stable that the
+ * engine still reads or will read, or NULL when it holds none (always NULL
+ * after crest_engine_finish): the caller may release the bytes before it
+ * (e.g. madvise(MADV_DONTNEED) on a mapped file, to keep the resident set
+ * small) and free or unmap the buffer once it is NULL.
+ */
+CREST_API const void *crest_engine_stable_floor(const crest_engine *engine);
 
 /*
  * Zero-copy input, the same as crest_engine_feed of the bytes: a buffer of

@@ -46,7 +46,12 @@ CREST_API void crest_models_init(void);
 typedef enum crest_risk_model_kind {
     CREST_RISK_MODEL_NONE = 0,
     CREST_RISK_MODEL_LOGISTIC, /* crest_lmodel file written by `crest fit` */
-    CREST_RISK_MODEL_XGBOOST   /* XGBoost save_model("m.json") */
+    CREST_RISK_MODEL_XGBOOST,  /* XGBoost save_model("m.json") */
+    /* A score computed elsewhere (a model trained in another tool): the model's
+     * probability is the number in the input column that model_features names
+     * (a header name, else a canonical field). A value that is empty, not a
+     * number or outside [0, 1] is missing: no model term for that row. */
+    CREST_RISK_MODEL_COLUMN
 } crest_risk_model_kind;
 
 typedef struct crest_risk_config {
@@ -67,9 +72,9 @@ typedef struct crest_risk_config {
      * a canonical field, `unit_value`, or `col(Header)`. Empty or non-numeric
      * values are missing (NaN: the tree's default direction).
      */
-    const char *model_features;
-    double bias;         /* z offset */
-    double model_weight; /* coefficient of the model's log-odds in z */
+    const char *model_features; /* CREST_RISK_MODEL_COLUMN: the score column */
+    double bias;                /* z offset */
+    double model_weight;        /* coefficient of the model's log-odds in z */
     /* Where the bytes of the criteria, tables and model come from
      * (crest_file.h); NULL reads each as a bounded regular file. */
     crest_file_reader read;

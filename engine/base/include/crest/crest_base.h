@@ -195,6 +195,17 @@ CREST_API int crest_lane_from_name(const char *name, size_t name_len, int ignore
  */
 CREST_API double crest_parse_number(const char *text, size_t len);
 
+/* Bytes enough for crest_format_double's text and its NUL. */
+#define CREST_DOUBLE_TEXT 32
+/*
+ * A double at full precision: the shortest of %.15g, %.16g, %.17g that reads
+ * back as exactly x ("0.2", not "0.20000000000000001"), in the C locale's form
+ * whatever the host program's; "" for NaN, "inf" and "-inf". Returns the length.
+ * The one formatter for scores and probabilities written at full precision
+ * (shortest round-trip). Thread-safe; no allocation.
+ */
+CREST_API size_t crest_format_double(double x, char out[CREST_DOUBLE_TEXT]);
+
 /* Sentinel for a missing or unparseable date. */
 #define CREST_DATE_NONE INT32_MIN
 

@@ -247,6 +247,64 @@ char *crest_replay_csv_tiers(const crest_replay_set *set);
 /* Everything as one JSON object (newline-terminated). Caller frees. */
 char *crest_replay_json(const crest_replay_set *set);
 
+/* The header line of the per-decision export (crest_replay_decision_row). */
+extern const char crest_replay_decisions_header[];
+
+/*
+ * One row of the per-decision export (`crest replay --decisions`), after
+ * crest_replay_header: policy (its display name), decl_id, period (its label;
+ * empty with CREST_REPLAY_PERIOD_NONE or no date), tier, risk_score, p,
+ * p_random, p_forced and u at full precision (shortest round-trip;
+ * risk_score empty without a risk layer), decision (INSPECT/RELEASE),
+ * selected_by (forced, random or risk as in the path counts; empty when
+ * released), illicit (1, 0, or empty when unlabelled) and revenue, ending in a
+ * newline. Caller frees; NULL when out of memory.
+ */
+char *crest_replay_decision_row(const crest_replay *r, const char *policy_name, const crest_decl *decl,
+                                const crest_decision *decision);
+/* Why an inspected row was selected: "forced", "random" or "risk" ("" when released). */
+const char *crest_replay_selected_by(const crest_decision *decision);
+
+/*
+ * Engine hooks that feed r: sets opt->header_hook, decl_hook and hook_ctx so
+ * that an engine created with opt resolves the label columns from its header
+ * and adds every decided declaration to r (crest_replay_add_decl), and with
+ * options.capacity the cap's outcomes (crest_replay_capacity; the engine then
+ * needs decide = 1 and an output sink), with no code of the caller's per row. When a hook fails the engine
+ * stops (CREST_ERR_INTERRUPTED) and crest_replay_attach_diag says why.
+ */
+void crest_replay_attach(crest_replay *r, crest_run_options *opt);
+/* What stopped the hooks of crest_replay_attach; NULL when nothing did. Owned by r. */
+const crest_diag *crest_replay_attach_diag(const crest_replay *r);
+
+/*
+ * Adds other's rows to r, both unfinished and of the same policy and period:
+ * counts and sums per period, tier and path are added, the ranking rows
+ * appended, so that after crest_replay_finish r holds the metrics of the
+ * union of the rows (counts exactly; sums of revenue and of the HT terms up to
+ * the rounding of a different summation order). Returns CREST_OK,
+ * CREST_ERR_STATE (finished, not the same tiers and period, or selections
+ * still waiting for the capacity cap's outcome) or CREST_ERR_NOMEM.
+ */
+crest_status crest_replay_merge(crest_replay *r, const crest_replay *other);
+
+/*
+ * The state of an unfinished replay as bytes (to move it between processes,
+ * e.g. the workers of a cluster); *len receives their count. Only the same
+ * build of crest reads them (crest_replay_load checks). Free with
+ * crest_replay_free_saved. NULL when r is finished, waits for capacity
+ * outcomes, or out of memory.
+ */
+void *crest_replay_save(const crest_replay *r, size_t *len);
+/* Free bytes of crest_replay_save; NULL is a no-op. */
+void crest_replay_free_saved(void *buf);
+/*
+ * Merges saved bytes into r as crest_replay_merge would. Returns CREST_OK, or
+ * with diag CREST_ERR_VERSION (another build), CREST_ERR_MISMATCH (another
+ * policy or period), CREST_ERR_INVALID (truncated), CREST_ERR_STATE, CREST_ERR_NOMEM.
+ */
+crest_status crest_replay_load(crest_replay *r, const void *buf, size_t len, crest_diag *diag);
+
 /* Free; NULL is a no-op. */
 void crest_replay_free(crest_replay *r);
 

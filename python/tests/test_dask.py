@@ -1,0 +1,128 @@
+"""crest.dask on a distributed LocalCluster of 2 worker processes: decisions equal
+to one process (byte for byte, also with quoted fields holding newlines, cut
+anywhere), replay metrics merged exactly."""
+
+import pandas as pd
+import pytest
+
+dask = pytest.importorskip("dask")
+dd = pytest.importorskip("dask.dataframe")
+distributed = pytest.importorskip("distributed")
+
+import crest  # noqa: E402
+import crest.dask as cdask  # noqa: E402
+from conftest import cli, src  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, memory_limit="1GB",
+                                       dashboard_address=None, host="127.0.0.1")
+    with distributed.Client(cluster) as c:
+        yield c
+    cluster.close()
+
+
+def write_hostile(decls, path, rows):
+    """Generated rows where quoted fields hold newlines, quotes and commas, then one bad row."""
+    df = pd.read_csv(decls, dtype=str, keep_default_na=False, nrows=rows)
+    df.loc[::7, "goods_desc"] = df.loc[::7, "goods_desc"] + '\n"quoted"\nline, more'
+    df.loc[::13, "goods_desc"] = '"\n'
+    df.to_csv(path, index=False)
+    with open(path, "ab") as f:
+        f.write(b"bad,row\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def invariant_policy():
+    """The shipped Order 251 policy: its floors draw at a fixed margin rate
+    (floor_confidence), so its decisions depend only on (seed, policy, row) and
+    partitions give the one-process answer, which is what these tests prove."""
+    return src("policies", "order251.conf")
+
+
+@pytest.fixture(scope="module")
+def ordered_policy(tmp_path_factory):
+    """The same with `floor_period = month`, the opt-in running counter: decided in
+    input order, so partitions may decide differently (docs/floors.md)."""
+    text = open(src("policies", "order251.conf"), encoding="utf-8").read()
+    assert "floor_period" not in text.replace("# floor_period", "")
+    out = []
+    for line in text.splitlines(True):
+        out.append(line)
+        if line.strip() == "[tier DISHONEST]":
+            out.append("floor_period = month\n")
+    assert len(out) == len(text.splitlines()) + 1
+    path = tmp_path_factory.mktemp("policy") / "order251_month_counter.conf"
+    path.write_text("".join(out), encoding="utf-8")
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory, generated):
+    return write_hostile(generated[0], tmp_path_factory.mktemp("dask") / "hostile.csv", 20000)
+
+
+def test_split_cuts_at_record_boundaries(generated, tmp_path):
+    small = write_hostile(generated[0], tmp_path / "small.csv", 1000)
+    data = small.read_bytes()
+    for blocksize in (61, 997, 50_000, 1 << 30):
+        parts = cdask.split(small, blocksize=blocksize, compute=lambda *t: dask.compute(*t, scheduler="sync"))
+        assert len(parts) >= min(3, len(data) // blocksize)
+        assert parts[0].start == data.index(b"\n") + 1
+        assert b"".join(data[p.start:p.end] for p in parts) == data[parts[0].start:]
+        for p in parts:  # every part parses as whole records: the reader sees no cut quote
+            body = data[p.start:p.end]
+            assert body.count(b'"') % 2 == 0 and body.endswith(b"\n")
+            assert p.first_line == data[:p.start].count(b"\n") + 1
+
+
+def test_files_equal_one_process(client, hostile, invariant_policy, tmp_path):
+    rej = tmp_path / "rejects.csv"
+    want = cli("run", "-q", "--policy", invariant_policy, "--rejects", str(rej), str(hostile)).stdout
+    got, rejects, counts = cdask.run_files(hostile, policy=invariant_policy, blocksize=100_000, raw=True)
+    assert got == want
+    assert rejects == rej.read_bytes() and counts["rejects"] == 1 and counts["rows_in"] == 20001
+    frame = cdask.run_files(hostile, policy=invariant_policy, blocksize=1_000_000).compute()
+    pd.testing.assert_frame_equal(frame.reset_index(drop=True), crest.run(hostile, policy=invariant_policy))
+
+
+def test_dataframe_equals_one_process(client, generated, invariant_policy, tmp_path):
+    decls, reg = generated
+    part = tmp_path / "20k.csv"  # a fifth of the rows keeps the test quick on a busy machine
+    with open(decls, "rb") as f:
+        part.write_bytes(b"".join(f.readline() for _ in range(20_001)))
+    whole = crest.run(part, policy=invariant_policy, registry=reg)
+    ddf = dd.read_csv(str(part), dtype=str, keep_default_na=False, blocksize=1_500_000)
+    assert ddf.npartitions >= 2
+    got = cdask.run(ddf, policy=invariant_policy, registry=reg).compute().reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, whole)
+
+
+def test_order_dependent_policy_is_not_partition_invariant(client, generated, ordered_policy, tmp_path):
+    """The equality above is not automatic: a running per-month counter decides
+    differently when the rows come in parts (the check these tests could fail)."""
+    decls, reg = generated
+    part = tmp_path / "20k.csv"
+    with open(decls, "rb") as f:
+        part.write_bytes(b"".join(f.readline() for _ in range(20_001)))
+    want = cli("run", "-q", "--threads", "1", "--policy", ordered_policy, "--registry", str(reg), str(part)).stdout
+    got = cdask.run_files(part, policy=ordered_policy, registry=reg, blocksize=200_000, raw=True)[0]
+    assert got.count(b"\n") == want.count(b"\n") == 20_001 and got != want
+
+
+def test_replay_merges_exactly(client, generated, invariant_policy):
+    decls, reg = generated
+    policies = {"order251_rules": src("policies", "order251_rules.conf"), "order251": invariant_policy}
+    one = crest.replay(decls, policies, label="illicit", revenue="revenue", period="month", registry=reg)
+    many = cdask.replay(decls, policies, label="illicit", revenue="revenue", period="month", registry=reg,
+                        blocksize=1_000_000)
+    counts = ["rows", "unlabelled", "illicit", "inspected", "forced", "random", "risk", "hits", "random_stream",
+              "random_stream_hits", "zero_p_rows", "aeo_missed_illicit", "k_at_1", "k_at_10"]
+    assert one.totals.loc["order251_rules", "rows"] == 100_000
+    pd.testing.assert_frame_equal(one.periods[counts], many.periods[counts])
+    pd.testing.assert_frame_equal(one.periods, many.periods, rtol=1e-12)
+    pd.testing.assert_frame_equal(one.tiers, many.tiers, rtol=1e-12)
+    pd.testing.assert_frame_equal(one.gain, many.gain, rtol=1e-12)
+    assert many.stats["order251"]["rows_in"] == 100_000
