@@ -124,12 +124,13 @@ static void write_reasons(const crest_select_config *cfg, const crest_select_pla
     if (drawn && !by_random)
         reason_code(rb, "RISK", sizeof "RISK" - 1);
     if (drawn && !by_random && rr && rr->explain.n) {
-        char top[160];
+        char top[256];
         size_t dl = 0;
         top[0] = '\0';
         for (size_t k = 0; k < rr->explain.n && dl < sizeof top; k++)
-            dl += (size_t)snprintf(top + dl, sizeof top - dl, "%s%s%+.2f", k ? " " : "",
-                                   rr->explain.feature[k], rr->explain.contribution[k]);
+            dl += (size_t)snprintf(top + dl, sizeof top - dl, "%s%s %+.2f", k ? " / " : "",
+                                   rr->explain.words[k] ? rr->explain.words[k] : rr->explain.feature[k],
+                                   rr->explain.contribution[k]);
         crest_reason_add(rb, "MODEL", top);
     } else if (drawn && !by_random && rr && !isnan(rr->model_prob)) {
         crest_reason_add(rb, "MODEL", NULL);
