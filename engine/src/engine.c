@@ -652,8 +652,14 @@ static const char *reload_mismatch(const crest_policy *a, const crest_policy *b)
         return "[lanes]";
     if (a->control_mode != b->control_mode || a->window_rows != b->window_rows || a->max_step != b->max_step)
         return "[control]";
-    if (a->red_per_office_day != b->red_per_office_day)
+    if (a->red_per_office_day != b->red_per_office_day || a->n_office_caps != b->n_office_caps)
         return "[capacity]";
+    for (size_t i = 0; i < a->n_office_caps; i++) {
+        const policy_office_cap *x = &a->office_caps[i], *y = &b->office_caps[i];
+        if (strcmp(x->office, y->office) || x->red_per_day != y->red_per_day || x->from != y->from ||
+            x->to != y->to)
+            return "[capacity] offices";
+    }
     return NULL;
 }
 

@@ -409,3 +409,32 @@ Test(capacity, office_table_in_the_hash, .init = setup_offices, .fini = teardown
     cr_expect_eq(cap, 5);
     crest_policy_free(p2);
 }
+
+/* A running input follows a reloaded policy only when its capacity table is the same. */
+Test(capacity, reload_with_other_office_table_refused, .init = setup_offices, .fini = teardown)
+{
+    crest_run_options opt = crest_run_options_default();
+    sink out = {UINT64_C(0xcbf29ce484222325), 0, NULL, 0, 0};
+    opt.output.write = sink_write;
+    opt.output.ctx = &out;
+    crest_engine *e = NULL;
+    crest_diag d;
+    cr_assert_eq(crest_engine_create(policy, NULL, &opt, &e, &d), CREST_OK, "%s", d.message);
+    char path[128];
+    snprintf(path, sizeof path, "%s/cap.conf", dir);
+    crest_policy *same = NULL, *other = NULL;
+    cr_assert_eq(crest_policy_load(path, &same, &d), CREST_OK, "%s", d.message);
+    cr_expect_eq(crest_engine_set_policy(e, same, NULL, &d), CREST_OK, "%s", d.message);
+    snprintf(path, sizeof path, "%s/offices.csv", dir);
+    FILE *f = fopen(path, "ab");
+    cr_assert_not_null(f);
+    fputs("O3,6,,\n", f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/cap.conf", dir);
+    cr_assert_eq(crest_policy_load(path, &other, &d), CREST_OK, "%s", d.message);
+    cr_expect_eq(crest_engine_set_policy(e, other, NULL, &d), CREST_ERR_INVALID);
+    cr_expect(strstr(d.message, "[capacity]") != NULL, "%s", d.message);
+    crest_engine_free(e);
+    crest_policy_free(same);
+    crest_policy_free(other);
+}
