@@ -303,11 +303,14 @@ typedef struct run_args {
     double max_reject_rate;    /* --max-reject-rate; NaN: the policy's [input] max_reject_rate */
     int quiet_ms;              /* --quiet-ms (cli_live_quiet_ms) */
     unsigned long flush_every; /* --flush-every (cli_live_flush_every) */
+    int workload;              /* --workload: the workload per office and day in the summaries */
+    int windows_by;            /* --windows-by: a crest_window_group; -1: the control windows */
 } run_args;
 int run_parse_args(int argc, char **argv, run_args *a);
 
 typedef struct check_args {
     const char *policy_path, *registry_path, *sample_path;
+    int workload; /* --workload: decide the sample and show the workload per office and day */
 } check_args;
 int check_parse_args(int argc, char **argv, check_args *a);
 
@@ -349,6 +352,7 @@ typedef struct replay_args {
     unsigned batch_days;
     unsigned threads; /* --threads: policies decided side by side (replay) */
     int no_progress, simulate;
+    int workload; /* --workload: the workload per office and day, in the report and on stderr */
     double rate, final_rate, explore; /* final_rate < 0: constant rate */
     int decay_exp;                    /* --decay exp */
     unsigned decay_periods;           /* --decay-periods K (0: to the last period) */
@@ -356,6 +360,11 @@ typedef struct replay_args {
     const char *decisions;            /* --decisions FILE: one row per policy and declaration */
 } replay_args;
 int replay_parse_args(int argc, char **argv, replay_args *a);
+
+/* The JSON summary with ,"workload":{...} added before its closing brace
+ * (malloc'd; NULL when out of memory). Takes both strings (frees them;
+ * either may be NULL, which gives NULL). */
+char *cli_summary_with_workload(char *summary_json, char *workload_json);
 
 /* ------------------------------------- shared by check and calibrate */
 

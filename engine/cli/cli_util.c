@@ -989,3 +989,19 @@ int cli_outputs_close(cli_outputs *o, cli_ending ending, int keep)
     }
     return rc;
 }
+
+char *cli_summary_with_workload(char *summary_json, char *workload_json)
+{
+    char *out = NULL;
+    if (summary_json && workload_json) {
+        /* the summary is one object and a newline: insert before its last '}' */
+        char *close = strrchr(summary_json, '}');
+        const size_t head = close ? (size_t)(close - summary_json) : 0;
+        const size_t n = head + strlen(workload_json) + 32;
+        if (close && (out = malloc(n)))
+            snprintf(out, n, "%.*s,\"workload\":%s}\n", (int)head, summary_json, workload_json);
+    }
+    free(summary_json);
+    free(workload_json);
+    return out;
+}

@@ -35,6 +35,7 @@
 #include "crest/crest_lmodel.h"
 #include "crest/crest_replay.h"
 #include "crest/crest_report.h"
+#include "crest/crest_report_workload.h"
 #include "crest/crest_simulate.h"
 #include "crest/crest_digest.h"
 #include "crest/crest_study.h"
@@ -100,6 +101,9 @@ static void usage_replay(FILE *f)
         "                     selected_by (forced, random, risk), illicit, revenue; the rows of\n"
         "                     each policy in input order, policy after policy\n"
         "  --no-progress      no progress line (it shows only when stderr is a terminal)\n"
+        "  --workload         the workload per office and day of each policy: its table on\n"
+        "                     stderr (as `crest run --workload`) and in the report\n"
+        "                     (workload.csv, workload.json, a plot and a section of index.html)\n"
         "\n"
         "Simulation (--simulate): the history's periods (default week; --period 14d: batches\n"
         "of 14 days from the first date) in date order. The budget is set once for the whole\n"
@@ -176,6 +180,10 @@ static int replay_check_args(replay_args *a, int period_set)
             return CLI_PARSE_ERROR;
         }
         return CLI_PARSE_OK;
+    }
+    if (a->workload) {
+        fprintf(stderr, "%s: --workload is for a replay of policies, not --simulate\n", prog);
+        return CLI_PARSE_ERROR;
     }
     if (a->n_policies != 1) {
         fprintf(stderr, "%s: --simulate takes exactly one --policy (its [model] features are refitted)\n",
@@ -272,7 +280,8 @@ int replay_parse_args(int argc, char **argv, replay_args *a)
         O_SEEDS,
         O_THREADS,
         O_SCORE_COLUMN,
-        O_DECISIONS
+        O_DECISIONS,
+        O_WORKLOAD
     };
     static const struct option longopts[] = {
         {"policy", required_argument, NULL, O_POLICY},
@@ -298,6 +307,7 @@ int replay_parse_args(int argc, char **argv, replay_args *a)
         {"threads", required_argument, NULL, O_THREADS},
         {"score-column", required_argument, NULL, O_SCORE_COLUMN},
         {"decisions", required_argument, NULL, O_DECISIONS},
+        {"workload", no_argument, NULL, O_WORKLOAD},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -317,6 +327,9 @@ int replay_parse_args(int argc, char **argv, replay_args *a)
             break;
         case O_SIMULATE:
             a->simulate = 1;
+            break;
+        case O_WORKLOAD:
+            a->workload = 1;
             break;
         case O_POLICY:
             if (a->n_policies == MAX_POLICIES) {
@@ -799,6 +812,30 @@ static int report_outcome(crest_status st, const crest_report_result *res, const
     return rc;
 }
 
+/* --workload: each policy's table on stderr, then the report's workload section. */
+static int replay_workload(const replay_args *a, const pol_ctx *pols, size_t n, int rc)
+{
+    crest_report_workload_policy wp[MAX_POLICIES];
+    for (size_t i = 0; i < n; i++) {
+        wp[i].name = pols[i].name;
+        wp[i].policy = pols[i].policy;
+        wp[i].cells = crest_engine_workload(pols[i].engine, &wp[i].n_cells);
+        char *text = crest_workload_text(pols[i].policy, wp[i].cells, wp[i].n_cells);
+        if (text)
+            fprintf(stderr, "%s: %s: %s", prog, pols[i].name, text);
+        free(text);
+    }
+    crest_report_result res;
+    memset(&res, 0, sizeof res);
+    crest_diag d;
+    const crest_status st = crest_report_workload(a->report, wp, n, a->plots, &res, &d);
+    rc = report_outcome(st, &res, &d, a->report, 0, rc);
+    if (st == CREST_OK)
+        fprintf(stderr, "%s: wrote %s/workload.csv, workload.json%s and its section of index.html\n", prog,
+                a->report, res.plotted ? ", the workload plots" : "");
+    return rc;
+}
+
 static int replay_main(replay_args *a)
 {
     crest_replay_options ropt = replay_options_of(a);
@@ -822,7 +859,7 @@ static int replay_main(replay_args *a)
             if (!strcmp(pols[j].name, pols[i].name)) /* same base name twice: number them */
                 snprintf(pols[i].name + strlen(pols[i].name), sizeof pols[i].name - strlen(pols[i].name),
                          "#%zu", i + 1);
-        ropt.capacity = crest_policy_red_per_office_day(pols[i].policy) > 0;
+        ropt.capacity = crest_policy_has_capacity(pols[i].policy);
         if (crest_replay_create(pols[i].policy, &ropt, &pols[i].rep, &pols[i].diag) != CREST_OK) {
             print_diag(&pols[i].diag);
             rc = EXIT_CONFIG;
@@ -839,7 +876,7 @@ static int replay_main(replay_args *a)
         opt.header_hook = rp_header;
         opt.decl_hook = rp_decl;
         opt.hook_ctx = &pols[i];
-        if (crest_policy_red_per_office_day(pols[i].policy)) {
+        if (crest_policy_has_capacity(pols[i].policy)) {
             opt.decide = 1;
             opt.output = (crest_sink){discard, NULL};
             opt.passthrough_override = CREST_PASSTHROUGH_NONE;
@@ -849,6 +886,8 @@ static int replay_main(replay_args *a)
         if (n == 1 && a->threads > 1) /* one policy: parse | decide */
             opt.threads = 2;
         opt.score_column = a->score_column;
+        if (a->workload)
+            opt.windows = CREST_WINDOWS_WORKLOAD;
         crest_diag d;
         if (crest_engine_create(pols[i].policy, pols[i].registry, &opt, &pols[i].engine, &d) != CREST_OK) {
             print_diag(&d);
@@ -910,6 +949,8 @@ static int replay_main(replay_args *a)
     if (rc == EXIT_OK)
         fprintf(stderr, "%s: wrote %s/index.html, replay.json, periods.csv, tiers.csv, gain.csv%s\n", prog,
                 a->report, res.plotted ? " and plots" : "");
+    if (a->workload && (rc == EXIT_OK || rc == EXIT_INTERRUPTED))
+        rc = replay_workload(a, pols, n, rc);
 done:
     if (have_decisions)
         decisions_close(pols, n, &decisions, 0);

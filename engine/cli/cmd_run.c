@@ -39,6 +39,14 @@ static void usage_run(FILE *f)
                "  --windows FILE    per control window ([control] window: a day or N declarations)\n"
                "                    and tier: target, expected, realised rate with 95%% CI, whether\n"
                "                    it holds, forced and deferred counts; the AEO/regular ratio\n"
+               "  --windows-by G    the --windows table by day, week (Monday to Sunday), month or\n"
+               "                    office instead of the control windows (without the multiplier)\n"
+               "  --workload        the workload per office and day in the summaries (text and\n"
+               "                    JSON \"workload\"): per office its days, expected inspections\n"
+               "                    per day (sum of P(inspect), before the capacity cap) and\n"
+               "                    realised ones (after it): mean, p95, max; RED per day, the\n"
+               "                    office's cap ([capacity] offices or red_per_office_day), the\n"
+               "                    days the cap bound, deferred and overflow counts\n"
                "  --format FMT      csv (default) or jsonl\n"
                "  --passthrough M   input columns copied after the decision: all (default from the\n"
                "                    policy), unmapped, none\n"
@@ -96,6 +104,7 @@ int run_parse_args(int argc, char **argv, run_args *a)
     a->show_progress = isatty(STDERR_FILENO);
     a->max_reject_rate = NAN;
     a->quiet_ms = 10;
+    a->windows_by = -1;
     enum {
         O_POLICY = 256,
         O_REGISTRY,
@@ -109,7 +118,9 @@ int run_parse_args(int argc, char **argv, run_args *a)
         O_NO_GUARD,
         O_MAX_REJECT,
         O_QUIET_MS,
-        O_FLUSH_EVERY
+        O_FLUSH_EVERY,
+        O_WORKLOAD,
+        O_WINDOWS_BY
     };
     static const struct option longopts[] = {
         {"policy", required_argument, NULL, O_POLICY},
@@ -128,6 +139,8 @@ int run_parse_args(int argc, char **argv, run_args *a)
         {"max-reject-rate", required_argument, NULL, O_MAX_REJECT},
         {"quiet-ms", required_argument, NULL, O_QUIET_MS},
         {"flush-every", required_argument, NULL, O_FLUSH_EVERY},
+        {"workload", no_argument, NULL, O_WORKLOAD},
+        {"windows-by", required_argument, NULL, O_WINDOWS_BY},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -205,6 +218,17 @@ int run_parse_args(int argc, char **argv, run_args *a)
                 a->flush_every = (unsigned long)x;
             break;
         }
+        case O_WORKLOAD:
+            a->workload = 1;
+            break;
+        case O_WINDOWS_BY: {
+            static const char *const groups[] = {"day", "week", "month", "office", NULL};
+            crest_window_group g;
+            if (arg_choice("--windows-by", optarg, groups) < 0 || crest_window_group_parse(optarg, &g) != 0)
+                return CLI_PARSE_ERROR;
+            a->windows_by = (int)g;
+            break;
+        }
         case 'h':
             usage_run(stdout);
             return CLI_PARSE_HELP;
@@ -220,7 +244,12 @@ int run_parse_args(int argc, char **argv, run_args *a)
     }
     if (a->quiet)
         a->show_progress = 0;
-    a->opt.windows = a->windows_path != NULL;
+    if (a->windows_by >= 0 && !a->windows_path) {
+        fprintf(stderr, "%s: --windows-by needs --windows FILE\n", prog);
+        return CLI_PARSE_ERROR;
+    }
+    a->opt.windows = (a->windows_path && a->windows_by < 0 ? CREST_WINDOWS_CONTROL : 0) |
+                     (a->workload || a->windows_by >= 0 ? CREST_WINDOWS_WORKLOAD : 0);
     return CLI_PARSE_OK;
 }
 
@@ -242,22 +271,36 @@ static void report_text(const run_args *a, const crest_policy *policy, crest_eng
     if (text)
         fputs(text, stderr);
     free(text);
+    if (a->workload) {
+        size_t n;
+        const crest_workload_cell *cells = crest_engine_workload(engine, &n);
+        char *w = crest_workload_text(policy, cells, n);
+        if (w)
+            fprintf(stderr, "\n%s", w);
+        free(w);
+    }
 }
 
 /* The windows and the JSON summary into their outputs; returns rc, or EXIT_IO when one failed. */
-static int report_files(const crest_policy *policy, crest_engine *engine, const crest_summary_info *info,
-                        cli_outputs *outs, int rc)
+static int report_files(const run_args *a, const crest_policy *policy, crest_engine *engine,
+                        const crest_summary_info *info, cli_outputs *outs, int rc)
 {
+    size_t n_cells;
+    const crest_workload_cell *cells = crest_engine_workload(engine, &n_cells);
     if (outs->f[CLI_OUT_WINDOWS].path) {
         size_t nw;
         const crest_window_stats *w = crest_engine_windows(engine, &nw);
-        char *csv = crest_summary_windows_csv(policy, w, nw);
+        char *csv = a->windows_by >= 0 ? crest_workload_windows_csv(policy, cells, n_cells,
+                                                                    (crest_window_group)a->windows_by)
+                                       : crest_summary_windows_csv(policy, w, nw);
         if (cli_outputs_write_text(outs, CLI_OUT_WINDOWS, csv) != 0 && rc == EXIT_OK)
             rc = EXIT_IO;
         free(csv);
     }
     if (outs->f[CLI_OUT_SUMMARY].path) {
         char *json = crest_summary_json(policy, crest_engine_stats(engine), info);
+        if (json && a->workload)
+            json = cli_summary_with_workload(json, crest_workload_json(policy, cells, n_cells));
         if (cli_outputs_write_text(outs, CLI_OUT_SUMMARY, json) != 0 && rc == EXIT_OK)
             rc = EXIT_IO;
         free(json);
@@ -402,7 +445,7 @@ static int run_engine(run_args *a, crest_policy **policy_io, crest_registry **re
         const crest_summary_info info = {in_name, elapsed, ending != CLI_COMPLETE, cli_ending_name(ending)};
         if (!a->quiet && ending != CLI_DOWNSTREAM_CLOSED)
             report_text(a, policy, engine, &info);
-        rc = report_files(policy, engine, &info, outs, rc);
+        rc = report_files(a, policy, engine, &info, outs, rc);
         if (rc != EXIT_OK && ending == CLI_COMPLETE)
             ending = CLI_OUTPUT_ERROR; /* the summary itself could not be written */
     }
@@ -479,7 +522,8 @@ static int cmd_run(int argc, char **argv)
 const cli_command cli_cmd_run = {
     "run",
     "run   [--policy FILE] [--registry FILE] [-o FILE] [--rejects FILE]\n"
-    "              [--summary FILE] [--windows FILE] [--format csv|jsonl] [INPUT|-]",
+    "              [--summary FILE] [--windows FILE [--windows-by day|week|month|office]]\n"
+    "              [--workload] [--format csv|jsonl] [INPUT|-]",
     "decide every declaration of a CSV feed: decisions, rejects, summary",
     cmd_run,
     usage_run,

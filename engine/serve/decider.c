@@ -106,7 +106,7 @@ crest_status crest_decider_create(const crest_policy *policy, const crest_regist
             "the policy makes a decision depend on other rows ([control] adaptive or "
             "systematic, [tier] floor_period, or [input] duplicate_ids = reject): instances sharing a stream "
             "could not agree; serve a frozen policy");
-    if (crest_policy_red_per_office_day(policy) && !capacity)
+    if (crest_policy_has_capacity(policy) && !capacity)
         return crest_diag_set(
             diag, CREST_ERR_INVALID, crest_policy_name(policy), 0, 0,
             "the policy caps RED per office-day but no shared capacity counter is configured");
@@ -116,7 +116,7 @@ crest_status crest_decider_create(const crest_policy *policy, const crest_regist
     d->policy = policy;
     d->registry = registry;
     d->format = format;
-    if (capacity && crest_policy_red_per_office_day(policy)) {
+    if (capacity && crest_policy_has_capacity(policy)) {
         d->capacity = *capacity;
         d->has_capacity = 1;
     }

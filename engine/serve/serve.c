@@ -78,7 +78,9 @@ static int64_t real_ns(void)
 static int capacity_take(void *ctx, const char *office, size_t office_len, int32_t day)
 {
     crest_serve *srv = ctx;
-    const unsigned long cap = crest_policy_red_per_office_day(srv->policy);
+    unsigned long cap;
+    if (!crest_policy_office_cap(srv->policy, office, office_len, day, &cap))
+        return 1; /* not capped: no counter ([capacity] offices without red_per_office_day) */
     char key[600];
     size_t k = (size_t)snprintf(key, sizeof key, "cap.%" PRId32 ".o", day);
     for (size_t i = 0; i < office_len && k + 3 < sizeof key; i++)
@@ -133,9 +135,9 @@ static crest_status load_set(crest_serve *srv, crest_policy **policy, crest_regi
     crest_decider_capacity cap = {capacity_take, srv};
     if (st == CREST_OK)
         st = crest_decider_create(*policy, *registry, srv->cfg.csv_header, srv->cfg.format,
-                                  srv->kv                                    ? &cap
-                                  : crest_policy_red_per_office_day(*policy) ? NULL
-                                                                             : &none,
+                                  srv->kv                              ? &cap
+                                  : crest_policy_has_capacity(*policy) ? NULL
+                                                                       : &none,
                                   decider, diag);
     if (st == CREST_OK) {
         crest_run_options opt = crest_run_options_default();
@@ -464,7 +466,7 @@ static crest_status setup_jetstream(crest_serve *srv, crest_diag *diag)
     s = js_PullSubscribe(&srv->sub, srv->js, c->input_subject, c->durable, NULL, &so, &jerr);
     if (s != NATS_OK)
         return nats_fail(diag, "subscribing to the durable consumer", s, jerr);
-    if (crest_policy_red_per_office_day(srv->policy) || c->create_streams) {
+    if (crest_policy_has_capacity(srv->policy) || c->create_streams) {
         s = js_KeyValue(&srv->kv, srv->js, c->capacity_bucket);
         if (s != NATS_OK && c->create_streams) {
             kvConfig kc;
@@ -475,7 +477,7 @@ static crest_status setup_jetstream(crest_serve *srv, crest_diag *diag)
             kc.StorageType = js_FileStorage;
             s = js_CreateKeyValue(&srv->kv, srv->js, &kc);
         }
-        if (s != NATS_OK && crest_policy_red_per_office_day(srv->policy))
+        if (s != NATS_OK && crest_policy_has_capacity(srv->policy))
             return nats_fail(diag, "opening the capacity bucket", s, 0);
     }
     pthread_mutex_lock(&srv->metrics.mu);

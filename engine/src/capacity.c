@@ -1,14 +1,15 @@
 /*
- * capacity.c — [capacity] red_per_office_day: the day's decisions wait,
- * rendered, until the day ends; then per office the RED selections over the
- * cap are deferred to BLUE (lowest risk first, reason CAPACITY) or, when they
+ * capacity.c — [capacity] red_per_office_day and offices: the day's decisions
+ * wait, rendered, until the day ends; then per office the RED selections over
+ * its cap (its row of the offices table valid that day, else
+ * red_per_office_day: offices.c) are deferred to BLUE (lowest risk first, reason CAPACITY) or, when they
  * may not be deferred, flagged OVERFLOW, and the day is written in input order.
  *
  * Memory stays flat however large a day is: the day's rendered records go to
  * memory up to a budget (crest_run_options.capacity_memory_bytes) and beyond
  * it to a temporary file, unlinked as soon as it is made (nothing is left
  * behind, even by a killed run); only the day's RED selections are kept in
- * memory (16 bytes each), since only they can be deferred or flagged.
+ * memory (24 bytes each), since only they can be deferred or flagged.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -39,6 +40,7 @@ typedef struct cap_red {
     uint8_t tier;
     uint8_t deferrable; /* drawn, credit-sensitive, not forced, not a floor tier */
     uint8_t action;     /* at the day's end: a crest_capacity_outcome */
+    uint32_t cell;      /* its workload cell (when the run counts the workload) */
 } cap_red;
 
 struct capacity_day {
@@ -213,6 +215,7 @@ int crest_capacity_hold(crest_engine *e, worker *w, const crest_decl *d, const r
     r->tier = (uint8_t)rec->tier;
     r->deferrable = sel->dec.inspect && sel->drawn && !sel->dec.forced && !t->floor;
     r->action = 0;
+    r->cell = e->work ? crest_workload_last_cell(e) : 0;
     if (cd->offices.oom)
         return cap_fail(e, CREST_ERR_NOMEM, "out of memory buffering the day for the capacity cap");
     return 0;
@@ -239,7 +242,16 @@ static int decide_actions(crest_engine *e)
     uint32_t *cand = malloc((cd->n_reds ? cd->n_reds : 1) * sizeof *cand);
     if (!cand)
         return cap_fail(e, CREST_ERR_NOMEM, "out of memory applying the capacity cap");
+    size_t name_pos = 0;
     for (uint32_t off = 0; off < cd->n_offices; off++) {
+        /* The office's cap on this day: its row of [capacity] offices, else
+         * red_per_office_day; an office with neither is not capped. */
+        const char *name = cd->offices.data + name_pos;
+        const size_t name_len = strlen(name);
+        name_pos += name_len + 1;
+        unsigned long cap;
+        if (!crest_policy_office_cap(e->policy, name, name_len, cd->day, &cap))
+            continue;
         size_t red = 0, nc = 0;
         for (size_t i = 0; i < cd->n_reds; i++) {
             if (cd->reds[i].office != off)
@@ -248,9 +260,9 @@ static int decide_actions(crest_engine *e)
             if (cd->reds[i].deferrable)
                 cand[nc++] = (uint32_t)i;
         }
-        if (red <= e->capacity)
+        if (red <= cap)
             continue;
-        size_t excess = red - e->capacity;
+        size_t excess = red - cap;
         sort_reds = cd->reds;
         qsort(cand, nc, sizeof *cand, cmp_defer);
         for (size_t k = 0; k < nc && excess; k++, excess--)
@@ -274,6 +286,8 @@ static void write_record(crest_engine *e, const cap_head *h, const char *bytes, 
     const crest_capacity_outcome outcome = r ? (crest_capacity_outcome)r->action : CREST_CAPACITY_KEPT;
     if (e->opt.capacity_hook && !*stop)
         *stop = e->opt.capacity_hook(e->opt.hook_ctx, h->ordinal, outcome);
+    if (e->work && outcome != CREST_CAPACITY_KEPT)
+        crest_workload_capacity(e, r->cell, outcome);
     outbuf *o = &e->out;
     outbuf_write(o, bytes, h->head_len);
     if (outcome != CREST_CAPACITY_KEPT) {
@@ -425,6 +439,9 @@ int crest_capacity_live(crest_engine *e, worker *w, const crest_decl *d, const r
     crest_render_middle(w->out, e->opt.format == CREST_FORMAT_CSV, defer ? "DEFER" : "INSPECT",
                         defer ? "BLUE" : e->policy->lane_inspect, rb.text, rb.len);
     outbuf_write(w->out, base + m.mid_end, (size_t)(m.end - m.mid_end));
+    if (e->work)
+        crest_workload_capacity(e, crest_workload_last_cell(e),
+                                defer ? CREST_CAPACITY_DEFERRED : CREST_CAPACITY_OVERFLOW);
     crest_tier_counts *tc = &w->stats->tiers[rec->tier];
     if (defer) {
         /* As at a day's end in batch mode: deferred to post-clearance audit is

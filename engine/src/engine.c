@@ -277,6 +277,8 @@ FLATTEN int crest_engine_decide_row(crest_engine *e, worker *w, const csvread_ro
     /* account */
     account(e, w, &plan, src, s, d->date_days);
     crest_control_account(e, &plan, s);
+    if (UNLIKELY(e->work != NULL) && crest_workload_add(e, d, plan.tier, s) != 0)
+        return 1;
     if (!e->opt.decide)
         return 0;
 
@@ -364,10 +366,12 @@ crest_status crest_engine_create(const crest_policy *policy, const crest_registr
         e->multiplier[t] = 1.0;
     for (size_t t = 0; t < policy->n_tiers; t++)
         e->tier_name_len[t] = strlen(policy->tiers[t].name);
-    if (st == CREST_OK && policy->red_per_office_day && options->decide) {
-        e->capacity = policy->red_per_office_day;
+    if (st == CREST_OK && crest_policy_has_capacity(policy) && options->decide) {
+        e->capacity = 1;
         st = crest_capacity_init(e);
     }
+    if (st == CREST_OK && (options->windows & CREST_WINDOWS_WORKLOAD))
+        st = crest_workload_init(e);
     if (st == CREST_OK) {
         e->main.engine = e;
         e->main.out = &e->out;
@@ -379,7 +383,7 @@ crest_status crest_engine_create(const crest_policy *policy, const crest_registr
          * tier (its line must be the first in order), no floor held per period.
          * Otherwise one thread parses
          * and another decides in order. */
-        const int order_free = policy->control_mode == CONTROL_FROZEN && !policy->red_per_office_day &&
+        const int order_free = policy->control_mode == CONTROL_FROZEN && !crest_policy_has_capacity(policy) &&
                                !policy->reject_duplicate_ids && policy->unknown_tier != UNKNOWN_TIER_ERROR &&
                                !policy_has_floor_period(policy) && !options->windows && options->decide &&
                                !options->decl_hook && !options->header_hook;
@@ -648,8 +652,14 @@ static const char *reload_mismatch(const crest_policy *a, const crest_policy *b)
         return "[lanes]";
     if (a->control_mode != b->control_mode || a->window_rows != b->window_rows || a->max_step != b->max_step)
         return "[control]";
-    if (a->red_per_office_day != b->red_per_office_day)
+    if (a->red_per_office_day != b->red_per_office_day || a->n_office_caps != b->n_office_caps)
         return "[capacity]";
+    for (size_t i = 0; i < a->n_office_caps; i++) {
+        const policy_office_cap *x = &a->office_caps[i], *y = &b->office_caps[i];
+        if (strcmp(x->office, y->office) || x->red_per_day != y->red_per_day || x->from != y->from ||
+            x->to != y->to)
+            return "[capacity] offices";
+    }
     return NULL;
 }
 
@@ -758,5 +768,6 @@ void crest_engine_free(crest_engine *e)
     free(e->windows);
     free(e->seen);
     crest_capacity_free(e);
+    crest_workload_free(e);
     free(e);
 }

@@ -17,6 +17,7 @@
 #include "crest/crest_date.h"
 #include "crest/crest_engine.h"
 #include "crest/crest_risk.h"
+#include "crest/crest_workload.h"
 #include "csvread.h"
 #include "outbuf.h"
 #include "policy_internal.h"
@@ -99,6 +100,7 @@ typedef struct window_acc {
 } window_acc;
 
 typedef struct capacity_day capacity_day;
+typedef struct workload workload;
 
 struct crest_engine {
     const crest_policy *policy;
@@ -151,9 +153,12 @@ struct crest_engine {
     crest_window_stats *windows;
     size_t n_windows, windows_cap;
 
-    /* Capacity ([capacity] red_per_office_day): the current day waits in cap (capacity.c). */
-    unsigned long capacity;
+    /* Capacity ([capacity] red_per_office_day, offices): 1 when capped; the current day waits in cap
+     * (capacity.c). */
+    int capacity;
     capacity_day *cap;
+    /* Workload per office, day and tier (CREST_WINDOWS_WORKLOAD; workload.c). */
+    workload *work;
 
     /* [input] duplicate_ids = reject: keyed 64-bit hashes of the ids seen (rejects.c). */
     uint64_t *seen;
@@ -345,6 +350,17 @@ int crest_capacity_hold(crest_engine *e, worker *w, const crest_decl *d, const r
 int crest_capacity_live(crest_engine *e, worker *w, const crest_decl *d, const render_record *rec);
 /* End of a day: apply the cap per office and write the day in input order. 1 on a fatal error. */
 int crest_capacity_flush(crest_engine *e);
+
+/* --------------------------------------------------------- workload.c */
+
+crest_status crest_workload_init(crest_engine *e);
+void crest_workload_free(crest_engine *e);
+/* Count a decided row in its office, day and tier's cell. 1 on a fatal error. */
+int crest_workload_add(crest_engine *e, const crest_decl *d, size_t tier, const crest_selection *s);
+/* The cell the last counted row went to (capacity.c keeps it with a RED selection). */
+uint32_t crest_workload_last_cell(const crest_engine *e);
+/* What the capacity cap did to a RED selection of the cell (a crest_capacity_outcome). */
+void crest_workload_capacity(crest_engine *e, uint32_t cell, int outcome);
 
 /* ----------------------------------------------------------- blocks.c */
 

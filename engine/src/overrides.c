@@ -125,8 +125,9 @@ static int sets_key(const char *l, size_t n, const char *key)
 /* Keys whose value is a path: relative ones are taken from the current directory. */
 static int path_key(const override *o)
 {
-    return (!strcmp(o->section, "rules") && (!strcmp(o->key, "criteria") || !strcmp(o->key, "tables_dir"))) ||
-           (!strcmp(o->section, "model") && !strcmp(o->key, "file"));
+    return (!strcmp(o->section, "rules") && (!strcmp(o->key, "criteria") || !strcmp(o->key, "tables"))) ||
+           (!strcmp(o->section, "model") && !strcmp(o->key, "file")) ||
+           (!strcmp(o->section, "capacity") && !strcmp(o->key, "offices"));
 }
 
 static char *make_line(const override *o, const char *key)

@@ -770,6 +770,7 @@ static const key_spec keys[] = {
 
     WHOLE(SEC_CAPACITY, "red_per_office_day", P_(red_per_office_day), sizeof(unsigned long), 0, 1e12,
           SHOW_ALWAYS, 0),
+    TEXT(SEC_CAPACITY, "offices", P_(offices_path), SHOW_IF_SET),
 
     TEXT(SEC_CALIBRATION, "history", P_(calib_history), SHOW_ALWAYS),
     TEXT(SEC_CALIBRATION, "history_hash", P_(calib_history_hash), SHOW_ALWAYS),
@@ -1086,6 +1087,8 @@ static const char *file_what(crest_file_kind kind)
         return "model file";
     case CREST_FILE_FX:
         return "FX table";
+    case CREST_FILE_CAPACITY:
+        return "capacity table";
     default:
         return "file";
     }
@@ -1167,10 +1170,12 @@ char *policy_files_fingerprint(const crest_policy *p)
 {
     textbuf tb;
     textbuf_init(&tb);
+    size_t n = 0;
     for (size_t i = 0; i < p->n_files; i++)
-        textbuf_printf(&tb, "%s%s:%s", i ? ", " : "", crest_file_kind_name(p->files[i].kind),
-                       p->files[i].sha256);
-    if (!p->n_files)
+        if (p->files[i].kind != CREST_FILE_CAPACITY) /* the cap does not move a calibration */
+            textbuf_printf(&tb, "%s%s:%s", n++ ? ", " : "", crest_file_kind_name(p->files[i].kind),
+                           p->files[i].sha256);
+    if (!n)
         textbuf_puts(&tb, "none");
     if (tb.oom) {
         textbuf_free(&tb);
@@ -1249,6 +1254,28 @@ static crest_status validate_risk(crest_policy *p, parse_ctx *cx)
         free(now);
     }
     return CREST_OK;
+}
+
+/* [capacity] offices: the per-office cap table, read once (hashed, confined
+ * to root like every file the policy names) and parsed by offices.c. */
+static crest_status load_offices(crest_policy *p, parse_ctx *cx)
+{
+    if (!p->offices_path)
+        return CREST_OK;
+    if (!(p->offices_file = resolve_path(p->dir, p->offices_path)))
+        return CREST_ERR_NOMEM;
+    const char *data;
+    size_t len;
+    crest_status st =
+        policy_read(p, CREST_FILE_CAPACITY, p->offices_file, p->offices_path, &data, &len, cx->diag);
+    if (st == CREST_OK)
+        st = policy_offices_parse(p, p->offices_file, data, len, cx->diag);
+    for (size_t i = 0; st == CREST_OK && i < p->n_files; i++)
+        if (p->files[i].kind == CREST_FILE_CAPACITY && p->files[i].data == data) {
+            free(p->files[i].data); /* parsed: the bytes are no longer needed */
+            p->files[i].data = NULL;
+        }
+    return st;
 }
 
 /* Check cross-references and compute effective rates. */
@@ -1343,7 +1370,8 @@ static crest_status validate(crest_policy *p, parse_ctx *cx, order_arg *order, c
     if (p->max_record_bytes < p->max_field_bytes)
         return fail(cx, NULL, CREST_ERR_INVALID, "max_record_bytes (%zu) is below max_field_bytes (%zu)",
                     p->max_record_bytes, p->max_field_bytes);
-    return validate_risk(p, cx);
+    crest_status st = validate_risk(p, cx);
+    return st == CREST_OK ? load_offices(p, cx) : st;
 }
 
 /* The shortest of %.15g, %.16g, %.17g that reads back as the same double, so
@@ -1612,6 +1640,9 @@ void crest_policy_free(crest_policy *p)
         free(p->files[i].data);
     }
     free(p->files);
+    free(p->offices_path);
+    free(p->offices_file);
+    policy_offices_free(p);
     free(p->root);
     free(p->root_path);
     for (size_t i = 0; i < p->n_optional; i++)

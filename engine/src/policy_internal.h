@@ -125,7 +125,11 @@ struct crest_policy {
     unsigned long window_rows; /* 0: windows are days */
     double max_step;           /* adaptive: per-window multiplier change within [1/(1+s), 1+s] */
     /* [capacity] */
-    unsigned long red_per_office_day; /* 0: no cap */
+    unsigned long red_per_office_day;      /* 0: no cap */
+    char *offices_path;                    /* [capacity] offices, as written */
+    char *offices_file;                    /* ... resolved for opening */
+    struct policy_office_cap *office_caps; /* its rows, by office then valid_from (offices.c) */
+    size_t n_office_caps;
     /* [calibration]: written by `crest calibrate`, kept as provenance */
     char *calib_history;
     char *calib_history_hash;
@@ -149,6 +153,20 @@ struct crest_policy {
     char hash_hex[17]; /* the short form written with every decision */
     char hash_full[CREST_SHA256_HEX];
 };
+
+/* One row of the [capacity] offices table. */
+typedef struct policy_office_cap {
+    char *office;
+    unsigned long red_per_day;
+    int32_t from, to;   /* valid days, inclusive; INT32_MIN / INT32_MAX when open */
+    unsigned long line; /* in the table, for messages */
+} policy_office_cap;
+
+/* offices.c: parse the [capacity] offices table's bytes into p->office_caps
+ * (name: the file for messages); errors name its line and column. */
+crest_status policy_offices_parse(crest_policy *p, const char *name, const char *data, size_t len,
+                                  crest_diag *diag);
+void policy_offices_free(crest_policy *p);
 
 /* The risk-layer configuration of the policy (pointers into the policy). */
 void policy_risk_config(const crest_policy *policy, crest_risk_config *cfg);

@@ -80,12 +80,16 @@ static void force_lanes(const crest_select_config *cfg, const policy_tier *t, co
          * whether it fired decides the net AEO ratio. The draw is keyed, so
          * drawing it changes no decision. */
         const int wanted = er->lane > s->forced_lane || (!er->credit_sensitive && !s->dec.forced_insensitive);
-        if (wanted && crest_keyhash_to_unit(crest_keyhash_siphash24(p->seed, er->key, id.ptr, id.len)) < q) {
+        const double draw =
+            wanted ? crest_keyhash_to_unit(crest_keyhash_siphash24(p->seed, er->key, id.ptr, id.len)) : 1.0;
+        if (wanted && draw < q) {
             if (!er->credit_sensitive)
                 s->dec.forced_insensitive = 1;
             if (er->lane > s->forced_lane) {
                 s->forced_lane = er->lane;
                 *forced_rule = (int)ri;
+                s->forced_draw = draw;
+                s->forced_q = q;
             }
         }
     }
@@ -100,8 +104,17 @@ static void write_reasons(const crest_select_config *cfg, const crest_select_pla
     reason_buf *rb = &s->reasons;
     reason_clear(rb);
     const int drawn = s->drawn, by_random = s->by_random;
-    if (forced_rule >= 0)
-        reason_rule(rb, cfg, (size_t)forced_rule);
+    if (forced_rule >= 0) {
+        /* The forcing criterion first, saying that its own keyed draw (not
+         * the row's u against p) forced the lane: "Q_SAMPLE[forced: draw
+         * 0.0073 < 0.01]", or "[forced]" for a criterion that always forces. */
+        char detail[64];
+        if (s->forced_q >= 1.0)
+            snprintf(detail, sizeof detail, "forced");
+        else
+            snprintf(detail, sizeof detail, "forced: draw %.4g < %.4g", s->forced_draw, s->forced_q);
+        crest_reason_add(rb, cfg->rules[forced_rule].id, detail);
+    }
     if (limit_inspect)
         reason_code(rb, "REGEX_LIMIT", sizeof "REGEX_LIMIT" - 1);
     else if (s->max_hits)
@@ -111,12 +124,13 @@ static void write_reasons(const crest_select_config *cfg, const crest_select_pla
     if (drawn && !by_random)
         reason_code(rb, "RISK", sizeof "RISK" - 1);
     if (drawn && !by_random && rr && rr->explain.n) {
-        char top[160];
+        char top[256];
         size_t dl = 0;
         top[0] = '\0';
         for (size_t k = 0; k < rr->explain.n && dl < sizeof top; k++)
-            dl += (size_t)snprintf(top + dl, sizeof top - dl, "%s%s%+.2f", k ? " " : "",
-                                   rr->explain.feature[k], rr->explain.contribution[k]);
+            dl += (size_t)snprintf(top + dl, sizeof top - dl, "%s%s %+.2f", k ? " / " : "",
+                                   rr->explain.words[k] ? rr->explain.words[k] : rr->explain.feature[k],
+                                   rr->explain.contribution[k]);
         crest_reason_add(rb, "MODEL", top);
     } else if (drawn && !by_random && rr && !isnan(rr->model_prob)) {
         crest_reason_add(rb, "MODEL", NULL);

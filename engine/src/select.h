@@ -68,6 +68,8 @@ typedef struct crest_selection {
     int drawn;          /* selected by the draw (or the systematic crossing) */
     int by_random;      /* ... by its random part */
     int forced_lane;    /* lane forced by a criterion, 0 when none */
+    double forced_draw; /* the forcing criterion's own keyed uniform ... */
+    double forced_q;    /* ... and the probability it was drawn against (draw < q forced the lane) */
     int max_hits;       /* more criteria hit than max_hits, or a regex limit with on_limit = inspect */
     int priority;       /* the tier's priority, or MRA */
     double p_inspect;   /* 1 − (1 − p_forced)(1 − p): the chance of inspection */

@@ -364,12 +364,18 @@ char *crest_summary_text(const crest_policy *p, const crest_run_stats *s, const 
             (unsigned long long)s->selected_max_hits, (unsigned long long)s->lanes[4],
             (unsigned long long)s->lanes[3], (unsigned long long)s->lanes[2],
             (unsigned long long)s->lanes[1]);
-    if (p->red_per_office_day)
-        textbuf_printf(
-            &tb,
-            "\ncapacity %lu RED per office and day: %llu deferred to BLUE (CAPACITY), %llu over the cap "
-            "that could not be deferred (OVERFLOW)",
-            p->red_per_office_day, (unsigned long long)s->deferred, (unsigned long long)s->overflow);
+    if (crest_policy_has_capacity(p)) {
+        if (p->n_office_caps)
+            textbuf_printf(&tb,
+                           "\ncapacity per office (%s, %zu rows; others %lu RED a day%s):", p->offices_path,
+                           p->n_office_caps, p->red_per_office_day, p->red_per_office_day ? "" : ": no cap");
+        else
+            textbuf_printf(&tb, "\ncapacity %lu RED per office and day:", p->red_per_office_day);
+        textbuf_printf(&tb,
+                       " %llu deferred to BLUE (CAPACITY), %llu over the cap that could not be deferred "
+                       "(OVERFLOW)",
+                       (unsigned long long)s->deferred, (unsigned long long)s->overflow);
+    }
     if (s->formulas_guarded)
         textbuf_printf(&tb,
                        "\n%llu pass-through cells began like a spreadsheet formula and got a leading ' "

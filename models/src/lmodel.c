@@ -77,6 +77,7 @@ typedef struct item {
     unsigned n_keys;
     src num;            /* log, num, rel */
     char *name;         /* canonical text of the item */
+    char *words;        /* the item in words (item_words), for reasons */
     size_t spec_column; /* 1-based offset in the spec as written */
     unsigned n_cols;    /* model columns: 1 (te, cnt) or 2 (value, missing) */
     size_t col0;        /* first column in beta (the intercept is column 0) */
@@ -108,6 +109,86 @@ static char *dup_n(const char *s, size_t n)
         p[n] = '\0';
     }
     return p;
+}
+
+/* One field of a spec item in words ("enterprise_id" -> "importer", "col(X)" -> "X"). */
+static void field_words(textbuf *tb, const char *f, size_t n)
+{
+    static const char *const names[][2] = {{"enterprise_id", "importer"},
+                                           {"declarant_id", "broker"},
+                                           {"hs_code", "HS code"},
+                                           {"hs2", "HS2"},
+                                           {"hs4", "HS4"},
+                                           {"hs6", "HS6"},
+                                           {"hs8", "HS8"},
+                                           {"origin", "origin"},
+                                           {"departure", "departure country"},
+                                           {"office", "office"},
+                                           {"declared_value", "declared value"},
+                                           {"net_mass_kg", "net mass"},
+                                           {"unit_value", "unit value"},
+                                           {"transport_mode", "transport mode"},
+                                           {"quantity", "quantity"},
+                                           {"direction", "direction"},
+                                           {"currency", "currency"},
+                                           {"foreign_aeo", "foreign AEO"}};
+    if (n > 5 && !memcmp(f, "col(", 4) && f[n - 1] == ')') {
+        textbuf_append(tb, f + 4, n - 5);
+        return;
+    }
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (strlen(names[i][0]) == n && !memcmp(names[i][0], f, n)) {
+            textbuf_puts(tb, names[i][1]);
+            return;
+        }
+    for (size_t i = 0; i < n; i++)
+        textbuf_append(tb, f[i] == '_' ? " " : f + i, 1);
+}
+
+/* Fields joined by '*' in words joined by " × ". */
+static void fields_words(textbuf *tb, const char *f, size_t n)
+{
+    for (size_t i = 0, start = 0; i <= n; i++) {
+        if (i < n && f[i] != '*')
+            continue;
+        if (start)
+            textbuf_puts(tb, " \xc3\x97 "); /* U+00D7 MULTIPLICATION SIGN */
+        field_words(tb, f + start, i - start);
+        start = i + 1;
+    }
+}
+
+/*
+ * An item's canonical text in words, for an officer reading a reason:
+ * te:K -> "K history" (the target encoding is the past illicit rate of K),
+ * cnt:K -> "K frequency", rel:X/K -> "X vs K", log:X, num:X, cat:X -> "X";
+ * fields in words (field_words). malloc'd; NULL when out of memory.
+ */
+static char *item_words(const char *canon)
+{
+    textbuf tb;
+    textbuf_init(&tb);
+    const char *colon = strchr(canon, ':');
+    const char *body = colon ? colon + 1 : canon;
+    const size_t kind_len = colon ? (size_t)(colon - canon) : 0;
+    const size_t n = strlen(body);
+    if (kind_len == 3 && !memcmp(canon, "rel", 3) && strchr(body, '/')) {
+        const char *slash = strchr(body, '/');
+        fields_words(&tb, body, (size_t)(slash - body));
+        textbuf_puts(&tb, " vs ");
+        fields_words(&tb, slash + 1, n - (size_t)(slash + 1 - body));
+    } else {
+        fields_words(&tb, body, n);
+        if (kind_len == 2 && !memcmp(canon, "te", 2))
+            textbuf_puts(&tb, " history");
+        else if (kind_len == 3 && !memcmp(canon, "cnt", 3))
+            textbuf_puts(&tb, " frequency");
+    }
+    if (tb.oom) {
+        textbuf_free(&tb);
+        return NULL;
+    }
+    return textbuf_take(&tb);
 }
 
 static crest_str trim(crest_str s)
@@ -274,6 +355,7 @@ static void item_free(item *it)
         src_free(&it->keys[k]);
     src_free(&it->num);
     free(it->name);
+    free(it->words);
     table_free(&it->tab);
 }
 
@@ -467,6 +549,10 @@ static crest_status parse_item(const char *p, size_t n, size_t offset, item *it,
         return st;
     }
     it->name = canon.data;
+    if (!(it->words = item_words(it->name))) {
+        item_free(it);
+        return crest_diag_set(diag, CREST_ERR_NOMEM, SPEC_LABEL, 1, offset, "out of memory.");
+    }
     return CREST_OK;
 }
 
@@ -841,12 +927,14 @@ double crest_lmodel_score_columns(const crest_lmodel *m, const size_t *cols, con
             if (best == SIZE_MAX)
                 break;
             explain->feature[k] = m->items[best].name;
+            explain->words[k] = m->items[best].words;
             explain->contribution[k] = contrib[best];
             explain->n++;
             contrib[best] = -INFINITY;
         }
         for (size_t k = explain->n; k < CREST_LMODEL_TOP_K; k++) {
             explain->feature[k] = NULL;
+            explain->words[k] = NULL;
             explain->contribution[k] = 0.0;
         }
     }
@@ -1901,6 +1989,11 @@ int crest_lmodel_is_map(const crest_lmodel *m)
 const char *crest_lmodel_item_name(const crest_lmodel *m, size_t i)
 {
     return m && i < m->n_items ? m->items[i].name : NULL;
+}
+
+const char *crest_lmodel_item_words(const crest_lmodel *m, size_t i)
+{
+    return m && i < m->n_items ? m->items[i].words : NULL;
 }
 
 int crest_lmodel_item_is_category(const crest_lmodel *m, size_t i)

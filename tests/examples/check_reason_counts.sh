@@ -4,7 +4,7 @@
 # of decisions whose reasons carry RANDOM, RISK, TIER_FLOOR, MAX_HITS (the criteria's
 # max_hits row, MAXHITS), CAPACITY and OVERFLOW, and those led by a lane criterion's id,
 # equal the summary JSON's selected.random, .risk, .floor, .max_hits, deferred, overflow
-# and selected.forced; the tier rows' inspected counts equal the INSPECT decisions and
+# and selected.forced (each of those ids saying "[forced...]": the criterion's own draw); the tier rows' inspected counts equal the INSPECT decisions and
 # their deferred counts the DEFER decisions.
 #
 #   check_reason_counts.sh CREST CREST_GEN POLICY
@@ -23,6 +23,7 @@ NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
   m = split($c["reasons"], r, ";")
   for (i = 1; i <= m; i++) has[r[i]]++
   first = (r[1] == "CAPACITY" || r[1] == "OVERFLOW") ? r[2] : r[1]
+  if (first ~ /\[forced/) { sub(/\[.*/, "", first); said_forced++ }
   forced += first in lane
   inspect += $c["decision"] == "INSPECT"; defer += $c["decision"] == "DEFER"
 }
@@ -31,6 +32,7 @@ END {
     has["RANDOM"], has["RISK"], has["TIER_FLOOR"], forced, has["MAXHITS"], has["CAPACITY"], has["OVERFLOW"],
     inspect
   if (defer != has["CAPACITY"]) printf "DEFER decisions %d but CAPACITY reasons %d\n", defer, has["CAPACITY"]
+  if (said_forced != forced) printf "%d rows led by a lane criterion, %d of them saying [forced...]\n", forced, said_forced
 }' "$work/dec.csv")
 j=$(tr -d '\n' < "$work/summary.json")
 sel=$(echo "$j" | grep -o '"selected":{[^}]*}')

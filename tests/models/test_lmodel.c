@@ -654,6 +654,34 @@ Test(lmodel, explanation_lists_top_positive_contributions)
         fprintf(stderr, "  MODEL %s %+.3f\n", e.feature[k], e.contribution[k]);
     }
     cr_assert_str_eq(e.feature[0], "num:col(x1)", "x1 = +2 sd is the largest push");
+    cr_assert_str_eq(e.words[0], "x1", "a named column in words is its name");
+    for (size_t k = 0; k < e.n; k++)
+        cr_assert_not_null(e.words[k]);
+    crest_lmodel_free(m);
+}
+
+/* The items of the shipped KCS model in words, as reasons show them to an officer. */
+Test(lmodel, items_in_words)
+{
+    crest_lmodel *m = NULL;
+    crest_diag d;
+    cr_assert_eq(crest_lmodel_load(CREST_SOURCE_DIR "/models/kcs/kcs_logit.model", &m, &d), CREST_OK, "%s",
+                 d.message);
+    static const char *const want[][2] = {{"te:hs6", "HS6 history"},
+                                          {"te:hs4*origin", "HS4 \xc3\x97 origin history"},
+                                          {"log:declared_value", "declared value"},
+                                          {"log:net_mass_kg", "net mass"},
+                                          {"rel:unit_value/hs4", "unit value vs HS4"},
+                                          {"te:office", "office history"}};
+    size_t found = 0;
+    for (size_t i = 0; i < crest_lmodel_n_items(m); i++)
+        for (size_t k = 0; k < sizeof want / sizeof *want; k++)
+            if (!strcmp(crest_lmodel_item_name(m, i), want[k][0])) {
+                cr_expect_str_eq(crest_lmodel_item_words(m, i), want[k][1]);
+                found++;
+            }
+    cr_expect_eq(found, sizeof want / sizeof *want);
+    cr_expect_null(crest_lmodel_item_words(m, crest_lmodel_n_items(m)));
     crest_lmodel_free(m);
 }
 

@@ -4,7 +4,8 @@
 # run's decision file — rows, physical inspections (decision INSPECT), deferrals to
 # BLUE by the cap (decision DEFER), OVERFLOW selections, hits, revenue caught — and its
 # lanes equal the replay's tiers.csv and replay.json. Also: without --policy, replay
-# uses the built-in policy, as run does.
+# uses the built-in policy, as run does, and with --set capacity.red_per_office_day=2
+# (no policy file) its inspections, deferrals and RED lane equal run's.
 #
 #   check_capacity.sh CREST CREST_GEN POLICY
 set -u
@@ -62,4 +63,19 @@ a=$(awk -F, 'NR > 1 && $7 == "INSPECT" { n++ } END { print n + 0 }' "$work/dec0.
 b=$(awk -F, 'NR > 1 && $2 == "total" { n += $5 } END { print n + 0 }' "$work/rep0/tiers.csv")
 echo "built-in policy: run inspects $a, replay $b"
 [ "$a" = "$b" ] && [ "$a" -gt 0 ] || { echo "check_capacity: built-in policy MISMATCH"; exit 1; }
+# Without --policy and with a capacity cap (--set): the built-in policy capped, as crest run
+# with the same override: the same physical inspections and deferrals to BLUE, and the cap binds.
+"$CREST" run --no-progress --set capacity.red_per_office_day=2 --registry "$work/reg.csv" --passthrough none \
+  -o "$work/dec2.csv" "$work/decls.csv" 2>/dev/null || { echo "crest run --set capacity failed"; exit 1; }
+"$CREST" replay --no-progress --set capacity.red_per_office_day=2 --registry "$work/reg.csv" --label illicit \
+  --period none --plots none --report "$work/rep2" "$work/decls.csv" 2>/dev/null ||
+  { echo "crest replay --set capacity without --policy failed"; exit 1; }
+a=$(awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+  { n[$c["decision"] "," $c["lane"]]++ } END { printf "INSPECT %d DEFER %d RED %d\n", n["INSPECT,RED"] + n["INSPECT,ORANGE"] + n["INSPECT,YELLOW"] + n["INSPECT,BLUE"], n["DEFER,BLUE"], n["INSPECT,RED"] }' "$work/dec2.csv")
+b=$(awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+  $c["period"] == "total" { ins += $c["inspected"]; def += $c["deferred"] } END { printf "INSPECT %d DEFER %d", ins, def }' "$work/rep2/tiers.csv")
+red=$(grep -o '"by_lane":{"RED":[0-9]*' "$work/rep2/replay.json" | head -n 1 | grep -o '[0-9]*$')
+echo "built-in policy with --set capacity.red_per_office_day=2: run $a; replay $b RED $red"
+[ "$a" = "$b RED $red" ] || { echo "check_capacity: built-in policy with a cap MISMATCH"; exit 1; }
+case "$a" in *"DEFER 0 "*) echo "check_capacity: the cap of 2 did not bind"; exit 1 ;; esac
 echo "check_capacity: ok"

@@ -16,6 +16,7 @@
 #include "crest/crest_summary.h"
 
 #include "crest/crest_version.h"
+#include "crest/crest_workload.h"
 
 #ifdef __cplusplus
 extern "C" {

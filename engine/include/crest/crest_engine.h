@@ -125,9 +125,11 @@ typedef struct crest_run_options {
      * output is byte-identical either way.
      */
     unsigned threads;
-    /* 1: collect control-window counts (crest_engine_windows); they need the
-     * rows in order, so two threads then parse | decide instead of deciding
-     * in parallel. Window counts are always kept with threads < 2. */
+    /* Flags (crest_workload.h): CREST_WINDOWS_CONTROL (1) collects control-window
+     * counts (crest_engine_windows), CREST_WINDOWS_WORKLOAD (2) the counts per
+     * office, day and tier (crest_engine_workload). They need the rows in
+     * order, so two threads then parse | decide instead of deciding in
+     * parallel. Control-window counts are always kept with threads < 2. */
     int windows;
     /* Threads >= 2 with order-free policies: the size of the blocks read in
      * parallel; 0 means the default (128 KiB). Tests use small blocks. */

@@ -93,7 +93,7 @@ CREST_API int crest_policy_calibration_stale(const crest_policy *policy);
 
 /* One file the policy read at load. Strings are owned by the policy. */
 typedef struct crest_policy_file {
-    const char *kind;   /* "criteria", "list", "band", "model", "fx" */
+    const char *kind;   /* "criteria", "list", "band", "model", "fx", "capacity" */
     const char *name;   /* as named: the path in the policy, or a table's name */
     const char *path;   /* the path opened */
     const char *sha256; /* 64 lowercase hex digits */
@@ -108,6 +108,20 @@ CREST_API crest_status crest_policy_file_info(const crest_policy *policy, size_t
 CREST_API uint64_t crest_policy_seed(const crest_policy *policy);
 /* [capacity] red_per_office_day: RED selections allowed per office and day; 0 = no cap. */
 CREST_API unsigned long crest_policy_red_per_office_day(const crest_policy *policy);
+/* 1 when the policy caps RED selections per office and day: red_per_office_day
+ * or a [capacity] offices table. */
+CREST_API int crest_policy_has_capacity(const crest_policy *policy);
+/* Rows of the [capacity] offices table (0 without one). */
+CREST_API size_t crest_policy_office_count(const crest_policy *policy);
+/*
+ * The RED cap of office office[0..len) on day (days since 1970-01-01,
+ * CREST_DATE_NONE for an undated row): the [capacity] offices row of that
+ * office valid on that day, else red_per_office_day. Returns 1 and sets *cap
+ * (0 there means no RED inspection at all) when the office is capped that
+ * day, 0 when it is not (*cap = 0).
+ */
+CREST_API int crest_policy_office_cap(const crest_policy *policy, const char *office, size_t len, int32_t day,
+                                      unsigned long *cap);
 /*
  * The canonical description of the effective settings (what `crest check`
  * prints and what the hash covers), NUL-terminated, owned by the policy.

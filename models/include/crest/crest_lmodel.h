@@ -106,6 +106,11 @@ typedef struct crest_lmodel_fit_report {
 typedef struct crest_lmodel_explain {
     size_t n;
     const char *feature[CREST_LMODEL_TOP_K];
+    /* The same item in words for an officer, derived from its spec: "importer
+     * history" (te:enterprise_id: the importer's past illicit rate), "HS4 ×
+     * origin history", "unit value vs HS4" (rel:unit_value/hs4), "declared
+     * value" (log:declared_value), "Import Type" (cat:col(Import Type)). */
+    const char *words[CREST_LMODEL_TOP_K];
     double contribution[CREST_LMODEL_TOP_K];
 } crest_lmodel_explain;
 
@@ -279,6 +284,9 @@ CREST_API int crest_lmodel_is_map(const crest_lmodel *m);
 
 /* Canonical text of item i ("te:hs4*origin"), owned by m; NULL past the end. */
 CREST_API const char *crest_lmodel_item_name(const crest_lmodel *m, size_t i);
+/* Item i in words for an officer ("importer history", "HS4 × origin history",
+ * "unit value vs HS4"; see crest_lmodel_explain.words); NULL when out of range. */
+CREST_API const char *crest_lmodel_item_words(const crest_lmodel *m, size_t i);
 
 /* 1 when item i is a cat: item (a category code), else 0. */
 CREST_API int crest_lmodel_item_is_category(const crest_lmodel *m, size_t i);

@@ -1,6 +1,6 @@
 /*
  * crest_file.h — reading the files a policy names (criteria, list and band
- * tables, models, the FX table): regular files only, with a size cap, read
+ * tables, models, the FX and capacity tables): regular files only, with a size cap, read
  * with a bound. A device (/dev/zero), a FIFO or a directory is refused before
  * a byte is read, and opening never blocks (a FIFO without a writer). What is
  * read is what is hashed and parsed: loaders take bytes from a
@@ -24,7 +24,8 @@ extern "C" {
     X(LIST, "list", 256ull << 20)                                                                            \
     X(BAND, "band", 64ull << 20)                                                                             \
     X(MODEL, "model", 1ull << 30)                                                                            \
-    X(FX, "fx", 64ull << 20)
+    X(FX, "fx", 64ull << 20)                                                                                 \
+    X(CAPACITY, "capacity", 16ull << 20)
 
 typedef enum crest_file_kind {
 #define CREST_FILE_KIND_ENUM(name, str, cap) CREST_FILE_##name,
