@@ -217,6 +217,7 @@ void crest_run_stats_merge(crest_run_stats *into, const crest_run_stats *s)
         crest_stats_floor_month(into, s->floor_months[i].tier, s->floor_months[i].month,
                                 s->floor_months[i].rows, s->floor_months[i].inspected);
     into->floor_rows_unmonthed += s->floor_rows_unmonthed;
+    into->fx_missing += s->fx_missing;
     /* The first rejects by input line, whichever decider saw them. */
     for (size_t i = 0; i < s->n_samples; i++) {
         const crest_reject_sample *x = &s->samples[i];

@@ -311,7 +311,7 @@ crest_status crest_policy_write_calibrated(const crest_policy *p, const crest_ca
     textbuf tb;
     textbuf_init(&tb);
     const char *s = p->source_text, *end = s + strlen(s);
-    int section = 0; /* 0 other, 1 tier, 2 rules, 3 model, 4 calibration */
+    int section = 0; /* 0 other, 1 tier, 2 rules, 3 model, 4 calibration, 5 fx */
     while (s < end) {
         const char *eol = memchr(s, '\n', (size_t)(end - s));
         const char *next = eol ? eol + 1 : end;
@@ -347,6 +347,8 @@ crest_status crest_policy_write_calibrated(const crest_policy *p, const crest_ca
                 section = 3;
             else if (key_is(pl.section, pl.section_len, "calibration"))
                 section = 4;
+            else if (key_is(pl.section, pl.section_len, "fx"))
+                section = 5;
         }
         if (section == 4) { /* the old calibration goes; a new one is appended */
             s = next;
@@ -362,9 +364,10 @@ crest_status crest_policy_write_calibrated(const crest_policy *p, const crest_ca
             s = next;
             continue;
         }
-        if (pl.kind == POLICY_LINE_KEY && ((section == 2 && (key_is(pl.key, pl.key_len, "criteria") ||
-                                                             key_is(pl.key, pl.key_len, "tables"))) ||
-                                           (section == 3 && key_is(pl.key, pl.key_len, "file")))) {
+        if (pl.kind == POLICY_LINE_KEY &&
+            ((section == 2 &&
+              (key_is(pl.key, pl.key_len, "criteria") || key_is(pl.key, pl.key_len, "tables"))) ||
+             ((section == 3 || section == 5) && key_is(pl.key, pl.key_len, "file")))) {
             const char *v = pl.value, *ve = pl.value + pl.value_len;
             char *nv = rebase(p, v, pl.value_len, out_abs);
             textbuf_append(&tb, s, (size_t)(v - s));

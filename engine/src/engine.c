@@ -204,6 +204,7 @@ static void account(const crest_engine *e, worker *w, const crest_select_plan *p
     st->selected_floor += (uint64_t)(s->drawn && t->floor);
     st->selected_forced += (uint64_t)(s->forced_lane > 0);
     st->selected_max_hits += (uint64_t)s->max_hits;
+    st->fx_missing += (uint64_t)plan->fx_missing;
     if (UNLIKELY(t->floor)) {
         /* A floor tier is judged per calendar month too (the summary). */
         int32_t month = INT32_MIN;
@@ -256,6 +257,7 @@ FLATTEN int crest_engine_decide_row(crest_engine *e, worker *w, const csvread_ro
     tier_source src;
     if ((v = crest_tier_resolve(e, w, row, d, &plan, &src)) != ROW_OK)
         return v == ROW_FATAL;
+    plan.fx_missing = d->fx_missing;
     /* day and window boundaries: a new day releases the previous one's capacity
      * day; the control gives the plan its multiplier and systematic position */
     if (e->capacity && !e->opt.capacity_take && d->date_days != CREST_DATE_NONE &&

@@ -295,17 +295,28 @@ typedef enum section_kind {
     SEC_RISK,
     SEC_CONTROL,
     SEC_CAPACITY,
+    SEC_FX,
     SEC_CALIBRATION,
     SEC_COUNT
 } section_kind;
 
 /* Section names in canonical order ("tier NAME" is written per tier). */
-static const char *const section_names[SEC_COUNT] = {
-    [SEC_POLICY] = "policy",   [SEC_TIERS] = "tiers",       [SEC_TIER] = "tier NAME",
-    [SEC_COLUMNS] = "columns", [SEC_REGISTRY] = "registry", [SEC_MRA] = "mra",
-    [SEC_LANES] = "lanes",     [SEC_INPUT] = "input",       [SEC_OUTPUT] = "output",
-    [SEC_RULES] = "rules",     [SEC_MODEL] = "model",       [SEC_RISK] = "risk",
-    [SEC_CONTROL] = "control", [SEC_CAPACITY] = "capacity", [SEC_CALIBRATION] = "calibration"};
+static const char *const section_names[SEC_COUNT] = {[SEC_POLICY] = "policy",
+                                                     [SEC_TIERS] = "tiers",
+                                                     [SEC_TIER] = "tier NAME",
+                                                     [SEC_COLUMNS] = "columns",
+                                                     [SEC_REGISTRY] = "registry",
+                                                     [SEC_MRA] = "mra",
+                                                     [SEC_LANES] = "lanes",
+                                                     [SEC_INPUT] = "input",
+                                                     [SEC_OUTPUT] = "output",
+                                                     [SEC_RULES] = "rules",
+                                                     [SEC_MODEL] = "model",
+                                                     [SEC_RISK] = "risk",
+                                                     [SEC_CONTROL] = "control",
+                                                     [SEC_CAPACITY] = "capacity",
+                                                     [SEC_FX] = "fx",
+                                                     [SEC_CALIBRATION] = "calibration"};
 
 static int find_tier(const crest_policy *p, const char *name, size_t n)
 {
@@ -772,6 +783,10 @@ static const key_spec keys[] = {
           SHOW_ALWAYS, 0),
     TEXT(SEC_CAPACITY, "offices", P_(offices_path), SHOW_IF_SET),
 
+    TEXT(SEC_FX, "file", P_(fx_path), SHOW_ALWAYS),
+    TEXT(SEC_FX, "base", P_(fx_base), SHOW_ALWAYS),
+    TEXT(SEC_FX, "column", P_(fx_column), SHOW_IF_SET),
+
     TEXT(SEC_CALIBRATION, "history", P_(calib_history), SHOW_ALWAYS),
     TEXT(SEC_CALIBRATION, "history_hash", P_(calib_history_hash), SHOW_ALWAYS),
     TEXT(SEC_CALIBRATION, "rows", P_(calib_rows), SHOW_ALWAYS),
@@ -1183,6 +1198,40 @@ char *policy_files_fingerprint(const crest_policy *p)
     }
     return textbuf_take(&tb);
 }
+/*
+ * [fx]: the exchange-rate table, read once through policy_read (bounded,
+ * confined to root, hashed into the policy hash like every other file) and
+ * parsed here; its bytes are freed with the others. The currency column's
+ * header name, when given, is tried first for the canonical currency field.
+ */
+static crest_status load_fx(crest_policy *p, parse_ctx *cx)
+{
+    if (!p->fx_path && !p->fx_base && !p->fx_column)
+        return CREST_OK;
+    if (!p->fx_path || !p->fx_base)
+        return fail(cx, NULL, CREST_ERR_MISSING,
+                    "[fx] needs 'file = PATH' (currency,valid_from,valid_to,rate_to_base) and 'base = CODE'");
+    if (p->fx_column) {
+        const size_t f = CREST_FIELD_CURRENCY;
+        if (p->n_columns[f] == CREST_MAX_COLUMN_NAMES)
+            return fail(cx, NULL, CREST_ERR_RANGE, "[fx] column: too many names for the currency field");
+        memmove(&p->columns[f][1], &p->columns[f][0], p->n_columns[f] * sizeof p->columns[f][0]);
+        if (!(p->columns[f][0] = dup_range(p->fx_column, strlen(p->fx_column))))
+            return CREST_ERR_NOMEM;
+        p->n_columns[f]++;
+    }
+    char *path = resolve_path(p->dir, p->fx_path);
+    if (!path)
+        return CREST_ERR_NOMEM;
+    const char *data;
+    size_t len;
+    crest_status st = policy_read(p, CREST_FILE_FX, path, p->fx_path, &data, &len, cx->diag);
+    if (st == CREST_OK)
+        st = crest_fx_parse(data, len, p->fx_path, p->fx_base, &p->fx, cx->diag);
+    free(path);
+    return st;
+}
+
 static crest_status validate_risk(crest_policy *p, parse_ctx *cx)
 {
     if (p->root_path) {
@@ -1226,6 +1275,9 @@ static crest_status validate_risk(crest_policy *p, parse_ctx *cx)
     }
     if (!p->random_share_set)
         p->random_share = policy_has_risk(p) ? 0.1 : 1.0;
+    crest_status fst = load_fx(p, cx);
+    if (fst != CREST_OK)
+        return fst;
     /* Read, hash and parse every file the risk layer needs, once: a broken
      * regex, lane, probability, table or model stops the load here, with the
      * file, line and column the risk layer reports. */
@@ -1395,7 +1447,7 @@ static crest_status render_canonical(crest_policy *p)
     textbuf_init(&tb);
     for (int sec = SEC_POLICY; sec < SEC_COUNT; sec++) {
         if ((sec == SEC_RULES && !p->criteria_path) ||
-            (sec == SEC_MODEL && p->model_kind == CREST_RISK_MODEL_NONE) ||
+            (sec == SEC_MODEL && p->model_kind == CREST_RISK_MODEL_NONE) || (sec == SEC_FX && !p->fx_path) ||
             (sec == SEC_CALIBRATION && !(p->calib_history || p->calib_history_hash || p->calib_rows ||
                                          p->calib_expected || p->calib_files)))
             continue;
@@ -1622,6 +1674,10 @@ void crest_policy_free(crest_policy *p)
     free(p->dir);
     free(p->criteria_path);
     free(p->tables_dir);
+    free(p->fx_path);
+    free(p->fx_base);
+    free(p->fx_column);
+    crest_fx_free(p->fx);
     free(p->model_path);
     free(p->model_features);
     free(p->model_params);

@@ -7,6 +7,7 @@
 
 #include "crest/crest_digest.h"
 #include "crest/crest_file.h"
+#include "crest/crest_fx.h"
 #include "crest/crest_policy.h"
 #include "textbuf.h"
 #include "crest/crest_risk.h"
@@ -130,6 +131,11 @@ struct crest_policy {
     char *offices_file;                    /* ... resolved for opening */
     struct policy_office_cap *office_caps; /* its rows, by office then valid_from (offices.c) */
     size_t n_office_caps;
+    /* [fx]: values compared in one currency (crest_fx.h) */
+    char *fx_path;   /* [fx] file as written */
+    char *fx_base;   /* [fx] base: the currency values are compared in */
+    char *fx_column; /* [fx] column: the currency column's header name (else the currency field's names) */
+    crest_fx *fx;    /* the parsed table; NULL without [fx] */
     /* [calibration]: written by `crest calibrate`, kept as provenance */
     char *calib_history;
     char *calib_history_hash;

@@ -205,7 +205,7 @@ static void guard_column(void *ctx, const char *user, int field, const char *col
 /*
  * Before the first row: every column the policy needs is in the header — the
  * registry's parties when a registry is given, every criterion's field and
- * every model feature. 1 (fatal set) when one is missing and not optional.
+ * every model feature, the currency with an [fx] table. 1 (fatal set) when one is missing and not optional.
  */
 static int schema_guard(crest_engine *e, const csvread_row *row)
 {
@@ -216,6 +216,9 @@ static int schema_guard(crest_engine *e, const csvread_row *row)
             guard_column(&g, "the registry join ([registry] parties)", p->parties[k], NULL);
     if (e->risk && !g.failed)
         crest_risk_columns(e->risk, guard_column, &g);
+    if (p->fx && !g.failed)
+        guard_column(&g, "the FX table ([fx]: values are converted by their currency)", CREST_FIELD_CURRENCY,
+                     NULL);
     return g.failed;
 }
 
@@ -406,8 +409,19 @@ crest_decl *crest_schema_decl(crest_engine *e, worker *w, const csvread_row *row
         }
     }
     /* Numbers only feed the risk layer and tools' hooks: parse them only then. */
-    if (e->risk || e->opt.decl_hook) {
+    if (e->risk || e->opt.decl_hook || e->policy->fx) {
         d->declared_value = parse_number(d->field[CREST_FIELD_DECLARED_VALUE]);
+        if (e->policy->fx) {
+            /* The one conversion: everything that compares a value (unit_value,
+             * value bands, criteria and model features on declared_value) reads
+             * it after this, in the base currency; no rate on the date is NaN,
+             * never the raw amount. */
+            const crest_str cur = d->field[CREST_FIELD_CURRENCY];
+            int missing;
+            d->declared_value =
+                crest_fx_convert(e->policy->fx, d->declared_value, cur.ptr, cur.len, d->date_days, &missing);
+            d->fx_missing = (unsigned char)missing;
+        }
         d->net_mass_kg = parse_number(d->field[CREST_FIELD_NET_MASS_KG]);
         d->quantity = parse_number(d->field[CREST_FIELD_QUANTITY]);
     } else {

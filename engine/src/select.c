@@ -146,6 +146,8 @@ static void write_reasons(const crest_select_config *cfg, const crest_select_pla
         reason_code(rb, "TIER_UNKNOWN", sizeof "TIER_UNKNOWN" - 1);
     if (plan->mra)
         reason_code(rb, "MRA", sizeof "MRA" - 1);
+    if (plan->fx_missing)
+        reason_code(rb, "FX_MISSING", sizeof "FX_MISSING" - 1);
 }
 
 /*

@@ -59,6 +59,7 @@ typedef struct crest_select_plan {
     int mra;             /* the trader is an MRA partner's AEO (reason MRA, priority) */
     int floor_topup;     /* floor_period: without an inspection here the period would fall under the floor */
     int moved_by_party;  /* another party's lower registry tier applies instead of the enterprise's own */
+    int fx_missing;      /* [fx]: the declared currency had no rate on the date (reason FX_MISSING) */
 } crest_select_plan;
 
 /* The decision with what rendering and counting need of it. */

@@ -258,6 +258,13 @@ char *crest_summary_text(const crest_policy *p, const crest_run_stats *s, const 
         textbuf_puts(&tb, "\n");
     }
     floor_months_text(&tb, p, s);
+    if (p->fx)
+        textbuf_printf(
+            &tb,
+            "fx: values compared in %s ([fx] file %s, %zu rate periods); %llu decisions had no rate "
+            "for their currency on their date (reason FX_MISSING: their value counts as missing, "
+            "never compared raw)\n",
+            p->fx_base, p->fx_path, crest_fx_count(p->fx), (unsigned long long)s->fx_missing);
     if (s->n_unknown_tiers) {
         static const char *const what[] = {"kept in the default tier", "rejected (UNKNOWN_TIER)",
                                            "stopped the run"};
@@ -503,6 +510,7 @@ char *crest_summary_json(const crest_policy *p, const crest_run_stats *s, const 
     }
     textbuf_puts(&tb, "]");
     floor_months_json(&tb, p, s);
+    textbuf_printf(&tb, ",\"fx_missing\":%llu", (unsigned long long)s->fx_missing);
     textbuf_puts(&tb, ",\"ratios\":[");
     const crest_tier_counts *bc = &s->tiers[p->base_tier];
     first = 1;

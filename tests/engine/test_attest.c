@@ -259,3 +259,35 @@ Test(attest, engines_use_the_bytes_hashed, .init = setup, .fini = teardown)
     run_result_free(&r);
     crest_policy_free(p);
 }
+
+/* [fx]: the exchange-rate table is read once, listed with its SHA-256 (kind
+ * fx) and in the hash: one byte more in it changes policy_hash. */
+Test(attest, fx_table_is_hashed, .init = setup, .fini = teardown)
+{
+    write_file("fx.csv", "currency,valid_from,valid_to,rate_to_base\nEUR,2024-01-01,,1.08\n");
+    char text[512];
+    snprintf(text, sizeof text, "%s[fx]\nfile = fx.csv\nbase = USD\n", POLICY_HEAD);
+    write_file("fx.conf", text);
+    crest_policy *p = NULL;
+    crest_diag d;
+    cr_assert_eq(load("fx.conf", &p, &d), CREST_OK, "%s:%lu: %s", d.file, d.line, d.message);
+    cr_assert_eq(crest_policy_file_count(p), 1);
+    crest_policy_file f;
+    cr_assert_eq(crest_policy_file_info(p, 0, &f), CREST_OK);
+    cr_expect_str_eq(f.kind, "fx");
+    cr_expect_eq(f.bytes, strlen("currency,valid_from,valid_to,rate_to_base\nEUR,2024-01-01,,1.08\n"));
+    char before[65];
+    snprintf(before, sizeof before, "%s", crest_policy_hash_full(p));
+    crest_policy_free(p);
+    append("fx.csv", "\n");
+    cr_assert_eq(load("fx.conf", &p, &d), CREST_OK, "%s", d.message);
+    cr_expect_str_neq(crest_policy_hash_full(p), before,
+                      "one byte more in the FX table must change the hash");
+    crest_policy_free(p);
+    /* A broken table stops the load with its line and column. */
+    write_file("fx.csv", "currency,valid_from,valid_to,rate_to_base\nEUR,2024-01-01,,0\n");
+    cr_expect_eq(load("fx.conf", &p, &d), CREST_ERR_INVALID);
+    cr_expect_eq(d.line, 2);
+    cr_expect_eq(d.column, 17);
+    cr_expect_null(p);
+}

@@ -560,6 +560,13 @@ static crest_policy *rules_policy_for_header(void)
              "%.*scriteria = %s/%.*s%s\n[input]\noptional = hs_code, origin, declared_value, "
              "net_mass_kg, office, currency, foreign_aeo\n",
              (int)(crit - ptext), ptext, CREST_SOURCE_DIR, (int)(eol - crit - 14), crit + 14, eol);
+    /* The [fx] table by its absolute path too. */
+    char *fx = strstr(full, "file = fx_usd.csv");
+    cr_assert_not_null(fx);
+    char tail[8192 + 1024];
+    snprintf(tail, sizeof tail, "file = %s/policies/fx_usd.csv%s", CREST_SOURCE_DIR,
+             fx + strlen("file = fx_usd.csv"));
+    snprintf(fx, sizeof full - (size_t)(fx - full), "%s", tail);
     crest_policy *p = NULL;
     crest_diag d;
     cr_assert_eq(crest_policy_parse(full, strlen(full), "<rules+optional>", &p, &d), CREST_OK, "%s",

@@ -41,7 +41,8 @@ has_text() { grep -q "$2" "$1" 2>/dev/null; }
 # 251 with the selection criteria (another seed, scales and the risk layer).
 # Broken: not a policy.
 cp "$SRC/policies/order251.conf" "$T/p1.conf"
-sed "s|^criteria *=.*|criteria = $SRC/models/criteria/order251_rules.csv|" "$SRC/policies/order251_rules.conf" >"$T/p2.conf"
+sed -e "s|^criteria *=.*|criteria = $SRC/models/criteria/order251_rules.csv|" -e "s|^file = fx_usd.csv|file = $SRC/policies/fx_usd.csv|" \
+  "$SRC/policies/order251_rules.conf" >"$T/p2.conf"
 printf '[tiers]\nnot a policy\n' >"$T/broken.conf"
 # Valid, but another output shape than the running input's: refused too.
 sed 's/^passthrough *=.*/passthrough = none/' "$T/p2.conf" >"$T/reshaped.conf"

@@ -12,6 +12,7 @@
 #include "crest/crest_keyhash.h"
 #include "crest/crest_policy.h"
 #include "crest/crest_registry.h"
+#include "crest/crest_fx.h"
 #include "crest/crest_stats.h"
 #include "crest/crest_summary.h"
 

@@ -248,6 +248,9 @@ typedef struct crest_run_stats {
     uint64_t unknown_tier_other;
     /* Rows whose tier came from the registry, by [registry] parties index. */
     uint64_t registry_by_party[4];
+    /* [fx]: decisions whose currency had no rate on their date (reason FX_MISSING;
+     * their declared value is compared as missing, never raw). */
+    uint64_t fx_missing;
     /* Floor tiers per calendar month (any order; the summary sorts them);
      * floor-tier rows without a date, or in months beyond the first
      * CREST_FLOOR_MONTHS (tier, month) pairs, are counted in floor_rows_unmonthed. */

@@ -218,6 +218,8 @@ CREST_API size_t crest_format_double(double x, char out[CREST_DOUBLE_TEXT]);
  *    non-canonical column; resolve its index once at bind time).
  *  - date_days: decl_date as days since 1970-01-01, CREST_DATE_NONE if absent/invalid.
  *  - declared_value, net_mass_kg, quantity: parsed numbers, NaN when absent/invalid.
+ *    With an [fx] table declared_value is in the policy's base currency, NaN
+ *    when the row's currency has no rate on its date (fx_missing = 1).
  *  - direction: 'I' (import), 'E' (export) or 0 when unknown.
  */
 typedef struct crest_decl {
@@ -229,6 +231,7 @@ typedef struct crest_decl {
     double net_mass_kg;
     double quantity;
     char direction;
+    unsigned char fx_missing; /* [fx]: the currency had no rate on the date; declared_value is NaN */
 } crest_decl;
 
 /*
