@@ -183,6 +183,7 @@ typedef struct crest_run_stats {
     size_t n_unknown_tiers;
     uint64_t unknown_tier_other;
     uint64_t registry_by_party[4];
+    uint64_t fx_missing;
     crest_floor_month floor_months[60];
     size_t n_floor_months;
     uint64_t floor_rows_unmonthed;
