@@ -50,6 +50,11 @@ static void usage_run(FILE *f)
                "  --format FMT      csv (default) or jsonl\n"
                "  --passthrough M   input columns copied after the decision: all (default from the\n"
                "                    policy), unmapped, none\n"
+               "  --reasons R       codes (default): the reasons column only; text: also a\n"
+               "                    reason_text column after it (JSON: a string), the reasons in\n"
+               "                    words joined by \"; \": each hit criterion with its rationale\n"
+               "                    (\"Q_ANIMAL: live animals ...\"), forced draws and the model's\n"
+               "                    words as in reasons\n"
                "  --threads N       1 to 8 (default: the number of cores, at most 8). With 2 or more\n"
                "                    and a policy where nothing depends on row order, N threads\n"
                "                    read and decide blocks of the input in parallel; otherwise\n"
@@ -72,8 +77,9 @@ static void usage_run(FILE *f)
                "Output columns: decl_id, tier, tier_source (registry:enterprise_id,\n"
                "registry:declarant_id, feed, default), p (selection probability), u (the keyed\n"
                "uniform draw; INSPECT iff u < p), decision, lane, reasons (RANDOM, TIER_FLOOR,\n"
-               "TIER_UNKNOWN, MRA), priority, guarantee_exempt_eligible, mra_recognised,\n"
-               "policy_hash, then the pass-through input columns.\n"
+               "TIER_UNKNOWN, MRA), reason_text (with --reasons text), priority,\n"
+               "guarantee_exempt_eligible, mra_recognised, policy_hash, then the pass-through\n"
+               "input columns.\n"
                "\n"
                "Outputs: -o, --rejects, --windows and --summary are one transaction. Each is\n"
                "written to FILE.tmp.PID; when the run succeeds all are renamed to their names.\n"
@@ -120,7 +126,8 @@ int run_parse_args(int argc, char **argv, run_args *a)
         O_QUIET_MS,
         O_FLUSH_EVERY,
         O_WORKLOAD,
-        O_WINDOWS_BY
+        O_WINDOWS_BY,
+        O_REASONS
     };
     static const struct option longopts[] = {
         {"policy", required_argument, NULL, O_POLICY},
@@ -141,6 +148,7 @@ int run_parse_args(int argc, char **argv, run_args *a)
         {"flush-every", required_argument, NULL, O_FLUSH_EVERY},
         {"workload", no_argument, NULL, O_WORKLOAD},
         {"windows-by", required_argument, NULL, O_WINDOWS_BY},
+        {"reasons", required_argument, NULL, O_REASONS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -227,6 +235,13 @@ int run_parse_args(int argc, char **argv, run_args *a)
             if (arg_choice("--windows-by", optarg, groups) < 0 || crest_window_group_parse(optarg, &g) != 0)
                 return CLI_PARSE_ERROR;
             a->windows_by = (int)g;
+            break;
+        }
+        case O_REASONS: {
+            static const char *const kinds[] = {"codes", "text", NULL};
+            if ((k = arg_choice("--reasons", optarg, kinds)) < 0)
+                return CLI_PARSE_ERROR;
+            a->opt.reason_text = k == 1;
             break;
         }
         case 'h':

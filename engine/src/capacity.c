@@ -305,6 +305,7 @@ static void write_record(crest_engine *e, const cap_head *h, const char *bytes, 
         }
         crest_render_middle(o, e->opt.format == CREST_FORMAT_CSV, deferred ? "DEFER" : "INSPECT",
                             deferred ? "BLUE" : e->policy->lane_inspect, rb.text, rb.len);
+        crest_render_reason_text(e, o, e->opt.format == CREST_FORMAT_CSV, &rb);
         crest_tier_counts *tc = &e->stats.tiers[r->tier];
         if (deferred) {
             /* Deferred to post-clearance audit: no physical inspection, so
@@ -438,6 +439,7 @@ int crest_capacity_live(crest_engine *e, worker *w, const crest_decl *d, const r
     }
     crest_render_middle(w->out, e->opt.format == CREST_FORMAT_CSV, defer ? "DEFER" : "INSPECT",
                         defer ? "BLUE" : e->policy->lane_inspect, rb.text, rb.len);
+    crest_render_reason_text(e, w->out, e->opt.format == CREST_FORMAT_CSV, &rb);
     outbuf_write(w->out, base + m.mid_end, (size_t)(m.end - m.mid_end));
     if (e->work)
         crest_workload_capacity(e, crest_workload_last_cell(e),

@@ -86,8 +86,10 @@ COLD static crest_status risk_bound_make(const crest_engine *e, const crest_risk
     }
     for (size_t i = 0; i < b->n_rules; i++) {
         crest_risk_rule_info info;
-        if (crest_risk_rule(risk, i, &info) == CREST_OK)
+        if (crest_risk_rule(risk, i, &info) == CREST_OK) {
             crest_select_rule_init(&b->rules[i], info.id, info.lane, info.probability, info.credit_sensitive);
+            b->rules[i].rationale = info.rationale;
+        }
     }
     b->max_hits_id = crest_risk_max_hits_id(risk);
     return CREST_OK;

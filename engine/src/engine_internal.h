@@ -324,7 +324,7 @@ typedef struct render_record {
 } render_record;
 
 /* Byte offsets of a rendered record's parts in its stream (capacity mode):
- * the middle part (decision, lane, reasons) is what a deferral rewrites. */
+ * the middle part (decision, lane, reasons, reason_text) is what a deferral rewrites. */
 typedef struct render_marks {
     uint64_t start, mid_start, mid_end, end;
 } render_marks;
@@ -332,6 +332,9 @@ typedef struct render_marks {
 /* Render rec to o as CSV or JSONL (the policy's and the run's format). With
  * marks, the parts' offsets are recorded and the fast path is not taken. Hot path. */
 void crest_render(crest_engine *e, worker *w, outbuf *o, const render_record *rec, render_marks *marks);
+/* The reason_text field (a leading ',' in CSV), when the run's options ask for
+ * it (crest_run_options.reason_text); nothing otherwise. Part of the middle. */
+void crest_render_reason_text(const crest_engine *e, outbuf *o, int fmt_csv, const reason_buf *rb);
 /* The middle part: decision, lane and reasons. */
 void crest_render_middle(outbuf *o, int fmt_csv, const char *decision, const char *lane, const char *reasons,
                          size_t reasons_len);

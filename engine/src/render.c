@@ -104,8 +104,8 @@ static int render_plain_csv(crest_engine *e, worker *w, outbuf *o, const render_
     /* plain means "as re-encoded with the input's delimiter": the output's is ','.
      * A record plain but for needless quotes (row->unquoted) is copied in
      * pieces around those quotes. */
-    if (!e->pass_is_tail || !(row->plain || row->unquoted) || row->raw.len == 0 || row->raw.ptr[0] == '"' ||
-        e->policy->delimiter != ',')
+    if (e->opt.reason_text || !e->pass_is_tail || !(row->plain || row->unquoted) || row->raw.len == 0 ||
+        row->raw.ptr[0] == '"' || e->policy->delimiter != ',')
         return 0;
     const crest_str id = row->fields[0];
     if (e->formula_guard) {
@@ -162,6 +162,58 @@ static int render_plain_csv(crest_engine *e, worker *w, outbuf *o, const render_
     *q++ = '\n';
     outbuf_commit(o, q);
     return 1;
+}
+
+/*
+ * The reasons in words (crest_run_options.reason_text) into out, "; " between
+ * them: a criterion's code (with its detail, e.g. a forced draw) followed by
+ * ": " and its rationale when it has one; any other code as in reasons (the
+ * model's detail is already its words). Cut at cap. Returns the length.
+ */
+static size_t reason_words(const crest_engine *e, const char *reasons, size_t rl, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0, start = 0; i <= rl; i++) {
+        if (i < rl && reasons[i] != ';')
+            continue;
+        const char *item = reasons + start;
+        const size_t len = i - start;
+        start = i + 1;
+        if (!len)
+            continue;
+        size_t code_len = 0;
+        while (code_len < len && item[code_len] != '[')
+            code_len++;
+        const char *rationale = NULL;
+        for (size_t r = 0; r < e->select.n_rules && !rationale; r++) {
+            const crest_select_rule *er = &e->select.rules[r];
+            const char *code = er->code_len ? er->code : er->id;
+            const size_t cl = er->code_len ? er->code_len : strlen(er->id);
+            if (cl == code_len && memcmp(code, item, cl) == 0 && er->rationale && er->rationale[0])
+                rationale = er->rationale;
+        }
+        const int w = snprintf(out + n, cap - n, "%s%.*s%s%s", n ? "; " : "", (int)len, item,
+                               rationale ? ": " : "", rationale ? rationale : "");
+        if (w < 0 || (size_t)w >= cap - n)
+            return cap - 1;
+        n += (size_t)w;
+    }
+    return n;
+}
+
+void crest_render_reason_text(const crest_engine *e, outbuf *o, int fmt_csv, const reason_buf *rb)
+{
+    if (!e->opt.reason_text)
+        return;
+    char text[4096];
+    const size_t n = reason_words(e, rb->text, rb->len, text, sizeof text);
+    if (fmt_csv) {
+        outbuf_putc(o, ',');
+        outbuf_csv_field(o, text, n, ',');
+    } else {
+        outbuf_puts(o, ",\"reason_text\":");
+        outbuf_json_string(o, text, n);
+    }
 }
 
 /* Where o stands in its stream: bytes written to the sink and buffered. */
@@ -254,6 +306,7 @@ void crest_render(crest_engine *e, worker *w, outbuf *o, const render_record *re
         marks->mid_start = stream_pos(o);
     crest_render_middle(o, fmt_csv, sel->dec.inspect ? "INSPECT" : "RELEASE", sel->lane, sel->reasons.text,
                         sel->reasons.len);
+    crest_render_reason_text(e, o, fmt_csv, &sel->reasons);
     if (marks)
         marks->mid_end = stream_pos(o);
     if (fmt_csv) {

@@ -73,6 +73,8 @@ void crest_schema_write_header(crest_engine *e)
         if (i)
             outbuf_putc(o, ',');
         outbuf_puts(o, own_columns[i]);
+        if (e->opt.reason_text && strcmp(own_columns[i], "reasons") == 0)
+            outbuf_puts(o, ",reason_text");
     }
     for (size_t k = 0; k < e->n_pass; k++) {
         const char *name = e->col_names[e->pass_cols[k]];

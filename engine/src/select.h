@@ -31,10 +31,11 @@ typedef struct crest_select_rule {
     int lane; /* the lane it forces (crest_lane), 0 for weight rules */
     double probability;
     int credit_sensitive;
-    uint64_t key;    /* keyed-hash key half for this rule's forcing draw */
-    const char *id;  /* the rule id as written (owned by the risk layer) */
-    char code[48];   /* the id as a reason code (crest_reason_add's replacements made) */
-    size_t code_len; /* 0: the id is too long for code, crest_reason_add takes id */
+    uint64_t key;          /* keyed-hash key half for this rule's forcing draw */
+    const char *id;        /* the rule id as written (owned by the risk layer) */
+    char code[48];         /* the id as a reason code (crest_reason_add's replacements made) */
+    size_t code_len;       /* 0: the id is too long for code, crest_reason_add takes id */
+    const char *rationale; /* text shown to the officer, "" when none (owned by the risk layer) */
 } crest_select_rule;
 
 /* Fixed for a run: the policy and the loaded criteria. */

@@ -568,6 +568,7 @@ crest_status crest_risk_rule(const crest_risk *r, size_t i, crest_risk_rule_info
     out->lane = info.action == CREST_RULES_ACTION_LANE ? (int)info.lane : 0;
     out->probability = info.probability;
     out->credit_sensitive = info.credit_sensitive;
+    out->rationale = info.rationale ? info.rationale : "";
     return CREST_OK;
 }
 

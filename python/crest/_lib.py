@@ -115,6 +115,7 @@ typedef struct crest_run_options {
     int (*capacity_take)(void *ctx, crest_str office, int32_t day);
     void *capacity_ctx;
     const char *score_column;
+    int reason_text;
 } crest_run_options;
 
 crest_run_options crest_run_options_default(void);

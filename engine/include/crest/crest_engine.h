@@ -161,6 +161,11 @@ typedef struct crest_run_options {
      * NULL (the default): the policy's model. Copied at creation.
      */
     const char *score_column;
+    /* 1: a reason_text column after reasons (JSON: a string) with the reasons in
+     * words, "; " between them: a hit criterion's code and its rationale
+     * ("Q_ANIMAL: live animals need a quarantine check"), other codes with
+     * their detail as in reasons (forced draws, the model's words). 0 (default): none. */
+    int reason_text;
 } crest_run_options;
 
 /* Options with defaults: CSV, policy passthrough, no rejects sink. */

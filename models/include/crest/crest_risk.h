@@ -141,6 +141,7 @@ typedef struct crest_risk_rule_info {
     int lane;           /* the lane it forces (crest_rules_lane), 0 for a weight rule */
     double probability; /* of the forcing */
     int credit_sensitive;
+    const char *rationale; /* text shown to the officer, "" when none; owned by risk */
 } crest_risk_rule_info;
 CREST_API size_t crest_risk_rule_count(const crest_risk *risk);
 /* CREST_ERR_RANGE when i is out of range. */
