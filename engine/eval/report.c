@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "gnuplot_run.h"
 #include "crest/crest.h"
 #include "crest/crest_report.h"
 #include "svgplot.h"
@@ -137,8 +138,7 @@ static int have_gnuplot(void)
     return 0;
 }
 
-/* Run gnuplot in dir with the given arguments; returns its exit status (-1 when it could not run). */
-static int run_gnuplot(const char *dir, const char *script_or_e, int is_e)
+int crest_eval_run_gnuplot(const char *dir, const char *script_or_e, int is_e)
 {
     const pid_t pid = fork();
     if (pid < 0)
@@ -171,9 +171,9 @@ static const char *pick_terminal(report_ctx *r, const char *want, int gp)
         return NULL;
     if (!strcmp(want, "svg"))
         return "svg";
-    if (gp && run_gnuplot(r->dir, "set terminal pngcairo", 1) == 0)
+    if (gp && crest_eval_run_gnuplot(r->dir, "set terminal pngcairo", 1) == 0)
         return "pngcairo";
-    if (gp && run_gnuplot(r->dir, "set terminal png", 1) == 0)
+    if (gp && crest_eval_run_gnuplot(r->dir, "set terminal png", 1) == 0)
         return "png";
     if (!strcmp(want, "png") && gp) {
         note(r, "gnuplot has no PNG terminal here; writing SVG");
@@ -663,7 +663,7 @@ static int make_plots(report_ctx *r, const char *want, char *script)
              r->dir, r->dir);
         return 0;
     }
-    const int rc = run_gnuplot(r->dir, "plots.gp", 0);
+    const int rc = crest_eval_run_gnuplot(r->dir, "plots.gp", 0);
     if (rc != 0) {
         note(r, "gnuplot failed (exit %d) on %s/plots.gp; the data files are there", rc, r->dir);
         return 0;

@@ -11,15 +11,14 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "crest/crest_file.h"
 #include "crest/crest_report_workload.h"
+#include "gnuplot_run.h"
 #include "textbuf.h"
 
 typedef struct wctx {
@@ -95,33 +94,6 @@ static void csv_field(textbuf *tb, const char *s)
     textbuf_puts(tb, "\"");
 }
 
-/* gnuplot run in dir on a script (or -e text, quietly): its exit status, -1 when it could not run. */
-static int run_gnuplot(const char *dir, const char *arg, int is_e)
-{
-    const pid_t pid = fork();
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        if (chdir(dir) != 0)
-            _exit(127);
-        const int devnull = open("/dev/null", O_WRONLY);
-        if (devnull >= 0 && is_e) {
-            dup2(devnull, STDOUT_FILENO);
-            dup2(devnull, STDERR_FILENO);
-        }
-        if (is_e)
-            execlp("gnuplot", "gnuplot", "-e", arg, (char *)NULL);
-        else
-            execlp("gnuplot", "gnuplot", arg, (char *)NULL);
-        _exit(127);
-    }
-    int status;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR)
-            return -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 /* The terminal for plots: "pngcairo", "png", "svg", or NULL for none. gp: gnuplot runs. */
 static const char *terminal(wctx *w, const char *want, int gp)
 {
@@ -129,9 +101,9 @@ static const char *terminal(wctx *w, const char *want, int gp)
         return NULL;
     if (!strcmp(want, "svg") || !gp)
         return "svg";
-    if (run_gnuplot(w->dir, "set terminal pngcairo", 1) == 0)
+    if (crest_eval_run_gnuplot(w->dir, "set terminal pngcairo", 1) == 0)
         return "pngcairo";
-    if (run_gnuplot(w->dir, "set terminal png", 1) == 0)
+    if (crest_eval_run_gnuplot(w->dir, "set terminal png", 1) == 0)
         return "png";
     return "svg";
 }
@@ -238,7 +210,7 @@ crest_status crest_report_workload(const char *dir, const crest_report_workload_
     crest_diag_clear(diag);
     if (strcmp(plots, "auto") && strcmp(plots, "png") && strcmp(plots, "svg") && strcmp(plots, "none"))
         return crest_diag_set(diag, CREST_ERR_INVALID, "--plots", 0, 0, "plots is auto, png, svg or none");
-    const int gp = strcmp(plots, "none") && run_gnuplot(dir, "print 1", 1) == 0;
+    const int gp = strcmp(plots, "none") && crest_eval_run_gnuplot(dir, "print 1", 1) == 0;
     const char *term = terminal(&w, plots, gp);
     const char *ext = term && strcmp(term, "svg") ? "png" : "svg";
     textbuf csv, json, script, html;
@@ -318,7 +290,7 @@ crest_status crest_report_workload(const char *dir, const crest_report_workload_
         if (!gp)
             note(&w, "gnuplot is not in PATH: the workload plots' data and script are in the report "
                      "(gnuplot workload.gp)");
-        else if (w.status == CREST_OK && run_gnuplot(dir, "workload.gp", 0) == 0)
+        else if (w.status == CREST_OK && crest_eval_run_gnuplot(dir, "workload.gp", 0) == 0)
             res->plotted = 1;
         else
             note(&w, "gnuplot could not draw the workload plots (workload.gp)");
