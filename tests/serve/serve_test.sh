@@ -133,8 +133,10 @@ basic)
   start_serve a --policy "$T/watched.conf" --watch-policy --nats $U:$((B + 1)) --input decl.in --output decl.out \
     --create-streams --http $((B + 2)) --token-file "$T/token" --ack-wait 5
   wait_log "$T/serve-a.log" "event=started"
-  curl -sf http://127.0.0.1:$((B + 2))/healthz | grep -q ok || fail "/healthz"
-  curl -sf http://127.0.0.1:$((B + 2))/readyz | grep -q ready || fail "/readyz"
+  # curl's whole answer first, then grep: with pipefail, `curl | grep -q` fails
+  # whenever grep stops reading before curl has written everything (curl exit 23).
+  grep -q ok <<<"$(curl -sf http://127.0.0.1:$((B + 2))/healthz)" || fail "/healthz"
+  grep -q ready <<<"$(curl -sf http://127.0.0.1:$((B + 2))/readyz)" || fail "/readyz"
   "$NATS_TOOL" pub $U:$((B + 1)) decl.in "$T/in.csv" 2>"$T/pub.log" || fail "publishing"
   "$CREST" run --no-progress --policy "$POLICY" -o "$T/run.csv" --rejects "$T/run-rej.csv" "$T/in.csv" 2>"$T/run.txt"
   want_dec=$(grep -o 'decisions [0-9]*' "$T/run.txt" | head -1 | cut -d' ' -f2)
@@ -207,7 +209,7 @@ basic)
   grep -q "^J-3,.*,$hw," "$T/got3.csv" || fail "the decision after the watched reload does not carry $hw"
   printf '[tiers]\nbroken here\n' >"$T/watched.new" && mv "$T/watched.new" "$T/watched.conf"
   wait_log "$T/serve-a.log" "event=reload status=refused trigger=watch"
-  curl -sf http://127.0.0.1:$((B + 2))/metrics | grep -q "crest_policy_info{policy_hash=\"$hw\"} 1" ||
+  grep -q "crest_policy_info{policy_hash=\"$hw\"} 1" <<<"$(curl -sf http://127.0.0.1:$((B + 2))/metrics)" ||
     fail "the broken watched policy replaced the one in force"
   # SIGTERM: the batch in hand is finished, exit 0.
   kill -TERM "$SERVE_PID_a"
