@@ -1070,100 +1070,6 @@ static int sim_read(const crest_policy *policy, const crest_registry *registry, 
     return rc;
 }
 
-/* One strategy of --strategy. */
-typedef struct sim_strategy {
-    char label[96];
-    crest_sim_strategy kind;
-    int model; /* REFIT: -1 the policy's kind, 0 logistic, 1 trees */
-    const char *column;
-    double explore; /* NaN: the --explore sweep; else fixed (hybrid:S) */
-    int sweeps_rate, sweeps_explore;
-} sim_strategy;
-
-#define MAX_STRATEGIES 16
-#define MAX_SEEDS 1000
-
-/* Parse --strategy LIST into out (at most MAX_STRATEGIES). Returns the count, or 0 after a message. */
-static size_t parse_strategies(const char *list, sim_strategy *out, char *buf, size_t cap)
-{
-    snprintf(buf, cap, "%s", list ? list : "model");
-    size_t n = 0;
-    for (char *save = NULL, *item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
-        if (n == MAX_STRATEGIES) {
-            fprintf(stderr, "%s: at most %d strategies in one simulation\n", prog, MAX_STRATEGIES);
-            return 0;
-        }
-        sim_strategy *s = &out[n];
-        memset(s, 0, sizeof *s);
-        snprintf(s->label, sizeof s->label, "%s", item);
-        s->explore = NAN;
-        s->model = -1;
-        s->sweeps_rate = s->sweeps_explore = 1;
-        char *arg = strchr(item, ':');
-        if (arg)
-            *arg++ = '\0';
-        double share;
-        if (!strcmp(item, "random") && !arg) {
-            s->kind = CREST_SIM_STRATEGY_RANDOM;
-            s->sweeps_explore = 0;
-        } else if ((!strcmp(item, "model") || !strcmp(item, "logit") || !strcmp(item, "xgb")) && !arg) {
-            s->kind = CREST_SIM_STRATEGY_REFIT;
-            s->model = item[0] == 'm' ? -1 : item[0] == 'x';
-        } else if (!strcmp(item, "hybrid") && arg) {
-            if (arg_number("--strategy hybrid:SHARE", arg, 0, 1, &share) != 0)
-                return 0;
-            s->kind = CREST_SIM_STRATEGY_REFIT;
-            s->explore = share;
-            s->sweeps_explore = 0;
-        } else if (!strcmp(item, "score") && arg && *arg) {
-            s->kind = CREST_SIM_STRATEGY_SCORE;
-            s->column = arg;
-        } else if (!strcmp(item, "crest") && !arg) {
-            s->kind = CREST_SIM_STRATEGY_FIXED;
-            s->sweeps_rate = s->sweeps_explore = 0;
-        } else {
-            fprintf(stderr,
-                    "%s: --strategy takes random, model, logit, xgb, hybrid:SHARE, score:COLUMN and crest, "
-                    "not '%s'\n",
-                    prog, s->label);
-            return 0;
-        }
-        n++;
-    }
-    if (n == 0)
-        fprintf(stderr, "%s: --strategy needs at least one strategy\n", prog);
-    return n;
-}
-
-/* Parse --seeds "1-20" or "1,3,5-7" into out. Returns the count, or 0 after a message. */
-static size_t parse_seeds(const char *text, uint64_t *out)
-{
-    size_t n = 0;
-    const char *p = text;
-    while (*p) {
-        char *end;
-        errno = 0;
-        const unsigned long long a = strtoull(p, &end, 10);
-        unsigned long long b = a;
-        int ok = end != p && errno == 0 && *p != '-';
-        if (ok && *end == '-') {
-            const char *q = end + 1;
-            b = strtoull(q, &end, 10);
-            ok = end != q && errno == 0 && *q != '-' && b >= a;
-        }
-        if (!ok || (*end && *end != ',') || b - a >= MAX_SEEDS || n + (b - a) >= MAX_SEEDS) {
-            fprintf(stderr,
-                    "%s: --seeds takes seeds and ranges like 1-20 or 1,4,7-9 (at most %d), not '%s'\n", prog,
-                    MAX_SEEDS, text);
-            return 0;
-        }
-        for (unsigned long long s = a; s <= b; s++)
-            out[n++] = s;
-        p = *end ? end + 1 : end;
-    }
-    return n;
-}
-
 /* What a crest policy engine of the crest strategy keeps: the lines it inspected. */
 typedef struct crest_pick {
     unsigned long *lines;
@@ -1181,6 +1087,14 @@ static int pick_decl(void *ctx, const crest_decl *d, const crest_decision *dec, 
     }
     return 0;
 }
+
+/* The crest strategy's decide function (crest_study_decide_fn): what it reads
+ * and where its exit code goes when it fails (its messages are printed). */
+typedef struct crest_decide_ctx {
+    const replay_args *a;
+    const sim_ctx *c;
+    int rc;
+} crest_decide_ctx;
 
 /*
  * The crest strategy: the policy (with its model file, tiers and [risk]) decides
@@ -1255,94 +1169,16 @@ done:
     return rc;
 }
 
-/* The simulation options of a run. */
-static crest_sim_options sim_options_of(const replay_args *a, const crest_policy *policy,
-                                        const sim_strategy *s, double rate, double explore, uint64_t seed)
+/* crest_study_decide_fn of the crest strategy: crest_decisions, its exit code kept in ctx. */
+static crest_status crest_decide(void *ctx, uint64_t seed, uint8_t *inspect, size_t n_rows, crest_diag *diag)
 {
-    crest_sim_options so;
-    crest_sim_options_default(&so);
-    so.period = (crest_replay_period)a->period;
-    so.rate = rate;
-    so.final_rate = a->final_rate >= 0 ? a->final_rate : NAN;
-    so.decay = a->decay_exp ? CREST_SIM_DECAY_EXP : CREST_SIM_DECAY_LINEAR;
-    so.decay_periods = a->decay_periods;
-    so.explore = explore;
-    so.seed = seed;
-    so.feature_spec = crest_policy_model_features(policy);
-    crest_policy_fit_settings(policy, &so.train.l2_lambda, &so.train.smoothing, &so.train.folds);
-    const int trees = s->model < 0 ? crest_policy_model_is_xgboost(policy) : s->model;
-    if (trees) /* refit the tree model, with the policy's params when it has them */
-        so.tree_params = crest_policy_model_is_xgboost(policy) && crest_policy_model_params(policy)
-                             ? crest_policy_model_params(policy)
-                             : "";
-    return so;
-}
-
-/* One run of the study: reset, strategy, run, keep. Returns an exit code. */
-static int sim_one(crest_sim *sim, crest_study *study, const crest_sim_options *so, const sim_strategy *s,
-                   const uint8_t *inspect, size_t n_rows, const crest_study_setting *set, char *note,
-                   size_t note_cap)
-{
-    crest_diag d;
-    crest_status st = crest_sim_reset(sim, so, &d);
-    if (st == CREST_OK)
-        st = crest_sim_set_strategy(sim, s->kind, s->column,
-                                    s->kind == CREST_SIM_STRATEGY_FIXED ? inspect : NULL, n_rows, &d);
-    if (st == CREST_OK)
-        st = crest_sim_run(sim, &d);
-    if (st != CREST_OK) {
-        print_diag(&d);
-        return st == CREST_ERR_NOMEM ? EXIT_IO : EXIT_CONFIG;
-    }
-    if (crest_study_add(study, set, sim) != CREST_OK) {
-        fprintf(stderr, "%s: out of memory keeping the simulation's results\n", prog);
-        return EXIT_IO;
-    }
-    if (!note[0] && crest_sim_note(sim)[0])
-        snprintf(note, note_cap, "%.96s (seed %llu): %.300s", s->label, (unsigned long long)set->seed,
-                 crest_sim_note(sim));
-    return EXIT_OK;
-}
-
-/* Every strategy × rate × exploration × seed. Returns an exit code. */
-static int sim_study(const replay_args *a, const crest_policy *policy, crest_sim *sim, const sim_ctx *c,
-                     const sim_strategy *strat, size_t n_strat, const uint64_t *seeds, size_t n_seeds,
-                     crest_study *study, char *note, size_t note_cap)
-{
-    int rc = EXIT_OK;
-    uint8_t *inspect = NULL;
-    for (size_t k = 0; k < n_strat && rc == EXIT_OK; k++) {
-        const sim_strategy *s = &strat[k];
-        const size_t n_r = s->sweeps_rate ? a->n_rates : 1, n_e = s->sweeps_explore ? a->n_explores : 1;
-        for (size_t ri = 0; ri < n_r && rc == EXIT_OK; ri++)
-            for (size_t ei = 0; ei < n_e && rc == EXIT_OK; ei++)
-                for (size_t si = 0; si < n_seeds && rc == EXIT_OK; si++) {
-                    const double rate = s->sweeps_rate ? a->rates[ri] : NAN;
-                    const double explore = s->kind == CREST_SIM_STRATEGY_RANDOM  ? 1
-                                           : s->kind == CREST_SIM_STRATEGY_FIXED ? 0
-                                           : s->sweeps_explore                   ? a->explores[ei]
-                                                                                 : s->explore;
-                    if (s->kind == CREST_SIM_STRATEGY_FIXED) {
-                        if (!inspect && !(inspect = calloc(c->n_lines ? c->n_lines : 1, 1))) {
-                            fprintf(stderr, "%s: out of memory\n", prog);
-                            rc = EXIT_IO;
-                            break;
-                        }
-                        if ((rc = crest_decisions(a, seeds[si], c, inspect)) != EXIT_OK)
-                            break;
-                    }
-                    const crest_sim_options so =
-                        sim_options_of(a, policy, s, isnan(rate) ? a->rates[0] : rate, explore, seeds[si]);
-                    const crest_study_setting set = {
-                        s->label, seeds[si], rate,
-                        s->kind == CREST_SIM_STRATEGY_RANDOM || s->kind == CREST_SIM_STRATEGY_FIXED ? NAN
-                                                                                                    : explore,
-                        crest_policy_hash_hex(policy)};
-                    rc = sim_one(sim, study, &so, s, inspect, c->n_lines, &set, note, note_cap);
-                }
-    }
-    free(inspect);
-    return rc;
+    crest_decide_ctx *k = ctx;
+    if (n_rows != k->c->n_lines)
+        return crest_diag_set(diag, CREST_ERR_MISMATCH, "<simulate>", 0, 0,
+                              "the simulation holds %zu rows but %zu lines were read (a bug)", n_rows,
+                              k->c->n_lines);
+    k->rc = crest_decisions(k->a, seed, k->c, inspect);
+    return k->rc == EXIT_OK ? CREST_OK : crest_diag_set(diag, CREST_ERR_INVALID, "", 0, 0, "%s", "");
 }
 
 /* One line per group on stderr: the totals' means (and 95% intervals over the seeds). */
@@ -1369,6 +1205,12 @@ static void sim_summary(const crest_study *study)
     }
 }
 
+/* A usage error of --strategy or --seeds as the option's own sentence. */
+static void print_option_diag(const crest_diag *d)
+{
+    fprintf(stderr, "%s: %s %s\n", prog, d->file, d->message);
+}
+
 static int sim_main(replay_args *a)
 {
     const crest_replay_options ropt = replay_options_of(a);
@@ -1381,12 +1223,15 @@ static int sim_main(replay_args *a)
     int rc = EXIT_OK;
     sim_ctx c;
     memset(&c, 0, sizeof c);
-    sim_strategy strat[MAX_STRATEGIES];
-    char strat_buf[1024], note[512] = "";
-    static uint64_t seeds[MAX_SEEDS];
-    const size_t n_strat = parse_strategies(a->strategies, strat, strat_buf, sizeof strat_buf);
-    if (n_strat == 0)
+    crest_study_strategy strat[CREST_STUDY_MAX_STRATEGIES];
+    char note[512] = "";
+    static uint64_t seeds[CREST_STUDY_MAX_SEEDS];
+    size_t n_strat, n_seeds = 1;
+    if (crest_study_parse_strategies(a->strategies, strat, CREST_STUDY_MAX_STRATEGIES, &n_strat, &d) !=
+        CREST_OK) {
+        print_option_diag(&d);
         return EXIT_USAGE;
+    }
     const char *const *sets;
     const size_t n_sets = cli_policy_sets(&sets);
     if (crest_policy_load_set(a->policies[0], NULL, 0, NULL, CREST_POLICY_SKIP_MODEL_FILE, sets, n_sets,
@@ -1394,9 +1239,10 @@ static int sim_main(replay_args *a)
         print_diag(&d);
         return EXIT_CONFIG;
     }
-    size_t n_seeds = 1;
     seeds[0] = crest_policy_seed(policy);
-    if (a->seeds && (n_seeds = parse_seeds(a->seeds, seeds)) == 0) {
+    if (a->seeds &&
+        crest_study_parse_seeds(a->seeds, seeds, CREST_STUDY_MAX_SEEDS, &n_seeds, &d) != CREST_OK) {
+        print_option_diag(&d);
         rc = EXIT_USAGE;
         goto done;
     }
@@ -1422,9 +1268,23 @@ static int sim_main(replay_args *a)
         rc = EXIT_CONFIG;
         goto done;
     }
-    const crest_sim_options so0 = sim_options_of(a, policy, &strat[0], a->rates[0], a->explores[0], seeds[0]);
-    if (crest_sim_create(&so0, &sim, &d) != CREST_OK ||
-        crest_sim_set_batch_days(sim, a->batch_days) != CREST_OK) {
+    crest_decide_ctx decide = {a, &c, EXIT_OK};
+    const crest_study_plan plan = {policy,
+                                   (crest_replay_period)a->period,
+                                   a->final_rate >= 0 ? a->final_rate : NAN,
+                                   a->decay_exp ? CREST_SIM_DECAY_EXP : CREST_SIM_DECAY_LINEAR,
+                                   a->decay_periods,
+                                   strat,
+                                   n_strat,
+                                   a->rates,
+                                   a->n_rates,
+                                   a->explores,
+                                   a->n_explores,
+                                   seeds,
+                                   n_seeds,
+                                   crest_decide,
+                                   &decide};
+    if (crest_study_sim_create(&plan, a->batch_days, &sim, &d) != CREST_OK) {
         print_diag(&d);
         rc = EXIT_CONFIG;
         goto done;
@@ -1449,9 +1309,17 @@ static int sim_main(replay_args *a)
     if (rc != EXIT_OK && rc != EXIT_INTERRUPTED)
         goto done;
     const int partial = rc == EXIT_INTERRUPTED;
-    rc = sim_study(a, policy, sim, &c, strat, n_strat, seeds, n_seeds, study, note, sizeof note);
-    if (rc != EXIT_OK)
+    const crest_status sst = crest_study_run(study, sim, &plan, note, sizeof note, &d);
+    if (sst != CREST_OK) {
+        if (decide.rc != EXIT_OK) { /* the crest strategy's pass failed: its messages are printed */
+            rc = decide.rc;
+        } else {
+            print_diag(&d);
+            rc = sst == CREST_ERR_NOMEM ? EXIT_IO : EXIT_CONFIG;
+        }
         goto done;
+    }
+    rc = EXIT_OK;
     fprintf(stderr, "%s: %zu periods, %zu runs (%zu undated rows, not simulated%s)\n", prog,
             crest_study_period_count(study), crest_study_run_count(study), crest_sim_undated_count(sim),
             c.unlabelled ? "; some rows unlabelled: counted as not illicit" : "");

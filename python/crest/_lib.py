@@ -299,6 +299,56 @@ crest_status crest_sim_run(crest_sim *s, crest_diag *diag);
 const char *crest_sim_note(const crest_sim *s);
 char *crest_sim_csv(const crest_sim *s);
 void crest_sim_free(crest_sim *s);
+size_t crest_sim_row_count(const crest_sim *s);
+size_t crest_sim_undated_count(const crest_sim *s);
+
+typedef enum crest_sim_strategy {
+    CREST_SIM_STRATEGY_REFIT = 0, CREST_SIM_STRATEGY_RANDOM, CREST_SIM_STRATEGY_SCORE, CREST_SIM_STRATEGY_FIXED
+} crest_sim_strategy;
+typedef enum crest_sim_decay { CREST_SIM_DECAY_LINEAR = 0, CREST_SIM_DECAY_EXP } crest_sim_decay;
+typedef struct crest_study crest_study;
+typedef struct crest_study_strategy {
+    char label[96];
+    crest_sim_strategy kind;
+    int model;
+    char column[96];
+    double explore;
+    int sweeps_rate;
+    int sweeps_explore;
+} crest_study_strategy;
+typedef crest_status (*crest_study_decide_fn)(void *ctx, uint64_t seed, uint8_t *inspect, size_t n_rows,
+                                              crest_diag *diag);
+typedef struct crest_study_plan {
+    const crest_policy *policy;
+    crest_replay_period period;
+    double final_rate;
+    crest_sim_decay decay;
+    unsigned decay_periods;
+    const crest_study_strategy *strategies;
+    size_t n_strategies;
+    const double *rates;
+    size_t n_rates;
+    const double *explores;
+    size_t n_explores;
+    const uint64_t *seeds;
+    size_t n_seeds;
+    crest_study_decide_fn decide;
+    void *decide_ctx;
+} crest_study_plan;
+crest_status crest_study_create(crest_study **out);
+void crest_study_free(crest_study *st);
+char *crest_study_csv(const crest_study *st);
+char *crest_study_summary_csv(const crest_study *st);
+crest_status crest_study_parse_strategies(const char *list, crest_study_strategy *out, size_t cap, size_t *n,
+                                          crest_diag *diag);
+crest_status crest_study_parse_seeds(const char *text, uint64_t *out, size_t cap, size_t *n, crest_diag *diag);
+crest_status crest_study_sim_create(const crest_study_plan *plan, unsigned batch_days, crest_sim **out,
+                                    crest_diag *diag);
+crest_status crest_study_run(crest_study *st, crest_sim *sim, const crest_study_plan *plan, char *note,
+                             size_t note_cap, crest_diag *diag);
+crest_status crest_policy_load_set(const char *path, const char *text, size_t len, const char *name,
+                                   unsigned flags, const char *const *sets, size_t n_sets,
+                                   crest_policy **out, crest_diag *diag);
 crest_status crest_replay_header(crest_replay *r, const crest_str *header, size_t n_cols, crest_diag *diag);
 void crest_replay_read_label(const crest_replay *r, const crest_decl *decl, int *illicit, double *revenue);
 const char *crest_policy_model_features(const crest_policy *policy);

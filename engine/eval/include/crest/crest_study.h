@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "crest/crest_base.h"
+#include "crest/crest_policy.h"
 #include "crest/crest_simulate.h"
 
 #ifdef __cplusplus
@@ -95,6 +96,94 @@ char *crest_study_json(const crest_study *st, const char *input, int partial);
 
 /* Free; NULL is a no-op. */
 void crest_study_free(crest_study *st);
+
+/* ------------------------------------------------------------------------
+ * The plan of a study and its runs: what `crest replay --simulate` runs,
+ * for the CLI and the Python package alike (engine/eval/study_plan.c).
+ */
+
+#define CREST_STUDY_MAX_STRATEGIES 16
+#define CREST_STUDY_MAX_SEEDS 1000
+
+/* One strategy of a study, as crest_study_parse_strategies reads it. */
+typedef struct crest_study_strategy {
+    char label[96];          /* as given: "logit", "hybrid:0.3", "score:COL", "crest" */
+    crest_sim_strategy kind; /* REFIT, RANDOM, SCORE or FIXED (crest) */
+    int model;               /* REFIT: -1 the policy's [model] kind, 0 logistic, 1 trees */
+    char column[96];         /* SCORE: the score's column */
+    double explore;          /* hybrid:S: S; NaN: the plan's exploration shares */
+    int sweeps_rate;         /* 1: one run per rate of the plan; 0: the strategy sets its own */
+    int sweeps_explore;      /* 1: one run per exploration share of the plan */
+} crest_study_strategy;
+
+/*
+ * Parse a comma-separated list of strategies ("random", "model", "logit",
+ * "xgb", "hybrid:SHARE", "score:COLUMN", "crest"; NULL: "model") into
+ * out[0..cap), *n the count. Returns CREST_OK, or CREST_ERR_SYNTAX (an unknown
+ * strategy, a share outside [0, 1], more than cap, none) with diag's file the
+ * option ("--strategy") and its message the rest of the sentence.
+ */
+crest_status crest_study_parse_strategies(const char *list, crest_study_strategy *out, size_t cap, size_t *n,
+                                          crest_diag *diag);
+
+/*
+ * Parse seeds and ranges ("1-20", "1,4,7-9") into out[0..cap), *n the count.
+ * Returns CREST_OK or CREST_ERR_SYNTAX (diag as above, file "--seeds").
+ */
+crest_status crest_study_parse_seeds(const char *text, uint64_t *out, size_t cap, size_t *n,
+                                     crest_diag *diag);
+
+/*
+ * The crest strategy's selections for one seed: set inspect[i] = 1 for every
+ * row i of the simulation (in the order added; training rows stay 0) that
+ * the policy inspects when it decides the history with [policy] seed = seed,
+ * as `crest run` does. inspect is zeroed before the call. Returns CREST_OK or
+ * a status with diag filled.
+ */
+typedef crest_status (*crest_study_decide_fn)(void *ctx, uint64_t seed, uint8_t *inspect, size_t n_rows,
+                                              crest_diag *diag);
+
+/* What a study runs: every strategy x rate x exploration share x seed, in that
+ * nesting order (a strategy that sets its own rate or share runs once per seed). */
+typedef struct crest_study_plan {
+    const crest_policy *policy; /* its [model] features, fit settings, tree params and hash */
+    crest_replay_period period; /* DAY, WEEK or MONTH (batches of N days: crest_study_sim_create) */
+    double final_rate;          /* NaN: a constant rate; else as crest_sim_options */
+    crest_sim_decay decay;      /* as crest_sim_options */
+    unsigned decay_periods;     /* as crest_sim_options */
+    const crest_study_strategy *strategies;
+    size_t n_strategies;
+    const double *rates; /* >= 1 */
+    size_t n_rates;
+    const double *explores; /* >= 1 */
+    size_t n_explores;
+    const uint64_t *seeds; /* >= 1 */
+    size_t n_seeds;
+    crest_study_decide_fn decide; /* needed when a strategy is crest (FIXED) */
+    void *decide_ctx;
+} crest_study_plan;
+
+/*
+ * The simulation the plan's runs share (the first run's options; batches of
+ * batch_days days, 0: the plan's period). Add the rows to it (crest_sim_header,
+ * crest_sim_add), then crest_study_run. Returns CREST_OK or the statuses of
+ * crest_sim_create and crest_sim_set_batch_days (diag filled).
+ */
+crest_status crest_study_sim_create(const crest_study_plan *plan, unsigned batch_days, crest_sim **out,
+                                    crest_diag *diag);
+
+/*
+ * Run the plan over the rows of sim, each run added to st with its settings
+ * (strategy label, seed, rate — NaN for crest —, exploration share — NaN for
+ * random and crest —, the policy's hash). note (note_cap bytes, may be 0)
+ * receives the first run's note on failed refits ("logit (seed 1): period ...").
+ * Returns CREST_OK; CREST_ERR_INVALID (a crest strategy without a decide
+ * function, an empty list); the status of a run (crest_sim_reset,
+ * crest_sim_set_strategy, crest_sim_run) or of decide; CREST_ERR_NOMEM. diag
+ * says which.
+ */
+crest_status crest_study_run(crest_study *st, crest_sim *sim, const crest_study_plan *plan, char *note,
+                             size_t note_cap, crest_diag *diag);
 
 #ifdef __cplusplus
 }
