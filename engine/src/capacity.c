@@ -279,6 +279,34 @@ static int decide_actions(crest_engine *e)
     return 0;
 }
 
+/*
+ * Count what the cap did to one RED selection of tier `tier`, the same at a
+ * day's end (batch) and as it comes (live). Deferred to post-clearance audit:
+ * no physical inspection, so it leaves the tier's inspections (and its rate)
+ * and the RED lane for BLUE, counted apart. Its reasons keep the code that
+ * selected it after CAPACITY ("CAPACITY;RANDOM"), so the selection counts
+ * (selected_random, selected_risk, ...: rows whose reasons carry the code) do
+ * not change. An overflow stays RED and is counted.
+ */
+static void count_outcome(crest_engine *e, crest_run_stats *st, size_t tier, int deferred)
+{
+    crest_tier_counts *tc = &st->tiers[tier];
+    if (deferred) {
+        tc->deferred++;
+        tc->inspected--;
+        st->inspected--;
+        st->deferred++;
+        st->lanes[CREST_LANE_RED]--;
+        st->lanes[CREST_LANE_BLUE]++;
+        e->wacc[tier].deferred++;
+        if (e->wacc[tier].inspected)
+            e->wacc[tier].inspected--;
+    } else {
+        tc->overflow++;
+        st->overflow++;
+    }
+}
+
 /* Write one held record, its decision part rewritten when it was deferred or
  * flagged; the capacity hook hears of its outcome until it says stop (*stop). */
 static void write_record(crest_engine *e, const cap_head *h, const char *bytes, const cap_red *r, int *stop)
@@ -306,23 +334,7 @@ static void write_record(crest_engine *e, const cap_head *h, const char *bytes, 
         crest_render_middle(o, e->opt.format == CREST_FORMAT_CSV, deferred ? "DEFER" : "INSPECT",
                             deferred ? "BLUE" : e->policy->lane_inspect, rb.text, rb.len);
         crest_render_reason_text(e, o, e->opt.format == CREST_FORMAT_CSV, &rb);
-        crest_tier_counts *tc = &e->stats.tiers[r->tier];
-        if (deferred) {
-            /* Deferred to post-clearance audit: no physical inspection, so
-             * not in the tier's inspected count (nor its rate), counted apart. */
-            tc->deferred++;
-            tc->inspected--;
-            e->stats.inspected--;
-            e->stats.deferred++;
-            e->stats.lanes[CREST_LANE_RED]--;
-            e->stats.lanes[CREST_LANE_BLUE]++;
-            e->wacc[r->tier].deferred++;
-            if (e->wacc[r->tier].inspected)
-                e->wacc[r->tier].inspected--;
-        } else {
-            tc->overflow++;
-            e->stats.overflow++;
-        }
+        count_outcome(e, &e->stats, r->tier, deferred);
     } else {
         outbuf_write(o, bytes + h->head_len, h->mid_len);
     }
@@ -444,26 +456,6 @@ int crest_capacity_live(crest_engine *e, worker *w, const crest_decl *d, const r
     if (e->work)
         crest_workload_capacity(e, crest_workload_last_cell(e),
                                 defer ? CREST_CAPACITY_DEFERRED : CREST_CAPACITY_OVERFLOW);
-    crest_tier_counts *tc = &w->stats->tiers[rec->tier];
-    if (defer) {
-        /* As at a day's end in batch mode: deferred to post-clearance audit is
-         * no physical inspection, counted apart from the tier's inspections. */
-        tc->deferred++;
-        tc->inspected--;
-        w->stats->inspected--;
-        w->stats->deferred++;
-        w->stats->lanes[CREST_LANE_RED]--;
-        w->stats->lanes[CREST_LANE_BLUE]++;
-        if (sel->by_random)
-            w->stats->selected_random--;
-        else
-            w->stats->selected_risk--;
-        e->wacc[rec->tier].deferred++;
-        if (e->wacc[rec->tier].inspected)
-            e->wacc[rec->tier].inspected--;
-    } else {
-        tc->overflow++;
-        w->stats->overflow++;
-    }
+    count_outcome(e, w->stats, rec->tier, defer);
     return 0;
 }

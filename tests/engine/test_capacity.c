@@ -112,6 +112,9 @@ static void teardown(void)
 
 /* 1: run_capacity keeps the output in r->out.keep (freed by the caller). */
 static int keep_output;
+/* 1: run_capacity takes the cap from a counter as `crest serve` does (capacity_take),
+ * not at each day's end: the live path. */
+static int live_cap;
 
 typedef struct run {
     sink out;
@@ -148,6 +151,22 @@ static int on_capacity(void *ctx, uint64_t ordinal, crest_capacity_outcome outco
     return 0;
 }
 
+/* The live path's shared counter (capacity_take): RED per office O0..O6 and day, at
+ * most 5 (the policy's red_per_office_day), first come, first served. */
+static unsigned live_red[7][64];
+
+static int take_red(void *ctx, crest_str office, int32_t day)
+{
+    (void)ctx;
+    cr_assert(office.len == 2 && office.ptr[0] == 'O', "office %.*s", (int)office.len, office.ptr);
+    const int o = office.ptr[1] - '0', k = day - crest_date_from_civil(2025, 4, 1);
+    cr_assert(o >= 0 && o < 7 && k >= 0 && k < 64);
+    if (live_red[o][k] >= 5)
+        return 0;
+    live_red[o][k]++;
+    return 1;
+}
+
 /* n rows over `days` days (days = 1: one day), fed in 64 KiB pieces. */
 static void run_capacity(size_t n, int days, crest_format format, size_t budget, run *r)
 {
@@ -162,6 +181,12 @@ static void run_capacity(size_t n, int days, crest_format format, size_t budget,
     opt.capacity_hook = on_capacity;
     opt.hook_ctx = r;
     opt.windows = keep_output ? CREST_WINDOWS_WORKLOAD : 0;
+    if (live_cap) {
+        memset(live_red, 0, sizeof live_red);
+        opt.capacity_take = take_red;
+        opt.capacity_hook = NULL;
+        opt.threads = 1;
+    }
     crest_engine *e = NULL;
     crest_diag d;
     cr_assert_eq(crest_engine_create(policy, NULL, &opt, &e, &d), CREST_OK, "%s", d.message);
@@ -437,4 +462,91 @@ Test(capacity, reload_with_other_office_table_refused, .init = setup_offices, .f
     crest_engine_free(e);
     crest_policy_free(same);
     crest_policy_free(other);
+}
+
+/* Rows of CSV decisions (passthrough all: the goods column is quoted and last)
+ * whose reasons carry each code: RANDOM, RISK, TIER_FLOOR, CAPACITY, OVERFLOW;
+ * those led (after CAPACITY or OVERFLOW) by the lane criterion QUAR; INSPECT and
+ * DEFER decisions. */
+enum { RC_RANDOM, RC_RISK, RC_FLOOR, RC_CAPACITY, RC_OVERFLOW, RC_FORCED, RC_INSPECT, RC_DEFER, RC_N };
+
+static void reason_counts(const char *csv, uint64_t *count)
+{
+    memset(count, 0, RC_N * sizeof *count);
+    static const char head[] = "decl_id,tier,tier_source,risk_score,p,u,decision,lane,reasons,";
+    cr_assert(strncmp(csv, head, sizeof head - 1) == 0, "%.80s", csv);
+    for (const char *line = strchr(csv, '\n') + 1; *line; line = strchr(line, '\n') + 1) {
+        const char *f = line;
+        for (int k = 0; k < 6; k++)
+            f = strchr(f, ',') + 1;
+        count[RC_INSPECT] += strncmp(f, "INSPECT,", 8) == 0;
+        count[RC_DEFER] += strncmp(f, "DEFER,", 6) == 0;
+        const char *reasons = strchr(strchr(f, ',') + 1, ',') + 1, *end = strchr(reasons, ',');
+        cr_assert(end && reasons[0] != '"', "%.120s", line);
+        static const char *const code[] = {"RANDOM", "RISK", "TIER_FLOOR", "CAPACITY", "OVERFLOW"};
+        int first = 1;
+        for (const char *r = reasons; r < end;) {
+            const char *sep = memchr(r, ';', (size_t)(end - r));
+            const size_t len = (size_t)((sep ? sep : end) - r);
+            for (int c = 0; c < 5; c++)
+                count[c] += strlen(code[c]) == len && strncmp(r, code[c], len) == 0;
+            const int wrapper =
+                (len == 8 && !strncmp(r, "CAPACITY", 8)) || (len == 8 && !strncmp(r, "OVERFLOW", 8));
+            if (first && !wrapper) {
+                count[RC_FORCED] += len >= 4 && strncmp(r, "QUAR", 4) == 0 && (len == 4 || r[4] == '[');
+                first = 0;
+            }
+            r += len + (sep != NULL);
+        }
+    }
+}
+
+/* The summary's selection counts are counts of the decisions' reasons, by
+ * construction, when the cap defers selections: at a day's end (batch) and as
+ * they come (live, a shared counter as in `crest serve`). */
+static void counts_agree(int live)
+{
+    run r;
+    keep_output = 1;
+    live_cap = live;
+    run_capacity(21000, 3, CREST_FORMAT_CSV, (size_t)1 << 30, &r);
+    keep_output = live_cap = 0;
+    uint64_t c[RC_N];
+    reason_counts(r.out.keep, c);
+    const crest_run_stats *s = &r.stats;
+    cr_assert_gt(s->deferred, 0, "the cap must defer");
+    cr_assert_gt(s->overflow, 0, "some selections must be over the cap and not deferrable");
+    cr_expect_gt(s->selected_random, 0);
+    cr_expect_gt(s->selected_floor, 0);
+    cr_expect_gt(s->selected_forced, 0);
+    cr_expect_eq(c[RC_RANDOM], s->selected_random, "%s: RANDOM reasons %llu, summary %llu",
+                 live ? "live" : "batch", (unsigned long long)c[RC_RANDOM],
+                 (unsigned long long)s->selected_random);
+    cr_expect_eq(c[RC_RISK], s->selected_risk, "%s: RISK reasons %llu, summary %llu", live ? "live" : "batch",
+                 (unsigned long long)c[RC_RISK], (unsigned long long)s->selected_risk);
+    cr_expect_eq(c[RC_FLOOR], s->selected_floor, "%s", live ? "live" : "batch");
+    cr_expect_eq(c[RC_FORCED], s->selected_forced, "%s", live ? "live" : "batch");
+    cr_expect_eq(c[RC_CAPACITY], s->deferred, "%s", live ? "live" : "batch");
+    cr_expect_eq(c[RC_OVERFLOW], s->overflow, "%s", live ? "live" : "batch");
+    cr_expect_eq(c[RC_INSPECT], s->inspected, "%s", live ? "live" : "batch");
+    cr_expect_eq(c[RC_DEFER], s->deferred, "%s", live ? "live" : "batch");
+    uint64_t tier_inspected = 0, tier_deferred = 0;
+    for (size_t t = 0; t < s->n_tiers; t++) {
+        tier_inspected += s->tiers[t].inspected;
+        tier_deferred += s->tiers[t].deferred;
+    }
+    cr_expect_eq(tier_inspected, s->inspected, "%s", live ? "live" : "batch");
+    cr_expect_eq(tier_deferred, s->deferred, "%s", live ? "live" : "batch");
+    cr_expect_eq(s->lanes[CREST_LANE_BLUE], s->deferred, "%s", live ? "live" : "batch");
+    free(r.out.keep);
+}
+
+Test(capacity, summary_counts_are_reason_counts_batch, .init = setup, .fini = teardown)
+{
+    counts_agree(0);
+}
+
+Test(capacity, summary_counts_are_reason_counts_live, .init = setup, .fini = teardown)
+{
+    counts_agree(1);
 }
