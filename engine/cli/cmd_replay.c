@@ -6,8 +6,9 @@
  * the logistic model refitted each period on what was revealed).
  *
  * The history is read once: every chunk is fed to one engine per policy, so
- * stdin works and memory does not hold the raw input (the accumulators hold
- * 32 bytes a row for the ranking metrics). The simulation keeps a copy of
+ * stdin works and memory does not hold the raw input (the accumulators keep
+ * the ranking's 32 bytes a row in a 4 MiB buffer, beyond it in a temporary
+ * file: crest_replay.h). The simulation keeps a copy of
  * every row (it must score a period again after each refit).
  *
  * Writes into the report directory: replay.json, periods.csv, tiers.csv,
@@ -525,7 +526,7 @@ static int rp_decl(void *ctx, const crest_decl *d, const crest_decision *dec, un
     pol_ctx *p = ctx;
     if (crest_replay_add_decl(p->rep, d, dec) != CREST_OK) {
         p->failed = 1;
-        crest_diag_set(&p->diag, CREST_ERR_NOMEM, "replay", 0, 0, "out of memory keeping the ranking");
+        p->diag = *crest_replay_diag(p->rep); /* out of memory, or the ranking's temporary file */
         return 1;
     }
     if (p->decisions) {
@@ -776,7 +777,8 @@ static int feed_all(pol_ctx *pols, size_t n, int fd, const char *name, int show_
             print_diag(&pols[bad].diag);
         else
             print_diag(crest_engine_diag(pols[bad].engine));
-        return pols[bad].diag.status == CREST_ERR_NOMEM ? EXIT_IO : EXIT_INPUT;
+        return pols[bad].diag.status == CREST_ERR_NOMEM || pols[bad].diag.status == CREST_ERR_IO ? EXIT_IO
+                                                                                                 : EXIT_INPUT;
     }
     return interrupted ? EXIT_INTERRUPTED : rc;
 }
@@ -921,7 +923,7 @@ static int replay_main(replay_args *a)
     const char *names[MAX_POLICIES];
     for (size_t i = 0; i < n; i++) {
         if (crest_replay_finish(pols[i].rep) != CREST_OK) {
-            fprintf(stderr, "%s: out of memory computing the metrics\n", prog);
+            print_diag(crest_replay_diag(pols[i].rep));
             rc = EXIT_IO;
             goto done;
         }

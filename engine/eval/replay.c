@@ -1,10 +1,12 @@
 /*
  * replay.c — replay metrics accumulator (crest_replay.h): counts per period
- * and tier as decisions arrive, the risk ranking kept in memory, and at the
- * end the intervals (GSL through crest_stats), the ranking metrics, the
+ * and tier as decisions arrive, the risk ranking's rows in a rankstore (in
+ * memory while small, else sorted runs in a temporary file), and at the end
+ * the intervals (GSL through crest_stats), the ranking metrics of every
+ * period and of the total in one merged pass over the ranking, the
  * Horvitz–Thompson estimate and the CSV/JSON writers.
  *
- * It does not drive engines nor write files; it never prints.
+ * It does not drive engines nor write report files; it never prints.
  */
 #include <ctype.h>
 #include <math.h>
@@ -13,17 +15,10 @@
 
 #include "crest/crest_date.h"
 #include "crest/crest_replay.h"
+#include "rankstore.h"
 #include "textbuf.h"
 
 const unsigned crest_replay_at_pct[CREST_REPLAY_N_AT] = {1, 2, 5, 10};
-
-/* One row of the ranking. */
-typedef struct rank_row {
-    double score;
-    double revenue;
-    int64_t key;
-    uint8_t illicit;
-} rank_row;
 
 /* crest_decision.lane of a RED (physical inspection) selection. */
 #define LANE_RED 4
@@ -53,11 +48,15 @@ struct crest_replay {
     crest_replay_metrics total;
     crest_replay_metrics *periods; /* sorted by key */
     size_t n_periods, cap_periods, last;
-    rank_row *rank;
-    size_t n_rank, cap_rank;
+    rank_store rank;   /* the ranking's rows (rankstore.h) */
     cap_pending *pend; /* FIFO of RED selections of the day the cap has not ruled on */
     size_t pend_head, n_pend, cap_pend;
     int finished;
+    /* Computed by crest_replay_finish's pass over the ranking: AUC and AP,
+     * and the gain curve at CREST_REPLAY_GAIN_POINTS (hits and revenue per cut). */
+    double auc, ap;
+    double gain_h[CREST_REPLAY_GAIN_POINTS], gain_v[CREST_REPLAY_GAIN_POINTS];
+    crest_diag diag;      /* detail of the last failure (crest_replay_diag) */
     crest_diag hook_diag; /* what stopped the hooks of crest_replay_attach */
     int hook_failed;
 };
@@ -168,8 +167,40 @@ crest_status crest_replay_create(const crest_policy *policy, const crest_replay_
     metrics_init(r, &r->total, 0);
     strcpy(r->total.label, "total");
     r->last = (size_t)-1;
+    /* The buffer's size changes where the rows are kept, never a result: the
+     * tests run whole replays with a few rows to force the temporary file. */
+    size_t buffer_rows = RANK_STORE_BUFFER_ROWS;
+    const char *env = getenv("CREST_REPLAY_BUFFER_ROWS");
+    if (env && *env) {
+        char *end;
+        const unsigned long long v = strtoull(env, &end, 10);
+        if (!*end && v >= 1)
+            buffer_rows = (size_t)v;
+    }
+    rank_store_init(&r->rank, buffer_rows, RANK_STORE_FAN_IN);
     *out = r;
     return CREST_OK;
+}
+
+crest_status crest_replay_set_buffer(crest_replay *r, size_t rows, size_t fan_in)
+{
+    if (r->rank.n_rows || r->finished)
+        return CREST_ERR_STATE;
+    if (!rows || rows > UINT32_MAX || (fan_in && fan_in < 2))
+        return CREST_ERR_RANGE;
+    rank_store_free(&r->rank);
+    rank_store_init(&r->rank, rows, fan_in ? fan_in : RANK_STORE_FAN_IN);
+    return CREST_OK;
+}
+
+int crest_replay_spilled(const crest_replay *r)
+{
+    return r->rank.fd >= 0;
+}
+
+const crest_diag *crest_replay_diag(const crest_replay *r)
+{
+    return r->diag.status != CREST_OK ? &r->diag : NULL;
 }
 
 void crest_replay_free(crest_replay *r)
@@ -177,7 +208,7 @@ void crest_replay_free(crest_replay *r)
     if (!r)
         return;
     free(r->periods);
-    free(r->rank);
+    rank_store_free(&r->rank);
     free(r->pend);
     free(r);
 }
@@ -417,11 +448,19 @@ static void count(crest_replay_metrics *m, const crest_decision *dec, int y, dou
     }
 }
 
+/* Record why adding a row failed (crest_replay_diag) and return st. */
+static crest_status fail(crest_replay *r, crest_status st, const char *what)
+{
+    return crest_diag_set(&r->diag, st, "<replay>", 0, 0, "%s", what);
+}
+
 crest_status crest_replay_add(crest_replay *r, const crest_decision *decision, int32_t date_days, int illicit,
                               double revenue)
 {
     if (r->finished || decision->tier >= r->n_tiers)
-        return CREST_ERR_STATE;
+        return fail(r, CREST_ERR_STATE,
+                    r->finished ? "a row added after the replay finished"
+                                : "a decision of a tier the policy does not have");
     if (isnan(revenue))
         revenue = 0;
     const int64_t key = crest_replay_period_key(r->opt.period, date_days);
@@ -429,22 +468,19 @@ crest_status crest_replay_add(crest_replay *r, const crest_decision *decision, i
         r->date_lo = date_days < r->date_lo ? date_days : r->date_lo;
         r->date_hi = date_days > r->date_hi ? date_days : r->date_hi;
     }
-    if (r->n_rank == r->cap_rank) {
-        const size_t cap = r->cap_rank ? 2 * r->cap_rank : 4096;
-        rank_row *p = realloc(r->rank, cap * sizeof *p);
-        if (!p)
-            return CREST_ERR_NOMEM;
-        r->rank = p;
-        r->cap_rank = cap;
+    const rank_row row = {decision->score, revenue, key, 0, (uint8_t)(illicit == 1)};
+    const crest_status st = rank_store_add(&r->rank, &row);
+    if (st != CREST_OK) {
+        r->diag = r->rank.diag;
+        return st;
     }
-    r->rank[r->n_rank++] = (rank_row){decision->score, revenue, key, (uint8_t)(illicit == 1)};
     /* Inclusion probability: a forcing criterion or the draw. */
     const double pi = 1.0 - (1.0 - decision->p_forced) * (1.0 - decision->p);
     count(&r->total, decision, illicit, revenue, pi);
     if (r->opt.period != CREST_REPLAY_PERIOD_NONE) {
         crest_replay_metrics *m = period_for(r, key);
         if (!m)
-            return CREST_ERR_NOMEM;
+            return fail(r, CREST_ERR_NOMEM, "out of memory keeping the periods");
         count(m, decision, illicit, revenue, pi);
     }
     if (r->opt.capacity && decision->inspect && decision->lane == LANE_RED) {
@@ -454,12 +490,12 @@ crest_status crest_replay_add(crest_replay *r, const crest_decision *decision, i
             const size_t cap = r->cap_pend ? 2 * r->cap_pend : 1024;
             cap_pending *p = realloc(r->pend, cap * sizeof *p);
             if (!p)
-                return CREST_ERR_NOMEM;
+                return fail(r, CREST_ERR_NOMEM, "out of memory keeping the capacity cap's selections");
             r->pend = p;
             r->cap_pend = cap;
         }
         r->pend[r->n_pend++] = (cap_pending){
-            r->n_rank - 1, key, revenue, pi, (uint32_t)decision->tier, decision->u < decision->p_random,
+            r->rank.n_rows - 1, key, revenue, pi, (uint32_t)decision->tier, decision->u < decision->p_random,
             illicit == 1};
     }
     return CREST_OK;
@@ -544,8 +580,10 @@ static int attach_decl(void *ctx, const crest_decl *decl, const crest_decision *
     const crest_status st = crest_replay_add_decl(r, decl, decision);
     if (st != CREST_OK) {
         r->hook_failed = 1;
-        crest_diag_set(&r->hook_diag, st, "<replay>", line, 0, "%s",
-                       st == CREST_ERR_NOMEM ? "out of memory keeping the ranking" : "cannot add the row");
+        if (r->diag.status != CREST_OK) /* out of memory or the temporary file: the detail */
+            r->hook_diag = r->diag;
+        else
+            crest_diag_set(&r->hook_diag, st, "<replay>", line, 0, "cannot add the row");
         return 1;
     }
     return 0;
@@ -621,51 +659,38 @@ static void add_counts(crest_replay_metrics *a, const crest_replay_metrics *b)
     }
 }
 
-static crest_status reserve_rank(crest_replay *r, size_t more)
-{
-    if (r->n_rank + more <= r->cap_rank)
-        return CREST_OK;
-    size_t cap = r->cap_rank ? r->cap_rank : 4096;
-    while (cap < r->n_rank + more)
-        cap *= 2;
-    rank_row *p = realloc(r->rank, cap * sizeof *p);
-    if (!p)
-        return CREST_ERR_NOMEM;
-    r->rank = p;
-    r->cap_rank = cap;
-    return CREST_OK;
-}
-
 crest_status crest_replay_merge(crest_replay *r, const crest_replay *other)
 {
     /* Selections still waiting for the capacity cap's outcome cannot move. */
     if (r->finished || other->finished || r->n_tiers != other->n_tiers ||
         r->opt.period != other->opt.period || r->n_pend || other->n_pend)
         return CREST_ERR_STATE;
-    if (reserve_rank(r, other->n_rank) != CREST_OK)
-        return CREST_ERR_NOMEM;
-    memcpy(r->rank + r->n_rank, other->rank, other->n_rank * sizeof *r->rank);
-    r->n_rank += other->n_rank;
+    const crest_status st = rank_store_append(&r->rank, &other->rank);
+    if (st != CREST_OK) {
+        r->diag = r->rank.diag;
+        return st;
+    }
     add_counts(&r->total, &other->total);
     for (size_t i = 0; i < other->n_periods; i++) {
         crest_replay_metrics *m = period_for(r, other->periods[i].key);
         if (!m)
-            return CREST_ERR_NOMEM;
+            return fail(r, CREST_ERR_NOMEM, "out of memory merging the periods");
         add_counts(m, &other->periods[i]);
     }
     return CREST_OK;
 }
 
-/* The saved state: this header, then the total, the periods and the ranking
- * rows as they are in memory (so only the same build of crest reads it). */
+/* The saved state: this header, then the total, the periods, the lengths of
+ * the ranking's sorted runs and its rows as they are in memory (the runs'
+ * rows, then the unsorted ones; so only the same build of crest reads it). */
 typedef struct saved_header {
     char magic[8];
     uint64_t policy_hash;
     uint64_t metrics_size, rank_size;
-    uint64_t n_tiers, period, n_periods, n_rank;
+    uint64_t n_tiers, period, n_periods, n_rank, n_runs;
 } saved_header;
 
-static const char saved_magic[8] = {'C', 'R', 'S', 'T', 'R', 'P', '0', '1'};
+static const char saved_magic[8] = {'C', 'R', 'S', 'T', 'R', 'P', '0', '2'};
 
 void *crest_replay_save(const crest_replay *r, size_t *len)
 {
@@ -679,9 +704,10 @@ void *crest_replay_save(const crest_replay *r, size_t *len)
                             r->n_tiers,
                             (uint64_t)r->opt.period,
                             r->n_periods,
-                            r->n_rank};
+                            r->rank.n_rows,
+                            r->rank.n_runs};
     const size_t n =
-        sizeof h + (1 + r->n_periods) * sizeof(crest_replay_metrics) + r->n_rank * sizeof(rank_row);
+        sizeof h + (1 + r->n_periods) * sizeof(crest_replay_metrics) + rank_store_saved_size(&r->rank);
     char *buf = malloc(n), *at = buf;
     if (!buf)
         return NULL;
@@ -693,8 +719,10 @@ void *crest_replay_save(const crest_replay *r, size_t *len)
     if (r->n_periods)
         memcpy(at, r->periods, r->n_periods * sizeof *r->periods);
     at += r->n_periods * sizeof *r->periods;
-    if (r->n_rank)
-        memcpy(at, r->rank, r->n_rank * sizeof *r->rank);
+    if (rank_store_save(&r->rank, at) != CREST_OK) {
+        free(buf);
+        return NULL;
+    }
     *len = n;
     return buf;
 }
@@ -714,11 +742,16 @@ crest_status crest_replay_load(crest_replay *r, const void *buf, size_t len, cre
         h.period != (uint64_t)r->opt.period)
         return crest_diag_set(diag, CREST_ERR_MISMATCH, "<replay state>", 0, 0,
                               "the saved replay state is of another policy or period");
-    const size_t want =
-        sizeof h + (1 + h.n_periods) * sizeof(crest_replay_metrics) + h.n_rank * sizeof(rank_row);
-    if (len != want)
+    /* The sizes in the header are checked against len before they are multiplied. */
+    const size_t fixed = sizeof h + sizeof(crest_replay_metrics);
+    const size_t room = len - (len < fixed ? len : fixed);
+    if (len < fixed || h.n_periods > room / sizeof(crest_replay_metrics) ||
+        h.n_runs > (room - h.n_periods * sizeof(crest_replay_metrics)) / sizeof(uint64_t) ||
+        h.n_rank != (room - h.n_periods * sizeof(crest_replay_metrics) - h.n_runs * sizeof(uint64_t)) /
+                        sizeof(rank_row) ||
+        (room - h.n_periods * sizeof(crest_replay_metrics) - h.n_runs * sizeof(uint64_t)) % sizeof(rank_row))
         return crest_diag_set(diag, CREST_ERR_INVALID, "<replay state>", 0, 0,
-                              "the saved replay state is %zu bytes; its header says %zu", len, want);
+                              "the saved replay state is %zu bytes, not what its header says", len);
     if (r->finished || r->n_pend)
         return crest_diag_set(diag, CREST_ERR_STATE, "<replay state>", 0, 0,
                               "the replay is finished or waits for capacity outcomes");
@@ -735,12 +768,12 @@ crest_status crest_replay_load(crest_replay *r, const void *buf, size_t len, cre
             return crest_diag_set(diag, CREST_ERR_NOMEM, "<replay state>", 0, 0, "out of memory");
         add_counts(p, &m);
     }
-    if (reserve_rank(r, h.n_rank) != CREST_OK)
-        return crest_diag_set(diag, CREST_ERR_NOMEM, "<replay state>", 0, 0, "out of memory");
-    if (h.n_rank)
-        memcpy(r->rank + r->n_rank, at, h.n_rank * sizeof(rank_row));
-    r->n_rank += h.n_rank;
-    return CREST_OK;
+    const crest_status st = rank_store_load(&r->rank, at, h.n_runs, h.n_rank);
+    if (st != CREST_OK) {
+        r->diag = r->rank.diag;
+        *diag = r->rank.diag;
+    }
+    return st;
 }
 
 void crest_replay_free_saved(void *buf)
@@ -750,54 +783,9 @@ void crest_replay_free_saved(void *buf)
 
 /* -------------------------------------------------------------- finish */
 
-/* Scores descending, NaN last; then by key for the per-period sort. */
-static int cmp_score_desc(double a, double b)
-{
-    const int na = isnan(a), nb = isnan(b);
-    if (na || nb)
-        return na - nb;
-    return a > b ? -1 : a < b ? 1 : 0;
-}
-
-static int cmp_rank_period(const void *pa, const void *pb)
-{
-    const rank_row *a = pa, *b = pb;
-    if (a->key != b->key)
-        return a->key < b->key ? -1 : 1;
-    return cmp_score_desc(a->score, b->score);
-}
-
-static int cmp_rank_total(const void *pa, const void *pb)
-{
-    const rank_row *a = pa, *b = pb;
-    return cmp_score_desc(a->score, b->score);
-}
-
 static int same_score(double a, double b)
 {
     return (isnan(a) && isnan(b)) || a == b;
-}
-
-/* Top-k of a rank_row range sorted by score descending; ties pro rata. */
-static void topk_rows(const rank_row *rows, size_t n, uint64_t k, double *hits, double *rev)
-{
-    double h = 0, v = 0;
-    size_t i = 0;
-    while (i < n && (uint64_t)i < k) {
-        size_t j = i;
-        double gh = 0, gv = 0;
-        while (j < n && same_score(rows[j].score, rows[i].score)) {
-            gh += rows[j].illicit;
-            gv += rows[j].revenue;
-            j++;
-        }
-        const double take = (uint64_t)j <= k ? 1.0 : (double)(k - (uint64_t)i) / (double)(j - i);
-        h += take * gh;
-        v += take * gv;
-        i = j;
-    }
-    *hits = h;
-    *rev = v;
 }
 
 void crest_replay_topk(const double *score, const uint8_t *illicit, const double *revenue,
@@ -822,17 +810,193 @@ void crest_replay_topk(const double *score, const uint8_t *illicit, const double
     *revenue_caught = v;
 }
 
-static void ranking(crest_replay_metrics *m, const rank_row *rows, size_t n)
+/*
+ * The ranking metrics in one pass over the rows in the ranking order
+ * (rankstore.h): score descending, NaN last, ties by period key, then by
+ * insertion order. That is the order the sorts of earlier versions gave
+ * (a stable sort by key and score, then by score), so every sum below adds
+ * the same numbers in the same order: the same bits. The rows of one period
+ * come in that period's own ranking order, so each period's accumulator sees
+ * its rows as a sort of the period alone would give them.
+ *
+ * A ranking accumulator walks groups of tied scores: it sums a group's hits
+ * and revenue, and when the group closes adds its share to every cut k it
+ * reaches, ties at the cut pro rata (as crest_replay_topk).
+ */
+typedef struct rank_acc {
+    uint64_t seen;    /* rows of the closed groups */
+    uint64_t n_group; /* rows of the open group; of them illicit: */
+    uint64_t p_group;
+    double score, gh, gv; /* the open group's score, hits and revenue */
+    uint64_t k[CREST_REPLAY_N_AT];
+    double h[CREST_REPLAY_N_AT], v[CREST_REPLAY_N_AT];
+} rank_acc;
+
+static void acc_init(rank_acc *a, uint64_t rows)
 {
-    for (int a = 0; a < CREST_REPLAY_N_AT; a++) {
-        const uint64_t k = ((uint64_t)n * crest_replay_at_pct[a] + 99) / 100;
-        double h, v;
-        topk_rows(rows, n, k, &h, &v);
-        m->at_k[a] = k;
-        m->at_precision[a] = k ? h / (double)k : NAN;
-        m->at_recall[a] = m->illicit ? h / (double)m->illicit : NAN;
-        m->at_revenue[a] = m->revenue_total > 0 ? v / m->revenue_total : NAN;
+    memset(a, 0, sizeof *a);
+    for (int t = 0; t < CREST_REPLAY_N_AT; t++)
+        a->k[t] = (rows * crest_replay_at_pct[t] + 99) / 100;
+}
+
+static void acc_close(rank_acc *a)
+{
+    const uint64_t i = a->seen, j = a->seen + a->n_group;
+    for (int t = 0; t < CREST_REPLAY_N_AT; t++) {
+        if (i >= a->k[t])
+            continue;
+        const double take = j <= a->k[t] ? 1.0 : (double)(a->k[t] - i) / (double)(j - i);
+        a->h[t] += take * a->gh;
+        a->v[t] += take * a->gv;
     }
+    a->seen = j;
+    a->n_group = a->p_group = 0;
+    a->gh = a->gv = 0;
+}
+
+/* 1 when row opens a new group (the open one must be closed first). */
+static int acc_new_group(const rank_acc *a, const rank_row *row)
+{
+    return a->n_group && !same_score(row->score, a->score);
+}
+
+static void acc_add(rank_acc *a, const rank_row *row)
+{
+    if (!a->n_group)
+        a->score = row->score;
+    a->n_group++;
+    a->p_group += row->illicit;
+    a->gh += row->illicit;
+    a->gv += row->revenue;
+}
+
+static void acc_metrics(const rank_acc *a, crest_replay_metrics *m)
+{
+    for (int t = 0; t < CREST_REPLAY_N_AT; t++) {
+        const uint64_t k = a->k[t];
+        m->at_k[t] = k;
+        m->at_precision[t] = k ? a->h[t] / (double)k : NAN;
+        m->at_recall[t] = m->illicit ? a->h[t] / (double)m->illicit : NAN;
+        m->at_revenue[t] = m->revenue_total > 0 ? a->v[t] / m->revenue_total : NAN;
+    }
+}
+
+/*
+ * The gain curve over the same walk: the cuts k_i = ceil(i · rows / (n − 1))
+ * grow with i; the groups wholly above a cut are summed once, in order, into
+ * full_h and full_v, and a cut inside a group adds its pro rata share.
+ */
+typedef struct gain_acc {
+    size_t n_points, next; /* the next cut to fill */
+    uint64_t rows;
+    double full_h, full_v;
+    double *h, *v; /* n_points each */
+} gain_acc;
+
+static uint64_t gain_cut(const gain_acc *g, size_t i)
+{
+    return ((uint64_t)i * g->rows + (g->n_points - 2)) / (g->n_points - 1);
+}
+
+/* The group [at, end) with its hits and revenue closes. */
+static void gain_group(gain_acc *g, uint64_t at, uint64_t end, double gh, double gv)
+{
+    for (; g->next < g->n_points && gain_cut(g, g->next) <= at; g->next++)
+        g->h[g->next] = g->full_h, g->v[g->next] = g->full_v;
+    for (; g->next < g->n_points && gain_cut(g, g->next) < end; g->next++) {
+        const double take = (double)(gain_cut(g, g->next) - at) / (double)(end - at);
+        g->h[g->next] = g->full_h + take * gh;
+        g->v[g->next] = g->full_v + take * gv;
+    }
+    g->full_h += 1.0 * gh;
+    g->full_v += 1.0 * gv;
+}
+
+static void gain_end(gain_acc *g)
+{
+    for (; g->next < g->n_points; g->next++)
+        g->h[g->next] = g->full_h, g->v[g->next] = g->full_v;
+}
+
+/* The total's walk: the ranking metrics, the gain curve, and the ROC AUC and
+ * average precision one group of ties at a time. */
+typedef struct total_acc {
+    rank_acc rank;
+    gain_acc gain;
+    uint64_t pos, neg, tp, fp;
+    double area, avg;
+} total_acc;
+
+static void total_close(total_acc *t)
+{
+    rank_acc *a = &t->rank;
+    if (!a->n_group)
+        return;
+    gain_group(&t->gain, a->seen, a->seen + a->n_group, a->gh, a->gv);
+    const uint64_t p = a->p_group, q = a->n_group - a->p_group;
+    /* Each positive here beats the negatives below the group and half of those tied with it. */
+    t->area += (double)p * ((double)(t->neg - t->fp - q) + 0.5 * (double)q);
+    t->tp += p, t->fp += q;
+    if (p)
+        t->avg += ((double)p / (double)t->pos) * ((double)t->tp / (double)(t->tp + t->fp));
+    acc_close(a);
+}
+
+/* rows: the ranking's; the gain's cuts are taken of the total's row count
+ * (the same number), the AUC's classes of its illicit count. */
+static void total_init(total_acc *t, const crest_replay *r, size_t n_points, double *h, double *v)
+{
+    memset(t, 0, sizeof *t);
+    acc_init(&t->rank, r->rank.n_rows);
+    t->gain = (gain_acc){n_points, 0, r->total.rows, 0, 0, h, v};
+    t->pos = r->total.illicit;
+    t->neg = r->rank.n_rows - r->total.illicit;
+}
+
+/* Drain a pass into the total (and, with pacc, the periods' accumulators). */
+static crest_status walk(const crest_replay *r, rank_cursor *c, total_acc *t, rank_acc *pacc,
+                         crest_diag *diag)
+{
+    rank_row row;
+    int got;
+    size_t p = 0;
+    while ((got = rank_cursor_next(c, &row)) == 1) {
+        if (acc_new_group(&t->rank, &row))
+            total_close(t);
+        acc_add(&t->rank, &row);
+        if (!pacc)
+            continue;
+        if (r->periods[p].key != row.key) {
+            size_t lo = 0, hi = r->n_periods;
+            while (lo < hi) {
+                const size_t mid = lo + (hi - lo) / 2;
+                if (r->periods[mid].key < row.key)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            if (lo == r->n_periods || r->periods[lo].key != row.key)
+                return crest_diag_set(diag, CREST_ERR_STATE, "<replay>", 0, 0,
+                                      "a ranking row of no period (internal error)");
+            p = lo;
+        }
+        rank_acc *a = &pacc[p];
+        if (acc_new_group(a, &row))
+            acc_close(a);
+        if (a->seen < a->k[CREST_REPLAY_N_AT - 1]) /* else past the period's largest cut */
+            acc_add(a, &row);
+    }
+    if (got < 0) {
+        *diag = *rank_cursor_diag(c);
+        return CREST_ERR_IO;
+    }
+    total_close(t);
+    gain_end(&t->gain);
+    if (pacc)
+        for (size_t i = 0; i < r->n_periods; i++)
+            if (pacc[i].n_group)
+                acc_close(&pacc[i]);
+    return CREST_OK;
 }
 
 static void derive(const crest_replay *r, crest_replay_metrics *m)
@@ -882,32 +1046,43 @@ crest_status crest_replay_finish(crest_replay *r)
 {
     if (r->finished)
         return CREST_OK;
-    r->finished = 1;
+    if (r->rank.n_rows != r->total.rows) /* a failed add or load left them apart */
+        return fail(r, CREST_ERR_STATE,
+                    "the ranking's rows and the counted rows differ: an earlier call failed");
     derive(r, &r->total);
-    if (r->opt.period != CREST_REPLAY_PERIOD_NONE) {
-        qsort(r->rank, r->n_rank, sizeof *r->rank, cmp_rank_period);
-        size_t i = 0;
+    rank_acc *pacc = NULL;
+    if (r->opt.period != CREST_REPLAY_PERIOD_NONE && r->n_periods) {
+        pacc = malloc(r->n_periods * sizeof *pacc);
+        if (!pacc)
+            return crest_diag_set(&r->diag, CREST_ERR_NOMEM, "<replay>", 0, 0, "out of memory");
         for (size_t p = 0; p < r->n_periods; p++) {
-            crest_replay_metrics *m = &r->periods[p];
-            size_t j = i;
-            while (j < r->n_rank && r->rank[j].key == m->key)
-                j++;
-            derive(r, m);
-            ranking(m, r->rank + i, j - i);
-            i = j;
+            derive(r, &r->periods[p]);
+            acc_init(&pacc[p], r->periods[p].rows);
         }
     }
-    qsort(r->rank, r->n_rank, sizeof *r->rank, cmp_rank_total);
-    ranking(&r->total, r->rank, r->n_rank);
-    return CREST_OK;
+    total_acc t;
+    total_init(&t, r, CREST_REPLAY_GAIN_POINTS, r->gain_h, r->gain_v);
+    rank_cursor *c = NULL;
+    crest_status st = rank_store_finish(&r->rank);
+    if (st != CREST_OK)
+        r->diag = r->rank.diag;
+    else
+        st = rank_cursor_open(&r->rank, &c, &r->diag);
+    if (st == CREST_OK)
+        st = walk(r, c, &t, pacc, &r->diag);
+    rank_cursor_close(c);
+    if (st == CREST_OK) {
+        acc_metrics(&t.rank, &r->total);
+        for (size_t p = 0; pacc && p < r->n_periods; p++)
+            acc_metrics(&pacc[p], &r->periods[p]);
+        r->auc = t.pos && t.neg ? t.area / ((double)t.pos * (double)t.neg) : NAN;
+        r->ap = t.pos ? t.avg : NAN;
+        r->finished = 1;
+    }
+    free(pacc);
+    return st;
 }
 
-/*
- * The gain curve in one walk of the ranking: the cuts k grow with i, so the
- * groups of tied scores wholly above a cut are summed once, in order (the
- * same additions as topk_rows makes for each cut, hence the same bits), and
- * a group a cut splits adds its pro rata share.
- */
 crest_status crest_replay_gain(const crest_replay *r, size_t n_points, double *x, double *y, double *rev)
 {
     if (!r->finished)
@@ -915,39 +1090,32 @@ crest_status crest_replay_gain(const crest_replay *r, size_t n_points, double *x
     if (n_points < 2)
         return CREST_ERR_RANGE;
     const crest_replay_metrics *m = &r->total;
-    const rank_row *rows = r->rank;
-    const size_t n = r->n_rank;
-    size_t at = 0, end = 0; /* [at, end): the current group of ties (end == at: not summed yet) */
-    double full_h = 0, full_v = 0, gh = 0, gv = 0;
-    for (size_t i = 0; i < n_points; i++) {
-        /* k = ceil(i · rows / (n_points − 1)) in integers. */
-        const uint64_t k = ((uint64_t)i * m->rows + (n_points - 2)) / (n_points - 1);
-        double h = full_h, v = full_v;
-        while (at < n && (uint64_t)at < k) {
-            if (end == at) {
-                gh = gv = 0;
-                while (end < n && same_score(rows[end].score, rows[at].score)) {
-                    gh += rows[end].illicit;
-                    gv += rows[end].revenue;
-                    end++;
-                }
-            }
-            if ((uint64_t)end <= k) { /* the whole group is above the cut */
-                full_h += 1.0 * gh;
-                full_v += 1.0 * gv;
-                h = full_h, v = full_v;
-                at = end;
-                continue;
-            }
-            const double take = (double)(k - (uint64_t)at) / (double)(end - at);
-            h = full_h + take * gh;
-            v = full_v + take * gv;
-            break;
+    const double *h = r->gain_h, *v = r->gain_v;
+    double *tmp = NULL;
+    if (n_points != CREST_REPLAY_GAIN_POINTS) { /* another pass over the ranking */
+        tmp = malloc(2 * n_points * sizeof *tmp);
+        if (!tmp)
+            return CREST_ERR_NOMEM;
+        total_acc t;
+        total_init(&t, r, n_points, tmp, tmp + n_points);
+        crest_diag d;
+        rank_cursor *c = NULL;
+        crest_status st = rank_cursor_open(&r->rank, &c, &d);
+        if (st == CREST_OK)
+            st = walk(r, c, &t, NULL, &d);
+        rank_cursor_close(c);
+        if (st != CREST_OK) {
+            free(tmp);
+            return st;
         }
-        x[i] = (double)i / (double)(n_points - 1);
-        y[i] = m->illicit ? h / (double)m->illicit : NAN;
-        rev[i] = m->revenue_total > 0 ? v / m->revenue_total : NAN;
+        h = tmp, v = tmp + n_points;
     }
+    for (size_t i = 0; i < n_points; i++) {
+        x[i] = (double)i / (double)(n_points - 1);
+        y[i] = m->illicit ? h[i] / (double)m->illicit : NAN;
+        rev[i] = m->revenue_total > 0 ? v[i] / m->revenue_total : NAN;
+    }
+    free(tmp);
     return CREST_OK;
 }
 
@@ -956,30 +1124,8 @@ crest_status crest_replay_ranking_quality(const crest_replay *r, double *auc, do
     *auc = *ap = NAN;
     if (!r->finished)
         return CREST_ERR_STATE;
-    uint64_t pos = 0;
-    for (size_t i = 0; i < r->n_rank; i++)
-        pos += r->rank[i].illicit;
-    const uint64_t neg = r->n_rank - pos;
-    /* Walk the ranking (score descending, NaN last) one group of tied scores at a time. */
-    double area = 0, avg = 0;
-    uint64_t tp = 0, fp = 0;
-    for (size_t i = 0; i < r->n_rank;) {
-        size_t j = i;
-        uint64_t p = 0;
-        while (j < r->n_rank && same_score(r->rank[j].score, r->rank[i].score))
-            p += r->rank[j++].illicit;
-        const uint64_t q = (j - i) - p;
-        /* Each positive here beats the negatives below the group and half of those tied with it. */
-        area += (double)p * ((double)(neg - fp - q) + 0.5 * (double)q);
-        tp += p, fp += q;
-        if (p)
-            avg += ((double)p / (double)pos) * ((double)tp / (double)(tp + fp));
-        i = j;
-    }
-    if (pos && neg)
-        *auc = area / ((double)pos * (double)neg);
-    if (pos)
-        *ap = avg;
+    *auc = r->auc;
+    *ap = r->ap;
     return CREST_OK;
 }
 

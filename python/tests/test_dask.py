@@ -2,6 +2,8 @@
 to one process (byte for byte, also with quoted fields holding newlines, cut
 anywhere), replay metrics merged exactly."""
 
+import os
+
 import pandas as pd
 import pytest
 
@@ -126,3 +128,41 @@ def test_replay_merges_exactly(client, generated, invariant_policy):
     pd.testing.assert_frame_equal(one.tiers, many.tiers, rtol=1e-12)
     pd.testing.assert_frame_equal(one.gain, many.gain, rtol=1e-12)
     assert many.stats["order251"]["rows_in"] == 100_000
+
+
+def _set_env(values):
+    """Set (or with None, remove) environment variables in this process; run on
+    the workers by client.run, so that their accumulators see them."""
+    for k, v in values.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+def test_replay_merges_exactly_spilled(client, generated, invariant_policy, monkeypatch):
+    """The same replay with every accumulator's ranking spilled to its temporary
+    file every 1,000 rows (CREST_REPLAY_BUFFER_ROWS): the workers save states
+    holding sorted runs, the client loads them into its own file. Tables equal
+    the in-memory replay's bit for bit; and the workers really spill: with no
+    temporary directory they fail with its name."""
+    decls, reg = generated
+    policies = {"order251_rules": src("policies", "order251_rules.conf"), "order251": invariant_policy}
+    args = dict(label="illicit", revenue="revenue", period="month", registry=reg)
+    mem = cdask.replay(decls, policies, blocksize=1_000_000, **args)
+    one_mem = crest.replay(decls, policies, **args)
+    keep = {k: os.environ.get(k) for k in ("CREST_REPLAY_BUFFER_ROWS", "TMPDIR")}
+    try:
+        client.run(_set_env, {"CREST_REPLAY_BUFFER_ROWS": "1000"})
+        monkeypatch.setenv("CREST_REPLAY_BUFFER_ROWS", "1000")
+        spilled = cdask.replay(decls, policies, blocksize=1_000_000, **args)
+        one = crest.replay(decls, policies, **args)
+        client.run(_set_env, {"TMPDIR": "/nonexistent-crest-tmp"})
+        with pytest.raises(Exception, match="nonexistent-crest-tmp"):
+            cdask.replay(decls, policies, blocksize=1_000_000, **args)
+    finally:
+        client.run(_set_env, keep)
+    for table in ("periods", "tiers", "gain"):
+        pd.testing.assert_frame_equal(getattr(mem, table), getattr(spilled, table), check_exact=True)
+        pd.testing.assert_frame_equal(getattr(one_mem, table), getattr(one, table), check_exact=True)
+    assert spilled.stats["order251"]["rows_in"] == 100_000

@@ -15,8 +15,14 @@
  *
  * It does not read input or decide anything; the CLI (`crest replay`) drives
  * engines and writes the files. Memory: the ranking metrics need every row's
- * (score, label, revenue, period): 32 bytes a row, plus the per-period
- * counts (about 2.5 KiB a period). This is not the streaming hot path.
+ * (score, label, revenue, period), 32 bytes a row. Up to a buffer of
+ * 131 072 rows (4 MiB; crest_replay_set_buffer) they stay in memory; beyond,
+ * each full buffer is sorted and written as a run to one unlinked temporary
+ * file in $TMPDIR (default /tmp), 32 bytes a row on disk, and
+ * crest_replay_finish merges the runs back in one pass with read buffers of
+ * about the buffer's size: memory is flat in the number of rows, the
+ * results are the same bits whatever the buffer. Plus the per-period counts
+ * (about 2.5 KiB a period). This is not the streaming hot path.
  */
 #ifndef CREST_REPLAY_H
 #define CREST_REPLAY_H
@@ -150,7 +156,8 @@ crest_status crest_replay_create(const crest_policy *policy, const crest_replay_
 crest_status crest_replay_header(crest_replay *r, const crest_str *header, size_t n_cols, crest_diag *diag);
 
 /* Add one decided declaration (from the decl_hook): reads its label and revenue.
- * Returns CREST_OK or CREST_ERR_NOMEM. */
+ * Returns CREST_OK, CREST_ERR_NOMEM or CREST_ERR_IO (the temporary file;
+ * crest_replay_diag says why). */
 crest_status crest_replay_add_decl(crest_replay *r, const crest_decl *decl, const crest_decision *decision);
 
 /*
@@ -163,7 +170,8 @@ void crest_replay_read_label(const crest_replay *r, const crest_decl *decl, int 
 /*
  * Add one decision with its label given directly (tests, other drivers).
  * illicit: 1, 0, or -1 when unlabelled (counted as 0). revenue: recoverable
- * revenue (NaN reads as 0). Returns CREST_OK or CREST_ERR_NOMEM.
+ * revenue (NaN reads as 0). Returns CREST_OK, CREST_ERR_NOMEM or
+ * CREST_ERR_IO (as crest_replay_add_decl).
  */
 crest_status crest_replay_add(crest_replay *r, const crest_decision *decision, int32_t date_days, int illicit,
                               double revenue);
@@ -180,10 +188,32 @@ crest_status crest_replay_add(crest_replay *r, const crest_decision *decision, i
 crest_status crest_replay_capacity(crest_replay *r, uint64_t ordinal, crest_capacity_outcome outcome);
 
 /*
- * Compute every metric (sorts the rankings). After this, add no more rows.
- * Returns CREST_OK or CREST_ERR_NOMEM.
+ * Compute every metric (sorts the ranking, or merges its runs from the
+ * temporary file, in one pass). After this, add no more rows. Returns
+ * CREST_OK, CREST_ERR_NOMEM or CREST_ERR_IO (crest_replay_diag says why).
  */
 crest_status crest_replay_finish(crest_replay *r);
+
+/*
+ * Rows of the ranking kept in memory before they are sorted and written to
+ * the temporary file (default 131 072, i.e. 4 MiB; the environment variable
+ * CREST_REPLAY_BUFFER_ROWS sets the default of crest_replay_create), and the
+ * most runs merged at once (0: the default, 128; more runs are merged in
+ * steps at finish). Neither changes a result, only memory and disk use; the
+ * tests force the file with a few rows. Call before the first row.
+ * Returns CREST_OK, CREST_ERR_STATE (rows added) or CREST_ERR_RANGE
+ * (rows 0 or above 2^32 − 1, fan_in 1).
+ */
+crest_status crest_replay_set_buffer(crest_replay *r, size_t rows, size_t fan_in);
+/* 1 when r has written ranking rows to its temporary file. */
+int crest_replay_spilled(const crest_replay *r);
+/*
+ * Detail of the last failure of crest_replay_add (and _add_decl), _merge,
+ * _load or _finish: out of memory, or the temporary file could not be
+ * created, written or read back (its directory and the system's reason);
+ * NULL when none. Owned by r.
+ */
+const crest_diag *crest_replay_diag(const crest_replay *r);
 
 /* Metrics after crest_replay_finish: the total, and the periods in key order. */
 const crest_replay_metrics *crest_replay_total(const crest_replay *r);
@@ -200,12 +230,18 @@ const crest_policy *crest_replay_policy(const crest_replay *r);
 void crest_replay_topk(const double *score, const uint8_t *illicit, const double *revenue,
                        const size_t *order, size_t n, uint64_t k, double *hits, double *revenue_caught);
 
+/* The gain curve crest_replay_finish computes (other point counts take another pass). */
+#define CREST_REPLAY_GAIN_POINTS 101
+
 /*
  * Gain curve of the total risk ranking, after crest_replay_finish: for
  * i = 0 .. n_points − 1 the share inspected x[i] = i / (n_points − 1), the
  * share of illicit rows in the top ceil(x · rows) y[i], and the share of
  * revenue rev[i] (NaN without revenue); ties at the cut pro rata.
- * Returns CREST_OK, CREST_ERR_STATE (not finished) or CREST_ERR_RANGE (n_points < 2).
+ * CREST_REPLAY_GAIN_POINTS points are kept from finish; another n_points
+ * walks the ranking again (from the temporary file when it was written).
+ * Returns CREST_OK, CREST_ERR_STATE (not finished), CREST_ERR_RANGE
+ * (n_points < 2), CREST_ERR_NOMEM or CREST_ERR_IO.
  */
 crest_status crest_replay_gain(const crest_replay *r, size_t n_points, double *x, double *y, double *rev);
 
@@ -215,7 +251,8 @@ crest_status crest_replay_gain(const crest_replay *r, size_t n_points, double *x
  * one half; NaN without both classes) and the average precision
  * Σ (R_k − R_{k−1}) · P_k over the thresholds between groups of tied scores
  * (scikit-learn's definition; NaN without illicit rows). NaN scores rank
- * last, tied with each other. Returns CREST_OK or CREST_ERR_STATE.
+ * last, tied with each other. Computed by crest_replay_finish. Returns
+ * CREST_OK or CREST_ERR_STATE.
  */
 crest_status crest_replay_ranking_quality(const crest_replay *r, double *auc, double *ap);
 
@@ -280,20 +317,24 @@ const crest_diag *crest_replay_attach_diag(const crest_replay *r);
 /*
  * Adds other's rows to r, both unfinished and of the same policy and period:
  * counts and sums per period, tier and path are added, the ranking rows
- * appended, so that after crest_replay_finish r holds the metrics of the
- * union of the rows (counts exactly; sums of revenue and of the HT terms up to
- * the rounding of a different summation order). Returns CREST_OK,
+ * appended (other's sorted runs copied into r's temporary file as they are),
+ * so that after crest_replay_finish r holds the metrics of the union of the
+ * rows (counts exactly; sums of revenue and of the HT terms up to the
+ * rounding of a different summation order). Returns CREST_OK,
  * CREST_ERR_STATE (finished, not the same tiers and period, or selections
- * still waiting for the capacity cap's outcome) or CREST_ERR_NOMEM.
+ * still waiting for the capacity cap's outcome), CREST_ERR_NOMEM or
+ * CREST_ERR_IO (crest_replay_diag).
  */
 crest_status crest_replay_merge(crest_replay *r, const crest_replay *other);
 
 /*
  * The state of an unfinished replay as bytes (to move it between processes,
  * e.g. the workers of a cluster); *len receives their count. Only the same
- * build of crest reads them (crest_replay_load checks). Free with
+ * build of crest reads them (crest_replay_load checks). The bytes hold every
+ * ranking row (32 bytes a row; the runs of the temporary file are read back
+ * into them): the saved state is as big as the rows, in memory. Free with
  * crest_replay_free_saved. NULL when r is finished, waits for capacity
- * outcomes, or out of memory.
+ * outcomes, out of memory, or the temporary file cannot be read.
  */
 void *crest_replay_save(const crest_replay *r, size_t *len);
 /* Free bytes of crest_replay_save; NULL is a no-op. */
@@ -301,7 +342,8 @@ void crest_replay_free_saved(void *buf);
 /*
  * Merges saved bytes into r as crest_replay_merge would. Returns CREST_OK, or
  * with diag CREST_ERR_VERSION (another build), CREST_ERR_MISMATCH (another
- * policy or period), CREST_ERR_INVALID (truncated), CREST_ERR_STATE, CREST_ERR_NOMEM.
+ * policy or period), CREST_ERR_INVALID (truncated), CREST_ERR_STATE, CREST_ERR_NOMEM,
+ * CREST_ERR_IO (the temporary file). The loaded runs go to r's temporary file.
  */
 crest_status crest_replay_load(crest_replay *r, const void *buf, size_t len, crest_diag *diag);
 

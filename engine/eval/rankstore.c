@@ -1,0 +1,499 @@
+/*
+ * rankstore.c — the replay's ranking rows in bounded memory (rankstore.h):
+ * a buffer sorted and spilled as runs to an unlinked temporary file, and
+ * cursors that merge the runs back in the ranking order.
+ *
+ * It neither computes metrics nor prints; a failing call fills the diag.
+ */
+#define _GNU_SOURCE /* fallocate's FALLOC_FL_PUNCH_HOLE (Linux); mkstemp, pread, pwrite */
+#include "rankstore.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------- the order */
+
+/* Score descending (NaN last, equal NaNs and -0/+0 tie), then period key ascending. */
+static int rank_cmp(const rank_row *a, const rank_row *b)
+{
+    const int na = isnan(a->score), nb = isnan(b->score);
+    if (na != nb)
+        return na - nb;
+    if (!na && a->score != b->score)
+        return a->score > b->score ? -1 : 1;
+    if (a->key != b->key)
+        return a->key < b->key ? -1 : 1;
+    return 0;
+}
+
+/* The buffer's sort: the ranking order, then insertion order (a total order,
+ * so qsort's instability cannot show). */
+static int cmp_buffered(const void *pa, const void *pb)
+{
+    const rank_row *a = pa, *b = pb;
+    const int c = rank_cmp(a, b);
+    if (c)
+        return c;
+    return a->pos < b->pos ? -1 : a->pos > b->pos;
+}
+
+/* ------------------------------------------------------------ the store */
+
+void rank_store_init(rank_store *s, size_t max_buf, size_t fan_in)
+{
+    memset(s, 0, sizeof *s);
+    s->max_buf = max_buf < 1 ? 1 : max_buf > UINT32_MAX ? UINT32_MAX : max_buf;
+    s->fan_in = fan_in < 2 ? 2 : fan_in;
+    s->fd = -1;
+}
+
+void rank_store_free(rank_store *s)
+{
+    if (!s)
+        return;
+    free(s->buf);
+    free(s->runs);
+    if (s->fd >= 0)
+        close(s->fd);
+    s->buf = NULL;
+    s->runs = NULL;
+    s->fd = -1;
+}
+
+static const char *tmp_dir(void)
+{
+    const char *dir = getenv("TMPDIR");
+    return dir && *dir ? dir : "/tmp";
+}
+
+static crest_status io_error(crest_diag *diag, const char *what, int err)
+{
+    return crest_diag_set(diag, CREST_ERR_IO, "<replay>", 0, 0,
+                          "%s the replay's ranking in a temporary file in %s: %s", what, tmp_dir(),
+                          err ? strerror(err) : "it ended early");
+}
+
+/* The temporary file, created at the first spill and unlinked at once: the
+ * system deletes it when the store closes it, or when the process ends. */
+static crest_status open_file(rank_store *s)
+{
+    if (s->fd >= 0)
+        return CREST_OK;
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/crest-replay-XXXXXX", tmp_dir()) >= (int)sizeof path)
+        return io_error(&s->diag, "cannot keep", ENAMETOOLONG);
+    const int fd = mkstemp(path);
+    if (fd < 0)
+        return io_error(&s->diag, "cannot keep", errno);
+    unlink(path);
+    (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+    s->fd = fd;
+    return CREST_OK;
+}
+
+/* Append bytes at the end of the file. */
+static crest_status put(rank_store *s, const void *p, size_t len)
+{
+    const char *at = p;
+    while (len) {
+        const ssize_t w = pwrite(s->fd, at, len, (off_t)s->file_len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return io_error(&s->diag, "cannot write", w < 0 ? errno : ENOSPC);
+        at += w;
+        len -= (size_t)w;
+        s->file_len += (uint64_t)w;
+    }
+    return CREST_OK;
+}
+
+/* Read len bytes at offset (a short file is an error). */
+static crest_status get(int fd, void *p, size_t len, uint64_t offset, crest_diag *diag)
+{
+    char *at = p;
+    while (len) {
+        const ssize_t r = pread(fd, at, len, (off_t)offset);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return io_error(diag, "cannot read back", r < 0 ? errno : 0);
+        at += r;
+        len -= (size_t)r;
+        offset += (uint64_t)r;
+    }
+    return CREST_OK;
+}
+
+static crest_status add_run(rank_store *s, uint64_t offset, uint64_t n)
+{
+    if (s->n_runs == s->cap_runs) {
+        const size_t cap = s->cap_runs ? 2 * s->cap_runs : 16;
+        rank_run *p = realloc(s->runs, cap * sizeof *p);
+        if (!p)
+            return crest_diag_set(&s->diag, CREST_ERR_NOMEM, "<replay>", 0, 0, "out of memory");
+        s->runs = p;
+        s->cap_runs = cap;
+    }
+    s->runs[s->n_runs++] = (rank_run){offset, n};
+    return CREST_OK;
+}
+
+/* Sort the buffer and write it as the newest run. */
+static crest_status spill(rank_store *s)
+{
+    if (!s->n_buf)
+        return CREST_OK;
+    qsort(s->buf, s->n_buf, sizeof *s->buf, cmp_buffered);
+    const uint64_t at = s->file_len;
+    crest_status st = open_file(s);
+    if (st == CREST_OK)
+        st = put(s, s->buf, s->n_buf * sizeof *s->buf);
+    if (st == CREST_OK)
+        st = add_run(s, at, s->n_buf);
+    s->n_buf = 0;
+    return st;
+}
+
+crest_status rank_store_add(rank_store *s, const rank_row *row)
+{
+    if (s->n_buf == s->max_buf) {
+        const crest_status st = spill(s);
+        if (st != CREST_OK)
+            return st;
+    }
+    if (s->n_buf == s->cap_buf) {
+        size_t cap = s->cap_buf ? 2 * s->cap_buf : 4096;
+        cap = cap > s->max_buf ? s->max_buf : cap;
+        rank_row *p = realloc(s->buf, cap * sizeof *p);
+        if (!p)
+            return crest_diag_set(&s->diag, CREST_ERR_NOMEM, "<replay>", 0, 0,
+                                  "out of memory keeping the ranking");
+        s->buf = p;
+        s->cap_buf = cap;
+    }
+    rank_row *r = &s->buf[s->n_buf];
+    *r = *row;
+    r->pos = (uint32_t)s->n_buf++;
+    s->n_rows++;
+    return CREST_OK;
+}
+
+/* Copy n rows of a run of another file (at offset) as this store's newest run. */
+static crest_status copy_run(rank_store *s, int from_fd, uint64_t offset, uint64_t n, crest_diag *from_diag)
+{
+    enum { CHUNK = 2048 };
+    rank_row *tmp = malloc(CHUNK * sizeof *tmp);
+    if (!tmp)
+        return crest_diag_set(&s->diag, CREST_ERR_NOMEM, "<replay>", 0, 0, "out of memory");
+    const uint64_t at = s->file_len;
+    crest_status st = open_file(s);
+    for (uint64_t done = 0; st == CREST_OK && done < n;) {
+        const size_t k = n - done < CHUNK ? (size_t)(n - done) : CHUNK;
+        st = get(from_fd, tmp, k * sizeof *tmp, offset + done * sizeof *tmp, from_diag);
+        if (st != CREST_OK)
+            s->diag = *from_diag;
+        else
+            st = put(s, tmp, k * sizeof *tmp);
+        done += k;
+    }
+    free(tmp);
+    if (st == CREST_OK && (st = add_run(s, at, n)) == CREST_OK)
+        s->n_rows += n;
+    return st;
+}
+
+crest_status rank_store_append(rank_store *s, const rank_store *src)
+{
+    crest_status st = CREST_OK;
+    if (src->n_runs)
+        st = spill(s); /* s's rows come first: they make a run before src's */
+    for (size_t i = 0; st == CREST_OK && i < src->n_runs; i++) {
+        crest_diag d;
+        st = copy_run(s, src->fd, src->runs[i].offset, src->runs[i].n, &d);
+    }
+    for (size_t i = 0; st == CREST_OK && i < src->n_buf; i++)
+        st = rank_store_add(s, &src->buf[i]);
+    return st;
+}
+
+size_t rank_store_saved_size(const rank_store *s)
+{
+    return s->n_runs * sizeof(uint64_t) + (size_t)s->n_rows * sizeof(rank_row);
+}
+
+crest_status rank_store_save(const rank_store *s, void *out)
+{
+    char *at = out;
+    for (size_t i = 0; i < s->n_runs; i++) {
+        memcpy(at, &s->runs[i].n, sizeof(uint64_t));
+        at += sizeof(uint64_t);
+    }
+    crest_diag d;
+    for (size_t i = 0; i < s->n_runs; i++) {
+        const size_t len = (size_t)s->runs[i].n * sizeof(rank_row);
+        if (get(s->fd, at, len, s->runs[i].offset, &d) != CREST_OK)
+            return CREST_ERR_IO;
+        at += len;
+    }
+    if (s->n_buf)
+        memcpy(at, s->buf, s->n_buf * sizeof *s->buf);
+    return CREST_OK;
+}
+
+crest_status rank_store_load(rank_store *s, const void *in, uint64_t n_runs, uint64_t n_rows)
+{
+    const char *at = in;
+    uint64_t in_runs = 0;
+    for (uint64_t i = 0; i < n_runs; i++) {
+        uint64_t n;
+        memcpy(&n, at + i * sizeof n, sizeof n);
+        if (n > n_rows - in_runs)
+            return crest_diag_set(&s->diag, CREST_ERR_INVALID, "<replay state>", 0, 0,
+                                  "the saved replay state's runs hold more rows than it has");
+        in_runs += n;
+    }
+    crest_status st = n_runs ? spill(s) : CREST_OK;
+    const char *rows = at + n_runs * sizeof(uint64_t);
+    for (uint64_t i = 0; st == CREST_OK && i < n_runs; i++) {
+        uint64_t n;
+        memcpy(&n, at + i * sizeof n, sizeof n);
+        const uint64_t start = s->file_len;
+        st = open_file(s);
+        if (st == CREST_OK)
+            st = put(s, rows, (size_t)n * sizeof(rank_row));
+        if (st == CREST_OK && (st = add_run(s, start, n)) == CREST_OK)
+            s->n_rows += n;
+        rows += n * sizeof(rank_row);
+    }
+    for (uint64_t i = in_runs; st == CREST_OK && i < n_rows; i++) {
+        rank_row row;
+        memcpy(&row, rows, sizeof row);
+        rows += sizeof row;
+        st = rank_store_add(s, &row);
+    }
+    return st;
+}
+
+/* ------------------------------------------------------------ the merge */
+
+/* One input of a merge: a window of rows, refilled from the file. */
+typedef struct source {
+    const rank_row *rows;
+    size_t n_in, at;
+    rank_row *own; /* the read buffer (file runs) */
+    size_t cap;
+    uint64_t offset, left; /* the file: the next byte, the rows not yet read */
+} source;
+
+struct rank_cursor {
+    int fd;
+    source *src;
+    size_t n_src;
+    size_t *heap; /* sources with rows left, by their current row */
+    size_t n_heap;
+    rank_row *mem; /* all read buffers */
+    crest_diag diag;
+};
+
+/* 1 when source a's current row comes before source b's (ties: the older run). */
+static int before(const rank_cursor *c, size_t a, size_t b)
+{
+    const int d = rank_cmp(&c->src[a].rows[c->src[a].at], &c->src[b].rows[c->src[b].at]);
+    return d ? d < 0 : a < b;
+}
+
+static void sift_down(rank_cursor *c, size_t i)
+{
+    for (;;) {
+        size_t m = i;
+        const size_t l = 2 * i + 1, r = l + 1;
+        if (l < c->n_heap && before(c, c->heap[l], c->heap[m]))
+            m = l;
+        if (r < c->n_heap && before(c, c->heap[r], c->heap[m]))
+            m = r;
+        if (m == i)
+            return;
+        const size_t t = c->heap[i];
+        c->heap[i] = c->heap[m];
+        c->heap[m] = t;
+        i = m;
+    }
+}
+
+/* Read the next window of a file source: 1 with rows, 0 when done, -1 on error. */
+static int refill(rank_cursor *c, source *s)
+{
+    if (!s->own)
+        return 0; /* the in-memory buffer: one window */
+    if (!s->left)
+        return 0;
+    const size_t k = s->left < s->cap ? (size_t)s->left : s->cap;
+    if (get(c->fd, s->own, k * sizeof *s->own, s->offset, &c->diag) != CREST_OK)
+        return -1;
+    s->rows = s->own;
+    s->n_in = k;
+    s->at = 0;
+    s->offset += k * sizeof *s->own;
+    s->left -= k;
+    return 1;
+}
+
+/* A merge of runs [first, first + count) of s (count 0: the sorted buffer)
+ * with read buffers of about budget rows in all. */
+static crest_status cursor_open_range(const rank_store *s, size_t first, size_t count, size_t budget,
+                                      rank_cursor **out, crest_diag *diag)
+{
+    *out = NULL;
+    rank_cursor *c = calloc(1, sizeof *c);
+    const size_t n = count ? count : 1;
+    const size_t per = budget / n ? budget / n : 1;
+    if (c) {
+        c->src = calloc(n, sizeof *c->src);
+        c->heap = calloc(n, sizeof *c->heap);
+        c->mem = count ? malloc(n * per * sizeof *c->mem) : NULL;
+    }
+    if (!c || !c->src || !c->heap || (count && !c->mem)) {
+        rank_cursor_close(c);
+        return crest_diag_set(diag, CREST_ERR_NOMEM, "<replay>", 0, 0, "out of memory merging the ranking");
+    }
+    c->fd = s->fd;
+    c->n_src = n;
+    if (!count) /* everything in memory, sorted */
+        c->src[0] = (source){s->buf, s->n_buf, 0, NULL, 0, 0, 0};
+    for (size_t i = 0; i < count; i++)
+        c->src[i] =
+            (source){NULL, 0, 0, c->mem + i * per, per, s->runs[first + i].offset, s->runs[first + i].n};
+    for (size_t i = 0; i < n; i++) {
+        const int got = count ? refill(c, &c->src[i]) : c->src[i].n_in > 0;
+        if (got < 0) {
+            *diag = c->diag;
+            rank_cursor_close(c);
+            return CREST_ERR_IO;
+        }
+        if (got)
+            c->heap[c->n_heap++] = i;
+    }
+    for (size_t i = c->n_heap / 2; i-- > 0;)
+        sift_down(c, i);
+    *out = c;
+    return CREST_OK;
+}
+
+crest_status rank_cursor_open(const rank_store *s, rank_cursor **out, crest_diag *diag)
+{
+    return cursor_open_range(s, 0, s->n_runs, s->max_buf, out, diag);
+}
+
+int rank_cursor_next(rank_cursor *c, rank_row *row)
+{
+    if (!c->n_heap)
+        return 0;
+    source *s = &c->src[c->heap[0]];
+    *row = s->rows[s->at++];
+    if (s->at == s->n_in) {
+        const int got = refill(c, s);
+        if (got < 0)
+            return -1;
+        if (!got)
+            c->heap[0] = c->heap[--c->n_heap];
+    }
+    if (c->n_heap > 1)
+        sift_down(c, 0);
+    return 1;
+}
+
+const crest_diag *rank_cursor_diag(const rank_cursor *c)
+{
+    return &c->diag;
+}
+
+void rank_cursor_close(rank_cursor *c)
+{
+    if (!c)
+        return;
+    free(c->src);
+    free(c->heap);
+    free(c->mem);
+    free(c);
+}
+
+/* ----------------------------------------------------------- finishing */
+
+/* Merge runs [first, first + count) into one run at the end of the file. */
+static crest_status merge_runs(rank_store *s, size_t first, size_t count, rank_run *out)
+{
+    const size_t wcap = s->max_buf / 4 ? s->max_buf / 4 : 1;
+    rank_row *w = malloc(wcap * sizeof *w);
+    rank_cursor *c = NULL;
+    crest_status st = w ? cursor_open_range(s, first, count, s->max_buf, &c, &s->diag)
+                        : crest_diag_set(&s->diag, CREST_ERR_NOMEM, "<replay>", 0, 0, "out of memory");
+    const uint64_t start = s->file_len;
+    uint64_t n = 0;
+    size_t nw = 0;
+    int got = 0;
+    while (st == CREST_OK && (got = rank_cursor_next(c, &w[nw])) == 1) {
+        n++;
+        if (++nw == wcap) {
+            st = put(s, w, nw * sizeof *w);
+            nw = 0;
+        }
+    }
+    if (st == CREST_OK && got < 0) {
+        s->diag = c->diag;
+        st = CREST_ERR_IO;
+    }
+    if (st == CREST_OK && nw)
+        st = put(s, w, nw * sizeof *w);
+    rank_cursor_close(c);
+    free(w);
+    *out = (rank_run){start, n};
+#ifdef FALLOC_FL_PUNCH_HOLE
+    /* The merged runs' bytes are garbage now: give the disk space back when
+     * the file system can (else the file keeps them until it is closed). */
+    if (st == CREST_OK) {
+        const uint64_t lo = s->runs[first].offset;
+        const uint64_t hi =
+            s->runs[first + count - 1].offset + s->runs[first + count - 1].n * sizeof(rank_row);
+        (void)fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)lo, (off_t)(hi - lo));
+    }
+#endif
+    return st;
+}
+
+crest_status rank_store_finish(rank_store *s)
+{
+    if (s->finished)
+        return CREST_OK;
+    if (!s->n_runs) { /* it all fits: sort in memory, no file */
+        qsort(s->buf, s->n_buf, sizeof *s->buf, cmp_buffered);
+        s->finished = 1;
+        return CREST_OK;
+    }
+    crest_status st = spill(s);
+    if (st != CREST_OK)
+        return st;
+    free(s->buf);
+    s->buf = NULL;
+    s->cap_buf = 0;
+    /* Merge fan_in consecutive runs at a time (runs stay in insertion order)
+     * until one merge can read them all. */
+    while (s->n_runs > s->fan_in) {
+        size_t n_new = 0;
+        for (size_t first = 0; first < s->n_runs; first += s->fan_in) {
+            const size_t count = s->n_runs - first < s->fan_in ? s->n_runs - first : s->fan_in;
+            rank_run merged = s->runs[first];
+            if (count > 1 && (st = merge_runs(s, first, count, &merged)) != CREST_OK)
+                return st;
+            s->runs[n_new++] = merged; /* n_new <= first: the runs still to merge are intact */
+        }
+        s->n_runs = n_new;
+    }
+    s->finished = 1;
+    return CREST_OK;
+}
