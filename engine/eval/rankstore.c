@@ -180,6 +180,7 @@ crest_status rank_store_add(rank_store *s, const rank_row *row)
     rank_row *r = &s->buf[s->n_buf];
     *r = *row;
     r->pos = (uint32_t)s->n_buf++;
+    memset(r->spare, 0, sizeof r->spare);
     s->n_rows++;
     return CREST_OK;
 }

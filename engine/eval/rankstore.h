@@ -30,9 +30,10 @@
 typedef struct rank_row {
     double score;
     double revenue;
-    int64_t key;     /* period key */
-    uint32_t pos;    /* insertion order within the buffer (the sort's last key) */
-    uint8_t illicit; /* 1: labelled illicit */
+    int64_t key;      /* period key */
+    uint32_t pos;     /* insertion order within the buffer (the sort's last key) */
+    uint8_t illicit;  /* 1: labelled illicit */
+    uint8_t spare[3]; /* zero: the file and the saved state hold no undefined bytes */
 } rank_row;
 
 /* A sorted run in the temporary file: its first byte and its rows. */

@@ -468,7 +468,7 @@ crest_status crest_replay_add(crest_replay *r, const crest_decision *decision, i
         r->date_lo = date_days < r->date_lo ? date_days : r->date_lo;
         r->date_hi = date_days > r->date_hi ? date_days : r->date_hi;
     }
-    const rank_row row = {decision->score, revenue, key, 0, (uint8_t)(illicit == 1)};
+    const rank_row row = {decision->score, revenue, key, 0, (uint8_t)(illicit == 1), {0, 0, 0}};
     const crest_status st = rank_store_add(&r->rank, &row);
     if (st != CREST_OK) {
         r->diag = r->rank.diag;

@@ -275,7 +275,7 @@ def replay(data, policies, label="illicit", revenue=None, revenue_rate=None, rev
            registry=None, blocksize=DEFAULT_BLOCKSIZE):
     """:func:`crest.replay` over a cluster: ``data`` is CSV file path(s), cut by
     :func:`split`, or a dask DataFrame. Each part is replayed on a worker for every
-    policy; the parts' accumulator states (counts, sums, ranking rows: 24 bytes a
+    policy; the parts' accumulator states (counts, sums, ranking rows: 32 bytes a
     row) are merged exactly on the client. Returns a :class:`crest.Report` whose
     tables equal a one-process replay's (counts exactly, sums of revenue and HT
     terms up to rounding of the summation order)."""
