@@ -472,7 +472,8 @@ crest_status rank_store_finish(rank_store *s)
     if (s->finished)
         return CREST_OK;
     if (!s->n_runs) { /* it all fits: sort in memory, no file */
-        qsort(s->buf, s->n_buf, sizeof *s->buf, cmp_buffered);
+        if (s->n_buf)
+            qsort(s->buf, s->n_buf, sizeof *s->buf, cmp_buffered);
         s->finished = 1;
         return CREST_OK;
     }
