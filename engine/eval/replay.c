@@ -60,6 +60,7 @@ struct crest_replay {
     int finished;
     crest_diag hook_diag; /* what stopped the hooks of crest_replay_attach */
     int hook_failed;
+    int decisions_prob; /* crest_replay_decisions_prob */
 };
 
 /* ------------------------------------------------------------- periods */
@@ -281,6 +282,14 @@ crest_status crest_replay_add_decl(crest_replay *r, const crest_decl *decl, cons
 
 const char crest_replay_decisions_header[] =
     "policy,decl_id,period,tier,risk_score,p,p_random,p_forced,u,decision,selected_by,illicit,revenue\n";
+const char crest_replay_decisions_header_prob[] = "policy,decl_id,period,tier,risk_score,risk_prob,p,p_"
+                                                  "random,p_forced,u,decision,selected_by,illicit,revenue\n";
+
+void crest_replay_decisions_prob(crest_replay *r, int on)
+{
+    if (r)
+        r->decisions_prob = on != 0;
+}
 
 /* A CSV cell: quoted when it holds a comma, quote, CR or LF. */
 static void csv_cell(textbuf *tb, const char *p, size_t n)
@@ -330,6 +339,8 @@ char *crest_replay_decision_row(const crest_replay *r, const char *policy_name, 
     csv_cell(&tb, tier, strlen(tier));
     textbuf_puts(&tb, ",");
     full(&tb, d->score);
+    if (r->decisions_prob)
+        full(&tb, d->prob);
     full(&tb, d->p);
     full(&tb, d->p_random);
     full(&tb, d->p_forced);
