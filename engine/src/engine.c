@@ -273,13 +273,12 @@ FLATTEN int crest_engine_decide_row(crest_engine *e, worker *w, const csvread_ro
     /* select, then control: the systematic sum moves on */
     crest_selection *s = &w->sel;
     crest_select(&e->select, &plan, e->risk ? &w->rr : NULL, id, s);
-    if (UNLIKELY(s->drawn && !s->by_random && e->risk && w->rr.explain.n)) {
-        /* Selected by its risk: the reasons name the model's contributions
-         * with this declaration's values (HS4 6204 × origin CN), which cost a
-         * key each, so only now; selection is pure, so it is only redone. */
+    /* Selected by its risk: the reasons name the model's contributions with
+     * this declaration's values (HS4 6204 × origin CN), which cost a key
+     * each, so they are looked up only for these rows. */
+    if (UNLIKELY(s->drawn && !s->by_random && e->risk && w->rr.explain.n))
         crest_risk_explain_values(e->risk, w->scratch, d, &w->rr);
-        crest_select(&e->select, &plan, &w->rr, id, s);
-    }
+    crest_select_reasons(&e->select, &plan, e->risk ? &w->rr : NULL, s);
     crest_control_after(e, &plan, s);
     if (e->opt.decl_hook && e->opt.decl_hook(e->opt.hook_ctx, d, &s->dec, row->line)) {
         crest_engine_set_fatal(e, CREST_ERR_INTERRUPTED, row->line, 0, "%s", "stopped by the caller");

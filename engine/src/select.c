@@ -241,5 +241,13 @@ void crest_select(const crest_select_config *cfg, const crest_select_plan *plan,
     }
     s->priority = t->priority || plan->mra;
     s->p_inspect = 1.0 - (1.0 - dec->p_forced) * (1.0 - prob);
-    write_reasons(cfg, plan, t, rr, forced_rule, limit_inspect, s);
+    s->forced_rule = forced_rule;
+    s->limit_inspect = limit_inspect;
+}
+
+/* Hot path. */
+void crest_select_reasons(const crest_select_config *cfg, const crest_select_plan *plan,
+                          const crest_risk_result *rr, crest_selection *s)
+{
+    write_reasons(cfg, plan, &cfg->policy->tiers[plan->tier], rr, s->forced_rule, s->limit_inspect, s);
 }
