@@ -936,6 +936,18 @@ static int replay_main(replay_args *a)
         }
         reps[i] = pols[i].rep;
         names[i] = pols[i].name;
+        if (a->workload) { /* replay.json carries each policy's workload per office */
+            size_t n_cells;
+            const crest_workload_cell *cells = crest_engine_workload(pols[i].engine, &n_cells);
+            char *json = crest_workload_json(pols[i].policy, cells, n_cells);
+            const crest_status wst = json ? crest_replay_workload_json(pols[i].rep, json) : CREST_ERR_NOMEM;
+            free(json);
+            if (wst != CREST_OK) {
+                fprintf(stderr, "%s: out of memory writing the workload\n", prog);
+                rc = EXIT_IO;
+                goto done;
+            }
+        }
         const crest_run_stats *st = crest_engine_stats(pols[i].engine);
         const crest_replay_metrics *m = crest_replay_total(pols[i].rep);
         fprintf(

@@ -61,6 +61,7 @@ struct crest_replay {
     crest_diag hook_diag; /* what stopped the hooks of crest_replay_attach */
     int hook_failed;
     int decisions_prob; /* crest_replay_decisions_prob */
+    char *workload;     /* crest_replay_workload_json: the policy's workload JSON, or NULL */
 };
 
 /* ------------------------------------------------------------- periods */
@@ -180,7 +181,22 @@ void crest_replay_free(crest_replay *r)
     free(r->periods);
     free(r->rank);
     free(r->pend);
+    free(r->workload);
     free(r);
+}
+
+crest_status crest_replay_workload_json(crest_replay *r, const char *json)
+{
+    char *copy = NULL;
+    if (json) {
+        const size_t len = strlen(json);
+        if (!(copy = malloc(len + 1)))
+            return CREST_ERR_NOMEM;
+        memcpy(copy, json, len + 1);
+    }
+    free(r->workload);
+    r->workload = copy;
+    return CREST_OK;
 }
 
 const crest_policy *crest_replay_policy(const crest_replay *r)
@@ -1296,7 +1312,12 @@ char *crest_replay_json(const crest_replay_set *set)
             textbuf_puts(&tb, p ? ",\n" : "\n");
             json_metrics(&tb, r, &r->periods[p]);
         }
-        textbuf_puts(&tb, "]}");
+        textbuf_puts(&tb, "]");
+        if (r->workload) {
+            textbuf_puts(&tb, ",\n\"workload\":");
+            textbuf_puts(&tb, r->workload);
+        }
+        textbuf_puts(&tb, "}");
     }
     textbuf_puts(&tb, "]}\n");
     return textbuf_take(&tb);

@@ -315,6 +315,15 @@ crest_status crest_replay_load(crest_replay *r, const void *buf, size_t len, cre
 /* Free; NULL is a no-op. */
 void crest_replay_free(crest_replay *r);
 
+/*
+ * The policy's workload per office and day (crest_workload_json's object:
+ * per office and over all offices the office-days, the expected, realised and
+ * RED inspections per day as mean, p95 and max, the cap, deferrals and
+ * overflows), copied and written as its "workload" in crest_replay_json; NULL
+ * removes it. Returns CREST_OK or CREST_ERR_NOMEM.
+ */
+crest_status crest_replay_workload_json(crest_replay *r, const char *json);
+
 #ifdef __cplusplus
 }
 #endif
