@@ -23,7 +23,9 @@ static void usage_fit(FILE *f)
                "on labelled history: L2-regularised logistic regression by Newton/IRLS (GSL) on\n"
                "smoothed target encodings (out-of-fold on the training rows, so the fit does not\n"
                "leak) and numeric transforms. Writes a versioned text model file that\n"
-               "`crest run` loads through the policy's [model] file.\n"
+               "`crest run` loads through the policy's [model] file. With the model, a calibration\n"
+               "(Platt scaling: the label regressed on the model's log-odds, scored out of fold by\n"
+               "coefficients refitted without each fold) that `crest run` writes as risk_prob.\n"
                "\n"
                "  --label COLUMN    the 0/1 label: a canonical field or a header name (default\n"
                "                    illicit; KCS data: Fraud). Rows without a 0/1 label are counted\n"
@@ -166,6 +168,7 @@ static int fit_header(void *ctx, const crest_str *header, size_t n_cols)
         f->failed = 1;
         return 1;
     }
+    crest_lmodel_trainer_set_calibrate(f->trainer, 1); /* risk_prob: Platt scaling, cross-fitted */
     return 0;
 }
 
@@ -219,6 +222,13 @@ static int fit_and_save(fit_ctx *f, const char *out_path, double t0)
                 rep.n_rows, rep.n_positive, rep.n_features, rep.n_iter, rep.deviance,
                 rep.converged ? "converged" : "NOT converged", f->opts.l2_lambda, f->opts.smoothing,
                 f->opts.folds, now_s() - t0, out_path);
+        if (rep.calibrated)
+            fprintf(stderr,
+                    "crest fit: calibration (Platt scaling on %u-fold cross-fitted scores): risk_prob = "
+                    "sigmoid(%.6g + %.6g x logit(score)); mean on the training rows: score %.6g, risk_prob "
+                    "%.6g, label %.6g\n",
+                    f->opts.folds, rep.cal_a, rep.cal_b, rep.heldout_mean_score, rep.heldout_mean_calibrated,
+                    (double)rep.n_positive / (double)rep.n_rows);
     }
     crest_lmodel_free(model);
     return rc;

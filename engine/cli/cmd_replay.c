@@ -98,7 +98,8 @@ static void usage_replay(FILE *f)
         "                     the policy's criteria, [risk] weighting, tiers, scales and draw\n"
         "                     apply to it; empty, non-numeric or out-of-range values: no model term\n"
         "  --decisions FILE   also write every decision: policy, decl_id, period, tier,\n"
-        "                     risk_score, p, p_random, p_forced, u (full precision), decision,\n"
+        "                     risk_score, risk_prob (when a policy's model carries a\n"
+        "                     calibration), p, p_random, p_forced, u (full precision), decision,\n"
         "                     selected_by (forced, random, risk), illicit, revenue; the rows of\n"
         "                     each policy in input order, policy after policy\n"
         "  --no-progress      no progress line (it shows only when stderr is a terminal)\n"
@@ -697,7 +698,15 @@ static int decisions_open(pol_ctx *pols, size_t n, const char *path, cli_outputs
             fprintf(stderr, "%s: cannot create the decisions file %s: %s\n", prog, path, strerror(errno));
             return -1;
         }
-    return fputs(crest_replay_decisions_header, pols[0].decisions) < 0 ? -1 : 0;
+    int with_prob = 0; /* a risk_prob column when any policy's model carries a calibration */
+    for (size_t i = 0; i < n; i++)
+        with_prob |= crest_policy_model_calibrated(pols[i].policy);
+    for (size_t i = 0; i < n; i++)
+        crest_replay_decisions_prob(pols[i].rep, with_prob);
+    return fputs(with_prob ? crest_replay_decisions_header_prob : crest_replay_decisions_header,
+                 pols[0].decisions) < 0
+               ? -1
+               : 0;
 }
 
 /* Append the other policies' rows and commit (ok) or remove the file: 0, or -1 with a message. */
@@ -929,6 +938,18 @@ static int replay_main(replay_args *a)
         }
         reps[i] = pols[i].rep;
         names[i] = pols[i].name;
+        if (a->workload) { /* replay.json carries each policy's workload per office */
+            size_t n_cells;
+            const crest_workload_cell *cells = crest_engine_workload(pols[i].engine, &n_cells);
+            char *json = crest_workload_json(pols[i].policy, cells, n_cells);
+            const crest_status wst = json ? crest_replay_workload_json(pols[i].rep, json) : CREST_ERR_NOMEM;
+            free(json);
+            if (wst != CREST_OK) {
+                fprintf(stderr, "%s: out of memory writing the workload\n", prog);
+                rc = EXIT_IO;
+                goto done;
+            }
+        }
         const crest_run_stats *st = crest_engine_stats(pols[i].engine);
         const crest_replay_metrics *m = crest_replay_total(pols[i].rep);
         fprintf(

@@ -59,6 +59,8 @@ struct crest_replay {
     crest_diag diag;      /* detail of the last failure (crest_replay_diag) */
     crest_diag hook_diag; /* what stopped the hooks of crest_replay_attach */
     int hook_failed;
+    int decisions_prob; /* crest_replay_decisions_prob */
+    char *workload;     /* crest_replay_workload_json: the policy's workload JSON, or NULL */
 };
 
 /* ------------------------------------------------------------- periods */
@@ -210,7 +212,22 @@ void crest_replay_free(crest_replay *r)
     free(r->periods);
     rank_store_free(&r->rank);
     free(r->pend);
+    free(r->workload);
     free(r);
+}
+
+crest_status crest_replay_workload_json(crest_replay *r, const char *json)
+{
+    char *copy = NULL;
+    if (json) {
+        const size_t len = strlen(json);
+        if (!(copy = malloc(len + 1)))
+            return CREST_ERR_NOMEM;
+        memcpy(copy, json, len + 1);
+    }
+    free(r->workload);
+    r->workload = copy;
+    return CREST_OK;
 }
 
 const crest_policy *crest_replay_policy(const crest_replay *r)
@@ -312,6 +329,14 @@ crest_status crest_replay_add_decl(crest_replay *r, const crest_decl *decl, cons
 
 const char crest_replay_decisions_header[] =
     "policy,decl_id,period,tier,risk_score,p,p_random,p_forced,u,decision,selected_by,illicit,revenue\n";
+const char crest_replay_decisions_header_prob[] = "policy,decl_id,period,tier,risk_score,risk_prob,p,p_"
+                                                  "random,p_forced,u,decision,selected_by,illicit,revenue\n";
+
+void crest_replay_decisions_prob(crest_replay *r, int on)
+{
+    if (r)
+        r->decisions_prob = on != 0;
+}
 
 /* A CSV cell: quoted when it holds a comma, quote, CR or LF. */
 static void csv_cell(textbuf *tb, const char *p, size_t n)
@@ -361,6 +386,8 @@ char *crest_replay_decision_row(const crest_replay *r, const char *policy_name, 
     csv_cell(&tb, tier, strlen(tier));
     textbuf_puts(&tb, ",");
     full(&tb, d->score);
+    if (r->decisions_prob)
+        full(&tb, d->prob);
     full(&tb, d->p);
     full(&tb, d->p_random);
     full(&tb, d->p_forced);
@@ -1431,7 +1458,12 @@ char *crest_replay_json(const crest_replay_set *set)
             textbuf_puts(&tb, p ? ",\n" : "\n");
             json_metrics(&tb, r, &r->periods[p]);
         }
-        textbuf_puts(&tb, "]}");
+        textbuf_puts(&tb, "]");
+        if (r->workload) {
+            textbuf_puts(&tb, ",\n\"workload\":");
+            textbuf_puts(&tb, r->workload);
+        }
+        textbuf_puts(&tb, "}");
     }
     textbuf_puts(&tb, "]}\n");
     return textbuf_take(&tb);

@@ -273,6 +273,12 @@ FLATTEN int crest_engine_decide_row(crest_engine *e, worker *w, const csvread_ro
     /* select, then control: the systematic sum moves on */
     crest_selection *s = &w->sel;
     crest_select(&e->select, &plan, e->risk ? &w->rr : NULL, id, s);
+    /* Selected by its risk: the reasons name the model's contributions with
+     * this declaration's values (HS4 6204 × origin CN), which cost a key
+     * each, so they are looked up only for these rows. */
+    if (UNLIKELY(s->drawn && !s->by_random && e->risk && w->rr.explain.n))
+        crest_risk_explain_values(e->risk, w->scratch, d, &w->rr);
+    crest_select_reasons(&e->select, &plan, e->risk ? &w->rr : NULL, s);
     crest_control_after(e, &plan, s);
     if (e->opt.decl_hook && e->opt.decl_hook(e->opt.hook_ctx, d, &s->dec, row->line)) {
         crest_engine_set_fatal(e, CREST_ERR_INTERRUPTED, row->line, 0, "%s", "stopped by the caller");
@@ -365,6 +371,7 @@ crest_status crest_engine_create(const crest_policy *policy, const crest_registr
     } else if (st == CREST_OK && policy_has_risk(policy)) {
         e->risk = policy->risk; /* parsed once at load, immutable: shared by every engine */
     }
+    e->risk_prob = crest_risk_calibrated(e->risk);
     crest_select_config_init(&e->select, policy);
     for (size_t t = 0; t < CREST_MAX_TIERS; t++)
         e->multiplier[t] = 1.0;
@@ -677,13 +684,16 @@ crest_status crest_engine_set_policy(crest_engine *e, const crest_policy *policy
     const char *what = reload_mismatch(e->policy, policy);
     if (!what && !registry != !e->registry)
         what = registry ? "the registry (none before)" : "the registry (one before)";
+    crest_risk *risk = policy_has_risk(policy) ? policy->risk : NULL;
+    if (!what && crest_risk_calibrated(risk) != e->risk_prob)
+        what = e->risk_prob ? "the risk_prob column (its model has no calibration)"
+                            : "the risk_prob column (its model has a calibration, the one in force none)";
     if (what)
         return crest_diag_set(diag, CREST_ERR_INVALID, crest_policy_name(policy), 0, 0,
                               "the new policy changes %s, which a running input cannot follow: restart to "
                               "change it",
                               what);
     /* The new risk layer, bound to this input's header, before anything changes. */
-    crest_risk *risk = policy_has_risk(policy) ? policy->risk : NULL;
     risk_bound fresh;
     memset(&fresh, 0, sizeof fresh);
     if (risk && e->stats.header_seen) {

@@ -135,6 +135,7 @@ struct crest_engine {
     crest_risk *risk;                 /* the policy's, shared by every engine (immutable) */
     crest_risk *own_risk;             /* with an external score column: this engine's (risk points here) */
     crest_risk_binding *risk_binding; /* this input's columns for the risk layer */
+    int risk_prob;                    /* the model carries a calibration: a risk_prob column */
     crest_select_rule *select_rules;
     crest_select_config select;
     /* Hot-path text lengths of the tier names. */

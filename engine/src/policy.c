@@ -1754,6 +1754,11 @@ const char *crest_policy_model_file(const crest_policy *p)
     return p->model_file;
 }
 
+int crest_policy_model_calibrated(const crest_policy *p)
+{
+    return p && policy_has_risk(p) && crest_risk_calibrated(p->risk);
+}
+
 int crest_policy_model_is_logistic(const crest_policy *p)
 {
     return p->model_kind == CREST_RISK_MODEL_LOGISTIC;

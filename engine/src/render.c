@@ -124,7 +124,7 @@ static int render_plain_csv(crest_engine *e, worker *w, outbuf *o, const render_
         end--;
     const size_t tail = end > id.len ? end - id.len : 0; /* ",col2,...": starts at the delimiter */
     const size_t tl = e->tier_name_len[tier], sl = source_len, scl = score_len, ll = sel->lane_len;
-    char *q = outbuf_reserve(o, id.len + tl + sl + scl + ll + rb->len + tail + 128);
+    char *q = outbuf_reserve(o, id.len + tl + sl + scl + ll + rb->len + tail + 128 + CREST_DOUBLE_TEXT);
     if (!q)
         return 0;
     q = put(q, id.ptr, id.len);
@@ -135,6 +135,10 @@ static int render_plain_csv(crest_engine *e, worker *w, outbuf *o, const render_
     *q++ = ',';
     q = put(q, score, scl);
     *q++ = ',';
+    if (e->risk_prob) {
+        q += crest_format_double(sel->dec.prob, q); /* empty for NaN; the reserve has room for its NUL */
+        *q++ = ',';
+    }
     const struct p_text *pt = number_text(w, prob);
     q = put(q, pt->text, pt->len); /* nothing for NaN, as the general path */
     *q++ = ',';
@@ -287,6 +291,11 @@ void crest_render(crest_engine *e, worker *w, outbuf *o, const render_record *re
         outbuf_putc(o, ',');
         outbuf_write(o, score, score_len);
         outbuf_putc(o, ',');
+        if (e->risk_prob) {
+            char prob[CREST_DOUBLE_TEXT];
+            outbuf_write(o, prob, crest_format_double(sel->dec.prob, prob));
+            outbuf_putc(o, ',');
+        }
         outbuf_double(o, sel->dec.p);
         outbuf_putc(o, ',');
         outbuf_fixed(o, sel->dec.u, 8);
@@ -299,8 +308,13 @@ void crest_render(crest_engine *e, worker *w, outbuf *o, const render_record *re
         char p_text[CREST_DOUBLE_TEXT];
         if (!crest_format_double(sel->dec.p, p_text))
             strcpy(p_text, "null");
-        outbuf_printf(o, ",\"tier_source\":\"%s\",\"risk_score\":%s,\"p\":%s,\"u\":%.8f,", source,
-                      has_score && score_len ? score : "null", p_text, sel->dec.u);
+        outbuf_printf(o, ",\"tier_source\":\"%s\",\"risk_score\":%s,", source,
+                      has_score && score_len ? score : "null");
+        if (e->risk_prob) {
+            char prob[CREST_DOUBLE_TEXT];
+            outbuf_printf(o, "\"risk_prob\":%s,", crest_format_double(sel->dec.prob, prob) ? prob : "null");
+        }
+        outbuf_printf(o, "\"p\":%s,\"u\":%.8f,", p_text, sel->dec.u);
     }
     if (marks)
         marks->mid_start = stream_pos(o);

@@ -73,18 +73,19 @@ void crest_schema_write_header(crest_engine *e)
         if (i)
             outbuf_putc(o, ',');
         outbuf_puts(o, own_columns[i]);
+        if (e->risk_prob && strcmp(own_columns[i], "risk_score") == 0)
+            outbuf_puts(o, ",risk_prob");
         if (e->opt.reason_text && strcmp(own_columns[i], "reasons") == 0)
             outbuf_puts(o, ",reason_text");
     }
     for (size_t k = 0; k < e->n_pass; k++) {
         const char *name = e->col_names[e->pass_cols[k]];
         outbuf_putc(o, ',');
-        for (size_t i = 0; i < N_OWN; i++) {
-            if (strcmp(name, own_columns[i]) == 0) {
-                outbuf_puts(o, "input_");
-                break;
-            }
-        }
+        int own = e->risk_prob && strcmp(name, "risk_prob") == 0;
+        for (size_t i = 0; i < N_OWN && !own; i++)
+            own = strcmp(name, own_columns[i]) == 0;
+        if (own)
+            outbuf_puts(o, "input_");
         outbuf_csv_field(o, name, strlen(name), ',');
     }
     outbuf_putc(o, '\n');

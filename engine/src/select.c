@@ -124,12 +124,16 @@ static void write_reasons(const crest_select_config *cfg, const crest_select_pla
     if (drawn && !by_random)
         reason_code(rb, "RISK", sizeof "RISK" - 1);
     if (drawn && !by_random && rr && rr->explain.n) {
-        char top[256];
+        /* Each contribution in words with the declaration's values of its
+         * keys ("HS4 6204 × origin CN history +2.19"). */
+        char top[3 * CREST_LMODEL_EXPLAIN_TEXT + 64];
         size_t dl = 0;
         top[0] = '\0';
         for (size_t k = 0; k < rr->explain.n && dl < sizeof top; k++)
             dl += (size_t)snprintf(top + dl, sizeof top - dl, "%s%s %+.2f", k ? " / " : "",
-                                   rr->explain.words[k] ? rr->explain.words[k] : rr->explain.feature[k],
+                                   rr->explain.has_text   ? rr->explain.text[k]
+                                   : rr->explain.words[k] ? rr->explain.words[k]
+                                                          : rr->explain.feature[k],
                                    rr->explain.contribution[k]);
         crest_reason_add(rb, "MODEL", top);
     } else if (drawn && !by_random && rr && !isnan(rr->model_prob)) {
@@ -169,6 +173,7 @@ void crest_select(const crest_select_config *cfg, const crest_select_plan *plan,
     memset(dec, 0, sizeof *dec);
     dec->tier = plan->tier;
     dec->score = NAN;
+    dec->prob = rr ? rr->prob : NAN;
     dec->multiplier = plan->multiplier;
     /* A floor tier with floor_confidence draws at its margin rate above the
      * floor (draw_rate), every row at least at it; otherwise draw_rate is the
@@ -236,5 +241,13 @@ void crest_select(const crest_select_config *cfg, const crest_select_plan *plan,
     }
     s->priority = t->priority || plan->mra;
     s->p_inspect = 1.0 - (1.0 - dec->p_forced) * (1.0 - prob);
-    write_reasons(cfg, plan, t, rr, forced_rule, limit_inspect, s);
+    s->forced_rule = forced_rule;
+    s->limit_inspect = limit_inspect;
+}
+
+/* Hot path. */
+void crest_select_reasons(const crest_select_config *cfg, const crest_select_plan *plan,
+                          const crest_risk_result *rr, crest_selection *s)
+{
+    write_reasons(cfg, plan, &cfg->policy->tiers[plan->tier], rr, s->forced_rule, s->limit_inspect, s);
 }

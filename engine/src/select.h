@@ -78,6 +78,8 @@ typedef struct crest_selection {
     const char *lane;   /* the lane's name, lane_len bytes */
     size_t lane_len;
     reason_buf reasons; /* why selected, the hit criteria, notes */
+    int forced_rule;    /* the forcing criterion's index, -1 when none (for the reasons) */
+    int limit_inspect;  /* a regex limit sent the row to inspection (for the reasons) */
 } crest_selection;
 
 /* Fill cfg from the policy (no criteria yet: rules NULL). */
@@ -108,11 +110,18 @@ static inline double crest_select_clip(double p, double floor_rate)
 }
 
 /*
- * Decide one declaration. rr is NULL without a risk layer. Pure: reads only
- * its arguments (and the policy through cfg). Hot path; allocates nothing.
+ * Decide one declaration; its reasons are written by crest_select_reasons,
+ * called next (with the same cfg, plan and rr: a row selected by its risk
+ * may first get its model contributions' values, crest_risk_explain_values).
+ * rr is NULL without a risk layer. Pure: reads only its arguments (and the
+ * policy through cfg). Hot path; allocates nothing.
  */
 void crest_select(const crest_select_config *cfg, const crest_select_plan *plan, const crest_risk_result *rr,
                   crest_str id, crest_selection *out);
+
+/* The reasons of the selection crest_select made into s->reasons. Hot path. */
+void crest_select_reasons(const crest_select_config *cfg, const crest_select_plan *plan,
+                          const crest_risk_result *rr, crest_selection *s);
 
 /*
  * Relative tolerance of "is this target feasible?": rates computed as sums

@@ -75,9 +75,15 @@ typedef struct item {
     item_kind kind;
     src keys[CREST_LMODEL_MAX_KEYS]; /* te, cnt, rel */
     unsigned n_keys;
-    src num;            /* log, num, rel */
-    char *name;         /* canonical text of the item */
-    char *words;        /* the item in words (item_words), for reasons */
+    src num;     /* log, num, rel */
+    char *name;  /* canonical text of the item */
+    char *words; /* the item in words (item_words), for reasons */
+    /* The same in parts, to put the declaration's values in (item_key_words):
+     * kw_prefix ("unit value vs " for rel, else ""), then each key's words
+     * followed by its value, joined by " × ", then kw_suffix (" history"...). */
+    char *kw[CREST_LMODEL_MAX_KEYS];
+    char *kw_prefix;
+    const char *kw_suffix;
     size_t spec_column; /* 1-based offset in the spec as written */
     unsigned n_cols;    /* model columns: 1 (te, cnt) or 2 (value, missing) */
     size_t col0;        /* first column in beta (the intercept is column 0) */
@@ -95,6 +101,10 @@ struct crest_lmodel {
     size_t n_rows, n_positive;
     double prior;
     int is_map; /* a tree model's feature map ("crest-fmap"): no coefficients */
+    /* Platt scaling fitted with the model (crest_lmodel_trainer_set_calibrate):
+     * calibrated = sigmoid(cal_a + cal_b · logit(score)). */
+    int calibrated;
+    double cal_a, cal_b;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -189,6 +199,102 @@ static char *item_words(const char *canon)
         return NULL;
     }
     return textbuf_take(&tb);
+}
+
+/*
+ * The parts of an item's words that its keys' values go between
+ * (item_words_values): for te:hs4*origin, kw = {"HS4", "origin"} and the
+ * suffix " history"; for rel:unit_value/hs4 the prefix "unit value vs " and
+ * kw = {"HS4"}. Items without keys get none. Returns 0, -1 when out of memory.
+ */
+static int item_key_words(item *it)
+{
+    it->kw_suffix = it->kind == K_TE ? " history" : it->kind == K_CNT ? " frequency" : "";
+    if (!it->n_keys)
+        return 0;
+    const char *colon = strchr(it->name, ':');
+    const char *body = colon ? colon + 1 : it->name;
+    textbuf tb;
+    textbuf_init(&tb);
+    if (it->kind == K_REL && strchr(body, '/')) {
+        const char *slash = strchr(body, '/');
+        fields_words(&tb, body, (size_t)(slash - body));
+        textbuf_puts(&tb, " vs ");
+        body = slash + 1;
+    }
+    textbuf_puts(&tb, "");
+    if (tb.oom)
+        return -1;
+    it->kw_prefix = textbuf_take(&tb);
+    for (unsigned k = 0; k < it->n_keys; k++) {
+        const char *star = strchr(body, '*');
+        const size_t n = star ? (size_t)(star - body) : strlen(body);
+        textbuf_init(&tb);
+        field_words(&tb, body, n);
+        textbuf_puts(&tb, "");
+        if (tb.oom)
+            return -1;
+        it->kw[k] = textbuf_take(&tb);
+        body += n + (star ? 1 : 0);
+    }
+    return 0;
+}
+
+/* Append n bytes of s to out (cap bytes, at *len), stopping at the end of out. */
+static void words_put(char *out, size_t cap, size_t *len, const char *s, size_t n)
+{
+    const size_t take = n < cap - 1 - *len ? n : cap - 1 - *len;
+    memcpy(out + *len, s, take);
+    *len += take;
+}
+
+/*
+ * Hot path (explanations). The item in words with the declaration's values of
+ * its keys, key being item_key's text (parts joined by 0x1f): "HS4 6204 ×
+ * origin CN history", "importer 91460100MA4Q0ERR9Y history", "unit value vs
+ * HS4 8528"; numeric items as their words ("declared value"). A value is cut
+ * at 48 bytes (on a UTF-8 boundary); control bytes and the characters a
+ * reason cannot hold (';' ',' '"' '[' ']') become '_'; an empty value is "(none)".
+ * Writes a NUL-terminated text of at most cap - 1 bytes; no allocation.
+ */
+static void item_words_values(const item *it, const char *key, size_t key_len, char *out, size_t cap)
+{
+    size_t len = 0;
+    if (!it->n_keys || !it->kw_prefix) {
+        words_put(out, cap, &len, it->words, strlen(it->words));
+        out[len] = '\0';
+        return;
+    }
+    words_put(out, cap, &len, it->kw_prefix, strlen(it->kw_prefix));
+    size_t at = 0;
+    for (unsigned k = 0; k < it->n_keys; k++) {
+        size_t end = at;
+        while (end < key_len && key[end] != '\x1f')
+            end++;
+        if (k)
+            words_put(out, cap, &len, " \xc3\x97 ", 4);
+        words_put(out, cap, &len, it->kw[k], strlen(it->kw[k]));
+        words_put(out, cap, &len, " ", 1);
+        size_t n = end - at;
+        if (!n) {
+            words_put(out, cap, &len, "(none)", 6);
+        } else {
+            if (n > 48) {
+                n = 48;
+                while (n && ((unsigned char)key[at + n] & 0xC0) == 0x80)
+                    n--; /* not inside a UTF-8 sequence */
+            }
+            for (size_t i = 0; i < n && len < cap - 1; i++) {
+                const unsigned char c = (unsigned char)key[at + i];
+                out[len++] = c < 0x20 || c == 0x7f || c == ';' || c == ',' || c == '"' || c == '[' || c == ']'
+                                 ? '_'
+                                 : (char)c;
+            }
+        }
+        at = end < key_len ? end + 1 : end;
+    }
+    words_put(out, cap, &len, it->kw_suffix, strlen(it->kw_suffix));
+    out[len] = '\0';
 }
 
 static crest_str trim(crest_str s)
@@ -356,6 +462,9 @@ static void item_free(item *it)
     src_free(&it->num);
     free(it->name);
     free(it->words);
+    for (unsigned k = 0; k < CREST_LMODEL_MAX_KEYS; k++)
+        free(it->kw[k]);
+    free(it->kw_prefix);
     table_free(&it->tab);
 }
 
@@ -549,7 +658,7 @@ static crest_status parse_item(const char *p, size_t n, size_t offset, item *it,
         return st;
     }
     it->name = canon.data;
-    if (!(it->words = item_words(it->name))) {
+    if (!(it->words = item_words(it->name)) || item_key_words(it) != 0) {
         item_free(it);
         return crest_diag_set(diag, CREST_ERR_NOMEM, SPEC_LABEL, 1, offset, "out of memory.");
     }
@@ -916,6 +1025,7 @@ double crest_lmodel_score_columns(const crest_lmodel *m, const size_t *cols, con
     if (explain) {
         /* Selection of the top K positive contributions, largest first. */
         explain->n = 0;
+        explain->has_text = 0;
         for (size_t k = 0; k < CREST_LMODEL_TOP_K; k++) {
             size_t best = SIZE_MAX;
             for (size_t i = 0; i < m->n_items; i++) {
@@ -928,6 +1038,7 @@ double crest_lmodel_score_columns(const crest_lmodel *m, const size_t *cols, con
                 break;
             explain->feature[k] = m->items[best].name;
             explain->words[k] = m->items[best].words;
+            explain->item[k] = best;
             explain->contribution[k] = contrib[best];
             explain->n++;
             contrib[best] = -INFINITY;
@@ -935,10 +1046,23 @@ double crest_lmodel_score_columns(const crest_lmodel *m, const size_t *cols, con
         for (size_t k = explain->n; k < CREST_LMODEL_TOP_K; k++) {
             explain->feature[k] = NULL;
             explain->words[k] = NULL;
+            explain->item[k] = 0;
             explain->contribution[k] = 0.0;
         }
     }
     return crest_logit_sigmoid(z);
+}
+
+void crest_lmodel_explain_values(const crest_lmodel *m, const size_t *cols, const crest_decl *decl,
+                                 crest_lmodel_explain *explain)
+{
+    char key[CREST_LMODEL_KEY_MAX];
+    for (size_t k = 0; k < explain->n && k < CREST_LMODEL_TOP_K; k++) {
+        const item *it = &m->items[explain->item[k] < m->n_items ? explain->item[k] : 0];
+        const size_t klen = it->n_keys ? item_key(it, cols, decl, key) : 0;
+        item_words_values(it, key, klen, explain->text[k], sizeof explain->text[k]);
+    }
+    explain->has_text = 1;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -980,6 +1104,26 @@ void crest_lmodel_free(crest_lmodel *m)
     free(m->mean);
     free(m->sd);
     free(m);
+}
+
+int crest_lmodel_calibration(const crest_lmodel *m, double *a, double *b)
+{
+    if (!m || !m->calibrated)
+        return 0;
+    if (a)
+        *a = m->cal_a;
+    if (b)
+        *b = m->cal_b;
+    return 1;
+}
+
+/* Hot path. */
+double crest_lmodel_calibrate(const crest_lmodel *m, double p)
+{
+    if (!m || !m->calibrated || isnan(p))
+        return NAN;
+    const double pc = fmin(fmax(p, 1e-300), 1 - 0x1p-53); /* a finite logit */
+    return crest_logit_sigmoid(m->cal_a + m->cal_b * logit_of(pc));
 }
 
 const char *crest_lmodel_feature_spec(const crest_lmodel *m)
@@ -1043,6 +1187,7 @@ struct crest_lmodel_trainer {
     uint8_t *fold, *label;
     uint32_t *cat; /* [row * n_items + i], NO_CAT when the item has no key */
     double *val;   /* [row * n_items + i], NaN when missing or not numeric */
+    int calibrate; /* fit Platt scaling on cross-fitted scores (trainer_set_calibrate) */
 };
 
 crest_status crest_lmodel_trainer_create(const char *feature_spec, const crest_str *header, size_t n_cols,
@@ -1331,6 +1476,86 @@ static void standardise_item(crest_lmodel *m, gsl_matrix *X, size_t n, size_t i)
     }
 }
 
+void crest_lmodel_trainer_set_calibrate(crest_lmodel_trainer *t, int on)
+{
+    if (t)
+        t->calibrate = on != 0;
+}
+
+/*
+ * Platt scaling on cross-fitted scores (crest_lmodel_trainer_set_calibrate).
+ * X is the standardised training design matrix (out-of-fold encodings), y the
+ * labels. For each encoding fold k the coefficients are refitted with case
+ * weight 0 on fold k's rows; they give those rows their held-out log-odds.
+ * The label's logistic regression on the held-out log-odds sets the model's
+ * (cal_a, cal_b). One caveat, the usual one of target encoding: a held-out
+ * row's label is in the encodings of the other folds' rows, though never in
+ * its own encoding nor among the rows its coefficients were fitted on.
+ */
+static crest_status cross_fit_platt(crest_lmodel_trainer *t, const gsl_matrix *X, const gsl_vector *y,
+                                    crest_lmodel_fit_report *report, crest_diag *diag)
+{
+    crest_lmodel *m = t->m;
+    const size_t n = X->size1, p = X->size2;
+    const unsigned K = t->opts.folds;
+    double *margin = malloc(n * sizeof *margin);
+    double *label = malloc(n * sizeof *label);
+    gsl_vector *w = gsl_vector_alloc(n);
+    gsl_vector *beta = gsl_vector_alloc(p);
+    crest_status st = CREST_OK;
+    if (!margin || !label || !w || !beta)
+        st = crest_diag_set(diag, CREST_ERR_NOMEM, "<lmodel_fit>", 0, 0, "out of memory.");
+    crest_logit_fit_options fo;
+    crest_logit_fit_options_default(&fo);
+    if (t->opts.max_iter)
+        fo.max_iter = t->opts.max_iter;
+    for (unsigned k = 0; k < K && st == CREST_OK; k++) {
+        size_t n_out = 0;
+        for (size_t r = 0; r < n; r++) {
+            gsl_vector_set(w, r, t->fold[r] == k ? 0.0 : 1.0);
+            n_out += t->fold[r] == k;
+        }
+        if (!n_out)
+            continue;
+        st = crest_logit_fit(X, y, w, t->opts.l2_lambda, &fo, beta, NULL, diag);
+        for (size_t r = 0; r < n && st == CREST_OK; r++) {
+            if (t->fold[r] != k)
+                continue;
+            double z = 0;
+            for (size_t c = 0; c < p; c++)
+                z += gsl_matrix_get(X, r, c) * gsl_vector_get(beta, c);
+            margin[r] = z;
+        }
+    }
+    for (size_t r = 0; r < n && st == CREST_OK; r++)
+        label[r] = gsl_vector_get(y, r);
+    double a = 0, b = 1;
+    if (st == CREST_OK)
+        st = crest_logit_platt_fit(margin, label, n, &a, &b, diag);
+    if (st == CREST_OK) {
+        m->calibrated = 1;
+        m->cal_a = a;
+        m->cal_b = b;
+        if (report) {
+            double s0 = 0, s1 = 0;
+            for (size_t r = 0; r < n; r++) {
+                s0 += crest_logit_sigmoid(margin[r]);
+                s1 += crest_logit_sigmoid(a + b * margin[r]);
+            }
+            report->calibrated = 1;
+            report->cal_a = a;
+            report->cal_b = b;
+            report->heldout_mean_score = s0 / (double)n;
+            report->heldout_mean_calibrated = s1 / (double)n;
+        }
+    }
+    free(margin);
+    free(label);
+    gsl_vector_free(w);
+    gsl_vector_free(beta);
+    return st;
+}
+
 crest_status crest_lmodel_trainer_fit(crest_lmodel_trainer *t, crest_lmodel **out,
                                       crest_lmodel_fit_report *report, crest_diag *diag)
 {
@@ -1442,6 +1667,9 @@ crest_status crest_lmodel_trainer_fit(crest_lmodel_trainer *t, crest_lmodel **ou
         for (size_t c = 0; c < p; c++)
             m->beta[c] = gsl_vector_get(beta, c);
     }
+    m->calibrated = 0;
+    if (st == CREST_OK && t->calibrate)
+        st = cross_fit_platt(t, X, y, report, diag);
     gsl_matrix_free(X);
     gsl_vector_free(y);
     gsl_vector_free(beta);
@@ -1458,6 +1686,9 @@ crest_status crest_lmodel_trainer_fit(crest_lmodel_trainer *t, crest_lmodel **ou
     cp->prior = m->prior;
     cp->n_rows = m->n_rows;
     cp->n_positive = m->n_positive;
+    cp->calibrated = m->calibrated;
+    cp->cal_a = m->cal_a;
+    cp->cal_b = m->cal_b;
     memcpy(cp->beta, m->beta, p * sizeof *cp->beta);
     memcpy(cp->mean, m->mean, p * sizeof *cp->mean);
     memcpy(cp->sd, m->sd, p * sizeof *cp->sd);
@@ -1522,6 +1753,8 @@ static void save_stream(const crest_lmodel *m, FILE *f)
             fprintf(f, " %.17g\n", it->tab.value[e]);
         }
     }
+    if (m->calibrated)
+        fprintf(f, "calibration platt %.17g %.17g\n", m->cal_a, m->cal_b);
     fputs("end\n", f);
 }
 
@@ -1916,8 +2149,31 @@ static crest_status load_body(lreader *r, int want_map, crest_lmodel **out, cres
     for (size_t i = 0; i < m->n_items; i++)
         if ((st = load_item(r, m, i, diag)) != CREST_OK)
             goto fail;
-    if ((st = lr_expect(r, "end", "the \"end\" line", diag)) != CREST_OK)
+    if (!lr_next(r)) {
+        st = crest_diag_set(diag, CREST_ERR_SYNTAX, r->path, r->line + 1, 0,
+                            "the file is truncated: expected the \"end\" line.");
         goto fail;
+    }
+    /* An optional "calibration platt A B" line before "end" (a logistic model's). */
+    if (!want_map && tok_is(r, 0, "calibration")) {
+        if ((st = lr_lit(r, 1, "platt", diag)) != CREST_OK ||
+            (st = lr_number(r, 2, &m->cal_a, diag)) != CREST_OK ||
+            (st = lr_number(r, 3, &m->cal_b, diag)) != CREST_OK)
+            goto fail;
+        if (r->n_tok != 4) {
+            st = crest_diag_set(diag, CREST_ERR_SYNTAX, r->path, r->line, r->cur_len + 1,
+                                "a calibration line holds \"platt\", A and B only.");
+            goto fail;
+        }
+        m->calibrated = 1;
+        if ((st = lr_expect(r, "end", "the \"end\" line", diag)) != CREST_OK)
+            goto fail;
+    } else if (!tok_is(r, 0, "end")) {
+        st = crest_diag_set(diag, CREST_ERR_SYNTAX, r->path, r->line, 1,
+                            "expected the \"end\" line (a line starting with \"end\"), found \"%.40s\".",
+                            r->cur);
+        goto fail;
+    }
     while (lr_next(r)) {
         if (r->n_tok) {
             st =

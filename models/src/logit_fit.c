@@ -406,3 +406,37 @@ crest_status crest_logit_fit(const gsl_matrix *X, const gsl_vector *y, const gsl
     }
     return CREST_ERR_NUMERIC;
 }
+
+crest_status crest_logit_platt_fit(const double *margin, const double *y, size_t n, double *a, double *b,
+                                   crest_diag *diag)
+{
+    crest_models_init();
+    crest_diag_clear(diag);
+    if (!margin || !y || !a || !b || n < 2)
+        return crest_diag_set(diag, CREST_ERR_INVALID, LOGIT_LABEL, 0, 0,
+                              "Platt scaling needs at least 2 scores and labels.");
+    gsl_matrix *X = gsl_matrix_alloc(n, 2);
+    gsl_vector *yv = gsl_vector_alloc(n);
+    gsl_vector *beta = gsl_vector_calloc(2);
+    crest_status st = CREST_OK;
+    if (!X || !yv || !beta)
+        st = crest_diag_set(diag, CREST_ERR_NOMEM, LOGIT_LABEL, 0, 0, "out of memory.");
+    for (size_t i = 0; i < n && st == CREST_OK; i++) {
+        if (!isfinite(margin[i]))
+            st = crest_diag_set(diag, CREST_ERR_INVALID, LOGIT_LABEL, 0, 0,
+                                "Platt scaling: score %zu is not a finite log-odds.", i + 1);
+        gsl_matrix_set(X, i, 0, 1.0);
+        gsl_matrix_set(X, i, 1, margin[i]);
+        gsl_vector_set(yv, i, y[i]);
+    }
+    if (st == CREST_OK)
+        st = crest_logit_fit(X, yv, NULL, 0.0, NULL, beta, NULL, diag);
+    if (st == CREST_OK) {
+        *a = gsl_vector_get(beta, 0);
+        *b = gsl_vector_get(beta, 1);
+    }
+    gsl_matrix_free(X);
+    gsl_vector_free(yv);
+    gsl_vector_free(beta);
+    return st;
+}

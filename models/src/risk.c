@@ -497,7 +497,9 @@ void crest_risk_eval(const crest_risk *r, crest_risk_scratch *s, const crest_dec
 {
     out->z = r->bias;
     out->model_prob = NAN;
+    out->prob = NAN;
     out->explain.n = 0;
+    out->explain.has_text = 0;
     if (r->rules) {
         crest_rules_eval(r->rules, s->rules, d, &out->rules);
         out->z += out->rules.weight;
@@ -508,6 +510,7 @@ void crest_risk_eval(const crest_risk *r, crest_risk_scratch *s, const crest_dec
     if (r->lmodel) {
         out->model_prob = crest_lmodel_score_columns(r->lmodel, s->binding ? s->binding->lmodel_cols : NULL,
                                                      d, &out->explain);
+        out->prob = crest_lmodel_calibrate(r->lmodel, out->model_prob); /* NaN without a calibration */
     } else if (r->xgb) {
         if (r->fmap)
             crest_lmodel_features_columns(r->fmap, s->binding ? s->binding->fmap_cols : NULL, d, s->features);
@@ -540,6 +543,18 @@ void crest_risk_eval(const crest_risk *r, crest_risk_scratch *s, const crest_dec
         c->z = out->z;
         c->score = out->score;
     }
+}
+
+void crest_risk_explain_values(const crest_risk *r, const crest_risk_scratch *s, const crest_decl *d,
+                               crest_risk_result *out)
+{
+    if (r->lmodel && out->explain.n)
+        crest_lmodel_explain_values(r->lmodel, s->binding ? s->binding->lmodel_cols : NULL, d, &out->explain);
+}
+
+int crest_risk_calibrated(const crest_risk *r)
+{
+    return r && r->lmodel && crest_lmodel_calibration(r->lmodel, NULL, NULL);
 }
 
 void crest_risk_scratch_promise_valid_utf8(crest_risk_scratch *s)

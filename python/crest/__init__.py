@@ -9,7 +9,8 @@ same code as the ``crest`` command, so they are byte for byte the CLI's.
     report.totals                      # one row per policy
 
 Identifiers and codes stay text (``decl_id`` ``040020250098186074`` is never an
-integer); ``p``, ``u`` and ``risk_score`` are floats parsed from the engine's text.
+integer); ``p``, ``u``, ``risk_score`` and ``risk_prob`` (when the model carries a
+calibration) are floats parsed from the engine's text.
 Errors of the library are raised as :class:`CrestError` with the file, line and
 column the library names.
 """
@@ -26,7 +27,7 @@ from ._lib import ffi, lib
 __all__ = ["CrestError", "Policy", "Registry", "Report", "run", "run_csv", "replay", "simulate", "version"]
 
 #: Output columns that are numbers; every other column is text.
-FLOAT_COLUMNS = ("risk_score", "p", "u")
+FLOAT_COLUMNS = ("risk_score", "risk_prob", "p", "u")
 FLAG_COLUMNS = ("priority", "guarantee_exempt_eligible", "mra_recognised")
 PERIODS = {"none": 0, "day": 1, "week": 2, "month": 3}
 PASSTHROUGH = {"all": 0, "unmapped": 1, "none": 2}
@@ -401,7 +402,8 @@ def run(data, policy=None, registry=None, threads=None, passthrough=None, score=
     tiers, scales and draw apply to it (``crest replay --score-column``).
 
     Columns as in ``crest run``'s output; identifiers, codes and pass-through
-    columns are text, ``p``, ``u`` and ``risk_score`` floats, the three flags
+    columns are text, ``p``, ``u``, ``risk_score`` and ``risk_prob`` (a calibrated
+    model's probability, only when the model carries a calibration) floats, the three flags
     0/1. ``df.attrs["summary"]`` is the summary (as ``crest run --summary``, with
     ``notes``), ``df.attrs["rejects"]`` the rejected rows (line, reason, column,
     message, record, truncated). Raises :class:`CrestError` on a policy, registry

@@ -84,6 +84,7 @@ typedef struct crest_decision {
     int lane;
     int forced;
     int forced_insensitive;
+    double prob;
 } crest_decision;
 
 typedef struct crest_decl crest_decl;

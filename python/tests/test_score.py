@@ -94,3 +94,20 @@ def test_external_score_reproduces_the_model(kcs, tmp_path):
     a = crest.run(valid, policy=pol, registry=reg, passthrough="none")
     b = crest.run(frame, policy=pol, registry=reg, passthrough="none", score=model["risk_score"].astype(float))
     assert (a["decision"] == b["decision"]).all() and (a["reasons"].str[:4] == b["reasons"].str[:4]).all()
+
+
+def test_risk_prob_is_the_engines_float(kcs):
+    """A model with a calibration (the shipped KCS model): crest.run has a risk_prob float
+    column after risk_score, the CLI's values exactly, and the decisions export the same."""
+    valid, reg = kcs
+    pol = src("policies", "kcs_logit_cal.conf")
+    df = crest.run(valid, policy=pol, registry=reg, passthrough="none")
+    assert list(df.columns[3:6]) == ["risk_score", "risk_prob", "p"]
+    assert df["risk_prob"].dtype == np.float64 and df["risk_prob"].between(0, 1).all()
+    text = cli("run", "-q", "--policy", pol, "--registry", reg, "--passthrough", "none", valid).stdout
+    cli_df = pd.read_csv(io.BytesIO(text), dtype=str, keep_default_na=False)
+    assert (df["risk_prob"] == cli_df["risk_prob"].astype(float)).all()
+    # the mean is within a 99.9% binomial bound of the quarter's fraud rate
+    fraud = pd.read_csv(valid, usecols=["Fraud"])["Fraud"].to_numpy()
+    p = df["risk_prob"].to_numpy()
+    assert abs(fraud.sum() - p.sum()) <= 3.29 * np.sqrt((p * (1 - p)).sum())

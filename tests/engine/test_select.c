@@ -40,6 +40,14 @@ static crest_select_plan plan_for(size_t tier)
     return plan;
 }
 
+/* The decision and its reasons, as the engine makes them. */
+static void select_row(const crest_select_config *cfg, const crest_select_plan *plan,
+                       const crest_risk_result *rr, crest_str id, crest_selection *s)
+{
+    crest_select(cfg, plan, rr, id, s);
+    crest_select_reasons(cfg, plan, rr, s);
+}
+
 /* A risk result with no hits and the given score. */
 static crest_risk_result risk_of(double score)
 {
@@ -59,7 +67,7 @@ Test(select, without_risk_p_is_the_target_and_u_is_keyed)
     crest_select_config_init(&cfg, p);
     const crest_select_plan plan = plan_for(1);
     crest_selection s;
-    crest_select(&cfg, &plan, NULL, str_of("D-1"), &s);
+    select_row(&cfg, &plan, NULL, str_of("D-1"), &s);
     cr_expect_float_eq(s.dec.p, 0.05, 1e-15);
     cr_expect_float_eq(s.dec.p_random, 0.05, 1e-15);
     cr_expect(isnan(s.dec.score));
@@ -74,7 +82,7 @@ Test(select, without_risk_p_is_the_target_and_u_is_keyed)
     cr_expect_float_eq(s.p_inspect, 0.05, 1e-15);
     /* The ratio tier: 0.2 x 0.05. */
     const crest_select_plan aeo = plan_for(0);
-    crest_select(&cfg, &aeo, NULL, str_of("D-1"), &s);
+    select_row(&cfg, &aeo, NULL, str_of("D-1"), &s);
     cr_expect_float_eq(s.dec.p, 0.01, 1e-15);
     crest_policy_free(p);
 }
@@ -90,7 +98,7 @@ Test(select, decisions_follow_the_draw_and_reasons_say_why)
     for (size_t i = 0; i < n; i++) {
         snprintf(id, sizeof id, "DECL-%zu", i);
         crest_selection s;
-        crest_select(&cfg, &plan, NULL, str_of(id), &s);
+        select_row(&cfg, &plan, NULL, str_of(id), &s);
         cr_assert_eq(s.dec.inspect, s.dec.u < s.dec.p);
         cr_assert_str_eq(s.reasons.text, s.dec.inspect ? "RANDOM" : "");
         inspected += (size_t)s.dec.inspect;
@@ -110,8 +118,8 @@ Test(select, pure_same_inputs_same_output)
     plan.mra = 1;
     crest_selection a, b;
     memset(&b, 0xAB, sizeof b); /* whatever was there before does not matter */
-    crest_select(&cfg, &plan, NULL, str_of("X"), &a);
-    crest_select(&cfg, &plan, NULL, str_of("X"), &b);
+    select_row(&cfg, &plan, NULL, str_of("X"), &a);
+    select_row(&cfg, &plan, NULL, str_of("X"), &b);
     cr_expect_eq(memcmp(&a.dec, &b.dec, sizeof a.dec), 0);
     cr_expect_str_eq(a.reasons.text, b.reasons.text);
     /* Notes come last: TIER_UNKNOWN, then MRA; MRA gives priority. */
@@ -132,19 +140,19 @@ Test(select, risk_weighting_and_multiplier)
     crest_select_plan plan = plan_for(0);
     const crest_risk_result rr = risk_of(0.5);
     crest_selection s;
-    crest_select(&cfg, &plan, &rr, str_of("A"), &s);
+    select_row(&cfg, &plan, &rr, str_of("A"), &s);
     /* p = rate (rs + (1 - rs) scale m (1 + gain score)) = 0.05 (0.2 + 0.8 * 5.5). */
     cr_expect_float_eq(s.dec.p_random, 0.01, 1e-15);
     cr_expect_float_eq(s.dec.p_risk_unit, 0.05 * 0.8 * 5.5, 1e-15);
     cr_expect_float_eq(s.dec.p, 0.01 + 0.22, 1e-15);
     cr_expect_float_eq(s.dec.score, 0.5, 0);
     plan.multiplier = 2.0;
-    crest_select(&cfg, &plan, &rr, str_of("A"), &s);
+    select_row(&cfg, &plan, &rr, str_of("A"), &s);
     cr_expect_float_eq(s.dec.p, 0.01 + 0.44, 1e-15);
     cr_expect_float_eq(s.dec.multiplier, 2.0, 0);
     /* Clipped at 1. */
     plan.multiplier = 100.0;
-    crest_select(&cfg, &plan, &rr, str_of("A"), &s);
+    select_row(&cfg, &plan, &rr, str_of("A"), &s);
     cr_expect_eq(s.dec.p, 1.0);
     cr_expect_eq(s.dec.inspect, 1);
     cr_expect(strstr(s.reasons.text, "RANDOM") || strstr(s.reasons.text, "RISK"), "%s", s.reasons.text);
@@ -164,7 +172,7 @@ Test(select, floor_tier_holds_its_rate)
     plan.multiplier = 0.1;
     const crest_risk_result rr = risk_of(0.01);
     crest_selection s;
-    crest_select(&cfg, &plan, &rr, str_of("F"), &s);
+    select_row(&cfg, &plan, &rr, str_of("F"), &s);
     /* 0.4 + 0.1 * 0.4 * 1.01 = 0.44: held at the floor, 0.8. */
     cr_expect_float_eq(s.dec.p, 0.8, 1e-15);
     /* Selected by the random part: TIER_FLOOR instead of RANDOM. */
@@ -196,7 +204,7 @@ Test(select, systematic_selects_at_integer_crossings)
     for (int i = 0; i < 8; i++) {
         plan.sys_position = 0.1 + 0.25 * i;
         crest_selection s;
-        crest_select(&cfg, &plan, NULL, str_of("S"), &s);
+        select_row(&cfg, &plan, NULL, str_of("S"), &s);
         cr_expect_eq(s.drawn, i == 3 || i == 7, "step %d", i);
         selected += (size_t)s.drawn;
     }
@@ -224,7 +232,7 @@ Test(select, forcing_rules_and_max_hits)
     rr.rules.hits[1] = 1;
     rr.rules.hits[2] = 2;
     crest_selection s;
-    crest_select(&cfg, &plan, &rr, str_of("R"), &s);
+    select_row(&cfg, &plan, &rr, str_of("R"), &s);
     cr_expect_eq(s.dec.inspect, 1);
     cr_expect_eq(s.dec.forced, 1);
     cr_expect_eq(s.forced_lane, CREST_RULES_LANE_RED);
@@ -237,7 +245,7 @@ Test(select, forcing_rules_and_max_hits)
     rr.rules.n_hits = 1;
     rr.rules.hits[0] = 0;
     rr.rules.max_hits_exceeded = 1;
-    crest_select(&cfg, &plan, &rr, str_of("R"), &s);
+    select_row(&cfg, &plan, &rr, str_of("R"), &s);
     cr_expect_eq(s.dec.inspect, 1);
     cr_expect_eq(s.max_hits, 1);
     cr_expect_eq(s.dec.p_forced, 1.0);

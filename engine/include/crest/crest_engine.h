@@ -73,6 +73,7 @@ typedef struct crest_decision {
     int lane;               /* lane rank: 0 GREEN, 1 BLUE, 2 YELLOW, 3 ORANGE, 4 RED (before capacity) */
     int forced;             /* a criterion forced a lane, or max hits was exceeded */
     int forced_insensitive; /* a credit-insensitive criterion (credit_sensitive = no) forced a lane */
+    double prob;            /* risk_prob: the model's calibrated probability; NaN without a calibration */
 } crest_decision;
 
 /*

@@ -163,6 +163,9 @@ CREST_API int crest_policy_model_is_xgboost(const crest_policy *policy);
 CREST_API const char *crest_policy_model_params(const crest_policy *policy);
 /* 1 when [model] kind = logistic. */
 CREST_API int crest_policy_model_is_logistic(const crest_policy *policy);
+/* 1 when the policy's model carries a calibration fitted with it (`crest fit`:
+ * Platt scaling): its decisions have a risk_prob (crest_decision.prob). */
+CREST_API int crest_policy_model_calibrated(const crest_policy *policy);
 /* [model] l2, smoothing and folds: the settings of `crest fit`. */
 CREST_API void crest_policy_fit_settings(const crest_policy *policy, double *l2, double *smoothing,
                                          unsigned *folds);

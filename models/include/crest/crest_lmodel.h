@@ -60,6 +60,8 @@ extern "C" {
 #define CREST_LMODEL_KEY_MAX 512
 /* Number of contributions an explanation carries. */
 #define CREST_LMODEL_TOP_K 3
+/* Bytes of one contribution's text with values (crest_lmodel_explain.text), NUL included. */
+#define CREST_LMODEL_EXPLAIN_TEXT 200
 
 typedef struct crest_lmodel crest_lmodel;                 /* fitted model, immutable after bind */
 typedef struct crest_lmodel_trainer crest_lmodel_trainer; /* rows collected for one fit */
@@ -94,6 +96,12 @@ typedef struct crest_lmodel_fit_report {
     size_t n_iter;
     double deviance;
     int converged;
+    /* With crest_lmodel_trainer_set_calibrate: the Platt parameters (see
+     * crest_lmodel_calibration) and, over the training rows' cross-fitted
+     * scores, the mean score before and after calibration. */
+    int calibrated;
+    double cal_a, cal_b;
+    double heldout_mean_score, heldout_mean_calibrated;
 } crest_lmodel_fit_report;
 
 /*
@@ -111,6 +119,15 @@ typedef struct crest_lmodel_explain {
      * origin history", "unit value vs HS4" (rel:unit_value/hs4), "declared
      * value" (log:declared_value), "Import Type" (cat:col(Import Type)). */
     const char *words[CREST_LMODEL_TOP_K];
+    size_t item[CREST_LMODEL_TOP_K]; /* the spec item (0-based) of each contribution */
+    /* Filled by crest_lmodel_explain_values only (has_text = 1; scoring sets
+     * it to 0): the words with the declaration's values of the item's keys,
+     * for an officer: "HS4 6204 × origin CN history", "importer
+     * 91460100MA4Q0ERR9Y history", "unit value vs HS4 8528"; a numeric
+     * item's words alone ("declared value"). A value is cut at 48 bytes;
+     * control bytes and ; , " [ ] in it become '_'; an empty one reads "(none)". */
+    int has_text;
+    char text[CREST_LMODEL_TOP_K][CREST_LMODEL_EXPLAIN_TEXT];
     double contribution[CREST_LMODEL_TOP_K];
 } crest_lmodel_explain;
 
@@ -160,6 +177,19 @@ CREST_API crest_status crest_lmodel_trainer_add(crest_lmodel_trainer *t, const c
  */
 CREST_API crest_status crest_lmodel_trainer_fit(crest_lmodel_trainer *t, crest_lmodel **out,
                                                 crest_lmodel_fit_report *report, crest_diag *diag);
+
+/*
+ * Ask the next crest_lmodel_trainer_fit to fit a calibration with the model
+ * (on = 1): Platt scaling, the logistic regression of the label on the
+ * model's log-odds, y ~ sigmoid(a + b · logit(score)). Its input is not the
+ * model's in-sample score but a cross-fitted one: for each encoding fold k,
+ * the coefficients are refitted on the rows of the other folds and score the
+ * rows of fold k (whose encodings are already out of fold), so no row's
+ * calibration input saw its own label. Costs `folds` more Newton fits.
+ * The model then carries (a, b) (crest_lmodel_calibration), and its file a
+ * "calibration platt A B" line. on = 0 (the default) fits none.
+ */
+CREST_API void crest_lmodel_trainer_set_calibrate(crest_lmodel_trainer *t, int on);
 
 /*
  * For tests and audits: the value row `row` (0-based, in the order added)
@@ -236,6 +266,27 @@ CREST_API crest_status crest_lmodel_resolve_columns(const crest_lmodel *m, const
                                                     size_t n_cols, size_t *cols, crest_diag *diag);
 CREST_API double crest_lmodel_score_columns(const crest_lmodel *m, const size_t *cols, const crest_decl *decl,
                                             crest_lmodel_explain *explain);
+
+/*
+ * Hot path, for the rows whose explanation is shown (scoring leaves it out:
+ * it costs a key per contribution). Fill explain->text for the n
+ * contributions crest_lmodel_score_columns put in explain for decl (the same
+ * declaration and cols; cols NULL for a bound model) and set has_text.
+ * Allocates nothing.
+ */
+CREST_API void crest_lmodel_explain_values(const crest_lmodel *m, const size_t *cols, const crest_decl *decl,
+                                           crest_lmodel_explain *explain);
+
+/*
+ * The model's Platt calibration: 1 and *a, *b (either may be NULL) when it
+ * carries one, so that the calibrated probability of a score p is
+ * sigmoid(a + b · logit(p)) (crest_lmodel_calibrate); 0 otherwise.
+ */
+CREST_API int crest_lmodel_calibration(const crest_lmodel *m, double *a, double *b);
+
+/* Hot path. The calibrated probability of the model's score p (see
+ * crest_lmodel_calibration); NaN when the model has no calibration or p is NaN. */
+CREST_API double crest_lmodel_calibrate(const crest_lmodel *m, double p);
 
 /* Free a model. NULL is a no-op. */
 CREST_API void crest_lmodel_free(crest_lmodel *m);

@@ -96,6 +96,17 @@ CREST_API crest_status crest_logit_fit(const gsl_matrix *X, const gsl_vector *y,
                                        gsl_vector *beta_out, crest_logit_fit_report *report,
                                        crest_diag *diag);
 
+/*
+ * Platt scaling: fit y ~ sigmoid(a + b · margin[i]) by unpenalised maximum
+ * likelihood (crest_logit_fit on the columns [1, margin]). margin: n scores
+ * on the log-odds scale (a model's logit, held out from its own fit for an
+ * honest calibration); y: n labels in [0, 1]. Returns as crest_logit_fit
+ * (CREST_ERR_INVALID for a non-finite margin; CREST_ERR_NUMERIC when the
+ * labels are separated by the margin: no finite (a, b) exists).
+ */
+CREST_API crest_status crest_logit_platt_fit(const double *margin, const double *y, size_t n, double *a,
+                                             double *b, crest_diag *diag);
+
 /* Hot path. The linear predictor sum_{j < n} beta[j] * x[j]. Allocates nothing. */
 CREST_API double crest_logit_predict_margin(const double *beta, const double *x, size_t n);
 

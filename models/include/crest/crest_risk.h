@@ -92,6 +92,7 @@ typedef struct crest_risk_result {
     double z;                     /* combined log-odds */
     double score;                 /* sigmoid(z) */
     double model_prob;            /* the model's probability; NaN without a model */
+    double prob;                  /* the model's calibrated probability (crest_risk_calibrated); else NaN */
     crest_rules_result rules;     /* hits (all zero without criteria) */
     crest_lmodel_explain explain; /* logistic model's top contributions (n = 0 otherwise) */
 } crest_risk_result;
@@ -148,6 +149,21 @@ CREST_API size_t crest_risk_rule_count(const crest_risk *risk);
 CREST_API crest_status crest_risk_rule(const crest_risk *risk, size_t i, crest_risk_rule_info *out);
 /* The reason code of "maximum hits" (a criteria row's id or "MAX_HITS"); NULL without criteria. */
 CREST_API const char *crest_risk_max_hits_id(const crest_risk *risk);
+/*
+ * Hot path, for a result whose explanation is shown: the logistic model's
+ * contributions in words with decl's values (crest_lmodel_explain_values),
+ * decl and scratch being those of the crest_risk_eval that made result.
+ * Nothing without a logistic model or contributions. Allocates nothing.
+ */
+CREST_API void crest_risk_explain_values(const crest_risk *risk, const crest_risk_scratch *scratch,
+                                         const crest_decl *decl, crest_risk_result *result);
+/*
+ * 1 when the model carries a calibration fitted with it (a logistic model's
+ * Platt scaling, crest_lmodel_calibration): crest_risk_eval then sets
+ * result.prob, the calibrated probability that the declaration is illicit
+ * given the model's score. Criteria weights and the bias are not in it.
+ */
+CREST_API int crest_risk_calibrated(const crest_risk *risk);
 /* 1 when the configuration scores anything (criteria or a model). */
 CREST_API int crest_risk_active(const crest_risk *risk);
 

@@ -286,11 +286,18 @@ char *crest_replay_json(const crest_replay_set *set);
 
 /* The header line of the per-decision export (crest_replay_decision_row). */
 extern const char crest_replay_decisions_header[];
+/* The same with a risk_prob column after risk_score (crest_replay_decisions_prob). */
+extern const char crest_replay_decisions_header_prob[];
+/* Rows of r's export carry a risk_prob cell after risk_score (on = 1; empty
+ * when the decision has none): for an export where any policy's model carries
+ * a calibration (crest_policy_model_calibrated). Default off. */
+void crest_replay_decisions_prob(crest_replay *r, int on);
 
 /*
  * One row of the per-decision export (`crest replay --decisions`), after
  * crest_replay_header: policy (its display name), decl_id, period (its label;
- * empty with CREST_REPLAY_PERIOD_NONE or no date), tier, risk_score, p,
+ * empty with CREST_REPLAY_PERIOD_NONE or no date), tier, risk_score, (with
+ * crest_replay_decisions_prob: risk_prob), p,
  * p_random, p_forced and u at full precision (shortest round-trip;
  * risk_score empty without a risk layer), decision (INSPECT/RELEASE),
  * selected_by (forced, random or risk as in the path counts; empty when
@@ -349,6 +356,15 @@ crest_status crest_replay_load(crest_replay *r, const void *buf, size_t len, cre
 
 /* Free; NULL is a no-op. */
 void crest_replay_free(crest_replay *r);
+
+/*
+ * The policy's workload per office and day (crest_workload_json's object:
+ * per office and over all offices the office-days, the expected, realised and
+ * RED inspections per day as mean, p95 and max, the cap, deferrals and
+ * overflows), copied and written as its "workload" in crest_replay_json; NULL
+ * removes it. Returns CREST_OK or CREST_ERR_NOMEM.
+ */
+crest_status crest_replay_workload_json(crest_replay *r, const char *json);
 
 #ifdef __cplusplus
 }
