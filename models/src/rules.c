@@ -605,6 +605,7 @@ typedef struct rule {
     char dir;
     crest_str *offices; /* owned copies */
     size_t n_offices;
+    bool scoped; /* a validity window, a direction or offices: checked per declaration */
 } rule;
 
 struct crest_rules {
@@ -1476,6 +1477,7 @@ static crest_status crit_row_body(void *ctx, csv_reader *r)
     cell_ref off = get_cell(r, idx, C_OFFICE);
     if (off.s.len && (st = rule_offices(r, x, off)) != CREST_OK)
         return st;
+    x->scoped = x->from != CREST_DATE_NONE || x->to != CREST_DATE_NONE || x->dir || x->n_offices;
 
     return rule_field_pattern(cl, r, x, fld, pat);
 }
@@ -1940,12 +1942,10 @@ void crest_rules_eval(const crest_rules *rules, crest_rules_scratch *scratch, co
     const int32_t day = decl->date_days;
     for (size_t i = 0; i < rules->n; i++) {
         const rule *x = &rules->r[i];
-        /* Scope first: it is cheap and an out-of-scope rule does nothing. */
-        if (!in_window(x->from, x->to, day))
-            continue;
-        if (x->dir && decl->direction != x->dir)
-            continue;
-        if (x->n_offices && !office_ok(x, decl))
+        /* Scope first: it is cheap and an out-of-scope rule does nothing
+         * (one test for the rules without any). */
+        if (x->scoped && (!in_window(x->from, x->to, day) || (x->dir && decl->direction != x->dir) ||
+                          (x->n_offices && !office_ok(x, decl))))
             continue;
         if (!rule_hit(x, scratch, decl, &out->n_limit_hits))
             continue;
