@@ -660,28 +660,33 @@ static inline __attribute__((always_inline)) void fast_emit(csvread *r, const un
                                                             uint64_t needless, uint64_t leads, size_t high_at,
                                                             size_t nul_at)
 {
-    csvread_row row = {0};
-    row.fields = r->split;
-    row.n_fields = n_seen < r->max_fields ? n_seen : r->max_fields;
-    row.line = r->line;
-    row.raw.ptr = (const char *)s;
-    row.raw.len = piece;
-    row.long_field = long_field;
-    row.too_many_fields = n_seen > r->max_fields;
-    row.checked = 1;
     /* Validation starts at the first byte >= 0x80: what precedes it is ASCII,
      * complete characters. */
-    row.utf8_bad = SIZE_MAX;
+    size_t utf8_bad = SIZE_MAX;
     if (high_at != SIZE_MAX) {
         const size_t bad = utf8_invalid_offset(s + high_at, piece - high_at);
-        row.utf8_bad = bad == SIZE_MAX ? SIZE_MAX : high_at + bad;
+        utf8_bad = bad == SIZE_MAX ? SIZE_MAX : high_at + bad;
     }
-    row.nul_at = nul_at;
-    const int whole = !row.too_many_fields && row.long_field == SIZE_MAX;
-    row.plain = !needless && whole;
-    row.unquoted = whole && !(needless >> 63) ? needless : 0;
-    row.leads_known = 1;
-    row.lead_fields = leads;
+    const int too_many = n_seen > r->max_fields;
+    const int whole = !too_many && long_field == SIZE_MAX;
+    /* Every member named once (a zeroed row then filled in costs its stores twice). */
+    const csvread_row row = {.fields = r->split,
+                             .n_fields = too_many ? r->max_fields : n_seen,
+                             .line = r->line,
+                             .raw = {(const char *)s, piece},
+                             .raw_truncated = 0,
+                             .error = CSVREAD_OK,
+                             .error_column = 0,
+                             .error_line = 0,
+                             .long_field = long_field,
+                             .too_many_fields = too_many,
+                             .checked = 1,
+                             .utf8_bad = utf8_bad,
+                             .nul_at = nul_at,
+                             .plain = !needless && whole,
+                             .unquoted = whole && !(needless >> 63) ? needless : 0,
+                             .leads_known = 1,
+                             .lead_fields = leads};
     if (!r->stop) {
         const int st = r->fn(r->ctx, &row);
         if (st)

@@ -377,6 +377,7 @@ crest_status crest_engine_create(const crest_policy *policy, const crest_registr
         e->multiplier[t] = 1.0;
     for (size_t t = 0; t < policy->n_tiers; t++)
         e->tier_name_len[t] = strlen(policy->tiers[t].name);
+    crest_render_texts_init(e);
     if (st == CREST_OK && crest_policy_has_capacity(policy) && options->decide) {
         e->capacity = 1;
         st = crest_capacity_init(e);
@@ -719,6 +720,7 @@ crest_status crest_engine_set_policy(crest_engine *e, const crest_policy *policy
     e->registry = registry;
     e->risk = risk;
     crest_select_config_init(&e->select, policy);
+    crest_render_texts_init(e);
     if (risk && e->stats.header_seen)
         risk_bound_install(e, &fresh);
     risk_bound_free(&old);

@@ -102,6 +102,14 @@ typedef struct window_acc {
 typedef struct capacity_day capacity_day;
 typedef struct workload workload;
 
+/* A text of the CSV fast path (render.c), NUL-padded to its array so that it
+ * is copied with one fixed-size move; len 0 when it does not fit (the record
+ * is then written piece by piece). */
+typedef struct render_text {
+    char text[64];
+    size_t len;
+} render_text;
+
 struct crest_engine {
     const crest_policy *policy;
     const crest_registry *registry;
@@ -140,6 +148,18 @@ struct crest_engine {
     crest_select_config select;
     /* Hot-path text lengths of the tier names. */
     size_t tier_name_len[CREST_MAX_TIERS];
+    /* Hot-path texts of a CSV record (crest_render_texts_init): ",TIER,SOURCE,"
+     * per tier and tier source, ",DECISION,LANE," per decision and lane name
+     * (the name as crest_select points to it), ",PRIORITY,GE,MRA,POLICY_HASH"
+     * per flag combination. */
+    render_text tier_text[CREST_MAX_TIERS][4];
+    struct lane_text {
+        const char *lane;
+        int inspect;
+        render_text t;
+    } lane_text[2 * (CREST_LANE_COUNT + 2)];
+    size_t n_lane_text;
+    render_text flag_text[8];
 
     /* Control windows ([control] window) and the control state per tier (control.c). */
     int window_open;
@@ -333,6 +353,9 @@ typedef struct render_marks {
 /* Render rec to o as CSV or JSONL (the policy's and the run's format). With
  * marks, the parts' offsets are recorded and the fast path is not taken. Hot path. */
 void crest_render(crest_engine *e, worker *w, outbuf *o, const render_record *rec, render_marks *marks);
+/* The hot-path texts of e's policy into e (tier_text, lane_text, flag_text):
+ * at engine creation and with each new policy. */
+void crest_render_texts_init(crest_engine *e);
 /* The reason_text field (a leading ',' in CSV), when the run's options ask for
  * it (crest_run_options.reason_text); nothing otherwise. Part of the middle. */
 void crest_render_reason_text(const crest_engine *e, outbuf *o, int fmt_csv, const reason_buf *rb);

@@ -84,6 +84,79 @@ static inline char *put(char *q, const char *s, size_t n)
     return q + n;
 }
 
+/* The first n (<= 32) of the 32 readable bytes at s, with one fixed-size
+ * move instead of a call: the bytes past n are overwritten by what follows
+ * (render_plain_csv reserves room for the overrun). */
+static inline char *put32(char *q, const char *s, size_t n)
+{
+    memcpy(q, s, 32);
+    return q + n;
+}
+
+/* A precomputed text (render_text), the same way. */
+static inline char *put_text(char *q, const render_text *t)
+{
+    memcpy(q, t->text, sizeof t->text);
+    return q + t->len;
+}
+
+/* Sets t to the concatenation of the n texts in parts, or len 0 when it does
+ * not fit. */
+static void text_join(render_text *t, const char *const *parts, size_t n)
+{
+    memset(t, 0, sizeof *t);
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        const size_t l = strlen(parts[i]);
+        if (len + l > sizeof t->text) {
+            memset(t, 0, sizeof *t);
+            return;
+        }
+        memcpy(t->text + len, parts[i], l);
+        len += l;
+    }
+    t->len = len;
+}
+
+void crest_render_texts_init(crest_engine *e)
+{
+    const crest_policy *p = e->policy;
+    for (size_t t = 0; t < p->n_tiers; t++)
+        for (size_t src = 0; src < 4; src++)
+            text_join(
+                &e->tier_text[t][src],
+                (const char *const[]){",", p->tiers[t].name, ",", crest_tier_source_texts[src].ptr, ","}, 5);
+    /* The lane names crest_select gives: the policy's two, and each lane's own. */
+    const char *lanes[CREST_LANE_COUNT + 2] = {p->lane_release, p->lane_inspect};
+    for (int l = 0; l < CREST_LANE_COUNT; l++)
+        lanes[2 + l] = crest_lane_name((crest_lane)l);
+    e->n_lane_text = 0;
+    for (size_t l = 0; l < CREST_LANE_COUNT + 2; l++) {
+        for (int inspect = 0; inspect <= 1; inspect++) {
+            struct lane_text *lt = &e->lane_text[e->n_lane_text++];
+            lt->lane = lanes[l];
+            lt->inspect = inspect;
+            text_join(&lt->t, (const char *const[]){inspect ? ",INSPECT," : ",RELEASE,", lanes[l], ","}, 3);
+        }
+    }
+    for (int f = 0; f < 8; f++) {
+        const char flags[] = {',', (char)('0' + (f >> 2)), ',', (char)('0' + (f >> 1 & 1)),
+                              ',', (char)('0' + (f & 1)),  ',', '\0'};
+        text_join(&e->flag_text[f], (const char *const[]){flags, p->hash_hex}, 2);
+    }
+}
+
+/* The precomputed ",DECISION,LANE," of a selection, or NULL. */
+static inline const render_text *lane_text(const crest_engine *e, const crest_selection *sel)
+{
+    for (size_t k = 0; k < e->n_lane_text; k++) {
+        const struct lane_text *lt = &e->lane_text[k];
+        if (lt->lane == sel->lane && lt->inspect == sel->dec.inspect)
+            return lt->t.len ? &lt->t : NULL;
+    }
+    return NULL;
+}
+
 /*
  * Hot path of CSV output: one reserve in the output buffer, no per-field
  * encoding. Applies to a plain record (csvread: its bytes are its fields as
@@ -124,33 +197,53 @@ static int render_plain_csv(crest_engine *e, worker *w, outbuf *o, const render_
         end--;
     const size_t tail = end > id.len ? end - id.len : 0; /* ",col2,...": starts at the delimiter */
     const size_t tl = e->tier_name_len[tier], sl = source_len, scl = score_len, ll = sel->lane_len;
-    char *q = outbuf_reserve(o, id.len + tl + sl + scl + ll + rb->len + tail + 128 + CREST_DOUBLE_TEXT);
+    /* 256: the fixed texts, and the fixed-size moves' overrun; CREST_DOUBLE_TEXT: risk_prob. */
+    char *q = outbuf_reserve(o, id.len + tl + sl + scl + ll + rb->len + tail + 256 + CREST_DOUBLE_TEXT);
     if (!q)
         return 0;
-    q = put(q, id.ptr, id.len);
-    *q++ = ',';
-    q = put(q, e->policy->tiers[tier].name, tl);
-    *q++ = ',';
-    q = put(q, source, sl);
-    *q++ = ',';
-    q = put(q, score, scl);
+    /* Most pieces are short: each is one fixed-size move from a source with
+     * room to read (put32, put_text); the rest take memcpy. */
+    q = row->raw.len >= 32 && id.len <= 32 ? put32(q, id.ptr, id.len) : put(q, id.ptr, id.len);
+    const render_text *tt = &e->tier_text[tier][rec->source];
+    if (tt->len) {
+        q = put_text(q, tt);
+    } else {
+        *q++ = ',';
+        q = put(q, e->policy->tiers[tier].name, tl);
+        *q++ = ',';
+        q = put(q, source, sl);
+        *q++ = ',';
+    }
+    q = put32(q, score, scl); /* score: CREST_DOUBLE_TEXT (32) bytes */
     *q++ = ',';
     if (e->risk_prob) {
         q += crest_format_double(sel->dec.prob, q); /* empty for NaN; the reserve has room for its NUL */
         *q++ = ',';
     }
     const struct p_text *pt = number_text(w, prob);
-    q = put(q, pt->text, pt->len); /* nothing for NaN, as the general path */
+    q = put32(q, pt->text, pt->len); /* nothing for NaN, as the general path */
     *q++ = ',';
     q += outbuf_fmt_u53(q, sel->u53);
-    q = put(q, sel->dec.inspect ? ",INSPECT," : ",RELEASE,", 9);
-    q = put(q, sel->lane, ll);
-    *q++ = ',';
-    q = put(q, rb->text, rb->len); /* reason codes never need quotes (reason_add) */
-    const char flags[] = {',', (char)('0' + sel->priority), ',', (char)('0' + rec->guarantee_exempt),
-                          ',', (char)('0' + rec->mra),      ','};
-    q = put(q, flags, sizeof flags);
-    q = put(q, e->policy->hash_hex, 16);
+    const render_text *lt = lane_text(e, sel);
+    if (lt) {
+        q = put_text(q, lt);
+    } else {
+        q = put(q, sel->dec.inspect ? ",INSPECT," : ",RELEASE,", 9);
+        q = put(q, sel->lane, ll);
+        *q++ = ',';
+    }
+    /* reason codes never need quotes (reason_add) */
+    q = rb->len <= 32 ? put32(q, rb->text, rb->len) : put(q, rb->text, rb->len);
+    const unsigned pr = (unsigned)sel->priority, ge = (unsigned)rec->guarantee_exempt,
+                   mra = (unsigned)rec->mra;
+    if ((pr | ge | mra) <= 1 && e->flag_text[pr << 2 | ge << 1 | mra].len) {
+        q = put_text(q, &e->flag_text[pr << 2 | ge << 1 | mra]);
+    } else {
+        const char flags[] = {',', (char)('0' + sel->priority), ',', (char)('0' + rec->guarantee_exempt),
+                              ',', (char)('0' + rec->mra),      ','};
+        q = put(q, flags, sizeof flags);
+        q = put(q, e->policy->hash_hex, 16);
+    }
     if (row->plain) {
         q = put(q, row->raw.ptr + id.len, tail);
     } else {

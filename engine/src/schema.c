@@ -374,7 +374,8 @@ COLD int crest_schema_map_header(crest_engine *e, const csvread_row *row)
 
 static double parse_number(crest_str s)
 {
-    return crest_parse_number(s.ptr, s.len);
+    /* A field without a column (NULL): no call (three numbers a row). */
+    return s.ptr ? crest_parse_number(s.ptr, s.len) : NAN;
 }
 
 static char parse_direction(crest_str s)

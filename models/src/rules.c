@@ -592,6 +592,7 @@ typedef struct rule {
     pcre2_code *re_valid; /* the same without PCRE2_MATCH_INVALID_UTF, JIT-compiled; or NULL */
     bool jit;
     const struct rx_literals *lits; /* the regex is anchored literals (rx_literals_parse); or NULL */
+    const struct rx_words *words;   /* the regex is unanchored literals (rx_words_parse); or NULL */
     uint32_t rx_index;              /* regex rules: 0, 1, ... (their slots in a scratch's result cache) */
     double lo, hi;
     bool lo_incl, hi_incl;
@@ -604,6 +605,7 @@ typedef struct rule {
     char dir;
     crest_str *offices; /* owned copies */
     size_t n_offices;
+    bool scoped; /* a validity window, a direction or offices: checked per declaration */
 } rule;
 
 struct crest_rules {
@@ -772,6 +774,218 @@ static inline bool rx_literals_hit(const rx_literals *l, const char *s, size_t n
     return false;
 }
 
+/*
+ * Unanchored literal alternatives on ASCII subjects: a pattern that is exactly
+ *     lit   lit|lit|...   (?:lit|lit|...)   (?i)lit   (?i)(?:lit|lit|...)
+ * with each literal made of rx_literal_byte bytes and non-ASCII UTF-8
+ * characters, such as the goods-description keyword criteria (lithium|
+ * battery|...|锂|电池). It matches where one literal occurs anywhere. On a
+ * subject of ASCII bytes only, each literal character can stand only for
+ * single ASCII bytes (PCRE2 has no multi-character case folding), and which
+ * ones is asked of PCRE2 itself at load: the character alone, with the rule's
+ * (?i) and compile options, is matched against each of the 128 ASCII bytes
+ * (so 'k' under (?i) stands for k and K, and a literal character no ASCII byte
+ * matches, a Chinese one, rules its literal out on ASCII subjects). The
+ * outcome is then a byte comparison against those sets. Subjects with any
+ * byte >= 0x80 keep the result cache and PCRE2. The limits matter as for
+ * rx_literals: PCRE2 counts its match limit per start position, about one
+ * unit per alternative, so the shortcut applies only when the limits are far
+ * above that (tests/models/test_rules.c compares both on every subject).
+ */
+#define RX_WORDS_MAX_CLASSES 255
+typedef struct rx_words {
+    uint64_t pair[128 * 128 / 64]; /* bit a<<7|b: a literal of 2+ characters may start with bytes a, b */
+    uint64_t single[2];            /* bytes that are a whole 1-character literal */
+    uint64_t by_first[128];        /* bit k: literal k may start with this byte */
+    uint8_t len[RX_LIT_MAX_ALTS];  /* in characters */
+    uint8_t cls[RX_LIT_MAX_ALTS][RX_LIT_MAX_LEN]; /* character j of literal k: its byte set in sets */
+    uint64_t sets[RX_WORDS_MAX_CLASSES][2];       /* the ASCII bytes a literal character matches */
+    uint32_t n_sets;
+} rx_words;
+
+/* The byte length of the UTF-8 character at p[0..n), 0 when p does not start
+ * a valid one (a non-ASCII one: ASCII bytes are checked by the caller). */
+static size_t utf8_char_len(const unsigned char *p, size_t n)
+{
+    const size_t len = p[0] >= 0xF0 && p[0] <= 0xF4  ? 4
+                       : p[0] >= 0xE0                ? 3
+                       : p[0] >= 0xC2 && p[0] < 0xE0 ? 2
+                                                     : 0;
+    if (!len || len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+    return len;
+}
+
+/* The ASCII bytes the character ch[0..len) matches on its own, with the
+ * pattern's case mode, into set; false when PCRE2 cannot tell (out of
+ * memory). */
+static bool rx_char_set(const char *ch, size_t len, bool caseless, uint64_t set[2])
+{
+    char pat[16];
+    size_t n = 0;
+    if (caseless) {
+        memcpy(pat, "(?i)", 4);
+        n = 4;
+    }
+    memcpy(pat + n, ch, len);
+    n += len;
+    int err;
+    PCRE2_SIZE off;
+    pcre2_code *re = pcre2_compile(
+        (PCRE2_SPTR)pat, n, PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_NEVER_BACKSLASH_C, &err, &off, NULL);
+    pcre2_match_data *md = re ? pcre2_match_data_create_from_pattern(re, NULL) : NULL;
+    bool ok = md != NULL;
+    set[0] = set[1] = 0;
+    for (unsigned b = 0; ok && b < 128; b++) {
+        const unsigned char subject = (unsigned char)b;
+        const int rc = pcre2_match(re, &subject, 1, 0, 0, md, NULL);
+        if (rc >= 0)
+            set[b >> 6] |= UINT64_C(1) << (b & 63);
+        else if (rc != PCRE2_ERROR_NOMATCH)
+            ok = false;
+    }
+    pcre2_match_data_free(md);
+    pcre2_code_free(re);
+    return ok;
+}
+
+/* The literals of re[0..n) when it has one of the shapes above; else NULL
+ * (also on out-of-memory: PCRE2 then does the work). Caller frees. */
+static rx_words *rx_words_parse(const char *re, size_t n)
+{
+    bool caseless = false;
+    size_t i = 0, end = n;
+    if (n >= 4 && memcmp(re, "(?i)", 4) == 0) {
+        caseless = true;
+        i = 4;
+    }
+    bool group = false;
+    if (end - i >= 4 && memcmp(re + i, "(?:", 3) == 0 && re[end - 1] == ')') {
+        group = true;
+        i += 3;
+        end--;
+    }
+    if (i == end || (caseless && !group && memchr(re + i, '|', end - i)))
+        return NULL; /* "(?i)a|b": keep PCRE2's reading of a top-level option */
+    rx_words *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    /* The distinct characters seen so far, with their class (= index). */
+    char(*chars)[4] = calloc(RX_WORDS_MAX_CLASSES, sizeof *chars);
+    uint8_t *char_len = calloc(RX_WORDS_MAX_CLASSES, 1);
+    bool ok = chars && char_len;
+    size_t n_alts = 0, n_chars = 0;
+    while (ok) {
+        /* One literal: re[i..) up to '|' or end. */
+        if (n_alts == RX_LIT_MAX_ALTS || i == end || re[i] == '|') {
+            ok = false; /* too many, or an empty literal */
+            break;
+        }
+        bool ascii_possible = true;
+        while (ok && i < end && re[i] != '|') {
+            const unsigned char c = (unsigned char)re[i];
+            const size_t cl = c < 0x80 ? (rx_literal_byte(c) ? 1 : 0)
+                                       : utf8_char_len((const unsigned char *)re + i, end - i);
+            if (!cl || n_chars == RX_LIT_MAX_LEN) {
+                ok = false;
+                break;
+            }
+            uint32_t k = 0;
+            while (k < w->n_sets && !(char_len[k] == cl && memcmp(chars[k], re + i, cl) == 0))
+                k++;
+            if (k == w->n_sets) {
+                if (k == RX_WORDS_MAX_CLASSES || !rx_char_set(re + i, cl, caseless, w->sets[k])) {
+                    ok = false;
+                    break;
+                }
+                memcpy(chars[k], re + i, cl);
+                char_len[k] = (uint8_t)cl;
+                w->n_sets++;
+            }
+            ascii_possible &= (w->sets[k][0] | w->sets[k][1]) != 0;
+            w->cls[n_alts][n_chars++] = (uint8_t)k;
+            i += cl;
+        }
+        if (!ok)
+            break;
+        if (ascii_possible) {
+            /* Its first characters' bytes into by_first and pair (or single). */
+            w->len[n_alts] = (uint8_t)n_chars;
+            const uint64_t *first = w->sets[w->cls[n_alts][0]];
+            for (unsigned a = 0; a < 128; a++) {
+                if (!(first[a >> 6] >> (a & 63) & 1))
+                    continue;
+                w->by_first[a] |= UINT64_C(1) << n_alts;
+                if (n_chars == 1) {
+                    w->single[a >> 6] |= UINT64_C(1) << (a & 63);
+                    continue;
+                }
+                const uint64_t *second = w->sets[w->cls[n_alts][1]];
+                for (unsigned b = 0; b < 128; b++)
+                    if (second[b >> 6] >> (b & 63) & 1)
+                        w->pair[(a << 7 | b) >> 6] |= UINT64_C(1) << ((a << 7 | b) & 63);
+            }
+        }
+        n_alts++;
+        n_chars = 0;
+        if (i == end)
+            break;
+        i++; /* the '|' */
+    }
+    free(chars);
+    free(char_len);
+    if (!ok) {
+        free(w);
+        return NULL;
+    }
+    return w;
+}
+
+/* Hot path: 1 when s[0..n) matches the literals, 0 when not, -1 when s is not
+ * all ASCII (then the shortcut cannot tell). */
+static inline int rx_words_hit(const rx_words *w, const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    uint64_t any = 0, v;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&v, u + i, 8);
+        any |= v;
+    }
+    for (; i < n; i++)
+        any |= u[i];
+    if (any & UINT64_C(0x8080808080808080))
+        return -1;
+    if ((w->single[0] | w->single[1]) != 0) {
+        for (i = 0; i < n; i++)
+            if (w->single[u[i] >> 6] >> (u[i] & 63) & 1)
+                return 1;
+    }
+    for (i = 0; i + 1 < n; i++) {
+        const unsigned ab = (unsigned)u[i] << 7 | u[i + 1];
+        if (!(w->pair[ab >> 6] >> (ab & 63) & 1))
+            continue;
+        for (uint64_t m = w->by_first[u[i]]; m; m &= m - 1) {
+            const unsigned k = (unsigned)__builtin_ctzll(m);
+            const size_t len = w->len[k];
+            if (len < 2 || len > n - i)
+                continue;
+            size_t j = 1;
+            for (; j < len; j++) {
+                const unsigned c = u[i + j];
+                if (!(w->sets[w->cls[k][j]][c >> 6] >> (c & 63) & 1))
+                    break;
+            }
+            if (j == len)
+                return 1;
+        }
+    }
+    return 0;
+}
+
 static void rule_clear(rule *x)
 {
     free(x->id);
@@ -781,6 +995,7 @@ static void rule_clear(rule *x)
     pcre2_code_free(x->re);
     pcre2_code_free(x->re_valid);
     free((void *)x->lits);
+    free((void *)x->words);
     for (size_t i = 0; i < x->n_offices; i++)
         free((char *)x->offices[i].ptr);
     free(x->offices);
@@ -1016,6 +1231,8 @@ static crest_status compile_regex(crest_rules *rules, const csv_reader *r, rule 
         (x->lits = rx_literals_parse(re, re_len)) != NULL)
         return CREST_OK; /* no PCRE2 at match time, no cache slots */
     x->rx_index = rules->n_regex++;
+    if (rules->match_limit >= RX_LIT_MIN_LIMIT && rules->depth_limit >= RX_LIT_MIN_LIMIT)
+        x->words = rx_words_parse(re, re_len); /* ASCII subjects without PCRE2 */
     /* The same pattern for subjects known to be valid UTF-8 (a scratch's
      * promise): its JIT code skips the invalid-sequence handling, about a
      * quarter faster on text. Same matches on valid UTF-8. */
@@ -1260,6 +1477,7 @@ static crest_status crit_row_body(void *ctx, csv_reader *r)
     cell_ref off = get_cell(r, idx, C_OFFICE);
     if (off.s.len && (st = rule_offices(r, x, off)) != CREST_OK)
         return st;
+    x->scoped = x->from != CREST_DATE_NONE || x->to != CREST_DATE_NONE || x->dir || x->n_offices;
 
     return rule_field_pattern(cl, r, x, fld, pat);
 }
@@ -1458,7 +1676,8 @@ crest_status crest_rules_describe(const crest_rules *rules, size_t i, crest_rule
                                .valid_to = x->to,
                                .direction = x->dir,
                                .line = x->line,
-                               .regex_literal = x->lits != NULL};
+                               .regex_literal = x->lits != NULL,
+                               .regex_words = x->words != NULL};
     return CREST_OK;
 }
 
@@ -1498,8 +1717,8 @@ crest_status crest_rules_scratch_create(const crest_rules *rules, crest_rules_sc
     if (s->js)
         pcre2_jit_stack_assign(s->mc, NULL, s->js);
     if (rules->n_regex) {
-        /* A power of two per rule, 16 to 1024 slots, within the budget. */
-        size_t per = 1024;
+        /* A power of two per rule, 16 to 4096 slots, within the budget. */
+        size_t per = 4096;
         while (per > 16 && per * rules->n_regex * sizeof(rx_slot) > RX_CACHE_BYTES)
             per /= 2;
         s->rx_mask = per - 1;
@@ -1638,10 +1857,20 @@ static inline bool rule_hit(const rule *x, crest_rules_scratch *sc, const crest_
             if (slot->len == s.len && slot->hash == h && crest_same_bytes(slot->text, s.ptr, s.len))
                 return slot->hit;
         }
-        int rc = sc->valid_utf8 && x->re_valid
-                     ? pcre2_jit_match(x->re_valid, (PCRE2_SPTR)s.ptr, s.len, 0, 0, sc->md, sc->mc)
-                 : x->jit ? pcre2_jit_match(x->re, (PCRE2_SPTR)s.ptr, s.len, 0, 0, sc->md, sc->mc)
-                          : pcre2_match(x->re, (PCRE2_SPTR)s.ptr, s.len, 0, 0, sc->md, sc->mc);
+        int rc = x->words ? rx_words_hit(x->words, s.ptr, s.len) : -1;
+        if (rc >= 0) {
+            if (slot) {
+                slot->hash = h;
+                slot->len = (uint32_t)s.len;
+                slot->hit = (uint32_t)rc;
+                memcpy(slot->text, s.ptr, s.len);
+            }
+            return rc;
+        }
+        rc = sc->valid_utf8 && x->re_valid
+                 ? pcre2_jit_match(x->re_valid, (PCRE2_SPTR)s.ptr, s.len, 0, 0, sc->md, sc->mc)
+             : x->jit ? pcre2_jit_match(x->re, (PCRE2_SPTR)s.ptr, s.len, 0, 0, sc->md, sc->mc)
+                      : pcre2_match(x->re, (PCRE2_SPTR)s.ptr, s.len, 0, 0, sc->md, sc->mc);
         if (rc >= 0 || rc == PCRE2_ERROR_NOMATCH) {
             if (slot) {
                 slot->hash = h;
@@ -1713,12 +1942,10 @@ void crest_rules_eval(const crest_rules *rules, crest_rules_scratch *scratch, co
     const int32_t day = decl->date_days;
     for (size_t i = 0; i < rules->n; i++) {
         const rule *x = &rules->r[i];
-        /* Scope first: it is cheap and an out-of-scope rule does nothing. */
-        if (!in_window(x->from, x->to, day))
-            continue;
-        if (x->dir && decl->direction != x->dir)
-            continue;
-        if (x->n_offices && !office_ok(x, decl))
+        /* Scope first: it is cheap and an out-of-scope rule does nothing
+         * (one test for the rules without any). */
+        if (x->scoped && (!in_window(x->from, x->to, day) || (x->dir && decl->direction != x->dir) ||
+                          (x->n_offices && !office_ok(x, decl))))
             continue;
         if (!rule_hit(x, scratch, decl, &out->n_limit_hits))
             continue;

@@ -110,6 +110,56 @@ Test(base, parse_number_matches_strtod)
     }
 }
 
+/*
+ * The fast path takes digits with at most one '.' and leaves every other
+ * shape to strtod: random strings of 0 to 20 bytes, mostly digits and dots
+ * with signs, exponents and blanks among them, read as strtod reads them,
+ * bit for bit; and every place of the '.' in numbers of 1 to 17 digits.
+ */
+Test(base, parse_number_short_strings_match_strtod)
+{
+    static const char alphabet[] = "0123456789012345678901234567890123456789....--+e \t";
+    char buf[32];
+    size_t fast_shaped = 0;
+    for (int i = 0; i < 1000000; i++) {
+        const uint64_t h = crest_keyhash_siphash24(3, 4, &i, sizeof i);
+        const size_t n = (size_t)(h % 21);
+        uint64_t x = h;
+        size_t dots = 0, others = 0;
+        for (size_t k = 0; k < n; k++) {
+            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+            buf[k] = alphabet[(x >> 33) % (sizeof alphabet - 1)];
+            dots += buf[k] == '.';
+            others += buf[k] != '.' && (buf[k] < '0' || buf[k] > '9');
+        }
+        buf[n] = '\0';
+        fast_shaped += n >= 1 && n <= 16 && dots <= 1 && !others;
+        same(buf);
+    }
+    cr_assert_gt(fast_shaped, 100000, "the fast path's shape must be common (%zu)", fast_shaped);
+    /* Every length with the '.' at every place, and the longest digit runs. */
+    for (size_t n = 1; n <= 17; n++) {
+        for (size_t d = 0; d <= n; d++) {
+            size_t k = 0;
+            for (size_t j = 0; j < n; j++) {
+                if (j == d)
+                    buf[k++] = '.';
+                buf[k++] = (char)('1' + (j * 7) % 9);
+            }
+            buf[k] = '\0';
+            same(buf);
+            buf[0] = '9';
+            same(buf);
+        }
+    }
+    same("9999999999999999");
+    same("9007199254740992");
+    same("9007199254740993");
+    same("0.000000000000001");
+    same(".000000000000001");
+    same("000000000000000.");
+}
+
 Test(base, parse_number_trims_blanks_only)
 {
     /* Spaces and tabs around the number go; nothing else does. */

@@ -764,6 +764,142 @@ Test(rules, literal_regexes_match_as_pcre2)
     crest_rules_free(rules);
 }
 
+/*
+ * Unanchored literal alternatives skip PCRE2 on all-ASCII subjects (rules.c,
+ * rx_words): for each pattern, accepted shape or near miss, the rule's verdict
+ * on every subject (fixed ones, then random ones built from fragments in
+ * several cases, ASCII and not) equals PCRE2's own match with crest's compile
+ * options, through a fresh, a warm and a UTF-8-promised scratch. The long s
+ * (U+017F) and the Kelvin sign (U+212A) match ASCII s and k under (?i): the
+ * byte sets come from PCRE2, so those literals match ASCII subjects too.
+ */
+Test(rules, word_regexes_match_as_pcre2)
+{
+    static const struct {
+        const char *re;
+        bool words;
+    } pats[] = {
+        {"(?i)(?:lithium|battery|drone|unmanned|weapon|gun|ammunition|knife|replica|counterfeit|cigarette|"
+         "锂|电池|无人机|刀|枪|弹|卷烟)",
+         true},
+        {"(?:ab|cd)", true},
+        {"ab|cd|k-l", true},
+        {"(?i)key", true},
+        {"(?i)(?:a|Z)", true},
+        {"(?i)(?:ſun|\u212Aey|é)", true},
+        {"(?:ſun|\u212Aey)", true},
+        {"(?i)(?:a b|c,d|e_f|g:h|i/j|k;l)", true},
+        {"(?i)a|b", false},    /* a top-level option before an alternation */
+        {"(?:a.b)", false},    /* metacharacter */
+        {"(?i)(?:x|)", false}, /* empty alternative */
+        {"(?:ab)(?:cd)", false},
+        {"^(?i)ab", false},
+        {"(?i)(?:gun)$", false},
+        {"(?s)(?:gun)", false},
+        {"(?:gun)|x", false},
+    };
+    static const char *const frags[] = {
+        "lith", "ium", "LITHIUM", "Battery", "gu", "n",     "knife", "KNIFE",  "K",      "s",
+        "S",    "ey",  "key",     " ",       ",",  "x",     "锂",    "ſ",      "\u212A", "un",
+        "SUN",  "a b", "c,d",     "ab",      "cd", "é",     "É",     "k-l",    "K;L",    "e_F",
+        "i/J",  "Z",   "电池",    "cigaret", "te", "Drone", "\n",    "weapoN", "zz",     "q"};
+    char text[8192] = HDR;
+    for (size_t i = 0; i < sizeof pats / sizeof *pats; i++) {
+        char line[512];
+        snprintf(line, sizeof line, "R%zu,goods_desc,\"re:%s\",weight,%d,,,,,,,\n", i, pats[i].re, 1);
+        strcat(text, line);
+    }
+    crest_rules *rules = load_text(text, NULL);
+    for (size_t i = 0; i < sizeof pats / sizeof *pats; i++) {
+        crest_rules_info info;
+        cr_assert_eq(crest_rules_describe(rules, i, &info), CREST_OK);
+        cr_assert_eq(info.regex_words, pats[i].words, "%s: words %d, want %d", pats[i].re, info.regex_words,
+                     pats[i].words);
+    }
+    pcre2_code *ref[sizeof pats / sizeof *pats];
+    for (size_t i = 0; i < sizeof pats / sizeof *pats; i++) {
+        int err;
+        PCRE2_SIZE off;
+        ref[i] =
+            pcre2_compile((PCRE2_SPTR)pats[i].re, PCRE2_ZERO_TERMINATED,
+                          PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_NEVER_BACKSLASH_C, &err, &off, NULL);
+        cr_assert_not_null(ref[i], "%s", pats[i].re);
+    }
+    pcre2_match_data *md = pcre2_match_data_create(8, NULL);
+    crest_rules_scratch *warm = NULL, *promised = NULL;
+    cr_assert_eq(crest_rules_scratch_create(rules, &warm), CREST_OK);
+    cr_assert_eq(crest_rules_scratch_create(rules, &promised), CREST_OK);
+    crest_rules_scratch_promise_valid_utf8(promised);
+    size_t hits = 0, misses = 0, ascii = 0;
+    uint64_t x = 20261203;
+    char subject[256];
+    for (int s = 0; s < 6000; s++) {
+        /* 0 to 7 fragments: short subjects repeat (warm cache), long ones pass 48 bytes. */
+        subject[0] = '\0';
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        const int n_frags = (int)((x >> 33) % 8);
+        for (int k = 0; k < n_frags; k++) {
+            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+            strcat(subject, frags[(x >> 35) % (sizeof frags / sizeof *frags)]);
+        }
+        bool is_ascii = true;
+        for (const char *c = subject; *c; c++)
+            is_ascii &= (unsigned char)*c < 0x80;
+        ascii += is_ascii;
+        crest_decl d = blank_decl();
+        d.field[CREST_FIELD_GOODS_DESC] = S(subject);
+        crest_rules_result fresh, a, b;
+        eval1(rules, &d, &fresh);
+        crest_rules_eval(rules, warm, &d, &a);
+        crest_rules_eval(rules, promised, &d, &b);
+        for (size_t i = 0; i < sizeof pats / sizeof *pats; i++) {
+            const bool want = pcre2_match(ref[i], (PCRE2_SPTR)subject, strlen(subject), 0, 0, md, NULL) >= 0;
+            char id[16];
+            snprintf(id, sizeof id, "R%zu", i);
+            cr_assert_eq(hit_id(rules, &fresh, id), want, "%s on '%s': crest %d, PCRE2 %d", pats[i].re,
+                         subject, hit_id(rules, &fresh, id), want);
+            cr_assert_eq(hit_id(rules, &a, id), want, "%s on '%s' (warm scratch)", pats[i].re, subject);
+            cr_assert_eq(hit_id(rules, &b, id), want, "%s on '%s' (promised)", pats[i].re, subject);
+            hits += want;
+            misses += !want;
+        }
+    }
+    cr_assert_gt(hits, 5000, "the subjects must make the patterns hit (%zu)", hits);
+    cr_assert_gt(misses, 5000);
+    cr_assert_gt(ascii, 1000, "the shortcut must be tried (%zu ASCII subjects)", ascii);
+    /* The long s and the Kelvin sign against ASCII subjects, named. */
+    static const struct {
+        size_t pat;
+        const char *subject;
+        bool want;
+    } named[] = {{5, "SUN", true},  {5, "KEY", true},   {5, "e", false},   {6, "sun", false},
+                 {6, "key", false}, {0, "KNIFE", true}, {0, "Gu n", false}};
+    for (size_t k = 0; k < sizeof named / sizeof *named; k++) {
+        crest_decl d = blank_decl();
+        d.field[CREST_FIELD_GOODS_DESC] = S(named[k].subject);
+        crest_rules_result res;
+        crest_rules_eval(rules, warm, &d, &res);
+        char id[16];
+        snprintf(id, sizeof id, "R%zu", named[k].pat);
+        cr_assert_eq(hit_id(rules, &res, id), named[k].want, "%s on '%s'", pats[named[k].pat].re,
+                     named[k].subject);
+    }
+    pcre2_match_data_free(md);
+    for (size_t i = 0; i < sizeof pats / sizeof *pats; i++)
+        pcre2_code_free(ref[i]);
+    crest_rules_scratch_free(warm);
+    crest_rules_scratch_free(promised);
+    crest_rules_free(rules);
+
+    /* Limits low enough for PCRE2's interpreter to stop: PCRE2 does the work. */
+    crest_rules_load_options low = {.match_limit = 5};
+    rules = load_text(HDR "R0,goods_desc,re:(?i)(?:gun|knife),weight,1,,,,,,,\n", &low);
+    crest_rules_info info;
+    cr_assert_eq(crest_rules_describe(rules, 0, &info), CREST_OK);
+    cr_assert_not(info.regex_words);
+    crest_rules_free(rules);
+}
+
 /* ---------------------------------------------------------------- CSV dialect */
 
 Test(rules, csv_bom_crlf_quotes_comments)

@@ -200,6 +200,8 @@ typedef struct crest_rules_info {
     unsigned long line; /* line of the rule in the criteria file */
     bool regex_literal; /* regex rules: anchored literal alternatives (^(?:93|36)),
                            matched by byte comparison without PCRE2, same results */
+    bool regex_words;   /* regex rules: unanchored literal alternatives ((?i)(?:lithium|锂)),
+                           matched on all-ASCII subjects without PCRE2, same results */
 } crest_rules_info;
 
 /*
