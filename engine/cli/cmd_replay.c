@@ -34,6 +34,7 @@
 
 #include "crest/crest.h"
 #include "crest/crest_lmodel.h"
+#include "crest/crest_multi.h"
 #include "crest/crest_replay.h"
 #include "crest/crest_report.h"
 #include "crest/crest_report_workload.h"
@@ -63,7 +64,7 @@ static void usage_replay(FILE *f)
         "\n"
         "Replay answers \"what would this policy have caught, at what cost, and did the AEO\n"
         "ratio hold?\" on a history with ground-truth labels. Every policy decides every row\n"
-        "of the same history (read once, fed to one engine per policy); per policy, per\n"
+        "of the same history (read once, each row decided by every policy); per policy, per\n"
         "period and in total the report gives rows, inspections by tier and by path (forced\n"
         "by a criterion, random stream, risk), realised rates with 95%% Clopper-Pearson\n"
         "intervals, the AEO/regular ratio with its 95%% Katz interval, precision (hit rate),\n"
@@ -90,8 +91,12 @@ static void usage_replay(FILE *f)
         "  --report DIR       write the report there (default: replay-report)\n"
         "  --plots KIND       auto (PNG when gnuplot has pngcairo or png, else SVG), png,\n"
         "                     svg or none; without gnuplot the data and scripts are written\n"
-        "  --threads N        decide the policies side by side in N threads (the input is\n"
-        "                     still read once; one policy: parse and decide in two threads)\n"
+        "  --threads N        deciding threads, 1 to 16 (default: the cores, at most 8): the\n"
+        "                     input is read once, every policy decides each block of it, the\n"
+        "                     blocks in parallel (at most 8 threads). A policy whose decisions\n"
+        "                     depend on the rows before ([control], floor_period, [capacity],\n"
+        "                     duplicate_ids, unknown_tier = error), or any with --workload,\n"
+        "                     reads the input on its own (a note says so when others share)\n"
         "  --score-column COLUMN\n"
         "                     a score computed elsewhere (a probability in [0, 1] per row, e.g.\n"
         "                     from a model trained in Python) instead of each policy's [model]:\n"
@@ -504,11 +509,14 @@ typedef struct pol_ctx {
     crest_policy *policy;
     crest_registry *registry;
     crest_replay *rep;
-    crest_engine *engine;
+    crest_engine *engine;     /* its own engine (NULL when it shares the reading) */
+    const crest_engine *view; /* its engine, own or in the shared reading: counts, diag */
     crest_diag diag;
     int failed;
     char name[128];
     FILE *decisions; /* --decisions: this policy's rows (NULL without) */
+    char *carry;     /* a record cut between two calls of rp_records */
+    size_t carry_len, carry_cap;
 } pol_ctx;
 
 static int rp_header(void *ctx, const crest_str *header, size_t n_cols)
@@ -541,6 +549,122 @@ static int rp_decl(void *ctx, const crest_decl *d, const crest_decision *dec, un
         return p->failed;
     }
     return 0;
+}
+
+/*
+ * The shared reading (crest_multi.h) decides blocks in parallel: a recording
+ * hook keeps, on the deciding thread, what the accumulator needs of each
+ * declaration (the decision, date, label and revenue, and the --decisions
+ * row), and the records reach rp_records in input order on this thread,
+ * which adds them as rp_decl would have.
+ */
+typedef struct rec_head {
+    crest_decision dec;
+    double revenue;
+    int32_t date_days;
+    int32_t illicit;
+    uint32_t text_len; /* the --decisions row's bytes after the head */
+    uint32_t unused;
+} rec_head;
+
+/* Deciding thread (any, at the same time): only reads p (crest_replay_read_label
+ * and crest_replay_decision_row do not change the accumulator). */
+static int rp_record(void *ctx, const crest_decl *d, const crest_decision *dec, unsigned long line,
+                     crest_sink out)
+{
+    (void)line;
+    const pol_ctx *p = ctx;
+    rec_head h;
+    memset(&h, 0, sizeof h);
+    h.dec = *dec;
+    h.date_days = d->date_days;
+    int illicit;
+    crest_replay_read_label(p->rep, d, &illicit, &h.revenue);
+    h.illicit = illicit;
+    char *row = NULL;
+    if (p->decisions) {
+        if (!(row = crest_replay_decision_row(p->rep, p->name, d, dec)))
+            return 1;
+        h.text_len = (uint32_t)strlen(row);
+    }
+    crest_status st = out.write(out.ctx, &h, sizeof h);
+    if (st == CREST_OK && row)
+        st = out.write(out.ctx, row, h.text_len);
+    free(row);
+    return st != CREST_OK;
+}
+
+/* One whole record into the accumulator (and its row into the decisions file). */
+static crest_status rp_take(pol_ctx *p, const char *rec)
+{
+    rec_head h;
+    memcpy(&h, rec, sizeof h);
+    if (crest_replay_add(p->rep, &h.dec, h.date_days, h.illicit, h.revenue) != CREST_OK) {
+        p->failed = 1;
+        p->diag = *crest_replay_diag(p->rep); /* out of memory, or the ranking's temporary file */
+        return p->diag.status;
+    }
+    if (h.text_len && fwrite(rec + sizeof h, 1, h.text_len, p->decisions) != h.text_len) {
+        p->failed = 1;
+        return crest_diag_set(&p->diag, CREST_ERR_IO, "--decisions", 0, 0, "cannot write the decisions");
+    }
+    return CREST_OK;
+}
+
+/* The bytes of a record gathered so far in p->carry, and the size of the whole. */
+static size_t carry_need(const pol_ctx *p)
+{
+    if (p->carry_len < sizeof(rec_head))
+        return sizeof(rec_head);
+    rec_head h;
+    memcpy(&h, p->carry, sizeof h);
+    return sizeof h + h.text_len;
+}
+
+/* The output sink of a policy in the shared reading: its records, in input
+ * order, cut anywhere between two calls. */
+static crest_status rp_records(void *ctx, const void *buf, size_t len)
+{
+    pol_ctx *p = ctx;
+    const char *s = buf;
+    while (len) {
+        if (!p->carry_len && len >= sizeof(rec_head)) {
+            rec_head h;
+            memcpy(&h, s, sizeof h);
+            const size_t need = sizeof h + h.text_len;
+            if (len >= need) { /* a whole record in place */
+                const crest_status st = rp_take(p, s);
+                if (st != CREST_OK)
+                    return st;
+                s += need;
+                len -= need;
+                continue;
+            }
+        }
+        /* A record cut by the end of buf: gather it. */
+        const size_t need = carry_need(p), take = need - p->carry_len < len ? need - p->carry_len : len;
+        if (p->carry_len + take > p->carry_cap) {
+            const size_t cap = 2 * (p->carry_len + take);
+            char *c = realloc(p->carry, cap);
+            if (!c) {
+                p->failed = 1;
+                return crest_diag_set(&p->diag, CREST_ERR_NOMEM, "replay", 0, 0, "out of memory");
+            }
+            p->carry = c;
+            p->carry_cap = cap;
+        }
+        memcpy(p->carry + p->carry_len, s, take);
+        p->carry_len += take;
+        s += take;
+        len -= take;
+        if (p->carry_len == carry_need(p)) {
+            p->carry_len = 0;
+            const crest_status st = rp_take(p, p->carry);
+            if (st != CREST_OK)
+                return st;
+        }
+    }
+    return CREST_OK;
 }
 
 static int rp_capacity(void *ctx, uint64_t ordinal, crest_capacity_outcome outcome)
@@ -598,7 +722,7 @@ static void *feed_worker_main(void *arg)
         if (p->stop)
             break;
         for (size_t i = w->first; i < p->n; i += p->n_workers)
-            if (p->st[i] == CREST_OK)
+            if (p->st[i] == CREST_OK && p->pols[i].engine)
                 p->st[i] = crest_engine_feed(p->pols[i].engine, p->buf, p->len);
         sem_post(&w->done);
     }
@@ -670,7 +794,7 @@ static int feed_chunk(feed_pool *pool, int pooled, pol_ctx *pols, size_t n, cons
         return EXIT_OK;
     }
     for (size_t i = 0; i < n; i++)
-        if (crest_engine_feed(pols[i].engine, buf, len) != CREST_OK) {
+        if (pols[i].engine && crest_engine_feed(pols[i].engine, buf, len) != CREST_OK) {
             *bad = i;
             return EXIT_INPUT;
         }
@@ -732,8 +856,20 @@ static int decisions_close(pol_ctx *pols, size_t n, cli_outputs *out, int ok)
     return ok ? 0 : -1;
 }
 
-/* Read fd once, feeding every chunk to every engine. Returns an exit code. */
-static int feed_all(pol_ctx *pols, size_t n, int fd, const char *name, int show_progress, unsigned threads)
+/* The policy whose engine failed first: its message; returns the exit code. */
+static int engine_failure(const pol_ctx *p)
+{
+    print_diag(p->failed ? &p->diag : crest_engine_diag(p->view));
+    return p->diag.status == CREST_ERR_NOMEM || p->diag.status == CREST_ERR_IO ? EXIT_IO : EXIT_INPUT;
+}
+
+/*
+ * Read fd once: every chunk goes to the shared reading (multi: the policies
+ * that can share one, NULL when none) and to the engine of each other policy
+ * (n_own of them). Returns an exit code.
+ */
+static int feed_all(pol_ctx *pols, size_t n, crest_multi *multi, size_t n_own, int fd, const char *name,
+                    int show_progress, unsigned threads)
 {
     struct stat sb;
     const int regular = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode);
@@ -750,7 +886,7 @@ static int feed_all(pol_ctx *pols, size_t n, int fd, const char *name, int show_
     int rc = EXIT_OK;
     size_t bad = n;
     feed_pool pool;
-    const int pooled = feed_pool_start(&pool, pols, n, threads) == 0;
+    const int pooled = n_own > 1 && feed_pool_start(&pool, pols, n, threads) == 0;
     while (rc == EXIT_OK && !interrupted) {
         if (!regular && !cli_wait_input(fd))
             continue;
@@ -765,9 +901,15 @@ static int feed_all(pol_ctx *pols, size_t n, int fd, const char *name, int show_
         if (got == 0)
             break;
         bytes += (uint64_t)got;
-        rc = feed_chunk(&pool, pooled, pols, n, buf, (size_t)got, &bad);
+        if (multi && crest_multi_feed(multi, buf, (size_t)got) != CREST_OK) {
+            rc = EXIT_INPUT;
+            bad = crest_multi_failed(multi);
+            break;
+        }
+        if (n_own)
+            rc = feed_chunk(&pool, pooled, pols, n, buf, (size_t)got, &bad);
         if (show_progress && now_s() - last > 0.2) {
-            progress(t0, bytes, size, crest_engine_stats(pols[0].engine)->rows_in, 0);
+            progress(t0, bytes, size, crest_engine_stats(pols[0].view)->rows_in, 0);
             last = now_s();
         }
     }
@@ -776,19 +918,20 @@ static int feed_all(pol_ctx *pols, size_t n, int fd, const char *name, int show_
     free(buf);
     if (show_progress)
         progress(t0, bytes, size, 0, 1);
+    /* Interrupted: the shared reading still hands over what it has read (its
+     * records wait in buffers), the cut record aside. */
+    if (multi && rc == EXIT_OK &&
+        (interrupted ? crest_multi_finish_early(multi) : crest_multi_finish(multi)) != CREST_OK) {
+        rc = EXIT_INPUT;
+        bad = crest_multi_failed(multi);
+    }
     for (size_t i = 0; i < n && rc == EXIT_OK && !interrupted; i++)
-        if (crest_engine_finish(pols[i].engine) != CREST_OK) {
+        if (pols[i].engine && crest_engine_finish(pols[i].engine) != CREST_OK) {
             rc = EXIT_INPUT;
             bad = i;
         }
-    if (bad < n) {
-        if (pols[bad].failed)
-            print_diag(&pols[bad].diag);
-        else
-            print_diag(crest_engine_diag(pols[bad].engine));
-        return pols[bad].diag.status == CREST_ERR_NOMEM || pols[bad].diag.status == CREST_ERR_IO ? EXIT_IO
-                                                                                                 : EXIT_INPUT;
-    }
+    if (bad < n)
+        return engine_failure(&pols[bad]);
     return interrupted ? EXIT_INTERRUPTED : rc;
 }
 
@@ -830,7 +973,7 @@ static int replay_workload(const replay_args *a, const pol_ctx *pols, size_t n, 
     for (size_t i = 0; i < n; i++) {
         wp[i].name = pols[i].name;
         wp[i].policy = pols[i].policy;
-        wp[i].cells = crest_engine_workload(pols[i].engine, &wp[i].n_cells);
+        wp[i].cells = crest_engine_workload(pols[i].view, &wp[i].n_cells);
         char *text = crest_workload_text(pols[i].policy, wp[i].cells, wp[i].n_cells);
         if (text)
             fprintf(stderr, "%s: %s: %s", prog, pols[i].name, text);
@@ -847,6 +990,63 @@ static int replay_workload(const replay_args *a, const pol_ctx *pols, size_t n, 
     return rc;
 }
 
+/* The default --threads: the cores, at most 8 (as crest run). */
+static unsigned default_threads(void)
+{
+    const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return cores >= 8 ? 8 : cores >= 2 ? (unsigned)cores : 1;
+}
+
+/*
+ * The policies that can share one reading of the input (crest_multi.h: their
+ * decisions depend on nothing but the declaration, and they read CSV alike)
+ * go into *multi, with the recording hooks that feed their accumulators; the
+ * others (and all with --workload, which counts rows in order) get an engine
+ * of their own, each reading the input again, which a note says when some
+ * policies do share. Returns 0, or -1 after a message.
+ */
+static int make_shared(const replay_args *a, pol_ctx *pols, size_t n, const char *in_name, unsigned threads,
+                       crest_multi **multi)
+{
+    const crest_policy *group[MAX_POLICIES];
+    const crest_registry *regs[MAX_POLICIES];
+    crest_run_options opts[MAX_POLICIES];
+    size_t idx[MAX_POLICIES], k = 0;
+    for (size_t i = 0; i < n && !a->workload; i++) {
+        group[k] = pols[i].policy;
+        if (!crest_multi_can_share(group, k + 1))
+            continue;
+        regs[k] = pols[i].registry;
+        crest_run_options *opt = &opts[k];
+        *opt = crest_run_options_default();
+        opt->decide = 0;
+        opt->header_hook = rp_header;
+        opt->decl_record = rp_record;
+        opt->hook_ctx = &pols[i];
+        opt->output = (crest_sink){rp_records, &pols[i]};
+        opt->input_name = in_name;
+        opt->score_column = a->score_column;
+        idx[k++] = i;
+    }
+    if (k == 0)
+        return 0;
+    crest_diag d;
+    if (crest_multi_create(k, group, regs, opts, threads > 8 ? 8 : threads, multi, &d) != CREST_OK) {
+        print_diag(&d);
+        return -1;
+    }
+    for (size_t j = 0; j < k; j++)
+        pols[idx[j]].view = crest_multi_engine(*multi, j);
+    for (size_t i = 0; i < n; i++)
+        if (!pols[i].view)
+            fprintf(stderr, "%s: %s: reads the input on its own (%s)\n", prog, pols[i].name,
+                    crest_multi_can_share((const crest_policy *const *)&pols[i].policy, 1)
+                        ? "its [input] delimiter or field limits differ from the other policies'"
+                        : "its decisions depend on the rows before: [control], floor_period, [capacity], "
+                          "duplicate_ids or unknown_tier = error");
+    return 0;
+}
+
 static int replay_main(replay_args *a)
 {
     crest_replay_options ropt = replay_options_of(a);
@@ -858,6 +1058,7 @@ static int replay_main(replay_args *a)
     const char *in_name = "<stdin>";
     cli_outputs decisions;
     int have_decisions = 0;
+    crest_multi *multi = NULL;
     for (size_t i = 0; i < n; i++) {
         if (load_policy(a->policies[i], &pols[i].policy) != 0 ||
             load_registry(a->registry, pols[i].policy, &pols[i].registry) != 0) {
@@ -881,7 +1082,16 @@ static int replay_main(replay_args *a)
         rc = EXIT_INPUT;
         goto done;
     }
+    const unsigned threads = a->threads ? a->threads : default_threads();
+    size_t n_own = 0;
+    if (make_shared(a, pols, n, in_name, threads, &multi) != 0) {
+        rc = EXIT_CONFIG;
+        goto done;
+    }
     for (size_t i = 0; i < n; i++) {
+        if (pols[i].view) /* in the shared reading */
+            continue;
+        n_own++;
         crest_run_options opt = crest_run_options_default();
         opt.decide = 0;
         opt.header_hook = rp_header;
@@ -894,7 +1104,7 @@ static int replay_main(replay_args *a)
             opt.capacity_hook = rp_capacity;
         }
         opt.input_name = in_name;
-        if (n == 1 && a->threads > 1) /* one policy: parse | decide */
+        if (n == 1 && threads > 1) /* one policy on its own: parse | decide */
             opt.threads = 2;
         opt.score_column = a->score_column;
         if (a->workload)
@@ -905,6 +1115,7 @@ static int replay_main(replay_args *a)
             rc = EXIT_CONFIG;
             goto done;
         }
+        pols[i].view = pols[i].engine;
     }
     if (report_dir(a->report) != 0) {
         rc = EXIT_IO;
@@ -918,7 +1129,7 @@ static int replay_main(replay_args *a)
             goto done;
         }
     }
-    rc = feed_all(pols, n, fd, in_name, !a->no_progress && isatty(STDERR_FILENO), a->threads);
+    rc = feed_all(pols, n, multi, n_own, fd, in_name, !a->no_progress && isatty(STDERR_FILENO), threads);
     if (have_decisions) {
         have_decisions = 0;
         if (decisions_close(pols, n, &decisions, rc == EXIT_OK || rc == EXIT_INTERRUPTED) != 0 &&
@@ -940,7 +1151,7 @@ static int replay_main(replay_args *a)
         names[i] = pols[i].name;
         if (a->workload) { /* replay.json carries each policy's workload per office */
             size_t n_cells;
-            const crest_workload_cell *cells = crest_engine_workload(pols[i].engine, &n_cells);
+            const crest_workload_cell *cells = crest_engine_workload(pols[i].view, &n_cells);
             char *json = crest_workload_json(pols[i].policy, cells, n_cells);
             const crest_status wst = json ? crest_replay_workload_json(pols[i].rep, json) : CREST_ERR_NOMEM;
             free(json);
@@ -950,7 +1161,7 @@ static int replay_main(replay_args *a)
                 goto done;
             }
         }
-        const crest_run_stats *st = crest_engine_stats(pols[i].engine);
+        const crest_run_stats *st = crest_engine_stats(pols[i].view);
         const crest_replay_metrics *m = crest_replay_total(pols[i].rep);
         fprintf(
             stderr,
@@ -977,8 +1188,10 @@ static int replay_main(replay_args *a)
 done:
     if (have_decisions)
         decisions_close(pols, n, &decisions, 0);
+    crest_multi_free(multi);
     for (size_t i = 0; i < n; i++) {
         crest_engine_free(pols[i].engine);
+        free(pols[i].carry);
         crest_replay_free(pols[i].rep);
         crest_registry_free(pols[i].registry);
         crest_policy_free(pols[i].policy);

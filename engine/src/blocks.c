@@ -8,12 +8,6 @@
 
 #include "engine_internal.h"
 
-/* What a block worker produced for one block (blockpipe.h). */
-typedef struct block_result {
-    textbuf out, rej;
-    crest_run_stats stats;
-} block_result;
-
 static crest_status text_sink(void *ctx, const void *buf, size_t len)
 {
     textbuf *tb = ctx;
@@ -27,10 +21,9 @@ static int worker_row(void *ctx, const csvread_row *row)
     return crest_engine_decide_row(w->engine, w, row);
 }
 
-static void *block_result_new(void *ctx)
+crest_block_result *crest_block_result_new(void)
 {
-    (void)ctx;
-    block_result *r = calloc(1, sizeof *r);
+    crest_block_result *r = calloc(1, sizeof *r);
     if (r) {
         textbuf_init(&r->out);
         textbuf_init(&r->rej);
@@ -38,13 +31,25 @@ static void *block_result_new(void *ctx)
     return r;
 }
 
-static void block_result_free(void *ctx, void *res)
+void crest_block_result_free(crest_block_result *r)
 {
-    (void)ctx;
-    block_result *r = res;
+    if (!r)
+        return;
     textbuf_free(&r->out);
     textbuf_free(&r->rej);
     free(r);
+}
+
+static void *block_result_new(void *ctx)
+{
+    (void)ctx;
+    return crest_block_result_new();
+}
+
+static void block_result_free(void *ctx, void *res)
+{
+    (void)ctx;
+    crest_block_result_free(res);
 }
 
 /* A worker renders a block's decisions into its output buffer, which is big
@@ -75,12 +80,8 @@ static int take_rendered(outbuf *o, textbuf *t)
     return 1;
 }
 
-/* Worker thread: read and decide a block afresh into its result. */
-static int block_process(void *ctx, unsigned wi, blockpipe_block *b)
+void crest_block_begin(worker *w, crest_block_result *res)
 {
-    crest_engine *e = ctx;
-    worker *w = e->deciders[wi];
-    block_result *res = b->result;
     res->out.len = res->rej.len = 0;
     res->out.oom = res->rej.oom = 0;
     memset(&res->stats, 0, sizeof res->stats);
@@ -91,15 +92,38 @@ static int block_process(void *ctx, unsigned wi, blockpipe_block *b)
         w->mem_rej.sink.ctx = &res->rej;
         w->mem_rej.error = CREST_OK;
     }
-    csvread_restart(w->reader, b->line);
-    int rc = csvread_feed(w->reader, b->data, b->len);
-    if (!rc && b->last)
-        rc = csvread_finish(w->reader);
+}
+
+int crest_block_end(worker *w, crest_block_result *res)
+{
     if (!take_rendered(&w->mem_out, &res->out))
         outbuf_flush(&w->mem_out);
     if (w->rej)
         outbuf_flush(&w->mem_rej);
-    if (rc || res->out.oom || res->rej.oom)
+    return res->out.oom || res->rej.oom ? -1 : 0;
+}
+
+int crest_block_emit(crest_engine *e, const crest_block_result *res)
+{
+    outbuf_write_bulk(&e->out, res->out.data, res->out.len);
+    if (e->has_rejects)
+        outbuf_write_bulk(&e->rej, res->rej.data, res->rej.len);
+    crest_run_stats_merge(&e->stats, &res->stats);
+    return crest_engine_check_sinks(e) != CREST_OK;
+}
+
+/* Worker thread: read and decide a block afresh into its result. */
+static int block_process(void *ctx, unsigned wi, blockpipe_block *b)
+{
+    crest_engine *e = ctx;
+    worker *w = e->deciders[wi];
+    crest_block_result *res = b->result;
+    crest_block_begin(w, res);
+    csvread_restart(w->reader, b->line);
+    int rc = csvread_feed(w->reader, b->data, b->len);
+    if (!rc && b->last)
+        rc = csvread_finish(w->reader);
+    if (crest_block_end(w, res) != 0 || rc)
         return -1;
     return csvread_at_boundary(w->reader);
 }
@@ -107,13 +131,7 @@ static int block_process(void *ctx, unsigned wi, blockpipe_block *b)
 /* Feeding thread, in block order: a valid block result goes out. */
 static int block_emit(void *ctx, blockpipe_block *b)
 {
-    crest_engine *e = ctx;
-    const block_result *res = b->result;
-    outbuf_write_bulk(&e->out, res->out.data, res->out.len);
-    if (e->has_rejects)
-        outbuf_write_bulk(&e->rej, res->rej.data, res->rej.len);
-    crest_run_stats_merge(&e->stats, &res->stats);
-    return crest_engine_check_sinks(e) != CREST_OK;
+    return crest_block_emit(ctx, b->result);
 }
 
 /* Feeding thread, in block order: read the block with the sequential reader. */

@@ -237,6 +237,29 @@ static int score_row(crest_engine *e, worker *w, const csvread_row *row, const c
     return ROW_OK;
 }
 
+static crest_status record_write(void *ctx, const void *buf, size_t len)
+{
+    outbuf *o = ctx;
+    outbuf_write(o, buf, len);
+    return o->error;
+}
+
+/* The recording hook on d's decision, into w's output (the block's result on
+ * a block worker). 0, or non-zero when it stopped: fatal set unless parallel
+ * (a block worker must not touch the engine; its block fails instead). */
+static int record_row(crest_engine *e, worker *w, const crest_decl *d, const crest_selection *s,
+                      const csvread_row *row)
+{
+    const crest_sink out = {record_write, w->out};
+    if (e->opt.decl_record(e->opt.hook_ctx, d, &s->dec, row->line, out) == 0 && w->out->error == CREST_OK)
+        return 0;
+    if (!e->n_deciders)
+        crest_engine_set_fatal(
+            e, w->out->error != CREST_OK ? w->out->error : CREST_ERR_INTERRUPTED, row->line, 0, "%s",
+            w->out->error != CREST_OK ? "writing the records failed" : "stopped by the caller");
+    return 1;
+}
+
 /* Hot path: decide one record (or reject it) on worker w. flatten: the steps
  * of the decision are inlined here (the modules are one unit for the compiler,
  * see engine/CMakeLists.txt), as they were when they were one function. */
@@ -284,6 +307,8 @@ FLATTEN int crest_engine_decide_row(crest_engine *e, worker *w, const csvread_ro
         crest_engine_set_fatal(e, CREST_ERR_INTERRUPTED, row->line, 0, "%s", "stopped by the caller");
         return 1;
     }
+    if (e->opt.decl_record && record_row(e, w, d, s, row) != 0)
+        return e->n_deciders ? -1 : 1;
     /* account */
     account(e, w, &plan, src, s, d->date_days);
     crest_control_account(e, &plan, s);
@@ -323,7 +348,7 @@ crest_status crest_engine_create(const crest_policy *policy, const crest_registr
 {
     *out = NULL;
     crest_diag_clear(diag);
-    if (!policy || !options || (options->decide && !options->output.write))
+    if (!policy || !options || ((options->decide || options->decl_record) && !options->output.write))
         return crest_diag_set(diag, CREST_ERR_INVALID, "", 0, 0, "a policy and an output sink are required");
     crest_engine *e = calloc(1, sizeof *e);
     if (!e)
@@ -397,8 +422,9 @@ crest_status crest_engine_create(const crest_policy *policy, const crest_registr
          * and another decides in order. */
         const int order_free = policy->control_mode == CONTROL_FROZEN && !crest_policy_has_capacity(policy) &&
                                !policy->reject_duplicate_ids && policy->unknown_tier != UNKNOWN_TIER_ERROR &&
-                               !policy_has_floor_period(policy) && !options->windows && options->decide &&
-                               !options->decl_hook && !options->header_hook;
+                               !policy_has_floor_period(policy) && !options->windows &&
+                               (options->decide || options->decl_record) && !options->decl_hook &&
+                               !options->header_hook;
         if (options->threads >= 2 && order_free) {
             const unsigned n = options->threads > MAX_DECIDERS ? MAX_DECIDERS : options->threads;
             for (unsigned k = 0; k < n && st == CREST_OK; k++) {

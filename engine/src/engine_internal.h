@@ -391,6 +391,23 @@ void crest_workload_capacity(crest_engine *e, uint32_t cell, int outcome);
 
 /* ----------------------------------------------------------- blocks.c */
 
+/* What a block worker produced for one block of one engine (blockpipe.h):
+ * its rendered decisions (or records), rejects and counts. */
+typedef struct crest_block_result {
+    textbuf out, rej;
+    crest_run_stats stats;
+} crest_block_result;
+
+crest_block_result *crest_block_result_new(void);
+void crest_block_result_free(crest_block_result *r);
+/* Worker w decides the next rows into res (its sinks and counts point there). */
+void crest_block_begin(worker *w, crest_block_result *res);
+/* The block is read: what w buffered goes into res. 0, or -1 out of memory. */
+int crest_block_end(worker *w, crest_block_result *res);
+/* Feeding thread, in block order: res goes to e's sinks and counts. 0, or
+ * non-zero when a sink failed (fatal set on e). */
+int crest_block_emit(crest_engine *e, const crest_block_result *res);
+
 /* A block worker with its own reader. */
 worker *crest_worker_create(crest_engine *e);
 void crest_worker_free(worker *w);

@@ -117,6 +117,7 @@ typedef struct crest_run_options {
     void *capacity_ctx;
     const char *score_column;
     int reason_text;
+    void *decl_record;
 } crest_run_options;
 
 crest_run_options crest_run_options_default(void);

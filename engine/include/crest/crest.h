@@ -10,6 +10,7 @@
 #include "crest/crest_date.h"
 #include "crest/crest_engine.h"
 #include "crest/crest_keyhash.h"
+#include "crest/crest_multi.h"
 #include "crest/crest_policy.h"
 #include "crest/crest_registry.h"
 #include "crest/crest_fx.h"

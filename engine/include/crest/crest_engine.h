@@ -87,6 +87,19 @@ typedef int (*crest_header_hook)(void *ctx, const crest_str *header, size_t n_co
 typedef int (*crest_decl_hook)(void *ctx, const crest_decl *decl, const crest_decision *decision,
                                unsigned long line);
 
+/*
+ * Recording hook: like decl_hook, but it may run on any deciding thread and
+ * at the same time as itself (it must only read ctx), so the engine can keep
+ * deciding blocks of the input in parallel. It writes what it keeps of the
+ * declaration (bytes of the caller's own format) to `out`; those bytes reach
+ * the run's output sink in input order, from the feeding thread (possibly
+ * cut anywhere between two sink calls). Return 0 to go on, non-zero to stop
+ * (CREST_ERR_INTERRUPTED; with parallel blocks it shows as CREST_ERR_NOMEM,
+ * the only way a hook that writes to memory fails).
+ */
+typedef int (*crest_decl_record_hook)(void *ctx, const crest_decl *decl, const crest_decision *decision,
+                                      unsigned long line, crest_sink out);
+
 /* What the capacity cap ([capacity] red_per_office_day) did to one decision. */
 typedef enum crest_capacity_outcome {
     CREST_CAPACITY_KEPT = 0,     /* unchanged */
@@ -167,6 +180,11 @@ typedef struct crest_run_options {
      * ("Q_ANIMAL: live animals need a quarantine check"), other codes with
      * their detail as in reasons (forced draws, the model's words). 0 (default): none. */
     int reason_text;
+    /* With decide = 0: called for every decided declaration (crest_decl_record_hook)
+     * and its bytes written to output, which is then required; the rows are
+     * still decided in parallel blocks when threads >= 2 and nothing else
+     * depends on their order. NULL (the default): none. */
+    crest_decl_record_hook decl_record;
 } crest_run_options;
 
 /* Options with defaults: CSV, policy passthrough, no rejects sink. */
