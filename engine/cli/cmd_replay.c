@@ -990,6 +990,65 @@ static int replay_workload(const replay_args *a, const pol_ctx *pols, size_t n, 
     return rc;
 }
 
+/*
+ * After the reading: every accumulator's metrics (crest_replay_finish sorts
+ * its ranking) and the input's SHA-256 for the provenance block are
+ * independent jobs, shared out over `threads` threads (this one included).
+ */
+typedef struct finish_jobs {
+    pol_ctx *pols;
+    size_t n;
+    const char *input;
+    char *sha;
+    int sha_rc;
+    pthread_mutex_t mu;
+    size_t next; /* under mu: jobs 0..n-1 finish a policy, job n hashes the input */
+    crest_status st[MAX_POLICIES];
+} finish_jobs;
+
+static void *finish_worker(void *arg)
+{
+    finish_jobs *j = arg;
+    for (;;) {
+        pthread_mutex_lock(&j->mu);
+        const size_t job = j->next++;
+        pthread_mutex_unlock(&j->mu);
+        if (job < j->n)
+            j->st[job] = crest_replay_finish(j->pols[job].rep);
+        else if (job == j->n)
+            j->sha_rc = file_sha256(j->input, j->sha);
+        else
+            return NULL;
+    }
+}
+
+/* Finish every accumulator and hash the input (sha, *sha_rc as file_sha256).
+ * Returns n, or the first policy whose finish failed (crest_replay_diag says why). */
+static size_t finish_all(pol_ctx *pols, size_t n, const char *input, unsigned threads, char *sha, int *sha_rc)
+{
+    finish_jobs j;
+    memset(&j, 0, sizeof j);
+    j.pols = pols;
+    j.n = n;
+    j.input = input;
+    j.sha = sha;
+    j.sha_rc = -1;
+    pthread_mutex_init(&j.mu, NULL);
+    pthread_t th[MAX_POLICIES];
+    size_t started = 0;
+    while (started + 1 < threads && started < n && pthread_create(&th[started], NULL, finish_worker, &j) == 0)
+        started++;
+    finish_worker(&j);
+    for (size_t t = 0; t < started; t++)
+        pthread_join(th[t], NULL);
+    pthread_mutex_destroy(&j.mu);
+    *sha_rc = j.sha_rc;
+    for (size_t i = 0; i < n; i++)
+        if (j.st[i] != CREST_OK)
+            return i;
+    return n;
+}
+
 /* The default --threads: the cores, at most 8 (as crest run). */
 static unsigned default_threads(void)
 {
@@ -1141,12 +1200,15 @@ static int replay_main(replay_args *a)
     const int partial = rc == EXIT_INTERRUPTED;
     const crest_replay *reps[MAX_POLICIES];
     const char *names[MAX_POLICIES];
+    char sha[CREST_SHA256_HEX];
+    int sha_rc = -1;
+    const size_t unfinished = finish_all(pols, n, a->input, threads, sha, &sha_rc);
+    if (unfinished < n) {
+        print_diag(crest_replay_diag(pols[unfinished].rep));
+        rc = EXIT_IO;
+        goto done;
+    }
     for (size_t i = 0; i < n; i++) {
-        if (crest_replay_finish(pols[i].rep) != CREST_OK) {
-            print_diag(crest_replay_diag(pols[i].rep));
-            rc = EXIT_IO;
-            goto done;
-        }
         reps[i] = pols[i].rep;
         names[i] = pols[i].name;
         if (a->workload) { /* replay.json carries each policy's workload per office */
@@ -1175,8 +1237,7 @@ static int replay_main(replay_args *a)
     crest_replay_set set = {reps, names, n, in_name, partial};
     crest_report_result res;
     crest_diag d;
-    char sha[CREST_SHA256_HEX];
-    const crest_report_provenance prov = {command_line, file_sha256(a->input, sha) == 0 ? sha : NULL, NULL};
+    const crest_report_provenance prov = {command_line, sha_rc == 0 ? sha : NULL, NULL};
     const crest_status st = crest_report_replay_ex(
         a->report, &set, crest_replay_period_name((crest_replay_period)a->period), a->plots, &prov, &res, &d);
     rc = report_outcome(st, &res, &d, a->report, partial, rc);
