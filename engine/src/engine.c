@@ -350,6 +350,9 @@ crest_status crest_engine_create(const crest_policy *policy, const crest_registr
     crest_diag_clear(diag);
     if (!policy || !options || ((options->decide || options->decl_record) && !options->output.write))
         return crest_diag_set(diag, CREST_ERR_INVALID, "", 0, 0, "a policy and an output sink are required");
+    if (options->decl_record && options->decide)
+        return crest_diag_set(diag, CREST_ERR_INVALID, "", 0, 0,
+                              "a recording hook writes to the output in place of the decisions: decide = 0");
     crest_engine *e = calloc(1, sizeof *e);
     if (!e)
         return crest_diag_set(diag, CREST_ERR_NOMEM, "", 0, 0, "out of memory");

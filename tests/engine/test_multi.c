@@ -270,6 +270,55 @@ Test(multi, each_policy_as_its_own_engine)
     crest_policy_free(pb);
 }
 
+/* One engine alone with the recording hook decides in parallel blocks too, and
+ * its records are those of the decl_hook in order; with decide = 1 it is refused. */
+Test(multi, recording_hook_on_one_engine)
+{
+    crest_policy *p = parse_policy(POLICY_A);
+    cr_assert(p);
+    text in = {0};
+    make_input(&in, 5, 2000);
+    membuf want = {0};
+    crest_run_stats want_stats;
+    run_hooked(p, in.s, in.len, &want, &want_stats);
+    const unsigned threads[] = {1, 2, 3};
+    const size_t blocks[] = {0, 50, 4096};
+    for (size_t i = 0; i < 3; i++) {
+        crest_run_options opt = crest_run_options_default();
+        membuf got = {0};
+        opt.decide = 0;
+        opt.decl_record = record_hook;
+        opt.output = (crest_sink){membuf_write, &got};
+        opt.output_buffer_bytes = 1000;
+        opt.threads = threads[i];
+        opt.block_bytes = blocks[i];
+        crest_engine *e = NULL;
+        crest_diag d;
+        cr_assert_eq(crest_engine_create(p, NULL, &opt, &e, &d), CREST_OK);
+        for (size_t pos = 0; pos < in.len; pos += 777)
+            cr_assert_eq(crest_engine_feed(e, in.s + pos, in.len - pos < 777 ? in.len - pos : 777), CREST_OK);
+        cr_assert_eq(crest_engine_finish(e), CREST_OK);
+        char what[64];
+        snprintf(what, sizeof what, "one engine, threads %u, block %zu", threads[i], blocks[i]);
+        expect_bytes(&want, &got, what);
+        expect_stats(&want_stats, crest_engine_stats(e), what);
+        crest_engine_free(e);
+        free(got.data);
+    }
+    crest_run_options opt = crest_run_options_default();
+    membuf out = {0};
+    opt.decl_record = record_hook;
+    opt.output = (crest_sink){membuf_write, &out};
+    crest_engine *e = NULL;
+    crest_diag d;
+    cr_expect_eq(crest_engine_create(p, NULL, &opt, &e, &d), CREST_ERR_INVALID,
+                 "decide = 1 with a recording hook");
+    cr_expect_null(e);
+    free(want.data);
+    free(in.s);
+    crest_policy_free(p);
+}
+
 /* Policies that keep state across rows, or read CSV otherwise, do not share. */
 Test(multi, refuses_what_cannot_share)
 {
