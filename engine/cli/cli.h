@@ -136,6 +136,11 @@ int arg_number(const char *option, const char *value, double lo, double hi, doub
 int load_policy(const char *path, crest_policy **out);
 /* Load a registry when path is not NULL; prints errors. 0 on success (*out NULL without a path). */
 int load_registry(const char *path, const crest_policy *policy, crest_registry **out);
+/* What run, check and calibrate start from: load_policy(policy_path), then
+ * load_registry(registry_path) for it. Prints errors; on failure neither is kept
+ * (both NULL). Returns EXIT_OK or EXIT_CONFIG. */
+int cli_load_inputs(const char *policy_path, const char *registry_path, crest_policy **policy,
+                    crest_registry **registry);
 /* Open path for reading ("-" or NULL: standard input) into *fd and *name (the name
  * messages use). what goes before the path in the error ("input " or "").
  * Returns 0, or prints "cannot open …" and returns EXIT_INPUT. */
@@ -327,6 +332,18 @@ typedef struct fit_args {
 int fit_parse_args(int argc, char **argv, fit_args *a);
 /* `crest fit` for [model] kind = xgboost (cmd_fit_tree.c); returns an exit code. */
 int fit_tree(const crest_policy *policy, const crest_registry *registry, const fit_args *a);
+
+/* --label of crest fit (logistic and trees alike): an exact header name wins,
+ * else a canonical field of that name. */
+typedef struct fit_label {
+    int field; /* canonical field, or -1 */
+    long col;  /* header column, or -1 */
+} fit_label;
+/* Resolve the label name against the training file's header. */
+void fit_label_bind(fit_label *l, const char *name, const crest_str *header, size_t n_cols);
+/* A row's label: 0 licit, any other number illicit; NaN when it has none (empty
+ * or not a number). */
+double fit_label_value(const fit_label *l, const crest_decl *d);
 
 typedef struct calibrate_args {
     const char *policy_path, *registry_path, *out_path, *input_path;

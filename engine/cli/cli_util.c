@@ -169,6 +169,21 @@ int load_registry(const char *path, const crest_policy *policy, crest_registry *
     return 0;
 }
 
+int cli_load_inputs(const char *policy_path, const char *registry_path, crest_policy **policy,
+                    crest_registry **registry)
+{
+    *policy = NULL;
+    *registry = NULL;
+    if (load_policy(policy_path, policy) != 0)
+        return EXIT_CONFIG;
+    if (load_registry(registry_path, *policy, registry) != 0) {
+        crest_policy_free(*policy);
+        *policy = NULL;
+        return EXIT_CONFIG;
+    }
+    return EXIT_OK;
+}
+
 int open_input(const char *path, const char *what, int *fd, const char **name)
 {
     *fd = STDIN_FILENO;

@@ -195,14 +195,10 @@ static int cmd_calibrate(int argc, char **argv)
     const int pr = calibrate_parse_args(argc, argv, &a);
     if (pr != CLI_PARSE_OK)
         return pr == CLI_PARSE_HELP ? EXIT_OK : EXIT_USAGE;
-    crest_policy *policy = NULL;
-    crest_registry *registry = NULL;
-    if (load_policy(a.policy_path, &policy) != 0)
+    crest_policy *policy;
+    crest_registry *registry;
+    if (cli_load_inputs(a.policy_path, a.registry_path, &policy, &registry) != EXIT_OK)
         return EXIT_CONFIG;
-    if (load_registry(a.registry_path, policy, &registry) != 0) {
-        crest_policy_free(policy);
-        return EXIT_CONFIG;
-    }
     crest_calibrator *cal = NULL;
     uint64_t rows = 0, fp = 0;
     crest_status st = crest_calibrator_create(policy, &cal);

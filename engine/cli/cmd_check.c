@@ -153,14 +153,10 @@ static int cmd_check(int argc, char **argv)
     const int pr = check_parse_args(argc, argv, &a);
     if (pr != CLI_PARSE_OK)
         return pr == CLI_PARSE_HELP ? EXIT_OK : EXIT_USAGE;
-    crest_policy *policy = NULL;
-    crest_registry *registry = NULL;
-    if (load_policy(a.policy_path, &policy) != 0)
+    crest_policy *policy;
+    crest_registry *registry;
+    if (cli_load_inputs(a.policy_path, a.registry_path, &policy, &registry) != EXIT_OK)
         return EXIT_CONFIG;
-    if (load_registry(a.registry_path, policy, &registry) != 0) {
-        crest_policy_free(policy);
-        return EXIT_CONFIG;
-    }
     /* The criteria and the model load as `crest run` loads them: a model whose
      * features or mapping do not match the policy stops here (exit 2). */
     crest_run_options ro = crest_run_options_default();

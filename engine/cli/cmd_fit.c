@@ -141,13 +141,33 @@ int fit_parse_args(int argc, char **argv, fit_args *a)
     return CLI_PARSE_OK;
 }
 
+void fit_label_bind(fit_label *l, const char *name, const crest_str *header, size_t n_cols)
+{
+    l->field = crest_field_from_name(name, strlen(name));
+    l->col = -1;
+    for (size_t i = 0; i < n_cols; i++)
+        if (header[i].len == strlen(name) && memcmp(header[i].ptr, name, header[i].len) == 0)
+            l->col = (long)i;
+    if (l->col >= 0)
+        l->field = -1; /* an exact header name wins */
+}
+
+double fit_label_value(const fit_label *l, const crest_decl *d)
+{
+    crest_str v = {NULL, 0};
+    if (l->col >= 0 && (size_t)l->col < d->n_cols)
+        v = d->cols[l->col];
+    else if (l->field >= 0)
+        v = d->field[l->field];
+    return v.len ? crest_parse_number(v.ptr, v.len) : NAN;
+}
+
 typedef struct fit_ctx {
     const crest_policy *policy;
     const char *label;
     crest_lmodel_train_options opts;
     crest_lmodel_trainer *trainer;
-    int label_field; /* canonical field, or -1 */
-    long label_col;  /* header column, or -1 */
+    fit_label lab;
     uint64_t used, unlabelled, positives;
     crest_diag diag;
     int failed;
@@ -156,13 +176,7 @@ typedef struct fit_ctx {
 static int fit_header(void *ctx, const crest_str *header, size_t n_cols)
 {
     fit_ctx *f = ctx;
-    f->label_field = crest_field_from_name(f->label, strlen(f->label));
-    f->label_col = -1;
-    for (size_t i = 0; i < n_cols; i++)
-        if (header[i].len == strlen(f->label) && memcmp(header[i].ptr, f->label, header[i].len) == 0)
-            f->label_col = (long)i;
-    if (f->label_col >= 0)
-        f->label_field = -1; /* an exact header name wins */
+    fit_label_bind(&f->lab, f->label, header, n_cols);
     if (crest_lmodel_trainer_create(crest_policy_model_features(f->policy), header, n_cols, &f->opts,
                                     &f->trainer, &f->diag) != CREST_OK) {
         f->failed = 1;
@@ -177,13 +191,7 @@ static int fit_decl(void *ctx, const crest_decl *d, const crest_decision *dec, u
     (void)dec;
     (void)line;
     fit_ctx *f = ctx;
-    crest_str v = {NULL, 0};
-    if (f->label_col >= 0 && (size_t)f->label_col < d->n_cols)
-        v = d->cols[f->label_col];
-    else if (f->label_field >= 0)
-        v = d->field[f->label_field];
-    /* A label is a number: 0 is licit, any other number illicit; anything else is no label. */
-    const double x = v.len ? crest_parse_number(v.ptr, v.len) : NAN;
+    const double x = fit_label_value(&f->lab, d);
     if (isnan(x)) {
         f->unlabelled++;
         return 0;

@@ -26,8 +26,7 @@ typedef struct tree_ctx {
     crest_str *header; /* the training file's header, to check --valid against */
     size_t n_cols;
     int valid_pass;
-    int label_field;
-    long label_col;
+    fit_label lab;
     uint64_t used, unlabelled;
     crest_diag diag;
     int failed;
@@ -36,13 +35,7 @@ typedef struct tree_ctx {
 static int tree_header(void *ctx, const crest_str *header, size_t n_cols)
 {
     tree_ctx *f = ctx;
-    f->label_field = crest_field_from_name(f->label, strlen(f->label));
-    f->label_col = -1;
-    for (size_t i = 0; i < n_cols; i++)
-        if (header[i].len == strlen(f->label) && memcmp(header[i].ptr, f->label, header[i].len) == 0)
-            f->label_col = (long)i;
-    if (f->label_col >= 0)
-        f->label_field = -1;
+    fit_label_bind(&f->lab, f->label, header, n_cols);
     if (f->valid_pass) {
         /* Columns are bound once, to the training header: --valid must match it. */
         int same = n_cols == f->n_cols;
@@ -86,12 +79,7 @@ static int tree_decl(void *ctx, const crest_decl *d, const crest_decision *dec, 
     (void)dec;
     (void)line;
     tree_ctx *f = ctx;
-    crest_str v = {NULL, 0};
-    if (f->label_col >= 0 && (size_t)f->label_col < d->n_cols)
-        v = d->cols[f->label_col];
-    else if (f->label_field >= 0)
-        v = d->field[f->label_field];
-    const double x = v.len ? crest_parse_number(v.ptr, v.len) : NAN;
+    const double x = fit_label_value(&f->lab, d);
     if (x != x) {
         f->unlabelled++;
         return 0;

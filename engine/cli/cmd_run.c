@@ -389,11 +389,10 @@ typedef struct run_reload {
 static int reload_policy(void *ctx)
 {
     run_reload *r = ctx;
-    crest_policy *policy = NULL;
-    crest_registry *registry = NULL;
+    crest_policy *policy;
+    crest_registry *registry;
     crest_diag d;
-    int ok = load_policy(r->a->policy_path, &policy) == 0 &&
-             load_registry(r->a->registry_path, policy, &registry) == 0;
+    int ok = cli_load_inputs(r->a->policy_path, r->a->registry_path, &policy, &registry) == EXIT_OK;
     if (ok && crest_engine_set_policy(r->engine, policy, registry, &d) != CREST_OK) {
         print_diag(&d);
         ok = 0;
@@ -501,14 +500,10 @@ static int cmd_run(int argc, char **argv)
     cli_live_quiet_ms = a.quiet_ms;
     cli_live_flush_every = a.flush_every;
 
-    crest_policy *policy = NULL;
-    crest_registry *registry = NULL;
-    if (load_policy(a.policy_path, &policy) != 0)
+    crest_policy *policy;
+    crest_registry *registry;
+    if (cli_load_inputs(a.policy_path, a.registry_path, &policy, &registry) != EXIT_OK)
         return EXIT_CONFIG;
-    if (load_registry(a.registry_path, policy, &registry) != 0) {
-        crest_policy_free(policy);
-        return EXIT_CONFIG;
-    }
     /* Open the input before creating any output: a missing input leaves no files. */
     int in_fd;
     const char *in_name;
