@@ -31,15 +31,83 @@ static int rank_cmp(const rank_row *a, const rank_row *b)
     return 0;
 }
 
-/* The buffer's sort: the ranking order, then insertion order (a total order,
- * so qsort's instability cannot show). */
-static int cmp_buffered(const void *pa, const void *pb)
+/* The ranking order as two unsigned keys compared in turn: score descending
+ * (NaN last and all NaNs equal, -0 equal to +0), then period key ascending. */
+static uint64_t score_key(double score)
 {
-    const rank_row *a = pa, *b = pb;
-    const int c = rank_cmp(a, b);
-    if (c)
-        return c;
-    return a->pos < b->pos ? -1 : a->pos > b->pos;
+    if (isnan(score))
+        return UINT64_MAX;
+    if (score == 0)
+        score = 0; /* -0 reads as +0 */
+    uint64_t bits;
+    memcpy(&bits, &score, sizeof bits);
+    const uint64_t ascending = bits >> 63 ? ~bits : bits | UINT64_C(1) << 63;
+    return ~ascending; /* -inf's key is 0xfff0...: below NaN's */
+}
+
+typedef struct sort_entry {
+    uint64_t k1, k2; /* score_key, then the period key with its sign bit flipped */
+    uint32_t idx;    /* the row's place in the buffer (rows are in insertion order) */
+} sort_entry;
+
+/* Sort rows[0..n) (in insertion order) into the ranking order (rank_cmp), then insertion order: an LSD
+ * radix sort, stable, on the period key and then the score key, 8 bits a
+ * pass, the passes where every row has the same byte skipped. The same order
+ * as a comparison sort on rank_cmp and then pos, in linear time (the comparison sort was a third
+ * of a replay's CPU). CREST_OK or CREST_ERR_NOMEM (rows untouched). */
+static crest_status sort_rows(rank_store *s, rank_row *rows, size_t n)
+{
+    if (n < 2)
+        return CREST_OK;
+    sort_entry *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+    size_t(*count)[256] = calloc(16, sizeof *count);
+    if (!a || !b || !count) {
+        free(a);
+        free(b);
+        free(count);
+        return crest_diag_set(&s->diag, CREST_ERR_NOMEM, "<replay>", 0, 0,
+                              "out of memory sorting the ranking");
+    }
+    for (size_t i = 0; i < n; i++) {
+        a[i] = (sort_entry){score_key(rows[i].score), (uint64_t)rows[i].key ^ UINT64_C(1) << 63, (uint32_t)i};
+        for (unsigned d = 0; d < 8; d++) {
+            count[d][(a[i].k2 >> 8 * d) & 0xff]++;
+            count[8 + d][(a[i].k1 >> 8 * d) & 0xff]++;
+        }
+    }
+    for (unsigned pass = 0; pass < 16; pass++) {
+        const unsigned shift = 8 * (pass & 7);
+        const uint64_t first = pass < 8 ? a[0].k2 : a[0].k1;
+        if (count[pass][(first >> shift) & 0xff] == n)
+            continue; /* every row has this byte */
+        size_t at[256], sum = 0;
+        for (unsigned v = 0; v < 256; v++) {
+            at[v] = sum;
+            sum += count[pass][v];
+        }
+        for (size_t i = 0; i < n; i++) {
+            const uint64_t k = pass < 8 ? a[i].k2 : a[i].k1;
+            b[at[(k >> shift) & 0xff]++] = a[i];
+        }
+        sort_entry *t = a;
+        a = b;
+        b = t;
+    }
+    free(count);
+    rank_row *out = malloc(n * sizeof *out);
+    if (!out) {
+        free(a);
+        free(b);
+        return crest_diag_set(&s->diag, CREST_ERR_NOMEM, "<replay>", 0, 0,
+                              "out of memory sorting the ranking");
+    }
+    for (size_t i = 0; i < n; i++)
+        out[i] = rows[a[i].idx];
+    memcpy(rows, out, n * sizeof *rows);
+    free(out);
+    free(a);
+    free(b);
+    return CREST_OK;
 }
 
 /* ------------------------------------------------------------ the store */
@@ -149,9 +217,11 @@ static crest_status spill(rank_store *s)
 {
     if (!s->n_buf)
         return CREST_OK;
-    qsort(s->buf, s->n_buf, sizeof *s->buf, cmp_buffered);
+    crest_status st = sort_rows(s, s->buf, s->n_buf);
+    if (st != CREST_OK)
+        return st;
     const uint64_t at = s->file_len;
-    crest_status st = open_file(s);
+    st = open_file(s);
     if (st == CREST_OK)
         st = put(s, s->buf, s->n_buf * sizeof *s->buf);
     if (st == CREST_OK)
@@ -472,8 +542,9 @@ crest_status rank_store_finish(rank_store *s)
     if (s->finished)
         return CREST_OK;
     if (!s->n_runs) { /* it all fits: sort in memory, no file */
-        if (s->n_buf)
-            qsort(s->buf, s->n_buf, sizeof *s->buf, cmp_buffered);
+        const crest_status st = sort_rows(s, s->buf, s->n_buf);
+        if (st != CREST_OK)
+            return st;
         s->finished = 1;
         return CREST_OK;
     }
