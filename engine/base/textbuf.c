@@ -105,6 +105,18 @@ void textbuf_json_number(textbuf *tb, double x, int digits)
         textbuf_puts(tb, "null");
 }
 
+void textbuf_csv_field(textbuf *tb, const char *p, size_t n)
+{
+    if (!memchr(p, ',', n) && !memchr(p, '"', n) && !memchr(p, '\n', n) && !memchr(p, '\r', n)) {
+        textbuf_append(tb, p, n);
+        return;
+    }
+    textbuf_puts(tb, "\"");
+    for (size_t i = 0; i < n; i++)
+        textbuf_append(tb, p[i] == '"' ? "\"\"" : p + i, p[i] == '"' ? 2 : 1);
+    textbuf_puts(tb, "\"");
+}
+
 void textbuf_csv_number(textbuf *tb, double x, int digits)
 {
     if (isfinite(x))

@@ -25,6 +25,8 @@ void textbuf_printf(textbuf *tb, const char *fmt, ...) __attribute__((format(pri
 void textbuf_json_string(textbuf *tb, const char *s);
 /* A JSON number with `digits` significant digits, or null when not finite. */
 void textbuf_json_number(textbuf *tb, double x, int digits);
+/* A CSV field of p[0..n): quoted (quotes doubled) when it holds a comma, quote, CR or LF. */
+void textbuf_csv_field(textbuf *tb, const char *p, size_t n);
 /* A CSV number with `digits` significant digits, or nothing when not finite. */
 void textbuf_csv_number(textbuf *tb, double x, int digits);
 /* Give the caller the NUL-terminated text ("" when nothing was added) and reset;

@@ -338,19 +338,6 @@ void crest_replay_decisions_prob(crest_replay *r, int on)
         r->decisions_prob = on != 0;
 }
 
-/* A CSV cell: quoted when it holds a comma, quote, CR or LF. */
-static void csv_cell(textbuf *tb, const char *p, size_t n)
-{
-    if (!memchr(p, ',', n) && !memchr(p, '"', n) && !memchr(p, '\n', n) && !memchr(p, '\r', n)) {
-        textbuf_append(tb, p, n);
-        return;
-    }
-    textbuf_puts(tb, "\"");
-    for (size_t i = 0; i < n; i++)
-        textbuf_append(tb, p[i] == '"' ? "\"\"" : p + i, p[i] == '"' ? 2 : 1);
-    textbuf_puts(tb, "\"");
-}
-
 static void full(textbuf *tb, double x)
 {
     char t[CREST_DOUBLE_TEXT];
@@ -377,13 +364,13 @@ char *crest_replay_decision_row(const crest_replay *r, const char *policy_name, 
                                   period);
     textbuf tb;
     textbuf_init(&tb);
-    csv_cell(&tb, policy_name, strlen(policy_name));
+    textbuf_csv_field(&tb, policy_name, strlen(policy_name));
     textbuf_puts(&tb, ",");
     const crest_str id = decl->field[CREST_FIELD_DECL_ID];
-    csv_cell(&tb, id.ptr, id.len);
+    textbuf_csv_field(&tb, id.ptr, id.len);
     textbuf_printf(&tb, ",%s,", period);
     const char *tier = crest_policy_tier_name(r->policy, d->tier);
-    csv_cell(&tb, tier, strlen(tier));
+    textbuf_csv_field(&tb, tier, strlen(tier));
     textbuf_puts(&tb, ",");
     full(&tb, d->score);
     if (r->decisions_prob)

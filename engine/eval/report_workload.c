@@ -81,19 +81,6 @@ static void html_text(textbuf *s, const char *t)
     }
 }
 
-/* A CSV field: quoted (quotes doubled) when it holds a comma, quote or line end. */
-static void csv_field(textbuf *tb, const char *s)
-{
-    if (!strpbrk(s, ",\"\r\n")) {
-        textbuf_puts(tb, s);
-        return;
-    }
-    textbuf_puts(tb, "\"");
-    for (; *s; s++)
-        textbuf_append(tb, *s == '"' ? "\"\"" : s, *s == '"' ? 2 : 1);
-    textbuf_puts(tb, "\"");
-}
-
 /* The terminal for plots: "pngcairo", "png", "svg", or NULL for none. gp: gnuplot runs. */
 static const char *terminal(wctx *w, const char *want, int gp)
 {
@@ -246,7 +233,7 @@ crest_status crest_report_workload(const char *dir, const crest_report_workload_
         for (line = line ? line + 1 : rows + strlen(rows); *line;) {
             const char *eol = strchr(line, '\n');
             const size_t len = eol ? (size_t)(eol - line) + 1 : strlen(line);
-            csv_field(&csv, p->name);
+            textbuf_csv_field(&csv, p->name, strlen(p->name));
             textbuf_puts(&csv, ",");
             textbuf_append(&csv, line, len);
             line += len;

@@ -298,19 +298,6 @@ char *crest_workload_json(const crest_policy *p, const crest_workload_cell *cell
     return take(&tb);
 }
 
-/* A CSV field: quoted when it holds a comma, quote or line end. */
-static void csv_field(textbuf *tb, const char *s)
-{
-    if (!strpbrk(s, ",\"\r\n")) {
-        textbuf_puts(tb, s);
-        return;
-    }
-    textbuf_puts(tb, "\"");
-    for (; *s; s++)
-        textbuf_append(tb, *s == '"' ? "\"\"" : s, *s == '"' ? 2 : 1);
-    textbuf_puts(tb, "\"");
-}
-
 char *crest_workload_csv(const crest_policy *p, const crest_workload_cell *cells, size_t n)
 {
     size_t m;
@@ -324,7 +311,7 @@ char *crest_workload_csv(const crest_policy *p, const crest_workload_cell *cells
         char day[16] = "undated";
         if (od[i].day != CREST_DATE_NONE)
             crest_date_format(od[i].day, day);
-        csv_field(&tb, od[i].office);
+        textbuf_csv_field(&tb, od[i].office, strlen(od[i].office));
         textbuf_printf(&tb, ",%s,%llu,%.6g,%llu,%llu,", day, (unsigned long long)od[i].rows, od[i].expected,
                        (unsigned long long)od[i].inspected, (unsigned long long)od[i].red);
         if (od[i].capped)
@@ -437,7 +424,7 @@ char *crest_workload_windows_csv(const crest_policy *p, const crest_workload_cel
             const char *holds =
                 pt->floor ? (ci.upper >= pt->effective_rate ? "yes" : "no")
                           : (ci.lower <= pt->effective_rate && pt->effective_rate <= ci.upper ? "yes" : "no");
-            csv_field(&tb, w[k].label);
+            textbuf_csv_field(&tb, w[k].label, strlen(w[k].label));
             textbuf_printf(&tb, ",%s,%llu,%.6g,%.6g,%.6g,%.6g,%.6g,%s,%llu,%llu,%llu\n", pt->name,
                            (unsigned long long)w[k].rows[t], pt->effective_rate,
                            w[k].expected[t] / (double)w[k].rows[t], ci.estimate, ci.lower, ci.upper, holds,
@@ -452,7 +439,7 @@ char *crest_workload_windows_csv(const crest_policy *p, const crest_workload_cel
                                                                w[k].inspected[b], w[k].rows[b], LEVEL);
             const char *holds =
                 isnan(r.estimate) ? "" : (r.lower <= pt->ratio && pt->ratio <= r.upper ? "yes" : "no");
-            csv_field(&tb, w[k].label);
+            textbuf_csv_field(&tb, w[k].label, strlen(w[k].label));
             textbuf_printf(&tb, ",%s/%s,%llu,%.6g,,%.6g,%.6g,%.6g,%s,,,\n", pt->name, p->tiers[b].name,
                            (unsigned long long)w[k].rows[t], pt->ratio, r.estimate, r.lower, r.upper, holds);
         }
