@@ -202,6 +202,39 @@ void progress(double t0, uint64_t bytes, uint64_t total, uint64_t rows, int fina
  * still flushes what was decided. Returns the engine's status.
  */
 crest_status cli_pump(crest_engine *engine, int fd, const char *name, int show_progress, int *read_error);
+
+/*
+ * A regular file read in place (cli_pump does this for one engine; replay
+ * for its shared reading): the file is mapped and fed to the sink in 2 MiB
+ * slices that stay valid until released, what the sink no longer holds is
+ * handed back as it goes (MADV_DONTNEED), and a file that shrinks while it
+ * is mapped is caught (SIGBUS) rather than fatal.
+ */
+typedef struct cli_map_sink {
+    crest_status (*feed)(void *ctx, const char *buf, size_t n); /* bytes that stay valid */
+    const char *(*floor)(void *ctx);                            /* the lowest byte still held, NULL: none */
+    uint64_t (*rows)(void *ctx);                                /* rows read so far (progress) */
+    void *ctx;
+} cli_map_sink;
+
+typedef struct cli_mapped {
+    char *base;
+    size_t len;
+    char *released; /* [base, released) handed back */
+} cli_mapped;
+
+/* Feeds fd's bytes mapped, from offset 0 (its current offset) to size; on any
+ * failure to map (or CREST_NO_MMAP=1), nothing (m->base NULL): the caller's
+ * read loop reads them. *bytes gets the bytes fed that the file still has;
+ * fd's offset is left there, so the read loop goes on from it (bytes
+ * appended since the mapping, or the short end of a shrunk file). */
+crest_status cli_map_pump(const cli_map_sink *sink, int fd, uint64_t size, cli_mapped *m, int show_progress,
+                          double t0, double *last, uint64_t *bytes);
+/* After the input's end: returns 1 when a fault after the last slice still
+ * made the input short. Unmapped once the sink holds none of it (after an
+ * error it may still, until it is freed: the mapping then stays until the
+ * process ends). */
+int cli_map_release(const cli_map_sink *sink, int fd, cli_mapped *m);
 /* Prompt output on a feed (not a regular file): cli_pump writes what is
  * decided once no byte has come for cli_live_quiet_ms milliseconds (default
  * 10; 0: off), or the oldest unwritten byte waited 5 times that, and after

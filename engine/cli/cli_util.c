@@ -360,6 +360,7 @@ unsigned long cli_live_flush_every = 0;
 static char *volatile map_base; /* the mapping the SIGBUS handler may patch */
 static volatile size_t map_len, map_page;
 static volatile sig_atomic_t map_faulted;
+static struct sigaction map_old_bus; /* the SIGBUS action before the mapping */
 
 static void on_sigbus(int sig, siginfo_t *si, void *uc)
 {
@@ -376,26 +377,16 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
     signal(sig, SIG_DFL); /* not ours: the fault comes again, with the default action */
 }
 
-typedef struct mapped_input {
-    char *base;
-    size_t len;
-    char *released; /* [base, released) handed back */
-    struct sigaction old_bus;
-} mapped_input;
-
 /* Whether the mapped file is shorter than mapped (it shrank), from the
  * handler's note or the file's size now. */
-static int map_shrank(int fd, const mapped_input *m)
+static int map_shrank(int fd, const cli_mapped *m)
 {
     struct stat sb;
     return map_faulted || (fstat(fd, &sb) == 0 && (uint64_t)sb.st_size < (uint64_t)m->len);
 }
 
-/* Feeds fd's bytes mapped, from offset 0 (its current offset) to size; on any
- * failure to map, nothing (m->base NULL): the read loop reads them. *bytes
- * gets the bytes fed that the file still has; fd is left there. */
-static crest_status pump_mapped(crest_engine *engine, int fd, uint64_t size, mapped_input *m,
-                                int show_progress, double t0, double *last, uint64_t *bytes)
+crest_status cli_map_pump(const cli_map_sink *sink, int fd, uint64_t size, cli_mapped *m, int show_progress,
+                          double t0, double *last, uint64_t *bytes)
 {
     memset(m, 0, sizeof *m);
     /* CREST_NO_MMAP=1 in the environment: read() for every input (to measure both ways). */
@@ -417,7 +408,7 @@ static crest_status pump_mapped(crest_engine *engine, int fd, uint64_t size, map
     sa.sa_sigaction = on_sigbus;
     sa.sa_flags = SA_SIGINFO;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGBUS, &sa, &m->old_bus);
+    sigaction(SIGBUS, &sa, &map_old_bus);
     m->base = m->released = map;
     m->len = (size_t)size;
     crest_status st = CREST_OK;
@@ -425,19 +416,19 @@ static crest_status pump_mapped(crest_engine *engine, int fd, uint64_t size, map
     while (st == CREST_OK && off < m->len && !interrupted && !output_broken && !map_shrank(fd, m)) {
         handle_reload_requests();
         const size_t n = m->len - off < MAP_SLICE ? m->len - off : MAP_SLICE;
-        st = crest_engine_feed_stable(engine, m->base + off, n);
+        st = sink->feed(sink->ctx, m->base + off, n);
         off += n;
         *bytes = off;
         atomic_store(&seen_bytes, *bytes);
-        atomic_store(&seen_rows, crest_engine_rows_read(engine));
-        const char *floor = crest_engine_stable_floor(engine);
+        atomic_store(&seen_rows, sink->rows(sink->ctx));
+        const char *floor = sink->floor(sink->ctx);
         char *upto = m->base + (((size_t)((floor ? floor : m->base + off) - m->base)) & ~((size_t)page - 1));
         if (upto - m->released >= (ptrdiff_t)MAP_RELEASE) {
             (void)madvise(m->released, (size_t)(upto - m->released), MADV_DONTNEED);
             m->released = upto;
         }
         if (show_progress && now_s() - *last > 0.2) {
-            progress(t0, *bytes, size, crest_engine_rows_read(engine), 0);
+            progress(t0, *bytes, size, sink->rows(sink->ctx), 0);
             *last = now_s();
         }
     }
@@ -454,21 +445,34 @@ static crest_status pump_mapped(crest_engine *engine, int fd, uint64_t size, map
     return st;
 }
 
-/* After the run: a fault after the last slice still makes the input short
- * (returns 1). Unmapped once the engine holds none of it (after an error it
- * may still, until it is freed: the mapping then stays until the process ends). */
-static int unmap_input(crest_engine *engine, int fd, mapped_input *m)
+int cli_map_release(const cli_map_sink *sink, int fd, cli_mapped *m)
 {
     if (!m->base)
         return 0;
     const int shrank = map_shrank(fd, m);
-    if (crest_engine_stable_floor(engine))
+    if (sink->floor(sink->ctx))
         return shrank;
     munmap(m->base, m->len);
     map_base = NULL;
-    sigaction(SIGBUS, &m->old_bus, NULL);
+    sigaction(SIGBUS, &map_old_bus, NULL);
     m->base = NULL;
     return shrank;
+}
+
+/* The engine as the consumer of a mapped file. */
+static crest_status engine_feed_stable(void *ctx, const char *buf, size_t n)
+{
+    return crest_engine_feed_stable(ctx, buf, n);
+}
+
+static const char *engine_floor(void *ctx)
+{
+    return crest_engine_stable_floor(ctx);
+}
+
+static uint64_t engine_rows(void *ctx)
+{
+    return crest_engine_rows_read(ctx);
 }
 
 /*
@@ -494,9 +498,10 @@ crest_status cli_pump(crest_engine *engine, int fd, const char *name, int show_p
     uint64_t bytes = 0;
     *read_error = 0;
     atomic_store(&seen_since, t0);
-    mapped_input mapped = {0};
+    cli_mapped mapped = {0};
+    const cli_map_sink sink = {engine_feed_stable, engine_floor, engine_rows, engine};
     if (regular && !cli_live_flush_every) /* --flush-every counts lines as the read loop reads them */
-        st = pump_mapped(engine, fd, size, &mapped, show_progress, t0, &last, &bytes);
+        st = cli_map_pump(&sink, fd, size, &mapped, show_progress, t0, &last, &bytes);
     while (st == CREST_OK && !interrupted && !output_broken) {
         handle_reload_requests();
         if (!regular && dirty && cli_live_quiet_ms > 0) {
@@ -573,7 +578,7 @@ crest_status cli_pump(crest_engine *engine, int fd, const char *name, int show_p
     if (st == CREST_OK && *read_error != 1)
         st = interrupted || *read_error || output_broken ? crest_engine_finish_early(engine)
                                                          : crest_engine_finish(engine);
-    if (unmap_input(engine, fd, &mapped) && !*read_error) {
+    if (cli_map_release(&sink, fd, &mapped) && !*read_error) {
         fprintf(stderr, "%s: %s shrank while it was read: the rest is lost\n", prog, name);
         *read_error = 2;
     }

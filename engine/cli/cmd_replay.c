@@ -7,9 +7,11 @@
  *
  * The history is read once: every chunk is fed to one engine per policy, so
  * stdin works and memory does not hold the raw input (the accumulators keep
- * the ranking's 32 bytes a row in a 4 MiB buffer, beyond it in a temporary
- * file: crest_replay.h). The simulation keeps a copy of
- * every row (it must score a period again after each refit).
+ * the ranking's 32 bytes a row in a 4 MiB buffer, tied rows without revenue
+ * combined, beyond it in a temporary file: crest_replay.h). The input's
+ * SHA-256 is computed on a thread of its own during the reading. The
+ * simulation keeps a copy of every row (it must score a period again after
+ * each refit).
  *
  * Writes into the report directory: replay.json, periods.csv, tiers.csv,
  * gain.csv (with --simulate: simulate.csv, simulate.json), gnuplot scripts
@@ -28,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -479,28 +482,107 @@ static void keep_command_line(int argc, char **argv)
     }
 }
 
-/* SHA-256 of a regular file as 64 hex digits into hex; 0, or -1 (stdin, unreadable: left empty). */
-static int file_sha256(const char *path, char hex[CREST_SHA256_HEX])
+/* SHA-256 of the regular file open as fd, as 64 hex digits into hex: 0, or
+ * -1 (not a regular file, unreadable, or *stop set: hex left empty). The file
+ * is mapped (no copy into a buffer) or else read with pread, so the file
+ * offset another reader of fd moves stays where it is. */
+static int fd_sha256(int fd, char hex[CREST_SHA256_HEX], const volatile int *stop)
 {
     hex[0] = '\0';
-    if (!path || !strcmp(path, "-"))
-        return -1;
-    const int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return -1;
+    struct stat sb;
+    if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
+        return -1; /* a pipe or a FIFO: its bytes were the reader's alone */
+    const size_t len = (size_t)sb.st_size, step = (size_t)1 << 20;
     crest_sha256 h;
     crest_sha256_init(&h);
-    static char buf[1 << 16];
-    ssize_t got;
-    while ((got = read(fd, buf, sizeof buf)) > 0)
-        crest_sha256_update(&h, buf, (size_t)got);
-    close(fd);
-    if (got < 0)
+    void *map = len ? mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+    if (map != MAP_FAILED) {
+        (void)madvise(map, len, MADV_SEQUENTIAL);
+        for (size_t at = 0; at < len && !*stop; at += step) {
+            const size_t k = len - at < step ? len - at : step;
+            crest_sha256_update(&h, (const char *)map + at, k);
+            (void)madvise((char *)map + at, k, MADV_DONTNEED); /* hashed: out of the resident set */
+        }
+        munmap(map, len);
+    } else {
+        static char buf[1 << 16];
+        ssize_t got;
+        off_t at = 0;
+        while (!*stop && (got = pread(fd, buf, sizeof buf, at)) != 0) {
+            if (got < 0 && errno == EINTR)
+                continue;
+            if (got < 0)
+                return -1;
+            crest_sha256_update(&h, buf, (size_t)got);
+            at += got;
+        }
+    }
+    if (*stop)
         return -1;
     uint8_t digest[CREST_SHA256_BYTES];
     crest_sha256_final(&h, digest);
     crest_sha256_hex(digest, hex);
     return 0;
+}
+
+/* SHA-256 of the regular file at path (fd_sha256); -1 for stdin. */
+static int file_sha256(const char *path, char hex[CREST_SHA256_HEX])
+{
+    hex[0] = '\0';
+    if (!path || !strcmp(path, "-"))
+        return -1;
+    const int fd = open(path, O_RDONLY | O_NONBLOCK); /* a FIFO: no wait for a writer */
+    if (fd < 0)
+        return -1;
+    static const int go = 0;
+    const int rc = fd_sha256(fd, hex, &go);
+    close(fd);
+    return rc;
+}
+
+/*
+ * The input's SHA-256 for the provenance block, computed on a thread of its
+ * own while the input is read and decided: it reads the file a second time
+ * (mapped), so it needs no help from the reading and adds no wall time when
+ * a core has room.
+ */
+typedef struct input_hash {
+    pthread_t thread;
+    int started;
+    int fd;
+    volatile int stop;
+    int rc;
+    char hex[CREST_SHA256_HEX];
+} input_hash;
+
+static void *hash_main(void *arg)
+{
+    input_hash *ih = arg;
+    ih->rc = fd_sha256(ih->fd, ih->hex, &ih->stop);
+    return NULL;
+}
+
+/* Start hashing fd (a regular file; else nothing starts and the hash is missing). */
+static void input_hash_start(input_hash *ih, int fd)
+{
+    memset(ih, 0, sizeof *ih);
+    ih->fd = fd;
+    ih->rc = -1;
+    struct stat sb;
+    if (fd >= 0 && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode))
+        ih->started = pthread_create(&ih->thread, NULL, hash_main, ih) == 0;
+}
+
+/* Wait for the hash (abandon: stop it early). Its rc: 0 with ih->hex, or -1. */
+static int input_hash_join(input_hash *ih, int abandon)
+{
+    if (!ih->started)
+        return -1;
+    if (abandon)
+        ih->stop = 1;
+    pthread_join(ih->thread, NULL);
+    ih->started = 0;
+    return ih->rc;
 }
 
 /* -------------------------------------------------------------- replay */
@@ -868,6 +950,28 @@ static int engine_failure(const pol_ctx *p)
  * that can share one, NULL when none) and to the engine of each other policy
  * (n_own of them). Returns an exit code.
  */
+/* The shared reading as the consumer of a mapped file (cli_map_pump). */
+static crest_status multi_feed_stable(void *ctx, const char *buf, size_t n)
+{
+    return crest_multi_feed_stable(ctx, buf, n);
+}
+
+static const char *multi_floor(void *ctx)
+{
+    return crest_multi_stable_floor(ctx);
+}
+
+static uint64_t multi_rows(void *ctx)
+{
+    return crest_engine_stats(crest_multi_engine(ctx, 0))->rows_in;
+}
+
+/*
+ * A regular file that only the shared reading reads is mapped and read in
+ * place (cli_map_pump: no copy out of the page cache, none into a buffer);
+ * otherwise, and for the bytes after the mapping, the read() loop below
+ * feeds every reader.
+ */
 static int feed_all(pol_ctx *pols, size_t n, crest_multi *multi, size_t n_own, int fd, const char *name,
                     int show_progress, unsigned threads)
 {
@@ -887,6 +991,13 @@ static int feed_all(pol_ctx *pols, size_t n, crest_multi *multi, size_t n_own, i
     size_t bad = n;
     feed_pool pool;
     const int pooled = n_own > 1 && feed_pool_start(&pool, pols, n, threads) == 0;
+    cli_mapped mapped = {0};
+    const cli_map_sink sink = {multi_feed_stable, multi_floor, multi_rows, multi};
+    if (regular && multi && !n_own &&
+        cli_map_pump(&sink, fd, size, &mapped, show_progress, t0, &last, &bytes) != CREST_OK) {
+        rc = EXIT_INPUT;
+        bad = crest_multi_failed(multi);
+    }
     while (rc == EXIT_OK && !interrupted) {
         if (!regular && !cli_wait_input(fd))
             continue;
@@ -898,8 +1009,14 @@ static int feed_all(pol_ctx *pols, size_t n, crest_multi *multi, size_t n_own, i
             rc = EXIT_INPUT;
             break;
         }
-        if (got == 0)
+        if (got == 0) {
+            if (regular && bytes < size) { /* as crest run: a file that ends early shrank */
+                fprintf(stderr, "%s: %s shrank while it was read (%llu of %llu bytes): the rest is lost\n",
+                        prog, name, (unsigned long long)bytes, (unsigned long long)size);
+                rc = EXIT_INPUT;
+            }
             break;
+        }
         bytes += (uint64_t)got;
         if (multi && crest_multi_feed(multi, buf, (size_t)got) != CREST_OK) {
             rc = EXIT_INPUT;
@@ -924,6 +1041,10 @@ static int feed_all(pol_ctx *pols, size_t n, crest_multi *multi, size_t n_own, i
         (interrupted ? crest_multi_finish_early(multi) : crest_multi_finish(multi)) != CREST_OK) {
         rc = EXIT_INPUT;
         bad = crest_multi_failed(multi);
+    }
+    if (multi && cli_map_release(&sink, fd, &mapped) && rc == EXIT_OK) {
+        fprintf(stderr, "%s: %s shrank while it was read: the rest is lost\n", prog, name);
+        rc = EXIT_INPUT;
     }
     for (size_t i = 0; i < n && rc == EXIT_OK && !interrupted; i++)
         if (pols[i].engine && crest_engine_finish(pols[i].engine) != CREST_OK) {
@@ -991,18 +1112,15 @@ static int replay_workload(const replay_args *a, const pol_ctx *pols, size_t n, 
 }
 
 /*
- * After the reading: every accumulator's metrics (crest_replay_finish sorts
- * its ranking) and the input's SHA-256 for the provenance block are
- * independent jobs, shared out over `threads` threads (this one included).
+ * After the reading: every accumulator's metrics (crest_replay_finish walks
+ * its ranking) are independent jobs, shared out over `threads` threads (this
+ * one included).
  */
 typedef struct finish_jobs {
     pol_ctx *pols;
     size_t n;
-    const char *input;
-    char *sha;
-    int sha_rc;
     pthread_mutex_t mu;
-    size_t next; /* under mu: jobs 0..n-1 finish a policy, job n hashes the input */
+    size_t next; /* under mu: the next policy to finish */
     crest_status st[MAX_POLICIES];
 } finish_jobs;
 
@@ -1015,24 +1133,19 @@ static void *finish_worker(void *arg)
         pthread_mutex_unlock(&j->mu);
         if (job < j->n)
             j->st[job] = crest_replay_finish(j->pols[job].rep);
-        else if (job == j->n)
-            j->sha_rc = file_sha256(j->input, j->sha);
         else
             return NULL;
     }
 }
 
-/* Finish every accumulator and hash the input (sha, *sha_rc as file_sha256).
- * Returns n, or the first policy whose finish failed (crest_replay_diag says why). */
-static size_t finish_all(pol_ctx *pols, size_t n, const char *input, unsigned threads, char *sha, int *sha_rc)
+/* Finish every accumulator. Returns n, or the first policy whose finish
+ * failed (crest_replay_diag says why). */
+static size_t finish_all(pol_ctx *pols, size_t n, unsigned threads)
 {
     finish_jobs j;
     memset(&j, 0, sizeof j);
     j.pols = pols;
     j.n = n;
-    j.input = input;
-    j.sha = sha;
-    j.sha_rc = -1;
     pthread_mutex_init(&j.mu, NULL);
     pthread_t th[MAX_POLICIES];
     size_t started = 0;
@@ -1042,7 +1155,6 @@ static size_t finish_all(pol_ctx *pols, size_t n, const char *input, unsigned th
     for (size_t t = 0; t < started; t++)
         pthread_join(th[t], NULL);
     pthread_mutex_destroy(&j.mu);
-    *sha_rc = j.sha_rc;
     for (size_t i = 0; i < n; i++)
         if (j.st[i] != CREST_OK)
             return i;
@@ -1118,6 +1230,7 @@ static int replay_main(replay_args *a)
     cli_outputs decisions;
     int have_decisions = 0;
     crest_multi *multi = NULL;
+    input_hash hash = {.started = 0};
     for (size_t i = 0; i < n; i++) {
         if (load_policy(a->policies[i], &pols[i].policy) != 0 ||
             load_registry(a->registry, pols[i].policy, &pols[i].registry) != 0) {
@@ -1188,6 +1301,7 @@ static int replay_main(replay_args *a)
             goto done;
         }
     }
+    input_hash_start(&hash, fd);
     rc = feed_all(pols, n, multi, n_own, fd, in_name, !a->no_progress && isatty(STDERR_FILENO), threads);
     if (have_decisions) {
         have_decisions = 0;
@@ -1200,9 +1314,9 @@ static int replay_main(replay_args *a)
     const int partial = rc == EXIT_INTERRUPTED;
     const crest_replay *reps[MAX_POLICIES];
     const char *names[MAX_POLICIES];
-    char sha[CREST_SHA256_HEX];
-    int sha_rc = -1;
-    const size_t unfinished = finish_all(pols, n, a->input, threads, sha, &sha_rc);
+    const size_t unfinished = finish_all(pols, n, threads);
+    const int sha_rc = input_hash_join(&hash, 0);
+    const char *sha = hash.hex;
     if (unfinished < n) {
         print_diag(crest_replay_diag(pols[unfinished].rep));
         rc = EXIT_IO;
@@ -1247,6 +1361,7 @@ static int replay_main(replay_args *a)
     if (a->workload && (rc == EXIT_OK || rc == EXIT_INTERRUPTED))
         rc = replay_workload(a, pols, n, rc);
 done:
+    input_hash_join(&hash, 1);
     if (have_decisions)
         decisions_close(pols, n, &decisions, 0);
     crest_multi_free(multi);

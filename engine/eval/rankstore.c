@@ -1,7 +1,8 @@
 /*
  * rankstore.c — the replay's ranking rows in bounded memory (rankstore.h):
- * a buffer sorted and spilled as runs to an unlinked temporary file, and
- * cursors that merge the runs back in the ranking order.
+ * a buffer that combines tied rows without revenue, sorted and spilled as
+ * runs to an unlinked temporary file, and cursors that merge the runs back
+ * in the ranking order.
  *
  * It neither computes metrics nor prints; a failing call fills the diag.
  */
@@ -115,9 +116,15 @@ static crest_status sort_rows(rank_store *s, rank_row *rows, size_t n)
 void rank_store_init(rank_store *s, size_t max_buf, size_t fan_in)
 {
     memset(s, 0, sizeof *s);
-    s->max_buf = max_buf < 1 ? 1 : max_buf > UINT32_MAX ? UINT32_MAX : max_buf;
+    s->max_buf = max_buf < 1 ? 1 : max_buf > UINT32_MAX / 4 ? UINT32_MAX / 4 : max_buf;
     s->fan_in = fan_in < 2 ? 2 : fan_in;
     s->fd = -1;
+    s->combine = 1;
+}
+
+void rank_store_set_combine(rank_store *s, int on)
+{
+    s->combine = on != 0;
 }
 
 void rank_store_free(rank_store *s)
@@ -126,10 +133,12 @@ void rank_store_free(rank_store *s)
         return;
     free(s->buf);
     free(s->runs);
+    free(s->index);
     if (s->fd >= 0)
         close(s->fd);
     s->buf = NULL;
     s->runs = NULL;
+    s->index = NULL;
     s->fd = -1;
 }
 
@@ -198,7 +207,7 @@ static crest_status get(int fd, void *p, size_t len, uint64_t offset, crest_diag
     return CREST_OK;
 }
 
-static crest_status add_run(rank_store *s, uint64_t offset, uint64_t n)
+static crest_status add_run(rank_store *s, uint64_t offset, uint64_t n, uint64_t weight)
 {
     if (s->n_runs == s->cap_runs) {
         const size_t cap = s->cap_runs ? 2 * s->cap_runs : 16;
@@ -208,7 +217,62 @@ static crest_status add_run(rank_store *s, uint64_t offset, uint64_t n)
         s->runs = p;
         s->cap_runs = cap;
     }
-    s->runs[s->n_runs++] = (rank_run){offset, n};
+    s->runs[s->n_runs++] = (rank_run){offset, n, weight};
+    return CREST_OK;
+}
+
+/* ------------------------------------------------------------ combining */
+
+/* A row that may stand for others tied with it: it carries no revenue. */
+static int combinable(const rank_row *row)
+{
+    return row->revenue == 0;
+}
+
+static size_t index_slot(const rank_store *s, const rank_row *row)
+{
+    uint64_t h = score_key(row->score) * UINT64_C(0x9e3779b97f4a7c15);
+    h ^= (uint64_t)row->key * UINT64_C(0xc2b2ae3d27d4eb4f);
+    h ^= h >> 29;
+    h *= UINT64_C(0xbf58476d1ce4e5b9);
+    h ^= h >> 32;
+    return (size_t)h & (s->cap_index - 1);
+}
+
+/* 1 when a and b tie in the ranking order (rank_cmp 0). */
+static int tied(const rank_row *a, const rank_row *b)
+{
+    return a->key == b->key && score_key(a->score) == score_key(b->score);
+}
+
+/* The buffered combined row row may join, or NULL; *slot gets the empty slot
+ * of the index where a new combined row would go. */
+static rank_row *combine_into(rank_store *s, const rank_row *row, size_t *slot)
+{
+    size_t i = index_slot(s, row);
+    for (;; i = (i + 1) & (s->cap_index - 1)) {
+        const uint32_t at = s->index[i];
+        if (at == UINT32_MAX) {
+            *slot = i;
+            return NULL;
+        }
+        rank_row *r = &s->buf[at];
+        if (tied(r, row) && r->n <= UINT32_MAX - row->n)
+            return r;
+    }
+}
+
+static crest_status make_index(rank_store *s)
+{
+    size_t cap = 16;
+    while (cap < 2 * s->max_buf)
+        cap *= 2;
+    s->index = malloc(cap * sizeof *s->index);
+    if (!s->index)
+        return crest_diag_set(&s->diag, CREST_ERR_NOMEM, "<replay>", 0, 0,
+                              "out of memory keeping the ranking");
+    memset(s->index, 0xff, cap * sizeof *s->index);
+    s->cap_index = cap;
     return CREST_OK;
 }
 
@@ -220,22 +284,45 @@ static crest_status spill(rank_store *s)
     crest_status st = sort_rows(s, s->buf, s->n_buf);
     if (st != CREST_OK)
         return st;
+    uint64_t weight = 0;
+    for (size_t i = 0; i < s->n_buf; i++)
+        weight += s->buf[i].n;
     const uint64_t at = s->file_len;
     st = open_file(s);
     if (st == CREST_OK)
         st = put(s, s->buf, s->n_buf * sizeof *s->buf);
     if (st == CREST_OK)
-        st = add_run(s, at, s->n_buf);
+        st = add_run(s, at, s->n_buf, weight);
     s->n_buf = 0;
+    if (s->index)
+        memset(s->index, 0xff, s->cap_index * sizeof *s->index);
     return st;
 }
 
 crest_status rank_store_add(rank_store *s, const rank_row *row)
 {
+    size_t slot = 0;
+    const int comb = s->combine && combinable(row);
+    if (comb) {
+        if (!s->index) {
+            const crest_status st = make_index(s);
+            if (st != CREST_OK)
+                return st;
+        }
+        rank_row *r = combine_into(s, row, &slot);
+        if (r) {
+            r->n += row->n;
+            r->illicit += row->illicit;
+            s->n_rows += row->n;
+            return CREST_OK;
+        }
+    }
     if (s->n_buf == s->max_buf) {
         const crest_status st = spill(s);
         if (st != CREST_OK)
             return st;
+        if (comb)
+            combine_into(s, row, &slot); /* the index is empty now: a fresh slot */
     }
     if (s->n_buf == s->cap_buf) {
         size_t cap = s->cap_buf ? 2 * s->cap_buf : 4096;
@@ -247,17 +334,18 @@ crest_status rank_store_add(rank_store *s, const rank_row *row)
         s->buf = p;
         s->cap_buf = cap;
     }
-    rank_row *r = &s->buf[s->n_buf];
-    *r = *row;
-    r->pos = (uint32_t)s->n_buf++;
-    memset(r->spare, 0, sizeof r->spare);
-    s->n_rows++;
+    if (comb)
+        s->index[slot] = (uint32_t)s->n_buf;
+    s->buf[s->n_buf++] = *row;
+    s->n_rows += row->n;
+    s->n_stored++;
     return CREST_OK;
 }
 
-/* Copy n rows of a run of another file (at offset) as this store's newest run. */
-static crest_status copy_run(rank_store *s, int from_fd, uint64_t offset, uint64_t n, crest_diag *from_diag)
+/* Copy a run of another file as this store's newest run. */
+static crest_status copy_run(rank_store *s, int from_fd, const rank_run *run, crest_diag *from_diag)
 {
+    const uint64_t offset = run->offset, n = run->n;
     enum { CHUNK = 2048 };
     rank_row *tmp = malloc(CHUNK * sizeof *tmp);
     if (!tmp)
@@ -274,8 +362,10 @@ static crest_status copy_run(rank_store *s, int from_fd, uint64_t offset, uint64
         done += k;
     }
     free(tmp);
-    if (st == CREST_OK && (st = add_run(s, at, n)) == CREST_OK)
-        s->n_rows += n;
+    if (st == CREST_OK && (st = add_run(s, at, n, run->weight)) == CREST_OK) {
+        s->n_rows += run->weight;
+        s->n_stored += n;
+    }
     return st;
 }
 
@@ -286,7 +376,7 @@ crest_status rank_store_append(rank_store *s, const rank_store *src)
         st = spill(s); /* s's rows come first: they make a run before src's */
     for (size_t i = 0; st == CREST_OK && i < src->n_runs; i++) {
         crest_diag d;
-        st = copy_run(s, src->fd, src->runs[i].offset, src->runs[i].n, &d);
+        st = copy_run(s, src->fd, &src->runs[i], &d);
     }
     for (size_t i = 0; st == CREST_OK && i < src->n_buf; i++)
         st = rank_store_add(s, &src->buf[i]);
@@ -295,7 +385,7 @@ crest_status rank_store_append(rank_store *s, const rank_store *src)
 
 size_t rank_store_saved_size(const rank_store *s)
 {
-    return s->n_runs * sizeof(uint64_t) + (size_t)s->n_rows * sizeof(rank_row);
+    return s->n_runs * sizeof(uint64_t) + (size_t)s->n_stored * sizeof(rank_row);
 }
 
 crest_status rank_store_save(const rank_store *s, void *out)
@@ -317,32 +407,47 @@ crest_status rank_store_save(const rank_store *s, void *out)
     return CREST_OK;
 }
 
-crest_status rank_store_load(rank_store *s, const void *in, uint64_t n_runs, uint64_t n_rows)
+crest_status rank_store_load(rank_store *s, const void *in, uint64_t n_runs, uint64_t n_stored)
 {
     const char *at = in;
     uint64_t in_runs = 0;
     for (uint64_t i = 0; i < n_runs; i++) {
         uint64_t n;
         memcpy(&n, at + i * sizeof n, sizeof n);
-        if (n > n_rows - in_runs)
+        if (n > n_stored - in_runs)
             return crest_diag_set(&s->diag, CREST_ERR_INVALID, "<replay state>", 0, 0,
                                   "the saved replay state's runs hold more rows than it has");
         in_runs += n;
     }
-    crest_status st = n_runs ? spill(s) : CREST_OK;
     const char *rows = at + n_runs * sizeof(uint64_t);
+    for (uint64_t i = 0; i < n_stored; i++) {
+        rank_row row;
+        memcpy(&row, rows + i * sizeof row, sizeof row);
+        if (!row.n || row.illicit > row.n)
+            return crest_diag_set(&s->diag, CREST_ERR_INVALID, "<replay state>", 0, 0,
+                                  "the saved replay state has a ranking row of %u declarations, %u illicit",
+                                  row.n, row.illicit);
+    }
+    crest_status st = n_runs ? spill(s) : CREST_OK;
     for (uint64_t i = 0; st == CREST_OK && i < n_runs; i++) {
-        uint64_t n;
+        uint64_t n, weight = 0;
         memcpy(&n, at + i * sizeof n, sizeof n);
+        for (uint64_t j = 0; j < n; j++) {
+            rank_row row;
+            memcpy(&row, rows + j * sizeof row, sizeof row);
+            weight += row.n;
+        }
         const uint64_t start = s->file_len;
         st = open_file(s);
         if (st == CREST_OK)
             st = put(s, rows, (size_t)n * sizeof(rank_row));
-        if (st == CREST_OK && (st = add_run(s, start, n)) == CREST_OK)
-            s->n_rows += n;
+        if (st == CREST_OK && (st = add_run(s, start, n, weight)) == CREST_OK) {
+            s->n_rows += weight;
+            s->n_stored += n;
+        }
         rows += n * sizeof(rank_row);
     }
-    for (uint64_t i = in_runs; st == CREST_OK && i < n_rows; i++) {
+    for (uint64_t i = in_runs; st == CREST_OK && i < n_stored; i++) {
         rank_row row;
         memcpy(&row, rows, sizeof row);
         rows += sizeof row;
@@ -523,7 +628,10 @@ static crest_status merge_runs(rank_store *s, size_t first, size_t count, rank_r
         st = put(s, w, nw * sizeof *w);
     rank_cursor_close(c);
     free(w);
-    *out = (rank_run){start, n};
+    uint64_t weight = 0;
+    for (size_t i = first; i < first + count; i++)
+        weight += s->runs[i].weight;
+    *out = (rank_run){start, n, weight};
 #ifdef FALLOC_FL_PUNCH_HOLE
     /* The merged runs' bytes are garbage now: give the disk space back when
      * the file system can (else the file keeps them until it is closed). */

@@ -15,6 +15,16 @@
  * ascending, then insertion order. Run i holds rows inserted before those of
  * run i + 1, so a merge that breaks ties by run index keeps insertion order.
  *
+ * Rows that tie in that order and carry no revenue are interchangeable: the
+ * metrics only sum their counts, and adding revenue 0 changes no sum. The
+ * buffer combines them (a hash index over it): a row of revenue 0 whose
+ * score and key equal those of a buffered combined row adds its counts to
+ * that row instead of taking a place of its own. Rows with revenue keep
+ * their own place, in insertion order, so every sum of revenue adds the same
+ * numbers in the same order with or without combining. A policy whose scores
+ * take few values per period (tier rates, rule weights) then keeps its whole
+ * ranking in a few rows; unique scores cost one row each, as before.
+ *
  * It neither computes metrics nor knows the policy; it never prints. Every
  * failing call returns a status and leaves the detail in the store's diag.
  */
@@ -26,19 +36,18 @@
 
 #include "crest/crest_base.h"
 
-/* One row of the ranking; 32 bytes, in memory and on disk. */
+/* One row of the ranking, or several combined; 32 bytes, in memory and on disk. */
 typedef struct rank_row {
     double score;
-    double revenue;
+    double revenue;   /* 0 in a combined row */
     int64_t key;      /* period key */
-    uint32_t pos;     /* insertion order within the buffer (the sort's last key) */
-    uint8_t illicit;  /* 1: labelled illicit */
-    uint8_t spare[3]; /* zero: the file and the saved state hold no undefined bytes */
+    uint32_t n;       /* declarations it stands for: 1, or more when combined */
+    uint32_t illicit; /* of them labelled illicit */
 } rank_row;
 
-/* A sorted run in the temporary file: its first byte and its rows. */
+/* A sorted run in the temporary file: its first byte, its rows, the declarations they stand for. */
 typedef struct rank_run {
-    uint64_t offset, n;
+    uint64_t offset, n, weight;
 } rank_run;
 
 typedef struct rank_store {
@@ -49,36 +58,43 @@ typedef struct rank_store {
     uint64_t file_len; /* bytes written to it */
     rank_run *runs;
     size_t n_runs, cap_runs;
-    uint64_t n_rows; /* rows added in all */
-    int finished;    /* 1: sorted (buf) or all rows in at most fan_in runs */
-    crest_diag diag; /* detail of the last failure */
+    uint32_t *index;   /* combining: buffer places by score and key, UINT32_MAX empty */
+    size_t cap_index;  /* a power of two, at least 2 max_buf (0: not yet allocated) */
+    int combine;       /* 1: combine tied rows of revenue 0 (the default) */
+    uint64_t n_rows;   /* declarations added in all (a combined row counts its n) */
+    uint64_t n_stored; /* rows kept: in the runs and the buffer */
+    int finished;      /* 1: sorted (buf) or all rows in at most fan_in runs */
+    crest_diag diag;   /* detail of the last failure */
 } rank_store;
 
 /* Defaults: 131 072 rows (4 MiB) in memory, 128 runs merged at once. */
 #define RANK_STORE_BUFFER_ROWS 131072
 #define RANK_STORE_FAN_IN 128
 
-/* An empty store (allocates nothing). max_buf >= 1, fan_in >= 2. */
+/* An empty store (allocates nothing), combining. max_buf >= 1, fan_in >= 2. */
 void rank_store_init(rank_store *s, size_t max_buf, size_t fan_in);
+/* Turn combining off (on: 1) for the rows added from now on; no result changes. */
+void rank_store_set_combine(rank_store *s, int on);
 /* Free the buffers and close (and so delete) the temporary file. */
 void rank_store_free(rank_store *s);
 
-/* Add one row (pos is set here). CREST_OK, CREST_ERR_NOMEM, CREST_ERR_IO. */
+/* Add one row (row->n declarations, row->illicit of them illicit; n >= 1).
+ * CREST_OK, CREST_ERR_NOMEM, CREST_ERR_IO. */
 crest_status rank_store_add(rank_store *s, const rank_row *row);
 
 /* Add src's rows after s's rows (src unchanged). Both unfinished.
  * CREST_OK, CREST_ERR_NOMEM, CREST_ERR_IO. */
 crest_status rank_store_append(rank_store *s, const rank_store *src);
 
-/* The bytes rank_store_save writes: the run lengths (8 bytes each), then every row. */
+/* The bytes rank_store_save writes: the run lengths (8 bytes each), then every kept row. */
 size_t rank_store_saved_size(const rank_store *s);
 /* Write the saved form to out (rank_store_saved_size bytes; reads the runs
  * back from the file). CREST_OK or CREST_ERR_IO. */
 crest_status rank_store_save(const rank_store *s, void *out);
-/* Add the rows of a saved form (n_runs run lengths, then n_rows rows) after
- * s's rows. CREST_OK, CREST_ERR_INVALID (the lengths exceed n_rows),
- * CREST_ERR_NOMEM, CREST_ERR_IO. */
-crest_status rank_store_load(rank_store *s, const void *in, uint64_t n_runs, uint64_t n_rows);
+/* Add the rows of a saved form (n_runs run lengths, then n_stored rows) after
+ * s's rows. CREST_OK, CREST_ERR_INVALID (the lengths exceed n_stored, or a
+ * row stands for no declaration), CREST_ERR_NOMEM, CREST_ERR_IO. */
+crest_status rank_store_load(rank_store *s, const void *in, uint64_t n_runs, uint64_t n_stored);
 
 /* No more rows: sort the buffer (no runs) or spill it, and merge the runs
  * down to fan_in. Idempotent. CREST_OK, CREST_ERR_NOMEM, CREST_ERR_IO. */

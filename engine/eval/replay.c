@@ -49,6 +49,9 @@ struct crest_replay {
     crest_replay_metrics *periods; /* sorted by key */
     size_t n_periods, cap_periods, last;
     rank_store rank;   /* the ranking's rows (rankstore.h) */
+    int combine;       /* 0: CREST_REPLAY_COMBINE=0, the ranking combines no rows */
+    int32_t key_date;  /* the date of the last row added, and its period key: */
+    int64_t key_last;  /* neighbouring rows mostly share a date */
     cap_pending *pend; /* FIFO of RED selections of the day the cap has not ruled on */
     size_t pend_head, n_pend, cap_pend;
     int finished;
@@ -169,6 +172,8 @@ crest_status crest_replay_create(const crest_policy *policy, const crest_replay_
     metrics_init(r, &r->total, 0);
     strcpy(r->total.label, "total");
     r->last = (size_t)-1;
+    r->key_date = CREST_DATE_NONE;
+    r->key_last = crest_replay_period_key(r->opt.period, CREST_DATE_NONE);
     /* The buffer's size changes where the rows are kept, never a result: the
      * tests run whole replays with a few rows to force the temporary file. */
     size_t buffer_rows = RANK_STORE_BUFFER_ROWS;
@@ -180,6 +185,11 @@ crest_status crest_replay_create(const crest_policy *policy, const crest_replay_
             buffer_rows = (size_t)v;
     }
     rank_store_init(&r->rank, buffer_rows, RANK_STORE_FAN_IN);
+    /* Combining tied rows changes no result either (rankstore.h): 0 turns it
+     * off, so that the tests can compare the two. */
+    env = getenv("CREST_REPLAY_COMBINE");
+    r->combine = !(env && !strcmp(env, "0"));
+    rank_store_set_combine(&r->rank, r->combine);
     *out = r;
     return CREST_OK;
 }
@@ -192,6 +202,7 @@ crest_status crest_replay_set_buffer(crest_replay *r, size_t rows, size_t fan_in
         return CREST_ERR_RANGE;
     rank_store_free(&r->rank);
     rank_store_init(&r->rank, rows, fan_in ? fan_in : RANK_STORE_FAN_IN);
+    rank_store_set_combine(&r->rank, r->combine);
     return CREST_OK;
 }
 
@@ -477,12 +488,16 @@ crest_status crest_replay_add(crest_replay *r, const crest_decision *decision, i
                                 : "a decision of a tier the policy does not have");
     if (isnan(revenue))
         revenue = 0;
-    const int64_t key = crest_replay_period_key(r->opt.period, date_days);
+    if (date_days != r->key_date) {
+        r->key_date = date_days;
+        r->key_last = crest_replay_period_key(r->opt.period, date_days);
+    }
+    const int64_t key = r->key_last;
     if (date_days != CREST_DATE_NONE) {
         r->date_lo = date_days < r->date_lo ? date_days : r->date_lo;
         r->date_hi = date_days > r->date_hi ? date_days : r->date_hi;
     }
-    const rank_row row = {decision->score, revenue, key, 0, (uint8_t)(illicit == 1), {0, 0, 0}};
+    const rank_row row = {decision->score, revenue, key, 1, illicit == 1};
     const crest_status st = rank_store_add(&r->rank, &row);
     if (st != CREST_OK) {
         r->diag = r->rank.diag;
@@ -704,7 +719,7 @@ typedef struct saved_header {
     uint64_t n_tiers, period, n_periods, n_rank, n_runs;
 } saved_header;
 
-static const char saved_magic[8] = {'C', 'R', 'S', 'T', 'R', 'P', '0', '2'};
+static const char saved_magic[8] = {'C', 'R', 'S', 'T', 'R', 'P', '0', '3'};
 
 void *crest_replay_save(const crest_replay *r, size_t *len)
 {
@@ -718,7 +733,7 @@ void *crest_replay_save(const crest_replay *r, size_t *len)
                             r->n_tiers,
                             (uint64_t)r->opt.period,
                             r->n_periods,
-                            r->rank.n_rows,
+                            r->rank.n_stored,
                             r->rank.n_runs};
     const size_t n =
         sizeof h + (1 + r->n_periods) * sizeof(crest_replay_metrics) + rank_store_saved_size(&r->rank);
@@ -874,13 +889,15 @@ static int acc_new_group(const rank_acc *a, const rank_row *row)
     return a->n_group && !same_score(row->score, a->score);
 }
 
+/* A row may stand for several tied declarations (rankstore.h: combined rows
+ * carry revenue 0); the counts are whole numbers, so they sum exactly. */
 static void acc_add(rank_acc *a, const rank_row *row)
 {
     if (!a->n_group)
         a->score = row->score;
-    a->n_group++;
+    a->n_group += row->n;
     a->p_group += row->illicit;
-    a->gh += row->illicit;
+    a->gh += (double)row->illicit;
     a->gv += row->revenue;
 }
 

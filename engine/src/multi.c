@@ -267,7 +267,8 @@ crest_status crest_multi_create(size_t n, const crest_policy *const *policies,
     return CREST_OK;
 }
 
-crest_status crest_multi_feed(crest_multi *m, const void *buf, size_t len)
+/* crest_multi_feed, and crest_multi_feed_stable when stable. */
+static crest_status feed(crest_multi *m, const void *buf, size_t len, int stable)
 {
     if (m->finished)
         return status(m) != CREST_OK ? status(m) : CREST_ERR_STATE;
@@ -279,9 +280,25 @@ crest_status crest_multi_feed(crest_multi *m, const void *buf, size_t len)
         buf = (const char *)buf + used;
         len -= used;
     }
-    if (m->bp && len && status(m) == CREST_OK && blockpipe_feed(m->bp, buf, len) < 0)
+    if (m->bp && len && status(m) == CREST_OK &&
+        (stable ? blockpipe_feed_stable(m->bp, buf, len) : blockpipe_feed(m->bp, buf, len)) < 0)
         fail_run(m, "out of memory while reading input");
     return status(m);
+}
+
+crest_status crest_multi_feed(crest_multi *m, const void *buf, size_t len)
+{
+    return feed(m, buf, len, 0);
+}
+
+crest_status crest_multi_feed_stable(crest_multi *m, const void *buf, size_t len)
+{
+    return feed(m, buf, len, 1);
+}
+
+const void *crest_multi_stable_floor(const crest_multi *m)
+{
+    return m->bp ? blockpipe_stable_floor(m->bp) : NULL;
 }
 
 /* crest_multi_finish and, when early, crest_multi_finish_early. */

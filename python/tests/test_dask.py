@@ -142,19 +142,22 @@ def _set_env(values):
 
 def test_replay_merges_exactly_spilled(client, generated, invariant_policy, monkeypatch):
     """The same replay with every accumulator's ranking spilled to its temporary
-    file every 1,000 rows (CREST_REPLAY_BUFFER_ROWS): the workers save states
-    holding sorted runs, the client loads them into its own file. Tables equal
-    the in-memory replay's bit for bit; and the workers really spill: with no
-    temporary directory they fail with its name."""
+    file every 1,000 rows (CREST_REPLAY_BUFFER_ROWS) and tied rows not combined
+    (CREST_REPLAY_COMBINE=0: combined, these policies' rankings fit in far fewer
+    rows): the workers save states holding sorted runs, the client loads them
+    into its own file. Tables equal the in-memory, combined replay's bit for
+    bit; and the workers really spill: with no temporary directory they fail
+    with its name."""
     decls, reg = generated
     policies = {"order251_rules": src("policies", "order251_rules.conf"), "order251": invariant_policy}
     args = dict(label="illicit", revenue="revenue", period="month", registry=reg)
     mem = cdask.replay(decls, policies, blocksize=1_000_000, **args)
     one_mem = crest.replay(decls, policies, **args)
-    keep = {k: os.environ.get(k) for k in ("CREST_REPLAY_BUFFER_ROWS", "TMPDIR")}
+    keep = {k: os.environ.get(k) for k in ("CREST_REPLAY_BUFFER_ROWS", "CREST_REPLAY_COMBINE", "TMPDIR")}
     try:
-        client.run(_set_env, {"CREST_REPLAY_BUFFER_ROWS": "1000"})
+        client.run(_set_env, {"CREST_REPLAY_BUFFER_ROWS": "1000", "CREST_REPLAY_COMBINE": "0"})
         monkeypatch.setenv("CREST_REPLAY_BUFFER_ROWS", "1000")
+        monkeypatch.setenv("CREST_REPLAY_COMBINE", "0")
         spilled = cdask.replay(decls, policies, blocksize=1_000_000, **args)
         one = crest.replay(decls, policies, **args)
         client.run(_set_env, {"TMPDIR": "/nonexistent-crest-tmp"})

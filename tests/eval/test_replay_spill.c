@@ -432,10 +432,11 @@ Test(replay_spill, no_temporary_directory)
     crest_policy *pol = policy();
     crest_replay *r = make(pol, CREST_REPLAY_PERIOD_NONE, 2, 2);
     cr_assert_null(crest_replay_diag(r));
+    /* Rows with revenue: each keeps its own place (none is combined), so the third spills. */
     const hrow h = history_row(0, 0);
-    cr_assert_eq(crest_replay_add(r, &h.d, h.date, h.illicit, h.revenue), CREST_OK);
-    cr_assert_eq(crest_replay_add(r, &h.d, h.date, h.illicit, h.revenue), CREST_OK);
-    cr_assert_eq(crest_replay_add(r, &h.d, h.date, h.illicit, h.revenue), CREST_ERR_IO);
+    cr_assert_eq(crest_replay_add(r, &h.d, h.date, h.illicit, 1.0), CREST_OK);
+    cr_assert_eq(crest_replay_add(r, &h.d, h.date, h.illicit, 2.0), CREST_OK);
+    cr_assert_eq(crest_replay_add(r, &h.d, h.date, h.illicit, 3.0), CREST_ERR_IO);
     const crest_diag *d = crest_replay_diag(r);
     cr_assert_not_null(d);
     cr_assert_eq(d->status, CREST_ERR_IO);
@@ -457,12 +458,53 @@ Test(replay_spill, write_error_is_reported)
     unsigned i = 0;
     for (; i < 1000 && st == CREST_OK; i++) {
         const hrow h = history_row(i, 0);
-        st = crest_replay_add(r, &h.d, h.date, h.illicit, h.revenue);
+        st = crest_replay_add(r, &h.d, h.date, h.illicit, 1.0 + i); /* revenue: a row each */
     }
     cr_assert_eq(st, CREST_ERR_IO, "no failure after %u rows", i);
     cr_assert_leq(i, 4096 / 32 + 17, "it failed where the limit is");
     cr_assert(strstr(crest_replay_diag(r)->message, "cannot write"), "%s", crest_replay_diag(r)->message);
     crest_replay_free(r);
+    crest_policy_free(pol);
+}
+
+/* Tied rows without revenue are combined (rankstore.h): the same bits as
+ * with combining off, in memory and spilled, and far fewer rows kept: with
+ * combining, a history of scores from a small set fits a buffer that
+ * without it spills. */
+Test(replay_spill, combining_changes_no_result)
+{
+    crest_policy *pol = policy();
+    const unsigned n = 20000;
+    crest_replay *r[2][2]; /* [combine][buffer 0: default, 1: 300 rows] */
+    for (int c = 0; c < 2; c++) {
+        if (c)
+            unsetenv("CREST_REPLAY_COMBINE");
+        else
+            setenv("CREST_REPLAY_COMBINE", "0", 1);
+        for (int b = 0; b < 2; b++) {
+            r[c][b] = make(pol, CREST_REPLAY_PERIOD_MONTH, b ? 300 : 0, b ? 4 : 0);
+            static const double scores[] = {NAN, -0.0, 0.0, 0.5}; /* -0 and +0 tie */
+            for (unsigned i = 0; i < n; i++) {
+                hrow h = history_row(i, 3);
+                h.d.score = scores[i % 4];
+                if (i % 50) /* revenue on few rows (the illicit among every 50th) */
+                    h.revenue = 0;
+                cr_assert_eq(crest_replay_add(r[c][b], &h.d, h.date, h.illicit, h.revenue), CREST_OK);
+            }
+            cr_assert_eq(crest_replay_finish(r[c][b]), CREST_OK);
+        }
+    }
+    unsetenv("CREST_REPLAY_COMBINE");
+    cr_assert_eq(crest_replay_spilled(r[0][1]), 1, "without combining 20000 rows spill a 300-row buffer");
+    cr_assert_eq(crest_replay_spilled(r[1][1]), 0, "combined, they fit it");
+    for (int c = 0; c < 2; c++)
+        for (int b = 0; b < 2; b++) {
+            check_same_outputs(r[0][0], r[c][b]);
+            cr_assert_eq(crest_replay_total(r[c][b])->rows, n);
+        }
+    for (int c = 0; c < 2; c++)
+        for (int b = 0; b < 2; b++)
+            crest_replay_free(r[c][b]);
     crest_policy_free(pol);
 }
 

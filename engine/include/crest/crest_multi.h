@@ -57,6 +57,13 @@ CREST_API crest_status crest_multi_create(size_t n, const crest_policy *const *p
 /* Push input bytes (copied). CREST_OK, or the first fatal status of any
  * policy's engine (crest_multi_failed says which), as crest_engine_feed. */
 CREST_API crest_status crest_multi_feed(crest_multi *m, const void *buf, size_t len);
+/* The same for bytes that stay valid and unchanged until crest_multi_finish
+ * (or _finish_early) returns, such as a mapped file fed in contiguous
+ * pieces: blocks are views into them, as crest_engine_feed_stable. */
+CREST_API crest_status crest_multi_feed_stable(crest_multi *m, const void *buf, size_t len);
+/* The lowest address of those bytes the run still reads or will read, or
+ * NULL when it holds none (as crest_engine_stable_floor). */
+CREST_API const void *crest_multi_stable_floor(const crest_multi *m);
 
 /* End of input: decide what is left, then finish every engine
  * (crest_engine_finish). Returns like crest_multi_feed. */

@@ -21,8 +21,12 @@
  * file in $TMPDIR (default /tmp), 32 bytes a row on disk, and
  * crest_replay_finish merges the runs back in one pass with read buffers of
  * about the buffer's size: memory is flat in the number of rows, the
- * results are the same bits whatever the buffer. Plus the per-period counts
- * (about 2.5 KiB a period). This is not the streaming hot path.
+ * results are the same bits whatever the buffer. Rows that tie in score and
+ * period and carry no revenue share one row of the ranking (their counts
+ * added: the metrics only count them), so a policy whose scores take few
+ * values keeps its whole ranking in memory; CREST_REPLAY_COMBINE=0 turns
+ * that off, again with the same results. Plus the per-period counts (about
+ * 2.5 KiB a period). This is not the streaming hot path.
  */
 #ifndef CREST_REPLAY_H
 #define CREST_REPLAY_H
