@@ -945,11 +945,6 @@ static int engine_failure(const pol_ctx *p)
     return p->diag.status == CREST_ERR_NOMEM || p->diag.status == CREST_ERR_IO ? EXIT_IO : EXIT_INPUT;
 }
 
-/*
- * Read fd once: every chunk goes to the shared reading (multi: the policies
- * that can share one, NULL when none) and to the engine of each other policy
- * (n_own of them). Returns an exit code.
- */
 /* The shared reading as the consumer of a mapped file (cli_map_pump). */
 static crest_status multi_feed_stable(void *ctx, const char *buf, size_t n)
 {
@@ -967,10 +962,12 @@ static uint64_t multi_rows(void *ctx)
 }
 
 /*
- * A regular file that only the shared reading reads is mapped and read in
- * place (cli_map_pump: no copy out of the page cache, none into a buffer);
- * otherwise, and for the bytes after the mapping, the read() loop below
- * feeds every reader.
+ * Read fd once: every chunk goes to the shared reading (multi: the policies
+ * that can share one, NULL when none) and to the engine of each other policy
+ * (n_own of them). A regular file that only the shared reading reads is
+ * mapped and read in place (cli_map_pump: no copy out of the page cache,
+ * none into a buffer); otherwise, and for the bytes after the mapping, the
+ * read() loop feeds every reader. Returns an exit code.
  */
 static int feed_all(pol_ctx *pols, size_t n, crest_multi *multi, size_t n_own, int fd, const char *name,
                     int show_progress, unsigned threads)
