@@ -384,6 +384,10 @@ crest_status crest_policy_write_calibrated(const crest_policy *p, const crest_ca
             textbuf_puts(&tb, "\n");
         s = next;
     }
+    /* One blank line before the section, however many the policy ended with:
+     * a file calibrated again does not grow a blank line each time. */
+    while (tb.len >= 2 && tb.data[tb.len - 1] == '\n' && tb.data[tb.len - 2] == '\n')
+        tb.data[--tb.len] = '\0';
     textbuf_printf(
         &tb,
         "\n[calibration]\n# Written by crest calibrate: the tier scales above make each tier's expected\n"
