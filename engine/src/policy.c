@@ -1254,6 +1254,12 @@ static crest_status validate_risk(crest_policy *p, parse_ctx *cx)
         if (!(p->tables_file = resolve_path(p->dir, p->tables_dir)))
             return CREST_ERR_NOMEM;
     }
+    if (p->model_kind == CREST_RISK_MODEL_NONE && (p->model_path || p->model_features))
+        /* Silently without the model the section names: refused. */
+        return fail(cx, NULL, CREST_ERR_MISSING,
+                    "[model] names a %s but no kind: say 'kind = logistic' or 'kind = xgboost' (or "
+                    "remove the section)",
+                    p->model_path ? "file" : "feature list");
     if (p->model_kind != CREST_RISK_MODEL_NONE) {
         if (!p->model_path)
             return fail(cx, NULL, CREST_ERR_MISSING, "[model] kind = %s needs 'file = PATH'",
@@ -1613,7 +1619,7 @@ crest_status crest_policy_load_set(const char *path, const char *text, size_t le
     if (!path) {
         *out = NULL;
         crest_diag_clear(diag);
-        return parse_with_sets(text, len, name, ".", 0, sets, n_sets, out, diag);
+        return parse_with_sets(text, len, name, ".", flags, sets, n_sets, out, diag);
     }
     *out = NULL;
     crest_diag_clear(diag);

@@ -107,3 +107,24 @@ Test(overrides, a_relative_path_is_taken_from_the_current_directory)
     cr_expect(strstr(d.message, cwd) != NULL || strstr(d.file, cwd) != NULL,
               "the criteria path is made absolute from the current directory: %s: %s", d.file, d.message);
 }
+
+/* The flags hold for a policy given as text too: with CREST_POLICY_SKIP_MODEL_FILE
+ * (`crest fit` is about to write the model) a missing [model] file is not read. */
+Test(overrides, text_with_the_skip_model_flag)
+{
+    static const char text[] = "[policy]\nname = t\nseed = 7\n"
+                               "[tiers]\norder = AEO, REGULAR\nbase = REGULAR\ndefault = REGULAR\n"
+                               "[tier AEO]\nratio = 0.2\n[tier REGULAR]\nrate = 0.03\n"
+                               "[model]\nkind = logistic\nfile = no-such-model-yet.model\n";
+    const char *sets[] = {"tier.REGULAR.rate=0.04"};
+    crest_diag d;
+    crest_policy *p = NULL;
+    cr_expect_neq(crest_policy_load_set(NULL, text, strlen(text), "<test>", 0, sets, 1, &p, &d), CREST_OK);
+    cr_expect_null(p);
+    cr_expect(strstr(d.message, "no-such-model-yet.model") || strstr(d.file, "no-such-model-yet.model"),
+              "without the flag the model file is read: %s: %s", d.file, d.message);
+    cr_assert_eq(crest_policy_load_set(NULL, text, strlen(text), "<test>", CREST_POLICY_SKIP_MODEL_FILE, sets,
+                                       1, &p, &d),
+                 CREST_OK, "%s: %s", d.file, d.message);
+    crest_policy_free(p);
+}

@@ -176,6 +176,11 @@ Test(policy, errors_name_line_and_column)
         {"[lanes]\ninspect = PURPLE\n", CREST_ERR_INVALID, 2, 11, "lane"},
         {"[tiers]\norder = A, B\nbase = A\n[tier A]\nrate = 0.1\n", CREST_ERR_MISMATCH, 0, 0, "order"},
         {"", CREST_ERR_MISSING, 0, 0, "no tiers"},
+        /* A [model] that names a file or features but no kind is not silently no model. */
+        {"[tiers]\nbase = A\n[tier A]\nrate = 0.1\n[model]\nfile = m.model\n", CREST_ERR_MISSING, 0, 0,
+         "names a file but no kind"},
+        {"[tiers]\nbase = A\n[tier A]\nrate = 0.1\n[model]\nkind = none\nfeatures = log:declared_value\n",
+         CREST_ERR_MISSING, 0, 0, "names a feature list but no kind"},
         /* The "expected" lists are written from the key table. */
         {"[policy]\nnmae = x\n", CREST_ERR_SYNTAX, 2, 1,
          "expected name, description, seed, root, max_criteria_bytes, max_list_bytes, max_band_bytes, "
