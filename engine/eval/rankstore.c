@@ -116,7 +116,7 @@ static crest_status sort_rows(rank_store *s, rank_row *rows, size_t n)
 void rank_store_init(rank_store *s, size_t max_buf, size_t fan_in)
 {
     memset(s, 0, sizeof *s);
-    s->max_buf = max_buf < 1 ? 1 : max_buf > UINT32_MAX / 4 ? UINT32_MAX / 4 : max_buf;
+    s->max_buf = max_buf < 1 ? 1 : max_buf > UINT32_MAX ? UINT32_MAX : max_buf;
     s->fan_in = fan_in < 2 ? 2 : fan_in;
     s->fd = -1;
     s->combine = 1;
@@ -262,17 +262,28 @@ static rank_row *combine_into(rank_store *s, const rank_row *row, size_t *slot)
     }
 }
 
-static crest_status make_index(rank_store *s)
+/* A new index twice the size (1024 slots at first), every buffered row of
+ * revenue 0 in it: it stays at most half full, and grows with the buffer's
+ * combined rows rather than with max_buf. */
+static crest_status grow_index(rank_store *s)
 {
-    size_t cap = 16;
-    while (cap < 2 * s->max_buf)
-        cap *= 2;
-    s->index = malloc(cap * sizeof *s->index);
-    if (!s->index)
+    const size_t cap = s->cap_index ? 2 * s->cap_index : 1024;
+    uint32_t *index = malloc(cap * sizeof *index);
+    if (!index)
         return crest_diag_set(&s->diag, CREST_ERR_NOMEM, "<replay>", 0, 0,
                               "out of memory keeping the ranking");
-    memset(s->index, 0xff, cap * sizeof *s->index);
+    memset(index, 0xff, cap * sizeof *index);
+    free(s->index);
+    s->index = index;
     s->cap_index = cap;
+    s->n_indexed = 0;
+    for (size_t i = 0; i < s->n_buf; i++) {
+        size_t slot;
+        if (combinable(&s->buf[i]) && !combine_into(s, &s->buf[i], &slot)) {
+            s->index[slot] = (uint32_t)i;
+            s->n_indexed++;
+        }
+    }
     return CREST_OK;
 }
 
@@ -294,8 +305,9 @@ static crest_status spill(rank_store *s)
     if (st == CREST_OK)
         st = add_run(s, at, s->n_buf, weight);
     s->n_buf = 0;
-    if (s->index)
+    if (s->n_indexed)
         memset(s->index, 0xff, s->cap_index * sizeof *s->index);
+    s->n_indexed = 0;
     return st;
 }
 
@@ -303,9 +315,10 @@ crest_status rank_store_add(rank_store *s, const rank_row *row)
 {
     size_t slot = 0;
     const int comb = s->combine && combinable(row);
+    int moved = 0; /* the index changed since slot was found */
     if (comb) {
         if (!s->index) {
-            const crest_status st = make_index(s);
+            const crest_status st = grow_index(s);
             if (st != CREST_OK)
                 return st;
         }
@@ -316,13 +329,18 @@ crest_status rank_store_add(rank_store *s, const rank_row *row)
             s->n_rows += row->n;
             return CREST_OK;
         }
+        if (2 * (s->n_indexed + 1) > s->cap_index) {
+            const crest_status st = grow_index(s);
+            if (st != CREST_OK)
+                return st;
+            moved = 1;
+        }
     }
     if (s->n_buf == s->max_buf) {
         const crest_status st = spill(s);
         if (st != CREST_OK)
             return st;
-        if (comb)
-            combine_into(s, row, &slot); /* the index is empty now: a fresh slot */
+        moved = 1; /* the index is empty now */
     }
     if (s->n_buf == s->cap_buf) {
         size_t cap = s->cap_buf ? 2 * s->cap_buf : 4096;
@@ -334,8 +352,12 @@ crest_status rank_store_add(rank_store *s, const rank_row *row)
         s->buf = p;
         s->cap_buf = cap;
     }
-    if (comb)
+    if (comb) {
+        if (moved)
+            combine_into(s, row, &slot); /* its empty slot in the new or emptied index */
         s->index[slot] = (uint32_t)s->n_buf;
+        s->n_indexed++;
+    }
     s->buf[s->n_buf++] = *row;
     s->n_rows += row->n;
     s->n_stored++;

@@ -59,7 +59,8 @@ typedef struct rank_store {
     rank_run *runs;
     size_t n_runs, cap_runs;
     uint32_t *index;   /* combining: buffer places by score and key, UINT32_MAX empty */
-    size_t cap_index;  /* a power of two, at least 2 max_buf (0: not yet allocated) */
+    size_t cap_index;  /* a power of two (0: not yet allocated), at most half full: */
+    size_t n_indexed;  /* its places in use */
     int combine;       /* 1: combine tied rows of revenue 0 (the default) */
     uint64_t n_rows;   /* declarations added in all (a combined row counts its n) */
     uint64_t n_stored; /* rows kept: in the runs and the buffer */
