@@ -308,6 +308,8 @@ static crest_str value_of(const crest_decl *d, source s)
 /* A field's text as a number (crest_parse_number); NaN when empty or not a number. */
 static double number_of(crest_str v)
 {
+    if (v.len == 1 && (v.ptr[0] == '0' || v.ptr[0] == '1')) /* a 0/1 label, the usual case */
+        return v.ptr[0] - '0';
     return crest_parse_number(v.ptr, v.len);
 }
 
