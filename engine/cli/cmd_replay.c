@@ -30,7 +30,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -483,41 +482,34 @@ static void keep_command_line(int argc, char **argv)
 }
 
 /* SHA-256 of the regular file open as fd, as 64 hex digits into hex: 0, or
- * -1 (not a regular file, unreadable, or *stop set: hex left empty). The file
- * is mapped (no copy into a buffer) or else read with pread, so the file
- * offset another reader of fd moves stays where it is. */
+ * -1 (not a regular file, unreadable, or *stop set: hex left empty). Read
+ * with pread, so the file offset another reader of fd moves stays where it
+ * is; not mapped: a file cut short while it is hashed must not fault (the
+ * reading's own mapping has the SIGBUS handler, cli_map_pump). */
 static int fd_sha256(int fd, char hex[CREST_SHA256_HEX], const volatile int *stop)
 {
     hex[0] = '\0';
     struct stat sb;
     if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
         return -1; /* a pipe or a FIFO: its bytes were the reader's alone */
-    const size_t len = (size_t)sb.st_size, step = (size_t)1 << 20;
+    enum { STEP = 1 << 20 };
+    char *buf = malloc(STEP);
+    if (!buf)
+        return -1;
     crest_sha256 h;
     crest_sha256_init(&h);
-    void *map = len ? mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
-    if (map != MAP_FAILED) {
-        (void)madvise(map, len, MADV_SEQUENTIAL);
-        for (size_t at = 0; at < len && !*stop; at += step) {
-            const size_t k = len - at < step ? len - at : step;
-            crest_sha256_update(&h, (const char *)map + at, k);
-            (void)madvise((char *)map + at, k, MADV_DONTNEED); /* hashed: out of the resident set */
-        }
-        munmap(map, len);
-    } else {
-        static char buf[1 << 16];
-        ssize_t got;
-        off_t at = 0;
-        while (!*stop && (got = pread(fd, buf, sizeof buf, at)) != 0) {
-            if (got < 0 && errno == EINTR)
-                continue;
-            if (got < 0)
-                return -1;
-            crest_sha256_update(&h, buf, (size_t)got);
-            at += got;
-        }
+    ssize_t got = 0;
+    off_t at = 0;
+    while (!*stop && (got = pread(fd, buf, STEP, at)) != 0) {
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            break;
+        crest_sha256_update(&h, buf, (size_t)got);
+        at += got;
     }
-    if (*stop)
+    free(buf);
+    if (*stop || got < 0)
         return -1;
     uint8_t digest[CREST_SHA256_BYTES];
     crest_sha256_final(&h, digest);
@@ -543,8 +535,8 @@ static int file_sha256(const char *path, char hex[CREST_SHA256_HEX])
 /*
  * The input's SHA-256 for the provenance block, computed on a thread of its
  * own while the input is read and decided: it reads the file a second time
- * (mapped), so it needs no help from the reading and adds no wall time when
- * a core has room.
+ * (pread, from the page cache), so it needs no help from the reading and adds
+ * no wall time when a core has room.
  */
 typedef struct input_hash {
     pthread_t thread;
