@@ -990,7 +990,8 @@ static inline __attribute__((always_inline)) size_t block_rows_body(csvread *r, 
 
     /* The line in progress: its start, the start of its field in progress,
      * its fields so far, and (ls) what the rare fields tell fast_emit. */
-    size_t rs = 0, fs = 0, nf = 0;
+    size_t rs = 0, fs = 0;
+    crest_str *of = out; /* the line's next field: out[nf], nf = of - out */
     size_t high_at = SIZE_MAX, high_end = 0, nul_at = SIZE_MAX;
     line_state ls = {(char *)r->unesc, 0, delim, r->max_field_bytes, r->max_fields, SIZE_MAX, 0, 0, 0};
     /* Carried from the step before: inside quotes (all ones or zero), and
@@ -1006,12 +1007,12 @@ static inline __attribute__((always_inline)) size_t block_rows_body(csvread *r, 
     do {                                                                                                     \
         const size_t p_ = (pos_);                                                                            \
         if (UNLIKELY_BR(field_class[s[fs]])) {                                                               \
-            put_rare(&ls, out, s, fs, p_, nf);                                                               \
+            put_rare(&ls, out, s, fs, p_, (size_t)(of - out));                                               \
         } else {                                                                                             \
-            out[nf].ptr = (const char *)s + fs;                                                              \
-            out[nf].len = p_ - fs;                                                                           \
+            of->ptr = (const char *)s + fs;                                                                  \
+            of->len = p_ - fs;                                                                               \
         }                                                                                                    \
-        nf++;                                                                                                \
+        of++;                                                                                                \
         fs = p_ + 1;                                                                                         \
     } while (0)
 
@@ -1070,7 +1071,7 @@ static inline __attribute__((always_inline)) size_t block_rows_body(csvread *r, 
             if (piece > max_piece)
                 return rs; /* a long line: fast_line, fast_split or process_piece */
             if (UNLIKELY_BR(piece - 1 > max_field_bytes))
-                mark_long_fields(&ls, out, nf);
+                mark_long_fields(&ls, out, (size_t)(of - out));
             if (odd) {
                 const uint64_t mine = bit_range(rs > base ? (unsigned)(rs - base) : 0, bit);
                 if (m.high & mine) {
@@ -1082,10 +1083,11 @@ static inline __attribute__((always_inline)) size_t block_rows_body(csvread *r, 
                     nul_at = base + lowest_bit(m.nul & mine) - rs;
             }
             r->record_line = r->line;
-            fast_emit(r, s + rs, piece, nf, ls.long_field, ls.needless, ls.leads, high_at, high_end, nul_at);
+            fast_emit(r, s + rs, piece, (size_t)(of - out), ls.long_field, ls.needless, ls.leads, high_at,
+                      high_end, nul_at);
             count_line_end(r, s[pos], piece);
             rs = fs = pos + 1;
-            nf = 0;
+            of = out;
             high_at = nul_at = SIZE_MAX;
             if (ls.dirty)
                 line_state_clear(&ls);
