@@ -653,18 +653,21 @@ static const unsigned char formula_lead[256] = {
  * first max_fields kept) are in r->split. long_field: the first field over
  * max_field_bytes (its length already 0), or SIZE_MAX; needless: as in
  * splitter; leads: csvread_row's lead_fields; high_at, nul_at: offsets of the
- * line's first byte >= 0x80 and first NUL, or SIZE_MAX.
+ * line's first byte >= 0x80 and first NUL, or SIZE_MAX; high_end: the offset
+ * after its last byte >= 0x80 (or piece).
  */
 static inline __attribute__((always_inline)) void fast_emit(csvread *r, const unsigned char *s, size_t piece,
                                                             size_t n_seen, size_t long_field,
                                                             uint64_t needless, uint64_t leads, size_t high_at,
-                                                            size_t nul_at)
+                                                            size_t high_end, size_t nul_at)
 {
-    /* Validation starts at the first byte >= 0x80: what precedes it is ASCII,
-     * complete characters. */
+    /* Validation starts at the first byte >= 0x80 and ends after the last:
+     * what precedes is ASCII, complete characters; what follows is ASCII, so
+     * the first invalid sequence is the same one in the shorter range (one
+     * cut short at its end is cut short by an ASCII byte in the whole line). */
     size_t utf8_bad = SIZE_MAX;
     if (high_at != SIZE_MAX) {
-        const size_t bad = utf8_invalid_offset(s + high_at, piece - high_at);
+        const size_t bad = utf8_invalid_offset(s + high_at, high_end - high_at);
         utf8_bad = bad == SIZE_MAX ? SIZE_MAX : high_at + bad;
     }
     const int too_many = n_seen > r->max_fields;
@@ -777,7 +780,7 @@ static inline __attribute__((always_inline)) int fast_line_body(csvread *r, cons
             r->split[i].len = 0; /* keep the record's shape, as on_field does */
         }
     }
-    fast_emit(r, s, *piece, sp.n, long_field, sp.needless, leads, high_at, nul_at);
+    fast_emit(r, s, *piece, sp.n, long_field, sp.needless, leads, high_at, *piece, nul_at);
     return 1;
 }
 
@@ -987,8 +990,9 @@ static inline __attribute__((always_inline)) size_t block_rows_body(csvread *r, 
 
     /* The line in progress: its start, the start of its field in progress,
      * its fields so far, and (ls) what the rare fields tell fast_emit. */
-    size_t rs = 0, fs = 0, nf = 0;
-    size_t high_at = SIZE_MAX, nul_at = SIZE_MAX;
+    size_t rs = 0, fs = 0;
+    crest_str *of = out; /* the line's next field: out[nf], nf = of - out */
+    size_t high_at = SIZE_MAX, high_end = 0, nul_at = SIZE_MAX;
     line_state ls = {(char *)r->unesc, 0, delim, r->max_field_bytes, r->max_fields, SIZE_MAX, 0, 0, 0};
     /* Carried from the step before: inside quotes (all ones or zero), and
      * whether its last byte was a boundary (1 at the start: a line start) or a
@@ -1003,12 +1007,12 @@ static inline __attribute__((always_inline)) size_t block_rows_body(csvread *r, 
     do {                                                                                                     \
         const size_t p_ = (pos_);                                                                            \
         if (UNLIKELY_BR(field_class[s[fs]])) {                                                               \
-            put_rare(&ls, out, s, fs, p_, nf);                                                               \
+            put_rare(&ls, out, s, fs, p_, (size_t)(of - out));                                               \
         } else {                                                                                             \
-            out[nf].ptr = (const char *)s + fs;                                                              \
-            out[nf].len = p_ - fs;                                                                           \
+            of->ptr = (const char *)s + fs;                                                                  \
+            of->len = p_ - fs;                                                                               \
         }                                                                                                    \
-        nf++;                                                                                                \
+        of++;                                                                                                \
         fs = p_ + 1;                                                                                         \
     } while (0)
 
@@ -1067,19 +1071,23 @@ static inline __attribute__((always_inline)) size_t block_rows_body(csvread *r, 
             if (piece > max_piece)
                 return rs; /* a long line: fast_line, fast_split or process_piece */
             if (UNLIKELY_BR(piece - 1 > max_field_bytes))
-                mark_long_fields(&ls, out, nf);
+                mark_long_fields(&ls, out, (size_t)(of - out));
             if (odd) {
                 const uint64_t mine = bit_range(rs > base ? (unsigned)(rs - base) : 0, bit);
-                if (high_at == SIZE_MAX && (m.high & mine))
-                    high_at = base + lowest_bit(m.high & mine) - rs;
+                if (m.high & mine) {
+                    if (high_at == SIZE_MAX)
+                        high_at = base + lowest_bit(m.high & mine) - rs;
+                    high_end = base + 64 - (size_t)__builtin_clzll(m.high & mine) - rs;
+                }
                 if (nul_at == SIZE_MAX && (m.nul & mine))
                     nul_at = base + lowest_bit(m.nul & mine) - rs;
             }
             r->record_line = r->line;
-            fast_emit(r, s + rs, piece, nf, ls.long_field, ls.needless, ls.leads, high_at, nul_at);
+            fast_emit(r, s + rs, piece, (size_t)(of - out), ls.long_field, ls.needless, ls.leads, high_at,
+                      high_end, nul_at);
             count_line_end(r, s[pos], piece);
             rs = fs = pos + 1;
-            nf = 0;
+            of = out;
             high_at = nul_at = SIZE_MAX;
             if (ls.dirty)
                 line_state_clear(&ls);
@@ -1091,8 +1099,11 @@ static inline __attribute__((always_inline)) size_t block_rows_body(csvread *r, 
         if (odd && rs < base + 64) {
             /* The line goes on into the next step: its bytes here. */
             const uint64_t mine = bit_range(rs > base ? (unsigned)(rs - base) : 0, 64);
-            if (high_at == SIZE_MAX && (m.high & mine))
-                high_at = base + lowest_bit(m.high & mine) - rs;
+            if (m.high & mine) {
+                if (high_at == SIZE_MAX)
+                    high_at = base + lowest_bit(m.high & mine) - rs;
+                high_end = base + 64 - (size_t)__builtin_clzll(m.high & mine) - rs;
+            }
             if (nul_at == SIZE_MAX && (m.nul & mine))
                 nul_at = base + lowest_bit(m.nul & mine) - rs;
         }

@@ -129,10 +129,13 @@ struct crest_engine {
     size_t n_cols;
     char **col_names;
     int col_of_field[CREST_FIELD_COUNT];
+    /* The fields with a column, n_mapped of them: where each goes in a
+     * crest_decl's field[] and comes from in a row's fields[], as byte offsets
+     * (the copy per row is then a load and a store a field). */
     struct mapped_field {
-        int field;               /* crest_field */
-        size_t col;              /* its column */
-    } mapped[CREST_FIELD_COUNT]; /* the fields with a column, n_mapped of them */
+        uint32_t field_off; /* crest_field · sizeof(crest_str) */
+        uint32_t col_off;   /* its column · sizeof(crest_str) */
+    } mapped[CREST_FIELD_COUNT];
     size_t n_mapped;
     size_t *pass_cols;
     size_t n_pass;

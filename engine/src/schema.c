@@ -354,7 +354,9 @@ COLD int crest_schema_map_header(crest_engine *e, const csvread_row *row)
                        p->tiers[p->default_tier].name);
     for (int f = 0; f < CREST_FIELD_COUNT; f++)
         if (e->col_of_field[f] >= 0)
-            e->mapped[e->n_mapped++] = (struct mapped_field){f, (size_t)e->col_of_field[f]};
+            e->mapped[e->n_mapped++] =
+                (struct mapped_field){(uint32_t)(f * sizeof(crest_str)),
+                                      (uint32_t)((size_t)e->col_of_field[f] * sizeof(crest_str))};
     /* Pass-through columns. */
     for (size_t i = 0; i < e->n_cols; i++) {
         int mapped = 0, is_id = (int)i == e->col_of_field[CREST_FIELD_DECL_ID];
@@ -396,8 +398,10 @@ static char parse_direction(crest_str s)
 crest_decl *crest_schema_decl(crest_engine *e, worker *w, const csvread_row *row)
 {
     crest_decl *d = &w->decl;
-    for (size_t k = 0; k < e->n_mapped; k++)
-        d->field[e->mapped[k].field] = row->fields[e->mapped[k].col];
+    const char *from = (const char *)row->fields;
+    char *to = (char *)d->field;
+    for (const struct mapped_field *m = e->mapped, *end = m + e->n_mapped; m < end; m++)
+        memcpy(to + m->field_off, from + m->col_off, sizeof(crest_str));
     d->cols = row->fields;
     d->n_cols = row->n_fields;
     const crest_str date = d->field[CREST_FIELD_DECL_DATE];

@@ -65,7 +65,6 @@ static void force_lanes(const crest_select_config *cfg, const policy_tier *t, co
                         crest_str id, crest_selection *s, int *forced_rule)
 {
     const crest_policy *p = cfg->policy;
-    const double tier_factor = t->effective_rate / p->tiers[p->base_tier].effective_rate;
     double not_forced = 1.0;
     for (size_t k = 0; k < rr->rules.n_hits; k++) {
         const uint32_t ri = rr->rules.hits[k];
@@ -73,8 +72,8 @@ static void force_lanes(const crest_select_config *cfg, const policy_tier *t, co
         if (!er->lane)
             continue;
         double q = er->probability;
-        if (er->credit_sensitive)
-            q = fmin(1.0, q * tier_factor);
+        if (er->credit_sensitive) /* the tier's rate relative to the base tier's, for lane rules only */
+            q = fmin(1.0, q * (t->effective_rate / p->tiers[p->base_tier].effective_rate));
         not_forced *= 1.0 - q;
         /* A credit-insensitive rule is drawn even under a stronger forced lane:
          * whether it fired decides the net AEO ratio. The draw is keyed, so

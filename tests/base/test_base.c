@@ -13,10 +13,19 @@
 
 /* The reference: strtod on the text without its surrounding spaces and tabs
  * (the one trimming rule), whole text consumed, finite, no other leading
- * white space. */
+ * white space, no hexadecimal. */
+static void same_n(const char *s, size_t n);
+
 static void same(const char *s)
 {
-    size_t len = strlen(s);
+    same_n(s, strlen(s));
+}
+
+/* The same for s[0..n) (no NUL among them), read from a heap block of exactly
+ * n bytes: a read past the text is AddressSanitizer's to report. */
+static void same_n(const char *s, size_t n)
+{
+    size_t len = n;
     const char *t = s;
     while (len && (*t == ' ' || *t == '\t'))
         t++, len--;
@@ -28,10 +37,17 @@ static void same(const char *s)
     trimmed[len] = '\0';
     char *end;
     const double want_raw = strtod(trimmed, &end);
-    const double want = (end == trimmed || *end || !isfinite(want_raw) || isspace((unsigned char)trimmed[0]))
-                            ? NAN
-                            : want_raw;
-    const double got = crest_parse_number(s, strlen(s));
+    /* Unlike strtod: hexadecimal floats are not declaration numbers. */
+    const int hex = strchr(trimmed, 'x') || strchr(trimmed, 'X');
+    const double want =
+        (end == trimmed || *end || !isfinite(want_raw) || isspace((unsigned char)trimmed[0]) || hex)
+            ? NAN
+            : want_raw;
+    char *exact = malloc(n ? n : 1);
+    cr_assert_not_null(exact);
+    memcpy(exact, s, n);
+    const double got = crest_parse_number(exact, n);
+    free(exact);
     if (isnan(want))
         cr_expect(isnan(got), "'%s': got %.17g, want NaN", s, got);
     else
@@ -158,6 +174,41 @@ Test(base, parse_number_short_strings_match_strtod)
     same("0.000000000000001");
     same(".000000000000001");
     same("000000000000000.");
+}
+
+/*
+ * The word-at-a-time reader (4 to 16 bytes after a sign): numbers of 1 to 18
+ * bytes, without a '.' or with it first, in the middle or last, signed or
+ * not, and in each of them every byte in turn replaced by every other byte
+ * value (but NUL): whatever it makes of them is what strtod makes of them.
+ */
+Test(base, parse_number_every_byte_at_every_place)
+{
+    char buf[24];
+    size_t checked = 0;
+    for (size_t n = 1; n <= 18; n++) {
+        const size_t dots[] = {SIZE_MAX, 0, n / 2, n - 1};
+        for (size_t di = 0; di < sizeof dots / sizeof *dots; di++) {
+            for (int sign = 0; sign < 2; sign++) {
+                size_t len = 0;
+                if (sign)
+                    buf[len++] = '-';
+                for (size_t j = 0; j < n; j++)
+                    buf[len++] = j == dots[di] ? '.' : (char)('0' + (j * 7 + n) % 10);
+                same_n(buf, len);
+                for (size_t k = 0; k < len; k++) {
+                    const char keep = buf[k];
+                    for (int b = 1; b < 256; b++) {
+                        buf[k] = (char)b;
+                        same_n(buf, len);
+                        checked++;
+                    }
+                    buf[k] = keep;
+                }
+            }
+        }
+    }
+    cr_assert_gt(checked, 300000);
 }
 
 Test(base, parse_number_trims_blanks_only)
