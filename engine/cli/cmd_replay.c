@@ -5,10 +5,13 @@
  * research (periods in date order, labels revealed only for inspected rows,
  * the logistic model refitted each period on what was revealed).
  *
- * The history is read once: every chunk is fed to one engine per policy, so
- * stdin works and memory does not hold the raw input (the accumulators keep
- * the ranking's 32 bytes a row in a 4 MiB buffer, tied rows without revenue
- * combined, beyond it in a temporary file: crest_replay.h). The input's
+ * The history is read once: the policies that can share a reading are fed
+ * by the library's shared replay (crest_replay_multi.h: each block read once
+ * and decided by all of them on --threads threads), each other policy by an
+ * engine of its own fed the same chunks, so stdin works and memory does not
+ * hold the raw input (the accumulators keep the ranking's 32 bytes a row in
+ * a 4 MiB buffer, tied rows without revenue combined, beyond it in a
+ * temporary file: crest_replay.h). The input's
  * SHA-256 is computed on a thread of its own during the reading. The
  * simulation keeps a copy of every row (it must score a period again after
  * each refit).
@@ -38,6 +41,7 @@
 #include "crest/crest_lmodel.h"
 #include "crest/crest_multi.h"
 #include "crest/crest_replay.h"
+#include "crest/crest_replay_multi.h"
 #include "crest/crest_report.h"
 #include "crest/crest_report_workload.h"
 #include "crest/crest_simulate.h"
@@ -585,12 +589,11 @@ typedef struct pol_ctx {
     crest_replay *rep;
     crest_engine *engine;     /* its own engine (NULL when it shares the reading) */
     const crest_engine *view; /* its engine, own or in the shared reading: counts, diag */
+    size_t shared;            /* its index in the shared reading (when engine is NULL) */
     crest_diag diag;
     int failed;
     char name[128];
     FILE *decisions; /* --decisions: this policy's rows (NULL without) */
-    char *carry;     /* a record cut between two calls of rp_records */
-    size_t carry_len, carry_cap;
 } pol_ctx;
 
 static int rp_header(void *ctx, const crest_str *header, size_t n_cols)
@@ -623,122 +626,6 @@ static int rp_decl(void *ctx, const crest_decl *d, const crest_decision *dec, un
         return p->failed;
     }
     return 0;
-}
-
-/*
- * The shared reading (crest_multi.h) decides blocks in parallel: a recording
- * hook keeps, on the deciding thread, what the accumulator needs of each
- * declaration (the decision, date, label and revenue, and the --decisions
- * row), and the records reach rp_records in input order on this thread,
- * which adds them as rp_decl would have.
- */
-typedef struct rec_head {
-    crest_decision dec;
-    double revenue;
-    int32_t date_days;
-    int32_t illicit;
-    uint32_t text_len; /* the --decisions row's bytes after the head */
-    uint32_t unused;
-} rec_head;
-
-/* Deciding thread (any, at the same time): only reads p (crest_replay_read_label
- * and crest_replay_decision_row do not change the accumulator). */
-static int rp_record(void *ctx, const crest_decl *d, const crest_decision *dec, unsigned long line,
-                     crest_sink out)
-{
-    (void)line;
-    const pol_ctx *p = ctx;
-    rec_head h;
-    memset(&h, 0, sizeof h);
-    h.dec = *dec;
-    h.date_days = d->date_days;
-    int illicit;
-    crest_replay_read_label(p->rep, d, &illicit, &h.revenue);
-    h.illicit = illicit;
-    char *row = NULL;
-    if (p->decisions) {
-        if (!(row = crest_replay_decision_row(p->rep, p->name, d, dec)))
-            return 1;
-        h.text_len = (uint32_t)strlen(row);
-    }
-    crest_status st = out.write(out.ctx, &h, sizeof h);
-    if (st == CREST_OK && row)
-        st = out.write(out.ctx, row, h.text_len);
-    free(row);
-    return st != CREST_OK;
-}
-
-/* One whole record into the accumulator (and its row into the decisions file). */
-static crest_status rp_take(pol_ctx *p, const char *rec)
-{
-    rec_head h;
-    memcpy(&h, rec, sizeof h);
-    if (crest_replay_add(p->rep, &h.dec, h.date_days, h.illicit, h.revenue) != CREST_OK) {
-        p->failed = 1;
-        p->diag = *crest_replay_diag(p->rep); /* out of memory, or the ranking's temporary file */
-        return p->diag.status;
-    }
-    if (h.text_len && fwrite(rec + sizeof h, 1, h.text_len, p->decisions) != h.text_len) {
-        p->failed = 1;
-        return crest_diag_set(&p->diag, CREST_ERR_IO, "--decisions", 0, 0, "cannot write the decisions");
-    }
-    return CREST_OK;
-}
-
-/* The bytes of a record gathered so far in p->carry, and the size of the whole. */
-static size_t carry_need(const pol_ctx *p)
-{
-    if (p->carry_len < sizeof(rec_head))
-        return sizeof(rec_head);
-    rec_head h;
-    memcpy(&h, p->carry, sizeof h);
-    return sizeof h + h.text_len;
-}
-
-/* The output sink of a policy in the shared reading: its records, in input
- * order, cut anywhere between two calls. */
-static crest_status rp_records(void *ctx, const void *buf, size_t len)
-{
-    pol_ctx *p = ctx;
-    const char *s = buf;
-    while (len) {
-        if (!p->carry_len && len >= sizeof(rec_head)) {
-            rec_head h;
-            memcpy(&h, s, sizeof h);
-            const size_t need = sizeof h + h.text_len;
-            if (len >= need) { /* a whole record in place */
-                const crest_status st = rp_take(p, s);
-                if (st != CREST_OK)
-                    return st;
-                s += need;
-                len -= need;
-                continue;
-            }
-        }
-        /* A record cut by the end of buf: gather it. */
-        const size_t need = carry_need(p), take = need - p->carry_len < len ? need - p->carry_len : len;
-        if (p->carry_len + take > p->carry_cap) {
-            const size_t cap = 2 * (p->carry_len + take);
-            char *c = realloc(p->carry, cap);
-            if (!c) {
-                p->failed = 1;
-                return crest_diag_set(&p->diag, CREST_ERR_NOMEM, "replay", 0, 0, "out of memory");
-            }
-            p->carry = c;
-            p->carry_cap = cap;
-        }
-        memcpy(p->carry + p->carry_len, s, take);
-        p->carry_len += take;
-        s += take;
-        len -= take;
-        if (p->carry_len == carry_need(p)) {
-            p->carry_len = 0;
-            const crest_status st = rp_take(p, p->carry);
-            if (st != CREST_OK)
-                return st;
-        }
-    }
-    return CREST_OK;
 }
 
 static int rp_capacity(void *ctx, uint64_t ordinal, crest_capacity_outcome outcome)
@@ -930,27 +817,40 @@ static int decisions_close(pol_ctx *pols, size_t n, cli_outputs *out, int ok)
     return ok ? 0 : -1;
 }
 
-/* The policy whose engine failed first: its message; returns the exit code. */
-static int engine_failure(const pol_ctx *p)
+/* The policy whose engine failed first: its message (what stopped its
+ * accumulator, else its engine's diagnostic); returns the exit code. */
+static int engine_failure(const pol_ctx *p, const crest_replay_multi *multi)
 {
-    print_diag(p->failed ? &p->diag : crest_engine_diag(p->view));
-    return p->diag.status == CREST_ERR_NOMEM || p->diag.status == CREST_ERR_IO ? EXIT_IO : EXIT_INPUT;
+    const crest_diag *hook =
+        p->engine ? (p->failed ? &p->diag : NULL) : crest_replay_multi_diag(multi, p->shared);
+    print_diag(hook ? hook : crest_engine_diag(p->view));
+    const crest_status st = hook ? hook->status : CREST_OK;
+    return st == CREST_ERR_NOMEM || st == CREST_ERR_IO ? EXIT_IO : EXIT_INPUT;
+}
+
+/* The policy of index j in the shared reading (n when none is). */
+static size_t shared_policy(const pol_ctx *pols, size_t n, size_t j)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!pols[i].engine && pols[i].shared == j)
+            return i;
+    return n;
 }
 
 /* The shared reading as the consumer of a mapped file (cli_map_pump). */
 static crest_status multi_feed_stable(void *ctx, const char *buf, size_t n)
 {
-    return crest_multi_feed_stable(ctx, buf, n);
+    return crest_replay_multi_feed_stable(ctx, buf, n);
 }
 
 static const char *multi_floor(void *ctx)
 {
-    return crest_multi_stable_floor(ctx);
+    return crest_replay_multi_stable_floor(ctx);
 }
 
 static uint64_t multi_rows(void *ctx)
 {
-    return crest_engine_stats(crest_multi_engine(ctx, 0))->rows_in;
+    return crest_engine_stats(crest_replay_multi_engine(ctx, 0))->rows_in;
 }
 
 /*
@@ -961,8 +861,8 @@ static uint64_t multi_rows(void *ctx)
  * none into a buffer); otherwise, and for the bytes after the mapping, the
  * read() loop feeds every reader. Returns an exit code.
  */
-static int feed_all(pol_ctx *pols, size_t n, crest_multi *multi, size_t n_own, int fd, const char *name,
-                    int show_progress, unsigned threads)
+static int feed_all(pol_ctx *pols, size_t n, crest_replay_multi *multi, size_t n_own, int fd,
+                    const char *name, int show_progress, unsigned threads)
 {
     struct stat sb;
     const int regular = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode);
@@ -985,7 +885,7 @@ static int feed_all(pol_ctx *pols, size_t n, crest_multi *multi, size_t n_own, i
     if (regular && multi && !n_own &&
         cli_map_pump(&sink, fd, size, &mapped, show_progress, t0, &last, &bytes) != CREST_OK) {
         rc = EXIT_INPUT;
-        bad = crest_multi_failed(multi);
+        bad = shared_policy(pols, n, crest_replay_multi_failed(multi));
     }
     while (rc == EXIT_OK && !interrupted) {
         if (!regular && !cli_wait_input(fd))
@@ -1007,9 +907,9 @@ static int feed_all(pol_ctx *pols, size_t n, crest_multi *multi, size_t n_own, i
             break;
         }
         bytes += (uint64_t)got;
-        if (multi && crest_multi_feed(multi, buf, (size_t)got) != CREST_OK) {
+        if (multi && crest_replay_multi_feed(multi, buf, (size_t)got) != CREST_OK) {
             rc = EXIT_INPUT;
-            bad = crest_multi_failed(multi);
+            bad = shared_policy(pols, n, crest_replay_multi_failed(multi));
             break;
         }
         if (n_own)
@@ -1027,9 +927,10 @@ static int feed_all(pol_ctx *pols, size_t n, crest_multi *multi, size_t n_own, i
     /* Interrupted: the shared reading still hands over what it has read (its
      * records wait in buffers), the cut record aside. */
     if (multi && rc == EXIT_OK &&
-        (interrupted ? crest_multi_finish_early(multi) : crest_multi_finish(multi)) != CREST_OK) {
+        (interrupted ? crest_replay_multi_finish_early(multi) : crest_replay_multi_finish(multi)) !=
+            CREST_OK) {
         rc = EXIT_INPUT;
-        bad = crest_multi_failed(multi);
+        bad = shared_policy(pols, n, crest_replay_multi_failed(multi));
     }
     if (multi && cli_map_release(&sink, fd, &mapped) && rc == EXIT_OK) {
         fprintf(stderr, "%s: %s shrank while it was read: the rest is lost\n", prog, name);
@@ -1041,7 +942,7 @@ static int feed_all(pol_ctx *pols, size_t n, crest_multi *multi, size_t n_own, i
             bad = i;
         }
     if (bad < n)
-        return engine_failure(&pols[bad]);
+        return engine_failure(&pols[bad], multi);
     return interrupted ? EXIT_INTERRUPTED : rc;
 }
 
@@ -1157,46 +1058,62 @@ static unsigned default_threads(void)
     return cores >= 8 ? 8 : cores >= 2 ? (unsigned)cores : 1;
 }
 
+/* --decisions of the shared reading: policy j's rows (the j-th sharing
+ * policy's) into its decisions file. */
+typedef struct shared_rows {
+    pol_ctx *pol[MAX_POLICIES];
+    const char *names[MAX_POLICIES];
+} shared_rows;
+
+static crest_status write_rows(void *ctx, size_t j, const char *row, size_t len, crest_diag *diag)
+{
+    const shared_rows *r = ctx;
+    if (fwrite(row, 1, len, r->pol[j]->decisions) != len)
+        return crest_diag_set(diag, CREST_ERR_IO, "--decisions", 0, 0, "cannot write the decisions");
+    return CREST_OK;
+}
+
 /*
  * The policies that can share one reading of the input (crest_multi.h: their
  * decisions depend on nothing but the declaration, and they read CSV alike)
- * go into *multi, with the recording hooks that feed their accumulators; the
- * others (and all with --workload, which counts rows in order) get an engine
- * of their own, each reading the input again, which a note says when some
- * policies do share. Returns 0, or -1 after a message.
+ * go into *multi (crest_replay_multi.h: it feeds their accumulators, and the
+ * --decisions rows through rows); the others (and all with --workload, which
+ * counts rows in order) get an engine of their own, each reading the input
+ * again, which a note says when some policies do share. Returns 0, or -1
+ * after a message.
  */
 static int make_shared(const replay_args *a, pol_ctx *pols, size_t n, const char *in_name, unsigned threads,
-                       crest_multi **multi)
+                       shared_rows *rows, crest_replay_multi **multi)
 {
     const crest_policy *group[MAX_POLICIES];
+    crest_replay *reps[MAX_POLICIES];
     const crest_registry *regs[MAX_POLICIES];
     crest_run_options opts[MAX_POLICIES];
-    size_t idx[MAX_POLICIES], k = 0;
+    size_t k = 0;
     for (size_t i = 0; i < n && !a->workload; i++) {
         group[k] = pols[i].policy;
         if (!crest_multi_can_share(group, k + 1))
             continue;
+        reps[k] = pols[i].rep;
         regs[k] = pols[i].registry;
-        crest_run_options *opt = &opts[k];
-        *opt = crest_run_options_default();
-        opt->decide = 0;
-        opt->header_hook = rp_header;
-        opt->decl_record = rp_record;
-        opt->hook_ctx = &pols[i];
-        opt->output = (crest_sink){rp_records, &pols[i]};
-        opt->input_name = in_name;
-        opt->score_column = a->score_column;
-        idx[k++] = i;
+        opts[k] = crest_run_options_default();
+        opts[k].input_name = in_name;
+        opts[k].score_column = a->score_column;
+        rows->pol[k] = &pols[i];
+        rows->names[k] = pols[i].name;
+        pols[i].shared = k++;
     }
     if (k == 0)
         return 0;
+    const crest_replay_multi_rows with_rows = {write_rows, rows, rows->names};
     crest_diag d;
-    if (crest_multi_create(k, group, regs, opts, threads > 8 ? 8 : threads, multi, &d) != CREST_OK) {
+    if (crest_replay_multi_create(k, reps, regs, opts, threads > 8 ? 8 : threads,
+                                  a->decisions ? &with_rows : NULL, multi, &d) != CREST_OK) {
         print_diag(&d);
         return -1;
     }
     for (size_t j = 0; j < k; j++)
-        pols[idx[j]].view = crest_multi_engine(*multi, j);
+        rows->pol[j]->view = crest_replay_multi_engine(*multi, j);
     for (size_t i = 0; i < n; i++)
         if (!pols[i].view)
             fprintf(stderr, "%s: %s: reads the input on its own (%s)\n", prog, pols[i].name,
@@ -1218,7 +1135,8 @@ static int replay_main(replay_args *a)
     const char *in_name = "<stdin>";
     cli_outputs decisions;
     int have_decisions = 0;
-    crest_multi *multi = NULL;
+    crest_replay_multi *multi = NULL;
+    shared_rows rows;
     input_hash hash = {.started = 0};
     for (size_t i = 0; i < n; i++) {
         if (load_policy(a->policies[i], &pols[i].policy) != 0 ||
@@ -1245,7 +1163,7 @@ static int replay_main(replay_args *a)
     }
     const unsigned threads = a->threads ? a->threads : default_threads();
     size_t n_own = 0;
-    if (make_shared(a, pols, n, in_name, threads, &multi) != 0) {
+    if (make_shared(a, pols, n, in_name, threads, &rows, &multi) != 0) {
         rc = EXIT_CONFIG;
         goto done;
     }
@@ -1353,10 +1271,9 @@ done:
     input_hash_join(&hash, 1);
     if (have_decisions)
         decisions_close(pols, n, &decisions, 0);
-    crest_multi_free(multi);
+    crest_replay_multi_free(multi);
     for (size_t i = 0; i < n; i++) {
         crest_engine_free(pols[i].engine);
-        free(pols[i].carry);
         crest_replay_free(pols[i].rep);
         crest_registry_free(pols[i].registry);
         crest_policy_free(pols[i].policy);

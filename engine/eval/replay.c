@@ -44,6 +44,9 @@ struct crest_replay {
     size_t n_tiers, base;
     int ratio_tier;
     source label, revenue, rate, rbase;
+    /* 1: the policy has no [fx] table, so a declared value the engine did not
+     * parse (NaN) is read from its text (crest_replay_read_label). */
+    int value_text;
     int32_t date_lo, date_hi; /* the dated rows' first and last date (lo > hi: none) */
     crest_replay_metrics total;
     crest_replay_metrics *periods; /* sorted by key */
@@ -169,6 +172,12 @@ crest_status crest_replay_create(const crest_policy *policy, const crest_replay_
             break;
         }
     r->label = r->revenue = r->rate = r->rbase = (source){-1, -1};
+    r->value_text = 1;
+    for (size_t i = 0; i < crest_policy_file_count(policy); i++) {
+        crest_policy_file f;
+        if (crest_policy_file_info(policy, i, &f) == CREST_OK && !strcmp(f.kind, "fx"))
+            r->value_text = 0;
+    }
     metrics_init(r, &r->total, 0);
     strcpy(r->total.label, "total");
     r->last = (size_t)-1;
@@ -323,7 +332,14 @@ void crest_replay_read_label(const crest_replay *r, const crest_decl *decl, int 
         revenue = number_of(value_of(decl, r->revenue));
     } else if (r->opt.revenue_rate) {
         const double rate = number_of(value_of(decl, r->rate));
-        const double base = r->opt.revenue_base ? number_of(value_of(decl, r->rbase)) : decl->declared_value;
+        double base = r->opt.revenue_base ? number_of(value_of(decl, r->rbase)) : decl->declared_value;
+        /* The engine parses numbers only for a risk layer, an [fx] table or a
+         * decl_hook: the declarations of a recording hook (the shared reading,
+         * crest_replay_multi.h) may carry NaN for a value their text holds.
+         * With [fx] a NaN is the engine's (no rate on the date): kept. */
+        if (isnan(base) && !r->opt.revenue_base && r->value_text &&
+            decl->field[CREST_FIELD_DECLARED_VALUE].ptr)
+            base = number_of(decl->field[CREST_FIELD_DECLARED_VALUE]);
         revenue = illicit == 1 ? rate / 100.0 * base : 0.0;
     }
     *illicit_out = illicit;

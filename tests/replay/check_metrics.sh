@@ -6,8 +6,10 @@
 #
 #   check_metrics.sh CREST POLICY INPUT LABEL REVENUE [REGISTRY]
 #
-# LABEL: the 0/1 label column's header name. REVENUE: col:NAME (a revenue column) or
-# rate:RATE_COLUMN:BASE_COLUMN (proxy label x rate / 100 x base). The awk reader splits
+# LABEL: the 0/1 label column's header name. REVENUE: col:NAME (a revenue column),
+# rate:RATE_COLUMN:BASE_COLUMN (proxy label x rate / 100 x base), or
+# proxy:RATE_COLUMN:VALUE_COLUMN (the same without --revenue-base: the base is the
+# policy's declared_value field, which it maps to VALUE_COLUMN). The awk reader splits
 # on commas: inputs with quoted fields are refused (exit 2). Exit 0 when all agree,
 # 1 on a mismatch, 77 (skipped) when INPUT does not exist.
 set -u
@@ -28,6 +30,7 @@ set -- --policy "$POLICY" --label "$LABEL" --period none --plots none --no-progr
 case $REVENUE in
   col:*) set -- "$@" --revenue "${REVENUE#col:}" ;;
   rate:*) r=${REVENUE#rate:}; set -- "$@" --revenue-rate "${r%%:*}" --revenue-base "${r#*:}" ;;
+  proxy:*) r=${REVENUE#proxy:}; set -- "$@" --revenue-rate "${r%%:*}" ;;
 esac
 "$CREST" replay "$@" "$INPUT" 2>/dev/null || { echo "check_metrics: crest replay failed"; exit 1; }
 if grep -q '"' "$work/dec.csv"; then
