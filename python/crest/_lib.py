@@ -258,6 +258,30 @@ char *crest_replay_csv_tiers(const crest_replay_set *set);
 char *crest_replay_json(const crest_replay_set *set);
 void crest_replay_free(crest_replay *r);
 
+int crest_multi_can_share(const crest_policy *const *policies, size_t n);
+typedef struct crest_replay_multi crest_replay_multi;
+typedef crest_status (*crest_replay_rows_fn)(void *ctx, size_t k, const char *row, size_t len,
+                                             crest_diag *diag);
+typedef struct crest_replay_multi_rows {
+    crest_replay_rows_fn write;
+    void *ctx;
+    const char *const *names;
+} crest_replay_multi_rows;
+crest_status crest_replay_multi_create(size_t n, crest_replay *const *reps, const crest_registry *const *registries,
+                                       const crest_run_options *options, unsigned threads,
+                                       const crest_replay_multi_rows *rows, crest_replay_multi **out,
+                                       crest_diag *diag);
+crest_status crest_replay_multi_feed(crest_replay_multi *m, const void *buf, size_t len);
+crest_status crest_replay_multi_feed_stable(crest_replay_multi *m, const void *buf, size_t len);
+const void *crest_replay_multi_stable_floor(const crest_replay_multi *m);
+crest_status crest_replay_multi_finish(crest_replay_multi *m);
+crest_status crest_replay_multi_finish_early(crest_replay_multi *m);
+size_t crest_replay_multi_count(const crest_replay_multi *m);
+const crest_engine *crest_replay_multi_engine(const crest_replay_multi *m, size_t k);
+size_t crest_replay_multi_failed(const crest_replay_multi *m);
+const crest_diag *crest_replay_multi_diag(const crest_replay_multi *m, size_t k);
+void crest_replay_multi_free(crest_replay_multi *m);
+
 typedef struct crest_calibrator crest_calibrator;
 typedef struct crest_calibration_tier {
     int status;

@@ -249,11 +249,11 @@ def run_files(paths, policy=None, registry=None, passthrough=None, blocksize=DEF
 # ----------------------------------------------------------------- replay
 
 
-def _replay_part(part, specs, registry, opt_args):
+def _replay_part(part, specs, registry, opt_args, threads=None):
     pols = [_load(s) for s in specs]
     options = ReplayOptions(**opt_args)
     data = part.read() if isinstance(part, Part) else _frame_csv(part)
-    accs, stats = _feed_policies(data, pols, registry, options)
+    accs, stats = _feed_policies(data, pols, registry, options, threads=threads)
     return [a.save() for a in accs], stats
 
 
@@ -272,13 +272,15 @@ def _merge_states(specs, opt_args, results):
 
 
 def replay(data, policies, label="illicit", revenue=None, revenue_rate=None, revenue_base=None, period="week",
-           registry=None, blocksize=DEFAULT_BLOCKSIZE):
+           registry=None, blocksize=DEFAULT_BLOCKSIZE, threads=None):
     """:func:`crest.replay` over a cluster: ``data`` is CSV file path(s), cut by
     :func:`split`, or a dask DataFrame. Each part is replayed on a worker for every
     policy; the parts' accumulator states (counts, sums, ranking rows: 32 bytes a
     row) are merged exactly on the client. Returns a :class:`crest.Report` whose
     tables equal a one-process replay's (counts exactly, sums of revenue and HT
-    terms up to rounding of the summation order)."""
+    terms up to rounding of the summation order). threads: each part's deciding
+    threads (default: the worker machine's cores, at most 8), as in
+    :func:`crest.replay`."""
     names, pols = _policy_names(policies)
     specs = [_spec(p) for p in pols]
     opt_args = dict(label=label, revenue=revenue, revenue_rate=revenue_rate, revenue_base=revenue_base,
@@ -290,6 +292,6 @@ def replay(data, policies, label="illicit", revenue=None, revenue_rate=None, rev
     else:
         parts = split(data, blocksize)
         name = ",".join(os.fspath(p) for p in ([data] if isinstance(data, (str, os.PathLike)) else data))
-    results = dask.compute(*[dask.delayed(_replay_part)(p, specs, reg, opt_args) for p in parts])
+    results = dask.compute(*[dask.delayed(_replay_part)(p, specs, reg, opt_args, threads) for p in parts])
     accs, stats = _merge_states(specs, opt_args, results)
     return Report(names, accs, name, stats)

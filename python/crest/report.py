@@ -1,9 +1,12 @@
 """Replay from Python: several policies over one labelled history, read once.
 
-:func:`replay` drives one engine per policy over the same chunks of input, as
-``crest replay`` does, with the library's replay accumulators fed by the library's
-own hooks (no Python code runs per row). The tables of the returned :class:`Report`
-are the CLI's ``periods.csv``, ``tiers.csv`` and ``gain.csv`` as DataFrames.
+:func:`replay` reads the input once, as ``crest replay`` does: the policies that can
+share a reading are decided together by the library's shared replay
+(crest_replay_multi.h, each block read once, the blocks on several threads), any
+other policy by an engine of its own fed the same chunks; the library's replay
+accumulators are fed by the library's own code (no Python code runs per row). The
+tables of the returned :class:`Report` are the CLI's ``periods.csv``, ``tiers.csv``
+and ``gain.csv`` as DataFrames.
 """
 
 import io
@@ -13,7 +16,7 @@ import os
 import numpy as np
 import pandas as pd
 
-from . import CrestError, PERIODS, _as_policy, _as_registry, _chunks, _Engine, _score_option, _Sink, _take_text, _text, _with_score  # noqa: F401
+from . import CrestError, PERIODS, _as_policy, _as_registry, _chunks, _Engine, _input_name, _score_option, _Sink, _take_text, _text, _threads, _with_score  # noqa: F401
 from ._lib import ffi, lib
 
 GAIN_POINTS = 101
@@ -112,30 +115,117 @@ class Accumulator:
             self.finished = True
 
 
-def _feed_policies(data, policies, registry, options, accumulators=None, score_column=None):
-    """Feed data once to one engine per policy, each engine's rows into its
-    accumulator. Returns (accumulators, per-policy run stats as dicts)."""
+def _can_share(policies):
+    """True when the policies can share one reading of the input
+    (crest_multi_can_share: each decides its rows alone, no capacity cap, the same
+    CSV dialect)."""
+    arr = ffi.new("crest_policy *[]", [p._p for p in policies])
+    return bool(lib.crest_multi_can_share(arr, len(policies)))
+
+
+class _SharedReading:
+    """A crest_replay_multi (crest_replay_multi.h): the input read once for several
+    policies, every block decided by each of them on `threads` threads, each
+    policy's rows added to its accumulator in input order. Free it with close()."""
+
+    def __init__(self, policies, registries, accs, input_name, score_column, threads):
+        self._keep = [policies, registries, accs]
+        self._name = ffi.new("char[]", input_name.encode())
+        opts = ffi.new("crest_run_options[]", len(policies))
+        for k in range(len(policies)):
+            opts[k] = lib.crest_run_options_default()
+            opts[k].input_name = self._name
+            _score_option(opts[k], score_column, self._keep)
+        reps = ffi.new("crest_replay *[]", [a.r for a in accs])
+        regs = ffi.new("crest_registry *[]", [r._r if r else ffi.NULL for r in registries])
+        out = ffi.new("crest_replay_multi **")
+        diag = ffi.new("crest_diag *")
+        if lib.crest_replay_multi_create(len(policies), reps, regs, opts, threads, ffi.NULL, out, diag) != lib.CREST_OK:
+            raise CrestError.from_diag(diag)
+        self.m = out[0]
+        self.n = len(policies)
+        self._held = []  # bytes read in place stay alive (and unchanged) until the end
+
+    def feed(self, chunk):
+        if len(chunk) >= _STABLE_BYTES:  # a whole input in memory: read in place, no copy
+            self._held.append(chunk)
+            return lib.crest_replay_multi_feed_stable(self.m, chunk, len(chunk))
+        return lib.crest_replay_multi_feed(self.m, chunk, len(chunk))
+
+    def finish(self):
+        return lib.crest_replay_multi_finish(self.m)
+
+    def error(self):
+        """Why the reading stopped: the accumulator's reason, else the engine's."""
+        k = lib.crest_replay_multi_failed(self.m)
+        d = lib.crest_replay_multi_diag(self.m, k)
+        return CrestError.from_diag(d if d != ffi.NULL else lib.crest_engine_diag(lib.crest_replay_multi_engine(self.m, k)))
+
+    def stats(self, k):
+        return lib.crest_engine_stats(lib.crest_replay_multi_engine(self.m, k))
+
+    def close(self):
+        if self.m is not None:
+            lib.crest_replay_multi_free(self.m)
+            self.m = None
+            self._held = []
+
+
+# An input chunk this big is the whole input held in memory (bytes or a
+# DataFrame's CSV): the shared reading reads it in place instead of copying it.
+_STABLE_BYTES = 4 << 20
+
+
+def _feed_policies(data, policies, registry, options, accumulators=None, score_column=None, threads=None,
+                   shared=True):
+    """Feed data once to every policy, each policy's rows into its accumulator.
+    The policies that can share a reading (:func:`_can_share`, as ``crest replay``
+    picks them) are decided together on `threads` threads (default: the cores, at
+    most 8), each block of the input read once; each other policy (all of them
+    when shared is false) gets an engine of its own, in this thread. The
+    accumulators end the same either way. Returns (accumulators, per-policy run
+    stats as dicts)."""
     accs = accumulators or [Accumulator(p, options) for p in policies]
-    engines, keep = [], []
-    for p, acc in zip(policies, accs):
-        opt = lib.crest_run_options_default()
-        opt.decide = 0
-        _score_option(opt, score_column, keep)
-        acc.attach(opt)
-        engines.append(_Engine(p, _as_registry(registry, p), opt, data))
-    for chunk in _chunks(data):
-        for eng, acc in zip(engines, accs):
-            st = eng.feed(chunk)
-            if st != lib.CREST_OK:
-                raise acc.hook_error() or CrestError.from_diag(lib.crest_engine_diag(eng.e))
-    stats = []
-    for eng, acc in zip(engines, accs):
-        st = eng.finish()
-        if st != lib.CREST_OK:
-            raise acc.hook_error() or CrestError.from_diag(lib.crest_engine_diag(eng.e))
-        s = eng.stats
-        stats.append({"rows_in": int(s.rows_in), "decisions": int(s.decisions), "rejects": int(s.rejects)})
-    return accs, stats
+    group = []  # indices of the policies in the shared reading
+    for i, p in enumerate(policies):
+        if shared and _can_share([policies[j] for j in group] + [p]):
+            group.append(i)
+    reading, engines, keep = None, {}, []
+    try:
+        if group:
+            reading = _SharedReading([policies[i] for i in group], [_as_registry(registry, policies[i]) for i in group],
+                                     [accs[i] for i in group], _input_name(data), score_column, _threads(threads))
+        for i, (p, acc) in enumerate(zip(policies, accs)):
+            if i in group:
+                continue
+            opt = lib.crest_run_options_default()
+            opt.decide = 0
+            _score_option(opt, score_column, keep)
+            acc.attach(opt)
+            engines[i] = _Engine(p, _as_registry(registry, p), opt, data)
+
+        def engine_error(i):
+            return accs[i].hook_error() or CrestError.from_diag(lib.crest_engine_diag(engines[i].e))
+
+        for chunk in _chunks(data):
+            if reading and reading.feed(chunk) != lib.CREST_OK:
+                raise reading.error()
+            for i, eng in engines.items():
+                if eng.feed(chunk) != lib.CREST_OK:
+                    raise engine_error(i)
+        if reading and reading.finish() != lib.CREST_OK:
+            raise reading.error()
+        for i, eng in engines.items():
+            if eng.finish() != lib.CREST_OK:
+                raise engine_error(i)
+        stats = []
+        for i in range(len(policies)):
+            s = reading.stats(group.index(i)) if i in group else engines[i].stats
+            stats.append({"rows_in": int(s.rows_in), "decisions": int(s.decisions), "rejects": int(s.rejects)})
+        return accs, stats
+    finally:
+        if reading:
+            reading.close()
 
 
 def _to_frame(text):
@@ -226,7 +316,7 @@ class Report:
 
 
 def replay(data, policies, label="illicit", revenue=None, revenue_rate=None, revenue_base=None, period="week",
-           registry=None, score=None):
+           registry=None, score=None, threads=None):
     """Replay one or more policies over a labelled history (``crest replay``).
 
     data: a path, bytes, file object or DataFrame, read once. policies: a path or
@@ -236,12 +326,15 @@ def replay(data, policies, label="illicit", revenue=None, revenue_rate=None, rev
     illicit × rate/100 × base. period: "day", "week", "month" or "none".
     registry: a path (loaded once per policy). score: an external score for
     every policy instead of its [model], as in :func:`crest.run` (``crest replay
-    --score-column``). Returns a :class:`Report`."""
+    --score-column``). threads: 1 to 8 (default: the cores, at most 8) — policies
+    that can share a reading (no [control] windows, floor_period, [capacity],
+    duplicate_ids = reject or unknown_tier = error) are decided together, each
+    block of the input read once, the blocks on that many threads, as ``crest
+    replay --threads``; the others each read the input on their own. The results
+    are the same whatever the threads. Returns a :class:`Report`."""
     names, pols = _policy_names(policies)
     pols = [_as_policy(p) for p in pols]
     options = ReplayOptions(label, revenue, revenue_rate, revenue_base, period)
     data, column = _with_score(data, score)
-    accs, stats = _feed_policies(data, pols, registry, options, score_column=column)
-    from . import _input_name
-
+    accs, stats = _feed_policies(data, pols, registry, options, score_column=column, threads=threads)
     return Report(names, accs, _input_name(data), stats)

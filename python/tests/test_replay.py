@@ -87,3 +87,74 @@ def test_plot(tmp_path):
     assert [l.get_text() for l in fig.axes[0].get_legend().get_texts()] == r.names
     fig.savefig(tmp_path / "replay.svg")
     assert (tmp_path / "replay.svg").read_text().startswith("<?xml")
+
+
+def _write_hostile(decls, path, rows):
+    """Generated rows where quoted fields hold newlines, quotes and commas, then a bad row."""
+    df = pd.read_csv(decls, dtype=str, keep_default_na=False, nrows=rows)
+    df.loc[::7, "goods_desc"] = df.loc[::7, "goods_desc"] + '\n"quoted"\nline, more'
+    df.loc[::13, "illicit"] = ""
+    df.to_csv(path, index=False)
+    with open(path, "ab") as f:
+        f.write(b"bad,row\n")
+    return path
+
+
+def _floor_period_policy(path):
+    """Order 251 with `floor_period = month`: decided in input order, it cannot share a reading."""
+    text = open(src("policies", "order251.conf"), encoding="utf-8").read()
+    path.write_text(text.replace("[tier DISHONEST]\n", "[tier DISHONEST]\nfloor_period = month\n", 1),
+                    encoding="utf-8")
+    return crest.Policy(str(path))
+
+
+def _same_reports(a, b):
+    assert a.periods_csv == b.periods_csv
+    assert a.tiers_csv == b.tiers_csv
+    assert a.json == b.json
+    for table in ("periods", "tiers", "gain"):
+        pd.testing.assert_frame_equal(getattr(a, table), getattr(b, table), check_exact=True)
+    assert a.stats == b.stats
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_shared_reading_equals_one_engine_per_policy(generated, tmp_path, monkeypatch, threads):
+    """The shared reading (crest_replay_multi: every block read once, decided by each
+    policy on `threads` threads) leaves each accumulator exactly as an engine of its
+    own does, table by table: from a file (fed in copied chunks), from a DataFrame
+    (its CSV read in place) with an external score array, on rows with quoted line
+    ends, unlabelled rows and a broken record; and with a policy that cannot share
+    (read on its own beside the shared reading)."""
+    import crest.report as report
+
+    decls, reg = generated
+    hostile = _write_hostile(decls, tmp_path / "hostile.csv", 30000)
+    opened = []
+
+    class Spy(report._SharedReading):
+        def __init__(self, policies, *args):
+            opened.append(len(policies))
+            super().__init__(policies, *args)
+
+    monkeypatch.setattr(report, "_SharedReading", Spy)
+    rules, o251 = crest.Policy(POLICIES[0]), crest.Policy(POLICIES[1])
+    floor = _floor_period_policy(tmp_path / "floor_period.conf")
+    assert report._can_share([rules, o251]) and not report._can_share([floor])
+    frame = pd.read_csv(decls, dtype=str, keep_default_na=False, nrows=40000)
+    score = (pd.util.hash_array(frame["decl_id"].to_numpy()) % 1000) / 1000.0
+    frame, column = crest._with_score(frame, score)
+    cases = [(hostile, [rules, o251], None, 1), (frame, [o251, rules], column, 1), (hostile, [rules, floor, o251], None, 1)]
+    for data, pols, col, n_shared_readings in cases:
+        names = ["p%d" % i for i in range(len(pols))]
+        opts = ReplayOptions("illicit", "revenue", period="month")
+        del opened[:]
+        shared, s_stats = _feed_policies(data, pols, reg, opts, score_column=col, threads=threads)
+        assert opened == [2], "the shareable policies read together"
+        own, o_stats = _feed_policies(data, pols, reg, opts, score_column=col, shared=False)
+        assert opened == [2], "shared=False: an engine per policy"
+        a, b = crest.Report(names, shared, "in", s_stats), crest.Report(names, own, "in", o_stats)
+        _same_reports(a, b)
+        assert a.stats["p0"]["rejects"] == (1 if data is hostile else 0)
+    r = crest.replay(hostile, {"a": POLICIES[0], "b": POLICIES[1]}, label="illicit", revenue="revenue",
+                     period="month", registry=reg, threads=threads)
+    assert r.totals.loc["a", "rows"] == 30000
