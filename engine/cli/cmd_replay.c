@@ -762,12 +762,42 @@ static int feed_chunk(feed_pool *pool, int pooled, pol_ctx *pols, size_t n, cons
     return EXIT_OK;
 }
 
+/* $TMPDIR, or /tmp. */
+static const char *temp_dir(void)
+{
+    const char *dir = getenv("TMPDIR");
+    return dir && *dir ? dir : "/tmp";
+}
+
+/* An unlinked temporary file in $TMPDIR (tmpfile() ignores it), open for
+ * writing and reading back; NULL with errno set. */
+static FILE *temp_file(void)
+{
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/crest-decisions-XXXXXX", temp_dir()) >= (int)sizeof path) {
+        errno = ENAMETOOLONG;
+        return NULL;
+    }
+    const int fd = mkstemp(path);
+    if (fd < 0)
+        return NULL;
+    unlink(path);
+    FILE *f = fdopen(fd, "w+");
+    if (!f) {
+        const int e = errno;
+        close(fd);
+        errno = e;
+    }
+    return f;
+}
+
 /*
  * --decisions: the first policy's rows go straight to the file (written as one
- * transaction, like crest run's outputs), the others' to temporary files
- * appended after it at the end, so that the file holds each policy's rows in
- * input order, policy after policy, whatever the chunking of the input.
- * Returns 0, -1 with a message (close it), or -2 with a message (nothing opened).
+ * transaction, like crest run's outputs), the others' to temporary files in
+ * $TMPDIR appended after it at the end, so that the file holds each policy's
+ * rows in input order, policy after policy, whatever the chunking of the
+ * input. Returns 0, -1 with a message (close it), or -2 with a message
+ * (nothing opened).
  */
 static int decisions_open(pol_ctx *pols, size_t n, const char *path, cli_outputs *out)
 {
@@ -775,12 +805,16 @@ static int decisions_open(pol_ctx *pols, size_t n, const char *path, cli_outputs
     if (cli_outputs_open(out, paths, 1) != 0)
         return -2; /* nothing to close */
     pols[0].decisions = fdopen(dup(out->f[CLI_OUT_DECISIONS].sink.fd), "w");
-    for (size_t i = 1; i < n && pols[0].decisions; i++)
-        if (!(pols[i].decisions = tmpfile()))
-            break;
-    for (size_t i = 0; i < n; i++)
-        if (!pols[i].decisions) {
-            fprintf(stderr, "%s: cannot create the decisions file %s: %s\n", prog, path, strerror(errno));
+    if (!pols[0].decisions) {
+        fprintf(stderr, "%s: cannot create the decisions file %s: %s\n", prog, path, strerror(errno));
+        return -1;
+    }
+    for (size_t i = 1; i < n; i++)
+        if (!(pols[i].decisions = temp_file())) {
+            fprintf(stderr,
+                    "%s: cannot create a temporary file in %s for the decisions of %s: %s "
+                    "(set TMPDIR to a writable directory)\n",
+                    prog, temp_dir(), pols[i].name, strerror(errno));
             return -1;
         }
     int with_prob = 0; /* a risk_prob column when any policy's model carries a calibration */
