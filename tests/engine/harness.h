@@ -5,6 +5,7 @@
 #ifndef CREST_TEST_HARNESS_H
 #define CREST_TEST_HARNESS_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,32 @@ static inline crest_status membuf_write(void *ctx, const void *buf, size_t len)
     m->len += len;
     m->data[m->len] = '\0';
     return CREST_OK;
+}
+
+/* Append n bytes of s to m (test data: not counted as a write, never failing). */
+static inline void membuf_put_n(membuf *m, const char *s, size_t n)
+{
+    if (m->len + n + 1 > m->cap) {
+        m->cap = (m->len + n + 1) * 2;
+        m->data = realloc(m->data, m->cap);
+    }
+    memcpy(m->data + m->len, s, n);
+    m->len += n;
+    m->data[m->len] = '\0';
+}
+
+static inline void membuf_puts(membuf *m, const char *s)
+{
+    membuf_put_n(m, s, strlen(s));
+}
+
+/* splitmix64: a small deterministic generator of test data. */
+static inline uint64_t harness_rng(uint64_t *s)
+{
+    uint64_t z = (*s += UINT64_C(0x9e3779b97f4a7c15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return z ^ (z >> 31);
 }
 
 typedef struct run_result {

@@ -14,36 +14,6 @@
 #include "blockpipe.h"
 #include "harness.h"
 
-typedef struct text {
-    char *s;
-    size_t len, cap;
-} text;
-
-static void tput_n(text *t, const char *s, size_t n)
-{
-    if (t->len + n + 1 > t->cap) {
-        t->cap = (t->len + n + 1) * 2;
-        t->s = realloc(t->s, t->cap);
-    }
-    memcpy(t->s + t->len, s, n);
-    t->len += n;
-    t->s[t->len] = '\0';
-}
-
-static void tput(text *t, const char *s)
-{
-    tput_n(t, s, strlen(s));
-}
-
-static uint64_t rng_next(uint64_t *s)
-{
-    /* splitmix64: test data only. */
-    uint64_t z = (*s += UINT64_C(0x9e3779b97f4a7c15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return z ^ (z >> 31);
-}
-
 /* ------------------------------------------------ cut and line counting */
 
 static unsigned long naive_lines(const char *s, size_t n)
@@ -75,11 +45,11 @@ Test(blockpipe, cut_and_lines_match_a_plain_count)
         /* Every scan level (AVX2, SSE2, bytes); some blocks long enough for
          * the vector byte counters to be summed several times (255 steps). */
         blockpipe_set_simd(round % 3);
-        const size_t n = (size_t)(rng_next(&seed) % (round % 10 == 9 ? 30000 : 700));
+        const size_t n = (size_t)(harness_rng(&seed) % (round % 10 == 9 ? 30000 : 700));
         char *s = malloc(n ? n : 1); /* exact size: ASan catches a read past the end */
-        const uint64_t mix = rng_next(&seed);
+        const uint64_t mix = harness_rng(&seed);
         for (size_t i = 0; i < n; i++) {
-            const uint64_t r = rng_next(&seed);
+            const uint64_t r = harness_rng(&seed);
             /* Mostly plain text, with runs of the interesting bytes. */
             s[i] = (r % 8) < (mix % 5) + 1 ? alphabet[(r >> 8) % 8] : (char)('a' + (r >> 16) % 26);
         }
@@ -101,7 +71,7 @@ static const char *POLICY = "[policy]\nname = t\nseed = 7\n"
                             "[input]\nmax_field_bytes = 60\nmax_record_bytes = 150\n";
 
 /* One random record (or a piece of hostile text) ending with a line end. */
-static void random_record(text *t, uint64_t *seed, size_t id)
+static void random_record(membuf *t, uint64_t *seed, size_t id)
 {
     static const char *tiers[] = {"AEO", "REGULAR", "DISHONEST", "", "高级认证企业"};
     static const char *descs[] = {
@@ -121,19 +91,19 @@ static void random_record(text *t, uint64_t *seed, size_t id)
         "\"\"\"\"",
         "\"\n\n\""};
     static const char *ends[] = {"\n", "\n", "\n", "\r\n", "\r"};
-    const uint64_t r = rng_next(seed);
+    const uint64_t r = harness_rng(seed);
     const unsigned kind = (unsigned)(r % 40);
     char buf[256];
     if (kind == 0) {
-        tput(t, "\n"); /* blank line */
+        membuf_puts(t, "\n"); /* blank line */
         return;
     }
     if (kind == 1) {
-        tput(t, "D1,2024-01-01\n"); /* too few fields */
+        membuf_puts(t, "D1,2024-01-01\n"); /* too few fields */
         return;
     }
     if (kind == 2) {
-        tput(t, "\""); /* a lone quote: the balance of quotes is off from here */
+        membuf_puts(t, "\""); /* a lone quote: the balance of quotes is off from here */
         return;
     }
     const size_t di = (size_t)((r >> 8) % 15);
@@ -141,22 +111,22 @@ static void random_record(text *t, uint64_t *seed, size_t id)
     const size_t dlen = di == 12 ? 8 : strlen(desc);
     int n = snprintf(buf, sizeof buf, "D%06zu,2024-%02d-%02d,%s,", id, (int)((r >> 12) % 12) + 1,
                      (int)((r >> 16) % 28) + 1, tiers[(r >> 20) % 5]);
-    tput_n(t, buf, (size_t)n);
-    tput_n(t, desc, dlen);
-    tput(t, ",");
-    tput(t, (r >> 24) % 3 ? "x" : "\"y,z\"");
-    tput(t, ends[(r >> 28) % 5]);
+    membuf_put_n(t, buf, (size_t)n);
+    membuf_put_n(t, desc, dlen);
+    membuf_puts(t, ",");
+    membuf_puts(t, (r >> 24) % 3 ? "x" : "\"y,z\"");
+    membuf_puts(t, ends[(r >> 28) % 5]);
 }
 
-static void make_input(text *t, uint64_t seed, size_t rows)
+static void make_input(membuf *t, uint64_t seed, size_t rows)
 {
     t->len = 0;
-    tput(t, seed % 3 == 0 ? "\xEF\xBB\xBF" : "");
-    tput(t, "decl_id,decl_date,credit_tier,goods_description,extra\n");
+    membuf_puts(t, seed % 3 == 0 ? "\xEF\xBB\xBF" : "");
+    membuf_puts(t, "decl_id,decl_date,credit_tier,goods_description,extra\n");
     for (size_t i = 0; i < rows; i++)
         random_record(t, &seed, i);
     if (seed % 2)
-        tput(t, "DLAST,2024-01-01,AEO,no line end,x"); /* last record without a line end */
+        membuf_puts(t, "DLAST,2024-01-01,AEO,no line end,x"); /* last record without a line end */
 }
 
 static void expect_same(const run_result *a, const run_result *b, const char *what)
@@ -183,7 +153,7 @@ Test(blockpipe, parallel_blocks_read_like_one_reader)
 {
     crest_policy *p = parse_policy(POLICY);
     cr_assert_not_null(p);
-    text in = {0};
+    membuf in = {0};
     const size_t blocks[] = {1, 7, 64, 300, 4096};
     const size_t chunks[] = {0, 1, 13, 1000};
     for (uint64_t seed = 1; seed <= 24; seed++) {
@@ -191,7 +161,7 @@ Test(blockpipe, parallel_blocks_read_like_one_reader)
         harness_threads = 1;
         harness_block_bytes = 0;
         run_result one;
-        run_engine(p, NULL, in.s, in.len, 0, CREST_FORMAT_CSV, &one);
+        run_engine(p, NULL, in.data, in.len, 0, CREST_FORMAT_CSV, &one);
         cr_assert_eq(one.status, CREST_OK, "%s", one.diag.message);
         cr_assert_gt(one.stats.rejects, 0, "the input must exercise rejects");
         cr_assert_eq(one.stats.rows_in, one.stats.decisions + one.stats.rejects);
@@ -202,7 +172,7 @@ Test(blockpipe, parallel_blocks_read_like_one_reader)
             harness_block_bytes = blocks[b];
             harness_zero_copy = (int)((seed + b) % 4);
             run_result par;
-            run_engine(p, NULL, in.s, in.len, chunk, CREST_FORMAT_CSV, &par);
+            run_engine(p, NULL, in.data, in.len, chunk, CREST_FORMAT_CSV, &par);
             char what[160];
             snprintf(what, sizeof what, "seed %llu, block %zu, chunk %zu, threads %u, zero-copy %d",
                      (unsigned long long)seed, blocks[b], chunk, threads, harness_zero_copy);
@@ -214,7 +184,7 @@ Test(blockpipe, parallel_blocks_read_like_one_reader)
     harness_threads = 1;
     harness_block_bytes = 0;
     harness_zero_copy = 0;
-    free(in.s);
+    free(in.data);
     crest_policy_free(p);
 }
 
@@ -224,18 +194,18 @@ Test(blockpipe, quoted_newlines_on_every_row)
 {
     crest_policy *p = parse_policy(POLICY);
     cr_assert_not_null(p);
-    text in = {0};
-    tput(&in, "decl_id,decl_date,credit_tier,goods_description,extra\r\n");
+    membuf in = {0};
+    membuf_puts(&in, "decl_id,decl_date,credit_tier,goods_description,extra\r\n");
     char buf[128];
     for (int i = 0; i < 3000; i++) {
         snprintf(buf, sizeof buf, "Q%05d,2024-03-01,%s,\"line one\nline \"\"two\"\"\r\nthree\",\"a,b\"\r\n",
                  i, i % 5 ? "REGULAR" : "AEO");
-        tput(&in, buf);
+        membuf_puts(&in, buf);
     }
     harness_threads = 1;
     harness_block_bytes = 0;
     run_result one;
-    run_engine(p, NULL, in.s, in.len, 0, CREST_FORMAT_JSONL, &one);
+    run_engine(p, NULL, in.data, in.len, 0, CREST_FORMAT_JSONL, &one);
     cr_assert_eq(one.status, CREST_OK);
     cr_assert_eq(one.stats.decisions, 3000);
     const size_t blocks[] = {10, 500, 0};
@@ -247,7 +217,7 @@ Test(blockpipe, quoted_newlines_on_every_row)
                 harness_block_bytes = blocks[b];
                 harness_zero_copy = zc;
                 run_result par;
-                run_engine(p, NULL, in.s, in.len, whole ? 0 : 777, CREST_FORMAT_JSONL, &par);
+                run_engine(p, NULL, in.data, in.len, whole ? 0 : 777, CREST_FORMAT_JSONL, &par);
                 char what[96];
                 snprintf(what, sizeof what, "quoted newlines, block %zu, stable %d, whole %d", blocks[b], zc,
                          whole);
@@ -260,6 +230,6 @@ Test(blockpipe, quoted_newlines_on_every_row)
     harness_threads = 1;
     harness_block_bytes = 0;
     run_result_free(&one);
-    free(in.s);
+    free(in.data);
     crest_policy_free(p);
 }

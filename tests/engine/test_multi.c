@@ -12,36 +12,6 @@
 
 #include "harness.h"
 
-typedef struct text {
-    char *s;
-    size_t len, cap;
-} text;
-
-static void tput_n(text *t, const char *s, size_t n)
-{
-    if (t->len + n + 1 > t->cap) {
-        t->cap = (t->len + n + 1) * 2;
-        t->s = realloc(t->s, t->cap);
-    }
-    memcpy(t->s + t->len, s, n);
-    t->len += n;
-    t->s[t->len] = '\0';
-}
-
-static void tput(text *t, const char *s)
-{
-    tput_n(t, s, strlen(s));
-}
-
-static uint64_t rng_next(uint64_t *s)
-{
-    /* splitmix64: test data only. */
-    uint64_t z = (*s += UINT64_C(0x9e3779b97f4a7c15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return z ^ (z >> 31);
-}
-
 #define LIMITS "[input]\nmax_field_bytes = 60\nmax_record_bytes = 150\n"
 
 /* Two policies that map the header differently (B reads goods_desc from
@@ -56,7 +26,7 @@ static const char *POLICY_B = "[policy]\nname = b\nseed = 99\n"
                               "[columns]\ngoods_desc = extra\n[output]\npassthrough = none\n" LIMITS;
 
 /* One random record (or a piece of hostile text) ending with a line end. */
-static void random_record(text *t, uint64_t *seed, size_t id)
+static void random_record(membuf *t, uint64_t *seed, size_t id)
 {
     static const char *tiers[] = {"AEO", "REGULAR", "DISHONEST", "", "高级认证企业"};
     static const char *descs[] = {
@@ -71,37 +41,37 @@ static void random_record(text *t, uint64_t *seed, size_t id)
         "\xff\xfe bad utf-8",
         "\"\n\n\""};
     static const char *ends[] = {"\n", "\n", "\n", "\r\n", "\r"};
-    const uint64_t r = rng_next(seed);
+    const uint64_t r = harness_rng(seed);
     const unsigned kind = (unsigned)(r % 40);
     if (kind == 0) {
-        tput(t, "\n");
+        membuf_puts(t, "\n");
         return;
     }
     if (kind == 1) {
-        tput(t, "D1,2024-01-01\n"); /* too few fields */
+        membuf_puts(t, "D1,2024-01-01\n"); /* too few fields */
         return;
     }
     if (kind == 2) {
-        tput(t, "\""); /* a lone quote */
+        membuf_puts(t, "\""); /* a lone quote */
         return;
     }
     char buf[256];
     const int n = snprintf(buf, sizeof buf, "D%06zu,2024-%02d-%02d,%s,%s,%s", id, (int)((r >> 12) % 12) + 1,
                            (int)((r >> 16) % 28) + 1, tiers[(r >> 20) % 5], descs[(r >> 8) % 10],
                            (r >> 24) % 3 ? "x" : "\"y,z\"");
-    tput_n(t, buf, (size_t)n);
-    tput(t, ends[(r >> 28) % 5]);
+    membuf_put_n(t, buf, (size_t)n);
+    membuf_puts(t, ends[(r >> 28) % 5]);
 }
 
-static void make_input(text *t, uint64_t seed, size_t rows)
+static void make_input(membuf *t, uint64_t seed, size_t rows)
 {
     t->len = 0;
-    tput(t, seed % 3 == 0 ? "\xEF\xBB\xBF" : "");
-    tput(t, "decl_id,decl_date,credit_tier,goods_description,extra\n");
+    membuf_puts(t, seed % 3 == 0 ? "\xEF\xBB\xBF" : "");
+    membuf_puts(t, "decl_id,decl_date,credit_tier,goods_description,extra\n");
     for (size_t i = 0; i < rows; i++)
         random_record(t, &seed, i);
     if (seed % 2)
-        tput(t, "DLAST,2024-01-01,AEO,no line end,x");
+        membuf_puts(t, "DLAST,2024-01-01,AEO,no line end,x");
 }
 
 /* A record of the hooks: the id, the draw and the decision, as text. */
@@ -213,7 +183,7 @@ Test(multi, each_policy_as_its_own_engine)
     cr_assert(pa && pb);
     const crest_policy *const p[2] = {pa, pb};
     cr_assert(crest_multi_can_share(p, 2));
-    text in = {0};
+    membuf in = {0};
     const size_t blocks[] = {1, 7, 300, 0};
     const size_t chunks[] = {1, 13, 1000, 1 << 20};
     for (uint64_t seed = 1; seed <= 12; seed++) {
@@ -223,11 +193,11 @@ Test(multi, each_policy_as_its_own_engine)
         for (int k = 0; k < 2; k++) {
             harness_threads = 1;
             harness_block_bytes = 0;
-            run_engine(p[k], NULL, in.s, in.len, 0, k ? CREST_FORMAT_JSONL : CREST_FORMAT_CSV,
+            run_engine(p[k], NULL, in.data, in.len, 0, k ? CREST_FORMAT_JSONL : CREST_FORMAT_CSV,
                        &ex[k].rendered);
             cr_assert_eq(ex[k].rendered.status, CREST_OK, "%s", ex[k].rendered.diag.message);
             cr_assert_gt(ex[k].rendered.stats.rejects, 0, "the input must exercise rejects");
-            run_hooked(p[k], in.s, in.len, &ex[k].records, &ex[k].record_stats);
+            run_hooked(p[k], in.data, in.len, &ex[k].records, &ex[k].record_stats);
             cr_assert_gt(ex[k].records.len, 0);
         }
         cr_assert(ex[0].records.len != ex[1].records.len ||
@@ -241,7 +211,7 @@ Test(multi, each_policy_as_its_own_engine)
                 crest_run_stats st[2];
                 memset(out, 0, sizeof out);
                 memset(rej, 0, sizeof rej);
-                run_multi(p, in.s, in.len, chunk, threads, blocks[b], records, out, rej, st);
+                run_multi(p, in.data, in.len, chunk, threads, blocks[b], records, out, rej, st);
                 for (int k = 0; k < 2; k++) {
                     char what[160];
                     snprintf(what, sizeof what, "seed %llu, policy %d, block %zu, chunk %zu, threads %u, %s",
@@ -265,7 +235,7 @@ Test(multi, each_policy_as_its_own_engine)
             free(ex[k].records.data);
         }
     }
-    free(in.s);
+    free(in.data);
     crest_policy_free(pa);
     crest_policy_free(pb);
 }
@@ -276,11 +246,11 @@ Test(multi, recording_hook_on_one_engine)
 {
     crest_policy *p = parse_policy(POLICY_A);
     cr_assert(p);
-    text in = {0};
+    membuf in = {0};
     make_input(&in, 5, 2000);
     membuf want = {0};
     crest_run_stats want_stats;
-    run_hooked(p, in.s, in.len, &want, &want_stats);
+    run_hooked(p, in.data, in.len, &want, &want_stats);
     const unsigned threads[] = {1, 2, 3};
     const size_t blocks[] = {0, 50, 4096};
     for (size_t i = 0; i < 3; i++) {
@@ -296,7 +266,8 @@ Test(multi, recording_hook_on_one_engine)
         crest_diag d;
         cr_assert_eq(crest_engine_create(p, NULL, &opt, &e, &d), CREST_OK);
         for (size_t pos = 0; pos < in.len; pos += 777)
-            cr_assert_eq(crest_engine_feed(e, in.s + pos, in.len - pos < 777 ? in.len - pos : 777), CREST_OK);
+            cr_assert_eq(crest_engine_feed(e, in.data + pos, in.len - pos < 777 ? in.len - pos : 777),
+                         CREST_OK);
         cr_assert_eq(crest_engine_finish(e), CREST_OK);
         char what[64];
         snprintf(what, sizeof what, "one engine, threads %u, block %zu", threads[i], blocks[i]);
@@ -315,7 +286,7 @@ Test(multi, recording_hook_on_one_engine)
                  "decide = 1 with a recording hook");
     cr_expect_null(e);
     free(want.data);
-    free(in.s);
+    free(in.data);
     crest_policy_free(p);
 }
 

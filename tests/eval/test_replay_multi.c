@@ -18,39 +18,7 @@
 #include "crest/crest_multi.h"
 #include "crest/crest_replay.h"
 #include "crest/crest_replay_multi.h"
-
-typedef struct buf {
-    char *s;
-    size_t len, cap;
-    int fail_at; /* > 0: the fail_at-th write fails */
-    int writes;
-} buf;
-
-static void put_n(buf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        b->cap = (b->len + n + 1) * 2;
-        b->s = realloc(b->s, b->cap);
-        cr_assert_not_null(b->s);
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-static void put(buf *b, const char *s)
-{
-    put_n(b, s, strlen(s));
-}
-
-static uint64_t rng_next(uint64_t *s)
-{
-    /* splitmix64: test data only. */
-    uint64_t z = (*s += UINT64_C(0x9e3779b97f4a7c15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return z ^ (z >> 31);
-}
+#include "../engine/harness.h"
 
 #define LIMITS "[input]\nmax_field_bytes = 60\nmax_record_bytes = 200\n"
 
@@ -73,7 +41,7 @@ static crest_policy *parse(const char *text)
 
 /* A labelled history: dates over four months, scores with ties, empty and
  * out-of-range scores, unlabelled rows, quoted line ends, broken records. */
-static void make_input(buf *b, uint64_t seed, size_t rows)
+static void make_input(membuf *b, uint64_t seed, size_t rows)
 {
     static const char *tiers[] = {"AEO", "REGULAR", "DISHONEST", ""};
     static const char *descs[] = {"plain goods", "\"widgets, assorted\"", "\"two\nlines\"", "bad\"quote",
@@ -81,11 +49,12 @@ static void make_input(buf *b, uint64_t seed, size_t rows)
     static const char *scores[] = {"0.1", "0.5", "0.9", "", "1.5", "x"};
     static const char *labels[] = {"0", "0", "0", "1", "", "maybe"};
     b->len = 0;
-    put(b, "decl_id,decl_date,credit_tier,goods_description,illicit,revenue,score,declared_value,rate\n");
+    membuf_puts(
+        b, "decl_id,decl_date,credit_tier,goods_description,illicit,revenue,score,declared_value,rate\n");
     for (size_t i = 0; i < rows; i++) {
-        const uint64_t r = rng_next(&seed);
+        const uint64_t r = harness_rng(&seed);
         if (r % 97 == 0) {
-            put(b, "D1,2024-01-01\n"); /* too few fields */
+            membuf_puts(b, "D1,2024-01-01\n"); /* too few fields */
             continue;
         }
         char line[256], score[32];
@@ -97,7 +66,7 @@ static void make_input(buf *b, uint64_t seed, size_t rows)
                                (int)((r >> 12) % 4) + 1, (int)((r >> 16) % 28) + 1, tiers[(r >> 20) % 4],
                                descs[(r >> 24) % 5], labels[(r >> 28) % 6], (double)((r >> 32) % 500), score,
                                (r >> 50) % 9 ? "1234.5" : "", (int)((r >> 54) % 30));
-        put_n(b, line, (size_t)n);
+        membuf_put_n(b, line, (size_t)n);
     }
 }
 
@@ -119,7 +88,7 @@ static crest_replay *accumulator(const crest_policy *p, const char *label)
 typedef struct own {
     crest_replay *rep;
     const char *name;
-    buf rows;
+    membuf rows;
 } own;
 
 static int own_header(void *ctx, const crest_str *header, size_t n_cols)
@@ -135,7 +104,7 @@ static int own_decl(void *ctx, const crest_decl *d, const crest_decision *dec, u
     own *o = ctx;
     char *row = crest_replay_decision_row(o->rep, o->name, d, dec);
     cr_assert_not_null(row);
-    put(&o->rows, row);
+    membuf_puts(&o->rows, row);
     free(row);
     return crest_replay_add_decl(o->rep, d, dec) != CREST_OK;
 }
@@ -161,36 +130,36 @@ static void run_own(const crest_policy *p, const char *score_column, const char 
 /* The rows callback: policy k's rows into rows[k]. */
 static crest_status rows_write(void *ctx, size_t k, const char *row, size_t len, crest_diag *diag)
 {
-    buf *rows = ctx;
-    if (rows[k].fail_at && ++rows[k].writes >= rows[k].fail_at)
+    membuf *rows = ctx;
+    if (rows[k].fail_after && ++rows[k].writes >= rows[k].fail_after)
         return crest_diag_set(diag, CREST_ERR_IO, "rows", 0, 0, "the test's writer fails");
     cr_assert(len > 0 && row[len - 1] == '\n');
-    put_n(&rows[k], row, len);
+    membuf_put_n(&rows[k], row, len);
     return CREST_OK;
 }
 
 /* The bytes of everything the accumulators report (the writers' text, the gain
  * curve and ranking quality as doubles), for exact comparison. */
-static buf report_bytes(crest_replay *const *reps, size_t n)
+static membuf report_bytes(crest_replay *const *reps, size_t n)
 {
     const char *names[2] = {"a", "b"};
     const crest_replay_set set = {(const crest_replay *const *)reps, names, n, "in", 0};
-    buf b = {0};
+    membuf b = {0};
     char *parts[3] = {crest_replay_csv_periods(&set), crest_replay_csv_tiers(&set), crest_replay_json(&set)};
     for (int i = 0; i < 3; i++) {
         cr_assert_not_null(parts[i]);
-        put(&b, parts[i]);
+        membuf_puts(&b, parts[i]);
         free(parts[i]);
     }
     for (size_t k = 0; k < n; k++) {
         double x[CREST_REPLAY_GAIN_POINTS], y[CREST_REPLAY_GAIN_POINTS], v[CREST_REPLAY_GAIN_POINTS], auc, ap;
         cr_assert_eq(crest_replay_gain(reps[k], CREST_REPLAY_GAIN_POINTS, x, y, v), CREST_OK);
         cr_assert_eq(crest_replay_ranking_quality(reps[k], &auc, &ap), CREST_OK);
-        put_n(&b, (const char *)x, sizeof x);
-        put_n(&b, (const char *)y, sizeof y);
-        put_n(&b, (const char *)v, sizeof v);
-        put_n(&b, (const char *)&auc, sizeof auc);
-        put_n(&b, (const char *)&ap, sizeof ap);
+        membuf_put_n(&b, (const char *)x, sizeof x);
+        membuf_put_n(&b, (const char *)y, sizeof y);
+        membuf_put_n(&b, (const char *)v, sizeof v);
+        membuf_put_n(&b, (const char *)&auc, sizeof auc);
+        membuf_put_n(&b, (const char *)&ap, sizeof ap);
     }
     return b;
 }
@@ -210,7 +179,7 @@ Test(replay_multi, each_accumulator_as_with_its_own_engine)
     const crest_policy *const pols[2] = {pa, pb};
     cr_assert(crest_multi_can_share(pols, 2));
     const char *names[2] = {"a", "b"};
-    buf in = {0};
+    membuf in = {0};
     const unsigned threads[] = {1, 2, 3};
     const size_t blocks[] = {0, 64, 4096};
     const size_t chunks[] = {7, 1000, SIZE_MAX};
@@ -220,14 +189,14 @@ Test(replay_multi, each_accumulator_as_with_its_own_engine)
         own ref[2] = {{accumulator(pa, "illicit"), "a", {0}}, {accumulator(pb, "illicit"), "b", {0}}};
         crest_run_stats ref_stats[2];
         for (int k = 0; k < 2; k++)
-            run_own(pols[k], score, in.s, in.len, &ref[k], &ref_stats[k]);
+            run_own(pols[k], score, in.data, in.len, &ref[k], &ref_stats[k]);
         crest_replay *ref_reps[2] = {ref[0].rep, ref[1].rep};
         for (int k = 0; k < 2; k++) {
             cr_assert_eq(crest_replay_finish(ref_reps[k]), CREST_OK);
             cr_assert_gt(crest_replay_total(ref_reps[k])->revenue_total, 0, "policy %d: revenue to compare",
                          k);
         }
-        buf want = report_bytes(ref_reps, 2);
+        membuf want = report_bytes(ref_reps, 2);
         for (size_t i = 0; i < 3; i++) {
             const unsigned th = threads[(i + seed) % 3];
             const size_t chunk = chunks[i], block = blocks[(i + 2 * seed) % 3];
@@ -239,7 +208,7 @@ Test(replay_multi, each_accumulator_as_with_its_own_engine)
                 opt[k].block_bytes = block;
                 opt[k].output_buffer_bytes = 1000; /* records cut between sink calls */
             }
-            buf rows[2] = {{0}, {0}};
+            membuf rows[2] = {{0}, {0}};
             const crest_replay_multi_rows with_rows = {rows_write, rows, names};
             crest_replay_multi *m = NULL;
             crest_diag d;
@@ -248,7 +217,7 @@ Test(replay_multi, each_accumulator_as_with_its_own_engine)
                 CREST_OK, "%s", d.message);
             for (size_t pos = 0; pos < in.len;) {
                 const size_t n = in.len - pos < chunk ? in.len - pos : chunk;
-                cr_assert_eq(crest_replay_multi_feed(m, in.s + pos, n), CREST_OK);
+                cr_assert_eq(crest_replay_multi_feed(m, in.data + pos, n), CREST_OK);
                 pos += n;
             }
             cr_assert_eq(crest_replay_multi_finish(m), CREST_OK);
@@ -263,33 +232,34 @@ Test(replay_multi, each_accumulator_as_with_its_own_engine)
                 cr_assert_eq(crest_replay_finish(reps[k]), CREST_OK);
                 if (i != 1)
                     cr_expect(rows[k].len == ref[k].rows.len &&
-                                  !memcmp(rows[k].s, ref[k].rows.s, rows[k].len),
+                                  !memcmp(rows[k].data, ref[k].rows.data, rows[k].len),
                               "%s: the rows of policy %d differ", what, k);
                 else
                     cr_expect_eq(rows[k].len, 0, "%s: rows without asking", what);
-                free(rows[k].s);
+                free(rows[k].data);
             }
             cr_expect_gt(ref_stats[0].rejects, 0, "the input must exercise rejects");
             crest_replay_multi_free(m);
-            buf got = report_bytes(reps, 2);
-            cr_expect(got.len == want.len && !memcmp(got.s, want.s, got.len), "%s: the reports differ", what);
-            free(got.s);
+            membuf got = report_bytes(reps, 2);
+            cr_expect(got.len == want.len && !memcmp(got.data, want.data, got.len), "%s: the reports differ",
+                      what);
+            free(got.data);
             for (int k = 0; k < 2; k++)
                 crest_replay_free(reps[k]);
         }
-        free(want.s);
+        free(want.data);
         for (int k = 0; k < 2; k++) {
             crest_replay_free(ref[k].rep);
-            free(ref[k].rows.s);
+            free(ref[k].rows.data);
         }
     }
-    free(in.s);
+    free(in.data);
     crest_policy_free(pa);
     crest_policy_free(pb);
 }
 
 /* Run a shared replay of a and b over in; returns the finishing status. */
-static crest_status run_shared(crest_replay *reps[2], buf rows[2], unsigned threads, const char *in,
+static crest_status run_shared(crest_replay *reps[2], membuf rows[2], unsigned threads, const char *in,
                                crest_replay_multi **m)
 {
     const char *names[2] = {"a", "b"};
@@ -306,13 +276,13 @@ static crest_status run_shared(crest_replay *reps[2], buf rows[2], unsigned thre
 Test(replay_multi, failures_name_their_policy)
 {
     crest_policy *pa = parse(POLICY_A), *pb = parse(POLICY_B);
-    buf in = {0};
+    membuf in = {0};
     make_input(&in, 9, 2000);
     for (unsigned th = 1; th <= 2; th++) {
         crest_replay *reps[2] = {accumulator(pa, "illicit"), accumulator(pb, "no_such_label")};
-        buf rows[2] = {{0}, {0}};
+        membuf rows[2] = {{0}, {0}};
         crest_replay_multi *m = NULL;
-        cr_expect_neq(run_shared(reps, rows, th, in.s, &m), CREST_OK);
+        cr_expect_neq(run_shared(reps, rows, th, in.data, &m), CREST_OK);
         cr_expect_eq(crest_replay_multi_failed(m), 1);
         cr_expect_null(crest_replay_multi_diag(m, 0));
         const crest_diag *d = crest_replay_multi_diag(m, 1);
@@ -322,13 +292,13 @@ Test(replay_multi, failures_name_their_policy)
         crest_replay_multi_free(m);
         for (int k = 0; k < 2; k++) {
             crest_replay_free(reps[k]);
-            free(rows[k].s);
+            free(rows[k].data);
         }
 
         crest_replay *reps2[2] = {accumulator(pa, "illicit"), accumulator(pb, "illicit")};
-        buf rows2[2] = {{0}, {.fail_at = 100}};
+        membuf rows2[2] = {{0}, {.fail_after = 100}};
         m = NULL;
-        cr_expect_neq(run_shared(reps2, rows2, th, in.s, &m), CREST_OK);
+        cr_expect_neq(run_shared(reps2, rows2, th, in.data, &m), CREST_OK);
         cr_expect_eq(crest_replay_multi_failed(m), 1);
         d = crest_replay_multi_diag(m, 1);
         cr_assert_not_null(d);
@@ -337,10 +307,10 @@ Test(replay_multi, failures_name_their_policy)
         crest_replay_multi_free(m);
         for (int k = 0; k < 2; k++) {
             crest_replay_free(reps2[k]);
-            free(rows2[k].s);
+            free(rows2[k].data);
         }
     }
-    free(in.s);
+    free(in.data);
     crest_policy_free(pa);
     crest_policy_free(pb);
 }
