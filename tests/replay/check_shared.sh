@@ -65,4 +65,16 @@ replay c 2 "$C"
 grep '^capacity,' "$work/mix.csv" | cmp -s - "$(sed 1d "$work/c.csv" > "$work/c.rows"; echo "$work/c.rows")" ||
   fail "capacity: its decisions differ from its replay alone"
 grep '^order251,' "$work/mix.csv" | cmp -s - "$work/b.rows" || fail "order251 next to capacity: decisions differ"
-echo "check_shared: the same reports and decisions for --threads 1, 2, 3, alone and together, and as crest run"
+# --decisions keeps the second policy's rows in a temporary file in $TMPDIR: a missing
+# directory is exit 4, named, and no decisions file is left (not a golden case:
+# valgrind, which runs those, keeps its own files in $TMPDIR).
+TMPDIR=/nonexistent-crest-tmp "$CREST" replay --policy "$A" --policy "$B" --registry "$work/reg.csv" \
+  --label illicit --plots none --no-progress --report "$work/notmp" --decisions "$work/notmp.csv" \
+  "$work/decls.csv" 2> "$work/notmp.err"
+rc=$?
+[ "$rc" -eq 4 ] || fail "decisions with no temporary directory: exit $rc, not 4"
+grep -q 'cannot create a temporary file in /nonexistent-crest-tmp for the decisions of order251' "$work/notmp.err" ||
+  fail "decisions with no temporary directory: $(cat "$work/notmp.err")"
+[ ! -e "$work/notmp.csv" ] || fail "decisions with no temporary directory: a decisions file was left"
+echo "check_shared: the same reports and decisions for --threads 1, 2, 3, alone and together, and as crest run; no temporary directory named"
+
