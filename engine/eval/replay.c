@@ -330,7 +330,7 @@ void crest_replay_read_label(const crest_replay *r, const crest_decl *decl, int 
     double revenue = 0;
     if (r->opt.revenue) {
         revenue = number_of(value_of(decl, r->revenue));
-    } else if (r->opt.revenue_rate) {
+    } else if (r->opt.revenue_rate && illicit == 1) { /* the proxy is 0 for the others: nothing to parse */
         const double rate = number_of(value_of(decl, r->rate));
         double base = r->opt.revenue_base ? number_of(value_of(decl, r->rbase)) : decl->declared_value;
         /* The engine parses numbers only for a risk layer, an [fx] table or a
@@ -340,7 +340,7 @@ void crest_replay_read_label(const crest_replay *r, const crest_decl *decl, int 
         if (isnan(base) && !r->opt.revenue_base && r->value_text &&
             decl->field[CREST_FIELD_DECLARED_VALUE].ptr)
             base = number_of(decl->field[CREST_FIELD_DECLARED_VALUE]);
-        revenue = illicit == 1 ? rate / 100.0 * base : 0.0;
+        revenue = rate / 100.0 * base;
     }
     *illicit_out = illicit;
     *revenue_out = isnan(revenue) ? 0.0 : revenue;
