@@ -260,21 +260,14 @@ static int record_row(crest_engine *e, worker *w, const crest_decl *d, const cre
     return 1;
 }
 
-/* Hot path: decide one record (or reject it) on worker w. flatten: the steps
- * of the decision are inlined here (the modules are one unit for the compiler,
- * see engine/CMakeLists.txt), as they were when they were one function. */
-FLATTEN int crest_engine_decide_row(crest_engine *e, worker *w, const csvread_row *row)
+/* Hot path: decide the valid declaration d of a record on worker w (or
+ * reject it for what only this policy refuses). Inlined into both entry points
+ * below (flatten). */
+static int decide_decl(crest_engine *e, worker *w, const csvread_row *row, const crest_decl *d)
 {
-    if (UNLIKELY(!e->stats.header_seen))
-        return on_header(e, row);
-    w->stats->rows_in++;
-    /* validate: the record, then the declaration's id */
-    int v = crest_validate_record(e, w, row);
-    if (v != ROW_OK)
-        return v == ROW_FATAL;
-    const crest_decl *d = crest_schema_decl(e, w, row);
     const crest_str id = d->field[CREST_FIELD_DECL_ID];
-    if ((v = crest_validate_id(e, w, row, id)) != ROW_OK)
+    int v;
+    if (UNLIKELY(e->policy->reject_duplicate_ids) && (v = crest_validate_id_unique(e, w, row, id)) != ROW_OK)
         return v == ROW_FATAL;
 
     /* tier */
@@ -333,6 +326,33 @@ FLATTEN int crest_engine_decide_row(crest_engine *e, worker *w, const csvread_ro
         return e->opt.capacity_take ? crest_capacity_live(e, w, d, &rec) : crest_capacity_hold(e, w, d, &rec);
     crest_render(e, w, w->out, &rec, NULL);
     return w->out->error == CREST_OK ? 0 : decide_write_failed(e, row);
+}
+
+/* Hot path: decide one record (or reject it) on worker w. flatten: the steps
+ * of the decision are inlined here (the modules are one unit for the compiler,
+ * see engine/CMakeLists.txt), as they were when they were one function. */
+FLATTEN int crest_engine_decide_row(crest_engine *e, worker *w, const csvread_row *row)
+{
+    if (UNLIKELY(!e->stats.header_seen))
+        return on_header(e, row);
+    w->stats->rows_in++;
+    w->valid_decl = NULL;
+    /* validate: the record, then the declaration's id */
+    int v = crest_validate_record(e, w, row);
+    if (v != ROW_OK)
+        return v == ROW_FATAL;
+    const crest_decl *d = crest_schema_decl(e, w, row);
+    if ((v = crest_validate_id_text(e, w, row, d->field[CREST_FIELD_DECL_ID])) != ROW_OK)
+        return v == ROW_FATAL;
+    w->valid_decl = d;
+    return decide_decl(e, w, row, d);
+}
+
+FLATTEN int crest_engine_decide_valid(crest_engine *e, worker *w, const csvread_row *row, const crest_decl *d)
+{
+    w->stats->rows_in++;
+    w->valid_decl = d;
+    return decide_decl(e, w, row, d);
 }
 
 static int on_row(void *ctx, const csvread_row *row)

@@ -78,6 +78,10 @@ typedef struct worker {
     tier_cache_entry tier_cache[TIER_CACHE];
     unsigned tier_cache_next;
     crest_decl decl; /* the row being decided (decide_row) */
+    /* The row being decided passed the checks that depend on the input
+     * alone (record, id text): its declaration, for an engine of the same
+     * shared reading that maps the header alike (multi.c); NULL otherwise. */
+    const crest_decl *valid_decl;
     /* The last scores and p written and their text (crest_format_double's):
      * both repeat when the criteria hit the same way. */
     struct p_text {
@@ -216,6 +220,11 @@ crest_status crest_engine_set_fatal(crest_engine *e, crest_status st, unsigned l
 crest_status crest_engine_check_sinks(crest_engine *e);
 /* Decide (or reject) one record on worker w: 0 to go on, non-zero to stop. Hot path. */
 int crest_engine_decide_row(crest_engine *e, worker *w, const csvread_row *row);
+/* crest_engine_decide_row for a record another engine of the same reading has
+ * validated and read into d (its worker's valid_decl), where
+ * crest_schema_decl_shareable(that engine, e): e skips the record's
+ * validation and field mapping and decides d. Hot path. */
+int crest_engine_decide_valid(crest_engine *e, worker *w, const csvread_row *row, const crest_decl *d);
 
 /* ----------------------------------------------------------- schema.c */
 
@@ -226,6 +235,11 @@ int crest_schema_map_header(crest_engine *e, const csvread_row *row);
 void crest_schema_write_header(crest_engine *e);
 /* The worker's declaration of a row: mapped fields, date, numbers, direction. Hot path. */
 crest_decl *crest_schema_decl(crest_engine *e, worker *w, const csvread_row *row);
+/* Whether engine `to` may decide a record from the declaration engine `from`
+ * reads of it (both past their header of the same input): the same fields
+ * from the same columns, no currency conversion, and numbers parsed by
+ * `from` whenever `to` reads them. */
+int crest_schema_decl_shareable(const crest_engine *from, const crest_engine *to);
 
 /* ---------------------------------------------------------- rejects.c */
 
@@ -243,8 +257,11 @@ void crest_reject(worker *w, const csvread_row *row, crest_reject_reason reason,
                   const char *detail) COLD;
 /* The record as CSV: quoting, field count and length, UTF-8, NUL, a repeated header. Hot path. */
 int crest_validate_record(crest_engine *e, worker *w, const csvread_row *row);
-/* The declaration's id: present, without invisible characters, not seen before. Hot path. */
-int crest_validate_id(crest_engine *e, worker *w, const csvread_row *row, crest_str id);
+/* The id's text alone: present, without invisible characters (the same for
+ * every policy). Hot path. */
+int crest_validate_id_text(crest_engine *e, worker *w, const csvread_row *row, crest_str id);
+/* The id not seen before in this run, when the policy rejects duplicates. */
+int crest_validate_id_unique(crest_engine *e, worker *w, const csvread_row *row, crest_str id);
 
 /* ------------------------------------------------------------- tier.c */
 

@@ -11,6 +11,13 @@
  * through its own sinks, as the block mode of a single engine does
  * (blocks.c), so each policy's output is that of its own engine.
  *
+ * Engines that map the header alike share the record's validation and
+ * declaration: in each record's round the engines go in `order` (those that
+ * parse numbers first), and an engine with a `share_from` decides from that
+ * earlier engine's declaration of the record when it was valid
+ * (crest_engine_decide_valid); when it was not, the engine validates the
+ * record itself and writes its own reject.
+ *
  * It does not decide policies that need the rows in order (the caller gives
  * those an engine of their own) and does not read files.
  */
@@ -39,6 +46,11 @@ struct crest_multi {
     uint64_t bytes_fed;
     size_t failed; /* the first engine with a fatal status, n when none */
     int finished;
+    /* From the header on (plan_sharing): the engines in deciding order, and
+     * for each position the engine whose declaration it decides from, or -1. */
+    int planned;
+    size_t *order;
+    long *share_from;
 };
 
 int crest_multi_can_share(const crest_policy *const *p, size_t n)
@@ -80,33 +92,67 @@ COLD static void fail_run(crest_multi *m, const char *what)
 
 /* ------------------------------------------------------------------ rows */
 
-/* Sequential reader: every engine decides the record on its main worker (the
- * first record is the header: each engine maps it). */
-static int seq_row(void *ctx, const csvread_row *row)
+/* After every engine has read the header: the deciding order (engines that
+ * parse numbers first, as their declarations serve the others too) and who
+ * decides from whose declaration. */
+static void plan_sharing(crest_multi *m)
 {
-    crest_multi *m = ctx;
-    for (size_t k = 0; k < m->n; k++) {
-        crest_engine *e = m->e[k];
-        const int rc = crest_engine_decide_row(e, &e->main, row);
+    size_t at = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t k = 0; k < m->n; k++)
+            if ((m->e[k]->risk != NULL) == (pass == 0))
+                m->order[at++] = k;
+    for (size_t i = 0; i < m->n; i++) {
+        m->share_from[i] = -1;
+        for (size_t j = 0; j < i && m->share_from[i] < 0; j++)
+            if (m->share_from[j] < 0 && crest_schema_decl_shareable(m->e[m->order[j]], m->e[m->order[i]]))
+                m->share_from[i] = (long)m->order[j];
+    }
+    m->planned = 1;
+}
+
+/* Every engine decides the record in turn on its worker w (the main worker
+ * when w is MAX_DECIDERS), from a shared declaration where it can. Hot path. */
+static int decide_all(const crest_multi *m, unsigned wi, const csvread_row *row)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        crest_engine *e = m->e[m->order[i]];
+        worker *w = wi < MAX_DECIDERS ? e->deciders[wi] : &e->main;
+        const long j = m->share_from[i];
+        const crest_decl *d = NULL;
+        if (j >= 0)
+            d = wi < MAX_DECIDERS ? m->e[j]->deciders[wi]->valid_decl : m->e[j]->main.valid_decl;
+        const int rc = d ? crest_engine_decide_valid(e, w, row, d) : crest_engine_decide_row(e, w, row);
         if (rc)
             return rc;
     }
     return 0;
 }
 
-/* A block worker's reader: every engine decides the record on its worker w.
- * Hot path. */
-static int block_row(void *ctx, const csvread_row *row)
+/* Sequential reader: every engine decides the record on its main worker (the
+ * first record is the header: each engine maps it). */
+static int seq_row(void *ctx, const csvread_row *row)
 {
-    const multi_slot *s = ctx;
-    const crest_multi *m = s->m;
+    crest_multi *m = ctx;
+    if (m->planned)
+        return decide_all(m, MAX_DECIDERS, row);
     for (size_t k = 0; k < m->n; k++) {
         crest_engine *e = m->e[k];
-        const int rc = crest_engine_decide_row(e, e->deciders[s->w], row);
+        const int rc = crest_engine_decide_row(e, &e->main, row);
         if (rc)
             return rc;
     }
+    if (m->e[m->n - 1]->stats.header_seen) /* each maps the header in turn */
+        plan_sharing(m);
     return 0;
+}
+
+/* A block worker's reader: every engine decides the record on its worker w
+ * (blocks start after the header, once the sharing is planned). Hot path. */
+static int block_row(void *ctx, const csvread_row *row)
+{
+    const multi_slot *s = ctx;
+    return decide_all(s->m, s->w, row);
 }
 
 /* ---------------------------------------------------------------- blocks */
@@ -233,6 +279,10 @@ crest_status crest_multi_create(size_t n, const crest_policy *const *policies,
     m->n = n;
     m->failed = n;
     m->n_workers = threads;
+    if (!(m->order = calloc(n, sizeof *m->order)) || !(m->share_from = calloc(n, sizeof *m->share_from))) {
+        crest_multi_free(m);
+        return crest_diag_set(diag, CREST_ERR_NOMEM, "", 0, 0, "%s", "out of memory");
+    }
     m->block_bytes = options[0].block_bytes;
     crest_status st = CREST_OK;
     for (size_t k = 0; k < n && st == CREST_OK; k++) {
@@ -355,6 +405,16 @@ const crest_engine *crest_multi_engine(const crest_multi *m, size_t k)
     return k < m->n ? m->e[k] : NULL;
 }
 
+size_t crest_multi_shares(const crest_multi *m, size_t k)
+{
+    if (k >= m->n || !m->planned)
+        return k;
+    for (size_t i = 0; i < m->n; i++)
+        if (m->order[i] == k)
+            return m->share_from[i] >= 0 ? (size_t)m->share_from[i] : k;
+    return k;
+}
+
 size_t crest_multi_failed(const crest_multi *m)
 {
     return m->failed;
@@ -371,5 +431,7 @@ void crest_multi_free(crest_multi *m)
     for (size_t k = 0; k < m->n && m->e; k++)
         crest_engine_free(m->e[k]);
     free(m->e);
+    free(m->order);
+    free(m->share_from);
     free(m);
 }

@@ -231,10 +231,9 @@ int crest_validate_record(crest_engine *e, worker *w, const csvread_row *row)
 }
 
 /* Hot path: the id keys the draw. */
-int crest_validate_id(crest_engine *e, worker *w, const csvread_row *row, crest_str id)
+int crest_validate_id_text(crest_engine *e, worker *w, const csvread_row *row, crest_str id)
 {
     char detail[160];
-    const crest_policy *p = e->policy;
     if (is_blank(id)) {
         crest_reject(w, row, CREST_REJECT_MISSING_ID, (unsigned long)e->col_of_field[CREST_FIELD_DECL_ID] + 1,
                      "decl_id is empty: every declaration needs an identifier");
@@ -250,19 +249,25 @@ int crest_validate_id(crest_engine *e, worker *w, const csvread_row *row, crest_
                      detail);
         return ROW_REJECTED;
     }
-    if (p->reject_duplicate_ids) {
-        const int dup = seen_insert(e, id);
-        if (dup < 0)
-            return crest_engine_set_fatal(e, CREST_ERR_NOMEM, row->line, 0, "%s",
-                                          "out of memory tracking decl_ids"),
-                   ROW_FATAL;
-        if (dup) {
-            snprintf(detail, sizeof detail, "decl_id %.*s was already decided in this run",
-                     (int)(id.len > 60 ? 60 : id.len), id.ptr);
-            crest_reject(w, row, CREST_REJECT_DUPLICATE_ID,
-                         (unsigned long)e->col_of_field[CREST_FIELD_DECL_ID] + 1, detail);
-            return ROW_REJECTED;
-        }
+    return ROW_OK;
+}
+
+int crest_validate_id_unique(crest_engine *e, worker *w, const csvread_row *row, crest_str id)
+{
+    if (!e->policy->reject_duplicate_ids)
+        return ROW_OK;
+    const int dup = seen_insert(e, id);
+    if (dup < 0)
+        return crest_engine_set_fatal(e, CREST_ERR_NOMEM, row->line, 0, "%s",
+                                      "out of memory tracking decl_ids"),
+               ROW_FATAL;
+    if (dup) {
+        char detail[160];
+        snprintf(detail, sizeof detail, "decl_id %.*s was already decided in this run",
+                 (int)(id.len > 60 ? 60 : id.len), id.ptr);
+        crest_reject(w, row, CREST_REJECT_DUPLICATE_ID,
+                     (unsigned long)e->col_of_field[CREST_FIELD_DECL_ID] + 1, detail);
+        return ROW_REJECTED;
     }
     return ROW_OK;
 }

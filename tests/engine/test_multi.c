@@ -4,11 +4,15 @@
  * counts, and the same records of a recording hook in the same order, for any
  * thread count, block size and feed chunking, on input made to break block
  * cuts (broken quoting, quoted line ends, CR, over-long records, bad UTF-8).
- * Policies that cannot share a reading are refused.
+ * Policies that map the header alike share each record's validation and
+ * declaration too (crest_multi_shares), with the same outputs. Policies that
+ * cannot share a reading are refused.
  */
+#define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
 
 #include <stdint.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -24,6 +28,10 @@ static const char *POLICY_B = "[policy]\nname = b\nseed = 99\n"
                               "[tiers]\norder = AEO, REGULAR\nbase = REGULAR\ndefault = REGULAR\n"
                               "[tier AEO]\nratio = 0.5\n[tier REGULAR]\nrate = 0.6\n"
                               "[columns]\ngoods_desc = extra\n[output]\npassthrough = none\n" LIMITS;
+/* A policy that maps the header as A does, with other tiers, rates and seed. */
+static const char *POLICY_A2 = "[policy]\nname = a2\nseed = 1234\n"
+                               "[tiers]\norder = REGULAR, AEO\nbase = REGULAR\ndefault = REGULAR\n"
+                               "[tier AEO]\nratio = 0.1\n[tier REGULAR]\nrate = 0.45\n" LIMITS;
 
 /* One random record (or a piece of hostile text) ending with a line end. */
 static void random_record(membuf *t, uint64_t *seed, size_t id)
@@ -53,6 +61,14 @@ static void random_record(membuf *t, uint64_t *seed, size_t id)
     }
     if (kind == 2) {
         membuf_puts(t, "\""); /* a lone quote */
+        return;
+    }
+    if (kind == 3) {
+        membuf_puts(t, " D1,2024-01-01,AEO,spaced id,x\n"); /* white space in the id */
+        return;
+    }
+    if (kind == 4) {
+        membuf_puts(t, ",2024-01-01,AEO,no id,x\n"); /* an empty id */
         return;
     }
     char buf[256];
@@ -145,7 +161,7 @@ static void expect_bytes(const membuf *a, const membuf *b, const char *what)
 /* Both policies in one reading: rendered (records = 0) or through the recording hook. */
 static void run_multi(const crest_policy *const *p, const char *in, size_t len, size_t chunk,
                       unsigned threads, size_t block_bytes, int records, membuf out[2], membuf rej[2],
-                      crest_run_stats stats[2])
+                      crest_run_stats stats[2], size_t shares[2])
 {
     crest_run_options opt[2];
     for (int k = 0; k < 2; k++) {
@@ -172,21 +188,23 @@ static void run_multi(const crest_policy *const *p, const char *in, size_t len, 
     cr_assert_eq(crest_multi_finish(m), CREST_OK);
     cr_assert_eq(crest_multi_count(m), 2);
     cr_assert_eq(crest_multi_failed(m), 2);
-    for (int k = 0; k < 2; k++)
+    for (int k = 0; k < 2; k++) {
         stats[k] = *crest_engine_stats(crest_multi_engine(m, k));
+        shares[k] = crest_multi_shares(m, k);
+    }
     crest_multi_free(m);
 }
 
-Test(multi, each_policy_as_its_own_engine)
+/* Policies p[0], p[1] in one reading give each what its own engine gives, over
+ * `seeds` inputs, thread counts, block sizes and chunkings; policy k decides
+ * from the declarations of policy shares[k] (crest_multi_shares). */
+static void check_pair(const crest_policy *const p[2], uint64_t seeds, const size_t want_shares[2])
 {
-    crest_policy *pa = parse_policy(POLICY_A), *pb = parse_policy(POLICY_B);
-    cr_assert(pa && pb);
-    const crest_policy *const p[2] = {pa, pb};
     cr_assert(crest_multi_can_share(p, 2));
     membuf in = {0};
     const size_t blocks[] = {1, 7, 300, 0};
     const size_t chunks[] = {1, 13, 1000, 1 << 20};
-    for (uint64_t seed = 1; seed <= 12; seed++) {
+    for (uint64_t seed = 1; seed <= seeds; seed++) {
         make_input(&in, seed, 400);
         expected ex[2];
         memset(ex, 0, sizeof ex);
@@ -209,14 +227,16 @@ Test(multi, each_policy_as_its_own_engine)
             for (int records = 0; records <= 1; records++) {
                 membuf out[2], rej[2];
                 crest_run_stats st[2];
+                size_t shares[2];
                 memset(out, 0, sizeof out);
                 memset(rej, 0, sizeof rej);
-                run_multi(p, in.data, in.len, chunk, threads, blocks[b], records, out, rej, st);
+                run_multi(p, in.data, in.len, chunk, threads, blocks[b], records, out, rej, st, shares);
                 for (int k = 0; k < 2; k++) {
                     char what[160];
                     snprintf(what, sizeof what, "seed %llu, policy %d, block %zu, chunk %zu, threads %u, %s",
                              (unsigned long long)seed, k, blocks[b], chunk, threads,
                              records ? "records" : "rendered");
+                    cr_expect_eq(shares[k], want_shares[k], "%s: shares", what);
                     if (records) {
                         expect_bytes(&ex[k].records, &out[k], what);
                         expect_stats(&ex[k].record_stats, &st[k], what);
@@ -236,8 +256,65 @@ Test(multi, each_policy_as_its_own_engine)
         }
     }
     free(in.data);
+}
+
+/* A and B map the header otherwise: each maps its records itself. */
+Test(multi, each_policy_as_its_own_engine)
+{
+    crest_policy *pa = parse_policy(POLICY_A), *pb = parse_policy(POLICY_B);
+    cr_assert(pa && pb);
+    const crest_policy *const p[2] = {pa, pb};
+    check_pair(p, 12, (const size_t[2]){0, 1});
     crest_policy_free(pa);
     crest_policy_free(pb);
+}
+
+/* A and A2 map the header alike: the second decides from the first's
+ * declarations, and a row the first rejects is rejected by both. */
+Test(multi, policies_that_map_alike_share_declarations)
+{
+    crest_policy *pa = parse_policy(POLICY_A), *pa2 = parse_policy(POLICY_A2);
+    cr_assert(pa && pa2);
+    const crest_policy *const p[2] = {pa, pa2};
+    check_pair(p, 6, (const size_t[2]){0, 0});
+    const crest_policy *const q[2] = {pa2, pa};
+    check_pair(q, 3, (const size_t[2]){0, 0});
+    crest_policy_free(pa);
+    crest_policy_free(pa2);
+}
+
+/* A policy with a risk layer parses the numbers a policy without one leaves
+ * out: it goes first and the other decides from its declarations, whatever
+ * their order; one whose [fx] converts values maps its records itself. */
+Test(multi, a_risk_policy_serves_the_others)
+{
+    char dir[] = "/tmp/crest-multitest-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char crit[96], text[1024];
+    snprintf(crit, sizeof crit, "%s/crit.csv", dir);
+    FILE *f = fopen(crit, "wb");
+    cr_assert_not_null(f);
+    fputs("id,field,pattern,action,weight_or_lane,probability,credit_sensitive\n"
+          "WIDGETS,goods_desc,re:widgets|lines,weight,3,,yes\n",
+          f);
+    fclose(f);
+    snprintf(text, sizeof text,
+             "[policy]\nname = r\nseed = 5\n"
+             "[tiers]\norder = AEO, REGULAR\nbase = REGULAR\ndefault = REGULAR\n"
+             "[tier AEO]\nratio = 0.2\n[tier REGULAR]\nrate = 0.2\n"
+             "[rules]\ncriteria = %s\n[risk]\nbias = -2\nweighting = linear\ngain = 4\nrandom_share = "
+             "0.1\n" LIMITS,
+             crit);
+    crest_policy *pr = parse_policy(text), *pa = parse_policy(POLICY_A);
+    cr_assert(pr && pa);
+    const crest_policy *const p[2] = {pa, pr};
+    check_pair(p, 4, (const size_t[2]){1, 1});
+    const crest_policy *const q[2] = {pr, pa};
+    check_pair(q, 2, (const size_t[2]){0, 0});
+    crest_policy_free(pr);
+    crest_policy_free(pa);
+    unlink(crit);
+    rmdir(dir);
 }
 
 /* One engine alone with the recording hook decides in parallel blocks too, and

@@ -11,6 +11,11 @@
  * its own engine over the same input, whatever the thread count and the
  * chunking of the input (tests/engine/test_multi.c).
  *
+ * Policies that map the header alike (the same fields from the same columns,
+ * no currency conversion) share more than the reading: a record is validated
+ * and its fields are mapped once, by the first of them, and the others decide
+ * from that declaration (crest_multi_shares says which engine's each uses).
+ *
  * Only policies whose decisions depend on nothing but the declaration can
  * share a reading (crest_multi_can_share): the ones that keep state across
  * rows ([control] adaptive or systematic, floor_period, [capacity],
@@ -76,6 +81,9 @@ CREST_API crest_status crest_multi_finish_early(crest_multi *m);
  * notes (crest_engine_stats and the like; never feed it). */
 CREST_API size_t crest_multi_count(const crest_multi *m);
 CREST_API const crest_engine *crest_multi_engine(const crest_multi *m, size_t k);
+/* The policy whose declarations policy k decides from (k itself when it maps
+ * each record on its own), once the header has been read; k before that. */
+CREST_API size_t crest_multi_shares(const crest_multi *m, size_t k);
 /* The policy whose engine failed first (its crest_engine_diag says why), or
  * crest_multi_count when none has; a failure of the run itself (out of
  * memory reading) is reported on policy 0. */
