@@ -257,8 +257,46 @@ def _replay_part(part, specs, registry, opt_args, threads=None):
     return [a.save() for a in accs], stats
 
 
+def _completed(tasks):
+    """The tasks' results as (index, result) pairs, in the order they complete.
+    With a ``distributed`` client each result is fetched as soon as its task ends
+    and the cluster forgets it then, so the client holds the results not yet
+    merged, not all of them; without one, Dask's scheduler computes them all."""
+    try:
+        from distributed import as_completed, get_client
+        client = get_client()
+    except (ImportError, ValueError):  # no distributed client: the default scheduler
+        yield from enumerate(dask.compute(*tasks))
+        return
+    futures = client.compute(list(tasks))
+    where = {id(f): i for i, f in enumerate(futures)}
+    try:
+        for fut in as_completed(futures):
+            i = where[id(fut)]
+            result = fut.result()
+            futures[i] = None
+            fut.release()
+            yield i, result
+    finally:
+        client.cancel([f for f in futures if f is not None])
+
+
+def _in_order(pairs):
+    """Results of (index, result) pairs that arrive in any order, given back in
+    index order as soon as each one's turn has come."""
+    waiting, turn = {}, 0
+    for i, result in pairs:
+        waiting[i] = result
+        while turn in waiting:
+            yield waiting.pop(turn)
+            turn += 1
+    if waiting:
+        raise RuntimeError("crest.dask: parts %s came back, part %d never did" % (sorted(waiting), turn))
+
+
 def _merge_states(specs, opt_args, results):
-    """Load every part's state into one accumulator per policy, parts in order."""
+    """Load the parts' states into one accumulator per policy, parts in order
+    (``results`` in part order; each is dropped once loaded)."""
     pols = [_load(s) for s in specs]
     options = ReplayOptions(**opt_args)
     accs = [Accumulator(p, options) for p in pols]
@@ -276,7 +314,10 @@ def replay(data, policies, label="illicit", revenue=None, revenue_rate=None, rev
     """:func:`crest.replay` over a cluster: ``data`` is CSV file path(s), cut by
     :func:`split`, or a dask DataFrame. Each part is replayed on a worker for every
     policy; the parts' accumulator states (counts, sums, ranking rows: 32 bytes a
-    row) are merged exactly on the client. Returns a :class:`crest.Report` whose
+    row at most) are merged exactly on the client, in part order, each as soon as
+    its turn has come (with a ``distributed`` client the client keeps only the
+    states that arrived before their turn, and the merged ranking spills to a
+    temporary file as in one process). Returns a :class:`crest.Report` whose
     tables equal a one-process replay's (counts exactly, sums of revenue and HT
     terms up to rounding of the summation order). threads: each part's deciding
     threads (default: the worker machine's cores, at most 8), as in
@@ -292,6 +333,6 @@ def replay(data, policies, label="illicit", revenue=None, revenue_rate=None, rev
     else:
         parts = split(data, blocksize)
         name = ",".join(os.fspath(p) for p in ([data] if isinstance(data, (str, os.PathLike)) else data))
-    results = dask.compute(*[dask.delayed(_replay_part)(p, specs, reg, opt_args, threads) for p in parts])
-    accs, stats = _merge_states(specs, opt_args, results)
+    tasks = [dask.delayed(_replay_part)(p, specs, reg, opt_args, threads) for p in parts]
+    accs, stats = _merge_states(specs, opt_args, _in_order(_completed(tasks)))
     return Report(names, accs, name, stats)
