@@ -651,7 +651,8 @@ static crest_status write_failed(fd_sink *s, int err)
     return CREST_ERR_IO;
 }
 
-/* Wait up to CLI_STOP_WAIT_MS for room in the output; CREST_ERR_IO with stopped = 1 once interrupted. */
+/* Wait up to CLI_STOP_WAIT_MS for room in the output; CREST_ERR_IO with stopped = 1 once interrupted,
+ * and as write() would fail (EPIPE) once no reader is left. */
 static crest_status wait_writable(fd_sink *s)
 {
     if (interrupted) {
@@ -660,6 +661,10 @@ static crest_status wait_writable(fd_sink *s)
     }
     struct pollfd p = {s->fd, POLLOUT, 0};
     if (poll(&p, 1, CLI_STOP_WAIT_MS) > 0) {
+        /* The reader closed its end: a pipe it left full never has room again
+         * (pipe_room counts what is unread), so write_records would wait forever. */
+        if (p.revents & (POLLERR | POLLHUP))
+            return write_failed(s, EPIPE);
         /* A pipe is "writable" once one page is free: give the reader time to free more. */
         const struct timespec ts = {0, 50 * 1000};
         nanosleep(&ts, NULL);
