@@ -18,6 +18,7 @@
 #include <stdio.h>
 
 #include "crest/crest.h"
+#include "crest/crest_digest.h"
 
 /* ------------------------------------------------------------ commands */
 
@@ -235,6 +236,15 @@ crest_status cli_map_pump(const cli_map_sink *sink, int fd, uint64_t size, cli_m
  * error it may still, until it is freed: the mapping then stays until the
  * process ends). */
 int cli_map_release(const cli_map_sink *sink, int fd, cli_mapped *m);
+/*
+ * SHA-256 of the regular file open as fd, as 64 hex digits into hex: 0, or -1
+ * (not a regular file, unreadable, or *stop set: hex left empty). The file is
+ * mapped and hashed in place under the SIGBUS guard of cli_map_pump (so a
+ * file cut short meanwhile is hashed again with pread, never a crash), or
+ * read with pread; fd's offset is not moved. Safe beside cli_map_pump on
+ * another thread.
+ */
+int cli_file_sha256(int fd, char hex[CREST_SHA256_HEX], const volatile int *stop);
 /* Prompt output on a feed (not a regular file): cli_pump writes what is
  * decided once no byte has come for cli_live_quiet_ms milliseconds (default
  * 10; 0: off), or the oldest unwritten byte waited 5 times that, and after

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -357,24 +358,70 @@ unsigned long cli_live_flush_every = 0;
 #define MAP_SLICE ((size_t)2 << 20)
 #define MAP_RELEASE ((size_t)2 << 20) /* release in steps of at least this */
 
-static char *volatile map_base; /* the mapping the SIGBUS handler may patch */
-static volatile size_t map_len, map_page;
-static volatile sig_atomic_t map_faulted;
-static struct sigaction map_old_bus; /* the SIGBUS action before the mapping */
+/* The mappings the SIGBUS handler may patch: the reading's (cli_map_pump)
+ * and the input hash's (cli_file_sha256), which may be live at once on two
+ * threads. The handler is installed while either is (guard_hold). */
+typedef struct map_guard {
+    char *volatile base;
+    volatile size_t len;
+    volatile sig_atomic_t faulted;
+    int in_use; /* under guard_lock: taken by a mapper */
+} map_guard;
+enum { GUARD_READ, GUARD_HASH, N_GUARDS };
+static map_guard guards[N_GUARDS];
+static volatile size_t map_page;
+static pthread_mutex_t guard_lock = PTHREAD_MUTEX_INITIALIZER;
+static int guard_users;
+static struct sigaction map_old_bus; /* the SIGBUS action before the first guard */
 
 static void on_sigbus(int sig, siginfo_t *si, void *uc)
 {
     (void)uc;
-    char *const base = map_base, *const a = si->si_addr;
-    if (base && a >= base && a < base + map_len) {
-        char *const page = (char *)((uintptr_t)a & ~(uintptr_t)(map_page - 1));
-        if (mmap(page, (size_t)(base + map_len - page), PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
-                 -1, 0) != MAP_FAILED) {
-            map_faulted = 1;
-            return;
+    char *const a = si->si_addr;
+    for (int g = 0; g < N_GUARDS; g++) {
+        char *const base = guards[g].base;
+        const size_t len = guards[g].len;
+        if (base && a >= base && a < base + len) {
+            char *const page = (char *)((uintptr_t)a & ~(uintptr_t)(map_page - 1));
+            if (mmap(page, (size_t)(base + len - page), PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+                     -1, 0) != MAP_FAILED) {
+                guards[g].faulted = 1;
+                return;
+            }
         }
     }
     signal(sig, SIG_DFL); /* not ours: the fault comes again, with the default action */
+}
+
+/* Guard [base, base + len) (mapped by the caller): a fault there maps zero
+ * pages over the rest and sets the guard's faulted flag. */
+static void guard_hold(int g, char *base, size_t len)
+{
+    pthread_mutex_lock(&guard_lock);
+    const long page = sysconf(_SC_PAGESIZE);
+    map_page = page > 0 ? (size_t)page : 4096;
+    guards[g].len = len;
+    guards[g].faulted = 0;
+    guards[g].base = base;
+    if (guard_users++ == 0) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = on_sigbus;
+        sa.sa_flags = SA_SIGINFO;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGBUS, &sa, &map_old_bus);
+    }
+    pthread_mutex_unlock(&guard_lock);
+}
+
+/* The guard's mapping is gone (the caller unmaps it next, or has). */
+static void guard_drop(int g)
+{
+    pthread_mutex_lock(&guard_lock);
+    guards[g].base = NULL;
+    if (--guard_users == 0)
+        sigaction(SIGBUS, &map_old_bus, NULL);
+    pthread_mutex_unlock(&guard_lock);
 }
 
 /* Whether the mapped file is shorter than mapped (it shrank), from the
@@ -382,7 +429,7 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 static int map_shrank(int fd, const cli_mapped *m)
 {
     struct stat sb;
-    return map_faulted || (fstat(fd, &sb) == 0 && (uint64_t)sb.st_size < (uint64_t)m->len);
+    return guards[GUARD_READ].faulted || (fstat(fd, &sb) == 0 && (uint64_t)sb.st_size < (uint64_t)m->len);
 }
 
 crest_status cli_map_pump(const cli_map_sink *sink, int fd, uint64_t size, cli_mapped *m, int show_progress,
@@ -391,24 +438,15 @@ crest_status cli_map_pump(const cli_map_sink *sink, int fd, uint64_t size, cli_m
     memset(m, 0, sizeof *m);
     /* CREST_NO_MMAP=1 in the environment: read() for every input (to measure both ways). */
     const char *no_map = getenv("CREST_NO_MMAP");
-    if ((no_map && *no_map && strcmp(no_map, "0") != 0) || size == 0 || size > SIZE_MAX || map_base ||
-        lseek(fd, 0, SEEK_CUR) != 0)
+    if ((no_map && *no_map && strcmp(no_map, "0") != 0) || size == 0 || size > SIZE_MAX ||
+        guards[GUARD_READ].base || lseek(fd, 0, SEEK_CUR) != 0)
         return CREST_OK;
     void *map = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
     if (map == MAP_FAILED)
         return CREST_OK;
     (void)madvise(map, (size_t)size, MADV_SEQUENTIAL);
     const long page = sysconf(_SC_PAGESIZE) > 0 ? sysconf(_SC_PAGESIZE) : 4096;
-    map_len = (size_t)size;
-    map_page = (size_t)page;
-    map_faulted = 0;
-    map_base = map;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = on_sigbus;
-    sa.sa_flags = SA_SIGINFO;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGBUS, &sa, &map_old_bus);
+    guard_hold(GUARD_READ, map, (size_t)size);
     m->base = m->released = map;
     m->len = (size_t)size;
     crest_status st = CREST_OK;
@@ -452,11 +490,97 @@ int cli_map_release(const cli_map_sink *sink, int fd, cli_mapped *m)
     const int shrank = map_shrank(fd, m);
     if (sink->floor(sink->ctx))
         return shrank;
+    guard_drop(GUARD_READ);
     munmap(m->base, m->len);
-    map_base = NULL;
-    sigaction(SIGBUS, &map_old_bus, NULL);
     m->base = NULL;
     return shrank;
+}
+
+/* Hash the bytes of fd from offset at to its end with pread (the file's
+ * offset, which another reader may move, stays where it is). */
+static int sha256_pread(int fd, crest_sha256 *h, uint64_t at, const volatile int *stop)
+{
+    enum { STEP = 1 << 20 };
+    char *buf = malloc(STEP);
+    if (!buf)
+        return -1;
+    ssize_t got = 0;
+    while (!*stop && (got = pread(fd, buf, STEP, (off_t)at)) != 0) {
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            break;
+        crest_sha256_update(h, buf, (size_t)got);
+        at += (uint64_t)got;
+    }
+    free(buf);
+    return *stop || got < 0 ? -1 : 0;
+}
+
+/*
+ * The file is mapped and hashed in place (no copy out of the page cache),
+ * released behind as it goes so the resident set stays small, under a guard
+ * of the SIGBUS handler: a file cut short meanwhile faults (the handler maps
+ * zero pages over the rest) or is found shorter at the end, and is then
+ * hashed again from its start with pread, as the pread loop alone would have
+ * read it; bytes appended after the mapping are read with pread too. One
+ * hash maps at a time (another one, or a failed mapping, reads with pread).
+ */
+int cli_file_sha256(int fd, char hex[CREST_SHA256_HEX], const volatile int *stop)
+{
+    hex[0] = '\0';
+    struct stat sb;
+    if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
+        return -1; /* a pipe or a FIFO: its bytes were the reader's alone */
+    crest_sha256 h;
+    crest_sha256_init(&h);
+    uint64_t at = 0;
+    const char *no_map = getenv("CREST_NO_MMAP");
+    int map_it = !(no_map && *no_map && strcmp(no_map, "0") != 0) && sb.st_size > 0 &&
+                 (uint64_t)sb.st_size <= SIZE_MAX;
+    if (map_it) {
+        pthread_mutex_lock(&guard_lock);
+        map_it = !guards[GUARD_HASH].in_use;
+        if (map_it)
+            guards[GUARD_HASH].in_use = 1;
+        pthread_mutex_unlock(&guard_lock);
+    }
+    char *const map = map_it ? mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+    if (map != MAP_FAILED) {
+        enum { STEP = 1 << 20, RELEASE = 4 << 20 };
+        const size_t len = (size_t)sb.st_size;
+        (void)madvise(map, len, MADV_SEQUENTIAL);
+        guard_hold(GUARD_HASH, map, len);
+        size_t released = 0;
+        while (!*stop && at < len && !guards[GUARD_HASH].faulted) {
+            const size_t n = len - at < STEP ? len - at : STEP;
+            crest_sha256_update(&h, map + at, n);
+            at += n;
+            if (at - released >= RELEASE) {
+                const size_t upto = at & ~(map_page - 1);
+                (void)madvise(map + released, upto - released, MADV_DONTNEED);
+                released = upto;
+            }
+        }
+        struct stat now;
+        if (guards[GUARD_HASH].faulted || fstat(fd, &now) != 0 || (uint64_t)now.st_size < (uint64_t)len) {
+            crest_sha256_init(&h); /* cut short while it was hashed: all again, with pread */
+            at = 0;
+        }
+        guard_drop(GUARD_HASH);
+        munmap(map, len);
+    }
+    if (map_it) {
+        pthread_mutex_lock(&guard_lock);
+        guards[GUARD_HASH].in_use = 0;
+        pthread_mutex_unlock(&guard_lock);
+    }
+    if (*stop || sha256_pread(fd, &h, at, stop) != 0)
+        return -1;
+    uint8_t digest[CREST_SHA256_BYTES];
+    crest_sha256_final(&h, digest);
+    crest_sha256_hex(digest, hex);
+    return 0;
 }
 
 /* The engine as the consumer of a mapped file. */

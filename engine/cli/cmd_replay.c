@@ -485,43 +485,7 @@ static void keep_command_line(int argc, char **argv)
     }
 }
 
-/* SHA-256 of the regular file open as fd, as 64 hex digits into hex: 0, or
- * -1 (not a regular file, unreadable, or *stop set: hex left empty). Read
- * with pread, so the file offset another reader of fd moves stays where it
- * is; not mapped: a file cut short while it is hashed must not fault (the
- * reading's own mapping has the SIGBUS handler, cli_map_pump). */
-static int fd_sha256(int fd, char hex[CREST_SHA256_HEX], const volatile int *stop)
-{
-    hex[0] = '\0';
-    struct stat sb;
-    if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
-        return -1; /* a pipe or a FIFO: its bytes were the reader's alone */
-    enum { STEP = 1 << 20 };
-    char *buf = malloc(STEP);
-    if (!buf)
-        return -1;
-    crest_sha256 h;
-    crest_sha256_init(&h);
-    ssize_t got = 0;
-    off_t at = 0;
-    while (!*stop && (got = pread(fd, buf, STEP, at)) != 0) {
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0)
-            break;
-        crest_sha256_update(&h, buf, (size_t)got);
-        at += got;
-    }
-    free(buf);
-    if (*stop || got < 0)
-        return -1;
-    uint8_t digest[CREST_SHA256_BYTES];
-    crest_sha256_final(&h, digest);
-    crest_sha256_hex(digest, hex);
-    return 0;
-}
-
-/* SHA-256 of the regular file at path (fd_sha256); -1 for stdin. */
+/* SHA-256 of the regular file at path (cli_file_sha256); -1 for stdin. */
 static int file_sha256(const char *path, char hex[CREST_SHA256_HEX])
 {
     hex[0] = '\0';
@@ -531,7 +495,7 @@ static int file_sha256(const char *path, char hex[CREST_SHA256_HEX])
     if (fd < 0)
         return -1;
     static const int go = 0;
-    const int rc = fd_sha256(fd, hex, &go);
+    const int rc = cli_file_sha256(fd, hex, &go);
     close(fd);
     return rc;
 }
@@ -539,8 +503,8 @@ static int file_sha256(const char *path, char hex[CREST_SHA256_HEX])
 /*
  * The input's SHA-256 for the provenance block, computed on a thread of its
  * own while the input is read and decided: it reads the file a second time
- * (pread, from the page cache), so it needs no help from the reading and adds
- * no wall time when a core has room.
+ * (mapped from the page cache, cli_file_sha256), so it needs no help from
+ * the reading and adds no wall time when a core has room.
  */
 typedef struct input_hash {
     pthread_t thread;
@@ -554,7 +518,7 @@ typedef struct input_hash {
 static void *hash_main(void *arg)
 {
     input_hash *ih = arg;
-    ih->rc = fd_sha256(ih->fd, ih->hex, &ih->stop);
+    ih->rc = cli_file_sha256(ih->fd, ih->hex, &ih->stop);
     return NULL;
 }
 

@@ -239,10 +239,16 @@ static size_t index_slot(const rank_store *s, const rank_row *row)
     return (size_t)h & (s->cap_index - 1);
 }
 
-/* 1 when a and b tie in the ranking order (rank_cmp 0). */
+/* 1 when a and b tie in the ranking order (rank_cmp 0): the same key and
+ * the same score's bits, or scores that only differ as -0/+0 or NaNs do. */
 static int tied(const rank_row *a, const rank_row *b)
 {
-    return a->key == b->key && score_key(a->score) == score_key(b->score);
+    if (a->key != b->key)
+        return 0;
+    uint64_t x, y;
+    memcpy(&x, &a->score, sizeof x);
+    memcpy(&y, &b->score, sizeof y);
+    return x == y || score_key(a->score) == score_key(b->score);
 }
 
 /* The buffered combined row row may join, or NULL; *slot gets the empty slot
@@ -305,6 +311,7 @@ static crest_status spill(rank_store *s)
     if (st == CREST_OK)
         st = add_run(s, at, s->n_buf, weight);
     s->n_buf = 0;
+    s->hint = 0;
     if (s->n_indexed)
         memset(s->index, 0xff, s->cap_index * sizeof *s->index);
     s->n_indexed = 0;
@@ -317,6 +324,16 @@ crest_status rank_store_add(rank_store *s, const rank_row *row)
     const int comb = s->combine && combinable(row);
     int moved = 0; /* the index changed since slot was found */
     if (comb) {
+        /* Tied rows mostly come in runs: the row the last one joined first. */
+        if (s->hint) {
+            rank_row *r = &s->buf[s->hint - 1];
+            if (tied(r, row) && r->n <= UINT32_MAX - row->n) {
+                r->n += row->n;
+                r->illicit += row->illicit;
+                s->n_rows += row->n;
+                return CREST_OK;
+            }
+        }
         if (!s->index) {
             const crest_status st = grow_index(s);
             if (st != CREST_OK)
@@ -327,6 +344,7 @@ crest_status rank_store_add(rank_store *s, const rank_row *row)
             r->n += row->n;
             r->illicit += row->illicit;
             s->n_rows += row->n;
+            s->hint = (size_t)(r - s->buf) + 1;
             return CREST_OK;
         }
         if (2 * (s->n_indexed + 1) > s->cap_index) {
@@ -357,6 +375,7 @@ crest_status rank_store_add(rank_store *s, const rank_row *row)
             combine_into(s, row, &slot); /* its empty slot in the new or emptied index */
         s->index[slot] = (uint32_t)s->n_buf;
         s->n_indexed++;
+        s->hint = s->n_buf + 1;
     }
     s->buf[s->n_buf++] = *row;
     s->n_rows += row->n;
@@ -671,6 +690,7 @@ crest_status rank_store_finish(rank_store *s)
 {
     if (s->finished)
         return CREST_OK;
+    s->hint = 0;      /* the buffer's rows move */
     if (!s->n_runs) { /* it all fits: sort in memory, no file */
         const crest_status st = sort_rows(s, s->buf, s->n_buf);
         if (st != CREST_OK)

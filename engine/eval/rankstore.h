@@ -58,11 +58,12 @@ typedef struct rank_store {
     uint64_t file_len; /* bytes written to it */
     rank_run *runs;
     size_t n_runs, cap_runs;
-    uint32_t *index;   /* combining: buffer places by score and key, UINT32_MAX empty */
-    size_t cap_index;  /* a power of two (0: not yet allocated), at most half full: */
-    size_t n_indexed;  /* its places in use */
-    int combine;       /* 1: combine tied rows of revenue 0 (the default) */
-    uint64_t n_rows;   /* declarations added in all (a combined row counts its n) */
+    uint32_t *index;  /* combining: buffer places by score and key, UINT32_MAX empty */
+    size_t cap_index; /* a power of two (0: not yet allocated), at most half full: */
+    size_t n_indexed; /* its places in use */
+    int combine;      /* 1: combine tied rows of revenue 0 (the default) */
+    size_t hint;      /* 1 + the buffer's place of the combined row the last combining row went to; 0: none */
+    uint64_t n_rows;  /* declarations added in all (a combined row counts its n) */
     uint64_t n_stored; /* rows kept: in the runs and the buffer */
     int finished;      /* 1: sorted (buf) or all rows in at most fan_in runs */
     crest_diag diag;   /* detail of the last failure */

@@ -16,9 +16,17 @@
 #include "crest/crest_date.h"
 #include "crest/crest_replay.h"
 #include "rankstore.h"
+#include "replay_row.h"
 #include "textbuf.h"
 
 const unsigned crest_replay_at_pct[CREST_REPLAY_N_AT] = {1, 2, 5, 10};
+
+/* The per-row steps of the feeding thread, inlined where they are used twice. */
+#if defined(__GNUC__) || defined(__clang__)
+#define ROW_INLINE inline __attribute__((always_inline))
+#else
+#define ROW_INLINE inline
+#endif
 
 /* crest_decision.lane of a RED (physical inspection) selection. */
 #define LANE_RED 4
@@ -305,7 +313,7 @@ crest_status crest_replay_header(crest_replay *r, const crest_str *header, size_
 
 /* ---------------------------------------------------------------- adding */
 
-static crest_str value_of(const crest_decl *d, source s)
+static ROW_INLINE crest_str value_of(const crest_decl *d, source s)
 {
     if (s.col >= 0 && (size_t)s.col < d->n_cols)
         return d->cols[s.col];
@@ -317,16 +325,31 @@ static crest_str value_of(const crest_decl *d, source s)
 /* A field's text as a number (crest_parse_number); NaN when empty or not a number. */
 static double number_of(crest_str v)
 {
-    if (v.len == 1 && (v.ptr[0] == '0' || v.ptr[0] == '1')) /* a 0/1 label, the usual case */
-        return v.ptr[0] - '0';
     return crest_parse_number(v.ptr, v.len);
 }
 
-void crest_replay_read_label(const crest_replay *r, const crest_decl *decl, int *illicit_out,
-                             double *revenue_out)
+/* A label's text as 1 (a number other than 0), 0, or -1 (empty or not a
+ * number), as crest_parse_number reads it. Digits alone (the usual label: 0
+ * or 1, or a code standing in for one) are read here: under 64 of them
+ * crest_parse_number gives a finite number, 0 only when every digit is 0. */
+static ROW_INLINE int label_of(crest_str v)
 {
-    const double y = number_of(value_of(decl, r->label));
-    const int illicit = isnan(y) ? -1 : y != 0;
+    if (v.len && v.len < 64) {
+        unsigned nonzero = 0;
+        size_t i = 0;
+        for (; i < v.len && (unsigned)(v.ptr[i] - '0') < 10; i++)
+            nonzero |= (unsigned)(v.ptr[i] - '0');
+        if (i == v.len)
+            return nonzero != 0;
+    }
+    const double y = crest_parse_number(v.ptr, v.len);
+    return isnan(y) ? -1 : y != 0;
+}
+
+static ROW_INLINE void read_label(const crest_replay *r, const crest_decl *decl, int *illicit_out,
+                                  double *revenue_out)
+{
+    const int illicit = label_of(value_of(decl, r->label));
     double revenue = 0;
     if (r->opt.revenue) {
         revenue = number_of(value_of(decl, r->revenue));
@@ -344,6 +367,12 @@ void crest_replay_read_label(const crest_replay *r, const crest_decl *decl, int 
     }
     *illicit_out = illicit;
     *revenue_out = isnan(revenue) ? 0.0 : revenue;
+}
+
+void crest_replay_read_label(const crest_replay *r, const crest_decl *decl, int *illicit_out,
+                             double *revenue_out)
+{
+    read_label(r, decl, illicit_out, revenue_out);
 }
 
 crest_status crest_replay_add_decl(crest_replay *r, const crest_decl *decl, const crest_decision *decision)
@@ -418,10 +447,18 @@ char *crest_replay_decision_row(const crest_replay *r, const char *policy_name, 
     return textbuf_take(&tb);
 }
 
-static crest_replay_metrics *period_for(crest_replay *r, int64_t key)
+static crest_replay_metrics *period_find(crest_replay *r, int64_t key);
+
+/* The metrics of the period of key, made when new; NULL out of memory. */
+static ROW_INLINE crest_replay_metrics *period_for(crest_replay *r, int64_t key)
 {
     if (r->last < r->n_periods && r->periods[r->last].key == key)
         return &r->periods[r->last];
+    return period_find(r, key);
+}
+
+static crest_replay_metrics *period_find(crest_replay *r, int64_t key)
+{
     size_t lo = 0, hi = r->n_periods;
     while (lo < hi) {
         const size_t mid = lo + (hi - lo) / 2;
@@ -449,46 +486,71 @@ static crest_replay_metrics *period_for(crest_replay *r, int64_t key)
     return &r->periods[lo];
 }
 
-static void count(crest_replay_metrics *m, const crest_decision *dec, int y, double revenue, double pi)
+/* The counts of one row into m (the integer part of count_row). */
+static ROW_INLINE void count_ints(crest_replay_metrics *m, const replay_row *x)
 {
-    crest_replay_tier_metrics *t = &m->tiers[dec->tier];
-    const int random_stream = dec->u < dec->p_random;
+    crest_replay_tier_metrics *t = &m->tiers[x->tier];
+    const unsigned bad = x->illicit == 1;
     m->rows++;
     t->rows++;
-    m->unlabelled += y < 0;
-    const int bad = y == 1;
-    m->illicit += (uint64_t)bad;
-    t->illicit += (uint64_t)bad;
-    m->revenue_total += revenue;
-    m->random_stream += (uint64_t)(random_stream && dec->inspect);
-    m->random_stream_hits += (uint64_t)(random_stream && dec->inspect && bad);
-    m->zero_p_rows += !(pi > 0);
-    if (dec->inspect) {
-        m->inspected++;
-        t->inspected++;
-        const int path = dec->forced ? 0 : random_stream ? 1 : 2;
-        uint64_t *pm = path == 0 ? &m->forced : path == 1 ? &m->random : &m->risk;
-        uint64_t *pt = path == 0 ? &t->forced : path == 1 ? &t->random : &t->risk;
-        ++*pm;
-        ++*pt;
-        t->forced_insensitive += (uint64_t)dec->forced_insensitive;
-        if (dec->lane >= 0 && dec->lane < 5) {
-            m->lanes[dec->lane]++;
-            t->lanes[dec->lane]++;
-        }
-        m->revenue_caught += revenue;
-        t->revenue_caught += revenue;
-        if (bad) {
-            m->hits++;
-            t->hits++;
-            if (pi > 0) {
-                m->ht_sum += 1.0 / pi;
-                m->ht_var += (1.0 - pi) / (pi * pi);
-            }
-        }
-    } else if (bad) {
-        t->missed_illicit++;
+    m->unlabelled += x->illicit < 0;
+    m->illicit += bad;
+    t->illicit += bad;
+    m->zero_p_rows += !(x->pi > 0);
+    if (!(x->flags & REPLAY_ROW_INSPECT)) {
+        t->missed_illicit += bad;
+        return;
     }
+    const unsigned stream = (x->flags & REPLAY_ROW_RANDOM_STREAM) != 0;
+    m->inspected++;
+    t->inspected++;
+    m->random_stream += stream;
+    m->random_stream_hits += stream & bad;
+    if (x->flags & REPLAY_ROW_FORCED) {
+        m->forced++;
+        t->forced++;
+    } else if (stream) {
+        m->random++;
+        t->random++;
+    } else {
+        m->risk++;
+        t->risk++;
+    }
+    t->forced_insensitive += (x->flags & REPLAY_ROW_FORCED_INSENSITIVE) != 0;
+    if (x->lane < 5) {
+        m->lanes[x->lane]++;
+        t->lanes[x->lane]++;
+    }
+    m->hits += bad;
+    t->hits += bad;
+}
+
+/* The sums of one row into m: revenue and the Horvitz–Thompson terms, each
+ * sum in row order. A revenue of 0 is not added: +0 and -0 leave every sum
+ * as it is (a sum that starts at +0 is never -0), so the bits are those of
+ * adding it. */
+static ROW_INLINE void count_sums(crest_replay_metrics *m, const replay_row *x)
+{
+    if (x->revenue != 0)
+        m->revenue_total += x->revenue;
+    if (!(x->flags & REPLAY_ROW_INSPECT))
+        return;
+    if (x->revenue != 0) {
+        m->revenue_caught += x->revenue;
+        m->tiers[x->tier].revenue_caught += x->revenue;
+    }
+    if (x->illicit == 1 && x->pi > 0) {
+        m->ht_sum += 1.0 / x->pi;
+        m->ht_var += (1.0 - x->pi) / (x->pi * x->pi);
+    }
+}
+
+/* 1 when the total's counts are those of the periods, summed when they are
+ * read (crest_replay_finish, _save): with periods, a row's counts go to its
+ * period only and the total adds only its sums, in row order as before. */
+static int total_from_periods(const crest_replay *r)
+{
+    return r->opt.period != CREST_REPLAY_PERIOD_NONE;
 }
 
 /* Record why adding a row failed (crest_replay_diag) and return st. */
@@ -497,15 +559,30 @@ static crest_status fail(crest_replay *r, crest_status st, const char *what)
     return crest_diag_set(&r->diag, st, "<replay>", 0, 0, "%s", what);
 }
 
+void replay_row_make(const crest_replay *r, const crest_decl *decl, const crest_decision *decision,
+                     replay_row *out)
+{
+    int illicit;
+    double revenue;
+    read_label(r, decl, &illicit, &revenue);
+    replay_row_of(decision, decl->date_days, illicit, revenue, out);
+}
+
 crest_status crest_replay_add(crest_replay *r, const crest_decision *decision, int32_t date_days, int illicit,
                               double revenue)
 {
-    if (r->finished || decision->tier >= r->n_tiers)
+    replay_row row;
+    replay_row_of(decision, date_days, illicit, revenue, &row);
+    return replay_row_add(r, &row);
+}
+
+crest_status replay_row_add(crest_replay *r, const replay_row *x)
+{
+    if (r->finished || x->tier >= r->n_tiers)
         return fail(r, CREST_ERR_STATE,
                     r->finished ? "a row added after the replay finished"
                                 : "a decision of a tier the policy does not have");
-    if (isnan(revenue))
-        revenue = 0;
+    const int32_t date_days = x->date_days;
     if (date_days != r->key_date) {
         r->key_date = date_days;
         r->key_last = crest_replay_period_key(r->opt.period, date_days);
@@ -515,22 +592,23 @@ crest_status crest_replay_add(crest_replay *r, const crest_decision *decision, i
         r->date_lo = date_days < r->date_lo ? date_days : r->date_lo;
         r->date_hi = date_days > r->date_hi ? date_days : r->date_hi;
     }
-    const rank_row row = {decision->score, revenue, key, 1, illicit == 1};
-    const crest_status st = rank_store_add(&r->rank, &row);
+    const rank_row rank = {x->score, x->revenue, key, 1, x->illicit == 1};
+    const crest_status st = rank_store_add(&r->rank, &rank);
     if (st != CREST_OK) {
         r->diag = r->rank.diag;
         return st;
     }
-    /* Inclusion probability: a forcing criterion or the draw. */
-    const double pi = 1.0 - (1.0 - decision->p_forced) * (1.0 - decision->p);
-    count(&r->total, decision, illicit, revenue, pi);
-    if (r->opt.period != CREST_REPLAY_PERIOD_NONE) {
+    if (total_from_periods(r)) {
         crest_replay_metrics *m = period_for(r, key);
         if (!m)
             return fail(r, CREST_ERR_NOMEM, "out of memory keeping the periods");
-        count(m, decision, illicit, revenue, pi);
+        count_ints(m, x);
+        count_sums(m, x);
+    } else {
+        count_ints(&r->total, x);
     }
-    if (r->opt.capacity && decision->inspect && decision->lane == LANE_RED) {
+    count_sums(&r->total, x);
+    if (r->opt.capacity && (x->flags & REPLAY_ROW_INSPECT) && x->lane == LANE_RED) {
         if (r->pend_head == r->n_pend)
             r->pend_head = r->n_pend = 0;
         if (r->n_pend == r->cap_pend) {
@@ -542,17 +620,26 @@ crest_status crest_replay_add(crest_replay *r, const crest_decision *decision, i
             r->cap_pend = cap;
         }
         r->pend[r->n_pend++] = (cap_pending){
-            r->rank.n_rows - 1, key, revenue, pi, (uint32_t)decision->tier, decision->u < decision->p_random,
-            illicit == 1};
+            r->rank.n_rows - 1, key, x->revenue, x->pi, x->tier, (x->flags & REPLAY_ROW_RANDOM_STREAM) != 0,
+            x->illicit == 1};
     }
     return CREST_OK;
 }
 
-/* Take a deferred selection out of the inspections of m (the inverse of count's
- * inspected branch for a drawn, unforced RED selection). */
-static void uncount(crest_replay_metrics *m, const cap_pending *c)
+/* Take a deferred selection out of the inspections of m (the inverse of
+ * count_ints and count_sums for a drawn, unforced RED selection); counts 0:
+ * only its sums (the total when its counts are the periods'). */
+static void uncount(crest_replay_metrics *m, const cap_pending *c, int counts)
 {
     crest_replay_tier_metrics *t = &m->tiers[c->tier];
+    m->revenue_caught -= c->revenue;
+    t->revenue_caught -= c->revenue;
+    if (c->illicit && c->pi > 0) {
+        m->ht_sum -= 1.0 / c->pi;
+        m->ht_var -= (1.0 - c->pi) / (c->pi * c->pi);
+    }
+    if (!counts)
+        return;
     m->inspected--;
     t->inspected--;
     if (c->random_stream) {
@@ -566,16 +653,10 @@ static void uncount(crest_replay_metrics *m, const cap_pending *c)
     }
     m->lanes[LANE_RED]--;
     t->lanes[LANE_RED]--;
-    m->revenue_caught -= c->revenue;
-    t->revenue_caught -= c->revenue;
     if (c->illicit) {
         m->hits--;
         t->hits--;
         t->missed_illicit++;
-        if (c->pi > 0) {
-            m->ht_sum -= 1.0 / c->pi;
-            m->ht_var -= (1.0 - c->pi) / (c->pi * c->pi);
-        }
     }
     m->deferred++;
     t->deferred++;
@@ -592,19 +673,18 @@ crest_status crest_replay_capacity(crest_replay *r, uint64_t ordinal, crest_capa
     if (outcome == CREST_CAPACITY_KEPT)
         return CREST_OK;
     crest_replay_metrics *p = NULL;
-    if (r->opt.period != CREST_REPLAY_PERIOD_NONE && !(p = period_for(r, c.key)))
+    if (total_from_periods(r) && !(p = period_for(r, c.key)))
         return CREST_ERR_NOMEM;
     if (outcome == CREST_CAPACITY_DEFERRED) {
-        uncount(&r->total, &c);
+        uncount(&r->total, &c, !p);
         if (p)
-            uncount(p, &c);
+            uncount(p, &c, 1);
+    } else if (p) {
+        p->overflow++;
+        p->tiers[c.tier].overflow++;
     } else {
         r->total.overflow++;
         r->total.tiers[c.tier].overflow++;
-        if (p) {
-            p->overflow++;
-            p->tiers[c.tier].overflow++;
-        }
     }
     return CREST_OK;
 }
@@ -663,10 +743,24 @@ const crest_diag *crest_replay_attach_diag(const crest_replay *r)
 
 /* ------------------------------------------------------ merge, save, load */
 
-/* Adds the counts of b to a (tier and path counts, sums of revenue and of
- * the Horvitz–Thompson terms); the derived values are left to derive(). */
-static void add_counts(crest_replay_metrics *a, const crest_replay_metrics *b)
+/* What add_counts adds: the counts (rows, tiers, paths, lanes, outcomes), the
+ * sums (revenue and the Horvitz–Thompson terms), or both. */
+enum { ADD_COUNTS = 1, ADD_SUMS = 2, ADD_ALL = 3 };
+
+/* Adds the counts and/or sums of b to a (what: ADD_*); the derived values
+ * are left to derive(). */
+static void add_counts(crest_replay_metrics *a, const crest_replay_metrics *b, int what)
 {
+    if (what & ADD_SUMS) {
+        a->revenue_total += b->revenue_total;
+        a->revenue_caught += b->revenue_caught;
+        a->ht_sum += b->ht_sum;
+        a->ht_var += b->ht_var;
+        for (size_t t = 0; t < a->n_tiers; t++)
+            a->tiers[t].revenue_caught += b->tiers[t].revenue_caught;
+    }
+    if (!(what & ADD_COUNTS))
+        return;
     a->rows += b->rows;
     a->unlabelled += b->unlabelled;
     a->illicit += b->illicit;
@@ -680,10 +774,6 @@ static void add_counts(crest_replay_metrics *a, const crest_replay_metrics *b)
     a->random_stream += b->random_stream;
     a->random_stream_hits += b->random_stream_hits;
     a->zero_p_rows += b->zero_p_rows;
-    a->revenue_total += b->revenue_total;
-    a->revenue_caught += b->revenue_caught;
-    a->ht_sum += b->ht_sum;
-    a->ht_var += b->ht_var;
     a->deferred += b->deferred;
     a->overflow += b->overflow;
     for (size_t t = 0; t < a->n_tiers; t++) {
@@ -699,11 +789,30 @@ static void add_counts(crest_replay_metrics *a, const crest_replay_metrics *b)
         x->illicit += y->illicit;
         x->hits += y->hits;
         x->missed_illicit += y->missed_illicit;
-        x->revenue_caught += y->revenue_caught;
         x->forced_insensitive += y->forced_insensitive;
         x->deferred += y->deferred;
         x->overflow += y->overflow;
     }
+}
+
+/* The total as it is read (crest_replay_finish, _save): with periods, its
+ * counts are the sum of theirs (total_from_periods) and its sums its own,
+ * copied as they are. */
+static void settled_total(const crest_replay *r, crest_replay_metrics *out)
+{
+    *out = r->total;
+    if (!total_from_periods(r))
+        return;
+    metrics_init(r, out, 0);
+    strcpy(out->label, "total");
+    out->revenue_total = r->total.revenue_total;
+    out->revenue_caught = r->total.revenue_caught;
+    out->ht_sum = r->total.ht_sum;
+    out->ht_var = r->total.ht_var;
+    for (size_t t = 0; t < r->n_tiers; t++)
+        out->tiers[t].revenue_caught = r->total.tiers[t].revenue_caught;
+    for (size_t i = 0; i < r->n_periods; i++)
+        add_counts(out, &r->periods[i], ADD_COUNTS);
 }
 
 crest_status crest_replay_merge(crest_replay *r, const crest_replay *other)
@@ -717,12 +826,12 @@ crest_status crest_replay_merge(crest_replay *r, const crest_replay *other)
         r->diag = r->rank.diag;
         return st;
     }
-    add_counts(&r->total, &other->total);
+    add_counts(&r->total, &other->total, total_from_periods(r) ? ADD_SUMS : ADD_ALL);
     for (size_t i = 0; i < other->n_periods; i++) {
         crest_replay_metrics *m = period_for(r, other->periods[i].key);
         if (!m)
             return fail(r, CREST_ERR_NOMEM, "out of memory merging the periods");
-        add_counts(m, &other->periods[i]);
+        add_counts(m, &other->periods[i], ADD_ALL);
     }
     return CREST_OK;
 }
@@ -761,8 +870,10 @@ void *crest_replay_save(const crest_replay *r, size_t *len)
     memcpy(at, &h, sizeof h);
     memcpy(at, saved_magic, sizeof saved_magic);
     at += sizeof h;
-    memcpy(at, &r->total, sizeof r->total);
-    at += sizeof r->total;
+    crest_replay_metrics total;
+    settled_total(r, &total);
+    memcpy(at, &total, sizeof total);
+    at += sizeof total;
     if (r->n_periods)
         memcpy(at, r->periods, r->n_periods * sizeof *r->periods);
     at += r->n_periods * sizeof *r->periods;
@@ -806,14 +917,14 @@ crest_status crest_replay_load(crest_replay *r, const void *buf, size_t len, cre
     crest_replay_metrics m;
     memcpy(&m, at, sizeof m);
     at += sizeof m;
-    add_counts(&r->total, &m);
+    add_counts(&r->total, &m, total_from_periods(r) ? ADD_SUMS : ADD_ALL);
     for (uint64_t i = 0; i < h.n_periods; i++) {
         memcpy(&m, at, sizeof m);
         at += sizeof m;
         crest_replay_metrics *p = period_for(r, m.key);
         if (!p)
             return crest_diag_set(diag, CREST_ERR_NOMEM, "<replay state>", 0, 0, "out of memory");
-        add_counts(p, &m);
+        add_counts(p, &m, ADD_ALL);
     }
     const crest_status st = rank_store_load(&r->rank, at, h.n_runs, h.n_rank);
     if (st != CREST_OK) {
@@ -1095,6 +1206,9 @@ crest_status crest_replay_finish(crest_replay *r)
 {
     if (r->finished)
         return CREST_OK;
+    crest_replay_metrics total;
+    settled_total(r, &total);
+    r->total = total;
     if (r->rank.n_rows != r->total.rows) /* a failed add or load left them apart */
         return fail(r, CREST_ERR_STATE,
                     "the ranking's rows and the counted rows differ: an earlier call failed");

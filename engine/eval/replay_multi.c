@@ -4,8 +4,9 @@
  *
  * The shared reading (crest_multi.h) decides blocks in parallel: a recording
  * hook (record_decl) keeps, on the deciding thread, what the accumulator
- * needs of each declaration in a compact record (rec_head: the decision,
- * date, label and revenue, then the export row's text when asked), and the
+ * needs of each declaration in a compact record (replay_row.h: 32 bytes of
+ * the decision, date, label and revenue; then the export row's length and
+ * text when asked), and the
  * records reach take_records, the policy's output sink, in input order on
  * the feeding thread, cut anywhere between two calls; it adds each whole
  * record as crest_replay_add_decl would have.
@@ -17,6 +18,7 @@
 #include <string.h>
 
 #include "crest/crest_multi.h"
+#include "replay_row.h"
 
 /* One policy of the run: its accumulator and what stopped it. */
 typedef struct rm_policy {
@@ -36,15 +38,12 @@ struct crest_replay_multi {
     crest_replay_multi_rows rows;
 };
 
-/* The record of one declaration; text_len bytes of its export row follow. */
-typedef struct rec_head {
-    crest_decision dec;
-    double revenue;
-    int32_t date_days;
-    int32_t illicit;
-    uint32_t text_len;
-    uint32_t unused;
-} rec_head;
+/* The record of one declaration: its replay_row; with export rows, then
+ * the row's length (uint32_t) and its text. */
+static size_t head_size(const crest_replay_multi *m)
+{
+    return sizeof(replay_row) + (m->rows.write ? sizeof(uint32_t) : 0);
+}
 
 /* Feeding thread: the label columns from the header. */
 static int resolve_header(void *ctx, const crest_str *header, size_t n_cols)
@@ -57,46 +56,55 @@ static int resolve_header(void *ctx, const crest_str *header, size_t n_cols)
     return 0;
 }
 
-/* Deciding thread (any, at the same time): only reads p (crest_replay_read_label
+/* Deciding thread (any, at the same time): only reads p (replay_row_make
  * and crest_replay_decision_row do not change the accumulator). */
 static int record_decl(void *ctx, const crest_decl *d, const crest_decision *dec, unsigned long line,
                        crest_sink out)
 {
     (void)line;
     const rm_policy *p = ctx;
-    rec_head h;
-    memset(&h, 0, sizeof h);
-    h.dec = *dec;
-    h.date_days = d->date_days;
-    int illicit;
-    crest_replay_read_label(p->rep, d, &illicit, &h.revenue);
-    h.illicit = illicit;
-    char *row = NULL;
-    if (p->m->rows.write) {
-        if (!(row = crest_replay_decision_row(p->rep, p->m->rows.names[p->k], d, dec)))
-            return 1;
-        h.text_len = (uint32_t)strlen(row);
-    }
+    replay_row h;
+    replay_row_make(p->rep, d, dec, &h);
+    if (!p->m->rows.write)
+        return out.write(out.ctx, &h, sizeof h) != CREST_OK;
+    char *row = crest_replay_decision_row(p->rep, p->m->rows.names[p->k], d, dec);
+    if (!row)
+        return 1;
+    const uint32_t len = (uint32_t)strlen(row);
     crest_status st = out.write(out.ctx, &h, sizeof h);
-    if (st == CREST_OK && row)
-        st = out.write(out.ctx, row, h.text_len);
+    if (st == CREST_OK)
+        st = out.write(out.ctx, &len, sizeof len);
+    if (st == CREST_OK)
+        st = out.write(out.ctx, row, len);
     free(row);
     return st != CREST_OK;
 }
 
-/* One whole record into the accumulator (and its row to the caller). */
-static crest_status take(rm_policy *p, const char *rec)
+/* The bytes of the record that starts at rec (at least head_size bytes of it). */
+static size_t record_size(const crest_replay_multi *m, const char *rec)
 {
-    rec_head h;
+    if (!m->rows.write)
+        return sizeof(replay_row);
+    uint32_t len;
+    memcpy(&len, rec + sizeof(replay_row), sizeof len);
+    return sizeof(replay_row) + sizeof len + len;
+}
+
+/* One whole record into the accumulator (and its row to the caller). */
+static inline crest_status take(rm_policy *p, const char *rec)
+{
+    replay_row h;
     memcpy(&h, rec, sizeof h);
-    if (crest_replay_add(p->rep, &h.dec, h.date_days, h.illicit, h.revenue) != CREST_OK) {
+    if (replay_row_add(p->rep, &h) != CREST_OK) {
         p->failed = 1;
         p->diag = *crest_replay_diag(p->rep); /* out of memory, or the ranking's temporary file */
         return p->diag.status;
     }
-    if (h.text_len) {
+    if (p->m->rows.write) {
         const crest_replay_multi_rows *rows = &p->m->rows; /* p->diag is clear: nothing failed yet */
-        const crest_status st = rows->write(rows->ctx, p->k, rec + sizeof h, h.text_len, &p->diag);
+        const size_t head = head_size(p->m);
+        const crest_status st =
+            rows->write(rows->ctx, p->k, rec + head, record_size(p->m, rec) - head, &p->diag);
         if (st != CREST_OK) {
             p->failed = 1;
             if (p->diag.status == CREST_OK)
@@ -110,11 +118,8 @@ static crest_status take(rm_policy *p, const char *rec)
 /* The bytes of the record gathered so far in p->carry need in all. */
 static size_t carry_need(const rm_policy *p)
 {
-    if (p->carry_len < sizeof(rec_head))
-        return sizeof(rec_head);
-    rec_head h;
-    memcpy(&h, p->carry, sizeof h);
-    return sizeof h + h.text_len;
+    const size_t head = head_size(p->m);
+    return p->carry_len < head ? head : record_size(p->m, p->carry);
 }
 
 /* The output sink of a policy: its records, in input order, cut anywhere
@@ -123,11 +128,17 @@ static crest_status take_records(void *ctx, const void *buf, size_t len)
 {
     rm_policy *p = ctx;
     const char *s = buf;
+    const size_t head = head_size(p->m);
+    if (!p->carry_len && !p->m->rows.write) { /* the usual case: whole rows of one size */
+        for (; len >= sizeof(replay_row); s += sizeof(replay_row), len -= sizeof(replay_row)) {
+            const crest_status st = take(p, s);
+            if (st != CREST_OK)
+                return st;
+        }
+    }
     while (len) {
-        if (!p->carry_len && len >= sizeof(rec_head)) {
-            rec_head h;
-            memcpy(&h, s, sizeof h);
-            const size_t need = sizeof h + h.text_len;
+        if (!p->carry_len && len >= head) {
+            const size_t need = record_size(p->m, s);
             if (len >= need) { /* a whole record in place */
                 const crest_status st = take(p, s);
                 if (st != CREST_OK)

@@ -266,14 +266,91 @@ Test(replay, label_and_revenue_columns_from_the_header)
     crest_policy_free(pol);
 }
 
+/* A label is 1 when its text is a number other than 0, 0 when it is 0, -1
+ * when empty or not a number: as crest_parse_number reads it (blanks around
+ * it, signs, points, exponents), digits alone (read without the parser)
+ * included, up to the parser's 63 bytes. */
+Test(replay, label_text_reads_as_crest_parse_number)
+{
+    crest_policy *pol = policy();
+    crest_replay_options o = {CREST_REPLAY_PERIOD_NONE, "y", NULL, NULL, NULL, 0};
+    crest_replay *r = NULL;
+    crest_diag dg;
+    cr_assert_eq(crest_replay_create(pol, &o, &r, &dg), CREST_OK);
+    crest_str hdr[1] = {{"y", 1}};
+    cr_assert_eq(crest_replay_header(r, hdr, 1, &dg), CREST_OK);
+    char digits[80];
+    static const char *const texts[] = {"0",
+                                        "1",
+                                        "2",
+                                        "9",
+                                        "00",
+                                        "01",
+                                        "10",
+                                        "0000",
+                                        "9610",
+                                        "0007",
+                                        "007a",
+                                        "",
+                                        " ",
+                                        " 1",
+                                        "1 ",
+                                        "\t0",
+                                        "+1",
+                                        "-1",
+                                        "-0",
+                                        "+0",
+                                        "0.0",
+                                        "0.",
+                                        ".0",
+                                        ".",
+                                        "1.5",
+                                        "1e3",
+                                        "0e5",
+                                        "1e400",
+                                        "0x1",
+                                        "abc",
+                                        "1,0",
+                                        "12345678901234567890",
+                                        "00000000000000000000",
+                                        "١",
+                                        "1\n"};
+    for (size_t i = 0; i < sizeof texts / sizeof *texts + 6; i++) {
+        const char *t = i < sizeof texts / sizeof *texts ? texts[i] : digits;
+        if (t == digits) { /* runs of digits around the parser's 64-byte limit */
+            static const size_t lens[] = {62, 63, 64, 65, 63, 64};
+            const size_t k = i - sizeof texts / sizeof *texts, len = lens[k];
+            memset(digits, '0', len);
+            digits[len] = '\0';
+            if (k < 4)
+                digits[len - 1] = '3';
+        }
+        crest_str cols[1] = {{t, strlen(t)}};
+        crest_decl decl;
+        memset(&decl, 0, sizeof decl);
+        decl.cols = cols;
+        decl.n_cols = 1;
+        int y;
+        double rev;
+        crest_replay_read_label(r, &decl, &y, &rev);
+        const double v = crest_parse_number(t, strlen(t));
+        cr_assert_eq(y, isnan(v) ? -1 : v != 0, "label '%s': %d, crest_parse_number %g", t, y, v);
+        decl.n_cols = 0; /* the column is missing from the row: unlabelled */
+        crest_replay_read_label(r, &decl, &y, &rev);
+        cr_assert_eq(y, -1);
+    }
+    crest_replay_free(r);
+    crest_policy_free(pol);
+}
+
 /* The capacity cap's outcomes: a deferred RED selection leaves the inspections
  * (its hit, revenue, path and HT term with it), an overflow one stays; the
  * outcomes arrive for every decision in order; a deferral of something that
  * was not a waiting RED selection is a state error. */
-Test(replay, capacity_outcomes)
+static void capacity_outcomes_with(crest_replay_period period)
 {
     crest_policy *pol = policy();
-    crest_replay_options o = {CREST_REPLAY_PERIOD_DAY, "illicit", NULL, NULL, NULL, 1};
+    crest_replay_options o = {period, "illicit", NULL, NULL, NULL, 1};
     crest_replay *r = NULL;
     crest_diag dg;
     cr_assert_eq(crest_replay_create(pol, &o, &r, &dg), CREST_OK);
@@ -295,7 +372,9 @@ Test(replay, capacity_outcomes)
     cr_assert_eq(crest_replay_capacity(r, 3, CREST_CAPACITY_OVERFLOW), CREST_OK);
     cr_assert_eq(crest_replay_capacity(r, 3, CREST_CAPACITY_DEFERRED), CREST_ERR_STATE, "ruled on twice");
     cr_assert_eq(crest_replay_finish(r), CREST_OK);
-    for (size_t k = 0; k < 2; k++) {
+    const size_t n_metrics = period == CREST_REPLAY_PERIOD_NONE ? 1 : 2;
+    cr_assert_eq(crest_replay_period_count(r), n_metrics - 1);
+    for (size_t k = 0; k < n_metrics; k++) {
         const crest_replay_metrics *m = k ? crest_replay_period_at(r, 0) : crest_replay_total(r);
         cr_assert_eq(m->rows, 4);
         cr_assert_eq(m->inspected, 2);
@@ -315,6 +394,13 @@ Test(replay, capacity_outcomes)
     }
     crest_replay_free(r);
     crest_policy_free(pol);
+}
+
+/* The same with the total counted on its own (no periods) and from the periods. */
+Test(replay, capacity_outcomes)
+{
+    capacity_outcomes_with(CREST_REPLAY_PERIOD_DAY);
+    capacity_outcomes_with(CREST_REPLAY_PERIOD_NONE);
 }
 
 /* The AEO ratio net of credit-insensitive selections: those rows leave the

@@ -508,6 +508,195 @@ Test(replay_spill, combining_changes_no_result)
     crest_policy_free(pol);
 }
 
+/* Runs of tied rows (the buffer's combining row is tried first, rankstore.c)
+ * with a revenue row inside a run, -0/+0 and NaNs of both signs in one run,
+ * and a buffer that spills in the middle of runs: the same bits as without
+ * combining. */
+Test(replay_spill, combining_runs_of_ties)
+{
+    crest_policy *pol = policy();
+    const unsigned n = 6000;
+    static const double scores[] = {NAN, -NAN, -0.0, 0.0, 0.5, 0.5, 0.25};
+    crest_replay *r[2][2]; /* [combine][buffer 0: default, 1: 7 rows] */
+    for (int c = 0; c < 2; c++) {
+        if (c)
+            unsetenv("CREST_REPLAY_COMBINE");
+        else
+            setenv("CREST_REPLAY_COMBINE", "0", 1);
+        for (int b = 0; b < 2; b++) {
+            r[c][b] = make(pol, CREST_REPLAY_PERIOD_WEEK, b ? 7 : 0, b ? 3 : 0);
+            for (unsigned i = 0; i < n; i++) {
+                hrow h = history_row(i, 4);
+                h.d.score = scores[(i / 9) % 7]; /* runs of 9 rows; 0.5 twice: a run of 18 */
+                if (i % 13)                      /* revenue (of the illicit) on every 13th row */
+                    h.revenue = 0;
+                cr_assert_eq(crest_replay_add(r[c][b], &h.d, h.date, h.illicit, h.revenue), CREST_OK);
+            }
+            cr_assert_eq(crest_replay_finish(r[c][b]), CREST_OK);
+        }
+    }
+    unsetenv("CREST_REPLAY_COMBINE");
+    cr_assert_eq(crest_replay_spilled(r[1][1]), 1, "a 7-row buffer spills");
+    for (int c = 0; c < 2; c++)
+        for (int b = 0; b < 2; b++) {
+            check_same_outputs(r[0][0], r[c][b]);
+            cr_assert_eq(crest_replay_total(r[c][b])->rows, n);
+        }
+    for (int c = 0; c < 2; c++)
+        for (int b = 0; b < 2; b++)
+            crest_replay_free(r[c][b]);
+    crest_policy_free(pol);
+}
+
+/* The counts of the total and of each tier in it, field by field. */
+static void same_counts(const crest_replay_metrics *a, const crest_replay_metrics *b, const char *what)
+{
+    const uint64_t ca[] = {a->rows,
+                           a->unlabelled,
+                           a->illicit,
+                           a->inspected,
+                           a->hits,
+                           a->forced,
+                           a->random,
+                           a->risk,
+                           a->lanes[0],
+                           a->lanes[1],
+                           a->lanes[2],
+                           a->lanes[3],
+                           a->lanes[4],
+                           a->deferred,
+                           a->overflow,
+                           a->random_stream,
+                           a->random_stream_hits,
+                           a->zero_p_rows,
+                           a->aeo_missed_illicit};
+    const uint64_t cb[] = {b->rows,
+                           b->unlabelled,
+                           b->illicit,
+                           b->inspected,
+                           b->hits,
+                           b->forced,
+                           b->random,
+                           b->risk,
+                           b->lanes[0],
+                           b->lanes[1],
+                           b->lanes[2],
+                           b->lanes[3],
+                           b->lanes[4],
+                           b->deferred,
+                           b->overflow,
+                           b->random_stream,
+                           b->random_stream_hits,
+                           b->zero_p_rows,
+                           b->aeo_missed_illicit};
+    for (size_t i = 0; i < sizeof ca / sizeof *ca; i++)
+        cr_assert_eq(ca[i], cb[i], "%s: count %zu: %llu vs %llu", what, i, (unsigned long long)ca[i],
+                     (unsigned long long)cb[i]);
+    cr_assert_eq(a->n_tiers, b->n_tiers);
+    for (size_t t = 0; t < a->n_tiers; t++) {
+        const crest_replay_tier_metrics *x = &a->tiers[t], *y = &b->tiers[t];
+        const uint64_t ta[] = {x->rows,
+                               x->inspected,
+                               x->forced,
+                               x->random,
+                               x->risk,
+                               x->illicit,
+                               x->hits,
+                               x->missed_illicit,
+                               x->deferred,
+                               x->overflow,
+                               x->forced_insensitive};
+        const uint64_t tb[] = {y->rows,
+                               y->inspected,
+                               y->forced,
+                               y->random,
+                               y->risk,
+                               y->illicit,
+                               y->hits,
+                               y->missed_illicit,
+                               y->deferred,
+                               y->overflow,
+                               y->forced_insensitive};
+        for (size_t i = 0; i < sizeof ta / sizeof *ta; i++)
+            cr_assert_eq(ta[i], tb[i], "%s: tier %zu count %zu", what, t, i);
+        for (int l = 0; l < 5; l++)
+            cr_assert_eq(x->lanes[l], y->lanes[l], "%s: tier %zu lane %d", what, t, l);
+        BITS_EQ(x->revenue_caught, y->revenue_caught, what);
+    }
+}
+
+/* With periods, the total's counts are summed from the periods' and its sums
+ * are its own, added row by row: whatever the period (none included), and
+ * after a save and load halfway, the total has the same counts and the same
+ * bits of revenue and HT sums as the rows added in order (revenue that
+ * rounds, so another order would show). */
+Test(replay_spill, total_is_the_periods_counts_and_the_rows_sums)
+{
+    crest_policy *pol = policy();
+    const unsigned n = 5000;
+    double rev_total = 0, rev_caught = 0, ht_sum = 0, ht_var = 0;
+    for (unsigned i = 0; i < n; i++) {
+        const hrow h = history_row(i, 5);
+        rev_total += h.revenue;
+        const double pi = 1.0 - (1.0 - h.d.p_forced) * (1.0 - h.d.p);
+        if (h.d.inspect) {
+            rev_caught += h.revenue;
+            if (h.illicit == 1 && pi > 0) {
+                ht_sum += 1.0 / pi;
+                ht_var += (1.0 - pi) / (pi * pi);
+            }
+        }
+    }
+    crest_replay *none = make(pol, CREST_REPLAY_PERIOD_NONE, 0, 0);
+    feed(none, 0, n, 5);
+    cr_assert_eq(crest_replay_finish(none), CREST_OK);
+    const crest_replay_metrics *t0 = crest_replay_total(none);
+    cr_assert_eq(t0->rows, n);
+    BITS_EQ(t0->revenue_total, rev_total, "revenue_total");
+    BITS_EQ(t0->revenue_caught, rev_caught, "revenue_caught");
+    BITS_EQ(t0->ht_sum, ht_sum, "ht_sum");
+    BITS_EQ(t0->ht_var, ht_var, "ht_var");
+    const crest_replay_period periods[] = {CREST_REPLAY_PERIOD_DAY, CREST_REPLAY_PERIOD_WEEK,
+                                           CREST_REPLAY_PERIOD_MONTH};
+    for (size_t k = 0; k < 3; k++) {
+        crest_replay *one = make(pol, periods[k], 0, 0), *first = make(pol, periods[k], 0, 0),
+                     *second = make(pol, periods[k], 0, 0);
+        feed(one, 0, n, 5);
+        feed(first, 0, n / 2, 5);
+        size_t len = 0;
+        void *saved = crest_replay_save(first, &len);
+        cr_assert_not_null(saved);
+        crest_diag d;
+        cr_assert_eq(crest_replay_load(second, saved, len, &d), CREST_OK, "%s", d.message);
+        crest_replay_free_saved(saved);
+        feed(second, n / 2, n, 5);
+        cr_assert_eq(crest_replay_finish(one), CREST_OK);
+        cr_assert_eq(crest_replay_finish(second), CREST_OK);
+        for (int j = 0; j < 2; j++) {
+            const crest_replay_metrics *t = crest_replay_total(j ? second : one);
+            same_counts(t0, t, j ? "saved and loaded" : "one pass");
+            BITS_EQ(t->revenue_total, rev_total, "revenue_total");
+            BITS_EQ(t->revenue_caught, rev_caught, "revenue_caught");
+            BITS_EQ(t->ht_sum, ht_sum, "ht_sum");
+            BITS_EQ(t->ht_var, ht_var, "ht_var");
+        }
+        /* The periods' counts add up to the total's. */
+        uint64_t rows = 0, inspected = 0, hits = 0;
+        for (size_t p = 0; p < crest_replay_period_count(one); p++) {
+            rows += crest_replay_period_at(one, p)->rows;
+            inspected += crest_replay_period_at(one, p)->inspected;
+            hits += crest_replay_period_at(one, p)->hits;
+        }
+        cr_assert_eq(rows, n);
+        cr_assert_eq(inspected, t0->inspected);
+        cr_assert_eq(hits, t0->hits);
+        check_same_outputs(one, second);
+        crest_replay_free(one), crest_replay_free(first), crest_replay_free(second);
+    }
+    crest_replay_free(none);
+    crest_policy_free(pol);
+}
+
 /* The buffer is set before the first row only, within its range. */
 Test(replay_spill, set_buffer_rules)
 {
