@@ -1839,50 +1839,58 @@ static bool band_hit(const rule *x, const crest_rules_scratch *sc, const crest_d
     return false;
 }
 
-/* Hot path: one predicate. Returns hit; counts limit hits in *n_limit. */
+/* A regex criterion (rule_hit). */
+static inline bool regex_hit(const rule *x, crest_rules_scratch *sc, const crest_decl *d, unsigned *n_limit)
+{
+    crest_str s = rule_text(x, sc, d);
+    if (!s.ptr)
+        return false;
+    if (x->lits)
+        return rx_literals_hit(x->lits, s.ptr, s.len);
+    rx_slot *slot = NULL;
+    uint64_t h = 0;
+    if (s.len <= RX_TEXT_MAX) {
+        h = text_hash(s.ptr, s.len);
+        slot = &sc->rx[((uint64_t)x->rx_index * (sc->rx_mask + 1)) + (h & sc->rx_mask)];
+        if (slot->len == s.len && slot->hash == h && crest_same_bytes(slot->text, s.ptr, s.len))
+            return slot->hit;
+    }
+    int rc = x->words ? rx_words_hit(x->words, s.ptr, s.len) : -1;
+    if (rc >= 0) {
+        if (slot) {
+            slot->hash = h;
+            slot->len = (uint32_t)s.len;
+            slot->hit = (uint32_t)rc;
+            memcpy(slot->text, s.ptr, s.len);
+        }
+        return rc;
+    }
+    rc = sc->valid_utf8 && x->re_valid
+             ? pcre2_jit_match(x->re_valid, (PCRE2_SPTR)s.ptr, s.len, 0, 0, sc->md, sc->mc)
+         : x->jit ? pcre2_jit_match(x->re, (PCRE2_SPTR)s.ptr, s.len, 0, 0, sc->md, sc->mc)
+                  : pcre2_match(x->re, (PCRE2_SPTR)s.ptr, s.len, 0, 0, sc->md, sc->mc);
+    if (rc >= 0 || rc == PCRE2_ERROR_NOMATCH) {
+        if (slot) {
+            slot->hash = h;
+            slot->len = (uint32_t)s.len;
+            slot->hit = rc >= 0;
+            memcpy(slot->text, s.ptr, s.len);
+        }
+        return rc >= 0;
+    }
+    (*n_limit)++; /* match/depth/heap/JIT-stack limit: treated as no match */
+    return false;
+}
+
+/* Hot path: one predicate. Returns hit; counts limit hits in *n_limit. The
+ * common kind is tested before the switch (a jump table costs more). */
 static inline bool rule_hit(const rule *x, crest_rules_scratch *sc, const crest_decl *d, unsigned *n_limit)
 {
+    if (x->kind == CREST_RULES_KIND_REGEX)
+        return regex_hit(x, sc, d, n_limit);
     switch (x->kind) {
-    case CREST_RULES_KIND_REGEX: {
-        crest_str s = rule_text(x, sc, d);
-        if (!s.ptr)
-            return false;
-        if (x->lits)
-            return rx_literals_hit(x->lits, s.ptr, s.len);
-        rx_slot *slot = NULL;
-        uint64_t h = 0;
-        if (s.len <= RX_TEXT_MAX) {
-            h = text_hash(s.ptr, s.len);
-            slot = &sc->rx[((uint64_t)x->rx_index * (sc->rx_mask + 1)) + (h & sc->rx_mask)];
-            if (slot->len == s.len && slot->hash == h && crest_same_bytes(slot->text, s.ptr, s.len))
-                return slot->hit;
-        }
-        int rc = x->words ? rx_words_hit(x->words, s.ptr, s.len) : -1;
-        if (rc >= 0) {
-            if (slot) {
-                slot->hash = h;
-                slot->len = (uint32_t)s.len;
-                slot->hit = (uint32_t)rc;
-                memcpy(slot->text, s.ptr, s.len);
-            }
-            return rc;
-        }
-        rc = sc->valid_utf8 && x->re_valid
-                 ? pcre2_jit_match(x->re_valid, (PCRE2_SPTR)s.ptr, s.len, 0, 0, sc->md, sc->mc)
-             : x->jit ? pcre2_jit_match(x->re, (PCRE2_SPTR)s.ptr, s.len, 0, 0, sc->md, sc->mc)
-                      : pcre2_match(x->re, (PCRE2_SPTR)s.ptr, s.len, 0, 0, sc->md, sc->mc);
-        if (rc >= 0 || rc == PCRE2_ERROR_NOMATCH) {
-            if (slot) {
-                slot->hash = h;
-                slot->len = (uint32_t)s.len;
-                slot->hit = rc >= 0;
-                memcpy(slot->text, s.ptr, s.len);
-            }
-            return rc >= 0;
-        }
-        (*n_limit)++; /* match/depth/heap/JIT-stack limit: treated as no match */
-        return false;
-    }
+    case CREST_RULES_KIND_REGEX:
+        break;
     case CREST_RULES_KIND_RANGE: {
         double v = rule_number(x, sc, d);
         if (isnan(v))
