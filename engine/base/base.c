@@ -162,11 +162,24 @@ static inline uint64_t eight_digits(uint64_t v)
            32;
 }
 
+/* zero_digits_below[n]: '0' in the 8 - n low bytes of a word (its n digits
+ * shifted to its top bytes: leading zero digits below them). */
+static const uint64_t zero_digits_below[9] = {UINT64_C(0x3030303030303030),
+                                              UINT64_C(0x30303030303030),
+                                              UINT64_C(0x303030303030),
+                                              UINT64_C(0x3030303030),
+                                              UINT64_C(0x30303030),
+                                              UINT64_C(0x303030),
+                                              UINT64_C(0x3030),
+                                              UINT64_C(0x30),
+                                              0};
+
 /*
  * The common declaration number, digits with at most one '.' (4 to 8 bytes,
  * at least one digit), a byte a lane of one 64-bit word: loaded with
  * fixed-size overlapping loads (no byte loop), the '.' found and squeezed
- * out, every byte checked to be a digit, the digits' value in one step of
+ * out, the digits moved to the top bytes with '0' below them (leading zero
+ * digits), every byte checked to be a digit, the digits' value in one step of
  * eight. 1 with *m (below 10^8) and *frac (digits after the '.'); 0 for any
  * other shape (the byte-at-a-time reader and strtod decide those).
  */
@@ -185,10 +198,11 @@ static inline int swar_decimal(const char *s, size_t len, uint64_t *m, unsigned 
     }
     if (w & high)
         return 0;
-    /* The '.': the first one among the len bytes (0x80 where a byte is '.';
-     * exact, no carry crosses a byte; bytes from len on are 0). */
-    const uint64_t lo7 = ones * 0x7F, x = w ^ (ones * '.');
-    const uint64_t dots = ~(((x & lo7) + lo7) | x | lo7);
+    /* The first '.' among the len bytes: the lowest 0x80 of the zero-byte
+     * test on w ^ '.' (exact for the lowest byte: a false mark needs a borrow
+     * from a zero byte below it; bytes from len on are 0, not '.'). */
+    const uint64_t x = w ^ (ones * '.');
+    const uint64_t dots = (x - ones) & ~x & high;
     unsigned n = (unsigned)len, f = 0;
     if (dots) {
         const unsigned dp = (unsigned)__builtin_ctzll(dots) >> 3;
@@ -198,32 +212,22 @@ static inline int swar_decimal(const char *s, size_t len, uint64_t *m, unsigned 
         n--;
         f = n - dp;
     }
-    /* n bytes (n >= 3), each a digit: byte + 0x50 reaches 0x80 from '0' on,
-     * byte + 0x46 from ':' on (no byte is above 0x7F: no carry leaves a byte). */
-    const uint64_t in = n == 8 ? ~UINT64_C(0) : (UINT64_C(1) << (8 * n)) - 1;
-    if (((w + ones * 0x50) & ~(w + ones * 0x46) & high & in) != (high & in))
+    /* n digits (n >= 3) to the top, '0' below them; every byte a digit:
+     * byte + 0x46 stays below 0x80 up to '9', byte - 0x30 borrows below '0'
+     * (no byte is above 0x7F: no carry leaves a byte; the first borrow marks
+     * its own byte). */
+    w = (w << (64 - 8 * n)) | zero_digits_below[n];
+    if (((w + ones * 0x46) | (w - ones * '0')) & high)
         return 0; /* a second '.', a sign, a blank, an exponent, ... */
-    *m = eight_digits((w ^ (ones * '0' & in)) << (8 * (8 - n))); /* leading zero digits */
+    *m = eight_digits(w - ones * '0');
     *frac = f;
     return 1;
 }
 
-double crest_parse_number(const char *text, size_t len)
+/* crest_parse_number but for its hot path: blanks trimmed, the byte-at-a-time
+ * reader, then strtod. Out of line: the hot path needs no stack frame. */
+static __attribute__((noinline)) double parse_number_general(const char *text, size_t len)
 {
-    if (!text)
-        return NAN;
-    /* Hot path: [+-]digits[.digits], 4 to 8 bytes after the sign: m / 10^frac
-     * as below (m below 10^8). */
-    if (len >= 4 && len <= 9) {
-        const int sign = text[0] == '-' || text[0] == '+';
-        const size_t n = len - (size_t)sign;
-        uint64_t m;
-        unsigned frac;
-        if (n >= 4 && n <= 8 && swar_decimal(text + sign, n, &m, &frac)) {
-            const double v = (double)m / pow10_exact[frac];
-            return text[0] == '-' ? -v : v;
-        }
-    }
     /* The one trimming rule (crest_base.h): blanks around the number go. */
     while (len && is_blank(text[0]))
         text++, len--;
@@ -266,6 +270,25 @@ double crest_parse_number(const char *text, size_t len)
     char *end;
     const double d = c_locale ? strtod_l(buf, &end, c_locale) : strtod(buf, &end);
     return (end == buf || *end != '\0' || !isfinite(d)) ? NAN : d;
+}
+
+double crest_parse_number(const char *text, size_t len)
+{
+    if (!text)
+        return NAN;
+    /* Hot path: [+-]digits[.digits], 4 to 8 bytes after the sign: m / 10^frac,
+     * exactly rounded (m below 10^8 < 2^53, 10^frac exact). */
+    if (len >= 4 && len <= 9) {
+        const int sign = text[0] == '-' || text[0] == '+';
+        const size_t n = len - (size_t)sign;
+        uint64_t m;
+        unsigned frac;
+        if (n >= 4 && n <= 8 && swar_decimal(text + sign, n, &m, &frac)) {
+            const double v = (double)m / pow10_exact[frac];
+            return text[0] == '-' ? -v : v;
+        }
+    }
+    return parse_number_general(text, len);
 }
 
 /* 5^k for k <= 27 (5^27 < 2^63): the fast path's scale factors. */

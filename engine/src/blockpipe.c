@@ -142,15 +142,24 @@ __attribute__((target("avx2"))) static void count_avx2(const unsigned char *s, s
     const __m256i quote = _mm256_set1_epi8('"'), lf = _mm256_set1_epi8('\n'), cr = _mm256_set1_epi8('\r');
     __m256i any_cr = _mm256_setzero_si256();
     size_t i = 0;
-    while (i + 32 <= n) {
+    /* 64 bytes a step (two compares a counter byte: up to 2 a step, 254 in
+     * 127 steps); the last 0 to 63 bytes one at a time. */
+    while (i + 64 <= n) {
         __m256i acc_q = _mm256_setzero_si256(), acc_lf = _mm256_setzero_si256();
-        const size_t steps = (n - i) / 32 < 255 ? (n - i) / 32 : 255;
-        for (size_t k = 0; k < steps; k++, i += 32) {
-            const __m256i v = _mm256_loadu_si256((const __m256i *)(s + i));
-            acc_q = _mm256_sub_epi8(acc_q, _mm256_cmpeq_epi8(v, quote));
-            acc_lf = _mm256_sub_epi8(acc_lf, _mm256_cmpeq_epi8(v, lf));
-            any_cr = _mm256_or_si256(any_cr, _mm256_cmpeq_epi8(v, cr));
+        const unsigned char *p = s + i;
+        const size_t steps = (n - i) / 64 < 127 ? (n - i) / 64 : 127;
+        const unsigned char *const end = p + 64 * steps;
+        for (; p < end; p += 64) {
+            const __m256i a = _mm256_loadu_si256((const __m256i *)p);
+            const __m256i b = _mm256_loadu_si256((const __m256i *)(p + 32));
+            acc_q = _mm256_sub_epi8(
+                acc_q, _mm256_add_epi8(_mm256_cmpeq_epi8(a, quote), _mm256_cmpeq_epi8(b, quote)));
+            acc_lf =
+                _mm256_sub_epi8(acc_lf, _mm256_add_epi8(_mm256_cmpeq_epi8(a, lf), _mm256_cmpeq_epi8(b, lf)));
+            any_cr =
+                _mm256_or_si256(any_cr, _mm256_or_si256(_mm256_cmpeq_epi8(a, cr), _mm256_cmpeq_epi8(b, cr)));
         }
+        i += 64 * steps;
         c->quotes += sum_bytes256(acc_q);
         c->lfs += sum_bytes256(acc_lf);
     }

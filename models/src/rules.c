@@ -1839,50 +1839,58 @@ static bool band_hit(const rule *x, const crest_rules_scratch *sc, const crest_d
     return false;
 }
 
-/* Hot path: one predicate. Returns hit; counts limit hits in *n_limit. */
+/* A regex criterion (rule_hit). */
+static inline bool regex_hit(const rule *x, crest_rules_scratch *sc, const crest_decl *d, unsigned *n_limit)
+{
+    crest_str s = rule_text(x, sc, d);
+    if (!s.ptr)
+        return false;
+    if (x->lits)
+        return rx_literals_hit(x->lits, s.ptr, s.len);
+    rx_slot *slot = NULL;
+    uint64_t h = 0;
+    if (s.len <= RX_TEXT_MAX) {
+        h = text_hash(s.ptr, s.len);
+        slot = &sc->rx[((uint64_t)x->rx_index * (sc->rx_mask + 1)) + (h & sc->rx_mask)];
+        if (slot->len == s.len && slot->hash == h && crest_same_bytes(slot->text, s.ptr, s.len))
+            return slot->hit;
+    }
+    int rc = x->words ? rx_words_hit(x->words, s.ptr, s.len) : -1;
+    if (rc >= 0) {
+        if (slot) {
+            slot->hash = h;
+            slot->len = (uint32_t)s.len;
+            slot->hit = (uint32_t)rc;
+            memcpy(slot->text, s.ptr, s.len);
+        }
+        return rc;
+    }
+    rc = sc->valid_utf8 && x->re_valid
+             ? pcre2_jit_match(x->re_valid, (PCRE2_SPTR)s.ptr, s.len, 0, 0, sc->md, sc->mc)
+         : x->jit ? pcre2_jit_match(x->re, (PCRE2_SPTR)s.ptr, s.len, 0, 0, sc->md, sc->mc)
+                  : pcre2_match(x->re, (PCRE2_SPTR)s.ptr, s.len, 0, 0, sc->md, sc->mc);
+    if (rc >= 0 || rc == PCRE2_ERROR_NOMATCH) {
+        if (slot) {
+            slot->hash = h;
+            slot->len = (uint32_t)s.len;
+            slot->hit = rc >= 0;
+            memcpy(slot->text, s.ptr, s.len);
+        }
+        return rc >= 0;
+    }
+    (*n_limit)++; /* match/depth/heap/JIT-stack limit: treated as no match */
+    return false;
+}
+
+/* Hot path: one predicate. Returns hit; counts limit hits in *n_limit. The
+ * common kind is tested before the switch (a jump table costs more). */
 static inline bool rule_hit(const rule *x, crest_rules_scratch *sc, const crest_decl *d, unsigned *n_limit)
 {
+    if (x->kind == CREST_RULES_KIND_REGEX)
+        return regex_hit(x, sc, d, n_limit);
     switch (x->kind) {
-    case CREST_RULES_KIND_REGEX: {
-        crest_str s = rule_text(x, sc, d);
-        if (!s.ptr)
-            return false;
-        if (x->lits)
-            return rx_literals_hit(x->lits, s.ptr, s.len);
-        rx_slot *slot = NULL;
-        uint64_t h = 0;
-        if (s.len <= RX_TEXT_MAX) {
-            h = text_hash(s.ptr, s.len);
-            slot = &sc->rx[((uint64_t)x->rx_index * (sc->rx_mask + 1)) + (h & sc->rx_mask)];
-            if (slot->len == s.len && slot->hash == h && crest_same_bytes(slot->text, s.ptr, s.len))
-                return slot->hit;
-        }
-        int rc = x->words ? rx_words_hit(x->words, s.ptr, s.len) : -1;
-        if (rc >= 0) {
-            if (slot) {
-                slot->hash = h;
-                slot->len = (uint32_t)s.len;
-                slot->hit = (uint32_t)rc;
-                memcpy(slot->text, s.ptr, s.len);
-            }
-            return rc;
-        }
-        rc = sc->valid_utf8 && x->re_valid
-                 ? pcre2_jit_match(x->re_valid, (PCRE2_SPTR)s.ptr, s.len, 0, 0, sc->md, sc->mc)
-             : x->jit ? pcre2_jit_match(x->re, (PCRE2_SPTR)s.ptr, s.len, 0, 0, sc->md, sc->mc)
-                      : pcre2_match(x->re, (PCRE2_SPTR)s.ptr, s.len, 0, 0, sc->md, sc->mc);
-        if (rc >= 0 || rc == PCRE2_ERROR_NOMATCH) {
-            if (slot) {
-                slot->hash = h;
-                slot->len = (uint32_t)s.len;
-                slot->hit = rc >= 0;
-                memcpy(slot->text, s.ptr, s.len);
-            }
-            return rc >= 0;
-        }
-        (*n_limit)++; /* match/depth/heap/JIT-stack limit: treated as no match */
-        return false;
-    }
+    case CREST_RULES_KIND_REGEX:
+        break;
     case CREST_RULES_KIND_RANGE: {
         double v = rule_number(x, sc, d);
         if (isnan(v))
@@ -1927,44 +1935,52 @@ static inline void keep_strongest(crest_rules_lane *lane, double *prob, int32_t 
     }
 }
 
-/* Hot path: no allocation, no I/O. */
+/* Hot path: no allocation, no I/O. The counts and sums are kept in locals
+ * (out is stored once): rule_hit's stores could alias out's fields, so the
+ * compiler would otherwise load and store them at every rule. */
 void crest_rules_eval(const crest_rules *rules, crest_rules_scratch *scratch, const crest_decl *decl,
                       crest_rules_result *out)
 {
-    out->n_hits = 0;
-    out->weight = out->weight_credit_insensitive = 0;
     out->lane = out->ci_lane = CREST_RULES_LANE_NONE;
     out->lane_probability = out->ci_lane_probability = 0;
     out->lane_rule = out->ci_lane_rule = -1;
-    out->credit_insensitive_hit = false;
-    out->max_hits_exceeded = false;
-    out->n_limit_hits = 0;
+    size_t n_hits = 0;
+    double weight = 0, weight_ci = 0;
+    bool ci_hit = false;
+    unsigned n_limit = 0;
     const int32_t day = decl->date_days;
-    for (size_t i = 0; i < rules->n; i++) {
-        const rule *x = &rules->r[i];
+    const rule *const r = rules->r;
+    const size_t n = rules->n;
+    for (size_t i = 0; i < n; i++) {
+        const rule *x = &r[i];
         /* Scope first: it is cheap and an out-of-scope rule does nothing
          * (one test for the rules without any). */
         if (x->scoped && (!in_window(x->from, x->to, day) || (x->dir && decl->direction != x->dir) ||
                           (x->n_offices && !office_ok(x, decl))))
             continue;
-        if (!rule_hit(x, scratch, decl, &out->n_limit_hits))
+        if (!rule_hit(x, scratch, decl, &n_limit))
             continue;
-        if (out->n_hits < CREST_RULES_HITS_CAP)
-            out->hits[out->n_hits] = (uint32_t)i;
-        out->n_hits++;
+        if (n_hits < CREST_RULES_HITS_CAP)
+            out->hits[n_hits] = (uint32_t)i;
+        n_hits++;
         if (!x->credit_sensitive)
-            out->credit_insensitive_hit = true;
+            ci_hit = true;
         if (x->action == CREST_RULES_ACTION_WEIGHT) {
-            out->weight += x->weight;
+            weight += x->weight;
             if (!x->credit_sensitive)
-                out->weight_credit_insensitive += x->weight;
+                weight_ci += x->weight;
         } else {
             keep_strongest(&out->lane, &out->lane_probability, &out->lane_rule, x, i);
             if (!x->credit_sensitive)
                 keep_strongest(&out->ci_lane, &out->ci_lane_probability, &out->ci_lane_rule, x, i);
         }
     }
-    out->max_hits_exceeded = rules->max_hits > 0 && out->n_hits > rules->max_hits;
+    out->n_hits = n_hits;
+    out->weight = weight;
+    out->weight_credit_insensitive = weight_ci;
+    out->credit_insensitive_hit = ci_hit;
+    out->n_limit_hits = n_limit;
+    out->max_hits_exceeded = rules->max_hits > 0 && n_hits > rules->max_hits;
 }
 
 crest_rules_lane crest_rules_decide_lane(const crest_rules *rules, const crest_rules_result *res,

@@ -211,6 +211,33 @@ Test(base, parse_number_every_byte_at_every_place)
     cr_assert_gt(checked, 300000);
 }
 
+/*
+ * The word-at-a-time reader's byte tests (the '.' found by a zero-byte test,
+ * the digits by a carry and a borrow test, '0' filled below them): every
+ * string of 4 to 6 bytes over digits, '.', the bytes either side of the
+ * digits and of '.', signs, 'e' and a blank, as strtod reads it.
+ */
+Test(base, parse_number_every_short_string_of_edge_bytes)
+{
+    static const char alphabet[] = {'0', '5', '9', '.', '/', ':', '-', '+', 'e', ' ', ','};
+    const size_t k = sizeof alphabet;
+    char buf[8];
+    size_t checked = 0;
+    for (size_t n = 4; n <= 6; n++) {
+        size_t total = 1;
+        for (size_t j = 0; j < n; j++)
+            total *= k;
+        for (size_t i = 0; i < total; i++) {
+            size_t x = i;
+            for (size_t j = 0; j < n; j++, x /= k)
+                buf[j] = alphabet[x % k];
+            same_n(buf, n);
+            checked++;
+        }
+    }
+    cr_assert_eq(checked, 11 * 11 * 11 * 11 * (1 + 11 + 11 * 11));
+}
+
 Test(base, parse_number_trims_blanks_only)
 {
     /* Spaces and tabs around the number go; nothing else does. */
