@@ -33,6 +33,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "crest/crest_base.h"
 
@@ -83,6 +84,25 @@ void rank_store_free(rank_store *s);
 /* Add one row (row->n declarations, row->illicit of them illicit; n >= 1).
  * CREST_OK, CREST_ERR_NOMEM, CREST_ERR_IO. */
 crest_status rank_store_add(rank_store *s, const rank_row *row);
+
+/* rank_store_add's common case, inlined: a row of revenue 0 whose score (the
+ * same bits) and key are those of the combined row the last combining row
+ * went to joins it. 1: added; 0: add the row with rank_store_add. */
+static inline int rank_store_join_last(rank_store *s, const rank_row *row)
+{
+    if (!s->hint || !s->combine || row->revenue != 0)
+        return 0;
+    rank_row *r = &s->buf[s->hint - 1];
+    uint64_t a, b;
+    memcpy(&a, &r->score, sizeof a);
+    memcpy(&b, &row->score, sizeof b);
+    if (a != b || r->key != row->key || r->n > UINT32_MAX - row->n)
+        return 0;
+    r->n += row->n;
+    r->illicit += row->illicit;
+    s->n_rows += row->n;
+    return 1;
+}
 
 /* Add src's rows after s's rows (src unchanged). Both unfinished.
  * CREST_OK, CREST_ERR_NOMEM, CREST_ERR_IO. */

@@ -576,7 +576,26 @@ crest_status crest_replay_add(crest_replay *r, const crest_decision *decision, i
     return replay_row_add(r, &row);
 }
 
-crest_status replay_row_add(crest_replay *r, const replay_row *x)
+/* A RED selection waits for the capacity cap's outcome (options.capacity). */
+static crest_status pend_add(crest_replay *r, const replay_row *x, int64_t key)
+{
+    if (r->pend_head == r->n_pend)
+        r->pend_head = r->n_pend = 0;
+    if (r->n_pend == r->cap_pend) {
+        const size_t cap = r->cap_pend ? 2 * r->cap_pend : 1024;
+        cap_pending *p = realloc(r->pend, cap * sizeof *p);
+        if (!p)
+            return fail(r, CREST_ERR_NOMEM, "out of memory keeping the capacity cap's selections");
+        r->pend = p;
+        r->cap_pend = cap;
+    }
+    r->pend[r->n_pend++] = (cap_pending){
+        r->rank.n_rows - 1, key, x->revenue, x->pi, x->tier, (x->flags & REPLAY_ROW_RANDOM_STREAM) != 0,
+        x->illicit == 1};
+    return CREST_OK;
+}
+
+static ROW_INLINE crest_status row_add(crest_replay *r, const replay_row *x)
 {
     if (r->finished || x->tier >= r->n_tiers)
         return fail(r, CREST_ERR_STATE,
@@ -593,10 +612,12 @@ crest_status replay_row_add(crest_replay *r, const replay_row *x)
         r->date_hi = date_days > r->date_hi ? date_days : r->date_hi;
     }
     const rank_row rank = {x->score, x->revenue, key, 1, x->illicit == 1};
-    const crest_status st = rank_store_add(&r->rank, &rank);
-    if (st != CREST_OK) {
-        r->diag = r->rank.diag;
-        return st;
+    if (!rank_store_join_last(&r->rank, &rank)) {
+        const crest_status st = rank_store_add(&r->rank, &rank);
+        if (st != CREST_OK) {
+            r->diag = r->rank.diag;
+            return st;
+        }
     }
     if (total_from_periods(r)) {
         crest_replay_metrics *m = period_for(r, key);
@@ -608,20 +629,25 @@ crest_status replay_row_add(crest_replay *r, const replay_row *x)
         count_ints(&r->total, x);
     }
     count_sums(&r->total, x);
-    if (r->opt.capacity && (x->flags & REPLAY_ROW_INSPECT) && x->lane == LANE_RED) {
-        if (r->pend_head == r->n_pend)
-            r->pend_head = r->n_pend = 0;
-        if (r->n_pend == r->cap_pend) {
-            const size_t cap = r->cap_pend ? 2 * r->cap_pend : 1024;
-            cap_pending *p = realloc(r->pend, cap * sizeof *p);
-            if (!p)
-                return fail(r, CREST_ERR_NOMEM, "out of memory keeping the capacity cap's selections");
-            r->pend = p;
-            r->cap_pend = cap;
-        }
-        r->pend[r->n_pend++] = (cap_pending){
-            r->rank.n_rows - 1, key, x->revenue, x->pi, x->tier, (x->flags & REPLAY_ROW_RANDOM_STREAM) != 0,
-            x->illicit == 1};
+    if (r->opt.capacity && (x->flags & REPLAY_ROW_INSPECT) && x->lane == LANE_RED)
+        return pend_add(r, x, key);
+    return CREST_OK;
+}
+
+crest_status replay_row_add(crest_replay *r, const replay_row *x)
+{
+    return row_add(r, x);
+}
+
+crest_status replay_rows_add(crest_replay *r, const void *rows, size_t n)
+{
+    const char *at = rows;
+    for (size_t i = 0; i < n; i++, at += sizeof(replay_row)) {
+        replay_row x;
+        memcpy(&x, at, sizeof x);
+        const crest_status st = row_add(r, &x);
+        if (st != CREST_OK)
+            return st;
     }
     return CREST_OK;
 }

@@ -90,16 +90,21 @@ static size_t record_size(const crest_replay_multi *m, const char *rec)
     return sizeof(replay_row) + sizeof len + len;
 }
 
+/* The accumulator of p failed: out of memory, or the ranking's temporary file. */
+static crest_status add_failed(rm_policy *p)
+{
+    p->failed = 1;
+    p->diag = *crest_replay_diag(p->rep);
+    return p->diag.status;
+}
+
 /* One whole record into the accumulator (and its row to the caller). */
-static inline crest_status take(rm_policy *p, const char *rec)
+static crest_status take(rm_policy *p, const char *rec)
 {
     replay_row h;
     memcpy(&h, rec, sizeof h);
-    if (replay_row_add(p->rep, &h) != CREST_OK) {
-        p->failed = 1;
-        p->diag = *crest_replay_diag(p->rep); /* out of memory, or the ranking's temporary file */
-        return p->diag.status;
-    }
+    if (replay_row_add(p->rep, &h) != CREST_OK)
+        return add_failed(p);
     if (p->m->rows.write) {
         const crest_replay_multi_rows *rows = &p->m->rows; /* p->diag is clear: nothing failed yet */
         const size_t head = head_size(p->m);
@@ -130,11 +135,11 @@ static crest_status take_records(void *ctx, const void *buf, size_t len)
     const char *s = buf;
     const size_t head = head_size(p->m);
     if (!p->carry_len && !p->m->rows.write) { /* the usual case: whole rows of one size */
-        for (; len >= sizeof(replay_row); s += sizeof(replay_row), len -= sizeof(replay_row)) {
-            const crest_status st = take(p, s);
-            if (st != CREST_OK)
-                return st;
-        }
+        const size_t n = len / sizeof(replay_row);
+        if (n && replay_rows_add(p->rep, s, n) != CREST_OK)
+            return add_failed(p);
+        s += n * sizeof(replay_row);
+        len -= n * sizeof(replay_row);
     }
     while (len) {
         if (!p->carry_len && len >= head) {

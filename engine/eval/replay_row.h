@@ -64,5 +64,8 @@ void replay_row_make(const crest_replay *r, const crest_decl *decl, const crest_
 
 /* Add one row, as crest_replay_add adds a decision (same statuses, same diag). */
 crest_status replay_row_add(crest_replay *r, const replay_row *row);
+/* Add n rows stored one after the other at rows (any alignment), in order;
+ * stops at the first that fails (its status; replay_row_add's). */
+crest_status replay_rows_add(crest_replay *r, const void *rows, size_t n);
 
 #endif
