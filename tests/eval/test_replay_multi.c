@@ -206,7 +206,8 @@ Test(replay_multi, each_accumulator_as_with_its_own_engine)
                 opt[k] = crest_run_options_default();
                 opt[k].score_column = score;
                 opt[k].block_bytes = block;
-                opt[k].output_buffer_bytes = 1000; /* records cut between sink calls */
+                /* records (16 or 32 bytes, and rows) cut between sink calls at every offset */
+                opt[k].output_buffer_bytes = 1000 + 4 * (size_t)((i + seed + (size_t)k) % 4);
             }
             membuf rows[2] = {{0}, {0}};
             const crest_replay_multi_rows with_rows = {rows_write, rows, names};
