@@ -64,6 +64,27 @@ static inline char *outbuf_reserve(outbuf *o, size_t n)
     }
     return o->buf + o->len;
 }
+/* A piece of 16 to 64 bytes, copied inline with fixed-size moves (the first
+ * and last 16 and, past 32 bytes, the first and last 32: overlapping); a
+ * call of outbuf_write for any other size. Hot path: the records of a
+ * recording hook (replay's 32-byte rows). */
+static inline void outbuf_write_small(outbuf *o, const void *s, size_t n)
+{
+    char *at;
+    if (n < 16 || n > 64 || !(at = outbuf_reserve(o, n))) {
+        outbuf_write(o, s, n);
+        return;
+    }
+    const char *p = s;
+    if (n <= 32) {
+        __builtin_memcpy(at, p, 16);
+        __builtin_memcpy(at + n - 16, p + n - 16, 16);
+    } else {
+        __builtin_memcpy(at, p, 32);
+        __builtin_memcpy(at + n - 32, p + n - 32, 32);
+    }
+    o->len += n;
+}
 /* Everything up to end (inside the reserved room) is written. */
 static inline void outbuf_commit(outbuf *o, const char *end)
 {

@@ -240,7 +240,7 @@ static int score_row(crest_engine *e, worker *w, const csvread_row *row, const c
 static crest_status record_write(void *ctx, const void *buf, size_t len)
 {
     outbuf *o = ctx;
-    outbuf_write(o, buf, len);
+    outbuf_write_small(o, buf, len);
     return o->error;
 }
 

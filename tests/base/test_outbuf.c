@@ -117,3 +117,36 @@ Test(outbuf, csv_and_json_encoding)
     M.buf[M.len] = '\0';
     cr_expect_str_eq(M.buf, "plain|\"a,b\"|\"say \"\"hi\"\"\"|\"two\nlines\"|\"q\\\"b\\\\\\n\\t\\u0001中\"");
 }
+
+/* outbuf_write_small writes the bytes outbuf_write does for every size (the
+ * inline moves for 16..64, the call otherwise) at every fill of a 256-byte
+ * buffer, so across its flushes. */
+Test(outbuf, write_small_equals_write)
+{
+    static mem want, got;
+    char piece[100];
+    for (size_t i = 0; i < sizeof piece; i++)
+        piece[i] = (char)('A' + i % 53);
+    for (size_t n = 0; n <= 80; n++)
+        for (size_t fill = 0; fill <= 256; fill += 7) {
+            mem *m[2] = {&want, &got};
+            for (int k = 0; k < 2; k++) {
+                m[k]->len = 0;
+                outbuf o;
+                cr_assert_eq(outbuf_init(&o, (crest_sink){mem_write, m[k]}, 256), CREST_OK);
+                for (size_t f = 0; f < fill; f++)
+                    outbuf_putc(&o, (char)('a' + f % 26));
+                for (int r = 0; r < 3; r++) {
+                    if (k)
+                        outbuf_write_small(&o, piece + r, n);
+                    else
+                        outbuf_write(&o, piece + r, n);
+                }
+                outbuf_flush(&o);
+                outbuf_free(&o);
+            }
+            cr_assert_eq(want.len, fill + 3 * n);
+            cr_assert(got.len == want.len && memcmp(got.buf, want.buf, want.len) == 0, "n %zu, fill %zu", n,
+                      fill);
+        }
+}
