@@ -174,6 +174,16 @@ static const uint64_t zero_digits_below[9] = {UINT64_C(0x3030303030303030),
                                               UINT64_C(0x30),
                                               0};
 
+/* bytes_below[k]: the k low bytes of a word. */
+static const uint64_t bytes_below[8] = {0,
+                                        UINT64_C(0xFF),
+                                        UINT64_C(0xFFFF),
+                                        UINT64_C(0xFFFFFF),
+                                        UINT64_C(0xFFFFFFFF),
+                                        UINT64_C(0xFFFFFFFFFF),
+                                        UINT64_C(0xFFFFFFFFFFFF),
+                                        UINT64_C(0xFFFFFFFFFFFFFF)};
+
 /*
  * The common declaration number, digits with at most one '.' (4 to 8 bytes,
  * at least one digit), a byte a lane of one 64-bit word: loaded with
@@ -207,7 +217,7 @@ static inline int swar_decimal(const char *s, size_t len, uint64_t *m, unsigned 
     if (dots) {
         const unsigned dp = (unsigned)__builtin_ctzll(dots) >> 3;
         /* Squeeze it out: the bytes after it one place down. */
-        const uint64_t below = (UINT64_C(1) << (8 * dp)) - 1;
+        const uint64_t below = bytes_below[dp];
         w = (w & below) | ((w >> 8) & ~below);
         n--;
         f = n - dp;

@@ -29,7 +29,8 @@
 #include <string.h>
 
 /* Scan levels of the fast path (csvread_set_simd): portable SWAR, SSE2, AVX2
- * (with BMI1: the field loop's tzcnt and blsr). */
+ * (with BMI1: the field loop's tzcnt and blsr; and PCLMULQDQ: the quote
+ * parity in one multiplication). */
 enum { CSVREAD_SIMD_SWAR = 0, CSVREAD_SIMD_SSE2 = 1, CSVREAD_SIMD_AVX2 = 2 };
 
 #if defined(__SSE2__) && !defined(CSVREAD_NO_SIMD)
@@ -126,7 +127,7 @@ static int simd_best(void)
 {
 #if CSVREAD_X86_DISPATCH
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi"))
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi") && __builtin_cpu_supports("pclmul"))
         return CSVREAD_SIMD_AVX2;
 #endif
     return CSVREAD_SSE2 ? CSVREAD_SIMD_SSE2 : CSVREAD_SIMD_SWAR;
@@ -801,8 +802,8 @@ static int fast_line_sse2(csvread *r, const unsigned char *s, size_t avail, size
 #endif
 
 #if CSVREAD_X86_DISPATCH
-__attribute__((target("avx2,bmi"))) static int fast_line_avx2(csvread *r, const unsigned char *s,
-                                                              size_t avail, size_t *piece, int *has_term)
+__attribute__((target("avx2,bmi,pclmul"))) static int
+fast_line_avx2(csvread *r, const unsigned char *s, size_t avail, size_t *piece, int *has_term)
 {
     return fast_line_body(r, s, avail, piece, has_term, CSVREAD_SIMD_AVX2);
 }
@@ -864,6 +865,27 @@ static inline uint64_t prefix_xor(uint64_t x)
     x ^= x << 16;
     x ^= x << 32;
     return x;
+}
+
+#if CSVREAD_X86_DISPATCH && defined(__x86_64__)
+/* prefix_xor as one carry-less multiplication by all ones (bit i of the
+ * product's low half is the XOR of bits 0..i of x), for the AVX2 level. */
+__attribute__((target("pclmul"))) static inline uint64_t prefix_xor_clmul(uint64_t x)
+{
+    const __m128i p = _mm_clmulepi64_si128(_mm_cvtsi64_si128((long long)x), _mm_set1_epi8((char)0xFF), 0);
+    return (uint64_t)_mm_cvtsi128_si64(p);
+}
+#endif
+
+/* prefix_xor for one scan level (a constant in each instance). */
+static inline __attribute__((always_inline)) uint64_t prefix_xor_at(uint64_t x, const int level)
+{
+#if CSVREAD_X86_DISPATCH && defined(__x86_64__)
+    if (level == CSVREAD_SIMD_AVX2)
+        return prefix_xor_clmul(x);
+#endif
+    (void)level;
+    return prefix_xor(x);
 }
 
 /* Bits [from, to) of a 64-bit mask (from <= to <= 64). */
@@ -1032,7 +1054,7 @@ static inline __attribute__((always_inline)) size_t block_rows_body(csvread *r, 
         const uint64_t quote = m.quote & valid, eol = m.eol & valid;
         /* Inside quotes: an opening quote and the bytes after it, up to and
          * without the closing quote. */
-        const uint64_t inside = prefix_xor(quote) ^ in_quotes;
+        const uint64_t inside = prefix_xor_at(quote, level) ^ in_quotes;
         in_quotes = 0 - (inside >> 63);
         const uint64_t ends = (m.delim | eol) & valid & ~inside;
         const uint64_t open = quote & inside, close = quote & ~inside;
@@ -1127,8 +1149,8 @@ static size_t block_rows_sse2(csvread *r, const unsigned char *s, size_t n)
 #endif
 
 #if CSVREAD_X86_DISPATCH
-__attribute__((target("avx2,bmi"))) static size_t block_rows_avx2(csvread *r, const unsigned char *s,
-                                                                  size_t n)
+__attribute__((target("avx2,bmi,pclmul"))) static size_t block_rows_avx2(csvread *r, const unsigned char *s,
+                                                                         size_t n)
 {
     return block_rows_body(r, s, n, CSVREAD_SIMD_AVX2);
 }
