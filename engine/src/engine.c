@@ -331,12 +331,16 @@ static int decide_decl(crest_engine *e, worker *w, const csvread_row *row, const
 /* Hot path: decide one record (or reject it) on worker w. flatten: the steps
  * of the decision are inlined here (the modules are one unit for the compiler,
  * see engine/CMakeLists.txt), as they were when they were one function. */
-FLATTEN int crest_engine_decide_row(crest_engine *e, worker *w, const csvread_row *row)
+/* Validate a record, read its declaration and decide it; keep_decl (a
+ * constant in each caller) notes a valid declaration in w->valid_decl for
+ * the other engines of a shared reading. */
+static inline int decide_record(crest_engine *e, worker *w, const csvread_row *row, const int keep_decl)
 {
     if (UNLIKELY(!e->stats.header_seen))
         return on_header(e, row);
     w->stats->rows_in++;
-    w->valid_decl = NULL;
+    if (keep_decl)
+        w->valid_decl = NULL;
     /* validate: the record, then the declaration's id */
     int v = crest_validate_record(e, w, row);
     if (v != ROW_OK)
@@ -344,8 +348,19 @@ FLATTEN int crest_engine_decide_row(crest_engine *e, worker *w, const csvread_ro
     const crest_decl *d = crest_schema_decl(e, w, row);
     if ((v = crest_validate_id_text(e, w, row, d->field[CREST_FIELD_DECL_ID])) != ROW_OK)
         return v == ROW_FATAL;
-    w->valid_decl = d;
+    if (keep_decl)
+        w->valid_decl = d;
     return decide_decl(e, w, row, d);
+}
+
+FLATTEN int crest_engine_decide_row(crest_engine *e, worker *w, const csvread_row *row)
+{
+    return decide_record(e, w, row, 0);
+}
+
+FLATTEN int crest_engine_decide_row_keep(crest_engine *e, worker *w, const csvread_row *row)
+{
+    return decide_record(e, w, row, 1);
 }
 
 FLATTEN int crest_engine_decide_valid(crest_engine *e, worker *w, const csvread_row *row, const crest_decl *d)

@@ -80,7 +80,8 @@ typedef struct worker {
     crest_decl decl; /* the row being decided (decide_row) */
     /* The row being decided passed the checks that depend on the input
      * alone (record, id text): its declaration, for an engine of the same
-     * shared reading that maps the header alike (multi.c); NULL otherwise. */
+     * shared reading that maps the header alike (multi.c); NULL otherwise.
+     * Set by crest_engine_decide_row_keep and crest_engine_decide_valid. */
     const crest_decl *valid_decl;
     /* The last scores and p written and their text (crest_format_double's):
      * both repeat when the criteria hit the same way. */
@@ -220,6 +221,10 @@ crest_status crest_engine_set_fatal(crest_engine *e, crest_status st, unsigned l
 crest_status crest_engine_check_sinks(crest_engine *e);
 /* Decide (or reject) one record on worker w: 0 to go on, non-zero to stop. Hot path. */
 int crest_engine_decide_row(crest_engine *e, worker *w, const csvread_row *row);
+/* The same, noting a record's valid declaration in w->valid_decl (NULL when
+ * the record was rejected before its declaration was read) for the engines
+ * that decide from it (crest_engine_decide_valid). Hot path. */
+int crest_engine_decide_row_keep(crest_engine *e, worker *w, const csvread_row *row);
 /* crest_engine_decide_row for a record another engine of the same reading has
  * validated and read into d (its worker's valid_decl), where
  * crest_schema_decl_shareable(that engine, e): e skips the record's

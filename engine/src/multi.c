@@ -122,7 +122,7 @@ static int decide_all(const crest_multi *m, unsigned wi, const csvread_row *row)
         const crest_decl *d = NULL;
         if (j >= 0)
             d = wi < MAX_DECIDERS ? m->e[j]->deciders[wi]->valid_decl : m->e[j]->main.valid_decl;
-        const int rc = d ? crest_engine_decide_valid(e, w, row, d) : crest_engine_decide_row(e, w, row);
+        const int rc = d ? crest_engine_decide_valid(e, w, row, d) : crest_engine_decide_row_keep(e, w, row);
         if (rc)
             return rc;
     }
