@@ -15,6 +15,7 @@
 
 #include "crest/crest_date.h"
 #include "crest/crest_replay.h"
+#include "grow.h"
 #include "rankstore.h"
 #include "replay_row.h"
 #include "textbuf.h"
@@ -581,14 +582,8 @@ static crest_status pend_add(crest_replay *r, const replay_row *x, int64_t key)
 {
     if (r->pend_head == r->n_pend)
         r->pend_head = r->n_pend = 0;
-    if (r->n_pend == r->cap_pend) {
-        const size_t cap = r->cap_pend ? 2 * r->cap_pend : 1024;
-        cap_pending *p = realloc(r->pend, cap * sizeof *p);
-        if (!p)
-            return fail(r, CREST_ERR_NOMEM, "out of memory keeping the capacity cap's selections");
-        r->pend = p;
-        r->cap_pend = cap;
-    }
+    if (crest_grow((void **)&r->pend, &r->cap_pend, r->n_pend + 1, sizeof *r->pend) != 0)
+        return fail(r, CREST_ERR_NOMEM, "out of memory keeping the capacity cap's selections");
     r->pend[r->n_pend++] = (cap_pending){
         r->rank.n_rows - 1, key, x->revenue, x->pi, x->tier, (x->flags & REPLAY_ROW_RANDOM_STREAM) != 0,
         x->illicit == 1};

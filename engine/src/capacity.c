@@ -19,6 +19,7 @@
 
 #include "crest/crest_date.h"
 #include "engine_internal.h"
+#include "grow.h"
 
 #define CAP_DEFAULT_MEMORY ((size_t)16 << 20)
 
@@ -201,14 +202,8 @@ int crest_capacity_hold(crest_engine *e, worker *w, const crest_decl *d, const r
         return 1;
     if (!red)
         return 0;
-    if (cd->n_reds == cd->reds_cap) {
-        const size_t c = cd->reds_cap ? 2 * cd->reds_cap : 1024;
-        cap_red *r = realloc(cd->reds, c * sizeof *r);
-        if (!r)
-            return cap_fail(e, CREST_ERR_NOMEM, "out of memory buffering the day for the capacity cap");
-        cd->reds = r;
-        cd->reds_cap = c;
-    }
+    if (crest_grow((void **)&cd->reds, &cd->reds_cap, cd->n_reds + 1, sizeof *cd->reds) != 0)
+        return cap_fail(e, CREST_ERR_NOMEM, "out of memory buffering the day for the capacity cap");
     cap_red *r = &cd->reds[cd->n_reds++];
     r->score = rec->has_score ? rec->score : 0.0;
     r->office = office_index(cd, d->field[CREST_FIELD_OFFICE]);

@@ -548,48 +548,39 @@ Test(replay_spill, combining_runs_of_ties)
     crest_policy_free(pol);
 }
 
+/* The counts of a metrics record, in a fixed order. */
+enum { COUNTS = 19 };
+static void counts_of(const crest_replay_metrics *m, uint64_t c[COUNTS])
+{
+    const uint64_t v[COUNTS] = {m->rows,
+                                m->unlabelled,
+                                m->illicit,
+                                m->inspected,
+                                m->hits,
+                                m->forced,
+                                m->random,
+                                m->risk,
+                                m->lanes[0],
+                                m->lanes[1],
+                                m->lanes[2],
+                                m->lanes[3],
+                                m->lanes[4],
+                                m->deferred,
+                                m->overflow,
+                                m->random_stream,
+                                m->random_stream_hits,
+                                m->zero_p_rows,
+                                m->aeo_missed_illicit};
+    memcpy(c, v, sizeof v);
+}
+
 /* The counts of the total and of each tier in it, field by field. */
 static void same_counts(const crest_replay_metrics *a, const crest_replay_metrics *b, const char *what)
 {
-    const uint64_t ca[] = {a->rows,
-                           a->unlabelled,
-                           a->illicit,
-                           a->inspected,
-                           a->hits,
-                           a->forced,
-                           a->random,
-                           a->risk,
-                           a->lanes[0],
-                           a->lanes[1],
-                           a->lanes[2],
-                           a->lanes[3],
-                           a->lanes[4],
-                           a->deferred,
-                           a->overflow,
-                           a->random_stream,
-                           a->random_stream_hits,
-                           a->zero_p_rows,
-                           a->aeo_missed_illicit};
-    const uint64_t cb[] = {b->rows,
-                           b->unlabelled,
-                           b->illicit,
-                           b->inspected,
-                           b->hits,
-                           b->forced,
-                           b->random,
-                           b->risk,
-                           b->lanes[0],
-                           b->lanes[1],
-                           b->lanes[2],
-                           b->lanes[3],
-                           b->lanes[4],
-                           b->deferred,
-                           b->overflow,
-                           b->random_stream,
-                           b->random_stream_hits,
-                           b->zero_p_rows,
-                           b->aeo_missed_illicit};
-    for (size_t i = 0; i < sizeof ca / sizeof *ca; i++)
+    uint64_t ca[COUNTS], cb[COUNTS];
+    counts_of(a, ca);
+    counts_of(b, cb);
+    for (size_t i = 0; i < COUNTS; i++)
         cr_assert_eq(ca[i], cb[i], "%s: count %zu: %llu vs %llu", what, i, (unsigned long long)ca[i],
                      (unsigned long long)cb[i]);
     cr_assert_eq(a->n_tiers, b->n_tiers);
