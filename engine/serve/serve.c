@@ -250,6 +250,18 @@ static void on_disconnected(natsConnection *nc, void *closure)
         serve_log(srv, CREST_SERVE_WARN, "event=nats_disconnected");
 }
 
+/* The last callback NATS delivers for the connection (on its own thread, after
+ * natsConnection_Close returns): crest_serve_free waits for it before srv goes. */
+static void on_closed(natsConnection *nc, void *closure)
+{
+    (void)nc;
+    crest_serve *srv = closure;
+    pthread_mutex_lock(&srv->pub_mu);
+    srv->nats_closed = 1;
+    pthread_cond_broadcast(&srv->pub_cv);
+    pthread_mutex_unlock(&srv->pub_mu);
+}
+
 static void on_reconnected(natsConnection *nc, void *closure)
 {
     (void)nc;
@@ -316,6 +328,8 @@ static crest_status connect_nats(crest_serve *srv, crest_diag *diag)
         s = natsOptions_SetDisconnectedCB(o, on_disconnected, srv);
     if (s == NATS_OK)
         s = natsOptions_SetReconnectedCB(o, on_reconnected, srv);
+    if (s == NATS_OK)
+        s = natsOptions_SetClosedCB(o, on_closed, srv);
     if (s == NATS_OK && c->creds_file) {
         char pub[SERVE_NKEY_PUBLIC_LEN + 1];
         const int kind = creds_kind(c->creds_file, pub);
@@ -923,6 +937,16 @@ void crest_serve_free(crest_serve *srv)
     if (srv->nc) {
         natsConnection_FlushTimeout(srv->nc, 1000);
         natsConnection_Close(srv->nc);
+        /* The disconnected and closed callbacks of this close still run on
+         * NATS's thread and use srv: wait for the closed one, the last (up to
+         * 10 s: a callback that never comes must not hang the exit). */
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 10;
+        pthread_mutex_lock(&srv->pub_mu);
+        while (!srv->nats_closed && pthread_cond_timedwait(&srv->pub_cv, &srv->pub_mu, &until) == 0) {
+        }
+        pthread_mutex_unlock(&srv->pub_mu);
         natsConnection_Destroy(srv->nc);
     }
     crest_decider_free(srv->decider);

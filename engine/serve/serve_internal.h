@@ -55,6 +55,7 @@ struct crest_serve {
     serve_slot *slots;
     size_t n_slots, slots_cap;
     size_t pending;
+    int nats_closed; /* the connection's closed callback ran (under pub_mu, signals pub_cv) */
 
     volatile sig_atomic_t stop;
     volatile sig_atomic_t reload;
