@@ -467,6 +467,20 @@ Test(replay_spill, write_error_is_reported)
     crest_policy_free(pol);
 }
 
+/* Every replay of a [combine][buffer] grid gives r[0][0]'s outputs over its n
+ * rows; then the grid is freed. */
+static void same_grid_and_free(crest_replay *r[2][2], unsigned n)
+{
+    for (int c = 0; c < 2; c++)
+        for (int b = 0; b < 2; b++) {
+            check_same_outputs(r[0][0], r[c][b]);
+            cr_assert_eq(crest_replay_total(r[c][b])->rows, n);
+        }
+    for (int c = 0; c < 2; c++)
+        for (int b = 0; b < 2; b++)
+            crest_replay_free(r[c][b]);
+}
+
 /* Tied rows without revenue are combined (rankstore.h): the same bits as
  * with combining off, in memory and spilled, and far fewer rows kept: with
  * combining, a history of scores from a small set fits a buffer that
@@ -497,14 +511,7 @@ Test(replay_spill, combining_changes_no_result)
     unsetenv("CREST_REPLAY_COMBINE");
     cr_assert_eq(crest_replay_spilled(r[0][1]), 1, "without combining 20000 rows spill a 300-row buffer");
     cr_assert_eq(crest_replay_spilled(r[1][1]), 0, "combined, they fit it");
-    for (int c = 0; c < 2; c++)
-        for (int b = 0; b < 2; b++) {
-            check_same_outputs(r[0][0], r[c][b]);
-            cr_assert_eq(crest_replay_total(r[c][b])->rows, n);
-        }
-    for (int c = 0; c < 2; c++)
-        for (int b = 0; b < 2; b++)
-            crest_replay_free(r[c][b]);
+    same_grid_and_free(r, n);
     crest_policy_free(pol);
 }
 
@@ -537,14 +544,7 @@ Test(replay_spill, combining_runs_of_ties)
     }
     unsetenv("CREST_REPLAY_COMBINE");
     cr_assert_eq(crest_replay_spilled(r[1][1]), 1, "a 7-row buffer spills");
-    for (int c = 0; c < 2; c++)
-        for (int b = 0; b < 2; b++) {
-            check_same_outputs(r[0][0], r[c][b]);
-            cr_assert_eq(crest_replay_total(r[c][b])->rows, n);
-        }
-    for (int c = 0; c < 2; c++)
-        for (int b = 0; b < 2; b++)
-            crest_replay_free(r[c][b]);
+    same_grid_and_free(r, n);
     crest_policy_free(pol);
 }
 
