@@ -245,6 +245,9 @@ crest_decl *crest_schema_decl(crest_engine *e, worker *w, const csvread_row *row
  * from the same columns, no currency conversion, and numbers parsed by
  * `from` whenever `to` reads them. */
 int crest_schema_decl_shareable(const crest_engine *from, const crest_engine *to);
+/* Whether the engine's declarations carry parsed numbers (a risk layer, a
+ * decl_hook or [fx] reads them; otherwise they are NaN). */
+int crest_schema_reads_numbers(const crest_engine *e);
 
 /* ---------------------------------------------------------- rejects.c */
 

@@ -100,7 +100,7 @@ static void plan_sharing(crest_multi *m)
     size_t at = 0;
     for (int pass = 0; pass < 2; pass++)
         for (size_t k = 0; k < m->n; k++)
-            if ((m->e[k]->risk != NULL) == (pass == 0))
+            if (crest_schema_reads_numbers(m->e[k]) == (pass == 0))
                 m->order[at++] = k;
     for (size_t i = 0; i < m->n; i++) {
         m->share_from[i] = -1;

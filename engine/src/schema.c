@@ -396,7 +396,7 @@ static char parse_direction(crest_str s)
 /* Hot path: the worker's declaration. Its unmapped fields stay {NULL, 0}
  * from the start, so only the mapped ones are set per row. */
 /* Numbers only feed the risk layer and tools' hooks: they are parsed only then. */
-static int reads_numbers(const crest_engine *e)
+int crest_schema_reads_numbers(const crest_engine *e)
 {
     return e->risk || e->opt.decl_hook || e->policy->fx;
 }
@@ -405,7 +405,7 @@ int crest_schema_decl_shareable(const crest_engine *from, const crest_engine *to
 {
     if (from->policy->fx || to->policy->fx) /* a conversion is its policy's own */
         return 0;
-    if (reads_numbers(to) && !reads_numbers(from))
+    if (crest_schema_reads_numbers(to) && !crest_schema_reads_numbers(from))
         return 0;
     return from->n_cols == to->n_cols && from->n_mapped == to->n_mapped &&
            memcmp(from->mapped, to->mapped, from->n_mapped * sizeof *from->mapped) == 0;
@@ -432,7 +432,7 @@ crest_decl *crest_schema_decl(crest_engine *e, worker *w, const csvread_row *row
             w->date_days = d->date_days;
         }
     }
-    if (reads_numbers(e)) {
+    if (crest_schema_reads_numbers(e)) {
         d->declared_value = parse_number(d->field[CREST_FIELD_DECLARED_VALUE]);
         if (e->policy->fx) {
             /* The one conversion: everything that compares a value (unit_value,
