@@ -214,6 +214,11 @@ crest_status crest_replay_multi_create(size_t n, crest_replay *const *reps,
         opt->decl_record = record_decl;
         opt->hook_ctx = p;
         opt->output = (crest_sink){take_records, p};
+        /* A small output buffer: a block's records (larger) then reach
+         * take_records straight from the block's result, whole and uncopied;
+         * only records decided on the feeding thread gather in the buffer. */
+        if (!opt->output_buffer_bytes)
+            opt->output_buffer_bytes = 4096;
         if (opt->capacity_hook)
             st = crest_diag_set(diag, CREST_ERR_INVALID, "", 0, 0, "%s",
                                 "a shared replay takes no capacity_hook (a capacity cap reads on its own)");
