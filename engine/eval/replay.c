@@ -41,21 +41,12 @@ typedef struct cap_pending {
     uint8_t random_stream, illicit;
 } cap_pending;
 
-/* Where a value comes from: a header column, a canonical field, or nothing. */
-typedef struct source {
-    long col;  /* header column, or -1 */
-    int field; /* canonical field, or -1 */
-} source;
-
 struct crest_replay {
     const crest_policy *policy;
     crest_replay_options opt;
     size_t n_tiers, base;
     int ratio_tier;
-    source label, revenue, rate, rbase;
-    /* 1: the policy has no [fx] table, so a declared value the engine did not
-     * parse (NaN) is read from its text (crest_replay_read_label). */
-    int value_text;
+    replay_reader rd;         /* the label and revenue sources (replay_row.h) */
     int32_t date_lo, date_hi; /* the dated rows' first and last date (lo > hi: none) */
     crest_replay_metrics total;
     crest_replay_metrics *periods; /* sorted by key */
@@ -180,12 +171,16 @@ crest_status crest_replay_create(const crest_policy *policy, const crest_replay_
             r->ratio_tier = (int)t;
             break;
         }
-    r->label = r->revenue = r->rate = r->rbase = (source){-1, -1};
-    r->value_text = 1;
+    r->rd.label = r->rd.revenue = r->rd.rate = r->rd.rbase = (replay_source){-1, -1};
+    r->rd.revenue_kind = r->opt.revenue        ? REPLAY_REVENUE_COLUMN
+                         : r->opt.revenue_rate ? REPLAY_REVENUE_PROXY
+                                               : REPLAY_REVENUE_NONE;
+    r->rd.has_rbase = r->rd.revenue_kind == REPLAY_REVENUE_PROXY && r->opt.revenue_base;
+    r->rd.value_text = 1;
     for (size_t i = 0; i < crest_policy_file_count(policy); i++) {
         crest_policy_file f;
         if (crest_policy_file_info(policy, i, &f) == CREST_OK && !strcmp(f.kind, "fx"))
-            r->value_text = 0;
+            r->rd.value_text = 0;
     }
     metrics_init(r, &r->total, 0);
     strcpy(r->total.label, "total");
@@ -281,10 +276,10 @@ static int name_equal(crest_str h, const char *name)
     return 1;
 }
 
-static crest_status resolve(const char *name, const crest_str *header, size_t n_cols, source *s,
+static crest_status resolve(const char *name, const crest_str *header, size_t n_cols, replay_source *s,
                             crest_diag *diag, const char *what)
 {
-    *s = (source){-1, -1};
+    *s = (replay_source){-1, -1};
     if (!name)
         return CREST_OK;
     for (size_t i = 0; i < n_cols; i++)
@@ -302,78 +297,27 @@ static crest_status resolve(const char *name, const crest_str *header, size_t n_
 
 crest_status crest_replay_header(crest_replay *r, const crest_str *header, size_t n_cols, crest_diag *diag)
 {
-    crest_status st = resolve(r->opt.label, header, n_cols, &r->label, diag, "label");
+    crest_status st = resolve(r->opt.label, header, n_cols, &r->rd.label, diag, "label");
     if (st == CREST_OK)
-        st = resolve(r->opt.revenue, header, n_cols, &r->revenue, diag, "revenue");
+        st = resolve(r->opt.revenue, header, n_cols, &r->rd.revenue, diag, "revenue");
     if (st == CREST_OK && !r->opt.revenue)
-        st = resolve(r->opt.revenue_rate, header, n_cols, &r->rate, diag, "revenue rate");
+        st = resolve(r->opt.revenue_rate, header, n_cols, &r->rd.rate, diag, "revenue rate");
     if (st == CREST_OK && !r->opt.revenue && r->opt.revenue_rate)
-        st = resolve(r->opt.revenue_base, header, n_cols, &r->rbase, diag, "revenue base");
+        st = resolve(r->opt.revenue_base, header, n_cols, &r->rd.rbase, diag, "revenue base");
     return st;
 }
 
 /* ---------------------------------------------------------------- adding */
 
-static ROW_INLINE crest_str value_of(const crest_decl *d, source s)
-{
-    if (s.col >= 0 && (size_t)s.col < d->n_cols)
-        return d->cols[s.col];
-    if (s.field >= 0)
-        return d->field[s.field];
-    return (crest_str){NULL, 0};
-}
-
-/* A field's text as a number (crest_parse_number); NaN when empty or not a number. */
-static double number_of(crest_str v)
-{
-    return crest_parse_number(v.ptr, v.len);
-}
-
-/* A label's text as 1 (a number other than 0), 0, or -1 (empty or not a
- * number), as crest_parse_number reads it. Digits alone (the usual label: 0
- * or 1, or a code standing in for one) are read here: under 64 of them
- * crest_parse_number gives a finite number, 0 only when every digit is 0. */
-static ROW_INLINE int label_of(crest_str v)
-{
-    if (v.len && v.len < 64) {
-        unsigned nonzero = 0;
-        size_t i = 0;
-        for (; i < v.len && (unsigned)(v.ptr[i] - '0') < 10; i++)
-            nonzero |= (unsigned)(v.ptr[i] - '0');
-        if (i == v.len)
-            return nonzero != 0;
-    }
-    const double y = crest_parse_number(v.ptr, v.len);
-    return isnan(y) ? -1 : y != 0;
-}
-
-static ROW_INLINE void read_label(const crest_replay *r, const crest_decl *decl, int *illicit_out,
-                                  double *revenue_out)
-{
-    const int illicit = label_of(value_of(decl, r->label));
-    double revenue = 0;
-    if (r->opt.revenue) {
-        revenue = number_of(value_of(decl, r->revenue));
-    } else if (r->opt.revenue_rate && illicit == 1) { /* the proxy is 0 for the others: nothing to parse */
-        const double rate = number_of(value_of(decl, r->rate));
-        double base = r->opt.revenue_base ? number_of(value_of(decl, r->rbase)) : decl->declared_value;
-        /* The engine parses numbers only for a risk layer, an [fx] table or a
-         * decl_hook: the declarations of a recording hook (the shared reading,
-         * crest_replay_multi.h) may carry NaN for a value their text holds.
-         * With [fx] a NaN is the engine's (no rate on the date): kept. */
-        if (isnan(base) && !r->opt.revenue_base && r->value_text &&
-            decl->field[CREST_FIELD_DECLARED_VALUE].ptr)
-            base = number_of(decl->field[CREST_FIELD_DECLARED_VALUE]);
-        revenue = rate / 100.0 * base;
-    }
-    *illicit_out = illicit;
-    *revenue_out = isnan(revenue) ? 0.0 : revenue;
-}
-
 void crest_replay_read_label(const crest_replay *r, const crest_decl *decl, int *illicit_out,
                              double *revenue_out)
 {
-    read_label(r, decl, illicit_out, revenue_out);
+    replay_read_label(&r->rd, decl, illicit_out, revenue_out);
+}
+
+const replay_reader *replay_reader_of(const crest_replay *r)
+{
+    return &r->rd;
 }
 
 crest_status crest_replay_add_decl(crest_replay *r, const crest_decl *decl, const crest_decision *decision)
@@ -558,15 +502,6 @@ static int total_from_periods(const crest_replay *r)
 static crest_status fail(crest_replay *r, crest_status st, const char *what)
 {
     return crest_diag_set(&r->diag, st, "<replay>", 0, 0, "%s", what);
-}
-
-void replay_row_make(const crest_replay *r, const crest_decl *decl, const crest_decision *decision,
-                     replay_row *out)
-{
-    int illicit;
-    double revenue;
-    read_label(r, decl, &illicit, &revenue);
-    replay_row_of(decision, decl->date_days, illicit, revenue, out);
 }
 
 crest_status crest_replay_add(crest_replay *r, const crest_decision *decision, int32_t date_days, int illicit,

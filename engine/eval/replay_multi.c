@@ -25,6 +25,8 @@ typedef struct rm_policy {
     const crest_replay_multi *m;
     size_t k;
     crest_replay *rep;
+    const replay_reader *rd; /* rep's label and revenue sources */
+    int write_rows;          /* the run writes export rows (m->rows.write) */
     int failed;
     crest_diag diag;
     char *carry; /* a record cut between two calls of take_records */
@@ -56,16 +58,16 @@ static int resolve_header(void *ctx, const crest_str *header, size_t n_cols)
     return 0;
 }
 
-/* Deciding thread (any, at the same time): only reads p (replay_row_make
- * and crest_replay_decision_row do not change the accumulator). */
+/* Deciding thread (any, at the same time): only reads p and the reader
+ * (replay_row_make and crest_replay_decision_row change nothing). */
 static int record_decl(void *ctx, const crest_decl *d, const crest_decision *dec, unsigned long line,
                        crest_sink out)
 {
     (void)line;
     const rm_policy *p = ctx;
     replay_row h;
-    replay_row_make(p->rep, d, dec, &h);
-    if (!p->m->rows.write)
+    replay_row_make(p->rd, d, dec, &h);
+    if (!p->write_rows)
         return out.write(out.ctx, &h, sizeof h) != CREST_OK;
     char *row = crest_replay_decision_row(p->rep, p->m->rows.names[p->k], d, dec);
     if (!row)
@@ -206,6 +208,8 @@ crest_status crest_replay_multi_create(size_t n, crest_replay *const *reps,
         p->m = m;
         p->k = k;
         p->rep = reps[k];
+        p->rd = replay_reader_of(reps[k]);
+        p->write_rows = m->rows.write != NULL;
         policies[k] = crest_replay_policy(reps[k]);
         crest_run_options *opt = &opts[k];
         *opt = options ? options[k] : crest_run_options_default();
