@@ -125,6 +125,17 @@ void rank_store_init(rank_store *s, size_t max_buf, size_t fan_in)
 void rank_store_set_combine(rank_store *s, int on)
 {
     s->combine = on != 0;
+    if (!s->combine)
+        s->hint = s->hint2 = 0;
+}
+
+/* The combined row at the buffer's place at is the one the last combining row went to. */
+static void set_hint(rank_store *s, size_t at)
+{
+    if (s->hint != at + 1) {
+        s->hint2 = s->hint;
+        s->hint = at + 1;
+    }
 }
 
 void rank_store_free(rank_store *s)
@@ -311,7 +322,7 @@ static crest_status spill(rank_store *s)
     if (st == CREST_OK)
         st = add_run(s, at, s->n_buf, weight);
     s->n_buf = 0;
-    s->hint = 0;
+    s->hint = s->hint2 = 0;
     if (s->n_indexed)
         memset(s->index, 0xff, s->cap_index * sizeof *s->index);
     s->n_indexed = 0;
@@ -344,7 +355,7 @@ crest_status rank_store_add(rank_store *s, const rank_row *row)
             r->n += row->n;
             r->illicit += row->illicit;
             s->n_rows += row->n;
-            s->hint = (size_t)(r - s->buf) + 1;
+            set_hint(s, (size_t)(r - s->buf));
             return CREST_OK;
         }
         if (2 * (s->n_indexed + 1) > s->cap_index) {
@@ -375,7 +386,7 @@ crest_status rank_store_add(rank_store *s, const rank_row *row)
             combine_into(s, row, &slot); /* its empty slot in the new or emptied index */
         s->index[slot] = (uint32_t)s->n_buf;
         s->n_indexed++;
-        s->hint = s->n_buf + 1;
+        set_hint(s, s->n_buf);
     }
     s->buf[s->n_buf++] = *row;
     s->n_rows += row->n;
@@ -690,8 +701,8 @@ crest_status rank_store_finish(rank_store *s)
 {
     if (s->finished)
         return CREST_OK;
-    s->hint = 0;      /* the buffer's rows move */
-    if (!s->n_runs) { /* it all fits: sort in memory, no file */
+    s->hint = s->hint2 = 0; /* the buffer's rows move */
+    if (!s->n_runs) {       /* it all fits: sort in memory, no file */
         const crest_status st = sort_rows(s, s->buf, s->n_buf);
         if (st != CREST_OK)
             return st;

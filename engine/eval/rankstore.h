@@ -64,6 +64,7 @@ typedef struct rank_store {
     size_t n_indexed; /* its places in use */
     int combine;      /* 1: combine tied rows of revenue 0 (the default) */
     size_t hint;      /* 1 + the buffer's place of the combined row the last combining row went to; 0: none */
+    size_t hint2;     /* the same for the combined row before that one (another row); 0: none */
     uint64_t n_rows;  /* declarations added in all (a combined row counts its n) */
     uint64_t n_stored; /* rows kept: in the runs and the buffer */
     int finished;      /* 1: sorted (buf) or all rows in at most fan_in runs */
@@ -85,22 +86,35 @@ void rank_store_free(rank_store *s);
  * CREST_OK, CREST_ERR_NOMEM, CREST_ERR_IO. */
 crest_status rank_store_add(rank_store *s, const rank_row *row);
 
-/* rank_store_add's common case, inlined: a row of revenue 0 whose score (the
- * same bits) and key are those of the combined row the last combining row
- * went to joins it. 1: added; 0: add the row with rank_store_add. */
-static inline int rank_store_join_last(rank_store *s, const rank_row *row)
+/* rank_store_add's common case, inlined, for one declaration (n = 1) of
+ * revenue 0: it joins the combined row the last combining row went to, or
+ * the one before that (tied rows mostly come in runs, broken by a few rows
+ * of other scores), when its score (the same bits) and key are that row's.
+ * 1: added; 0: add the row with rank_store_add. */
+static inline int rank_store_join(rank_store *s, double score, double revenue, int64_t key, uint32_t illicit)
 {
-    if (!s->hint || !s->combine || row->revenue != 0)
+    if (!s->hint || revenue != 0) /* hint is 0 while combining is off */
         return 0;
+    uint64_t bits, at;
+    memcpy(&bits, &score, sizeof bits);
     rank_row *r = &s->buf[s->hint - 1];
-    uint64_t a, b;
-    memcpy(&a, &r->score, sizeof a);
-    memcpy(&b, &row->score, sizeof b);
-    if (a != b || r->key != row->key || r->n > UINT32_MAX - row->n)
+    memcpy(&at, &r->score, sizeof at);
+    if (at != bits || r->key != key) {
+        if (!s->hint2)
+            return 0;
+        r = &s->buf[s->hint2 - 1];
+        memcpy(&at, &r->score, sizeof at);
+        if (at != bits || r->key != key)
+            return 0;
+        const size_t h = s->hint;
+        s->hint = s->hint2;
+        s->hint2 = h;
+    }
+    if (r->n == UINT32_MAX)
         return 0;
-    r->n += row->n;
-    r->illicit += row->illicit;
-    s->n_rows += row->n;
+    r->n++;
+    r->illicit += illicit;
+    s->n_rows++;
     return 1;
 }
 

@@ -51,11 +51,12 @@ struct crest_replay {
     crest_replay_metrics total;
     crest_replay_metrics *periods; /* sorted by key */
     size_t n_periods, cap_periods, last;
-    rank_store rank;   /* the ranking's rows (rankstore.h) */
-    int combine;       /* 0: CREST_REPLAY_COMBINE=0, the ranking combines no rows */
-    int32_t key_date;  /* the date of the last row added, and its period key: */
-    int64_t key_last;  /* neighbouring rows mostly share a date */
-    cap_pending *pend; /* FIFO of RED selections of the day the cap has not ruled on */
+    rank_store rank;           /* the ranking's rows (rankstore.h) */
+    int combine;               /* 0: CREST_REPLAY_COMBINE=0, the ranking combines no rows */
+    int32_t key_date;          /* the date of the last row added, its period key and */
+    int64_t key_last;          /* the metrics its counts went to (the total without periods; */
+    crest_replay_metrics *cur; /* NULL: none, or the periods moved): neighbouring rows mostly share a date */
+    cap_pending *pend;         /* FIFO of RED selections of the day the cap has not ruled on */
     size_t pend_head, n_pend, cap_pend;
     int finished;
     /* Computed by crest_replay_finish's pass over the ranking: AUC and AP,
@@ -425,6 +426,7 @@ static crest_replay_metrics *period_find(crest_replay *r, int64_t key)
         r->cap_periods = cap;
     }
     memmove(&r->periods[lo + 1], &r->periods[lo], (r->n_periods - lo) * sizeof *r->periods);
+    r->cur = NULL; /* the periods moved */
     metrics_init(r, &r->periods[lo], key);
     r->n_periods++;
     r->last = lo;
@@ -525,39 +527,48 @@ static crest_status pend_add(crest_replay *r, const replay_row *x, int64_t key)
     return CREST_OK;
 }
 
+/* A row of another date than the last one's (or the first, or the first
+ * after the periods moved): its period key, the dates' range and the
+ * metrics its counts go to. CREST_OK or CREST_ERR_NOMEM. */
+static crest_status new_date(crest_replay *r, int32_t date_days)
+{
+    r->key_date = date_days;
+    r->key_last = crest_replay_period_key(r->opt.period, date_days);
+    if (date_days != CREST_DATE_NONE) {
+        r->date_lo = date_days < r->date_lo ? date_days : r->date_lo;
+        r->date_hi = date_days > r->date_hi ? date_days : r->date_hi;
+    }
+    r->cur = total_from_periods(r) ? period_for(r, r->key_last) : &r->total;
+    return r->cur ? CREST_OK : fail(r, CREST_ERR_NOMEM, "out of memory keeping the periods");
+}
+
 static ROW_INLINE crest_status row_add(crest_replay *r, const replay_row *x)
 {
     if (r->finished || x->tier >= r->n_tiers)
         return fail(r, CREST_ERR_STATE,
                     r->finished ? "a row added after the replay finished"
                                 : "a decision of a tier the policy does not have");
-    const int32_t date_days = x->date_days;
-    if (date_days != r->key_date) {
-        r->key_date = date_days;
-        r->key_last = crest_replay_period_key(r->opt.period, date_days);
+    if (x->date_days != r->key_date || !r->cur) {
+        const crest_status st = new_date(r, x->date_days);
+        if (st != CREST_OK)
+            return st;
     }
     const int64_t key = r->key_last;
-    if (date_days != CREST_DATE_NONE) {
-        r->date_lo = date_days < r->date_lo ? date_days : r->date_lo;
-        r->date_hi = date_days > r->date_hi ? date_days : r->date_hi;
-    }
-    const rank_row rank = {x->score, x->revenue, key, 1, x->illicit == 1};
-    if (!rank_store_join_last(&r->rank, &rank)) {
+    const uint32_t bad = x->illicit == 1;
+    if (!rank_store_join(&r->rank, x->score, x->revenue, key, bad)) {
+        const rank_row rank = {x->score, x->revenue, key, 1, bad};
         const crest_status st = rank_store_add(&r->rank, &rank);
         if (st != CREST_OK) {
             r->diag = r->rank.diag;
             return st;
         }
     }
-    if (total_from_periods(r)) {
-        crest_replay_metrics *m = period_for(r, key);
-        if (!m)
-            return fail(r, CREST_ERR_NOMEM, "out of memory keeping the periods");
-        count_ints(m, x);
+    /* With periods a row's counts and sums go to its period and its sums to
+     * the total too; without, all to the total. */
+    crest_replay_metrics *m = r->cur;
+    count_ints(m, x);
+    if (m != &r->total)
         count_sums(m, x);
-    } else {
-        count_ints(&r->total, x);
-    }
     count_sums(&r->total, x);
     if (r->opt.capacity && (x->flags & REPLAY_ROW_INSPECT) && x->lane == LANE_RED)
         return pend_add(r, x, key);
