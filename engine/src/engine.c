@@ -289,12 +289,16 @@ static int decide_decl(crest_engine *e, worker *w, const csvread_row *row, const
     /* select, then control: the systematic sum moves on */
     crest_selection *s = &w->sel;
     crest_select(&e->select, &plan, e->risk ? &w->rr : NULL, id, s);
-    /* Selected by its risk: the reasons name the model's contributions with
-     * this declaration's values (HS4 6204 × origin CN), which cost a key
-     * each, so they are looked up only for these rows. */
-    if (UNLIKELY(s->drawn && !s->by_random && e->risk && w->rr.explain.n))
-        crest_risk_explain_values(e->risk, w->scratch, d, &w->rr);
-    crest_select_reasons(&e->select, &plan, e->risk ? &w->rr : NULL, s);
+    /* The reasons are rendered (or held by the capacity cap): without
+     * decide (hooks, a recording hook) no one reads them. Selected by its
+     * risk: they name the model's contributions with this declaration's
+     * values (HS4 6204 × origin CN), which cost a key each, so they are
+     * looked up only for these rows. */
+    if (e->opt.decide) {
+        if (UNLIKELY(s->drawn && !s->by_random && e->risk && w->rr.explain.n))
+            crest_risk_explain_values(e->risk, w->scratch, d, &w->rr);
+        crest_select_reasons(&e->select, &plan, e->risk ? &w->rr : NULL, s);
+    }
     crest_control_after(e, &plan, s);
     if (e->opt.decl_hook && e->opt.decl_hook(e->opt.hook_ctx, d, &s->dec, row->line)) {
         crest_engine_set_fatal(e, CREST_ERR_INTERRUPTED, row->line, 0, "%s", "stopped by the caller");
