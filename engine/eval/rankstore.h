@@ -93,9 +93,10 @@ crest_status rank_store_add(rank_store *s, const rank_row *row);
  * 1: added; 0: add the row with rank_store_add. */
 static inline int rank_store_join(rank_store *s, double score, double revenue, int64_t key, uint32_t illicit)
 {
-    if (!s->hint || revenue != 0) /* hint is 0 while combining is off */
-        return 0;
     uint64_t bits, at;
+    memcpy(&bits, &revenue, sizeof bits);
+    if (!s->hint || bits << 1) /* hint is 0 while combining is off; bits << 1: revenue != 0 */
+        return 0;
     memcpy(&bits, &score, sizeof bits);
     rank_row *r = &s->buf[s->hint - 1];
     memcpy(&at, &r->score, sizeof at);

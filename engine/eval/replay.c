@@ -29,6 +29,9 @@ const unsigned crest_replay_at_pct[CREST_REPLAY_N_AT] = {1, 2, 5, 10};
 #define ROW_INLINE inline
 #endif
 
+/* crest_replay.key_date when no row's date is known: no int32_t date equals it. */
+#define KEY_STALE INT64_MIN
+
 /* crest_decision.lane of a RED (physical inspection) selection. */
 #define LANE_RED 4
 
@@ -53,7 +56,7 @@ struct crest_replay {
     size_t n_periods, cap_periods, last;
     rank_store rank;           /* the ranking's rows (rankstore.h) */
     int combine;               /* 0: CREST_REPLAY_COMBINE=0, the ranking combines no rows */
-    int32_t key_date;          /* the date of the last row added, its period key and */
+    int64_t key_date;          /* the date of the last row added (KEY_STALE: none), its period key and */
     int64_t key_last;          /* the metrics its counts went to (the total without periods; */
     crest_replay_metrics *cur; /* NULL: none, or the periods moved): neighbouring rows mostly share a date */
     cap_pending *pend;         /* FIFO of RED selections of the day the cap has not ruled on */
@@ -186,7 +189,7 @@ crest_status crest_replay_create(const crest_policy *policy, const crest_replay_
     metrics_init(r, &r->total, 0);
     strcpy(r->total.label, "total");
     r->last = (size_t)-1;
-    r->key_date = CREST_DATE_NONE;
+    r->key_date = KEY_STALE;
     r->key_last = crest_replay_period_key(r->opt.period, CREST_DATE_NONE);
     /* The buffer's size changes where the rows are kept, never a result: the
      * tests run whole replays with a few rows to force the temporary file. */
@@ -426,7 +429,7 @@ static crest_replay_metrics *period_find(crest_replay *r, int64_t key)
         r->cap_periods = cap;
     }
     memmove(&r->periods[lo + 1], &r->periods[lo], (r->n_periods - lo) * sizeof *r->periods);
-    r->cur = NULL; /* the periods moved */
+    r->key_date = KEY_STALE; /* the periods moved: cur with them */
     metrics_init(r, &r->periods[lo], key);
     r->n_periods++;
     r->last = lo;
@@ -532,23 +535,30 @@ static crest_status pend_add(crest_replay *r, const replay_row *x, int64_t key)
  * metrics its counts go to. CREST_OK or CREST_ERR_NOMEM. */
 static crest_status new_date(crest_replay *r, int32_t date_days)
 {
-    r->key_date = date_days;
-    r->key_last = crest_replay_period_key(r->opt.period, date_days);
     if (date_days != CREST_DATE_NONE) {
         r->date_lo = date_days < r->date_lo ? date_days : r->date_lo;
         r->date_hi = date_days > r->date_hi ? date_days : r->date_hi;
     }
-    r->cur = total_from_periods(r) ? period_for(r, r->key_last) : &r->total;
-    return r->cur ? CREST_OK : fail(r, CREST_ERR_NOMEM, "out of memory keeping the periods");
+    r->key_last = crest_replay_period_key(r->opt.period, date_days);
+    r->cur = total_from_periods(r) ? period_for(r, r->key_last) : &r->total; /* may make key_date stale */
+    if (!r->cur)
+        return fail(r, CREST_ERR_NOMEM, "out of memory keeping the periods");
+    r->key_date = date_days;
+    return CREST_OK;
 }
 
+/* A row added after the replay finished. */
+static crest_status finished(crest_replay *r)
+{
+    return fail(r, CREST_ERR_STATE, "a row added after the replay finished");
+}
+
+/* Add one row to an unfinished replay. */
 static ROW_INLINE crest_status row_add(crest_replay *r, const replay_row *x)
 {
-    if (r->finished || x->tier >= r->n_tiers)
-        return fail(r, CREST_ERR_STATE,
-                    r->finished ? "a row added after the replay finished"
-                                : "a decision of a tier the policy does not have");
-    if (x->date_days != r->key_date || !r->cur) {
+    if (x->tier >= r->n_tiers)
+        return fail(r, CREST_ERR_STATE, "a decision of a tier the policy does not have");
+    if (x->date_days != r->key_date) {
         const crest_status st = new_date(r, x->date_days);
         if (st != CREST_OK)
             return st;
@@ -577,11 +587,13 @@ static ROW_INLINE crest_status row_add(crest_replay *r, const replay_row *x)
 
 crest_status replay_row_add(crest_replay *r, const replay_row *x)
 {
-    return row_add(r, x);
+    return r->finished ? finished(r) : row_add(r, x);
 }
 
 crest_status replay_rows_add(crest_replay *r, const void *rows, size_t n)
 {
+    if (n && r->finished)
+        return finished(r);
     const char *at = rows;
     for (size_t i = 0; i < n; i++, at += sizeof(replay_row)) {
         replay_row x;
