@@ -3,10 +3,10 @@
  * reading of the input (crest_replay_multi.h).
  *
  * The shared reading (crest_multi.h) decides blocks in parallel: a recording
- * hook (record_decl) keeps, on the deciding thread, what the accumulator
- * needs of each declaration in a compact record (replay_row.h: 32 bytes of
- * the decision, date, label and revenue; then the export row's length and
- * text when asked), and the
+ * hook (record_row_in_place, or record_decl with export rows) keeps, on the
+ * deciding thread, what the accumulator needs of each declaration in a
+ * compact record (replay_row.h: 32 bytes of the decision, date, label and
+ * revenue; then the export row's length and text when asked), and the
  * records reach take_records, the policy's output sink, in input order on
  * the feeding thread, cut anywhere between two calls; it adds each whole
  * record as crest_replay_add_decl would have.
@@ -59,7 +59,8 @@ static int resolve_header(void *ctx, const crest_str *header, size_t n_cols)
 }
 
 /* Deciding thread (any, at the same time): only reads p and the reader
- * (replay_row_make and crest_replay_decision_row change nothing). */
+ * (replay_row_make and crest_replay_decision_row change nothing). The
+ * record with export rows. */
 static int record_decl(void *ctx, const crest_decl *d, const crest_decision *dec, unsigned long line,
                        crest_sink out)
 {
@@ -67,8 +68,6 @@ static int record_decl(void *ctx, const crest_decl *d, const crest_decision *dec
     const rm_policy *p = ctx;
     replay_row h;
     replay_row_make(p->rd, d, dec, &h);
-    if (!p->write_rows)
-        return out.write(out.ctx, &h, sizeof h) != CREST_OK;
     char *row = crest_replay_decision_row(p->rep, p->m->rows.names[p->k], d, dec);
     if (!row)
         return 1;
@@ -80,6 +79,17 @@ static int record_decl(void *ctx, const crest_decl *d, const crest_decision *dec
         st = out.write(out.ctx, row, len);
     free(row);
     return st != CREST_OK;
+}
+
+/* The same without export rows: the record is the row alone, filled in
+ * place at the end of the deciding thread's output. */
+static int record_row_in_place(void *ctx, const crest_decl *d, const crest_decision *dec, void *out)
+{
+    const rm_policy *p = ctx;
+    replay_row h;
+    replay_row_make(p->rd, d, dec, &h);
+    memcpy(out, &h, sizeof h);
+    return 0;
 }
 
 /* The bytes of the record that starts at rec (at least head_size bytes of it). */
@@ -215,7 +225,12 @@ crest_status crest_replay_multi_create(size_t n, crest_replay *const *reps,
         *opt = options ? options[k] : crest_run_options_default();
         opt->decide = 0;
         opt->header_hook = resolve_header;
-        opt->decl_record = record_decl;
+        if (p->write_rows) {
+            opt->decl_record = record_decl;
+        } else {
+            opt->decl_record_fixed = record_row_in_place;
+            opt->decl_record_size = sizeof(replay_row);
+        }
         opt->hook_ctx = p;
         opt->output = (crest_sink){take_records, p};
         /* A small output buffer: a block's records (larger) then reach

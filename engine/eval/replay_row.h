@@ -29,6 +29,13 @@
 /* replay_row.tier of a tier index the row cannot hold (above any policy's: an error when added). */
 #define REPLAY_ROW_BAD_TIER 0xffu
 
+/* Inlined into each caller: the steps of a row on the deciding thread. */
+#if defined(__GNUC__) || defined(__clang__)
+#define REPLAY_ROW_INLINE inline __attribute__((always_inline))
+#else
+#define REPLAY_ROW_INLINE inline
+#endif
+
 typedef struct replay_row {
     double score;      /* crest_decision.score */
     double revenue;    /* recoverable revenue, 0 for NaN */
@@ -43,8 +50,8 @@ typedef struct replay_row {
 _Static_assert(CREST_REPLAY_MAX_TIERS < REPLAY_ROW_BAD_TIER, "a tier index fits a replay_row");
 
 /* The row of a decision with its date, label and revenue (NaN reads as 0). */
-static inline void replay_row_of(const crest_decision *decision, int32_t date_days, int illicit,
-                                 double revenue, replay_row *out)
+static REPLAY_ROW_INLINE void replay_row_of(const crest_decision *decision, int32_t date_days, int illicit,
+                                            double revenue, replay_row *out)
 {
     out->score = decision->score;
     out->revenue = isnan(revenue) ? 0 : revenue;
@@ -105,7 +112,7 @@ static inline int replay_digits4(uint32_t x)
  * crest_parse_number gives a finite number, 0 only when every digit is 0.
  * Up to 8 bytes take two 4-byte words (overlapping; under 4 bytes, the
  * bytes padded with '0'), tested at once. */
-static inline int replay_label_of(crest_str v)
+static REPLAY_ROW_INLINE int replay_label_of(crest_str v)
 {
     const unsigned char *s = (const unsigned char *)v.ptr;
     const size_t n = v.len;
@@ -133,8 +140,8 @@ static inline int replay_label_of(crest_str v)
 
 /* The label (1, 0, -1) and revenue (0 for NaN) of a declaration.
  * Only reads rd: any thread, at the same time. */
-static inline void replay_read_label(const replay_reader *rd, const crest_decl *decl, int *illicit_out,
-                                     double *revenue_out)
+static REPLAY_ROW_INLINE void replay_read_label(const replay_reader *rd, const crest_decl *decl,
+                                                int *illicit_out, double *revenue_out)
 {
     const int illicit = replay_label_of(replay_value_of(decl, rd->label));
     double revenue = 0;
@@ -165,8 +172,8 @@ static inline void replay_read_label(const replay_reader *rd, const crest_decl *
 
 /* The row of a declaration's decision, its label and revenue read by rd.
  * Only reads rd: any thread, at the same time. */
-static inline void replay_row_make(const replay_reader *rd, const crest_decl *decl,
-                                   const crest_decision *decision, replay_row *out)
+static REPLAY_ROW_INLINE void replay_row_make(const replay_reader *rd, const crest_decl *decl,
+                                              const crest_decision *decision, replay_row *out)
 {
     int illicit;
     double revenue;

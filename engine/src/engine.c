@@ -244,20 +244,38 @@ static crest_status record_write(void *ctx, const void *buf, size_t len)
     return o->error;
 }
 
-/* The recording hook on d's decision, into w's output (the block's result on
- * a block worker). 0, or non-zero when it stopped: fatal set unless parallel
- * (a block worker must not touch the engine; its block fails instead). */
-static int record_row(crest_engine *e, worker *w, const crest_decl *d, const crest_selection *s,
-                      const csvread_row *row)
+/* A recording hook stopped, or writing its record failed: 1, fatal set
+ * unless parallel (a block worker must not touch the engine; its block fails
+ * instead). */
+COLD static int record_failed(crest_engine *e, worker *w, const csvread_row *row)
 {
-    const crest_sink out = {record_write, w->out};
-    if (e->opt.decl_record(e->opt.hook_ctx, d, &s->dec, row->line, out) == 0 && w->out->error == CREST_OK)
-        return 0;
     if (!e->n_deciders)
         crest_engine_set_fatal(
             e, w->out->error != CREST_OK ? w->out->error : CREST_ERR_INTERRUPTED, row->line, 0, "%s",
             w->out->error != CREST_OK ? "writing the records failed" : "stopped by the caller");
     return 1;
+}
+
+/* The recording hook on d's decision, into w's output (the block's result on
+ * a block worker). 0, or non-zero when it stopped (record_failed). */
+static int record_row(crest_engine *e, worker *w, const crest_decl *d, const crest_selection *s,
+                      const csvread_row *row)
+{
+    if (e->opt.decl_record_fixed) { /* filled in place at the output's end */
+        const size_t n = e->opt.decl_record_size;
+        char spare[256], *at = outbuf_reserve(w->out, n);
+        if (e->opt.decl_record_fixed(e->opt.hook_ctx, d, &s->dec, at ? at : spare) != 0)
+            return record_failed(e, w, row);
+        if (at)
+            w->out->len += n;
+        else /* an output buffer smaller than a record */
+            outbuf_write(w->out, spare, n);
+        return w->out->error == CREST_OK ? 0 : record_failed(e, w, row);
+    }
+    const crest_sink out = {record_write, w->out};
+    if (e->opt.decl_record(e->opt.hook_ctx, d, &s->dec, row->line, out) == 0 && w->out->error == CREST_OK)
+        return 0;
+    return record_failed(e, w, row);
 }
 
 /* Hot path: decide the valid declaration d of a record on worker w (or
@@ -304,7 +322,7 @@ static int decide_decl(crest_engine *e, worker *w, const csvread_row *row, const
         crest_engine_set_fatal(e, CREST_ERR_INTERRUPTED, row->line, 0, "%s", "stopped by the caller");
         return 1;
     }
-    if (e->opt.decl_record && record_row(e, w, d, s, row) != 0)
+    if ((e->opt.decl_record || e->opt.decl_record_fixed) && record_row(e, w, d, s, row) != 0)
         return e->n_deciders ? -1 : 1;
     /* account */
     account(e, w, &plan, src, s, d->date_days);
@@ -387,11 +405,16 @@ crest_status crest_engine_create(const crest_policy *policy, const crest_registr
 {
     *out = NULL;
     crest_diag_clear(diag);
-    if (!policy || !options || ((options->decide || options->decl_record) && !options->output.write))
+    const int recording = options && (options->decl_record || options->decl_record_fixed);
+    if (!policy || !options || ((options->decide || recording) && !options->output.write))
         return crest_diag_set(diag, CREST_ERR_INVALID, "", 0, 0, "a policy and an output sink are required");
-    if (options->decl_record && options->decide)
+    if (recording && options->decide)
         return crest_diag_set(diag, CREST_ERR_INVALID, "", 0, 0,
                               "a recording hook writes to the output in place of the decisions: decide = 0");
+    if (options->decl_record_fixed &&
+        (options->decl_record || options->decl_record_size < 1 || options->decl_record_size > 256))
+        return crest_diag_set(diag, CREST_ERR_INVALID, "", 0, 0, "%s",
+                              "a recording hook of fixed records: alone, with a size of 1 to 256 bytes");
     crest_engine *e = calloc(1, sizeof *e);
     if (!e)
         return crest_diag_set(diag, CREST_ERR_NOMEM, "", 0, 0, "out of memory");
@@ -465,8 +488,7 @@ crest_status crest_engine_create(const crest_policy *policy, const crest_registr
         const int order_free = policy->control_mode == CONTROL_FROZEN && !crest_policy_has_capacity(policy) &&
                                !policy->reject_duplicate_ids && policy->unknown_tier != UNKNOWN_TIER_ERROR &&
                                !policy_has_floor_period(policy) && !options->windows &&
-                               (options->decide || options->decl_record) && !options->decl_hook &&
-                               !options->header_hook;
+                               (options->decide || recording) && !options->decl_hook && !options->header_hook;
         if (options->threads >= 2 && order_free) {
             const unsigned n = options->threads > MAX_DECIDERS ? MAX_DECIDERS : options->threads;
             for (unsigned k = 0; k < n && st == CREST_OK; k++) {

@@ -118,6 +118,8 @@ typedef struct crest_run_options {
     const char *score_column;
     int reason_text;
     void *decl_record;
+    void *decl_record_fixed;
+    size_t decl_record_size;
 } crest_run_options;
 
 crest_run_options crest_run_options_default(void);

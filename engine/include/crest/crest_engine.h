@@ -100,6 +100,15 @@ typedef int (*crest_decl_hook)(void *ctx, const crest_decl *decl, const crest_de
 typedef int (*crest_decl_record_hook)(void *ctx, const crest_decl *decl, const crest_decision *decision,
                                       unsigned long line, crest_sink out);
 
+/*
+ * Recording hook of records of one size (crest_run_options.decl_record_size):
+ * as crest_decl_record_hook, but it fills the record in place at `out` (room
+ * for exactly that many bytes, any alignment), where the engine would have
+ * copied it from: no sink call, no copy.
+ */
+typedef int (*crest_decl_record_fixed_hook)(void *ctx, const crest_decl *decl, const crest_decision *decision,
+                                            void *out);
+
 /* What the capacity cap ([capacity] red_per_office_day) did to one decision. */
 typedef enum crest_capacity_outcome {
     CREST_CAPACITY_KEPT = 0,     /* unchanged */
@@ -185,6 +194,10 @@ typedef struct crest_run_options {
      * still decided in parallel blocks when threads >= 2 and nothing else
      * depends on their order. NULL (the default): none. */
     crest_decl_record_hook decl_record;
+    /* The same for records of decl_record_size bytes each (1 to 256), filled
+     * in place (crest_decl_record_fixed_hook); at most one of the two. */
+    crest_decl_record_fixed_hook decl_record_fixed;
+    size_t decl_record_size;
 } crest_run_options;
 
 /* Options with defaults: CSV, policy passthrough, no rejects sink. */

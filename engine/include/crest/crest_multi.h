@@ -6,7 +6,7 @@
  * policy in turn. With threads >= 2 blocks of the input are read and decided
  * in parallel (each block by one thread, for all the policies), and each
  * policy's results (rendered decisions, or the records of its
- * crest_decl_record_hook) reach its sinks in input order from the feeding
+ * crest_decl_record_hook or crest_decl_record_fixed_hook) reach its sinks in input order from the feeding
  * thread. Each policy's outputs and counts are byte-identical to those of
  * its own engine over the same input, whatever the thread count and the
  * chunking of the input (tests/engine/test_multi.c).
@@ -47,8 +47,8 @@ CREST_API int crest_multi_can_share(const crest_policy *const *policies, size_t 
  * Create a run of n policies (crest_multi_can_share must hold) with their
  * registries (entries may be NULL; registries itself may be NULL for none)
  * and options: options[k] as for crest_engine_create, except that decl_hook,
- * windows, capacity_take and threads must be left unset (decl_record takes
- * decl_hook's place; header_hook is called, once per policy, from the feeding
+ * windows, capacity_take and threads must be left unset (decl_record or
+ * decl_record_fixed takes decl_hook's place; header_hook is called, once per policy, from the feeding
  * thread). threads: 1 reads and decides in the caller's thread, 2 to 8 in that
  * many threads. Policies, registries and the options' strings and contexts
  * must outlive the run. Returns CREST_OK, or CREST_ERR_INVALID or

@@ -60,13 +60,12 @@ typedef struct crest_replay_multi_rows {
  * accumulators created without options.capacity). registries: per policy (entries
  * may be NULL; registries itself may be NULL for none). options: per policy
  * (NULL: crest_run_options_default for all), as for crest_engine_create, of
- * which the run sets decide, header_hook, decl_record, hook_ctx and output
- * itself; decl_hook, capacity_hook, windows, capacity_take and threads must be
- * left unset (input_name, score_column, rejects, block_bytes are the usual
- * ones). threads: 1 reads and decides on the feeding thread, 2 to 8 on that
- * many threads. rows: the per-decision export, or NULL. Accumulators,
- * registries, names and the options' strings and contexts must outlive the
- * run. Returns CREST_OK, or CREST_ERR_INVALID or CREST_ERR_NOMEM with diag.
+ * which the run sets decide, header_hook, decl_record (or decl_record_fixed and
+ * decl_record_size), hook_ctx and output itself (and output_buffer_bytes when 0); decl_hook, capacity_hook,
+ * windows, capacity_take and threads must be left unset (input_name, score_column, rejects, block_bytes are
+ * the usual ones). threads: 1 reads and decides on the feeding thread, 2 to 8 on that many threads. rows: the
+ * per-decision export, or NULL. Accumulators, registries, names and the options' strings and contexts must
+ * outlive the run. Returns CREST_OK, or CREST_ERR_INVALID or CREST_ERR_NOMEM with diag.
  */
 crest_status crest_replay_multi_create(size_t n, crest_replay *const *reps,
                                        const crest_registry *const *registries,
