@@ -367,6 +367,94 @@ Test(multi, recording_hook_on_one_engine)
     crest_policy_free(p);
 }
 
+/* A fixed-size record of a decision: its keyed uniform and its tier. */
+static void fixed_record(const crest_decision *dec, unsigned char out[16])
+{
+    const uint64_t tier = dec->tier;
+    memcpy(out, &dec->u, 8);
+    memcpy(out + 8, &tier, 8);
+}
+
+static int record_sink_hook(void *ctx, const crest_decl *d, const crest_decision *dec, unsigned long line,
+                            crest_sink out)
+{
+    (void)ctx, (void)d, (void)line;
+    unsigned char rec[16];
+    fixed_record(dec, rec);
+    return out.write(out.ctx, rec, sizeof rec) != CREST_OK;
+}
+
+static int record_fixed_hook(void *ctx, const crest_decl *d, const crest_decision *dec, void *out)
+{
+    (void)ctx, (void)d;
+    fixed_record(dec, out);
+    return 0;
+}
+
+/* One engine with a recording hook of fixed-size records: the same bytes as
+ * the hook that writes them to its sink, whatever the threads, blocks and
+ * output buffer (one smaller than a record too); refused alone with the
+ * other hook, or with a size out of 1..256. */
+Test(multi, fixed_records_on_one_engine)
+{
+    crest_policy *p = parse_policy(POLICY_A);
+    cr_assert(p);
+    membuf in = {0};
+    make_input(&in, 7, 2000);
+    const unsigned threads[] = {1, 2, 3};
+    const size_t blocks[] = {0, 50, 4096};
+    const size_t buffers[] = {1000, 8, 4096};
+    for (size_t i = 0; i < 3; i++) {
+        membuf got[2] = {{0}, {0}};
+        for (int fixed = 0; fixed < 2; fixed++) {
+            crest_run_options opt = crest_run_options_default();
+            opt.decide = 0;
+            if (fixed) {
+                opt.decl_record_fixed = record_fixed_hook;
+                opt.decl_record_size = 16;
+            } else {
+                opt.decl_record = record_sink_hook;
+            }
+            opt.output = (crest_sink){membuf_write, &got[fixed]};
+            opt.output_buffer_bytes = buffers[i];
+            opt.threads = threads[i];
+            opt.block_bytes = blocks[i];
+            crest_engine *e = NULL;
+            crest_diag d;
+            cr_assert_eq(crest_engine_create(p, NULL, &opt, &e, &d), CREST_OK, "%s", d.message);
+            for (size_t pos = 0; pos < in.len; pos += 777)
+                cr_assert_eq(crest_engine_feed(e, in.data + pos, in.len - pos < 777 ? in.len - pos : 777),
+                             CREST_OK);
+            cr_assert_eq(crest_engine_finish(e), CREST_OK);
+            crest_engine_free(e);
+        }
+        char what[80];
+        snprintf(what, sizeof what, "fixed records, threads %u, block %zu, buffer %zu", threads[i], blocks[i],
+                 buffers[i]);
+        cr_expect_gt(got[0].len, 0, "%s: records", what);
+        expect_bytes(&got[0], &got[1], what);
+        free(got[0].data);
+        free(got[1].data);
+    }
+    const size_t sizes[] = {0, 257, 16};
+    for (size_t i = 0; i < 3; i++) {
+        crest_run_options opt = crest_run_options_default();
+        membuf out = {0};
+        opt.decide = 0;
+        opt.decl_record_fixed = record_fixed_hook;
+        opt.decl_record_size = sizes[i];
+        if (i == 2)
+            opt.decl_record = record_sink_hook; /* both hooks */
+        opt.output = (crest_sink){membuf_write, &out};
+        crest_engine *e = NULL;
+        crest_diag d;
+        cr_expect_eq(crest_engine_create(p, NULL, &opt, &e, &d), CREST_ERR_INVALID, "case %zu", i);
+        cr_expect_null(e);
+    }
+    free(in.data);
+    crest_policy_free(p);
+}
+
 /* Policies that keep state across rows, or read CSV otherwise, do not share. */
 Test(multi, refuses_what_cannot_share)
 {
