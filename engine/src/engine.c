@@ -322,7 +322,8 @@ static int decide_decl(crest_engine *e, worker *w, const csvread_row *row, const
         crest_engine_set_fatal(e, CREST_ERR_INTERRUPTED, row->line, 0, "%s", "stopped by the caller");
         return 1;
     }
-    if ((e->opt.decl_record || e->opt.decl_record_fixed) && record_row(e, w, d, s, row) != 0)
+    if (!e->opt.decide && (e->opt.decl_record || e->opt.decl_record_fixed) &&
+        record_row(e, w, d, s, row) != 0)
         return e->n_deciders ? -1 : 1;
     /* account */
     account(e, w, &plan, src, s, d->date_days);
