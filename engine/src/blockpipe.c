@@ -69,7 +69,11 @@ struct blockpipe {
     unsigned long next_line;
     int prev_ended_cr; /* the last dispatched block ended with CR */
     int replaying;     /* the sequential reader carries a record over */
-    int status;        /* first non-zero emit/replay value, or -1 */
+    /* late_lines: cut at the last line end without counting quotes, until a
+     * block's reader ends inside a record (a quoted field across lines, or
+     * broken quoting): from then on, cut where the quotes balance. */
+    int speculate;
+    int status; /* first non-zero emit/replay value, or -1 */
     int finished;
     /* blockpipe_feed_stable: bytes of the caller's stable buffer not yet cut
      * into view blocks (cur is empty meanwhile). */
@@ -291,13 +295,20 @@ unsigned long blockpipe_count_lines(const char *text, size_t n)
 
 static size_t cut_at(const unsigned char *s, size_t n, size_t quotes, size_t *lfs_after);
 
-/* The cut in data[0..n) (cut_at), and in *lines the lines ended before it, or
- * ULONG_MAX when they are to be counted at dispatch (CRs in the block) or not
- * at all (late_lines: only quotes are counted). */
+/* The cut in data[0..n) — cut_at, or the end of the last LF while
+ * speculating — and in *lines the lines ended before it, or ULONG_MAX when
+ * they are to be counted at dispatch (CRs in the block) or not at all
+ * (late_lines: at most the quotes are counted). */
 static size_t find_cut(const blockpipe *bp, const unsigned char *data, size_t n, unsigned long *lines)
 {
     size_t lfs_after = 0;
     *lines = ULONG_MAX;
+    if (bp->speculate) {
+        size_t cut = n;
+        while (cut > 0 && data[cut - 1] != '\n')
+            cut--;
+        return cut;
+    }
     if (bp->ops.late_lines)
         return cut_at(data, n, count_quotes(data, n), &lfs_after);
     byte_counts c;
@@ -439,6 +450,8 @@ static void retire_oldest(blockpipe *bp)
         if (bp->replaying || (b->rc == 0 && !b->pub.last)) {
             /* Replaying, or this block's reader ended inside a record (the
              * next block's start was a wrong guess): read it in sequence. */
+            if (b->rc == 0)
+                bp->speculate = 0; /* a cut fell inside a record */
             const int r = bp->ops.replay(bp->ops.ctx, &b->pub, !bp->replaying);
             if (r < 0)
                 bp->status = r;
@@ -568,6 +581,7 @@ blockpipe *blockpipe_create(unsigned n_workers, size_t block_bytes, unsigned lon
     bp->n_workers = n_workers;
     bp->pool = (size_t)n_workers * BLOCKS_PER_WORKER + 1;
     bp->next_line = first_line;
+    bp->speculate = ops->late_lines;
     pthread_mutex_init(&bp->mu, NULL);
     pthread_cond_init(&bp->work_cv, NULL);
     pthread_cond_init(&bp->done_cv, NULL);
@@ -812,7 +826,12 @@ int blockpipe_finish_early(blockpipe *bp, unsigned long *dropped_line)
      * next_line becomes cur's first line. */
     while (bp->if_count)
         retire_oldest(bp);
-    if (!bp->status && bp->cur && bp->cur->pub.len) {
+    /* With late_lines, cur may begin inside a record (a speculative cut can
+     * put it there in valid CSV): then the balance of its quotes says
+     * nothing, and all of it goes to the sequential reader, which holds the
+     * record cut short at the end (csvread_pending) for the caller to drop. */
+    const int whole = bp->ops.late_lines && bp->replaying;
+    if (!bp->status && bp->cur && bp->cur->pub.len && !whole) {
         const size_t len = bp->cur->pub.len, cut = blockpipe_cut(bp->cur->pub.data, len);
         if (cut < len) {
             /* The line of the first byte dropped: cur's first line, plus those cut off. */

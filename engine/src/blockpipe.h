@@ -11,11 +11,14 @@
  *
  * Line numbers: by default the feeding thread counts each block's physical
  * lines as it cuts, so a block is read from the line it starts on. With
- * ops.late_lines it does not (it only counts quotes): a block is read as if
- * it started on line 1, and its first line becomes known when it is retired
- * in order — the line after the blocks before it, as their readers counted
- * them (blockpipe_block.lines). emit then moves the result's line numbers by
- * line - read_line.
+ * ops.late_lines it does not: a block is read as if it started on line 1,
+ * and its first line becomes known when it is retired in order — the line
+ * after the blocks before it, as their readers counted them
+ * (blockpipe_block.lines). emit then moves the result's line numbers by
+ * line - read_line. With late_lines the feeding thread does not count quotes
+ * either at first: it cuts at the last line end, a guess the readers check
+ * as below, until a block's reader ends inside a record; from then on it
+ * counts quotes and cuts where they balance.
  *
  * A block start is only a guess until the block before it is read: broken
  * quoting (a quote inside a field resynchronises at the line end, not at
