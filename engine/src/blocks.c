@@ -1,7 +1,9 @@
 /*
  * blocks.c — parallel deciding of order-free runs: block workers, each with
  * its own reader, decide blocks of the input into memory (blockpipe.h); the
- * feeding thread writes the results in block order and sums the counts.
+ * feeding thread writes the results in block order and sums the counts,
+ * moving the rejects' line numbers into place when a block was read from a
+ * provisional line (blockpipe.h, late_lines).
  */
 #include <stdlib.h>
 #include <string.h>
