@@ -31,6 +31,8 @@
 /* Zero bytes kept after each block's data: vectorised readers downstream
  * (PCRE2's JIT among them) may load a little past the end of a field. */
 #define PADDING 64
+/* late_lines: balanced cuts at the last line end needed before speculating. */
+#define WARMUP_CUTS 8
 
 typedef struct block {
     blockpipe_block pub;
@@ -69,11 +71,13 @@ struct blockpipe {
     unsigned long next_line;
     int prev_ended_cr; /* the last dispatched block ended with CR */
     int replaying;     /* the sequential reader carries a record over */
-    /* late_lines: cut at the last line end without counting quotes, until a
-     * block's reader ends inside a record (a quoted field across lines, or
-     * broken quoting): from then on, cut where the quotes balance. */
+    /* late_lines: cut at the last line end without counting quotes, once
+     * the first WARMUP_CUTS cuts where the quotes balance all fell there too;
+     * never when one did not (quoted fields across lines), nor after a
+     * block's reader ended inside a record. */
     int speculate;
-    int status; /* first non-zero emit/replay value, or -1 */
+    unsigned warmup; /* such cuts still to see; 0 when decided */
+    int status;      /* first non-zero emit/replay value, or -1 */
     int finished;
     /* blockpipe_feed_stable: bytes of the caller's stable buffer not yet cut
      * into view blocks (cur is empty meanwhile). */
@@ -299,18 +303,25 @@ static size_t cut_at(const unsigned char *s, size_t n, size_t quotes, size_t *lf
  * speculating — and in *lines the lines ended before it, or ULONG_MAX when
  * they are to be counted at dispatch (CRs in the block) or not at all
  * (late_lines: at most the quotes are counted). */
-static size_t find_cut(const blockpipe *bp, const unsigned char *data, size_t n, unsigned long *lines)
+static size_t find_cut(blockpipe *bp, const unsigned char *data, size_t n, unsigned long *lines)
 {
     size_t lfs_after = 0;
     *lines = ULONG_MAX;
-    if (bp->speculate) {
-        size_t cut = n;
-        while (cut > 0 && data[cut - 1] != '\n')
-            cut--;
+    if (bp->ops.late_lines) {
+        size_t last_lf = n;
+        while (last_lf > 0 && data[last_lf - 1] != '\n')
+            last_lf--;
+        if (bp->speculate)
+            return last_lf;
+        const size_t cut = cut_at(data, n, count_quotes(data, n), &lfs_after);
+        if (bp->warmup && cut) {
+            if (cut != last_lf)
+                bp->warmup = 0; /* a quoted line end: keep counting quotes */
+            else if (--bp->warmup == 0)
+                bp->speculate = 1;
+        }
         return cut;
     }
-    if (bp->ops.late_lines)
-        return cut_at(data, n, count_quotes(data, n), &lfs_after);
     byte_counts c;
     count_bytes(data, n, &c);
     const size_t cut = cut_at(data, n, c.quotes, &lfs_after);
@@ -450,8 +461,10 @@ static void retire_oldest(blockpipe *bp)
         if (bp->replaying || (b->rc == 0 && !b->pub.last)) {
             /* Replaying, or this block's reader ended inside a record (the
              * next block's start was a wrong guess): read it in sequence. */
-            if (b->rc == 0)
+            if (b->rc == 0) {
                 bp->speculate = 0; /* a cut fell inside a record */
+                bp->warmup = 0;
+            }
             const int r = bp->ops.replay(bp->ops.ctx, &b->pub, !bp->replaying);
             if (r < 0)
                 bp->status = r;
@@ -581,7 +594,7 @@ blockpipe *blockpipe_create(unsigned n_workers, size_t block_bytes, unsigned lon
     bp->n_workers = n_workers;
     bp->pool = (size_t)n_workers * BLOCKS_PER_WORKER + 1;
     bp->next_line = first_line;
-    bp->speculate = ops->late_lines;
+    bp->warmup = ops->late_lines ? WARMUP_CUTS : 0;
     pthread_mutex_init(&bp->mu, NULL);
     pthread_cond_init(&bp->work_cv, NULL);
     pthread_cond_init(&bp->done_cv, NULL);

@@ -15,10 +15,10 @@
  * and its first line becomes known when it is retired in order — the line
  * after the blocks before it, as their readers counted them
  * (blockpipe_block.lines). emit then moves the result's line numbers by
- * line - read_line. With late_lines the feeding thread does not count quotes
- * either at first: it cuts at the last line end, a guess the readers check
- * as below, until a block's reader ends inside a record; from then on it
- * counts quotes and cuts where they balance.
+ * line - read_line. And once the first few cuts where the quotes balance
+ * have all fallen at the block's last line end, it stops counting quotes
+ * too and cuts at the last line end, a guess the readers check as below,
+ * until a block's reader ends inside a record (then it counts them again).
  *
  * A block start is only a guess until the block before it is read: broken
  * quoting (a quote inside a field resynchronises at the line end, not at
