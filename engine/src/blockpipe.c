@@ -31,6 +31,8 @@
 /* Zero bytes kept after each block's data: vectorised readers downstream
  * (PCRE2's JIT among them) may load a little past the end of a field. */
 #define PADDING 64
+/* late_lines: balanced cuts at the last line end needed before speculating. */
+#define WARMUP_CUTS 8
 
 typedef struct block {
     blockpipe_block pub;
@@ -64,10 +66,18 @@ struct blockpipe {
     block **inflight; /* dispatched, not yet emitted, in order */
     size_t if_head, if_count;
     block *cur;
-    unsigned long next_line; /* line of cur's first byte */
-    int prev_ended_cr;       /* the last dispatched block ended with CR */
-    int replaying;           /* the sequential reader carries a record over */
-    int status;              /* first non-zero emit/replay value, or -1 */
+    /* The line of cur's first byte; with late_lines, the line after the
+     * last block retired (so cur's once nothing is in flight). */
+    unsigned long next_line;
+    int prev_ended_cr; /* the last dispatched block ended with CR */
+    int replaying;     /* the sequential reader carries a record over */
+    /* late_lines: cut at the last line end without counting quotes, once
+     * the first WARMUP_CUTS cuts where the quotes balance all fell there too;
+     * never when one did not (quoted fields across lines), nor after a
+     * block's reader ended inside a record. */
+    int speculate;
+    unsigned warmup; /* such cuts still to see; 0 when decided */
+    int status;      /* first non-zero emit/replay value, or -1 */
     int finished;
     /* blockpipe_feed_stable: bytes of the caller's stable buffer not yet cut
      * into view blocks (cur is empty meanwhile). */
@@ -166,6 +176,32 @@ __attribute__((target("avx2"))) static void count_avx2(const unsigned char *s, s
     c->has_cr |= _mm256_movemask_epi8(any_cr) != 0;
     count_tail(s + i, n - i, c);
 }
+
+/* Quotes only (what a late_lines cut needs): 128 bytes a step, four compares
+ * a counter byte (up to 4 a step, 252 in 63 steps). */
+__attribute__((target("avx2"))) static size_t quotes_avx2(const unsigned char *s, size_t n)
+{
+    const __m256i quote = _mm256_set1_epi8('"');
+    size_t i = 0, quotes = 0;
+    while (i + 128 <= n) {
+        __m256i acc = _mm256_setzero_si256();
+        const unsigned char *p = s + i;
+        const size_t steps = (n - i) / 128 < 63 ? (n - i) / 128 : 63;
+        const unsigned char *const end = p + 128 * steps;
+        for (; p < end; p += 128) {
+            const __m256i a = _mm256_cmpeq_epi8(_mm256_loadu_si256((const __m256i *)p), quote);
+            const __m256i b = _mm256_cmpeq_epi8(_mm256_loadu_si256((const __m256i *)(p + 32)), quote);
+            const __m256i c = _mm256_cmpeq_epi8(_mm256_loadu_si256((const __m256i *)(p + 64)), quote);
+            const __m256i d = _mm256_cmpeq_epi8(_mm256_loadu_si256((const __m256i *)(p + 96)), quote);
+            acc = _mm256_sub_epi8(acc, _mm256_add_epi8(_mm256_add_epi8(a, b), _mm256_add_epi8(c, d)));
+        }
+        i += 128 * steps;
+        quotes += sum_bytes256(acc);
+    }
+    for (; i < n; i++)
+        quotes += s[i] == '"';
+    return quotes;
+}
 #else
 #define BLOCKPIPE_AVX2 0
 #endif
@@ -200,6 +236,46 @@ static void count_bytes(const unsigned char *s, size_t n, byte_counts *c)
     count_tail(s, n, c);
 }
 
+#if defined(__SSE2__)
+static size_t quotes_sse2(const unsigned char *s, size_t n)
+{
+    const __m128i quote = _mm_set1_epi8('"');
+    size_t i = 0, quotes = 0;
+    while (i + 16 <= n) {
+        __m128i acc = _mm_setzero_si128();
+        const size_t steps = (n - i) / 16 < 255 ? (n - i) / 16 : 255;
+        for (size_t k = 0; k < steps; k++, i += 16)
+            acc = _mm_sub_epi8(acc, _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(s + i)), quote));
+        quotes += sum_bytes128(acc);
+    }
+    for (; i < n; i++)
+        quotes += s[i] == '"';
+    return quotes;
+}
+#endif
+
+/* The quotes in s[0..n), at the level count_bytes would use. */
+static size_t count_quotes(const unsigned char *s, size_t n)
+{
+#if BLOCKPIPE_AVX2
+    if (simd_cap >= 2 && __builtin_cpu_supports("avx2"))
+        return quotes_avx2(s, n);
+#endif
+#if defined(__SSE2__)
+    if (simd_cap >= 1)
+        return quotes_sse2(s, n);
+#endif
+    size_t quotes = 0;
+    for (size_t i = 0; i < n; i++)
+        quotes += s[i] == '"';
+    return quotes;
+}
+
+size_t blockpipe_count_quotes(const char *s, size_t n)
+{
+    return count_quotes((const unsigned char *)s, n);
+}
+
 /* Lines ended in s[0..n) when it holds no CR: its LFs. */
 static unsigned long count_lines_cr(const unsigned char *s, size_t n, size_t lfs)
 {
@@ -219,6 +295,40 @@ unsigned long blockpipe_count_lines(const char *text, size_t n)
     byte_counts c;
     count_bytes((const unsigned char *)text, n, &c);
     return count_lines_cr((const unsigned char *)text, n, c.lfs);
+}
+
+static size_t cut_at(const unsigned char *s, size_t n, size_t quotes, size_t *lfs_after);
+
+/* The cut in data[0..n) — cut_at, or the end of the last LF while
+ * speculating — and in *lines the lines ended before it, or ULONG_MAX when
+ * they are to be counted at dispatch (CRs in the block) or not at all
+ * (late_lines: at most the quotes are counted). */
+static size_t find_cut(blockpipe *bp, const unsigned char *data, size_t n, unsigned long *lines)
+{
+    size_t lfs_after = 0;
+    *lines = ULONG_MAX;
+    if (bp->ops.late_lines) {
+        size_t last_lf = n;
+        while (last_lf > 0 && data[last_lf - 1] != '\n')
+            last_lf--;
+        if (bp->speculate)
+            return last_lf;
+        const size_t cut = cut_at(data, n, count_quotes(data, n), &lfs_after);
+        if (bp->warmup && cut) {
+            if (cut != last_lf)
+                bp->warmup = 0; /* a quoted line end: keep counting quotes */
+            else if (--bp->warmup == 0)
+                bp->speculate = 1;
+        }
+        return cut;
+    }
+    byte_counts c;
+    count_bytes(data, n, &c);
+    const size_t cut = cut_at(data, n, c.quotes, &lfs_after);
+    /* Without CRs the lines before the cut are its LFs (the common case). */
+    if (cut && !c.has_cr)
+        *lines = (unsigned long)(c.lfs - lfs_after);
+    return cut;
 }
 
 /* The cut in s[0..n) given its quote count: the end of the last LF before
@@ -345,10 +455,16 @@ static void retire_oldest(blockpipe *bp)
     bp->if_head = (bp->if_head + 1) % bp->pool;
     bp->if_count--;
 
+    if (bp->ops.late_lines)
+        b->pub.line = bp->next_line; /* the blocks before it are retired */
     if (!bp->status) {
         if (bp->replaying || (b->rc == 0 && !b->pub.last)) {
             /* Replaying, or this block's reader ended inside a record (the
              * next block's start was a wrong guess): read it in sequence. */
+            if (b->rc == 0) {
+                bp->speculate = 0; /* a cut fell inside a record */
+                bp->warmup = 0;
+            }
             const int r = bp->ops.replay(bp->ops.ctx, &b->pub, !bp->replaying);
             if (r < 0)
                 bp->status = r;
@@ -362,6 +478,8 @@ static void retire_oldest(blockpipe *bp)
                 bp->status = r;
         }
     }
+    if (bp->ops.late_lines)
+        bp->next_line = b->pub.line + b->pub.lines;
     b->done = 0;
     b->next_free = bp->free_list;
     bp->free_list = b;
@@ -432,17 +550,24 @@ static int dispatch(blockpipe *bp, size_t cut, int last, unsigned long lines)
 }
 
 /* Send block b (its data and len set) to the workers: its first line, and the
- * lines ended in it (lines, or ULONG_MAX to count them here) for the next. */
+ * lines ended in it (lines, or ULONG_MAX to count them here) for the next;
+ * with late_lines, neither (retire_oldest learns them). */
 static void queue_block(blockpipe *bp, block *b, int last, unsigned long lines)
 {
     const size_t cut = b->pub.len;
     b->pub.last = last;
-    b->pub.line = bp->next_line;
-    if (lines == ULONG_MAX)
-        lines = blockpipe_count_lines(b->pub.data, cut);
-    if (bp->prev_ended_cr && cut && b->pub.data[0] == '\n')
-        lines--; /* the CRLF was cut in two: one line end, counted with the CR */
-    bp->next_line += lines;
+    b->pub.lines = 0;
+    if (bp->ops.late_lines) {
+        b->pub.line = 0; /* not known yet */
+        b->pub.read_line = 1;
+    } else {
+        b->pub.line = b->pub.read_line = bp->next_line;
+        if (lines == ULONG_MAX)
+            lines = blockpipe_count_lines(b->pub.data, cut);
+        if (bp->prev_ended_cr && cut && b->pub.data[0] == '\n')
+            lines--; /* the CRLF was cut in two: one line end, counted with the CR */
+        bp->next_line += lines;
+    }
     bp->prev_ended_cr = cut && b->pub.data[cut - 1] == '\r';
 
     bp->inflight[(bp->if_head + bp->if_count) % bp->pool] = b;
@@ -469,6 +594,7 @@ blockpipe *blockpipe_create(unsigned n_workers, size_t block_bytes, unsigned lon
     bp->n_workers = n_workers;
     bp->pool = (size_t)n_workers * BLOCKS_PER_WORKER + 1;
     bp->next_line = first_line;
+    bp->warmup = ops->late_lines ? WARMUP_CUTS : 0;
     pthread_mutex_init(&bp->mu, NULL);
     pthread_cond_init(&bp->work_cv, NULL);
     pthread_cond_init(&bp->done_cv, NULL);
@@ -506,12 +632,8 @@ static void after_append(blockpipe *bp)
     if (b->pub.len < bp->block_bytes)
         return;
     const unsigned char *data = (const unsigned char *)b->pub.data;
-    byte_counts c;
-    count_bytes(data, b->pub.len, &c);
-    size_t lfs_after = 0;
-    size_t cut = cut_at(data, b->pub.len, c.quotes, &lfs_after);
-    /* Without CRs the lines before the cut are its LFs (the common case). */
-    unsigned long lines = cut && !c.has_cr ? (unsigned long)(c.lfs - lfs_after) : ULONG_MAX;
+    unsigned long lines;
+    size_t cut = find_cut(bp, data, b->pub.len, &lines);
     if (!cut && b->pub.len >= bp->max_block) {
         /* No balanced line end: cut at the last line end, or anywhere. */
         cut = b->pub.len;
@@ -592,13 +714,10 @@ static void cut_views(blockpipe *bp)
 {
     while (!bp->status && bp->view_len >= bp->block_bytes + PADDING) {
         const unsigned char *data = (const unsigned char *)bp->view;
-        size_t window = bp->block_bytes, cut = 0, lfs_after = 0;
+        size_t window = bp->block_bytes, cut = 0;
         unsigned long lines = ULONG_MAX;
         for (;;) {
-            byte_counts c;
-            count_bytes(data, window, &c);
-            cut = cut_at(data, window, c.quotes, &lfs_after);
-            lines = cut && !c.has_cr ? (unsigned long)(c.lfs - lfs_after) : ULONG_MAX;
+            cut = find_cut(bp, data, window, &lines);
             if (cut || window >= bp->max_block)
                 break;
             const size_t more = window + 65536 < bp->max_block ? window + 65536 : bp->max_block;
@@ -716,7 +835,16 @@ int blockpipe_finish_early(blockpipe *bp, unsigned long *dropped_line)
     if (bp->finished)
         return bp->status;
     flush_view(bp);
-    if (!bp->status && bp->cur && bp->cur->pub.len) {
+    /* Every block before cur out first: with late_lines, that is when
+     * next_line becomes cur's first line. */
+    while (bp->if_count)
+        retire_oldest(bp);
+    /* With late_lines, cur may begin inside a record (a speculative cut can
+     * put it there in valid CSV): then the balance of its quotes says
+     * nothing, and all of it goes to the sequential reader, which holds the
+     * record cut short at the end (csvread_pending) for the caller to drop. */
+    const int whole = bp->ops.late_lines && bp->replaying;
+    if (!bp->status && bp->cur && bp->cur->pub.len && !whole) {
         const size_t len = bp->cur->pub.len, cut = blockpipe_cut(bp->cur->pub.data, len);
         if (cut < len) {
             /* The line of the first byte dropped: cur's first line, plus those cut off. */

@@ -4,12 +4,21 @@
  *
  * The feeding thread cuts the input into blocks of about block_bytes at a
  * line end where the quotes seen since the block's start are balanced (so,
- * in valid CSV, between two records) and counts the physical lines, so each
- * block knows the line it starts on. Workers (threads, and the feeding thread
- * when it would otherwise wait) read and decide whole
- * blocks independently, each with its own reader starting afresh, into the
- * block's own result. The feeding thread emits the results strictly in block
- * order.
+ * in valid CSV, between two records). Workers (threads, and the feeding
+ * thread when it would otherwise wait) read and decide whole blocks
+ * independently, each with its own reader starting afresh, into the block's
+ * own result. The feeding thread emits the results strictly in block order.
+ *
+ * Line numbers: by default the feeding thread counts each block's physical
+ * lines as it cuts, so a block is read from the line it starts on. With
+ * ops.late_lines it does not: a block is read as if it started on line 1,
+ * and its first line becomes known when it is retired in order — the line
+ * after the blocks before it, as their readers counted them
+ * (blockpipe_block.lines). emit then moves the result's line numbers by
+ * line - read_line. And once the first few cuts where the quotes balance
+ * have all fallen at the block's last line end, it stops counting quotes
+ * too and cuts at the last line end, a guess the readers check as below,
+ * until a block's reader ends inside a record (then it counts them again).
  *
  * A block start is only a guess until the block before it is read: broken
  * quoting (a quote inside a field resynchronises at the line end, not at
@@ -34,9 +43,16 @@ typedef struct blockpipe blockpipe;
 typedef struct blockpipe_block {
     const char *data;
     size_t len;
-    unsigned long line; /* physical line of data[0], 1-based */
-    int last;           /* the input ends with this block */
-    void *result;       /* the caller's per-block result (ops.result_new) */
+    /* Physical line of data[0], 1-based; with late_lines known only from
+     * retirement on (emit and replay), not in process. */
+    unsigned long line;
+    /* The line process starts its reader at: line, or 1 with late_lines. */
+    unsigned long read_line;
+    /* Set by process and by replay: the lines ended in the block as its
+     * reader read it (the reader's line after the block less before it). */
+    unsigned long lines;
+    int last;     /* the input ends with this block */
+    void *result; /* the caller's per-block result (ops.result_new) */
 } blockpipe_block;
 
 typedef struct blockpipe_ops {
@@ -44,18 +60,23 @@ typedef struct blockpipe_ops {
     /* A result holder for one block; NULL on out-of-memory. */
     void *(*result_new)(void *ctx);
     void (*result_free)(void *ctx, void *result);
-    /* Worker thread w: read and decide the block afresh from b->line into
-     * b->result (with the end of input when b->last). Returns 1 when the
-     * reader ended between two records, 0 when not, -1 on out-of-memory. */
+    /* Worker thread w: read and decide the block afresh from b->read_line
+     * into b->result (with the end of input when b->last); set b->lines.
+     * Returns 1 when the reader ended between two records, 0
+     * when not, -1 on out-of-memory. */
     int (*process)(void *ctx, unsigned w, blockpipe_block *b);
-    /* Feeding thread, in block order: b's result is valid; write it out.
-     * Returns 0 or non-zero to stop. */
+    /* Feeding thread, in block order: b's result is valid; write it out, its
+     * line numbers moved by b->line - b->read_line. Returns 0 or non-zero to
+     * stop. */
     int (*emit)(void *ctx, blockpipe_block *b);
     /* Feeding thread, in block order: b's result is not valid; read its bytes
      * with the sequential reader instead (restarted at b->line when restart,
-     * else continuing). Returns 1 when that reader now stands between two
-     * records, 0 when not, negative to stop. */
+     * else continuing); set b->lines. Returns 1 when that reader now stands
+     * between two records, 0 when not, negative to stop. */
     int (*replay)(void *ctx, blockpipe_block *b, int restart);
+    /* Non-zero: lines are counted late (see the top of this file); for
+     * callers that can move every line number of a result in emit. */
+    int late_lines;
 } blockpipe_ops;
 
 /* The default block size: as fast as 256 KiB or 1 MiB on the bench-anchors job,
@@ -109,7 +130,9 @@ void blockpipe_free(blockpipe *bp);
 size_t blockpipe_cut(const char *s, size_t n);
 /* Physical lines ended in s[0..n) (CR, LF and CRLF each end one). */
 unsigned long blockpipe_count_lines(const char *s, size_t n);
-/* For tests: cap the byte-count pass at level 2 (AVX2, if the CPU has it),
+/* The quotes in s[0..n), counted as late_lines cuts count them. */
+size_t blockpipe_count_quotes(const char *s, size_t n);
+/* For tests: cap the byte-count passes at level 2 (AVX2, if the CPU has it),
  * 1 (SSE2) or 0 (bytes); process-wide, set it before any pipe runs. Returns
  * the previous cap. */
 int blockpipe_set_simd(int level);

@@ -1,12 +1,15 @@
 /*
  * blocks.c — parallel deciding of order-free runs: block workers, each with
  * its own reader, decide blocks of the input into memory (blockpipe.h); the
- * feeding thread writes the results in block order and sums the counts.
+ * feeding thread writes the results in block order and sums the counts,
+ * moving the rejects' line numbers into place when a block was read from a
+ * provisional line (blockpipe.h, late_lines).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine_internal.h"
+#include "grow.h"
 
 static crest_status text_sink(void *ctx, const void *buf, size_t len)
 {
@@ -37,6 +40,7 @@ void crest_block_result_free(crest_block_result *r)
         return;
     textbuf_free(&r->out);
     textbuf_free(&r->rej);
+    free(r->rej_lines);
     free(r);
 }
 
@@ -85,6 +89,8 @@ void crest_block_begin(worker *w, crest_block_result *res)
     res->out.len = res->rej.len = 0;
     res->out.oom = res->rej.oom = 0;
     memset(&res->stats, 0, sizeof res->stats);
+    res->n_rej_lines = 0;
+    w->res = res;
     w->mem_out.sink.ctx = &res->out;
     w->mem_out.error = CREST_OK;
     w->stats = &res->stats;
@@ -103,11 +109,49 @@ int crest_block_end(worker *w, crest_block_result *res)
     return res->out.oom || res->rej.oom ? -1 : 0;
 }
 
-int crest_block_emit(crest_engine *e, const crest_block_result *res)
+void crest_block_note_line(worker *w, size_t ahead)
+{
+    crest_block_result *res = w->res;
+    /* Bytes of the rejects so far: those flushed into the result, and those
+     * still in the worker's buffer. */
+    const size_t at = res->rej.len + w->rej->len + ahead;
+    if (crest_grow((void **)&res->rej_lines, &res->rej_lines_cap, res->n_rej_lines + 1,
+                   sizeof *res->rej_lines) != 0) {
+        res->rej.oom = 1; /* the block fails: out of memory */
+        return;
+    }
+    res->rej_lines[res->n_rej_lines++] = at;
+}
+
+/* The rejects text of res with its noted line numbers moved by shift. */
+static void write_moved_rejects(outbuf *o, const crest_block_result *res, unsigned long shift)
+{
+    const char *text = res->rej.data;
+    size_t from = 0;
+    for (size_t k = 0; k < res->n_rej_lines; k++) {
+        const size_t at = res->rej_lines[k];
+        outbuf_write(o, text + from, at - from);
+        unsigned long line = 0;
+        size_t i = at;
+        while (i < res->rej.len && text[i] >= '0' && text[i] <= '9')
+            line = line * 10 + (unsigned long)(text[i++] - '0');
+        outbuf_printf(o, "%lu", line + shift);
+        from = i;
+    }
+    outbuf_write(o, text + from, res->rej.len - from);
+}
+
+int crest_block_emit(crest_engine *e, crest_block_result *res, unsigned long shift)
 {
     outbuf_write_bulk(&e->out, res->out.data, res->out.len);
-    if (e->has_rejects)
-        outbuf_write_bulk(&e->rej, res->rej.data, res->rej.len);
+    if (e->has_rejects) {
+        if (shift && res->n_rej_lines)
+            write_moved_rejects(&e->rej, res, shift);
+        else
+            outbuf_write_bulk(&e->rej, res->rej.data, res->rej.len);
+    }
+    for (size_t i = 0; shift && i < res->stats.n_samples; i++)
+        crest_reject_sample_move(&res->stats.samples[i], shift);
     crest_run_stats_merge(&e->stats, &res->stats);
     return crest_engine_check_sinks(e) != CREST_OK;
 }
@@ -119,10 +163,11 @@ static int block_process(void *ctx, unsigned wi, blockpipe_block *b)
     worker *w = e->deciders[wi];
     crest_block_result *res = b->result;
     crest_block_begin(w, res);
-    csvread_restart(w->reader, b->line);
+    csvread_restart(w->reader, b->read_line);
     int rc = csvread_feed(w->reader, b->data, b->len);
     if (!rc && b->last)
         rc = csvread_finish(w->reader);
+    b->lines = csvread_line(w->reader) - b->read_line;
     if (crest_block_end(w, res) != 0 || rc)
         return -1;
     return csvread_at_boundary(w->reader);
@@ -131,7 +176,7 @@ static int block_process(void *ctx, unsigned wi, blockpipe_block *b)
 /* Feeding thread, in block order: a valid block result goes out. */
 static int block_emit(void *ctx, blockpipe_block *b)
 {
-    return crest_block_emit(ctx, b->result);
+    return crest_block_emit(ctx, b->result, b->line - b->read_line);
 }
 
 /* Feeding thread, in block order: read the block with the sequential reader. */
@@ -140,7 +185,9 @@ static int block_replay(void *ctx, blockpipe_block *b, int restart)
     crest_engine *e = ctx;
     if (restart)
         csvread_restart(e->reader, b->line);
+    const unsigned long before = csvread_line(e->reader);
     const int rc = csvread_feed(e->reader, b->data, b->len);
+    b->lines = csvread_line(e->reader) - before;
     if (crest_engine_check_sinks(e) != CREST_OK)
         return -1;
     if (rc) {
@@ -255,7 +302,8 @@ void crest_run_stats_merge(crest_run_stats *into, const crest_run_stats *s)
 
 blockpipe *crest_blocks_start(crest_engine *e)
 {
-    const blockpipe_ops ops = {e,          block_result_new, block_result_free, block_process,
-                               block_emit, block_replay};
+    /* Lines are counted late unless the recording hook is given each line. */
+    const blockpipe_ops ops = {e,          block_result_new, block_result_free,  block_process,
+                               block_emit, block_replay,     !e->opt.decl_record};
     return blockpipe_create(e->n_deciders, e->opt.block_bytes, csvread_line(e->reader), &ops);
 }

@@ -96,6 +96,7 @@ typedef struct worker {
     int32_t date_days;
     /* block workers only: render into the block's result */
     outbuf mem_out, mem_rej;
+    struct crest_block_result *res; /* the block being read; NULL on the main worker */
 } worker;
 
 /* Counts of the open control window for one tier. */
@@ -263,6 +264,9 @@ void crest_stats_floor_month(crest_run_stats *s, size_t tier, int32_t month, uin
 
 void crest_reject(worker *w, const csvread_row *row, crest_reject_reason reason, unsigned long column,
                   const char *detail) COLD;
+/* A reject sample of a block read from a provisional line: its line, and a
+ * line its detail names, moved by shift. */
+void crest_reject_sample_move(crest_reject_sample *s, unsigned long shift);
 /* The record as CSV: quoting, field count and length, UTF-8, NUL, a repeated header. Hot path. */
 int crest_validate_record(crest_engine *e, worker *w, const csvread_row *row);
 /* The id's text alone: present, without invisible characters (the same for
@@ -424,6 +428,11 @@ void crest_workload_capacity(crest_engine *e, uint32_t cell, int outcome);
 typedef struct crest_block_result {
     textbuf out, rej;
     crest_run_stats stats;
+    /* Where the line numbers in rej start (each record's first field, and a
+     * line named in a detail), in order, so crest_block_emit can move them
+     * for a block read from a provisional line (blockpipe.h, late_lines). */
+    size_t *rej_lines;
+    size_t n_rej_lines, rej_lines_cap;
 } crest_block_result;
 
 crest_block_result *crest_block_result_new(void);
@@ -432,9 +441,14 @@ void crest_block_result_free(crest_block_result *r);
 void crest_block_begin(worker *w, crest_block_result *res);
 /* The block is read: what w buffered goes into res. 0, or -1 out of memory. */
 int crest_block_end(worker *w, crest_block_result *res);
-/* Feeding thread, in block order: res goes to e's sinks and counts. 0, or
- * non-zero when a sink failed (fatal set on e). */
-int crest_block_emit(crest_engine *e, const crest_block_result *res);
+/* Feeding thread, in block order: res goes to e's sinks and counts, its line
+ * numbers (rejects and their samples) moved by `shift` lines (the block was
+ * read from a line that many before its own). 0, or non-zero when a sink
+ * failed (fatal set on e). */
+int crest_block_emit(crest_engine *e, crest_block_result *res, unsigned long shift);
+/* A line number starts `ahead` bytes past what a block worker has written
+ * of its rejects so far (crest_reject): noted for crest_block_emit. */
+void crest_block_note_line(worker *w, size_t ahead);
 
 /* A block worker with its own reader. */
 worker *crest_worker_create(crest_engine *e);

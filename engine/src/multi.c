@@ -191,10 +191,11 @@ static int process(void *ctx, unsigned wi, blockpipe_block *b)
     for (size_t k = 0; k < m->n; k++)
         crest_block_begin(m->e[k]->deciders[wi], res[k]);
     csvread *r = m->readers[wi];
-    csvread_restart(r, b->line);
+    csvread_restart(r, b->read_line);
     int rc = csvread_feed(r, b->data, b->len);
     if (!rc && b->last)
         rc = csvread_finish(r);
+    b->lines = csvread_line(r) - b->read_line;
     int bad = rc != 0;
     for (size_t k = 0; k < m->n; k++)
         bad |= crest_block_end(m->e[k]->deciders[wi], res[k]) != 0;
@@ -207,7 +208,7 @@ static int emit(void *ctx, blockpipe_block *b)
     crest_multi *m = ctx;
     crest_block_result **res = b->result;
     for (size_t k = 0; k < m->n; k++)
-        if (crest_block_emit(m->e[k], res[k]) != 0)
+        if (crest_block_emit(m->e[k], res[k], b->line - b->read_line) != 0)
             return 1;
     return 0;
 }
@@ -218,7 +219,9 @@ static int replay(void *ctx, blockpipe_block *b, int restart)
     crest_multi *m = ctx;
     if (restart)
         csvread_restart(m->reader, b->line);
+    const unsigned long before = csvread_line(m->reader);
     const int rc = csvread_feed(m->reader, b->data, b->len);
+    b->lines = csvread_line(m->reader) - before;
     if (status(m) != CREST_OK)
         return -1;
     if (rc) {
@@ -244,7 +247,11 @@ static size_t feed_until_blocks(crest_multi *m, const char *buf, size_t len)
         if (rc || status(m) != CREST_OK)
             break;
         if (m->e[0]->stats.header_seen && csvread_at_boundary(m->reader)) {
-            const blockpipe_ops ops = {m, result_new, result_free, process, emit, replay};
+            /* Lines are counted late unless a recording hook is given each line. */
+            int late = 1;
+            for (size_t k = 0; k < m->n; k++)
+                late &= !m->e[k]->opt.decl_record;
+            const blockpipe_ops ops = {m, result_new, result_free, process, emit, replay, late};
             m->bp = blockpipe_create(m->n_workers, m->block_bytes, csvread_line(m->reader), &ops);
             if (!m->bp)
                 fail_run(m, "out of memory starting the worker threads");

@@ -22,8 +22,15 @@ const char *crest_reject_code(crest_reject_reason reason)
     return (int)reason >= 0 && reason < CREST_REJECT_COUNT ? reject_codes[reason] : NULL;
 }
 
-COLD void crest_reject(worker *w, const csvread_row *row, crest_reject_reason reason, unsigned long column,
-                       const char *detail)
+/* The detail of a CSV_QUOTE reject: it names the fault's line, which
+ * crest_reject_sample_move moves like the record's. */
+#define QUOTE_DETAIL_HEAD "malformed quoting at line "
+#define QUOTE_DETAIL QUOTE_DETAIL_HEAD "%lu, column %lu"
+
+/* crest_reject; detail_line_at: where in detail a line number starts that a
+ * block worker's result must move like the record's line (SIZE_MAX: none). */
+COLD static void reject(worker *w, const csvread_row *row, crest_reject_reason reason, unsigned long column,
+                        const char *detail, size_t detail_line_at)
 {
     w->stats->rejects++;
     w->stats->rejects_by_reason[reason]++;
@@ -36,8 +43,17 @@ COLD void crest_reject(worker *w, const csvread_row *row, crest_reject_reason re
     if (!w->rej)
         return;
     outbuf *o = w->rej;
+    if (w->res)
+        crest_block_note_line(w, 0);
     outbuf_printf(o, "%lu,%s,%lu,", row->line, reject_codes[reason], column);
-    outbuf_csv_field(o, detail, strlen(detail), ',');
+    const size_t detail_len = strlen(detail);
+    if (w->res && detail_line_at != SIZE_MAX) {
+        /* After the opening quote when the field is quoted (no quote comes
+         * before the number to be doubled). */
+        const int quoted = strpbrk(detail, ",\"\r\n") != NULL;
+        crest_block_note_line(w, (size_t)quoted + detail_line_at);
+    }
+    outbuf_csv_field(o, detail, detail_len, ',');
     outbuf_putc(o, ',');
     size_t n = row->raw.len;
     while (n && (row->raw.ptr[n - 1] == '\n' || row->raw.ptr[n - 1] == '\r'))
@@ -54,6 +70,20 @@ COLD void crest_reject(worker *w, const csvread_row *row, crest_reject_reason re
     }
     outbuf_write(o, row->raw.ptr + start, n - start);
     outbuf_puts(o, row->raw_truncated ? "\",1\n" : "\",0\n");
+}
+
+COLD void crest_reject(worker *w, const csvread_row *row, crest_reject_reason reason, unsigned long column,
+                       const char *detail)
+{
+    reject(w, row, reason, column, detail, SIZE_MAX);
+}
+
+void crest_reject_sample_move(crest_reject_sample *s, unsigned long shift)
+{
+    s->line += shift;
+    unsigned long line, column;
+    if (s->reason == CREST_REJECT_CSV_QUOTE && sscanf(s->detail, QUOTE_DETAIL, &line, &column) == 2)
+        snprintf(s->detail, sizeof s->detail, QUOTE_DETAIL, line + shift, column);
 }
 
 static int is_blank(crest_str s)
@@ -166,9 +196,8 @@ int crest_validate_record(crest_engine *e, worker *w, const csvread_row *row)
         case CSVREAD_OK:
             break;
         case CSVREAD_ERR_QUOTE:
-            snprintf(detail, sizeof detail, "malformed quoting at line %lu, column %lu", row->error_line,
-                     row->error_column);
-            crest_reject(w, row, CREST_REJECT_CSV_QUOTE, row->error_column, detail);
+            snprintf(detail, sizeof detail, QUOTE_DETAIL, row->error_line, row->error_column);
+            reject(w, row, CREST_REJECT_CSV_QUOTE, row->error_column, detail, strlen(QUOTE_DETAIL_HEAD));
             return ROW_REJECTED;
         case CSVREAD_ERR_UNTERMINATED:
             crest_reject(w, row, CREST_REJECT_CSV_UNTERMINATED, row->error_column,

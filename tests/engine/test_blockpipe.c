@@ -57,6 +57,10 @@ Test(blockpipe, cut_and_lines_match_a_plain_count)
             memset(s, alphabet[(mix >> 8) % 4 + 1], n);
         cr_assert_eq(blockpipe_count_lines(s, n), naive_lines(s, n), "round %d, %zu bytes", round, n);
         cr_assert_eq(blockpipe_cut(s, n), naive_cut(s, n), "round %d, %zu bytes", round, n);
+        size_t quotes = 0;
+        for (size_t i = 0; i < n; i++)
+            quotes += s[i] == '"';
+        cr_assert_eq(blockpipe_count_quotes(s, n), quotes, "round %d, %zu bytes", round, n);
         free(s);
     }
     blockpipe_set_simd(2);
@@ -145,8 +149,10 @@ static void expect_same(const run_result *a, const run_result *b, const char *wh
     for (int k = 0; k < CREST_REJECT_COUNT; k++)
         cr_expect_eq(a->stats.rejects_by_reason[k], b->stats.rejects_by_reason[k], "%s: reason %d", what, k);
     cr_expect_eq(a->stats.n_samples, b->stats.n_samples, "%s", what);
-    for (size_t k = 0; k < a->stats.n_samples && k < b->stats.n_samples; k++)
+    for (size_t k = 0; k < a->stats.n_samples && k < b->stats.n_samples; k++) {
         cr_expect_eq(a->stats.samples[k].line, b->stats.samples[k].line, "%s: sample %zu", what, k);
+        cr_expect_str_eq(a->stats.samples[k].detail, b->stats.samples[k].detail, "%s: sample %zu", what, k);
+    }
 }
 
 Test(blockpipe, parallel_blocks_read_like_one_reader)
@@ -232,4 +238,227 @@ Test(blockpipe, quoted_newlines_on_every_row)
     run_result_free(&one);
     free(in.data);
     crest_policy_free(p);
+}
+
+/* Input cut short inside a record of CSV whose fields span lines (after
+ * single-line records, so the cuts are made without counting quotes): a cut
+ * can start the last block inside a record, and still the same rows are
+ * decided, the same record is dropped and its line named, as on one thread. */
+Test(blockpipe, cut_short_inside_a_multi_line_record)
+{
+    crest_policy *p = parse_policy(POLICY);
+    cr_assert_not_null(p);
+    membuf in = {0};
+    membuf_puts(&in, "decl_id,decl_date,credit_tier,goods_description,extra\n");
+    char buf[128];
+    for (int i = 0; i < 2000; i++) {
+        /* Single-line records first (the cuts turn speculative), then
+         * fields across lines. */
+        snprintf(buf, sizeof buf, "Q%05d,2024-03-01,%s,%s,%s\n", i, i % 7 ? "REGULAR" : "AEO",
+                 i < 400 ? "one" : "\"one\ntwo\nthree\"", i % 11 ? "x" : "\"bad\"quote");
+        membuf_puts(&in, buf);
+    }
+    uint64_t seed = 77;
+    for (int round = 0; round < 12; round++) {
+        const size_t len = in.len / 2 + (size_t)(harness_rng(&seed) % (in.len / 2));
+        harness_finish_early = 1;
+        harness_threads = 1;
+        harness_block_bytes = 0;
+        run_result one;
+        run_engine(p, NULL, in.data, len, 0, CREST_FORMAT_CSV, &one);
+        cr_assert_eq(one.status, CREST_OK);
+        const size_t blocks[] = {10, 300, 4096};
+        for (size_t b = 0; b < 3; b++) {
+            harness_threads = 2 + (unsigned)(round % 2);
+            harness_block_bytes = blocks[b];
+            harness_zero_copy = round % 3;
+            run_result par;
+            run_engine(p, NULL, in.data, len, 1000, CREST_FORMAT_CSV, &par);
+            char what[96];
+            snprintf(what, sizeof what, "cut at %zu, block %zu, zero-copy %d", len, blocks[b],
+                     harness_zero_copy);
+            expect_same(&one, &par, what);
+            cr_expect_str_eq(par.notes, one.notes, "%s", what);
+            run_result_free(&par);
+        }
+        run_result_free(&one);
+    }
+    harness_finish_early = 0;
+    harness_zero_copy = 0;
+    harness_threads = 1;
+    harness_block_bytes = 0;
+    free(in.data);
+    crest_policy_free(p);
+}
+
+/* ------------------------------------------- late line counting (bare) */
+
+/*
+ * A pipe with a toy reader: it counts lines as csvread does (CR, LF and CRLF
+ * end one each) and notes the line of every '!'. A '?' in a block makes its
+ * reader end "inside a record", so that block is replayed; a block ending
+ * with CR does too (a CRLF may be cut in two). The lines noted, the
+ * lines of the blocks and the dropped line of finish_early must be the same
+ * with late_lines as with lines counted at the cut, and as one pass gives.
+ */
+#define MAX_MARKS 8192
+
+typedef struct toy_result {
+    unsigned long rel[MAX_MARKS];
+    size_t n;
+    int bad_read_line; /* checked on the feeding thread (emit) */
+} toy_result;
+
+typedef struct toy_run {
+    unsigned long marks[MAX_MARKS]; /* in emit/replay order */
+    size_t n;
+    unsigned long seq_line; /* the sequential reader */
+    int seq_prev_cr;
+    int late;
+    size_t replays;
+} toy_run;
+
+/* Read s[0..n) from *line (CRLF state *prev_cr), noting the lines of '!'. */
+static void toy_read(const char *s, size_t n, unsigned long *line, int *prev_cr, unsigned long *marks,
+                     size_t *n_marks)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '!' && *n_marks < MAX_MARKS)
+            marks[(*n_marks)++] = *line;
+        if (s[i] == '\n') {
+            if (!*prev_cr)
+                (*line)++;
+            *prev_cr = 0;
+        } else if (s[i] == '\r') {
+            (*line)++;
+            *prev_cr = 1;
+        } else {
+            *prev_cr = 0;
+        }
+    }
+}
+
+static void *toy_new(void *ctx)
+{
+    (void)ctx;
+    return calloc(1, sizeof(toy_result));
+}
+
+static void toy_free(void *ctx, void *r)
+{
+    (void)ctx;
+    free(r);
+}
+
+static int toy_process(void *ctx, unsigned w, blockpipe_block *b)
+{
+    const toy_run *run = ctx;
+    (void)w;
+    toy_result *r = b->result;
+    r->bad_read_line = run->late ? b->read_line != 1 : b->read_line != b->line;
+    unsigned long line = b->read_line;
+    int prev_cr = 0;
+    r->n = 0;
+    toy_read(b->data, b->len, &line, &prev_cr, r->rel, &r->n);
+    b->lines = line - b->read_line;
+    return !prev_cr && !memchr(b->data, '?', b->len);
+}
+
+static int toy_emit(void *ctx, blockpipe_block *b)
+{
+    toy_run *run = ctx;
+    const toy_result *r = b->result;
+    cr_assert_not(r->bad_read_line, "a block was not read from its read_line");
+    for (size_t k = 0; k < r->n && run->n < MAX_MARKS; k++)
+        run->marks[run->n++] = r->rel[k] + (b->line - b->read_line);
+    return 0;
+}
+
+static int toy_replay(void *ctx, blockpipe_block *b, int restart)
+{
+    toy_run *run = ctx;
+    run->replays++;
+    if (restart) {
+        run->seq_line = b->line;
+        run->seq_prev_cr = 0;
+    }
+    const unsigned long before = run->seq_line;
+    toy_read(b->data, b->len, &run->seq_line, &run->seq_prev_cr, run->marks, &run->n);
+    b->lines = run->seq_line - before;
+    return !run->seq_prev_cr;
+}
+
+/* Feed s[0..n) in chunks (copied, or in place when stable) to a pipe;
+ * finish, or finish early when dropped is not NULL. */
+static void toy_pipe(toy_run *run, int late, unsigned threads, size_t block, const char *s, size_t n,
+                     size_t chunk, int stable, unsigned long *dropped)
+{
+    memset(run, 0, sizeof *run);
+    run->late = late;
+    const blockpipe_ops ops = {run, toy_new, toy_free, toy_process, toy_emit, toy_replay, late};
+    blockpipe *bp = blockpipe_create(threads, block, 5, &ops);
+    cr_assert_not_null(bp);
+    for (size_t at = 0; at < n;) {
+        const size_t take = chunk && n - at > chunk ? chunk : n - at;
+        cr_assert_eq(stable ? blockpipe_feed_stable(bp, s + at, take) : blockpipe_feed(bp, s + at, take), 0);
+        at += take;
+    }
+    cr_assert_eq(dropped ? blockpipe_finish_early(bp, dropped) : blockpipe_finish(bp), 0);
+    blockpipe_free(bp);
+}
+
+Test(blockpipe, late_lines_number_like_the_cut_count)
+{
+    static const char alphabet[] = {'a', '!', '\n', '\r', '"', '?', '\n', 'b'};
+    uint64_t seed = 20261204;
+    char *s = malloc(20000);
+    size_t replays = 0;
+    for (int round = 0; round < 120; round++) {
+        const size_t n = 2000 + (size_t)(harness_rng(&seed) % 18000);
+        const uint64_t mix = harness_rng(&seed);
+        for (size_t i = 0; i < n; i++) {
+            const uint64_t r = harness_rng(&seed);
+            /* '?' rare (a replay); '"' rarer on some rounds (cuts held back). */
+            char c = alphabet[r % 8];
+            if ((c == '?' && (r >> 8) % 16) || (c == '"' && (r >> 12) % (mix % 2 ? 4 : 64)))
+                c = 'a';
+            s[i] = c;
+        }
+        /* One pass from line 5, as the pipes start. */
+        static unsigned long want[MAX_MARKS];
+        size_t n_want = 0;
+        unsigned long line = 5;
+        int prev_cr = 0;
+        toy_read(s, n, &line, &prev_cr, want, &n_want);
+
+        const unsigned threads = 1 + (unsigned)(round % 3);
+        const size_t block = (size_t)(16 << (round % 6));
+        const size_t chunk = (size_t)(harness_rng(&seed) % 700);
+        const int stable = round % 4 == 3;
+        static toy_run eager, late;
+        toy_pipe(&eager, 0, threads, block, s, n, chunk, stable, NULL);
+        toy_pipe(&late, 1, threads, block, s, n, chunk, stable, NULL);
+        cr_assert_eq(eager.n, n_want, "round %d", round);
+        cr_assert_eq(late.n, n_want, "round %d", round);
+        for (size_t k = 0; k < n_want; k++) {
+            cr_assert_eq(eager.marks[k], want[k], "round %d, mark %zu", round, k);
+            cr_assert_eq(late.marks[k], want[k], "round %d, mark %zu (late)", round, k);
+        }
+        /* Cut short, without quotes (so the cuts are the same whether the
+         * quotes are counted or not): the same line dropped, the same lines
+         * before it. */
+        for (size_t i = 0; i < n; i++)
+            if (s[i] == '"')
+                s[i] = 'a';
+        unsigned long drop_eager, drop_late;
+        toy_pipe(&eager, 0, threads, block, s, n, chunk, stable, &drop_eager);
+        toy_pipe(&late, 1, threads, block, s, n, chunk, stable, &drop_late);
+        cr_assert_eq(drop_late, drop_eager, "round %d", round);
+        cr_assert_eq(late.n, eager.n, "round %d", round);
+        for (size_t k = 0; k < late.n; k++)
+            cr_assert_eq(late.marks[k], eager.marks[k], "round %d, mark %zu (cut short)", round, k);
+        replays += late.replays;
+    }
+    cr_assert_gt(replays, 0, "the input must exercise replays");
+    free(s);
 }
