@@ -352,7 +352,7 @@ static int cmd_latency(const char *urls, const char *in_stream, const char *out_
     return n_lat == n ? 0 : 1;
 }
 
-int main(int argc, char **argv)
+static int run_command(int argc, char **argv)
 {
     if (argc >= 5 && !strcmp(argv[1], "pub"))
         return cmd_pub(argv[2], argv[3], argv[4], argc > 5 ? atof(argv[5]) : 0);
@@ -368,4 +368,15 @@ int main(int argc, char **argv)
         return cmd_latency(argv[2], argv[3], argv[4], atol(argv[5]), atof(argv[6]));
     fprintf(stderr, "usage: see the comment at the top of tests/serve/nats_tool.c\n");
     return 2;
+}
+
+int main(int argc, char **argv)
+{
+    const int rc = run_command(argc, argv);
+    /* Let the library's threads end before exit() tears down OpenSSL under
+     * them: without it a TLS connection's reader thread could crash the
+     * process after the command succeeded (serve_security, now and then). */
+    if (nats_CloseAndWait(5000) != NATS_OK)
+        fprintf(stderr, "nats_tool: the NATS library's threads did not end within 5 s\n");
+    return rc;
 }
