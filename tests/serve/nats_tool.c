@@ -38,6 +38,9 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* Whether the NATS library was used (main waits for its threads then). */
+static int connected;
+
 static natsConnection *connect_to(const char *urls)
 {
     natsOptions *o = NULL;
@@ -71,7 +74,17 @@ static natsConnection *connect_to(const char *urls)
         fclose(f);
         natsOptions_SetNKeyFromSeed(o, pub, seed_file);
     }
+    /* An nkey user's connection is refused now and then in the security case
+     * (one connection in some hundreds, seen on a loaded machine and under
+     * ASan; not reproduced in 160 connections alone): try it three times,
+     * saying so. Refusals the test expects are crest serve's, not this tool's. */
     natsStatus s = natsConnection_Connect(&nc, o);
+    for (int again = 0; s == NATS_CONNECTION_AUTH_FAILED && seed_file && again < 2; again++) {
+        fprintf(stderr, "nats_tool: connect %s: %s; trying again\n", urls, natsStatus_GetText(s));
+        nats_Sleep(200);
+        s = natsConnection_Connect(&nc, o);
+    }
+    connected = 1;
     natsOptions_Destroy(o);
     free(copy);
     if (s != NATS_OK) {
@@ -376,7 +389,7 @@ int main(int argc, char **argv)
     /* Let the library's threads end before exit() tears down OpenSSL under
      * them: without it a TLS connection's reader thread could crash the
      * process after the command succeeded (serve_security, now and then). */
-    if (nats_CloseAndWait(5000) != NATS_OK)
+    if (connected && nats_CloseAndWait(5000) != NATS_OK)
         fprintf(stderr, "nats_tool: the NATS library's threads did not end within 5 s\n");
     return rc;
 }
