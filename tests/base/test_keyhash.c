@@ -117,3 +117,52 @@ Test(keyhash, one_table_of_distinct_domain_keys)
             cr_expect_neq(crest_keyhash_keys[i], crest_keyhash_keys[j], "domains %d and %d share a key", i,
                           j);
 }
+
+/* crest_keyhash_siphash24_many against one call per message, at every lane
+ * count this machine has: runs of equal lengths (the vector lanes), mixed
+ * lengths (the scalar fallback inside a run), every length 0..40, any
+ * alignment, counts around the lane widths. */
+Test(keyhash, many_equals_one_at_a_time)
+{
+    unsigned char buf[4096];
+    uint64_t x = UINT64_C(0x9e3779b97f4a7c15);
+    for (size_t i = 0; i < sizeof buf; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        buf[i] = (unsigned char)x;
+    }
+    const int best = crest_keyhash_set_lanes(0);
+    cr_assert(best == 1 || best == 4 || best == 8, "lanes %d", best);
+    const int settings[] = {1, 4, 8};
+    int tried = 0;
+    for (size_t s = 0; s < 3; s++) {
+        const int lanes = crest_keyhash_set_lanes(settings[s]);
+        if (lanes != settings[s])
+            continue; /* not on this machine: the lower setting covers it */
+        tried++;
+        for (int pattern = 0; pattern < 3; pattern++)
+            for (size_t n = 0; n <= 37; n++) {
+                crest_str m[37];
+                uint64_t out[37 + 1];
+                for (size_t i = 0; i < n; i++) {
+                    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                    /* 0: one length per call; 1: mostly one, now and then
+                     * another; 2: any length 0..40 */
+                    const size_t len = pattern == 0   ? n % 41
+                                       : pattern == 1 ? (x % 5 ? 18 : x % 41)
+                                                      : (size_t)(x % 41);
+                    m[i].ptr = len || x % 3 ? (const char *)buf + (x >> 20) % (sizeof buf - 48) : NULL;
+                    m[i].len = len;
+                }
+                out[n] = UINT64_C(0xdeadbeef); /* nothing written past n */
+                const uint64_t k0 = x, k1 = x * 31 + 7;
+                crest_keyhash_siphash24_many(k0, k1, m, n, out);
+                for (size_t i = 0; i < n; i++)
+                    cr_assert_eq(out[i], plain_siphash(k0, k1, (const unsigned char *)m[i].ptr, m[i].len),
+                                 "lanes %d, pattern %d, %zu messages: message %zu (length %zu) differs",
+                                 lanes, pattern, n, i, m[i].len);
+                cr_assert_eq(out[n], UINT64_C(0xdeadbeef), "lanes %d: wrote past the last message", lanes);
+            }
+    }
+    crest_keyhash_set_lanes(0);
+    cr_assert_geq(tried, 1);
+}
