@@ -964,3 +964,13 @@ void crest_serve_free(crest_serve *srv)
     }
     free(srv);
 }
+
+crest_status crest_serve_close_nats(int timeout_ms)
+{
+    /* libnats answers NATS_NOT_INITIALIZED when it was never opened (a policy
+     * that did not load) or is already closed: no thread to wait for. */
+    const natsStatus s = nats_CloseAndWait(timeout_ms > 0 ? timeout_ms : 0);
+    if (s == NATS_OK || s == NATS_NOT_INITIALIZED)
+        return CREST_OK;
+    return s == NATS_TIMEOUT ? CREST_ERR_IO : CREST_ERR_STATE;
+}
