@@ -13,6 +13,9 @@
  *   nats_tool count URLS STREAM               messages in a stream
  *   nats_tool nkey SEED_FILE                  a new nkey user: its seed written to
  *       SEED_FILE, its public key printed (for a server's authorization block)
+ *   nats_tool nonces SEED_FILE                two nonces for a fake server: the first
+ *       signed by the seed with a zero first byte (what libnats before 3.8 drops),
+ *       the second not
  *   nats_tool latency URLS STREAM SUBJECT N TIMEOUT_S
  *       for N decisions, stored time of the input (header Crest-Sent-Ns, set
  *       by pub) to stored time of the decision: p50, p90, p99, max in ms
@@ -311,6 +314,34 @@ static int cmd_nkey(const char *seed_path)
     return 0;
 }
 
+static int cmd_nonces(const char *seed_file)
+{
+    char text[256] = "";
+    FILE *f = fopen(seed_file, "r");
+    const char *seed = NULL;
+    if (!f || !fgets(text, sizeof text, f) || serve_nkey_find_seed(text, &seed) != 0) {
+        fprintf(stderr, "nats_tool: no user seed in %s\n", seed_file);
+        return 2;
+    }
+    fclose(f);
+    /* One signature in 256 begins with a zero byte: look among 100,000. */
+    char zero[32] = "", other[32] = "";
+    for (int k = 0; k < 100000 && !(zero[0] && other[0]); k++) {
+        char nonce[32];
+        uint8_t sig[SERVE_NKEY_SIG_LEN];
+        snprintf(nonce, sizeof nonce, "crestNonce%05d", k);
+        if (serve_nkey_sign(seed, SERVE_NKEY_SEED_LEN, (const uint8_t *)nonce, strlen(nonce), sig) != 0)
+            return 2;
+        strcpy(sig[0] == 0 ? zero : other, nonce);
+    }
+    if (!zero[0]) {
+        fprintf(stderr, "nats_tool: no nonce with a zero-byte signature in 100,000\n");
+        return 1;
+    }
+    printf("%s %s\n", zero, other);
+    return 0;
+}
+
 static int cmd_count(const char *urls, const char *stream)
 {
     natsConnection *nc = connect_to(urls);
@@ -412,6 +443,8 @@ static int run_command(int argc, char **argv)
         return cmd_dump(argv[2], argv[3], argv[4], argv[5], atol(argv[6]), atof(argv[7]));
     if (argc == 3 && !strcmp(argv[1], "nkey"))
         return cmd_nkey(argv[2]);
+    if (argc == 3 && !strcmp(argv[1], "nonces"))
+        return cmd_nonces(argv[2]);
     if (argc == 5 && !strcmp(argv[1], "pub1"))
         return cmd_pub1(argv[2], argv[3], argv[4]);
     if (argc == 4 && !strcmp(argv[1], "count"))

@@ -12,6 +12,10 @@
 #             the others, then rejected REDELIVERED with its reason (cut to fit)
 #   security  users with passwords over TLS (a CA and server certificate made now
 #             with openssl): right credentials work, wrong or no TLS CA are refused
+#   nkeysig   a fake server whose nonce the nkey user's seed signs with a zero
+#             first byte (libnats before 3.8 would send CONNECT without the
+#             signature): no such CONNECT, the connection is made again with the
+#             next nonce, and its CONNECT carries the signature
 #   cluster   3-node JetStream cluster, 200,000 declarations, two instances, one
 #             SIGKILLed and restarted, one server SIGKILLed and restarted: exactly one
 #             decision per declaration, identical to `crest run`, in = decisions + rejects
@@ -546,6 +550,71 @@ EOF2
   handed=$(grep -h '^crest_messages_handed_back_total' "$T/metrics.txt" | cut -d' ' -f2)
   echo "cluster: $N declarations in, $N decisions out (one per declaration, identical to crest run), 0 rejects;" \
     "instance b saw $redelivered redeliveries and handed back $handed"
+  ;;
+
+nkeysig)
+  # A fake NATS server (no nats-server: it must choose the nonce) that asks for
+  # nkey authentication, gives the first connection a nonce whose signature by
+  # the seed begins with a zero byte and the second one another nonce, and
+  # writes down, per connection, whether a CONNECT came and with a signature.
+  "$NATS_TOOL" nkey "$T/user.nk" >/dev/null || fail "making an nkey user"
+  read -r zero other <<<"$("$NATS_TOOL" nonces "$T/user.nk")" || fail "finding the nonces"
+  cat >"$T/fake.py" <<'EOF2'
+import json, socket, sys
+port, nonces, out = int(sys.argv[1]), sys.argv[2:4], open(sys.argv[4], "w")
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", port))
+srv.listen(4)
+srv.settimeout(30)
+open(sys.argv[4] + ".ready", "w").close()
+for i, nonce in enumerate(nonces):
+    try:
+        c, _ = srv.accept()
+    except socket.timeout:
+        out.write(f"connection {i + 1}: none\n")
+        break
+    info = {"server_id": "FAKE", "version": "2.9.10", "proto": 1, "host": "127.0.0.1", "port": port,
+            "headers": True, "max_payload": 1048576, "auth_required": True, "nonce": nonce}
+    c.sendall(b"INFO " + json.dumps(info).encode() + b"\r\n")
+    c.settimeout(10)
+    data = b""
+    try:
+        while b"\r\n" not in data:
+            chunk = c.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    except OSError:  # a timeout, or the client reset the connection
+        pass
+    line = data.split(b"\r\n")[0].decode(errors="replace")
+    if line.startswith("CONNECT "):
+        sig = "sig" in json.loads(line[len("CONNECT "):])
+        out.write(f"connection {i + 1}: CONNECT {'with' if sig else 'without'} sig\n")
+    else:
+        out.write(f"connection {i + 1}: closed before CONNECT\n")
+    out.flush()
+    c.close()
+EOF2
+  python3 "$T/fake.py" $((B + 1)) "$zero" "$other" "$T/fake.txt" &
+  FAKE=$!
+  PIDS+=($FAKE)
+  # Not wait_port: its probe would be the fake server's first connection.
+  for _ in $(seq 1 300); do
+    [ -e "$T/fake.txt.ready" ] && break
+    sleep 0.1
+  done
+  [ -e "$T/fake.txt.ready" ] || fail "the fake server did not start"
+  # The fake server closes the second connection after its CONNECT: exit 4.
+  rc=0
+  timeout 20 "$CREST" serve --policy "$POLICY" --nats nats://127.0.0.1:$((B + 1)) --input decl.in --output decl.out \
+    --nats-creds "$T/user.nk" >"$T/serve.log" 2>&1 || rc=$?
+  wait "$FAKE" || fail "the fake server failed"
+  [ "$rc" = 4 ] || fail "crest serve against the fake server: exit $rc, not 4"
+  want=$'connection 1: closed before CONNECT\nconnection 2: CONNECT with sig'
+  [ "$(cat "$T/fake.txt")" = "$want" ] || fail "the fake server saw: $(cat "$T/fake.txt")"
+  grep -q 'event=nats_signature_retry' "$T/serve.log" || fail "no nats_signature_retry line"
+  echo "nkeysig: a zero-byte signature is not sent (nonce $zero), the next connection's CONNECT is signed"
   ;;
 
 *)
