@@ -310,43 +310,76 @@ static int creds_kind(const char *path, char pub[SERVE_NKEY_PUBLIC_LEN + 1])
  * "sig" and the server refuses a valid nkey (Authorization Violation, "Signature
  * missing" in its debug log): one connection in 256, as the nonce is random
  * (nats-io/nats.c#705, fixed in 3.8.0; Debian 12 ships 3.4.1). Reproduced:
- * crest serve with a right seed refused 4 times in 800 starts. Two such
- * refusals in a row on a reconnection make libnats give the connection up.
+ * crest serve with a right nkey seed refused 4 times in 800 starts, with a
+ * right user JWT 2 times in 700. Two such refusals in a row on a reconnection
+ * make libnats give the connection up.
  */
 static int nats_drops_zero_signature(void)
 {
     return nats_GetVersionNumber() < 0x030800;
 }
 
+/* The --nats-creds file into text (cap bytes, NUL-terminated; empty when it
+ * cannot be read): read again at every connection, as libnats reads it. */
+static void read_creds(const crest_serve *srv, char *text, size_t cap)
+{
+    size_t n = 0;
+    FILE *f = fopen(srv->cfg.creds_file, "r");
+    if (f) {
+        n = fread(text, 1, cap - 1, f);
+        fclose(f);
+    }
+    text[n] = '\0';
+}
+
 /*
- * The nkey user's signature of the server's nonce (natsOptions_SetNKey; libnats
- * frees *sig and *err_txt). The seed is read from its file at every
- * connection, as natsOptions_SetNKeyFromSeed does, and wiped after use. A
- * signature that libnats would drop is not sent: the attempt fails here, before
- * the server sees it, and the next attempt brings a new nonce (connect_nats
- * tries again; a reconnection tries again by itself).
+ * The user JWT of a credentials file (natsOptions_SetUserCredentialsCallbacks;
+ * libnats frees *jwt and *err_txt): the first non-empty line after the
+ * "BEGIN NATS USER JWT" line, without surrounding blanks, as libnats takes it.
+ */
+static natsStatus user_jwt(char **jwt, char **err_txt, void *closure)
+{
+    char text[8192];
+    read_creds(closure, text, sizeof text);
+    const char *p = strstr(text, "BEGIN NATS USER JWT");
+    p = p ? strchr(p, '\n') : NULL;
+    if (p)
+        p += strspn(p, " \t\r\n");
+    const size_t len = p ? strcspn(p, " \t\r\n") : 0;
+    *jwt = len ? strndup(p, len) : NULL;
+    memset(text, 0, sizeof text);
+    if (!*jwt) {
+        *err_txt = strdup("no user JWT in the --nats-creds file");
+        return NATS_ERR;
+    }
+    return NATS_OK;
+}
+
+/*
+ * The user's signature of the server's nonce with the seed of the --nats-creds
+ * file (an nkey seed alone, or a credentials file's seed block), for
+ * natsOptions_SetNKey and natsOptions_SetUserCredentialsCallbacks; libnats
+ * frees *sig and *err_txt. The seed is wiped after use. A signature that
+ * libnats would drop is not sent: the attempt fails here, before the server
+ * sees it, and the next attempt brings a new nonce (connect_nats tries again;
+ * a reconnection tries again by itself).
  */
 static natsStatus sign_nonce(char **err_txt, unsigned char **sig, int *sig_len, const char *nonce,
                              void *closure)
 {
     crest_serve *srv = closure;
     char text[8192];
-    size_t n = 0;
-    FILE *f = fopen(srv->cfg.creds_file, "r");
-    if (f) {
-        n = fread(text, 1, sizeof text - 1, f);
-        fclose(f);
-    }
-    text[n] = '\0';
+    read_creds(srv, text, sizeof text);
+    const char *block = strstr(text, "BEGIN USER NKEY SEED");
     const char *seed = NULL;
     uint8_t *out = malloc(SERVE_NKEY_SIG_LEN);
     const int signed_ok =
-        out && serve_nkey_find_seed(text, &seed) == 0 &&
+        out && serve_nkey_find_seed(block ? block : text, &seed) == 0 &&
         serve_nkey_sign(seed, SERVE_NKEY_SEED_LEN, (const uint8_t *)nonce, strlen(nonce), out) == 0;
     memset(text, 0, sizeof text);
     if (!signed_ok) {
         free(out);
-        *err_txt = strdup("cannot sign the server's nonce: no nkey user seed in the --nats-creds file");
+        *err_txt = strdup("cannot sign the server's nonce: no user seed in the --nats-creds file");
         return NATS_ERR;
     }
     if (out[0] == 0 && nats_drops_zero_signature()) {
@@ -398,7 +431,7 @@ static crest_status connect_nats(crest_serve *srv, crest_diag *diag)
                 diag, CREST_ERR_INVALID, c->creds_file, 0, 0,
                 "neither a NATS credentials file (user JWT and seed) nor an nkey user seed");
         }
-        s = kind == 1 ? natsOptions_SetUserCredentialsFromFiles(o, c->creds_file, NULL)
+        s = kind == 1 ? natsOptions_SetUserCredentialsCallbacks(o, user_jwt, srv, sign_nonce, srv)
                       : natsOptions_SetNKey(o, pub, sign_nonce, srv);
     }
     if (s == NATS_OK && c->user) {

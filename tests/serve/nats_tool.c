@@ -14,8 +14,8 @@
  *   nats_tool nkey SEED_FILE                  a new nkey user: its seed written to
  *       SEED_FILE, its public key printed (for a server's authorization block)
  *   nats_tool nonces SEED_FILE                two nonces for a fake server: the first
- *       signed by the seed with a zero first byte (what libnats before 3.8 drops),
- *       the second not
+ *       signed by the seed (an nkey seed file or a credentials file) with a zero
+ *       first byte (what libnats before 3.8 drops), the second not
  *   nats_tool latency URLS STREAM SUBJECT N TIMEOUT_S
  *       for N decisions, stored time of the input (header Crest-Sent-Ns, set
  *       by pub) to stored time of the decision: p50, p90, p99, max in ms
@@ -316,14 +316,14 @@ static int cmd_nkey(const char *seed_path)
 
 static int cmd_nonces(const char *seed_file)
 {
-    char text[256] = "";
-    FILE *f = fopen(seed_file, "r");
+    /* An nkey seed alone, or a credentials file's seed block. */
+    char *text = read_file(seed_file);
+    const char *block = strstr(text, "BEGIN USER NKEY SEED");
     const char *seed = NULL;
-    if (!f || !fgets(text, sizeof text, f) || serve_nkey_find_seed(text, &seed) != 0) {
+    if (serve_nkey_find_seed(block ? block : text, &seed) != 0) {
         fprintf(stderr, "nats_tool: no user seed in %s\n", seed_file);
         return 2;
     }
-    fclose(f);
     /* One signature in 256 begins with a zero byte: look among 100,000. */
     char zero[32] = "", other[32] = "";
     for (int k = 0; k < 100000 && !(zero[0] && other[0]); k++) {
@@ -334,6 +334,7 @@ static int cmd_nonces(const char *seed_file)
             return 2;
         strcpy(sig[0] == 0 ? zero : other, nonce);
     }
+    free(text);
     if (!zero[0]) {
         fprintf(stderr, "nats_tool: no nonce with a zero-byte signature in 100,000\n");
         return 1;
