@@ -6,7 +6,9 @@
  * reach the service). Keeping libnats, libmicrohttpd and their TLS libraries
  * out of `crest` keeps every other command as small as before (a process that
  * maps them starts about 4 MB larger). This file holds the usage text, which
- * `crest help serve` prints without the service.
+ * `crest help serve` prints without the service. crest itself never opens the
+ * NATS library, so its own exits here (crest-serve not found) have no NATS
+ * threads to wait for; crest-serve waits for them before it exits.
  */
 #define _GNU_SOURCE /* readlink */
 #include <errno.h>

@@ -1,9 +1,10 @@
 /*
  * serve_main.c — crest-serve, the program behind `crest serve` (cmd_serve.c
  * replaces crest with it): reads the options, wires signals (SIGTERM/SIGINT:
- * finish the batch in hand and exit 0; SIGHUP: reload the policy) and writes
- * the service's structured log lines to stderr. Everything else is
- * libcrest_serve's (engine/serve/).
+ * finish the batch in hand and exit 0; SIGHUP: reload the policy), writes
+ * the service's structured log lines to stderr, and before exit waits for the
+ * NATS library's threads (the program owns libnats's global state, see
+ * crest_serve.h). Everything else is libcrest_serve's (engine/serve/).
  */
 #define _GNU_SOURCE /* getopt_long */
 #include <getopt.h>
@@ -246,17 +247,15 @@ static int serve_parse_args(int argc, char **argv, crest_serve_config *cfg)
     return CLI_PARSE_OK;
 }
 
-static int cmd_serve(int argc, char **argv)
+/* How long the exit waits for the NATS library's threads (see cmd_serve). */
+#define NATS_CLOSE_WAIT_MS 2000
+
+/* Create, serve until a signal stops it, free: the exit code. */
+static int serve(const crest_serve_config *cfg)
 {
-    crest_serve_config cfg = crest_serve_config_default();
-    cfg.log = log_line;
-    const int parsed = serve_parse_args(argc, argv, &cfg);
-    if (parsed != CLI_PARSE_OK)
-        return parsed == CLI_PARSE_HELP ? EXIT_OK : EXIT_USAGE;
-    signal(SIGPIPE, SIG_IGN);
     crest_diag d;
     crest_serve *srv = NULL;
-    const crest_status st = crest_serve_create(&cfg, &srv, &d);
+    const crest_status st = crest_serve_create(cfg, &srv, &d);
     if (st != CREST_OK) {
         print_diag(&d);
         return exit_code_of(st, st == CREST_ERR_IO ? CLI_WRITE : CLI_LOAD);
@@ -277,6 +276,33 @@ static int cmd_serve(int argc, char **argv)
     serving = NULL;
     crest_serve_free(srv);
     return EXIT_OK;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    crest_serve_config cfg = crest_serve_config_default();
+    cfg.log = log_line;
+    const int parsed = serve_parse_args(argc, argv, &cfg);
+    if (parsed != CLI_PARSE_OK)
+        return parsed == CLI_PARSE_HELP ? EXIT_OK : EXIT_USAGE;
+    signal(SIGPIPE, SIG_IGN);
+    const int rc = serve(&cfg);
+    /* Every path that may have opened the NATS library (a refused connection
+     * as much as a served one) waits here, the service freed, for its threads
+     * to end: returning from main under them tears OpenSSL down beneath a TLS
+     * connection's reader, which can crash the process after its work is done
+     * (the same fault nats_tool had, tests/serve). Bounded, so that a thread
+     * that never ends cannot hold the exit; the exit code stays the service's. */
+    const crest_status closed = crest_serve_close_nats(NATS_CLOSE_WAIT_MS);
+    if (closed != CREST_OK) {
+        char line[128];
+        if (closed == CREST_ERR_IO)
+            snprintf(line, sizeof line, "event=nats_close_timeout waited_ms=%d", NATS_CLOSE_WAIT_MS);
+        else
+            snprintf(line, sizeof line, "event=nats_close_failed status=%s", crest_status_name(closed));
+        log_line(NULL, CREST_SERVE_WARN, line);
+    }
+    return rc;
 }
 
 int main(int argc, char **argv)

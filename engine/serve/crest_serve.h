@@ -17,6 +17,19 @@
  * JetStream key-value bucket (compare-and-set), and answers /healthz,
  * /readyz, /metrics and (with a token) POST /decide and POST /reload over
  * HTTP (libmicrohttpd). The library never prints: log lines go to a callback.
+ *
+ * Who owns the NATS library's global state: the program, not libcrest_serve.
+ * libnats keeps process-wide state (its timer, callback and garbage-collector
+ * threads, each connection's reader and flusher, the TLS set-up), opened
+ * implicitly by the first crest_serve_create that reaches NATS. libcrest_serve
+ * never closes it on its own: crest_serve_free closes and destroys only the
+ * service's connection, since the program may use libnats for other
+ * connections. Those threads may outlive crest_serve_free by a moment, and a
+ * process that exits under them can crash after its work is done (a TLS
+ * connection's reader against OpenSSL torn down by exit). A program that
+ * wants a clean exit calls crest_serve_close_nats once, after freeing every
+ * service, when it makes no other use of libnats — crest-serve does — or
+ * nats_CloseAndWait itself.
  */
 #ifndef CREST_SERVE_H
 #define CREST_SERVE_H
@@ -107,8 +120,26 @@ typedef struct crest_serve_counts {
 } crest_serve_counts;
 void crest_serve_get_counts(crest_serve *srv, crest_serve_counts *out);
 
-/* Stop HTTP, close the connection, free. NULL is a no-op. */
+/*
+ * Stop HTTP, close the service's NATS connection (after its closed callback
+ * ran, at most 10 s), free. The NATS library itself stays open (see the top of
+ * this file and crest_serve_close_nats). NULL is a no-op.
+ */
 void crest_serve_free(crest_serve *srv);
+
+/*
+ * Close the NATS library for the whole process (nats_CloseAndWait) and wait up
+ * to timeout_ms (<= 0: as long as it takes) for its threads to end. Call it at
+ * most once, from the program's own thread, after every crest_serve is freed
+ * and when nothing else in the process uses libnats: any connection still open
+ * is closed with it. After CREST_OK a later crest_serve_create opens the
+ * library again. Returns CREST_OK (also when the library was never opened:
+ * nothing to wait for), CREST_ERR_IO when its threads did not all end within
+ * timeout_ms (the library still finishes closing behind the caller; do not
+ * open it again), CREST_ERR_STATE when called from a NATS thread (a
+ * callback) or while such an earlier close is still under way.
+ */
+crest_status crest_serve_close_nats(int timeout_ms);
 
 #ifdef __cplusplus
 }

@@ -4,8 +4,9 @@
  * no padding) of a prefix byte or two, the raw Ed25519 key, and a CRC-16
  * (XMODEM, little-endian) of what precedes it; a seed's two prefix bytes say
  * "seed" and the key's kind ('S' then 'U' for a user). Ed25519 comes from
- * nettle (already crest's digest library); signing the server's nonce is
- * libnats' job (natsOptions_SetNKeyFromSeed).
+ * nettle (already crest's digest library), and so does the signature of the
+ * server's nonce: crest signs it itself (natsOptions_SetNKey) because libnats
+ * before 3.8 drops a signature whose first byte is zero (see serve.c).
  */
 #include "nkey.h"
 
@@ -85,22 +86,45 @@ static void encode(const uint8_t *prefix, size_t n_prefix, const uint8_t key[32]
     b32_encode(raw, n_prefix + 34, out);
 }
 
-int serve_nkey_user_public(const char *seed, size_t seed_len, char pub[SERVE_NKEY_PUBLIC_LEN + 1])
+/* The 32-byte Ed25519 secret of a user seed into secret: 0, or -1 when the
+ * text is not a valid user seed. */
+static int user_secret(const char *seed, size_t seed_len, uint8_t secret[32])
 {
     uint8_t raw[40];
-    if (seed_len != SERVE_NKEY_SEED_LEN || b32_decode(seed, seed_len, raw, sizeof raw) != 36)
+    int rc = -1;
+    if (seed_len == SERVE_NKEY_SEED_LEN && b32_decode(seed, seed_len, raw, sizeof raw) == 36) {
+        const uint16_t crc = (uint16_t)(raw[34] | raw[35] << 8);
+        const unsigned kind = ((raw[0] & 7u) << 5) | ((raw[1] & 0xf8u) >> 3);
+        if (crc16(raw, 34) == crc && (raw[0] & 0xf8u) == PREFIX_SEED && kind == PREFIX_USER) {
+            memcpy(secret, raw + 2, 32);
+            rc = 0;
+        }
+    }
+    memset(raw, 0, sizeof raw);
+    return rc;
+}
+
+int serve_nkey_user_public(const char *seed, size_t seed_len, char pub[SERVE_NKEY_PUBLIC_LEN + 1])
+{
+    uint8_t secret[32], key[32];
+    if (user_secret(seed, seed_len, secret) != 0)
         return -1;
-    const uint16_t crc = (uint16_t)(raw[34] | raw[35] << 8);
-    if (crc16(raw, 34) != crc)
-        return -1;
-    const unsigned kind = ((raw[0] & 7u) << 5) | ((raw[1] & 0xf8u) >> 3);
-    if ((raw[0] & 0xf8u) != PREFIX_SEED || kind != PREFIX_USER)
-        return -1;
-    uint8_t key[32];
-    ed25519_sha512_public_key(key, raw + 2);
+    ed25519_sha512_public_key(key, secret);
+    memset(secret, 0, sizeof secret);
     const uint8_t prefix = PREFIX_USER;
     encode(&prefix, 1, key, pub);
-    memset(raw, 0, sizeof raw);
+    return 0;
+}
+
+int serve_nkey_sign(const char *seed, size_t seed_len, const uint8_t *msg, size_t msg_len,
+                    uint8_t sig[SERVE_NKEY_SIG_LEN])
+{
+    uint8_t secret[32], key[32];
+    if (user_secret(seed, seed_len, secret) != 0)
+        return -1;
+    ed25519_sha512_public_key(key, secret);
+    ed25519_sha512_sign(key, secret, msg_len, msg, sig);
+    memset(secret, 0, sizeof secret);
     return 0;
 }
 

@@ -17,6 +17,14 @@
  * kind or checksum). */
 int serve_nkey_user_public(const char *seed, size_t seed_len, char pub[SERVE_NKEY_PUBLIC_LEN + 1]);
 
+#define SERVE_NKEY_SIG_LEN 64 /* an Ed25519 signature */
+
+/* The Ed25519 signature of msg (msg_len bytes, e.g. the nonce of a server's
+ * INFO) by the user seed (seed_len characters) into sig: 0, or -1 when the
+ * text is not a valid user seed. Deterministic (RFC 8032), as libnats'. */
+int serve_nkey_sign(const char *seed, size_t seed_len, const uint8_t *msg, size_t msg_len,
+                    uint8_t sig[SERVE_NKEY_SIG_LEN]);
+
 /* The user seed of a 32-byte Ed25519 secret (test tools make users with it). */
 void serve_nkey_user_seed(const uint8_t secret[32], char seed[SERVE_NKEY_SEED_LEN + 1]);
 

@@ -304,6 +304,97 @@ static int creds_kind(const char *path, char pub[SERVE_NKEY_PUBLIC_LEN + 1])
     return kind;
 }
 
+/*
+ * libnats before 3.8.0 base64-encodes the nonce's signature with a function
+ * that takes a first byte 0 for an empty string, so CONNECT goes out without
+ * "sig" and the server refuses a valid nkey (Authorization Violation, "Signature
+ * missing" in its debug log): one connection in 256, as the nonce is random
+ * (nats-io/nats.c#705, fixed in 3.8.0; Debian 12 ships 3.4.1). Reproduced:
+ * crest serve with a right nkey seed refused 4 times in 800 starts, with a
+ * right user JWT 2 times in 700. Two such refusals in a row on a reconnection
+ * make libnats give the connection up.
+ */
+static int nats_drops_zero_signature(void)
+{
+    return nats_GetVersionNumber() < 0x030800;
+}
+
+/* The --nats-creds file into text (cap bytes, NUL-terminated; empty when it
+ * cannot be read): read again at every connection, as libnats reads it. */
+static void read_creds(const crest_serve *srv, char *text, size_t cap)
+{
+    size_t n = 0;
+    FILE *f = fopen(srv->cfg.creds_file, "r");
+    if (f) {
+        n = fread(text, 1, cap - 1, f);
+        fclose(f);
+    }
+    text[n] = '\0';
+}
+
+/*
+ * The user JWT of a credentials file (natsOptions_SetUserCredentialsCallbacks;
+ * libnats frees *jwt and *err_txt): the first non-empty line after the
+ * "BEGIN NATS USER JWT" line, without surrounding blanks, as libnats takes it.
+ */
+static natsStatus user_jwt(char **jwt, char **err_txt, void *closure)
+{
+    char text[8192];
+    read_creds(closure, text, sizeof text);
+    const char *p = strstr(text, "BEGIN NATS USER JWT");
+    p = p ? strchr(p, '\n') : NULL;
+    if (p)
+        p += strspn(p, " \t\r\n");
+    const size_t len = p ? strcspn(p, " \t\r\n") : 0;
+    *jwt = len ? strndup(p, len) : NULL;
+    memset(text, 0, sizeof text);
+    if (!*jwt) {
+        *err_txt = strdup("no user JWT in the --nats-creds file");
+        return NATS_ERR;
+    }
+    return NATS_OK;
+}
+
+/*
+ * The user's signature of the server's nonce with the seed of the --nats-creds
+ * file (an nkey seed alone, or a credentials file's seed block), for
+ * natsOptions_SetNKey and natsOptions_SetUserCredentialsCallbacks; libnats
+ * frees *sig and *err_txt. The seed is wiped after use. A signature that
+ * libnats would drop is not sent: the attempt fails here, before the server
+ * sees it, and the next attempt brings a new nonce (connect_nats tries again;
+ * a reconnection tries again by itself).
+ */
+static natsStatus sign_nonce(char **err_txt, unsigned char **sig, int *sig_len, const char *nonce,
+                             void *closure)
+{
+    crest_serve *srv = closure;
+    char text[8192];
+    read_creds(srv, text, sizeof text);
+    const char *block = strstr(text, "BEGIN USER NKEY SEED");
+    const char *seed = NULL;
+    uint8_t *out = malloc(SERVE_NKEY_SIG_LEN);
+    const int signed_ok =
+        out && serve_nkey_find_seed(block ? block : text, &seed) == 0 &&
+        serve_nkey_sign(seed, SERVE_NKEY_SEED_LEN, (const uint8_t *)nonce, strlen(nonce), out) == 0;
+    memset(text, 0, sizeof text);
+    if (!signed_ok) {
+        free(out);
+        *err_txt = strdup("cannot sign the server's nonce: no user seed in the --nats-creds file");
+        return NATS_ERR;
+    }
+    if (out[0] == 0 && nats_drops_zero_signature()) {
+        free(out);
+        atomic_store(&srv->zero_signature, 1);
+        serve_log(srv, CREST_SERVE_INFO, "event=nats_signature_retry reason=zero_first_byte");
+        *err_txt = strdup("the nonce's signature begins with a zero byte, which this libnats (before 3.8) "
+                          "leaves out of CONNECT");
+        return NATS_ERR;
+    }
+    *sig = out;
+    *sig_len = SERVE_NKEY_SIG_LEN;
+    return NATS_OK;
+}
+
 static crest_status connect_nats(crest_serve *srv, crest_diag *diag)
 {
     const crest_serve_config *c = &srv->cfg;
@@ -340,8 +431,8 @@ static crest_status connect_nats(crest_serve *srv, crest_diag *diag)
                 diag, CREST_ERR_INVALID, c->creds_file, 0, 0,
                 "neither a NATS credentials file (user JWT and seed) nor an nkey user seed");
         }
-        s = kind == 1 ? natsOptions_SetUserCredentialsFromFiles(o, c->creds_file, NULL)
-                      : natsOptions_SetNKeyFromSeed(o, pub, c->creds_file);
+        s = kind == 1 ? natsOptions_SetUserCredentialsCallbacks(o, user_jwt, srv, sign_nonce, srv)
+                      : natsOptions_SetNKey(o, pub, sign_nonce, srv);
     }
     if (s == NATS_OK && c->user) {
         char pw[512] = "";
@@ -373,7 +464,14 @@ static crest_status connect_nats(crest_serve *srv, crest_diag *diag)
         free(urls);
         return nats_fail(diag, "setting the NATS connection options", s, 0);
     }
-    s = natsConnection_Connect(&srv->nc, o);
+    /* A first connection that sign_nonce refused is tried again: each try
+     * fails so with probability 1/256, and a wrong key still fails at once. */
+    for (int tries = 1;; tries++) {
+        atomic_store(&srv->zero_signature, 0);
+        s = natsConnection_Connect(&srv->nc, o);
+        if (s == NATS_OK || !atomic_load(&srv->zero_signature) || tries == 5)
+            break;
+    }
     natsOptions_Destroy(o);
     free(urls);
     if (s != NATS_OK)
@@ -963,4 +1061,14 @@ void crest_serve_free(crest_serve *srv)
         free(srv->token);
     }
     free(srv);
+}
+
+crest_status crest_serve_close_nats(int timeout_ms)
+{
+    /* libnats answers NATS_NOT_INITIALIZED when it was never opened (a policy
+     * that did not load) or is already closed: no thread to wait for. */
+    const natsStatus s = nats_CloseAndWait(timeout_ms > 0 ? timeout_ms : 0);
+    if (s == NATS_OK || s == NATS_NOT_INITIALIZED)
+        return CREST_OK;
+    return s == NATS_TIMEOUT ? CREST_ERR_IO : CREST_ERR_STATE;
 }

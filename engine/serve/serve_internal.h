@@ -56,6 +56,8 @@ struct crest_serve {
     size_t n_slots, slots_cap;
     size_t pending;
     int nats_closed; /* the connection's closed callback ran (under pub_mu, signals pub_cv) */
+    /* sign_nonce refused a connection for a signature libnats would drop (serve.c). */
+    atomic_int zero_signature;
 
     volatile sig_atomic_t stop;
     volatile sig_atomic_t reload;

@@ -12,6 +12,11 @@
 #             the others, then rejected REDELIVERED with its reason (cut to fit)
 #   security  users with passwords over TLS (a CA and server certificate made now
 #             with openssl): right credentials work, wrong or no TLS CA are refused
+#   nkeysig   a fake server whose nonce the user's seed (an nkey seed, then a
+#             credentials file) signs with a zero first byte (libnats before 3.8
+#             would send CONNECT without the signature): no such CONNECT, the
+#             connection is made again with the next nonce, and its CONNECT
+#             carries the signature (and the JWT)
 #   cluster   3-node JetStream cluster, 200,000 declarations, two instances, one
 #             SIGKILLed and restarted, one server SIGKILLed and restarted: exactly one
 #             decision per declaration, identical to `crest run`, in = decisions + rejects
@@ -349,6 +354,31 @@ EOF2
     "$T/got-nkey.csv" 50 20 2>"$T/dump-nkey.log" || fail "decisions as the nkey user: $(tail -1 "$T/dump-nkey.log")"
   expect_same security-nkey "$T/run.csv" "$T/got-nkey.csv"
   echo "security: --nats-creds with an nkey user seed over TLS: 50 decisions as crest run's; unknown nkey refused (exit 4), a file without credentials refused (exit 2)"
+  # --nats-creds with a credentials file (user JWT and seed) against an operator-mode
+  # server: what nsc would make, made by make_creds.py.
+  mkdir "$T/op"
+  python3 "$SRC/tests/serve/make_creds.py" "$T/op" || fail "making the operator, accounts and users"
+  cat >"$T/op.conf" <<EOF2
+listen: 127.0.0.1:$((B + 4))
+jetstream { store_dir: "$T/js-op" }
+operator: "$T/op/operator.jwt"
+include "op/resolver.conf" # relative to this file
+EOF2
+  nats-server -c "$T/op.conf" >"$T/nats-op.log" 2>&1 &
+  PIDS+=($!)
+  wait_port $((B + 4))
+  oargs=(--policy "$POLICY" --nats nats://127.0.0.1:$((B + 4)) --input decl.in --output decl.out --create-streams)
+  rc=0
+  timeout 20 "$CREST" serve "${oargs[@]}" --nats-creds "$T/op/stranger.creds" >"$T/op-stranger.log" 2>&1 || rc=$?
+  [ "$rc" = 4 ] || fail "a user of an account the server does not know gave exit $rc, not 4"
+  grep -qi "author" "$T/op-stranger.log" || fail "the refusal does not say why: $(cat "$T/op-stranger.log")"
+  start_serve j "${oargs[@]}" --nats-creds "$T/op/user.creds"
+  wait_log "$T/serve-j.log" "event=started"
+  kill -TERM "$SERVE_PID_j"
+  rc=0
+  wait "$SERVE_PID_j" || rc=$?
+  [ "$rc" = 0 ] || fail "the JWT user's crest serve: exit $rc after SIGTERM"
+  echo "security: --nats-creds with a user JWT (operator mode): streams made and served, SIGTERM exit 0; a user of an unknown account refused (exit 4)"
   ;;
 
 capacity)
@@ -546,6 +576,79 @@ EOF2
   handed=$(grep -h '^crest_messages_handed_back_total' "$T/metrics.txt" | cut -d' ' -f2)
   echo "cluster: $N declarations in, $N decisions out (one per declaration, identical to crest run), 0 rejects;" \
     "instance b saw $redelivered redeliveries and handed back $handed"
+  ;;
+
+nkeysig)
+  # A fake NATS server (no nats-server: it must choose the nonce) that asks for
+  # nkey authentication, gives the first connection a nonce whose signature by
+  # the seed begins with a zero byte and the second one another nonce, and
+  # writes down, per connection, whether a CONNECT came, signed, with a JWT.
+  cat >"$T/fake.py" <<'EOF2'
+import json, socket, sys
+port, nonces, out = int(sys.argv[1]), sys.argv[2:4], open(sys.argv[4], "w")
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", port))
+srv.listen(4)
+srv.settimeout(30)
+open(sys.argv[4] + ".ready", "w").close()
+for i, nonce in enumerate(nonces):
+    try:
+        c, _ = srv.accept()
+    except socket.timeout:
+        out.write(f"connection {i + 1}: none\n")
+        break
+    info = {"server_id": "FAKE", "version": "2.9.10", "proto": 1, "host": "127.0.0.1", "port": port,
+            "headers": True, "max_payload": 1048576, "auth_required": True, "nonce": nonce}
+    c.sendall(b"INFO " + json.dumps(info).encode() + b"\r\n")
+    c.settimeout(10)
+    data = b""
+    try:
+        while b"\r\n" not in data:
+            chunk = c.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    except OSError:  # a timeout, or the client reset the connection
+        pass
+    line = data.split(b"\r\n")[0].decode(errors="replace")
+    if line.startswith("CONNECT "):
+        opts = json.loads(line[len("CONNECT "):])
+        out.write(f"connection {i + 1}: CONNECT {'with' if opts.get('sig') else 'without'} sig"
+                  f"{', jwt' if opts.get('jwt') else ''}\n")
+    else:
+        out.write(f"connection {i + 1}: closed before CONNECT\n")
+    out.flush()
+    c.close()
+EOF2
+  "$NATS_TOOL" nkey "$T/user.nk" >/dev/null || fail "making an nkey user"
+  mkdir "$T/op"
+  python3 "$SRC/tests/serve/make_creds.py" "$T/op" || fail "making a credentials file"
+  for creds in "$T/user.nk" "$T/op/user.creds"; do
+    read -r zero other <<<"$("$NATS_TOOL" nonces "$creds")" || fail "finding the nonces of $creds"
+    rm -f "$T/fake.txt" "$T/fake.txt.ready"
+    python3 "$T/fake.py" $((B + 1)) "$zero" "$other" "$T/fake.txt" &
+    FAKE=$!
+    PIDS+=($FAKE)
+    # Not wait_port: its probe would be the fake server's first connection.
+    for _ in $(seq 1 300); do
+      [ -e "$T/fake.txt.ready" ] && break
+      sleep 0.1
+    done
+    [ -e "$T/fake.txt.ready" ] || fail "the fake server did not start"
+    # The fake server closes the second connection after its CONNECT: exit 4.
+    rc=0
+    timeout 20 "$CREST" serve --policy "$POLICY" --nats nats://127.0.0.1:$((B + 1)) --input decl.in \
+      --output decl.out --nats-creds "$creds" >"$T/serve.log" 2>&1 || rc=$?
+    wait "$FAKE" || fail "the fake server failed"
+    [ "$rc" = 4 ] || fail "crest serve --nats-creds $creds against the fake server: exit $rc, not 4"
+    jwt=
+    [ "$creds" = "$T/user.nk" ] || jwt=", jwt"
+    want="connection 1: closed before CONNECT"$'\n'"connection 2: CONNECT with sig$jwt"
+    [ "$(cat "$T/fake.txt")" = "$want" ] || fail "--nats-creds $creds: the fake server saw: $(cat "$T/fake.txt")"
+    grep -q 'event=nats_signature_retry' "$T/serve.log" || fail "--nats-creds $creds: no nats_signature_retry line"
+  done
+  echo "nkeysig: a zero-byte signature is not sent, the next connection's CONNECT is signed (nkey seed, credentials file)"
   ;;
 
 *)
