@@ -118,18 +118,18 @@ static inline uint64_t last_block(const crest_str *m)
 }
 
 #if KEYHASH_X86
-/* Messages of one length, one per 64-bit lane of 256-bit vectors: SIPROUND
- * on vectors, rotations as two shifts and an OR (AVX2 has no 64-bit
- * rotate), by 16 as a byte shuffle and by 32 as a shuffle of 32-bit halves. */
+/* Four messages of one length, one per 64-bit lane of a 256-bit vector:
+ * SIPROUND on vectors, rotations as two shifts and an OR (AVX2 has no
+ * 64-bit rotate), by 32 as a shuffle of 32-bit halves. */
 #define ROTL4(x, b) _mm256_or_si256(_mm256_slli_epi64((x), (b)), _mm256_srli_epi64((x), 64 - (b)))
-#define SIPROUND4(v0, v1, v2, v3)                                                                            \
+#define SIPROUND4                                                                                            \
     do {                                                                                                     \
         v0 = _mm256_add_epi64(v0, v1);                                                                       \
         v1 = ROTL4(v1, 13);                                                                                  \
         v1 = _mm256_xor_si256(v1, v0);                                                                       \
         v0 = _mm256_shuffle_epi32(v0, _MM_SHUFFLE(2, 3, 0, 1));                                              \
         v2 = _mm256_add_epi64(v2, v3);                                                                       \
-        v3 = _mm256_shuffle_epi8(v3, rot16);                                                                 \
+        v3 = ROTL4(v3, 16);                                                                                  \
         v3 = _mm256_xor_si256(v3, v2);                                                                       \
         v0 = _mm256_add_epi64(v0, v3);                                                                       \
         v3 = ROTL4(v3, 21);                                                                                  \
@@ -140,69 +140,38 @@ static inline uint64_t last_block(const crest_str *m)
         v2 = _mm256_shuffle_epi32(v2, _MM_SHUFFLE(2, 3, 0, 1));                                              \
     } while (0)
 
-/* The four words of lanes 0..3 from m[0..3] at byte at (their last block past the end). */
-#define WORDS4(m, at, last)                                                                                  \
-    ((last) ? _mm256_set_epi64x((long long)last_block(&(m)[3]), (long long)last_block(&(m)[2]),              \
-                                (long long)last_block(&(m)[1]), (long long)last_block(&(m)[0]))              \
-            : _mm256_set_epi64x((long long)load_le64((const unsigned char *)(m)[3].ptr + (at)),              \
-                                (long long)load_le64((const unsigned char *)(m)[2].ptr + (at)),              \
-                                (long long)load_le64((const unsigned char *)(m)[1].ptr + (at)),              \
-                                (long long)load_le64((const unsigned char *)(m)[0].ptr + (at))))
-
-/* 4 (groups 1) or 8 (groups 2, as two vectors whose rounds interleave)
- * messages of one length. */
-__attribute__((target("avx2"))) static inline __attribute__((always_inline)) void
-siphash_avx2(uint64_t k0, uint64_t k1, const crest_str *m, uint64_t *out, const int groups)
+__attribute__((target("avx2"))) static void siphash_x4(uint64_t k0, uint64_t k1, const crest_str *m,
+                                                       uint64_t *out)
 {
-    const __m256i rot16 = _mm256_setr_epi8(6, 7, 0, 1, 2, 3, 4, 5, 14, 15, 8, 9, 10, 11, 12, 13, 6, 7, 0, 1,
-                                           2, 3, 4, 5, 14, 15, 8, 9, 10, 11, 12, 13);
     const __m256i vk0 = _mm256_set1_epi64x((long long)k0), vk1 = _mm256_set1_epi64x((long long)k1);
     __m256i v0 = _mm256_xor_si256(_mm256_set1_epi64x(0x736f6d6570736575), vk0);
     __m256i v1 = _mm256_xor_si256(_mm256_set1_epi64x(0x646f72616e646f6d), vk1);
     __m256i v2 = _mm256_xor_si256(_mm256_set1_epi64x(0x6c7967656e657261), vk0);
     __m256i v3 = _mm256_xor_si256(_mm256_set1_epi64x(0x7465646279746573), vk1);
-    __m256i u0 = v0, u1 = v1, u2 = v2, u3 = v3;
     const size_t len = m[0].len;
-    for (size_t at = 0; at <= len; at += 8) {
-        const int last = at + 8 > len; /* the last block: the tail and the length */
-        const __m256i w = WORDS4(m, at, last);
-        const __m256i x = groups == 2 ? WORDS4(m + 4, at, last) : w;
+    const unsigned char *p0 = (const unsigned char *)m[0].ptr, *p1 = (const unsigned char *)m[1].ptr,
+                        *p2 = (const unsigned char *)m[2].ptr, *p3 = (const unsigned char *)m[3].ptr;
+    for (size_t at = 0; at + 8 <= len; at += 8) {
+        const __m256i w = _mm256_set_epi64x((long long)load_le64(p3 + at), (long long)load_le64(p2 + at),
+                                            (long long)load_le64(p1 + at), (long long)load_le64(p0 + at));
         v3 = _mm256_xor_si256(v3, w);
-        u3 = _mm256_xor_si256(u3, x);
-        SIPROUND4(v0, v1, v2, v3);
-        if (groups == 2)
-            SIPROUND4(u0, u1, u2, u3);
-        SIPROUND4(v0, v1, v2, v3);
-        if (groups == 2)
-            SIPROUND4(u0, u1, u2, u3);
+        SIPROUND4;
+        SIPROUND4;
         v0 = _mm256_xor_si256(v0, w);
-        u0 = _mm256_xor_si256(u0, x);
     }
-    const __m256i ff = _mm256_set1_epi64x(0xff);
-    v2 = _mm256_xor_si256(v2, ff);
-    u2 = _mm256_xor_si256(u2, ff);
-    for (int r = 0; r < 4; r++) {
-        SIPROUND4(v0, v1, v2, v3);
-        if (groups == 2)
-            SIPROUND4(u0, u1, u2, u3);
-    }
-    _mm256_storeu_si256((__m256i *)(void *)out,
-                        _mm256_xor_si256(_mm256_xor_si256(v0, v1), _mm256_xor_si256(v2, v3)));
-    if (groups == 2)
-        _mm256_storeu_si256((__m256i *)(void *)(out + 4),
-                            _mm256_xor_si256(_mm256_xor_si256(u0, u1), _mm256_xor_si256(u2, u3)));
-}
-
-__attribute__((target("avx2"))) static void siphash_x4(uint64_t k0, uint64_t k1, const crest_str *m,
-                                                       uint64_t *out)
-{
-    siphash_avx2(k0, k1, m, out, 1);
-}
-
-__attribute__((target("avx2"))) static void siphash_2x4(uint64_t k0, uint64_t k1, const crest_str *m,
-                                                        uint64_t *out)
-{
-    siphash_avx2(k0, k1, m, out, 2);
+    const __m256i b = _mm256_set_epi64x((long long)last_block(&m[3]), (long long)last_block(&m[2]),
+                                        (long long)last_block(&m[1]), (long long)last_block(&m[0]));
+    v3 = _mm256_xor_si256(v3, b);
+    SIPROUND4;
+    SIPROUND4;
+    v0 = _mm256_xor_si256(v0, b);
+    v2 = _mm256_xor_si256(v2, _mm256_set1_epi64x(0xff));
+    SIPROUND4;
+    SIPROUND4;
+    SIPROUND4;
+    SIPROUND4;
+    const __m256i h = _mm256_xor_si256(_mm256_xor_si256(v0, v1), _mm256_xor_si256(v2, v3));
+    _mm256_storeu_si256((__m256i *)(void *)out, h);
 }
 
 /* Eight messages of one length in a 512-bit vector, with AVX-512's rotate. */
@@ -292,7 +261,6 @@ int crest_keyhash_set_lanes(int lanes)
     return use;
 }
 
-#if KEYHASH_X86
 /* How many of m[0..n) (at most max) have m[0]'s length. */
 static inline size_t same_length(const crest_str *m, size_t n, size_t max)
 {
@@ -302,25 +270,22 @@ static inline size_t same_length(const crest_str *m, size_t n, size_t max)
     return k;
 }
 
-/* width (4 or 8) messages from m[0..n) (n < width, all of m[0]'s length),
- * padded with m[0], hashed at once in the lanes there are; the first n
- * hashes to out. */
-static void hash_padded(int width, int lanes, uint64_t k0, uint64_t k1, const crest_str *m, size_t n,
-                        uint64_t *out)
+/* lanes messages from m[0..n) (n < lanes, all of m[0]'s length), padded with
+ * m[0] into pad, hashed at once; the first n hashes to out. */
+static void hash_padded(int lanes, uint64_t k0, uint64_t k1, const crest_str *m, size_t n, uint64_t *out)
 {
     crest_str pad[8];
     uint64_t h[8];
-    for (int i = 0; i < width; i++)
+    for (int i = 0; i < lanes; i++)
         pad[i] = m[(size_t)i < n ? (size_t)i : 0];
-    if (width == 4)
-        siphash_x4(k0, k1, pad, h);
-    else if (lanes == 8)
+#if KEYHASH_X86
+    if (lanes == 8)
         siphash_x8(k0, k1, pad, h);
     else
-        siphash_2x4(k0, k1, pad, h);
+        siphash_x4(k0, k1, pad, h);
+#endif
     memcpy(out, h, n * sizeof *out);
 }
-#endif
 
 void crest_keyhash_siphash24_many(uint64_t k0, uint64_t k1, const crest_str *msg, size_t n, uint64_t *out)
 {
@@ -334,16 +299,13 @@ void crest_keyhash_siphash24_many(uint64_t k0, uint64_t k1, const crest_str *msg
     /* Runs of one length fill the lanes; a short run (two or more) takes a
      * vector's lanes too, padded with a copy of its first message. */
     while (lanes >= 4 && i + 1 < n) {
-        const size_t run = same_length(msg + i, n - i, 8);
+        const size_t run = same_length(msg + i, n - i, (size_t)lanes);
         if (run == 8) {
-            if (lanes == 8)
-                siphash_x8(k0, k1, msg + i, out + i);
-            else
-                siphash_2x4(k0, k1, msg + i, out + i);
+            siphash_x8(k0, k1, msg + i, out + i);
         } else if (run == 4) {
             siphash_x4(k0, k1, msg + i, out + i);
         } else if (run >= 2) {
-            hash_padded(run > 4 ? 8 : 4, lanes, k0, k1, msg + i, run, out + i);
+            hash_padded(lanes == 8 && run > 4 ? 8 : 4, k0, k1, msg + i, run, out + i);
         } else {
             out[i] = crest_keyhash_siphash24(k0, k1, msg[i].ptr, msg[i].len);
         }
