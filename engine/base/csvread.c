@@ -112,12 +112,6 @@ struct csvread {
     size_t n_split, split_cap;
     unsigned char *unesc; /* fast path: unescaped quoted fields */
     size_t unesc_cap;
-    /* csvread_set_keep: the block fast path's ring of keep rows, each with
-     * BLOCK_LINE_MAX fields and unescaped bytes; keep_at the next. */
-    size_t keep, keep_at;
-    csvread_row *keep_rows;
-    crest_str *keep_split;
-    char *keep_unesc;
     int oom;
 };
 
@@ -169,9 +163,6 @@ void csvread_free(csvread *r)
     free(r->views);
     free(r->split);
     free(r->unesc);
-    free(r->keep_rows);
-    free(r->keep_split);
-    free(r->keep_unesc);
     free(r);
 }
 
@@ -670,8 +661,7 @@ static const unsigned char formula_lead[256] = {
 static inline __attribute__((always_inline)) void fast_emit(csvread *r, const unsigned char *s, size_t piece,
                                                             size_t n_seen, size_t long_field,
                                                             uint64_t needless, uint64_t leads, size_t high_at,
-                                                            size_t high_end, size_t nul_at,
-                                                            csvread_row *keep_row)
+                                                            size_t high_end, size_t nul_at)
 {
     /* Validation starts at the first byte >= 0x80 and ends after the last:
      * what precedes is ASCII, complete characters; what follows is ASCII, so
@@ -685,28 +675,25 @@ static inline __attribute__((always_inline)) void fast_emit(csvread *r, const un
     const int too_many = n_seen > r->max_fields;
     const int whole = !too_many && long_field == SIZE_MAX;
     /* Every member named once (a zeroed row then filled in costs its stores twice). */
-    csvread_row here;
-    csvread_row *const row = keep_row ? keep_row : &here; /* kept: the ring's row */
-    *row = (csvread_row){.fields = keep_row ? keep_row->fields : r->split,
-                         .n_fields = too_many ? r->max_fields : n_seen,
-                         .line = r->line,
-                         .raw = {(const char *)s, piece},
-                         .raw_truncated = 0,
-                         .error = CSVREAD_OK,
-                         .error_column = 0,
-                         .error_line = 0,
-                         .long_field = long_field,
-                         .too_many_fields = too_many,
-                         .checked = 1,
-                         .utf8_bad = utf8_bad,
-                         .nul_at = nul_at,
-                         .plain = !needless && whole,
-                         .unquoted = whole && !(needless >> 63) ? needless : 0,
-                         .leads_known = 1,
-                         .lead_fields = leads,
-                         .kept = keep_row != NULL};
+    const csvread_row row = {.fields = r->split,
+                             .n_fields = too_many ? r->max_fields : n_seen,
+                             .line = r->line,
+                             .raw = {(const char *)s, piece},
+                             .raw_truncated = 0,
+                             .error = CSVREAD_OK,
+                             .error_column = 0,
+                             .error_line = 0,
+                             .long_field = long_field,
+                             .too_many_fields = too_many,
+                             .checked = 1,
+                             .utf8_bad = utf8_bad,
+                             .nul_at = nul_at,
+                             .plain = !needless && whole,
+                             .unquoted = whole && !(needless >> 63) ? needless : 0,
+                             .leads_known = 1,
+                             .lead_fields = leads};
     if (!r->stop) {
-        const int st = r->fn(r->ctx, row);
+        const int st = r->fn(r->ctx, &row);
         if (st)
             r->stop = st;
     }
@@ -795,7 +782,7 @@ static inline __attribute__((always_inline)) int fast_line_body(csvread *r, cons
             r->split[i].len = 0; /* keep the record's shape, as on_field does */
         }
     }
-    fast_emit(r, s, *piece, sp.n, long_field, sp.needless, leads, high_at, *piece, nul_at, NULL);
+    fast_emit(r, s, *piece, sp.n, long_field, sp.needless, leads, high_at, *piece, nul_at);
     return 1;
 }
 
@@ -1022,9 +1009,7 @@ static inline __attribute__((always_inline)) size_t block_rows_body(csvread *r, 
     const size_t max_field_bytes = r->max_field_bytes;
     /* A line with its line end longer than this is left to the other paths. */
     const size_t max_piece = r->max_record_bytes < FAST_PIECE_MAX ? r->max_record_bytes : FAST_PIECE_MAX;
-    /* The fields of a line go to out: r->split, or with csvread_set_keep the
-     * ring's next row (its own fields and unescaped bytes). */
-    crest_str *out = r->keep ? r->keep_split + r->keep_at * BLOCK_LINE_MAX : r->split;
+    crest_str *const out = r->split;
 
     /* The line in progress: its start, the start of its field in progress,
      * its fields so far, and (ls) what the rare fields tell fast_emit. */
@@ -1032,8 +1017,6 @@ static inline __attribute__((always_inline)) size_t block_rows_body(csvread *r, 
     crest_str *of = out; /* the line's next field: out[nf], nf = of - out */
     size_t high_at = SIZE_MAX, high_end = 0, nul_at = SIZE_MAX;
     line_state ls = {(char *)r->unesc, 0, delim, r->max_field_bytes, r->max_fields, SIZE_MAX, 0, 0, 0};
-    if (r->keep)
-        ls.unesc = r->keep_unesc + r->keep_at * BLOCK_LINE_MAX;
     /* Carried from the step before: inside quotes (all ones or zero), and
      * whether its last byte was a boundary (1 at the start: a line start) or a
      * closing quote. */
@@ -1124,14 +1107,9 @@ static inline __attribute__((always_inline)) size_t block_rows_body(csvread *r, 
             }
             r->record_line = r->line;
             fast_emit(r, s + rs, piece, (size_t)(of - out), ls.long_field, ls.needless, ls.leads, high_at,
-                      high_end, nul_at, r->keep ? &r->keep_rows[r->keep_at] : NULL);
+                      high_end, nul_at);
             count_line_end(r, s[pos], piece);
             rs = fs = pos + 1;
-            if (r->keep) { /* the next line goes to the ring's next row */
-                r->keep_at = r->keep_at + 1 == r->keep ? 0 : r->keep_at + 1;
-                out = r->keep_split + r->keep_at * BLOCK_LINE_MAX;
-                ls.unesc = r->keep_unesc + r->keep_at * BLOCK_LINE_MAX;
-            }
             of = out;
             high_at = nul_at = SIZE_MAX;
             if (ls.dirty)
@@ -1484,30 +1462,6 @@ int csvread_finish(csvread *r)
         }
     }
     return status(r);
-}
-
-int csvread_set_keep(csvread *r, size_t keep)
-{
-    free(r->keep_rows);
-    free(r->keep_split);
-    free(r->keep_unesc);
-    r->keep_rows = NULL;
-    r->keep_split = NULL;
-    r->keep_unesc = NULL;
-    r->keep = r->keep_at = 0;
-    if (keep < 2)
-        return 0;
-    r->keep_rows = calloc(keep, sizeof *r->keep_rows);
-    r->keep_split = malloc(keep * BLOCK_LINE_MAX * sizeof *r->keep_split);
-    r->keep_unesc = malloc(keep * BLOCK_LINE_MAX);
-    if (!r->keep_rows || !r->keep_split || !r->keep_unesc) {
-        csvread_set_keep(r, 0);
-        return -1;
-    }
-    for (size_t i = 0; i < keep; i++)
-        r->keep_rows[i].fields = r->keep_split + i * BLOCK_LINE_MAX;
-    r->keep = keep;
-    return 0;
 }
 
 void csvread_set_fast(csvread *r, int on)

@@ -65,12 +65,6 @@ typedef struct csvread_row {
      * needs no look at its fields. leads_known = 0: not computed. */
     int leads_known;
     uint64_t lead_fields;
-    /* 1 when the row outlives its callback (csvread_set_keep): this
-     * csvread_row, its fields and every view stay as they are until the
-     * csvread_feed call that gave it returns, and for at least the reader's
-     * keep - 1 rows after it, so a consumer may hold it back a moment
-     * (rowbatch.h). 0: valid during the callback only. */
-    int kept;
 } csvread_row;
 
 /* Return 0 to go on, non-zero to stop reading (feed/finish then return it). */
@@ -100,16 +94,6 @@ void csvread_free(csvread *r);
  * the strict slow path.
  */
 void csvread_set_fast(csvread *r, int on);
-/*
- * Let a consumer hold rows back: the block fast path (nearly every row of
- * well-formed input) then gives rows with kept = 1 from a ring of keep rows
- * of its own (their fields and unescaped bytes too), so that a row stays
- * valid for the keep - 1 rows after it within one csvread_feed call; the
- * consumer holds at most keep rows, the one in its callback included, and
- * none past the csvread_feed call. 0 or 1: rows are valid during their
- * callback only (the default). Returns -1 when out of memory (then 0).
- */
-int csvread_set_keep(csvread *r, size_t keep);
 /* For tests: the fast path's scan level, 0 SWAR, 1 SSE2, 2 AVX2, lowered to
  * the highest this build and CPU have; returns the level set. Every level
  * gives the same records. */

@@ -18,40 +18,10 @@ static crest_status text_sink(void *ctx, const void *buf, size_t len)
     return tb->oom ? CREST_ERR_NOMEM : CREST_OK;
 }
 
-/* Decide the rows w holds, in order, each with its draw's hash made with the
- * others' (rowbatch.h). Returns the first non-zero decide_row result (the
- * rows after it are dropped: the block fails). */
-static int worker_flush(worker *w)
-{
-    rowbatch *b = &w->batch;
-    if (!b->n)
-        return 0;
-    crest_engine *e = w->engine;
-    crest_str ids[ROWBATCH_ROWS];
-    uint64_t h[ROWBATCH_ROWS];
-    rowbatch_hash(b, (size_t)e->col_of_field[CREST_FIELD_DECL_ID], e->select.policy->seed, CREST_KEYHASH_K1,
-                  ids, h);
-    int rc = 0;
-    for (size_t i = 0; i < b->n && !rc; i++) {
-        w->sel.pre_id = ids[i].ptr;
-        w->sel.pre_len = ids[i].len;
-        w->sel.pre_hash = h[i];
-        rc = crest_engine_decide_row(e, w, b->row[i]);
-    }
-    w->sel.pre_id = NULL;
-    b->n = 0;
-    return rc;
-}
-
-/* A block worker's reader: the row is held for a batch of draws, or decided
- * after the rows held. Hot path. */
 static int worker_row(void *ctx, const csvread_row *row)
 {
     worker *w = ctx;
-    if (rowbatch_hold(&w->batch, row))
-        return rowbatch_full(&w->batch) ? worker_flush(w) : 0;
-    const int rc = worker_flush(w);
-    return rc ? rc : crest_engine_decide_row(w->engine, w, row);
+    return crest_engine_decide_row(w->engine, w, row);
 }
 
 crest_block_result *crest_block_result_new(void)
@@ -193,16 +163,10 @@ static int block_process(void *ctx, unsigned wi, blockpipe_block *b)
     worker *w = e->deciders[wi];
     crest_block_result *res = b->result;
     crest_block_begin(w, res);
-    /* Rows are held for their draws when the id has a column (the header
-     * was read before any block); out of memory, none is. */
-    rowbatch_setup(&w->batch, w->reader, e->col_of_field[CREST_FIELD_DECL_ID] >= 0 ? e->n_cols : 0);
     csvread_restart(w->reader, b->read_line);
     int rc = csvread_feed(w->reader, b->data, b->len);
     if (!rc && b->last)
         rc = csvread_finish(w->reader);
-    if (!rc)
-        rc = worker_flush(w); /* the rows still held: their views are in b->data */
-    w->batch.n = 0;
     b->lines = csvread_line(w->reader) - b->read_line;
     if (crest_block_end(w, res) != 0 || rc)
         return -1;

@@ -22,7 +22,6 @@
 #include "outbuf.h"
 #include "policy_internal.h"
 #include "reasons.h"
-#include "rowbatch.h"
 #include "rowpipe.h"
 #include "select.h"
 #include "textbuf.h"
@@ -98,7 +97,6 @@ typedef struct worker {
     /* block workers only: render into the block's result */
     outbuf mem_out, mem_rej;
     struct crest_block_result *res; /* the block being read; NULL on the main worker */
-    rowbatch batch;                 /* block workers of one engine: rows held for their draws */
 } worker;
 
 /* Counts of the open control window for one tier. */

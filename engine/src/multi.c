@@ -28,15 +28,10 @@
 
 #include "engine_internal.h"
 
-/* A block worker's reader context: the run and the worker's index, and the
- * rows it holds for their draws (rowbatch.h) with, per engine k, their ids
- * and hashes at ids/h[k * ROWBATCH_ROWS + i]. */
+/* A block worker's reader context: the run and the worker's index. */
 typedef struct multi_slot {
     struct crest_multi *m;
     unsigned w;
-    rowbatch batch;
-    crest_str *ids;
-    uint64_t *h;
 } multi_slot;
 
 struct crest_multi {
@@ -154,49 +149,10 @@ static int seq_row(void *ctx, const csvread_row *row)
 
 /* A block worker's reader: every engine decides the record on its worker w
  * (blocks start after the header, once the sharing is planned). Hot path. */
-/* Decide the rows slot s holds, in order, every engine each with its
- * draw's hash made with the others' (rowbatch.h). Returns the first non-zero
- * result (the rows after it are dropped: the block fails). */
-static int slot_flush(multi_slot *s)
-{
-    rowbatch *b = &s->batch;
-    if (!b->n)
-        return 0;
-    const crest_multi *m = s->m;
-    for (size_t k = 0; k < m->n; k++) {
-        const crest_engine *e = m->e[k];
-        if (e->col_of_field[CREST_FIELD_DECL_ID] >= 0)
-            rowbatch_hash(b, (size_t)e->col_of_field[CREST_FIELD_DECL_ID], e->select.policy->seed,
-                          CREST_KEYHASH_K1, s->ids + k * ROWBATCH_ROWS, s->h + k * ROWBATCH_ROWS);
-        else
-            for (size_t i = 0; i < b->n; i++)
-                s->ids[k * ROWBATCH_ROWS + i].ptr = NULL;
-    }
-    int rc = 0;
-    for (size_t i = 0; i < b->n && !rc; i++) {
-        for (size_t k = 0; k < m->n; k++) {
-            crest_selection *sel = &m->e[k]->deciders[s->w]->sel;
-            sel->pre_id = s->ids[k * ROWBATCH_ROWS + i].ptr;
-            sel->pre_len = s->ids[k * ROWBATCH_ROWS + i].len;
-            sel->pre_hash = s->h[k * ROWBATCH_ROWS + i];
-        }
-        rc = decide_all(m, s->w, b->row[i]);
-    }
-    for (size_t k = 0; k < m->n; k++)
-        m->e[k]->deciders[s->w]->sel.pre_id = NULL;
-    b->n = 0;
-    return rc;
-}
-
-/* A block worker's reader: the row is held for a batch of draws, or every
- * engine decides it after the rows held. Hot path. */
 static int block_row(void *ctx, const csvread_row *row)
 {
-    multi_slot *s = ctx;
-    if (rowbatch_hold(&s->batch, row))
-        return rowbatch_full(&s->batch) ? slot_flush(s) : 0;
-    const int rc = slot_flush(s);
-    return rc ? rc : decide_all(s->m, s->w, row);
+    const multi_slot *s = ctx;
+    return decide_all(s->m, s->w, row);
 }
 
 /* ---------------------------------------------------------------- blocks */
@@ -234,18 +190,11 @@ static int process(void *ctx, unsigned wi, blockpipe_block *b)
     crest_block_result **res = b->result;
     for (size_t k = 0; k < m->n; k++)
         crest_block_begin(m->e[k]->deciders[wi], res[k]);
-    multi_slot *s = &m->slots[wi];
-    /* Rows are held for their draws (the header was read before any block;
-     * out of memory, none is). */
-    rowbatch_setup(&s->batch, m->readers[wi], m->e[0]->n_cols);
     csvread *r = m->readers[wi];
     csvread_restart(r, b->read_line);
     int rc = csvread_feed(r, b->data, b->len);
     if (!rc && b->last)
         rc = csvread_finish(r);
-    if (!rc)
-        rc = slot_flush(s); /* the rows still held: their views are in b->data */
-    s->batch.n = 0;
     b->lines = csvread_line(r) - b->read_line;
     int bad = rc != 0;
     for (size_t k = 0; k < m->n; k++)
@@ -362,13 +311,7 @@ crest_status crest_multi_create(size_t n, const crest_policy *const *policies,
                                                        p0->max_record_bytes, MAX_COLUMNS, seq_row, m)))
         st = crest_diag_set(diag, CREST_ERR_NOMEM, "", 0, 0, "%s", "out of memory");
     for (unsigned w = 0; w < threads && st == CREST_OK; w++) {
-        m->slots[w] = (multi_slot){m,
-                                   w,
-                                   {0},
-                                   calloc(n * ROWBATCH_ROWS, sizeof(crest_str)),
-                                   calloc(n * ROWBATCH_ROWS, sizeof(uint64_t))};
-        if (!m->slots[w].ids || !m->slots[w].h)
-            st = crest_diag_set(diag, CREST_ERR_NOMEM, "", 0, 0, "%s", "out of memory");
+        m->slots[w] = (multi_slot){m, w};
         if (!(m->readers[w] = csvread_create((unsigned char)p0->delimiter, p0->max_field_bytes,
                                              p0->max_record_bytes, MAX_COLUMNS, block_row, &m->slots[w])))
             st = crest_diag_set(diag, CREST_ERR_NOMEM, "", 0, 0, "%s", "out of memory");
@@ -490,11 +433,8 @@ void crest_multi_free(crest_multi *m)
         return;
     blockpipe_free(m->bp); /* first: its threads use the engines */
     csvread_free(m->reader);
-    for (unsigned w = 0; w < MAX_DECIDERS; w++) {
+    for (unsigned w = 0; w < MAX_DECIDERS; w++)
         csvread_free(m->readers[w]);
-        free(m->slots[w].ids);
-        free(m->slots[w].h);
-    }
     for (size_t k = 0; k < m->n && m->e; k++)
         crest_engine_free(m->e[k]);
     free(m->e);

@@ -190,10 +190,7 @@ void crest_select(const crest_select_config *cfg, const crest_select_plan *plan,
     const double prob = crest_select_clip(dec->p_random + t->scale * dec->multiplier * dec->p_risk_unit,
                                           t->floor ? t->draw_rate : 0.0);
     dec->p = prob;
-    const uint64_t h = s->pre_id == id.ptr && s->pre_len == id.len && id.ptr
-                           ? s->pre_hash
-                           : crest_keyhash_siphash24(p->seed, CREST_KEYHASH_K1, id.ptr, id.len);
-    s->u53 = h >> 11;
+    s->u53 = crest_keyhash_siphash24(p->seed, CREST_KEYHASH_K1, id.ptr, id.len) >> 11;
     dec->u = crest_keyhash_to_unit(s->u53 << 11);
     if (p->control_mode == CONTROL_SYSTEMATIC) {
         /* Systematic sampling within the tier and window: select when the running

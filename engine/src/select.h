@@ -80,13 +80,6 @@ typedef struct crest_selection {
     reason_buf reasons; /* why selected, the hit criteria, notes */
     int forced_rule;    /* the forcing criterion's index, -1 when none (for the reasons) */
     int limit_inspect;  /* a regex limit sent the row to inspection (for the reasons) */
-    /* The draw's hash of the decl_id when the caller made it before (a batch
-     * of rows hashed at once, blocks.c): crest_select takes it when its id is
-     * this very view, else hashes the id itself. The caller sets and clears
-     * pre_id around the row. */
-    const char *pre_id;
-    size_t pre_len;
-    uint64_t pre_hash;
 } crest_selection;
 
 /* Fill cfg from the policy (no criteria yet: rules NULL). */

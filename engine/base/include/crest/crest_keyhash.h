@@ -11,7 +11,6 @@
 #ifndef CREST_KEYHASH_H
 #define CREST_KEYHASH_H
 
-#include "crest/crest_base.h"
 #include "crest/crest_export.h"
 
 #include <stddef.h>
@@ -60,21 +59,6 @@ static const uint64_t crest_keyhash_keys[CREST_KEYHASH_DOMAIN_COUNT] = {
 
 /* SipHash-2-4 of msg[0..len) under key (k0, k1). */
 CREST_API uint64_t crest_keyhash_siphash24(uint64_t k0, uint64_t k1, const void *msg, size_t len);
-
-/*
- * SipHash-2-4 of n messages under one key: out[i] is
- * crest_keyhash_siphash24(k0, k1, msg[i].ptr, msg[i].len), bit for bit.
- * Runs of equally long messages are hashed several at once in vector lanes
- * (8 with AVX-512, 4 with AVX2, chosen at run time): the same values, at a
- * fraction of the time of one call per message, whose rounds wait on each
- * other. A message of length 0 may have a NULL ptr.
- */
-CREST_API void crest_keyhash_siphash24_many(uint64_t k0, uint64_t k1, const crest_str *msg, size_t n,
-                                            uint64_t *out);
-/* For tests: the most lanes crest_keyhash_siphash24_many uses, lowered to
- * lanes (1 scalar, 4 AVX2, 8 AVX-512) and to what this build and CPU have;
- * 0 restores the best. Returns the lanes now in use. Not thread-safe. */
-CREST_API int crest_keyhash_set_lanes(int lanes);
 
 /* Map a 64-bit hash to a double in [0, 1) using its top 53 bits. */
 static inline double crest_keyhash_to_unit(uint64_t h)
