@@ -258,7 +258,12 @@ static int serve(const crest_serve_config *cfg)
     const crest_status st = crest_serve_create(cfg, &srv, &d);
     if (st != CREST_OK) {
         print_diag(&d);
-        return exit_code_of(st, st == CREST_ERR_IO ? CLI_WRITE : CLI_LOAD);
+        /* NATS and the HTTP endpoint (diag file "<nats>", "--http") are the
+         * service's I/O: exit 4. Anything else it could not read or load (the
+         * policy, registry, criteria, model, a token, password or credentials
+         * file) is configuration: exit 2, as for every other command. */
+        const int service_io = st == CREST_ERR_IO && (!strcmp(d.file, "<nats>") || !strcmp(d.file, "--http"));
+        return exit_code_of(st, service_io ? CLI_WRITE : CLI_LOAD);
     }
     serving = srv;
     struct sigaction sa;

@@ -298,6 +298,18 @@ EOF2
     >"$T/wrong.log" 2>&1 || rc=$?
   [ "$rc" = 4 ] || fail "a wrong password gave exit $rc, not 4"
   grep -qi "author" "$T/wrong.log" || fail "the refusal does not say why: $(cat "$T/wrong.log")"
+  # Files it cannot read are configuration (exit 2), named, before any connection: the
+  # policy, a password file.
+  rc=0
+  timeout 20 "$CREST" serve --policy "$T/no-such-policy.conf" --nats nats://127.0.0.1:$((B + 1)) \
+    --input decl.in --output decl.out >"$T/nopolicy.log" 2>&1 || rc=$?
+  [ "$rc" = 2 ] || fail "a missing policy file gave exit $rc, not 2"
+  grep -q "no-such-policy.conf" "$T/nopolicy.log" || fail "the refusal does not name the policy: $(cat "$T/nopolicy.log")"
+  rc=0
+  timeout 20 "$CREST" serve "${args[@]}" --nats-user crest --nats-password-file "$T/no-such-pw" --tls-ca "$T/ca.pem" \
+    >"$T/nopw.log" 2>&1 || rc=$?
+  [ "$rc" = 2 ] || fail "a missing password file gave exit $rc, not 2"
+  grep -q "no-such-pw" "$T/nopw.log" || fail "the refusal does not name the password file: $(cat "$T/nopw.log")"
   rc=0
   timeout 20 "$CREST" serve "${args[@]}" --nats-user crest --nats-password-file "$T/pw" >"$T/notls.log" 2>&1 || rc=$?
   [ "$rc" = 4 ] || fail "without the CA certificate: exit $rc, not 4"
