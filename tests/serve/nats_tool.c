@@ -131,6 +131,7 @@ static natsConnection *connect_to(const char *urls)
     free(copy);
     if (s != NATS_OK) {
         fprintf(stderr, "nats_tool: connect %s: %s\n", urls, natsStatus_GetText(s));
+        nats_CloseAndWait(5000); /* as main does: no exit under the library's threads */
         exit(2);
     }
     return nc;
