@@ -196,16 +196,12 @@ static const uint64_t bytes_below[8] = {0,
 static inline int swar_decimal(const char *s, size_t len, uint64_t *m, unsigned *frac)
 {
     const uint64_t ones = UINT64_C(0x0101010101010101), high = ones * 0x80;
-    uint64_t w;
-    if (len == 8) {
-        memcpy(&w, s, 8);
-    } else {
-        uint32_t a, b;
-        memcpy(&a, s, 4);
-        memcpy(&b, s + len - 4, 4);
-        /* b is bytes len-4..len-1: where it overlaps a, the same bytes */
-        w = (uint64_t)a | (uint64_t)b << (8 * (len - 4));
-    }
+    /* Two 4-byte loads for every length (no branch on it: lengths vary row
+     * to row): b is bytes len-4..len-1; where it overlaps a, the same bytes. */
+    uint32_t a, b;
+    memcpy(&a, s, 4);
+    memcpy(&b, s + len - 4, 4);
+    uint64_t w = (uint64_t)a | (uint64_t)b << (8 * (len - 4));
     if (w & high)
         return 0;
     /* The first '.' among the len bytes: the lowest 0x80 of the zero-byte

@@ -192,7 +192,8 @@ size_t outbuf_fmt_u53(char *dst, uint64_t k)
     const unsigned __int128 n = (unsigned __int128)k * 100000000u;
     uint64_t q = (uint64_t)(n >> 53);
     const uint64_t r = (uint64_t)n & ((UINT64_C(1) << 53) - 1), half = UINT64_C(1) << 52;
-    q += r > half || (r == half && (q & 1));
+    /* Bitwise, not ||: the round-up is a coin toss, a branch would miss half the time. */
+    q += (uint64_t)((r > half) | ((r == half) & (unsigned)(q & 1)));
     dst[0] = (char)('0' + (q >= 100000000u));
     dst[1] = '.';
     /* Two halves of four digits, then pairs: short dependency chains. */
