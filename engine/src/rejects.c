@@ -130,13 +130,20 @@ static size_t invalid_id_offset(crest_str id)
     /* Hot path: printable ASCII (0x20..0x7E) throughout is fine. Eight bytes
      * at a time: a byte below 0x20 borrows, a byte of 0x7F or more has or
      * gets its high bit (carries and borrows only start at such bytes). */
+    const uint64_t ones = UINT64_C(0x0101010101010101), high = UINT64_C(0x8080808080808080);
     size_t i = 0;
+    uint64_t w;
     for (; i + 8 <= id.len; i += 8) {
-        uint64_t w;
         memcpy(&w, s + i, 8);
-        const uint64_t ones = UINT64_C(0x0101010101010101), high = UINT64_C(0x8080808080808080);
         if ((((w - 0x20 * ones) & ~w) | w | (w + ones)) & high)
             break;
+    }
+    /* The last bytes as the word that ends the id (it overlaps the last one
+     * checked): no byte loop for the usual id of 8 bytes or more. */
+    if (i < id.len && i + 8 > id.len && id.len >= 8) {
+        memcpy(&w, s + id.len - 8, 8);
+        if (!((((w - 0x20 * ones) & ~w) | w | (w + ones)) & high))
+            i = id.len;
     }
     while (i < id.len && (unsigned char)(s[i] - 0x20) < 0x5F)
         i++;
