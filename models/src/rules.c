@@ -701,13 +701,117 @@ static inline uint64_t text_hash(const char *s, size_t n)
 #define RX_LIT_MAX_ALTS 64
 #define RX_LIT_MAX_LEN 32
 #define RX_LIT_MIN_LIMIT 1000u
+/*
+ * Literals of at most 8 bytes (HS headings, country codes) are also kept as
+ * words in one perfect hash table per length: the subject's first L bytes,
+ * as a word, are a literal of length L exactly when the word sits in its slot.
+ * No loop over candidates and no branch on the subject: the HS code and
+ * origin of each row decide nothing but the result (a loop over the
+ * alternatives that share a first byte is a mispredicted branch or two a row).
+ */
+#define RX_LIT_WORD 8
+#define RX_LIT_SLOTS 1024
+typedef struct rx_lit_class {
+    uint64_t mask; /* the class's L low bytes */
+    uint64_t mult; /* slot = base + (word * mult) >> shift: no two literals share one */
+    uint32_t base;
+    uint8_t len, shift;
+} rx_lit_class;
+
 typedef struct rx_literals {
     uint64_t by_first[256]; /* bit k: alternative k starts with this byte */
     uint32_t n;
     bool to_end;
     uint8_t len[RX_LIT_MAX_ALTS];
     char text[RX_LIT_MAX_ALTS][RX_LIT_MAX_LEN];
+    /* The tables, when every literal fits a word (else n_classes is 0). Every
+     * slot holds a literal of its class (free slots repeat one), so a word
+     * equal to its slot is a literal, and a literal's word finds its own slot. */
+    uint32_t n_classes;
+    rx_lit_class cls[RX_LIT_WORD];
+    uint64_t slots[RX_LIT_SLOTS];
 } rx_literals;
+
+/* s[0..n) as a little-endian word, at most 8 bytes, zero above n. */
+static inline uint64_t prefix_word(const unsigned char *s, size_t n)
+{
+    uint64_t w = 0;
+    if (n >= 8) {
+        memcpy(&w, s, 8);
+    } else if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        w = (uint64_t)a | (uint64_t)b << (8 * (n - 4)); /* where they overlap, the same bytes */
+    } else if (n >= 2) {
+        uint16_t a, b;
+        memcpy(&a, s, 2);
+        memcpy(&b, s + n - 2, 2);
+        w = (uint64_t)a | (uint64_t)b << (8 * (n - 2));
+    } else if (n == 1) {
+        w = s[0];
+    }
+    return w;
+}
+
+/* The perfect hash tables of l's literals (see rx_literals); false when a
+ * literal is longer than a word or the tables do not fit (then the
+ * alternatives are compared one by one). */
+static bool rx_literals_index(rx_literals *l)
+{
+    uint32_t used = 0;
+    for (unsigned len = 1; len <= RX_LIT_WORD; len++) {
+        uint64_t keys[RX_LIT_MAX_ALTS];
+        size_t n_keys = 0;
+        for (uint32_t k = 0; k < l->n; k++) {
+            if (l->len[k] > RX_LIT_WORD)
+                return false;
+            if (l->len[k] != len)
+                continue;
+            const uint64_t key = prefix_word((const unsigned char *)l->text[k], len);
+            bool dup = false;
+            for (size_t j = 0; j < n_keys; j++)
+                dup |= keys[j] == key;
+            if (!dup)
+                keys[n_keys++] = key;
+        }
+        if (!n_keys)
+            continue;
+        /* The smallest table (at least twice the keys) with a multiplier that
+         * separates them; the multipliers are a fixed sequence (reproducible). */
+        unsigned bits = 1;
+        while ((1u << bits) < 2 * n_keys)
+            bits++;
+        uint64_t seed = 0x9E3779B97F4A7C15u, mult = 0;
+        for (; bits <= 10 && !mult; bits++) {
+            if (used + (1u << bits) > RX_LIT_SLOTS)
+                return false;
+            for (int attempt = 0; attempt < 256 && !mult; attempt++) {
+                const uint64_t m = crest_mix64(seed += 0x9E3779B97F4A7C15u) | 1;
+                uint64_t *t = l->slots + used;
+                memset(t, 0, sizeof *t << bits);
+                bool ok = true;
+                for (size_t j = 0; j < n_keys && ok; j++) {
+                    uint64_t *slot = t + ((keys[j] * m) >> (64 - bits));
+                    ok = *slot == 0;
+                    *slot = keys[j]; /* keys are never 0: their first byte is a literal byte */
+                }
+                if (ok)
+                    mult = m;
+            }
+        }
+        if (!mult)
+            return false;
+        bits--; /* the loop stepped past the size that worked */
+        for (uint32_t j = 0; j < (1u << bits); j++)
+            if (!l->slots[used + j])
+                l->slots[used + j] = keys[0];
+        l->cls[l->n_classes++] = (rx_lit_class){len == 8 ? ~UINT64_C(0) : (UINT64_C(1) << (8 * len)) - 1,
+                                                mult, used, (uint8_t)len, (uint8_t)(64 - bits)};
+        used += 1u << bits;
+    }
+    return true;
+}
 
 static bool rx_literal_byte(unsigned char c)
 {
@@ -747,8 +851,11 @@ static rx_literals *rx_literals_parse(const char *re, size_t n)
             memcpy(l->text[l->n], re + start, len);
             l->by_first[(unsigned char)re[start]] |= UINT64_C(1) << l->n;
             l->len[l->n++] = (uint8_t)len;
-            if (i == end)
+            if (i == end) {
+                if (!rx_literals_index(l))
+                    l->n_classes = 0;
                 return l;
+            }
             start = i + 1;
         } else if (!rx_literal_byte((unsigned char)re[i])) {
             break;
@@ -763,6 +870,21 @@ static inline bool rx_literals_hit(const rx_literals *l, const char *s, size_t n
 {
     if (!n)
         return false;
+    if (l->n_classes) {
+        /* A subject shorter than L leaves zero bytes in its word: no literal
+         * has one. With '$': the subject is the literal, or it and a final
+         * newline. */
+        const uint64_t w = prefix_word((const unsigned char *)s, n);
+        const bool newline_end = s[n - 1] == '\n';
+        bool hit = false;
+        for (uint32_t c = 0; c < l->n_classes; c++) {
+            const rx_lit_class *k = &l->cls[c];
+            const uint64_t key = w & k->mask;
+            const bool in = l->slots[k->base + ((key * k->mult) >> k->shift)] == key;
+            hit |= in & (!l->to_end | (n == k->len) | ((n == (size_t)k->len + 1) & newline_end));
+        }
+        return hit;
+    }
     for (uint64_t m = l->by_first[(unsigned char)s[0]]; m; m &= m - 1) {
         const unsigned k = (unsigned)__builtin_ctzll(m);
         const size_t len = l->len[k];

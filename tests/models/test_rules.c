@@ -764,6 +764,99 @@ Test(rules, literal_regexes_match_as_pcre2)
     crest_rules_free(rules);
 }
 
+/* PCRE2's own verdict on subject[0..n) with crest's compile options. */
+static bool pcre2_says(const char *re, const char *subject, size_t n)
+{
+    int err;
+    PCRE2_SIZE off;
+    pcre2_code *code =
+        pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED,
+                      PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_NEVER_BACKSLASH_C, &err, &off, NULL);
+    cr_assert_not_null(code, "%s", re);
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(code, NULL);
+    const bool hit = pcre2_match(code, (PCRE2_SPTR)subject, n, 0, 0, md, NULL) >= 0;
+    pcre2_match_data_free(md);
+    pcre2_code_free(code);
+    return hit;
+}
+
+/*
+ * The anchored literals' word tables (rules.c, rx_literals_index): random
+ * alternatives of 1 to 10 bytes (over 8: the one-by-one comparison), up to 60
+ * of them, repeats included, with and without '$'; subjects made of a
+ * literal, its prefixes, a literal with a byte, a newline or a CRLF after it,
+ * and random bytes of the same alphabet. Every verdict equals PCRE2's.
+ */
+Test(rules, literal_word_tables_match_as_pcre2)
+{
+    static const char alphabet[] = "AB9 -";
+    uint64_t rng = 0x2545F4914F6CDD1Du;
+#define NEXT() (rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17, rng)
+    size_t hits = 0, checked = 0;
+    for (int round = 0; round < 60; round++) {
+        char lit[64][12];
+        const size_t n_lits = 1 + NEXT() % (round < 30 ? 6 : 60);
+        const size_t max_len = round % 10 == 9 ? 10 : 1 + round % 8;
+        char re[1024] = "^(?:";
+        for (size_t k = 0; k < n_lits; k++) {
+            const size_t len = 1 + NEXT() % max_len;
+            for (size_t j = 0; j < len; j++)
+                lit[k][j] = j == 0 ? "AB9"[NEXT() % 3] : alphabet[NEXT() % 5];
+            lit[k][len] = '\0';
+            strcat(re, k ? "|" : "");
+            strcat(re, lit[k]);
+        }
+        strcat(re, round % 2 ? ")$" : ")");
+        char text[2048];
+        snprintf(text, sizeof text, HDR "R0,goods_desc,\"re:%s\",weight,1,,,,,,,\n", re);
+        crest_rules *rules = load_text(text, NULL);
+        crest_rules_info info;
+        cr_assert_eq(crest_rules_describe(rules, 0, &info), CREST_OK);
+        cr_assert(info.regex_literal, "%s: literal shape", re);
+        crest_rules_scratch *scratch = NULL;
+        cr_assert_eq(crest_rules_scratch_create(rules, &scratch), CREST_OK);
+        for (int t = 0; t < 200; t++) {
+            char subject[800]; /* as large as lit: the compiler cannot see a literal is short */
+            const char *l = lit[NEXT() % n_lits];
+            const size_t ll = strlen(l);
+            switch (t % 5) {
+            case 0: /* a literal */
+                snprintf(subject, sizeof subject, "%s", l);
+                break;
+            case 1: /* one of its prefixes */
+                snprintf(subject, sizeof subject, "%.*s", (int)(NEXT() % (ll + 1)), l);
+                break;
+            case 2: /* a literal and one more byte */
+                snprintf(subject, sizeof subject, "%s%c", l, alphabet[NEXT() % 5]);
+                break;
+            case 3: /* a literal and a line end */
+                snprintf(subject, sizeof subject, "%s%s", l, NEXT() % 2 ? "\n" : "\r\n");
+                break;
+            default: { /* random bytes */
+                const size_t n = NEXT() % 12;
+                for (size_t j = 0; j < n; j++)
+                    subject[j] = alphabet[NEXT() % 5];
+                subject[n] = '\0';
+            }
+            }
+            crest_decl d = blank_decl();
+            d.field[CREST_FIELD_GOODS_DESC] = S(subject);
+            crest_rules_result res;
+            crest_rules_eval(rules, scratch, &d, &res);
+            const bool want = pcre2_says(re, subject, strlen(subject));
+            cr_assert_eq(hit_id(rules, &res, "R0"), want, "%s on '%s': crest %d, PCRE2 %d", re, subject,
+                         hit_id(rules, &res, "R0"), want);
+            hits += want;
+            checked++;
+        }
+        crest_rules_scratch_free(scratch);
+        crest_rules_free(rules);
+    }
+#undef NEXT
+    cr_assert_gt(hits, checked / 5, "the subjects must hit often (%zu of %zu)", hits, checked);
+    cr_assert_lt(hits, checked * 4 / 5, "and miss often (%zu of %zu)", hits, checked);
+}
+
 /*
  * Unanchored literal alternatives skip PCRE2 on all-ASCII subjects (rules.c,
  * rx_words): for each pattern, accepted shape or near miss, the rule's verdict
