@@ -1071,14 +1071,19 @@ static rx_words *rx_words_parse(const char *re, size_t n)
 static inline int rx_words_hit(const rx_words *w, const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;
-    uint64_t any = 0, v;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        memcpy(&v, u + i, 8);
+    uint64_t any, v;
+    size_t i;
+    if (n >= 8) { /* words, the last one overlapping: no byte loop */
+        any = 0;
+        for (i = 0; i + 8 <= n; i += 8) {
+            memcpy(&v, u + i, 8);
+            any |= v;
+        }
+        memcpy(&v, u + n - 8, 8);
         any |= v;
+    } else {
+        any = prefix_word(u, n);
     }
-    for (; i < n; i++)
-        any |= u[i];
     if (any & UINT64_C(0x8080808080808080))
         return -1;
     if ((w->single[0] | w->single[1]) != 0) {
@@ -1086,23 +1091,31 @@ static inline int rx_words_hit(const rx_words *w, const char *s, size_t n)
             if (w->single[u[i] >> 6] >> (u[i] & 63) & 1)
                 return 1;
     }
-    for (i = 0; i + 1 < n; i++) {
-        const unsigned ab = (unsigned)u[i] << 7 | u[i + 1];
-        if (!(w->pair[ab >> 6] >> (ab & 63) & 1))
-            continue;
-        for (uint64_t m = w->by_first[u[i]]; m; m &= m - 1) {
-            const unsigned k = (unsigned)__builtin_ctzll(m);
-            const size_t len = w->len[k];
-            if (len < 2 || len > n - i)
-                continue;
-            size_t j = 1;
-            for (; j < len; j++) {
-                const unsigned c = u[i + j];
-                if (!(w->sets[w->cls[k][j]][c >> 6] >> (c & 63) & 1))
-                    break;
+    /* The positions where a literal may start, 64 at a time: first as a mask
+     * (no branch on the text), then only those are checked. */
+    for (size_t at = 0; at + 1 < n; at += 64) {
+        const size_t pairs = n - 1 - at < 64 ? n - 1 - at : 64;
+        uint64_t cand = 0;
+        for (size_t p = 0; p < pairs; p++) {
+            const unsigned ab = (unsigned)u[at + p] << 7 | u[at + p + 1];
+            cand |= (w->pair[ab >> 6] >> (ab & 63) & 1) << p;
+        }
+        for (; cand; cand &= cand - 1) {
+            i = at + (size_t)__builtin_ctzll(cand);
+            for (uint64_t m = w->by_first[u[i]]; m; m &= m - 1) {
+                const unsigned k = (unsigned)__builtin_ctzll(m);
+                const size_t len = w->len[k];
+                if (len < 2 || len > n - i)
+                    continue;
+                size_t j = 1;
+                for (; j < len; j++) {
+                    const unsigned c = u[i + j];
+                    if (!(w->sets[w->cls[k][j]][c >> 6] >> (c & 63) & 1))
+                        break;
+                }
+                if (j == len)
+                    return 1;
             }
-            if (j == len)
-                return 1;
         }
     }
     return 0;

@@ -857,6 +857,39 @@ Test(rules, literal_word_tables_match_as_pcre2)
     cr_assert_lt(hits, checked * 4 / 5, "and miss often (%zu of %zu)", hits, checked);
 }
 
+/* The unanchored shortcut takes a subject's start positions 64 at a time: a
+ * keyword at every offset from 0 to 140, in subjects up to 200 bytes, is found,
+ * and the same filler alone is not. */
+Test(rules, word_literals_found_at_every_offset)
+{
+    crest_rules *rules = load_text(HDR "R0,goods_desc,\"re:(?i)(?:gun|knife)\",weight,1,,,,,,,\n", NULL);
+    crest_rules_info info;
+    cr_assert_eq(crest_rules_describe(rules, 0, &info), CREST_OK);
+    cr_assert(info.regex_words, "the shortcut applies");
+    crest_rules_scratch *scratch = NULL;
+    cr_assert_eq(crest_rules_scratch_create(rules, &scratch), CREST_OK);
+    char subject[256];
+    for (size_t at = 0; at <= 140; at++) {
+        for (size_t tail = 0; tail <= 60; tail += 30) {
+            memset(subject, 'x', sizeof subject);
+            memcpy(subject + at, at % 2 ? "KNIFE" : "gun", at % 2 ? 5 : 3);
+            const size_t n = at + (at % 2 ? 5 : 3) + tail;
+            subject[n] = '\0';
+            crest_decl d = blank_decl();
+            d.field[CREST_FIELD_GOODS_DESC] = S(subject);
+            crest_rules_result res;
+            crest_rules_eval(rules, scratch, &d, &res);
+            cr_assert(hit_id(rules, &res, "R0"), "keyword at %zu of %zu bytes not found", at, n);
+            memset(subject, 'x', n); /* the filler alone */
+            d.field[CREST_FIELD_GOODS_DESC] = S(subject);
+            crest_rules_eval(rules, scratch, &d, &res);
+            cr_assert_not(hit_id(rules, &res, "R0"), "no keyword in %zu bytes, yet a hit", n);
+        }
+    }
+    crest_rules_scratch_free(scratch);
+    crest_rules_free(rules);
+}
+
 /*
  * Unanchored literal alternatives skip PCRE2 on all-ASCII subjects (rules.c,
  * rx_words): for each pattern, accepted shape or near miss, the rule's verdict
@@ -927,10 +960,11 @@ Test(rules, word_regexes_match_as_pcre2)
     uint64_t x = 20261203;
     char subject[256];
     for (int s = 0; s < 6000; s++) {
-        /* 0 to 7 fragments: short subjects repeat (warm cache), long ones pass 48 bytes. */
+        /* 0 to 7 fragments: short subjects repeat (warm cache), long ones pass 48 bytes;
+         * one in four up to 23, past 64 bytes (the shortcut takes 64 positions at a time). */
         subject[0] = '\0';
         x = x * 6364136223846793005ULL + 1442695040888963407ULL;
-        const int n_frags = (int)((x >> 33) % 8);
+        const int n_frags = (int)((x >> 33) % (s % 4 == 3 ? 24 : 8));
         for (int k = 0; k < n_frags; k++) {
             x = x * 6364136223846793005ULL + 1442695040888963407ULL;
             strcat(subject, frags[(x >> 35) % (sizeof frags / sizeof *frags)]);
