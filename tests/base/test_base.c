@@ -428,3 +428,23 @@ Test(base, format_double_ignores_the_locale)
     cr_expect_str_eq(out, "0.125", "in %s", set);
     cr_expect(comma_after, "the host's locale was changed");
 }
+
+/* crest_same_bytes against memcmp: every length 0..80, equal texts and a
+ * one-byte difference at every position (the word loads overlap differently
+ * for each length class). */
+Test(base, same_bytes_matches_memcmp)
+{
+    char a[96], b[96];
+    for (size_t n = 0; n <= 80; n++) {
+        for (size_t i = 0; i < sizeof a; i++)
+            a[i] = b[i] = (char)('A' + (i * 7 + n) % 26);
+        cr_assert(crest_same_bytes(a, b, n), "equal texts of %zu bytes", n);
+        for (size_t at = 0; at < n; at++) {
+            b[at] ^= 0x20;
+            cr_assert_not(crest_same_bytes(a, b, n), "%zu bytes, difference at %zu", n, at);
+            b[at] ^= 0x20;
+        }
+        b[n] ^= 0x20; /* a difference past the end does not count */
+        cr_assert(crest_same_bytes(a, b, n), "%zu bytes, difference past the end", n);
+    }
+}
