@@ -104,9 +104,13 @@ static void risk_bound_install(crest_engine *e, risk_bound *b)
         e->deciders[k]->scratch = b->scratch[1 + k];
     e->select_rules = b->rules;
     e->select.max_hits_id = b->max_hits_id;
+    e->select.weights_only = 0;
     if (e->select.max_hits_id) { /* criteria are loaded */
         e->select.rules = e->select_rules;
         e->select.n_rules = b->n_rules;
+        e->select.weights_only = 1;
+        for (size_t i = 0; i < b->n_rules; i++)
+            e->select.weights_only &= b->rules[i].lane == 0;
     }
     memset(b, 0, sizeof *b);
 }

@@ -66,7 +66,9 @@ static void force_lanes(const crest_select_config *cfg, const policy_tier *t, co
 {
     const crest_policy *p = cfg->policy;
     double not_forced = 1.0;
-    for (size_t k = 0; k < rr->rules.n_hits; k++) {
+    /* Weight rules alone (the usual criteria): no hit can force a lane, and
+     * the loop over the hits (their count varies row to row) is skipped. */
+    for (size_t k = 0; k < (cfg->weights_only ? 0 : rr->rules.n_hits); k++) {
         const uint32_t ri = rr->rules.hits[k];
         const crest_select_rule *er = &cfg->rules[ri];
         if (!er->lane)

@@ -43,6 +43,7 @@ typedef struct crest_select_config {
     const crest_policy *policy;
     const crest_select_rule *rules; /* n_rules of them; NULL without criteria */
     size_t n_rules;
+    int weights_only;        /* no rule forces a lane: hits need no look for one (0: look) */
     const char *max_hits_id; /* reason code of "maximum hits", NULL without criteria */
     int inspect_lane_rank;   /* lane rank of the policy's inspect lane */
     size_t lane_release_len, lane_inspect_len;
