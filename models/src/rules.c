@@ -625,8 +625,9 @@ struct crest_rules {
 /*
  * Regex results by subject text. Declarations repeat their HS codes, origins
  * and goods descriptions, and a regex's outcome depends only on the text, so
- * each scratch keeps a direct-mapped cache per regex rule: a repeated text
- * costs a hash and a compare instead of a match. Texts longer than
+ * each scratch keeps a two-way cache per regex rule (two slots a text, the
+ * last used first: two popular texts that share a place do not evict each
+ * other): a repeated text costs a hash and a compare instead of a match. Texts longer than
  * RX_TEXT_MAX are not cached; a match stopped by a limit is never cached (it
  * is counted each time). Exact: a slot answers only for the same bytes.
  */
@@ -1868,7 +1869,7 @@ crest_status crest_rules_scratch_create(const crest_rules *rules, crest_rules_sc
         while (per > 16 && per * rules->n_regex * sizeof(rx_slot) > RX_CACHE_BYTES)
             per /= 2;
         s->rx_mask = per - 1;
-        /* One slot is one cache line: a lookup touches one line. */
+        /* One slot is one cache line: a lookup touches one line, or the two of its set. */
         s->rx = aligned_alloc(64, per * rules->n_regex * sizeof(rx_slot));
         if (!s->rx) {
             crest_rules_scratch_free(s);
@@ -1993,36 +1994,40 @@ static inline bool regex_hit(const rule *x, crest_rules_scratch *sc, const crest
         return false;
     if (x->lits)
         return rx_literals_hit(x->lits, s.ptr, s.len);
-    rx_slot *slot = NULL;
+    rx_slot *set = NULL; /* the text's two slots, the last used first */
     uint64_t h = 0;
     if (s.len <= RX_TEXT_MAX) {
         h = text_hash(s.ptr, s.len);
-        slot = &sc->rx[((uint64_t)x->rx_index * (sc->rx_mask + 1)) + (h & sc->rx_mask)];
-        if (slot->len == s.len && slot->hash == h && crest_same_bytes(slot->text, s.ptr, s.len))
-            return slot->hit;
+        set = &sc->rx[((uint64_t)x->rx_index * (sc->rx_mask + 1)) + 2 * (h & (sc->rx_mask >> 1))];
+        if (set[0].len == s.len && set[0].hash == h && crest_same_bytes(set[0].text, s.ptr, s.len))
+            return set[0].hit;
+        if (set[1].len == s.len && set[1].hash == h && crest_same_bytes(set[1].text, s.ptr, s.len)) {
+            const rx_slot used = set[1];
+            set[1] = set[0];
+            set[0] = used;
+            return used.hit;
+        }
     }
     int rc = x->words ? rx_words_hit(x->words, s.ptr, s.len) : -1;
+    if (rc < 0) {
+        rc = sc->valid_utf8 && x->re_valid
+                 ? pcre2_jit_match(x->re_valid, (PCRE2_SPTR)s.ptr, s.len, 0, 0, sc->md, sc->mc)
+             : x->jit ? pcre2_jit_match(x->re, (PCRE2_SPTR)s.ptr, s.len, 0, 0, sc->md, sc->mc)
+                      : pcre2_match(x->re, (PCRE2_SPTR)s.ptr, s.len, 0, 0, sc->md, sc->mc);
+        if (rc < 0 && rc != PCRE2_ERROR_NOMATCH)
+            rc = -1; /* a limit: not cached */
+        else
+            rc = rc >= 0;
+    }
     if (rc >= 0) {
-        if (slot) {
-            slot->hash = h;
-            slot->len = (uint32_t)s.len;
-            slot->hit = (uint32_t)rc;
-            memcpy(slot->text, s.ptr, s.len);
+        if (set) { /* the older of the two goes */
+            set[1] = set[0];
+            set[0].hash = h;
+            set[0].len = (uint32_t)s.len;
+            set[0].hit = (uint32_t)rc;
+            memcpy(set[0].text, s.ptr, s.len);
         }
         return rc;
-    }
-    rc = sc->valid_utf8 && x->re_valid
-             ? pcre2_jit_match(x->re_valid, (PCRE2_SPTR)s.ptr, s.len, 0, 0, sc->md, sc->mc)
-         : x->jit ? pcre2_jit_match(x->re, (PCRE2_SPTR)s.ptr, s.len, 0, 0, sc->md, sc->mc)
-                  : pcre2_match(x->re, (PCRE2_SPTR)s.ptr, s.len, 0, 0, sc->md, sc->mc);
-    if (rc >= 0 || rc == PCRE2_ERROR_NOMATCH) {
-        if (slot) {
-            slot->hash = h;
-            slot->len = (uint32_t)s.len;
-            slot->hit = rc >= 0;
-            memcpy(slot->text, s.ptr, s.len);
-        }
-        return rc >= 0;
     }
     (*n_limit)++; /* match/depth/heap/JIT-stack limit: treated as no match */
     return false;

@@ -890,6 +890,39 @@ Test(rules, word_literals_found_at_every_offset)
     crest_rules_free(rules);
 }
 
+/* The result cache (two slots a text) under load: 12 000 distinct texts, far
+ * more than its slots, ASCII and not, read three times in three orders
+ * (forward, backward, by a stride) so that texts meet in their sets, move to
+ * the front and are evicted; every verdict is the text's own. */
+Test(rules, result_cache_under_eviction)
+{
+    crest_rules *rules = load_text(HDR "R0,goods_desc,\"re:(?i)(?:gun|刀)\",weight,1,,,,,,,\n", NULL);
+    crest_rules_scratch *scratch = NULL;
+    cr_assert_eq(crest_rules_scratch_create(rules, &scratch), CREST_OK);
+    enum { N = 12000 };
+    size_t hits = 0;
+    for (int pass = 0; pass < 3; pass++) {
+        for (size_t k = 0; k < N; k++) {
+            const size_t i = pass == 0 ? k : pass == 1 ? N - 1 - k : (k * 7919) % N;
+            char subject[64];
+            const bool want = i % 3 == 0;
+            if (i % 2)
+                snprintf(subject, sizeof subject, "item %zu%s", i, want ? " GUN" : " gum");
+            else
+                snprintf(subject, sizeof subject, "物品 %zu%s", i, want ? " 刀" : " 力");
+            crest_decl d = blank_decl();
+            d.field[CREST_FIELD_GOODS_DESC] = S(subject);
+            crest_rules_result res;
+            crest_rules_eval(rules, scratch, &d, &res);
+            cr_assert_eq(hit_id(rules, &res, "R0"), want, "pass %d, '%s'", pass, subject);
+            hits += want;
+        }
+    }
+    cr_assert_eq(hits, 3 * ((N + 2) / 3));
+    crest_rules_scratch_free(scratch);
+    crest_rules_free(rules);
+}
+
 /*
  * Unanchored literal alternatives skip PCRE2 on all-ASCII subjects (rules.c,
  * rx_words): for each pattern, accepted shape or near miss, the rule's verdict
