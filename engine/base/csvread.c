@@ -916,6 +916,45 @@ static char *unescape(char *o, const char *from, size_t len, const char *q, size
     return o;
 }
 
+/* The offset of the first '"' in s[0..n) (n when none); *has_delim: whether
+ * delim occurs before it (all of s when none). One pass for both, 16 bytes a
+ * step with the last step overlapping (no library call, no byte loop). */
+static inline size_t quote_or_delim(const char *s, size_t n, unsigned char delim, int *has_delim)
+{
+#if CSVREAD_SSE2
+    if (n >= 16) {
+        const __m128i vq = _mm_set1_epi8('"'), vd = _mm_set1_epi8((char)delim);
+        unsigned dm = 0;
+        for (size_t i = 0;; i += 16) {
+            if (i + 16 > n)
+                i = n - 16; /* the last step, over bytes already seen: they hold no quote */
+            const __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+            const unsigned qm = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, vq));
+            const unsigned d = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, vd));
+            if (qm) {
+                *has_delim = dm != 0 || (d & ((qm & (0u - qm)) - 1)) != 0;
+                return i + (size_t)__builtin_ctz(qm);
+            }
+            dm |= d;
+            if (i + 16 >= n)
+                break;
+        }
+        *has_delim = dm != 0;
+        return n;
+    }
+#endif
+    int d = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '"') {
+            *has_delim = d;
+            return i;
+        }
+        d |= (unsigned char)s[i] == delim;
+    }
+    *has_delim = d;
+    return n;
+}
+
 /* What block_rows keeps of a line's rare fields (put_rare), for fast_emit. */
 typedef struct line_state {
     char *unesc; /* r->unesc: fields with "" unescaped */
@@ -953,11 +992,12 @@ static __attribute__((noinline)) void put_rare(line_state *ls, crest_str *out, c
     if (len && *fp == '"') {
         fp++;
         len -= 2;
-        const char *q = memchr(fp, '"', len);
-        if (q) {
-            fp = unescape(ls->unesc + ls->unesc_len, fp, len, q, &len);
+        int has_delim;
+        const size_t at = quote_or_delim(fp, len, ls->delim, &has_delim);
+        if (at < len) {
+            fp = unescape(ls->unesc + ls->unesc_len, fp, len, fp + at, &len);
             ls->unesc_len += len;
-        } else if (!memchr(fp, ls->delim, len)) {
+        } else if (!has_delim) {
             /* outbuf's csv_field would not quote it (CR and LF cannot be in it). */
             ls->needless |= bit;
         }
