@@ -650,8 +650,9 @@ struct crest_rules_scratch {
     uint64_t rx_mask;
 };
 
-/* A hash of s[0..n): whole 8-byte words, then the last 8 bytes (overlapping)
- * or, for short texts, two overlapping 4-byte loads or three single bytes —
+/* A hash of s[0..n): for 8 to 32 bytes four 8-byte words (overlapping as n
+ * needs); longer, whole words then the last 8 bytes (overlapping); shorter,
+ * two overlapping 4-byte loads or three single bytes —
  * fixed-size loads only (a variable-size copy into a word stalls on store
  * forwarding, and this runs for every regex rule of every row). Each word is
  * multiplied on its own (position-keyed) and the products summed, so the
