@@ -6,10 +6,13 @@
  * between ASCII and Chinese text so the 8-byte ASCII skip and the three-byte
  * fast path meet it from every side.
  */
+#define _DEFAULT_SOURCE
 #include <criterion/criterion.h>
 
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "utf8.h"
 
@@ -131,4 +134,96 @@ Test(utf8, four_byte_sequences)
         check(edges[e], 4);
     cr_assert_eq(utf8_invalid_offset(edges[0], 4), SIZE_MAX);
     cr_assert_eq(utf8_invalid_offset(edges[2], 4), 0);
+}
+
+/*
+ * Texts of 0 to 80 bytes (the vector check takes up to 61, in one 64-byte
+ * vector of four 16-byte lanes): random runs of ASCII and of valid 2-, 3- and 4-byte
+ * characters, so characters straddle every lane and step boundary, then one
+ * byte in three texts changed at random (a lead, a continuation, ASCII, an
+ * invalid byte) or the text cut inside a character. utf8_invalid_offset, the
+ * byte-at-a-time utf8_invalid_offset_scalar and the reference agree on each.
+ */
+Test(utf8, random_texts_across_the_vector_steps)
+{
+    static const char *const chars[] = {"a",
+                                        "Z9 ",
+                                        "\xC2\x80",
+                                        "\xDF\xBF",
+                                        "\xE4\xB8\xAD",
+                                        "\xE0\xA0\x80",
+                                        "\xED\x9F\xBF",
+                                        "\xEF\xBF\xBF",
+                                        "\xF0\x90\x80\x80",
+                                        "\xF4\x8F\xBF\xBF",
+                                        "\xF3\xA0\x81\x81"};
+    static const unsigned char odd[] = {0x80, 0xBF, 0xC0, 0xC1, 0xC2, 0xE0, 0xED,
+                                        0xF0, 0xF4, 0xF5, 0xFF, 'x',  0xA0};
+    uint64_t x = 7;
+    size_t valid = 0, invalid = 0;
+    for (int t = 0; t < 300000; t++) {
+        unsigned char buf[96];
+        size_t n = 0;
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        const size_t target = (size_t)(x >> 57) % 81;
+        while (n < target) {
+            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+            const char *c = chars[(x >> 40) % (sizeof chars / sizeof *chars)];
+            const size_t cl = strlen(c);
+            if (n + cl > sizeof buf)
+                break;
+            memcpy(buf + n, c, cl);
+            n += cl;
+        }
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        if (n && (x >> 62) == 0) /* a byte changed */
+            buf[(x >> 20) % n] = odd[(x >> 8) % sizeof odd];
+        else if (n && (x >> 62) == 1) /* cut anywhere */
+            n = (size_t)(x >> 20) % n;
+        const size_t want = reference_invalid_offset(buf, n);
+        const size_t got = utf8_invalid_offset(buf, n), scalar = utf8_invalid_offset_scalar(buf, n);
+        if (got != want || scalar != want)
+            cr_assert_fail("text %d (%zu bytes): offset %zu (scalar %zu), want %zu", t, n, got, scalar, want);
+        valid += want == SIZE_MAX;
+        invalid += want != SIZE_MAX;
+    }
+    cr_assert_gt(valid, 100000);
+    cr_assert_gt(invalid, 50000);
+}
+
+/*
+ * The vector check reads the text and nothing around it: each text of 0 to 64
+ * bytes (Chinese, a cut character, a bad byte) ends at the last byte before a
+ * page that cannot be read, and starts at the first byte after one. A read
+ * past either end faults.
+ */
+Test(utf8, reads_nothing_outside_the_text)
+{
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    unsigned char *map = mmap(NULL, 3 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    cr_assert_neq(map, MAP_FAILED);
+    cr_assert_eq(mprotect(map, page, PROT_NONE), 0);
+    cr_assert_eq(mprotect(map + 2 * page, page, PROT_NONE), 0);
+    unsigned char *const mid = map + page;
+    static const unsigned char zh[] = "\xE7\xBA\xA2\xE8\x91\xA1\xE8\x90\x84\xE9\x85\x92 750";
+    size_t checked = 0;
+    for (size_t n = 0; n <= 64; n++) {
+        unsigned char text[64];
+        for (size_t i = 0; i < n; i++)
+            text[i] = zh[i % (sizeof zh - 1)];
+        for (int variant = 0; variant < 3; variant++) {
+            if (variant == 1 && n)
+                text[n - 1] = 0xE4; /* a lead with nothing after it */
+            if (variant == 2 && n)
+                text[n / 2] = 0xFF;
+            const size_t want = reference_invalid_offset(text, n);
+            memcpy(mid + page - n, text, n); /* ends at the page's end */
+            cr_assert_eq(utf8_invalid_offset(mid + page - n, n), want, "%zu bytes at a page's end", n);
+            memcpy(mid, text, n); /* starts at the page's start */
+            cr_assert_eq(utf8_invalid_offset(mid, n), want, "%zu bytes at a page's start", n);
+            checked++;
+        }
+    }
+    cr_assert_eq(checked, 65 * 3);
+    munmap(map, 3 * page);
 }
