@@ -159,15 +159,10 @@ struct crest_engine {
     size_t tier_name_len[CREST_MAX_TIERS];
     /* Hot-path texts of a CSV record (crest_render_texts_init): ",TIER,SOURCE,"
      * per tier and tier source, ",DECISION,LANE," per decision and lane name
-     * (the name as crest_select points to it), ",PRIORITY,GE,MRA,POLICY_HASH"
+     * (by crest_selection's lane_slot), ",PRIORITY,GE,MRA,POLICY_HASH"
      * per flag combination. */
     render_text tier_text[CREST_MAX_TIERS][4];
-    struct lane_text {
-        const char *lane;
-        int inspect;
-        render_text t;
-    } lane_text[2 * (CREST_LANE_COUNT + 2)];
-    size_t n_lane_text;
+    render_text lane_text[2 * (CREST_LANE_COUNT + 2)];
     render_text flag_text[8];
 
     /* Control windows ([control] window) and the control state per tier (control.c). */

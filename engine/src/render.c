@@ -130,19 +130,15 @@ void crest_render_texts_init(crest_engine *e)
             text_join(
                 &e->tier_text[t][src],
                 (const char *const[]){",", p->tiers[t].name, ",", crest_tier_source_texts[src].ptr, ","}, 5);
-    /* The lane names crest_select gives: the policy's two, and each lane's own. */
+    /* The lane names crest_select gives, in the order of its lane_slot: the
+     * policy's two, and each lane's own. */
     const char *lanes[CREST_LANE_COUNT + 2] = {p->lane_release, p->lane_inspect};
     for (int l = 0; l < CREST_LANE_COUNT; l++)
         lanes[2 + l] = crest_lane_name((crest_lane)l);
-    e->n_lane_text = 0;
-    for (size_t l = 0; l < CREST_LANE_COUNT + 2; l++) {
-        for (int inspect = 0; inspect <= 1; inspect++) {
-            struct lane_text *lt = &e->lane_text[e->n_lane_text++];
-            lt->lane = lanes[l];
-            lt->inspect = inspect;
-            text_join(&lt->t, (const char *const[]){inspect ? ",INSPECT," : ",RELEASE,", lanes[l], ","}, 3);
-        }
-    }
+    for (size_t l = 0; l < CREST_LANE_COUNT + 2; l++)
+        for (int inspect = 0; inspect <= 1; inspect++)
+            text_join(&e->lane_text[l * 2 + (size_t)inspect],
+                      (const char *const[]){inspect ? ",INSPECT," : ",RELEASE,", lanes[l], ","}, 3);
     for (int f = 0; f < 8; f++) {
         const char flags[] = {',', (char)('0' + (f >> 2)), ',', (char)('0' + (f >> 1 & 1)),
                               ',', (char)('0' + (f & 1)),  ',', '\0'};
@@ -150,15 +146,11 @@ void crest_render_texts_init(crest_engine *e)
     }
 }
 
-/* The precomputed ",DECISION,LANE," of a selection, or NULL. */
+/* The precomputed ",DECISION,LANE," of a selection, or NULL (too long to keep). */
 static inline const render_text *lane_text(const crest_engine *e, const crest_selection *sel)
 {
-    for (size_t k = 0; k < e->n_lane_text; k++) {
-        const struct lane_text *lt = &e->lane_text[k];
-        if (lt->lane == sel->lane && lt->inspect == sel->dec.inspect)
-            return lt->t.len ? &lt->t : NULL;
-    }
-    return NULL;
+    const render_text *t = &e->lane_text[sel->lane_slot];
+    return t->len ? t : NULL;
 }
 
 /*

@@ -233,12 +233,15 @@ void crest_select(const crest_select_config *cfg, const crest_select_plan *plan,
     if (!inspect) {
         s->lane = p->lane_release;
         s->lane_len = cfg->lane_release_len;
+        s->lane_slot = 0;
     } else if (lane_rank == cfg->inspect_lane_rank) {
         s->lane = p->lane_inspect;
         s->lane_len = cfg->lane_inspect_len;
+        s->lane_slot = 1 * 2 + 1;
     } else {
         s->lane = crest_lane_name((crest_lane)lane_rank);
         s->lane_len = strlen(s->lane);
+        s->lane_slot = (unsigned)(2 + lane_rank) * 2 + 1;
     }
     s->priority = t->priority || plan->mra;
     s->p_inspect = 1.0 - (1.0 - dec->p_forced) * (1.0 - prob);

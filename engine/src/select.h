@@ -78,6 +78,7 @@ typedef struct crest_selection {
     double p_inspect;   /* 1 − (1 − p_forced)(1 − p): the chance of inspection */
     const char *lane;   /* the lane's name, lane_len bytes */
     size_t lane_len;
+    unsigned lane_slot; /* 2 · (0: lane_release, 1: lane_inspect, 2 + rank: the rank's own name) + inspect */
     reason_buf reasons; /* why selected, the hit criteria, notes */
     int forced_rule;    /* the forcing criterion's index, -1 when none (for the reasons) */
     int limit_inspect;  /* a regex limit sent the row to inspection (for the reasons) */
