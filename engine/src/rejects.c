@@ -131,20 +131,35 @@ static size_t invalid_id_offset(crest_str id)
      * at a time: a byte below 0x20 borrows, a byte of 0x7F or more has or
      * gets its high bit (carries and borrows only start at such bytes). */
     const uint64_t ones = UINT64_C(0x0101010101010101), high = UINT64_C(0x8080808080808080);
+#define NOT_PRINTABLE(w) ((((w)-0x20 * ones) & ~(w)) | (w) | ((w) + ones))
+    if (id.len >= 8 && id.len <= 32) {
+        /* The usual id: four words, overlapping as its length needs (no loop
+         * whose trip count follows the length); any byte out of range sends
+         * it to the exact look below. */
+        const size_t mid = id.len > 16 ? 8 : 0, late = id.len > 16 ? id.len - 16 : id.len - 8;
+        uint64_t w0, w1, w2, w3;
+        memcpy(&w0, s, 8);
+        memcpy(&w1, s + mid, 8);
+        memcpy(&w2, s + late, 8);
+        memcpy(&w3, s + id.len - 8, 8);
+        if (!((NOT_PRINTABLE(w0) | NOT_PRINTABLE(w1) | NOT_PRINTABLE(w2) | NOT_PRINTABLE(w3)) & high))
+            return SIZE_MAX;
+    }
     size_t i = 0;
     uint64_t w;
     for (; i + 8 <= id.len; i += 8) {
         memcpy(&w, s + i, 8);
-        if ((((w - 0x20 * ones) & ~w) | w | (w + ones)) & high)
+        if (NOT_PRINTABLE(w) & high)
             break;
     }
     /* The last bytes as the word that ends the id (it overlaps the last one
-     * checked): no byte loop for the usual id of 8 bytes or more. */
+     * checked): no byte loop for a longer id either. */
     if (i < id.len && i + 8 > id.len && id.len >= 8) {
         memcpy(&w, s + id.len - 8, 8);
-        if (!((((w - 0x20 * ones) & ~w) | w | (w + ones)) & high))
+        if (!(NOT_PRINTABLE(w) & high))
             i = id.len;
     }
+#undef NOT_PRINTABLE
     while (i < id.len && (unsigned char)(s[i] - 0x20) < 0x5F)
         i++;
     for (; i < id.len; i++) {

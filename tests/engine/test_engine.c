@@ -417,6 +417,72 @@ Test(engine, hostile_rows_are_all_accounted_for)
     crest_policy_free(p);
 }
 
+/*
+ * The id keys the draw, so an id with a character one cannot see is refused:
+ * ids of 8 to 33 bytes (the lengths the word-at-a-time check covers, and one
+ * past them) with an offending byte or character at every place — a control
+ * byte, DEL, a BOM, a zero-width space or joiner, a blank at either end — are
+ * each rejected as INVALID_ID naming that byte; the same ids without it, and
+ * with a visible non-ASCII character, are decided.
+ */
+Test(engine, id_with_an_invisible_character_is_rejected_at_its_byte)
+{
+    crest_policy *p = parse_policy("[tiers]\nbase = R\n[tier R]\nrate = 0.5\n");
+    static const char *const inside[] = {"\x01",         "\x1f",         "\x7f",
+                                         "\xEF\xBB\xBF", "\xE2\x80\x8B", "\xE2\x81\xA0"};
+    text in = {0}, want = {0};
+    tput(&in, "decl_id,desc\n");
+    unsigned long line = 1;
+    size_t bad = 0, good = 0;
+    for (size_t len = 8; len <= 33; len++) {
+        char id[64];
+        for (size_t k = 0; k < len; k++)
+            id[k] = (char)('A' + (len + k) % 26);
+        tput(&in, "%.*s,clean\n", (int)len, id), line++, good++;
+        tput(&in, "%.*s\xC3\xA9%.*s,visible\n", (int)(len / 2), id, (int)(len - len / 2), id), line++, good++;
+        tput(&in, " %.*s,lead\n", (int)(len - 1), id + 1), line++, bad++;
+        tput(&in, "%.*s\t,trail\n", (int)(len - 1), id), line++, bad++;
+        tput(&want, "\n%lu,INVALID_ID,1,decl_id has white space or an invisible character at byte 1 ",
+             line - 1);
+        tput(&want, "\n%lu,INVALID_ID,1,decl_id has white space or an invisible character at byte %zu ", line,
+             len);
+        for (size_t at = 1; at + 1 < len; at++) {
+            for (size_t c = 0; c < sizeof inside / sizeof *inside; c++) {
+                const size_t cl = strlen(inside[c]);
+                if (at + cl >= len)
+                    continue;
+                tput(&in, "%.*s%s%.*s,inside\n", (int)at, id, inside[c], (int)(len - at - cl), id + at + cl);
+                line++, bad++;
+                tput(&want, "\n%lu,INVALID_ID,1,decl_id has an invisible character at byte %zu ", line,
+                     at + 1);
+            }
+        }
+    }
+    run_result r;
+    run_engine(p, NULL, in.s, in.len, 4096, CREST_FORMAT_CSV, &r);
+    cr_assert_eq(r.status, CREST_OK, "%s", r.diag.message);
+    cr_expect_eq(r.stats.decisions, good);
+    cr_expect_eq(r.stats.rejects, bad);
+    cr_expect_eq(r.stats.rejects_by_reason[CREST_REJECT_INVALID_ID], bad);
+    /* Every reject names its line and byte. */
+    size_t named = 0;
+    for (const char *w = want.s; w && *w; named++) {
+        const char *end = strchr(w + 1, '\n');
+        const size_t n = end ? (size_t)(end - w) : strlen(w);
+        char one[200];
+        cr_assert_lt(n, sizeof one);
+        memcpy(one, w, n);
+        one[n] = '\0';
+        cr_expect_not_null(strstr(r.rej.data, one), "missing reject: %s", one + 1);
+        w += n;
+    }
+    cr_expect_eq(named, bad);
+    run_result_free(&r);
+    free(in.s);
+    free(want.s);
+    crest_policy_free(p);
+}
+
 Test(engine, fatal_errors)
 {
     crest_policy *p = load_policy_file("policies/order251.conf");
