@@ -179,7 +179,7 @@ COLD static int decide_write_failed(crest_engine *e, const csvread_row *row)
 
 /* Count a decision. */
 static void account(const crest_engine *e, worker *w, const crest_select_plan *plan, tier_source src,
-                    const crest_selection *s, int32_t date_days)
+                    const crest_selection *s, int32_t date_days, const int lean)
 {
     const crest_policy *p = e->policy;
     const policy_tier *t = &p->tiers[plan->tier];
@@ -205,13 +205,13 @@ static void account(const crest_engine *e, worker *w, const crest_select_plan *p
     st->lanes[dec->lane]++;
     /* Each selected_* counts the rows whose reasons carry its code (select.c,
      * write_reasons): RANDOM, RISK, TIER_FLOOR, a forcing criterion, MAX_HITS. */
-    st->selected_random += (uint64_t)(s->drawn && s->by_random && !t->floor);
+    st->selected_random += (uint64_t)(s->drawn && s->by_random && (lean || !t->floor));
     st->selected_risk += (uint64_t)(s->drawn && !s->by_random);
-    st->selected_floor += (uint64_t)(s->drawn && t->floor);
+    st->selected_floor += (uint64_t)(s->drawn && !lean && t->floor);
     st->selected_forced += (uint64_t)(s->forced_lane > 0);
     st->selected_max_hits += (uint64_t)s->max_hits;
     st->fx_missing += (uint64_t)plan->fx_missing;
-    if (UNLIKELY(t->floor)) {
+    if (!lean && UNLIKELY(t->floor)) {
         /* A floor tier is judged per calendar month too (the summary). */
         int32_t month = INT32_MIN;
         if (date_days != CREST_DATE_NONE) {
@@ -285,56 +285,58 @@ static int record_row(crest_engine *e, worker *w, const crest_decl *d, const cre
 /* Hot path: decide the valid declaration d of a record on worker w (or
  * reject it for what only this policy refuses). Inlined into both entry points
  * below (flatten). */
-static int decide_decl(crest_engine *e, worker *w, const csvread_row *row, const crest_decl *d)
+static int decide_decl(crest_engine *e, worker *w, const csvread_row *row, const crest_decl *d,
+                       const int lean)
 {
     const crest_str id = d->field[CREST_FIELD_DECL_ID];
     int v;
-    if (UNLIKELY(e->policy->reject_duplicate_ids) && (v = crest_validate_id_unique(e, w, row, id)) != ROW_OK)
+    if (!lean && UNLIKELY(e->policy->reject_duplicate_ids) &&
+        (v = crest_validate_id_unique(e, w, row, id)) != ROW_OK)
         return v == ROW_FATAL;
 
     /* tier */
     crest_select_plan plan;
     tier_source src;
-    if ((v = crest_tier_resolve(e, w, row, d, &plan, &src)) != ROW_OK)
+    if ((v = crest_tier_resolve(e, w, row, d, &plan, &src, lean)) != ROW_OK)
         return v == ROW_FATAL;
     plan.fx_missing = d->fx_missing;
     /* day and window boundaries: a new day releases the previous one's capacity
      * day; the control gives the plan its multiplier and systematic position */
-    if (e->capacity && !e->opt.capacity_take && d->date_days != CREST_DATE_NONE &&
+    if (!lean && e->capacity && !e->opt.capacity_take && d->date_days != CREST_DATE_NONE &&
         crest_capacity_new_day(e, d->date_days) != 0)
         return 1;
-    if (crest_control_begin(e, w, d, &plan) != 0)
+    if (crest_control_begin(e, w, d, &plan, lean) != 0)
         return 1;
     /* score */
     if (e->risk && score_row(e, w, row, d) != ROW_OK)
         return 0;
     /* select, then control: the systematic sum moves on */
     crest_selection *s = &w->sel;
-    crest_select(&e->select, &plan, e->risk ? &w->rr : NULL, id, s);
+    crest_select(&e->select, &plan, e->risk ? &w->rr : NULL, id, s, lean);
     /* The reasons are rendered (or held by the capacity cap): without
      * decide (hooks, a recording hook) no one reads them. Selected by its
      * risk: they name the model's contributions with this declaration's
      * values (HS4 6204 × origin CN), which cost a key each, so they are
      * looked up only for these rows. */
-    if (e->opt.decide) {
+    if (lean || e->opt.decide) {
         if (UNLIKELY(s->drawn && !s->by_random && e->risk && w->rr.explain.n))
             crest_risk_explain_values(e->risk, w->scratch, d, &w->rr);
         crest_select_reasons(&e->select, &plan, e->risk ? &w->rr : NULL, s);
     }
-    crest_control_after(e, &plan, s);
-    if (e->opt.decl_hook && e->opt.decl_hook(e->opt.hook_ctx, d, &s->dec, row->line)) {
+    crest_control_after(e, &plan, s, lean);
+    if (!lean && e->opt.decl_hook && e->opt.decl_hook(e->opt.hook_ctx, d, &s->dec, row->line)) {
         crest_engine_set_fatal(e, CREST_ERR_INTERRUPTED, row->line, 0, "%s", "stopped by the caller");
         return 1;
     }
-    if (!e->opt.decide && (e->opt.decl_record || e->opt.decl_record_fixed) &&
+    if (!lean && !e->opt.decide && (e->opt.decl_record || e->opt.decl_record_fixed) &&
         record_row(e, w, d, s, row) != 0)
         return e->n_deciders ? -1 : 1;
     /* account */
-    account(e, w, &plan, src, s, d->date_days);
+    account(e, w, &plan, src, s, d->date_days, lean);
     crest_control_account(e, &plan, s);
     if (UNLIKELY(e->work != NULL) && crest_workload_add(e, d, plan.tier, s) != 0)
         return 1;
-    if (!e->opt.decide)
+    if (!lean && !e->opt.decide)
         return 0;
 
     /* render */
@@ -349,7 +351,7 @@ static int decide_decl(crest_engine *e, worker *w, const csvread_row *row, const
                                s};
     /* With a capacity cap the day's records wait in the day buffer (their
      * decision part may still change); otherwise they go straight out. */
-    if (e->capacity)
+    if (!lean && e->capacity)
         return e->opt.capacity_take ? crest_capacity_live(e, w, d, &rec) : crest_capacity_hold(e, w, d, &rec);
     crest_render(e, w, w->out, &rec, NULL);
     return w->out->error == CREST_OK ? 0 : decide_write_failed(e, row);
@@ -360,8 +362,10 @@ static int decide_decl(crest_engine *e, worker *w, const csvread_row *row, const
  * see engine/CMakeLists.txt), as they were when they were one function. */
 /* Validate a record, read its declaration and decide it; keep_decl (a
  * constant in each caller) notes a valid declaration in w->valid_decl for
- * the other engines of a shared reading. */
-static inline int decide_record(crest_engine *e, worker *w, const csvread_row *row, const int keep_decl)
+ * the other engines of a shared reading. lean (a constant too): e->lean's
+ * instance, where the tests of what a lean engine never has fold away. */
+static inline int decide_record(crest_engine *e, worker *w, const csvread_row *row, const int keep_decl,
+                                const int lean)
 {
     if (UNLIKELY(!e->stats.header_seen))
         return on_header(e, row);
@@ -372,29 +376,41 @@ static inline int decide_record(crest_engine *e, worker *w, const csvread_row *r
     int v = crest_validate_record(e, w, row);
     if (v != ROW_OK)
         return v == ROW_FATAL;
-    const crest_decl *d = crest_schema_decl(e, w, row);
+    const crest_decl *d = crest_schema_decl(e, w, row, lean);
     if ((v = crest_validate_id_text(e, w, row, d->field[CREST_FIELD_DECL_ID])) != ROW_OK)
         return v == ROW_FATAL;
     if (keep_decl)
         w->valid_decl = d;
-    return decide_decl(e, w, row, d);
+    return decide_decl(e, w, row, d, lean);
 }
 
 FLATTEN int crest_engine_decide_row(crest_engine *e, worker *w, const csvread_row *row)
 {
-    return decide_record(e, w, row, 0);
+    return e->lean ? decide_record(e, w, row, 0, 1) : decide_record(e, w, row, 0, 0);
 }
 
 FLATTEN int crest_engine_decide_row_keep(crest_engine *e, worker *w, const csvread_row *row)
 {
-    return decide_record(e, w, row, 1);
+    return e->lean ? decide_record(e, w, row, 1, 1) : decide_record(e, w, row, 1, 0);
 }
 
 FLATTEN int crest_engine_decide_valid(crest_engine *e, worker *w, const csvread_row *row, const crest_decl *d)
 {
     w->stats->rows_in++;
     w->valid_decl = d;
-    return decide_decl(e, w, row, d);
+    return e->lean ? decide_decl(e, w, row, d, 1) : decide_decl(e, w, row, d, 0);
+}
+
+int crest_engine_is_lean(const crest_engine *e)
+{
+    const crest_policy *p = e->policy;
+    if (!e->opt.decide || e->opt.decl_hook || e->opt.decl_record || e->opt.decl_record_fixed || e->capacity ||
+        e->registry || p->reject_duplicate_ids || p->fx || p->control_mode == CONTROL_SYSTEMATIC)
+        return 0;
+    for (size_t t = 0; t < p->n_tiers; t++)
+        if (p->tiers[t].floor || p->tiers[t].floor_period != FLOOR_PERIOD_NONE)
+            return 0;
+    return 1;
 }
 
 static int on_row(void *ctx, const csvread_row *row)
@@ -479,6 +495,7 @@ crest_status crest_engine_create(const crest_policy *policy, const crest_registr
     }
     if (st == CREST_OK && (options->windows & CREST_WINDOWS_WORKLOAD))
         st = crest_workload_init(e);
+    e->lean = crest_engine_is_lean(e);
     if (st == CREST_OK) {
         e->main.engine = e;
         e->main.out = &e->out;
@@ -816,6 +833,7 @@ crest_status crest_engine_set_policy(crest_engine *e, const crest_policy *policy
     e->risk = risk;
     crest_select_config_init(&e->select, policy);
     crest_render_texts_init(e);
+    e->lean = crest_engine_is_lean(e);
     if (risk && e->stats.header_seen)
         risk_bound_install(e, &fresh);
     risk_bound_free(&old);

@@ -147,6 +147,10 @@ struct crest_engine {
     size_t n_pass;
     int pass_is_tail;    /* pass_cols are the columns after decl_id, which is column 0 */
     int registry_usable; /* registry given and at least one party column present */
+    /* No registry, capacity, hook, recording hook, duplicate-id check,
+     * currency conversion, floor tier or systematic control, and decide set
+     * (crest_engine_is_lean): the hot path's instance without their tests. */
+    int lean;
 
     /* The risk layer (NULL when the policy configures none) and the selection. */
     crest_risk *risk;                 /* the policy's, shared by every engine (immutable) */
@@ -226,6 +230,9 @@ int crest_engine_decide_row_keep(crest_engine *e, worker *w, const csvread_row *
  * crest_schema_decl_shareable(that engine, e): e skips the record's
  * validation and field mapping and decides d. Hot path. */
 int crest_engine_decide_valid(crest_engine *e, worker *w, const csvread_row *row, const crest_decl *d);
+/* 1 when e's policy and options use none of what the lean hot path leaves out
+ * (see the engine's lean); set at creation and at each policy swap. */
+int crest_engine_is_lean(const crest_engine *e);
 
 /* ----------------------------------------------------------- schema.c */
 
@@ -235,7 +242,7 @@ int crest_schema_map_header(crest_engine *e, const csvread_row *row);
 /* Write the output's header row (CSV only). */
 void crest_schema_write_header(crest_engine *e);
 /* The worker's declaration of a row: mapped fields, date, numbers, direction. Hot path. */
-crest_decl *crest_schema_decl(crest_engine *e, worker *w, const csvread_row *row);
+crest_decl *crest_schema_decl(crest_engine *e, worker *w, const csvread_row *row, const int lean);
 /* Whether engine `to` may decide a record from the declaration engine `from`
  * reads of it (both past their header of the same input): the same fields
  * from the same columns, no currency conversion, and numbers parsed by
@@ -278,7 +285,7 @@ int crest_validate_id_unique(crest_engine *e, worker *w, const csvread_row *row,
  * (fatal set) for an unknown tier under unknown_tier = error. Counts unknown
  * tier values and registry matches by party in w->stats. Hot path. */
 int crest_tier_resolve(crest_engine *e, worker *w, const csvread_row *row, const crest_decl *d,
-                       crest_select_plan *plan, tier_source *src);
+                       crest_select_plan *plan, tier_source *src, const int lean);
 /* The tier_source column's texts with their lengths (no strlen per row). */
 extern const crest_str crest_tier_source_texts[4];
 
@@ -292,7 +299,7 @@ int crest_control_close(crest_engine *e);
 /* A window boundary before d, then the control's part of the plan
  * (multiplier, systematic position). 1 on a fatal error. Hot path. */
 static inline int crest_control_begin(crest_engine *e, worker *w, const crest_decl *d,
-                                      crest_select_plan *plan)
+                                      crest_select_plan *plan, const int lean)
 {
     const crest_policy *p = e->policy;
     /* Control windows: a new day (window = day) or every window_rows declarations.
@@ -308,7 +315,7 @@ static inline int crest_control_begin(crest_engine *e, worker *w, const crest_de
     plan->sys_position = e->sys_cum[plan->tier] + e->sys_offset[plan->tier];
     plan->floor_topup = 0;
     const policy_tier *t = &p->tiers[plan->tier];
-    if (UNLIKELY(t->floor_period != FLOOR_PERIOD_NONE)) {
+    if (!lean && UNLIKELY(t->floor_period != FLOOR_PERIOD_NONE)) {
         /* The period of d (a row without a date stays in the current one). A
          * new period starts its counts afresh; inspecting whenever the count
          * would fall under floor · rows keeps every prefix, and so the whole
@@ -334,11 +341,11 @@ static inline int crest_control_begin(crest_engine *e, worker *w, const crest_de
 /* After the selection: the systematic sum moves on by p, and the decision
  * counts in its tier's open window. Hot path. */
 static inline void crest_control_after(crest_engine *e, const crest_select_plan *plan,
-                                       const crest_selection *sel)
+                                       const crest_selection *sel, const int lean)
 {
-    if (e->policy->control_mode == CONTROL_SYSTEMATIC)
+    if (!lean && e->policy->control_mode == CONTROL_SYSTEMATIC)
         e->sys_cum[plan->tier] += sel->dec.p;
-    if (UNLIKELY(e->policy->tiers[plan->tier].floor_period != FLOOR_PERIOD_NONE)) {
+    if (!lean && UNLIKELY(e->policy->tiers[plan->tier].floor_period != FLOOR_PERIOD_NONE)) {
         e->floor_rows[plan->tier]++;
         e->floor_inspected[plan->tier] += (uint64_t)sel->dec.inspect;
     }

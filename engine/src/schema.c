@@ -411,7 +411,7 @@ int crest_schema_decl_shareable(const crest_engine *from, const crest_engine *to
            memcmp(from->mapped, to->mapped, from->n_mapped * sizeof *from->mapped) == 0;
 }
 
-crest_decl *crest_schema_decl(crest_engine *e, worker *w, const csvread_row *row)
+crest_decl *crest_schema_decl(crest_engine *e, worker *w, const csvread_row *row, const int lean)
 {
     crest_decl *d = &w->decl;
     const char *from = (const char *)row->fields;
@@ -434,7 +434,7 @@ crest_decl *crest_schema_decl(crest_engine *e, worker *w, const csvread_row *row
     }
     if (crest_schema_reads_numbers(e)) {
         d->declared_value = parse_number(d->field[CREST_FIELD_DECLARED_VALUE]);
-        if (e->policy->fx) {
+        if (!lean && e->policy->fx) {
             /* The one conversion: everything that compares a value (unit_value,
              * value bands, criteria and model features on declared_value) reads
              * it after this, in the base currency; no rate on the date is NaN,

@@ -166,7 +166,7 @@ static void write_reasons(const crest_select_config *cfg, const crest_select_pla
  * Hot path.
  */
 void crest_select(const crest_select_config *cfg, const crest_select_plan *plan, const crest_risk_result *rr,
-                  crest_str id, crest_selection *s)
+                  crest_str id, crest_selection *s, const int lean)
 {
     const crest_policy *p = cfg->policy;
     const policy_tier *t = &p->tiers[plan->tier];
@@ -190,11 +190,11 @@ void crest_select(const crest_select_config *cfg, const crest_select_plan *plan,
         dec->p_risk_unit = t->draw_rate * (1.0 - rs) * weight;
     }
     const double prob = crest_select_clip(dec->p_random + t->scale * dec->multiplier * dec->p_risk_unit,
-                                          t->floor ? t->draw_rate : 0.0);
+                                          !lean && t->floor ? t->draw_rate : 0.0);
     dec->p = prob;
     s->u53 = crest_keyhash_siphash24(p->seed, CREST_KEYHASH_K1, id.ptr, id.len) >> 11;
     dec->u = crest_keyhash_to_unit(s->u53 << 11);
-    if (p->control_mode == CONTROL_SYSTEMATIC) {
+    if (!lean && p->control_mode == CONTROL_SYSTEMATIC) {
         /* Systematic sampling within the tier and window: select when the running
          * sum of p, shifted by a keyed offset, crosses an integer. Counts stay
          * within one of their expectation; order-dependent by construction. */

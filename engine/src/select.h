@@ -116,10 +116,12 @@ static inline double crest_select_clip(double p, double floor_rate)
  * called next (with the same cfg, plan and rr: a row selected by its risk
  * may first get its model contributions' values, crest_risk_explain_values).
  * rr is NULL without a risk layer. Pure: reads only its arguments (and the
- * policy through cfg). Hot path; allocates nothing.
+ * policy through cfg). lean: a constant, 1 only for an engine's lean path
+ * (its policy has no floor tier and no systematic control). Hot path;
+ * allocates nothing.
  */
 void crest_select(const crest_select_config *cfg, const crest_select_plan *plan, const crest_risk_result *rr,
-                  crest_str id, crest_selection *out);
+                  crest_str id, crest_selection *out, const int lean);
 
 /* The reasons of the selection crest_select made into s->reasons. Hot path. */
 void crest_select_reasons(const crest_select_config *cfg, const crest_select_plan *plan,

@@ -54,7 +54,7 @@ static int tier_of_label(crest_engine *e, worker *w, crest_str label)
 
 /* Hot path. */
 int crest_tier_resolve(crest_engine *e, worker *w, const csvread_row *row, const crest_decl *d,
-                       crest_select_plan *plan, tier_source *src)
+                       crest_select_plan *plan, tier_source *src, const int lean)
 {
     const crest_policy *p = e->policy;
     /* Effective tier: the worst tier among the parties found in the registry. */
@@ -65,7 +65,7 @@ int crest_tier_resolve(crest_engine *e, worker *w, const csvread_row *row, const
     size_t party = 0;
     for (int pass = 0; pass < 2 && tier < 0; pass++) {
         const int use_registry = (pass == 0) == (p->tier_pref == CREST_TIER_PREFER_REGISTRY);
-        if (use_registry && e->registry_usable) {
+        if (!lean && use_registry && e->registry_usable) {
             for (size_t k = 0; k < p->n_parties; k++) {
                 const crest_str pid = d->field[p->parties[k]];
                 if (pid.len == 0)

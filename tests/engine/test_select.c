@@ -40,11 +40,26 @@ static crest_select_plan plan_for(size_t tier)
     return plan;
 }
 
-/* The decision and its reasons, as the engine makes them. */
+/* The decision and its reasons, as the engine makes them. Where the policy
+ * lets the engine take its lean path (no floor tier, no systematic control),
+ * that instance decides the same. */
 static void select_row(const crest_select_config *cfg, const crest_select_plan *plan,
                        const crest_risk_result *rr, crest_str id, crest_selection *s)
 {
-    crest_select(cfg, plan, rr, id, s);
+    crest_select(cfg, plan, rr, id, s, 0);
+    int lean_ok = cfg->policy->control_mode != CONTROL_SYSTEMATIC;
+    for (size_t t = 0; t < cfg->policy->n_tiers; t++)
+        lean_ok &= !cfg->policy->tiers[t].floor && cfg->policy->tiers[t].floor_period == FLOOR_PERIOD_NONE;
+    if (lean_ok) {
+        crest_selection lean;
+        memset(&lean, 0, sizeof lean);
+        crest_select(cfg, plan, rr, id, &lean, 1);
+        cr_assert(memcmp(&lean.dec, &s->dec, sizeof lean.dec) == 0, "the lean path decided otherwise");
+        cr_assert_eq(lean.u53, s->u53);
+        cr_assert_eq(lean.lane_slot, s->lane_slot);
+        cr_assert_eq(lean.drawn, s->drawn);
+        cr_assert_eq(lean.by_random, s->by_random);
+    }
     crest_select_reasons(cfg, plan, rr, s);
 }
 
