@@ -192,9 +192,11 @@ static void account(const crest_engine *e, worker *w, const crest_select_plan *p
     tc->forced_expected += dec->p_forced;
     tc->random_expected += dec->p_random;
     tc->unknown += (uint64_t)plan->unknown;
-    tc->from_registry += src == TIER_SOURCE_REGISTRY_DECLARANT || src == TIER_SOURCE_REGISTRY_ENTERPRISE;
+    if (!lean) { /* a lean engine has no registry: neither happens */
+        tc->from_registry += src == TIER_SOURCE_REGISTRY_DECLARANT || src == TIER_SOURCE_REGISTRY_ENTERPRISE;
+        tc->moved_by_party += (uint64_t)plan->moved_by_party;
+    }
     tc->from_feed += src == TIER_SOURCE_FEED;
-    tc->moved_by_party += (uint64_t)plan->moved_by_party;
     tc->forced += (uint64_t)dec->forced;
     tc->forced_insensitive += (uint64_t)dec->forced_insensitive;
     st->decisions++;
@@ -210,7 +212,8 @@ static void account(const crest_engine *e, worker *w, const crest_select_plan *p
     st->selected_floor += (uint64_t)(s->drawn && !lean && t->floor);
     st->selected_forced += (uint64_t)(s->forced_lane > 0);
     st->selected_max_hits += (uint64_t)s->max_hits;
-    st->fx_missing += (uint64_t)plan->fx_missing;
+    if (!lean) /* nor currency conversion */
+        st->fx_missing += (uint64_t)plan->fx_missing;
     if (!lean && UNLIKELY(t->floor)) {
         /* A floor tier is judged per calendar month too (the summary). */
         int32_t month = INT32_MIN;

@@ -145,7 +145,9 @@ struct crest_engine {
     size_t n_mapped;
     size_t *pass_cols;
     size_t n_pass;
-    int pass_is_tail;    /* pass_cols are the columns after decl_id, which is column 0 */
+    /* pass_cols are the columns after decl_id, which is column 0; output CSV,
+     * ',' in and out, no reason_text: render_plain_csv may apply. */
+    int tail_verbatim;
     int registry_usable; /* registry given and at least one party column present */
     /* No registry, capacity, hook, recording hook, duplicate-id check,
      * currency conversion, floor tier or systematic control, and decide set

@@ -99,6 +99,10 @@ static int is_repeated_header(const crest_engine *e, const csvread_row *row)
 {
     if (row->n_fields != e->n_cols || !e->n_cols)
         return 0;
+    /* The usual record: its first byte settles it (a BOM's is 0xEF). */
+    const crest_str f0 = row->fields[0];
+    if (f0.len && f0.ptr[0] != e->col_names[0][0] && (unsigned char)f0.ptr[0] != 0xEF)
+        return 0;
     for (size_t i = 0; i < e->n_cols; i++) {
         crest_str f = row->fields[i];
         if (i == 0 && f.len >= 3 && memcmp(f.ptr, "\xEF\xBB\xBF", 3) == 0)
@@ -285,7 +289,8 @@ int crest_validate_record(crest_engine *e, worker *w, const csvread_row *row)
 int crest_validate_id_text(crest_engine *e, worker *w, const csvread_row *row, crest_str id)
 {
     char detail[160];
-    if (is_blank(id)) {
+    /* Blank: empty, or blanks only (then its first byte is one). */
+    if (id.len == 0 || ((id.ptr[0] == ' ' || id.ptr[0] == '\t') && is_blank(id))) {
         crest_reject(w, row, CREST_REJECT_MISSING_ID, (unsigned long)e->col_of_field[CREST_FIELD_DECL_ID] + 1,
                      "decl_id is empty: every declaration needs an identifier");
         return ROW_REJECTED;

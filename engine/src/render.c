@@ -173,8 +173,7 @@ static int render_plain_csv(crest_engine *e, worker *w, outbuf *o, const render_
     /* plain means "as re-encoded with the input's delimiter": the output's is ','.
      * A record plain but for needless quotes (row->unquoted) is copied in
      * pieces around those quotes. */
-    if (e->opt.reason_text || !e->pass_is_tail || !(row->plain || row->unquoted) || row->raw.len == 0 ||
-        row->raw.ptr[0] == '"' || e->policy->delimiter != ',')
+    if (!e->tail_verbatim || !(row->plain || row->unquoted) || row->raw.len == 0 || row->raw.ptr[0] == '"')
         return 0;
     const crest_str id = row->fields[0];
     if (e->formula_guard) {

@@ -368,9 +368,11 @@ COLD int crest_schema_map_header(crest_engine *e, const csvread_row *row)
     }
     /* decl_id first and every other column passed in order: a plain record's
      * bytes after its id are the pass-through part as they are (fast path). */
-    e->pass_is_tail = e->col_of_field[CREST_FIELD_DECL_ID] == 0 && e->n_pass + 1 == e->n_cols;
-    for (size_t k = 0; k < e->n_pass && e->pass_is_tail; k++)
-        e->pass_is_tail = e->pass_cols[k] == k + 1;
+    int pass_is_tail = e->col_of_field[CREST_FIELD_DECL_ID] == 0 && e->n_pass + 1 == e->n_cols;
+    for (size_t k = 0; k < e->n_pass && pass_is_tail; k++)
+        pass_is_tail = e->pass_cols[k] == k + 1;
+    e->tail_verbatim = pass_is_tail && e->opt.format == CREST_FORMAT_CSV && !e->opt.reason_text &&
+                       e->policy->delimiter == ',';
     return 0;
 }
 

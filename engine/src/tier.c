@@ -86,7 +86,7 @@ int crest_tier_resolve(crest_engine *e, worker *w, const csvread_row *row, const
             }
             if (registry_needs_date)
                 break;
-        } else if (!use_registry) {
+        } else if (!use_registry || lean) { /* lean: no registry, the label's one pass */
             const crest_str label = d->field[CREST_FIELD_CREDIT_TIER];
             if (label.len) {
                 int t = tier_of_label(e, w, label);
@@ -97,6 +97,8 @@ int crest_tier_resolve(crest_engine *e, worker *w, const csvread_row *row, const
                     label_unknown = 1;
                 }
             }
+            if (lean)
+                break;
         }
     }
     if (registry_needs_date) {
@@ -131,7 +133,7 @@ int crest_tier_resolve(crest_engine *e, worker *w, const csvread_row *row, const
             return ROW_REJECTED;
         }
     }
-    if (from == TIER_SOURCE_REGISTRY_DECLARANT || from == TIER_SOURCE_REGISTRY_ENTERPRISE)
+    if (!lean && (from == TIER_SOURCE_REGISTRY_DECLARANT || from == TIER_SOURCE_REGISTRY_ENTERPRISE))
         w->stats->registry_by_party[party < 4 ? party : 3]++;
     if (unknown)
         tier = (int)p->default_tier;
@@ -139,7 +141,7 @@ int crest_tier_resolve(crest_engine *e, worker *w, const csvread_row *row, const
     plan->unknown = unknown;
     /* Moved by another party: the enterprise has a registry tier, and another
      * party's (the broker's) lower tier is the one that applies. */
-    plan->moved_by_party = !unknown && own >= 0 && tier > own;
+    plan->moved_by_party = !lean && !unknown && own >= 0 && tier > own;
     plan->mra = mra_recognised(e, d);
     *src = from;
     return ROW_OK;

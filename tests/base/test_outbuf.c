@@ -72,6 +72,18 @@ Test(outbuf, fixed_and_g6_match_printf)
         diff_u53 += strcmp(got, want) != 0;
     }
     cr_expect_eq(diff_u53, 0, "%zu of 400k differ from %%.8f", diff_u53);
+    /* Every four-digit group in both halves of the eight digits: q = k * 10001,
+     * from the smallest u53 that rounds to it. */
+    size_t diff_groups = 0;
+    for (uint64_t k = 0; k < 10000; k++) {
+        const unsigned __int128 scaled = (unsigned __int128)(k * 10001) << 53;
+        const uint64_t u53 = (uint64_t)(scaled / 100000000u) + (scaled % 100000000u != 0);
+        char got[16] = {0};
+        outbuf_fmt_u53(got, u53);
+        snprintf(want, sizeof want, "%.8f", crest_keyhash_to_unit(u53 << 11));
+        diff_groups += strcmp(got, want) != 0;
+    }
+    cr_expect_eq(diff_groups, 0, "%zu four-digit groups differ from %%.8f", diff_groups);
     cr_expect_eq(diff_g6, 0, "%zu of 1M differ from %%.6g", diff_g6);
     const double fixed_cases[] = {0.0, 0.5, 0.999999996, 0.123456785, 1e-9};
     for (size_t k = 0; k < sizeof fixed_cases / sizeof *fixed_cases; k++) {
