@@ -196,25 +196,14 @@ size_t outbuf_fmt_u53(char *dst, uint64_t k)
     q += (uint64_t)((r > half) | ((r == half) & (unsigned)(q & 1)));
     dst[0] = (char)('0' + (q >= 100000000u));
     dst[1] = '.';
-    /* The eight digits at once, as byte lanes of one word (SWAR): the two
-     * halves of four digits in 32-bit lanes, then pairs in 16-bit lanes, then
-     * digits in bytes. Each division is a multiply-shift exact for the lane's
-     * range (x / 100 = x * 10486 >> 20 below 10^4, x / 10 = x * 103 >> 10
-     * below 100), and no lane's product reaches the next lane's bits kept. */
+    /* Two halves of four digits, then pairs: short dependency chains. */
     const uint32_t v = (uint32_t)(q >= 100000000u ? q - 100000000u : q);
-    const uint32_t hi = v / 10000;
-    uint64_t w = hi | (uint64_t)(v - hi * 10000) << 32;
-    uint64_t d = (w * 10486 >> 20) & UINT64_C(0x0000007F0000007F);
-    w = d | (w - d * 100) << 16;
-    d = (w * 103 >> 10) & UINT64_C(0x000F000F000F000F);
-    w = d | (w - d * 10) << 8;
-    w |= UINT64_C(0x3030303030303030);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    memcpy(dst + 2, &w, 8);
-#else
-    for (int i = 0; i < 8; i++)
-        dst[2 + i] = (char)(w >> (8 * i));
-#endif
+    const uint32_t hi = v / 10000, lo = v - hi * 10000;
+    const uint32_t h1 = hi / 100, l1 = lo / 100;
+    memcpy(dst + 2, digit_pairs + 2 * h1, 2);
+    memcpy(dst + 4, digit_pairs + 2 * (hi - h1 * 100), 2);
+    memcpy(dst + 6, digit_pairs + 2 * l1, 2);
+    memcpy(dst + 8, digit_pairs + 2 * (lo - l1 * 100), 2);
     return 10;
 }
 
